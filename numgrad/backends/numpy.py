@@ -1,0 +1,90 @@
+"""The reference backend: interprets the pruned graph op by op with the NumPy references.
+
+It is the oracle every compiled backend is tested against, so it favours clarity and checks
+(each result's dtype and shape against the static ones) over speed.
+"""
+import numpy as np
+
+from ..errors import InvalidArgumentError
+from ..ops.registry import get_op_def
+from . import register_backend
+
+
+def prune(fetches, targets, feeds):
+    """Ops needed to compute `fetches` and run `targets`, in topological order.
+
+    Traversal stops at fed tensors; control inputs are followed.
+    """
+    fed = set(feeds)
+    order, state = [], {}
+    stack = [(t.op, False) for t in fetches if t not in fed] + [(op, False) for op in targets]
+    while stack:
+        op, done = stack.pop()
+        if done:
+            if state.get(op) != 2:
+                state[op] = 2
+                order.append(op)
+            continue
+        if op in state:
+            continue
+        state[op] = 1
+        stack.append((op, True))
+        for c in op.control_inputs:
+            if c not in state:
+                stack.append((c, False))
+        for t in op.inputs:
+            if t not in fed and t.op not in state:
+                stack.append((t.op, False))
+    return order
+
+
+class NumpyPlan:
+    def __init__(self, fetches, targets, feeds):
+        self.fetches = list(fetches)
+        self.feeds = list(feeds)
+        self.ops = prune(fetches, targets, feeds)
+        fed = set(feeds)
+        for op in self.ops:
+            if op.type == "Placeholder" and op.outputs[0] not in fed:
+                p = op.outputs[0]
+                raise InvalidArgumentError(
+                    f"You must feed a value for placeholder tensor '{op.name}' with dtype "
+                    f"{p.dtype.name} and shape {p.shape}", op)
+        self.defs = [get_op_def(op.type) for op in self.ops]
+
+    def __call__(self, feed_values):
+        env = dict(zip(self.feeds, feed_values))
+        with np.errstate(all="ignore"):
+            for op, op_def in zip(self.ops, self.defs):
+                args = [env[t] for t in op.inputs]
+                try:
+                    outs = op_def.compute(args, op.attrs)
+                except (ValueError, IndexError, TypeError, ZeroDivisionError, MemoryError) as e:
+                    cls = type(e) if isinstance(e, MemoryError) else InvalidArgumentError
+                    if cls is InvalidArgumentError:
+                        raise InvalidArgumentError(
+                            f"{op.type} op '{op.name}' failed on input shapes "
+                            f"{[tuple(a.shape) for a in args]}: {e}", op) from e
+                    raise
+                for t, v in zip(op.outputs, outs):
+                    if t in env:        # fed: the feed wins
+                        continue
+                    v = np.asarray(v)
+                    if v.dtype != t.dtype.np:
+                        v = v.astype(t.dtype.np)
+                    if not t.shape.is_compatible_with(v.shape):
+                        raise InvalidArgumentError(
+                            f"{op.type} op '{op.name}' produced shape {v.shape} for '{t.name}', "
+                            f"which contradicts its static shape {t.shape}", op)
+                    env[t] = v
+        return [env[t] for t in self.fetches]
+
+
+class NumpyBackend:
+    name = "numpy"
+
+    def prepare(self, graph, fetches, targets, feeds):
+        return NumpyPlan(fetches, targets, feeds)
+
+
+register_backend("numpy", NumpyBackend)

@@ -1,0 +1,107 @@
+"""DType objects mirroring tf.dtypes: float16/32/64, int32/64, bool.
+
+A DType wraps a NumPy dtype and answers the questions gradients() asks: is it floating,
+integer, differentiable?  ``as_dtype`` accepts a DType, a NumPy dtype or type, or a name.
+"""
+import numpy as np
+
+__all__ = ["DType", "as_dtype", "float16", "float32", "float64", "int32", "int64", "bool_"]
+
+
+class DType:
+    __slots__ = ("name", "as_numpy_dtype", "_np")
+
+    def __init__(self, name, np_dtype):
+        self.name = name
+        self._np = np.dtype(np_dtype)
+        self.as_numpy_dtype = self._np.type
+
+    @property
+    def np(self):
+        """The numpy.dtype instance."""
+        return self._np
+
+    @property
+    def base_dtype(self):
+        return self
+
+    @property
+    def is_floating(self):
+        return self._np.kind == "f"
+
+    @property
+    def is_integer(self):
+        return self._np.kind in "iu"
+
+    @property
+    def is_bool(self):
+        return self._np.kind == "b"
+
+    @property
+    def is_complex(self):
+        return self._np.kind == "c"
+
+    @property
+    def is_numeric(self):
+        return self._np.kind in "iufc"
+
+    @property
+    def is_differentiable(self):
+        """Floating (and complex) tensors carry gradients; ints and bools are constants."""
+        return self._np.kind in "fc"
+
+    @property
+    def min(self):
+        return -np.inf if self.is_floating else (False if self.is_bool else np.iinfo(self._np).min)
+
+    @property
+    def max(self):
+        return np.inf if self.is_floating else (True if self.is_bool else np.iinfo(self._np).max)
+
+    def __repr__(self):
+        return "ng." + self.name
+
+    def __eq__(self, other):
+        if isinstance(other, DType):
+            return self is other
+        try:
+            return self is as_dtype(other)
+        except TypeError:
+            return False
+
+    def __hash__(self):
+        return hash(self.name)
+
+
+float16 = DType("float16", np.float16)
+float32 = DType("float32", np.float32)
+float64 = DType("float64", np.float64)
+int32 = DType("int32", np.int32)
+int64 = DType("int64", np.int64)
+bool_ = DType("bool", np.bool_)
+
+_ALL = (float16, float32, float64, int32, int64, bool_)
+_BY_NP = {d.np: d for d in _ALL}
+_BY_NAME = {d.name: d for d in _ALL}
+_BY_NAME.update({"half": float16, "float": float32, "double": float64, "bool_": bool_})
+
+
+def as_dtype(value):
+    """Return the DType for a DType, NumPy dtype/type, or name; TypeError if unsupported."""
+    if isinstance(value, DType):
+        return value
+    if isinstance(value, str) and value in _BY_NAME:
+        return _BY_NAME[value]
+    if value is bool:
+        return bool_
+    if value is float:
+        return float32
+    try:
+        npd = np.dtype(value)
+    except TypeError:
+        npd = None
+    if npd is not None and npd in _BY_NP:
+        return _BY_NP[npd]
+    raise TypeError(
+        f"Cannot convert {value!r} to a numgrad dtype; supported: "
+        + ", ".join(d.name for d in _ALL))

@@ -1,0 +1,57 @@
+"""Shape helpers shared by gradient rules: static when shapes are known, dynamic otherwise."""
+from ...ops import array as _array
+from ...ops import reduce as _reduce
+
+
+def shape_of(x):
+    """x's shape as a Python list when fully known (folds away), else a Shape tensor."""
+    if x.shape.is_fully_defined():
+        return x.shape.as_list()
+    return _array.shape(x)
+
+
+def reduce_to(g, x):
+    """Sum a broadcast gradient `g` down to x's shape (TF's BroadcastGradientArgs path)."""
+    gs, xs = g.shape, x.shape
+    if gs.is_fully_defined() and xs.is_fully_defined():
+        if gs == xs:
+            return g
+        lead = gs.rank - xs.rank
+        axes = list(range(lead)) + [lead + i for i, d in enumerate(xs)
+                                    if d == 1 and gs[lead + i] != 1]
+        r = _reduce.reduce_sum(g, axes, keepdims=True) if axes else g
+        return _array.reshape(r, xs.as_list())
+    return _array.sum_to_shape(g, _array.shape(x))
+
+
+def keep_dims(g, x, axes, keepdims):
+    """Reshape a reduction's output gradient so it broadcasts against the input x."""
+    if keepdims:
+        return g
+    rank = x.shape.rank
+    if rank is None:
+        ones = _array.fill(_array.reshape(_array.rank(x), [1]), 1)
+        return _array.reshape(g, ones)
+    if axes is None:
+        return _array.reshape(g, [1] * rank)
+    for a in sorted(axes):
+        g = _array.expand_dims(g, a)
+    return g
+
+
+def dim(x, i):
+    """Size of dimension i: a Python int if static, else an int32 scalar tensor."""
+    d = x.shape[i] if x.shape.rank is not None else None
+    return d if d is not None else _array.strided_slice(_array.shape(x), i)
+
+
+def make_shape(dims):
+    """A shape argument from a list of ints and scalar tensors."""
+    if all(isinstance(d, int) for d in dims):
+        return list(dims)
+    return _array.stack([d if not isinstance(d, int) else _const_i32(d) for d in dims])
+
+
+def _const_i32(v):
+    from ...ops.core import constant
+    return constant(v, dtype="int32")

@@ -1,0 +1,441 @@
+"""Graph, Operation and Tensor: the data structure everything else builds on.
+
+Names follow TF: ``scope/Type``, made unique with ``_1``, ``_2`` suffixes.  A Graph can
+open a *transaction* (``graph._transaction()``): every op and name created inside is undone
+if the block raises, so a failed ``gradients()`` or composite op never leaves half-built
+ops behind.
+"""
+import contextlib
+import threading
+
+from . import dtypes as _dtypes
+from .tensor_shape import TensorShape, as_shape
+
+__all__ = ["Graph", "Operation", "Tensor", "get_default_graph", "reset_default_graph",
+           "name_scope", "control_dependencies", "enable_eager_execution",
+           "disable_eager_execution", "executing_eagerly"]
+
+
+class Tensor:
+    """One output of an Operation: (op, index, dtype, static shape)."""
+
+    __slots__ = ("_op", "_index", "_dtype", "_shape", "_consumers", "_value",
+                 "_is_zeros_tensor", "__weakref__")
+
+    def __init__(self, op, index, dtype, shape):
+        self._op = op
+        self._index = index
+        self._dtype = dtype
+        self._shape = as_shape(shape)
+        self._consumers = []
+        self._value = None          # eager mode only
+        self._is_zeros_tensor = False
+
+    op = property(lambda self: self._op)
+    value_index = property(lambda self: self._index)
+    dtype = property(lambda self: self._dtype)
+    graph = property(lambda self: self._op.graph)
+    name = property(lambda self: f"{self._op.name}:{self._index}")
+    shape = property(lambda self: self._shape)
+    device = property(lambda self: "")
+
+    def get_shape(self):
+        return self._shape
+
+    def set_shape(self, shape):
+        """Refine the static shape; ValueError if it contradicts what is known."""
+        shape = as_shape(shape)
+        if not self._shape.is_compatible_with(shape):
+            raise ValueError(f"Tensor '{self.name}' has shape {self._shape}, which is "
+                             f"incompatible with the requested shape {shape}")
+        self._shape = self._shape.merge_with(shape)
+
+    def consumers(self):
+        return list(self._consumers)
+
+    def eval(self, feed_dict=None, session=None):
+        from .session import get_default_session
+        session = session or get_default_session()
+        if session is None:
+            raise ValueError("Cannot evaluate tensor using `eval()`: No default session is "
+                             "registered. Use `with sess.as_default()` or pass session=")
+        return session.run(self, feed_dict=feed_dict)
+
+    def numpy(self):
+        if self._value is None:
+            raise ValueError(f"Tensor '{self.name}' is symbolic (graph mode); use Session.run")
+        return self._value
+
+    @property
+    def ndim(self):
+        return self._shape.rank
+
+    def __array__(self, dtype=None, copy=None):
+        import numpy as np
+        if self._value is None:
+            raise TypeError(f"Cannot convert symbolic Tensor '{self.name}' to a NumPy array; "
+                            "evaluate it with Session.run")
+        return np.asarray(self._value, dtype=dtype)
+
+    def __bool__(self):
+        raise TypeError("Using a Tensor as a Python `bool` is not allowed in graph mode. "
+                        "Use ng.where / ng.cond-style ops instead.")
+
+    def __len__(self):
+        raise TypeError(f"len is not well defined for symbolic Tensors ('{self.name}'). "
+                        "Use ng.shape or .shape.")
+
+    def __iter__(self):
+        n = self._shape[0] if self._shape.rank else None
+        if n is None:
+            raise TypeError(f"Cannot iterate over Tensor '{self.name}' of shape {self._shape}")
+        return (self[i] for i in range(n))
+
+    __hash__ = object.__hash__
+
+    def __repr__(self):
+        if self._value is not None:
+            return f"<ng.Tensor: shape={self._shape}, dtype={self._dtype.name}, numpy={self._value!r}>"
+        return f"<ng.Tensor '{self.name}' shape={self._shape} dtype={self._dtype.name}>"
+
+    # Operators (+, *, @, [], ...) are attached in ops/overloads.py once the ops exist.
+
+
+class Operation:
+    """A node: type, input tensors, attributes, output tensors, control inputs."""
+
+    __slots__ = ("_graph", "_name", "_type", "_inputs", "_attrs", "_outputs",
+                 "_control_inputs", "_id", "__weakref__")
+
+    def __init__(self, graph, name, op_type, inputs, attrs, output_specs, control_inputs, op_id):
+        self._graph = graph
+        self._name = name
+        self._type = op_type
+        self._inputs = tuple(inputs)
+        self._attrs = dict(attrs or {})
+        self._control_inputs = tuple(control_inputs)
+        self._id = op_id
+        self._outputs = tuple(Tensor(self, i, dt, shp) for i, (dt, shp) in enumerate(output_specs))
+
+    graph = property(lambda self: self._graph)
+    name = property(lambda self: self._name)
+    type = property(lambda self: self._type)
+    inputs = property(lambda self: self._inputs)
+    outputs = property(lambda self: self._outputs)
+    control_inputs = property(lambda self: self._control_inputs)
+    attrs = property(lambda self: self._attrs)
+    device = property(lambda self: "")
+
+    def get_attr(self, name):
+        try:
+            return self._attrs[name]
+        except KeyError:
+            raise ValueError(f"Operation '{self._name}' (type {self._type}) has no attr "
+                             f"named '{name}'") from None
+
+    def values(self):
+        return self._outputs
+
+    def run(self, feed_dict=None, session=None):
+        from .session import get_default_session
+        (session or get_default_session()).run(self, feed_dict=feed_dict)
+
+    def __repr__(self):
+        return f"<ng.Operation '{self._name}' type={self._type}>"
+
+
+class Graph:
+    """A dataflow graph: an append-only list of Operations plus naming state."""
+
+    def __init__(self):
+        self._ops = []
+        self._ops_by_name = {}
+        self._names_in_use = {}
+        self._name_stack = ""
+        self._control_stack = []
+        self._journal = None        # list of undo records while a transaction is open
+        self._lock = threading.RLock()
+        self._version = 0           # bumped on every change; plan caches key on it
+        self._keep_ops = True       # False for the eager-mode scratch graph
+        self._finalized = False
+
+    # --- naming --------------------------------------------------------------------------
+    def _set_name_count(self, key, value):
+        if self._journal is not None:
+            self._journal.append(("name", key, self._names_in_use.get(key)))
+        self._names_in_use[key] = value
+
+    def unique_name(self, name, mark_as_used=True):
+        if self._name_stack:
+            name = self._name_stack + "/" + name
+        key = name.lower()
+        i = self._names_in_use.get(key, 0)
+        if mark_as_used:
+            self._set_name_count(key, i + 1)
+        if i > 0:
+            base = key
+            while f"{base}_{i}" in self._names_in_use:
+                i += 1
+            if mark_as_used:
+                self._set_name_count(f"{base}_{i}", 1)
+            name = f"{name}_{i}"
+        return name
+
+    def get_name_scope(self):
+        return self._name_stack
+
+    @contextlib.contextmanager
+    def name_scope(self, name):
+        old = self._name_stack
+        if name is None or name == "":
+            new = ""
+        elif name.endswith("/"):
+            new = name[:-1]
+        else:
+            new = self.unique_name(name)
+        self._name_stack = new
+        try:
+            yield (new + "/") if new else ""
+        finally:
+            self._name_stack = old
+
+    # --- defaults and dependencies -------------------------------------------------------
+    @contextlib.contextmanager
+    def as_default(self):
+        _default_stack().append(self)
+        try:
+            yield self
+        finally:
+            _default_stack().pop()
+
+    @contextlib.contextmanager
+    def control_dependencies(self, control_inputs):
+        if control_inputs is None:
+            saved, self._control_stack = self._control_stack, []
+            try:
+                yield
+            finally:
+                self._control_stack = saved
+            return
+        ops = []
+        for c in control_inputs:
+            if isinstance(c, Tensor):
+                c = c.op
+            elif hasattr(c, "values") and hasattr(c, "indices"):   # IndexedSlices
+                c = c.values.op
+            if not isinstance(c, Operation):
+                raise TypeError(f"Control input must be an Operation or Tensor, got {c!r}")
+            if c.graph is not self:
+                raise ValueError(f"Control input {c.name!r} is from a different graph")
+            ops.append(c)
+        self._control_stack.append(ops)
+        try:
+            yield
+        finally:
+            self._control_stack.pop()
+
+    # --- op creation ---------------------------------------------------------------------
+    def create_op(self, op_type, inputs, attrs=None, name=None):
+        """Create an Operation after inferring and checking its output dtypes/shapes."""
+        from .ops.registry import get_op_def
+        if self._finalized:
+            raise RuntimeError("Graph is finalized and cannot be modified.")
+        op_def = get_op_def(op_type)
+        inputs = list(inputs)
+        for i, t in enumerate(inputs):
+            if not isinstance(t, Tensor):
+                raise TypeError(f"{op_type}: input {i} must be a Tensor, got {type(t).__name__}")
+            if t.graph is not self:
+                raise ValueError(f"{op_type}: input tensor '{t.name}' must be from the same "
+                                 "graph as the op being created (it belongs to another Graph)")
+        attrs = dict(attrs or {})
+        with self._lock:
+            full_name = self.unique_name(name or op_type, mark_as_used=False)
+            try:
+                specs = op_def.infer(inputs, attrs)
+            except (ValueError, TypeError) as e:
+                raise type(e)(f"{op_type} op '{full_name}': {e}") from None
+            full_name = self.unique_name(name or op_type)
+            control = []
+            for group in self._control_stack:
+                control.extend(c for c in group if c not in control)
+            op = Operation(self, full_name, op_type, inputs, attrs,
+                           [(_dtypes.as_dtype(d), s) for d, s in specs], control, len(self._ops))
+            if self._keep_ops:
+                self._ops.append(op)
+                self._ops_by_name[full_name] = op
+                for t in inputs:
+                    t._consumers.append(op)
+                self._version += 1
+                if self._journal is not None:
+                    self._journal.append(("op", op))
+        if _EAGER[0] and not self._keep_ops:
+            _run_eagerly(op, op_def)
+        return op
+
+    @contextlib.contextmanager
+    def _transaction(self):
+        """Undo every op and name created in the block if it raises."""
+        outer = self._journal is not None
+        if not outer:
+            self._journal = []
+        mark = len(self._journal)
+        try:
+            yield
+        except BaseException:
+            self._undo(mark)
+            raise
+        finally:
+            if not outer:
+                self._journal = None
+
+    def _undo(self, mark):
+        journal = self._journal
+        while len(journal) > mark:
+            rec = journal.pop()
+            if rec[0] == "name":
+                _, key, old = rec
+                if old is None:
+                    self._names_in_use.pop(key, None)
+                else:
+                    self._names_in_use[key] = old
+            else:
+                op = rec[1]
+                self._ops.remove(op)
+                self._ops_by_name.pop(op.name, None)
+                for t in op.inputs:
+                    if op in t._consumers:
+                        t._consumers.remove(op)
+                self._version += 1
+
+    # --- lookup --------------------------------------------------------------------------
+    def get_operations(self):
+        return list(self._ops)
+
+    def get_operation_by_name(self, name):
+        try:
+            return self._ops_by_name[name]
+        except KeyError:
+            raise KeyError(f"The name '{name}' refers to an Operation not in the graph.") from None
+
+    def get_tensor_by_name(self, name):
+        op_name, sep, idx = name.rpartition(":")
+        if not sep or not idx.isdigit():
+            raise ValueError(f"The name '{name}' looks like an Operation name, not a Tensor "
+                             "name ('op_name:output_index').")
+        op = self.get_operation_by_name(op_name)
+        if int(idx) >= len(op.outputs):
+            raise KeyError(f"The name '{name}' refers to a Tensor which does not exist: "
+                           f"operation '{op_name}' has {len(op.outputs)} outputs.")
+        return op.outputs[int(idx)]
+
+    def as_graph_element(self, obj):
+        if isinstance(obj, str):
+            return self.get_tensor_by_name(obj) if ":" in obj else self.get_operation_by_name(obj)
+        if isinstance(obj, (Tensor, Operation)):
+            if obj.graph is not self:
+                raise ValueError(f"{obj!r} is not an element of this graph.")
+            return obj
+        raise TypeError(f"Can not convert a {type(obj).__name__} into a Tensor or Operation.")
+
+    def finalize(self):
+        self._finalized = True
+
+    @property
+    def finalized(self):
+        return self._finalized
+
+    @property
+    def version(self):
+        return self._version
+
+    def __repr__(self):
+        return f"<ng.Graph with {len(self._ops)} ops>"
+
+
+# --- default graph, eager mode ---------------------------------------------------------
+_GLOBAL_DEFAULT = [Graph()]
+_THREAD = threading.local()
+_EAGER = [False]
+_EAGER_GRAPH = Graph()
+_EAGER_GRAPH._keep_ops = False
+
+
+def _default_stack():
+    stack = getattr(_THREAD, "stack", None)
+    if stack is None:
+        stack = _THREAD.stack = []
+    return stack
+
+
+def get_default_graph():
+    if _EAGER[0]:
+        return _EAGER_GRAPH
+    stack = _default_stack()
+    return stack[-1] if stack else _GLOBAL_DEFAULT[0]
+
+
+def reset_default_graph():
+    if _default_stack():
+        raise AssertionError("Do not use reset_default_graph() inside a `with graph.as_default()` "
+                             "block: that would leave the nested graph dangling.")
+    _GLOBAL_DEFAULT[0] = Graph()
+
+
+def name_scope(name, default_name=None, values=None):
+    """tf.compat.v1.name_scope(name, default_name=None, values=None)."""
+    graph = _graph_of(values) if values else get_default_graph()
+    n = name if name is not None else default_name
+
+    @contextlib.contextmanager
+    def scope():
+        with graph.as_default(), graph.name_scope(n) as s:
+            yield s
+    return scope()
+
+
+def control_dependencies(control_inputs):
+    return get_default_graph().control_dependencies(control_inputs)
+
+
+def _graph_of(values):
+    """The one graph that all Tensors/Operations in `values` belong to (ValueError if mixed)."""
+    graph, first = None, None
+    for v in values:
+        g = getattr(v, "graph", None) if isinstance(v, (Tensor, Operation)) or hasattr(v, "indices") else None
+        if g is None:
+            continue
+        if graph is None:
+            graph, first = g, v
+        elif g is not graph:
+            raise ValueError(f"{_describe(v)} must be from the same graph as {_describe(first)} "
+                             "(they belong to different Graphs).")
+    return graph or get_default_graph()
+
+
+def _describe(v):
+    return f"Tensor '{v.name}'" if isinstance(v, Tensor) else repr(v)
+
+
+def enable_eager_execution():
+    _EAGER[0] = True
+
+
+def disable_eager_execution():
+    _EAGER[0] = False
+
+
+def executing_eagerly():
+    return _EAGER[0]
+
+
+def _run_eagerly(op, op_def):
+    values = []
+    for t in op.inputs:
+        if t._value is None:
+            raise RuntimeError(f"{op.type}: input '{t.name}' has no eager value")
+        values.append(t._value)
+    outs = op_def.compute(values, op.attrs)
+    for t, v in zip(op.outputs, outs):
+        t._value = v
+        t._shape = as_shape(getattr(v, "shape", ()))

@@ -1,0 +1,485 @@
+"""Elementwise math ops (unary, binary with NumPy broadcasting), Cast, AddN, Select, MatMul.
+
+Each table row declares an op once: TF type, public name, NumPy reference, scalar template
+for the compiler, and which dtypes it accepts.
+"""
+import math as _pymath
+
+import numpy as np
+
+from .. import dtypes as _dt
+from ..graph import Tensor
+from ..tensor_shape import TensorShape
+from .core import convert_to_tensor, make_op
+from .registry import register_op
+
+FLOAT = "float"
+NUMERIC = "numeric"
+BOOL = "bool"
+ANY = "any"
+
+
+def _allowed(dtype, which):
+    if which == FLOAT:
+        return dtype.is_floating
+    if which == NUMERIC:
+        return dtype.is_numeric
+    if which == BOOL:
+        return dtype.is_bool
+    return True
+
+
+def _check_dtype(dtype, which, what="input"):
+    if not _allowed(dtype, which):
+        kinds = {FLOAT: "float16, float32, float64",
+                 NUMERIC: "float16, float32, float64, int32, int64",
+                 BOOL: "bool"}[which]
+        raise TypeError(f"{what} has dtype {dtype.name}, which is not in the list of allowed "
+                        f"dtypes: {kinds}")
+
+
+def _fmt(shape):
+    return "<unknown>" if shape.rank is None else "[" + ",".join(
+        "?" if d is None else str(d) for d in shape) + "]"
+
+
+def broadcast_static_shape(a, b):
+    """NumPy broadcasting of two static shapes; ValueError naming both if incompatible."""
+    if a.rank is None or b.rank is None:
+        return TensorShape(None)
+    da, db = list(a), list(b)
+    n = max(len(da), len(db))
+    da = [1] * (n - len(da)) + da
+    db = [1] * (n - len(db)) + db
+    out = []
+    for x, y in zip(da, db):
+        if x == 1:
+            out.append(y)
+        elif y == 1:
+            out.append(x)
+        elif x is None:
+            out.append(y)   # y is None or a size > 1 the runtime must match
+        elif y is None or x == y:
+            out.append(x)
+        else:
+            raise ValueError(f"Dimensions must be equal, but are {x} and {y}; input shapes: "
+                             f"{_fmt(a)} and {_fmt(b)} do not broadcast")
+    return TensorShape(out)
+
+
+# --- NumPy references that NumPy lacks ---------------------------------------------------------
+_erf_scalar = np.vectorize(_pymath.erf, otypes=[np.float64])
+
+
+def _erf(x):
+    return _erf_scalar(x).astype(x.dtype) if x.size else x.copy()
+
+
+def _sigmoid(x):
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype)
+
+
+def _rsqrt(x):
+    return (1 / np.sqrt(x)).astype(x.dtype)
+
+
+def _reciprocal(x):
+    return (np.ones((), x.dtype) / x).astype(x.dtype) if x.dtype.kind == "f" else (1 // x).astype(x.dtype)
+
+
+def _int_safe_power(x, y):
+    if x.dtype.kind in "iu":
+        return np.where(y >= 0, np.power(x, np.abs(y)), 0).astype(x.dtype)
+    return np.power(x, y)
+
+
+def _floordiv(x, y):
+    if x.dtype.kind == "f":
+        return np.floor(x / y)
+    return np.floor_divide(x, y)
+
+
+# (type, public name, reference, template, dtypes)
+UNARY = [
+    ("Neg", "negative", np.negative, "(-{0})", NUMERIC),
+    ("Square", "square", np.square, "({0} * {0})", NUMERIC),
+    ("Sqrt", "sqrt", np.sqrt, "sqrt({0})", FLOAT),
+    ("Rsqrt", "rsqrt", _rsqrt, "rsqrt({0})", FLOAT),
+    ("Exp", "exp", np.exp, "exp({0})", FLOAT),
+    ("Log", "log", np.log, "log({0})", FLOAT),
+    ("Log1p", "log1p", np.log1p, "log1p({0})", FLOAT),
+    ("Expm1", "expm1", np.expm1, "expm1({0})", FLOAT),
+    ("Sin", "sin", np.sin, "sin({0})", FLOAT),
+    ("Cos", "cos", np.cos, "cos({0})", FLOAT),
+    ("Tan", "tan", np.tan, "tan({0})", FLOAT),
+    ("Tanh", "tanh", np.tanh, "tanh({0})", FLOAT),
+    ("Sigmoid", "sigmoid", _sigmoid, "sigmoid({0})", FLOAT),
+    ("Erf", "erf", _erf, "erf({0})", FLOAT),
+    ("Abs", "abs", np.abs, "abs({0})", NUMERIC),
+    ("Sign", "sign", np.sign, "sign({0})", NUMERIC),
+    ("Reciprocal", "reciprocal", _reciprocal, "(1 / {0})", NUMERIC),
+    ("Floor", "floor", np.floor, "floor({0})", FLOAT),
+    ("Relu", "relu", lambda x: np.maximum(x, np.zeros((), x.dtype)), "relu({0})", NUMERIC),
+    ("LogicalNot", "logical_not", np.logical_not, "(not {0})", BOOL),
+]
+
+# (type, public name, reference, template, dtypes, output dtype or None = same as input)
+BINARY = [
+    ("AddV2", "add", np.add, "({0} + {1})", NUMERIC, None),
+    ("Sub", "subtract", np.subtract, "({0} - {1})", NUMERIC, None),
+    ("Mul", "multiply", np.multiply, "({0} * {1})", NUMERIC, None),
+    ("RealDiv", "_realdiv", np.true_divide, "({0} / {1})", FLOAT, None),
+    ("FloorDiv", "floordiv", _floordiv, "floordiv({0}, {1})", NUMERIC, None),
+    ("TruncateMod", "truncatemod", np.fmod, "fmod({0}, {1})", NUMERIC, None),
+    ("Pow", "pow", _int_safe_power, "pow({0}, {1})", NUMERIC, None),
+    ("Maximum", "maximum", np.maximum, "maximum({0}, {1})", NUMERIC, None),
+    ("Minimum", "minimum", np.minimum, "minimum({0}, {1})", NUMERIC, None),
+    ("SquaredDifference", "squared_difference", lambda x, y: np.square(x - y),
+     "sqdiff({0}, {1})", NUMERIC, None),
+    ("Equal", "equal", np.equal, "({0} == {1})", ANY, _dt.bool_),
+    ("NotEqual", "not_equal", np.not_equal, "({0} != {1})", ANY, _dt.bool_),
+    ("Less", "less", np.less, "({0} < {1})", NUMERIC, _dt.bool_),
+    ("LessEqual", "less_equal", np.less_equal, "({0} <= {1})", NUMERIC, _dt.bool_),
+    ("Greater", "greater", np.greater, "({0} > {1})", NUMERIC, _dt.bool_),
+    ("GreaterEqual", "greater_equal", np.greater_equal, "({0} >= {1})", NUMERIC, _dt.bool_),
+    ("LogicalAnd", "logical_and", np.logical_and, "({0} and {1})", BOOL, None),
+    ("LogicalOr", "logical_or", np.logical_or, "({0} or {1})", BOOL, None),
+]
+
+
+def _unary_infer(which):
+    def infer(inputs, attrs):
+        x, = inputs
+        _check_dtype(x.dtype, which, f"input '{x.name}'")
+        return [(x.dtype, x.shape)]
+    return infer
+
+
+def _binary_infer(which, out_dtype):
+    def infer(inputs, attrs):
+        x, y = inputs
+        if x.dtype != y.dtype:
+            raise TypeError(f"inputs must have the same dtype, but x '{x.name}' is "
+                            f"{x.dtype.name} and y '{y.name}' is {y.dtype.name}")
+        _check_dtype(x.dtype, which, f"input '{x.name}'")
+        return [(out_dtype or x.dtype, broadcast_static_shape(x.shape, y.shape))]
+    return infer
+
+
+def _wrap1(fn):
+    return lambda vals, attrs: [np.asarray(fn(vals[0]))]
+
+
+def _wrap2(fn):
+    return lambda vals, attrs: [np.asarray(fn(vals[0], vals[1]))]
+
+
+for _t, _n, _f, _tpl, _w in UNARY:
+    register_op(_t, _unary_infer(_w), _wrap1(_f), kind="elementwise", template=_tpl)
+for _t, _n, _f, _tpl, _w, _o in BINARY:
+    register_op(_t, _binary_infer(_w, _o), _wrap2(_f), kind="elementwise", template=_tpl)
+
+
+def _as_tensor_for(op_type, value, other):
+    try:
+        return convert_to_tensor(value, dtype=other.dtype if isinstance(other, Tensor) else None)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{op_type}: cannot convert operand {value!r} to a Tensor: {e}") from None
+
+
+def unary_op(op_type, x, name=None):
+    x = _as_tensor_for(op_type, x, None)
+    return make_op(op_type, [x], name=name).outputs[0]
+
+
+def binary_op(op_type, x, y, name=None):
+    """Binary op; a non-Tensor operand takes the dtype of the Tensor one (as TF does)."""
+    if isinstance(x, Tensor) and not isinstance(y, Tensor):
+        y = _as_tensor_for(op_type, y, x)
+    elif isinstance(y, Tensor) and not isinstance(x, Tensor):
+        x = _as_tensor_for(op_type, x, y)
+    else:
+        x = _as_tensor_for(op_type, x, None)
+        y = _as_tensor_for(op_type, y, None)
+    return make_op(op_type, [x, y], name=name).outputs[0]
+
+
+def _make_unary(op_type, public):
+    def f(x, name=None):
+        return unary_op(op_type, x, name)
+    f.__name__ = public
+    f.__doc__ = f"Elementwise `{public}` (TF op {op_type})."
+    return f
+
+
+def _make_binary(op_type, public):
+    def f(x, y, name=None):
+        return binary_op(op_type, x, y, name)
+    f.__name__ = public
+    f.__doc__ = f"Elementwise `{public}` with NumPy broadcasting (TF op {op_type})."
+    return f
+
+
+for _t, _n, *_ in UNARY:
+    globals()[_n] = _make_unary(_t, _n)
+for _t, _n, *_ in BINARY:
+    globals()[_n] = _make_binary(_t, _n)
+
+add = globals()["add"]
+subtract = globals()["subtract"]
+multiply = globals()["multiply"]
+negative = globals()["negative"]
+maximum = globals()["maximum"]
+minimum = globals()["minimum"]
+pow = globals()["pow"]   # noqa: A001  (tf.pow)
+abs = globals()["abs"]   # noqa: A001  (tf.abs)
+floordiv = globals()["floordiv"]
+_realdiv = globals()["_realdiv"]
+
+
+def truediv(x, y, name=None):
+    """x / y; integers are first cast to float64 (int32/int64), as TF's truediv does."""
+    if isinstance(x, Tensor) and not isinstance(y, Tensor):
+        y = _as_tensor_for("truediv", y, x)
+    elif isinstance(y, Tensor) and not isinstance(x, Tensor):
+        x = _as_tensor_for("truediv", x, y)
+    else:
+        x, y = convert_to_tensor(x), convert_to_tensor(y)
+    if x.dtype != y.dtype:
+        raise TypeError(f"truediv: x '{x.name}' and y '{y.name}' must have the same dtype, "
+                        f"got {x.dtype.name} and {y.dtype.name}")
+    if x.dtype.is_integer:
+        x, y = cast(x, _dt.float64), cast(y, _dt.float64)
+    return binary_op("RealDiv", x, y, name)
+
+
+def divide(x, y, name=None):
+    """tf.math.divide: x / y with Python semantics (truediv)."""
+    return truediv(x, y, name)
+
+
+def subtract_(x, y, name=None):
+    return subtract(x, y, name)
+
+
+# --- Cast ---------------------------------------------------------------------------------
+def _cast_infer(inputs, attrs):
+    return [(attrs["DstT"], inputs[0].shape)]
+
+
+register_op("Cast", _cast_infer, lambda v, a: [v[0].astype(a["DstT"].np)],
+            kind="elementwise", template="cast({0})")
+
+
+def cast(x, dtype, name=None):
+    """tf.cast; a cast to the same dtype returns `x` itself."""
+    from ..indexed_slices import IndexedSlices
+    dtype = _dt.as_dtype(dtype)
+    if isinstance(x, IndexedSlices):
+        return IndexedSlices(cast(x.values, dtype, name), x.indices, x.dense_shape)
+    x = convert_to_tensor(x)
+    if x.dtype == dtype:
+        return x
+    return make_op("Cast", [x], {"SrcT": x.dtype, "DstT": dtype}, name).outputs[0]
+
+
+# --- AddN ----------------------------------------------------------------------------------
+def _addn_infer(inputs, attrs):
+    if not inputs:
+        raise ValueError("add_n needs at least one input")
+    shape = inputs[0].shape
+    for t in inputs[1:]:
+        if t.dtype != inputs[0].dtype:
+            raise TypeError(f"all inputs must have the same dtype: '{inputs[0].name}' is "
+                            f"{inputs[0].dtype.name} but '{t.name}' is {t.dtype.name}")
+        if not shape.is_compatible_with(t.shape):
+            raise ValueError(f"all inputs must have the same shape: '{inputs[0].name}' has "
+                             f"shape {_fmt(shape)} but '{t.name}' has shape {_fmt(t.shape)}")
+        shape = shape.merge_with(t.shape)
+    _check_dtype(inputs[0].dtype, NUMERIC, f"input '{inputs[0].name}'")
+    return [(inputs[0].dtype, shape)]
+
+
+def _addn_compute(vals, attrs):
+    out = vals[0].copy()
+    for v in vals[1:]:
+        out += v
+    return [out]
+
+
+register_op("AddN", _addn_infer, _addn_compute, kind="elementwise", template="addn")
+
+
+def add_n(inputs, name=None):
+    """tf.math.add_n: sum of same-shape tensors (IndexedSlices are densified)."""
+    if isinstance(inputs, Tensor) or not isinstance(inputs, (list, tuple)) or not inputs:
+        raise ValueError("inputs must be a non-empty list of Tensors of the same shape and dtype")
+    inputs = [convert_to_tensor(t) for t in inputs]
+    if len(inputs) == 1:
+        from .array import identity
+        return identity(inputs[0], name=name) if name else inputs[0]
+    return make_op("AddN", inputs, name=name).outputs[0]
+
+
+# --- Select (v1 where) / SelectV2 ---------------------------------------------------------------
+def _select_infer(inputs, attrs):
+    c, x, y = inputs
+    if not c.dtype.is_bool:
+        raise TypeError(f"condition '{c.name}' must be bool, got {c.dtype.name}")
+    if x.dtype != y.dtype:
+        raise TypeError(f"x '{x.name}' ({x.dtype.name}) and y '{y.name}' ({y.dtype.name}) "
+                        "must have the same dtype")
+    if not x.shape.is_compatible_with(y.shape):
+        raise ValueError(f"x and y must have the same shape, got {_fmt(x.shape)} and "
+                         f"{_fmt(y.shape)}")
+    shape = x.shape.merge_with(y.shape)
+    if c.shape.rank == 1 and shape.rank is not None and shape.rank > 1:
+        if not TensorShape([shape[0]]).is_compatible_with(c.shape):
+            raise ValueError(f"condition vector of shape {_fmt(c.shape)} must match the first "
+                             f"dimension of x/y {_fmt(shape)}")
+    elif not c.shape.is_compatible_with(shape):
+        raise ValueError(f"condition shape {_fmt(c.shape)} must equal the x/y shape "
+                         f"{_fmt(shape)} or be a vector over its first dimension")
+    return [(x.dtype, shape)]
+
+
+def _select_compute(vals, attrs):
+    c, x, y = vals
+    if c.ndim == 1 and x.ndim > 1:
+        c = c.reshape((-1,) + (1,) * (x.ndim - 1))
+    return [np.where(c, x, y)]
+
+
+def _selectv2_infer(inputs, attrs):
+    c, x, y = inputs
+    if not c.dtype.is_bool:
+        raise TypeError(f"condition '{c.name}' must be bool, got {c.dtype.name}")
+    if x.dtype != y.dtype:
+        raise TypeError(f"x '{x.name}' ({x.dtype.name}) and y '{y.name}' ({y.dtype.name}) "
+                        "must have the same dtype")
+    return [(x.dtype, broadcast_static_shape(c.shape, broadcast_static_shape(x.shape, y.shape)))]
+
+
+register_op("Select", _select_infer, _select_compute, kind="elementwise",
+            template="({1} if {0} else {2})")
+register_op("SelectV2", _selectv2_infer, lambda v, a: [np.where(v[0], v[1], v[2])],
+            kind="elementwise", template="({1} if {0} else {2})")
+
+
+def _where_infer(inputs, attrs):
+    c, = inputs
+    return [(_dt.int64, TensorShape([None, c.shape.rank]))]
+
+
+register_op("Where", _where_infer,
+            lambda v, a: [np.argwhere(v[0].astype(bool)).astype(np.int64)], kind="opaque")
+
+
+def _select_operands(x, y):
+    if isinstance(x, Tensor) and not isinstance(y, Tensor):
+        y = convert_to_tensor(y, dtype=x.dtype)
+    elif isinstance(y, Tensor) and not isinstance(x, Tensor):
+        x = convert_to_tensor(x, dtype=y.dtype)
+    return convert_to_tensor(x), convert_to_tensor(y)
+
+
+def where(condition, x=None, y=None, name=None):
+    """tf.compat.v1.where (Select): no broadcasting; condition may be a vector over dim 0.
+
+    With only `condition`, returns the int64 coordinates of its true elements.
+    """
+    condition = convert_to_tensor(condition)
+    if x is None and y is None:
+        if not condition.dtype.is_bool:
+            condition = cast(condition, _dt.bool_)
+        return make_op("Where", [condition], name=name).outputs[0]
+    if x is None or y is None:
+        raise ValueError("x and y must both be non-None or both be None.")
+    x, y = _select_operands(x, y)
+    return make_op("Select", [condition, x, y], name=name).outputs[0]
+
+
+select = where
+
+
+def where_v2(condition, x=None, y=None, name=None):
+    """tf.where (v2, SelectV2): condition, x and y broadcast together."""
+    if x is None and y is None:
+        return where(condition, name=name)
+    condition = convert_to_tensor(condition)
+    x, y = _select_operands(x, y)
+    return make_op("SelectV2", [condition, x, y], name=name).outputs[0]
+
+
+# --- clip_by_value -----------------------------------------------------------------------------
+def clip_by_value(t, clip_value_min, clip_value_max, name=None):
+    """maximum(minimum(t, hi), lo), as TF builds it (gradient 1 on the boundaries)."""
+    from ..graph import name_scope
+    t = convert_to_tensor(t)
+    with t.graph._transaction(), name_scope(name, "clip_by_value", [t]):
+        lo = convert_to_tensor(clip_value_min, dtype=t.dtype) if not isinstance(clip_value_min, Tensor) else clip_value_min
+        hi = convert_to_tensor(clip_value_max, dtype=t.dtype) if not isinstance(clip_value_max, Tensor) else clip_value_max
+        tmin = minimum(t, hi)
+        if not tmin.shape.is_compatible_with(t.shape):
+            raise ValueError(f"clip_by_value: clip_value_max of shape {_fmt(hi.shape)} would "
+                             f"broadcast t of shape {_fmt(t.shape)} to {_fmt(tmin.shape)}")
+        out = maximum(tmin, lo)
+        if not out.shape.is_compatible_with(t.shape):
+            raise ValueError(f"clip_by_value: clip_value_min of shape {_fmt(lo.shape)} would "
+                             f"broadcast t of shape {_fmt(t.shape)} to {_fmt(out.shape)}")
+        return out
+
+
+# --- MatMul ------------------------------------------------------------------------------------
+def _matmul_infer(inputs, attrs):
+    a, b = inputs
+    ta, tb = attrs["transpose_a"], attrs["transpose_b"]
+    if a.dtype != b.dtype:
+        raise TypeError(f"a '{a.name}' is {a.dtype.name} but b '{b.name}' is {b.dtype.name}")
+    _check_dtype(a.dtype, NUMERIC, f"input '{a.name}'")
+    if a.shape.rank is None or b.shape.rank is None:
+        return [(a.dtype, TensorShape(None))]
+    if a.shape.rank < 2 or b.shape.rank < 2:
+        raise ValueError(f"Shape must be at least rank 2 but got shapes {_fmt(a.shape)} and "
+                         f"{_fmt(b.shape)}")
+    m, k1 = (a.shape[-1], a.shape[-2]) if ta else (a.shape[-2], a.shape[-1])
+    k2, n = (b.shape[-1], b.shape[-2]) if tb else (b.shape[-2], b.shape[-1])
+    if k1 is not None and k2 is not None and k1 != k2:
+        raise ValueError(f"Dimensions must be equal, but are {k1} and {k2} for the inner "
+                         f"dimension with input shapes: {_fmt(a.shape)}, {_fmt(b.shape)} "
+                         f"(transpose_a={ta}, transpose_b={tb})")
+    batch = broadcast_static_shape(a.shape[:-2], b.shape[:-2])
+    return [(a.dtype, batch.concatenate([m, n]))]
+
+
+def _matmul_compute(vals, attrs):
+    a, b = vals
+    if attrs["transpose_a"]:
+        a = np.swapaxes(a, -1, -2)
+    if attrs["transpose_b"]:
+        b = np.swapaxes(b, -1, -2)
+    return [np.matmul(a, b)]
+
+
+register_op("MatMul", _matmul_infer, _matmul_compute, kind="opaque")
+register_op("BatchMatMulV2", _matmul_infer, _matmul_compute, kind="opaque")
+
+
+def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_b=False,
+           a_is_sparse=False, b_is_sparse=False, name=None):
+    """a @ b (rank >= 2; leading batch dimensions broadcast)."""
+    a = convert_to_tensor(a)
+    b = convert_to_tensor(b, dtype=a.dtype) if not isinstance(b, Tensor) else b
+    ta, tb = bool(transpose_a or adjoint_a), bool(transpose_b or adjoint_b)
+    rank = max(a.shape.rank or 2, b.shape.rank or 2)
+    typ = "MatMul" if rank == 2 else "BatchMatMulV2"
+    return make_op(typ, [a, b], {"transpose_a": ta, "transpose_b": tb}, name).outputs[0]
+
+
+def squared_difference(x, y, name=None):
+    return binary_op("SquaredDifference", x, y, name)
+
+
+def scalar_mul(scalar, x, name=None):
+    return multiply(scalar, x, name)

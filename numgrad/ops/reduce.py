@@ -1,0 +1,164 @@
+"""Reductions (Sum, Mean, Max, Min, Prod over static axes) and the Cumprod scan."""
+import numpy as np
+
+from ..tensor_shape import TensorShape
+from .array import _static_ints
+from .core import convert_to_tensor, make_op
+from .math import NUMERIC, _check_dtype, _fmt
+from .registry import register_op
+
+
+def reduced_shape(shape, axis, keepdims):
+    if shape.rank is None:
+        return TensorShape(None)
+    axes = range(shape.rank) if axis is None else axis
+    if keepdims:
+        return TensorShape([1 if i in axes else d for i, d in enumerate(shape)])
+    return TensorShape([d for i, d in enumerate(shape) if i not in axes])
+
+
+def _reduce_infer(inputs, attrs):
+    x, = inputs
+    _check_dtype(x.dtype, NUMERIC, f"input '{x.name}'")
+    return [(x.dtype, reduced_shape(x.shape, attrs["axis"], attrs["keepdims"]))]
+
+
+def _np_axis(a):
+    return None if a["axis"] is None else tuple(a["axis"])
+
+
+def _mean(x, axis, keepdims):
+    if x.dtype.kind in "iu":
+        s = np.sum(x, axis=axis, keepdims=keepdims)
+        n = x.size // max(np.size(s), 1) if x.size else 1
+        return (np.sign(s) * (np.abs(s) // max(n, 1))).astype(x.dtype)
+    with np.errstate(all="ignore"):
+        return np.mean(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
+
+
+def _minmax(fn, init):
+    def f(x, axis, keepdims):
+        return fn(x, axis=axis, keepdims=keepdims, initial=init(x.dtype))
+    return f
+
+
+def _lowest(dt):
+    return -np.inf if dt.kind == "f" else np.iinfo(dt).min
+
+
+def _highest(dt):
+    return np.inf if dt.kind == "f" else np.iinfo(dt).max
+
+
+REDUCTIONS = [
+    ("Sum", "reduce_sum", lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims)),
+    ("Mean", "reduce_mean", _mean),
+    ("Max", "reduce_max", _minmax(np.max, _lowest)),
+    ("Min", "reduce_min", _minmax(np.min, _highest)),
+    ("Prod", "reduce_prod", lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims)),
+]
+
+
+def _make_compute(fn):
+    def compute(v, a):
+        return [np.asarray(fn(v[0], _np_axis(a), a["keepdims"]), dtype=v[0].dtype)]
+    return compute
+
+
+for _t, _n, _f in REDUCTIONS:
+    register_op(_t, _reduce_infer, _make_compute(_f), kind="reduce", template=_t.lower())
+
+
+def normalize_axes(axis, x, what):
+    """Static axes as a sorted tuple of non-negative ints, or None for 'all axes'."""
+    if axis is None:
+        return None
+    vals = [int(a) for a in np.atleast_1d(_static_ints(axis, f"{what}: axis")).reshape(-1)]
+    r = x.shape.rank
+    if r is None:
+        if any(a < 0 for a in vals):
+            raise ValueError(f"{what}: negative axis {vals} needs an input of known rank")
+        return tuple(sorted(set(vals)))
+    out = set()
+    for a in vals:
+        if not -max(r, 1) <= a < max(r, 1):
+            raise ValueError(f"{what}: Invalid reduction dimension {a} for input '{x.name}' "
+                             f"of shape {_fmt(x.shape)}")
+        if r == 0:
+            continue
+        out.add(a + r if a < 0 else a)
+    return tuple(sorted(out))
+
+
+def _make_reduce(op_type, public):
+    def f(input_tensor, axis=None, keepdims=None, name=None, reduction_indices=None,
+          keep_dims=None):
+        if axis is None:
+            axis = reduction_indices
+        if keepdims is None:
+            keepdims = bool(keep_dims) if keep_dims is not None else False
+        x = convert_to_tensor(input_tensor)
+        axes = normalize_axes(axis, x, public)
+        return make_op(op_type, [x], {"axis": axes, "keepdims": bool(keepdims)}, name).outputs[0]
+    f.__name__ = public
+    f.__doc__ = (f"tf.{public}(input_tensor, axis=None, keepdims=False): static axes "
+                 "(int, list, negative allowed, None for all).")
+    return f
+
+
+for _t, _n, _f in REDUCTIONS:
+    globals()[_n] = _make_reduce(_t, _n)
+
+reduce_sum = globals()["reduce_sum"]
+reduce_mean = globals()["reduce_mean"]
+reduce_max = globals()["reduce_max"]
+reduce_min = globals()["reduce_min"]
+reduce_prod = globals()["reduce_prod"]
+
+
+# --- Cumprod (used by reduce_prod's gradient to handle zeros) ----------------------------------------
+def _cumprod_np(x, axis, exclusive, reverse):
+    if reverse:
+        x = np.flip(x, axis)
+    if exclusive:
+        pad = [(0, 0)] * x.ndim
+        pad[axis] = (1, 0)
+        x = np.pad(x, pad, constant_values=1)
+        x = np.take(x, np.arange(x.shape[axis] - 1), axis=axis)
+    out = np.cumprod(x, axis=axis)
+    return np.flip(out, axis) if reverse else out
+
+
+register_op("Cumprod", lambda i, a: [(i[0].dtype, i[0].shape)],
+            lambda v, a: [np.asarray(_cumprod_np(v[0], a["axis"], a["exclusive"], a["reverse"]),
+                                     dtype=v[0].dtype)], kind="opaque")
+
+
+def cumprod(x, axis=0, exclusive=False, reverse=False, name=None):
+    x = convert_to_tensor(x)
+    if x.shape.rank is not None and axis < 0:
+        axis += x.shape.rank
+    return make_op("Cumprod", [x], {"axis": int(axis), "exclusive": bool(exclusive),
+                                    "reverse": bool(reverse)}, name).outputs[0]
+
+
+def _cumsum_np(x, axis, exclusive, reverse):
+    if reverse:
+        x = np.flip(x, axis)
+    out = np.cumsum(x, axis=axis)
+    if exclusive:
+        out = out - x
+    return np.flip(out, axis) if reverse else out
+
+
+register_op("Cumsum", lambda i, a: [(i[0].dtype, i[0].shape)],
+            lambda v, a: [np.asarray(_cumsum_np(v[0], a["axis"], a["exclusive"], a["reverse"]),
+                                     dtype=v[0].dtype)], kind="opaque")
+
+
+def cumsum(x, axis=0, exclusive=False, reverse=False, name=None):
+    x = convert_to_tensor(x)
+    if x.shape.rank is not None and axis < 0:
+        axis += x.shape.rank
+    return make_op("Cumsum", [x], {"axis": int(axis), "exclusive": bool(exclusive),
+                                   "reverse": bool(reverse)}, name).outputs[0]

@@ -1,0 +1,234 @@
+"""Session: run fetches of a graph with feeds, through a backend (tf.compat.v1.Session)."""
+import threading
+
+import numpy as np
+
+from .backends import get_backend
+from .graph import Operation, Tensor, executing_eagerly, get_default_graph
+from .indexed_slices import IndexedSlices, IndexedSlicesValue
+
+__all__ = ["Session", "InteractiveSession", "get_default_session"]
+
+_SESSION_STACK = threading.local()
+
+
+def _session_stack():
+    s = getattr(_SESSION_STACK, "stack", None)
+    if s is None:
+        s = _SESSION_STACK.stack = []
+    return s
+
+
+def get_default_session():
+    s = _session_stack()
+    return s[-1] if s else None
+
+
+class _FetchMapper:
+    """Flattens a nested fetch structure into tensors + target ops, and rebuilds results."""
+
+    def __init__(self, graph, fetches):
+        self.graph = graph
+        self.tensors = []
+        self.targets = []
+        self._index = {}
+        self.build = self._map(fetches)
+
+    def _leaf(self, t):
+        if t not in self._index:
+            self._index[t] = len(self.tensors)
+            self.tensors.append(t)
+        return self._index[t]
+
+    def _element(self, f):
+        if isinstance(f, str):
+            try:
+                return self.graph.as_graph_element(f)
+            except KeyError as e:
+                raise ValueError(f"Fetch argument {f!r} cannot be interpreted as a Tensor: "
+                                 f"{e.args[0]}") from None
+        if isinstance(f, (Tensor, Operation)):
+            if f.graph is not self.graph:
+                raise ValueError(f"Fetch argument {f!r} cannot be interpreted as a Tensor: "
+                                 f"'{f.name}' is not an element of this graph.")
+            return f
+        raise TypeError(f"Fetch argument {f!r} has invalid type {type(f).__name__}, must be a "
+                        "string, Tensor, Operation or IndexedSlices (or a list/tuple/dict of "
+                        "them).")
+
+    def _map(self, f):
+        if f is None:
+            return lambda vals: None
+        if isinstance(f, IndexedSlices):
+            parts = [self._map(f.values), self._map(f.indices),
+                     self._map(f.dense_shape) if f.dense_shape is not None else self._map(None)]
+            return lambda vals: IndexedSlicesValue(*(p(vals) for p in parts))
+        if isinstance(f, dict):
+            items = [(k, self._map(v)) for k, v in f.items()]
+            cls = type(f)
+            return lambda vals: cls((k, b(vals)) for k, b in items)
+        if isinstance(f, (list, tuple)):
+            builders = [self._map(v) for v in f]
+            if isinstance(f, tuple) and hasattr(f, "_fields"):
+                cls = type(f)
+                return lambda vals: cls(*(b(vals) for b in builders))
+            cls = type(f)
+            return lambda vals: cls(b(vals) for b in builders)
+        el = self._element(f)
+        if isinstance(el, Operation):
+            self.targets.append(el)
+            return lambda vals: None
+        i = self._leaf(el)
+        return lambda vals: vals[i]
+
+
+def _result(v):
+    v = np.asarray(v)
+    if v.ndim == 0:
+        return v[()]
+    if not v.flags.writeable or v.base is not None:
+        return np.array(v)
+    return v
+
+
+def check_feed(t, value):
+    """The array fed for `t`, converted to t's dtype; TypeError/ValueError naming `t`."""
+    if isinstance(value, (Tensor, Operation)):
+        raise TypeError(f"The value of a feed cannot be a Tensor (feeding '{t.name}'). "
+                        "Acceptable feed values include Python scalars, lists and NumPy arrays.")
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as e:
+        raise TypeError(f"Cannot convert the value fed for '{t.name}' to an array: {e}") from None
+    dt = t.dtype
+    kind = arr.dtype.kind
+    if kind not in "biuf":
+        raise TypeError(f"Cannot feed a value of dtype {arr.dtype} for Tensor '{t.name}' of "
+                        f"dtype {dt.name}")
+    if (dt.is_integer and kind == "f") or (dt.is_bool and kind != "b"):
+        raise TypeError(f"Cannot feed a value of dtype {arr.dtype} for Tensor '{t.name}' of "
+                        f"dtype {dt.name} (it would lose information)")
+    if arr.dtype != dt.np:
+        arr = arr.astype(dt.np)
+    if not t.shape.is_compatible_with(arr.shape):
+        raise ValueError(f"Cannot feed value of shape {arr.shape} for Tensor '{t.name}', which "
+                         f"has shape {t.shape}")
+    return arr
+
+
+class Session:
+    """Runs graphs.  ``backend``: "numpy" (reference) or a compiled backend; the default comes
+    from the NUMGRAD_BACKEND environment variable."""
+
+    def __init__(self, target="", graph=None, config=None, backend=None):
+        if executing_eagerly():
+            raise RuntimeError("Session is not compatible with eager execution; call "
+                               "ng.disable_eager_execution() first.")
+        self._graph = graph if graph is not None else get_default_graph()
+        self._backend = get_backend(backend)
+        self._plans = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    graph = property(lambda self: self._graph)
+    backend = property(lambda self: self._backend.name)
+
+    # --- context management -------------------------------------------------------------
+    def __enter__(self):
+        self._ctx = self._graph.as_default()
+        self._ctx.__enter__()
+        _session_stack().append(self)
+        return self
+
+    def __exit__(self, *exc):
+        _session_stack().remove(self)
+        self._ctx.__exit__(*exc)
+        self.close()
+        return False
+
+    def as_default(self):
+        session = self
+
+        class _Default:
+            def __enter__(self):
+                _session_stack().append(session)
+                return session
+
+            def __exit__(self, *exc):
+                _session_stack().remove(session)
+                return False
+        return _Default()
+
+    def close(self):
+        self._closed = True
+        self._plans.clear()
+
+    # --- running ------------------------------------------------------------------------
+    def _feed_tensor(self, key):
+        if isinstance(key, str):
+            try:
+                key = self._graph.as_graph_element(key)
+            except (KeyError, ValueError) as e:
+                raise ValueError(f"Cannot interpret feed_dict key {key!r} as Tensor: {e}") from None
+        if isinstance(key, Operation) or not isinstance(key, Tensor):
+            raise TypeError(f"Cannot interpret feed_dict key {key!r} as a Tensor: feed keys "
+                            "must be Tensors or tensor names")
+        if key.graph is not self._graph:
+            raise ValueError(f"Cannot interpret feed_dict key as Tensor: Tensor '{key.name}' "
+                             "is not an element of this graph.")
+        return key
+
+    def _plan(self, tensors, targets, feeds):
+        key = (tuple(tensors), tuple(targets), tuple(feeds))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._backend.prepare(self._graph, tensors, targets, feeds)
+            with self._lock:
+                self._plans[key] = plan
+        return plan
+
+    def run(self, fetches, feed_dict=None, options=None, run_metadata=None):
+        if self._closed:
+            raise RuntimeError("Attempted to use a closed Session.")
+        mapper = _FetchMapper(self._graph, fetches)
+        feeds, values = [], []
+        for k, v in (feed_dict or {}).items():
+            if isinstance(k, IndexedSlices):
+                raise TypeError("Feeding an IndexedSlices is not supported; feed its parts")
+            t = self._feed_tensor(k)
+            feeds.append(t)
+            values.append(check_feed(t, v))
+        plan = self._plan(mapper.tensors, mapper.targets, feeds)
+        out = plan(values)
+        return mapper.build([_result(v) for v in out])
+
+    def make_callable(self, fetches, feed_list=None, accept_options=False):
+        """A function of the feed values (positionally, in `feed_list` order) returning what
+        ``run(fetches, ...)`` would; validation and planning are done once, here."""
+        mapper = _FetchMapper(self._graph, fetches)
+        feeds = [self._feed_tensor(k) for k in (feed_list or [])]
+        plan = self._plan(mapper.tensors, mapper.targets, feeds)
+        n = len(feeds)
+
+        def call(*args, **kwargs):
+            if self._closed:
+                raise RuntimeError("Attempted to use a closed Session.")
+            if len(args) != n:
+                raise TypeError(f"This callable takes {n} feed values ({[t.name for t in feeds]}), "
+                                f"got {len(args)}")
+            values = [check_feed(t, v) for t, v in zip(feeds, args)]
+            return mapper.build([_result(v) for v in plan(values)])
+        return call
+
+
+class InteractiveSession(Session):
+    """A Session that installs itself as the default session on construction."""
+
+    def __init__(self, target="", graph=None, config=None, backend=None):
+        super().__init__(target, graph, config, backend)
+        _session_stack().append(self)
+
+    def close(self):
+        super().close()
+        if self in _session_stack():
+            _session_stack().remove(self)
