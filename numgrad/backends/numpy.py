@@ -30,7 +30,7 @@ def prune(fetches, targets, feeds):
         state[op] = 1
         stack.append((op, True))
         for c in op.control_inputs:
-            if c not in state:
+            if c not in state and not (c.outputs and all(t in fed for t in c.outputs)):
                 stack.append((c, False))
         for t in op.inputs:
             if t not in fed and t.op not in state:

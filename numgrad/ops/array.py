@@ -265,6 +265,22 @@ def sum_to_shape(g, shape_tensor, name=None):
     return make_op("SumToShape", [g, shape_tensor], name=name).outputs[0]
 
 
+def _reduced_shape_compute(v, a):
+    out = np.array(v[0], copy=True)
+    for ax in a["axes"]:
+        out[ax] = 1
+    return [out]
+
+
+register_op("ReducedShape", lambda i, a: [(i[0].dtype, i[0].shape)], _reduced_shape_compute,
+            kind="shape")
+
+
+def reduced_shape(shape_tensor, axes, name=None):
+    """`shape_tensor` with the (non-negative) `axes` set to 1: a keepdims reduction's shape."""
+    return make_op("ReducedShape", [shape_tensor], {"axes": tuple(axes)}, name).outputs[0]
+
+
 # --- Transpose ------------------------------------------------------------------------------------
 def _transpose_infer(inputs, attrs):
     x, = inputs

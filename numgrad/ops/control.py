@@ -1,4 +1,6 @@
 """Control ops: group, tuple (gate), no_op, with_dependencies."""
+import builtins
+
 from ..graph import Operation, Tensor, _graph_of, get_default_graph, name_scope
 from ..indexed_slices import IndexedSlices
 from .array import identity
@@ -13,7 +15,7 @@ def group(*inputs, name=None):
     """An op that runs once all `inputs` (ops or tensors) have run."""
     ops = []
     for x in inputs:
-        if isinstance(x, (list, tuple)):
+        if isinstance(x, (list, builtins.tuple)):
             ops.extend(x)
         else:
             ops.append(x)

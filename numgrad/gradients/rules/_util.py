@@ -30,8 +30,9 @@ def keep_dims(g, x, axes, keepdims):
         return g
     rank = x.shape.rank
     if rank is None:
-        ones = _array.fill(_array.reshape(_array.rank(x), [1]), 1)
-        return _array.reshape(g, ones)
+        if axes is None:
+            return _array.reshape(g, _array.fill(_array.reshape(_array.rank(x), [1]), 1))
+        return _array.reshape(g, _array.reduced_shape(_array.shape(x), axes))
     if axes is None:
         return _array.reshape(g, [1] * rank)
     for a in sorted(axes):

@@ -1,0 +1,1185 @@
+"""Numerical gradient checks for numgrad (float64, small shapes).
+
+Every gradient is compared with central finite differences (ng.test.compute_gradient), or with
+a value derived by hand / an independent NumPy formula -- never with numgrad's own output.
+"""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import numgrad as ng
+
+F64 = ng.float64
+TOL = 1e-6
+DELTA = 1e-5
+
+
+# ------------------------------------------------------------------------------------ helpers
+def _rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def _ph(a, shape=None):
+    a = np.asarray(a)
+    return ng.placeholder(F64, a.shape if shape is None else shape)
+
+
+def check_jacobians(inits, build, *, ph_shapes=None, y_shape=None, tol=TOL, delta=DELTA,
+                    nonzero=True):
+    """Placeholders for `inits`, y = build(*xs); analytic vs numerical Jacobian per x."""
+    inits = [np.asarray(a, dtype=np.float64) for a in inits]
+    ph_shapes = ph_shapes or [None] * len(inits)
+    xs = [_ph(a, s) for a, s in zip(inits, ph_shapes)]
+    y = build(*xs)
+    if y_shape is None:
+        y_shape = y.shape.as_list()
+    res = ng.test.compute_gradient(xs, [a.shape for a in inits], y, tuple(y_shape),
+                                   x_init_value=inits, delta=delta)
+    for i, (jt, jn) in enumerate(res):
+        assert jt.shape == jn.shape
+        assert np.all(np.isfinite(jt)), f"non-finite analytic Jacobian for input {i}"
+        np.testing.assert_allclose(jt, jn, rtol=0, atol=tol,
+                                   err_msg=f"Jacobian mismatch for input {i}")
+    if nonzero:
+        assert max(np.abs(jn).max(initial=0.0) for _, jn in res) > 1e-3, \
+            "degenerate check: numerical Jacobian is zero"
+    return res
+
+
+def check_second(init, f, *, ph_shape=None, tol=1e-5, delta=DELTA):
+    """Jacobian of g = d sum(f(x))/dx (built by gradients of gradients) vs FD of g."""
+    init = np.asarray(init, dtype=np.float64)
+    x = _ph(init, ph_shape)
+    g, = ng.gradients(ng.reduce_sum(f(x)), x)
+    assert g is not None
+    g = ng.convert_to_tensor(g)
+    jt, jn = ng.test.compute_gradient(x, init.shape, g, init.shape, x_init_value=init,
+                                      delta=delta)
+    assert np.all(np.isfinite(jt))
+    np.testing.assert_allclose(jt, jn, rtol=0, atol=tol)
+    assert np.abs(jn).max() > 1e-3
+    return jt
+
+
+def run(fetches, feeds=None):
+    with ng.Session() as s:
+        return s.run(fetches, feeds)
+
+
+def densify_value(v):
+    """Independent densification of an IndexedSlicesValue (NumPy)."""
+    assert isinstance(v, ng.IndexedSlicesValue)
+    out = np.zeros(tuple(int(d) for d in v.dense_shape), v.values.dtype)
+    np.add.at(out, np.asarray(v.indices).reshape(-1), v.values)
+    return out
+
+
+# ------------------------------------------------------------------------------ unary math ops
+def _sym(shape, lo=0.3, hi=1.5, seed=0):
+    r = _rng(seed)
+    return r.uniform(lo, hi, shape) * r.choice([-1.0, 1.0], shape)
+
+
+_UNARY = [
+    ("negative", ng.negative, lambda s: _rng(1).uniform(-1, 1, s)),
+    ("square", ng.square, lambda s: _rng(2).uniform(-1.5, 1.5, s)),
+    ("sqrt", ng.sqrt, lambda s: _rng(3).uniform(0.5, 2.0, s)),
+    ("rsqrt", ng.rsqrt, lambda s: _rng(4).uniform(0.5, 2.0, s)),
+    ("exp", ng.exp, lambda s: _rng(5).uniform(-1.5, 1.5, s)),
+    ("log", ng.log, lambda s: _rng(6).uniform(0.5, 2.0, s)),
+    ("log1p", ng.log1p, lambda s: _rng(7).uniform(-0.5, 2.0, s)),
+    ("expm1", ng.expm1, lambda s: _rng(8).uniform(-1.5, 1.5, s)),
+    ("sin", ng.sin, lambda s: _rng(9).uniform(-2, 2, s)),
+    ("cos", ng.cos, lambda s: _rng(10).uniform(-2, 2, s)),
+    ("tan", ng.tan, lambda s: _rng(11).uniform(-1, 1, s)),
+    ("tanh", ng.tanh, lambda s: _rng(12).uniform(-2, 2, s)),
+    ("sigmoid", ng.sigmoid, lambda s: _rng(13).uniform(-3, 3, s)),
+    ("nn.sigmoid", ng.nn.sigmoid, lambda s: _rng(14).uniform(-3, 3, s)),
+    ("erf", ng.erf, lambda s: _rng(15).uniform(-1.5, 1.5, s)),
+    ("abs", ng.abs, lambda s: _sym(s, seed=16)),
+    ("reciprocal", ng.reciprocal, lambda s: _sym(s, 0.5, 2.0, seed=17)),
+    ("relu", ng.nn.relu, lambda s: _sym(s, seed=18)),
+    ("identity", ng.identity, lambda s: _rng(19).uniform(-1, 1, s)),
+    ("abs_operator", lambda t: abs(t), lambda s: _sym(s, seed=20)),
+    ("neg_operator", lambda t: -t, lambda s: _rng(21).uniform(-1, 1, s)),
+]
+
+
+@pytest.mark.parametrize("name,fn,gen", _UNARY, ids=[u[0] for u in _UNARY])
+def test_unary_gradient(name, fn, gen):
+    check_jacobians([gen((2, 3))], fn)
+
+
+@pytest.mark.parametrize("name,fn,gen", _UNARY[:8], ids=[u[0] for u in _UNARY[:8]])
+def test_unary_gradient_error_scalar(name, fn, gen):
+    x0 = gen(())
+    x = ng.placeholder(F64, [])
+    y = fn(x) * 3.0
+    err = ng.test.compute_gradient_error(x, (), y, (), x_init_value=x0, delta=DELTA)
+    assert err < TOL
+
+
+_UNARY_DERIV = {
+    "sqrt": (ng.sqrt, lambda x: 0.5 / np.sqrt(x), 1.7),
+    "rsqrt": (ng.rsqrt, lambda x: -0.5 * x ** -1.5, 1.7),
+    "log": (ng.log, lambda x: 1 / x, 1.7),
+    "log1p": (ng.log1p, lambda x: 1 / (1 + x), 0.3),
+    "expm1": (ng.expm1, np.exp, 0.3),
+    "tan": (ng.tan, lambda x: 1 / np.cos(x) ** 2, 0.4),
+    "erf": (ng.erf, lambda x: 2 / np.sqrt(np.pi) * np.exp(-x * x), 0.4),
+    "sigmoid": (ng.sigmoid, lambda x: np.exp(-x) / (1 + np.exp(-x)) ** 2, 0.4),
+    "reciprocal": (ng.reciprocal, lambda x: -1 / x ** 2, -1.3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_UNARY_DERIV))
+def test_unary_gradient_closed_form(name):
+    fn, deriv, x0 = _UNARY_DERIV[name]
+    x = ng.placeholder(F64, [3])
+    xv = np.array([x0, x0 / 2, x0 * 0.75])
+    up = np.array([1.0, -2.0, 0.5])
+    g, = ng.gradients(fn(x), x, grad_ys=ng.constant(up))
+    np.testing.assert_allclose(run(g, {x: xv}), up * deriv(xv), rtol=1e-12, atol=1e-14)
+
+
+# ------------------------------------------------------------------------------ binary math ops
+_BCAST_SHAPES = [
+    ((2, 3), (2, 3)),
+    ((2, 3), (3,)),
+    ((3,), (2, 3)),
+    ((2, 1), (1, 3)),
+    ((2, 3), ()),
+    ((), (2, 3)),
+    ((4, 1, 3), (2, 1)),
+    ((2, 1, 1), (2, 3)),
+]
+
+_BINARY = {
+    "add": (ng.add, "any", "any"),
+    "subtract": (ng.subtract, "any", "any"),
+    "multiply": (ng.multiply, "any", "any"),
+    "divide": (ng.divide, "any", "nonzero"),
+    "truediv": (ng.truediv, "any", "nonzero"),
+    "pow": (ng.pow, "pos", "any"),
+    "maximum": (ng.maximum, "any", "any"),
+    "minimum": (ng.minimum, "any", "any"),
+    "squared_difference": (ng.squared_difference, "any", "any"),
+    "op_add": (lambda a, b: a + b, "any", "any"),
+    "op_sub": (lambda a, b: a - b, "any", "any"),
+    "op_mul": (lambda a, b: a * b, "any", "any"),
+    "op_div": (lambda a, b: a / b, "any", "nonzero"),
+    "op_pow": (lambda a, b: a ** b, "pos", "any"),
+}
+
+
+def _gen(kind, shape, seed):
+    r = _rng(seed)
+    if kind == "pos":
+        return r.uniform(0.5, 2.0, shape)
+    if kind == "nonzero":
+        return _sym(shape, 0.5, 2.0, seed)
+    return r.uniform(-2.0, 2.0, shape)
+
+
+@pytest.mark.parametrize("shapes", _BCAST_SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("name", sorted(_BINARY))
+def test_binary_gradient_broadcast(name, shapes):
+    fn, kx, ky = _BINARY[name]
+    sx, sy = shapes
+    a, b = _gen(kx, sx, 100 + len(sx)), _gen(ky, sy, 200 + len(sy))
+    check_jacobians([a, b], fn)
+
+
+def test_binary_with_python_scalar_operands():
+    a = _rng(3).uniform(0.5, 2, (2, 3))
+    check_jacobians([a], lambda x: 2.0 * x + x / 3.0 - 1.5 ** x + x ** 2.5 - 4.0 / x)
+
+
+def test_same_tensor_both_operands():
+    a = _rng(4).uniform(0.5, 2, (3,))
+    check_jacobians([a], lambda x: x * x + x / x + x - x + ng.squared_difference(x, 2 * x))
+
+
+def _where_inputs():
+    r = _rng(7)
+    return r.uniform(-1, 1, (3, 4)), r.uniform(-1, 1, (3, 4))
+
+
+@pytest.mark.parametrize("fn", [ng.where, ng.select], ids=["where", "select"])
+def test_where_gradient_same_shape(fn):
+    cond = np.array([[True, False, True, False], [False, False, True, True],
+                     [True, True, False, False]])
+    a, b = _where_inputs()
+    res = check_jacobians([a, b], lambda x, y: fn(ng.constant(cond), x, y) * 1.5)
+    # Also an exact check: the other branch gets zeros (not None).
+    x, y = ng.placeholder(F64, [3, 4]), ng.placeholder(F64, [3, 4])
+    gx, gy = ng.gradients(ng.reduce_sum(fn(ng.constant(cond), x, y)), [x, y])
+    vx, vy = run([gx, gy], {x: a, y: b})
+    np.testing.assert_array_equal(vx, cond.astype(float))
+    np.testing.assert_array_equal(vy, (~cond).astype(float))
+
+
+def test_where_gradient_vector_condition():
+    cond = np.array([True, False, True])
+    a, b = _where_inputs()
+    check_jacobians([a, b], lambda x, y: ng.where(ng.constant(cond), x, y) * x)
+
+
+def test_where_v2_gradient_broadcast():
+    cond = np.array([True, False, False, True])
+    r = _rng(8)
+    check_jacobians([r.uniform(-1, 1, (3, 1)), r.uniform(-1, 1, (4,))],
+                    lambda x, y: ng.where_v2(ng.constant(cond), x, y))
+
+
+def test_add_n_gradient():
+    r = _rng(9)
+    a, b, c = r.normal(size=(2, 3)), r.normal(size=(2, 3)), r.normal(size=(2, 3))
+    check_jacobians([a, b, c], lambda x, y, z: ng.add_n([x, y, z, x]) * y)
+
+
+def test_add_n_single_input():
+    check_jacobians([_rng(10).normal(size=(3,))], lambda x: ng.add_n([x]) * 2.0)
+
+
+# ------------------------------------------------------------------------------------- cast
+def test_cast_float64_float32_float64_gradient():
+    # Dyadic values and weights: the float32 round trip is exact, so FD must match exactly.
+    xv = np.array([[0.5, -1.25, 2.0], [0.125, 3.0, -0.75]])
+    w = np.array([[1.0, 2.0, -0.5], [4.0, 0.25, -3.0]])
+    x = ng.placeholder(F64, [2, 3])
+    y = ng.cast(ng.cast(x, ng.float32) * ng.constant(w.astype(np.float32)), F64)
+    jt, jn = ng.test.compute_gradient(x, (2, 3), y, (2, 3), x_init_value=xv, delta=0.25)
+    np.testing.assert_allclose(jt, jn, atol=1e-12)
+    np.testing.assert_allclose(jt, np.diag(w.reshape(-1)), atol=1e-12)
+    g, = ng.gradients(ng.reduce_sum(y), x)
+    assert g.dtype == F64
+
+
+def test_cast_float32_input_gradient():
+    xv = np.array([0.5, -1.25, 2.0], dtype=np.float32)
+    x = ng.placeholder(ng.float32, [3])
+    y = ng.cast(x, F64) ** 2
+    g, = ng.gradients(ng.reduce_sum(y), x)
+    assert g.dtype == ng.float32
+    np.testing.assert_allclose(run(g, {x: xv}), 2 * xv, rtol=1e-6)
+    jt, jn = ng.test.compute_gradient(x, (3,), y, (3,), x_init_value=xv, delta=0.25)
+    np.testing.assert_allclose(jt, jn, atol=1e-5)
+
+
+def test_cast_to_int_gives_none():
+    x = ng.placeholder(F64, [3])
+    y = ng.cast(ng.cast(x, ng.int32), F64) * x
+    g, = ng.gradients(ng.reduce_sum(ng.cast(ng.cast(x, ng.int32), F64)), x)
+    assert g is None
+    g2, = ng.gradients(ng.reduce_sum(y), x)
+    xv = np.array([1.5, 2.7, -3.2])
+    np.testing.assert_allclose(run(g2, {x: xv}), np.trunc(xv))
+
+
+# ------------------------------------------------------------------------------------ matmul
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("tb", [False, True])
+def test_matmul_gradient_transposes(ta, tb):
+    r = _rng(11)
+    a = r.normal(size=(4, 2) if ta else (2, 4))
+    b = r.normal(size=(3, 4) if tb else (4, 3))
+    check_jacobians([a, b], lambda x, y: ng.matmul(x, y, transpose_a=ta, transpose_b=tb))
+
+
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("tb", [False, True])
+def test_batch_matmul_gradient_transposes(ta, tb):
+    r = _rng(12)
+    a = r.normal(size=(2, 4, 3) if ta else (2, 3, 4))
+    b = r.normal(size=(2, 2, 4) if tb else (2, 4, 2))
+    check_jacobians([a, b], lambda x, y: ng.matmul(x, y, transpose_a=ta, transpose_b=tb))
+
+
+@pytest.mark.parametrize("sa,sb", [
+    ((2, 1, 2, 3), (3, 3, 2)),
+    ((2, 3, 4), (4, 2)),
+    ((3, 2), (2, 2, 3)),
+    ((1, 2, 3), (2, 3, 2)),
+])
+def test_batch_matmul_gradient_broadcast_batch(sa, sb):
+    r = _rng(13)
+    check_jacobians([r.normal(size=sa), r.normal(size=sb)], lambda x, y: ng.matmul(x, y))
+
+
+def test_matmul_operator():
+    r = _rng(14)
+    check_jacobians([r.normal(size=(2, 3)), r.normal(size=(3, 2))], lambda x, y: x @ y)
+
+
+def test_matmul_gradient_closed_form():
+    r = _rng(15)
+    a, b, up = r.normal(size=(2, 3)), r.normal(size=(3, 4)), r.normal(size=(2, 4))
+    x, y = ng.placeholder(F64, [2, 3]), ng.placeholder(F64, [3, 4])
+    ga, gb = ng.gradients(ng.matmul(x, y), [x, y], grad_ys=ng.constant(up))
+    va, vb = run([ga, gb], {x: a, y: b})
+    np.testing.assert_allclose(va, up @ b.T, rtol=1e-12)
+    np.testing.assert_allclose(vb, a.T @ up, rtol=1e-12)
+
+
+# -------------------------------------------------------------------------------- reductions
+_REDUCE = {
+    "sum": ng.reduce_sum, "mean": ng.reduce_mean, "max": ng.reduce_max,
+    "min": ng.reduce_min, "prod": ng.reduce_prod,
+}
+_AXES = [None, 0, 1, -1, [0, 2], (1, 2), [0, 1, 2]]
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("axis", _AXES, ids=str)
+@pytest.mark.parametrize("name", sorted(_REDUCE))
+def test_reduction_gradient(name, axis, keepdims):
+    # distinct values (no ties), away from zero (prod)
+    r = _rng(16)
+    a = r.permutation(np.linspace(0.6, 1.6, 24)).reshape(2, 3, 4) * r.choice([-1, 1], (2, 3, 4))
+    check_jacobians([a], lambda x: _REDUCE[name](x, axis=axis, keepdims=keepdims))
+
+
+@pytest.mark.parametrize("name", sorted(_REDUCE))
+def test_reduction_gradient_1d_and_scalar_out(name):
+    a = np.array([0.7, -1.3, 1.1, 0.9])
+    check_jacobians([a], lambda x: _REDUCE[name](x) * 2.0)
+
+
+@pytest.mark.parametrize("name", ["sum", "prod"])
+def test_reduction_empty_axis_list_is_identity(name):
+    # tf.reduce_*(x, axis=[]) reduces nothing: gradient is the identity
+    a = np.array([[0.7, -1.3], [1.1, 0.9]])
+    check_jacobians([a], lambda x: _REDUCE[name](x, axis=[]))
+
+
+def test_reduction_reduction_indices_alias():
+    a = _rng(17).normal(size=(3, 2))
+    check_jacobians([a], lambda x: ng.reduce_sum(x, reduction_indices=[0]))
+
+
+def test_mean_is_sum_over_count():
+    a = _rng(18).normal(size=(2, 3, 4))
+    x = ng.placeholder(F64, [2, 3, 4])
+    up = _rng(19).normal(size=(2, 4))
+    g, = ng.gradients(ng.reduce_mean(x, axis=1), x, grad_ys=ng.constant(up))
+    expected = np.broadcast_to(up[:, None, :] / 3.0, (2, 3, 4))
+    np.testing.assert_allclose(run(g, {x: a}), expected, rtol=1e-14)
+    g_all, = ng.gradients(ng.reduce_mean(x), x)
+    np.testing.assert_allclose(run(g_all, {x: a}), np.full((2, 3, 4), 1 / 24.0), rtol=1e-14)
+
+
+def test_reduce_max_ties_share_equally():
+    xv = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0], [0.0, 5.0, -1.0]])
+    x = ng.placeholder(F64, [3, 3])
+    g1, = ng.gradients(ng.reduce_max(x, axis=1), x)
+    g0, = ng.gradients(ng.reduce_max(x), x)
+    up = np.array([2.0, 3.0, 1.0])
+    g2, = ng.gradients(ng.reduce_max(x, axis=1, keepdims=True), x,
+                       grad_ys=ng.constant(up.reshape(3, 1)))
+    v1, v0, v2 = run([g1, g0, g2], {x: xv})
+    np.testing.assert_allclose(v1, [[0, .5, .5], [1 / 3, 1 / 3, 1 / 3], [0, 1, 0]], rtol=1e-14)
+    e0 = np.zeros((3, 3))
+    e0[2, 1] = 1
+    np.testing.assert_allclose(v0, e0)
+    np.testing.assert_allclose(v2, [[0, 1, 1], [1, 1, 1], [0, 1, 0]], rtol=1e-14)
+
+
+def test_reduce_min_ties_share_equally():
+    xv = np.array([1.0, -2.0, 4.0, -2.0, -2.0, 0.0])
+    x = ng.placeholder(F64, [6])
+    g, = ng.gradients(ng.reduce_min(x) * 6.0, x)
+    np.testing.assert_allclose(run(g, {x: xv}), [0, 2, 0, 2, 2, 0], rtol=1e-14)
+
+
+def _prod_grad_np(x, axis):
+    """Hand-rolled product-of-others along axis (loops; exact with zeros)."""
+    x = np.moveaxis(x, axis, -1)
+    out = np.empty_like(x)
+    n = x.shape[-1]
+    for idx in np.ndindex(x.shape[:-1]):
+        row = x[idx]
+        for k in range(n):
+            out[idx + (k,)] = np.prod(np.delete(row, k))
+    return np.moveaxis(out, -1, axis)
+
+
+@pytest.mark.parametrize("xv,expected", [
+    ([2.0, 0.0, 3.0], [0.0, 6.0, 0.0]),
+    ([2.0, 0.0, 0.0, 3.0], [0.0, 0.0, 0.0, 0.0]),
+    ([0.0], [1.0]),
+    ([2.0, -4.0, 0.5], [-2.0, 1.0, -8.0]),
+])
+def test_reduce_prod_with_zeros_1d(xv, expected):
+    x = ng.placeholder(F64, [len(xv)])
+    g, = ng.gradients(ng.reduce_prod(x), x)
+    np.testing.assert_allclose(run(g, {x: np.array(xv)}), expected, rtol=1e-14, atol=0)
+
+
+def test_reduce_prod_with_zeros_2d_axes():
+    xv = np.array([[2.0, 0.0, 3.0, 1.5],
+                   [0.0, 4.0, 0.0, 2.0],
+                   [1.0, 2.0, 3.0, 4.0]])
+    x = ng.placeholder(F64, [3, 4])
+    up1 = np.array([1.0, 2.0, -1.0])
+    g1, = ng.gradients(ng.reduce_prod(x, axis=1), x, grad_ys=ng.constant(up1))
+    g0, = ng.gradients(ng.reduce_prod(x, axis=0, keepdims=True), x)
+    gall, = ng.gradients(ng.reduce_prod(x), x)
+    v1, v0, vall = run([g1, g0, gall], {x: xv})
+    exp1 = np.array([[0.0, 9.0, 0.0, 0.0],     # one zero: only it gets a gradient
+                     [0.0, 0.0, 0.0, 0.0],      # two zeros: all zero
+                     [24.0, 12.0, 8.0, 6.0]]) * up1[:, None]
+    np.testing.assert_allclose(_prod_grad_np(xv, 1) * up1[:, None], exp1)
+    np.testing.assert_allclose(v1, exp1, rtol=1e-14)
+    np.testing.assert_allclose(v0, _prod_grad_np(xv, 0), rtol=1e-14)
+    np.testing.assert_allclose(vall, np.zeros((3, 4)))  # three zeros overall
+
+
+def test_reduce_prod_one_zero_whole_tensor():
+    xv = np.array([[2.0, 0.5], [0.0, -3.0]])
+    x = ng.placeholder(F64, [2, 2])
+    g, = ng.gradients(ng.reduce_prod(x), x)
+    np.testing.assert_allclose(run(g, {x: xv}), [[0, 0], [-3.0, 0]], rtol=1e-14)
+
+
+def test_reduce_prod_fd_at_one_zero():
+    # With exactly one zero the product is locally multilinear: FD is exact there too.
+    check_jacobians([np.array([[1.5, 0.0, -2.0], [0.5, 0.7, 1.2]])],
+                    lambda x: ng.reduce_prod(x, axis=1))
+
+
+# ------------------------------------------------------------------------------- array ops
+def _a(shape, seed=20):
+    return _rng(seed).normal(size=shape)
+
+
+_ARRAY_CASES = [
+    ("reshape", (2, 3, 2), lambda x: ng.reshape(x, [3, 4])),
+    ("reshape_minus1", (2, 3, 2), lambda x: ng.reshape(x, [-1, 2]) * ng.reshape(x, [6, 2])),
+    ("transpose_default", (2, 3, 4), lambda x: ng.transpose(x)),
+    ("transpose_perm", (2, 3, 4), lambda x: ng.transpose(x, [1, 2, 0])),
+    ("expand_dims_0", (2, 3), lambda x: ng.expand_dims(x, 0)),
+    ("expand_dims_neg", (2, 3), lambda x: ng.expand_dims(x, -1) * ng.expand_dims(x, 1)),
+    ("squeeze_all", (1, 3, 1), lambda x: ng.squeeze(x)),
+    ("squeeze_axis", (1, 3, 1), lambda x: ng.squeeze(x, axis=[2])),
+    ("concat_0", (2, 3), lambda x: ng.concat([x, x * x, ng.sin(x)], 0)),
+    ("concat_1", (2, 3), lambda x: ng.concat([x, 2 * x[:, :2]], 1)),
+    ("concat_neg", (2, 3), lambda x: ng.concat([x[:1], ng.exp(x)], -2)),
+    ("stack_0", (2, 3), lambda x: ng.stack([x, x * x])),
+    ("stack_1", (2, 3), lambda x: ng.stack([x, 3 * x, ng.cos(x)], axis=1)),
+    ("stack_neg", (2, 3), lambda x: ng.stack([x, ng.square(x)], axis=-1)),
+    ("unstack_all", (3, 2), lambda x: ng.stack(list(reversed(ng.unstack(x))))
+     * ng.unstack(x)[0]),
+    ("unstack_axis1", (2, 3), lambda x: ng.unstack(x, axis=1)[2] * 2.0
+     + ng.unstack(x, axis=1)[0] ** 2),
+    ("tile_2d", (2, 3), lambda x: ng.tile(x, [2, 3])),
+    ("tile_3d", (2, 1, 3), lambda x: ng.tile(x, [1, 2, 2]) * ng.tile(x, [1, 2, 2])),
+    ("slice", (3, 4, 2), lambda x: ng.slice(x, [1, 0, 1], [2, -1, 1])),
+    ("slice_full", (3, 4), lambda x: ng.slice(x, [0, 1], [3, 2])),
+    ("gather_axis0", (4, 3), lambda x: ng.gather(x, [2, 0, 2, 3])),
+    ("gather_axis0_2d_idx", (4, 3), lambda x: ng.gather(x, [[1, 1], [3, 0]]) ** 2),
+    ("gather_axis1", (3, 4), lambda x: ng.gather(x, [3, 1, 3], axis=1)),
+    ("gather_axis1_2d_idx", (2, 4, 2), lambda x: ng.gather(x, [[0, 3], [3, 3]], axis=1)),
+    ("gather_axis_neg", (2, 3), lambda x: ng.gather(x, [2, 2, 0], axis=-1)),
+    ("gather_int64_idx", (4, 2), lambda x: ng.gather(x, ng.constant(np.array([3, 1, 3],
+                                                                              np.int64)))),
+    ("broadcast_to_vec", (3,), lambda x: ng.broadcast_to(x, [2, 3])),
+    ("broadcast_to_col", (2, 1), lambda x: ng.broadcast_to(x, [2, 4])),
+    ("broadcast_to_scalar", (), lambda x: ng.broadcast_to(x, [2, 2])),
+    ("broadcast_to_3d", (1, 3), lambda x: ng.broadcast_to(x, [2, 2, 3])),
+    ("getitem_basic", (4, 5, 3), lambda x: x[1:3, ::2]),
+    ("getitem_neg_step", (4, 5, 3), lambda x: x[::-1, 1, -2:]),
+    ("getitem_ellipsis", (4, 5, 3), lambda x: x[..., ::-2]),
+    ("getitem_newaxis", (4, 5, 3), lambda x: x[:, None, 1:4:2, ...]),
+    ("getitem_int", (4, 5, 3), lambda x: x[-1]),
+    ("getitem_ellipsis_newaxis_int", (4, 5, 3), lambda x: x[..., None, 0]),
+    ("getitem_neg_bounds", (4, 5, 3), lambda x: x[3:0:-2, -1:-4:-1]),
+    ("getitem_scalar", (4, 5, 3), lambda x: x[2, -1, 1] * x[0, 0, 0]),
+    ("getitem_overlap", (4,), lambda x: x[1:] * x[:-1] + x[::2][1]),
+    ("identity", (2, 2), lambda x: ng.identity(x) * x),
+]
+
+
+@pytest.mark.parametrize("name,shape,fn", _ARRAY_CASES, ids=[c[0] for c in _ARRAY_CASES])
+def test_array_op_gradient(name, shape, fn):
+    check_jacobians([_a(shape)], fn)
+
+
+def test_unstack_unused_outputs_get_zeros():
+    xv = _a((3, 2))
+    x = ng.placeholder(F64, [3, 2])
+    g, = ng.gradients(ng.unstack(x)[1] * 5.0, x)
+    np.testing.assert_array_equal(run(g, {x: xv}), [[0, 0], [5, 5], [0, 0]])
+
+
+def test_concat_two_inputs_gradient():
+    r = _rng(21)
+    check_jacobians([r.normal(size=(2, 3)), r.normal(size=(2, 1))],
+                    lambda x, y: ng.concat([x, y * y, x[:, :1]], axis=1))
+
+
+def test_stack_two_inputs_gradient():
+    r = _rng(22)
+    check_jacobians([r.normal(size=(3,)), r.normal(size=(3,))],
+                    lambda x, y: ng.stack([x * y, y, x], axis=1))
+
+
+def test_gather_params_and_dense_use():
+    # sparse (gather) + dense contributions
+    check_jacobians([_a((4, 3))], lambda x: ng.gather(x, [1, 1, 0]) + x[:3] * 2.0)
+
+
+def test_tile_gradient_closed_form():
+    xv = np.arange(6.0).reshape(2, 3)
+    x = ng.placeholder(F64, [2, 3])
+    up = np.arange(36.0).reshape(4, 9)
+    g, = ng.gradients(ng.tile(x, [2, 3]), x, grad_ys=ng.constant(up))
+    expected = up.reshape(2, 2, 3, 3).sum(axis=(0, 2))
+    np.testing.assert_allclose(run(g, {x: xv}), expected)
+
+
+def test_getitem_gradient_closed_form():
+    x = ng.placeholder(F64, [5, 4])
+    up = _rng(23).normal(size=(2, 2))
+    g, = ng.gradients(x[4:0:-2, 1::2], x, grad_ys=ng.constant(up))
+    expected = np.zeros((5, 4))
+    expected[4:0:-2, 1::2] = up
+    np.testing.assert_allclose(run(g, {x: np.zeros((5, 4))}), expected)
+
+
+# ------------------------------------------------------------------------------------- nn ops
+def test_relu_gradient_fd():
+    check_jacobians([_sym((3, 4), seed=24)], lambda x: ng.nn.relu(x) * x)
+
+
+@pytest.mark.parametrize("axis", [None, -1, 0, 1])
+def test_softmax_gradient(axis):
+    a = _rng(25).normal(size=(2, 3, 4))
+    check_jacobians([a], lambda x: ng.nn.softmax(x, axis=axis) if axis is not None
+                    else ng.nn.softmax(x))
+
+
+@pytest.mark.parametrize("axis", [None, -1, 0])
+def test_log_softmax_gradient(axis):
+    a = _rng(26).normal(size=(3, 4))
+    check_jacobians([a], lambda x: ng.nn.log_softmax(x, axis=axis) if axis is not None
+                    else ng.nn.log_softmax(x))
+
+
+def test_sigmoid_cross_entropy_both_inputs():
+    r = _rng(27)
+    logits = _sym((3, 4), 0.2, 3.0, seed=28)
+    labels = r.uniform(0, 1, (3, 4))
+    check_jacobians([logits, labels], lambda lg, lb: ng.nn.sigmoid_cross_entropy_with_logits(
+        labels=lb, logits=lg))
+    # closed form: d/dlogits = sigmoid(x) - z ; d/dlabels = -x
+    x, z = ng.placeholder(F64, [3, 4]), ng.placeholder(F64, [3, 4])
+    gx, gz = ng.gradients(ng.nn.sigmoid_cross_entropy_with_logits(labels=z, logits=x), [x, z])
+    vx, vz = run([gx, gz], {x: logits, z: labels})
+    np.testing.assert_allclose(vx, 1 / (1 + np.exp(-logits)) - labels, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(vz, -logits, rtol=1e-14)
+
+
+def _log_softmax_np(a, axis=-1):
+    m = a.max(axis=axis, keepdims=True)
+    return a - m - np.log(np.exp(a - m).sum(axis=axis, keepdims=True))
+
+
+def test_softmax_cross_entropy_v2_both_inputs():
+    r = _rng(29)
+    logits = r.normal(size=(3, 4))
+    labels = r.dirichlet(np.ones(4), size=3)
+    check_jacobians([logits, labels], lambda lg, lb: ng.nn.softmax_cross_entropy_with_logits_v2(
+        labels=lb, logits=lg))
+    x, z = ng.placeholder(F64, [3, 4]), ng.placeholder(F64, [3, 4])
+    up = np.array([1.0, -2.0, 0.5])
+    loss = ng.nn.softmax_cross_entropy_with_logits_v2(labels=z, logits=x)
+    gx, gz = ng.gradients(loss, [x, z], grad_ys=ng.constant(up))
+    vx, vz = run([gx, gz], {x: logits, z: labels})
+    sm = np.exp(_log_softmax_np(logits))
+    np.testing.assert_allclose(vx, up[:, None] * (sm * labels.sum(1, keepdims=True) - labels),
+                               rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(vz, -up[:, None] * _log_softmax_np(logits), rtol=1e-12)
+
+
+def _dist(shape, axis=-1, seed=0):
+    """Random probability vectors along `axis` (TF's kernel assumes normalised labels)."""
+    a = _rng(seed).uniform(0.1, 1.0, shape)
+    return a / a.sum(axis=axis, keepdims=True)
+
+
+def test_softmax_cross_entropy_alias_v1_name():
+    r = _rng(30)
+    check_jacobians([r.normal(size=(2, 3)), _dist((2, 3), seed=30)],
+                    lambda lg, lb: ng.nn.softmax_cross_entropy_with_logits(labels=lb, logits=lg))
+
+
+@pytest.mark.parametrize("shape,axis", [((2, 2, 3), -1), ((3, 2), 0), ((2, 3, 2), 1)])
+def test_softmax_cross_entropy_v2_other_ranks_axes(shape, axis):
+    r = _rng(31)
+    check_jacobians([r.normal(size=shape), _dist(shape, axis, seed=31)],
+                    lambda lg, lb: ng.nn.softmax_cross_entropy_with_logits_v2(
+                        labels=lb, logits=lg, axis=axis))
+
+
+def test_clip_by_value_interior():
+    a = _rng(32).uniform(-0.9, 0.9, (3, 4))
+    a[0, 0], a[1, 1] = -1.7, 1.6  # clipped points (zero gradient, also FD-zero)
+    check_jacobians([a], lambda x: ng.clip_by_value(x, -1.0, 1.0) * 2.0)
+
+
+def test_clip_by_value_tensor_bounds_interior():
+    r = _rng(33)
+    t = r.uniform(-0.5, 0.5, (2, 3))
+    lo, hi = r.uniform(-2, -1, (2, 3)), r.uniform(1, 2, (2, 3))
+    check_jacobians([t], lambda x: ng.clip_by_value(x, ng.constant(lo), ng.constant(hi)))
+
+
+# ------------------------------------------------------------------ placeholders with None dims
+def test_none_dims_broadcast_add_mul():
+    r = _rng(34)
+    check_jacobians([r.normal(size=(2, 3)), r.normal(size=(3,))],
+                    lambda x, b: (x + b) * b, ph_shapes=[[None, 3], [3]], y_shape=(2, 3))
+
+
+def test_none_dims_broadcast_both_unknown():
+    r = _rng(35)
+    check_jacobians([r.normal(size=(2, 1)), r.normal(size=(1, 3))],
+                    lambda x, y: x * y + ng.maximum(x, y),
+                    ph_shapes=[[None, None], [None, None]], y_shape=(2, 3))
+
+
+def test_none_dims_unknown_rank():
+    r = _rng(36)
+    check_jacobians([r.normal(size=(2, 3)), r.normal(size=(3,))],
+                    lambda x, b: ng.reduce_sum(x * b, axis=0),
+                    ph_shapes=[ng.TensorShape(None), [None]], y_shape=(3,))
+    check_jacobians([r.normal(size=(2, 3))], lambda x: ng.reduce_mean(ng.square(x)),
+                    ph_shapes=[ng.TensorShape(None)], y_shape=())
+
+
+@pytest.mark.parametrize("name", sorted(_REDUCE))
+@pytest.mark.parametrize("axis", [None, 1, [0, 2]], ids=str)
+def test_none_dims_reductions(name, axis):
+    r = _rng(37)
+    a = r.permutation(np.linspace(0.6, 1.6, 12)).reshape(2, 3, 2)
+    expected = np.asarray(np.sum(a, axis=tuple(axis) if isinstance(axis, list) else axis)).shape
+    check_jacobians([a], lambda x: _REDUCE[name](x, axis=axis),
+                    ph_shapes=[[None, 3, None]], y_shape=expected)
+
+
+def test_none_dims_matmul_softmax():
+    r = _rng(38)
+    check_jacobians([r.normal(size=(2, 3)), r.normal(size=(3, 4))],
+                    lambda x, w: ng.nn.softmax(ng.matmul(x, w)),
+                    ph_shapes=[[None, 3], [3, None]], y_shape=(2, 4))
+
+
+def test_none_dims_batch_matmul():
+    r = _rng(39)
+    check_jacobians([r.normal(size=(2, 2, 3)), r.normal(size=(3, 2))],
+                    lambda x, w: ng.matmul(x, w),
+                    ph_shapes=[[None, 2, 3], [3, 2]], y_shape=(2, 2, 2))
+
+
+def test_none_dims_array_ops():
+    a = _a((3, 2), seed=40)
+
+    def f(x):
+        t = ng.tile(x, [2, 1])
+        c = ng.concat([t, x], 0)
+        g = ng.gather(c, [0, 4, 8, 4])
+        e = ng.squeeze(ng.expand_dims(g, 0), [0])
+        rsh = ng.reshape(ng.transpose(e), [-1])
+        return rsh * ng.reshape(x[1:3], [-1])[:1] + ng.reduce_sum(x[::-1, 1])
+
+    check_jacobians([a], f, ph_shapes=[[None, 2]], y_shape=(8,))
+
+
+def test_none_dims_gather_axis1_and_slices():
+    a = _a((2, 4), seed=41)
+    check_jacobians([a], lambda x: ng.gather(x, [3, 0, 3], axis=1) * x[:, 1:2],
+                    ph_shapes=[[None, None]], y_shape=(2, 3))
+
+
+def test_none_dims_cross_entropy():
+    r = _rng(42)
+    check_jacobians([r.normal(size=(3, 4)), _dist((3, 4), seed=42)],
+                    lambda lg, lb: ng.nn.softmax_cross_entropy_with_logits_v2(
+                        labels=lb, logits=lg)
+                    + ng.reduce_sum(ng.nn.sigmoid_cross_entropy_with_logits(
+                        labels=lb, logits=lg), axis=1),
+                    ph_shapes=[[None, 4], [None, 4]], y_shape=(3,))
+
+
+# --------------------------------------------------------------------- exact rule values (spec)
+def test_abs_gradient_at_zero_is_zero():
+    x = ng.placeholder(F64, [4])
+    g, = ng.gradients(ng.abs(x), x)
+    np.testing.assert_array_equal(run(g, {x: np.array([-2.0, 0.0, 3.0, -0.0])}),
+                                  [-1.0, 0.0, 1.0, 0.0])
+
+
+def test_relu_gradient_at_zero_is_zero():
+    x = ng.placeholder(F64, [4])
+    g, = ng.gradients(ng.nn.relu(x), x, grad_ys=ng.constant(np.array([5.0, 5.0, 5.0, 5.0])))
+    np.testing.assert_array_equal(run(g, {x: np.array([-1.0, 0.0, 2.0, 1e-300])}),
+                                  [0.0, 0.0, 5.0, 5.0])
+
+
+@pytest.mark.parametrize("fn", [ng.maximum, ng.minimum], ids=["maximum", "minimum"])
+def test_max_min_ties_go_to_first_operand(fn):
+    xv = np.array([1.0, 2.0, 3.0, -1.0])
+    yv = np.array([1.0, 0.0, 3.0, 4.0])
+    x, y = ng.placeholder(F64, [4]), ng.placeholder(F64, [4])
+    up = np.array([1.0, 2.0, 3.0, 4.0])
+    gx, gy = ng.gradients(fn(x, y), [x, y], grad_ys=ng.constant(up))
+    vx, vy = run([gx, gy], {x: xv, y: yv})
+    if fn is ng.maximum:
+        ex = np.array([1.0, 2.0, 3.0, 0.0])
+    else:
+        ex = np.array([1.0, 0.0, 3.0, 4.0])
+    np.testing.assert_array_equal(vx, ex)
+    np.testing.assert_array_equal(vy, up - ex)
+    # swapped: now y is the first operand and takes the ties
+    gy2, gx2 = ng.gradients(fn(y, x), [y, x], grad_ys=ng.constant(up))
+    vy2, vx2 = run([gy2, gx2], {x: xv, y: yv})
+    ties = xv == yv
+    np.testing.assert_array_equal(vy2[ties], up[ties])
+    np.testing.assert_array_equal(vx2[ties], 0.0)
+
+
+def test_maximum_tie_with_broadcast_scalar():
+    x = ng.placeholder(F64, [2, 3])
+    c = ng.placeholder(F64, [])
+    xv = np.array([[0.0, 1.0, -1.0], [0.0, 2.0, 0.0]])
+    gx, gc = ng.gradients(ng.maximum(x, c), [x, c])
+    vx, vc = run([gx, gc], {x: xv, c: 0.0})
+    np.testing.assert_array_equal(vx, (xv >= 0).astype(float))
+    assert vc == 1.0  # only the -1 entry, where c strictly wins
+    gc2, gx2 = ng.gradients(ng.minimum(c, x), [c, x])
+    vc2, vx2 = run([gc2, gx2], {x: xv, c: 0.0})
+    assert vc2 == 5.0  # c <= x at the three ties and at 1, 2
+    np.testing.assert_array_equal(vx2, (xv < 0).astype(float))
+
+
+def test_pow_gradients_at_nonpositive_base():
+    x, y = ng.placeholder(F64, [4]), ng.placeholder(F64, [4])
+    xv = np.array([-2.0, 0.0, 3.0, 0.0])
+    yv = np.array([2.0, 2.0, 2.0, 0.0])
+    gx, gy = ng.gradients(ng.pow(x, y), [x, y])
+    vx, vy = run([gx, gy], {x: xv, y: yv})
+    np.testing.assert_allclose(vx[:3], [-4.0, 0.0, 6.0], rtol=1e-14)
+    assert np.isnan(vx[3]), "pow(0, 0): gradient w.r.t. x should be NaN"
+    np.testing.assert_allclose(vy, [0.0, 0.0, 9.0 * math.log(3.0), 0.0], rtol=1e-14)
+    assert np.all(np.isfinite(vy))
+
+
+def test_pow_gradient_wrt_exponent_broadcast_nonpositive():
+    x = ng.placeholder(F64, [3])
+    y = ng.placeholder(F64, [])
+    xv = np.array([-1.0, 0.0, 2.0])
+    gy, = ng.gradients(ng.pow(x, y), y)
+    np.testing.assert_allclose(run(gy, {x: xv, y: 3.0}), 8.0 * math.log(2.0), rtol=1e-14)
+
+
+def test_clip_by_value_gradient_one_on_boundaries():
+    x = ng.placeholder(F64, [6])
+    xv = np.array([-1.0, 0.0, 0.5, 1.0, 2.0, 1.0])
+    g, = ng.gradients(ng.clip_by_value(x, 0.0, 1.0), x)
+    np.testing.assert_array_equal(run(g, {x: xv}), [0.0, 1.0, 1.0, 1.0, 0.0, 1.0])
+
+
+def test_clip_by_value_degenerate_interval():
+    x = ng.placeholder(F64, [3])
+    g, = ng.gradients(ng.clip_by_value(x, 0.5, 0.5), x)
+    np.testing.assert_array_equal(run(g, {x: np.array([0.0, 0.5, 1.0])}), [0.0, 1.0, 0.0])
+
+
+def test_sign_gradient_is_zeros_not_none():
+    x = ng.placeholder(F64, [3])
+    g, = ng.gradients(ng.sign(x), x)
+    assert g is not None
+    v = run(g, {x: np.array([-1.0, 0.0, 2.0])})
+    np.testing.assert_array_equal(v, np.zeros(3))
+    assert v.shape == (3,)
+
+
+# ----------------------------------------------------------------------------- sparse gradients
+def test_gather_axis0_gradient_is_indexed_slices(sess):
+    p = ng.placeholder(F64, [4, 3])
+    idx = np.array([[0, 2], [2, 1]])
+    up = np.arange(12.0).reshape(2, 2, 3)
+    g, = ng.gradients(ng.gather(p, idx), p, grad_ys=ng.constant(up))
+    assert isinstance(g, ng.IndexedSlices)
+    v = sess.run(g, {p: np.zeros((4, 3))})
+    assert isinstance(v, ng.IndexedSlicesValue)
+    np.testing.assert_array_equal(v.values, up.reshape(4, 3))
+    np.testing.assert_array_equal(v.indices, [0, 2, 2, 1])
+    np.testing.assert_array_equal(v.dense_shape, [4, 3])
+    expected = np.zeros((4, 3))
+    np.add.at(expected, idx.reshape(-1), up.reshape(4, 3))
+    np.testing.assert_array_equal(densify_value(v), expected)
+
+
+def test_gather_axis0_repeated_indices_densified(sess):
+    p = ng.placeholder(F64, [4, 2])
+    w = np.array([[1.0, 2.0], [10.0, 20.0], [100.0, 200.0]])
+    g, = ng.gradients(ng.reduce_sum(ng.gather(p, [1, 3, 1]) * w), p)
+    assert isinstance(g, ng.IndexedSlices)
+    d1 = ng.convert_to_tensor(g)
+    d2 = g + ng.zeros([4, 2], F64)
+    d3 = ng.add(ng.ones([4, 2], F64), g)
+    v1, v2, v3 = sess.run([d1, d2, d3], {p: np.zeros((4, 2))})
+    expected = np.array([[0, 0], [101.0, 202.0], [0, 0], [10.0, 20.0]])
+    np.testing.assert_array_equal(v1, expected)
+    np.testing.assert_array_equal(v2, expected)
+    np.testing.assert_array_equal(v3, expected + 1)
+
+
+def test_gather_axis0_1d_params_and_scalar_index(sess):
+    p = ng.placeholder(F64, [5])
+    g, = ng.gradients(ng.gather(p, 3) * 2.0 + ng.gather(p, [3, 3, 0]), p)
+    # sparse + sparse -> IndexedSlices ; values from two sources
+    v = sess.run(ng.convert_to_tensor(g), {p: np.zeros(5)})
+    # y has 3 elements; the scalar gather is broadcast over them: 3 * 2 + 2 at index 3
+    np.testing.assert_array_equal(v, [1.0, 0, 0, 8.0, 0])
+
+
+def test_two_gathers_aggregate_into_indexed_slices(sess):
+    p = ng.placeholder(F64, [4, 2])
+    w1 = np.array([[1.0, 2.0], [3.0, 4.0]])
+    w2 = np.array([[10.0, 20.0], [30.0, 40.0]])
+    y = ng.reduce_sum(ng.gather(p, [0, 1]) * w1) + ng.reduce_sum(ng.gather(p, [1, 3]) * w2)
+    g, = ng.gradients(y, p)
+    assert isinstance(g, ng.IndexedSlices)
+    v = sess.run(g, {p: np.zeros((4, 2))})
+    assert isinstance(v, ng.IndexedSlicesValue)
+    assert sorted(np.asarray(v.indices).tolist()) == [0, 1, 1, 3]
+    assert v.values.shape == (4, 2)
+    # each (index, row) pair comes from one of the gathers, in some order
+    pairs = sorted((int(i), tuple(r)) for i, r in zip(v.indices, v.values))
+    assert pairs == sorted([(0, (1.0, 2.0)), (1, (3.0, 4.0)), (1, (10.0, 20.0)),
+                            (3, (30.0, 40.0))])
+    np.testing.assert_array_equal(v.dense_shape, [4, 2])
+    np.testing.assert_array_equal(densify_value(v),
+                                  [[1, 2], [13, 24], [0, 0], [30, 40]])
+
+
+@pytest.mark.parametrize("method", [None, ng.AggregationMethod.ADD_N,
+                                    ng.AggregationMethod.EXPERIMENTAL_TREE,
+                                    ng.AggregationMethod.EXPERIMENTAL_ACCUMULATE_N])
+def test_gather_plus_dense_use_aggregates_dense(sess, method):
+    p = ng.placeholder(F64, [3, 2])
+    pv = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    y = ng.reduce_sum(ng.gather(p, [2, 2, 0])) + ng.reduce_sum(p * p)
+    g, = ng.gradients(y, p, aggregation_method=method)
+    assert isinstance(g, ng.Tensor)
+    expected = 2 * pv + np.array([[1, 1], [0, 0], [2, 2]])
+    np.testing.assert_allclose(sess.run(g, {p: pv}), expected)
+
+
+def test_gather_indexed_slices_through_identity_cast_neg(sess):
+    p = ng.placeholder(F64, [4, 2])
+    y = ng.reduce_sum(ng.gather(ng.identity(p), [1, 1]))
+    y += ng.reduce_sum(ng.gather(-p, [2]))
+    y += ng.reduce_sum(ng.cast(ng.gather(ng.cast(p, ng.float32), [0]), F64))
+    g, = ng.gradients(y, p)
+    assert isinstance(g, ng.IndexedSlices)
+    v = sess.run(g, {p: np.zeros((4, 2))})
+    np.testing.assert_allclose(densify_value(v), [[1, 1], [2, 2], [-1, -1], [0, 0]])
+
+
+def test_gather_gradient_fd_via_compute_gradient():
+    # compute_gradient densifies the IndexedSlicesValue; FD is independent
+    check_jacobians([_a((5, 2), seed=43)],
+                    lambda x: ng.gather(x, [[4, 0, 4], [1, 4, 4]]) * ng.gather(x, [0, 0, 1]))
+
+
+# ------------------------------------------------------------------------- second derivatives
+_SECOND = [
+    ("tanh", ng.tanh, lambda s: _rng(50).uniform(-1.5, 1.5, s),
+     lambda x: -2 * np.tanh(x) * (1 - np.tanh(x) ** 2)),
+    ("sigmoid", ng.sigmoid, lambda s: _rng(51).uniform(-2, 2, s),
+     lambda x: (lambda s_: s_ * (1 - s_) * (1 - 2 * s_))(1 / (1 + np.exp(-x)))),
+    ("sqrt", ng.sqrt, lambda s: _rng(52).uniform(0.5, 2, s), lambda x: -0.25 * x ** -1.5),
+    ("exp", ng.exp, lambda s: _rng(53).uniform(-1, 1, s), np.exp),
+    ("sin", ng.sin, lambda s: _rng(54).uniform(-2, 2, s), lambda x: -np.sin(x)),
+    ("cube", lambda x: x ** 3, lambda s: _rng(55).uniform(0.3, 1.5, s), lambda x: 6 * x),
+    ("cube_mul", lambda x: x * x * x, lambda s: _rng(56).uniform(-1.5, 1.5, s),
+     lambda x: 6 * x),
+    ("rsqrt", ng.rsqrt, lambda s: _rng(57).uniform(0.5, 2, s), lambda x: 0.75 * x ** -2.5),
+    ("log", ng.log, lambda s: _rng(58).uniform(0.5, 2, s), lambda x: -1 / x ** 2),
+    ("reciprocal", ng.reciprocal, lambda s: _rng(59).uniform(0.5, 2, s),
+     lambda x: 2 / x ** 3),
+    ("square", ng.square, lambda s: _rng(60).uniform(-2, 2, s), lambda x: 2 + 0 * x),
+    ("cos", ng.cos, lambda s: _rng(61).uniform(-2, 2, s), lambda x: -np.cos(x)),
+    ("erf", ng.erf, lambda s: _rng(62).uniform(-1, 1, s),
+     lambda x: -4 * x / np.sqrt(np.pi) * np.exp(-x * x)),
+]
+
+
+@pytest.mark.parametrize("name,fn,gen,d2", _SECOND, ids=[c[0] for c in _SECOND])
+def test_second_derivative_elementwise(name, fn, gen, d2):
+    xv = gen((2, 3))
+    jt = check_second(xv, fn)
+    np.testing.assert_allclose(jt, np.diag(d2(xv).reshape(-1)), rtol=1e-10, atol=1e-12)
+
+
+def test_second_derivative_composite():
+    xv = _rng(63).uniform(0.5, 1.5, (3,))
+    check_second(xv, lambda x: ng.sigmoid(ng.tanh(x) * ng.sqrt(x)) * ng.exp(-x)
+                 + ng.reduce_prod(x) + ng.reduce_sum(ng.nn.softmax(x * x) * x))
+
+
+def test_second_derivative_quadratic_form_matmul():
+    r = _rng(64)
+    A = r.normal(size=(3, 3))
+    xv = r.normal(size=(3, 1))
+
+    def f(x):
+        return 0.5 * ng.matmul(ng.matmul(x, ng.constant(A), transpose_a=True), x)
+
+    jt = check_second(xv, f)
+    np.testing.assert_allclose(jt, 0.5 * (A + A.T), rtol=1e-10, atol=1e-12)
+
+
+def test_second_derivative_least_squares_matmul():
+    r = _rng(65)
+    X = r.normal(size=(4, 3))
+    wv = r.normal(size=(3, 2))
+    jt = check_second(wv, lambda w: ng.square(ng.matmul(ng.constant(X), w) - 1.0))
+    # d^2/dW^2 sum (XW - 1)^2 = 2 X^T X (x) I_2
+    expected = np.kron(2 * X.T @ X, np.eye(2))
+    np.testing.assert_allclose(jt, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_mixed_second_derivative_matmul():
+    r = _rng(66)
+    xv, wv = r.normal(size=(2, 3)), r.normal(size=(3, 2))
+    x, w = ng.placeholder(F64, [2, 3]), ng.placeholder(F64, [3, 2])
+    gw, = ng.gradients(ng.reduce_sum(ng.tanh(ng.matmul(x, w))), w)
+    res = ng.test.compute_gradient([x, w], [(2, 3), (3, 2)], gw, (3, 2),
+                                   x_init_value=[xv, wv], delta=DELTA)
+    for jt, jn in res:
+        np.testing.assert_allclose(jt, jn, atol=1e-6)
+        assert np.abs(jn).max() > 1e-3
+
+
+def test_second_derivative_softmax_cross_entropy_logits():
+    r = _rng(67)
+    labels = r.dirichlet(np.ones(4), size=2)
+    lv = r.normal(size=(2, 4))
+    w = np.array([1.0, -0.5])
+
+    def f(lg):
+        return ng.nn.softmax_cross_entropy_with_logits_v2(labels=ng.constant(labels),
+                                                          logits=lg) * w
+
+    jt = check_second(lv, f)
+    # analytic: for each row, w_i * (diag(s) - s s^T)
+    expected = np.zeros((8, 8))
+    for i in range(2):
+        s = np.exp(_log_softmax_np(lv[i]))
+        expected[4 * i:4 * i + 4, 4 * i:4 * i + 4] = w[i] * (np.diag(s) - np.outer(s, s))
+    np.testing.assert_allclose(jt, expected, atol=1e-12)
+
+
+def test_second_derivative_softmax_cross_entropy_3d():
+    r = _rng(68)
+    labels = r.dirichlet(np.ones(3), size=(2, 2))
+    check_second(r.normal(size=(2, 2, 3)),
+                 lambda lg: ng.nn.softmax_cross_entropy_with_logits_v2(
+                     labels=ng.constant(labels), logits=lg) ** 2)
+
+
+def test_second_derivative_log_softmax_and_sigmoid_ce():
+    r = _rng(69)
+    labels = r.uniform(0, 1, (2, 3))
+    check_second(_sym((2, 3), 0.2, 2.0, seed=70),
+                 lambda lg: ng.nn.log_softmax(lg) * ng.constant(labels)
+                 + ng.nn.sigmoid_cross_entropy_with_logits(labels=ng.constant(labels),
+                                                           logits=lg))
+
+
+@pytest.mark.parametrize("fn", [ng.abs, ng.nn.relu], ids=["abs", "relu"])
+def test_second_derivative_abs_relu_is_zeros(fn):
+    x = ng.placeholder(F64, [4])
+    g, = ng.gradients(ng.reduce_sum(fn(x) * 3.0), x)
+    gg, = ng.gradients(ng.reduce_sum(g), x)
+    assert gg is not None
+    v = run(gg, {x: np.array([-1.0, 0.0, 2.0, 0.5])})
+    np.testing.assert_array_equal(v, np.zeros(4))
+
+
+@pytest.mark.parametrize("kind", ["maximum", "minimum", "clip"])
+def test_second_derivative_max_min_clip_is_none(kind):
+    x = ng.placeholder(F64, [4])
+    f = {"maximum": lambda t: ng.maximum(t, 0.5),
+         "minimum": lambda t: ng.minimum(t, 0.5),
+         "clip": lambda t: ng.clip_by_value(t, -1.0, 1.0)}[kind]
+    g, = ng.gradients(ng.reduce_sum(f(x)), x)
+    assert g is not None
+    gg, = ng.gradients(ng.reduce_sum(g), x)
+    assert gg is None
+
+
+# ------------------------------------------------------------------------------------ hessians
+def test_hessians_quadratic_form_analytic():
+    r = _rng(80)
+    A = r.normal(size=(4, 4))
+    x = ng.placeholder(F64, [4])
+    y = 0.5 * ng.reduce_sum(x * ng.reshape(ng.matmul(ng.constant(A), ng.reshape(x, [4, 1])),
+                                           [4]))
+    h, = ng.hessians(y, x)
+    assert h.shape.as_list() == [4, 4]
+    np.testing.assert_allclose(run(h, {x: r.normal(size=4)}), 0.5 * (A + A.T),
+                               rtol=1e-12, atol=1e-12)
+
+
+def _fd_hessian(x, g, xv, delta=1e-5):
+    """FD of the first gradient (evaluated by sessions): shape x.shape + x.shape."""
+    n = xv.size
+    rows = []
+    with ng.Session() as s:
+        for j in range(n):
+            e = np.zeros(n)
+            e[j] = delta
+            gp = s.run(g, {x: xv + e.reshape(xv.shape)})
+            gm = s.run(g, {x: xv - e.reshape(xv.shape)})
+            rows.append(((gp - gm) / (2 * delta)).reshape(-1))
+    return np.array(rows).T.reshape(xv.shape + xv.shape)
+
+
+def test_hessians_2d_x_shape_and_fd():
+    xv = _rng(81).uniform(0.5, 1.5, (2, 3))
+    x = ng.placeholder(F64, [2, 3])
+    y = ng.reduce_sum(ng.sin(x) * ng.square(x)) + ng.reduce_prod(x) \
+        + ng.reduce_sum(ng.nn.softmax(x) * x)
+    h, = ng.hessians(y, x)
+    g, = ng.gradients(y, x)
+    assert h.shape.as_list() == [2, 3, 2, 3]
+    hv = run(h, {x: xv})
+    assert hv.shape == (2, 3, 2, 3)
+    np.testing.assert_allclose(hv, _fd_hessian(x, g, xv), atol=1e-6)
+    flat = hv.reshape(6, 6)
+    np.testing.assert_allclose(flat, flat.T, atol=1e-12)
+
+
+def test_hessians_multiple_xs_diagonal_blocks():
+    r = _rng(82)
+    av, bv = r.normal(size=(2,)), r.normal(size=(3,))
+    a, b = ng.placeholder(F64, [2]), ng.placeholder(F64, [3])
+    y = ng.reduce_sum(a ** 2) * ng.reduce_sum(b ** 3) + ng.reduce_sum(ng.exp(a))
+    ha, hb = ng.hessians(y, [a, b])
+    va, vb = run([ha, hb], {a: av, b: bv})
+    sb3 = np.sum(bv ** 3)
+    np.testing.assert_allclose(va, 2 * sb3 * np.eye(2) + np.diag(np.exp(av)), rtol=1e-12)
+    np.testing.assert_allclose(vb, np.sum(av ** 2) * np.diag(6 * bv), rtol=1e-12)
+
+
+def test_hessians_matches_fd_of_gradients_matmul():
+    r = _rng(83)
+    W = r.normal(size=(3, 3))
+    xv = r.normal(size=(3, 1))
+    x = ng.placeholder(F64, [3, 1])
+    y = ng.reduce_sum(ng.tanh(ng.matmul(ng.constant(W), x)))
+    h, = ng.hessians(y, x)
+    g, = ng.gradients(y, x)
+    hv = run(h, {x: xv})
+    assert hv.shape == (3, 1, 3, 1)
+    np.testing.assert_allclose(hv, _fd_hessian(x, g, xv), atol=1e-6)
+    t = np.tanh(W @ xv).reshape(-1)
+    expected = W.T @ np.diag(-2 * t * (1 - t ** 2)) @ W
+    np.testing.assert_allclose(hv.reshape(3, 3), expected, atol=1e-12)
+
+
+def test_hessians_unconnected_raises():
+    x = ng.placeholder(F64, [3])
+    z = ng.placeholder(F64, [3])
+    with pytest.raises(ValueError):
+        ng.hessians(ng.reduce_sum(z * z), x)
+
+
+def test_hessians_linear_raises():
+    x = ng.placeholder(F64, [3])
+    with pytest.raises(ValueError):
+        ng.hessians(ng.reduce_sum(x * 2.0), x)
+
+
+# ------------------------------------------------------------------------- property tests
+@st.composite
+def _broadcast_pair(draw):
+    rank = draw(st.integers(1, 3))
+    full = draw(st.lists(st.integers(1, 3), min_size=rank, max_size=rank))
+
+    def operand():
+        lead = draw(st.integers(0, rank))
+        dims = full[lead:]
+        return tuple(d if not draw(st.booleans()) else 1 for d in dims)
+
+    return operand(), operand(), draw(st.integers(0, 2 ** 16))
+
+
+_PROP_OPS = {"mul": ng.multiply, "add": ng.add, "maximum": ng.maximum,
+             "sub": ng.subtract, "squared_difference": ng.squared_difference}
+
+
+@settings(max_examples=20, deadline=None)
+@given(_broadcast_pair(), st.sampled_from(sorted(_PROP_OPS)))
+def test_property_broadcast_binary_gradients(pair, opname):
+    ng.reset_default_graph()
+    sx, sy, seed = pair
+    r = np.random.default_rng(seed)
+    a = r.uniform(-2, 2, sx)
+    b = r.uniform(-2, 2, sy)
+    x, y = ng.placeholder(F64, sx), ng.placeholder(F64, sy)
+    out = _PROP_OPS[opname](x, y) * 1.5
+    res = ng.test.compute_gradient([x, y], [sx, sy], out, tuple(out.shape.as_list()),
+                                   x_init_value=[a, b], delta=DELTA)
+    expected_shape = np.broadcast_shapes(sx, sy)
+    assert tuple(out.shape.as_list()) == expected_shape
+    for jt, jn in res:
+        np.testing.assert_allclose(jt, jn, atol=TOL)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.integers(1, 3), min_size=1, max_size=3), st.integers(0, 2 ** 16),
+       st.sampled_from(sorted(_REDUCE)), st.booleans(), st.data())
+def test_property_reductions(shape, seed, name, keepdims, data):
+    ng.reset_default_graph()
+    rank = len(shape)
+    axes = data.draw(st.lists(st.integers(-rank, rank - 1), unique_by=lambda a: a % rank,
+                              min_size=1, max_size=rank) | st.none())
+    r = np.random.default_rng(seed)
+    n = int(np.prod(shape))
+    a = (r.permutation(np.linspace(0.6, 1.6, n)) * r.choice([-1, 1], n)).reshape(shape)
+    x = ng.placeholder(F64, shape)
+    y = _REDUCE[name](x, axis=axes, keepdims=keepdims)
+    npaxis = None if axes is None else tuple(ax % rank for ax in axes)
+    exp_shape = np.sum(a, axis=npaxis, keepdims=keepdims).shape
+    assert tuple(y.shape.as_list()) == exp_shape
+    jt, jn = ng.test.compute_gradient(x, tuple(shape), y, exp_shape, x_init_value=a,
+                                      delta=DELTA)
+    np.testing.assert_allclose(jt, jn, atol=TOL)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(0, 2),
+       st.booleans(), st.booleans(), st.integers(0, 2 ** 16))
+def test_property_matmul(m, k, n, batch, ta, tb, seed):
+    ng.reset_default_graph()
+    r = np.random.default_rng(seed)
+    bshape = (2,) * batch
+    sa = bshape + ((k, m) if ta else (m, k))
+    sb = ((n, k) if tb else (k, n))
+    a, b = r.normal(size=sa), r.normal(size=sb)
+    x, y = ng.placeholder(F64, sa), ng.placeholder(F64, sb)
+    out = ng.matmul(x, y, transpose_a=ta, transpose_b=tb)
+    res = ng.test.compute_gradient([x, y], [sa, sb], out, tuple(out.shape.as_list()),
+                                   x_init_value=[a, b], delta=DELTA)
+    for jt, jn in res:
+        np.testing.assert_allclose(jt, jn, atol=TOL)
