@@ -285,6 +285,9 @@ def reduced_shape(shape_tensor, axes, name=None):
 def _transpose_infer(inputs, attrs):
     x, = inputs
     perm = attrs["perm"]
+    if perm is None:            # reverse all dimensions, rank known only at run time
+        return [(x.dtype, TensorShape(None) if x.shape.rank is None
+                 else TensorShape(list(x.shape)[::-1]))]
     if x.shape.rank is None:
         return [(x.dtype, TensorShape([None] * len(perm)))]
     if sorted(perm) != list(range(x.shape.rank)):
@@ -305,6 +308,8 @@ def _static_ints(value, what):
                             f"or a constant); got the computed Tensor '{value.name}'")
         value = v
     arr = np.asarray(value)
+    if arr.size == 0 and arr.dtype.kind == "f":
+        arr = arr.astype(np.int64)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{what} must be integers, got {value!r}")
     return arr
@@ -313,9 +318,7 @@ def _static_ints(value, what):
 def transpose(a, perm=None, name="transpose", conjugate=False):
     a = convert_to_tensor(a)
     if perm is None:
-        if a.shape.rank is None:
-            raise ValueError("transpose with perm=None needs an input of known rank")
-        perm = tuple(range(a.shape.rank - 1, -1, -1))
+        perm = None if a.shape.rank is None else tuple(range(a.shape.rank - 1, -1, -1))
     else:
         perm = tuple(int(p) for p in _static_ints(perm, "transpose: perm").reshape(-1))
         if a.shape.rank is not None:

@@ -9,6 +9,8 @@ from .registry import register_op
 
 
 def reduced_shape(shape, axis, keepdims):
+    if axis is None and not keepdims:
+        return TensorShape([])
     if shape.rank is None:
         return TensorShape(None)
     axes = range(shape.rank) if axis is None else axis

@@ -40,8 +40,10 @@ def _sum_to_shape_grad(op, grad):
 
 @RegisterGradient("Transpose")
 def _transpose_grad(op, grad):
-    inv = tuple(int(i) for i in np.argsort(op.get_attr("perm")))
-    return [A.transpose(grad, inv)]
+    perm = op.get_attr("perm")
+    if perm is None:            # full reversal is its own inverse
+        return [A.transpose(grad)]
+    return [A.transpose(grad, tuple(int(i) for i in np.argsort(perm)))]
 
 
 @RegisterGradient("ConcatV2")
