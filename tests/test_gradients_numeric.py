@@ -213,7 +213,7 @@ def test_where_gradient_same_shape(fn):
     cond = np.array([[True, False, True, False], [False, False, True, True],
                      [True, True, False, False]])
     a, b = _where_inputs()
-    res = check_jacobians([a, b], lambda x, y: fn(ng.constant(cond), x, y) * 1.5)
+    check_jacobians([a, b], lambda x, y: fn(ng.constant(cond), x, y) * 1.5)
     # Also an exact check: the other branch gets zeros (not None).
     x, y = ng.placeholder(F64, [3, 4]), ng.placeholder(F64, [3, 4])
     gx, gy = ng.gradients(ng.reduce_sum(fn(ng.constant(cond), x, y)), [x, y])

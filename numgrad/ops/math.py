@@ -259,10 +259,6 @@ def divide(x, y, name=None):
     return truediv(x, y, name)
 
 
-def subtract_(x, y, name=None):
-    return subtract(x, y, name)
-
-
 # --- Cast ---------------------------------------------------------------------------------
 def _cast_infer(inputs, attrs):
     return [(attrs["DstT"], inputs[0].shape)]
@@ -323,13 +319,17 @@ def add_n(inputs, name=None):
 
 
 # --- Select (v1 where) / SelectV2 ---------------------------------------------------------------
-def _select_infer(inputs, attrs):
-    c, x, y = inputs
+def _check_select_dtypes(c, x, y):
     if not c.dtype.is_bool:
         raise TypeError(f"condition '{c.name}' must be bool, got {c.dtype.name}")
     if x.dtype != y.dtype:
         raise TypeError(f"x '{x.name}' ({x.dtype.name}) and y '{y.name}' ({y.dtype.name}) "
                         "must have the same dtype")
+
+
+def _select_infer(inputs, attrs):
+    c, x, y = inputs
+    _check_select_dtypes(c, x, y)
     if not x.shape.is_compatible_with(y.shape):
         raise ValueError(f"x and y must have the same shape, got {_fmt(x.shape)} and "
                          f"{_fmt(y.shape)}")
@@ -353,11 +353,7 @@ def _select_compute(vals, attrs):
 
 def _selectv2_infer(inputs, attrs):
     c, x, y = inputs
-    if not c.dtype.is_bool:
-        raise TypeError(f"condition '{c.name}' must be bool, got {c.dtype.name}")
-    if x.dtype != y.dtype:
-        raise TypeError(f"x '{x.name}' ({x.dtype.name}) and y '{y.name}' ({y.dtype.name}) "
-                        "must have the same dtype")
+    _check_select_dtypes(c, x, y)
     return [(x.dtype, broadcast_static_shape(c.shape, broadcast_static_shape(x.shape, y.shape)))]
 
 
@@ -475,10 +471,6 @@ def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_
     rank = max(a.shape.rank or 2, b.shape.rank or 2)
     typ = "MatMul" if rank == 2 else "BatchMatMulV2"
     return make_op(typ, [a, b], {"transpose_a": ta, "transpose_b": tb}, name).outputs[0]
-
-
-def squared_difference(x, y, name=None):
-    return binary_op("SquaredDifference", x, y, name)
 
 
 def scalar_mul(scalar, x, name=None):

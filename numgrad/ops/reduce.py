@@ -118,49 +118,36 @@ reduce_min = globals()["reduce_min"]
 reduce_prod = globals()["reduce_prod"]
 
 
-# --- Cumprod (used by reduce_prod's gradient to handle zeros) ----------------------------------------
-def _cumprod_np(x, axis, exclusive, reverse):
+# --- Cumsum / Cumprod scans (Cumprod serves reduce_prod's gradient: exact at zeros) -------------
+def _scan_np(ufunc, x, axis, exclusive, reverse):
+    """Inclusive or exclusive scan of `ufunc` along `axis`, optionally from the end."""
     if reverse:
         x = np.flip(x, axis)
     if exclusive:
         pad = [(0, 0)] * x.ndim
         pad[axis] = (1, 0)
-        x = np.pad(x, pad, constant_values=1)
+        x = np.pad(x, pad, constant_values=ufunc.identity)
         x = np.take(x, np.arange(x.shape[axis] - 1), axis=axis)
-    out = np.cumprod(x, axis=axis)
+    out = ufunc.accumulate(x, axis=axis)
     return np.flip(out, axis) if reverse else out
 
 
-register_op("Cumprod", lambda i, a: [(i[0].dtype, i[0].shape)],
-            lambda v, a: [np.asarray(_cumprod_np(v[0], a["axis"], a["exclusive"], a["reverse"]),
-                                     dtype=v[0].dtype)], kind="opaque")
+def _make_scan(op_type, ufunc):
+    register_op(op_type, lambda i, a: [(i[0].dtype, i[0].shape)],
+                lambda v, a: [np.asarray(_scan_np(ufunc, v[0], a["axis"], a["exclusive"],
+                                                  a["reverse"]), dtype=v[0].dtype)],
+                kind="opaque")
+
+    def scan(x, axis=0, exclusive=False, reverse=False, name=None):
+        x = convert_to_tensor(x)
+        if x.shape.rank is not None and axis < 0:
+            axis += x.shape.rank
+        return make_op(op_type, [x], {"axis": int(axis), "exclusive": bool(exclusive),
+                                      "reverse": bool(reverse)}, name).outputs[0]
+    scan.__name__ = op_type.lower()
+    scan.__doc__ = f"tf.math.{op_type.lower()}(x, axis=0, exclusive=False, reverse=False)."
+    return scan
 
 
-def cumprod(x, axis=0, exclusive=False, reverse=False, name=None):
-    x = convert_to_tensor(x)
-    if x.shape.rank is not None and axis < 0:
-        axis += x.shape.rank
-    return make_op("Cumprod", [x], {"axis": int(axis), "exclusive": bool(exclusive),
-                                    "reverse": bool(reverse)}, name).outputs[0]
-
-
-def _cumsum_np(x, axis, exclusive, reverse):
-    if reverse:
-        x = np.flip(x, axis)
-    out = np.cumsum(x, axis=axis)
-    if exclusive:
-        out = out - x
-    return np.flip(out, axis) if reverse else out
-
-
-register_op("Cumsum", lambda i, a: [(i[0].dtype, i[0].shape)],
-            lambda v, a: [np.asarray(_cumsum_np(v[0], a["axis"], a["exclusive"], a["reverse"]),
-                                     dtype=v[0].dtype)], kind="opaque")
-
-
-def cumsum(x, axis=0, exclusive=False, reverse=False, name=None):
-    x = convert_to_tensor(x)
-    if x.shape.rank is not None and axis < 0:
-        axis += x.shape.rank
-    return make_op("Cumsum", [x], {"axis": int(axis), "exclusive": bool(exclusive),
-                                   "reverse": bool(reverse)}, name).outputs[0]
+cumsum = _make_scan("Cumsum", np.add)
+cumprod = _make_scan("Cumprod", np.multiply)
