@@ -1,0 +1,22 @@
+"""Every example runs to completion (so examples cannot rot) and prints its check."""
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+EXAMPLES = sorted((pathlib.Path(__file__).resolve().parent.parent / "examples").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_example_runs(path):
+    done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip(), "an example must print what it did"
+
+
+def test_quickstart_checks_gradients():
+    path = next(p for p in EXAMPLES if p.stem == "quickstart")
+    out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
+                         timeout=120).stdout
+    assert "gradient check passed" in out
