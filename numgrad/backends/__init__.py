@@ -31,3 +31,4 @@ def get_backend(name=None):
 
 
 from . import numpy as _numpy  # noqa: E402,F401  (registers "numpy")
+from . import cpu as _cpu  # noqa: E402,F401  (registers "cpu")

@@ -1,0 +1,95 @@
+"""ns/element table for numgrad.kernels.vecmath.
+
+For each function and dtype (N = 1e6, contiguous arrays) this times
+  * vecmath : a Numba loop calling numgrad.kernels.vecmath.<f>
+  * libm    : the same Numba loop calling math.<f> / np.<f> (scalar libm call)
+  * numpy   : NumPy's ufunc on the whole array
+and checks that the float32 exp/log loops were vectorised (packed AVX
+instructions in the assembly).  Run:  python benchmarks/vecmath_table.py
+All loops are serial (no prange) and compiled with error_model="numpy",
+fastmath=False, as numgrad's fused kernels are.
+"""
+import math
+import re
+import time
+
+import numpy as np
+from numba import njit
+
+from numgrad.kernels import vecmath as vm
+
+N = 1_000_000
+OPTS = dict(error_model="numpy", fastmath=False)
+
+
+def _loop(f):
+    @njit(**OPTS)
+    def k(x, out):
+        for i in range(x.shape[0]):
+            out[i] = f(x[i])
+    return k
+
+
+@njit(inline="always")
+def _libm_sigmoid(x):
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def np_sigmoid(x, out):
+    np.negative(x, out=out)
+    np.exp(out, out=out)
+    out += 1
+    np.reciprocal(out, out=out)
+
+
+FUNCS = {
+    # name: (vecmath fn, libm fn used in the Numba loop, numpy(x, out), input range)
+    "exp": (vm.exp, np.exp, lambda x, o: np.exp(x, out=o), (-80, 80)),
+    "log": (vm.log, np.log, lambda x, o: np.log(x, out=o), (1e-3, 1e3)),
+    "expm1": (vm.expm1, np.expm1, lambda x, o: np.expm1(x, out=o), (-5, 5)),
+    "log1p": (vm.log1p, np.log1p, lambda x, o: np.log1p(x, out=o), (-0.9, 100)),
+    "tanh": (vm.tanh, np.tanh, lambda x, o: np.tanh(x, out=o), (-5, 5)),
+    "sigmoid": (vm.sigmoid, _libm_sigmoid, np_sigmoid, (-20, 20)),
+}
+
+
+def bench(fn, *args, repeat=15):
+    fn(*args)
+    best = math.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn(*args)
+        best = min(best, time.perf_counter() - t0)
+    return best / args[0].size * 1e9
+
+
+def main():
+    rng = np.random.default_rng(0)
+    print(f"N = {N:.0e}, ns/element (best of 15), serial loops\n")
+    print(f"{'function':<9}{'dtype':<9}{'vecmath':>9}{'libm':>9}{'numpy':>9}"
+          f"{'  speed-up vs libm':>19}")
+    kernels = {}
+    for name, (vfn, lfn, npfn, (lo, hi)) in FUNCS.items():
+        kv, kl = _loop(vfn), _loop(lfn)
+        kernels[name] = kv
+        for dt in (np.float32, np.float64):
+            x = rng.uniform(lo, hi, N).astype(dt)
+            out = np.empty_like(x)
+            tv, tl, tn = bench(kv, x, out), bench(kl, x, out), bench(npfn, x, out)
+            print(f"{name:<9}{dt.__name__:<9}{tv:9.2f}{tl:9.2f}{tn:9.2f}{tl / tv:18.1f}x")
+
+    print()
+    for name in ("exp", "log"):
+        k = kernels[name]
+        sig = [s for s in k.signatures if str(s[0].dtype) == "float32"][0]
+        asm = k.inspect_asm(sig)
+        packed = sorted(set(re.findall(r"\bv(?:mul|add|sub|div)ps\s+%([xyz])mm", asm)))
+        llvm = k.inspect_llvm(sig)
+        vec = sorted(set(re.findall(r"<(\d+) x float>", llvm)), key=int)
+        print(f"float32 {name} loop: packed float ops on {packed or 'NONE'} registers, "
+              f"LLVM vector widths {vec or 'NONE'} -> "
+              f"{'VECTORISED' if packed and vec else 'NOT vectorised'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,272 @@
+"""Emit: one fused Group -> Python source of a Numba loop nest, plus how to call it.
+
+The iteration space is simplified first: size-1 dims are dropped and adjacent dims that every
+access (loads, elementwise outputs, reduction outputs) treats alike are merged, so a plain
+elementwise chain becomes one flat loop whatever its rank, and a row reduction a 2-D nest.
+Every array is passed as a C-contiguous view of that coalesced shape (size 1 where the access
+broadcasts or reduces), so the source only depends on the structure, not on sizes: kernels are
+shared between graphs and across processes (the source is the cache key).
+
+Loop structure (C chunks of dim 0; prange over chunks in the parallel variant):
+
+    for c in prange(C):
+        for i0 in range(c*n0//C, (c+1)*n0//C):
+            for i1 in range(n1): ...  loads; v = expr; stores; accumulate
+
+A reduction keeps its accumulator in a register across the innermost dims it reduces and
+flushes once per outer iteration; when it reduces dim 0 it flushes into a per-chunk partial
+array, combined after the parallel loop in a fixed order (deterministic results).
+"""
+import numpy as np
+
+from .fuse import REDUCTIONS, data_inputs
+
+_CTOR = {np.dtype(np.float32): "np.float32", np.dtype(np.float64): "np.float64",
+         np.dtype(np.int32): "np.int32", np.dtype(np.int64): "np.int64",
+         np.dtype(np.bool_): None}
+
+
+def _acc_dtype(node):
+    dt = node.outputs[0].dtype
+    if node.type in ("Sum", "Mean", "Prod"):
+        return np.dtype(np.float64) if dt.kind == "f" else np.dtype(np.int64)
+    return dt
+
+
+def _init_literal(node, dt):
+    ctor = _CTOR[dt]
+    if node.type in ("Sum", "Mean"):
+        return f"{ctor}(0)"
+    if node.type == "Prod":
+        return f"{ctor}(1)"
+    if dt.kind == "f":
+        return f"{ctor}({'-' if node.type == 'Max' else ''}np.inf)"
+    info = np.iinfo(dt)
+    return f"{ctor}({info.min if node.type == 'Max' else info.max})"
+
+
+def _combine(node, a, b):
+    if node.type in ("Sum", "Mean"):
+        return f"({a} + {b})"
+    if node.type == "Prod":
+        return f"({a} * {b})"
+    return f"{'maximum' if node.type == 'Max' else 'minimum'}({a}, {b})"
+
+
+def _expr(node, operands):
+    t = node.type
+    out_dt = node.outputs[0].dtype
+    in_dt = node.inputs[0].dtype if node.inputs else out_dt
+    if t == "Cast":
+        if out_dt.kind == "b":
+            return f"({operands[0]} != 0)"
+        return f"{_CTOR[out_dt]}({operands[0]})"
+    if t == "AddN":
+        return "(" + " + ".join(operands) + ")"
+    if in_dt.kind in "iu":
+        if t == "FloorDiv":
+            return f"ifloordiv({operands[0]}, {operands[1]})"
+        if t == "TruncateMod":
+            return f"ifmod({operands[0]}, {operands[1]})"
+        if t == "Pow":
+            return f"ipow({operands[0]}, {operands[1]})"
+        if t == "Reciprocal":
+            return f"(1 // {operands[0]})" if False else f"ifloordiv(1, {operands[0]})"
+    if t == "LogicalAnd":
+        return f"({operands[0]} & {operands[1]})"
+    if t == "LogicalOr":
+        return f"({operands[0]} | {operands[1]})"
+    return node.template.format(*operands)
+
+
+class KernelSpec:
+    """Everything the runner needs to call one emitted kernel."""
+
+    def __init__(self, source, rank, dims, load_shapes, out_shapes, red_shapes, part_shapes,
+                 acc_dtypes, reduces_dim0, counts):
+        self.source = source
+        self.rank = rank
+        self.dims = dims
+        self.load_shapes = load_shapes
+        self.out_shapes = out_shapes
+        self.red_shapes = red_shapes
+        self.part_shapes = part_shapes
+        self.acc_dtypes = acc_dtypes
+        self.reduces_dim0 = reduces_dim0
+        self.counts = counts
+
+
+def _aligned_mask(shape, space):
+    r = len(space)
+    aligned = (1,) * (r - len(shape)) + tuple(shape)
+    return [a != 1 or s == 1 for a, s in zip(aligned, space)]
+
+
+def coalesce(space, masks):
+    """Drop size-1 dims and merge neighbours every mask treats alike."""
+    keep = [k for k, d in enumerate(space) if d != 1]
+    dims, cols = [], []
+    for k in keep:
+        col = tuple(m[k] for m in masks)
+        if dims and cols[-1] == col:
+            dims[-1] *= space[k]
+        else:
+            dims.append(space[k])
+            cols.append(col)
+    if not dims:
+        dims, cols = [1], [tuple(True for _ in masks)]
+    new_masks = [[c[i] for c in cols] for i in range(len(masks))]
+    return dims, new_masks
+
+
+def emit_group(group, parallel):
+    space = group.space
+    loads, scalars, outs, reds = group.loads, group.scalars, group.outputs, group.reductions
+    masks = [_aligned_mask(v.shape, space) for v in loads]
+    masks += [[True] * len(space) for _ in outs]
+    for r in reds:
+        axes = r.attrs["axis"]
+        axes = range(len(space)) if axes is None else axes
+        masks.append([k not in axes for k in range(len(space))])
+    dims, cmasks = coalesce(space, masks)
+    R = len(dims)
+    nl, no = len(loads), len(outs)
+    lmasks, omasks, rmasks = cmasks[:nl], cmasks[nl:nl + no], cmasks[nl + no:]
+
+    def shape_for(mask):
+        return tuple(d if m else 1 for d, m in zip(dims, mask))
+
+    def index(mask, level=R, chunk=None):
+        idx = []
+        for k, m in enumerate(mask):
+            if k == 0 and chunk is not None:
+                idx.append(chunk)
+            elif m and k < level:
+                idx.append(f"i{k}")
+            else:
+                idx.append("0")
+        return ", ".join(idx)
+
+    names = {}
+    for j, v in enumerate(loads):
+        names[v.id] = f"l{j}"
+    for j, v in enumerate(scalars):
+        names[v.id] = f"s{j}"
+
+    # reduction bookkeeping
+    levels, partial = [], []
+    for j, r in enumerate(reds):
+        m = rmasks[j]
+        L = R
+        while L > 0 and not m[L - 1]:
+            L -= 1
+        levels.append(L)
+        partial.append(not m[0])
+    params = [f"n{k}" for k in range(R)] + ["C"]
+    params += [f"a{j}" for j in range(nl)] + [f"s{j}" for j in range(len(scalars))]
+    params += [f"w{j}" for j in range(no)] + [f"q{j}" for j in range(len(reds))]
+    params += [f"p{j}" for j in range(len(reds)) if partial[j]]
+    params += [f"m{j}" for j in range(len(reds)) if reds[j].type == "Mean"]
+
+    lines = [f"def kernel({', '.join(params)}):"]
+    ind = "    "
+    for j, r in enumerate(reds):
+        if not partial[j]:
+            lines.append(f"{ind}q{j}f = q{j}.reshape(-1)")
+            lines.append(f"{ind}for k in range(q{j}f.size):")
+            lines.append(f"{ind}    q{j}f[k] = {_init_literal(r, r.outputs[0].dtype)}")
+    loop = "prange" if parallel else "range"
+    lines.append(f"{ind}for c in {loop}(C):")
+    depth = ind * 2
+    lines.append(f"{depth}lo = (c * n0) // C")
+    lines.append(f"{depth}hi = ((c + 1) * n0) // C")
+    for j, r in enumerate(reds):
+        if partial[j]:
+            pidx = index(rmasks[j], 0, chunk="c")
+            if R == 1:
+                lines.append(f"{depth}p{j}[c] = {_init_literal(r, _acc_dtype(r))}")
+            else:
+                lines.append(f"{depth}p{j}[c] = {_init_literal(r, _acc_dtype(r))}")
+            del pidx
+
+    def open_accs(level, pad):
+        for j, r in enumerate(reds):
+            if levels[j] == level and level < R:
+                lines.append(f"{pad}r{j} = {_init_literal(r, _acc_dtype(r))}")
+
+    def flush_accs(level, pad):
+        for j, r in enumerate(reds):
+            if levels[j] == level and level < R:
+                tgt = f"p{j}[{index(rmasks[j], level, chunk='c')}]" if partial[j] else \
+                    f"q{j}[{index(rmasks[j], level)}]"
+                lines.append(f"{pad}{tgt} = {_combine(r, tgt, f'r{j}')}")
+
+    open_accs(0, depth)
+    pads = [depth]
+    for k in range(R):
+        pad = pads[-1]
+        rng = "range(lo, hi)" if k == 0 else f"range(n{k})"
+        lines.append(f"{pad}for i{k} in {rng}:")
+        pads.append(pad + ind)
+        open_accs(k + 1, pads[-1])
+    body = pads[-1]
+    for j, v in enumerate(loads):
+        lines.append(f"{body}l{j} = a{j}[{index(lmasks[j])}]")
+    for node in group.nodes:
+        if node.type in REDUCTIONS:
+            continue
+        operands = [names.get(v.id, "0") for v in node.inputs]
+        expr = _expr(node, operands)
+        out = node.outputs[0]
+        ctor = _CTOR[out.dtype]
+        var = f"v{out.id}"
+        lines.append(f"{body}{var} = {ctor}({expr})" if ctor else f"{body}{var} = {expr}")
+        names[out.id] = var
+    for j, v in enumerate(outs):
+        lines.append(f"{body}w{j}[{index(omasks[j])}] = {names[v.id]}")
+    for j, r in enumerate(reds):
+        x = names[data_inputs(r)[0].id]
+        acc = _acc_dtype(r)
+        xv = f"{_CTOR[acc]}({x})"
+        if levels[j] == R:
+            tgt = f"p{j}[{index(rmasks[j], R, chunk='c')}]" if partial[j] else f"q{j}[{index(rmasks[j])}]"
+            lines.append(f"{body}{tgt} = {_combine(r, tgt, xv)}")
+        else:
+            lines.append(f"{body}r{j} = {_combine(r, f'r{j}', xv)}")
+    for k in range(R - 1, -1, -1):
+        flush_accs(k + 1, pads[k + 1])
+    flush_accs(0, depth)
+    for j, r in enumerate(reds):
+        if partial[j]:
+            lines.append(f"{ind}q{j}f = q{j}.reshape(-1)")
+            lines.append(f"{ind}p{j}f = p{j}.reshape((C, q{j}f.size))")
+            lines.append(f"{ind}for k in range(q{j}f.size):")
+            lines.append(f"{ind}    t = {_init_literal(r, _acc_dtype(r))}")
+            lines.append(f"{ind}    for cc in range(C):")
+            lines.append(f"{ind}        t = {_combine(r, 't', f'p{j}f[cc, k]')}")
+            lines.append(f"{ind}    q{j}f[k] = t")
+        if r.type == "Mean":
+            lines.append(f"{ind}q{j}f = q{j}.reshape(-1)")
+            lines.append(f"{ind}for k in range(q{j}f.size):")
+            if r.outputs[0].dtype.kind == "f":
+                lines.append(f"{ind}    q{j}f[k] = q{j}f[k] / m{j}")
+            else:
+                lines.append(f"{ind}    t = abs(q{j}f[k]) // m{j}")
+                lines.append(f"{ind}    q{j}f[k] = -t if q{j}f[k] < 0 else t")
+    flags = "parallel=True, " if parallel else ""
+    header = ("import numpy as np\nfrom numba import njit, prange\n"
+              "from numgrad.kernels.cpu.scalar import *  # noqa: F401,F403\n\n\n"
+              f"@njit({flags}error_model='numpy', cache=True, nogil=True)\n")
+    source = header + "\n".join(lines) + "\n"
+
+    red_shapes = [shape_for(m) for m in rmasks]
+    part_shapes = [(None,) + s[1:] if partial[j] else None for j, s in enumerate(red_shapes)]
+    counts = []
+    for r in reds:
+        if r.type == "Mean":
+            n_in = int(np.prod(space, dtype=np.int64))
+            n_out = int(np.prod(r.outputs[0].shape, dtype=np.int64))
+            counts.append(max(n_in // max(n_out, 1), 1) if n_in else 0)
+    return KernelSpec(source, R, dims, [shape_for(m) for m in lmasks],
+                      [shape_for(m) for m in omasks], red_shapes, part_shapes,
+                      [_acc_dtype(r) for r in reds], any(partial), counts)

@@ -1,0 +1,134 @@
+"""Fusion: group IR nodes into loop nests.
+
+Elementwise nodes over the same iteration space, and reductions reading that space, form one
+group when their inputs are ready at the same *phase*.  A value's phase is when it exists in
+memory: feeds and constants at 0, a group's outputs at the group's phase, an opaque node's
+outputs one after its latest input.  A node joins group (space, p) where p is one past the
+latest phase of the inputs it must load (inputs produced by same-space elementwise nodes are
+taken from registers instead).  This gives multi-output fusion for free: the forward pass of
+`sum(f(x))` and its backward pass (whose seed is a constant) read the same inputs at phase 1,
+so they share one loop.  Reductions end a chain: their consumers land in a later phase.
+"""
+import numpy as np
+
+REDUCTIONS = {"Sum", "Mean", "Max", "Min", "Prod"}
+# data inputs of elementwise nodes whose other inputs are shape arguments
+_DATA_INPUTS = {"Fill": (1,), "BroadcastTo": (0,)}
+_NATIVE = {np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64, np.bool_)}
+
+
+def data_inputs(node):
+    idx = _DATA_INPUTS.get(node.type)
+    return node.inputs if idx is None else [node.inputs[i] for i in idx]
+
+
+def is_fusible(node):
+    if node.kind not in ("elementwise", "reduce") or node.type == "SumToShape":
+        return False
+    if node.type in REDUCTIONS and node.type not in ("Sum", "Mean", "Max", "Min", "Prod"):
+        return False
+    return all(v.dtype in _NATIVE for v in list(node.inputs) + node.outputs
+               if not (node.type in _DATA_INPUTS and v in node.inputs and v not in data_inputs(node)))
+
+
+def space_of(node):
+    return data_inputs(node)[0].shape if node.type in REDUCTIONS else node.outputs[0].shape
+
+
+class Group:
+    """A fused loop nest: `nodes` over iteration `space`, run at `phase`."""
+
+    def __init__(self, space, phase, first):
+        self.space = space
+        self.phase = phase
+        self.first = first
+        self.nodes = []
+        self.loads = []        # Values read from memory (arrays)
+        self.scalars = []      # constant Values of one element, passed as scalars
+        self.outputs = []      # elementwise Values written to memory
+        self.reductions = []   # reduce nodes (their output is written to memory)
+
+    kind = "group"
+
+
+class Single:
+    """An unfused node (opaque kernel or view) run at `phase`."""
+
+    def __init__(self, node, phase):
+        self.node = node
+        self.phase = phase
+        self.first = node.id
+
+    kind = "single"
+
+
+def fuse(nodes, fetch_values):
+    avail = {}          # value id -> phase at which it is in memory
+    groups = {}         # (space, phase) -> Group
+    group_of = {}       # node id -> Group
+    steps = []
+
+    def value_phase(v):
+        return 0 if v.node is None else avail[v.id]
+
+    for node in nodes:
+        if is_fusible(node):
+            space = space_of(node)
+            p = 1
+            for v in data_inputs(node):
+                if v.const is not None and v.const.size == 1:
+                    continue
+                prod = v.node
+                if prod is not None and prod.id in group_of and prod.type not in REDUCTIONS \
+                        and group_of[prod.id].space == space:
+                    p = max(p, group_of[prod.id].phase)
+                else:
+                    p = max(p, value_phase(v) + 1)
+            key = (space, p)
+            g = groups.get(key)
+            if g is None:
+                g = groups[key] = Group(space, p, node.id)
+                steps.append(g)
+            g.nodes.append(node)
+            group_of[node.id] = g
+            for o in node.outputs:
+                avail[o.id] = p
+        else:
+            p = max([value_phase(v) for v in node.inputs] + [0])
+            if node.type != "Reshape":
+                p += 1
+            steps.append(Single(node, p))
+            for o in node.outputs:
+                avail[o.id] = p
+
+    # what each group reads and writes
+    consumers = {}
+    for node in nodes:
+        for v in node.inputs:
+            consumers.setdefault(v.id, []).append(node)
+    fetched = {v.id for v in fetch_values}
+    for g in (s for s in steps if s.kind == "group"):
+        members = {n.id for n in g.nodes}
+        seen = set()
+        for node in g.nodes:
+            for v in data_inputs(node):
+                if v.id in seen:
+                    continue
+                in_regs = v.node is not None and v.node.id in members and v.node.type not in REDUCTIONS
+                if in_regs:
+                    continue
+                seen.add(v.id)
+                if v.const is not None and v.const.size == 1:
+                    g.scalars.append(v)
+                else:
+                    g.loads.append(v)
+            if node.type in REDUCTIONS:
+                g.reductions.append(node)
+            else:
+                out = node.outputs[0]
+                outside = any(c.id not in members or c.type in REDUCTIONS and False
+                              for c in consumers.get(out.id, []))
+                if outside or out.id in fetched:
+                    g.outputs.append(out)
+    steps.sort(key=lambda s: (s.phase, s.first))
+    return steps

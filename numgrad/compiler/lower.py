@@ -1,0 +1,246 @@
+"""Lowering: the pruned graph + concrete feed shapes -> IR with every shape known.
+
+This is where the *simplify* stage lives, applied op by op as the IR is built:
+constant folding (small results; splats for zeros/ones/fill/broadcast of a scalar), identity
+removal (Identity, StopGradient, x*1, x+0, x-0, x/1, broadcast/sum-to-shape to the same shape,
+single-input add_n), reshape chains folded to one view, and common-subexpression elimination.
+A graph whose shapes depend on data (e.g. `where(c)`) raises Unsupported: the backend then
+interprets it with NumPy.
+"""
+import numpy as np
+
+from ..errors import InvalidArgumentError
+from ..graph import Tensor
+from ..ops.registry import get_op_def
+from ..tensor_shape import TensorShape
+from .ir import Node, Value
+
+FOLD_LIMIT = 1 << 12   # fold ops whose result has at most this many elements
+
+_ALIASES = {"Identity", "StopGradient"}
+_VIEWS = {"Reshape", "ExpandDims", "Squeeze"}
+
+
+class Unsupported(Exception):
+    """The graph cannot be planned statically; interpret it instead."""
+
+
+def _fake_tensor(op, index, value):
+    t = Tensor.__new__(Tensor)
+    t._op, t._index = op, index
+    t._dtype = op.outputs[index].dtype if index < len(op.outputs) else None
+    t._shape = TensorShape(value.shape)
+    t._consumers = []
+    t._value = value.const_array() if value.const is not None else None
+    t._is_zeros_tensor = False
+    return t
+
+
+def _freeze(v):
+    if isinstance(v, np.ndarray):
+        return ("arr", v.shape, v.dtype.str, v.tobytes())
+    if isinstance(v, (list, tuple)):
+        return tuple(_freeze(x) for x in v)
+    if isinstance(v, slice):
+        return ("slice", v.start, v.stop, v.step)
+    if isinstance(v, dict):
+        return tuple(sorted((k, _freeze(x)) for k, x in v.items()))
+    return v
+
+
+def _is_scalar_const(v, number):
+    return v.const is not None and v.const.size >= 1 and (
+        v.const.ndim == 0 or v.const.size == 1 or np.all(v.const == v.const.reshape(-1)[0])) \
+        and v.const.reshape(-1)[0] == number
+
+
+class Lowering:
+    def __init__(self):
+        self.values = []
+        self.nodes = []
+        self._cse = {}
+        self._consts = {}
+
+    # --- values ----------------------------------------------------------------------------
+    def _value(self, shape, dtype, **kw):
+        v = Value(len(self.values), shape, dtype, **kw)
+        self.values.append(v)
+        return v
+
+    def const(self, arr, shape=None, name=""):
+        arr = np.asarray(arr)
+        shape = arr.shape if shape is None else tuple(shape)
+        if arr.size <= FOLD_LIMIT:
+            key = (shape, arr.dtype.str, arr.shape, arr.tobytes())
+            hit = self._consts.get(key)
+            if hit is not None:
+                return hit
+        v = self._value(shape, arr.dtype, const=arr, name=name)
+        if arr.size <= FOLD_LIMIT:
+            self._consts[key] = v
+        return v
+
+    def splat(self, scalar, shape, dtype, name=""):
+        return self.const(np.asarray(scalar, dtype=dtype).reshape(()), shape, name)
+
+    # --- nodes -----------------------------------------------------------------------------
+    def node(self, op_type, attrs, inputs, out_specs, name, op_def=None):
+        key = (op_type, tuple(v.id for v in inputs), _freeze(attrs))
+        hit = self._cse.get(key)
+        if hit is not None:
+            return hit.outputs
+        op_def = op_def or get_op_def(op_type)
+        n = Node(len(self.nodes), op_type, attrs, inputs, op_def.kind, op_def.template, name)
+        for i, (shape, dtype) in enumerate(out_specs):
+            n.outputs.append(self._value(shape, dtype, node=n, index=i, name=f"{name}:{i}"))
+        self.nodes.append(n)
+        self._cse[key] = n
+        return n.outputs
+
+
+def lower(ops, fetches, feeds, feed_signature):
+    """Build the IR; returns (Lowering, fetch Values, feed Values)."""
+    L = Lowering()
+    env = {}
+    feed_values = []
+    for i, (t, (shape, dtype)) in enumerate(zip(feeds, feed_signature)):
+        v = L._value(shape, dtype, feed=i, name=t.name)
+        env[t] = v
+        feed_values.append(v)
+    for op in ops:
+        if op.type == "NoOp":
+            continue
+        if op.outputs and all(t in env for t in op.outputs):
+            continue
+        if op.type == "Placeholder":
+            p = op.outputs[0]
+            raise InvalidArgumentError(f"You must feed a value for placeholder tensor '{op.name}' "
+                                       f"with dtype {p.dtype.name} and shape {p.shape}", op)
+        ins = [env[t] for t in op.inputs]
+        outs = _lower_op(L, op, ins)
+        for t, v in zip(op.outputs, outs):
+            if t not in env:
+                env[t] = v
+    return L, [env[t] for t in fetches], feed_values
+
+
+def _infer(op, ins):
+    op_def = get_op_def(op.type)
+    fakes = [_fake_tensor(t.op, t.value_index, v) for t, v in zip(op.inputs, ins)]
+    try:
+        specs = op_def.infer(fakes, op.attrs)
+    except (ValueError, TypeError) as e:
+        raise InvalidArgumentError(f"{op.type} op '{op.name}' got incompatible run-time shapes "
+                                   f"{[v.shape for v in ins]}: {e}", op) from None
+    out = []
+    for t, (dtype, shape) in zip(op.outputs, specs):
+        shape = TensorShape(shape) if not isinstance(shape, TensorShape) else shape
+        if not shape.is_fully_defined():
+            raise Unsupported(f"{op.type} op '{op.name}' has a data-dependent shape {shape}")
+        if not t.shape.is_compatible_with(shape):
+            raise InvalidArgumentError(f"{op.type} op '{op.name}' would produce shape "
+                                       f"{tuple(shape.as_list())} for '{t.name}', which contradicts "
+                                       f"its static shape {t.shape}", op)
+        out.append((tuple(shape.as_list()), t.dtype.np))
+    return out, op_def
+
+
+def _fold(L, op, ins, op_def, specs):
+    args = [v.const_array() for v in ins]
+    try:
+        with np.errstate(all="ignore"):
+            res = op_def.compute(args, op.attrs)
+    except (ValueError, IndexError, TypeError, ZeroDivisionError) as e:
+        raise InvalidArgumentError(f"{op.type} op '{op.name}' failed: {e}", op) from e
+    return [L.const(np.asarray(r, dtype=dt).reshape(shape), name=op.name)
+            for r, (shape, dt) in zip(res, specs)]
+
+
+def _lower_op(L, op, ins):
+    typ = op.type
+    if typ == "Const":
+        return [L.const(op.attrs["value"], name=op.name)]
+    if typ in _ALIASES:
+        return [ins[0]]
+    if typ in ("Shape", "Size", "Rank"):
+        x = ins[0]
+        if typ == "Shape":
+            return [L.const(np.array(x.shape, op.attrs["out_type"].np), name=op.name)]
+        if typ == "Size":
+            return [L.const(np.array(x.size, op.attrs["out_type"].np), name=op.name)]
+        return [L.const(np.array(len(x.shape), np.int32), name=op.name)]
+    specs, op_def = _infer(op, ins)
+    (shape0, dt0) = specs[0] if specs else ((), None)
+    # splats: zeros/ones/fill/broadcast of one scalar value
+    if typ in ("ZerosLike", "OnesLike"):
+        return [L.splat(0 if typ == "ZerosLike" else 1, shape0, dt0, op.name)]
+    if typ == "Fill" and ins[1].const is not None:
+        return [L.splat(ins[1].const.reshape(()), shape0, dt0, op.name)]
+    if typ == "BroadcastTo":
+        x = ins[0]
+        if x.shape == shape0:
+            return [x]
+        if x.const is not None and (x.const.ndim == 0 or x.const.size == 1):
+            return [L.splat(x.const.reshape(()), shape0, dt0, op.name)]
+    if typ in _VIEWS:
+        x = ins[0]
+        if x.shape == shape0:
+            return [x]
+        if x.const is not None:
+            if x.const.ndim == 0:
+                return [L.splat(x.const, shape0, dt0, op.name)]
+            return [L.const(x.const.reshape(shape0), name=op.name)]
+        while x.node is not None and x.node.type == "Reshape" and len(x.node.outputs) == 1:
+            x = x.node.inputs[0]          # reshape(reshape(v)) == reshape(v)
+        return L.node("Reshape", {"shape": shape0}, [x], [(shape0, dt0)], op.name)
+    if typ == "SumToShape" or typ == "AddN" and len(ins) == 1:
+        if ins[0].shape == shape0:
+            return [ins[0]]
+    # scalar-valued constants (splats) fold to a splat, whatever their size
+    if ins and all(v.const is not None and v.const.size == 1 for v in ins) and len(specs) == 1 \
+            and op_def.kind == "elementwise":
+        small = [(tuple(1 for _ in shape0), dt0)]
+        folded = _fold(L, op, [L.const(v.const.reshape(())) for v in ins], op_def,
+                       [((), dt0)])[0]
+        del small
+        return [L.splat(folded.const.reshape(()), shape0, dt0, op.name)]
+    # constant folding of small results
+    if all(v.const is not None for v in ins) and all(
+            int(np.prod(s, dtype=np.int64)) <= FOLD_LIMIT for s, _ in specs) and typ != "Placeholder":
+        return _fold(L, op, ins, op_def, specs)
+    # algebraic identities
+    if typ in ("Mul", "AddV2", "Sub", "RealDiv") and shape0:
+        x, y = ins
+        unit = 1 if typ in ("Mul", "RealDiv") else 0
+        if _is_scalar_const(y, unit) and x.shape == shape0 and x.dtype == dt0:
+            return [x]
+        if typ in ("Mul", "AddV2") and _is_scalar_const(x, unit) and y.shape == shape0 and y.dtype == dt0:
+            return [y]
+    if typ == "Pow" and _is_scalar_const(ins[1], 1) and ins[0].shape == shape0:
+        return [ins[0]]
+    if typ == "Pow" and _is_scalar_const(ins[1], 2) and ins[0].shape == shape0:
+        return L.node("Square", {}, [ins[0]], specs, op.name)
+    if typ == "Select" and len(ins[0].shape) == 1 and len(shape0) > 1:
+        c = ins[0]
+        c2 = _lower_reshape(L, c, (c.shape[0],) + (1,) * (len(shape0) - 1), op.name + "/cond")
+        return L.node("SelectV2", {}, [c2, ins[1], ins[2]], specs, op.name)
+    if typ == "SumToShape":
+        g = ins[0]
+        target = shape0
+        lead = len(g.shape) - len(target)
+        axes = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(target)
+                                          if d == 1 and g.shape[lead + i] != 1)
+        kept = tuple(1 if i in axes else d for i, d in enumerate(g.shape))
+        s, = L.node("Sum", {"axis": axes, "keepdims": True}, [g], [(kept, dt0)], op.name)
+        return [_lower_reshape(L, s, target, op.name + "/reshape")]
+    return L.node(typ, dict(op.attrs), ins, specs, op.name, op_def)
+
+
+def _lower_reshape(L, v, shape, name):
+    if v.shape == tuple(shape):
+        return v
+    if v.const is not None:
+        if v.const.ndim == 0:
+            return L.splat(v.const, shape, v.dtype, name)
+        return L.const(v.const.reshape(shape), name=name)
+    return L.node("Reshape", {"shape": tuple(shape)}, [v], [(tuple(shape), v.dtype)], name)[0]

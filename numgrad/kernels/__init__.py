@@ -1,0 +1,1 @@
+"""Low-level Numba kernels used by numgrad's compiler (see :mod:`numgrad.kernels.vecmath`)."""

@@ -1,0 +1,1 @@
+"""CPU kernels: scalar helpers used by generated fused loops, and opaque kernels."""

@@ -1,0 +1,110 @@
+"""Scalar functions that generated fused kernels call, with NumPy's exact semantics.
+
+Each is `register_jitable`, so Numba inlines it into the loop that calls it.  Where NumPy and
+Python differ (NaN in max/min, sign of NaN, integer floor division), NumPy wins.
+"""
+import math
+
+import numpy as np
+from numba.extending import register_jitable
+
+# Branch-free, vectorisable versions (libm calls would stop LLVM's loop vectoriser).
+from ..vecmath import exp, expm1, log, log1p, sigmoid, tanh  # noqa: F401
+
+__all__ = ["sqrt", "rsqrt", "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh",
+           "sigmoid", "erf", "sign", "relu", "floor", "floordiv", "ifloordiv", "fmod", "ifmod", "pow", "ipow", "maximum",
+           "minimum", "sqdiff"]
+
+
+@register_jitable
+def sqrt(x):
+    return np.sqrt(x)
+
+
+@register_jitable
+def rsqrt(x):
+    return 1.0 / np.sqrt(x)
+
+
+@register_jitable
+def sin(x):
+    return np.sin(x)
+
+
+@register_jitable
+def cos(x):
+    return np.cos(x)
+
+
+@register_jitable
+def tan(x):
+    return np.tan(x)
+
+
+@register_jitable
+def erf(x):
+    return math.erf(x)
+
+
+@register_jitable
+def sign(x):
+    return (x > 0) - (x < 0) if x == x else x
+
+
+@register_jitable
+def relu(x):
+    return x if (x >= 0 or x != x) else x - x
+
+
+@register_jitable
+def floor(x):
+    return np.floor(x)
+
+
+@register_jitable
+def floordiv(a, b):
+    return np.floor(a / b)
+
+
+@register_jitable
+def ifloordiv(a, b):
+    return np.floor_divide(a, b)
+
+
+@register_jitable
+def fmod(a, b):
+    return np.fmod(a, b)
+
+
+@register_jitable
+def ifmod(a, b):
+    if b == 0:
+        return a - a
+    r = abs(a) % abs(b)
+    return -r if a < 0 else r
+
+
+@register_jitable
+def pow(a, b):  # noqa: A001
+    return np.power(a, b)
+
+
+@register_jitable
+def ipow(a, b):
+    return np.power(a, abs(b)) if b >= 0 else a - a
+
+
+@register_jitable
+def maximum(a, b):
+    return a if (a >= b or a != a) else b
+
+
+@register_jitable
+def minimum(a, b):
+    return a if (a <= b or a != a) else b
+
+
+@register_jitable
+def sqdiff(a, b):
+    d = a - b
+    return d * d
