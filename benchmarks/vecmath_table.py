@@ -50,6 +50,9 @@ FUNCS = {
     "log1p": (vm.log1p, np.log1p, lambda x, o: np.log1p(x, out=o), (-0.9, 100)),
     "tanh": (vm.tanh, np.tanh, lambda x, o: np.tanh(x, out=o), (-5, 5)),
     "sigmoid": (vm.sigmoid, _libm_sigmoid, np_sigmoid, (-20, 20)),
+    "sin": (vm.sin, np.sin, lambda x, o: np.sin(x, out=o), (-100, 100)),
+    "cos": (vm.cos, np.cos, lambda x, o: np.cos(x, out=o), (-100, 100)),
+    "tan": (vm.tan, np.tan, lambda x, o: np.tan(x, out=o), (-100, 100)),
 }
 
 

@@ -30,6 +30,8 @@ from .gradients import (AggregationMethod, NotDifferentiable, RegisterGradient,
                         UnconnectedGradients, gradients, hessians, no_gradient)
 from .session import InteractiveSession, Session, get_default_session
 from . import test
+from .threads import get_num_threads, set_num_threads
+from .explain import explain
 
 bool = bool_  # noqa: A001  (ng.bool, like tf.bool)
 div = truediv

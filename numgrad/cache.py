@@ -66,21 +66,20 @@ def source_key(source):
     return hashlib.sha256((_salt() + "\n" + source).encode()).hexdigest()[:32]
 
 
-def load(source, attr="kernel"):
-    """The function `attr` defined by `source`, through the in-memory and on-disk caches."""
+def load(source, attr=None):
+    """The module defined by `source` (or its attribute `attr`), through the in-memory and
+    on-disk caches."""
     key = source_key(source)
-    fn = _LOADED.get(key)
-    if fn is not None:
-        return fn
-    with _LOCK:
-        fn = _LOADED.get(key)
-        if fn is None:
-            fn = _import(key, source, attr)
-            _LOADED[key] = fn
-    return fn
+    module = _LOADED.get(key)
+    if module is None:
+        with _LOCK:
+            module = _LOADED.get(key)
+            if module is None:
+                module = _LOADED[key] = _import(key, source)
+    return module if attr is None else getattr(module, attr)
 
 
-def _import(key, source, attr):
+def _import(key, source):
     modname = f"numgrad_k_{key}"
     path = None
     d = cache_dir()
@@ -97,12 +96,12 @@ def _import(key, source, attr):
         module = type(sys)(modname)
         exec(compile(source.replace("cache=True", "cache=False"), modname, "exec"),
              module.__dict__)
-        return getattr(module, attr)
+        return module
     spec = importlib.util.spec_from_file_location(modname, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[modname] = module
     spec.loader.exec_module(module)
-    return getattr(module, attr)
+    return module
 
 
 def _entry_ok(path, source):

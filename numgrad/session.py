@@ -202,6 +202,24 @@ class Session:
         out = plan(values)
         return mapper.build([_result(v) for v in out])
 
+    def plan_summary(self, fetches, feed_dict=None):
+        """Run `fetches` once and describe the compiled plan (cpu backend)."""
+        self.run(fetches, feed_dict)
+        mapper = _FetchMapper(self._graph, fetches)
+        feeds, values = [], []
+        for k, v in (feed_dict or {}).items():
+            t = self._feed_tensor(k)
+            feeds.append(t)
+            values.append(check_feed(t, v))
+        plan = self._plan(mapper.tensors, mapper.targets, feeds)
+        compiled = getattr(plan, "compiled", None)
+        if compiled is None:
+            return f"backend '{self.backend}' interprets the graph op by op (no compiled plan)"
+        cp = compiled(values)
+        if not hasattr(cp, "summary"):
+            return "the graph's shapes depend on data: interpreted with NumPy"
+        return cp.summary()
+
     def make_callable(self, fetches, feed_list=None, accept_options=False):
         """A function of the feed values (positionally, in `feed_list` order) returning what
         ``run(fetches, ...)`` would; validation and planning are done once, here."""

@@ -540,10 +540,10 @@ def test_numgrad_backend_env_var_unknown(monkeypatch):
         assert name in msg
 
 
-def test_numgrad_backend_unset_defaults_to_numpy(monkeypatch):
+def test_numgrad_backend_unset_defaults_to_cpu(monkeypatch):
     monkeypatch.delenv("NUMGRAD_BACKEND", raising=False)
     with ng.Session() as s:
-        assert s.backend == "numpy"
+        assert s.backend == "cpu"
 
 
 def test_explicit_numpy_backend(monkeypatch):

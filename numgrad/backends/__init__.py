@@ -2,7 +2,8 @@
 
 A backend has ``name`` and ``prepare(graph, fetches, targets, feeds) -> plan``; a plan is a
 callable taking the list of fed arrays (in the order of `feeds`) and returning the list of
-fetched arrays (in the order of `fetches`).  ``numpy`` is the reference interpreter.
+fetched arrays (in the order of `fetches`).  ``cpu`` (the default) compiles fused Numba
+kernels; ``numpy`` is the reference interpreter.
 """
 import os
 
@@ -18,7 +19,7 @@ def available_backends():
 
 
 def default_backend_name():
-    return os.environ.get("NUMGRAD_BACKEND", "").strip() or "numpy"
+    return os.environ.get("NUMGRAD_BACKEND", "").strip() or "cpu"
 
 
 def get_backend(name=None):

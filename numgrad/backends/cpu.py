@@ -7,10 +7,9 @@ import logging
 import threading
 import time
 
-import numba
 import numpy as np
 
-from .. import cache
+from .. import cache, threads
 from ..compiler.emit_cpu import emit_group
 from ..compiler.fuse import fuse
 from ..compiler.lower import Unsupported, lower
@@ -21,14 +20,8 @@ from .numpy import NumpyPlan, prune
 
 log = logging.getLogger("numgrad.compiler")
 
-PARALLEL_MIN = 1 << 15     # elements; below this a serial kernel runs (a launch costs µs)
+from ..compiler.emit_cpu import PARALLEL_MIN  # noqa: E402  (below it: one serial kernel)
 CHUNKS = 64                # fixed chunk count for reductions over dim 0: deterministic sums
-
-# Numba's workqueue layer is fork-safe but not thread-safe: parallel launches are serialised
-# by this lock (each launch already uses every core).
-_PARALLEL_LOCK = threading.Lock()
-if numba.config.THREADING_LAYER == "default":
-    numba.config.THREADING_LAYER = "workqueue"
 
 
 def _contiguous(a):
@@ -36,30 +29,25 @@ def _contiguous(a):
     return a if a.flags.c_contiguous else np.array(a, order="C")
 
 
-def set_num_threads(n):
-    numba.set_num_threads(int(n))
-
-
-def get_num_threads():
-    return numba.get_num_threads()
-
-
 class _GroupRunner:
-    def __init__(self, group, spec, parallel):
+    def __init__(self, group, spec):
         self.loads = [(v.id, s) for v, s in zip(group.loads, spec.load_shapes)]
-        self.scalars = [v.const.reshape(()).dtype.type(v.const.reshape(-1)[0]) for v in group.scalars]
+        self.scalars = [v.const.reshape(-1)[0] for v in group.scalars]
         self.outs = [(v.id, v.shape, v.dtype, s) for v, s in zip(group.outputs, spec.out_shapes)]
         self.reds = [(r.outputs[0].id, r.outputs[0].shape, r.outputs[0].dtype, s)
                      for r, s in zip(group.reductions, spec.red_shapes)]
         self.parts = [(s, dt) for s, dt in zip(spec.part_shapes, spec.acc_dtypes) if s is not None]
         self.counts = spec.counts
         n0 = spec.dims[0]
-        self.C = max(1, min(n0, CHUNKS)) if spec.reduces_dim0 else max(n0, 1)
-        if n0 == 0:
-            self.C = 1
+        # Dim 0 is cut into C chunks; fixed counts keep the order of floating-point partial
+        # sums, hence results, independent of the number of threads.
+        self.C = max(1, min(n0, CHUNKS if spec.reduces_dim0 else 4 * CHUNKS))
         self.sizes = list(spec.dims)
-        self.parallel = parallel
-        self.kernel = cache.load(spec.source)
+        self.parallel = int(np.prod(group.space, dtype=np.int64)) >= PARALLEL_MIN
+        self.kernel = cache.load(spec.source, "kernel")
+        self.compiled = False
+        self.compile_seconds = 0.0
+        self.space, self.n_nodes = group.space, len(group.nodes)
 
     def __call__(self, env):
         args = list(self.sizes)
@@ -72,14 +60,25 @@ class _GroupRunner:
             a = np.empty(shape, dtype)
             results.append((vid, a))
             args.append(a.reshape(kshape))
-        for shape, dtype in self.parts:
-            args.append(np.empty((self.C,) + shape[1:], dtype))
+        parts = [np.empty((self.C,) + shape[1:], dtype) for shape, dtype in self.parts]
+        args.extend(parts)
         args.extend(self.counts)
-        if self.parallel:
-            with _PARALLEL_LOCK:
-                self.kernel(*args)
+        if self.parallel and self.compiled and threads.get_num_threads() > 1:
+            self.kernel(1, 0, 0, *args)
+            threads.run_chunks(self.kernel, self.C, args)
+            self.kernel(4, 0, 0, *args)
         else:
-            self.kernel(*args)
+            # The first call runs serially: Numba compiles the kernel once, on this thread,
+            # instead of racing to compile it in every worker.
+            first = not self.compiled
+            t0 = time.perf_counter()
+            self.kernel(7, 0, self.C, *args)
+            if first:
+                self.compile_seconds = time.perf_counter() - t0
+                self.compiled = True
+                if self.compile_seconds > 1.0:
+                    log.info("numgrad: compiled a fused kernel over %s (%d ops) in %.2f s",
+                             self.space, self.n_nodes, self.compile_seconds)
         for vid, a in results:
             env[vid] = a
 
@@ -113,7 +112,7 @@ def _single_runner(node):
 
 
 class CompiledPlan:
-    """The steps for one feed signature."""
+    """The steps for one feed signature, with what the plan summary reports."""
 
     def __init__(self, ops, fetches, feeds, signature):
         t0 = time.perf_counter()
@@ -130,19 +129,14 @@ class CompiledPlan:
         self.kernels = 0
         for s in steps:
             if s.kind == "group":
-                spec = emit_group(s, parallel=False)
-                parallel = int(np.prod(s.space, dtype=np.int64)) >= PARALLEL_MIN
-                if parallel:
-                    spec = emit_group(s, parallel=True)
-                self.runners.append(_GroupRunner(s, spec, parallel))
+                self.runners.append(_GroupRunner(s, emit_group(s)))
                 self.kernels += 1
             else:
                 self.runners.append(_single_runner(s.node))
         self.steps = steps
-        self.compile_seconds = time.perf_counter() - t0
-        if self.compile_seconds > 1.0:
-            log.info("numgrad: planned %d steps (%d fused kernels) in %.2f s",
-                     len(steps), self.kernels, self.compile_seconds)
+        self.n_ops = len(ops)
+        self._release, self.peak_temporary_bytes = _liveness(steps, L.values, fetch_values)
+        self.plan_seconds = time.perf_counter() - t0
 
     def __call__(self, feed_values):
         env = [None] * self.n_values
@@ -150,9 +144,79 @@ class CompiledPlan:
             env[vid] = arr
         for vid, arr in zip(self.feed_ids, feed_values):
             env[vid] = _contiguous(arr)
-        for run in self.runners:
+        for run, dead in zip(self.runners, self._release):
             run(env)
+            for vid in dead:          # last reader has run: the allocator can reuse it
+                env[vid] = None
         return [np.array(env[vid]) if is_const else env[vid] for vid, is_const in self.fetch]
+
+    def summary(self):
+        return plan_summary(self)
+
+
+def _step_values(step):
+    if step.kind == "group":
+        ins = list(step.loads)
+        outs = list(step.outputs) + [r.outputs[0] for r in step.reductions]
+    else:
+        ins, outs = list(step.node.inputs), list(step.node.outputs)
+    return ins, outs
+
+
+def _liveness(steps, values, fetch_values):
+    """Per step, the intermediate values to drop after it; and the peak bytes of live
+    intermediates (fetched results, feeds and constants excluded)."""
+    fetched = {v.id for v in fetch_values}
+    last = {}
+    for i, st in enumerate(steps):
+        for v in _step_values(st)[0]:
+            last[v.id] = i
+    base = {}                       # a Reshape's output shares its input's buffer
+    for st in steps:
+        if st.kind == "single" and st.node.type == "Reshape":
+            src = st.node.inputs[0]
+            base[st.node.outputs[0].id] = base.get(src.id, src.id)
+    for vid in list(last):
+        b = base.get(vid, vid)
+        last[b] = max(last.get(b, -1), last[vid])
+    release = [[] for _ in steps]
+    live, peak = {}, 0
+    for i, st in enumerate(steps):
+        for v in _step_values(st)[1]:
+            if v.id in fetched or v.id in base:
+                continue
+            live[v.id] = v.size * v.dtype.itemsize
+        peak = max(peak, sum(live.values()))
+        for vid in [k for k in live if last.get(k, i) <= i]:
+            del live[vid]
+        for vid, j in last.items():
+            if j == i and vid not in fetched and values[vid].node is not None:
+                release[i].append(vid)
+    return release, peak
+
+
+def plan_summary(plan):
+    """A readable account of a CompiledPlan: kernels, what each fused, buffers, memory."""
+    lines = [f"plan: {plan.n_ops} graph ops -> {len(plan.steps)} steps "
+             f"({plan.kernels} fused kernels), planned in {plan.plan_seconds * 1e3:.1f} ms, "
+             f"peak temporaries {plan.peak_temporary_bytes / 2 ** 20:.2f} MiB"]
+    for i, (st, run) in enumerate(zip(plan.steps, plan.runners)):
+        if st.kind == "group":
+            ops = ", ".join(f"{n.type}" for n in st.nodes)
+            stats = run.kernel.stats
+            lines.append(
+                f"  [{i}] kernel space={st.space} {'parallel' if run.parallel else 'serial'}"
+                f" loads={len(st.loads)} outputs={len(st.outputs)}"
+                f" reductions={len(st.reductions)} ops({len(st.nodes)}): {ops}")
+            lines.append(f"      compile {run.compile_seconds:.2f} s, cache hits "
+                         f"{sum(stats.cache_hits.values())}, misses "
+                         f"{sum(stats.cache_misses.values())}")
+        else:
+            n = st.node
+            what = "view" if n.type == "Reshape" else "opaque"
+            lines.append(f"  [{i}] {what} {n.type} '{n.name}' -> "
+                         f"{[o.shape for o in n.outputs]}")
+    return "\n".join(lines)
 
 
 class CpuPlan:

@@ -7,9 +7,12 @@ Every array is passed as a C-contiguous view of that coalesced shape (size 1 whe
 broadcasts or reduces), so the source only depends on the structure, not on sizes: kernels are
 shared between graphs and across processes (the source is the cache key).
 
-Loop structure (C chunks of dim 0; prange over chunks in the parallel variant):
+Loop structure: dim 0 is cut into C chunks; `kernel(2, c0, c1, ...)` runs chunks [c0, c1),
+so the runner can give chunk ranges to threads (a serial Numba function with nogil: much
+faster to compile than `parallel=True`, thread-safe and fork-safe); mode 1 sets reduction
+outputs to their identity, mode 4 combines per-chunk partials, mode 7 does all three.
 
-    for c in prange(C):
+    for c in range(c0, c1):
         for i0 in range(c*n0//C, (c+1)*n0//C):
             for i1 in range(n1): ...  loads; v = expr; stores; accumulate
 
@@ -19,7 +22,18 @@ array, combined after the parallel loop in a fixed order (deterministic results)
 """
 import numpy as np
 
+from ..kernels import vecmath
 from .fuse import REDUCTIONS, data_inputs
+from .inline import inline_call
+
+# ops whose float kernels are pasted in from vecmath (branch-free, vectorisable)
+_VECMATH = {"Exp": "exp", "Log": "log", "Log1p": "log1p", "Expm1": "expm1", "Tanh": "tanh",
+            "Sigmoid": "sigmoid", "Sin": "sin", "Cos": "cos", "Tan": "tan", "Erf": "erf"}
+
+BLOCK = 256   # elements per block buffer of an innermost-dim reduction
+
+_NP = {np.dtype(np.float32): "np.float32", np.dtype(np.float64): "np.float64",
+       np.dtype(np.int32): "np.int32", np.dtype(np.int64): "np.int64"}
 
 _CTOR = {np.dtype(np.float32): "np.float32", np.dtype(np.float64): "np.float64",
          np.dtype(np.int32): "np.int32", np.dtype(np.int64): "np.int64",
@@ -71,7 +85,7 @@ def _expr(node, operands):
         if t == "Pow":
             return f"ipow({operands[0]}, {operands[1]})"
         if t == "Reciprocal":
-            return f"(1 // {operands[0]})" if False else f"ifloordiv(1, {operands[0]})"
+            return f"ifloordiv(1, {operands[0]})"
     if t == "LogicalAnd":
         return f"({operands[0]} & {operands[1]})"
     if t == "LogicalOr":
@@ -119,8 +133,16 @@ def coalesce(space, masks):
     return dims, new_masks
 
 
-def emit_group(group, parallel):
+VECTOR_MIN = 1 << 12    # iteration spaces this large get the inlined vectorisable math
+PARALLEL_MIN = 1 << 15  # ... and this large, chunks that threads can share
+
+
+def emit_group(group):
     space = group.space
+    size = int(np.prod(space, dtype=np.int64))
+    # Small spaces get the simplest loop nest (fastest to compile): no chunks, no block
+    # buffers, reductions accumulate straight into their outputs.
+    small = size < PARALLEL_MIN
     loads, scalars, outs, reds = group.loads, group.scalars, group.outputs, group.reductions
     masks = [_aligned_mask(v.shape, space) for v in loads]
     masks += [[True] * len(space) for _ in outs]
@@ -161,33 +183,32 @@ def emit_group(group, parallel):
         while L > 0 and not m[L - 1]:
             L -= 1
         levels.append(L)
-        partial.append(not m[0])
+        partial.append(not m[0] and not small)
     params = [f"n{k}" for k in range(R)] + ["C"]
     params += [f"a{j}" for j in range(nl)] + [f"s{j}" for j in range(len(scalars))]
     params += [f"w{j}" for j in range(no)] + [f"q{j}" for j in range(len(reds))]
     params += [f"p{j}" for j in range(len(reds)) if partial[j]]
     params += [f"m{j}" for j in range(len(reds)) if reds[j].type == "Mean"]
+    # Reductions over the innermost dim go through a small block buffer: the elementwise
+    # loop then has no loop-carried dependence and LLVM vectorises it.
+    buffered = [] if small else [j for j in range(len(reds)) if levels[j] < R]
 
-    lines = [f"def kernel({', '.join(params)}):"]
+    lines = ["def chunks():"]
     ind = "    "
-    for j, r in enumerate(reds):
-        if not partial[j]:
-            lines.append(f"{ind}q{j}f = q{j}.reshape(-1)")
-            lines.append(f"{ind}for k in range(q{j}f.size):")
-            lines.append(f"{ind}    q{j}f[k] = {_init_literal(r, r.outputs[0].dtype)}")
-    loop = "prange" if parallel else "range"
-    lines.append(f"{ind}for c in {loop}(C):")
-    depth = ind * 2
-    lines.append(f"{depth}lo = (c * n0) // C")
-    lines.append(f"{depth}hi = ((c + 1) * n0) // C")
+    pad = ind * 2
+    if small:       # one serial pass, reductions straight into their outputs
+        lines.append(f"{ind}if True:")
+        lines.append(f"{pad}lo = 0")
+        lines.append(f"{pad}hi = n0")
+    else:
+        lines.append(f"{ind}for c in range(c0, c1):")
+        lines.append(f"{pad}lo = (c * n0) // C")
+        lines.append(f"{pad}hi = ((c + 1) * n0) // C")
+    for j in buffered:
+        lines.append(f"{pad}b{j} = np.empty({BLOCK}, {_NP[_acc_dtype(reds[j])]})")
     for j, r in enumerate(reds):
         if partial[j]:
-            pidx = index(rmasks[j], 0, chunk="c")
-            if R == 1:
-                lines.append(f"{depth}p{j}[c] = {_init_literal(r, _acc_dtype(r))}")
-            else:
-                lines.append(f"{depth}p{j}[c] = {_init_literal(r, _acc_dtype(r))}")
-            del pidx
+            lines.append(f"{pad}p{j}[c] = {_init_literal(r, _acc_dtype(r))}")
 
     def open_accs(level, pad):
         for j, r in enumerate(reds):
@@ -201,14 +222,20 @@ def emit_group(group, parallel):
                     f"q{j}[{index(rmasks[j], level)}]"
                 lines.append(f"{pad}{tgt} = {_combine(r, tgt, f'r{j}')}")
 
-    open_accs(0, depth)
-    pads = [depth]
+    open_accs(0, pad)
+    pads = [pad]
     for k in range(R):
         pad = pads[-1]
-        rng = "range(lo, hi)" if k == 0 else f"range(n{k})"
-        lines.append(f"{pad}for i{k} in {rng}:")
-        pads.append(pad + ind)
-        open_accs(k + 1, pads[-1])
+        lo, hi = ("lo", "hi") if k == 0 else ("0", f"n{k}")
+        if k == R - 1 and buffered:
+            lines.append(f"{pad}for bb in range({lo}, {hi}, {BLOCK}):")
+            lines.append(f"{pad}    be = min(bb + {BLOCK}, {hi})")
+            lines.append(f"{pad}    for i{k} in range(bb, be):")
+            pads.append(pad + ind * 2)
+        else:
+            lines.append(f"{pad}for i{k} in range({lo}, {hi}):")
+            pads.append(pad + ind)
+            open_accs(k + 1, pads[-1])
     body = pads[-1]
     for j, v in enumerate(loads):
         lines.append(f"{body}l{j} = a{j}[{index(lmasks[j])}]")
@@ -216,47 +243,79 @@ def emit_group(group, parallel):
         if node.type in REDUCTIONS:
             continue
         operands = [names.get(v.id, "0") for v in node.inputs]
-        expr = _expr(node, operands)
         out = node.outputs[0]
         ctor = _CTOR[out.dtype]
         var = f"v{out.id}"
+        fn = _VECMATH.get(node.type)
+        # Big spaces get vecmath pasted in (vectorises; ~1 s more to compile); small ones call
+        # libm through kernels/cpu/scalar.py, which compiles much faster.
+        if fn is not None and out.dtype.kind == "f" and hasattr(vecmath, f"_{fn}_f64") \
+                and int(np.prod(space, dtype=np.int64)) >= VECTOR_MIN:
+            stmts, expr = inline_call(f"_{fn}_{'f32' if out.dtype.itemsize == 4 else 'f64'}",
+                                      [operands[0]])
+            lines.extend(body + st for st in stmts)
+        else:
+            expr = _expr(node, operands)
         lines.append(f"{body}{var} = {ctor}({expr})" if ctor else f"{body}{var} = {expr}")
         names[out.id] = var
     for j, v in enumerate(outs):
         lines.append(f"{body}w{j}[{index(omasks[j])}] = {names[v.id]}")
     for j, r in enumerate(reds):
         x = names[data_inputs(r)[0].id]
-        acc = _acc_dtype(r)
-        xv = f"{_CTOR[acc]}({x})"
+        xv = f"{_CTOR[_acc_dtype(r)]}({x})"
         if levels[j] == R:
             tgt = f"p{j}[{index(rmasks[j], R, chunk='c')}]" if partial[j] else f"q{j}[{index(rmasks[j])}]"
             lines.append(f"{body}{tgt} = {_combine(r, tgt, xv)}")
+        elif j in buffered:
+            lines.append(f"{body}b{j}[i{R - 1} - bb] = {xv}")
         else:
             lines.append(f"{body}r{j} = {_combine(r, f'r{j}', xv)}")
+    if buffered:
+        bpad = pads[R - 1] + ind
+        lines.append(f"{bpad}for jj in range(be - bb):")
+        for j in buffered:
+            lines.append(f"{bpad}    r{j} = {_combine(reds[j], f'r{j}', f'b{j}[jj]')}")
     for k in range(R - 1, -1, -1):
         flush_accs(k + 1, pads[k + 1])
-    flush_accs(0, depth)
+    flush_accs(0, pads[0])
+    # One function, three modes (bits): 1 = set direct reduction outputs to the identity,
+    # 2 = run chunks [c0, c1), 4 = combine partials / divide means.  One function means one
+    # Numba compilation per kernel.
+    chunk_lines = lines[1:]
+    lines = [f"def kernel(mode, c0, c1, {', '.join(params)}):"]
+    lines.append(f"{ind}if mode & 1:")
+    lines.append(f"{ind}    pass")
+    for j, r in enumerate(reds):
+        if not partial[j]:
+            lines.append(f"{ind}    q{j}f = q{j}.reshape(-1)")
+            lines.append(f"{ind}    for k in range(q{j}f.size):")
+            lines.append(f"{ind}        q{j}f[k] = {_init_literal(r, r.outputs[0].dtype)}")
+    lines.append(f"{ind}if mode & 2:")
+    lines.extend(ind + ln for ln in chunk_lines)
+    lines.append(f"{ind}if mode & 4:")
+    lines.append(f"{ind}    pass")
+    fin = ind * 2
     for j, r in enumerate(reds):
         if partial[j]:
-            lines.append(f"{ind}q{j}f = q{j}.reshape(-1)")
-            lines.append(f"{ind}p{j}f = p{j}.reshape((C, q{j}f.size))")
-            lines.append(f"{ind}for k in range(q{j}f.size):")
-            lines.append(f"{ind}    t = {_init_literal(r, _acc_dtype(r))}")
-            lines.append(f"{ind}    for cc in range(C):")
-            lines.append(f"{ind}        t = {_combine(r, 't', f'p{j}f[cc, k]')}")
-            lines.append(f"{ind}    q{j}f[k] = t")
+            lines.append(f"{fin}q{j}f = q{j}.reshape(-1)")
+            lines.append(f"{fin}p{j}f = p{j}.reshape((C, q{j}f.size))")
+            lines.append(f"{fin}for k in range(q{j}f.size):")
+            lines.append(f"{fin}    t = {_init_literal(r, _acc_dtype(r))}")
+            lines.append(f"{fin}    for cc in range(C):")
+            lines.append(f"{fin}        t = {_combine(r, 't', f'p{j}f[cc, k]')}")
+            lines.append(f"{fin}    q{j}f[k] = t")
         if r.type == "Mean":
-            lines.append(f"{ind}q{j}f = q{j}.reshape(-1)")
-            lines.append(f"{ind}for k in range(q{j}f.size):")
+            lines.append(f"{fin}q{j}f = q{j}.reshape(-1)")
+            lines.append(f"{fin}for k in range(q{j}f.size):")
             if r.outputs[0].dtype.kind == "f":
-                lines.append(f"{ind}    q{j}f[k] = q{j}f[k] / m{j}")
+                lines.append(f"{fin}    q{j}f[k] = q{j}f[k] / m{j}")
             else:
-                lines.append(f"{ind}    t = abs(q{j}f[k]) // m{j}")
-                lines.append(f"{ind}    q{j}f[k] = -t if q{j}f[k] < 0 else t")
-    flags = "parallel=True, " if parallel else ""
-    header = ("import numpy as np\nfrom numba import njit, prange\n"
+                lines.append(f"{fin}    t = abs(q{j}f[k]) // m{j}")
+                lines.append(f"{fin}    q{j}f[k] = -t if q{j}f[k] < 0 else t")
+    header = ("import math\n\nimport numpy as np\nfrom numba import njit\n\n"
+              "import numgrad.kernels.vecmath as vm\n"
               "from numgrad.kernels.cpu.scalar import *  # noqa: F401,F403\n\n\n"
-              f"@njit({flags}error_model='numpy', cache=True, nogil=True)\n")
+              "@njit(error_model='numpy', cache=True, nogil=True)\n")
     source = header + "\n".join(lines) + "\n"
 
     red_shapes = [shape_for(m) for m in rmasks]

@@ -120,7 +120,7 @@ UNARY = [
     ("Sign", "sign", np.sign, "sign({0})", NUMERIC),
     ("Reciprocal", "reciprocal", _reciprocal, "(1 / {0})", NUMERIC),
     ("Floor", "floor", np.floor, "floor({0})", FLOAT),
-    ("Relu", "relu", lambda x: np.maximum(x, np.zeros((), x.dtype)), "relu({0})", NUMERIC),
+    ("Relu", "relu", lambda x: np.maximum(x, np.zeros((), x.dtype)), "({0} if ({0} >= 0 or {0} != {0}) else 0)", NUMERIC),
     ("LogicalNot", "logical_not", np.logical_not, "(not {0})", BOOL),
 ]
 

@@ -52,10 +52,10 @@ def _prod_grad(op, grad):
     if rank is None:
         raise ValueError(f"reduce_prod gradient needs an input of known rank ('{x.name}')")
     g = _broadcast_back(op, grad)
-    if rank == 0:
-        return [g]
     axes = op.get_attr("axis")
     reduced = list(range(rank)) if axes is None else list(axes)
+    if rank == 0 or not reduced:          # a product over no axes is the identity
+        return [g]
     other = [i for i in range(rank) if i not in reduced]
     perm = reduced + other
     permuted = A.transpose(x, perm)
@@ -66,7 +66,7 @@ def _prod_grad(op, grad):
         permuted_shape = [dims[i] for i in perm]
     else:
         shp = A.shape(x)
-        reduced_num = R.reduce_prod(A.gather(shp, reduced))
+        reduced_num = R.reduce_prod(A.gather(shp, np.array(reduced, np.int32)))
         reshaped = A.reshape(permuted, A.stack([reduced_num, -1]))
         permuted_shape = A.shape(permuted)
     left = R.cumprod(reshaped, axis=0, exclusive=True)

@@ -8,22 +8,32 @@ import math
 import numpy as np
 from numba.extending import register_jitable
 
-# Branch-free, vectorisable versions (libm calls would stop LLVM's loop vectoriser).
-from ..vecmath import exp, expm1, log, log1p, sigmoid, tanh  # noqa: F401
 
 __all__ = ["sqrt", "rsqrt", "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh",
-           "sigmoid", "erf", "sign", "relu", "floor", "floordiv", "ifloordiv", "fmod", "ifmod", "pow", "ipow", "maximum",
+           "sigmoid", "erf", "sign", "floor", "floordiv", "ifloordiv", "fmod", "ifmod", "pow", "ipow", "maximum",
            "minimum", "sqdiff"]
 
 
+# Small kernels call libm (quick to compile); the emitter pastes vecmath's vectorisable
+# versions into kernels over big iteration spaces instead.
 @register_jitable
-def sqrt(x):
-    return np.sqrt(x)
+def exp(x):
+    return np.exp(x)
 
 
 @register_jitable
-def rsqrt(x):
-    return 1.0 / np.sqrt(x)
+def log(x):
+    return np.log(x)
+
+
+@register_jitable
+def log1p(x):
+    return np.log1p(x)
+
+
+@register_jitable
+def expm1(x):
+    return np.expm1(x)
 
 
 @register_jitable
@@ -42,6 +52,27 @@ def tan(x):
 
 
 @register_jitable
+def tanh(x):
+    return np.tanh(x)
+
+
+@register_jitable
+def sigmoid(x):
+    e = np.exp(-abs(x))
+    return 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)
+
+
+@register_jitable
+def sqrt(x):
+    return np.sqrt(x)
+
+
+@register_jitable
+def rsqrt(x):
+    return 1.0 / np.sqrt(x)
+
+
+@register_jitable
 def erf(x):
     return math.erf(x)
 
@@ -49,11 +80,6 @@ def erf(x):
 @register_jitable
 def sign(x):
     return (x > 0) - (x < 0) if x == x else x
-
-
-@register_jitable
-def relu(x):
-    return x if (x >= 0 or x != x) else x - x
 
 
 @register_jitable

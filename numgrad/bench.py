@@ -1,0 +1,286 @@
+"""numgrad's benchmark table: ``python -m numgrad.bench [--quick] [--only W1,W3]``.
+
+Each workload is "the loss and all its gradients in one call" (W1-W5 of the compiler issue).
+Columns: NumPy written by hand, numgrad (cpu backend via make_callable), and JAX / PyTorch /
+PyTensor when they are installed.  Also: cold compile time and warm-cache first-call time,
+each measured in a fresh process; peak temporary memory of a numgrad call (tracemalloc);
+for W1 the multiple of the memory-traffic bound, from a Numba triad measured in the same run.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+
+import numpy as np
+
+
+# --- workloads: build(ng) -> (fetches, feeds, numpy_inputs); numpy_fn(*inputs) ---------------------
+def w1(ng, n, dtype):
+    rng = np.random.default_rng(0)
+    data = [rng.random(n).astype(dtype) for _ in range(3)]
+    x, w, b = (ng.placeholder(dtype, [None]) for _ in range(3))
+    loss = ng.reduce_sum(ng.tanh(x * w + b) ** 2 + ng.exp(-x * x) * ng.sin(w))
+    return [loss] + ng.gradients(loss, [x, w, b]), [x, w, b], data
+
+
+def w1_numpy(x, w, b):
+    t = np.tanh(x * w + b)
+    e = np.exp(-x * x)
+    s = np.sin(w)
+    loss = np.sum(t * t + e * s)
+    dt = 2 * t * (1 - t * t)
+    return loss, dt * w - 2 * x * e * s, dt * x + e * np.cos(w), dt
+
+
+def w2(ng):
+    rng = np.random.default_rng(0)
+    data = [rng.standard_normal((4096, 1024)).astype(np.float32),
+            rng.standard_normal(1024).astype(np.float32)]
+    X = ng.placeholder(ng.float32, [4096, 1024])
+    v = ng.placeholder(ng.float32, [1024])
+    loss = ng.reduce_sum(ng.log(1 + ng.exp(X * v - ng.reduce_mean(X, axis=1, keepdims=True))))
+    return [loss] + ng.gradients(loss, [X, v]), [X, v], data
+
+
+def w2_numpy(X, v):
+    z = X * v - X.mean(axis=1, keepdims=True)
+    e = np.exp(z)
+    loss = np.sum(np.log1p(e))
+    s = e / (1 + e)                       # d loss / d z
+    gX = s * v - s.sum(axis=1, keepdims=True) / X.shape[1]
+    gv = np.sum(s * X, axis=0)
+    return loss, gX, gv
+
+
+def w3(ng):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((256, 784)).astype(np.float32)
+    labels = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 256)]
+    W1 = (rng.standard_normal((784, 512)) * 0.05).astype(np.float32)
+    b1 = np.zeros(512, np.float32)
+    W2 = (rng.standard_normal((512, 10)) * 0.05).astype(np.float32)
+    b2 = np.zeros(10, np.float32)
+    data = [x, labels, W1, b1, W2, b2]
+    phs = [ng.placeholder(ng.float32, a.shape) for a in data]
+    px, py, pW1, pb1, pW2, pb2 = phs
+    h = ng.tanh(ng.matmul(px, pW1) + pb1)
+    logits = ng.matmul(h, pW2) + pb2
+    loss = ng.reduce_mean(ng.nn.softmax_cross_entropy_with_logits_v2(labels=py, logits=logits))
+    return [loss] + ng.gradients(loss, [pW1, pb1, pW2, pb2]), phs, data
+
+
+def w3_numpy(x, y, W1, b1, W2, b2):
+    h = np.tanh(x @ W1 + b1)
+    logits = h @ W2 + b2
+    m = logits.max(axis=1, keepdims=True)
+    e = np.exp(logits - m)
+    s = e.sum(axis=1, keepdims=True)
+    p = e / s
+    loss = np.mean(-np.sum(y * (logits - m - np.log(s)), axis=1))
+    g = (p - y) / x.shape[0]
+    gW2 = h.T @ g
+    gb2 = g.sum(axis=0)
+    gh = (g @ W2.T) * (1 - h * h)
+    return loss, x.T @ gh, gh.sum(axis=0), gW2, gb2
+
+
+def w4(ng):
+    rng = np.random.default_rng(0)
+    data = [rng.random(16), rng.random(16)]
+    a = ng.placeholder(ng.float64, [16])
+    b = ng.placeholder(ng.float64, [16])
+    t = a
+    for i in range(6):
+        t = ng.tanh(t * b + 0.1 * i) + ng.sigmoid(a - t) * 0.5
+    loss = ng.reduce_sum(t * t) + ng.reduce_mean(ng.exp(-b * b))
+    return [loss] + ng.gradients(loss, [a, b]), [a, b], data
+
+
+def w4_numpy(a, b):
+    ts, ss = [], []
+    t = a
+    for i in range(6):
+        th = np.tanh(t * b + 0.1 * i)
+        s = 1 / (1 + np.exp(-(a - t)))
+        ts.append((t, th, s))
+        t = th + s * 0.5
+    e = np.exp(-b * b)
+    loss = np.sum(t * t) + e.mean()
+    g = 2 * t
+    ga = np.zeros_like(a)
+    gb = -2 * b * e / b.size
+    for (tp, th, s) in reversed(ts):
+        dth = g * (1 - th * th)
+        ds = g * 0.5 * s * (1 - s)
+        gb += dth * tp
+        ga += ds
+        g = dth * b - ds
+    return loss, ga + g, gb
+
+
+def w5(ng, n=1000):
+    rng = np.random.default_rng(0)
+    side = int(np.ceil(n ** (1 / 3)))
+    grid = np.stack(np.meshgrid(*[np.arange(side)] * 3), -1).reshape(-1, 3)[:n] * 1.12
+    pos = (grid + rng.normal(0, 0.01, grid.shape)).astype(np.float64)
+    p = ng.placeholder(ng.float64, [n, 3])
+    eye = np.eye(n)
+    d = ng.expand_dims(p, 1) - ng.expand_dims(p, 0)
+    r2 = ng.reduce_sum(d * d, axis=2) + eye
+    inv6 = 1.0 / (r2 * r2 * r2)
+    energy = 2.0 * ng.reduce_sum((inv6 * inv6 - inv6) * (1.0 - eye))
+    force = -ng.gradients(energy, p)[0]
+    return [energy, force], [p], [pos]
+
+
+def w5_numpy(pos):
+    n = pos.shape[0]
+    eye = np.eye(n)
+    d = pos[:, None, :] - pos[None, :, :]
+    r2 = np.sum(d * d, axis=2) + eye
+    inv6 = 1.0 / r2 ** 3
+    mask = 1.0 - eye
+    energy = 2.0 * np.sum((inv6 * inv6 - inv6) * mask)
+    dE_dr2 = 2.0 * mask * (-6 * inv6 * inv6 + 3 * inv6) / r2
+    g = 2 * d * dE_dr2[:, :, None]
+    return energy, -(g.sum(axis=1) - g.sum(axis=0))
+
+
+WORKLOADS = {
+    "W1 f64 1e6": (lambda ng: w1(ng, 10 ** 6, np.float64), w1_numpy),
+    "W1 f32 1e6": (lambda ng: w1(ng, 10 ** 6, np.float32), w1_numpy),
+    "W1 f64 1e7": (lambda ng: w1(ng, 10 ** 7, np.float64), w1_numpy),
+    "W1 f32 1e7": (lambda ng: w1(ng, 10 ** 7, np.float32), w1_numpy),
+    "W2": (w2, w2_numpy),
+    "W3": (w3, w3_numpy),
+    "W4": (w4, w4_numpy),
+    "W5": (w5, w5_numpy),
+}
+
+
+def median_time(fn, *args, repeat=7, min_time=0.2):
+    fn(*args)
+    times = []
+    t_end = time.perf_counter() + min_time
+    while len(times) < repeat or (time.perf_counter() < t_end and len(times) < 10000):
+        t = time.perf_counter()
+        fn(*args)
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def triad_bandwidth():
+    from numba import njit, prange
+
+    @njit(parallel=True, cache=True)
+    def triad(a, b, c, s):
+        for i in prange(a.size):
+            a[i] = b[i] + s * c[i]
+    n = 2 * 10 ** 7
+    a, b, c = np.empty(n), np.ones(n), np.ones(n)
+    t = median_time(triad, a, b, c, 2.0, repeat=5)
+    return 3 * a.nbytes / t
+
+
+def numgrad_call(name):
+    import numgrad as ng
+    ng.reset_default_graph()
+    fetches, feeds, data = WORKLOADS[name][0](ng)
+    fn = ng.Session().make_callable(fetches, feeds)
+    return fn, data
+
+
+def first_call_seconds(name, cache_dir):
+    """Time of the first call (plan + compile or cache load) in a fresh process."""
+    code = ("import time, numgrad.bench as b; fn, data = b.numgrad_call(%r); "
+            "t = time.perf_counter(); fn(*data); print(time.perf_counter() - t)" % name)
+    env = dict(os.environ, NUMGRAD_CACHE_DIR=cache_dir)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    if out.returncode:
+        raise RuntimeError(out.stderr)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def peak_temporary_bytes(fn, data):
+    fn(*data)
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    out = fn(*data)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    out_bytes = sum(np.asarray(o).nbytes for o in out)
+    return max(peak - out_bytes, 0), out_bytes
+
+
+def check(ng_out, np_out, rtol):
+    for a, b in zip(ng_out, np_out):
+        np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(b, np.float64),
+                                   rtol=rtol, atol=rtol * max(1.0, float(np.max(np.abs(b)))))
+
+
+def run(names, quick=False, compile_times=True):
+    rows = []
+    bw = triad_bandwidth()
+    for name in names:
+        build, np_fn = WORKLOADS[name]
+        fn, data = numgrad_call(name)
+        out = fn(*data)
+        ref = np_fn(*data)
+        check(out, ref, 1e-3 if "f32" in name or name in ("W2", "W3") else 1e-8)
+        t_ng = median_time(fn, *data, repeat=3 if quick else 7)
+        t_np = median_time(np_fn, *data, repeat=3 if quick else 5)
+        temp, io_bytes = peak_temporary_bytes(fn, data)
+        row = {"workload": name, "numpy_ms": t_np * 1e3, "numgrad_ms": t_ng * 1e3,
+               "speedup_vs_numpy": t_np / t_ng, "peak_temp_MB": temp / 2 ** 20,
+               "temp_over_io": temp / max(io_bytes + sum(d.nbytes for d in data), 1)}
+        if name.startswith("W1"):
+            n_bytes = sum(d.nbytes for d in data) * 2        # read x, w, b; write 3 grads
+            row["x_bound"] = t_ng / (n_bytes / bw)
+        if compile_times:
+            with tempfile.TemporaryDirectory() as d:
+                row["cold_s"] = first_call_seconds(name, d)
+                row["warm_s"] = first_call_seconds(name, d)
+        rows.append(row)
+    return {"triad_GBps": bw / 1e9, "rows": rows}
+
+
+def print_table(result):
+    print(f"Numba triad bandwidth: {result['triad_GBps']:.1f} GB/s")
+    cols = ["workload", "numpy_ms", "numgrad_ms", "speedup_vs_numpy", "x_bound", "cold_s",
+            "warm_s", "peak_temp_MB", "temp_over_io"]
+    print(" | ".join(f"{c:>14}" for c in cols))
+    for r in result["rows"]:
+        cells = []
+        for c in cols:
+            v = r.get(c)
+            cells.append(f"{v:>14}" if isinstance(v, str) else
+                         ("%14s" % "-" if v is None else f"{v:14.3g}"))
+        print(" | ".join(cells))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", help="comma-separated workload names (prefix match)")
+    ap.add_argument("--quick", action="store_true", help="fewer repeats, no 1e7 sizes")
+    ap.add_argument("--no-compile", action="store_true", help="skip cold/warm compile timing")
+    ap.add_argument("--json", help="also write the results to this file")
+    args = ap.parse_args(argv)
+    names = list(WORKLOADS)
+    if args.quick:
+        names = [n for n in names if "1e7" not in n]
+    if args.only:
+        wanted = [w.strip() for w in args.only.split(",")]
+        names = [n for n in names if any(n.startswith(w) for w in wanted)]
+    result = run(names, args.quick, not args.no_compile)
+    print_table(result)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Textual inlining of vecmath's scalar kernels into generated loop bodies.
+
+Numba's IR-level `inline="always"` deep-copies and re-types the callee at every call site,
+which made a fused W1 kernel take ~6 s to compile.  The emitter instead pastes the callee's
+statements straight into the loop body (locals renamed, nested vecmath calls expanded,
+module globals read as ``vm.NAME``): Numba then types one flat function, and LLVM still sees
+straight-line, branch-free code that it vectorises.
+"""
+import ast
+import builtins
+import copy
+import inspect
+import itertools
+import textwrap
+
+from ..kernels import vecmath
+
+_MODULES = {"math", "np"}
+_COUNTER = itertools.count()
+_PARSED = {}
+
+
+def _function(name):
+    fn = _PARSED.get(name)
+    if fn is None:
+        obj = getattr(vecmath, name)
+        py = getattr(obj, "py_func", obj)
+        tree = ast.parse(textwrap.dedent(inspect.getsource(py)))
+        fn = _PARSED[name] = next(n for n in tree.body if isinstance(n, ast.FunctionDef))
+    return fn
+
+
+def _inlinable(name):
+    obj = getattr(vecmath, name, None)
+    return getattr(obj, "targetoptions", {}) is not None and hasattr(obj, "py_func") and \
+        name.startswith("_") and name.endswith(("_f32", "_f64")) or name.startswith("_sincos")
+
+
+class _Rewriter(ast.NodeTransformer):
+    def __init__(self, prefix, local_names, out):
+        self.prefix = prefix
+        self.locals = local_names
+        self.out = out          # statements hoisted before the current one
+
+    def visit_Name(self, node):
+        if node.id in self.locals:
+            return ast.copy_location(ast.Name(f"{self.prefix}{node.id}", node.ctx), node)
+        if node.id in _MODULES or hasattr(builtins, node.id):
+            return node
+        return ast.copy_location(
+            ast.Attribute(ast.Name("vm", ast.Load()), node.id, node.ctx), node)
+
+    def visit_Call(self, node):
+        node = self.generic_visit(node)
+        f = node.func
+        if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "vm" \
+                and hasattr(vecmath, f.attr) and _inlinable(f.attr):
+            args = [ast.unparse(a) for a in node.args]
+            stmts, result = inline_call(f.attr, args)
+            self.out.extend(stmts)
+            return ast.parse(result, mode="eval").body
+        return node
+
+
+def inline_call(name, args):
+    """Statements (source lines) computing vecmath.`name`(*args), and the result variable."""
+    fn = copy.deepcopy(_function(name))      # the rewriter edits the tree in place
+    prefix = f"_{name.strip('_')}{next(_COUNTER)}_"
+    params = [a.arg for a in fn.args.args]
+    local_names = set(params)
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            local_names.add(node.id)
+    lines = [f"{prefix}{p} = {a}" for p, a in zip(params, args)]
+    result = None
+    for stmt in fn.body:
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
+            continue                                   # docstring
+        hoisted = []
+        rw = _Rewriter(prefix, local_names, hoisted)
+        if isinstance(stmt, ast.Return):
+            value = rw.visit(stmt.value)
+            lines.extend(hoisted)
+            result = f"{prefix}ret"
+            lines.append(f"{result} = {ast.unparse(value)}")
+        else:
+            new = rw.visit(stmt)
+            lines.extend(hoisted)
+            lines.append(ast.unparse(new))
+    if result is None:
+        raise ValueError(f"vecmath.{name} has no return statement")
+    return lines, result

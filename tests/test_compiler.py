@@ -1,0 +1,227 @@
+"""The cpu backend's compiler: same results as the NumPy reference, fusion as designed,
+deterministic reductions, thread- and fork-safety, and the on-disk kernel cache."""
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+
+import numgrad as ng
+from numgrad.backends.cpu import PARALLEL_MIN
+
+
+def both(fetches, feed_dict=None):
+    """Run with the numpy reference and the cpu backend; return both results."""
+    ref = ng.Session(backend="numpy").run(fetches, feed_dict)
+    out = ng.Session(backend="cpu").run(fetches, feed_dict)
+    return ref, out
+
+
+def assert_same(ref, out, rtol):
+    if isinstance(ref, (list, tuple)):
+        for r, o in zip(ref, out):
+            assert_same(r, o, rtol)
+        return
+    r, o = np.asarray(ref), np.asarray(out)
+    assert r.shape == o.shape and r.dtype == o.dtype
+    np.testing.assert_allclose(o, r, rtol=rtol, atol=rtol * max(1.0, float(np.max(np.abs(r), initial=0))))
+
+
+def w1_graph(dtype):
+    x, w, b = (ng.placeholder(dtype, [None]) for _ in range(3))
+    loss = ng.reduce_sum(ng.tanh(x * w + b) ** 2 + ng.exp(-x * x) * ng.sin(w))
+    return [loss] + ng.gradients(loss, [x, w, b]), (x, w, b)
+
+
+@pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+@pytest.mark.parametrize("n", [7, PARALLEL_MIN + 13])
+def test_w1_matches_reference(dtype, rtol, n, rng):
+    fetches, (x, w, b) = w1_graph(dtype)
+    feed = {x: rng.random(n).astype(dtype), w: rng.random(n).astype(dtype),
+            b: rng.random(n).astype(dtype)}
+    ref, out = both(fetches, feed)
+    assert_same(ref, out, rtol)
+
+
+def test_w1_forward_and_backward_fuse_into_one_kernel():
+    fetches, (x, w, b) = w1_graph(np.float64)
+    text = ng.explain(fetches, {x: np.ones(10), w: np.ones(10), b: np.ones(10)})
+    assert "-> 1 steps (1 fused kernels)" in text, text
+    assert "reductions=1" in text and "outputs=3" in text
+
+
+@pytest.mark.parametrize("axis,keepdims", [(None, False), (0, False), (1, True), ((0, 2), False),
+                                           (-1, False), ([], False)])
+@pytest.mark.parametrize("reduce", [ng.reduce_sum, ng.reduce_mean, ng.reduce_max, ng.reduce_min,
+                                    ng.reduce_prod])
+def test_reductions_over_any_axes_match(reduce, axis, keepdims, rng):
+    v = rng.random((5, 4, 3)) + 0.5
+    x = ng.placeholder(ng.float64, [None, 4, 3])
+    y = reduce(ng.exp(x) * 2.0, axis=axis, keepdims=keepdims)
+    g, = ng.gradients(ng.reduce_sum(y * y), x)
+    ref, out = both([y, g], {x: v})
+    assert_same(ref, out, 1e-12)
+
+
+def test_large_reduction_over_dim0_parallel_is_deterministic(rng):
+    v = rng.standard_normal((PARALLEL_MIN // 8, 16)).astype(np.float32)
+    x = ng.placeholder(ng.float32, v.shape)
+    y = [ng.reduce_sum(x * x, axis=0), ng.reduce_max(x, axis=1), ng.reduce_mean(x)]
+    sess = ng.Session(backend="cpu")
+    results = []
+    try:
+        for n in (1, 2, 3):
+            ng.set_num_threads(n)
+            results.append(sess.run(y, {x: v}))
+    finally:
+        ng.set_num_threads(os.cpu_count() or 1)
+    for r in results[1:]:
+        for a, b in zip(results[0], r):
+            np.testing.assert_array_equal(a, b)
+    assert_same(ng.Session(backend="numpy").run(y, {x: v}), results[0], 1e-5)
+
+
+def test_broadcasting_and_int_and_bool_ops(rng):
+    a = ng.placeholder(ng.float64, [None, 1, 3])
+    b = ng.placeholder(ng.float64, [4, 1])
+    i = ng.placeholder(ng.int32, [None])
+    c = ng.where_v2(a > b, ng.maximum(a, b), ng.minimum(a, -b))
+    s = ng.reduce_sum(c, axis=[0, 2])
+    ints = [i // 3, ng.truncatemod(i, 3), i * i - 7, ng.reduce_max(i), ng.reduce_mean(i),
+            ng.cast(i, ng.float32) * 0.5, ng.logical_and(i > 0, i < 5)]
+    feed = {a: rng.standard_normal((2, 1, 3)), b: rng.standard_normal((4, 1)),
+            i: np.array([-7, -1, 0, 4, 9], np.int32)}
+    ref, out = both([c, s] + ints + ng.gradients(s, [a, b]), feed)
+    assert_same(ref, out, 1e-12)
+
+
+def test_nan_and_inf_propagate_like_numpy():
+    x = ng.placeholder(ng.float64, [None])
+    ys = [ng.maximum(x, 0.0), ng.minimum(x, 0.0), ng.reduce_max(x), ng.reduce_min(x),
+          ng.nn.relu(x), ng.sign(x), ng.exp(x), ng.log(x), ng.tanh(x), ng.sqrt(x)]
+    v = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -2.0])
+    ref, out = both(ys, {x: v})
+    for r, o in zip(ref, out):
+        np.testing.assert_array_equal(np.isnan(o), np.isnan(r))
+        np.testing.assert_array_equal(np.where(np.isnan(r), 0, o), np.where(np.isnan(r), 0, r))
+
+
+def test_data_dependent_shapes_fall_back_to_numpy():
+    x = ng.placeholder(ng.float64, [None])
+    idx = ng.where(x > 0)
+    ref, out = both([idx, ng.reduce_sum(x)], {x: np.array([1.0, -1.0, 2.0])})
+    np.testing.assert_array_equal(ref[0], out[0])
+
+
+def test_feeding_new_shapes_replans(rng):
+    x = ng.placeholder(ng.float64, [None, None])
+    y = ng.reduce_sum(ng.sin(x), axis=1)
+    sess = ng.Session(backend="cpu")
+    for shape in [(2, 3), (5, 1), (0, 4), (3, 3)]:
+        v = rng.random(shape)
+        np.testing.assert_allclose(sess.run(y, {x: v}), np.sin(v).sum(axis=1), rtol=1e-12)
+
+
+def test_one_session_shared_by_eight_threads(rng):
+    x = ng.placeholder(ng.float64, [None])
+    fetches = [ng.reduce_sum(ng.exp(x)), ng.gradients(ng.reduce_sum(ng.tanh(x) ** 2), x)[0],
+               ng.reduce_max(x * 3.0), x * x]
+    expected = [lambda v: np.exp(v).sum(), lambda v: 2 * np.tanh(v) * (1 - np.tanh(v) ** 2),
+                lambda v: (v * 3).max(), lambda v: v * v]
+    sess = ng.Session(backend="cpu")
+    errors = []
+
+    def worker(k):
+        r = np.random.default_rng(k)
+        try:
+            for it in range(15):
+                j = (k + it) % len(fetches)
+                v = r.random(PARALLEL_MIN + 100 * k if it % 3 == 0 else 50)
+                np.testing.assert_allclose(sess.run(fetches[j], {x: v}), expected[j](v),
+                                           rtol=1e-10)
+        except Exception as e:   # noqa: BLE001  (reported below)
+            errors.append(e)
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_uses_parent_session():
+    x = ng.placeholder(ng.float64, [None])
+    y = ng.reduce_sum(ng.exp(x))
+    sess = ng.Session(backend="cpu")
+    v = np.linspace(0, 1, PARALLEL_MIN + 1)
+    parent = sess.run(y, {x: v})
+    pid = os.fork()
+    if pid == 0:   # child: a parallel kernel must run and agree
+        try:
+            ok = abs(sess.run(y, {x: v}) - parent) <= 1e-9 * abs(parent)
+            os._exit(0 if ok else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def _run_script(code, cache_dir):
+    env = dict(os.environ, NUMGRAD_CACHE_DIR=str(cache_dir), NUMGRAD_BACKEND="cpu")
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, env=env, timeout=300)
+
+
+_CACHE_SCRIPT = """
+    import numpy as np, numgrad as ng
+    x = ng.placeholder(ng.float64, [None])
+    y = ng.reduce_sum(ng.square(x) * 3.0 + 1.25)
+    s = ng.Session()
+    print(repr(float(s.run(y, {x: np.arange(5.0)}))))
+    plan = list(s._plans.values())[0].compiled([np.arange(5.0)])
+    stats = plan.runners[0].kernel.stats
+    print(sum(stats.cache_hits.values()), sum(stats.cache_misses.values()))
+"""
+
+
+def test_second_process_loads_kernels_from_disk_cache(tmp_path):
+    first = _run_script(_CACHE_SCRIPT, tmp_path)
+    assert first.returncode == 0, first.stderr
+    second = _run_script(_CACHE_SCRIPT, tmp_path)
+    assert second.returncode == 0, second.stderr
+    value, stats = second.stdout.split("\n")[:2]
+    assert float(value) == 3.0 * 30 + 1.25 * 5
+    hits, misses = map(int, stats.split())
+    assert hits == 1 and misses == 0
+    assert any(p.name.startswith("numgrad_k_") for p in tmp_path.iterdir())
+
+
+def test_corrupt_cache_entry_is_rebuilt(tmp_path):
+    assert _run_script(_CACHE_SCRIPT, tmp_path).returncode == 0
+    for p in tmp_path.glob("numgrad_k_*.py"):
+        p.write_text(p.read_text()[:40])            # truncated entry
+    again = _run_script(_CACHE_SCRIPT, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert float(again.stdout.split("\n")[0]) == 3.0 * 30 + 1.25 * 5
+
+
+def test_unusable_cache_dir_warns_and_still_runs(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    out = _run_script(_CACHE_SCRIPT, blocker / "cache")
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout.split("\n")[0]) == 3.0 * 30 + 1.25 * 5
+    assert "unusable" in out.stderr
+
+
+def test_set_num_threads_validates():
+    with pytest.raises(ValueError):
+        ng.set_num_threads(0)
+    old = ng.get_num_threads()
+    ng.set_num_threads(1)
+    assert ng.get_num_threads() == 1
+    ng.set_num_threads(old)
