@@ -93,6 +93,11 @@ def _result(v):
 
 def check_feed(t, value):
     """The array fed for `t`, converted to t's dtype; TypeError/ValueError naming `t`."""
+    if type(value) is np.ndarray and value.dtype == t._dtype._np:     # fast path
+        dims = t._shape._dims
+        if dims is None or (len(dims) == value.ndim and all(
+                d is None or d == s for d, s in zip(dims, value.shape))):
+            return value
     if isinstance(value, (Tensor, Operation)):
         raise TypeError(f"The value of a feed cannot be a Tensor (feeding '{t.name}'). "
                         "Acceptable feed values include Python scalars, lists and NumPy arrays.")

@@ -36,6 +36,7 @@ class _GroupRunner:
         self.outs = [(v.id, v.shape, v.dtype, s) for v, s in zip(group.outputs, spec.out_shapes)]
         self.reds = [(r.outputs[0].id, r.outputs[0].shape, r.outputs[0].dtype, s)
                      for r, s in zip(group.reductions, spec.red_shapes)]
+        self.outs_and_reds = self.outs + self.reds
         self.parts = [(s, dt) for s, dt in zip(spec.part_shapes, spec.acc_dtypes) if s is not None]
         self.counts = spec.counts
         n0 = spec.dims[0]
@@ -50,16 +51,16 @@ class _GroupRunner:
         self.space, self.n_nodes = group.space, len(group.nodes)
 
     def __call__(self, env):
-        args = list(self.sizes)
-        args.append(self.C)
+        args = self.sizes + [self.C]
         for vid, shape in self.loads:
-            args.append(env[vid].reshape(shape))
+            a = env[vid]
+            args.append(a if a.shape == shape else a.reshape(shape))
         args.extend(self.scalars)
         results = []
-        for vid, shape, dtype, kshape in self.outs + self.reds:
+        for vid, shape, dtype, kshape in self.outs_and_reds:
             a = np.empty(shape, dtype)
             results.append((vid, a))
-            args.append(a.reshape(kshape))
+            args.append(a if shape == kshape else a.reshape(kshape))
         parts = [np.empty((self.C,) + shape[1:], dtype) for shape, dtype in self.parts]
         args.extend(parts)
         args.extend(self.counts)
