@@ -225,3 +225,45 @@ def test_set_num_threads_validates():
     ng.set_num_threads(1)
     assert ng.get_num_threads() == 1
     ng.set_num_threads(old)
+
+
+# --- random elementwise/reduction graphs: compiled == reference --------------------------------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_UNARY = [ng.tanh, ng.sin, ng.exp, lambda t: ng.log1p(t * t), ng.sigmoid, ng.square, ng.negative]
+_BINARY = [ng.add, ng.subtract, ng.multiply, ng.maximum, lambda a, b: a / (1.5 + ng.abs(b))]
+
+
+@st.composite
+def _programs(draw):
+    big = draw(st.booleans())
+    rows = draw(st.sampled_from([3, 64])) if not big else 300
+    cols = draw(st.sampled_from([1, 5, 128]))
+    steps = draw(st.lists(st.tuples(st.integers(0, len(_UNARY) - 1),
+                                    st.integers(0, len(_BINARY) - 1),
+                                    st.integers(0, 10 ** 6)), min_size=1, max_size=5))
+    reduce_axis = draw(st.sampled_from([None, 0, 1, (0, 1)]))
+    return rows, cols, steps, reduce_axis
+
+
+@settings(max_examples=12, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(_programs())
+def test_random_fused_graphs_match_reference(program):
+    rows, cols, steps, axis = program
+    ng.reset_default_graph()
+    x = ng.placeholder(ng.float64, [None, cols])
+    v = ng.placeholder(ng.float64, [cols])
+    terms = [x, v * 1.0]
+    for u, b, pick in steps:
+        a = terms[pick % len(terms)]
+        c = terms[(pick // 7) % len(terms)]
+        terms.append(_BINARY[b](_UNARY[u](a), c))
+    y = terms[-1] + x * 0.0
+    loss = ng.reduce_sum(ng.reduce_mean(y, axis=axis) ** 2)
+    fetches = [loss, ng.reduce_max(y, axis=axis)] + [g for g in ng.gradients(loss, [x, v]) if g is not None]
+    r = np.random.default_rng(len(steps))
+    feed = {x: r.standard_normal((rows, cols)), v: r.standard_normal(cols)}
+    ref, out = both(fetches, feed)
+    assert_same(ref, out, 1e-9)

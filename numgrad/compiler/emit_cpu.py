@@ -20,6 +20,8 @@ A reduction keeps its accumulator in a register across the innermost dims it red
 flushes once per outer iteration; when it reduces dim 0 it flushes into a per-chunk partial
 array, combined after the parallel loop in a fixed order (deterministic results).
 """
+import re
+
 import numpy as np
 
 from ..kernels import vecmath
@@ -192,6 +194,9 @@ def emit_group(group):
     # Reductions over the innermost dim go through a small block buffer: the elementwise
     # loop then has no loop-carried dependence and LLVM vectorises it.
     buffered = [] if small else [j for j in range(len(reds)) if levels[j] < R]
+    # Reductions that keep the innermost dim (column sums) are staged the same way, so the
+    # main loop writes no array it might also read (aliasing would stop vectorisation).
+    colbuf = [] if small else [j for j in range(len(reds)) if levels[j] == R]
 
     lines = ["def chunks():"]
     ind = "    "
@@ -204,7 +209,7 @@ def emit_group(group):
         lines.append(f"{ind}for c in range(c0, c1):")
         lines.append(f"{pad}lo = (c * n0) // C")
         lines.append(f"{pad}hi = ((c + 1) * n0) // C")
-    for j in buffered:
+    for j in buffered + colbuf:
         lines.append(f"{pad}b{j} = np.empty({BLOCK}, {_NP[_acc_dtype(reds[j])]})")
     for j, r in enumerate(reds):
         if partial[j]:
@@ -227,7 +232,7 @@ def emit_group(group):
     for k in range(R):
         pad = pads[-1]
         lo, hi = ("lo", "hi") if k == 0 else ("0", f"n{k}")
-        if k == R - 1 and buffered:
+        if k == R - 1 and (buffered or colbuf):
             lines.append(f"{pad}for bb in range({lo}, {hi}, {BLOCK}):")
             lines.append(f"{pad}    be = min(bb + {BLOCK}, {hi})")
             lines.append(f"{pad}    for i{k} in range(bb, be):")
@@ -263,18 +268,23 @@ def emit_group(group):
     for j, r in enumerate(reds):
         x = names[data_inputs(r)[0].id]
         xv = f"{_CTOR[_acc_dtype(r)]}({x})"
-        if levels[j] == R:
+        if levels[j] == R and j not in colbuf:
             tgt = f"p{j}[{index(rmasks[j], R, chunk='c')}]" if partial[j] else f"q{j}[{index(rmasks[j])}]"
             lines.append(f"{body}{tgt} = {_combine(r, tgt, xv)}")
-        elif j in buffered:
+        elif j in buffered or j in colbuf:
             lines.append(f"{body}b{j}[i{R - 1} - bb] = {xv}")
         else:
             lines.append(f"{body}r{j} = {_combine(r, f'r{j}', xv)}")
-    if buffered:
+    if buffered or colbuf:
         bpad = pads[R - 1] + ind
         lines.append(f"{bpad}for jj in range(be - bb):")
         for j in buffered:
             lines.append(f"{bpad}    r{j} = {_combine(reds[j], f'r{j}', f'b{j}[jj]')}")
+        for j in colbuf:
+            idx = index(rmasks[j], R, chunk="c") if partial[j] else index(rmasks[j])
+            idx = re.sub(rf"\bi{R - 1}\b", "(bb + jj)", idx)
+            tgt = f"p{j}[{idx}]" if partial[j] else f"q{j}[{idx}]"
+            lines.append(f"{bpad}    {tgt} = {_combine(reds[j], tgt, f'b{j}[jj]')}")
     for k in range(R - 1, -1, -1):
         flush_accs(k + 1, pads[k + 1])
     flush_accs(0, pads[0])

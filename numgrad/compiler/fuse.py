@@ -62,6 +62,29 @@ class Single:
     kind = "single"
 
 
+# cheap enough to recompute in a later loop rather than store and reload (one memory pass)
+_RECOMPUTE = {"Mul", "AddV2", "Sub", "Neg", "Cast", "Square", "RealDiv", "BroadcastTo",
+              "Maximum", "Minimum", "SquaredDifference"}
+
+
+def _recomputable(node, space, p, group_of, value_phase):
+    """Same-space producers from earlier groups that `node` can recompute from memory."""
+    out = []
+    for v in data_inputs(node):
+        prod = v.node
+        if prod is None or prod.type not in _RECOMPUTE or prod.id not in group_of:
+            continue
+        gp = group_of[prod.id]
+        if gp.space != space or gp.phase >= p:
+            continue
+        ok = all(u.node is None or (value_phase(u) < p and not (
+            u.node.id in group_of and group_of[u.node.id] is gp and u.node.type not in REDUCTIONS))
+            for u in data_inputs(prod) if not (u.const is not None and u.const.size == 1))
+        if ok:
+            out.append(prod)
+    return out
+
+
 def fuse(nodes, fetch_values):
     avail = {}          # value id -> phase at which it is in memory
     groups = {}         # (space, phase) -> Group
@@ -89,6 +112,9 @@ def fuse(nodes, fetch_values):
             if g is None:
                 g = groups[key] = Group(space, p, node.id)
                 steps.append(g)
+            for prod in _recomputable(node, space, p, group_of, value_phase):
+                if prod not in g.nodes:
+                    g.nodes.append(prod)     # recompute here instead of a memory round trip
             g.nodes.append(node)
             group_of[node.id] = g
             for o in node.outputs:
@@ -107,8 +133,15 @@ def fuse(nodes, fetch_values):
         for v in node.inputs:
             consumers.setdefault(v.id, []).append(node)
     fetched = {v.id for v in fetch_values}
+    members_of = {id(g): {n.id for n in g.nodes} for g in steps if g.kind == "group"}
+
+    def needs_memory(value, consumer):
+        g = group_of.get(consumer.id)
+        return g is None or value.node.id not in members_of[id(g)] or consumer.type in REDUCTIONS \
+            and False
+
     for g in (s for s in steps if s.kind == "group"):
-        members = {n.id for n in g.nodes}
+        members = members_of[id(g)]
         seen = set()
         for node in g.nodes:
             for v in data_inputs(node):
@@ -126,8 +159,7 @@ def fuse(nodes, fetch_values):
                 g.reductions.append(node)
             else:
                 out = node.outputs[0]
-                outside = any(c.id not in members or c.type in REDUCTIONS and False
-                              for c in consumers.get(out.id, []))
+                outside = any(needs_memory(out, c) for c in consumers.get(out.id, []))
                 if outside or out.id in fetched:
                     g.outputs.append(out)
     steps.sort(key=lambda s: (s.phase, s.first))
