@@ -94,6 +94,7 @@ def _import(key, source):
         path = None
     if path is None:
         module = type(sys)(modname)
+        sys.modules[modname] = module          # plan functions import kernels by module name
         exec(compile(source.replace("cache=True", "cache=False"), modname, "exec"),
              module.__dict__)
         return module

@@ -267,3 +267,26 @@ def test_random_fused_graphs_match_reference(program):
     feed = {x: r.standard_normal((rows, cols)), v: r.standard_normal(cols)}
     ref, out = both(fetches, feed)
     assert_same(ref, out, 1e-9)
+
+
+def test_hot_small_plan_becomes_one_fused_call(monkeypatch, rng):
+    from numgrad.backends import cpu
+    monkeypatch.setattr(cpu, "FUSED_CALL_AFTER", 2)
+    a = ng.placeholder(ng.float64, [8])
+    b = ng.placeholder(ng.float64, [8])
+    t = ng.tanh(a * b) + ng.sigmoid(a - b) * 0.5
+    loss = ng.reduce_sum(t * t) + ng.reduce_mean(ng.exp(-b * b))
+    fetches = [loss, ng.ones_like(a)] + ng.gradients(loss, [a, b])
+    f = ng.Session(backend="cpu").make_callable(fetches, [a, b])
+    ref = ng.Session(backend="numpy").make_callable(fetches, [a, b])
+    for _ in range(5):
+        va, vb = rng.standard_normal(8), rng.standard_normal(8)
+        assert_same(ref(va, vb), f(va, vb), 1e-12)
+    plan = [p for p in gc_plans() if p.fused_call]
+    assert plan, "the plan should have switched to a single fused call"
+
+
+def gc_plans():
+    import gc
+    from numgrad.backends.cpu import CompiledPlan
+    return [o for o in gc.get_objects() if isinstance(o, CompiledPlan)]

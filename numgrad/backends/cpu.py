@@ -4,6 +4,7 @@ plan = prune -> lower (concrete shapes + simplify) -> fuse -> emit -> cache -> r
 Graphs whose shapes depend on data fall back to the NumPy interpreter for that signature.
 """
 import logging
+import os
 import threading
 import time
 
@@ -21,6 +22,7 @@ from .numpy import NumpyPlan, prune
 log = logging.getLogger("numgrad.compiler")
 
 from ..compiler.emit_cpu import PARALLEL_MIN  # noqa: E402  (below it: one serial kernel)
+FUSED_CALL_AFTER = int(os.environ.get("NUMGRAD_FUSED_CALL_AFTER", "100"))
 CHUNKS = 64                # fixed chunk count for reductions over dim 0: deterministic sums
 
 
@@ -137,9 +139,39 @@ class CompiledPlan:
         self.steps = steps
         self.n_ops = len(ops)
         self._release, self.peak_temporary_bytes = _liveness(steps, L.values, fetch_values)
+        self._values = L.values
+        self._fetch_values = fetch_values
+        self._feed_values = feed_values
+        self.fused_call = None
+        self.calls = 0
         self.plan_seconds = time.perf_counter() - t0
 
+    def _try_fused_call(self):
+        """Small all-kernel plans become one Numba function: a call is one dispatch."""
+        self.fused_call = False
+        if not self.steps or not all(
+                st.kind == "group" and not run.parallel or
+                st.kind == "single" and st.node.type == "Reshape"
+                for st, run in zip(self.steps, self.runners)):
+            return
+        try:
+            fn, const_args, out_ids = _emit_plan_function(self)
+        except Exception as e:  # noqa: BLE001  (an optimisation: fall back to the step runner)
+            log.debug("numgrad: no fused plan function: %s", e)
+            return
+        self.fused_call = (fn, const_args, out_ids)
+
     def __call__(self, feed_values):
+        if self.fused_call is None:
+            # Building the one-dispatch plan function costs a compile (~1-3 s, cached on
+            # disk), so only plans that are called often get it.
+            self.calls += 1
+            if self.calls > FUSED_CALL_AFTER:
+                self._try_fused_call()
+        if self.fused_call:
+            fn, const_args, out_ids = self.fused_call
+            outs = fn(*[_contiguous(a) for a in feed_values], *const_args)
+            return [outs[i] if i >= 0 else np.array(const) for i, const in out_ids]
         env = [None] * self.n_values
         for vid, arr in self.consts:
             env[vid] = arr
@@ -153,6 +185,66 @@ class CompiledPlan:
 
     def summary(self):
         return plan_summary(self)
+
+
+def _emit_plan_function(plan):
+    """Source of one njit function running every step of a small plan; compiled and cached."""
+    names = {}
+    params = []
+    for i, v in enumerate(plan._feed_values):
+        names[v.id] = f"f{i}"
+        params.append(f"f{i}")
+    const_args = []
+    body, imports = [], []
+    for st, run in zip(plan.steps, plan.runners):
+        if st.kind == "single":                      # a view
+            src, dst = st.node.inputs[0], st.node.outputs[0]
+            body.append(f"    v{dst.id} = {_arg(src, names, params, const_args)}"
+                        f".reshape({dst.shape!r})")
+            names[dst.id] = f"v{dst.id}"
+            continue
+        mod = run.kernel.py_func.__module__
+        k = f"k{len(imports)}"
+        imports.append(f"from {mod} import kernel as {k}")
+        args = [str(d) for d in run.sizes] + [str(run.C)]
+        for (vid, shape), v in zip(run.loads, st.loads):
+            a = _arg(v, names, params, const_args)
+            args.append(a if v.shape == shape else f"{a}.reshape({shape!r})")
+        for x in run.scalars:
+            args.append(f"np.{np.asarray(x).dtype.name}({float(x)!r})" if np.asarray(x).dtype.kind == "f"
+                        else f"np.{np.asarray(x).dtype.name}({x!r})")
+        for vid, shape, dtype, kshape in run.outs_and_reds:
+            body.append(f"    v{vid} = np.empty({shape!r}, np.{dtype.name})")
+            names[vid] = f"v{vid}"
+            args.append(f"v{vid}" if shape == kshape else f"v{vid}.reshape({kshape!r})")
+        if run.parts:
+            raise ValueError("chunked kernel")
+        args += [repr(c) for c in run.counts]
+        body.append(f"    {k}(7, 0, {run.C}, {', '.join(args)})")
+    out_ids, rets = [], []
+    for v in plan._fetch_values:
+        if v.const is not None:
+            out_ids.append((-1, v.const_array()))
+        else:
+            out_ids.append((len(rets), None))
+            rets.append(_arg(v, names, params, const_args))
+    source = ("import numpy as np\nfrom numba import njit\n" + "\n".join(imports) + "\n\n\n"
+              "@njit(cache=True, nogil=True)\n"
+              f"def plan({', '.join(params)}):\n" + "\n".join(body) +
+              f"\n    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})\n")
+    return cache.load(source, "plan"), [a for _, a in const_args], out_ids
+
+
+def _arg(v, names, params, const_args):
+    """The source name of value `v` inside a plan function (constants become parameters)."""
+    if v.id not in names:
+        if v.const is None:
+            raise ValueError(f"value {v} is not available")
+        name = f"c{len(const_args)}"
+        const_args.append((name, _contiguous(v.const_array())))
+        params.append(name)
+        names[v.id] = name
+    return names[v.id]
 
 
 def _step_values(step):
