@@ -3,8 +3,9 @@
 For each function and dtype (N = 1e6, contiguous arrays) this times
   * vecmath : a Numba loop calling numgrad.kernels.vecmath.<f>
   * libm    : the same Numba loop calling math.<f> / np.<f> (scalar libm call)
-  * numpy   : NumPy's ufunc on the whole array
-and checks that the float32 exp/log loops were vectorised (packed AVX
+  * numpy   : NumPy's ufunc on the whole array (erf: scipy.special.erf,
+              NumPy has none; nan if SciPy is missing)
+and checks that the float32 loops were vectorised (packed AVX
 instructions in the assembly).  Run:  python benchmarks/vecmath_table.py
 All loops are serial (no prange) and compiled with error_model="numpy",
 fastmath=False, as numgrad's fused kernels are.
@@ -42,6 +43,15 @@ def np_sigmoid(x, out):
     np.reciprocal(out, out=out)
 
 
+try:  # NumPy has no erf; use SciPy's ufunc when available
+    from scipy.special import erf as _sp_erf
+
+    def _np_erf(x, out):
+        _sp_erf(x, out=out)
+except ImportError:  # pragma: no cover
+    _np_erf = None
+
+
 FUNCS = {
     # name: (vecmath fn, libm fn used in the Numba loop, numpy(x, out), input range)
     "exp": (vm.exp, np.exp, lambda x, o: np.exp(x, out=o), (-80, 80)),
@@ -53,6 +63,7 @@ FUNCS = {
     "sin": (vm.sin, np.sin, lambda x, o: np.sin(x, out=o), (-100, 100)),
     "cos": (vm.cos, np.cos, lambda x, o: np.cos(x, out=o), (-100, 100)),
     "tan": (vm.tan, np.tan, lambda x, o: np.tan(x, out=o), (-100, 100)),
+    "erf": (vm.erf, math.erf, _np_erf, (-5, 5)),
 }
 
 
@@ -78,11 +89,12 @@ def main():
         for dt in (np.float32, np.float64):
             x = rng.uniform(lo, hi, N).astype(dt)
             out = np.empty_like(x)
-            tv, tl, tn = bench(kv, x, out), bench(kl, x, out), bench(npfn, x, out)
+            tv, tl = bench(kv, x, out), bench(kl, x, out)
+            tn = bench(npfn, x, out) if npfn is not None else math.nan
             print(f"{name:<9}{dt.__name__:<9}{tv:9.2f}{tl:9.2f}{tn:9.2f}{tl / tv:18.1f}x")
 
     print()
-    for name in ("exp", "log"):
+    for name in ("exp", "log", "expm1", "log1p", "tanh", "sigmoid", "erf"):
         k = kernels[name]
         sig = [s for s in k.signatures if str(s[0].dtype) == "float32"][0]
         asm = k.inspect_asm(sig)

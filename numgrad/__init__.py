@@ -32,6 +32,7 @@ from .session import InteractiveSession, Session, get_default_session
 from . import test
 from .threads import get_num_threads, set_num_threads
 from .explain import explain
+from .function import function
 
 bool = bool_  # noqa: A001  (ng.bool, like tf.bool)
 div = truediv

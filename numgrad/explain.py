@@ -1,5 +1,4 @@
 """ng.explain: how the cpu backend runs a set of fetches (kernels, fusion, buffers, memory)."""
-from .backends.cpu import CompiledPlan
 from .session import Session, get_default_session
 
 __all__ = ["explain"]
@@ -31,5 +30,3 @@ def _graph(fetches):
             return f.graph
     return get_default_graph()
 
-
-_ = CompiledPlan

@@ -290,3 +290,16 @@ def gc_plans():
     import gc
     from numgrad.backends.cpu import CompiledPlan
     return [o for o in gc.get_objects() if isinstance(o, CompiledPlan)]
+
+
+def test_function_plugs_into_scipy_minimize():
+    optimize = pytest.importorskip("scipy.optimize")
+    x = ng.placeholder(ng.float64, [2])
+    a, b = x[0], x[1]
+    loss = (1.0 - a) ** 2 + 100.0 * (b - a * a) ** 2
+    grad, = ng.gradients(loss, x)
+    f = ng.function([x], (loss, grad))
+    value, g = f(np.array([-1.2, 1.0]))
+    np.testing.assert_allclose(g, [-215.6, -88.0], rtol=1e-12)
+    res = optimize.minimize(f, np.array([-1.2, 1.0]), jac=True, method="BFGS")
+    np.testing.assert_allclose(res.x, [1.0, 1.0], atol=1e-4)

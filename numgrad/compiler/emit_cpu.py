@@ -69,6 +69,13 @@ def _combine(node, a, b):
     return f"{'maximum' if node.type == 'Max' else 'minimum'}({a}, {b})"
 
 
+# integer versions with NumPy's semantics (floor division, C remainder, no negative powers)
+_INT_TEMPLATES = {"FloorDiv": "ifloordiv({0}, {1})", "TruncateMod": "ifmod({0}, {1})",
+                  "Pow": "ipow({0}, {1})", "Reciprocal": "ifloordiv(1, {0})"}
+# bitwise forms: no short-circuit branches in the loop body
+_BOOL_TEMPLATES = {"LogicalAnd": "({0} & {1})", "LogicalOr": "({0} | {1})"}
+
+
 def _expr(node, operands):
     t = node.type
     out_dt = node.outputs[0].dtype
@@ -79,20 +86,9 @@ def _expr(node, operands):
         return f"{_CTOR[out_dt]}({operands[0]})"
     if t == "AddN":
         return "(" + " + ".join(operands) + ")"
-    if in_dt.kind in "iu":
-        if t == "FloorDiv":
-            return f"ifloordiv({operands[0]}, {operands[1]})"
-        if t == "TruncateMod":
-            return f"ifmod({operands[0]}, {operands[1]})"
-        if t == "Pow":
-            return f"ipow({operands[0]}, {operands[1]})"
-        if t == "Reciprocal":
-            return f"ifloordiv(1, {operands[0]})"
-    if t == "LogicalAnd":
-        return f"({operands[0]} & {operands[1]})"
-    if t == "LogicalOr":
-        return f"({operands[0]} | {operands[1]})"
-    return node.template.format(*operands)
+    if in_dt.kind in "iu" and t in _INT_TEMPLATES:
+        return _INT_TEMPLATES[t].format(*operands)
+    return _BOOL_TEMPLATES.get(t, node.template).format(*operands)
 
 
 class KernelSpec:

@@ -199,10 +199,8 @@ def _lower_op(L, op, ins):
     # scalar-valued constants (splats) fold to a splat, whatever their size
     if ins and all(v.const is not None and v.const.size == 1 for v in ins) and len(specs) == 1 \
             and op_def.kind == "elementwise":
-        small = [(tuple(1 for _ in shape0), dt0)]
         folded = _fold(L, op, [L.const(v.const.reshape(())) for v in ins], op_def,
                        [((), dt0)])[0]
-        del small
         return [L.splat(folded.const.reshape(()), shape0, dt0, op.name)]
     # constant folding of small results
     if all(v.const is not None for v in ins) and all(
