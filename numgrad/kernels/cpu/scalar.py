@@ -16,55 +16,22 @@ __all__ = ["sqrt", "rsqrt", "exp", "log", "log1p", "expm1", "sin", "cos", "tan",
 
 # Small kernels call libm (quick to compile); the emitter pastes vecmath's vectorisable
 # versions into kernels over big iteration spaces instead.
-@register_jitable
-def exp(x):
-    return np.exp(x)
+def _numpy_scalar(ufunc):
+    def impl(x):
+        return ufunc(x)
+    impl.__name__ = ufunc.__name__
+    return register_jitable(impl)
 
 
-@register_jitable
-def log(x):
-    return np.log(x)
-
-
-@register_jitable
-def log1p(x):
-    return np.log1p(x)
-
-
-@register_jitable
-def expm1(x):
-    return np.expm1(x)
-
-
-@register_jitable
-def sin(x):
-    return np.sin(x)
-
-
-@register_jitable
-def cos(x):
-    return np.cos(x)
-
-
-@register_jitable
-def tan(x):
-    return np.tan(x)
-
-
-@register_jitable
-def tanh(x):
-    return np.tanh(x)
+exp, log, log1p, expm1 = (_numpy_scalar(f) for f in (np.exp, np.log, np.log1p, np.expm1))
+sin, cos, tan, tanh = (_numpy_scalar(f) for f in (np.sin, np.cos, np.tan, np.tanh))
+sqrt, floor = _numpy_scalar(np.sqrt), _numpy_scalar(np.floor)
 
 
 @register_jitable
 def sigmoid(x):
     e = np.exp(-abs(x))
     return 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)
-
-
-@register_jitable
-def sqrt(x):
-    return np.sqrt(x)
 
 
 @register_jitable
@@ -80,11 +47,6 @@ def erf(x):
 @register_jitable
 def sign(x):
     return (x > 0) - (x < 0) if x == x else x
-
-
-@register_jitable
-def floor(x):
-    return np.floor(x)
 
 
 @register_jitable
