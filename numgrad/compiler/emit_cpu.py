@@ -215,7 +215,7 @@ def emit_group(group, hot=False):
             if k == 0 and chunk is not None:
                 idx.append(chunk)
             elif m and k < level:
-                idx.append(f"i{k}")
+                idx.append(f"u{k}")
             else:
                 idx.append("0")
         return ", ".join(idx)
@@ -293,6 +293,12 @@ def emit_group(group, hot=False):
             lines.append(f"{pad}for i{k} in range({lo}, {hi}):")
             pads.append(pad + ind)
             open_accs(k + 1, pads[-1])
+        # Arrays are indexed with unsigned copies of the loop counters: Numba wraps a signed
+        # index (a[i] is a[i + n] when i < 0), and that select hides the address pattern from
+        # LLVM, which then vectorises badly and guards the loop with alias checks that fail
+        # whenever two arrays lie within a vector of each other (adjacent malloc blocks): 2-6x
+        # slower kernels, measured (benchmarks/output_alloc_anomaly.py).
+        lines.append(f"{pads[-1]}u{k} = np.uint64(i{k})")
     body = pads[-1]
     lines.extend(body + st for st in elementwise_body(group, names, index, lmasks,
                                                       inlined if vector else None))
@@ -305,7 +311,7 @@ def emit_group(group, hot=False):
             tgt = f"p{j}[{index(rmasks[j], R, chunk='c')}]" if partial[j] else f"q{j}[{index(rmasks[j])}]"
             lines.append(f"{body}{tgt} = {_combine(r, tgt, xv)}")
         elif j in buffered or j in colbuf:
-            lines.append(f"{body}b{j}[i{R - 1} - bb] = {_CTOR[_buf_dtype(r)]}({x})")
+            lines.append(f"{body}b{j}[np.uint64(i{R - 1} - bb)] = {_CTOR[_buf_dtype(r)]}({x})")
         else:
             lines.append(f"{body}r{j} = {_combine(r, f'r{j}', xv)}")
     if buffered or colbuf:
@@ -315,7 +321,7 @@ def emit_group(group, hot=False):
             lines.append(f"{bpad}    r{j} = {_combine(reds[j], f'r{j}', f'b{j}[jj]')}")
         for j in colbuf:
             idx = index(rmasks[j], R, chunk="c") if partial[j] else index(rmasks[j])
-            idx = re.sub(rf"\bi{R - 1}\b", "(bb + jj)", idx)
+            idx = re.sub(rf"\bu{R - 1}\b", "np.uint64(bb + jj)", idx)
             tgt = f"p{j}[{idx}]" if partial[j] else f"q{j}[{idx}]"
             lines.append(f"{bpad}    {tgt} = {_combine(reds[j], tgt, f'b{j}[jj]')}")
     for k in range(R - 1, -1, -1):
