@@ -236,6 +236,11 @@ def emit_group(group, hot=False):
             L -= 1
         levels.append(L)
         partial.append(not m[0] and not small)
+    # A reduction that keeps every dim outside its accumulator loops (a row sum) flushes to
+    # each output element exactly once: a plain store, with no identity fill beforehand
+    # (that fill was a whole extra pass over the output, and the += a read of it).
+    stored_once = {j for j in range(len(reds))
+                   if not partial[j] and levels[j] < R and all(rmasks[j][:levels[j]])}
     params = [f"n{k}" for k in range(R)] + ["C"]
     params += [f"a{j}" for j in range(nl)] + [f"s{j}" for j in range(len(scalars))]
     params += [f"w{j}" for j in range(no)] + [f"q{j}" for j in range(len(reds))]
@@ -275,7 +280,8 @@ def emit_group(group, hot=False):
             if levels[j] == level and level < R:
                 tgt = f"p{j}[{index(rmasks[j], level, chunk='c')}]" if partial[j] else \
                     f"q{j}[{index(rmasks[j], level)}]"
-                lines.append(f"{pad}{tgt} = {_combine(r, tgt, f'r{j}')}")
+                value = f"r{j}" if j in stored_once else _combine(r, tgt, f"r{j}")
+                lines.append(f"{pad}{tgt} = {value}")
 
     open_accs(0, pad)
     pads = [pad]
@@ -335,7 +341,7 @@ def emit_group(group, hot=False):
     lines.append(f"{ind}if mode & 1:")
     lines.append(f"{ind}    pass")
     for j, r in enumerate(reds):
-        if not partial[j]:
+        if not partial[j] and j not in stored_once:
             lines.append(f"{ind}    q{j}f = q{j}.reshape(-1)")
             lines.append(f"{ind}    for k in range(q{j}f.size):")
             lines.append(f"{ind}        q{j}f[k] = {_init_literal(r, r.outputs[0].dtype)}")
