@@ -1,7 +1,12 @@
-"""Repro of an open performance question (issue 3): on the development VM, W1's fused kernel at
-1e6 elements ran 4-5x slower per element when its outputs were plain ``np.empty(n)`` arrays
-than when they were slices of a slightly larger buffer (``np.empty(n + 16)[:n]``); the kernel,
-its inputs and the page offset of the outputs were the same.  Prints ns/element per allocator.
+"""Regression benchmark for a solved performance problem (issue 3): W1's fused kernel at 1e6
+elements used to run 4-5x slower per element when its outputs were plain ``np.empty(n)``
+arrays than when they were slices of a slightly larger buffer (``np.empty(n + 16)[:n]``).
+
+Cause: the kernels indexed arrays with signed loop counters, so Numba emitted a wraparound
+select (``a[i]`` is ``a[i + n]`` for ``i < 0``) per access; LLVM then guarded the vectorised
+loop with alias checks over whole arrays, which failed whenever two arrays lay within a vector
+of each other, as adjacent malloc blocks do, and the scalar loop ran.  Kernels now index with
+unsigned counters (emit_cpu).  All three allocators should print the same ns/element.
 
     python benchmarks/output_alloc_anomaly.py [n]
 """
