@@ -461,3 +461,24 @@ def test_memoised_vecmath_expansion_is_the_direct_expansion():
             args = [f"v{i} * 2" for i in range(nargs)]
             assert inline.inline_call(name, args, memo) == inline._expand(name, args, direct), name
         assert next(memo) == next(direct)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int32])
+def test_lane_folded_block_reductions_match_numpy(dtype, rng):
+    # Block-buffered reductions fold in 8 lanes plus a tail (emit_cpu._lane_combine): sizes
+    # that are not multiples of 8 or of the block, NaN landing in one lane, every kind.
+    for rows, cols in [(PARALLEL_MIN // 300 + 1, 300), (3, PARALLEL_MIN + 13)]:
+        x_val = (rng.standard_normal((rows, cols)) * 3).astype(dtype)
+        if dtype != np.int32:
+            x_val[1, 13] = np.nan
+        x = ng.placeholder(dtype, [rows, cols])
+        y = x * 1 if dtype == np.int32 else x * 0.5 + 1.0
+        small = ng.cast(ng.abs(x) < 2, dtype) * y + 1 if dtype == np.int32 else \
+            ng.tanh(x) * 0.001 + 1.0      # a product of 30K factors: keep it normal
+        fetches = [ng.reduce_sum(y, axis=1), ng.reduce_max(y, axis=1), ng.reduce_min(y, axis=1),
+                   ng.reduce_mean(y, axis=1), ng.reduce_prod(small, axis=1), ng.reduce_sum(y)]
+        ref, out = both(fetches, {x: x_val})
+        rtol = 1e-5 if dtype == np.float32 else 1e-12
+        for r, o in zip(ref, out):
+            assert r.dtype == o.dtype
+            np.testing.assert_allclose(o, r, rtol=rtol, equal_nan=True)
