@@ -482,3 +482,34 @@ def test_lane_folded_block_reductions_match_numpy(dtype, rng):
         for r, o in zip(ref, out):
             assert r.dtype == o.dtype
             np.testing.assert_allclose(o, r, rtol=rtol, equal_nan=True)
+
+
+def test_make_callable_lean_fast_path_and_its_fallbacks(monkeypatch, rng):
+    # All fetches fresh arrays of the plan function, in order: the lean path returns its list
+    # directly (scalars for 0-d).  Anything not exactly the compiled types goes the
+    # validating way: other dtypes, byte orders, strides, lists, new shapes.
+    from numgrad.backends import cpu
+    monkeypatch.setattr(cpu, "FUSED_CALL_AFTER", 2)
+    x = ng.placeholder(ng.float64, [None])
+    w = ng.placeholder(ng.float64, [None])
+    y = ng.tanh(x * w)
+    for fetches in ([ng.reduce_sum(y), y * 3.0], {"loss": ng.reduce_sum(y), "g": y * 3.0}):
+        f = ng.Session(backend="cpu").make_callable(fetches, [x, w])
+        ref = ng.Session(backend="numpy").make_callable(fetches, [x, w])
+        def as_list(r):
+            return [r["loss"], r["g"]] if isinstance(fetches, dict) else r
+        for _ in range(6):
+            vx, vw = rng.standard_normal(4), rng.standard_normal(4)
+            got, want = f(vx, vw), ref(vx, vw)
+            assert isinstance(got, type(fetches))
+            got, want = as_list(got), as_list(want)
+            assert np.ndim(got[0]) == 0 and not isinstance(got[0], np.ndarray)
+            assert_same(want, got, 1e-12)
+        vx, vw = rng.standard_normal(4), rng.standard_normal(4)
+        for bx in (vx.astype(">f8"), vx.astype(np.float32).astype(np.float64), list(vx),
+                   np.repeat(vx, 2)[::2], vx):
+            got = f(bx, vw)
+            assert_same(as_list(ref(np.asarray(bx, np.float64), vw)), as_list(got), 1e-12)
+        assert_same(as_list(ref(np.ones(7), np.ones(7))), as_list(f(np.ones(7), np.ones(7))), 1e-12)
+        with pytest.raises(ValueError):
+            f(np.ones(3), np.ones(4))

@@ -176,7 +176,8 @@ class CompiledPlan:
             log.debug("numgrad: no fused plan function: %s", e)
             return
         self.fused_call = (fn, const_args, out_ids)
-        self.fast = _final_results(fn, const_args, out_ids)
+        self.fast = _final_results(fn, const_args, out_ids,
+                                   [v.shape for v in self._fetch_values])
 
     def __call__(self, feed_values):
         if self.fused_call is None:
@@ -213,7 +214,7 @@ class CompiledPlan:
         return plan_summary(self)
 
 
-def _final_results(fn, const_args, out_ids):
+def _final_results(fn, const_args, out_ids, fetch_shapes):
     """The hot path of make_callable, for plans whose fetches are all arrays the plan
     function allocates: contiguous feeds of the right dtypes and validated shapes in,
     Session.run's results out (scalars for 0-d arrays).  None for other plans."""
@@ -221,10 +222,22 @@ def _final_results(fn, const_args, out_ids):
         return None
     consts = tuple(const_args)
     order = [i for i, _, _ in out_ids]
+    scalars = [k for k, shape in enumerate(fetch_shapes) if shape == ()]
+    if order == list(range(len(order))) and not consts:
+        # The common case, kept lean (it is most of a small plan's per-call overhead).
+        def fast(args):
+            outs = list(fn(*args))
+            for k in scalars:
+                outs[k] = outs[k][()]
+            return outs
+        return fast
 
     def fast(args):
         outs = fn(*args, *consts)
-        return [o[()] if o.ndim == 0 else o for o in [outs[i] for i in order]]
+        outs = [outs[i] for i in order]
+        for k in scalars:
+            outs[k] = outs[k][()]
+        return outs
     return fast
 
 
