@@ -222,8 +222,22 @@ def check(ng_out, np_out, rtol):
                                    rtol=rtol, atol=rtol * max(1.0, float(np.max(np.abs(b)))))
 
 
+def cpu_steal_ticks():
+    """(steal, total) jiffies of all CPUs from /proc/stat, or None off Linux.
+
+    On a VM the hypervisor may run other guests on "our" cores; the time it takes ("steal")
+    makes two-thread timings swing by 2-3x on the development VM, so the table reports it."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (fields[7] if len(fields) > 7 else 0), sum(fields)
+
+
 def run(names, quick=False, compile_times=True):
     rows = []
+    steal0 = cpu_steal_ticks()
     bw = triad_bandwidth()
     for name in names:
         build, np_fn = WORKLOADS[name]
@@ -250,11 +264,19 @@ def run(names, quick=False, compile_times=True):
                 row["cold_s"] = first_call_seconds(name, d)
                 row["warm_s"] = first_call_seconds(name, d)
         rows.append(row)
-    return {"triad_GBps": bw / 1e9, "rows": rows}
+    steal1 = cpu_steal_ticks()
+    steal = None
+    if steal0 and steal1 and steal1[1] > steal0[1]:
+        steal = 100.0 * (steal1[0] - steal0[0]) / (steal1[1] - steal0[1])
+    return {"triad_GBps": bw / 1e9, "rows": rows, "cpu_steal_percent": steal}
 
 
 def print_table(result):
     print(f"Numba triad bandwidth: {result['triad_GBps']:.1f} GB/s")
+    steal = result.get("cpu_steal_percent")
+    if steal is not None:
+        print(f"CPU time taken by the hypervisor (steal) during the run: {steal:.1f}%"
+              + ("  -- timings unreliable" if steal > 5 else ""))
     cols = ["workload", "numpy_ms", "numgrad_ms", "speedup_vs_numpy", "x_bound", "cold_s",
             "warm_s", "peak_temp_MB", "temp_over_io"]
     print(" | ".join(f"{c:>14}" for c in cols))

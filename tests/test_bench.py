@@ -40,3 +40,15 @@ def test_w3_numpy_gradients_are_right():
     W1m[2, 3] -= eps
     fd = (bench.w3_numpy(x, y, W1p, b1, W2, b2)[0] - bench.w3_numpy(x, y, W1m, b1, W2, b2)[0]) / (2 * eps)
     assert abs(fd - gW1[2, 3]) < 1e-7
+
+
+def test_cpu_steal_is_read_from_proc_stat(tmp_path, monkeypatch):
+    ticks = bench.cpu_steal_ticks()
+    if ticks is None:
+        pytest.skip("no /proc/stat")
+    steal, total = ticks
+    assert 0 <= steal <= total
+    import builtins
+    real_open = builtins.open
+    monkeypatch.setattr(builtins, "open", lambda p, *a, **k: real_open(tmp_path / "missing") if p == "/proc/stat" else real_open(p, *a, **k))
+    assert bench.cpu_steal_ticks() is None
