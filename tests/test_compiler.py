@@ -513,3 +513,31 @@ def test_make_callable_lean_fast_path_and_its_fallbacks(monkeypatch, rng):
         assert_same(as_list(ref(np.ones(7), np.ones(7))), as_list(f(np.ones(7), np.ones(7))), 1e-12)
         with pytest.raises(ValueError):
             f(np.ones(3), np.ones(4))
+
+
+@pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+def test_native_softmax_kernels_match_numpy(dtype, rtol, rng):
+    # numgrad/kernels/cpu/softmax.py replaces the NumPy computes of Softmax, LogSoftmax and
+    # SoftmaxCrossEntropyWithLogits on the cpu backend (last axis); rows with inf, -inf and
+    # NaN must come out as NumPy's do, other axes fall back, and gradients agree.
+    from numgrad.kernels.cpu import OPAQUE
+    assert {"Softmax", "LogSoftmax", "SoftmaxCrossEntropyWithLogits"} <= set(OPAQUE)
+    v = (rng.standard_normal((6, 2, 7)) * 3).astype(dtype)
+    v[0, 0, 3] = np.inf
+    v[1, 1, :] = -np.inf
+    v[2, 0, 5] = np.nan
+    v[3, 1, 0] = -np.inf
+    labels = rng.random((12, 7)).astype(dtype)
+    labels /= labels.sum(axis=1, keepdims=True)
+    x = ng.placeholder(dtype, v.shape)
+    flat = ng.reshape(x, [12, 7])
+    xent = ng.nn.softmax_cross_entropy_with_logits_v2(labels=ng.constant(labels), logits=flat)
+    fetches = [ng.nn.softmax(x), ng.nn.log_softmax(x), ng.nn.softmax(x, axis=1), xent]
+    ref, out = both(fetches, {x: v})
+    for r, o in zip(ref, out):
+        assert r.dtype == o.dtype and r.shape == o.shape
+        np.testing.assert_allclose(o, r, rtol=rtol, atol=rtol, equal_nan=True)
+    finite = np.where(np.isfinite(v), v, 0.5)
+    loss = ng.reduce_sum(xent) + ng.reduce_sum(ng.nn.softmax(x) * ng.nn.log_softmax(x))
+    ref, out = both([loss] + ng.gradients(loss, [x]), {x: finite})
+    assert_same(ref, out, rtol * 10)

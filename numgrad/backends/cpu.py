@@ -15,6 +15,7 @@ from .. import cache, threads
 from ..compiler.emit_cpu import emit_group
 from ..compiler.fuse import fuse
 from ..compiler.lower import Unsupported, lower
+from ..kernels.cpu import OPAQUE
 from ..errors import InvalidArgumentError, OpError, is_allocation_failure, resource_exhausted
 from ..ops.registry import get_op_def
 from . import register_backend
@@ -98,12 +99,15 @@ def _single_runner(node):
     ins = [v.id for v in node.inputs]
     outs = [(v.id, v.shape, v.dtype) for v in node.outputs]
     attrs = node.attrs
+    native = OPAQUE.get(node.type)      # a Numba kernel for the common cases, if there is one
 
     def run_opaque(env):
         args = [env[i] for i in ins]
         try:
             with np.errstate(all="ignore"):
-                res = op_def.compute(args, attrs)
+                res = native(args, attrs) if native is not None else None
+                if res is None:
+                    res = op_def.compute(args, attrs)
         except OpError:                     # an op's own run-time error (CheckNumerics)
             raise
         except (ValueError, IndexError, TypeError, ZeroDivisionError) as e:
