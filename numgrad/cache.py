@@ -68,7 +68,7 @@ def _salt():
     global _SALT
     if _SALT is None:
         from . import __version__
-        # Kernels inline helpers from these files; Numba's own cache only watches the
+        # Kernels call helpers from these files; Numba's own cache only watches the
         # kernel module, so their contents are part of the key.
         here = os.path.join(os.path.dirname(__file__), "kernels")
         helpers = hashlib.sha256()

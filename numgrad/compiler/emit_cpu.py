@@ -20,18 +20,13 @@ A reduction keeps its accumulator in a register across the innermost dims it red
 flushes once per outer iteration; when it reduces dim 0 it flushes into a per-chunk partial
 array, combined after the parallel loop in a fixed order (deterministic results).
 """
-import itertools
 import re
 
 import numpy as np
 
 from ..kernels import vecmath
 from .fuse import REDUCTIONS, data_inputs
-from .inline import inline_call
-
-# ops whose float kernels are pasted in from vecmath (branch-free, vectorisable)
-_VECMATH = {"Exp": "exp", "Log": "log", "Log1p": "log1p", "Expm1": "expm1", "Tanh": "tanh",
-            "Sigmoid": "sigmoid", "Sin": "sin", "Cos": "cos", "Tan": "tan", "Erf": "erf"}
+from . import vecmath_calls
 
 BLOCK = 256   # elements per block buffer of an innermost-dim reduction
 
@@ -139,7 +134,7 @@ def coalesce(space, masks):
     return dims, new_masks
 
 
-VECTOR_MIN = 1 << 12    # iteration spaces this large get the inlined vectorisable math
+VECTOR_MIN = 1 << 12    # iteration spaces this large call vecmath's vectorisable math
 PARALLEL_MIN = 1 << 15  # ... and this large, chunks that threads can share
 TINY_INNER = 8          # innermost dims this small are unrolled (see emit_group)
 
@@ -159,12 +154,12 @@ def layout(group):
     return dims, cmasks[:nl], cmasks[nl:nl + no], cmasks[nl + no:]
 
 
-def elementwise_body(group, names, index, lmasks, inlined=None):
+def elementwise_body(group, names, index, lmasks, vector=False):
     """Statements (unindented) of one loop iteration before its stores: the loads, then every
     non-reduction node as ``v<id> = <expr>``.  `names` (value id -> variable) is extended in
-    place.  With an `inlined` counter, vecmath functions are pasted in (they vectorise but
-    cost ~1 s more to compile); without, libm is called through the scalar helpers, which
-    compiles much faster.  Shared by the cpu and cuda emitters."""
+    place.  With `vector`, transcendental functions call vecmath's vectorisable versions
+    (compiler/vecmath_calls.py; the kernel imports them as ``vmc``); without, libm through
+    the scalar helpers.  Shared by the cpu and cuda emitters."""
     stmts = [f"l{j} = a{j}[{index(lmasks[j])}]" for j in range(len(group.loads))]
     for node in group.nodes:
         if node.type in REDUCTIONS:
@@ -172,13 +167,8 @@ def elementwise_body(group, names, index, lmasks, inlined=None):
         operands = [names.get(v.id, "0") for v in node.inputs]
         out = node.outputs[0]
         ctor = _CTOR[out.dtype]
-        fn = _VECMATH.get(node.type)
-        if inlined is not None and fn is not None and out.dtype.kind == "f" \
-                and hasattr(vecmath, f"_{fn}_f64"):
-            pasted, expr = inline_call(f"_{fn}_{'f32' if out.dtype.itemsize == 4 else 'f64'}",
-                                       [operands[0]], inlined)
-            stmts.extend(pasted)
-        else:
+        expr = vecmath_calls.call(node.type, out.dtype, operands[0]) if vector else None
+        if expr is None:
             expr = _expr(node, operands)
         stmts.append(f"v{out.id} = {ctor}({expr})" if ctor else f"v{out.id} = {expr}")
         names[out.id] = f"v{out.id}"
@@ -219,12 +209,12 @@ def emit_group(group, hot=False):
     Small spaces get the simplest loop nest (fastest to compile): one pass, no block buffers,
     reductions accumulate straight into their outputs, libm for transcendental functions.
     `hot` (a small plan called often enough to be worth a longer compile) keeps the single
-    pass but adds what makes LLVM vectorise: block-buffered reductions and inlined vecmath.
+    pass but adds what makes LLVM vectorise: block-buffered reductions and vecmath calls.
     """
     space = group.space
     size = int(np.prod(space, dtype=np.int64))
     small = size < PARALLEL_MIN         # one serial pass, no chunks, no partials
-    vector = size >= VECTOR_MIN or hot  # vecmath pasted in
+    vector = size >= VECTOR_MIN or hot  # vecmath (vectorisable) instead of libm
     loads, scalars, outs, reds = group.loads, group.scalars, group.outputs, group.reductions
     dims, lmasks, omasks, rmasks = layout(group)
     R = len(dims)
@@ -249,7 +239,6 @@ def emit_group(group, hot=False):
         return ", ".join(idx)
 
     names = {}
-    inlined = itertools.count()     # numbers the pasted vecmath copies of this kernel only
     for j, v in enumerate(loads):
         names[v.id] = f"l{j}"
     for j, v in enumerate(scalars):
@@ -335,7 +324,7 @@ def emit_group(group, hot=False):
         lines.append(f"{pads[-1]}u{k} = np.uint64(i{k})")
     body = pads[-1]
     lines.extend(body + st for st in elementwise_body(group, names, index, lmasks,
-                                                      inlined if vector else None))
+                                                      vector))
     for j, v in enumerate(outs):
         lines.append(f"{body}w{j}[{index(omasks[j])}] = {names[v.id]}")
     for j, r in enumerate(reds):
@@ -397,8 +386,9 @@ def emit_group(group, hot=False):
             else:
                 lines.append(f"{fin}    t = abs(q{j}f[k]) // m{j}")
                 lines.append(f"{fin}    q{j}f[k] = -t if q{j}f[k] < 0 else t")
+    vmc = f"import {vecmath_calls.module_name()} as vmc\n" if vector else ""
     header = ("import math\n\nimport numpy as np\nfrom numba import njit\n\n"
-              "import numgrad.kernels.vecmath as vm\n"
+              "import numgrad.kernels.vecmath as vm\n" + vmc +
               "from numgrad.kernels.cpu.scalar import *  # noqa: F401,F403\n\n\n"
               "@njit(error_model='numpy', cache=True, nogil=True)\n")
     source = header + "\n".join(lines) + "\n"

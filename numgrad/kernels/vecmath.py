@@ -198,6 +198,21 @@ def _prefer_wide_vectors(typingctx):
 
 
 @intrinsic
+def _always_inline(typingctx):
+    """Called first in a function: marks it ``alwaysinline`` for LLVM.
+
+    numgrad's kernels call vecmath through small compiled wrappers (see
+    compiler/vecmath_calls.py) instead of pasting the functions' text into every loop; LLVM
+    must then inline them into the loop, or the loop would not vectorise (its own inliner
+    declined erf and tan)."""
+    def codegen(context, builder, sig, args):
+        builder.function.attributes.add("alwaysinline")
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
+
+@intrinsic
 def _sel(typingctx, c, a, b):
     """``a if c else b`` as one LLVM ``select`` (no basic blocks).
 
