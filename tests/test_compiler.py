@@ -522,3 +522,34 @@ def test_native_softmax_kernels_match_numpy(dtype, rtol, rng):
     loss = ng.reduce_sum(xent) + ng.reduce_sum(ng.nn.softmax(x) * ng.nn.log_softmax(x))
     ref, out = both([loss] + ng.gradients(loss, [x]), {x: finite})
     assert_same(ref, out, rtol * 10)
+
+
+def test_diagonal_constants_become_a_shared_mask(rng):
+    # eye(n) and 1 - eye(n) (and folded products of them) read by elementwise ops become
+    # where(mask, d, o) over one boolean eye mask; a matmul's eye, a NaN diagonal and other
+    # patterns stay as they are.  Values always match the reference.
+    from numgrad.compiler.lower import DIAGONAL_MIN
+    n = int(np.sqrt(DIAGONAL_MIN)) + 3
+    x = ng.placeholder(ng.float64, [n, n])
+    eye = np.eye(n)
+    nan_diag = np.ones((n, n))
+    np.fill_diagonal(nan_diag, np.nan)
+    not_diag = np.eye(n)
+    not_diag[0, 1] = 2.0
+    y = ng.reduce_sum((x + eye) * (1.0 - eye) * 3.0)
+    fetches = [y, ng.gradients(y, x)[0], x * nan_diag, x * not_diag, ng.matmul(x, eye)]
+    v = rng.standard_normal((n, n))
+    ref, out = both(fetches, {x: v})
+    for r, o in zip(ref, out):
+        np.testing.assert_allclose(o, r, rtol=1e-12, equal_nan=True)
+    sess = ng.Session(backend="cpu")
+    sess.run(fetches, {x: v})
+    plan = next(iter(sess._plans.values())).compiled([v])
+    groups = [s for s in plan.steps if s.kind == "group"]
+    loaded = [u for g in groups for u in g.loads if u.const is not None and u.shape == (n, n)]
+    masks = [u for u in loaded if u.dtype == np.bool_]
+    assert len(masks) == 1                                  # one shared eye mask
+    floats = [u for u in loaded if u.dtype == np.float64]
+    assert len(floats) == 2, [u.name for u in floats]       # the NaN and the 2.0 patterns
+    assert any(s.kind == "single" and s.node.type == "MatMul" and
+               s.node.inputs[1].const is not None for s in plan.steps)

@@ -249,6 +249,8 @@ def check(name, x, max_ulp=MAX_ULP):
         if name != "tan":
             assert np.all(np.abs(yo[fin]) <= 1), name
         x, y = x[~out], y[~out]
+        if x.size == 0:             # a chunk of the exhaustive sweep lying wholly outside
+            return 0.0
     err = ulp_errors(y, reference(name, x))
     i = int(np.argmax(err))
     assert err[i] <= max_ulp, (

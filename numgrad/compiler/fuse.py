@@ -64,7 +64,7 @@ class Single:
 
 # cheap enough to recompute in a later loop rather than store and reload (one memory pass)
 _RECOMPUTE = {"Mul", "AddV2", "Sub", "Neg", "Cast", "Square", "RealDiv", "BroadcastTo",
-              "Maximum", "Minimum", "SquaredDifference"}
+              "Maximum", "Minimum", "SquaredDifference", "SelectV2"}
 
 
 def _recomputable(node, space, p, group_of, value_phase):

@@ -132,7 +132,55 @@ def lower(ops, fetches, feeds, feed_signature):
         for t, v in zip(op.outputs, outs):
             if t not in env:
                 env[t] = v
-    return L, [env[t] for t in fetches], feed_values
+    fetch_values = [env[t] for t in fetches]
+    _diagonal_constants(L, fetch_values)
+    return L, fetch_values, feed_values
+
+
+DIAGONAL_MIN = 1 << 12
+
+
+def _diagonal_constants(L, fetch_values):
+    """Square constants of >= DIAGONAL_MIN elements holding one value on the diagonal and
+    another off it (eye(n), 1 - eye(n), and what folding made of them), read only by
+    elementwise ops, become ``where(mask, d, o)`` over one shared boolean eye mask: a fused
+    loop recomputes them from 1 byte per element instead of reading 8 (W5 read four 8 MB
+    masks per call)."""
+    consumers = {}
+    for node in L.nodes:
+        for v in node.inputs:
+            consumers.setdefault(v.id, []).append(node)
+    fetched = {v.id for v in fetch_values}
+    diagonal_masks = {}
+    for v in list(L.values):
+        c = v.const
+        if c is None or c.ndim != 2 or c.shape != v.shape or c.shape[0] != c.shape[1] \
+                or c.size < DIAGONAL_MIN or c.dtype.kind not in "fiu" or v.id in fetched:
+            continue
+        users = consumers.get(v.id, [])
+        if not users or any(u.kind != "elementwise" for u in users):
+            continue
+        d, o = c[0, 0], c[0, 1]
+        diagonal = np.diagonal(c)
+        if not (diagonal == d).all():
+            continue
+        off = c.copy()
+        np.fill_diagonal(off, o)
+        if not (off == o).all():                    # (NaN never qualifies)
+            continue
+        mask = diagonal_masks.get(c.shape[0])
+        if mask is None:        # one boolean mask per size, shared by every such constant
+            mask = diagonal_masks[c.shape[0]] = L.const(np.eye(c.shape[0], dtype=np.bool_),
+                                                       name="diagonal_mask")
+        value = L.node("SelectV2", {}, [mask, L.splat(d, (), c.dtype), L.splat(o, (), c.dtype)],
+                       [(c.shape, c.dtype)], f"{v.name}/where")[0]
+        # The new node (or the one CSE found) must come before the first reader.
+        pos = min(L.nodes.index(u) for u in users)
+        i = L.nodes.index(value.node)
+        if i > pos:
+            L.nodes.insert(pos, L.nodes.pop(i))
+        for u in users:
+            u.inputs = [value if x is v else x for x in u.inputs]
 
 
 def _infer(op, ins):
