@@ -80,24 +80,21 @@ def _last_axis_rows(x, axis):
     return np.ascontiguousarray(x).reshape(-1, x.shape[-1])
 
 
-def softmax(vals, attrs):
-    x = vals[0]
-    rows = _last_axis_rows(x, attrs["axis"])
-    if rows is None:
-        return None
-    out = np.empty(rows.shape, x.dtype)
-    softmax_rows(rows, out)
-    return [out.reshape(x.shape)]
+def _over_rows(kernel):
+    """The OPAQUE entry for a one-input, one-output row kernel (last axis only)."""
+    def run(vals, attrs):
+        x = vals[0]
+        rows = _last_axis_rows(x, attrs["axis"])
+        if rows is None:
+            return None
+        out = np.empty(rows.shape, x.dtype)
+        kernel(rows, out)
+        return [out.reshape(x.shape)]
+    return run
 
 
-def log_softmax(vals, attrs):
-    x = vals[0]
-    rows = _last_axis_rows(x, attrs["axis"])
-    if rows is None:
-        return None
-    out = np.empty(rows.shape, x.dtype)
-    log_softmax_rows(rows, out)
-    return [out.reshape(x.shape)]
+softmax = _over_rows(softmax_rows)
+log_softmax = _over_rows(log_softmax_rows)
 
 
 def softmax_cross_entropy(vals, attrs):
