@@ -226,19 +226,12 @@ def _final_results(fn, const_args, out_ids, fetch_shapes):
         return None
     consts = tuple(const_args)
     order = [i for i, _, _ in out_ids]
+    in_order = order == list(range(len(order)))
     scalars = [k for k, shape in enumerate(fetch_shapes) if shape == ()]
-    if order == list(range(len(order))) and not consts:
-        # The common case, kept lean (it is most of a small plan's per-call overhead).
-        def fast(args):
-            outs = list(fn(*args))
-            for k in scalars:
-                outs[k] = outs[k][()]
-            return outs
-        return fast
 
-    def fast(args):
+    def fast(args):      # most of a small plan's per-call overhead: kept lean
         outs = fn(*args, *consts)
-        outs = [outs[i] for i in order]
+        outs = list(outs) if in_order else [outs[i] for i in order]
         for k in scalars:
             outs[k] = outs[k][()]
         return outs
