@@ -32,6 +32,8 @@ Implementation notes
   pre-scaled), mantissa folded into ``[sqrt(2)/2, sqrt(2))``, then the classic
   fdlibm / FreeBSD ``s = f/(2+f)`` kernel with the published Remez
   coefficients (``e_log.c``: Lg1..Lg7; ``e_logf.c``: Lg1..Lg4).
+* Long float64 polynomials (exp's degree-13, expm1's degree-18) are evaluated by Estrin's
+  scheme (pairs, then powers r^2, r^4, r^8): a shorter dependency chain than Horner's.
 * expm1 (f64): Taylor polynomial ``x + x^2*q(x)`` (degree 18) for ``|x| < 1``
   and ``exp(x) - 1`` elsewhere (cancellation there is at most a factor 2).
 * log1p (f64): ``u = 1 + x``; ``log(u) - ((u - 1) - x)/u`` (first-order
@@ -258,19 +260,17 @@ def _exp_f64(x):
     kf = t - _MAGIC64
     k = _f2i(t) - _MAGIC64_BITS                    # int64, |k| <= 1077
     r = (xc - kf * _LN2_HI) - kf * _LN2_LO          # |r| <= ~0.347
-    p = _E13
-    p = _fma(p, r, _E12)
-    p = _fma(p, r, _E11)
-    p = _fma(p, r, _E10)
-    p = _fma(p, r, _E9)
-    p = _fma(p, r, _E8)
-    p = _fma(p, r, _E7)
-    p = _fma(p, r, _E6)
-    p = _fma(p, r, _E5)
-    p = _fma(p, r, _E4)
-    p = _fma(p, r, _E3)
-    p = _fma(p, r, _E2)
-    p = p * r * r + r
+    # Estrin's scheme, not Horner's: the polynomial's dependency chain is 4 FMAs deep instead
+    # of 12.  On a Zen 1 core (small out-of-order window, 128-bit FMA units) the Horner chain
+    # made the loop latency-bound: 5.2 -> 4.4 ns/element.  float32 exp (degree 7) gained
+    # nothing measurable from the same change, so it keeps Horner's scheme.
+    r2 = r * r
+    r4 = r2 * r2
+    q01 = _fma(_fma(_E5, r, _E4), r2, _fma(_E3, r, _E2))
+    q23 = _fma(_fma(_E9, r, _E8), r2, _fma(_E7, r, _E6))
+    q45 = _fma(_fma(_E13, r, _E12), r2, _fma(_E11, r, _E10))
+    q = _fma(_fma(q45, r4, q23), r4, q01)         # E2 + E3 r + ... + E13 r^11
+    p = _fma(q, r2, r)
     p = p + 1.0
     k1 = k >> 1
     k2 = k - k1
@@ -328,23 +328,16 @@ def _expm1_f64(x):
     # small branch: Taylor series of degree 18 for |x| < 1, as x + x^2 q(x)
     small_x = (x > -1.0) & (x < 1.0)
     xs = _sel(small_x, x, 0.0)
-    q = _F18
-    q = _fma(q, xs, _F17)
-    q = _fma(q, xs, _F16)
-    q = _fma(q, xs, _F15)
-    q = _fma(q, xs, _F14)
-    q = _fma(q, xs, _F13)
-    q = _fma(q, xs, _F12)
-    q = _fma(q, xs, _F11)
-    q = _fma(q, xs, _F10)
-    q = _fma(q, xs, _F9)
-    q = _fma(q, xs, _F8)
-    q = _fma(q, xs, _F7)
-    q = _fma(q, xs, _F6)
-    q = _fma(q, xs, _F5)
-    q = _fma(q, xs, _F4)
-    q = _fma(q, xs, _F3)
-    q = _fma(q, xs, _F2)
+    # Estrin's scheme (see _exp_f64): 5 FMAs deep instead of 17 (tanh f64: 10.9 -> 9.0 ns).
+    x2 = xs * xs
+    x4 = x2 * x2
+    x8 = x4 * x4
+    a0 = _fma(_fma(_F5, xs, _F4), x2, _fma(_F3, xs, _F2))
+    a1 = _fma(_fma(_F9, xs, _F8), x2, _fma(_F7, xs, _F6))
+    a2 = _fma(_fma(_F13, xs, _F12), x2, _fma(_F11, xs, _F10))
+    a3 = _fma(_fma(_F17, xs, _F16), x2, _fma(_F15, xs, _F14))
+    hi = _fma(_F18, x8, _fma(a3, x4, a2))       # F10 .. F18 x^8
+    q = _fma(hi, x8, _fma(a1, x4, a0))          # F2 + F3 x + ... + F18 x^16
     small = xs * xs * q + xs
     big = _exp_f64(x) - 1.0
     res = _sel(small_x, small, big)
