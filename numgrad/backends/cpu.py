@@ -1,6 +1,7 @@
 """The compiled CPU backend: plan the graph per feed signature, run fused Numba kernels.
 
-plan = prune -> lower (concrete shapes + simplify) -> fuse -> emit -> cache -> runner.
+plan = prune -> lower (concrete shapes + simplify) -> fuse -> row pipelines -> emit -> cache
+-> runner.
 Graphs whose shapes depend on data fall back to the NumPy interpreter for that signature.
 """
 import logging
@@ -14,6 +15,7 @@ import numpy as np
 from .. import cache, threads
 from ..compiler.emit_cpu import emit_group
 from ..compiler.fuse import fuse
+from ..compiler.pipeline import pipeline_rows
 from ..compiler.lower import Unsupported, lower
 from ..kernels.cpu import OPAQUE
 from ..errors import InvalidArgumentError, OpError, is_allocation_failure, resource_exhausted
@@ -129,7 +131,7 @@ class CompiledPlan:
     def __init__(self, ops, fetches, feeds, signature):
         t0 = time.perf_counter()
         L, fetch_values, feed_values = lower(ops, fetches, feeds, signature)
-        steps = fuse(L.nodes, fetch_values)
+        steps = pipeline_rows(fuse(L.nodes, fetch_values), L.nodes, fetch_values)
         self.n_values = len(L.values)
         self.consts = []
         for v in L.values:
@@ -369,7 +371,10 @@ def plan_summary(plan):
             lines.append(
                 f"  [{i}] kernel space={st.space} {'parallel' if run.parallel else 'serial'}"
                 f" loads={len(st.loads)} outputs={len(st.outputs)}"
-                f" reductions={len(st.reductions)} ops({len(st.nodes)}): {ops}")
+                f" reductions={len(st.reductions)}"
+                + (f" row-stages={len(st.stage_nodes)} row-buffers={len(st.row_temps)}"
+                   if st.stage_nodes else "")
+                + f" ops({len(st.nodes)}): {ops}")
             lines.append(f"      compile {run.compile_seconds:.2f} s, cache hits "
                          f"{sum(stats.cache_hits.values())}, misses "
                          f"{sum(stats.cache_misses.values())}")

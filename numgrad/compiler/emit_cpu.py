@@ -144,7 +144,7 @@ def layout(group):
     indexes (a reduction: which it keeps)."""
     space = group.space
     masks = [_aligned_mask(v.shape, space) for v in group.loads]
-    masks += [[True] * len(space) for _ in group.outputs]
+    masks += [_aligned_mask(v.shape, space) for v in group.outputs]   # row stages: (n0, 1)
     for r in group.reductions:
         axes = r.attrs["axis"]
         axes = range(len(space)) if axes is None else axes
@@ -154,14 +154,19 @@ def layout(group):
     return dims, cmasks[:nl], cmasks[nl:nl + no], cmasks[nl + no:]
 
 
-def elementwise_body(group, names, index, lmasks, vector=False):
+def elementwise_body(group, names, index, lmasks, vector=False, nodes=None, load_ids=None,
+                     extra=()):
     """Statements (unindented) of one loop iteration before its stores: the loads, then every
     non-reduction node as ``v<id> = <expr>``.  `names` (value id -> variable) is extended in
     place.  With `vector`, transcendental functions call vecmath's vectorisable versions
     (compiler/vecmath_calls.py; the kernel imports them as ``vmc``); without, libm through
-    the scalar helpers.  Shared by the cpu and cuda emitters."""
-    stmts = [f"l{j} = a{j}[{index(lmasks[j])}]" for j in range(len(group.loads))]
-    for node in group.nodes:
+    the scalar helpers.  Shared by the cpu and cuda emitters.  A stage of a row pipeline
+    passes its own `nodes`, the indices of the loads it reads and `extra` statements (its
+    row-buffer reads)."""
+    if load_ids is None:
+        load_ids = range(len(group.loads))
+    stmts = [f"l{j} = a{j}[{index(lmasks[j])}]" for j in load_ids] + list(extra)
+    for node in (group.nodes if nodes is None else nodes):
         if node.type in REDUCTIONS:
             continue
         operands = [names.get(v.id, "0") for v in node.inputs]
@@ -239,10 +244,19 @@ def emit_group(group, hot=False):
         return ", ".join(idx)
 
     names = {}
-    for j, v in enumerate(loads):
-        names[v.id] = f"l{j}"
     for j, v in enumerate(scalars):
         names[v.id] = f"s{j}"
+    # Stages (row pipelines, compiler/pipeline.py): each runs its own inner loops per row.
+    stage_nodes = group.stage_nodes or [group.nodes]
+    out_stage = group.out_stage or [0] * no
+    red_stage = group.red_stage or [0] * len(reds)
+    row_temps = group.row_temps
+    row_stages = group.row_stages
+    load_index = {v.id: j for j, v in enumerate(loads)}
+    temp_index = {v.id: k for k, (v, _) in enumerate(row_temps)}
+    staged = len(stage_nodes) > 1
+    if staged and R != 2:
+        raise ValueError(f"a row pipeline needs a 2-D layout, got {dims}")
 
     # reduction bookkeeping
     levels, partial = [], []
@@ -283,73 +297,140 @@ def emit_group(group, hot=False):
         lines.append(f"{pad}hi = ((c + 1) * n0) // C")
     for j in buffered + colbuf:
         lines.append(f"{pad}b{j} = np.empty({BLOCK}, {_NP[_buf_dtype(reds[j])]})")
+    for k, (v, _) in enumerate(row_temps):
+        lines.append(f"{pad}t{k} = np.empty(n1, {_NP[v.dtype]})")
     for j, r in enumerate(reds):
         if partial[j]:
             lines.append(f"{pad}p{j}[c] = {_init_literal(r, _acc_dtype(r))}")
 
-    def open_accs(level, pad):
+    def open_accs(level, pad, stage=None):
         for j, r in enumerate(reds):
-            if levels[j] == level and level < R:
+            if levels[j] == level and level < R and stage in (None, red_stage[j]):
                 lines.append(f"{pad}r{j} = {_init_literal(r, _acc_dtype(r))}")
 
-    def flush_accs(level, pad):
+    def flush_accs(level, pad, stage=None):
         for j, r in enumerate(reds):
-            if levels[j] == level and level < R:
+            if levels[j] == level and level < R and stage in (None, red_stage[j]):
                 tgt = f"p{j}[{index(rmasks[j], level, chunk='c')}]" if partial[j] else \
                     f"q{j}[{index(rmasks[j], level)}]"
                 value = f"r{j}" if j in stored_once else _combine(r, tgt, f"r{j}")
                 lines.append(f"{pad}{tgt} = {value}")
 
+    def emit_stage(s, k0, pad):
+        """Loops k0..R-1 of stage `s` with its body, then the flushes of its accumulators."""
+        s_reds = [j for j in range(len(reds)) if red_stage[j] == s]
+        s_buffered = [j for j in buffered if j in s_reds]
+        s_colbuf = [j for j in colbuf if j in s_reds]
+        if k0 > 0:
+            open_accs(k0, pad, s)
+        pads = [pad]
+        for k in range(k0, R):
+            pad = pads[-1]
+            lo, hi = ("lo", "hi") if k == 0 else ("0", f"n{k}")
+            if k == R - 1 and tiny_inner:
+                hi = str(dims[k])
+            if k == R - 1 and (s_buffered or s_colbuf):
+                lines.append(f"{pad}for bb in range({lo}, {hi}, {BLOCK}):")
+                lines.append(f"{pad}    be = min(bb + {BLOCK}, {hi})")
+                lines.append(f"{pad}    for i{k} in range(bb, be):")
+                pads.append(pad + ind * 2)
+            else:
+                lines.append(f"{pad}for i{k} in range({lo}, {hi}):")
+                pads.append(pad + ind)
+                open_accs(k + 1, pads[-1], s)
+            # Arrays are indexed with unsigned copies of the loop counters: Numba wraps a
+            # signed index (a[i] is a[i + n] when i < 0), and that select hides the address
+            # pattern from LLVM, which then vectorises badly and guards the loop with alias
+            # checks that fail whenever two arrays lie within a vector of each other (adjacent
+            # malloc blocks): 2-6x slower kernels (benchmarks/output_alloc_anomaly.py).
+            lines.append(f"{pads[-1]}u{k} = np.uint64(i{k})")
+        body = pads[-1]
+        nodes = stage_nodes[s]
+        read = {v.id for n in nodes for v in data_inputs(n)}
+        load_ids = [j for j, v in enumerate(loads) if v.id in read]
+        for j in load_ids:
+            names[loads[j].id] = f"l{j}"
+        temp_reads = []         # values earlier stages wrote for this row
+        for k, (v, ts) in enumerate(row_temps):
+            if ts < s and v.id in read:
+                names[v.id] = f"y{k}"
+                temp_reads.append(f"y{k} = t{k}[u1]")
+        for j, v in enumerate(outs):
+            if out_stage[j] < s and out_stage[j] not in row_stages and v.id in read:
+                names[v.id] = f"z{j}"
+                temp_reads.append(f"z{j} = w{j}[{index(omasks[j])}]")
+        lines.extend(body + st for st in elementwise_body(
+            group, names, index, lmasks, vector, nodes=nodes, load_ids=load_ids,
+            extra=temp_reads))
+        for j, v in enumerate(outs):
+            if out_stage[j] == s:
+                lines.append(f"{body}w{j}[{index(omasks[j])}] = {names[v.id]}")
+        for k, (v, ts) in enumerate(row_temps):
+            if ts == s:
+                lines.append(f"{body}t{k}[u1] = {names[v.id]}")
+        for j in s_reds:
+            r = reds[j]
+            x = names[data_inputs(r)[0].id]
+            xv = f"{_CTOR[_acc_dtype(r)]}({x})"
+            if levels[j] == R and j not in colbuf:
+                tgt = f"p{j}[{index(rmasks[j], R, chunk='c')}]" if partial[j] else \
+                    f"q{j}[{index(rmasks[j])}]"
+                lines.append(f"{body}{tgt} = {_combine(r, tgt, xv)}")
+            elif j in buffered or j in colbuf:
+                lines.append(f"{body}b{j}[np.uint64(i{R - 1} - bb)] = "
+                             f"{_CTOR[_buf_dtype(r)]}({x})")
+            else:
+                lines.append(f"{body}r{j} = {_combine(r, f'r{j}', xv)}")
+        if s_colbuf:    # column sums: an elementwise update of a row of partials (vectorises)
+            bpad = pads[R - 1 - k0] + ind
+            lines.append(f"{bpad}for jj in range(be - bb):")
+            for j in s_colbuf:
+                idx = index(rmasks[j], R, chunk="c") if partial[j] else index(rmasks[j])
+                idx = re.sub(rf"\bu{R - 1}\b", "np.uint64(bb + jj)", idx)
+                tgt = f"p{j}[{idx}]" if partial[j] else f"q{j}[{idx}]"
+                lines.append(f"{bpad}    {tgt} = {_combine(reds[j], tgt, f'b{j}[jj]')}")
+        if s_buffered:
+            lines.extend(pads[R - 1 - k0] + ind + ln for ln in _lane_combine(reds, s_buffered))
+        for k in range(R - 1, k0 - 1, -1):
+            flush_accs(k + 1, pads[k + 1 - k0], s)
+        if k0 > 0:
+            flush_accs(k0, pads[0], s)
+            # this row's reductions, as later stages read them (the stored value's rounding)
+            for j in s_reds:
+                v = reds[j].outputs[0]
+                if v.id in group.row_values:
+                    ctor = _CTOR[v.dtype]
+                    val = f"{ctor}({ctor}(r{j}) / m{j})" if reds[j].type == "Mean" else \
+                        f"{ctor}(r{j})"
+                    lines.append(f"{pads[0]}g{j} = {val}")
+                    names[v.id] = f"g{j}"
+
+    def emit_row_stage(s, pad):
+        """A stage over the rows only: its statements run once per row, between the inner
+        loops of the stages around it; its values stay in registers for later stages."""
+        nodes = stage_nodes[s]
+        read = {v.id for n in nodes for v in data_inputs(n)}
+        load_ids = [j for j, v in enumerate(loads) if v.id in read]
+        for j in load_ids:
+            names[loads[j].id] = f"l{j}"
+        lines.extend(pad + st for st in elementwise_body(
+            group, names, index, lmasks, vector, nodes=nodes, load_ids=load_ids))
+        for j, v in enumerate(outs):
+            if out_stage[j] == s:
+                lines.append(f"{pad}w{j}[{index(omasks[j])}] = {names[v.id]}")
+
     open_accs(0, pad)
-    pads = [pad]
-    for k in range(R):
-        pad = pads[-1]
-        lo, hi = ("lo", "hi") if k == 0 else ("0", f"n{k}")
-        if k == R - 1 and tiny_inner:
-            hi = str(dims[k])
-        if k == R - 1 and (buffered or colbuf):
-            lines.append(f"{pad}for bb in range({lo}, {hi}, {BLOCK}):")
-            lines.append(f"{pad}    be = min(bb + {BLOCK}, {hi})")
-            lines.append(f"{pad}    for i{k} in range(bb, be):")
-            pads.append(pad + ind * 2)
-        else:
-            lines.append(f"{pad}for i{k} in range({lo}, {hi}):")
-            pads.append(pad + ind)
-            open_accs(k + 1, pads[-1])
-        # Arrays are indexed with unsigned copies of the loop counters: Numba wraps a signed
-        # index (a[i] is a[i + n] when i < 0), and that select hides the address pattern from
-        # LLVM, which then vectorises badly and guards the loop with alias checks that fail
-        # whenever two arrays lie within a vector of each other (adjacent malloc blocks): 2-6x
-        # slower kernels, measured (benchmarks/output_alloc_anomaly.py).
-        lines.append(f"{pads[-1]}u{k} = np.uint64(i{k})")
-    body = pads[-1]
-    lines.extend(body + st for st in elementwise_body(group, names, index, lmasks,
-                                                      vector))
-    for j, v in enumerate(outs):
-        lines.append(f"{body}w{j}[{index(omasks[j])}] = {names[v.id]}")
-    for j, r in enumerate(reds):
-        x = names[data_inputs(r)[0].id]
-        xv = f"{_CTOR[_acc_dtype(r)]}({x})"
-        if levels[j] == R and j not in colbuf:
-            tgt = f"p{j}[{index(rmasks[j], R, chunk='c')}]" if partial[j] else f"q{j}[{index(rmasks[j])}]"
-            lines.append(f"{body}{tgt} = {_combine(r, tgt, xv)}")
-        elif j in buffered or j in colbuf:
-            lines.append(f"{body}b{j}[np.uint64(i{R - 1} - bb)] = {_CTOR[_buf_dtype(r)]}({x})")
-        else:
-            lines.append(f"{body}r{j} = {_combine(r, f'r{j}', xv)}")
-    if colbuf:      # column sums: an elementwise update of a row of partials (vectorises)
-        bpad = pads[R - 1] + ind
-        lines.append(f"{bpad}for jj in range(be - bb):")
-        for j in colbuf:
-            idx = index(rmasks[j], R, chunk="c") if partial[j] else index(rmasks[j])
-            idx = re.sub(rf"\bu{R - 1}\b", "np.uint64(bb + jj)", idx)
-            tgt = f"p{j}[{idx}]" if partial[j] else f"q{j}[{idx}]"
-            lines.append(f"{bpad}    {tgt} = {_combine(reds[j], tgt, f'b{j}[jj]')}")
-    if buffered:
-        lines.extend(pads[R - 1] + ind + ln for ln in _lane_combine(reds, buffered))
-    for k in range(R - 1, -1, -1):
-        flush_accs(k + 1, pads[k + 1])
-    flush_accs(0, pads[0])
+    if staged:
+        lines.append(f"{pad}for i0 in range(lo, hi):")
+        lines.append(f"{pad}    u0 = np.uint64(i0)")
+        for s in range(len(stage_nodes)):
+            if s in row_stages:
+                emit_row_stage(s, pad + ind)
+            else:
+                emit_stage(s, 1, pad + ind)
+    else:
+        emit_stage(0, 0, pad)
+    flush_accs(0, pad)
     # One function, three modes (bits): 1 = set direct reduction outputs to the identity,
     # 2 = run chunks [c0, c1), 4 = combine partials / divide means.  One function means one
     # Numba compilation per kernel.

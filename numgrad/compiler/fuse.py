@@ -47,6 +47,16 @@ class Group:
         self.scalars = []      # constant Values of one element, passed as scalars
         self.outputs = []      # elementwise Values written to memory
         self.reductions = []   # reduce nodes (their output is written to memory)
+        # Row pipelines (compiler/pipeline.py, cpu only) give a group stages: None, or one
+        # node list per stage, with the stage of each output / reduction; values of later
+        # stages read from row reductions (value id -> index in reductions), from row stages'
+        # registers, or from one-row buffers ((value, stage that writes it)).
+        self.stage_nodes = None
+        self.out_stage = None
+        self.red_stage = None
+        self.row_values = {}
+        self.row_temps = []
+        self.row_stages = set()    # stages that run once per row (no inner loop)
 
     kind = "group"
 

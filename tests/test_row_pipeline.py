@@ -1,0 +1,208 @@
+"""Row pipelines (numgrad/compiler/pipeline.py): a kernel that reads row reductions of an
+earlier kernel over the same space becomes a later stage of it, row by row.
+
+Every graph here is checked three ways: against the NumPy reference backend, bit for bit
+against the cpu backend with the pass turned off, and (where it pipelines) by the plan's
+shape: one kernel with N row stages instead of N kernels.
+"""
+import numpy as np
+import pytest
+
+import numgrad as ng
+from numgrad.backends.cpu import PARALLEL_MIN
+from numgrad.compiler import pipeline
+
+
+def run_three_ways(fetches, feed, monkeypatch):
+    ref = ng.Session(backend="numpy").run(fetches, feed)
+    out = ng.Session(backend="cpu").run(fetches, feed)
+    text = ng.explain(fetches, feed)
+    monkeypatch.setattr(pipeline, "ENABLED", False)
+    plain = ng.Session(backend="cpu").run(fetches, feed)
+    monkeypatch.setattr(pipeline, "ENABLED", True)
+    for r, o, p in zip(ref, out, plain):
+        assert o.shape == r.shape and o.dtype == r.dtype
+        rtol = 1e-12 if r.dtype == np.float64 else 1e-5
+        scale = max(1.0, float(np.max(np.abs(r), initial=0)))
+        np.testing.assert_allclose(o, r, rtol=rtol, atol=rtol * scale)
+        # same loop bodies, same reduction order: the pipeline changes no bit
+        np.testing.assert_array_equal(o, p)
+    return text
+
+
+def stages(text):
+    """Row-stage counts of the plan's kernels (1 for a kernel that is not a pipeline)."""
+    out = []
+    for line in text.splitlines():
+        if " kernel space=" in line:
+            out.append(int(line.split("row-stages=")[1].split()[0]) if "row-stages=" in line
+                       else 1)
+    return out
+
+
+# (rows, cols): serial single pass, and chunked/threaded with block-buffered reductions
+SIZES = [(12, 20), (96, PARALLEL_MIN // 96 + 7)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows,cols", SIZES)
+def test_softplus_of_centred_rows_is_one_kernel(rows, cols, dtype, rng, monkeypatch):
+    # W2's graph: mean -> main pass -> gradient fix-up, three kernels without the pass
+    X = ng.placeholder(dtype, [rows, cols])
+    v = ng.placeholder(dtype, [cols])
+    loss = ng.reduce_sum(ng.log(1 + ng.exp(X * v - ng.reduce_mean(X, axis=1, keepdims=True))))
+    fetches = [loss] + ng.gradients(loss, [X, v])
+    feed = {X: rng.standard_normal((rows, cols)).astype(dtype),
+            v: rng.standard_normal(cols).astype(dtype)}
+    text = run_three_ways(fetches, feed, monkeypatch)
+    assert stages(text) == [3], text
+    assert "row-buffers=1" in text, text        # d loss / d(X*v) never reaches memory
+
+
+@pytest.mark.parametrize("rows,cols", SIZES)
+def test_layer_norm_forward_and_backward(rows, cols, rng, monkeypatch):
+    x = ng.placeholder(ng.float64, [rows, cols])
+    gamma = ng.placeholder(ng.float64, [cols])
+    beta = ng.placeholder(ng.float64, [cols])
+    mu = ng.reduce_mean(x, axis=1, keepdims=True)
+    var = ng.reduce_mean(ng.square(x - mu), axis=1, keepdims=True)
+    y = (x - mu) * ng.rsqrt(var + 1e-5) * gamma + beta
+    loss = ng.reduce_sum(ng.tanh(y))
+    fetches = [loss] + ng.gradients(loss, [x, gamma, beta])
+    feed = {x: rng.standard_normal((rows, cols)), gamma: rng.standard_normal(cols),
+            beta: rng.standard_normal(cols)}
+    text = run_three_ways(fetches, feed, monkeypatch)
+    assert max(stages(text)) >= 3, text
+    if rows * cols < 500:       # and the symbolic gradient itself, against finite differences
+        err = ng.test.compute_gradient_error(x, [rows, cols], loss, [], x_init_value=feed[x],
+                                             extra_feed_dict={gamma: feed[gamma],
+                                                              beta: feed[beta]})
+        assert err < 1e-5
+
+
+@pytest.mark.parametrize("rows,cols", SIZES)
+def test_log_sum_exp_by_hand_with_max(rows, cols, rng, monkeypatch):
+    x = ng.placeholder(ng.float32, [rows, cols])
+    w = ng.placeholder(ng.float32, [rows, 1])
+    m = ng.reduce_max(x, axis=1, keepdims=True)
+    lse = m + ng.log(ng.reduce_sum(ng.exp(x - m), axis=1, keepdims=True))
+    loss = ng.reduce_sum(lse * w)
+    fetches = [loss, lse] + ng.gradients(loss, [x, w])
+    data = rng.standard_normal((rows, cols)).astype(np.float32) * 4
+    data[1, 3] = np.nan          # a NaN row: max propagates it, like NumPy
+    data[2, :] = -np.inf         # an all -inf row
+    feed = {x: data, w: rng.standard_normal((rows, 1)).astype(np.float32)}
+    with np.errstate(invalid="ignore"):
+        text = run_three_ways(fetches, feed, monkeypatch)
+    assert max(stages(text)) >= 2, text
+
+
+def test_a_fetched_intermediate_is_still_written(rng, monkeypatch):
+    # y is read by the next stage (a row-buffer candidate) and fetched: it must be stored
+    x = ng.placeholder(ng.float64, [40, 30])
+    y = ng.exp(x - ng.reduce_max(x, axis=1, keepdims=True))
+    p = y / ng.reduce_sum(y, axis=1, keepdims=True)
+    feed = {x: rng.standard_normal((40, 30))}
+    text = run_three_ways([p, y], feed, monkeypatch)
+    assert stages(text) == [3], text
+
+
+def test_integer_row_reductions(rng, monkeypatch):
+    x = ng.placeholder(ng.int32, [20, 17])
+    s = x * 3 - ng.reduce_sum(x, axis=1, keepdims=True)            # pipelined
+    m = x - ng.reduce_mean(x, axis=1, keepdims=True)               # integer mean: not
+    feed = {x: rng.integers(-50, 50, (20, 17)).astype(np.int32)}
+    run_three_ways([s, m], feed, monkeypatch)
+
+
+@pytest.mark.parametrize("axis,pipelined", [(2, True), (1, False), (0, False)])
+def test_which_reductions_are_row_reductions(axis, pipelined, rng, monkeypatch):
+    # a 3-D space reduced over its last axis coalesces to rows x inner; reductions that keep
+    # an inner dim (axis 1) or the row dim out (axis 0) finish only after every row
+    x = ng.placeholder(ng.float64, [6, 5, 40])
+    y = ng.sin(x) - ng.reduce_sum(ng.cos(x), axis=axis, keepdims=True)
+    loss = ng.reduce_sum(y * y)
+    fetches = [loss, y] + ng.gradients(loss, [x])
+    feed = {x: rng.standard_normal((6, 5, 40))}
+    text = run_three_ways(fetches, feed, monkeypatch)
+    assert (max(stages(text)) > 1) == pipelined, text
+
+
+def test_rows_too_big_for_cache_are_not_pipelined(rng, monkeypatch):
+    cols = pipeline.ROW_BYTES // 8
+    x = ng.placeholder(ng.float64, [3, cols])
+    y = x - ng.reduce_mean(x, axis=1, keepdims=True)
+    text = run_three_ways([y], {x: rng.standard_normal((3, cols))}, monkeypatch)
+    assert stages(text) == [1, 1], text
+
+
+def test_hot_small_pipeline_called_often(rng):
+    # a small plan called often is re-emitted `hot` as one plan function: same numbers
+    x = ng.placeholder(ng.float32, [8, 10])
+    m = ng.reduce_max(x, axis=1, keepdims=True)
+    e = ng.exp(x - m)
+    p = e / ng.reduce_sum(e, axis=1, keepdims=True)
+    loss = ng.reduce_sum(p * p)
+    fetches = [loss] + ng.gradients(loss, [x])
+    fn = ng.Session().make_callable(fetches, [x])
+    ref = ng.Session(backend="numpy").make_callable(fetches, [x])
+    for _ in range(130):
+        data = rng.standard_normal((8, 10)).astype(np.float32)
+        for o, r in zip(fn(data), ref(data)):
+            np.testing.assert_allclose(o, r, rtol=1e-5, atol=1e-6)
+
+
+# --- random row-structured graphs -------------------------------------------------------------
+# The generic fuzz (test_random_graphs.py) rarely builds row pipelines (3 graphs in 400), so
+# here every graph is a chain over (rows, cols) mixing full-size ops, keepdims row reductions
+# and per-row scalar ops, which is what pipelines are made of.
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_FULL_UNARY = [lambda a: ng.exp(ng.clip_by_value(a, -3.0, 3.0)), ng.tanh, ng.sin, ng.square]
+_ROW_UNARY = [lambda r: ng.rsqrt(r * r + 1.0), ng.tanh, lambda r: r * 0.5 + 1.0]
+_REDUCE = [ng.reduce_sum, ng.reduce_mean, ng.reduce_max, ng.reduce_min, ng.reduce_prod]
+_BINARY = [lambda a, b: a * b, lambda a, b: a - b, lambda a, b: a + b]
+
+
+@st.composite
+def row_programs(draw):
+    shape = draw(st.sampled_from([(5, 7), (3, 1, 9), (40, 900)]))
+    steps = draw(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4), st.integers(0, 1000)),
+                          min_size=2, max_size=8))
+    return shape, steps
+
+
+def build_row_program(shape, steps):
+    x = ng.placeholder(ng.float64, shape)
+    v = ng.placeholder(ng.float64, shape[-1:])
+    full, rows = [x, x * v], []
+    for kind, which, pick in steps:
+        a = full[pick % len(full)]
+        if kind == 0:
+            full.append(_FULL_UNARY[which % len(_FULL_UNARY)](a))
+        elif kind == 1:                         # a row reduction (keepdims)
+            red = _REDUCE[which % len(_REDUCE)]
+            rows.append(red(ng.tanh(a) if red is ng.reduce_prod else a, axis=-1,
+                            keepdims=True))
+        elif kind == 2 and rows:                # per-row scalar work
+            rows.append(_ROW_UNARY[which % len(_ROW_UNARY)](rows[pick % len(rows)]))
+        elif kind == 3 and rows:                # a row value broadcast back over its row
+            full.append(_BINARY[which % len(_BINARY)](a, rows[pick % len(rows)]))
+        else:
+            full.append(_BINARY[which % len(_BINARY)](a, full[(pick // 7) % len(full)]))
+    loss = ng.reduce_sum(full[-1] * full[-1]) + sum(ng.reduce_sum(r) for r in rows)
+    return [loss, full[-1]] + ng.gradients(loss, [x, v]), x, v
+
+
+@settings(max_examples=12, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+@given(row_programs())
+def test_random_row_programs(program):
+    shape, steps = program
+    g = ng.Graph()
+    with g.as_default():
+        fetches, x, v = build_row_program(shape, steps)
+        rng = np.random.default_rng(len(steps))
+        feed = {x: rng.uniform(-1.5, 1.5, shape), v: rng.uniform(-1.5, 1.5, shape[-1:])}
+        with pytest.MonkeyPatch.context() as mp:
+            run_three_ways([f for f in fetches if f is not None], feed, mp)
