@@ -206,3 +206,15 @@ def test_random_row_programs(program):
         feed = {x: rng.uniform(-1.5, 1.5, shape), v: rng.uniform(-1.5, 1.5, shape[-1:])}
         with pytest.MonkeyPatch.context() as mp:
             run_three_ways([f for f in fetches if f is not None], feed, mp)
+
+
+@pytest.mark.parametrize("shape", [(0, 6), (4, 0), (1, 9)])
+def test_empty_and_single_row_spaces(shape, monkeypatch):
+    x = ng.placeholder(ng.float64, shape)
+    y = x - ng.reduce_mean(x, axis=1, keepdims=True)
+    z = y * ng.reduce_max(y, axis=1, keepdims=True)
+    loss = ng.reduce_sum(z)
+    fetches = [loss, z] + ng.gradients(loss, [x])
+    feed = {x: np.arange(np.prod(shape), dtype=np.float64).reshape(shape)}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        run_three_ways(fetches, feed, monkeypatch)
