@@ -553,3 +553,27 @@ def test_diagonal_constants_become_a_shared_mask(rng):
     assert len(floats) == 2, [u.name for u in floats]       # the NaN and the 2.0 patterns
     assert any(s.kind == "single" and s.node.type == "MatMul" and
                s.node.inputs[1].const is not None for s in plan.steps)
+
+
+@pytest.mark.parametrize("n", [7, 120])            # 120 * 120 * 3 >= PARALLEL_MIN: chunked
+@pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_sums_keeping_a_tiny_inner_dim_accumulate_in_lane_registers(n, dtype, rtol, rng):
+    # W5's force sums: over j of f(i, j) * d[i, j, xyz].  The xyz loop is unrolled in the
+    # source and each coordinate accumulates in a register (r<j>_<lane>), not in memory.
+    from numgrad.compiler.emit_cpu import emit_group
+    p = ng.placeholder(dtype, [n, 3])
+    d = ng.expand_dims(p, 1) - ng.expand_dims(p, 0)
+    w = ng.reduce_sum(d * d, axis=2, keepdims=True)
+    f1 = ng.reduce_sum(d * ng.tanh(w), axis=1)               # keeps i, xyz
+    f0 = ng.reduce_max(d * w, axis=0)                         # keeps j, xyz
+    fxyz = ng.reduce_sum(ng.expand_dims(p, 0) * ng.sin(w), axis=[0, 1])   # keeps xyz only
+    loss = ng.reduce_sum(f1 * f1) + ng.reduce_sum(f0) + ng.reduce_sum(fxyz)
+    fetches = [f1, f0, fxyz] + ng.gradients(loss, [p])
+    feed = {p: rng.standard_normal((n, 3)).astype(dtype)}
+    ref, out = both(fetches, feed)
+    assert_same(ref, out, rtol)
+    sess = ng.Session(backend="cpu")
+    sess.run(fetches, feed)
+    plan = next(iter(sess._plans.values())).compiled([feed[p]])
+    sources = [emit_group(s).source for s in plan.steps if s.kind == "group"]
+    assert any("r0_2 = " in src or "r1_2 = " in src for src in sources), "\n".join(sources)

@@ -272,6 +272,19 @@ def emit_group(group, hot=False):
     # (that fill was a whole extra pass over the output, and the += a read of it).
     stored_once = {j for j in range(len(reds))
                    if not partial[j] and levels[j] < R and all(rmasks[j][:levels[j]])}
+    # A reduction that keeps a tiny innermost dim (xyz) and reduces the dims just outside it
+    # (W5's sum over j of f(i, j) * d[i, j, :]) accumulated straight into memory: a chain of
+    # dependent load-add-stores through the whole loop.  Instead the tiny loop is unrolled in
+    # the source and each of its lanes gets a register accumulator, opened before the loop of
+    # the outermost reduced dim d and flushed after it: lane_red = {j: d}.
+    lane_red = {}
+    if tiny_inner:
+        for j in range(len(reds)):
+            m = rmasks[j]
+            red_dims = [k for k in range(R - 1) if not m[k]]
+            if m[R - 1] and red_dims and red_dims == list(range(red_dims[0], R - 1)):
+                lane_red[j] = red_dims[0]
+    n_lanes = dims[-1]
     params = [f"n{k}" for k in range(R)] + ["C"]
     params += [f"a{j}" for j in range(nl)] + [f"s{j}" for j in range(len(scalars))]
     params += [f"w{j}" for j in range(no)] + [f"q{j}" for j in range(len(reds))]
@@ -305,22 +318,36 @@ def emit_group(group, hot=False):
 
     def open_accs(level, pad, stage=None):
         for j, r in enumerate(reds):
-            if levels[j] == level and level < R and stage in (None, red_stage[j]):
+            if stage not in (None, red_stage[j]):
+                continue
+            if levels[j] == level and level < R:
                 lines.append(f"{pad}r{j} = {_init_literal(r, _acc_dtype(r))}")
+            if lane_red.get(j) == level:
+                lines.extend(f"{pad}r{j}_{k} = {_init_literal(r, _acc_dtype(r))}"
+                             for k in range(n_lanes))
 
     def flush_accs(level, pad, stage=None):
         for j, r in enumerate(reds):
-            if levels[j] == level and level < R and stage in (None, red_stage[j]):
+            if stage not in (None, red_stage[j]):
+                continue
+            if levels[j] == level and level < R:
                 tgt = f"p{j}[{index(rmasks[j], level, chunk='c')}]" if partial[j] else \
                     f"q{j}[{index(rmasks[j], level)}]"
                 value = f"r{j}" if j in stored_once else _combine(r, tgt, f"r{j}")
                 lines.append(f"{pad}{tgt} = {value}")
+            if lane_red.get(j) == level:
+                idx = index(rmasks[j], R, chunk="c") if partial[j] else index(rmasks[j])
+                for k in range(n_lanes):
+                    tgt = f"{'p' if partial[j] else 'q'}{j}[" + \
+                        re.sub(rf"\bu{R - 1}\b", str(k), idx) + "]"
+                    lines.append(f"{pad}{tgt} = {_combine(r, tgt, f'r{j}_{k}')}")
 
     def emit_stage(s, k0, pad):
         """Loops k0..R-1 of stage `s` with its body, then the flushes of its accumulators."""
         s_reds = [j for j in range(len(reds)) if red_stage[j] == s]
         s_buffered = [j for j in buffered if j in s_reds]
         s_colbuf = [j for j in colbuf if j in s_reds]
+        unroll = any(j in lane_red for j in s_reds)   # the tiny innermost loop, in source
         if k0 > 0:
             open_accs(k0, pad, s)
         pads = [pad]
@@ -329,6 +356,9 @@ def emit_group(group, hot=False):
             lo, hi = ("lo", "hi") if k == 0 else ("0", f"n{k}")
             if k == R - 1 and tiny_inner:
                 hi = str(dims[k])
+            if k == R - 1 and unroll:
+                pads.append(pad)
+                continue
             if k == R - 1 and (s_buffered or s_colbuf):
                 lines.append(f"{pad}for bb in range({lo}, {hi}, {BLOCK}):")
                 lines.append(f"{pad}    be = min(bb + {BLOCK}, {hi})")
@@ -345,6 +375,7 @@ def emit_group(group, hot=False):
             # malloc blocks): 2-6x slower kernels (benchmarks/output_alloc_anomaly.py).
             lines.append(f"{pads[-1]}u{k} = np.uint64(i{k})")
         body = pads[-1]
+        mark = len(lines)
         nodes = stage_nodes[s]
         read = {v.id for n in nodes for v in data_inputs(n)}
         load_ids = [j for j, v in enumerate(loads) if v.id in read]
@@ -372,7 +403,9 @@ def emit_group(group, hot=False):
             r = reds[j]
             x = names[data_inputs(r)[0].id]
             xv = f"{_CTOR[_acc_dtype(r)]}({x})"
-            if levels[j] == R and j not in colbuf:
+            if j in lane_red:
+                lines.append(f"{body}r{j}_LANE = {_combine(r, f'r{j}_LANE', xv)}")
+            elif levels[j] == R and j not in colbuf:
                 tgt = f"p{j}[{index(rmasks[j], R, chunk='c')}]" if partial[j] else \
                     f"q{j}[{index(rmasks[j])}]"
                 lines.append(f"{body}{tgt} = {_combine(r, tgt, xv)}")
@@ -381,6 +414,12 @@ def emit_group(group, hot=False):
                              f"{_CTOR[_buf_dtype(r)]}({x})")
             else:
                 lines.append(f"{body}r{j} = {_combine(r, f'r{j}', xv)}")
+        if unroll:
+            one = lines[mark:]
+            del lines[mark:]
+            for k in range(n_lanes):
+                lines.append(f"{body}u{R - 1} = np.uint64({k})")
+                lines.extend(ln.replace("_LANE", f"_{k}") for ln in one)
         if s_colbuf:    # column sums: an elementwise update of a row of partials (vectorises)
             bpad = pads[R - 1 - k0] + ind
             lines.append(f"{bpad}for jj in range(be - bb):")
