@@ -18,6 +18,11 @@ class ResourceExhaustedError(OpError, MemoryError):
     """A buffer could not be allocated."""
 
 
+class FeedSignatureMiss(Exception):
+    """Internal, never reaches users: a compiled plan function was called with feeds of
+    other shapes than it was compiled for; the caller then looks up the plan for them."""
+
+
 def is_allocation_failure(e):
     """Whether `e` (raised by NumPy or Numba) says a buffer could not be allocated."""
     return isinstance(e, MemoryError) or isinstance(e, ValueError) and (

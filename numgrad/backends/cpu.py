@@ -194,7 +194,12 @@ class CompiledPlan:
                 self._try_fused_call()
         if self.fused_call:
             fn, const_args, out_ids = self.fused_call
-            outs = fn(*[_contiguous(a) for a in feed_values], *const_args)
+            try:
+                outs = fn(*[_contiguous(a) for a in feed_values], *const_args)
+            except TypeError:
+                # The plan function's signature is explicit (see _emit_plan_function): a
+                # feed it does not take as is (unaligned memory) is copied to one it does.
+                outs = fn(*[np.array(a, order="C") for a in feed_values], *const_args)
             # Arrays the plan function allocated are the caller's; anything else (a feed or
             # a view of one, a constant) is copied, as TF returns fresh arrays.
             return [outs[i] if fresh else np.array(outs[i] if i >= 0 else const)
@@ -232,7 +237,12 @@ def _final_results(fn, const_args, out_ids, fetch_shapes):
     scalars = [k for k, shape in enumerate(fetch_shapes) if shape == ()]
 
     def fast(args):      # most of a small plan's per-call overhead: kept lean
-        outs = fn(*args, *consts)
+        try:
+            outs = fn(*args, *consts)
+        except TypeError:
+            # Not the types of fn's explicit signature: unaligned arrays pass the caller's
+            # checks and are copied here; anything else raises TypeError again.
+            outs = fn(*[np.array(a, order="C") for a in args], *consts)
         outs = list(outs) if in_order else [outs[i] for i in order]
         for k in scalars:
             outs[k] = outs[k][()]
@@ -291,9 +301,24 @@ def _emit_plan_function(plan, runners):
             returned.add(v.id)
             out_ids.append((len(rets), own, None))
             rets.append(_arg(v, names, params, const_args))
-    source = ("import numpy as np\nfrom numba import njit\n" + "\n".join(imports) + "\n\n\n"
-              "@njit(cache=True, nogil=True)\n"
-              f"def plan({', '.join(params)}):\n" + "\n".join(body) +
+    # The signature is explicit, so the dispatcher never compiles another specialisation:
+    # feeds of other dtypes, layouts or ranks raise TypeError before anything runs, and
+    # other shapes raise FeedSignatureMiss.  make_callable's hot path relies on both to call
+    # the plan without checking its arguments in Python first.  Feeds are typed read-only
+    # (mutable arrays convert to that, the plan never writes them).
+    arrays = [(v.dtype, len(v.shape)) for v in plan._feed_values]
+    arrays += [(a.dtype, a.ndim) for _, a in const_args]
+    sig = ", ".join(f"nt.Array(from_dtype(np.dtype({np.dtype(d).str!r})), {nd}, 'C', readonly=True)"
+                    for d, nd in arrays)
+    checks = [f"f{i}.shape[{k}] != {n}" for i, v in enumerate(plan._feed_values)
+              for k, n in enumerate(v.shape)]
+    guard = (f"    if {' or '.join(checks)}:\n        raise FeedSignatureMiss()\n" if checks
+             else "")
+    source = ("import numpy as np\nfrom numba import njit, types as nt\n"
+              "from numba.np.numpy_support import from_dtype\n"
+              "from numgrad.errors import FeedSignatureMiss\n" + "\n".join(imports) + "\n\n\n"
+              f"@njit(({sig}{',' if len(arrays) == 1 else ''}), cache=True, nogil=True)\n"
+              f"def plan({', '.join(params)}):\n" + guard + "\n".join(body) +
               f"\n    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})\n")
     return cache.load(source, "plan"), [a for _, a in const_args], out_ids
 
