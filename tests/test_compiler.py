@@ -577,3 +577,72 @@ def test_sums_keeping_a_tiny_inner_dim_accumulate_in_lane_registers(n, dtype, rt
     plan = next(iter(sess._plans.values())).compiled([feed[p]])
     sources = [emit_group(s).source for s in plan.steps if s.kind == "group"]
     assert any("r0_2 = " in src or "r1_2 = " in src for src in sources), "\n".join(sources)
+
+
+def test_plan_function_checks_its_own_feeds_so_hot_calls_skip_python_checks(monkeypatch, rng):
+    # The fused plan function has an explicit signature (no new specialisations) and checks
+    # its feed shapes; make_callable then calls it first with no Python-side checks and falls
+    # back to the validating path on FeedSignatureMiss (other shapes) or TypeError (other
+    # types), which also stops the unchecked first try for good.
+    from numgrad.backends import cpu
+    from numgrad.errors import FeedSignatureMiss
+    monkeypatch.setattr(cpu, "FUSED_CALL_AFTER", 2)
+    x = ng.placeholder(ng.float64, [None])
+    w = ng.placeholder(ng.float64, [None])
+    loss = ng.reduce_sum(ng.tanh(x * w) * x)
+    fetches = [loss] + ng.gradients(loss, [x, w])
+    sess = ng.Session(backend="cpu")
+    f = sess.make_callable(fetches, [x, w])
+    ref = ng.Session(backend="numpy").make_callable(fetches, [x, w])
+    vx, vw = rng.standard_normal(5), rng.standard_normal(5)
+    for _ in range(4):
+        assert_same(ref(vx, vw), f(vx, vw), 1e-12)
+    plan_fn = [cp for p in sess._plans.values() for cp in p._compiled.values()
+               if cp.fused_call][0].fused_call[0]
+    with pytest.raises(FeedSignatureMiss):
+        plan_fn(np.ones(6), np.ones(6))
+    with pytest.raises(TypeError):
+        plan_fn(np.ones(5, np.float32), np.ones(5))
+    with pytest.raises(TypeError):
+        plan_fn(np.ones(10)[::2], np.ones(5))
+    assert len(plan_fn.signatures) == 1
+    read_only = vx.copy()
+    read_only.flags.writeable = False
+    raw = np.zeros(5 * 8 + 1, np.uint8)
+    unaligned = raw[1:].view(np.float64)
+    unaligned[:] = vx
+    assert not unaligned.flags.aligned
+    # new shapes, back, read-only, unaligned, then other dtypes/strides, then the hot shape
+    for a, b in [(np.ones(3), np.ones(3)), (vx, vw), (np.ones(3), np.ones(3)), (read_only, vw),
+                 (unaligned, vw), (vx, vw), (vx.astype(np.float32), vw), (vx[::-1][::-1], vw),
+                 (list(vx), vw), (np.repeat(vx, 2)[::2], vw), (vx, vw)]:
+        assert_same(ref(np.asarray(a, np.float64), b), f(a, b), 1e-12)
+    with pytest.raises(ValueError, match="Placeholder"):
+        f(np.ones(3), np.ones((3, 1)))
+    assert_same(ref(vx, vw), f(vx, vw), 1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_division_of_a_negative_constant_shares_the_positive_one(dtype, rng):
+    # (-c) / y is planned as -(c / y), exact in IEEE arithmetic, so with c / y already in
+    # the graph (the gradient of c / y is ((-c) / y) / y) one division goes.  Results are
+    # bit-identical to NumPy's, zeros, infinities and NaNs included.
+    y = ng.placeholder(dtype, [40])
+    inv = 2.0 / (y * y)
+    loss = ng.reduce_sum(inv) + ng.reduce_sum(-3.0 / y) + ng.reduce_sum(3.0 / y)
+    fetches = [inv, -2.0 / y, ng.gradients(loss, y)[0], ng.constant(np.full(40, -5.0, dtype)) / y]
+    v = rng.standard_normal(40).astype(dtype)
+    v[:4] = [0.0, -0.0, np.inf, np.nan]
+    sess = ng.Session(backend="cpu")
+    out = sess.run(fetches, {y: v})
+    ref = ng.Session(backend="numpy").run(fetches, {y: v})
+    for r, o in zip(ref, out):
+        assert r.dtype == o.dtype
+        np.testing.assert_array_equal(o, r)
+    plan = next(iter(sess._plans.values())).compiled([v])
+    divisions = [n for s in plan.steps if s.kind == "group" for n in s.nodes
+                 if n.type == "RealDiv"]
+    # 2 / y^2 (shared by the gradient's -2 / y^2), 2 / y (for -2 / y), 3 / y (shared by
+    # -3 / y and by the gradient of -3 / y), 5 / y, and the gradients' second divisions
+    # (-(2 / y^2)) / y^2, (3 / y) / y and (-(3 / y)) / y: 7, where 9 were written.
+    assert len(divisions) == 7, [n.name for n in divisions]
