@@ -646,3 +646,25 @@ def test_division_of_a_negative_constant_shares_the_positive_one(dtype, rng):
     # -3 / y and by the gradient of -3 / y), 5 / y, and the gradients' second divisions
     # (-(2 / y^2)) / y^2, (3 / y) / y and (-(3 / y)) / y: 7, where 9 were written.
     assert len(divisions) == 7, [n.name for n in divisions]
+
+
+def test_hot_scalar_results_keep_their_numpy_types(monkeypatch, rng):
+    # The fused plan function returns fresh 0-d results as Python scalars (cheaper to box);
+    # callers still get NumPy scalars of the fetch's dtype, on every path.
+    from numgrad.backends import cpu
+    monkeypatch.setattr(cpu, "FUSED_CALL_AFTER", 2)
+    x = ng.placeholder(ng.float32, [6])
+    k = ng.placeholder(ng.int32, [6])
+    fetches = [ng.reduce_sum(x * x), ng.reduce_sum(k * 3), ng.greater(ng.reduce_sum(x), 3.0),
+               ng.reduce_max(ng.cast(k, ng.int64)), x * 2.0]
+    sess = ng.Session(backend="cpu")
+    f = sess.make_callable(fetches, [x, k])
+    ref = ng.Session(backend="numpy").make_callable(fetches, [x, k])
+    for _ in range(5):
+        vx, vk = rng.random(6).astype(np.float32), rng.integers(-9, 9, 6).astype(np.int32)
+        for got in (f(vx, vk), sess.run(fetches, {x: vx, k: vk})):
+            want = ref(vx, vk)
+            for g, w in zip(got, want):
+                assert type(g) is type(w), (type(g), type(w))
+                np.testing.assert_allclose(g, w, rtol=1e-6)
+    assert any(cp.fused_call for p in sess._plans.values() for cp in p._compiled.values())

@@ -182,8 +182,7 @@ class CompiledPlan:
             log.debug("numgrad: no fused plan function: %s", e)
             return
         self.fused_call = (fn, const_args, out_ids)
-        self.fast = _final_results(fn, const_args, out_ids,
-                                   [v.shape for v in self._fetch_values])
+        self.fast = _final_results(fn, const_args, out_ids)
 
     def __call__(self, feed_values):
         if self.fused_call is None:
@@ -202,8 +201,9 @@ class CompiledPlan:
                 outs = fn(*[np.array(a, order="C") for a in feed_values], *const_args)
             # Arrays the plan function allocated are the caller's; anything else (a feed or
             # a view of one, a constant) is copied, as TF returns fresh arrays.
-            return [outs[i] if fresh else np.array(outs[i] if i >= 0 else const)
-                    for i, fresh, const in out_ids]
+            return [(np.array(outs[i], scalar) if scalar else outs[i]) if fresh
+                    else np.array(outs[i] if i >= 0 else const)
+                    for i, fresh, const, scalar in out_ids]
         env = [None] * self.n_values
         for vid, arr in self.consts:
             env[vid] = arr
@@ -225,16 +225,16 @@ class CompiledPlan:
         return plan_summary(self)
 
 
-def _final_results(fn, const_args, out_ids, fetch_shapes):
+def _final_results(fn, const_args, out_ids):
     """The hot path of make_callable, for plans whose fetches are all arrays the plan
     function allocates: contiguous feeds of the right dtypes and validated shapes in,
-    Session.run's results out (scalars for 0-d arrays).  None for other plans."""
-    if not all(fresh for _, fresh, _ in out_ids):
+    Session.run's results out (NumPy scalars for 0-d arrays).  None for other plans."""
+    if not all(fresh for _, fresh, _, _ in out_ids):
         return None
     consts = tuple(const_args)
-    order = [i for i, _, _ in out_ids]
+    order = [i for i, _, _, _ in out_ids]
     in_order = order == list(range(len(order)))
-    scalars = [k for k, shape in enumerate(fetch_shapes) if shape == ()]
+    scalars = [(k, scalar) for k, (_, _, _, scalar) in enumerate(out_ids) if scalar]
 
     def fast(args):      # most of a small plan's per-call overhead: kept lean
         try:
@@ -244,8 +244,8 @@ def _final_results(fn, const_args, out_ids, fetch_shapes):
             # checks and are copied here; anything else raises TypeError again.
             outs = fn(*[np.array(a, order="C") for a in args], *consts)
         outs = list(outs) if in_order else [outs[i] for i in order]
-        for k in scalars:
-            outs[k] = outs[k][()]
+        for k, scalar in scalars:
+            outs[k] = scalar(outs[k])
         return outs
     return fast
 
@@ -294,13 +294,17 @@ def _emit_plan_function(plan, runners):
     returned = set()
     for v in plan._fetch_values:
         if v.const is not None:
-            out_ids.append((-1, False, v.const_array()))
+            out_ids.append((-1, False, v.const_array(), None))
         else:
             # A value fetched twice, or a view of another fetched value, is not fresh twice.
             own = v.id in fresh and v.id not in returned
             returned.add(v.id)
-            out_ids.append((len(rets), own, None))
-            rets.append(_arg(v, names, params, const_args))
+            ret = _arg(v, names, params, const_args)
+            # A fresh 0-d result comes back as a Python scalar, made a NumPy one by the
+            # caller: boxing a new array costs Numba ~0.9 us, a float nothing.
+            scalar = v.dtype.type if own and v.shape == () else None
+            out_ids.append((len(rets), own, None, scalar))
+            rets.append(f"{ret}.reshape((1,))[0]" if scalar else ret)
     # The signature is explicit, so the dispatcher never compiles another specialisation:
     # feeds of other dtypes, layouts or ranks raise TypeError before anything runs, and
     # other shapes raise FeedSignatureMiss.  make_callable's hot path relies on both to call
