@@ -228,26 +228,31 @@ class CompiledPlan:
 def _final_results(fn, const_args, out_ids):
     """The hot path of make_callable, for plans whose fetches are all arrays the plan
     function allocates: contiguous feeds of the right dtypes and validated shapes in,
-    Session.run's results out (NumPy scalars for 0-d arrays).  None for other plans."""
+    Session.run's results out (NumPy scalars for 0-d arrays).  None for other plans.
+    (Fetch i is the plan function's returned value out_ids[i][0].)"""
     if not all(fresh for _, fresh, _, _ in out_ids):
         return None
-    consts = tuple(const_args)
-    order = [i for i, _, _, _ in out_ids]
-    in_order = order == list(range(len(order)))
-    scalars = [(k, scalar) for k, (_, _, _, scalar) in enumerate(out_ids) if scalar]
-
-    def fast(args):      # most of a small plan's per-call overhead: kept lean
-        try:
-            outs = fn(*args, *consts)
-        except TypeError:
-            # Not the types of fn's explicit signature: unaligned arrays pass the caller's
-            # checks and are copied here; anything else raises TypeError again.
-            outs = fn(*[np.array(a, order="C") for a in args], *consts)
-        outs = list(outs) if in_order else [outs[i] for i in order]
-        for k, scalar in scalars:
-            outs[k] = scalar(outs[k])
-        return outs
-    return fast
+    # The function is generated for this plan's fetches (no loop, no list copy): a W4-size
+    # plan spends ~1.5 us per call in Python around the plan function's ~5 us.
+    env = {"fn": fn, "consts": tuple(const_args), "array": np.array}
+    picks = []
+    for i, _, _, scalar in out_ids:
+        if scalar:
+            env[f"s{i}"] = scalar
+            picks.append(f"s{i}(r[{i}])")
+        else:
+            picks.append(f"r[{i}]")
+    more = ", *consts" if const_args else ""
+    source = ("def fast(args):\n"
+              "    try:\n"
+              f"        r = fn(*args{more})\n"
+              "    except TypeError:\n"
+              "        # Not the types of fn's explicit signature: unaligned arrays pass the\n"
+              "        # caller's checks and are copied here; anything else raises again.\n"
+              f"        r = fn(*[array(a, order='C') for a in args]{more})\n"
+              f"    return [{', '.join(picks)}]\n")
+    exec(compile(source, "<numgrad plan results>", "exec"), env)
+    return env["fast"]
 
 
 def _emit_plan_function(plan, runners):
