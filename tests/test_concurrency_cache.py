@@ -111,6 +111,47 @@ def test_eight_threads_different_fetches_for_two_seconds():
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_hot_callable_from_four_threads_with_mixed_shapes_and_types(monkeypatch):
+    # make_callable's unchecked first try (the plan function checks its own types and
+    # shapes) under threads: each thread alternates shapes, and one also feeds float32 and
+    # lists, which switch that try off for everybody; results must stay right throughout.
+    from numgrad.backends import cpu
+    monkeypatch.setattr(cpu, "FUSED_CALL_AFTER", 2)
+    x = ng.placeholder(ng.float64, [None])
+    w = ng.placeholder(ng.float64, [None])
+    loss = ng.reduce_sum(ng.tanh(x * w) * x)
+    f = ng.Session(backend="cpu").make_callable([loss] + ng.gradients(loss, [x, w]), [x, w])
+
+    def reference(xv, wv):
+        t = np.tanh(xv * wv)
+        g = 1 - t * t
+        return [np.sum(t * xv), t + xv * wv * g, xv * xv * g]
+
+    errors = []
+
+    def worker(k):
+        r = np.random.default_rng(k)
+        try:
+            for i in range(60):
+                n = (3, 8)[(i + k) % 2]
+                xv, wv = r.standard_normal(n), r.standard_normal(n)
+                feed = xv
+                if k == 3 and i % 20 == 19:
+                    feed = xv.astype(np.float32) if i % 40 == 19 else list(xv)
+                    xv = np.asarray(feed, np.float64)
+                for o, e in zip(f(feed, wv), reference(xv, wv)):
+                    np.testing.assert_allclose(o, e, rtol=1e-12, atol=1e-14)
+        except Exception as e:   # noqa: BLE001  (reported below)
+            errors.append((k, e))
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert not errors, errors[0]
+
+
 def test_fork_while_parent_threads_run_the_session():
     """Locks held by running threads at fork time must not hang or break the child."""
     from numgrad.backends.cpu import PARALLEL_MIN
