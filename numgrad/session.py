@@ -148,6 +148,29 @@ def check_feed(t, value):
     return arr
 
 
+_RUN_CALLABLES_MAX = 256    # distinct run() calls remembered per session
+
+
+def _run_key(fetches, feed_dict):
+    """A key for run()'s common call shapes: a Tensor, or a list or tuple of Tensors, fed by
+    a dict with Tensor keys; None for anything else (names, Operations, nesting, ...)."""
+    kind = type(fetches)
+    if kind is Tensor:
+        fetch_key = fetches
+    elif (kind is list or kind is tuple) and all(type(f) is Tensor for f in fetches):
+        fetch_key = (kind, tuple(fetches))
+    else:
+        return None
+    if not feed_dict:
+        return fetch_key, ()
+    if type(feed_dict) is not dict:
+        return None
+    feed_keys = tuple(feed_dict)
+    if not all(type(k) is Tensor for k in feed_keys):
+        return None
+    return fetch_key, feed_keys
+
+
 class Session:
     """Runs graphs.  ``backend``: "numpy" (reference) or a compiled backend; the default comes
     from the NUMGRAD_BACKEND environment variable."""
@@ -159,6 +182,7 @@ class Session:
         self._graph = graph if graph is not None else get_default_graph()
         self._backend = get_backend(backend)
         self._plans = {}
+        self._run_callables = {}        # run()'s common calls, as make_callable functions
         self._lock = threading.Lock()
         self._closed = False
 
@@ -198,6 +222,7 @@ class Session:
         """Free the cached plans; run() and make_callable's functions then raise RuntimeError."""
         self._closed = True
         self._plans.clear()
+        self._run_callables.clear()
 
     # --- running ------------------------------------------------------------------------
     def _feed_tensor(self, key):
@@ -234,6 +259,19 @@ class Session:
         names the op that first made a NaN/inf; run_metadata is ignored."""
         if self._closed:
             raise RuntimeError("Attempted to use a closed Session.")
+        key = _run_key(fetches, feed_dict)
+        if key is not None and (options is None or not getattr(options, "check_numerics", False)):
+            # The common call (Tensors fetched in a list, tuple or alone, fed by Tensor keys)
+            # repeated in a loop: run it as the make_callable function of that call, which
+            # maps fetches and plans once instead of every time (W4: ~40 -> ~10 us).
+            call = self._run_callables.get(key)
+            if call is None:
+                call = self.make_callable(fetches, list(feed_dict) if feed_dict else [])
+                with self._lock:
+                    if len(self._run_callables) >= _RUN_CALLABLES_MAX:
+                        self._run_callables.clear()
+                    self._run_callables[key] = call
+            return call(*feed_dict.values()) if feed_dict else call()
         mapper = _FetchMapper(self._graph, fetches)
         feeds, values = [], []
         for k, v in (feed_dict or {}).items():
@@ -282,7 +320,7 @@ class Session:
         dtypes = [np.dtype(t.dtype.np) for t in feeds]     # the builtin singletons
         resolve = getattr(plan, "compiled", None)   # feed shapes -> plan for those shapes
         hot = {}                                    # validated feed shapes -> plan
-        build, flat = mapper.build, mapper.flat
+        build, flat, tensors = mapper.build, mapper.flat, mapper.tensors
         ndarray = np.ndarray
 
         # The fast function of the plan last run from `hot`: it checks its own argument
@@ -298,7 +336,7 @@ class Session:
             if exact and resolve is not None:
                 with self._lock:
                     hot[tuple([a.shape for a in args])] = resolve(values)
-            return build(_results(plan(values), values))
+            return build(_results(plan(values), values, tensors))
 
         def checked(args):
             try:
@@ -315,7 +353,7 @@ class Session:
                 if lean[1]:
                     lean[0] = fast
                 return fast(args) if flat else build(fast(args))
-            return build(_results(run(args), args))
+            return build(_results(run(args), args, tensors))
 
         def call(*args, **kwargs):      # kwargs: TF's options/run_metadata, ignored
             if self._closed:

@@ -610,3 +610,57 @@ def test_compute_gradient_error_small_and_detects_wrong_rule():
     a = ng.placeholder(ng.float64, [1], name="a")
     err2 = ng.test.compute_gradient_error(a, [1], ng.sign(a), [1], x_init_value=np.array([0.0]))
     assert err2 > 0.5
+
+
+def test_run_reuses_a_callable_for_repeated_common_calls(sess, monkeypatch):
+    # run(list/tuple/Tensor of Tensors, {Tensor: value}) goes through a remembered
+    # make_callable function: same results, structures, errors and fresh arrays as the full
+    # path; other calls (names, dicts, options) take the full path; the memory is bounded.
+    from numgrad import session as session_module
+    x = ng.placeholder(ng.float64, [None], name="x")
+    w = ng.placeholder(ng.float64, [None], name="w")
+    loss = ng.reduce_sum(ng.tanh(x * w) * x)
+    gx, gw = ng.gradients(loss, [x, w])
+    r = np.random.default_rng(0)
+
+    def expected(xv, wv):
+        t = np.tanh(xv * wv)
+        return np.sum(t * xv), t + xv * wv * (1 - t * t), xv * xv * (1 - t * t)
+
+    for n in (3, 3, 5, 3):
+        xv, wv = r.standard_normal(n), r.standard_normal(n)
+        e_loss, e_gx, e_gw = expected(xv, wv)
+        got = sess.run([loss, gx, gw], {x: xv, w: wv})
+        assert isinstance(got, list) and np.ndim(got[0]) == 0
+        np.testing.assert_allclose(got[0], e_loss, rtol=1e-12)
+        np.testing.assert_allclose(got[1], e_gx, rtol=1e-12)
+        got[1][:] = 0.0                                   # the caller owns its arrays
+        got = sess.run((gx, loss), {w: wv, x: xv})        # a tuple, feeds in another order
+        assert isinstance(got, tuple)
+        np.testing.assert_allclose(got[0], e_gx, rtol=1e-12)
+        np.testing.assert_allclose(sess.run(loss, {x: list(xv), w: wv}), e_loss, rtol=1e-12)
+        # the same call by names and as a dict: the full path, same answers
+        by_name = sess.run({"l": loss.name}, {"x:0": xv, "w:0": wv})
+        np.testing.assert_allclose(by_name["l"], e_loss, rtol=1e-12)
+    assert len(sess._run_callables) == 3
+    with pytest.raises(ValueError, match="'x:0'"):
+        sess.run([loss, gx], {x: np.ones((2, 2)), w: np.ones(2)})
+    with pytest.raises(ValueError, match="'x:0'"):
+        sess.run([loss, gx, gw], {x: np.ones((2, 2)), w: np.ones(2)})
+    other = ng.Graph()
+    with other.as_default():
+        stranger = ng.constant(1.0)
+    with pytest.raises(ValueError, match="not an element of this graph"):
+        sess.run([loss, stranger], {x: np.ones(2), w: np.ones(2)})
+    assert len(sess._run_callables) == 4                  # the failed call left nothing
+    monkeypatch.setattr(session_module, "_RUN_CALLABLES_MAX", 2)
+    for k in range(5):                                    # bounded, and still right
+        y = loss * float(k + 1)
+        xv, wv = r.standard_normal(4), r.standard_normal(4)
+        np.testing.assert_allclose(sess.run(y, {x: xv, w: wv}),
+                                   (k + 1) * expected(xv, wv)[0], rtol=1e-12)
+        assert len(sess._run_callables) <= 2
+    sess.close()
+    assert not sess._run_callables
+    with pytest.raises(RuntimeError, match="closed Session"):
+        sess.run([loss], {x: np.ones(2), w: np.ones(2)})
