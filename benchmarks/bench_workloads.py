@@ -95,3 +95,25 @@ class MemoryBound:
         return t / bound
 
     track_w1_f64_1e7_times_bound.unit = "x bound"
+
+
+class CallOverhead:
+    """Per-call cost of a small hot plan (W4: ~30 ops on length-16 vectors) through
+    `Session.run` (a TF-style loop) and through `make_callable`."""
+
+    def setup(self):
+        import numgrad as ng
+        ng.reset_default_graph()
+        self.fetches, feeds, self.data = bench.WORKLOADS["W4"][0](ng)
+        self.sess = ng.Session()
+        self.feed_dict = dict(zip(feeds, self.data))
+        self.fn = self.sess.make_callable(self.fetches, feeds)
+        for _ in range(200):          # past NUMGRAD_FUSED_CALL_AFTER: the hot plan
+            self.sess.run(self.fetches, self.feed_dict)
+            self.fn(*self.data)
+
+    def time_session_run(self):
+        self.sess.run(self.fetches, self.feed_dict)
+
+    def time_make_callable(self):
+        self.fn(*self.data)

@@ -52,3 +52,24 @@ def test_cpu_steal_is_read_from_proc_stat(tmp_path, monkeypatch):
     real_open = builtins.open
     monkeypatch.setattr(builtins, "open", lambda p, *a, **k: real_open(tmp_path / "missing") if p == "/proc/stat" else real_open(p, *a, **k))
     assert bench.cpu_steal_ticks() is None
+
+
+def test_asv_call_overhead_benchmark_runs():
+    # benchmarks/ is not a package on the path in CI: load it by file, as asv does.
+    import importlib.util
+    import os
+    path = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "bench_workloads.py")
+    spec = importlib.util.spec_from_file_location("bench_workloads_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    b = module.CallOverhead()
+    b.setup()
+    b.time_session_run()
+    b.time_make_callable()
+    by_run = b.sess.run(b.fetches, b.feed_dict)
+    by_callable = b.fn(*b.data)
+    for r, c in zip(by_run, by_callable):
+        np.testing.assert_array_equal(r, c)
+    ref = bench.WORKLOADS["W4"][1](*b.data)
+    for r, e in zip(by_run, ref):
+        np.testing.assert_allclose(r, e, rtol=1e-9)
