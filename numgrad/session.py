@@ -153,12 +153,16 @@ _RUN_CALLABLES_MAX = 256    # distinct run() calls remembered per session
 
 def _run_key(fetches, feed_dict):
     """A key for run()'s common call shapes: a Tensor, or a list or tuple of Tensors, fed by
-    a dict with Tensor keys; None for anything else (names, Operations, nesting, ...)."""
+    a dict with Tensor keys; None for anything else (names, Operations, nesting, ...).
+    (Plain loops, not all() over generators: this runs on every call of a hot loop.)"""
     kind = type(fetches)
     if kind is Tensor:
         fetch_key = fetches
-    elif (kind is list or kind is tuple) and all(type(f) is Tensor for f in fetches):
-        fetch_key = (kind, tuple(fetches))
+    elif kind is list or kind is tuple:
+        for f in fetches:
+            if type(f) is not Tensor:
+                return None
+        fetch_key = (kind, *fetches)
     else:
         return None
     if not feed_dict:
@@ -166,8 +170,9 @@ def _run_key(fetches, feed_dict):
     if type(feed_dict) is not dict:
         return None
     feed_keys = tuple(feed_dict)
-    if not all(type(k) is Tensor for k in feed_keys):
-        return None
+    for k in feed_keys:
+        if type(k) is not Tensor:
+            return None
     return fetch_key, feed_keys
 
 

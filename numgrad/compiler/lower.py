@@ -294,6 +294,10 @@ def _lower_op(L, op, ins):
         c = L.splat(-x.const.reshape(-1)[0], x.shape, x.dtype, op.name + "/negated")
         q, = L.node("RealDiv", {}, [c, y], specs, op.name + "/abs")
         return L.node("Neg", {}, [q], specs, op.name)
+    if typ == "RealDiv" and dt0.kind == "f":
+        square = _reciprocal_over_same(L, ins, shape0, specs, op.name)
+        if square is not None:
+            return square
     if typ == "Pow" and _is_scalar_const(ins[1], 1) and ins[0].shape == shape0:
         return [ins[0]]
     if typ == "Pow" and _is_scalar_const(ins[1], 2) and ins[0].shape == shape0:
@@ -322,3 +326,25 @@ def _lower_reshape(L, v, shape, name):
             return L.splat(v.const, shape, v.dtype, name)
         return L.const(v.const.reshape(shape), name=name)
     return L.node("Reshape", {"shape": tuple(shape)}, [v], [(tuple(shape), v.dtype)], name)[0]
+
+
+def _reciprocal_over_same(L, ins, shape0, specs, name):
+    """(1 / y) / y as (1 / y)**2, and (-(1 / y)) / y as -((1 / y)**2), or None.
+
+    TF's gradient of 1 / y is ((-1) / y) / y (the -1 / y shared with 1 / y, see above), so
+    every 1/r-type potential (Coulomb, Lennard-Jones) pays a second division per element
+    for it.  Squaring the reciprocal the forward pass has already computed is the form TF
+    itself uses for Reciprocal's gradient.  The two differ by rounding only (at most about
+    2 ulp: both are 1/y^2 from two correctly rounded steps), and agree on every special
+    value: y = +-0, subnormal (1 / y overflows), +-inf, nan.  W5's pair kernel: one of its
+    two divisions, which dominate it on CPUs without a wide divider."""
+    x, y = ins
+    negate = x.node is not None and x.node.type == "Neg"
+    q = x.node.inputs[0] if negate else x
+    if q.node is None or q.node.type != "RealDiv" or q.shape != shape0 or q.dtype != x.dtype:
+        return None
+    one, divisor = q.node.inputs
+    if divisor.id != y.id or not _is_scalar_const(one, 1):
+        return None
+    sq = L.node("Square", {}, [q], specs, name + "/reciprocal_squared")
+    return L.node("Neg", {}, sq, specs, name) if negate else sq
