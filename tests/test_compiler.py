@@ -66,10 +66,14 @@ def test_reductions_over_any_axes_match(reduce, axis, keepdims, rng):
     assert_same(ref, out, 1e-12)
 
 
-def test_large_reduction_over_dim0_parallel_is_deterministic(rng):
-    v = rng.standard_normal((PARALLEL_MIN // 8, 16)).astype(np.float32)
-    x = ng.placeholder(ng.float32, v.shape)
-    y = [ng.reduce_sum(x * x, axis=0), ng.reduce_max(x, axis=1), ng.reduce_mean(x)]
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_reduction_over_dim0_parallel_is_deterministic(dtype, rng):
+    # float32 sums go through block buffers, float64 ones accumulate in vector registers
+    # (vecmath._radd): both give the same bits whatever the number of threads.
+    v = rng.standard_normal((PARALLEL_MIN // 8, 16)).astype(dtype)
+    x = ng.placeholder(dtype, v.shape)
+    y = [ng.reduce_sum(x * x, axis=0), ng.reduce_max(x, axis=1), ng.reduce_mean(x),
+         ng.reduce_sum(ng.exp(x), axis=1), ng.reduce_sum(ng.reshape(x, [-1]) * 0.5)]
     sess = ng.Session(backend="cpu")
     results = []
     try:
@@ -81,7 +85,37 @@ def test_large_reduction_over_dim0_parallel_is_deterministic(rng):
     for r in results[1:]:
         for a, b in zip(results[0], r):
             np.testing.assert_array_equal(a, b)
-    assert_same(ng.Session(backend="numpy").run(y, {x: v}), results[0], 1e-5)
+    assert_same(ng.Session(backend="numpy").run(y, {x: v}), results[0],
+                1e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_big_sums_accumulate_in_vector_registers(dtype, rng, monkeypatch):
+    # A float64 sum over a big loop is accumulated with vecmath._radd (a reassociable add:
+    # the loop vectorises with partial sums in registers); a float32 one accumulates a
+    # float32 partial sum per block the same way, added to its float64 accumulator after
+    # each block, so the loop keeps its 8-wide vectors.  No block buffers.  Both agree with
+    # NumPy, and with the block buffers of NUMGRAD_REGISTER_SUMS=0 to a few ulp.
+    import inspect
+    from numgrad.compiler import emit_cpu
+    v = rng.standard_normal((64, PARALLEL_MIN // 32)).astype(dtype)
+    x = ng.placeholder(dtype, v.shape)
+    y = [ng.reduce_sum(ng.tanh(x) * x), ng.reduce_mean(x * x, axis=1)]
+    sess = ng.Session(backend="cpu")
+    out = sess.run(y, {x: v})
+    (plan,) = [cp for p in sess._plans.values() for cp in p._compiled.values()]
+    source = "".join(inspect.getsource(r.kernel.py_func) for r in plan.runners
+                     if hasattr(r, "kernel"))
+    assert ("= vm._radd(r" in source) == (dtype == np.float64), source
+    assert ("= vm._radd(x" in source) == (dtype == np.float32), source
+    assert "np.empty(256" not in source, source
+    monkeypatch.setattr(emit_cpu, "REGISTER_SUMS", False)
+    buffered = ng.Session(backend="cpu").run(y, {x: v})
+    ref = ng.Session(backend="numpy").run(y, {x: v})
+    eps = np.finfo(dtype).eps
+    for o, b, r in zip(out, buffered, ref):
+        assert_same([r], [o], 1e-5 if dtype == np.float32 else 1e-12)
+        np.testing.assert_allclose(o, b, rtol=64 * eps)
 
 
 def test_broadcasting_and_int_and_bool_ops(rng):
@@ -313,6 +347,61 @@ def test_make_callable_fast_path_returns_owned_fresh_results(monkeypatch, rng):
     assert_same(ref(strided), f(strided), 1e-12)
     with pytest.raises(ValueError, match="Placeholder"):
         f(np.ones((2, 2)))
+
+
+def test_hot_plan_fills_output_arrays_its_caller_allocates(monkeypatch, rng):
+    # A hot plan function fills the fetched arrays it computes instead of returning them
+    # (Numba's boxing of a returned array costs more than NumPy allocating it): 2-D, bool,
+    # int and float outputs, a view of one fetched beside it, one fetched twice (the same array
+    # twice, as TF returns it), an output that a later kernel also reads.  Every call gets new
+    # arrays of its own, on both the make_callable and the run paths.
+    from numgrad.backends import cpu
+    monkeypatch.setattr(cpu, "FUSED_CALL_AFTER", 2)
+    x = ng.placeholder(ng.float64, [3, 4])
+    k = ng.placeholder(ng.int32, [3, 4])
+    y = ng.exp(x) * 2.0
+    s = ng.reduce_sum(y, axis=1)
+    fetches = [y, ng.reshape(y, [12]), x > 0.5, k * 3, s, s * s, ng.reduce_max(k), k * 3]
+    sess = ng.Session(backend="cpu")
+    f = sess.make_callable(fetches, [x, k])
+    ref = ng.Session(backend="numpy").make_callable(fetches, [x, k])
+    seen = []
+    for i in range(6):
+        vx = rng.standard_normal((3, 4))
+        vk = rng.integers(-9, 9, (3, 4)).astype(np.int32)
+        for out in (f(vx, vk), sess.run(fetches, {x: vx, k: vk})):
+            want = ref(vx, vk)
+            assert_same(want, out, 1e-12)
+            assert [o.dtype for o in out] == [w.dtype for w in want]
+            for o in out:
+                if isinstance(o, np.ndarray):
+                    assert o.flags.writeable and not any(np.shares_memory(o, p) for p in seen)
+            seen.extend(o for o in out if isinstance(o, np.ndarray))
+            out[0][:] = 0.0         # the caller owns its results
+    compiled = [cp for plan in sess._plans.values() for cp in plan._compiled.values()]
+    fused = [cp.fused_call for cp in compiled if cp.fused_call]
+    assert fused and len(fused[0][3]) >= 3, "the fetched arrays should be given to the plan"
+
+
+def test_two_fetched_tensors_that_cse_merges_are_still_two_arrays(monkeypatch, rng):
+    # k * 3 written twice is one value in the plan; the NumPy backend computes two arrays and
+    # so must every path of the cpu backend (a caller writing into one must not change the
+    # other).  The same tensor fetched twice is one array, as in TF and the NumPy backend.
+    from numgrad.backends import cpu
+    monkeypatch.setattr(cpu, "FUSED_CALL_AFTER", 3)
+    k = ng.placeholder(ng.int32, [40000])       # above PARALLEL_MIN: the step runner
+    small = ng.placeholder(ng.int32, [4])       # a fused plan function once hot
+    for feed in (k, small):
+        a, b = feed * 3, feed * 3
+        sess = ng.Session(backend="cpu")
+        f = sess.make_callable([a, b, a], [feed])
+        for _ in range(6):
+            v = rng.integers(-9, 9, feed.shape.as_list()).astype(np.int32)
+            for out in (f(v), sess.run([a, b, a], {feed: v})):
+                np.testing.assert_array_equal(out[0], v * 3)
+                np.testing.assert_array_equal(out[1], v * 3)
+                assert not np.shares_memory(out[0], out[1])
+                assert out[2] is out[0]
 
 
 def test_function_plugs_into_scipy_minimize():
@@ -597,14 +686,21 @@ def test_plan_function_checks_its_own_feeds_so_hot_calls_skip_python_checks(monk
     vx, vw = rng.standard_normal(5), rng.standard_normal(5)
     for _ in range(4):
         assert_same(ref(vx, vw), f(vx, vw), 1e-12)
-    plan_fn = [cp for p in sess._plans.values() for cp in p._compiled.values()
-               if cp.fused_call][0].fused_call[0]
+    plan_fn, _, out_ids, out_allocs = [cp for p in sess._plans.values()
+                                       for cp in p._compiled.values() if cp.fused_call][0].fused_call
+    # The two gradients are output arrays the caller allocates; the loss comes back.
+    assert [s for s, _ in out_allocs] == [(5,), (5,)]
+    assert out_ids[0][0] == 0 and sorted(i for i, _, _, _ in out_ids[1:]) == [-3, -2]
+    outs = [np.empty(s, d) for s, d in out_allocs]
     with pytest.raises(FeedSignatureMiss):
-        plan_fn(np.ones(6), np.ones(6))
+        plan_fn(np.ones(6), np.ones(6), *outs)
     with pytest.raises(TypeError):
-        plan_fn(np.ones(5, np.float32), np.ones(5))
+        plan_fn(np.ones(5, np.float32), np.ones(5), *outs)
     with pytest.raises(TypeError):
-        plan_fn(np.ones(10)[::2], np.ones(5))
+        plan_fn(np.ones(10)[::2], np.ones(5), *outs)
+    loss_value, = plan_fn(vx, vw, *outs)
+    got = [np.float64(loss_value)] + [outs[-2 - i] for i, _, _, _ in out_ids[1:]]
+    assert_same(ref(vx, vw), got, 1e-12)
     assert len(plan_fn.signatures) == 1
     read_only = vx.copy()
     read_only.flags.writeable = False
@@ -647,6 +743,38 @@ def test_division_of_a_negative_constant_shares_the_positive_one(dtype, rng):
     # (-(2 / y^2)) / y^2, (3 / y) / y and (-(3 / y)) / y: 7, where 9 were written.
     assert len(divisions) == 7, [n.name for n in divisions]
 
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gradient_of_a_reciprocal_squares_it_instead_of_dividing_again(dtype, rng):
+    # TF's gradient of 1 / y is ((-1) / y) / y; the plan computes it as -((1 / y)**2) from the
+    # forward pass's 1 / y: one division per element where there were two.  Within 2 ulp of
+    # NumPy's two divisions, and equal on every special value (zeros, subnormals whose
+    # reciprocal overflows, infinities, NaN, huge values whose square underflows).
+    y = ng.placeholder(dtype, [64])
+    r3 = y * y * y
+    inv = 1.0 / r3
+    loss = ng.reduce_sum(inv * inv - inv)
+    fetches = [inv, ng.gradients(loss, y)[0], (1.0 / y) / y, -(1.0 / y) / y]
+    info = np.finfo(dtype)
+    v = (rng.standard_normal(64) + 2.0).astype(dtype)
+    v[:10] = [0.0, -0.0, np.inf, -np.inf, np.nan, info.tiny / 8, -info.tiny / 8,
+              info.max / 2, np.sqrt(info.max), 1.0 / np.sqrt(info.tiny)]
+    sess = ng.Session(backend="cpu")
+    out = sess.run(fetches, {y: v})
+    ref = ng.Session(backend="numpy").run(fetches, {y: v})
+    ulp = info.eps
+    for r, o in zip(ref, out):
+        assert r.dtype == o.dtype
+        np.testing.assert_array_equal(np.isnan(o), np.isnan(r))
+        np.testing.assert_array_equal(np.isinf(o) * np.sign(o), np.isinf(r) * np.sign(r))
+        np.testing.assert_array_equal(o == 0, r == 0)
+        finite = np.isfinite(r) & (r != 0) & (np.abs(r) >= info.tiny)
+        np.testing.assert_allclose(o[finite], r[finite], rtol=4 * ulp, atol=0)
+    plan = next(iter(sess._plans.values())).compiled([v])
+    divisions = [n for s in plan.steps if s.kind == "group" for n in s.nodes
+                 if n.type == "RealDiv"]
+    # 1 / y^3 and 1 / y: every other division became a square of one of them.
+    assert len(divisions) == 2, [n.name for n in divisions]
 
 def test_hot_scalar_results_keep_their_numpy_types(monkeypatch, rng):
     # The fused plan function returns fresh 0-d results as Python scalars (cheaper to box);

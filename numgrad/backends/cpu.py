@@ -13,6 +13,7 @@ import weakref
 import numpy as np
 
 from .. import cache, threads
+from ..compiler import lanes
 from ..compiler.emit_cpu import emit_group
 from ..compiler.fuse import fuse
 from ..compiler.pipeline import pipeline_rows
@@ -70,6 +71,11 @@ class _GroupRunner:
         parts = [np.empty((self.C,) + shape[1:], dtype) for shape, dtype in self.parts]
         args.extend(parts)
         args.extend(self.counts)
+        self._run_kernel(args)
+        for vid, a in results:
+            env[vid] = a
+
+    def _run_kernel(self, args):
         if self.parallel and self.compiled and threads.get_num_threads() > 1:
             self.kernel(1, 0, 0, *args)
             threads.run_chunks(self.kernel, self.C, args)
@@ -86,8 +92,55 @@ class _GroupRunner:
                 if self.compile_seconds > 1.0:
                     log.info("numgrad: compiled a fused kernel over %s (%d ops) in %.2f s",
                              self.space, self.n_nodes, self.compile_seconds)
+
+
+class _LaneRunner(_GroupRunner):
+    """A group run as lanes (compiler/lanes.py): the kernel reads lane-major copies of the
+    group's small inputs with the lane dim."""
+
+    def __init__(self, group, lane_group, spec):
+        super().__init__(lane_group.group, spec)
+        self.space, self.n_nodes = group.space, len(group.nodes)
+        self.lanes = lane_group.lanes
+        self.lane_loads = [(vid, k, aligned, kshape) for (vid, k, aligned), kshape
+                           in zip(lane_group.loads, spec.load_shapes)]
+        # outputs and reductions are the plan's values, in the expanded kernel's shapes;
+        # a reduction per lane (lane k) is stacked back along the last dim
+        self.outs_and_reds = [(v.id, v.shape, v.dtype, kshape, None) for v, kshape in
+                              zip(lane_group.outputs, spec.out_shapes)]
+        self.outs_and_reds += [(v.id, v.shape, v.dtype, kshape, k) for (v, k), kshape in
+                               zip(lane_group.reductions, spec.red_shapes)]
+
+    def __call__(self, env):
+        args = self.sizes + [self.C]
+        copies = {}
+        for vid, k, aligned, kshape in self.lane_loads:
+            a = env[vid]
+            if k is not None:
+                t = copies.get(vid)
+                if t is None:
+                    t = copies[vid] = np.ascontiguousarray(np.moveaxis(a.reshape(aligned), -1, 0))
+                a = t[k]
+            args.append(a.reshape(kshape))
+        args.extend(self.scalars)
+        results = []
+        stacked = {}                # plan value id -> (shape, its lanes' arrays)
+        for vid, shape, dtype, kshape, k in self.outs_and_reds:
+            if k is None:
+                a = np.empty(shape, dtype)
+                results.append((vid, a))
+                args.append(a.reshape(kshape))
+            else:
+                a = np.empty(kshape, dtype)
+                stacked.setdefault(vid, (shape, []))[1].append(a)
+                args.append(a)
+        args.extend(np.empty((self.C,) + shape[1:], dtype) for shape, dtype in self.parts)
+        args.extend(self.counts)
+        self._run_kernel(args)
         for vid, a in results:
             env[vid] = a
+        for vid, (shape, lane_arrays) in stacked.items():
+            env[vid] = np.stack(lane_arrays, axis=-1).reshape(shape)
 
 
 def _single_runner(node):
@@ -143,12 +196,23 @@ class CompiledPlan:
                         raise
                     raise resource_exhausted(f"constant '{v.name}'", v.shape, v.dtype) from e
         self.feed_ids = [v.id for v in feed_values]
-        self.fetch = [(v.id, v.const is not None) for v in fetch_values]
+        # A value fetched again (two fetched tensors that are one value after CSE, such as
+        # k * 3 written twice) is copied, so no two results share memory: the NumPy backend
+        # computes them separately.
+        seen = set()
+        self.fetch = []
+        for v in fetch_values:
+            self.fetch.append((v.id, v.const is not None or v.id in seen))
+            seen.add(v.id)
         self.runners = []
         self.kernels = 0
         for s in steps:
             if s.kind == "group":
-                self.runners.append(_GroupRunner(s, emit_group(s)))
+                lane_group = lanes.expand(s) if lanes.ENABLED else None
+                if lane_group is not None:
+                    self.runners.append(_LaneRunner(s, lane_group, emit_group(lane_group.group)))
+                else:
+                    self.runners.append(_GroupRunner(s, emit_group(s)))
                 self.kernels += 1
             else:
                 self.runners.append(_single_runner(s.node))
@@ -177,12 +241,12 @@ class CompiledPlan:
         try:
             runners = [_GroupRunner(st, emit_group(st, hot=True)) if st.kind == "group"
                        else run for st, run in zip(self.steps, self.runners)]
-            fn, const_args, out_ids = _emit_plan_function(self, runners)
+            fn, const_args, out_ids, out_allocs = _emit_plan_function(self, runners)
         except Exception as e:  # noqa: BLE001  (an optimisation: fall back to the step runner)
             log.debug("numgrad: no fused plan function: %s", e)
             return
-        self.fused_call = (fn, const_args, out_ids)
-        self.fast = _final_results(fn, const_args, out_ids)
+        self.fused_call = (fn, const_args, out_ids, out_allocs)
+        self.fast = _final_results(fn, const_args, out_ids, out_allocs)
 
     def __call__(self, feed_values):
         if self.fused_call is None:
@@ -192,17 +256,17 @@ class CompiledPlan:
             if self.calls > FUSED_CALL_AFTER:
                 self._try_fused_call()
         if self.fused_call:
-            fn, const_args, out_ids = self.fused_call
+            fn, const_args, out_ids, out_allocs = self.fused_call
+            given = [np.empty(shape, dtype) for shape, dtype in out_allocs]
             try:
-                outs = fn(*[_contiguous(a) for a in feed_values], *const_args)
+                outs = fn(*[_contiguous(a) for a in feed_values], *const_args, *given)
             except TypeError:
                 # The plan function's signature is explicit (see _emit_plan_function): a
                 # feed it does not take as is (unaligned memory) is copied to one it does.
-                outs = fn(*[np.array(a, order="C") for a in feed_values], *const_args)
-            # Arrays the plan function allocated are the caller's; anything else (a feed or
-            # a view of one, a constant) is copied, as TF returns fresh arrays.
-            return [(np.array(outs[i], scalar) if scalar else outs[i]) if fresh
-                    else np.array(outs[i] if i >= 0 else const)
+                outs = fn(*[np.array(a, order="C") for a in feed_values], *const_args, *given)
+            # Arrays the plan function allocated or filled are the caller's; anything else
+            # (a feed or a view of one, a constant) is copied, as TF returns fresh arrays.
+            return [_pick(outs, given, i, fresh, const, scalar)
                     for i, fresh, const, scalar in out_ids]
         env = [None] * self.n_values
         for vid, arr in self.consts:
@@ -219,31 +283,48 @@ class CompiledPlan:
             if not is_allocation_failure(e):
                 raise
             raise _oom(self.steps[step], e) from e
-        return [np.array(env[vid]) if is_const else env[vid] for vid, is_const in self.fetch]
+        return [np.array(env[vid]) if copy else env[vid] for vid, copy in self.fetch]
 
     def summary(self):
         return plan_summary(self)
 
 
-def _final_results(fn, const_args, out_ids):
+def _pick(outs, given, i, fresh, const, scalar):
+    """Fetch (i, fresh, const, scalar) of out_ids from a plan function's returned tuple
+    `outs` (i >= 0), the arrays `given` to it (i <= -2: given[-2 - i]), or a constant."""
+    if i <= -2:
+        return given[-2 - i]
+    if fresh:
+        return np.array(outs[i], scalar) if scalar else outs[i]
+    return np.array(outs[i] if i >= 0 else const)
+
+
+def _final_results(fn, const_args, out_ids, out_allocs=()):
     """The hot path of make_callable, for plans whose fetches are all arrays the plan
-    function allocates: contiguous feeds of the right dtypes and validated shapes in,
-    Session.run's results out (NumPy scalars for 0-d arrays).  None for other plans.
-    (Fetch i is the plan function's returned value out_ids[i][0].)"""
+    function allocates or fills: contiguous feeds of the right dtypes and validated shapes
+    in, Session.run's results out (NumPy scalars for 0-d arrays).  None for other plans.
+    (Fetch i is the plan function's returned value out_ids[i][0], or the output array
+    given to it, see _pick.)"""
     if not all(fresh for _, fresh, _, _ in out_ids):
         return None
     # The function is generated for this plan's fetches (no loop, no list copy): a W4-size
     # plan spends ~1.5 us per call in Python around the plan function's ~5 us.
-    env = {"fn": fn, "consts": tuple(const_args), "array": np.array}
+    env = {"fn": fn, "consts": tuple(const_args), "array": np.array, "empty": np.empty}
+    allocs = []
+    for k, (shape, dtype) in enumerate(out_allocs):
+        env[f"d{k}"] = np.dtype(dtype)
+        allocs.append(f"    o{k} = empty({tuple(shape)!r}, d{k})\n")
     picks = []
     for i, _, _, scalar in out_ids:
-        if scalar:
+        if i <= -2:
+            picks.append(f"o{-2 - i}")
+        elif scalar:
             env[f"s{i}"] = scalar
             picks.append(f"s{i}(r[{i}])")
         else:
             picks.append(f"r[{i}]")
-    more = ", *consts" if const_args else ""
-    source = ("def fast(args):\n"
+    more = (", *consts" if const_args else "") + "".join(f", o{k}" for k in range(len(out_allocs)))
+    source = ("def fast(args):\n" + "".join(allocs) +
               "    try:\n"
               f"        r = fn(*args{more})\n"
               "    except TypeError:\n"
@@ -258,13 +339,24 @@ def _final_results(fn, const_args, out_ids):
 def _emit_plan_function(plan, runners):
     """Source of one njit function running every step of a small plan; compiled and cached.
 
-    Returns the function, its constant arguments, and per fetch (index in the returned tuple
-    or -1, whether that array is freshly allocated by the function, the constant or None)."""
+    Returns the function, its constant arguments, per fetch (index in the returned tuple,
+    -1 for a constant or -2 - k for output array k, whether that array is freshly allocated
+    by the function, the constant or None, the scalar type of a 0-d result), and the
+    (shape, dtype) of each output array the caller allocates and passes last.
+
+    A fetched array that a kernel writes is such an output array: the caller allocates it
+    and the function only fills it.  Numba spends ~1.3 us returning an array (boxing it,
+    even one it was given), NumPy ~0.15 us allocating a small one."""
     names, fresh = {}, set()
     params = []
     for i, v in enumerate(plan._feed_values):
         names[v.id] = f"f{i}"
         params.append(f"f{i}")
+    fetch_count = {}
+    for v in plan._fetch_values:
+        fetch_count[v.id] = fetch_count.get(v.id, 0) + 1
+    given = {}                  # value id -> index of the output array the caller passes
+    out_allocs = []
     const_args = []
     body, imports = [], []
     for st, run in zip(plan.steps, runners):
@@ -287,7 +379,12 @@ def _emit_plan_function(plan, runners):
             args.append(f"np.{np.asarray(x).dtype.name}({float(x)!r})" if np.asarray(x).dtype.kind == "f"
                         else f"np.{np.asarray(x).dtype.name}({x!r})")
         for vid, shape, dtype, kshape in run.outs_and_reds:
-            body.append(f"    v{vid} = np.empty({shape!r}, np.{dtype.name})")
+            if fetch_count.get(vid) == 1 and shape != ():
+                given[vid] = len(out_allocs)
+                out_allocs.append((shape, dtype))
+                body.append(f"    v{vid} = o{given[vid]}")
+            else:
+                body.append(f"    v{vid} = np.empty({shape!r}, np.{dtype.name})")
             names[vid] = f"v{vid}"
             fresh.add(vid)
             args.append(f"v{vid}" if shape == kshape else f"v{vid}.reshape({kshape!r})")
@@ -308,6 +405,9 @@ def _emit_plan_function(plan, runners):
             # A fresh 0-d result comes back as a Python scalar, made a NumPy one by the
             # caller: boxing a new array costs Numba ~0.9 us, a float nothing.
             scalar = v.dtype.type if own and v.shape == () else None
+            if own and v.id in given:
+                out_ids.append((-2 - given[v.id], True, None, None))
+                continue
             out_ids.append((len(rets), own, None, scalar))
             rets.append(f"{ret}.reshape((1,))[0]" if scalar else ret)
     # The signature is explicit, so the dispatcher never compiles another specialisation:
@@ -317,8 +417,11 @@ def _emit_plan_function(plan, runners):
     # (mutable arrays convert to that, the plan never writes them).
     arrays = [(v.dtype, len(v.shape)) for v in plan._feed_values]
     arrays += [(a.dtype, a.ndim) for _, a in const_args]
-    sig = ", ".join(f"nt.Array(from_dtype(np.dtype({np.dtype(d).str!r})), {nd}, 'C', readonly=True)"
-                    for d, nd in arrays)
+    sig = [f"nt.Array(from_dtype(np.dtype({np.dtype(d).str!r})), {nd}, 'C', readonly=True)"
+           for d, nd in arrays]
+    sig += [f"nt.Array(from_dtype(np.dtype({np.dtype(d).str!r})), {len(shape)}, 'C')"
+            for shape, d in out_allocs]
+    params += [f"o{k}" for k in range(len(out_allocs))]
     checks = [f"f{i}.shape[{k}] != {n}" for i, v in enumerate(plan._feed_values)
               for k, n in enumerate(v.shape)]
     guard = (f"    if {' or '.join(checks)}:\n        raise FeedSignatureMiss()\n" if checks
@@ -326,10 +429,10 @@ def _emit_plan_function(plan, runners):
     source = ("import numpy as np\nfrom numba import njit, types as nt\n"
               "from numba.np.numpy_support import from_dtype\n"
               "from numgrad.errors import FeedSignatureMiss\n" + "\n".join(imports) + "\n\n\n"
-              f"@njit(({sig}{',' if len(arrays) == 1 else ''}), cache=True, nogil=True)\n"
+              f"@njit(({', '.join(sig)}{',' if len(sig) == 1 else ''}), cache=True, nogil=True)\n"
               f"def plan({', '.join(params)}):\n" + guard + "\n".join(body) +
               f"\n    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})\n")
-    return cache.load(source, "plan"), [a for _, a in const_args], out_ids
+    return cache.load(source, "plan"), [a for _, a in const_args], out_ids, out_allocs
 
 
 def _oom(step, e):
@@ -408,6 +511,7 @@ def plan_summary(plan):
                 f" reductions={len(st.reductions)}"
                 + (f" row-stages={len(st.stage_nodes)} row-buffers={len(st.row_temps)}"
                    if st.stage_nodes else "")
+                + (f" lanes={run.lanes}" if isinstance(run, _LaneRunner) else "")
                 + f" ops({len(st.nodes)}): {ops}")
             lines.append(f"      compile {run.compile_seconds:.2f} s, cache hits "
                          f"{sum(stats.cache_hits.values())}, misses "
