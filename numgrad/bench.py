@@ -3,7 +3,9 @@
 Each workload is "the loss and all its gradients in one call" (W1-W5 of the compiler issue).
 Columns: NumPy written by hand, numgrad (cpu backend via make_callable), and JAX / PyTorch /
 PyTensor when they are installed.  Also: cold compile time and warm-cache first-call time,
-each measured in a fresh process; peak temporary memory of a numgrad call (tracemalloc);
+each measured in a fresh process with compilation on the first call (NUMGRAD_INTERPRET_CALLS=0),
+and the cold first call with the defaults (a small plan's first calls are interpreted with
+NumPy, so W4's first call does not compile); peak temporary memory of a numgrad call (tracemalloc);
 for W1 the multiple of the memory-traffic bound, from a Numba triad measured in the same run.
 """
 import argparse
@@ -194,11 +196,27 @@ def numgrad_call(name):
     return fn, data
 
 
-def first_call_seconds(name, cache_dir):
-    """Time of the first call (plan + compile or cache load) in a fresh process."""
+def warm_up(fn, data):
+    """Call fn until it runs its final code: a small plan is interpreted for its first calls,
+    then compiled into one plan function (cpu.INTERPRET_CALLS, cpu.FUSED_CALL_AFTER)."""
+    from numgrad.backends import cpu
+    t0 = time.perf_counter()
+    fn(*data)
+    if time.perf_counter() - t0 < 0.02:         # big plans compile on their first call
+        for _ in range(max(cpu.INTERPRET_CALLS, cpu.FUSED_CALL_AFTER) + 1):
+            fn(*data)
+
+
+def first_call_seconds(name, cache_dir, compile_at_once=True):
+    """Time of the first call (plan + compile or cache load) in a fresh process; with
+    compile_at_once=False, the first call with the defaults (interpreted if the plan is small)."""
     code = ("import time, numgrad.bench as b; fn, data = b.numgrad_call(%r); "
             "t = time.perf_counter(); fn(*data); print(time.perf_counter() - t)" % name)
     env = dict(os.environ, NUMGRAD_CACHE_DIR=cache_dir)
+    if compile_at_once:
+        env["NUMGRAD_INTERPRET_CALLS"] = "0"
+    else:
+        env.pop("NUMGRAD_INTERPRET_CALLS", None)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     if out.returncode:
         raise RuntimeError(out.stderr)
@@ -245,11 +263,7 @@ def run(names, quick=False, compile_times=True):
         out = fn(*data)
         ref = np_fn(*data)
         check(out, ref, 1e-3 if "f32" in name or name in ("W2", "W3") else 1e-8)
-        t0 = time.perf_counter()
-        fn(*data)
-        if time.perf_counter() - t0 < 1e-3:      # hot small plans switch to one fused call
-            for _ in range(200):
-                fn(*data)
+        warm_up(fn, data)
         t_ng = median_time(fn, *data, repeat=3 if quick else 7)
         t_np = median_time(np_fn, *data, repeat=3 if quick else 5)
         temp, io_bytes = peak_temporary_bytes(fn, data)
@@ -260,6 +274,8 @@ def run(names, quick=False, compile_times=True):
             n_bytes = sum(d.nbytes for d in data) * 2        # read x, w, b; write 3 grads
             row["x_bound"] = t_ng / (n_bytes / bw)
         if compile_times:
+            with tempfile.TemporaryDirectory() as d:
+                row["first_call_ms"] = first_call_seconds(name, d, compile_at_once=False) * 1e3
             with tempfile.TemporaryDirectory() as d:
                 row["cold_s"] = first_call_seconds(name, d)
                 row["warm_s"] = first_call_seconds(name, d)
@@ -278,7 +294,7 @@ def print_table(result):
         print(f"CPU time taken by the hypervisor (steal) during the run: {steal:.1f}%"
               + ("  -- timings unreliable" if steal > 5 else ""))
     cols = ["workload", "numpy_ms", "numgrad_ms", "speedup_vs_numpy", "x_bound", "cold_s",
-            "warm_s", "peak_temp_MB", "temp_over_io"]
+            "warm_s", "first_call_ms", "peak_temp_MB", "temp_over_io"]
     print(" | ".join(f"{c:>14}" for c in cols))
     for r in result["rows"]:
         cells = []

@@ -1,8 +1,15 @@
 """Shared fixtures: a fresh default graph per test; sessions use NUMGRAD_BACKEND."""
-import numpy as np
-import pytest
+import os
 
-import numgrad as ng
+# The cpu backend interprets a small plan's first calls with NumPy (NUMGRAD_INTERPRET_CALLS);
+# the suite's arrays are small, so it compiles at once instead, or it would not test the
+# compiled kernels at all.  tests/test_tiering.py tests the interpreted first calls.
+os.environ.setdefault("NUMGRAD_INTERPRET_CALLS", "0")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import numgrad as ng  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -25,6 +25,25 @@ def test_bench_table_prints(capsys):
     assert float(row.split("|")[2]) > 0
 
 
+def test_w4_first_call_with_defaults_runs_in_a_fresh_process(tmp_path):
+    # W4 is a small plan: with the defaults its first call is interpreted (no compile), so
+    # this is cheap; the compile columns set NUMGRAD_INTERPRET_CALLS=0 in their processes.
+    assert bench.first_call_seconds("W4", str(tmp_path), compile_at_once=False) > 0
+    # kernel sources are written when the plan is built; nothing was compiled (no index)
+    assert not list(tmp_path.rglob("*.nbi")) and not list(tmp_path.rglob("*.nbc"))
+
+
+def test_warm_up_reaches_the_plan_function(monkeypatch):
+    from numgrad.backends import cpu
+    monkeypatch.setattr(cpu, "INTERPRET_CALLS", 100)    # the default, which conftest turns off
+    ng.reset_default_graph()
+    fetches, feeds, data = bench.WORKLOADS["W4"][0](ng)
+    sess = ng.Session(backend="cpu")
+    bench.warm_up(sess.make_callable(fetches, feeds), data)
+    plans = [cp for p in sess._plans.values() for cp in p._compiled.values()]
+    assert len(plans) == 1 and plans[0].fused_call
+
+
 def test_w3_numpy_gradients_are_right():
     """The hand-written NumPy reference itself is checked against finite differences."""
     rng = np.random.default_rng(0)

@@ -28,6 +28,13 @@ log = logging.getLogger("numgrad.compiler")
 
 from ..compiler.emit_cpu import PARALLEL_MIN  # noqa: E402  (below it: one serial kernel)
 FUSED_CALL_AFTER = int(os.environ.get("NUMGRAD_FUSED_CALL_AFTER", "100"))
+# A small plan (no kernel big enough to run in parallel) runs its first INTERPRET_CALLS calls
+# with the NumPy interpreter and compiles only when it is called again: compiling costs 1-3 s,
+# a small plan's interpreted call well under a millisecond, so a graph run a few times (a
+# notebook cell, a test, a short optimisation) never waits for Numba.  A plan called more
+# often then compiles straight into its one-dispatch plan function (FUSED_CALL_AFTER), not
+# first into step kernels it would stop using.  0 compiles on the first call.
+INTERPRET_CALLS = int(os.environ.get("NUMGRAD_INTERPRET_CALLS", "100"))
 CHUNKS = 64                # fixed chunk count for reductions over dim 0: deterministic sums
 
 
@@ -181,7 +188,7 @@ def _single_runner(node):
 class CompiledPlan:
     """The steps for one feed signature, with what the plan summary reports."""
 
-    def __init__(self, ops, fetches, feeds, signature):
+    def __init__(self, ops, fetches, feeds, signature, reference=None):
         t0 = time.perf_counter()
         L, fetch_values, feed_values = lower(ops, fetches, feeds, signature)
         steps = pipeline_rows(fuse(L.nodes, fetch_values), L.nodes, fetch_values)
@@ -225,6 +232,11 @@ class CompiledPlan:
         self.fused_call = None
         self.fast = None            # feeds -> what Session.run returns, once fused_call exists
         self.calls = 0
+        # The NumPy interpreter of the same fetches and feeds runs the first calls of a small
+        # plan (see INTERPRET_CALLS); calls beyond interpret_calls run compiled code.
+        small = not any(getattr(run, "parallel", False) for run in self.runners)
+        self._reference = reference
+        self.interpret_calls = INTERPRET_CALLS if small and reference is not None else 0
         self.plan_seconds = time.perf_counter() - t0
 
     def _try_fused_call(self):
@@ -253,6 +265,8 @@ class CompiledPlan:
             # Building the one-dispatch plan function costs a compile (~1-3 s, cached on
             # disk), so only plans that are called often get it.
             self.calls += 1
+            if self.calls <= self.interpret_calls:
+                return self._reference(feed_values)
             if self.calls > FUSED_CALL_AFTER:
                 self._try_fused_call()
         if self.fused_call:
@@ -501,6 +515,11 @@ def plan_summary(plan):
     lines = [f"plan: {plan.n_ops} graph ops -> {len(plan.steps)} steps "
              f"({plan.kernels} fused kernels), planned in {plan.plan_seconds * 1e3:.1f} ms, "
              f"peak temporaries {plan.peak_temporary_bytes / 2 ** 20:.2f} MiB"]
+    if plan.interpret_calls:
+        done = min(plan.calls, plan.interpret_calls)
+        lines.append(f"  small plan: its first {plan.interpret_calls} calls run the NumPy "
+                     f"interpreter ({done} so far), later ones compiled code "
+                     "(NUMGRAD_INTERPRET_CALLS)")
     for i, (st, run) in enumerate(zip(plan.steps, plan.runners)):
         if st.kind == "group":
             ops = ", ".join(f"{n.type}" for n in st.nodes)
@@ -570,7 +589,7 @@ class CpuPlan:
         return plan
 
     def _build(self, sig):
-        return CompiledPlan(self.ops, self.fetches, self.feeds, sig)
+        return CompiledPlan(self.ops, self.fetches, self.feeds, sig, reference=self._reference)
 
     def __call__(self, feed_values):
         return self.compiled(feed_values)(feed_values)
