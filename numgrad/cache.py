@@ -20,6 +20,8 @@ import llvmlite
 import numba
 import numpy as np
 
+from . import numba_start
+
 log = logging.getLogger("numgrad.cache")
 
 _LOCK = threading.RLock()
@@ -99,6 +101,7 @@ def load(source, attr=None):
 
 
 def _import(key, source):
+    numba_start.start()         # before Numba's first compile or cache load
     modname = f"numgrad_k_{key}"
     path = None
     d = cache_dir()

@@ -12,7 +12,7 @@ import weakref
 
 import numpy as np
 
-from .. import cache, threads
+from .. import cache, numba_start, threads
 from ..compiler import lanes
 from ..compiler.emit_cpu import emit_group
 from ..compiler.fuse import fuse
@@ -190,6 +190,7 @@ class CompiledPlan:
 
     def __init__(self, ops, fetches, feeds, signature, reference=None):
         t0 = time.perf_counter()
+        numba_start.start()     # before any kernel, opaque ones included, is compiled or loaded
         L, fetch_values, feed_values = lower(ops, fetches, feeds, signature)
         steps = pipeline_rows(fuse(L.nodes, fetch_values), L.nodes, fetch_values)
         self.n_values = len(L.values)

@@ -1,0 +1,74 @@
+"""Numba's start without importing SciPy's linear algebra.
+
+The first time Numba compiles or loads a function, it imports `numba.np.arraymath`. That
+module imports `scipy.linalg` (0.14 s on Rocket Lake, 0.43 s on Zen 1) just to learn whether
+SciPy's BLAS is installed. The answer goes into its `_HAVE_BLAS` flag: `np.dot` in jitted code
+uses that BLAS if it is there, a plain loop if not. numgrad's kernels never call it (matmul runs
+in NumPy), but every process that loads a cached kernel paid for the import, about half of a
+warm-cache first call.
+
+So before Numba first needs it, numgrad imports `numba.np.arraymath` itself, with that one
+check answered from the installed files (is there a `scipy/linalg/cython_blas` extension?)
+instead of an import. The answer is the same. Numba's linear algebra still imports SciPy and
+checks it (`ensure_blas`, including the LP64/ILP64 check) when jitted code first uses it.
+"""
+import importlib.util
+import os
+import sys
+import threading
+
+_started = False
+_lock = threading.Lock()
+
+
+def _scipy_blas_installed():
+    """Whether `import scipy.linalg.cython_blas` would find an extension, without importing."""
+    if "scipy" in sys.modules and sys.modules["scipy"] is None:    # import blocked
+        return False
+    try:
+        spec = importlib.util.find_spec("scipy")    # a top-level package: imports nothing
+    except (ImportError, ValueError):
+        return False
+    for d in (spec.submodule_search_locations or []) if spec is not None else []:
+        linalg = os.path.join(d, "linalg")
+        try:
+            names = os.listdir(linalg)
+        except OSError:
+            continue
+        if any(n.startswith("cython_blas.") and n.endswith((".so", ".pyd")) for n in names):
+            return True
+    return False
+
+
+def start():
+    """Import numba.np.arraymath with its BLAS check answered without SciPy (once; cheap
+    afterwards).  Does nothing if Numba has already imported it."""
+    global _started
+    if _started:
+        return
+    with _lock:
+        if _started:
+            return
+        _started = True
+        if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
+            return
+        try:
+            from numba.np import linalg
+        except ImportError:
+            return
+        real = getattr(linalg, "ensure_blas", None)
+        if real is None:            # a Numba that no longer has the check: nothing to do
+            return
+        installed = _scipy_blas_installed()
+
+        def ensure_blas():
+            if not installed:
+                raise ImportError("scipy 0.16+ is required for linear algebra")
+
+        linalg.ensure_blas = ensure_blas
+        try:
+            import numba.np.arraymath as arraymath
+        finally:
+            linalg.ensure_blas = real
+        if getattr(arraymath, "ensure_blas", None) is ensure_blas:     # its own name for it
+            arraymath.ensure_blas = real

@@ -1,0 +1,71 @@
+"""numgrad/numba_start.py: Numba starts without importing scipy.linalg, and the BLAS answer
+Numba records (np.dot in jitted code) is the one it would have found itself."""
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+
+from numgrad import numba_start
+
+RUN_A_KERNEL = (
+    "import sys, numpy as np, numgrad as ng\n"
+    "x = ng.placeholder(ng.float64, [5])\n"
+    "loss = ng.reduce_sum(ng.sin(x) * x)\n"
+    "g = ng.Session(backend='cpu').run(ng.gradients(loss, x)[0], {x: np.arange(5.0)})\n"
+    "v = np.arange(5.0)\n"
+    "assert np.allclose(g, np.cos(v) * v + np.sin(v))\n"
+    "import numba.np.arraymath as am\n"
+    "print('linalg-imported' if 'scipy.linalg' in sys.modules else 'linalg-not-imported',"
+    " am._HAVE_BLAS)\n")
+
+USE_BLAS = (
+    "from numba import njit\n"
+    "@njit\n"
+    "def dot(a, b):\n"
+    "    return np.dot(a, b)\n"
+    "a = np.arange(6.0).reshape(2, 3)\n"
+    "assert np.array_equal(dot(a, a.T), a @ a.T)\n"
+    "print('dot-ok')\n")
+
+
+def _run(code, tmp_path):
+    env = dict(os.environ, NUMGRAD_INTERPRET_CALLS="0")
+    env.setdefault("NUMGRAD_CACHE_DIR", str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
+def _scipy_blas_importable():
+    try:
+        return importlib.util.find_spec("scipy.linalg.cython_blas") is not None
+    except ImportError:
+        return False
+
+
+def test_installed_check_agrees_with_an_import():
+    assert numba_start._scipy_blas_installed() == _scipy_blas_importable()
+
+
+def test_kernels_run_without_importing_scipy_linalg(tmp_path):
+    if not _scipy_blas_importable():
+        pytest.skip("SciPy is not installed: nothing is deferred")
+    # SciPy is there: Numba's answer is True, and np.dot in jitted code still uses BLAS
+    # (importing scipy.linalg only then)
+    assert _run(RUN_A_KERNEL + USE_BLAS, tmp_path) == ["linalg-not-imported", "True", "dot-ok"]
+
+
+def test_without_scipy_numba_falls_back_as_before(tmp_path):
+    # (Numba's np.dot of matrices then raises "scipy 0.16+ is required", as it always did.)
+    blocked = "import sys\nsys.modules['scipy'] = None\n" + RUN_A_KERNEL
+    assert _run(blocked, tmp_path) == ["linalg-not-imported", "False"]
+
+
+def test_numba_started_first_is_left_alone(tmp_path):
+    # Numba imported arraymath (with SciPy) before numgrad: start() changes nothing.
+    first = ("import numba.np.arraymath, sys\n"
+             "assert 'scipy.linalg' in sys.modules or "
+             "not __import__('importlib').util.find_spec('scipy')\n") + RUN_A_KERNEL
+    assert _run(first, tmp_path)[1:] == [str(_scipy_blas_importable())]
