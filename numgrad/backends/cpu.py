@@ -35,6 +35,12 @@ FUSED_CALL_AFTER = int(os.environ.get("NUMGRAD_FUSED_CALL_AFTER", "100"))
 # often then compiles straight into its one-dispatch plan function (FUSED_CALL_AFTER), not
 # first into step kernels it would stop using.  0 compiles on the first call.
 INTERPRET_CALLS = int(os.environ.get("NUMGRAD_INTERPRET_CALLS", "100"))
+# A parallel launch costs 15-70 us on the development VMs (waking a sleeping worker, which
+# then needs the GIL to unbox its arguments), and a VM's second vCPU may add little: W3's
+# (256, 512) tanh kernel took 94 us on one thread and 124 us on two.  So whether threads pay
+# is measured per kernel: its first THREAD_TRIALS runs each way, the faster way after that.
+THREAD_TRIALS = 3
+_clock = time.perf_counter
 CHUNKS = 64                # fixed chunk count for reductions over dim 0: deterministic sums
 
 
@@ -63,6 +69,9 @@ class _GroupRunner:
         self.compiled = False
         self.compile_seconds = 0.0
         self.space, self.n_nodes = group.space, len(group.nodes)
+        # (thread count, whether threads made it faster), measured by _timed_trial
+        self.threads_pay = None
+        self.trial_seconds = ([], [])
 
     def __call__(self, env):
         args = self.sizes + [self.C]
@@ -83,10 +92,14 @@ class _GroupRunner:
             env[vid] = a
 
     def _run_kernel(self, args):
-        if self.parallel and self.compiled and threads.get_num_threads() > 1:
-            self.kernel(1, 0, 0, *args)
-            threads.run_chunks(self.kernel, self.C, args)
-            self.kernel(4, 0, 0, *args)
+        n_threads = threads.get_num_threads()
+        if self.parallel and self.compiled and n_threads > 1:
+            if self.threads_pay is None or self.threads_pay[0] != n_threads:
+                self._timed_trial(args, n_threads)
+            elif self.threads_pay[1]:
+                self._run_parallel(args)
+            else:
+                self.kernel(7, 0, self.C, *args)
         else:
             # The first call runs serially: Numba compiles the kernel once, on this thread,
             # instead of racing to compile it in every worker.
@@ -99,6 +112,30 @@ class _GroupRunner:
                 if self.compile_seconds > 1.0:
                     log.info("numgrad: compiled a fused kernel over %s (%d ops) in %.2f s",
                              self.space, self.n_nodes, self.compile_seconds)
+
+
+    def _run_parallel(self, args):
+        self.kernel(1, 0, 0, *args)
+        threads.run_chunks(self.kernel, self.C, args)
+        self.kernel(4, 0, 0, *args)
+
+    def _timed_trial(self, args, n_threads):
+        """Run serially or in parallel, alternately, timing each, until THREAD_TRIALS runs
+        of each decide which is faster for this kernel (threads_pay).  Both run the same
+        chunks and combine them in the same order: the results are identical either way."""
+        serial, parallel = self.trial_seconds
+        t0 = _clock()
+        if len(parallel) <= len(serial):
+            self._run_parallel(args)
+            parallel.append(_clock() - t0)
+        else:
+            self.kernel(7, 0, self.C, *args)
+            serial.append(_clock() - t0)
+        if len(serial) >= THREAD_TRIALS:
+            self.threads_pay = (n_threads, min(parallel) < min(serial))
+            log.debug("numgrad: kernel over %s: serial %.1f us, %d threads %.1f us",
+                      self.space, min(serial) * 1e6, n_threads, min(parallel) * 1e6)
+            self.trial_seconds = ([], [])
 
 
 class _LaneRunner(_GroupRunner):
@@ -526,7 +563,7 @@ def plan_summary(plan):
             ops = ", ".join(f"{n.type}" for n in st.nodes)
             stats = run.kernel.stats
             lines.append(
-                f"  [{i}] kernel space={st.space} {'parallel' if run.parallel else 'serial'}"
+                f"  [{i}] kernel space={st.space} {_threading_text(run)}"
                 f" loads={len(st.loads)} outputs={len(st.outputs)}"
                 f" reductions={len(st.reductions)}"
                 + (f" row-stages={len(st.stage_nodes)} row-buffers={len(st.row_temps)}"
@@ -542,6 +579,16 @@ def plan_summary(plan):
             lines.append(f"  [{i}] {what} {n.type} '{n.name}' -> "
                          f"{[o.shape for o in n.outputs]}")
     return "\n".join(lines)
+
+
+def _threading_text(run):
+    if not run.parallel:
+        return "serial"
+    if run.threads_pay is None:
+        return "parallel"
+    n, pays = run.threads_pay
+    return f"parallel ({n} threads measured faster)" if pays else \
+        f"serial ({n} threads measured slower)"
 
 
 _PLANS = weakref.WeakSet()      # every CpuPlan, so that a forked child can renew their locks

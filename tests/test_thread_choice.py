@@ -1,0 +1,99 @@
+"""The cpu backend measures, per parallel kernel, whether threads make it faster (its first
+runs alternate between threads and one thread), then runs it the faster way.  Either way the
+kernel runs the same chunks combined in the same order, so results are bit-identical."""
+import numpy as np
+import pytest
+
+import numgrad as ng
+from numgrad import threads
+from numgrad.backends import cpu
+
+
+def _graph(n=cpu.PARALLEL_MIN * 2):
+    x = ng.placeholder(ng.float64, [n // 64, 64])
+    loss = ng.reduce_sum(ng.sin(x) * x)
+    col = ng.reduce_sum(ng.exp(-x * x), axis=0)        # a reduction over dim 0 (chunk partials)
+    return x, [loss, col] + ng.gradients(loss, [x])
+
+
+def _runners(sess):
+    return [r for p in sess._plans.values() for cp in p._compiled.values()
+            for r in cp.runners if isinstance(r, cpu._GroupRunner) and r.parallel]
+
+
+@pytest.fixture
+def two_threads():
+    old = threads.get_num_threads()
+    threads.set_num_threads(2)
+    yield
+    threads.set_num_threads(old)
+
+
+def _fake_costs(monkeypatch, sess, serial_cost, parallel_cost):
+    """Make the trial clock see serial runs take serial_cost and parallel ones parallel_cost;
+    returns the list of parallel launches."""
+    now = [0.0]
+    launches = []
+    monkeypatch.setattr(cpu, "_clock", lambda: now[0])
+    real = threads.run_chunks
+
+    def run_chunks(kernel, n_chunks, args):
+        now[0] += parallel_cost
+        launches.append(n_chunks)
+        real(kernel, n_chunks, args)
+
+    monkeypatch.setattr(threads, "run_chunks", run_chunks)
+    for r in _runners(sess):
+        kernel = r.kernel
+
+        def timed(mode, *args, kernel=kernel):
+            if mode == 7:
+                now[0] += serial_cost
+            return kernel(mode, *args)
+
+        timed.stats = kernel.stats                      # for the plan summary
+        r.kernel = timed
+    return launches
+
+
+@pytest.mark.parametrize("threads_faster", [True, False])
+def test_the_faster_way_is_chosen_and_results_do_not_change(threads_faster, two_threads,
+                                                           monkeypatch, rng):
+    x, fetches = _graph()
+    v = rng.standard_normal((cpu.PARALLEL_MIN * 2 // 64, 64))
+    sess = ng.Session(backend="cpu")
+    first = sess.run(fetches, {x: v})                  # compiles (serially)
+    runners = _runners(sess)
+    assert runners and all(r.threads_pay is None for r in runners)
+    costs = (2.0, 1.0) if threads_faster else (1.0, 2.0)
+    launches = _fake_costs(monkeypatch, sess, *costs)
+    outs = [sess.run(fetches, {x: v}) for _ in range(2 * cpu.THREAD_TRIALS)]
+    assert len(launches) == cpu.THREAD_TRIALS * len(runners)     # the trials alternate
+    assert all(r.threads_pay == (2, threads_faster) for r in runners)
+    plan, = [cp for p in sess._plans.values() for cp in p._compiled.values()]
+    text = plan.summary()
+    assert ("2 threads measured faster" if threads_faster else "2 threads measured slower") in text
+    del launches[:]
+    outs += [sess.run(fetches, {x: v}) for _ in range(3)]
+    assert len(launches) == (3 * len(runners) if threads_faster else 0)
+    for out in outs:                                   # bit-identical, threads or not
+        for a, b in zip(out, first):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(first[1], np.exp(-v * v).sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(first[2], np.cos(v) * v + np.sin(v), rtol=1e-12)
+
+
+def test_a_new_thread_count_is_measured_again(two_threads, rng):
+    x, fetches = _graph()
+    v = rng.standard_normal((cpu.PARALLEL_MIN * 2 // 64, 64))
+    sess = ng.Session(backend="cpu")
+    for _ in range(1 + 2 * cpu.THREAD_TRIALS):
+        sess.run(fetches, {x: v})
+    assert all(r.threads_pay is not None and r.threads_pay[0] == 2 for r in _runners(sess))
+    threads.set_num_threads(1)          # one thread: nothing to measure, runs serially
+    sess.run(fetches, {x: v})
+    assert all(r.threads_pay[0] == 2 for r in _runners(sess))
+    threads.set_num_threads(3)
+    for _ in range(2 * cpu.THREAD_TRIALS):
+        sess.run(fetches, {x: v})
+    assert all(r.threads_pay[0] == 3 for r in _runners(sess))
