@@ -198,13 +198,17 @@ def numgrad_call(name):
 
 def warm_up(fn, data):
     """Call fn until it runs its final code: a small plan is interpreted for its first calls,
-    then compiled into one plan function (cpu.INTERPRET_CALLS, cpu.FUSED_CALL_AFTER)."""
+    then compiled into one plan function (cpu.INTERPRET_CALLS, cpu.FUSED_CALL_AFTER); a
+    parallel kernel's first runs after compiling try threads and one thread in turn
+    (cpu.THREAD_TRIALS each)."""
     from numgrad.backends import cpu
     t0 = time.perf_counter()
     fn(*data)
+    calls = 2 * cpu.THREAD_TRIALS
     if time.perf_counter() - t0 < 0.02:         # big plans compile on their first call
-        for _ in range(max(cpu.INTERPRET_CALLS, cpu.FUSED_CALL_AFTER) + 1):
-            fn(*data)
+        calls += max(cpu.INTERPRET_CALLS, cpu.FUSED_CALL_AFTER) + 1
+    for _ in range(calls):
+        fn(*data)
 
 
 def first_call_seconds(name, cache_dir, compile_at_once=True):
