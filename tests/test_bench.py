@@ -29,8 +29,8 @@ def test_w4_first_call_with_defaults_runs_in_a_fresh_process(tmp_path):
     # W4 is a small plan: with the defaults its first call is interpreted (no compile), so
     # this is cheap; the compile columns set NUMGRAD_INTERPRET_CALLS=0 in their processes.
     assert bench.first_call_seconds("W4", str(tmp_path), compile_at_once=False) > 0
-    # kernel sources are written when the plan is built; nothing was compiled (no index)
-    assert not list(tmp_path.rglob("*.nbi")) and not list(tmp_path.rglob("*.nbc"))
+    # nothing was compiled, nor even written to the cache
+    assert not list(tmp_path.rglob("*.py")) and not list(tmp_path.rglob("*.nbi"))
 
 
 def test_warm_up_reaches_the_plan_function(monkeypatch):

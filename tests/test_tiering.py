@@ -148,6 +148,7 @@ def test_plan_summary_says_which_tier(tiers):
     sess.run(loss, {a: np.ones(16), b: np.ones(16)})
     text = _compiled_plans(sess)[0].summary()
     assert "first 3 calls run the NumPy interpreter (1 so far)" in text
+    assert "not compiled yet" in text
 
 
 def test_default_interprets_and_env_turns_it_off(tmp_path):

@@ -65,13 +65,26 @@ class _GroupRunner:
         self.C = max(1, min(n0, CHUNKS if spec.reduces_dim0 else 4 * CHUNKS))
         self.sizes = list(spec.dims)
         self.parallel = int(np.prod(group.space, dtype=np.int64)) >= PARALLEL_MIN
-        self.kernel = cache.load(spec.source, "kernel")
+        self._source, self._kernel = spec.source, None
         self.compiled = False
         self.compile_seconds = 0.0
         self.space, self.n_nodes = group.space, len(group.nodes)
         # (thread count, whether threads made it faster), measured by _timed_trial
         self.threads_pay = None
         self.trial_seconds = ([], [])
+
+    @property
+    def kernel(self):
+        """The kernel's module is loaded (its source written to the cache) on first use: a
+        plan interpreted for its first calls may never need it."""
+        k = self._kernel
+        if k is None:
+            k = self._kernel = cache.load(self._source, "kernel")
+        return k
+
+    @kernel.setter
+    def kernel(self, k):
+        self._kernel = k
 
     def __call__(self, env):
         args = self.sizes + [self.C]
@@ -227,7 +240,6 @@ class CompiledPlan:
 
     def __init__(self, ops, fetches, feeds, signature, reference=None):
         t0 = time.perf_counter()
-        numba_start.start()     # before any kernel, opaque ones included, is compiled or loaded
         L, fetch_values, feed_values = lower(ops, fetches, feeds, signature)
         steps = pipeline_rows(fuse(L.nodes, fetch_values), L.nodes, fetch_values)
         self.n_values = len(L.values)
@@ -305,6 +317,7 @@ class CompiledPlan:
             self.calls += 1
             if self.calls <= self.interpret_calls:
                 return self._reference(feed_values)
+            numba_start.start()     # before any kernel, opaque ones included, is compiled
             if self.calls > FUSED_CALL_AFTER:
                 self._try_fused_call()
         if self.fused_call:
@@ -561,7 +574,7 @@ def plan_summary(plan):
     for i, (st, run) in enumerate(zip(plan.steps, plan.runners)):
         if st.kind == "group":
             ops = ", ".join(f"{n.type}" for n in st.nodes)
-            stats = run.kernel.stats
+            stats = run._kernel.stats if run._kernel is not None else None
             lines.append(
                 f"  [{i}] kernel space={st.space} {_threading_text(run)}"
                 f" loads={len(st.loads)} outputs={len(st.outputs)}"
@@ -572,7 +585,8 @@ def plan_summary(plan):
                 + f" ops({len(st.nodes)}): {ops}")
             lines.append(f"      compile {run.compile_seconds:.2f} s, cache hits "
                          f"{sum(stats.cache_hits.values())}, misses "
-                         f"{sum(stats.cache_misses.values())}")
+                         f"{sum(stats.cache_misses.values())}" if stats is not None else
+                         "      not compiled yet")
         else:
             n = st.node
             what = "view" if n.type == "Reshape" else "opaque"
