@@ -1,12 +1,14 @@
 """numgrad's benchmark table: ``python -m numgrad.bench [--quick] [--only W1,W3]``.
 
 Each workload is "the loss and all its gradients in one call" (W1-W5 of the compiler issue).
-Columns: NumPy written by hand, numgrad (cpu backend via make_callable), and JAX / PyTorch /
-PyTensor when they are installed.  Also: cold compile time and warm-cache first-call time,
-each measured in a fresh process with compilation on the first call (NUMGRAD_INTERPRET_CALLS=0),
-and the cold first call with the defaults (a small plan's first calls are interpreted with
-NumPy, so W4's first call does not compile); peak temporary memory of a numgrad call (tracemalloc);
-for W1 the multiple of the memory-traffic bound, from a Numba triad measured in the same run.
+Columns: NumPy written by hand, numgrad (cpu backend via make_callable), and PyTorch eager,
+torch.compile and JAX when they are installed (numgrad/bench_peers.py; PyTensor is not done;
+--no-peers skips them), with the best peer's time over numgrad's.  Also: cold compile time and
+warm-cache first-call time, each measured in a fresh process with compilation on the first
+call (NUMGRAD_INTERPRET_CALLS=0), and the cold first call with the defaults (a small plan's
+first calls are interpreted with NumPy, so W4's first call does not compile); peak temporary
+memory of a numgrad call (tracemalloc); for W1 the multiple of the memory-traffic bound, from
+a Numba triad measured in the same run.
 """
 import argparse
 import json
@@ -257,7 +259,10 @@ def cpu_steal_ticks():
     return (fields[7] if len(fields) > 7 else 0), sum(fields)
 
 
-def run(names, quick=False, compile_times=True):
+def run(names, quick=False, compile_times=True, peers=()):
+    """The table's rows; `peers` (names from bench_peers.available_peers()) add a column each
+    (median ms of one call, after a first call that compiles) and `best_peer_over_numgrad`."""
+    from numgrad import bench_peers
     rows = []
     steal0 = cpu_steal_ticks()
     bw = triad_bandwidth()
@@ -274,6 +279,16 @@ def run(names, quick=False, compile_times=True):
         row = {"workload": name, "numpy_ms": t_np * 1e3, "numgrad_ms": t_ng * 1e3,
                "speedup_vs_numpy": t_np / t_ng, "peak_temp_MB": temp / 2 ** 20,
                "temp_over_io": temp / max(io_bytes + sum(d.nbytes for d in data), 1)}
+        peer_ms = []
+        for p in peers:
+            try:
+                row[f"{p}_ms"] = bench_peers.measure(p, name, data, ref, quick)["ms"]
+                peer_ms.append(row[f"{p}_ms"])
+            except Exception as e:  # noqa: BLE001  (one peer failing a workload: say so, go on)
+                row[f"{p}_ms"] = "failed"
+                print(f"{p} failed on {name}: {type(e).__name__}: {e}", file=sys.stderr)
+        if peer_ms:
+            row["best_peer_over_numgrad"] = min(peer_ms) / row["numgrad_ms"]
         if name.startswith("W1"):
             n_bytes = sum(d.nbytes for d in data) * 2        # read x, w, b; write 3 grads
             row["x_bound"] = t_ng / (n_bytes / bw)
@@ -288,7 +303,8 @@ def run(names, quick=False, compile_times=True):
     steal = None
     if steal0 and steal1 and steal1[1] > steal0[1]:
         steal = 100.0 * (steal1[0] - steal0[0]) / (steal1[1] - steal0[1])
-    return {"triad_GBps": bw / 1e9, "rows": rows, "cpu_steal_percent": steal}
+    return {"triad_GBps": bw / 1e9, "rows": rows, "cpu_steal_percent": steal,
+            "peers": {p: bench_peers.peer_info(p) for p in peers}}
 
 
 def print_table(result):
@@ -297,8 +313,12 @@ def print_table(result):
     if steal is not None:
         print(f"CPU time taken by the hypervisor (steal) during the run: {steal:.1f}%"
               + ("  -- timings unreliable" if steal > 5 else ""))
-    cols = ["workload", "numpy_ms", "numgrad_ms", "speedup_vs_numpy", "x_bound", "cold_s",
-            "warm_s", "first_call_ms", "peak_temp_MB", "temp_over_io"]
+    for p, info in result.get("peers", {}).items():
+        print(f"peer {p}: {info}")
+    peer_cols = [f"{p}_ms" for p in result.get("peers", {})]
+    cols = ["workload", "numpy_ms", "numgrad_ms", "speedup_vs_numpy"] + peer_cols + (
+        ["best_peer_over_numgrad"] if peer_cols else []) + [
+        "x_bound", "cold_s", "warm_s", "first_call_ms", "peak_temp_MB", "temp_over_io"]
     print(" | ".join(f"{c:>14}" for c in cols))
     for r in result["rows"]:
         cells = []
@@ -315,6 +335,9 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="fewer repeats, no 1e7 sizes")
     ap.add_argument("--no-compile", action="store_true", help="skip cold/warm compile timing")
     ap.add_argument("--json", help="also write the results to this file")
+    ap.add_argument("--no-peers", action="store_true",
+                    help="skip the PyTorch / torch.compile / JAX columns (shown when installed)")
+    ap.add_argument("--peers", help="comma-separated peers to run (default: all installed)")
     args = ap.parse_args(argv)
     names = list(WORKLOADS)
     if args.quick:
@@ -322,7 +345,13 @@ def main(argv=None):
     if args.only:
         wanted = [w.strip() for w in args.only.split(",")]
         names = [n for n in names if any(n.startswith(w) for w in wanted)]
-    result = run(names, args.quick, not args.no_compile)
+    peers = []
+    if not args.no_peers:
+        from numgrad import bench_peers
+        peers = bench_peers.available_peers()
+        if args.peers:
+            peers = [p for p in args.peers.split(",") if p in peers]
+    result = run(names, args.quick, not args.no_compile, peers)
     print_table(result)
     if args.json:
         with open(args.json, "w") as f:

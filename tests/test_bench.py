@@ -18,7 +18,7 @@ def test_workload_matches_numpy_by_hand(name):
 
 
 def test_bench_table_prints(capsys):
-    bench.main(["--only", "W4", "--no-compile", "--quick"])
+    bench.main(["--only", "W4", "--no-compile", "--quick", "--no-peers"])
     text = capsys.readouterr().out
     assert "W4" in text and "GB/s" in text
     row = next(line for line in text.splitlines() if line.strip().startswith("W4"))
@@ -92,3 +92,25 @@ def test_asv_call_overhead_benchmark_runs():
     ref = bench.WORKLOADS["W4"][1](*b.data)
     for r, e in zip(by_run, ref):
         np.testing.assert_allclose(r, e, rtol=1e-9)
+
+
+def test_peer_columns_in_the_table(monkeypatch, capsys):
+    # CI installs no peer: a stand-in peer checks the table's peer columns and the ratio
+    from numgrad import bench_peers
+    monkeypatch.setattr(bench_peers, "available_peers", lambda: ["jax", "torch"])
+    monkeypatch.setattr(bench_peers, "peer_info", lambda p: {"version": "0"})
+
+    def measure(peer, name, data, ref=None, quick=False):
+        if peer == "torch":
+            raise RuntimeError("unsupported here")
+        return {"ms": 1.0, "first_call_s": 0.5}
+
+    monkeypatch.setattr(bench_peers, "measure", measure)
+    result = bench.run(["W4"], quick=True, compile_times=False,
+                       peers=bench_peers.available_peers())
+    row, = result["rows"]
+    assert row["jax_ms"] == 1.0 and row["torch_ms"] == "failed"
+    assert row["best_peer_over_numgrad"] == 1.0 / row["numgrad_ms"]
+    bench.print_table(result)
+    text = capsys.readouterr()
+    assert "jax_ms" in text.out and "failed" in text.out and "torch failed on W4" in text.err

@@ -1,0 +1,321 @@
+"""Peer columns for the benchmark table: the workloads of ``numgrad.bench`` in PyTorch and JAX.
+
+``python -m numgrad.bench_peers [--only W4,W5] [--quick] [--peers torch,jax]`` prints them.
+
+Peers (each optional; ``available_peers()`` lists those whose package imports):
+
+* ``"torch"``: PyTorch eager, gradients by ``torch.autograd.grad``.
+* ``"torch.compile"``: ``torch.compile(fullgraph=True, dynamic=False)`` of a function returning
+  the loss and all gradients (``torch.func.grad_and_value``).  Needs a C++ compiler (Inductor's
+  CPU code generation).
+* ``"jax"``: ``jax.jit`` of ``jax.value_and_grad(f, argnums=...)`` (the W5 force, -grad, is
+  negated inside the jitted function).  ``jax_enable_x64`` is switched on when the JAX part is
+  first used, so float64 workloads run in float64 (float32 inputs stay float32).
+
+Each peer computes exactly what the workload's NumPy reference (``bench.WORKLOADS[name][1]``)
+returns, in the same order: the loss first, then the gradients (W3: with respect to W1, b1, W2,
+b2; W5: energy and force).  Constant arrays of a workload (W5's ``eye`` and ``1 - eye`` mask,
+which numgrad's graph also holds as constants) are made once by ``make_peer`` and passed to
+every call, as numgrad does, rather than rebuilt inside the timed call.
+
+Threads are left at the packages' defaults: PyTorch's intra-op pool is
+``torch.get_num_threads()`` (by default the number of physical cores), XLA's CPU backend uses
+all cores (Eigen thread pool); ``peer_info`` reports them.  torch.compile also compiles with a
+pool of worker processes (``TORCHINDUCTOR_COMPILE_THREADS``) and caches compiled code on disk
+(``TORCHINDUCTOR_CACHE_DIR``, default under the temp dir), so its first-call time is a cold
+compile only with an empty cache directory; JAX's persistent compilation cache is off unless
+configured.
+
+torch and jax are imported inside functions only: importing this module costs nothing and never
+fails when they are absent.
+"""
+import argparse
+import importlib
+import shutil
+import time
+
+import numpy as np
+
+PEERS = ("torch", "torch.compile", "jax")
+
+
+# --- the workloads, written once against a tiny array namespace (torch and jax.numpy) ----------
+def _w1(xp, x, w, b):
+    return xp.sum(xp.tanh(x * w + b) ** 2 + xp.exp(-x * x) * xp.sin(w))
+
+
+def _w2(xp, X, v):
+    return xp.sum(xp.log1p(xp.exp(X * v - xp.mean(X, axis=1, keepdims=True))))
+
+
+def _w3(xp, x, y, W1, b1, W2, b2):
+    h = xp.tanh(x @ W1 + b1)
+    logits = h @ W2 + b2
+    return xp.mean(-xp.sum(y * xp.log_softmax(logits, axis=1), axis=1))
+
+
+def _w4(xp, a, b):
+    t = a
+    for i in range(6):
+        t = xp.tanh(t * b + 0.1 * i) + xp.sigmoid(a - t) * 0.5
+    return xp.sum(t * t) + xp.mean(xp.exp(-b * b))
+
+
+def _w5(xp, pos, eye, mask):
+    d = pos[:, None, :] - pos[None, :, :]
+    r2 = xp.sum(d * d, axis=2) + eye
+    inv6 = 1.0 / (r2 * r2 * r2)
+    return 2.0 * xp.sum((inv6 * inv6 - inv6) * mask)
+
+
+def _w5_consts(data):
+    eye = np.eye(data[0].shape[0], dtype=data[0].dtype)
+    return [eye, 1.0 - eye]
+
+
+def _identity(grads):
+    return list(grads)
+
+
+def _negate(grads):
+    return [-g for g in grads]
+
+
+# name prefix -> (loss(xp, *inputs, *consts), argnums, consts(data) -> arrays, grads -> outputs)
+_SPECS = {
+    "W1": (_w1, (0, 1, 2), None, _identity),
+    "W2": (_w2, (0, 1), None, _identity),
+    "W3": (_w3, (2, 3, 4, 5), None, _identity),
+    "W4": (_w4, (0, 1), None, _identity),
+    "W5": (_w5, (0,), _w5_consts, _negate),        # energy, force = -grad
+}
+
+
+def _spec(name):
+    key = name.split()[0]
+    if key not in _SPECS:
+        raise KeyError(f"no peer implementation of workload {name!r}")
+    return _SPECS[key]
+
+
+class _TorchNS:
+    def __init__(self, torch):
+        self.t = torch
+        self.tanh, self.exp, self.sin = torch.tanh, torch.exp, torch.sin
+        self.log1p, self.sigmoid = torch.log1p, torch.sigmoid
+
+    def sum(self, x, axis=None, keepdims=False):
+        return self.t.sum(x) if axis is None else self.t.sum(x, dim=axis, keepdim=keepdims)
+
+    def mean(self, x, axis=None, keepdims=False):
+        return self.t.mean(x) if axis is None else self.t.mean(x, dim=axis, keepdim=keepdims)
+
+    def log_softmax(self, x, axis):
+        return self.t.log_softmax(x, dim=axis)
+
+
+class _JaxNS:
+    def __init__(self, jax):
+        jnp = jax.numpy
+        self.tanh, self.exp, self.sin, self.log1p = jnp.tanh, jnp.exp, jnp.sin, jnp.log1p
+        self.sum, self.mean = jnp.sum, jnp.mean
+        self.sigmoid, self.log_softmax = jax.nn.sigmoid, jax.nn.log_softmax
+
+
+# --- lazy imports ------------------------------------------------------------------------------
+def _import_torch():
+    return importlib.import_module("torch")
+
+
+def _import_jax():
+    jax = importlib.import_module("jax")
+    if not jax.config.jax_enable_x64:
+        jax.config.update("jax_enable_x64", True)
+    return jax
+
+
+def _has_cxx_compiler():
+    try:
+        from torch._inductor.cpp_builder import get_cpp_compiler
+        return bool(get_cpp_compiler())
+    except Exception:
+        return any(shutil.which(c) for c in ("g++", "c++", "clang++"))
+
+
+def available_peers():
+    """Names of the peers whose package imports here, in PEERS order."""
+    found = []
+    try:
+        torch = _import_torch()
+    except Exception:
+        torch = None
+    if torch is not None:
+        found.append("torch")
+        if hasattr(torch, "compile") and _has_cxx_compiler():
+            found.append("torch.compile")
+    try:
+        _import_jax()
+        found.append("jax")
+    except Exception:
+        pass
+    return found
+
+
+def peer_info(peer):
+    """Version and thread count of a peer (the defaults, which this module leaves alone)."""
+    if peer in ("torch", "torch.compile"):
+        torch = _import_torch()
+        return {"version": torch.__version__, "threads": torch.get_num_threads(),
+                "interop_threads": torch.get_num_interop_threads()}
+    if peer == "jax":
+        import os
+        jax = _import_jax()
+        return {"version": jax.__version__, "devices": [str(d) for d in jax.devices()],
+                "threads": os.cpu_count()}
+    raise ValueError(f"unknown peer {peer!r}; known: {PEERS}")
+
+
+# --- peers ---------------------------------------------------------------------------------------
+def _make_torch(name, data, compiled):
+    torch = _import_torch()
+    loss_fn, argnums, consts, finish = _spec(name)
+    xp = _TorchNS(torch)
+    inputs = [torch.from_numpy(a) for a in data]
+    const = [torch.from_numpy(c) for c in (consts(data) if consts else [])]
+
+    def f(*args):
+        return loss_fn(xp, *args)
+
+    if not compiled:
+        for i in argnums:
+            inputs[i].requires_grad_(True)
+        wrt = [inputs[i] for i in argnums]
+        args = inputs + const
+
+        def call():
+            loss = f(*args)
+            grads = torch.autograd.grad(loss, wrt)
+            with torch.no_grad():
+                return [loss.detach()] + finish(grads)
+        return call
+
+    gv = torch.func.grad_and_value(f, argnums=argnums)
+
+    def step(*args):
+        grads, loss = gv(*args)
+        return [loss] + finish(grads)
+
+    # Dynamo keeps its compiled code on the code object of `step`, shared by every peer made
+    # here; start afresh so entries do not pile up to the recompile limit (past which it would
+    # silently run eagerly).  A torch.compile peer made earlier recompiles on its next call.
+    torch._dynamo.reset()
+    cstep = torch.compile(step, fullgraph=True, dynamic=False)
+    args = inputs + const
+
+    def call():
+        return cstep(*args)
+    return call
+
+
+def _make_jax(name, data):
+    jax = _import_jax()
+    loss_fn, argnums, consts, finish = _spec(name)
+    xp = _JaxNS(jax)
+
+    def f(*args):
+        return loss_fn(xp, *args)
+
+    vg = jax.value_and_grad(f, argnums=argnums)
+
+    def step(*args):
+        loss, grads = vg(*args)
+        return [loss] + finish(grads)
+
+    jstep = jax.jit(step)
+    args = [jax.device_put(a) for a in list(data) + (consts(data) if consts else [])]
+    jax.block_until_ready(args)
+
+    def call():
+        return jax.block_until_ready(jstep(*args))
+    return call
+
+
+def make_peer(peer, name, data):
+    """A function of no arguments running one call of workload `name` in `peer`: the loss and
+    all gradients, on `data` (the NumPy reference's arguments) converted once, here.  It returns
+    the peer's arrays (loss first), computed (it blocks); ``to_numpy`` converts them."""
+    if peer == "torch":
+        return _make_torch(name, data, compiled=False)
+    if peer == "torch.compile":
+        return _make_torch(name, data, compiled=True)
+    if peer == "jax":
+        return _make_jax(name, data)
+    raise ValueError(f"unknown peer {peer!r}; known: {PEERS}")
+
+
+def to_numpy(peer, out):
+    """The outputs of a peer's call as NumPy arrays (0-d for the loss)."""
+    if peer in ("torch", "torch.compile"):
+        return [o.detach().cpu().numpy() for o in out]
+    return [np.asarray(o) for o in out]
+
+
+def peer_compile_seconds(peer, name, data):
+    """Seconds of the first call of a freshly made peer, in this process (torch.compile, jax:
+    tracing and compiling, so it depends on what the process and on-disk caches hold)."""
+    fn = make_peer(peer, name, data)
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def rtol_for(name):
+    return 1e-3 if "f32" in name or name in ("W2", "W3") else 1e-8
+
+
+def measure(peer, name, data, ref=None, quick=False):
+    """{"first_call_s", "ms"} of a peer on a workload; outputs checked against `ref` if given."""
+    from numgrad import bench
+    fn = make_peer(peer, name, data)
+    t = time.perf_counter()
+    out = fn()
+    first = time.perf_counter() - t
+    if ref is not None:
+        bench.check(to_numpy(peer, out), ref, rtol_for(name))
+    ms = bench.median_time(fn, repeat=3 if quick else 7) * 1e3
+    return {"first_call_s": first, "ms": ms}
+
+
+def main(argv=None):
+    import numgrad as ng
+    from numgrad import bench
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", help="comma-separated workload names (prefix match)")
+    ap.add_argument("--peers", help="comma-separated peers (default: all available)")
+    ap.add_argument("--quick", action="store_true", help="fewer repeats, no 1e7 sizes")
+    args = ap.parse_args(argv)
+    peers = available_peers()
+    if args.peers:
+        peers = [p for p in args.peers.split(",") if p in peers]
+    names = [n for n in bench.WORKLOADS if not (args.quick and "1e7" in n)]
+    if args.only:
+        wanted = [w.strip() for w in args.only.split(",")]
+        names = [n for n in names if any(n.startswith(w) for w in wanted)]
+    for p in peers:
+        print(p, peer_info(p))
+    print(" | ".join(f"{c:>14}" for c in ["workload", "peer", "ms", "first_call_s"]))
+    for name in names:
+        ng.reset_default_graph()
+        data = bench.WORKLOADS[name][0](ng)[2]
+        ref = bench.WORKLOADS[name][1](*data)
+        for p in peers:
+            try:
+                r = measure(p, name, data, ref, args.quick)
+                print(f"{name:>14} | {p:>14} | {r['ms']:14.3g} | {r['first_call_s']:14.3g}",
+                      flush=True)
+            except Exception as e:          # one peer failing a workload does not end the table
+                print(f"{name:>14} | {p:>14} | failed: {type(e).__name__}: {e}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""The PyTorch / JAX peers of the benchmark table compute what the NumPy references compute.
+
+Each peer is optional: its tests skip when its package is not installed (CI installs neither).
+torch.compile's first compile in a process takes 10-20 s (Inductor start-up, then about 1-2 s a
+workload), so its tests are marked ``slow`` and run only with NUMGRAD_SLOW=1.
+"""
+import functools
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import numgrad as ng
+from numgrad import bench, bench_peers
+
+
+@functools.lru_cache(maxsize=None)
+def _available():
+    return tuple(bench_peers.available_peers())
+
+
+def _require(peer):
+    if peer not in _available():
+        pytest.skip(f"{peer} is not installed here")
+
+
+# workload name -> (small inputs, rtol); the peer implementation is chosen by the name's prefix
+SMALL = {
+    "W1 f64 1e6": (lambda: bench.w1(ng, 1000, np.float64)[2], 1e-9),
+    "W1 f32 1e6": (lambda: bench.w1(ng, 1000, np.float32)[2], 1e-4),
+    "W3": (lambda: bench.w3(ng)[2], 1e-4),
+    "W4": (lambda: bench.w4(ng)[2], 1e-9),
+    "W5": (lambda: bench.w5(ng, n=27)[2], 1e-9),
+}
+
+slow_compile = [
+    pytest.mark.slow,
+    pytest.mark.skipif(os.environ.get("NUMGRAD_SLOW") != "1",
+                       reason="torch.compile compiles for 10-20 s; set NUMGRAD_SLOW=1 to run"),
+]
+PEERS = ["torch", "jax", pytest.param("torch.compile", marks=slow_compile)]
+
+
+def _check_peer(peer, name):
+    _require(peer)
+    ng.reset_default_graph()
+    make_data, rtol = SMALL[name]
+    data = make_data()
+    ref = bench.WORKLOADS[name][1](*data)
+    fn = bench_peers.make_peer(peer, name, data)
+    out = bench_peers.to_numpy(peer, fn())
+    assert len(out) == len(ref)
+    for o, r in zip(out, ref):
+        assert np.shape(o) == np.shape(r)
+        assert np.asarray(o).dtype == np.asarray(data[0]).dtype
+    bench.check(out, ref, rtol)
+    # a second call (what the timings repeat) gives the same values
+    bench.check(bench_peers.to_numpy(peer, fn()), ref, rtol)
+
+
+@pytest.mark.parametrize("name", list(SMALL))
+@pytest.mark.parametrize("peer", PEERS)
+def test_peer_matches_numpy_by_hand(peer, name):
+    _check_peer(peer, name)
+
+
+@pytest.mark.parametrize("peer", PEERS)
+def test_first_call_seconds(peer):
+    _require(peer)
+    data = bench.w4(ng)[2]
+    assert bench_peers.peer_compile_seconds(peer, "W4", data) > 0
+
+
+def test_every_workload_has_a_peer_implementation():
+    for name in bench.WORKLOADS:
+        bench_peers._spec(name)          # raises KeyError when one is missing
+
+
+def test_unknown_peer_is_an_error():
+    with pytest.raises(ValueError):
+        bench_peers.make_peer("tensorflow", "W4", [np.zeros(16), np.zeros(16)])
+
+
+def test_import_needs_neither_torch_nor_jax():
+    # importing imports neither; with both unimportable, no peer is available (and no error)
+    code = ("import sys\n"
+            "import numgrad.bench_peers as bp\n"
+            "assert 'torch' not in sys.modules and 'jax' not in sys.modules\n"
+            "sys.modules['torch'] = sys.modules['jax'] = None\n"
+            "assert bp.available_peers() == [], bp.available_peers()\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
