@@ -35,6 +35,9 @@ FUSED_CALL_AFTER = int(os.environ.get("NUMGRAD_FUSED_CALL_AFTER", "100"))
 # often then compiles straight into its one-dispatch plan function (FUSED_CALL_AFTER), not
 # first into step kernels it would stop using.  0 compiles on the first call.
 INTERPRET_CALLS = int(os.environ.get("NUMGRAD_INTERPRET_CALLS", "100"))
+# A gather (axis 0) read only by fused loops is read by them in place (params[indices[i]])
+# instead of being copied out first; NUMGRAD_FUSE_GATHERS=0 turns that off (A/B).
+FUSE_GATHERS = os.environ.get("NUMGRAD_FUSE_GATHERS", "1") != "0"
 # A parallel launch costs 15-70 us on the development VMs (waking a sleeping worker, which
 # then needs the GIL to unbox its arguments), and a VM's second vCPU may add little: W3's
 # (256, 512) tanh kernel took 94 us on one thread and 124 us on two.  So whether threads pay
@@ -51,7 +54,15 @@ def _contiguous(a):
 
 class _GroupRunner:
     def __init__(self, group, spec):
-        self.loads = [(v.id, s) for v, s in zip(group.loads, spec.load_shapes)]
+        # a gathered load passes its params where the load would be, its indices after the
+        # loads (compiler/fuse.py virtual_gathers; emit_cpu's index_shapes)
+        gathered = getattr(group, "gathered", {})
+        self.loads = [(gathered[v.id][0].id if v.id in gathered else v.id, s)
+                      for v, s in zip(group.loads, spec.load_shapes)]
+        self.loads += [(gathered[v.id][1].id, s) for v, s in zip(
+            [v for v in group.loads if v.id in gathered], getattr(spec, "index_shapes", []))]
+        self.gathers = [(node, params.id, indices.id) for params, indices, node in
+                        (gathered[v.id] for v in group.loads if v.id in gathered)]
         self.scalars = [v.const.reshape(-1)[0] for v in group.scalars]
         self.outs = [(v.id, v.shape, v.dtype, s) for v, s in zip(group.outputs, spec.out_shapes)]
         self.reds = [(r.outputs[0].id, r.outputs[0].shape, r.outputs[0].dtype, s)
@@ -87,6 +98,8 @@ class _GroupRunner:
         self._kernel = k
 
     def __call__(self, env):
+        for node, params, indices in self.gathers:
+            _check_gather_indices(node, env[params], env[indices])
         args = self.sizes + [self.C]
         for vid, shape in self.loads:
             a = env[vid]
@@ -149,6 +162,18 @@ class _GroupRunner:
             log.debug("numgrad: kernel over %s: serial %.1f us, %d threads %.1f us",
                       self.space, min(serial) * 1e6, n_threads, min(parallel) * 1e6)
             self.trial_seconds = ([], [])
+
+
+def _check_gather_indices(node, params, indices):
+    """The error the gather's own kernel raises (InvalidArgumentError, as TF on CPU) for an
+    index outside [0, rows): a fused loop reads params[indices[i]] unchecked."""
+    n = params.shape[0]
+    if indices.size and (indices.min() < 0 or indices.max() >= n):
+        bad = indices[(indices < 0) | (indices >= n)].reshape(-1)[0]
+        raise InvalidArgumentError(
+            f"{node.type} op '{node.name}' failed on input shapes "
+            f"{[tuple(params.shape), tuple(indices.shape)]}: indices contain {bad}, which is "
+            f"not in [0, {n})")
 
 
 class _LaneRunner(_GroupRunner):
@@ -241,7 +266,8 @@ class CompiledPlan:
     def __init__(self, ops, fetches, feeds, signature, reference=None):
         t0 = time.perf_counter()
         L, fetch_values, feed_values = lower(ops, fetches, feeds, signature)
-        steps = pipeline_rows(fuse(L.nodes, fetch_values), L.nodes, fetch_values)
+        steps = pipeline_rows(fuse(L.nodes, fetch_values, gathers=FUSE_GATHERS),
+                              L.nodes, fetch_values)
         self.n_values = len(L.values)
         self.consts = []
         for v in L.values:
@@ -296,7 +322,7 @@ class CompiledPlan:
         worth the longer compile, and its math is then no longer libm-bound."""
         self.fused_call = False
         if not self.steps or not all(
-                st.kind == "group" and not run.parallel or
+                st.kind == "group" and not run.parallel and not st.gathered or
                 st.kind == "single" and st.node.type == "Reshape"
                 for st, run in zip(self.steps, self.runners)):
             return
@@ -522,7 +548,8 @@ def _arg(v, names, params, const_args):
 
 def _step_values(step):
     if step.kind == "group":
-        ins = list(step.loads)
+        ins = [v for v in step.loads if v.id not in step.gathered]
+        ins += [u for params, indices, _ in step.gathered.values() for u in (params, indices)]
         outs = list(step.outputs) + [r.outputs[0] for r in step.reductions]
     else:
         ins, outs = list(step.node.inputs), list(step.node.outputs)
@@ -582,6 +609,7 @@ def plan_summary(plan):
                 + (f" row-stages={len(st.stage_nodes)} row-buffers={len(st.row_temps)}"
                    if st.stage_nodes else "")
                 + (f" lanes={run.lanes}" if isinstance(run, _LaneRunner) else "")
+                + (f" gathers={len(st.gathered)}" if st.gathered else "")
                 + f" ops({len(st.nodes)}): {ops}")
             lines.append(f"      compile {run.compile_seconds:.2f} s, cache hits "
                          f"{sum(stats.cache_hits.values())}, misses "

@@ -161,9 +161,11 @@ PARALLEL_MIN = 1 << 15  # ... and this large, chunks that threads can share
 TINY_INNER = 8          # innermost dims this small are unrolled (see emit_group)
 
 
-def layout(group):
+def layout(group, gather_masks=None):
     """The coalesced loop dims of `group` and, per load / output / reduction, which of them it
-    indexes (a reduction: which it keeps)."""
+    indexes (a reduction: which it keeps).  A gathered load (group.gathered) adds two masks,
+    the dims that index its indices and those that index its params' tail, so that coalescing
+    never merges the two; they are stored in `gather_masks` (load index -> (imask, tmask))."""
     space = group.space
     masks = [_aligned_mask(v.shape, space) for v in group.loads]
     masks += [_aligned_mask(v.shape, space) for v in group.outputs]   # row stages: (n0, 1)
@@ -171,23 +173,38 @@ def layout(group):
         axes = r.attrs["axis"]
         axes = range(len(space)) if axes is None else axes
         masks.append([k not in axes for k in range(len(space))])
+    by_id = getattr(group, "gathered", {})
+    gathered = [(j, v) for j, v in enumerate(group.loads) if v.id in by_id]
+    for j, v in gathered:
+        params, indices, _ = by_id[v.id]
+        first = len(space) - len(v.shape)            # v's dims are the space's last ones
+        n_index = len(indices.shape)
+        m = masks[j]
+        masks.append([first <= k < first + n_index and m[k] for k in range(len(space))])
+        masks.append([k >= first + n_index and m[k] for k in range(len(space))])
     dims, cmasks = coalesce(space, masks)
-    nl, no = len(group.loads), len(group.outputs)
-    return dims, cmasks[:nl], cmasks[nl:nl + no], cmasks[nl + no:]
+    nl, no, nr = len(group.loads), len(group.outputs), len(group.reductions)
+    if gather_masks is not None:
+        extra = cmasks[nl + no + nr:]
+        for g, (j, _) in enumerate(gathered):
+            gather_masks[j] = (extra[2 * g], extra[2 * g + 1])
+    return dims, cmasks[:nl], cmasks[nl:nl + no], cmasks[nl + no:nl + no + nr]
 
 
 def elementwise_body(group, names, index, lmasks, vector=False, nodes=None, load_ids=None,
-                     extra=()):
+                     extra=(), gather_masks=None):
     """Statements (unindented) of one loop iteration before its stores: the loads, then every
     non-reduction node as ``v<id> = <expr>``.  `names` (value id -> variable) is extended in
     place.  With `vector`, transcendental functions call vecmath's vectorisable versions
     (compiler/vecmath_calls.py; the kernel imports them as ``vmc``); without, libm through
     the scalar helpers.  Shared by the cpu and cuda emitters.  A stage of a row pipeline
     passes its own `nodes`, the indices of the loads it reads and `extra` statements (its
-    row-buffer reads)."""
+    row-buffer reads).  `gather_masks` (from layout()) marks the gathered loads."""
     if load_ids is None:
         load_ids = range(len(group.loads))
-    stmts = [f"l{j} = a{j}[{index(lmasks[j])}]" for j in load_ids] + list(extra)
+    gmasks = gather_masks or {}
+    stmts = [_gathered_read(j, gmasks[j], index) if j in gmasks else
+             f"l{j} = a{j}[{index(lmasks[j])}]" for j in load_ids] + list(extra)
     for node in (group.nodes if nodes is None else nodes):
         if node.type in REDUCTIONS:
             continue
@@ -200,6 +217,15 @@ def elementwise_body(group, names, index, lmasks, vector=False, nodes=None, load
         stmts.append(f"v{out.id} = {ctor}({expr})" if ctor else f"v{out.id} = {expr}")
         names[out.id] = f"v{out.id}"
     return stmts
+
+
+def _gathered_read(j, masks, index):
+    """`l<j> = a<j>[x<j>[...], tail...]`: load j gathers rows of its params a<j> (passed as
+    (rows, tail dims...)) by its indices x<j> (validated before the call: 0 <= x < rows)."""
+    imask, tmask = masks
+    tail = [f"u{k}" for k, m in enumerate(tmask) if m]
+    row = f"np.intp(x{j}[{index(imask)}])"
+    return f"l{j} = a{j}[{', '.join([row] + tail)}]"
 
 
 LANES = 8      # independent accumulators per block-buffered reduction
@@ -243,7 +269,8 @@ def emit_group(group, hot=False):
     small = size < PARALLEL_MIN         # one serial pass, no chunks, no partials
     vector = size >= VECTOR_MIN or hot  # vecmath (vectorisable) instead of libm
     loads, scalars, outs, reds = group.loads, group.scalars, group.outputs, group.reductions
-    dims, lmasks, omasks, rmasks = layout(group)
+    gather_masks = {}
+    dims, lmasks, omasks, rmasks = layout(group, gather_masks)
     R = len(dims)
     nl, no = len(loads), len(outs)
     # A tiny innermost dim (xyz coordinates) gets a literal trip count, which LLVM unrolls
@@ -308,7 +335,8 @@ def emit_group(group, hot=False):
                 lane_red[j] = red_dims[0]
     n_lanes = dims[-1]
     params = [f"n{k}" for k in range(R)] + ["C"]
-    params += [f"a{j}" for j in range(nl)] + [f"s{j}" for j in range(len(scalars))]
+    params += [f"a{j}" for j in range(nl)] + [f"x{j}" for j in sorted(gather_masks)]
+    params += [f"s{j}" for j in range(len(scalars))]
     params += [f"w{j}" for j in range(no)] + [f"q{j}" for j in range(len(reds))]
     params += [f"p{j}" for j in range(len(reds)) if partial[j]]
     params += [f"m{j}" for j in range(len(reds)) if reds[j].type == "Mean"]
@@ -427,7 +455,7 @@ def emit_group(group, hot=False):
                 temp_reads.append(f"z{j} = w{j}[{index(omasks[j])}]")
         lines.extend(body + st for st in elementwise_body(
             group, names, index, lmasks, vector, nodes=nodes, load_ids=load_ids,
-            extra=temp_reads))
+            extra=temp_reads, gather_masks=gather_masks))
         for j, v in enumerate(outs):
             if out_stage[j] == s:
                 lines.append(f"{body}w{j}[{index(omasks[j])}] = {names[v.id]}")
@@ -561,6 +589,15 @@ def emit_group(group, hot=False):
             n_in = int(np.prod(space, dtype=np.int64))
             n_out = int(np.prod(r.outputs[0].shape, dtype=np.int64))
             counts.append(max(n_in // max(n_out, 1), 1) if n_in else 0)
-    return KernelSpec(source, R, dims, [shape_for(m) for m in lmasks],
+    load_shapes = [shape_for(m) for m in lmasks]
+    index_shapes = []
+    for j in sorted(gather_masks):           # a gathered load passes (params, indices)
+        imask, tmask = gather_masks[j]
+        params = group.gathered[loads[j].id][0]
+        load_shapes[j] = (params.shape[0],) + tuple(d for d, m in zip(dims, tmask) if m)
+        index_shapes.append(shape_for(imask))
+    spec = KernelSpec(source, R, dims, load_shapes,
                       [shape_for(m) for m in omasks], red_shapes, part_shapes,
                       [_acc_dtype(r) for r in reds], any(partial), counts)
+    spec.index_shapes = index_shapes
+    return spec

@@ -57,6 +57,9 @@ class Group:
         self.row_values = {}
         self.row_temps = []
         self.row_stages = set()    # stages that run once per row (no inner loop)
+        # Gathered loads (fuse(gathers=True), cpu only): load value id -> (params, indices,
+        # GatherV2 node); the loop reads params[indices[i], ...] where it reads the load.
+        self.gathered = {}
 
     kind = "group"
 
@@ -95,7 +98,38 @@ def _recomputable(node, space, p, group_of, value_phase):
     return out
 
 
-def fuse(nodes, fetch_values):
+def virtual_gathers(nodes, fetch_values):
+    """GatherV2 nodes (axis 0) whose output only fusible nodes read, and is not fetched:
+    value id of the output -> (params, indices, node).  Their consumers' loops read
+    params[indices[i], ...] where they would read the gathered array, which is never made.
+    (TF's gather gradient is sparse, IndexedSlices of the incoming gradient, so a gather's
+    forward side is where a dense copy would cost a memory pass.)"""
+    fetched = {v.id for v in fetch_values}
+    readers = {}
+    for n in nodes:
+        for v in n.inputs:
+            readers.setdefault(v.id, []).append(n)
+    found = {}
+    for n in nodes:
+        if n.type != "GatherV2" or n.attrs.get("axis") != 0:
+            continue
+        params, indices = n.inputs
+        y = n.outputs[0]
+        if (y.id in fetched or params.dtype not in _NATIVE or indices.dtype.kind not in "iu"
+                or params.is_splat or indices.is_splat or not params.shape):
+            continue
+        users = readers.get(y.id, [])
+        if users and all(is_fusible(c) and all(
+                u.id != y.id for u in c.inputs if all(u is not d for d in data_inputs(c)))
+                for c in users):
+            found[y.id] = (params, indices, n)
+    return found
+
+
+def fuse(nodes, fetch_values, gathers=False):
+    """Steps (Groups and Singles) in run order.  With `gathers`, a gather read only by fused
+    loops becomes a gathered load of theirs (virtual_gathers; the cpu emitter reads them)."""
+    virtual = virtual_gathers(nodes, fetch_values) if gathers else {}
     avail = {}          # value id -> phase at which it is in memory
     groups = {}         # (space, phase) -> Group
     group_of = {}       # node id -> Group
@@ -105,6 +139,10 @@ def fuse(nodes, fetch_values):
         return 0 if v.node is None else avail[v.id]
 
     for node in nodes:
+        if node.outputs and node.outputs[0].id in virtual:
+            # in memory when its params and indices are: the readers' loops gather
+            avail[node.outputs[0].id] = max(value_phase(v) for v in node.inputs)
+            continue
         if is_fusible(node):
             space = space_of(node)
             p = 1
@@ -175,6 +213,8 @@ def fuse(nodes, fetch_values):
                     g.scalars.append(v)
                 else:
                     g.loads.append(v)
+                    if v.id in virtual:
+                        g.gathered[v.id] = virtual[v.id]
             if node.type in REDUCTIONS:
                 g.reductions.append(node)
             elif group_of[node.id] is g:          # a recomputed copy stores nothing

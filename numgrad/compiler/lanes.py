@@ -67,7 +67,7 @@ def expand(group):
     """The LaneGroup of `group`, or None when the expansion does not apply."""
     space = tuple(group.space)
     rank = len(space)
-    if group.stage_nodes is not None or rank < 2 or group.outputs:
+    if group.stage_nodes is not None or rank < 2 or group.outputs or group.gathered:
         return None
     lanes = space[-1]
     inner = space[:-1]

@@ -107,7 +107,7 @@ def _row_loads(p, g, pos, produced_at):
     output of one of p's row stages: a register of the row loop).  g is a row stage when its
     space is p's rows (e.g. (n0, 1) against (n0, n1): the per-row scalar work between a
     layer norm's reductions); it then runs once per row, between the stages around it."""
-    if len(g.space) != len(p.space):
+    if len(g.space) != len(p.space) or p.gathered or g.gathered:    # (gathered loads: flat loops)
         return None
     row_stage = g.space != p.space
     if row_stage and (g.reductions or any(a not in (b, 1) for a, b in zip(g.space, p.space))):
