@@ -220,12 +220,24 @@ def elementwise_body(group, names, index, lmasks, vector=False, nodes=None, load
 
 
 def _gathered_read(j, masks, index):
-    """`l<j> = a<j>[x<j>[...], tail...]`: load j gathers rows of its params a<j> (passed as
-    (rows, tail dims...)) by its indices x<j> (validated before the call: 0 <= x < rows)."""
+    """`l<j> = a<j>[gi<j>[...], tail...]`: load j gathers rows of its params a<j> (passed as
+    (rows, tail dims...)) by its indices gi<j> (validated before the call: 0 <= gi < rows).
+    Where the row is fixed across the inner loop, emit_group reads it once outside that loop
+    (gr<j>, _gather_row_level): read in the loop, LLVM must assume a store may change it,
+    and the loop neither hoists it nor vectorises (an embedding lookup ran 4-10x slower)."""
     imask, tmask = masks
     tail = [f"u{k}" for k, m in enumerate(tmask) if m]
-    row = f"np.intp(x{j}[{index(imask)}])"
+    row = f"gr{j}" if _gather_row_level(imask) < len(imask) - 1 else _gather_row(j, imask, index)
     return f"l{j} = a{j}[{', '.join([row] + tail)}]"
+
+
+def _gather_row_level(imask):
+    """The innermost loop dim the row of a gathered load depends on (-1: none)."""
+    return max((k for k, m in enumerate(imask) if m), default=-1)
+
+
+def _gather_row(j, imask, index):
+    return f"np.intp(gi{j}[{index(imask)}])"
 
 
 LANES = 8      # independent accumulators per block-buffered reduction
@@ -335,7 +347,7 @@ def emit_group(group, hot=False):
                 lane_red[j] = red_dims[0]
     n_lanes = dims[-1]
     params = [f"n{k}" for k in range(R)] + ["C"]
-    params += [f"a{j}" for j in range(nl)] + [f"x{j}" for j in sorted(gather_masks)]
+    params += [f"a{j}" for j in range(nl)] + [f"gi{j}" for j in sorted(gather_masks)]
     params += [f"s{j}" for j in range(len(scalars))]
     params += [f"w{j}" for j in range(no)] + [f"q{j}" for j in range(len(reds))]
     params += [f"p{j}" for j in range(len(reds)) if partial[j]]
@@ -413,6 +425,13 @@ def emit_group(group, hot=False):
         if k0 > 0:
             open_accs(k0, pad, s)
         pads = [pad]
+        rows_at = {}            # loop dim -> gathered loads whose row is read after opening it
+        for j, (imask, _) in gather_masks.items():
+            level = _gather_row_level(imask)
+            if level < R - 1:
+                rows_at.setdefault(level, []).append(j)
+        lines.extend(f"{pad}gr{j} = {_gather_row(j, gather_masks[j][0], index)}"
+                     for j in rows_at.get(-1, []))
         for k in range(k0, R):
             pad = pads[-1]
             lo, hi = ("lo", "hi") if k == 0 else ("0", f"n{k}")
@@ -437,6 +456,8 @@ def emit_group(group, hot=False):
             # checks that fail whenever two arrays lie within a vector of each other (adjacent
             # malloc blocks): 2-6x slower kernels (benchmarks/output_alloc_anomaly.py).
             lines.append(f"{pads[-1]}u{k} = np.uint64(i{k})")
+            lines.extend(f"{pads[-1]}gr{j} = {_gather_row(j, gather_masks[j][0], index)}"
+                         for j in rows_at.get(k, []))
         body = pads[-1]
         mark = len(lines)
         nodes = stage_nodes[s]
