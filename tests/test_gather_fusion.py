@@ -47,6 +47,7 @@ def _close(out, ref, rtol):
     (np.float64, np.int32, (40,), ()),            # 1-D params: a gather of scalars
     (np.float32, np.int32, (6, 5), (3, 4)),       # 2-D tail
     (np.float64, np.int32, (4096,), (16,)),       # big enough for threads
+    (np.float32, np.int32, (4096,), (16,)),       # ... with float32 block sums
 ])
 def test_gather_fused_into_its_readers(dtype, index_dtype, index_shape, tail, rng, monkeypatch):
     rows = 100
