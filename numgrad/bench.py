@@ -105,7 +105,7 @@ def w4(ng):
 
 
 def w4_numpy(a, b):
-    ts, ss = [], []
+    ts = []
     t = a
     for i in range(6):
         th = np.tanh(t * b + 0.1 * i)

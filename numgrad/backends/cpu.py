@@ -22,7 +22,7 @@ from ..kernels.cpu import OPAQUE
 from ..errors import InvalidArgumentError, OpError, is_allocation_failure, resource_exhausted
 from ..ops.registry import get_op_def
 from . import register_backend
-from .numpy import NumpyPlan, prune
+from .numpy import NumpyPlan
 
 log = logging.getLogger("numgrad.compiler")
 
@@ -138,7 +138,6 @@ class _GroupRunner:
                 if self.compile_seconds > 1.0:
                     log.info("numgrad: compiled a fused kernel over %s (%d ops) in %.2f s",
                              self.space, self.n_nodes, self.compile_seconds)
-
 
     def _run_parallel(self, args):
         self.kernel(1, 0, 0, *args)

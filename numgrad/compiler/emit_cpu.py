@@ -313,8 +313,6 @@ def emit_group(group, hot=False):
     red_stage = group.red_stage or [0] * len(reds)
     row_temps = group.row_temps
     row_stages = group.row_stages
-    load_index = {v.id: j for j, v in enumerate(loads)}
-    temp_index = {v.id: k for k, (v, _) in enumerate(row_temps)}
     staged = len(stage_nodes) > 1
     if staged and R != 2:
         raise ValueError(f"a row pipeline needs a 2-D layout, got {dims}")
