@@ -1,4 +1,4 @@
-"""Peer columns for the benchmark table: the workloads of ``numgrad.bench`` in PyTorch and JAX.
+"""Peer columns for the benchmark table: ``numgrad.bench``'s workloads in PyTorch, JAX, PyTensor.
 
 ``python -m numgrad.bench_peers [--only W4,W5] [--quick] [--peers torch,jax]`` prints them.
 
@@ -11,6 +11,17 @@ Peers (each optional; ``available_peers()`` lists those whose package imports):
 * ``"jax"``: ``jax.jit`` of ``jax.value_and_grad(f, argnums=...)`` (the W5 force, -grad, is
   negated inside the jitted function).  ``jax_enable_x64`` is switched on when the JAX part is
   first used, so float64 workloads run in float64 (float32 inputs stay float32).
+* ``"pytensor"``: ``pytensor.function`` of the loss and ``pytensor.grad`` of it, compiled with
+  PyTensor's C backend (mode ``"CVM"``: each Op's C code, compiled with the C++ compiler, run by
+  the C virtual machine; the default before PyTensor 3, whose default is Numba).  Needs a C++
+  compiler.
+* ``"pytensor-numba"``: the same graph compiled with PyTensor's Numba backend (mode
+  ``"NUMBA"``, PyTensor 3's default), the peer closest to numgrad's cpu backend.
+
+  Both build the graph from symbolic inputs with the data's dtype and static shape, and compile
+  it on the first call (so the first-call time includes graph construction, ``pytensor.grad``,
+  the graph rewrites and the C or Numba compilation).  The functions are compiled with
+  ``trust_input=True`` (no per-call input checks; the inputs are the data's own arrays).
 
 Each peer computes exactly what the workload's NumPy reference (``bench.WORKLOADS[name][1]``)
 returns, in the same order: the loss first, then the gradients (W3: with respect to W1, b1, W2,
@@ -24,10 +35,15 @@ all cores (Eigen thread pool); ``peer_info`` reports them.  torch.compile also c
 pool of worker processes (``TORCHINDUCTOR_COMPILE_THREADS``) and caches compiled code on disk
 (``TORCHINDUCTOR_CACHE_DIR``, default under the temp dir), so its first-call time is a cold
 compile only with an empty cache directory; JAX's persistent compilation cache is off unless
-configured.
+configured.  PyTensor's C backend runs single-threaded (``pytensor.config.openmp`` is off by
+default) and, installed with pip, finds no BLAS to link (``blas__ldflags`` empty), so its matrix
+products fall back to NumPy's ``dot``; its Numba backend's loops are single-threaded too.
+PyTensor caches compiled C modules and Numba code on disk under ``pytensor.config.base_compiledir``
+(default ``~/.pytensor``; set ``PYTENSOR_FLAGS=base_compiledir=DIR`` before the import to move
+it), so its first call is a cold compile only with an empty compile directory.
 
-torch and jax are imported inside functions only: importing this module costs nothing and never
-fails when they are absent.
+torch, jax and pytensor are imported inside functions only: importing this module costs nothing
+and never fails when they are absent.
 """
 import argparse
 import importlib
@@ -36,10 +52,11 @@ import time
 
 import numpy as np
 
-PEERS = ("torch", "torch.compile", "jax")
+PEERS = ("torch", "torch.compile", "jax", "pytensor", "pytensor-numba")
+_PYTENSOR_MODES = {"pytensor": "CVM", "pytensor-numba": "NUMBA"}
 
 
-# --- the workloads, written once against a tiny array namespace (torch and jax.numpy) ----------
+# --- the workloads, written once against a tiny array namespace (torch, jax.numpy, pytensor) ----
 def _w1(xp, x, w, b):
     return xp.sum(xp.tanh(x * w + b) ** 2 + xp.exp(-x * x) * xp.sin(w))
 
@@ -122,6 +139,22 @@ class _JaxNS:
         self.sigmoid, self.log_softmax = jax.nn.sigmoid, jax.nn.log_softmax
 
 
+class _PytensorNS:
+    def __init__(self, pt):
+        self.tanh, self.exp, self.sin, self.log1p = pt.tanh, pt.exp, pt.sin, pt.log1p
+        self.sigmoid = pt.sigmoid
+        self.pt = pt
+
+    def sum(self, x, axis=None, keepdims=False):
+        return self.pt.sum(x, axis=axis, keepdims=keepdims)
+
+    def mean(self, x, axis=None, keepdims=False):
+        return self.pt.mean(x, axis=axis, keepdims=keepdims)
+
+    def log_softmax(self, x, axis):
+        return self.pt.special.log_softmax(x, axis=axis)
+
+
 # --- lazy imports ------------------------------------------------------------------------------
 def _import_torch():
     return importlib.import_module("torch")
@@ -132,6 +165,10 @@ def _import_jax():
     if not jax.config.jax_enable_x64:
         jax.config.update("jax_enable_x64", True)
     return jax
+
+
+def _import_pytensor():
+    return importlib.import_module("pytensor")
 
 
 def _has_cxx_compiler():
@@ -158,6 +195,18 @@ def available_peers():
         found.append("jax")
     except Exception:
         pass
+    try:
+        pytensor = _import_pytensor()
+    except Exception:
+        pytensor = None
+    if pytensor is not None:
+        if pytensor.config.cxx:                 # empty when PyTensor found no C++ compiler
+            found.append("pytensor")
+        try:
+            importlib.import_module("numba")
+            found.append("pytensor-numba")
+        except Exception:
+            pass
     return found
 
 
@@ -172,6 +221,19 @@ def peer_info(peer):
         jax = _import_jax()
         return {"version": jax.__version__, "devices": [str(d) for d in jax.devices()],
                 "threads": os.cpu_count()}
+    if peer in _PYTENSOR_MODES:
+        pytensor = _import_pytensor()
+        cfg = pytensor.config
+        info = {"version": pytensor.__version__, "mode": _PYTENSOR_MODES[peer],
+                "compiledir": str(cfg.compiledir)}
+        if peer == "pytensor":
+            info.update(cxx=cfg.cxx, threads=1 if not cfg.openmp else "openmp",
+                        blas=cfg.blas__ldflags or "none (matrix products by numpy.dot)")
+        else:
+            numba = importlib.import_module("numba")
+            info.update(numba=numba.__version__, threads=1, fastmath=cfg.numba__fastmath,
+                        cache=cfg.numba__cache)
+        return info
     raise ValueError(f"unknown peer {peer!r}; known: {PEERS}")
 
 
@@ -240,6 +302,28 @@ def _make_jax(name, data):
     return call
 
 
+def _make_pytensor(name, data, mode):
+    pytensor = _import_pytensor()
+    pt = pytensor.tensor
+    loss_fn, argnums, consts, finish = _spec(name)
+    args = list(data) + (consts(data) if consts else [])
+    compiled = []
+
+    def compile_():
+        # graph, gradients and compilation: all of it is the first call's work
+        xp = _PytensorNS(pt)
+        inputs = [pt.tensor(f"x{i}", dtype=a.dtype, shape=a.shape) for i, a in enumerate(args)]
+        loss = loss_fn(xp, *inputs)
+        grads = pytensor.grad(loss, [inputs[i] for i in argnums])
+        return pytensor.function(inputs, [loss] + finish(grads), mode=mode, trust_input=True)
+
+    def call():
+        if not compiled:
+            compiled.append(compile_())
+        return compiled[0](*args)
+    return call
+
+
 def make_peer(peer, name, data):
     """A function of no arguments running one call of workload `name` in `peer`: the loss and
     all gradients, on `data` (the NumPy reference's arguments) converted once, here.  It returns
@@ -250,6 +334,8 @@ def make_peer(peer, name, data):
         return _make_torch(name, data, compiled=True)
     if peer == "jax":
         return _make_jax(name, data)
+    if peer in _PYTENSOR_MODES:
+        return _make_pytensor(name, data, _PYTENSOR_MODES[peer])
     raise ValueError(f"unknown peer {peer!r}; known: {PEERS}")
 
 
@@ -257,12 +343,13 @@ def to_numpy(peer, out):
     """The outputs of a peer's call as NumPy arrays (0-d for the loss)."""
     if peer in ("torch", "torch.compile"):
         return [o.detach().cpu().numpy() for o in out]
-    return [np.asarray(o) for o in out]
+    return [np.asarray(o) for o in out]        # jax arrays; pytensor returns NumPy arrays
 
 
 def peer_compile_seconds(peer, name, data):
-    """Seconds of the first call of a freshly made peer, in this process (torch.compile, jax:
-    tracing and compiling, so it depends on what the process and on-disk caches hold)."""
+    """Seconds of the first call of a freshly made peer, in this process (torch.compile, jax,
+    pytensor: tracing or building the graph and compiling, so it depends on what the process and
+    on-disk caches hold)."""
     fn = make_peer(peer, name, data)
     t = time.perf_counter()
     fn()

@@ -1,8 +1,11 @@
-"""The PyTorch / JAX peers of the benchmark table compute what the NumPy references compute.
+"""The PyTorch / JAX / PyTensor peers of the benchmark table compute what the NumPy references
+compute.
 
-Each peer is optional: its tests skip when its package is not installed (CI installs neither).
+Each peer is optional: its tests skip when its package is not installed (CI installs none).
 torch.compile's first compile in a process takes 10-20 s (Inductor start-up, then about 1-2 s a
-workload), so its tests are marked ``slow`` and run only with NUMGRAD_SLOW=1.
+workload), so its tests are marked ``slow`` and run only with NUMGRAD_SLOW=1.  PyTensor's
+compilations are cached on disk (``~/.pytensor``): with an empty cache its tests take 1-10 s each
+(W3 in the C backend the longest), with a warm one well under 1 s.
 """
 import functools
 import os
@@ -40,7 +43,8 @@ slow_compile = [
     pytest.mark.skipif(os.environ.get("NUMGRAD_SLOW") != "1",
                        reason="torch.compile compiles for 10-20 s; set NUMGRAD_SLOW=1 to run"),
 ]
-PEERS = ["torch", "jax", pytest.param("torch.compile", marks=slow_compile)]
+PEERS = ["torch", "jax", pytest.param("torch.compile", marks=slow_compile),
+         "pytensor", "pytensor-numba"]
 
 
 def _check_peer(peer, name):
@@ -83,12 +87,44 @@ def test_unknown_peer_is_an_error():
         bench_peers.make_peer("tensorflow", "W4", [np.zeros(16), np.zeros(16)])
 
 
-def test_import_needs_neither_torch_nor_jax():
-    # importing imports neither; with both unimportable, no peer is available (and no error)
+def test_import_needs_neither_torch_nor_jax_nor_pytensor():
+    # importing imports none of them; with all unimportable, no peer is available (and no error)
     code = ("import sys\n"
             "import numgrad.bench_peers as bp\n"
-            "assert 'torch' not in sys.modules and 'jax' not in sys.modules\n"
-            "sys.modules['torch'] = sys.modules['jax'] = None\n"
+            "assert not {'torch', 'jax', 'pytensor'} & set(sys.modules)\n"
+            "sys.modules['torch'] = sys.modules['jax'] = sys.modules['pytensor'] = None\n"
             "assert bp.available_peers() == [], bp.available_peers()\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize("peer", ["pytensor", "pytensor-numba"])
+def test_pytensor_peer_info(peer):
+    _require(peer)
+    info = bench_peers.peer_info(peer)
+    assert info["mode"] == {"pytensor": "CVM", "pytensor-numba": "NUMBA"}[peer]
+    assert info["version"]
+
+
+@pytest.mark.parametrize("peer", ["pytensor", "pytensor-numba"])
+def test_pytensor_compiles_on_the_first_call(peer):
+    # make_peer only converts; graph, gradients and compilation happen in the first call, which
+    # peer_compile_seconds times
+    _require(peer)
+    import pytensor
+    made = []
+    real = pytensor.function
+
+    def spy(*args, **kwargs):
+        made.append(kwargs.get("mode"))
+        return real(*args, **kwargs)
+    data = bench.w4(ng)[2]
+    try:
+        pytensor.function = spy
+        fn = bench_peers.make_peer(peer, "W4", data)
+        assert made == []
+        fn()
+        fn()
+    finally:
+        pytensor.function = real
+    assert made == [{"pytensor": "CVM", "pytensor-numba": "NUMBA"}[peer]]
