@@ -2,8 +2,8 @@
 
 Each workload is "the loss and all its gradients in one call" (W1-W5 of the compiler issue).
 Columns: NumPy written by hand, numgrad (cpu backend via make_callable), and PyTorch eager,
-torch.compile and JAX when they are installed (numgrad/bench_peers.py; PyTensor is not done;
---no-peers skips them), with the best peer's time over numgrad's.  Also: cold compile time and
+torch.compile, JAX and PyTensor (C and Numba backends) when they are installed
+(numgrad/bench_peers.py; --no-peers skips them), with the best peer's time over numgrad's.  Also: cold compile time and
 warm-cache first-call time, each measured in a fresh process with compilation on the first
 call (NUMGRAD_INTERPRET_CALLS=0), and the cold first call with the defaults (a small plan's
 first calls are interpreted with NumPy, so W4's first call does not compile); peak temporary
