@@ -43,6 +43,9 @@ FUSE_GATHERS = os.environ.get("NUMGRAD_FUSE_GATHERS", "1") != "0"
 # (256, 512) tanh kernel took 94 us on one thread and 124 us on two.  So whether threads pay
 # is measured per kernel: its first THREAD_TRIALS runs each way, the faster way after that.
 THREAD_TRIALS = 3
+# ... and measured again after this many runs: a choice made during a noisy moment of a VM
+# (another guest, a compile in another thread) does not stick for the life of the plan.
+THREAD_RECHECK = 1000
 _clock = time.perf_counter
 CHUNKS = 64                # fixed chunk count for reductions over dim 0: deterministic sums
 
@@ -83,6 +86,7 @@ class _GroupRunner:
         # (thread count, whether threads made it faster), measured by _timed_trial
         self.threads_pay = None
         self.trial_seconds = ([], [])
+        self.runs_since_trial = 0
 
     @property
     def kernel(self):
@@ -120,6 +124,9 @@ class _GroupRunner:
     def _run_kernel(self, args):
         n_threads = threads.get_num_threads()
         if self.parallel and self.compiled and n_threads > 1:
+            self.runs_since_trial += 1
+            if self.runs_since_trial > THREAD_RECHECK:
+                self.threads_pay = None
             if self.threads_pay is None or self.threads_pay[0] != n_threads:
                 self._timed_trial(args, n_threads)
             elif self.threads_pay[1]:
@@ -158,6 +165,7 @@ class _GroupRunner:
             serial.append(_clock() - t0)
         if len(serial) >= THREAD_TRIALS:
             self.threads_pay = (n_threads, min(parallel) < min(serial))
+            self.runs_since_trial = 0
             log.debug("numgrad: kernel over %s: serial %.1f us, %d threads %.1f us",
                       self.space, min(serial) * 1e6, n_threads, min(parallel) * 1e6)
             self.trial_seconds = ([], [])
