@@ -9,6 +9,8 @@ import numgrad as ng
 from numgrad.backends import cpu
 from numgrad.errors import InvalidArgumentError
 
+from ab_switch import assert_close, run_with_switch
+
 
 def _plans(sess):
     return [cp for p in sess._plans.values() for cp in p._compiled.values()
@@ -24,20 +26,7 @@ def _gather_steps(sess):
 
 
 def _run_all(fetches, feed, monkeypatch):
-    ref = ng.Session(backend="numpy").run(fetches, feed)
-    outs = {}
-    for on in (True, False):
-        monkeypatch.setattr(cpu, "FUSE_GATHERS", on)
-        sess = ng.Session(backend="cpu")
-        outs[on] = (sess.run(fetches, feed), _gather_steps(sess))
-    return ref, outs
-
-
-def _close(out, ref, rtol):
-    for o, r in zip(out, ref):
-        assert np.asarray(o).dtype == np.asarray(r).dtype and np.shape(o) == np.shape(r)
-        scale = max(1.0, float(np.max(np.abs(r)))) if np.size(r) else 1.0
-        np.testing.assert_allclose(o, r, rtol=rtol, atol=rtol * scale)
+    return run_with_switch(fetches, feed, monkeypatch, cpu, "FUSE_GATHERS", _gather_steps)
 
 
 @pytest.mark.parametrize("dtype, index_dtype, index_shape, tail", [
@@ -64,7 +53,7 @@ def test_gather_fused_into_its_readers(dtype, index_dtype, index_shape, tail, rn
     ref, outs = _run_all(fetches, feed, monkeypatch)
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     for on, (out, (fused, left)) in outs.items():
-        _close(out, ref, rtol)
+        assert_close(ref, out, rtol)
         assert (fused, left) == ((1, 0) if on else (0, 1)), on
 
 
@@ -84,7 +73,7 @@ def test_gather_broadcast_in_its_readers_space(rng, monkeypatch):
             b: rng.standard_normal((3, 8, 5))}
     ref, outs = _run_all([loss] + grads, feed, monkeypatch)
     for on, (out, (fused, left)) in outs.items():
-        _close(out, ref, 1e-12)
+        assert_close(ref, out, 1e-12)
     fused, left = outs[True][1]
     assert left == 0 and fused >= 2         # (a gather read by two loops is read by both)
 
@@ -140,5 +129,5 @@ def test_gather_read_elsewhere_is_copied_out(rng):
     sess = ng.Session(backend="cpu")
     out = sess.run([loss, e], feed)
     ref = ng.Session(backend="numpy").run([loss, e], feed)
-    _close(out, ref, 1e-12)
+    assert_close(ref, out, 1e-12)
     assert _gather_steps(sess) == (0, 1)

@@ -8,6 +8,8 @@ import numgrad as ng
 from numgrad.backends import cpu
 from numgrad.compiler import lanes
 
+from ab_switch import assert_close, run_with_switch
+
 
 def _lane_runners(sess):
     return [r for p in sess._plans.values() for cp in p._compiled.values()
@@ -15,19 +17,8 @@ def _lane_runners(sess):
 
 
 def _run_both(fetches, feed_dict, monkeypatch):
-    ref = ng.Session(backend="numpy").run(fetches, feed_dict)
-    outs = {}
-    for enabled in (True, False):
-        monkeypatch.setattr(lanes, "ENABLED", enabled)
-        sess = ng.Session(backend="cpu")
-        outs[enabled] = (sess.run(fetches, feed_dict), len(_lane_runners(sess)))
-    return ref, outs
-
-
-def _assert_close(ref, out, rtol):
-    for r, o in zip(ref, out):
-        assert np.asarray(o).dtype == np.asarray(r).dtype and np.shape(o) == np.shape(r)
-        np.testing.assert_allclose(o, r, rtol=rtol, atol=rtol * max(1.0, float(np.max(np.abs(r)))))
+    return run_with_switch(fetches, feed_dict, monkeypatch, lanes, "ENABLED",
+                           lambda sess: len(_lane_runners(sess)))
 
 
 @pytest.mark.parametrize("dtype, lanes_n, reduce", [
@@ -57,7 +48,7 @@ def test_pairwise_squared_distances_run_as_lanes(dtype, lanes_n, reduce, rng, mo
     ref, outs = _run_both(fetches, {p: v}, monkeypatch)
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     for enabled, (out, n_lane) in outs.items():
-        _assert_close(ref, out, rtol)
+        assert_close(ref, out, rtol)
         assert (n_lane >= 1) == enabled
 
 
@@ -75,7 +66,7 @@ def test_lanes_with_a_constant_a_row_input_and_a_broadcast_lane_input(rng, monke
              m: rng.random((n, n))}
     ref, outs = _run_both([val], feeds, monkeypatch)
     for enabled, (out, n_lane) in outs.items():
-        _assert_close(ref, out, 1e-12)
+        assert_close(ref, out, 1e-12)
         assert (n_lane >= 1) == enabled
 
 
@@ -93,7 +84,7 @@ def test_groups_that_lanes_do_not_fit_keep_their_form(rng, monkeypatch):
     for fetches in cases:
         ref, outs = _run_both(fetches, feeds, monkeypatch)
         for enabled, (out, n_lane) in outs.items():
-            _assert_close(ref, out, 1e-12)
+            assert_close(ref, out, 1e-12)
             assert n_lane == 0
 
 
@@ -110,7 +101,7 @@ def test_sums_that_keep_the_lanes_are_stacked_back(dtype, rng, monkeypatch):
                ng.reduce_mean(d * d, axis=0)]
     ref, outs = _run_both(fetches, {p: rng.standard_normal((n, 3)).astype(dtype)}, monkeypatch)
     for enabled, (out, n_lane) in outs.items():
-        _assert_close(ref, out, 1e-5 if dtype == np.float32 else 1e-12)
+        assert_close(ref, out, 1e-5 if dtype == np.float32 else 1e-12)
         assert (n_lane >= 1) == enabled
 
 
@@ -130,7 +121,7 @@ def test_lane_kernel_under_threads_and_in_make_callable(rng, monkeypatch):
             ng.set_num_threads(threads)
             for _ in range(3):
                 v = rng.standard_normal((n, 3)) * 3
-                _assert_close(ref(v), f(v), 1e-12)
+                assert_close(ref(v), f(v), 1e-12)
     finally:
         if old is not None:
             ng.set_num_threads(old)
