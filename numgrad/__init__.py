@@ -50,6 +50,15 @@ from . import nn
 from .gradients import (AggregationMethod, NotDifferentiable, RegisterGradient,
                         UnconnectedGradients, gradients, hessians, no_gradient)
 from .jacobians import batch_jacobian, hvp, jacobian, jvp
+from .variables import (AUTO_REUSE, GraphKeys, Variable, VariableScope, VariableV1,
+                        add_to_collection, add_to_collections, all_variables, assign, assign_add,
+                        assign_sub, get_collection, get_collection_ref, get_variable,
+                        get_variable_scope, global_variables, global_variables_initializer,
+                        initialize_all_variables, initialize_local_variables,
+                        is_variable_initialized, local_variables, local_variables_initializer,
+                        model_variables, report_uninitialized_variables, trainable_variables,
+                        variable_scope, variables_initializer)
+from .init_ops import constant_initializer, ones_initializer, zeros_initializer
 from .session import InteractiveSession, Session, get_default_session
 from . import test
 from .threads import get_num_threads, set_num_threads

@@ -18,6 +18,14 @@ class ResourceExhaustedError(OpError, MemoryError):
     """A buffer could not be allocated."""
 
 
+class FailedPreconditionError(OpError):
+    """The graph's state does not allow the op to run (e.g. an uninitialised variable is read)."""
+
+
+class NotFoundError(OpError):
+    """Something the op needs does not exist (e.g. a variable missing from a checkpoint)."""
+
+
 class FeedSignatureMiss(Exception):
     """Internal, never reaches users: a compiled plan function was called with feeds of
     other shapes than it was compiled for; the caller then looks up the plan for them."""

@@ -179,6 +179,8 @@ class Graph:
         self._version = 0           # bumped on every change; plan caches key on it
         self._keep_ops = True       # False for the eager-mode scratch graph
         self._finalized = False
+        self._collections = {}      # name -> list (GraphKeys.GLOBAL_VARIABLES, ...)
+        self.seed = None            # the graph-level random seed (ng.set_random_seed)
 
     @property
     def _journal(self):
@@ -277,8 +279,11 @@ class Graph:
             self._control_stack.pop()
 
     # --- op creation ---------------------------------------------------------------------
-    def create_op(self, op_type, inputs, attrs=None, name=None):
-        """Create an Operation after inferring and checking its output dtypes/shapes."""
+    def create_op(self, op_type, inputs, attrs=None, name=None, exact_name=False):
+        """Create an Operation after inferring and checking its output dtypes/shapes.
+
+        exact_name=True takes `name` as the op's full name, outside the current name scope,
+        and raises ValueError if an op of that name exists (variables are named this way)."""
         from .ops.registry import get_op_def
         if self._finalized:
             raise RuntimeError("Graph is finalized and cannot be modified.")
@@ -292,12 +297,20 @@ class Graph:
                                  "graph as the op being created (it belongs to another Graph)")
         attrs = dict(attrs or {})
         with self._lock:
-            full_name = self.unique_name(name or op_type, mark_as_used=False)
+            full_name = name if exact_name else self.unique_name(name or op_type, mark_as_used=False)
             try:
                 specs = op_def.infer(inputs, attrs)
             except (ValueError, TypeError) as e:
                 raise type(e)(f"{op_type} op '{full_name}': {e}") from None
-            full_name = self.unique_name(name or op_type)
+            if exact_name:
+                if name in self._ops_by_name:
+                    raise ValueError(f"{op_type}: an op named '{name}' already exists")
+                full_name = name
+                key = name.lower()
+                if not self._names_in_use.get(key):
+                    self._set_name_count(key, 1)
+            else:
+                full_name = self.unique_name(name or op_type)
             control = []
             for group in self._control_stack:
                 control.extend(c for c in group if c not in control)
@@ -341,6 +354,11 @@ class Graph:
                     self._names_in_use.pop(key, None)
                 else:
                     self._names_in_use[key] = old
+            elif rec[0] == "collection":
+                _, key, value = rec
+                items = self._collections.get(key, [])
+                if value in items:
+                    items.remove(value)
             else:
                 self._ops.remove(rec[1])
                 self._detach(rec[1])
@@ -363,6 +381,46 @@ class Graph:
                 self._journal[:] = [r for r in self._journal
                                     if not (r[0] == "op" and r[1] in dead)]
             self._version += 1
+
+    # --- collections (tf.Graph.add_to_collection, get_collection, ...) --------------------
+    def add_to_collection(self, name, value):
+        """Append `value` to the collection `name` (undone if the enclosing transaction fails)."""
+        with self._lock:
+            self._collections.setdefault(name, []).append(value)
+            if self._journal is not None:
+                self._journal.append(("collection", name, value))
+
+    def add_to_collections(self, names, value):
+        """Add `value` to each collection in `names` (a name or a list of names), once each."""
+        names = (names,) if isinstance(names, str) else set(names)
+        for name in names:
+            self.add_to_collection(name, value)
+
+    def get_collection_ref(self, name):
+        """The list that is collection `name` itself (created empty if missing)."""
+        with self._lock:
+            return self._collections.setdefault(name, [])
+
+    def get_collection(self, name, scope=None):
+        """A copy of collection `name`; with `scope`, only items whose `name` starts with it
+        (matched from the start, as a regular expression, like TF)."""
+        import re
+        with self._lock:
+            items = list(self._collections.get(name, []))
+        if scope is None:
+            return items
+        pattern = re.compile(scope)
+        return [v for v in items if hasattr(v, "name") and pattern.match(v.name)]
+
+    def get_all_collection_keys(self):
+        """The names of the non-empty collections."""
+        with self._lock:
+            return [k for k, v in self._collections.items() if v]
+
+    def clear_collection(self, name):
+        """Empty collection `name`."""
+        with self._lock:
+            self._collections.pop(name, None)
 
     # --- lookup --------------------------------------------------------------------------
     def get_operations(self):

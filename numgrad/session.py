@@ -7,6 +7,7 @@ from .backends import get_backend
 from .errors import FeedSignatureMiss, is_allocation_failure, resource_exhausted
 from .graph import Operation, Tensor, executing_eagerly, get_default_graph
 from .indexed_slices import IndexedSlices, IndexedSlicesValue
+from .session_state import SessionState, StatefulRun, analyse
 
 __all__ = ["Session", "InteractiveSession", "get_default_session"]
 
@@ -70,6 +71,10 @@ class _FetchMapper:
             parts = [self._map(f.values), self._map(f.indices),
                      self._map(f.dense_shape) if f.dense_shape is not None else self._map(None)]
             return lambda vals: IndexedSlicesValue(*(p(vals) for p in parts))
+        if hasattr(f, "_fetch_parts"):       # e.g. report_uninitialized_variables()
+            tensor, result = f._fetch_parts()
+            part = self._map(tensor)
+            return lambda vals: result(part(vals))
         if isinstance(f, dict):
             items = [(k, self._map(v)) for k, v in f.items()]
             cls = type(f)
@@ -187,6 +192,8 @@ class Session:
         self._graph = graph if graph is not None else get_default_graph()
         self._backend = get_backend(backend)
         self._plans = {}
+        self._state = SessionState()    # variable values and random counters of this session
+        self._stateful = {}             # (fetches, targets, feeds) -> StatefulRun or None
         self._run_callables = {}        # run()'s common calls, as make_callable functions
         self._lock = threading.Lock()
         self._closed = False
@@ -227,7 +234,9 @@ class Session:
         """Free the cached plans; run() and make_callable's functions then raise RuntimeError."""
         self._closed = True
         self._plans.clear()
+        self._stateful.clear()
         self._run_callables.clear()
+        self._state.clear()
 
     # --- running ------------------------------------------------------------------------
     def _feed_tensor(self, key):
@@ -243,6 +252,20 @@ class Session:
             raise ValueError(f"Cannot interpret feed_dict key as Tensor: Tensor '{key.name}' "
                              "is not an element of this graph.")
         return key
+
+    def _runner(self, tensors, targets, feeds):
+        """What runs (tensors, targets) fed `feeds`: the backend's plan, or a StatefulRun around
+        it when the run reads or writes variables (or random counters)."""
+        key = (tuple(tensors), tuple(targets), tuple(feeds))
+        try:
+            stateful = self._stateful[key]
+        except KeyError:
+            analysis = analyse(tensors, targets, feeds)
+            stateful = None if analysis is None else StatefulRun(self, tensors, targets, feeds,
+                                                                 analysis)
+            with self._lock:
+                self._stateful[key] = stateful
+        return stateful or self._plan(tensors, targets, feeds)
 
     def _plan(self, tensors, targets, feeds):
         key = (tuple(tensors), tuple(targets), tuple(feeds))
@@ -285,7 +308,7 @@ class Session:
             t = self._feed_tensor(k)
             feeds.append(t)
             values.append(check_feed(t, v))
-        plan = self._plan(mapper.tensors, mapper.targets, feeds)
+        plan = self._runner(mapper.tensors, mapper.targets, feeds)
         out = plan(values)
         if options is not None and getattr(options, "check_numerics", False):
             from .diagnostics import check_run_results     # ng.RunOptions(check_numerics=True)
@@ -320,7 +343,9 @@ class Session:
         """
         mapper = _FetchMapper(self._graph, fetches)
         feeds = [self._feed_tensor(k) for k in (feed_list or [])]
-        plan = self._plan(mapper.tensors, mapper.targets, feeds)
+        plan = self._runner(mapper.tensors, mapper.targets, feeds)
+        if isinstance(plan, StatefulRun):
+            return self._stateful_callable(mapper, feeds, plan)
         n = len(feeds)
         dtypes = [np.dtype(t.dtype.np) for t in feeds]     # the builtin singletons
         resolve = getattr(plan, "compiled", None)   # feed shapes -> plan for those shapes
@@ -377,6 +402,21 @@ class Session:
                     return checked(args)
                 return outs if flat else build(outs)
             return checked(args)
+        return call
+
+
+    def _stateful_callable(self, mapper, feeds, run):
+        """make_callable's function for a run that reads or writes session state."""
+        n, build, tensors = len(feeds), mapper.build, mapper.tensors
+
+        def call(*args, **kwargs):      # kwargs: TF's options/run_metadata, ignored
+            if self._closed:
+                raise RuntimeError("Attempted to use a closed Session.")
+            if len(args) != n:
+                raise TypeError(f"This callable takes {n} feed values ({[t.name for t in feeds]}), "
+                                f"got {len(args)}")
+            values = [check_feed(t, v) for t, v in zip(feeds, args)]
+            return build(_results(run(values), values, tensors))
         return call
 
 

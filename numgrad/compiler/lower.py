@@ -233,6 +233,9 @@ def _lower_op(L, op, ins):
         return [L.const(op.attrs["value"], name=op.name)]
     if typ in _ALIASES:
         return [ins[0]]
+    alias = get_op_def(typ).extra.get("alias")
+    if alias is not None:           # an op that passes one input through (Assign)
+        return [ins[alias]]
     if typ in ("Shape", "Size", "Rank"):
         x = ins[0]
         if typ == "Shape":

@@ -1,0 +1,176 @@
+"""What a Session does about state around one run: feeds variables, commits assignments.
+
+Backends know nothing of state.  For a run that touches it, ``StatefulRun`` prunes the graph
+once and finds
+
+* the *state sources* it reads (``VariableV2``, ``IsVariableInitialized``, ``RandomCounter``):
+  they become extra feeds, filled from the Session's state on each call (a variable's buffer
+  itself, no copy);
+* the ``Assign`` ops it runs: their outputs become extra fetches, and after the plan has run
+  without error the Session stores them as the variables' new values, all at once.  A failed
+  run changes no state.
+
+Ordering (the resource-variable semantics of TF1 graph mode): every read in one run sees the
+value from before that run's assignments, unless the reading op runs after an assignment to
+the same variable through ``control_dependencies`` (``with ng.control_dependencies([a]):
+y = v.read_value()``).  Such assignments run first, as an earlier *stage*, and are committed
+before the rest runs (their outputs are then fed, so they are not run twice).  Two
+unordered assignments to one variable in one run are racy in TF; here the later one in the
+graph's topological order wins.
+"""
+import numpy as np
+
+from .backends.numpy import prune
+from .errors import FailedPreconditionError
+from .ops.state import state_kind
+
+__all__ = ["SessionState", "StatefulRun", "analyse"]
+
+
+class SessionState:
+    """A Session's variable values and random counters (keyed by their ops)."""
+
+    def __init__(self):
+        self.values = {}        # VariableV2 op -> ndarray (owned by the session)
+        self.counters = {}      # RandomCounter op -> int
+
+    def read(self, op, kind):
+        if kind == "variable":
+            try:
+                return self.values[op]
+            except KeyError:
+                raise FailedPreconditionError(
+                    f"Attempting to use uninitialized value {op.name}", op) from None
+        if kind == "initialized":
+            return np.array(op.attrs["variable"] in self.values)
+        return np.array(self.counters.get(op, 0), dtype=np.int64)
+
+    def set_value(self, var_op, value):
+        """Store `value` (already of the variable's dtype) as the value of `var_op`."""
+        self.values[var_op] = value
+
+    def clear(self):
+        self.values.clear()
+        self.counters.clear()
+
+
+def _owned(v, taken):
+    """`v` if the session may keep it as a variable's buffer, else a copy: a read-only array
+    (a constant), a view, or an array already handed out (a feed, a fetched result, another
+    variable's buffer) is copied."""
+    v = np.asarray(v)
+    if not v.flags.writeable or v.base is not None and isinstance(v.base, np.ndarray) \
+            or id(v) in taken or not v.flags.c_contiguous:
+        v = np.array(v, order="C")
+    taken.add(id(v))
+    return v
+
+
+def analyse(tensors, targets, feeds):
+    """(sources, assigns, early_assigns) of the run, or None when it touches no state."""
+    ops = prune(tensors, targets, feeds)
+    sources, assigns = [], []
+    for op in ops:
+        kind = state_kind(op)
+        if kind == "assign":
+            assigns.append(op)
+        elif kind is not None:
+            sources.append((op, kind))
+    if not sources and not assigns:
+        return None
+    return sources, assigns, _early_assigns(ops, assigns)
+
+
+def _early_assigns(ops, assigns):
+    """Assign ops that some reader of the same variable must run after (via control inputs)."""
+    if not assigns:
+        return []
+    by_var = {}
+    for a in assigns:
+        by_var.setdefault(a.attrs["variable"], []).append(a)
+    early = []
+    memo = {}
+    for op in ops:
+        if not op.control_inputs:
+            continue
+        read = {t.op for t in op.inputs if t.op in by_var}
+        if not read:
+            continue
+        before = _control_ancestors(op, memo)
+        for var in read:
+            for a in by_var[var]:
+                if a in before and a not in early:
+                    early.append(a)
+    return early
+
+
+def _control_ancestors(op, memo):
+    """Every op that must run before `op` because of a control dependency on the way."""
+    if op in memo:
+        return memo[op]
+    out = set()
+    stack = list(op.control_inputs)
+    seen = set()
+    while stack:
+        c = stack.pop()
+        if c in seen:
+            continue
+        seen.add(c)
+        out.add(c)
+        stack.extend(c.control_inputs)
+        stack.extend(t.op for t in c.inputs)
+    for t in op.inputs:                 # ordered before an input's producer: before op too
+        if t.op.control_inputs:
+            out |= _control_ancestors(t.op, memo)
+    memo[op] = out
+    return out
+
+
+class StatefulRun:
+    """Runs (tensors, targets) with user feeds, reading and writing the session's state."""
+
+    def __init__(self, session, tensors, targets, feeds, analysis):
+        sources, assigns, early = analysis
+        self.state = session._state
+        self.lock = session._lock
+        self.n = len(tensors)
+        self.n_feeds = len(feeds)
+        self.stage = None
+        early_out = []
+        if early:
+            outs = [a.outputs[0] for a in early]
+            sub = analyse(outs, [], feeds)
+            self.stage = StatefulRun(session, outs, [], feeds, sub)
+            early_out = outs
+            sources, assigns, _ = analyse(tensors, targets, list(feeds) + outs) or ([], [], [])
+        self.sources = [(op, kind) for op, kind in sources]
+        self.counters = [op for op, kind in sources if kind == "counter"]
+        late = [a for a in assigns if a not in early]
+        self.assign_vars = [a.attrs["variable"] for a in late]
+        fetch = list(tensors) + [a.outputs[0] for a in late]
+        self.plan = session._plan(fetch, list(targets),
+                                  list(feeds) + [op.outputs[0] for op, _ in sources] + early_out)
+
+    def __call__(self, values):
+        state = self.state
+        extra = []
+        if self.stage is not None:
+            extra = self.stage(values)
+        src = [state.read(op, kind) for op, kind in self.sources]
+        out = self.plan(list(values) + src + extra)
+        results = list(out[:self.n])
+        if self.assign_vars or self.counters:
+            taken = {id(v) for v in values}
+            taken.update(id(v) for v in src)
+            new = {}
+            for var, v in zip(self.assign_vars, out[self.n:]):
+                new[var] = _owned(v, taken)
+            with self.lock:
+                state.values.update(new)
+                for op in self.counters:
+                    state.counters[op] = state.counters.get(op, 0) + 1
+            # a fetched result must never be a buffer the session keeps
+            kept = {id(v) for v in new.values()}
+            results = [np.array(r) if id(r) in kept else r for r in results]
+        state_ids = {id(v) for v in src}
+        return [np.array(r) if id(r) in state_ids else r for r in results]
