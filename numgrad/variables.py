@@ -189,10 +189,11 @@ VariableV1 = Variable
 
 
 def _make_assign(var, value, name, validate_shape=True):
-    value = convert_to_tensor(value, dtype=var.dtype, name="value")
-    return var.graph.create_op("Assign", [value], {"variable": var.op,
-                                                   "validate_shape": validate_shape},
-                               name=name).outputs[0]
+    with var.graph._transaction():          # a failed assign leaves no converted value behind
+        value = convert_to_tensor(value, dtype=var.dtype, name="value")
+        return var.graph.create_op("Assign", [value], {"variable": var.op,
+                                                       "validate_shape": validate_shape},
+                                   name=name).outputs[0]
 
 
 def _as_variable(v, what):
