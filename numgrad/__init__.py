@@ -59,6 +59,8 @@ from .variables import (AUTO_REUSE, GraphKeys, Variable, VariableScope, Variable
                         model_variables, report_uninitialized_variables, trainable_variables,
                         variable_scope, variables_initializer)
 from .init_ops import constant_initializer, ones_initializer, zeros_initializer
+from .session_options import ConfigProto, GPUOptions, GraphOptions, OptimizerOptions
+from . import tf_logging as logging
 from .session import InteractiveSession, Session, get_default_session
 from . import test
 from .threads import get_num_threads, set_num_threads

@@ -7,6 +7,7 @@ from .backends import get_backend
 from .errors import FeedSignatureMiss, is_allocation_failure, resource_exhausted
 from .graph import Operation, Tensor, executing_eagerly, get_default_graph
 from .indexed_slices import IndexedSlices, IndexedSlicesValue
+from .session_options import apply_config
 from .session_state import SessionState, StatefulRun, analyse
 
 __all__ = ["Session", "InteractiveSession", "get_default_session"]
@@ -191,6 +192,8 @@ class Session:
                                "ng.disable_eager_execution() first.")
         self._graph = graph if graph is not None else get_default_graph()
         self._backend = get_backend(backend)
+        apply_config(config)            # intra_op_parallelism_threads; the rest is ignored
+        self._config = config
         self._plans = {}
         self._state = SessionState()    # variable values and random counters of this session
         self._stateful = {}             # (fetches, targets, feeds) -> StatefulRun or None
