@@ -85,7 +85,7 @@ def save_or_print_curve(curve):
         for epoch in range(0, len(curve), 25):
             print(f"  epoch {epoch:4d}  loss {curve[epoch]:.4f}")
         return
-    out_dir = os.environ.get("NUMGRAD_EXAMPLE_OUT", tempfile.gettempdir())
+    out_dir = ng.config.get("NUMGRAD_EXAMPLE_OUT") or tempfile.gettempdir()
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, "mlp_classifier_loss.png")
     fig, ax = plt.subplots(figsize=(5, 3.5))

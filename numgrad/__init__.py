@@ -3,7 +3,7 @@
 ``import numgrad as ng`` gives the tf.compat.v1 names: ``ng.placeholder``, ``ng.gradients``,
 ``ng.Session().run(...)``, ...
 """
-from . import dtypes, errors
+from . import config, dtypes, errors
 from .dtypes import DType, as_dtype, bool_, float16, float32, float64, int32, int64
 from .graph import (Graph, Operation, Tensor, control_dependencies, disable_eager_execution,
                     enable_eager_execution, executing_eagerly, get_default_graph,

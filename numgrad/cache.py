@@ -20,7 +20,7 @@ import llvmlite
 import numba
 import numpy as np
 
-from . import numba_start
+from . import config, numba_start
 
 log = logging.getLogger("numgrad.cache")
 
@@ -48,7 +48,7 @@ if hasattr(os, "register_at_fork"):
 
 
 def cache_dir():
-    d = os.environ.get("NUMGRAD_CACHE_DIR")
+    d = config.get("NUMGRAD_CACHE_DIR")
     if d:
         return d
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")

@@ -5,17 +5,18 @@ pytest puts this directory on ``sys.path``, so test modules import it as ``ab_sw
 import numpy as np
 
 import numgrad as ng
+from numgrad import config
 
 
-def run_with_switch(fetches, feed_dict, monkeypatch, module, switch, observe):
-    """(NumPy backend's results, {on: (cpu results, observe(cpu session))}) with
-    `module.switch` set to True, then False."""
+def run_with_switch(fetches, feed_dict, switch, observe):
+    """(NumPy backend's results, {on: (cpu results, observe(cpu session))}) with the switch
+    (a numgrad.config name such as "NUMGRAD_LANES") set to True, then False."""
     ref = ng.Session(backend="numpy").run(fetches, feed_dict)
     outs = {}
     for on in (True, False):
-        monkeypatch.setattr(module, switch, on)
-        sess = ng.Session(backend="cpu")
-        outs[on] = (sess.run(fetches, feed_dict), observe(sess))
+        with config.override(**{switch: on}):
+            sess = ng.Session(backend="cpu")
+            outs[on] = (sess.run(fetches, feed_dict), observe(sess))
     return ref, outs
 
 

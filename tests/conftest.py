@@ -1,4 +1,5 @@
 """Shared fixtures: a fresh default graph per test; sessions use NUMGRAD_BACKEND."""
+import contextlib
 import os
 
 # The cpu backend interprets a small plan's first calls with NumPy (NUMGRAD_INTERPRET_CALLS);
@@ -10,6 +11,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import numgrad as ng  # noqa: E402
+from numgrad import config  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -30,3 +32,11 @@ def sess():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def switches():
+    """Sets numgrad.config switches for the rest of the test, then restores them (and the module
+    globals that mirror them): ``switches(FUSED_CALL_AFTER=2)``."""
+    with contextlib.ExitStack() as stack:
+        yield lambda **values: stack.enter_context(config.switches(**values))

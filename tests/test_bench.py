@@ -33,9 +33,8 @@ def test_w4_first_call_with_defaults_runs_in_a_fresh_process(tmp_path):
     assert not list(tmp_path.rglob("*.py")) and not list(tmp_path.rglob("*.nbi"))
 
 
-def test_warm_up_reaches_the_plan_function(monkeypatch):
-    from numgrad.backends import cpu
-    monkeypatch.setattr(cpu, "INTERPRET_CALLS", 100)    # the default, which conftest turns off
+def test_warm_up_reaches_the_plan_function(switches):
+    switches(INTERPRET_CALLS=100)    # the default, which conftest turns off
     ng.reset_default_graph()
     fetches, feeds, data = bench.WORKLOADS["W4"][0](ng)
     sess = ng.Session(backend="cpu")

@@ -8,7 +8,6 @@ compilations are cached on disk (``~/.pytensor``): with an empty cache its tests
 (W3 in the C backend the longest), with a warm one well under 1 s.
 """
 import functools
-import os
 import subprocess
 import sys
 
@@ -16,7 +15,7 @@ import numpy as np
 import pytest
 
 import numgrad as ng
-from numgrad import bench, bench_peers
+from numgrad import bench, bench_peers, config
 
 
 @functools.lru_cache(maxsize=None)
@@ -40,7 +39,7 @@ SMALL = {
 
 slow_compile = [
     pytest.mark.slow,
-    pytest.mark.skipif(os.environ.get("NUMGRAD_SLOW") != "1",
+    pytest.mark.skipif(not config.get("NUMGRAD_SLOW"),
                        reason="torch.compile compiles for 10-20 s; set NUMGRAD_SLOW=1 to run"),
 ]
 PEERS = ["torch", "jax", pytest.param("torch.compile", marks=slow_compile),

@@ -90,14 +90,13 @@ def test_large_reduction_over_dim0_parallel_is_deterministic(dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_big_sums_accumulate_in_vector_registers(dtype, rng, monkeypatch):
+def test_big_sums_accumulate_in_vector_registers(dtype, rng, switches):
     # A float64 sum over a big loop is accumulated with vecmath._radd (a reassociable add:
     # the loop vectorises with partial sums in registers); a float32 one accumulates a
     # float32 partial sum per block the same way, added to its float64 accumulator after
     # each block, so the loop keeps its 8-wide vectors.  No block buffers.  Both agree with
     # NumPy, and with the block buffers of NUMGRAD_REGISTER_SUMS=0 to a few ulp.
     import inspect
-    from numgrad.compiler import emit_cpu
     v = rng.standard_normal((64, PARALLEL_MIN // 32)).astype(dtype)
     x = ng.placeholder(dtype, v.shape)
     y = [ng.reduce_sum(ng.tanh(x) * x), ng.reduce_mean(x * x, axis=1)]
@@ -109,7 +108,7 @@ def test_big_sums_accumulate_in_vector_registers(dtype, rng, monkeypatch):
     assert ("= vm._radd(r" in source) == (dtype == np.float64), source
     assert ("= vm._radd(x" in source) == (dtype == np.float32), source
     assert "np.empty(256" not in source, source
-    monkeypatch.setattr(emit_cpu, "REGISTER_SUMS", False)
+    switches(REGISTER_SUMS=False)
     buffered = ng.Session(backend="cpu").run(y, {x: v})
     ref = ng.Session(backend="numpy").run(y, {x: v})
     eps = np.finfo(dtype).eps
@@ -303,9 +302,8 @@ def test_random_fused_graphs_match_reference(program):
     assert_same(ref, out, 1e-9)
 
 
-def test_hot_small_plan_becomes_one_fused_call(monkeypatch, rng):
-    from numgrad.backends import cpu
-    monkeypatch.setattr(cpu, "FUSED_CALL_AFTER", 2)
+def test_hot_small_plan_becomes_one_fused_call(switches, rng):
+    switches(FUSED_CALL_AFTER=2)
     a = ng.placeholder(ng.float64, [8])
     b = ng.placeholder(ng.float64, [8])
     t = ng.tanh(a * b) + ng.sigmoid(a - b) * 0.5
@@ -324,9 +322,8 @@ def test_hot_small_plan_becomes_one_fused_call(monkeypatch, rng):
     assert_same(ref(va, vb), f(va, vb), 1e-12)
 
 
-def test_make_callable_fast_path_returns_owned_fresh_results(monkeypatch, rng):
-    from numgrad.backends import cpu
-    monkeypatch.setattr(cpu, "FUSED_CALL_AFTER", 2)
+def test_make_callable_fast_path_returns_owned_fresh_results(switches, rng):
+    switches(FUSED_CALL_AFTER=2)
     x = ng.placeholder(ng.float64, [None])
     y = ng.exp(x) * 2.0
     fetches = [ng.reduce_sum(y), y, ng.identity(x), ng.reshape(x, [-1, 1])]
@@ -349,14 +346,13 @@ def test_make_callable_fast_path_returns_owned_fresh_results(monkeypatch, rng):
         f(np.ones((2, 2)))
 
 
-def test_hot_plan_fills_output_arrays_its_caller_allocates(monkeypatch, rng):
+def test_hot_plan_fills_output_arrays_its_caller_allocates(switches, rng):
     # A hot plan function fills the fetched arrays it computes instead of returning them
     # (Numba's boxing of a returned array costs more than NumPy allocating it): 2-D, bool,
     # int and float outputs, a view of one fetched beside it, one fetched twice (the same array
     # twice, as TF returns it), an output that a later kernel also reads.  Every call gets new
     # arrays of its own, on both the make_callable and the run paths.
-    from numgrad.backends import cpu
-    monkeypatch.setattr(cpu, "FUSED_CALL_AFTER", 2)
+    switches(FUSED_CALL_AFTER=2)
     x = ng.placeholder(ng.float64, [3, 4])
     k = ng.placeholder(ng.int32, [3, 4])
     y = ng.exp(x) * 2.0
@@ -383,12 +379,11 @@ def test_hot_plan_fills_output_arrays_its_caller_allocates(monkeypatch, rng):
     assert fused and len(fused[0][3]) >= 3, "the fetched arrays should be given to the plan"
 
 
-def test_two_fetched_tensors_that_cse_merges_are_still_two_arrays(monkeypatch, rng):
+def test_two_fetched_tensors_that_cse_merges_are_still_two_arrays(switches, rng):
     # k * 3 written twice is one value in the plan; the NumPy backend computes two arrays and
     # so must every path of the cpu backend (a caller writing into one must not change the
     # other).  The same tensor fetched twice is one array, as in TF and the NumPy backend.
-    from numgrad.backends import cpu
-    monkeypatch.setattr(cpu, "FUSED_CALL_AFTER", 3)
+    switches(FUSED_CALL_AFTER=3)
     k = ng.placeholder(ng.int32, [40000])       # above PARALLEL_MIN: the step runner
     small = ng.placeholder(ng.int32, [4])       # a fused plan function once hot
     for feed in (k, small):
@@ -554,12 +549,11 @@ def test_lane_folded_block_reductions_match_numpy(dtype, rng):
             np.testing.assert_allclose(o, r, rtol=rtol, equal_nan=True)
 
 
-def test_make_callable_lean_fast_path_and_its_fallbacks(monkeypatch, rng):
+def test_make_callable_lean_fast_path_and_its_fallbacks(switches, rng):
     # All fetches fresh arrays of the plan function, in order: the lean path returns its list
     # directly (scalars for 0-d).  Anything not exactly the compiled types goes the
     # validating way: other dtypes, byte orders, strides, lists, new shapes.
-    from numgrad.backends import cpu
-    monkeypatch.setattr(cpu, "FUSED_CALL_AFTER", 2)
+    switches(FUSED_CALL_AFTER=2)
     x = ng.placeholder(ng.float64, [None])
     w = ng.placeholder(ng.float64, [None])
     y = ng.tanh(x * w)
@@ -668,14 +662,13 @@ def test_sums_keeping_a_tiny_inner_dim_accumulate_in_lane_registers(n, dtype, rt
     assert any("r0_2 = " in src or "r1_2 = " in src for src in sources), "\n".join(sources)
 
 
-def test_plan_function_checks_its_own_feeds_so_hot_calls_skip_python_checks(monkeypatch, rng):
+def test_plan_function_checks_its_own_feeds_so_hot_calls_skip_python_checks(switches, rng):
     # The fused plan function has an explicit signature (no new specialisations) and checks
     # its feed shapes; make_callable then calls it first with no Python-side checks and falls
     # back to the validating path on FeedSignatureMiss (other shapes) or TypeError (other
     # types), which also stops the unchecked first try for good.
-    from numgrad.backends import cpu
     from numgrad.errors import FeedSignatureMiss
-    monkeypatch.setattr(cpu, "FUSED_CALL_AFTER", 2)
+    switches(FUSED_CALL_AFTER=2)
     x = ng.placeholder(ng.float64, [None])
     w = ng.placeholder(ng.float64, [None])
     loss = ng.reduce_sum(ng.tanh(x * w) * x)
@@ -776,11 +769,10 @@ def test_gradient_of_a_reciprocal_squares_it_instead_of_dividing_again(dtype, rn
     # 1 / y^3 and 1 / y: every other division became a square of one of them.
     assert len(divisions) == 2, [n.name for n in divisions]
 
-def test_hot_scalar_results_keep_their_numpy_types(monkeypatch, rng):
+def test_hot_scalar_results_keep_their_numpy_types(switches, rng):
     # The fused plan function returns fresh 0-d results as Python scalars (cheaper to box);
     # callers still get NumPy scalars of the fetch's dtype, on every path.
-    from numgrad.backends import cpu
-    monkeypatch.setattr(cpu, "FUSED_CALL_AFTER", 2)
+    switches(FUSED_CALL_AFTER=2)
     x = ng.placeholder(ng.float32, [6])
     k = ng.placeholder(ng.int32, [6])
     fetches = [ng.reduce_sum(x * x), ng.reduce_sum(k * 3), ng.greater(ng.reduce_sum(x), 3.0),

@@ -111,12 +111,11 @@ def test_eight_threads_different_fetches_for_two_seconds():
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_hot_callable_from_four_threads_with_mixed_shapes_and_types(monkeypatch):
+def test_hot_callable_from_four_threads_with_mixed_shapes_and_types(switches):
     # make_callable's unchecked first try (the plan function checks its own types and
     # shapes) under threads: each thread alternates shapes, and one also feeds float32 and
     # lists, which switch that try off for everybody; results must stay right throughout.
-    from numgrad.backends import cpu
-    monkeypatch.setattr(cpu, "FUSED_CALL_AFTER", 2)
+    switches(FUSED_CALL_AFTER=2)
     x = ng.placeholder(ng.float64, [None])
     w = ng.placeholder(ng.float64, [None])
     loss = ng.reduce_sum(ng.tanh(x * w) * x)

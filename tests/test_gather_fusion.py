@@ -25,8 +25,8 @@ def _gather_steps(sess):
     return fused, left
 
 
-def _run_all(fetches, feed, monkeypatch):
-    return run_with_switch(fetches, feed, monkeypatch, cpu, "FUSE_GATHERS", _gather_steps)
+def _run_all(fetches, feed):
+    return run_with_switch(fetches, feed, "NUMGRAD_FUSE_GATHERS", _gather_steps)
 
 
 @pytest.mark.parametrize("dtype, index_dtype, index_shape, tail", [
@@ -38,7 +38,7 @@ def _run_all(fetches, feed, monkeypatch):
     (np.float64, np.int32, (4096,), (16,)),       # big enough for threads
     (np.float32, np.int32, (4096,), (16,)),       # ... with float32 block sums
 ])
-def test_gather_fused_into_its_readers(dtype, index_dtype, index_shape, tail, rng, monkeypatch):
+def test_gather_fused_into_its_readers(dtype, index_dtype, index_shape, tail, rng):
     rows = 100
     W = ng.placeholder(dtype, [rows, *tail])
     idx = ng.placeholder(index_dtype, list(index_shape))
@@ -50,14 +50,14 @@ def test_gather_fused_into_its_readers(dtype, index_dtype, index_shape, tail, rn
     feed = {W: rng.standard_normal((rows, *tail)).astype(dtype),
             idx: rng.integers(0, rows, index_shape).astype(index_dtype),   # with repeats
             x: rng.standard_normal(index_shape + tail).astype(dtype)}
-    ref, outs = _run_all(fetches, feed, monkeypatch)
+    ref, outs = _run_all(fetches, feed)
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     for on, (out, (fused, left)) in outs.items():
         assert_close(ref, out, rtol)
         assert (fused, left) == ((1, 0) if on else (0, 1)), on
 
 
-def test_gather_broadcast_in_its_readers_space(rng, monkeypatch):
+def test_gather_broadcast_in_its_readers_space(rng):
     # params (rows, 1): the gathered column broadcasts over the readers' last dim; and the
     # gathered rows broadcast over a leading batch dim
     W = ng.placeholder(ng.float64, [30, 1])
@@ -71,7 +71,7 @@ def test_gather_broadcast_in_its_readers_space(rng, monkeypatch):
     feed = {W: rng.standard_normal((30, 1)), V: rng.standard_normal((30, 5)),
             idx: rng.integers(0, 30, 8).astype(np.int32), x: rng.standard_normal((8, 5)),
             b: rng.standard_normal((3, 8, 5))}
-    ref, outs = _run_all([loss] + grads, feed, monkeypatch)
+    ref, outs = _run_all([loss] + grads, feed)
     for on, (out, (fused, left)) in outs.items():
         assert_close(ref, out, 1e-12)
     fused, left = outs[True][1]

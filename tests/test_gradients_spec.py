@@ -1,5 +1,5 @@
-"""gradients(): one test (or more) per rule of /work/shared/spec/gradients_semantics.md and the
-tf.gradients reference (tf_gradients.md).  Sessions use NUMGRAD_BACKEND (the `sess` fixture)."""
+"""gradients(): one test (or more) per rule of its semantics (docs/gradients.md, which follows
+tf.compat.v1.gradients).  Sessions use NUMGRAD_BACKEND (the `sess` fixture)."""
 import numpy as np
 import pytest
 

@@ -6,7 +6,6 @@ import pytest
 
 import numgrad as ng
 from numgrad.backends import cpu
-from numgrad.compiler import lanes
 
 from ab_switch import assert_close, run_with_switch
 
@@ -16,8 +15,8 @@ def _lane_runners(sess):
             for r in cp.runners if isinstance(r, cpu._LaneRunner)]
 
 
-def _run_both(fetches, feed_dict, monkeypatch):
-    return run_with_switch(fetches, feed_dict, monkeypatch, lanes, "ENABLED",
+def _run_both(fetches, feed_dict):
+    return run_with_switch(fetches, feed_dict, "NUMGRAD_LANES",
                            lambda sess: len(_lane_runners(sess)))
 
 
@@ -25,7 +24,7 @@ def _run_both(fetches, feed_dict, monkeypatch):
     (np.float64, 3, "last"), (np.float32, 3, "last"), (np.float64, 2, "last_keepdims"),
     (np.float64, 4, "rows"), (np.float32, 3, "all"), (np.int32, 3, "last"),
 ])
-def test_pairwise_squared_distances_run_as_lanes(dtype, lanes_n, reduce, rng, monkeypatch):
+def test_pairwise_squared_distances_run_as_lanes(dtype, lanes_n, reduce, rng):
     n = 130                                            # 130 * 130 * lanes >= PARALLEL_MIN
     p = ng.placeholder(dtype, [n, lanes_n])
     d = ng.expand_dims(p, 1) - ng.expand_dims(p, 0)
@@ -45,14 +44,14 @@ def test_pairwise_squared_distances_run_as_lanes(dtype, lanes_n, reduce, rng, mo
         v = rng.standard_normal((n, lanes_n)).astype(dtype)
     else:
         v = rng.integers(-50, 50, (n, lanes_n)).astype(dtype)
-    ref, outs = _run_both(fetches, {p: v}, monkeypatch)
+    ref, outs = _run_both(fetches, {p: v})
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     for enabled, (out, n_lane) in outs.items():
         assert_close(ref, out, rtol)
         assert (n_lane >= 1) == enabled
 
 
-def test_lanes_with_a_constant_a_row_input_and_a_broadcast_lane_input(rng, monkeypatch):
+def test_lanes_with_a_constant_a_row_input_and_a_broadcast_lane_input(rng):
     # sum_k w[k] * (x[i, k] - y[j, k])^2 * m[i, j] over k: lane-major copies of x, y and w, the
     # (n, n) mask read as it is, a splat scale.
     n = 128
@@ -64,13 +63,13 @@ def test_lanes_with_a_constant_a_row_input_and_a_broadcast_lane_input(rng, monke
     val = ng.reduce_sum(w * diff * diff * ng.expand_dims(m, 2) * 1.5, axis=2)
     feeds = {x: rng.standard_normal((n, 3)), y: rng.standard_normal((n, 3)),
              m: rng.random((n, n))}
-    ref, outs = _run_both([val], feeds, monkeypatch)
+    ref, outs = _run_both([val], feeds)
     for enabled, (out, n_lane) in outs.items():
         assert_close(ref, out, 1e-12)
         assert (n_lane >= 1) == enabled
 
 
-def test_groups_that_lanes_do_not_fit_keep_their_form(rng, monkeypatch):
+def test_groups_that_lanes_do_not_fit_keep_their_form(rng):
     n = 110
     p = ng.placeholder(ng.float64, [n, 3])
     big = ng.placeholder(ng.float64, [n, n, 3])
@@ -82,14 +81,14 @@ def test_groups_that_lanes_do_not_fit_keep_their_form(rng, monkeypatch):
     ]
     feeds = {p: rng.standard_normal((n, 3)), big: rng.standard_normal((n, n, 3))}
     for fetches in cases:
-        ref, outs = _run_both(fetches, feeds, monkeypatch)
+        ref, outs = _run_both(fetches, feeds)
         for enabled, (out, n_lane) in outs.items():
             assert_close(ref, out, 1e-12)
             assert n_lane == 0
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_sums_that_keep_the_lanes_are_stacked_back(dtype, rng, monkeypatch):
+def test_sums_that_keep_the_lanes_are_stacked_back(dtype, rng):
     # Sums over i, over j, over both and a max over j, each keeping the lane dim (with and
     # without keepdims): one reduction per lane in the kernel, stacked back along the last dim.
     n = 130
@@ -99,13 +98,13 @@ def test_sums_that_keep_the_lanes_are_stacked_back(dtype, rng, monkeypatch):
     fetches = [ng.reduce_sum(w * d, axis=1), ng.reduce_sum(w * d, axis=0, keepdims=True),
                ng.reduce_sum(d * d * 2.0, axis=[0, 1]), ng.reduce_max(w * d, axis=1),
                ng.reduce_mean(d * d, axis=0)]
-    ref, outs = _run_both(fetches, {p: rng.standard_normal((n, 3)).astype(dtype)}, monkeypatch)
+    ref, outs = _run_both(fetches, {p: rng.standard_normal((n, 3)).astype(dtype)})
     for enabled, (out, n_lane) in outs.items():
         assert_close(ref, out, 1e-5 if dtype == np.float32 else 1e-12)
         assert (n_lane >= 1) == enabled
 
 
-def test_lane_kernel_under_threads_and_in_make_callable(rng, monkeypatch):
+def test_lane_kernel_under_threads_and_in_make_callable(rng):
     n = 150
     p = ng.placeholder(ng.float64, [n, 3])
     d = ng.expand_dims(p, 1) - ng.expand_dims(p, 0)

@@ -17,11 +17,11 @@ import pytest
 from hypothesis import HealthCheck, currently_in_test_context, event, given, reject, settings
 
 import numgrad as ng
-from numgrad import backends as _backends
+from numgrad import backends as _backends, config
 from graph_strategies import (GraphSpec, Node, build, connected_xs, constant_tensors,
                               graph_specs, input_values)
 
-EXAMPLES = int(os.environ.get("NUMGRAD_FUZZ_EXAMPLES", "0") or 0)
+EXAMPLES = config.get("NUMGRAD_FUZZ_EXAMPLES")
 RTOL = 1e-10          # compiled vs reference (float64; summation order may differ)
 FD_STEP = 1e-5        # relative central-difference step
 
@@ -33,7 +33,7 @@ def compiled_backends():
     Under NUMGRAD_BACKEND=numpy (CI's second pass) none: that pass checks the reference itself
     (finite differences, None / zero rules) and the compiled comparison already ran.
     """
-    if os.environ.get("NUMGRAD_BACKEND", "").strip() == "numpy":
+    if config.get("NUMGRAD_BACKEND") == "numpy":
         return []
     out = []
     for name in _backends.available_backends():
@@ -182,12 +182,12 @@ def test_random_graphs(spec):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("NUMGRAD_SLOW") != "1",
+@pytest.mark.skipif(not config.get("NUMGRAD_SLOW"),
                     reason="long fuzz run; set NUMGRAD_SLOW=1 (and NUMGRAD_FUZZ_EXAMPLES)")
 @settings(max_examples=EXAMPLES or 1000, derandomize=False, database=None, **_SETTINGS)
 @given(graph_specs())
 def test_random_graphs_long(spec):
-    log = os.environ.get("NUMGRAD_FUZZ_LOG")      # one line per graph tried, for long runs
+    log = config.get("NUMGRAD_FUZZ_LOG")      # one line per graph tried, for long runs
     if log:
         with open(log, "a") as f:
             f.write(repr(spec) + "\n")

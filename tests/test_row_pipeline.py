@@ -9,17 +9,17 @@ import numpy as np
 import pytest
 
 import numgrad as ng
+from numgrad import config
 from numgrad.backends.cpu import PARALLEL_MIN
 from numgrad.compiler import pipeline
 
 
-def run_three_ways(fetches, feed, monkeypatch):
+def run_three_ways(fetches, feed):
     ref = ng.Session(backend="numpy").run(fetches, feed)
     out = ng.Session(backend="cpu").run(fetches, feed)
     text = ng.explain(fetches, feed)
-    monkeypatch.setattr(pipeline, "ENABLED", False)
-    plain = ng.Session(backend="cpu").run(fetches, feed)
-    monkeypatch.setattr(pipeline, "ENABLED", True)
+    with config.switches(ROW_PIPELINES=False):
+        plain = ng.Session(backend="cpu").run(fetches, feed)
     for r, o, p in zip(ref, out, plain):
         assert o.shape == r.shape and o.dtype == r.dtype
         rtol = 1e-12 if r.dtype == np.float64 else 1e-5
@@ -49,7 +49,7 @@ SIZES = [(12, 20), (96, PARALLEL_MIN // 96 + 7)]
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("rows,cols", SIZES)
-def test_softplus_of_centred_rows_is_one_kernel(rows, cols, dtype, rng, monkeypatch):
+def test_softplus_of_centred_rows_is_one_kernel(rows, cols, dtype, rng):
     # W2's graph: mean -> main pass -> gradient fix-up, three kernels without the pass
     X = ng.placeholder(dtype, [rows, cols])
     v = ng.placeholder(dtype, [cols])
@@ -57,13 +57,13 @@ def test_softplus_of_centred_rows_is_one_kernel(rows, cols, dtype, rng, monkeypa
     fetches = [loss] + ng.gradients(loss, [X, v])
     feed = {X: rng.standard_normal((rows, cols)).astype(dtype),
             v: rng.standard_normal(cols).astype(dtype)}
-    text = run_three_ways(fetches, feed, monkeypatch)
+    text = run_three_ways(fetches, feed)
     assert stages(text) == [3], text
     assert "row-buffers=1" in text, text        # d loss / d(X*v) never reaches memory
 
 
 @pytest.mark.parametrize("rows,cols", SIZES)
-def test_layer_norm_forward_and_backward(rows, cols, rng, monkeypatch):
+def test_layer_norm_forward_and_backward(rows, cols, rng):
     x = ng.placeholder(ng.float64, [rows, cols])
     gamma = ng.placeholder(ng.float64, [cols])
     beta = ng.placeholder(ng.float64, [cols])
@@ -74,7 +74,7 @@ def test_layer_norm_forward_and_backward(rows, cols, rng, monkeypatch):
     fetches = [loss] + ng.gradients(loss, [x, gamma, beta])
     feed = {x: rng.standard_normal((rows, cols)), gamma: rng.standard_normal(cols),
             beta: rng.standard_normal(cols)}
-    text = run_three_ways(fetches, feed, monkeypatch)
+    text = run_three_ways(fetches, feed)
     assert max(stages(text)) >= 3, text
     if rows * cols < 500:       # and the symbolic gradient itself, against finite differences
         err = ng.test.compute_gradient_error(x, [rows, cols], loss, [], x_init_value=feed[x],
@@ -84,7 +84,7 @@ def test_layer_norm_forward_and_backward(rows, cols, rng, monkeypatch):
 
 
 @pytest.mark.parametrize("rows,cols", SIZES)
-def test_log_sum_exp_by_hand_with_max(rows, cols, rng, monkeypatch):
+def test_log_sum_exp_by_hand_with_max(rows, cols, rng):
     x = ng.placeholder(ng.float32, [rows, cols])
     w = ng.placeholder(ng.float32, [rows, 1])
     m = ng.reduce_max(x, axis=1, keepdims=True)
@@ -96,30 +96,30 @@ def test_log_sum_exp_by_hand_with_max(rows, cols, rng, monkeypatch):
     data[2, :] = -np.inf         # an all -inf row
     feed = {x: data, w: rng.standard_normal((rows, 1)).astype(np.float32)}
     with np.errstate(invalid="ignore"):
-        text = run_three_ways(fetches, feed, monkeypatch)
+        text = run_three_ways(fetches, feed)
     assert max(stages(text)) >= 2, text
 
 
-def test_a_fetched_intermediate_is_still_written(rng, monkeypatch):
+def test_a_fetched_intermediate_is_still_written(rng):
     # y is read by the next stage (a row-buffer candidate) and fetched: it must be stored
     x = ng.placeholder(ng.float64, [40, 30])
     y = ng.exp(x - ng.reduce_max(x, axis=1, keepdims=True))
     p = y / ng.reduce_sum(y, axis=1, keepdims=True)
     feed = {x: rng.standard_normal((40, 30))}
-    text = run_three_ways([p, y], feed, monkeypatch)
+    text = run_three_ways([p, y], feed)
     assert stages(text) == [3], text
 
 
-def test_integer_row_reductions(rng, monkeypatch):
+def test_integer_row_reductions(rng):
     x = ng.placeholder(ng.int32, [20, 17])
     s = x * 3 - ng.reduce_sum(x, axis=1, keepdims=True)            # pipelined
     m = x - ng.reduce_mean(x, axis=1, keepdims=True)               # integer mean: not
     feed = {x: rng.integers(-50, 50, (20, 17)).astype(np.int32)}
-    run_three_ways([s, m], feed, monkeypatch)
+    run_three_ways([s, m], feed)
 
 
 @pytest.mark.parametrize("axis,pipelined", [(2, True), (1, False), (0, False)])
-def test_which_reductions_are_row_reductions(axis, pipelined, rng, monkeypatch):
+def test_which_reductions_are_row_reductions(axis, pipelined, rng):
     # a 3-D space reduced over its last axis coalesces to rows x inner; reductions that keep
     # an inner dim (axis 1) or the row dim out (axis 0) finish only after every row
     x = ng.placeholder(ng.float64, [6, 5, 40])
@@ -127,15 +127,15 @@ def test_which_reductions_are_row_reductions(axis, pipelined, rng, monkeypatch):
     loss = ng.reduce_sum(y * y)
     fetches = [loss, y] + ng.gradients(loss, [x])
     feed = {x: rng.standard_normal((6, 5, 40))}
-    text = run_three_ways(fetches, feed, monkeypatch)
+    text = run_three_ways(fetches, feed)
     assert (max(stages(text)) > 1) == pipelined, text
 
 
-def test_rows_too_big_for_cache_are_not_pipelined(rng, monkeypatch):
+def test_rows_too_big_for_cache_are_not_pipelined(rng):
     cols = pipeline.ROW_BYTES // 8
     x = ng.placeholder(ng.float64, [3, cols])
     y = x - ng.reduce_mean(x, axis=1, keepdims=True)
-    text = run_three_ways([y], {x: rng.standard_normal((3, cols))}, monkeypatch)
+    text = run_three_ways([y], {x: rng.standard_normal((3, cols))})
     assert stages(text) == [1, 1], text
 
 
@@ -207,12 +207,11 @@ def test_random_row_programs(program):
         fetches, x, v = build_row_program(shape, steps)
         rng = np.random.default_rng(len(steps))
         feed = {x: rng.uniform(-1.5, 1.5, shape), v: rng.uniform(-1.5, 1.5, shape[-1:])}
-        with pytest.MonkeyPatch.context() as mp:
-            run_three_ways([f for f in fetches if f is not None], feed, mp)
+        run_three_ways([f for f in fetches if f is not None], feed)
 
 
 @pytest.mark.parametrize("shape", [(0, 6), (4, 0), (1, 9)])
-def test_empty_and_single_row_spaces(shape, monkeypatch):
+def test_empty_and_single_row_spaces(shape):
     x = ng.placeholder(ng.float64, shape)
     y = x - ng.reduce_mean(x, axis=1, keepdims=True)
     z = y * ng.reduce_max(y, axis=1, keepdims=True)
@@ -220,4 +219,4 @@ def test_empty_and_single_row_spaces(shape, monkeypatch):
     fetches = [loss, z] + ng.gradients(loss, [x])
     feed = {x: np.arange(np.prod(shape), dtype=np.float64).reshape(shape)}
     with np.errstate(invalid="ignore", divide="ignore"):
-        run_three_ways(fetches, feed, monkeypatch)
+        run_three_ways(fetches, feed)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import numgrad as ng
+from numgrad import config
 from numgrad.backends import cpu
 from numgrad.errors import InvalidArgumentError
 
@@ -39,10 +40,9 @@ def _finite_difference(f, x, eps=1e-6):
 
 
 @pytest.fixture
-def tiers(monkeypatch):
+def tiers(switches):
     """Three interpreted calls, then the plan function (as with the defaults, 100 and 100)."""
-    monkeypatch.setattr(cpu, "INTERPRET_CALLS", 3)
-    monkeypatch.setattr(cpu, "FUSED_CALL_AFTER", 3)
+    switches(INTERPRET_CALLS=3, FUSED_CALL_AFTER=3)
 
 
 def test_small_plan_interprets_its_first_calls_then_compiles(tiers, rng):
@@ -162,7 +162,7 @@ def test_default_interprets_and_env_turns_it_off(tmp_path):
             "print(cpu.INTERPRET_CALLS, cp.interpret_calls,"
             " any(getattr(r, 'compiled', False) for r in cp.runners))\n")
     env = {k: v for k, v in os.environ.items() if k != "NUMGRAD_INTERPRET_CALLS"}
-    env["NUMGRAD_CACHE_DIR"] = os.environ.get("NUMGRAD_CACHE_DIR", str(tmp_path))
+    env["NUMGRAD_CACHE_DIR"] = config.get("NUMGRAD_CACHE_DIR") or str(tmp_path)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["100", "100", "False"]

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from numba import njit
 
+from numgrad import config
 from numgrad.kernels import vecmath as vm
 
 MAX_ULP = 4.0
@@ -32,7 +33,7 @@ DISPATCH_FUNCS = ["exp"]
 
 slow = [
     pytest.mark.slow,
-    pytest.mark.skipif(os.environ.get("NUMGRAD_SLOW") != "1",
+    pytest.mark.skipif(not config.get("NUMGRAD_SLOW"),
                        reason="exhaustive sweep; set NUMGRAD_SLOW=1 to run"),
 ]
 

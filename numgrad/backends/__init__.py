@@ -7,7 +7,7 @@ kernels; ``numpy`` is the reference interpreter; ``cuda`` runs the cpu backend's
 CUDA kernels on an NVIDIA GPU (imported only when asked for: ``import numgrad`` does not
 import ``numba.cuda``).
 """
-import os
+from .. import config
 
 _FACTORIES = {}
 
@@ -21,7 +21,7 @@ def available_backends():
 
 
 def default_backend_name():
-    return os.environ.get("NUMGRAD_BACKEND", "").strip() or "cpu"
+    return config.get("NUMGRAD_BACKEND")
 
 
 def get_backend(name=None):

@@ -12,7 +12,7 @@ import weakref
 
 import numpy as np
 
-from .. import cache, numba_start, threads
+from .. import cache, config, numba_start, threads
 from ..compiler import lanes
 from ..compiler.emit_cpu import emit_group
 from ..compiler.fuse import fuse
@@ -27,17 +27,17 @@ from .numpy import NumpyPlan
 log = logging.getLogger("numgrad.compiler")
 
 from ..compiler.emit_cpu import PARALLEL_MIN  # noqa: E402  (below it: one serial kernel)
-FUSED_CALL_AFTER = int(os.environ.get("NUMGRAD_FUSED_CALL_AFTER", "100"))
+FUSED_CALL_AFTER = config.get("NUMGRAD_FUSED_CALL_AFTER")
 # A small plan (no kernel big enough to run in parallel) runs its first INTERPRET_CALLS calls
 # with the NumPy interpreter and compiles only when it is called again: compiling costs 1-3 s,
 # a small plan's interpreted call well under a millisecond, so a graph run a few times (a
 # notebook cell, a test, a short optimisation) never waits for Numba.  A plan called more
 # often then compiles straight into its one-dispatch plan function (FUSED_CALL_AFTER), not
 # first into step kernels it would stop using.  0 compiles on the first call.
-INTERPRET_CALLS = int(os.environ.get("NUMGRAD_INTERPRET_CALLS", "100"))
+INTERPRET_CALLS = config.get("NUMGRAD_INTERPRET_CALLS")
 # A gather (axis 0) read only by fused loops is read by them in place (params[indices[i]])
 # instead of being copied out first; NUMGRAD_FUSE_GATHERS=0 turns that off (A/B).
-FUSE_GATHERS = os.environ.get("NUMGRAD_FUSE_GATHERS", "1") != "0"
+FUSE_GATHERS = config.get("NUMGRAD_FUSE_GATHERS")
 # A parallel launch costs 15-70 us on the development VMs (waking a sleeping worker, which
 # then needs the GIL to unbox its arguments), and a VM's second vCPU may add little: W3's
 # (256, 512) tanh kernel took 94 us on one thread and 124 us on two.  So whether threads pay

@@ -20,11 +20,11 @@ A reduction keeps its accumulator in a register across the innermost dims it red
 flushes once per outer iteration; when it reduces dim 0 it flushes into a per-chunk partial
 array, combined after the parallel loop in a fixed order (deterministic results).
 """
-import os
 import re
 
 import numpy as np
 
+from .. import config
 from ..kernels import vecmath
 from .fuse import REDUCTIONS, data_inputs
 from . import vecmath_calls
@@ -33,7 +33,7 @@ BLOCK = 256   # elements per block buffer of an innermost-dim reduction
 # Sums over the innermost dim accumulate in registers with a reassociable add (vecmath._radd)
 # instead of going through block buffers (W2 on one Zen 1 core 40 -> 33-35 ms, W5 9.4 -> 8.7 ms);
 # NUMGRAD_REGISTER_SUMS=0 restores the buffers (A/B).
-REGISTER_SUMS = os.environ.get("NUMGRAD_REGISTER_SUMS", "1") != "0"
+REGISTER_SUMS = config.get("NUMGRAD_REGISTER_SUMS")
 
 _NP = {np.dtype(np.float32): "np.float32", np.dtype(np.float64): "np.float64",
        np.dtype(np.int32): "np.int32", np.dtype(np.int64): "np.int64"}

@@ -22,10 +22,9 @@ buffers the lane form of the force kernel was slower than the stride-3 one, 5.1-
 Groups that write an elementwise output with the lane dim (it would need transposed stores) or
 reduce over the lane dim with anything but Sum are left as they are.
 """
-import os
-
 import numpy as np
 
+from .. import config
 from .emit_cpu import PARALLEL_MIN
 from .fuse import Group, data_inputs
 from .ir import Node, Value
@@ -35,7 +34,7 @@ MIN_SIZE = PARALLEL_MIN  # loops this big (parallel ones): copying small inputs 
 COPY_SHARE = 8          # a lane input may have at most 1/8 of the loop's elements
 _PSEUDO_BASE = 1 << 30  # ids of the expansion's values (plan value ids are far smaller)
 # NUMGRAD_LANES=0 turns the expansion off (A/B benchmarks; tests compare both ways).
-ENABLED = os.environ.get("NUMGRAD_LANES", "1") != "0"
+ENABLED = config.get("NUMGRAD_LANES")
 
 
 class LaneGroup:

@@ -18,13 +18,12 @@ A group joins a pipeline when (checked on the stages' joint coalesced layout) th
 inputs are in memory before the pipeline runs or are elementwise outputs of earlier stages,
 and a row of everything the stages read and write is at most ROW_BYTES.
 """
-import os
-
+from .. import config
 from .emit_cpu import layout
 
 ROW_BYTES = 1 << 18     # a row's loads + outputs; 2 passes over it should hit L2
 # NUMGRAD_ROW_PIPELINES=0 turns the pass off (A/B benchmarks; tests compare both ways).
-ENABLED = os.environ.get("NUMGRAD_ROW_PIPELINES", "1") != "0"
+ENABLED = config.get("NUMGRAD_ROW_PIPELINES")
 
 
 def _row_bytes(group, dims, lmasks, omasks):

@@ -1,0 +1,194 @@
+"""Every ``NUMGRAD_*`` environment switch, declared in one place.
+
+Each switch has a name, a type (``bool``, ``int``, ``str`` or ``choice``), a default, a
+one-line help text and a *timing*:
+
+* ``import``: read once, when the module that uses it is imported, into a module global
+  (``mirror``); changing the environment afterwards does nothing, except through
+  :func:`override`, which also sets that global.
+* ``use``: read from the environment each time it is needed.
+
+An unset or empty variable means the default.  Booleans accept ``1/0``, ``true/false``,
+``yes/no``, ``on/off``; a value that does not parse raises ``ValueError`` naming the variable.
+
+    from numgrad import config
+    config.get("NUMGRAD_BACKEND")         # or config.BACKEND, or config.get("BACKEND")
+    with config.override(NUMGRAD_FUSED_CALL_AFTER=2):    # tests: set for a block, then restore
+        ...
+    with config.switches(LANES=False):    # the same, without the prefix
+        ...
+
+Only this module reads ``NUMGRAD_*`` variables (tools/check_architecture.py checks it).  The
+README's switch table is :func:`markdown_table`'s output (tests/test_config.py checks it).
+"""
+import contextlib
+import importlib
+import os
+from dataclasses import dataclass
+
+PREFIX = "NUMGRAD_"
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class Switch:
+    name: str
+    type: str                   # "bool", "int", "str" or "choice"
+    default: object             # the parsed value used when the variable is unset or empty
+    help: str
+    timing: str = "use"         # "import" (copied into `mirror` at import) or "use"
+    mirror: tuple = None        # (module, global) holding an import-time switch's value
+    scope: str = "package"      # "package", "tests" or "examples": who reads it
+    choices: tuple = ()         # the allowed values of a "choice" switch
+    minimum: int = None         # the smallest allowed value of an "int" switch
+    strip: bool = False         # a "str" value loses surrounding spaces (paths keep them)
+
+    def parse(self, text):
+        """The value of `text` (the variable's string; None or "" means the default)."""
+        if text is None or text.strip() == "":
+            return self.default
+        s = text.strip()
+        if self.type == "bool":
+            if s.lower() in _TRUE:
+                return True
+            if s.lower() in _FALSE:
+                return False
+            raise ValueError(f"{self.name}={text!r}: expected a boolean "
+                             f"(1/0, true/false, yes/no, on/off)")
+        if self.type == "int":
+            try:
+                v = int(s)
+            except ValueError:
+                raise ValueError(f"{self.name}={text!r}: expected an integer") from None
+            if self.minimum is not None and v < self.minimum:
+                raise ValueError(f"{self.name}={text!r}: expected an integer >= {self.minimum}")
+            return v
+        if self.type == "choice":
+            if s not in self.choices:
+                raise ValueError(f"{self.name}={text!r}: expected one of "
+                                 f"{', '.join(self.choices)}")
+            return s
+        return s if self.strip else text
+
+    def format(self, value):
+        """The environment string that parses to `value`."""
+        if self.type == "bool":
+            return "1" if value else "0"
+        return str(value)
+
+
+SWITCHES = {s.name: s for s in [
+    Switch("NUMGRAD_BACKEND", "str", "cpu",
+           "Backend of every `Session()` that names none: `cpu`, `numpy` or `cuda`.", strip=True),
+    Switch("NUMGRAD_CACHE_DIR", "str", None,
+           "Directory of the on-disk kernel cache (unset: `$XDG_CACHE_HOME/numgrad` or "
+           "`~/.cache/numgrad`)."),
+    Switch("NUMGRAD_INTERPRET_CALLS", "int", 100,
+           "A small cpu plan's first calls run with the NumPy interpreter before it compiles; "
+           "0 compiles on the first call.",
+           timing="import", mirror=("numgrad.backends.cpu", "INTERPRET_CALLS"), minimum=0),
+    Switch("NUMGRAD_FUSED_CALL_AFTER", "int", 100,
+           "After this many calls a small cpu plan is compiled into one Numba plan function.",
+           timing="import", mirror=("numgrad.backends.cpu", "FUSED_CALL_AFTER"), minimum=0),
+    Switch("NUMGRAD_FUSE_GATHERS", "bool", True,
+           "Fused loops read an axis-0 gather in place instead of copying its rows out.",
+           timing="import", mirror=("numgrad.backends.cpu", "FUSE_GATHERS")),
+    Switch("NUMGRAD_ROW_PIPELINES", "bool", True,
+           "Chain loop nests that read an earlier nest's row reductions into one row pipeline.",
+           timing="import", mirror=("numgrad.compiler.pipeline", "ENABLED")),
+    Switch("NUMGRAD_LANES", "bool", True,
+           "Run big loops over a tiny last dim (<= 4) as lanes over lane-major copies.",
+           timing="import", mirror=("numgrad.compiler.lanes", "ENABLED")),
+    Switch("NUMGRAD_REGISTER_SUMS", "bool", True,
+           "Fused sums accumulate in vector registers (off: per-block buffers).",
+           timing="import", mirror=("numgrad.compiler.emit_cpu", "REGISTER_SUMS")),
+    Switch("NUMGRAD_SLOW", "bool", False,
+           "Run the slow tests (exhaustive vecmath sweeps, long fuzzing, peer benchmarks).",
+           scope="tests"),
+    Switch("NUMGRAD_FUZZ_EXAMPLES", "int", 0,
+           "Graphs tried by tests/test_random_graphs.py (0: 40, or 1000 for the slow run).",
+           timing="import", scope="tests", minimum=0),
+    Switch("NUMGRAD_FUZZ_LOG", "str", None,
+           "File the slow fuzz run appends each graph it tries to.", scope="tests"),
+    Switch("NUMGRAD_EXAMPLE_OUT", "str", None,
+           "Directory for examples/mlp_classifier.py's plot (unset: the temp directory).",
+           scope="examples"),
+]}
+
+
+def _switch(name):
+    full = name if name.startswith(PREFIX) else PREFIX + name
+    try:
+        return SWITCHES[full]
+    except KeyError:
+        raise KeyError(f"unknown numgrad switch {name!r}; known: "
+                       f"{', '.join(SWITCHES)}") from None
+
+
+def get(name):
+    """The switch's value parsed from the environment now (`name` with or without the prefix).
+
+    For an import-time switch this is what the environment says, which is what its module
+    global holds unless the environment changed after the import."""
+    s = _switch(name)
+    return s.parse(os.environ.get(s.name))
+
+
+def __getattr__(attr):          # config.BACKEND, config.NUMGRAD_BACKEND
+    try:
+        return get(attr)
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {attr!r}") from None
+
+
+@contextlib.contextmanager
+def override(**values):
+    """Set switches for a block, then restore them: ``override(NUMGRAD_LANES=False)``.
+
+    A value is a Python value of the switch's type (or its environment string); None unsets
+    the variable.  The environment is set, and the module global of an import-time switch is
+    set to the parsed value (importing its module if needed); both are restored on exit."""
+    plan = []
+    for name, value in values.items():
+        s = _switch(name)
+        text = None if value is None else (value if isinstance(value, str) else s.format(value))
+        plan.append((s, text, s.parse(text)))     # parse first: a bad value changes nothing
+    saved_env, saved_globals = [], []
+    try:
+        for s, text, parsed in plan:
+            saved_env.append((s.name, os.environ.get(s.name)))
+            if text is None:
+                os.environ.pop(s.name, None)
+            else:
+                os.environ[s.name] = text
+            if s.mirror:
+                module = importlib.import_module(s.mirror[0])
+                saved_globals.append((module, s.mirror[1], getattr(module, s.mirror[1])))
+                setattr(module, s.mirror[1], parsed)
+        yield
+    finally:
+        for module, attr, old in reversed(saved_globals):
+            setattr(module, attr, old)
+        for name, old in reversed(saved_env):
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+
+
+def switches(**values):
+    """:func:`override` with names with or without the prefix: ``switches(LANES=False)``."""
+    return override(**values)
+
+
+def markdown_table():
+    """The README's table of switches (between its ``numgrad-switches`` markers)."""
+    rows = ["| variable | type | default | read | used by | what it does |",
+            "|---|---|---|---|---|---|"]
+    for s in SWITCHES.values():
+        kind = s.type if s.type != "choice" else "one of " + ", ".join(s.choices)
+        default = "unset" if s.default is None else f"`{s.format(s.default)}`"
+        read = "at import" if s.timing == "import" else "at each use"
+        rows.append(f"| `{s.name}` | {kind} | {default} | {read} | {s.scope} | {s.help} |")
+    return "\n".join(rows) + "\n"
