@@ -139,7 +139,7 @@ def _normal_blocks(attrs, run, blocks, dtype, stream=0):
     r = np.sqrt(-2.0 * np.log(u1))
     t = (2.0 * np.pi) * u2
     z = np.stack([r * np.cos(t), r * np.sin(t)], axis=-1)     # (cos, sin) of each pair
-    return z.reshape(len(w), -1)
+    return z.reshape(len(w), 2 * u1.shape[-1] if u1.ndim == 2 else 2)
 
 
 def _full(fn, attrs, run, n, per_block, dtype, stream=0):
