@@ -58,7 +58,7 @@ import numpy as np
 
 from . import dtypes as _dt
 from .errors import InvalidArgumentError
-from .graph import Tensor, atomic, get_default_graph, name_scope
+from .graph import Tensor, atomic, executing_eagerly, get_default_graph, name_scope
 from .tensor_shape import TensorShape
 from .ops.core import constant_value, convert_to_tensor, make_op, shape_tensor_value
 from .ops.registry import register_op
@@ -207,6 +207,9 @@ def _op_seeds(seed):
 
 
 def _counter(graph, name):
+    if executing_eagerly():
+        raise RuntimeError("numgrad's random ops are stateful graph ops: they need graph mode "
+                           "and a Session (eager execution is not supported)")
     return graph.create_op("RandomCounter", [], {}, name=name).outputs[0]
 
 

@@ -293,6 +293,12 @@ def test_errors(sess):
         sess.run(bad)
 
 
+def test_eager_mode_is_refused():
+    ng.enable_eager_execution()
+    with pytest.raises(RuntimeError, match="graph mode"):
+        ng.random_normal([2])
+
+
 def test_random_ops_are_not_differentiable():
     x = ng.placeholder(ng.float32, [3])
     s = ng.random_shuffle(x)
