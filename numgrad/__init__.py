@@ -58,7 +58,14 @@ from .variables import (AUTO_REUSE, GraphKeys, Variable, VariableScope, Variable
                         is_variable_initialized, local_variables, local_variables_initializer,
                         model_variables, report_uninitialized_variables, trainable_variables,
                         variable_scope, variables_initializer)
-from .init_ops import constant_initializer, ones_initializer, zeros_initializer
+from .init_ops import (constant_initializer, glorot_normal_initializer,
+                       glorot_uniform_initializer, ones_initializer,
+                       orthogonal_initializer, random_normal_initializer,
+                       random_uniform_initializer, truncated_normal_initializer,
+                       variance_scaling_initializer, zeros_initializer)
+from .random_ops import (get_seed, multinomial, random_normal, random_shuffle, random_uniform,
+                         set_random_seed, truncated_normal)
+from . import contrib, initializers, random  # noqa: E402  (ng.random: the tf.random names)
 from .session_options import ConfigProto, GPUOptions, GraphOptions, OptimizerOptions
 from . import tf_logging as logging
 from .session import InteractiveSession, Session, get_default_session

@@ -402,6 +402,11 @@ NOT_BATCHABLE = {
     # Output size depends on the values (number of true elements), so rows cannot be stacked;
     # it is not differentiable and only ever sees forward (bool) values in backward graphs.
     "Where": "data-dependent output shape",
+    # Session state (numgrad/ops/state.py): sources without inputs, and the assignment, which
+    # has no gradient, so no seed-dependent tensor reaches it in a backward graph.
+    "VariableV2": "state source: has no inputs",
+    "IsVariableInitialized": "state source: has no inputs",
+    "Assign": "writes session state; not differentiable",
 }
 
 
