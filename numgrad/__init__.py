@@ -61,6 +61,8 @@ from .variables import (AUTO_REUSE, GraphKeys, Variable, VariableScope, Variable
 from .init_ops import constant_initializer, ones_initializer, zeros_initializer
 from .session import InteractiveSession, Session, get_default_session
 from . import test
+from . import train
+from .clip_ops import clip_by_global_norm, clip_by_norm, global_norm
 from .threads import get_num_threads, set_num_threads
 from .explain import explain
 from .function import function
