@@ -525,3 +525,15 @@ def test_gradient_through_clip_by_global_norm():
     outn = ng.reduce_sum(ng.clip_by_norm(xn, 0.7, axes=[1]) * ng.constant(COEF[:2]))
     assert ng.test.compute_gradient_error(xn, [2, 3], outn, [], x_init_value=xv,
                                           delta=1e-6) < 1e-6
+
+
+def test_train_public_names_have_docstrings():
+    missing = []
+    for name in ng.train.__all__ + ["clip_by_norm", "clip_by_global_norm", "global_norm"]:
+        obj = getattr(ng.train, name)
+        if not (obj.__doc__ or "").strip():
+            missing.append(name)
+        if isinstance(obj, type):
+            missing += [f"{name}.{m}" for m, f in vars(obj).items()
+                        if not m.startswith("_") and callable(f) and not (f.__doc__ or "").strip()]
+    assert not missing
