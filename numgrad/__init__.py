@@ -70,6 +70,8 @@ from .session_options import ConfigProto, GPUOptions, GraphOptions, OptimizerOpt
 from . import tf_logging as logging
 from .session import InteractiveSession, Session, get_default_session
 from . import test
+from . import train
+from .clip_ops import clip_by_global_norm, clip_by_norm, global_norm
 from .threads import get_num_threads, set_num_threads
 from .explain import explain
 from .function import function

@@ -1,0 +1,16 @@
+"""ng.train: the tf.compat.v1.train optimizers, learning-rate schedules and global step."""
+from .optimizer import Optimizer
+from .optimizers import (AdadeltaOptimizer, AdagradOptimizer, AdamOptimizer, FtrlOptimizer,
+                         GradientDescentOptimizer, MomentumOptimizer, RMSPropOptimizer)
+from .schedules import (cosine_decay, exponential_decay, inverse_time_decay, natural_exp_decay,
+                        piecewise_constant, piecewise_constant_decay, polynomial_decay)
+from .training_util import (assert_global_step, create_global_step, get_global_step,
+                            get_or_create_global_step, global_step)
+from ..clip_ops import clip_by_global_norm, clip_by_norm, global_norm
+
+__all__ = ["Optimizer", "GradientDescentOptimizer", "MomentumOptimizer", "AdamOptimizer",
+           "RMSPropOptimizer", "AdagradOptimizer", "AdadeltaOptimizer", "FtrlOptimizer",
+           "exponential_decay", "piecewise_constant", "piecewise_constant_decay",
+           "polynomial_decay", "natural_exp_decay", "inverse_time_decay", "cosine_decay",
+           "global_step", "get_global_step", "create_global_step", "get_or_create_global_step",
+           "assert_global_step"]
