@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from .errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
+from ..errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 
 __all__ = ["Saver", "latest_checkpoint", "get_checkpoint_state", "checkpoint_exists",
            "CheckpointState"]
@@ -131,7 +131,7 @@ def latest_checkpoint(checkpoint_dir, latest_filename=None):
 
 
 def _as_var_dict(var_list):
-    from .variables import Variable, global_variables
+    from ..variables import Variable, global_variables
     if var_list is None:
         var_list = global_variables()
     if isinstance(var_list, dict):
@@ -245,7 +245,7 @@ class Saver:
                 raise InvalidArgumentError(
                     f"Restoring variable {name} from checkpoint {save_path}: the variable's "
                     f"shape {v.shape} does not match the stored shape {arr.shape}")
-            values[v.op] = np.ascontiguousarray(arr)
+            values[v.op] = np.array(arr, order="C")
         with sess._lock:
             sess._state.values.update(values)
 

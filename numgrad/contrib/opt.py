@@ -12,7 +12,7 @@ SciPy is an optional dependency: ``pip install "numgrad[scipy]"``.
 """
 import numpy as np
 
-from .tf_logging import info
+from ..tf_logging import info
 
 __all__ = ["ScipyOptimizerInterface", "ExternalOptimizerInterface"]
 
@@ -32,9 +32,9 @@ class ExternalOptimizerInterface:
 
     def __init__(self, loss, var_list=None, equalities=None, inequalities=None,
                  var_to_bounds=None, **optimizer_kwargs):
-        from .gradients import gradients
-        from .ops.array import zeros_like
-        from .variables import trainable_variables
+        from ..gradients import gradients
+        from ..ops.array import zeros_like
+        from ..variables import trainable_variables
         self._loss = loss
         self._equalities = list(equalities or [])
         self._inequalities = list(inequalities or [])
@@ -89,7 +89,7 @@ class ExternalOptimizerInterface:
             if arrays else np.zeros(0)
 
     def _unpack(self, x):
-        return [np.ascontiguousarray(x[sl].reshape(shape), dtype=v.dtype.np)
+        return [np.array(x[sl].reshape(shape), dtype=v.dtype.np)
                 for sl, shape, v in zip(self._slices, self._shapes, self._vars)]
 
     def minimize(self, session=None, feed_dict=None, fetches=None, step_callback=None,
@@ -100,7 +100,7 @@ class ExternalOptimizerInterface:
         `feed_dict` feeds the loss's placeholders; `loss_callback(*fetched)` is called after
         each evaluation with the values of `fetches`; `step_callback(x)` after each step of
         the minimiser with the packed variables."""
-        from .session import get_default_session
+        from ..session import get_default_session
         session = session or get_default_session()
         if session is None:
             raise ValueError("ScipyOptimizerInterface.minimize needs a session: pass one or "
