@@ -319,7 +319,8 @@ class Session:
         return mapper.build(_results(out, values, mapper.tensors))
 
     def plan_summary(self, fetches, feed_dict=None):
-        """Run `fetches` once and describe the compiled plan (cpu backend)."""
+        """Run `fetches` once and describe the compiled plan (cpu backend).  The run is real:
+        assignments among the fetches (a train op) take effect."""
         self.run(fetches, feed_dict)
         mapper = _FetchMapper(self._graph, fetches)
         feeds, values = [], []
@@ -327,7 +328,9 @@ class Session:
             t = self._feed_tensor(k)
             feeds.append(t)
             values.append(check_feed(t, v))
-        plan = self._plan(mapper.tensors, mapper.targets, feeds)
+        plan = self._runner(mapper.tensors, mapper.targets, feeds)
+        if isinstance(plan, StatefulRun):       # the plan inside, fed with the state it reads
+            plan, values = plan.plan, plan.plan_inputs(values)
         compiled = getattr(plan, "compiled", None)
         if compiled is None:
             return f"backend '{self.backend}' interprets the graph op by op (no compiled plan)"

@@ -136,6 +136,7 @@ class StatefulRun:
         self.n = len(tensors)
         self.n_feeds = len(feeds)
         self.stage = None
+        self.early = list(early)
         early_out = []
         if early:
             outs = [a.outputs[0] for a in early]
@@ -150,6 +151,14 @@ class StatefulRun:
         fetch = list(tensors) + [a.outputs[0] for a in late]
         self.plan = session._plan(fetch, list(targets),
                                   list(feeds) + [op.outputs[0] for op, _ in sources] + early_out)
+
+    def plan_inputs(self, values):
+        """What the inner plan is fed for user feeds `values` (state read now; an earlier
+        stage's outputs stood in for by its variables' current values, same shapes)."""
+        extra = []
+        if self.stage is not None:
+            extra = [self.state.values[a.attrs["variable"]] for a in self.early]
+        return list(values) + [self.state.read(op, kind) for op, kind in self.sources] + extra
 
     def __call__(self, values):
         state = self.state

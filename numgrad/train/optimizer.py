@@ -20,7 +20,6 @@ from ..graph import Operation, Tensor, executing_eagerly, get_default_graph
 from ..indexed_slices import IndexedSlices
 from ..ops.array import fill
 from ..ops.control import group
-from ..ops.control import tuple as _tuple
 from ..ops.core import constant, convert_to_tensor
 from ..ops.math import cast
 from ..variables import GraphKeys, Variable, get_collection, get_variable_scope, trainable_variables
@@ -121,12 +120,14 @@ class Optimizer:
                 raise TypeError(f"Argument is not a tf.Variable: {v}")
         if not var_list:
             raise ValueError("No variables to optimize.")
+        # Gating (GATE_OP, GATE_GRAPH) orders TF's parallel executor so that an op's
+        # gradients are all computed before any is used: it changes when things run, never
+        # the values.  A numgrad plan computes the same values whatever the order, so the
+        # gates are accepted and not built: they would only force gradients nobody reads
+        # (a MatMul's gradient w.r.t. its data input, in a training step).
         grads = gradients(loss, var_list, grad_ys=None if grad_loss is None else [grad_loss],
-                          gate_gradients=(gate_gradients == Optimizer.GATE_OP),
                           aggregation_method=aggregation_method,
                           colocate_gradients_with_ops=colocate_gradients_with_ops)
-        if gate_gradients == Optimizer.GATE_GRAPH:
-            grads = _tuple(grads)
         grads_and_vars = list(zip(grads, var_list))
         self._assert_valid_dtypes([v for g, v in grads_and_vars if g is not None])
         return grads_and_vars
