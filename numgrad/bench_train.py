@@ -1,0 +1,216 @@
+"""W6-train: one Adam step of a physics-informed network, numgrad against its peers.
+
+``python -m numgrad.bench_train [--quick] [--no-peers]``
+
+The network is the Burgers PINN of the speed issue: u(t, x) = MLP [2, 20 x 8, 1] with tanh,
+float32; N_u = 100 data points and N_f = 10,000 collocation points; u_t, u_x by
+``ng.gradients(u, [t, x])`` and u_xx by ``ng.gradients(u_x, x)``;
+``f = u_t + u u_x - (0.01/pi) u_xx``; loss = mean((u - u_data)^2) + mean(f^2).
+
+Columns (median ms of one call):
+* ``grads``: ``sess.run([loss] + gradients)`` of the same graph, the reference cost;
+* ``train``: ``sess.run([train_op, loss])`` with ``ng.train.AdamOptimizer`` (the update is
+  elementwise work the compiler fuses with the gradient's last kernels; variables and slots
+  stay in the Session, no copies per step); ``train / grads`` is the target's ratio (<= 1.15);
+* peers, when installed, run the same step from the same initial weights and data: TF 2.x's
+  ``tf.compat.v1`` graph mode (Session, AdamOptimizer) and JAX (``jit`` of value_and_grad
+  plus Adam written out).  Each peer's first-step loss is checked against numgrad's.
+"""
+import argparse
+import sys
+import time
+
+import numpy as np
+
+LAYERS = (2,) + (20,) * 8 + (1,)
+NU = 0.01 / np.pi
+LR, BETA1, BETA2, EPS = 1e-3, 0.9, 0.999, 1e-8
+
+
+def problem(n_u=100, n_f=10000, layers=LAYERS, seed=0):
+    """Initial weights (Glorot normal, zero biases) and data, as float32 NumPy arrays."""
+    rng = np.random.default_rng(seed)
+    weights = []
+    for a, b in zip(layers[:-1], layers[1:]):
+        w = rng.normal(size=(a, b)) * np.sqrt(2.0 / (a + b))
+        weights.append((w.astype(np.float32), np.zeros((1, b), np.float32)))
+    data = {
+        "t_u": rng.uniform(0, 1, (n_u, 1)), "x_u": rng.uniform(-1, 1, (n_u, 1)),
+        "u": -np.sin(np.pi * rng.uniform(-1, 1, (n_u, 1))),
+        "t_f": rng.uniform(0, 1, (n_f, 1)), "x_f": rng.uniform(-1, 1, (n_f, 1)),
+    }
+    return weights, {k: v.astype(np.float32) for k, v in data.items()}
+
+
+def build_numgrad(ng, weights):
+    """(loss, variables, placeholders by name) of the PINN in graph mode."""
+    variables = []
+    for i, (w, b) in enumerate(weights):
+        variables.append((ng.Variable(w, name=f"W{i}"), ng.Variable(b, name=f"b{i}")))
+
+    def net(t, x):
+        h = ng.concat([t, x], 1)
+        for w, b in variables[:-1]:
+            h = ng.tanh(ng.matmul(h, w) + b)
+        w, b = variables[-1]
+        return ng.matmul(h, w) + b
+    ph = {k: ng.placeholder(ng.float32, [None, 1], name=k)
+          for k in ("t_u", "x_u", "u", "t_f", "x_f")}
+    u_pred = net(ph["t_u"], ph["x_u"])
+    u = net(ph["t_f"], ph["x_f"])
+    u_t, u_x = ng.gradients(u, [ph["t_f"], ph["x_f"]])
+    u_xx = ng.gradients(u_x, ph["x_f"])[0]
+    f = u_t + u * u_x - NU * u_xx
+    loss = ng.reduce_mean(ng.square(ph["u"] - u_pred)) + ng.reduce_mean(ng.square(f))
+    return loss, [v for pair in variables for v in pair], ph
+
+
+def median_ms(fn, repeat, min_time):
+    times = []
+    t_end = time.perf_counter() + min_time
+    while len(times) < repeat or time.perf_counter() < t_end:
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return 1e3 * float(np.median(times))
+
+
+def numgrad_calls(weights, data):
+    """(grads_call, train_call, first-step loss) for numgrad's cpu backend."""
+    import numgrad as ng
+    graph = ng.Graph()
+    with graph.as_default():
+        loss, variables, ph = build_numgrad(ng, weights)
+        grads = ng.gradients(loss, variables)
+        train = ng.train.AdamOptimizer(LR, BETA1, BETA2, EPS).minimize(loss)
+        sess = ng.Session(graph=graph)
+        sess.run(ng.global_variables_initializer())
+    keys = list(ph.values())
+    vals = [data[k] for k in ph]
+    grad_fn = sess.make_callable([loss] + grads, keys)
+    train_fn = sess.make_callable([train, loss], keys)
+    first_loss = float(train_fn(*vals)[1])
+    return (lambda: grad_fn(*vals)), (lambda: train_fn(*vals)), first_loss
+
+
+def tf1_step(weights, data):
+    """TF's tf.compat.v1 graph mode: (train call, first-step loss)."""
+    import tensorflow as tf
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        loss, _, ph = build_numgrad(_TFNamespace(v1), weights)
+        train = v1.train.AdamOptimizer(LR, BETA1, BETA2, EPS).minimize(loss)
+        sess = v1.Session(graph=graph)
+        sess.run(v1.global_variables_initializer())
+    feed = {ph[k]: data[k] for k in ph}
+    first = float(sess.run([train, loss], feed)[1])
+    return (lambda: sess.run([train, loss], feed)), first
+
+
+class _TFNamespace:
+    """The handful of names build_numgrad uses, from tf.compat.v1."""
+
+    def __init__(self, v1):
+        self._v1 = v1
+        self.float32 = v1.float32
+
+    def __getattr__(self, name):
+        return getattr(self._v1, name)
+
+
+def jax_step(weights, data):
+    """JAX: jit of value_and_grad plus Adam written out; (train call, first-step loss)."""
+    import jax
+    import jax.numpy as jnp
+
+    def net_scalar(params, t, x):
+        h = jnp.stack([t, x])[None, :]
+        for w, b in params[:-1]:
+            h = jnp.tanh(h @ w + b)
+        w, b = params[-1]
+        return (h @ w + b)[0, 0]
+
+    def loss_fn(params, t_u, x_u, u, t_f, x_f):
+        u_pred = jax.vmap(lambda t, x: net_scalar(params, t, x))(t_u[:, 0], x_u[:, 0])
+        du = jax.grad(net_scalar, argnums=(1, 2))
+        d2 = jax.grad(lambda p, t, x: jax.grad(net_scalar, argnums=2)(p, t, x), argnums=2)
+
+        def residual(t, x):
+            ut, ux = du(params, t, x)
+            return ut + net_scalar(params, t, x) * ux - NU * d2(params, t, x)
+        f = jax.vmap(residual)(t_f[:, 0], x_f[:, 0])
+        return jnp.mean((u[:, 0] - u_pred) ** 2) + jnp.mean(f ** 2)
+
+    @jax.jit
+    def step(params, m, v, count, batch):
+        loss, g = jax.value_and_grad(loss_fn)(params, *batch)
+        count = count + 1
+        lr_t = LR * jnp.sqrt(1 - BETA2 ** count) / (1 - BETA1 ** count)
+        m = jax.tree_util.tree_map(lambda m, g: BETA1 * m + (1 - BETA1) * g, m, g)
+        v = jax.tree_util.tree_map(lambda v, g: BETA2 * v + (1 - BETA2) * g * g, v, g)
+        params = jax.tree_util.tree_map(lambda p, m, v: p - lr_t * m / (jnp.sqrt(v) + EPS),
+                                        params, m, v)
+        return params, m, v, count, loss
+
+    params = [(jnp.asarray(w), jnp.asarray(b)) for w, b in weights]
+    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+    batch = tuple(jnp.asarray(data[k]) for k in ("t_u", "x_u", "u", "t_f", "x_f"))
+    state = [params, zeros, zeros, jnp.float32(0.0)]
+
+    def call():
+        p, m, v, c, loss = step(*state, batch)
+        state[:] = [p, m, v, c]
+        return loss.block_until_ready()
+    first = float(call())
+    return call, first
+
+
+PEERS = {"tf1": tf1_step, "jax": jax_step}
+
+
+def run(quick=False, peers=tuple(PEERS), n_f=10000):
+    weights, data = problem(n_f=n_f)
+    repeat, min_time = (3, 0.5) if quick else (10, 2.0)
+    grad_fn, train_fn, first = numgrad_calls(weights, data)
+    for _ in range(3):                          # compile, thread trials
+        grad_fn()
+        train_fn()
+    row = {"grads_ms": median_ms(grad_fn, repeat, min_time),
+           "train_ms": median_ms(train_fn, repeat, min_time)}
+    row["train_over_grads"] = row["train_ms"] / row["grads_ms"]
+    for name in peers:
+        try:
+            call, peer_first = PEERS[name](weights, data)
+        except ImportError:
+            continue
+        if not np.isclose(peer_first, first, rtol=1e-3):
+            raise AssertionError(f"{name}'s first-step loss {peer_first} differs from "
+                                 f"numgrad's {first}")
+        for _ in range(3):
+            call()
+        row[f"{name}_ms"] = median_ms(call, repeat, min_time)
+    peer_ms = [v for k, v in row.items() if k.endswith("_ms") and k not in
+               ("grads_ms", "train_ms")]
+    if peer_ms:
+        row["best_peer_over_numgrad"] = min(peer_ms) / row["train_ms"]
+    return row
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--threads", type=int, help="numgrad's kernel threads")
+    args = ap.parse_args(argv)
+    if args.threads:
+        import numgrad as ng
+        ng.set_num_threads(args.threads)
+    row = run(args.quick, () if args.no_peers else tuple(PEERS))
+    print(" | ".join(f"{k:>22}" for k in row))
+    print(" | ".join(f"{v:22.3g}" for v in row.values()))
+    return row
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
