@@ -31,10 +31,11 @@ The policy (NUMGRAD_BLAS_THREADS=auto, the default):
 NUMGRAD_BLAS_THREADS=<n> (an integer >= 1) instead runs every BLAS call of numgrad's runs with
 n threads (1: the old OPENBLAS_NUM_THREADS=1 advice, for numgrad's calls only).
 
-Cost: threadpoolctl finds the BLAS library once, lazily (a few ms); afterwards a run with
-matmuls pays one get and up to two set calls on its controller (~0.6 us and ~1.2 us each,
-measured with timeit; threadpoolctl's `threadpool_limits` context manager costs ~330 us,
-too much for every call).  Where threadpoolctl is missing or finds no BLAS, every function
+Cost (timeit on the development VM): threadpoolctl finds the BLAS library once, lazily
+(~1 ms); afterwards a run with matmuls pays one get and up to two set calls on its controller
+(get 0.3-0.6 us, set 0.6-1.2 us; begin + end 3.1 us, 1.6 us when the user's BLAS already has
+one thread), and each small matmul 0.7 us for the size check.  threadpoolctl's
+`threadpool_limits` context manager costs 330-590 us, too much for every call.  Where threadpoolctl is missing or finds no BLAS, every function
 here is a no-op.  threadpoolctl lets one Python thread control OpenBLAS's shared pool: calls
 from the other threads change nothing (their matmuls keep the user's setting).
 """
@@ -73,7 +74,7 @@ _lock = threading.Lock()
 _libs = None                # the BLAS lib controllers, found on first use ([] if none)
 _depth = 0                  # runs inside begin/end (all threads)
 _saved = None               # the user's thread counts, saved by the outermost begin
-_cap = 1                    # most threads a large product may use in the current runs
+_cap = None                 # most threads a large product may use in the current runs
 
 
 def find_controllers():
@@ -114,7 +115,7 @@ def begin():
             for lc, n in zip(libs, _saved):
                 if n != want:
                     lc.set_num_threads(want)
-            _cap = 1 if SETTING is not None else min(threads.get_num_threads(), max(_saved))
+            _cap = None         # worked out by the first large product (_large_cap)
         _depth += 1
 
 
@@ -134,6 +135,13 @@ def end():
                 if n != want:
                     lc.set_num_threads(n)
             _saved = None
+
+
+def _large_cap():
+    global _cap
+    saved = _saved
+    n = _cap = min(threads.get_num_threads(), max(saved)) if saved else 1
+    return n
 
 
 def _set_all(n):
@@ -166,8 +174,8 @@ class MatmulSite:
         self.seen_threads = None
 
     def __call__(self, compute, vals, attrs):
-        if _depth == 0 or SETTING is not None or _cap <= 1 or \
-                matmul_macs(vals, attrs) < SMALL_MACS:
+        if _depth == 0 or SETTING is not None or matmul_macs(vals, attrs) < SMALL_MACS or \
+                (_cap if _cap is not None else _large_cap()) <= 1:
             if TRACE:
                 self.seen_threads = _current_threads()
             return compute(vals, attrs)
