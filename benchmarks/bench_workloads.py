@@ -126,3 +126,27 @@ class CallOverhead:
 
     def time_make_callable(self):
         self.fn(*self.data)
+
+
+class BusyCore:
+    """W3 (matmul-heavy) beside another process that keeps one core busy (bench.busy_core):
+    a BLAS call whose threads wait for the busy core made such graphs many times slower
+    (numgrad/blas_threads.py, issue 21).  Compare with Workloads.time_numgrad('W3')."""
+    params = ["W3"]
+    param_names = ["workload"]
+    timeout = 600
+
+    def setup(self, name):
+        self.fn, self.data = bench.numgrad_call(name)
+        bench.warm_up(self.fn, self.data)
+        self.spinner = bench.busy_core().__enter__()
+        self.fn(*self.data)
+
+    def teardown(self, name):
+        self.spinner.__exit__(None, None, None)
+
+    def time_numgrad_busy(self, name):
+        self.fn(*self.data)
+
+    def time_numpy_by_hand_busy(self, name):
+        bench.WORKLOADS[name][1](*self.data)

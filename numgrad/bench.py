@@ -9,6 +9,10 @@ call (NUMGRAD_INTERPRET_CALLS=0), and the cold first call with the defaults (a s
 first calls are interpreted with NumPy, so W4's first call does not compile); peak temporary
 memory of a numgrad call (tracemalloc); for W1 the multiple of the memory-traffic bound, from
 a Numba triad measured in the same run.
+
+``--busy`` measures numgrad and NumPy by hand quiet and then beside another process that keeps
+one core busy (busy_core), side by side: a BLAS call that hands work to a thread on the busy
+core waits for it (numgrad/blas_threads.py, issue 21).
 """
 import argparse
 import json
@@ -307,7 +311,59 @@ def run(names, quick=False, compile_times=True, peers=()):
             "peers": {p: bench_peers.peer_info(p) for p in peers}}
 
 
+class busy_core:
+    """Context manager: another process spins on one core (the OS picks it) while inside."""
+
+    def __enter__(self):
+        self.proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        time.sleep(0.3)                 # started and spinning
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def run_busy(names, quick=False):
+    """Per workload: median ms of numgrad and of NumPy by hand, quiet and beside busy_core."""
+    rows = []
+    for name in names:
+        fn, data = numgrad_call(name)
+        np_fn = WORKLOADS[name][1]
+        warm_up(fn, data)
+        row = {"workload": name}
+        for where in ("quiet", "busy"):
+            if where == "busy":
+                spinner = busy_core().__enter__()
+            try:
+                fn(*data)           # a thread choice measured in the other state is renewed
+                row[f"numgrad_{where}_ms"] = median_time(fn, *data, repeat=3 if quick else 7) * 1e3
+                row[f"numpy_{where}_ms"] = median_time(np_fn, *data,
+                                                       repeat=3 if quick else 5) * 1e3
+            finally:
+                if where == "busy":
+                    spinner.__exit__(None, None, None)
+        row["numgrad_busy_over_quiet"] = row["numgrad_busy_ms"] / row["numgrad_quiet_ms"]
+        row["numpy_busy_over_quiet"] = row["numpy_busy_ms"] / row["numpy_quiet_ms"]
+        rows.append(row)
+    return {"rows": rows, "busy": True}
+
+
+BUSY_COLS = ["workload", "numgrad_quiet_ms", "numgrad_busy_ms", "numgrad_busy_over_quiet",
+             "numpy_quiet_ms", "numpy_busy_ms", "numpy_busy_over_quiet"]
+BUSY_DEFAULT = ["W1 f64 1e6", "W1 f32 1e6", "W3"]
+
+
 def print_table(result):
+    from numgrad import blas_threads, config
+    if result.get("busy"):
+        print("quiet, then with another process keeping one core busy "
+              f"(NUMGRAD_BLAS_THREADS={config.SWITCHES['NUMGRAD_BLAS_THREADS'].format(blas_threads.SETTING)})")
+        print(" | ".join(f"{c:>{len(c)}}" for c in BUSY_COLS))
+        for r in result["rows"]:
+            print(" | ".join(f"{r[c]:>{len(c)}}" if isinstance(r[c], str) else
+                             f"{r[c]:{len(c)}.3g}" for c in BUSY_COLS))
+        return
     print(f"Numba triad bandwidth: {result['triad_GBps']:.1f} GB/s")
     steal = result.get("cpu_steal_percent")
     if steal is not None:
@@ -338,14 +394,24 @@ def main(argv=None):
     ap.add_argument("--no-peers", action="store_true",
                     help="skip the PyTorch / torch.compile / JAX columns (shown when installed)")
     ap.add_argument("--peers", help="comma-separated peers to run (default: all installed)")
+    ap.add_argument("--busy", action="store_true",
+                    help="numgrad and NumPy quiet and beside a process busy on one core "
+                         f"(default workloads: {', '.join(BUSY_DEFAULT)})")
     args = ap.parse_args(argv)
-    names = list(WORKLOADS)
+    names = list(WORKLOADS) if not args.busy or args.only else list(BUSY_DEFAULT)
     if args.quick:
         names = [n for n in names if "1e7" not in n]
     if args.only:
         wanted = [w.strip() for w in args.only.split(",")]
         names = [n for n in names if any(n.startswith(w) for w in wanted)]
     peers = []
+    if args.busy:
+        result = run_busy(names, args.quick)
+        print_table(result)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(result, f, indent=1)
+        return
     if not args.no_peers:
         from numgrad import bench_peers
         peers = bench_peers.available_peers()

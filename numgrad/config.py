@@ -34,7 +34,7 @@ _FALSE = ("0", "false", "no", "off")
 @dataclass(frozen=True)
 class Switch:
     name: str
-    type: str                   # "bool", "int", "str" or "choice"
+    type: str                   # "bool", "int", "str", "choice" or "auto_count"
     default: object             # the parsed value used when the variable is unset or empty
     help: str
     timing: str = "use"         # "import" (copied into `mirror` at import) or "use"
@@ -64,6 +64,16 @@ class Switch:
             if self.minimum is not None and v < self.minimum:
                 raise ValueError(f"{self.name}={text!r}: expected an integer >= {self.minimum}")
             return v
+        if self.type == "auto_count":     # "auto" -> None, else an integer >= 1
+            if s.lower() == "auto":
+                return None
+            try:
+                v = int(s)
+            except ValueError:
+                v = 0
+            if v < 1:
+                raise ValueError(f"{self.name} must be 'auto' or an integer >= 1, got {text!r}")
+            return v
         if self.type == "choice":
             if s not in self.choices:
                 raise ValueError(f"{self.name}={text!r}: expected one of "
@@ -75,6 +85,8 @@ class Switch:
         """The environment string that parses to `value`."""
         if self.type == "bool":
             return "1" if value else "0"
+        if self.type == "auto_count" and value is None:
+            return "auto"
         return str(value)
 
 
@@ -103,6 +115,10 @@ SWITCHES = {s.name: s for s in [
     Switch("NUMGRAD_REGISTER_SUMS", "bool", True,
            "Fused sums accumulate in vector registers (off: per-block buffers).",
            timing="import", mirror=("numgrad.compiler.emit_cpu", "REGISTER_SUMS")),
+    Switch("NUMGRAD_BLAS_THREADS", "auto_count", None,
+           "Threads of NumPy's BLAS in numgrad's matmuls: `auto` (one for small products, "
+           "measured for large ones) or an integer >= 1.",
+           timing="import", mirror=("numgrad.blas_threads", "SETTING")),
     Switch("NUMGRAD_SLOW", "bool", False,
            "Run the slow tests (exhaustive vecmath sweeps, long fuzzing, peer benchmarks).",
            scope="tests"),
@@ -188,7 +204,8 @@ def markdown_table():
             "|---|---|---|---|---|---|"]
     for s in SWITCHES.values():
         kind = s.type if s.type != "choice" else "one of " + ", ".join(s.choices)
-        default = "unset" if s.default is None else f"`{s.format(s.default)}`"
+        default = "unset" if s.default is None and s.type != "auto_count" else \
+            f"`{s.format(s.default)}`"
         read = "at import" if s.timing == "import" else "at each use"
         rows.append(f"| `{s.name}` | {kind} | {default} | {read} | {s.scope} | {s.help} |")
     return "\n".join(rows) + "\n"

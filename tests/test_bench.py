@@ -113,3 +113,38 @@ def test_peer_columns_in_the_table(monkeypatch, capsys):
     bench.print_table(result)
     text = capsys.readouterr()
     assert "jax_ms" in text.out and "failed" in text.out and "torch failed on W4" in text.err
+
+
+def test_busy_table_prints_quiet_and_busy_side_by_side(capsys, monkeypatch):
+    started = []
+    real_popen = bench.subprocess.Popen
+
+    def popen(*a, **k):
+        p = real_popen(*a, **k)
+        started.append(p)
+        return p
+    monkeypatch.setattr(bench.subprocess, "Popen", popen)
+    bench.main(["--busy", "--only", "W4", "--quick"])
+    text = capsys.readouterr().out
+    assert "numgrad_quiet_ms" in text and "numgrad_busy_ms" in text
+    row = next(line for line in text.splitlines() if line.strip().startswith("W4"))
+    quiet, busy = (float(x) for x in row.split("|")[1:3])
+    assert quiet > 0 and busy > 0
+    assert len(started) == 1 and started[0].poll() is not None     # the spinner is gone
+
+
+def test_asv_busy_core_benchmark_runs():
+    import importlib.util
+    import os
+    path = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "bench_workloads.py")
+    spec = importlib.util.spec_from_file_location("bench_workloads_busy_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    b = module.BusyCore()
+    b.setup("W3")
+    try:
+        assert b.spinner.proc.poll() is None            # spinning
+        b.time_numgrad_busy("W3")
+    finally:
+        b.teardown("W3")
+    assert b.spinner.proc.poll() is not None

@@ -27,7 +27,7 @@ def test_every_switch_is_declared_once_with_help():
     assert list(config.SWITCHES) == [s.name for s in config.SWITCHES.values()]
     for s in config.SWITCHES.values():
         assert s.name.startswith("NUMGRAD_") and s.name == s.name.upper()
-        assert s.type in ("bool", "int", "str", "choice")
+        assert s.type in ("bool", "int", "str", "choice", "auto_count")
         assert s.timing in ("import", "use") and s.scope in ("package", "tests", "examples")
         assert s.help and "\n" not in s.help and "|" not in s.help
         assert (s.mirror is not None) == (s.timing == "import" and s.scope == "package")
@@ -159,3 +159,16 @@ def test_only_config_reads_numgrad_variables():
             if _READ.search(line):
                 offenders.append(f"{p.relative_to(ROOT)}:{n}: {line.strip()}")
     assert not offenders, "read NUMGRAD_* switches through numgrad.config:\n" + "\n".join(offenders)
+
+
+def test_auto_count_switch():
+    s = config.SWITCHES["NUMGRAD_BLAS_THREADS"]
+    assert s.parse("auto") is None and s.parse(" AUTO ") is None and s.parse("3") == 3
+    assert s.format(None) == "auto" and s.format(2) == "2"
+    for bad in ("0", "-1", "lots", "1.5"):
+        with pytest.raises(ValueError, match="NUMGRAD_BLAS_THREADS must be 'auto' or an integer"):
+            s.parse(bad)
+    from numgrad import blas_threads
+    with config.override(NUMGRAD_BLAS_THREADS=2):
+        assert blas_threads.SETTING == 2
+    assert blas_threads.SETTING is None or os.environ.get("NUMGRAD_BLAS_THREADS")

@@ -12,7 +12,7 @@ import weakref
 
 import numpy as np
 
-from .. import cache, config, numba_start, threads
+from .. import blas_threads, cache, config, numba_start, threads
 from ..compiler import lanes
 from ..compiler.emit_cpu import emit_group
 from ..compiler.fuse import fuse
@@ -244,6 +244,8 @@ def _single_runner(node):
     outs = [(v.id, v.shape, v.dtype) for v in node.outputs]
     attrs = node.attrs
     native = OPAQUE.get(node.type)      # a Numba kernel for the common cases, if there is one
+    # a BLAS op calls its compute through the step's BLAS thread choice (blas_threads.py)
+    blas = blas_threads.MatmulSite() if node.type in blas_threads.BLAS_OPS else None
 
     def run_opaque(env):
         args = [env[i] for i in ins]
@@ -251,7 +253,8 @@ def _single_runner(node):
             with np.errstate(all="ignore"):
                 res = native(args, attrs) if native is not None else None
                 if res is None:
-                    res = op_def.compute(args, attrs)
+                    res = (op_def.compute(args, attrs) if blas is None else
+                           blas(op_def.compute, args, attrs))
         except OpError:                     # an op's own run-time error (CheckNumerics)
             raise
         except (ValueError, IndexError, TypeError, ZeroDivisionError) as e:
@@ -264,6 +267,7 @@ def _single_runner(node):
             if r.dtype != dtype:
                 r = r.astype(dtype)
             env[vid] = np.ascontiguousarray(r).reshape(shape)
+    run_opaque.blas_site = blas
     return run_opaque
 
 
@@ -307,6 +311,8 @@ class CompiledPlan:
             else:
                 self.runners.append(_single_runner(s.node))
         self.steps = steps
+        # runs with a BLAS op set BLAS's threads for their matmuls (blas_threads.py)
+        self.blas = blas_threads.uses_blas(s.node.type for s in steps if s.kind == "single")
         self.n_ops = len(ops)
         self._release, self.peak_temporary_bytes = _liveness(steps, L.values, fetch_values)
         self._values = L.values
@@ -366,6 +372,15 @@ class CompiledPlan:
             # (a feed or a view of one, a constant) is copied, as TF returns fresh arrays.
             return [_pick(outs, given, i, fresh, const, scalar)
                     for i, fresh, const, scalar in out_ids]
+        if not self.blas:
+            return self._run_steps(feed_values)
+        blas_threads.begin()
+        try:
+            return self._run_steps(feed_values)
+        finally:
+            blas_threads.end()
+
+    def _run_steps(self, feed_values):
         env = [None] * self.n_values
         for vid, arr in self.consts:
             env[vid] = arr
@@ -654,13 +669,45 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+class _ReferencePlan(NumpyPlan):
+    """The NumPy interpreter of a cpu plan (a small plan's first calls, shapes that depend on
+    data): the numpy backend's NumpyPlan, with the BLAS thread policy around runs that
+    contain a BLAS op (blas_threads.py); the numpy backend itself stays plain."""
+
+    def __init__(self, fetches, targets, feeds):
+        super().__init__(fetches, targets, feeds)
+        self.blas = blas_threads.uses_blas(op.type for op in self.ops)
+        if self.blas:
+            self.defs = [_BlasOpDef(d) if d.type in blas_threads.BLAS_OPS else d
+                         for d in self.defs]
+
+    def __call__(self, feed_values):
+        if not self.blas:
+            return super().__call__(feed_values)
+        blas_threads.begin()
+        try:
+            return super().__call__(feed_values)
+        finally:
+            blas_threads.end()
+
+
+class _BlasOpDef:
+    """An op's definition whose compute runs through a MatmulSite (one per op of a plan)."""
+
+    def __init__(self, op_def):
+        self.type, self.site, self._compute = op_def.type, blas_threads.MatmulSite(), op_def.compute
+
+    def compute(self, vals, attrs):
+        return self.site(self._compute, vals, attrs)
+
+
 class CpuPlan:
     """Per (fetches, feeds): a CompiledPlan per feed signature (shapes and dtypes), built on
     first use; signatures whose shapes depend on data get the NumPy interpreter."""
 
     def __init__(self, fetches, targets, feeds):
         # NumpyPlan validates (unfed placeholders) and is the fallback for dynamic shapes.
-        self._reference = NumpyPlan(fetches, targets, feeds)
+        self._reference = _ReferencePlan(fetches, targets, feeds)
         self.fetches, self.feeds = list(fetches), list(feeds)
         self.ops = self._reference.ops
         self._compiled = {}
