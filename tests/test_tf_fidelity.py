@@ -1,0 +1,161 @@
+"""Differences from TensorFlow 2.21's tf.compat.v1 (graph mode) found by differential testing.
+
+Each test is a repro with TF's answer written in it.  Inputs are fed through placeholders, so
+the cpu backend runs its compiled kernels (constants alone could be folded).
+"""
+import numpy as np
+import pytest
+
+import numgrad as ng
+
+
+def _run(sess, fetches, feeds=None):
+    return sess.run(fetches, feeds or {})
+
+
+# --- 1. div is Python 2 division; truediv/divide/realdiv/floordiv and the operators -------------
+def test_div_of_integers_is_floor_division(sess):
+    x = ng.placeholder(ng.float32, [1])
+    y = ng.cast(ng.div(ng.cast(x, ng.int32), ng.constant([-4])), ng.float64)
+    np.testing.assert_array_equal(sess.run(y, {x: [1.4]}), [-1.0])          # TF: -1
+
+
+def test_div_of_integers_stays_integer_and_floordivs(sess):
+    i = ng.placeholder(ng.int32, [3])
+    j = ng.placeholder(ng.int32, [3])
+    k = ng.placeholder(ng.int32, [3])
+    q = ng.div(i, j)
+    assert q.dtype == ng.int32 and q.op.type == "FloorDiv"
+    z = q // k
+    feeds = {i: [7, -7, 9], j: [2, 2, -4], k: [2, 2, 2]}
+    got_q, got_z = sess.run([q, z], feeds)
+    np.testing.assert_array_equal(got_q, [3, -4, -3])      # TF: [3, -4, -3]
+    np.testing.assert_array_equal(got_z, [1, -2, -2])      # TF: [1, -2, -2]
+
+
+@pytest.mark.parametrize("dtype", [ng.float16, ng.float32, ng.float64], ids=lambda d: d.name)
+def test_div_of_floats_is_realdiv(sess, dtype):
+    a = ng.placeholder(dtype, [2])
+    b = ng.placeholder(dtype, [2])
+    q = ng.div(a, b)
+    assert q.dtype == dtype and q.op.type == "RealDiv"
+    np.testing.assert_allclose(sess.run(q, {a: [7, -7], b: [2, 2]}), [3.5, -3.5])
+
+
+@pytest.mark.parametrize("dtype,out", [(ng.int32, ng.float64), (ng.int64, ng.float64),
+                                       (ng.float16, ng.float16), (ng.float32, ng.float32),
+                                       (ng.float64, ng.float64)], ids=lambda d: d.name)
+def test_truediv_divide_and_slash_dtypes(sess, dtype, out):
+    """TF's _TRUEDIV_TABLE: int32/int64 -> float64, floats unchanged."""
+    a = ng.placeholder(dtype, [2])
+    b = ng.placeholder(dtype, [2])
+    feeds = {a: [7, -7], b: [2, 2]}
+    for t in (ng.truediv(a, b), ng.divide(a, b), a / b):
+        assert t.dtype == out
+        np.testing.assert_allclose(sess.run(t, feeds), [3.5, -3.5])
+
+
+@pytest.mark.parametrize("dtype", [ng.int32, ng.int64, ng.float32, ng.float64],
+                         ids=lambda d: d.name)
+def test_floordiv_and_slashslash_keep_the_dtype(sess, dtype):
+    a = ng.placeholder(dtype, [3])
+    b = ng.placeholder(dtype, [3])
+    for t in (ng.floordiv(a, b), a // b):
+        assert t.dtype == dtype
+        np.testing.assert_array_equal(sess.run(t, {a: [7, -7, 9], b: [2, 2, -4]}), [3, -4, -3])
+
+
+def test_division_dtype_errors_as_tf():
+    i, f = ng.constant([1, 2]), ng.constant([1.0, 2.0])
+    for fn in (ng.div, ng.truediv, ng.floordiv, ng.floormod):
+        with pytest.raises(TypeError):
+            fn(i, f)
+    b = ng.constant([True, False])
+    for fn in (ng.div, ng.truediv, ng.floordiv, ng.floormod, ng.div_no_nan):
+        with pytest.raises(TypeError):       # TF: no bool kernels / _TRUEDIV_TABLE KeyError
+            fn(b, b)
+    with pytest.raises(TypeError):           # RealDiv has float kernels only
+        ng.realdiv(i, i)
+
+
+# --- 2. mod is floormod, with TF's gradient; % is floormod --------------------------------------
+def test_mod_is_floormod_int32(sess):
+    x = ng.placeholder(ng.int32, [4])
+    y = ng.placeholder(ng.int32, [4])
+    feeds = {x: [-1, 5, 7, -8], y: [4, -3, 2, 3]}
+    want = [3, -1, 1, 1]                     # TF floormod: sign of the divisor
+    for t in (ng.mod(x, y), ng.floormod(x, y), x % y):
+        assert t.op.type == "FloorMod" and t.dtype == ng.int32
+        np.testing.assert_array_equal(sess.run(t, feeds), want)
+    np.testing.assert_array_equal(sess.run(ng.mod(ng.constant(-1), 4)), 3)   # TF: 3
+    np.testing.assert_array_equal(sess.run(7 % x, feeds), [0, 2, 0, -1])
+
+
+@pytest.mark.parametrize("dtype", [ng.float32, ng.float64], ids=lambda d: d.name)
+def test_floormod_float_values(sess, dtype):
+    x = ng.placeholder(dtype, [5])
+    y = ng.placeholder(dtype, [5])
+    got = sess.run(x % y, {x: [-1.5, 5.0, 7.25, -4.0, 3.0], y: [4.0, -3.0, 2.0, 2.0, 0.0]})
+    np.testing.assert_array_equal(got[:4], [2.5, -1.0, 1.25, 0.0])
+    assert np.isnan(got[4])                  # TF: nan (fmod by zero)
+
+
+def test_floormod_gradient_tf_rule(sess):
+    x = ng.placeholder(ng.float64, [4])
+    y = ng.placeholder(ng.float64, [4])
+    gx, gy = ng.gradients(ng.reduce_sum(ng.mod(x, y) * 2.0), [x, y])
+    got = sess.run([gx, gy], {x: [-1.5, 5.0, 7.25, -4.5], y: [4.0, -3.0, 2.0, 2.0]})
+    np.testing.assert_array_equal(got[0], [2, 2, 2, 2])           # TF: grad
+    np.testing.assert_array_equal(got[1], [2, 4, -6, 6])          # TF: -grad * floor(x / y)
+
+
+def test_floormod_gradient_matches_finite_differences(sess):
+    x = ng.placeholder(ng.float64, [2, 3])
+    y = ng.placeholder(ng.float64, [3])
+    z = ng.floormod(x, y)
+    xv = np.array([[1.3, -2.6, 5.2], [-0.7, 4.1, -3.3]])
+    yv = np.array([2.1, 1.7, -2.3])
+    with sess.as_default():
+        ex = ng.test.compute_gradient_error(x, [2, 3], z, [2, 3], xv, delta=1e-6,
+                                            extra_feed_dict={y: yv})
+        ey = ng.test.compute_gradient_error(y, [3], z, [2, 3], yv, delta=1e-6,
+                                            extra_feed_dict={x: xv})
+    assert ex < 1e-6 and ey < 1e-6
+
+
+# --- 3. bool and int row temporaries in fused cpu kernels ---------------------------------------
+def test_bool_condition_before_a_row_max_gradient(sess):
+    x = ng.placeholder(ng.float32, [2, 3])
+    v1 = ng.greater(x, -0.71)
+    v2 = ng.where(v1, x, x)
+    v3 = ng.reduce_max(v2, axis=[-1], keepdims=True)
+    g, = ng.gradients(v3, x)
+    xv = np.array([[-0.9, 0.3, 0.1], [0.5, -0.2, 0.4]], np.float32)
+    np.testing.assert_array_equal(sess.run(g, {x: xv}), [[0, 1, 0], [1, 0, 0]])   # TF
+
+
+def _bool_int_graphs(x):
+    i = ng.cast(x * 3.0, ng.int32)
+    c = ng.greater(x, 0.0)
+    e = ng.equal(i, 1)
+    return {
+        "where_bool_then_max": ng.reduce_max(ng.where(c, x, -x), axis=-1, keepdims=True),
+        "select_int_then_max": ng.reduce_max(ng.where(c, i, -i), axis=-1, keepdims=True),
+        "cast_bool_then_sum": ng.reduce_sum(ng.cast(c, ng.float32), axis=-1, keepdims=True),
+        "equal_int_then_where": ng.reduce_min(ng.where(e, x, x * 2.0), axis=-1),
+        "bool_and_int_rows": ng.reduce_max(ng.cast(ng.logical_and(c, e), ng.int32) + i,
+                                           axis=-1) + ng.reduce_sum(i, axis=-1),
+        "bool_out": ng.logical_or(c, ng.equal(ng.reduce_max(i, -1, keepdims=True), i)),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_bool_int_graphs(ng.constant([[0.0]]))))
+def test_bool_and_int_tensors_in_fused_kernels(sess, name):
+    x = ng.placeholder(ng.float32, [3, 4])
+    t = _bool_int_graphs(x)[name]
+    xv = np.random.default_rng(3).uniform(-1, 1, (3, 4)).astype(np.float32)
+    got = sess.run(t, {x: xv})
+    with ng.Session(backend="numpy") as ref_sess:
+        want = ref_sess.run(t, {x: xv})
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
