@@ -159,3 +159,71 @@ def test_bool_and_int_tensors_in_fused_kernels(sess, name):
         want = ref_sess.run(t, {x: xv})
     assert got.dtype == want.dtype
     np.testing.assert_array_equal(got, want)
+
+
+# --- 5. gradient rules read what TF's read (cumprod recomputes; div_no_nan) ----------------------
+def test_cumprod_gradient_recomputes_the_cumprod(sess):
+    """TF's _CumprodGrad recomputes cumprod(x) instead of reading the op's output, so
+    stop_gradients=[cumprod output] does not cut the second derivative."""
+    x = ng.placeholder(ng.float64, [1, 3, 1])
+    v1 = ng.cumprod(x)
+    g = ng.gradients(ng.reduce_sum(v1), x)[0]
+    h, = ng.gradients(g, x, stop_gradients=[v1], unconnected_gradients="zero")
+    got = sess.run(h, {x: np.array([1.0, -2.0, 1.0]).reshape(1, 3, 1)})
+    np.testing.assert_array_equal(got.reshape(-1), [0.0, 0.0, 0.0])    # TF: [0, 0, 0]
+
+
+def test_cumprod_gradient_is_finite_at_a_zero(sess):
+    x = ng.placeholder(ng.float64, [3])
+    g, = ng.gradients(ng.reduce_sum(ng.cumprod(x)), x)
+    np.testing.assert_array_equal(sess.run(g, {x: [2.0, 0.0, 3.0]}), [1.0, 0.0, 0.0])   # TF
+
+
+@pytest.mark.parametrize("exclusive,reverse", [(False, False), (True, False), (False, True),
+                                               (True, True)])
+def test_cumprod_gradient_matches_finite_differences(sess, exclusive, reverse):
+    x = ng.placeholder(ng.float64, [2, 3])
+    y = ng.cumprod(x, axis=1, exclusive=exclusive, reverse=reverse)
+    xv = np.array([[0.7, -1.3, 2.1], [1.6, 0.9, -0.4]])
+    with sess.as_default():
+        err = ng.test.compute_gradient_error(x, [2, 3], y, [2, 3], xv, delta=1e-6)
+    assert err < 1e-6
+
+
+def test_div_no_nan_values_and_gradient(sess):
+    x = ng.placeholder(ng.float64, [4])
+    y = ng.placeholder(ng.float64, [4])
+    q = ng.div_no_nan(x, y)
+    assert ng.divide_no_nan is ng.div_no_nan and q.op.type == "DivNoNan"
+    feeds = {x: [1.0, np.inf, np.nan, 3.0], y: [0.0, 0.0, 0.0, 2.0]}
+    gx, gy = ng.gradients(ng.reduce_sum(q), [x, y])
+    got_q, got_gx, got_gy = sess.run([q, gx, gy], feeds)
+    np.testing.assert_array_equal(got_q, [0.0, 0.0, 0.0, 1.5])          # TF
+    np.testing.assert_array_equal(got_gx, [0.0, 0.0, 0.0, 0.5])         # TF: div_no_nan(g, y)
+    np.testing.assert_array_equal(got_gy, [0.0, 0.0, 0.0, -0.75])       # TF
+    i = ng.div_no_nan(ng.constant([3, 4]), ng.constant([0, 2]))
+    assert i.dtype == ng.float64                                        # TF: truediv's casts
+    np.testing.assert_array_equal(sess.run(i), [0.0, 2.0])
+
+
+def test_div_no_nan_gradient_matches_finite_differences(sess):
+    x = ng.placeholder(ng.float64, [2, 3])
+    y = ng.placeholder(ng.float64, [3])
+    z = ng.div_no_nan(x, y)
+    xv = np.array([[1.3, -2.6, 5.2], [-0.7, 4.1, -3.3]])
+    yv = np.array([2.1, 1.7, -2.3])
+    with sess.as_default():
+        ex = ng.test.compute_gradient_error(x, [2, 3], z, [2, 3], xv, delta=1e-6,
+                                            extra_feed_dict={y: yv})
+        ey = ng.test.compute_gradient_error(y, [3], z, [2, 3], yv, delta=1e-6,
+                                            extra_feed_dict={x: xv})
+    assert ex < 1e-6 and ey < 1e-6
+
+
+def test_unsorted_segment_sum_gradient_selects_zeros_for_dropped_ids(sess):
+    """TF's _GatherDropNegatives selects zeros for negative ids: an inf in the row the clamped
+    id gathers does not become NaN."""
+    d = ng.placeholder(ng.float64, [3])
+    s = ng.unsorted_segment_sum(d, ng.constant([0, -1, 1]), 2)
+    g, = ng.gradients(s, d, grad_ys=[ng.constant([np.inf, 1.0], ng.float64)])
+    np.testing.assert_array_equal(sess.run(g, {d: [1.0, 2.0, 3.0]}), [np.inf, 0.0, 1.0])

@@ -121,10 +121,12 @@ def _gather_grad(op, grad):
 @RegisterGradient("UnsortedSegmentSum")
 def _unsorted_segment_sum_grad(op, grad):
     ids = op.inputs[1]
+    """TF's _GatherDropNegatives: gather at max(ids, 0), then *select* zeros where an id is
+    negative (a mask product would turn an inf or NaN of the clamped row into NaN)."""
     safe = M.maximum(ids, 0)
     gathered = A.gather(grad, safe)
-    keep = M.cast(M.greater_equal(ids, 0), grad.dtype)
+    keep = M.greater_equal(ids, 0)
     extra = (gathered.shape.rank or 0) - (ids.shape.rank or 0)
     for _ in range(extra):
         keep = A.expand_dims(keep, -1)
-    return [gathered * keep, None, None]
+    return [M.where_v2(keep, gathered, A.zeros_like(gathered)), None, None]
