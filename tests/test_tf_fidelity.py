@@ -227,3 +227,30 @@ def test_unsorted_segment_sum_gradient_selects_zeros_for_dropped_ids(sess):
     s = ng.unsorted_segment_sum(d, ng.constant([0, -1, 1]), 2)
     g, = ng.gradients(s, d, grad_ys=[ng.constant([np.inf, 1.0], ng.float64)])
     np.testing.assert_array_equal(sess.run(g, {d: [1.0, 2.0, 3.0]}), [np.inf, 0.0, 1.0])
+
+
+# --- 4 and 8. grad_ys: shape checked only for connected ys; dtype must match y's -----------------
+def test_grad_ys_shape_of_an_unconnected_y_is_not_checked(sess):
+    x = ng.placeholder(ng.float32, [2])
+    y = ng.constant(3.0)
+    g, = ng.gradients(y, x, grad_ys=[ng.constant([1.0, 2.0])], unconnected_gradients="zero")
+    np.testing.assert_array_equal(sess.run(g, {x: [5.0, 6.0]}), [0.0, 0.0])    # TF: zeros
+    assert ng.gradients(y, x, grad_ys=[ng.constant([1.0, 2.0])]) == [None]
+
+
+def test_grad_ys_shape_of_a_connected_y_is_still_checked():
+    x = ng.placeholder(ng.float32, [2])
+    with pytest.raises(ValueError, match="grad_ys\\[0\\]"):
+        ng.gradients(ng.reduce_sum(x), x, grad_ys=[ng.constant([1.0, 2.0])])
+
+
+def test_grad_ys_of_another_dtype_raises_type_error():
+    x = ng.placeholder(ng.float64, [3])
+    c = ng.constant([True, False, True])
+    y = ng.reduce_mean(ng.where(c, x, x))
+    n = len(ng.get_default_graph().get_operations())
+    with pytest.raises(TypeError, match="grad_ys\\[0\\].*float32.*float64"):   # TF: TypeError
+        ng.gradients(y, x, grad_ys=[ng.constant(1.0, ng.float32)])
+    assert len(ng.get_default_graph().get_operations()) == n + 1   # only the grad_ys constant
+    with pytest.raises(TypeError):
+        ng.gradients(ng.identity(x), x, grad_ys=[ng.constant([1.0, 2.0, 3.0], ng.float32)])
