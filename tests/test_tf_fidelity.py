@@ -254,3 +254,51 @@ def test_grad_ys_of_another_dtype_raises_type_error():
     assert len(ng.get_default_graph().get_operations()) == n + 1   # only the grad_ys constant
     with pytest.raises(TypeError):
         ng.gradients(ng.identity(x), x, grad_ys=[ng.constant([1.0, 2.0, 3.0], ng.float32)])
+
+
+# --- 7. softmax / log_softmax over a non-last axis: transpose, op on the last axis, back ----------
+@pytest.mark.parametrize("fn", [ng.nn.softmax, ng.nn.log_softmax], ids=["softmax", "log_softmax"])
+def test_softmax_non_last_axis_has_tf_structure(sess, fn):
+    v = ng.placeholder(ng.float64, [2, 3, 4])
+    y = fn(v, axis=1)
+    assert y.op.type == "Transpose" and y.op.inputs[0].op.inputs[0].op.type == "Transpose"
+    inner = y.op.inputs[0]
+    assert inner.op.get_attr("axis") == 2
+    g = ng.gradients(ng.reduce_sum(y), v)[0]
+    assert ng.gradients(g, y) == [None]          # TF: None (the rule reads the inner output)
+    vv = np.random.default_rng(0).normal(size=(2, 3, 4))
+    m = vv.max(axis=1, keepdims=True)
+    lse = m + np.log(np.exp(vv - m).sum(axis=1, keepdims=True))
+    want = vv - lse if fn is ng.nn.log_softmax else np.exp(vv - lse)
+    np.testing.assert_allclose(sess.run(y, {v: vv}), want, rtol=1e-12, atol=1e-15)
+    with sess.as_default():
+        err = ng.test.compute_gradient_error(v, [2, 3, 4], y, [2, 3, 4], vv, delta=1e-6)
+    assert err < 1e-6
+
+
+def test_softmax_last_axis_is_one_op():
+    v = ng.placeholder(ng.float32, [2, 3])
+    for axis in (-1, 1, None):
+        assert ng.nn.softmax(v, axis=axis).op.type == "Softmax"
+        assert ng.nn.log_softmax(v, axis=axis).op.type == "LogSoftmax"
+
+
+# --- 9. error types ------------------------------------------------------------------------------------
+def test_softmax_axis_out_of_range_is_invalid_argument_error():
+    x = ng.placeholder(ng.float64, [3, 2], name="x")
+    for fn in (ng.nn.softmax, ng.nn.log_softmax):
+        with pytest.raises(ng.errors.InvalidArgumentError, match="'x:0'.*dim=2"):   # TF
+            fn(x, axis=2)
+        with pytest.raises(ValueError):
+            fn(x, axis=-3)
+
+
+def test_none_as_an_op_input_is_value_error():
+    x = ng.placeholder(ng.float32, [2])
+    for f in (lambda: ng.add(x, None), lambda: x + None, lambda: ng.multiply(None, x),
+              lambda: ng.reshape(None, [2]), lambda: ng.constant(None),
+              lambda: ng.matmul(ng.constant([[1.0]]), None)):
+        with pytest.raises(ValueError, match="None"):                              # TF
+            f()
+    with pytest.raises(TypeError):      # not copied from TF (AttributeError there): a None y
+        ng.gradients([None], x)

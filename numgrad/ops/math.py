@@ -197,6 +197,9 @@ for _t, _n, _f, _tpl, _w, _o in BINARY:
 
 
 def _as_tensor_for(op_type, value, other):
+    if value is None:       # TF: ValueError (None values not supported)
+        raise ValueError(f"{op_type}: an operand is None; None values not supported (cannot "
+                         "convert None to a Tensor)")
     try:
         return convert_to_tensor(value, dtype=other.dtype if isinstance(other, Tensor) else None)
     except (TypeError, ValueError) as e:
