@@ -302,3 +302,56 @@ def test_none_as_an_op_input_is_value_error():
             f()
     with pytest.raises(TypeError):      # not copied from TF (AttributeError there): a None y
         ng.gradients([None], x)
+
+
+# --- 6. sparse vs dense gradients as TF: gather axis as given; concat keeps IndexedSlices ---------
+def test_gather_gradient_dense_unless_axis_is_literally_zero(sess):
+    x = ng.placeholder(ng.float64, [3])
+    g_neg, = ng.gradients(ng.gather(x, [0, 2, 2], axis=-1), x)
+    g_zero, = ng.gradients(ng.gather(x, [0, 2, 2], axis=0), x)
+    g_none, = ng.gradients(ng.gather(x, [0, 2, 2]), x)
+    assert isinstance(g_neg, ng.Tensor)                  # TF: dense (axis_static == -1)
+    assert isinstance(g_zero, ng.IndexedSlices) and isinstance(g_none, ng.IndexedSlices)
+    np.testing.assert_array_equal(sess.run(g_neg, {x: [1.0, 2.0, 3.0]}), [1.0, 0.0, 2.0])
+    m = ng.placeholder(ng.float64, [2, 3])
+    g_m, = ng.gradients(ng.gather(m, [1], axis=-2), m)
+    assert isinstance(g_m, ng.Tensor)
+    np.testing.assert_array_equal(sess.run(g_m, {m: np.zeros((2, 3))}), [[0, 0, 0], [1, 1, 1]])
+
+
+def test_concat_axis0_keeps_indexed_slices(sess):
+    x = ng.placeholder(ng.float64, [3])
+    c = ng.constant([5.0, 6.0, 7.0], ng.float64)
+    y = ng.gather(ng.concat([x, c, x], 0), [0, 4, 6, 6])
+    g, = ng.gradients(y, x, grad_ys=[ng.constant([1.0, 2.0, 3.0, 4.0], ng.float64)])
+    assert isinstance(g, ng.IndexedSlices)               # TF: IndexedSlices
+    v = sess.run(g, {x: [1.0, 2.0, 3.0]})
+    dense = np.zeros(3)
+    np.add.at(dense, v.indices, v.values)
+    np.testing.assert_array_equal(dense, [8.0, 0.0, 0.0])
+    np.testing.assert_array_equal(v.dense_shape, [3])
+
+
+def test_concat_other_axis_keeps_indexed_slices(sess):
+    m = ng.placeholder(ng.float64, [2, 3])
+    mc = ng.constant(np.ones((2, 2)))
+    y = ng.gather(ng.concat([m, mc, m], 1), [1, 1, 0])
+    up = np.arange(24.0).reshape(3, 8)
+    g, = ng.gradients(y, m, grad_ys=[ng.constant(up)])
+    assert isinstance(g, ng.IndexedSlices)               # TF: IndexedSlices (values sliced)
+    v = sess.run(g, {m: np.zeros((2, 3))})
+    dense = np.zeros((2, 3))
+    np.add.at(dense, v.indices, v.values)
+    want = np.zeros((2, 3))
+    for row, i in zip(up, [1, 1, 0]):
+        want[i] += row[:3] + row[5:]
+    np.testing.assert_array_equal(dense, want)
+
+
+def test_concat_sparse_gradient_matches_finite_differences(sess):
+    x = ng.placeholder(ng.float64, [3, 2])
+    y = ng.gather(ng.concat([ng.tanh(x), x * 2.0], 0), [5, 0, 3, 3])
+    xv = np.array([[0.3, -0.2], [1.1, 0.4], [-0.6, 0.9]])
+    with sess.as_default():
+        err = ng.test.compute_gradient_error(x, [3, 2], y, [4, 2], xv, delta=1e-6)
+    assert err < 1e-6
