@@ -355,3 +355,14 @@ def test_concat_sparse_gradient_matches_finite_differences(sess):
     with sess.as_default():
         err = ng.test.compute_gradient_error(x, [3, 2], y, [4, 2], xv, delta=1e-6)
     assert err < 1e-6
+
+
+@pytest.mark.parametrize("build", [lambda x, c: x + c, lambda x, c: x - c],
+                         ids=["add", "subtract"])
+def test_add_sub_gradient_of_indexed_slices_is_dense(sess, build):
+    """TF's _AddGrad/_SubGrad reduce an IndexedSlices grad (it is not a Tensor): dense."""
+    x = ng.placeholder(ng.float64, [3])
+    c = ng.constant([5.0, 6.0, 7.0], ng.float64)
+    g, = ng.gradients(ng.gather(build(x, c), [0, 2, 2]), x)
+    assert isinstance(g, ng.Tensor)
+    np.testing.assert_array_equal(sess.run(g, {x: [1.0, 2.0, 3.0]}), [1.0, 0.0, 2.0])

@@ -83,13 +83,17 @@ def _add_n_grad(op, grad):
 # --- binary (broadcasting) -------------------------------------------------------------------
 @RegisterGradient("AddV2")
 def _add_grad(op, grad):
+    # dense, as TF's: an IndexedSlices grad is not a Tensor, so TF's _AddGrad/_SubGrad take
+    # the reduce_sum path (SmartBroadcastGradientArgs), which densifies it
     x, y = op.inputs
+    grad = A.densify(grad)
     return [reduce_to(grad, x), reduce_to(grad, y)]
 
 
 @RegisterGradient("Sub")
 def _sub_grad(op, grad):
     x, y = op.inputs
+    grad = A.densify(grad)
     return [reduce_to(grad, x), reduce_to(-grad, y)]
 
 
