@@ -9,10 +9,6 @@ import pytest
 import numgrad as ng
 
 
-def _run(sess, fetches, feeds=None):
-    return sess.run(fetches, feeds or {})
-
-
 # --- 1. div is Python 2 division; truediv/divide/realdiv/floordiv and the operators -------------
 def test_div_of_integers_is_floor_division(sess):
     x = ng.placeholder(ng.float32, [1])
@@ -79,16 +75,18 @@ def test_division_dtype_errors_as_tf():
 
 
 # --- 2. mod is floormod, with TF's gradient; % is floormod --------------------------------------
-def test_mod_is_floormod_int32(sess):
-    x = ng.placeholder(ng.int32, [4])
-    y = ng.placeholder(ng.int32, [4])
+@pytest.mark.parametrize("dtype", [ng.int32, ng.int64], ids=lambda d: d.name)
+def test_mod_is_floormod_int(sess, dtype):
+    x = ng.placeholder(dtype, [4])
+    y = ng.placeholder(dtype, [4])
     feeds = {x: [-1, 5, 7, -8], y: [4, -3, 2, 3]}
     want = [3, -1, 1, 1]                     # TF floormod: sign of the divisor
     for t in (ng.mod(x, y), ng.floormod(x, y), x % y):
-        assert t.op.type == "FloorMod" and t.dtype == ng.int32
+        assert t.op.type == "FloorMod" and t.dtype == dtype
         np.testing.assert_array_equal(sess.run(t, feeds), want)
     np.testing.assert_array_equal(sess.run(ng.mod(ng.constant(-1), 4)), 3)   # TF: 3
     np.testing.assert_array_equal(sess.run(7 % x, feeds), [0, 2, 0, -1])
+    np.testing.assert_array_equal(sess.run(x % ng.zeros_like(y), feeds), [0, 0, 0, 0])  # as //
 
 
 @pytest.mark.parametrize("dtype", [ng.float32, ng.float64], ids=lambda d: d.name)

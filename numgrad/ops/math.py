@@ -108,7 +108,7 @@ def _floormod(x, y):
         return np.where((r != 0) & ((y < 0) != (r < 0)), r + y, r).astype(x.dtype)
 
 
-def _div_no_nan(x, y):
+def _div_no_nan_ref(x, y):
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(y == 0, np.zeros((), x.dtype), x / y).astype(x.dtype)
 
@@ -146,7 +146,7 @@ BINARY = [
     ("FloorDiv", "floordiv", _floordiv, "floordiv({0}, {1})", NUMERIC, None),
     ("TruncateMod", "truncatemod", np.fmod, "fmod({0}, {1})", NUMERIC, None),
     ("FloorMod", "floormod", _floormod, "floormod({0}, {1})", NUMERIC, None),
-    ("DivNoNan", "_div_no_nan", _div_no_nan, "divnonan({0}, {1})", FLOAT, None),
+    ("DivNoNan", "_div_no_nan", _div_no_nan_ref, "divnonan({0}, {1})", FLOAT, None),
     ("Pow", "pow", _int_safe_power, "pow({0}, {1})", NUMERIC, None),
     ("Maximum", "maximum", np.maximum, "maximum({0}, {1})", NUMERIC, None),
     ("Minimum", "minimum", np.minimum, "minimum({0}, {1})", NUMERIC, None),
@@ -256,7 +256,6 @@ floordiv = globals()["floordiv"]
 floormod = globals()["floormod"]
 mod = floormod       # tf.compat.v1.mod is FloorMod (Python's %), not truncatemod
 _realdiv = globals()["_realdiv"]
-_div_no_nan_op = globals()["_div_no_nan"]
 
 
 def realdiv(x, y, name=None):
