@@ -11,10 +11,11 @@ from .graph import (Graph, Operation, Tensor, control_dependencies, disable_eage
 from .indexed_slices import IndexedSlices, IndexedSlicesValue
 from .tensor_shape import TensorShape
 from .ops.core import constant, convert_to_tensor, placeholder
-from .ops.math import (abs, add, add_n, cast, clip_by_value, cos, divide, equal, erf, exp,  # noqa: A004
-                       expm1, floor, floordiv, greater, greater_equal, less, less_equal, log,
-                       log1p, logical_and, logical_not, logical_or, matmul, maximum, minimum,
-                       multiply, negative, not_equal, pow, reciprocal, rsqrt, scalar_mul,
+from .ops.math import (abs, add, add_n, cast, clip_by_value, cos, div, div_no_nan, divide,  # noqa: A004
+                       divide_no_nan, equal, erf, exp, expm1, floor, floordiv, floormod,
+                       greater, greater_equal, less, less_equal, log, log1p, logical_and,
+                       logical_not, logical_or, matmul, maximum, minimum, mod, multiply,
+                       negative, not_equal, pow, realdiv, reciprocal, rsqrt, scalar_mul,
                        select, sigmoid, sign, sin, sqrt, square, squared_difference, subtract,
                        tan, tanh, truediv, truncatemod, where, where_v2)
 from .ops.array import (broadcast_to, concat, expand_dims, fill, gather, identity, ones,
@@ -80,6 +81,4 @@ from .diagnostics import (RunOptions, add_check_numerics_ops, check_numerics,
                           find_first_non_finite, verify_tensor_all_finite, why_none)
 
 bool = bool_  # noqa: A001  (ng.bool, like tf.bool)
-div = truediv
-mod = truncatemod
 __version__ = "0.1.0"

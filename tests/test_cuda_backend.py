@@ -90,7 +90,8 @@ def test_binary_broadcasting(rng):
     x = ng.placeholder(ng.float64, [2, 1, 3])
     y = ng.placeholder(ng.float64, [4, 1])
     fns = [x + y, x - y, x * y, x / y, ng.floordiv(x, y), ng.truncatemod(x, y),
-           ng.pow(ng.abs(x), y), ng.maximum(x, y), ng.minimum(x, y),
+           ng.floormod(x, y), x % -y, ng.div_no_nan(x, y - 1.0), ng.pow(ng.abs(x), y),
+           ng.maximum(x, y), ng.minimum(x, y),
            ng.squared_difference(x, y), x * 2.5 + 1.0]
     assert_same(fns, {x: rng.standard_normal((2, 1, 3)), y: rng.uniform(0.5, 2, (4, 1))})
 
@@ -125,8 +126,8 @@ def test_integer_ops(dtype):
     dt = ng.as_dtype(dtype)
     a = ng.placeholder(dt, [6])
     b = ng.placeholder(dt, [6])
-    fns = [ng.floordiv(a, b), ng.truncatemod(a, b), ng.pow(a, b), ng.abs(a), ng.sign(a),
-           ng.maximum(a, b), -a, a * b + 3]
+    fns = [ng.floordiv(a, b), ng.truncatemod(a, b), ng.floormod(a, b), ng.div(a, b),
+           ng.pow(a, b), ng.abs(a), ng.sign(a), ng.maximum(a, b), -a, a * b + 3]
     assert_same(fns, {a: np.array([7, -7, 5, -5, 3, 0], dtype),
                       b: np.array([2, 2, -3, 0, 3, 4], dtype)})
 

@@ -273,7 +273,7 @@ def test_why_none_explains_each_kind_of_block():
 
 def test_why_none_reports_a_gradients_error():
     x = ng.placeholder(ng.float32, [2], name="x")
-    y = ng.reduce_sum(ng.mod(x, 3.0))                   # TruncateMod has no gradient rule
+    y = ng.reduce_sum(ng.truncatemod(x, 3.0))           # TruncateMod has no gradient rule
     n = _ops()
     w = ng.why_none(y, x)
     assert w.reason == "error" and "LookupError" in w and "TruncateMod" in w

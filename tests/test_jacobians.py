@@ -473,7 +473,7 @@ def _binary_builder(public):
         return lambda s: _f(fn(s, _c(_C3))) + _f(fn(_c(0.1), s))
     if public == "pow":
         return lambda s: fn(ng.abs(s) + 0.5, _c(_C3)) + fn(_c(1.5), s)
-    if public in ("_realdiv", "floordiv", "truncatemod"):
+    if public in ("_realdiv", "floordiv", "truncatemod", "floormod"):
         return lambda s: fn(s, _c(np.abs(_C3) + 0.5)) + fn(_c(_C3), ng.abs(s) + 0.5)
     return lambda s: fn(s, _c(_C3)) + fn(_c(_C2[0]), s) + fn(s, s * 2.0)
 

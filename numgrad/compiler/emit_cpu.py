@@ -35,8 +35,11 @@ BLOCK = 256   # elements per block buffer of an innermost-dim reduction
 # NUMGRAD_REGISTER_SUMS=0 restores the buffers (A/B).
 REGISTER_SUMS = config.get("NUMGRAD_REGISTER_SUMS")
 
+# every dtype fuse._NATIVE lets into a kernel (bool row temporaries: a condition that
+# a later stage of the row reads, e.g. Select before a row max)
 _NP = {np.dtype(np.float32): "np.float32", np.dtype(np.float64): "np.float64",
-       np.dtype(np.int32): "np.int32", np.dtype(np.int64): "np.int64"}
+       np.dtype(np.int32): "np.int32", np.dtype(np.int64): "np.int64",
+       np.dtype(np.bool_): "np.bool_"}
 
 _CTOR = {np.dtype(np.float32): "np.float32", np.dtype(np.float64): "np.float64",
          np.dtype(np.int32): "np.int32", np.dtype(np.int64): "np.int64",
@@ -96,6 +99,7 @@ def _combine(node, a, b):
 
 # integer versions with NumPy's semantics (floor division, C remainder, no negative powers)
 _INT_TEMPLATES = {"FloorDiv": "ifloordiv({0}, {1})", "TruncateMod": "ifmod({0}, {1})",
+                  "FloorMod": "ifloormod({0}, {1})",
                   "Pow": "ipow({0}, {1})", "Reciprocal": "ifloordiv(1, {0})"}
 # bitwise forms: no short-circuit branches in the loop body
 _BOOL_TEMPLATES = {"LogicalAnd": "({0} & {1})", "LogicalOr": "({0} | {1})"}

@@ -108,7 +108,10 @@ def gradients(ys, xs, grad_ys=None, name="gradients", colocate_gradients_with_op
                                      aggregation_method, stop_gradients, unconnected)
 
 
-def _default_grad_ys(grad_ys, ys):
+def _default_grad_ys(grad_ys, ys, connected=None):
+    """grad_ys with the defaults (ones) filled in.  A shape that cannot match its y is an
+    error only for ys whose op is in `connected` (reached from the xs): TF never checks the
+    shape, and the gradient of an unconnected y is never used (zeros for 'zero')."""
     if len(grad_ys) != len(ys):
         raise ValueError(f"Length mismatch. Passed {len(grad_ys)} grad_ys for {len(ys)} ys")
     out = []
@@ -130,8 +133,15 @@ def _default_grad_ys(grad_ys, ys):
         else:
             raise TypeError(f"Tensor {y.name} with type {y.dtype.name} must be numeric to "
                             "obtain a default gradient")
+        gv = gy.values if isinstance(gy, IndexedSlices) else gy
+        if gv.dtype != y.dtype and (connected is None or y.op in connected):
+            # TF fails too (the first gradient op that mixes the two dtypes raises); a
+            # gradient of another dtype than x's must never come back
+            raise TypeError(f"grad_ys[{i}] '{gv.name}' has dtype {gv.dtype.name}, but y "
+                            f"'{y.name}' has dtype {y.dtype.name}; they must match")
         if isinstance(gy, Tensor) and gy.shape.rank is not None and y.shape.rank is not None \
-                and not gy.shape.is_compatible_with(y.shape):
+                and not gy.shape.is_compatible_with(y.shape) \
+                and (connected is None or y.op in connected):
             raise ValueError(f"grad_ys[{i}] '{gy.name}' has shape {gy.shape}, incompatible with "
                              f"the shape {y.shape} of y '{y.name}'")
         out.append(_array.identity(gy, name=f"grad_ys_{i}"))
@@ -226,11 +236,11 @@ def _verify_generated(in_grads, op):
 
 def _gradients_helper(ys, xs, grad_ys, grad_scope, gate_gradients, aggregation_method,
                       stop_gradients, unconnected):
-    grad_ys = _default_grad_ys(grad_ys, ys)
     to_ops = [t.op for t in ys]
     from_ops = [t.op for t in xs]
     stop_gradient_ops = [t.op for t in stop_gradients]
     reachable_to_ops, pending = _pending_count(to_ops, from_ops)
+    grad_ys = _default_grad_ys(grad_ys, ys, reachable_to_ops)
 
     grads = {}
     for y, gy in zip(ys, grad_ys):
@@ -268,6 +278,11 @@ def _gradients_helper(ys, xs, grad_ys, grad_scope, gate_gradients, aggregation_m
         for i, (t_in, g) in enumerate(zip(op.inputs, in_grads)):
             if g is None:
                 continue
+            gv = g.values if isinstance(g, IndexedSlices) else g
+            if gv.dtype != t_in.dtype and _is_backpropagatable(t_in):
+                raise TypeError(
+                    f"The gradient rule of op {op.name} ({op.type}) made a {gv.dtype.name} "
+                    f"gradient for its input {i} '{t_in.name}' of dtype {t_in.dtype.name}")
             if isinstance(g, Tensor):
                 if not g.shape.is_compatible_with(t_in.shape):
                     raise ValueError(

@@ -779,15 +779,18 @@ register_op("GatherV2", _gather_infer, _gather_compute, kind="opaque")
 
 
 def gather(params, indices, validate_indices=None, name=None, axis=None, batch_dims=0):
-    """tf.gather along `axis` (default 0); its gradient is sparse (IndexedSlices) on axis 0."""
+    """tf.gather along `axis` (default 0); its gradient is sparse (IndexedSlices) when `axis` is
+    0 as given (as TF's _GatherV2Grad: axis=-1 of a 1-D params gives a dense gradient)."""
     if batch_dims:
         raise NotImplementedError("gather: batch_dims != 0 is not supported")
     params = convert_to_tensor(params)
     indices = convert_to_tensor(indices)
     axis = 0 if axis is None else int(_static_ints(axis, "gather: axis").reshape(()))
+    given = axis        # as the caller wrote it: TF's gradient is sparse only for a literal 0
     if params.shape.rank is not None and axis < 0:
         axis += params.shape.rank
-    return make_op("GatherV2", [params, indices], {"axis": axis}, name).outputs[0]
+    return make_op("GatherV2", [params, indices], {"axis": axis, "axis_arg": given},
+                   name).outputs[0]
 
 
 def _uss_infer(inputs, attrs):

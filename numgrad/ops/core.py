@@ -31,6 +31,8 @@ register_op("Const", _const_infer, lambda vals, attrs: [attrs["value"]], kind="s
 
 def _python_default_array(value, dtype):
     """NumPy array for `value` with TF's defaults: Python floats -> float32, ints -> int32."""
+    if value is None:
+        raise ValueError("None values not supported: cannot make a constant of None")
     if isinstance(value, (np.ndarray, np.generic)) and dtype is None:
         arr = np.asarray(value)
         if arr.dtype.kind == "U" or arr.dtype.kind == "S" or arr.dtype == object:
@@ -122,7 +124,11 @@ def placeholder(dtype, shape=None, name=None):
 
 # --- conversion -------------------------------------------------------------------------------
 def convert_to_tensor(value, dtype=None, name=None, preferred_dtype=None, dtype_hint=None):
-    """Tensor for `value`; Python/NumPy values become constants, lists of tensors are stacked."""
+    """Tensor for `value`; Python/NumPy values become constants, lists of tensors are stacked.
+    None is a ValueError, as in TF."""
+    if value is None:
+        raise ValueError("None values not supported: cannot convert None to a Tensor"
+                         + (f" (for '{name}')" if name else ""))
     if isinstance(value, Tensor):
         if dtype is not None and _dt.as_dtype(dtype) != value.dtype:
             raise ValueError(f"Tensor conversion requested dtype {_dt.as_dtype(dtype).name} for "

@@ -100,6 +100,19 @@ def _floordiv(x, y):
     return np.floor_divide(x, y)
 
 
+def _floormod(x, y):
+    """TF's FloorMod: the truncated remainder moved onto y's side (integer y == 0 gives 0, as
+    NumPy's and numgrad's integer division by zero does)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.fmod(x, y)
+        return np.where((r != 0) & ((y < 0) != (r < 0)), r + y, r).astype(x.dtype)
+
+
+def _div_no_nan_ref(x, y):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(y == 0, np.zeros((), x.dtype), x / y).astype(x.dtype)
+
+
 # (type, public name, reference, template, dtypes)
 UNARY = [
     ("Neg", "negative", np.negative, "(-{0})", NUMERIC),
@@ -132,6 +145,8 @@ BINARY = [
     ("RealDiv", "_realdiv", np.true_divide, "({0} / {1})", FLOAT, None),
     ("FloorDiv", "floordiv", _floordiv, "floordiv({0}, {1})", NUMERIC, None),
     ("TruncateMod", "truncatemod", np.fmod, "fmod({0}, {1})", NUMERIC, None),
+    ("FloorMod", "floormod", _floormod, "floormod({0}, {1})", NUMERIC, None),
+    ("DivNoNan", "_div_no_nan", _div_no_nan_ref, "divnonan({0}, {1})", FLOAT, None),
     ("Pow", "pow", _int_safe_power, "pow({0}, {1})", NUMERIC, None),
     ("Maximum", "maximum", np.maximum, "maximum({0}, {1})", NUMERIC, None),
     ("Minimum", "minimum", np.minimum, "minimum({0}, {1})", NUMERIC, None),
@@ -182,6 +197,9 @@ for _t, _n, _f, _tpl, _w, _o in BINARY:
 
 
 def _as_tensor_for(op_type, value, other):
+    if value is None:       # TF: ValueError (None values not supported)
+        raise ValueError(f"{op_type}: an operand is None; None values not supported (cannot "
+                         "convert None to a Tensor)")
     try:
         return convert_to_tensor(value, dtype=other.dtype if isinstance(other, Tensor) else None)
     except (TypeError, ValueError) as e:
@@ -235,7 +253,14 @@ minimum = globals()["minimum"]
 pow = globals()["pow"]   # noqa: A001  (tf.pow)
 abs = globals()["abs"]   # noqa: A001  (tf.abs)
 floordiv = globals()["floordiv"]
+floormod = globals()["floormod"]
+mod = floormod       # tf.compat.v1.mod is FloorMod (Python's %), not truncatemod
 _realdiv = globals()["_realdiv"]
+
+
+def realdiv(x, y, name=None):
+    """tf.compat.v1.realdiv: the RealDiv op as is (floating inputs; no integer casts)."""
+    return binary_op("RealDiv", x, y, name)
 
 
 def truediv(x, y, name=None):
@@ -257,6 +282,37 @@ def truediv(x, y, name=None):
 def divide(x, y, name=None):
     """tf.math.divide: x / y with Python semantics (truediv)."""
     return truediv(x, y, name)
+
+
+def div(x, y, name=None):
+    """tf.compat.v1.div: Python 2 division. Floating inputs: RealDiv (x / y); integer inputs:
+    FloorDiv, an integer result rounded toward -inf (TF's _div_python2). Like TF, `x` is
+    converted on its own and `y` to x's dtype."""
+    x = _as_tensor_for("div", x, None)
+    y = _as_tensor_for("div", y, x)
+    if x.dtype != y.dtype:
+        raise TypeError(f"div: x '{x.name}' and y '{y.name}' must have the same dtype, "
+                        f"got {x.dtype.name} and {y.dtype.name}")
+    return binary_op("RealDiv" if x.dtype.is_floating else "FloorDiv", x, y, name)
+
+
+def div_no_nan(x, y, name=None):
+    """tf.math.divide_no_nan (v1 alias div_no_nan): x / y, but 0 where y == 0 (even if x is
+    inf or NaN). Integer inputs are cast to float64 first, as truediv does."""
+    if isinstance(y, Tensor) and not isinstance(x, Tensor):
+        x = _as_tensor_for("div_no_nan", x, y)
+    else:
+        x = _as_tensor_for("div_no_nan", x, None)
+        y = _as_tensor_for("div_no_nan", y, x)
+    if x.dtype != y.dtype:
+        raise TypeError(f"div_no_nan: x '{x.name}' and y '{y.name}' must have the same dtype, "
+                        f"got {x.dtype.name} and {y.dtype.name}")
+    if x.dtype.is_integer:
+        x, y = cast(x, _dt.float64), cast(y, _dt.float64)
+    return binary_op("DivNoNan", x, y, name)
+
+
+divide_no_nan = div_no_nan
 
 
 # --- Cast ---------------------------------------------------------------------------------

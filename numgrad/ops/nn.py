@@ -1,6 +1,7 @@
 """Neural-network ops: relu, softmax, log_softmax, and the two cross-entropy losses."""
 import numpy as np
 
+from ..errors import InvalidArgumentError
 from ..graph import name_scope
 from ..tensor_shape import TensorShape
 from . import array as _array
@@ -53,31 +54,44 @@ register_op("LogSoftmax", _softmax_infer,
             lambda v, a: [_log_softmax_np(v[0], a["axis"]).astype(v[0].dtype)], kind="opaque")
 
 
-def _axis_attr(logits, axis):
+def _softmax_like(op_type, logits, axis, name):
+    """TF's _wrap_2d_function: the op works on the last axis; another axis is swapped with the
+    last one by a transpose before the op and swapped back after it (so the op's own output is
+    the inner tensor, as in TF: what its gradient reads is not the returned tensor)."""
+    logits = convert_to_tensor(logits)
     r = logits.shape.rank
-    if r is not None:
-        if not -r <= axis < r:
-            raise ValueError(f"axis {axis} is out of range for logits of shape {_fmt(logits.shape)}")
-        return axis + r if axis < 0 else axis
-    if axis != -1:
-        raise ValueError("softmax over a non-last axis needs logits of known rank")
-    return -1
+    if axis == -1 or (r is not None and axis == r - 1):
+        return make_op(op_type, [logits], {"axis": -1 if r is None else r - 1}, name).outputs[0]
+    if r is None:
+        raise ValueError(f"{op_type.lower()} over a non-last axis ({axis}) needs logits of "
+                         f"known rank ('{logits.name}')")
+    if not -r <= axis < r:
+        raise InvalidArgumentError(
+            f"{op_type}: `dim` must be in the range [{-r}, {r}) where {r} is the number of "
+            f"dimensions of logits '{logits.name}' (shape {_fmt(logits.shape)}). "
+            f"Received: dim={axis}")
+    ax = axis + r if axis < 0 else axis
+    perm = list(range(r))
+    perm[ax], perm[r - 1] = r - 1, ax
+    with logits.graph._transaction(), name_scope(name, op_type, [logits]):
+        out = make_op(op_type, [_array.transpose(logits, perm)], {"axis": r - 1}).outputs[0]
+        return _array.transpose(out, perm)
 
 
 def softmax(logits, axis=None, name=None, dim=None):
     """exp(logits) / sum(exp(logits), axis), computed stably (tf.compat.v1.nn.softmax). Floating
-    logits of rank >= 1; `axis` (default -1; `dim` is its old name) is a Python int."""
+    logits of rank >= 1; `axis` (default -1; `dim` is its old name) is a Python int. A non-last
+    axis is swapped to the end and back with transposes, as TF does."""
     axis = -1 if axis is None and dim is None else (axis if axis is not None else dim)
-    logits = convert_to_tensor(logits)
-    return make_op("Softmax", [logits], {"axis": _axis_attr(logits, axis)}, name).outputs[0]
+    return _softmax_like("Softmax", logits, axis, name)
 
 
 def log_softmax(logits, axis=None, name=None, dim=None):
     """logits - log(sum(exp(logits), axis)), computed stably (tf.compat.v1.nn.log_softmax). Floating
-    logits of rank >= 1; `axis` (default -1; `dim` is its old name) is a Python int."""
+    logits of rank >= 1; `axis` (default -1; `dim` is its old name) is a Python int. A non-last
+    axis is swapped to the end and back with transposes, as TF does."""
     axis = -1 if axis is None and dim is None else (axis if axis is not None else dim)
-    logits = convert_to_tensor(logits)
-    return make_op("LogSoftmax", [logits], {"axis": _axis_attr(logits, axis)}, name).outputs[0]
+    return _softmax_like("LogSoftmax", logits, axis, name)
 
 
 # --- sigmoid cross-entropy (composed, as TF builds it) ------------------------------------------------

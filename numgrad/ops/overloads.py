@@ -1,4 +1,6 @@
-"""Python operators on Tensor: + - * / // ** @, unary -, abs, ~ & |, < <= > >=, [] ."""
+"""Python operators on Tensor: + - * / // % ** @, unary -, abs, ~ & |, < <= > >=, [] .
+
+`%` is floormod (FloorMod), as TF overloads it."""
 from ..graph import Tensor
 from . import array as _a
 from . import math as _m
@@ -12,7 +14,7 @@ def _binary(fn, reflected=False):
 
 _OPS = {
     "add": _m.add, "sub": _m.subtract, "mul": _m.multiply, "truediv": _m.truediv,
-    "floordiv": _m.floordiv, "pow": _m.pow, "matmul": _m.matmul,
+    "floordiv": _m.floordiv, "mod": _m.floormod, "pow": _m.pow, "matmul": _m.matmul,
     "and": _m.logical_and, "or": _m.logical_or,
 }
 for _name, _fn in _OPS.items():

@@ -46,9 +46,48 @@ def _transpose_grad(op, grad):
     return [A.transpose(grad, tuple(int(i) for i in np.argsort(perm)))]
 
 
+def _dense_shape_of(x):
+    if x.shape.is_fully_defined():
+        return A.convert_to_tensor(x.shape.as_list(), dtype=_dt.int32)
+    return A.shape(x)
+
+
+def _concat_sparse_grad(op, grad, axis):
+    """TF's _ConcatGradHelper for IndexedSlices: each input gets IndexedSlices.  Axis 0: the
+    rows of grad.indices that fall in the input's range, shifted to start at 0; another axis:
+    all the indices, with grad.values sliced along that axis."""
+    out = []
+    if axis == 0:
+        idx = grad.indices
+        start = 0
+        for x in op.inputs:
+            size = dim(x, 0)
+            if not isinstance(size, int):
+                size = M.cast(size, idx.dtype)
+            end = start + size
+            picked = A.squeeze(M.where(M.logical_and(M.greater_equal(idx, start),
+                                                     M.less(idx, end))), axis=[1])
+            out.append(IndexedSlices(A.gather(grad.values, picked),
+                                     A.gather(idx, picked) - start, _dense_shape_of(x)))
+            start = end
+        return out
+    begin = 0
+    for x in op.inputs:
+        size = x.shape[axis]
+        key = (slice(None),) * axis + (slice(begin, begin + size),)
+        out.append(IndexedSlices(A.strided_slice(grad.values, key), grad.indices,
+                                 _dense_shape_of(x)))
+        begin += size
+    return out
+
+
 @RegisterGradient("ConcatV2")
 def _concat_grad(op, grad):
     axis = op.get_attr("axis")
+    if isinstance(grad, IndexedSlices) and axis >= 0 and (
+            axis == 0 or all(x.shape.rank is not None and x.shape[axis] is not None
+                             for x in op.inputs)):
+        return _concat_sparse_grad(op, grad, axis)
     sizes = [dim(x, axis) for x in op.inputs]
     parts = A.split_v(A.densify(grad), make_shape(sizes), axis)
     return parts
@@ -100,7 +139,7 @@ def _gather_grad(op, grad):
     params_shape = A.shape(params) if not params.shape.is_fully_defined() else \
         A.convert_to_tensor(params.shape.as_list(), dtype=_dt.int32)
     flat_indices = A.reshape(indices, [-1])
-    if axis == 0:
+    if axis == 0 and op.attrs.get("axis_arg", axis) == 0:   # TF: axis literally 0
         n = indices.shape.num_elements()
         n = n if n is not None else A.size(indices)
         tail = [dim(params, i) for i in range(1, params.shape.rank)]
@@ -121,10 +160,12 @@ def _gather_grad(op, grad):
 @RegisterGradient("UnsortedSegmentSum")
 def _unsorted_segment_sum_grad(op, grad):
     ids = op.inputs[1]
+    """TF's _GatherDropNegatives: gather at max(ids, 0), then *select* zeros where an id is
+    negative (a mask product would turn an inf or NaN of the clamped row into NaN)."""
     safe = M.maximum(ids, 0)
     gathered = A.gather(grad, safe)
-    keep = M.cast(M.greater_equal(ids, 0), grad.dtype)
+    keep = M.greater_equal(ids, 0)
     extra = (gathered.shape.rank or 0) - (ids.shape.rank or 0)
     for _ in range(extra):
         keep = A.expand_dims(keep, -1)
-    return [gathered * keep, None, None]
+    return [M.where_v2(keep, gathered, A.zeros_like(gathered)), None, None]

@@ -83,13 +83,17 @@ def _add_n_grad(op, grad):
 # --- binary (broadcasting) -------------------------------------------------------------------
 @RegisterGradient("AddV2")
 def _add_grad(op, grad):
+    # dense, as TF's: an IndexedSlices grad is not a Tensor, so TF's _AddGrad/_SubGrad take
+    # the reduce_sum path (SmartBroadcastGradientArgs), which densifies it
     x, y = op.inputs
+    grad = A.densify(grad)
     return [reduce_to(grad, x), reduce_to(grad, y)]
 
 
 @RegisterGradient("Sub")
 def _sub_grad(op, grad):
     x, y = op.inputs
+    grad = A.densify(grad)
     return [reduce_to(grad, x), reduce_to(-grad, y)]
 
 
@@ -103,6 +107,21 @@ def _mul_grad(op, grad):
 def _realdiv_grad(op, grad):
     x, y = op.inputs
     return [reduce_to(grad / y, x), reduce_to(grad * ((-x / y) / y), y)]
+
+
+@RegisterGradient("DivNoNan")
+def _div_no_nan_grad(op, grad):
+    """TF's _DivNoNanGrad: div_no_nan(grad, y) and grad * div_no_nan(div_no_nan(-x, y), y)."""
+    x, y = op.inputs
+    return [reduce_to(M.div_no_nan(grad, y), x),
+            reduce_to(grad * M.div_no_nan(M.div_no_nan(-x, y), y), y)]
+
+
+@RegisterGradient("FloorMod")
+def _floor_mod_grad(op, grad):
+    """TF's _FloorModGrad: grad for x, -grad * floordiv(x, y) for y."""
+    x, y = op.inputs
+    return [reduce_to(grad, x), reduce_to(grad * M.negative(M.floordiv(x, y)), y)]
 
 
 @RegisterGradient("Pow")

@@ -78,11 +78,14 @@ def _prod_grad(op, grad):
 
 @RegisterGradient("Cumprod")
 def _cumprod_grad(op, grad):
+    """TF 2.x's _CumprodGrad: the cumprod is recomputed from x (not read from the op's output,
+    so stop_gradients on the output does not cut it) and divided with div_no_nan (a zero in x
+    gives 0 there, not inf/NaN)."""
     x = op.inputs[0]
     axis, exclusive, reverse = (op.get_attr(k) for k in ("axis", "exclusive", "reverse"))
-    prod = op.outputs[0]
+    prod = R.cumprod(x, axis, exclusive=exclusive, reverse=reverse)
     out = R.cumsum(prod * grad, axis, exclusive=exclusive, reverse=not reverse)
-    return [out / x]
+    return [M.div_no_nan(out, x)]
 
 
 @RegisterGradient("Cumsum")

@@ -10,8 +10,8 @@ from numba.extending import register_jitable
 
 
 __all__ = ["sqrt", "rsqrt", "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh",
-           "sigmoid", "erf", "sign", "floor", "floordiv", "ifloordiv", "fmod", "ifmod", "pow", "ipow", "maximum",
-           "minimum", "sqdiff"]
+           "sigmoid", "erf", "sign", "floor", "floordiv", "ifloordiv", "fmod", "ifmod", "floormod",
+           "ifloormod", "divnonan", "pow", "ipow", "maximum", "minimum", "sqdiff"]
 
 
 # Small kernels call libm (quick to compile); the emitter pastes vecmath's vectorisable
@@ -70,6 +70,28 @@ def ifmod(a, b):
         return a - a
     r = abs(a) % abs(b)
     return -r if a < 0 else r
+
+
+@register_jitable
+def floormod(a, b):
+    # TF's FloorMod: the truncated remainder, moved onto the divisor's side
+    r = np.fmod(a, b)
+    return r + b if (r != 0 and (b < 0) != (r < 0)) else r
+
+
+@register_jitable
+def ifloormod(a, b):
+    if b == 0:
+        return a - a
+    r = abs(a) % abs(b)
+    r = -r if a < 0 else r
+    return r + b if (r != 0 and (b < 0) != (r < 0)) else r
+
+
+@register_jitable
+def divnonan(a, b):
+    # TF's DivNoNan: 0 where the divisor is 0, whatever the dividend
+    return a / b if b != 0 else b - b
 
 
 @register_jitable

@@ -16,8 +16,8 @@ import numpy as np
 from numba import config, cuda
 
 __all__ = ["sqrt", "rsqrt", "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh",
-           "sigmoid", "erf", "sign", "floor", "floordiv", "ifloordiv", "fmod", "ifmod", "pow",
-           "ipow", "maximum", "minimum", "sqdiff"]
+           "sigmoid", "erf", "sign", "floor", "floordiv", "ifloordiv", "fmod", "ifmod",
+           "floormod", "ifloormod", "divnonan", "pow", "ipow", "maximum", "minimum", "sqdiff"]
 
 SIMULATOR = bool(config.ENABLE_CUDASIM)
 # `m` is libdevice on a GPU; NumPy under the simulator (inf/nan instead of Python exceptions)
@@ -130,6 +130,28 @@ def ifmod(a, b):
         return a - a
     r = abs(a) % abs(b)
     return -r if a < 0 else r
+
+
+@_device
+def floormod(a, b):
+    # TF's FloorMod: the truncated remainder, moved onto the divisor's side
+    r = m.fmod(a, b)
+    return r + b if (r != 0 and (b < 0) != (r < 0)) else r
+
+
+@_device
+def ifloormod(a, b):
+    if b == 0:
+        return a - a
+    r = abs(a) % abs(b)
+    r = -r if a < 0 else r
+    return r + b if (r != 0 and (b < 0) != (r < 0)) else r
+
+
+@_device
+def divnonan(a, b):
+    # TF's DivNoNan: 0 where the divisor is 0, whatever the dividend
+    return a / b if b != 0 else b - b
 
 
 @_device

@@ -1,0 +1,366 @@
+"""Differences from TensorFlow 2.21's tf.compat.v1 (graph mode) found by differential testing.
+
+Each test is a repro with TF's answer written in it.  Inputs are fed through placeholders, so
+the cpu backend runs its compiled kernels (constants alone could be folded).
+"""
+import numpy as np
+import pytest
+
+import numgrad as ng
+
+
+# --- 1. div is Python 2 division; truediv/divide/realdiv/floordiv and the operators -------------
+def test_div_of_integers_is_floor_division(sess):
+    x = ng.placeholder(ng.float32, [1])
+    y = ng.cast(ng.div(ng.cast(x, ng.int32), ng.constant([-4])), ng.float64)
+    np.testing.assert_array_equal(sess.run(y, {x: [1.4]}), [-1.0])          # TF: -1
+
+
+def test_div_of_integers_stays_integer_and_floordivs(sess):
+    i = ng.placeholder(ng.int32, [3])
+    j = ng.placeholder(ng.int32, [3])
+    k = ng.placeholder(ng.int32, [3])
+    q = ng.div(i, j)
+    assert q.dtype == ng.int32 and q.op.type == "FloorDiv"
+    z = q // k
+    feeds = {i: [7, -7, 9], j: [2, 2, -4], k: [2, 2, 2]}
+    got_q, got_z = sess.run([q, z], feeds)
+    np.testing.assert_array_equal(got_q, [3, -4, -3])      # TF: [3, -4, -3]
+    np.testing.assert_array_equal(got_z, [1, -2, -2])      # TF: [1, -2, -2]
+
+
+@pytest.mark.parametrize("dtype", [ng.float16, ng.float32, ng.float64], ids=lambda d: d.name)
+def test_div_of_floats_is_realdiv(sess, dtype):
+    a = ng.placeholder(dtype, [2])
+    b = ng.placeholder(dtype, [2])
+    q = ng.div(a, b)
+    assert q.dtype == dtype and q.op.type == "RealDiv"
+    np.testing.assert_allclose(sess.run(q, {a: [7, -7], b: [2, 2]}), [3.5, -3.5])
+
+
+@pytest.mark.parametrize("dtype,out", [(ng.int32, ng.float64), (ng.int64, ng.float64),
+                                       (ng.float16, ng.float16), (ng.float32, ng.float32),
+                                       (ng.float64, ng.float64)], ids=lambda d: d.name)
+def test_truediv_divide_and_slash_dtypes(sess, dtype, out):
+    """TF's _TRUEDIV_TABLE: int32/int64 -> float64, floats unchanged."""
+    a = ng.placeholder(dtype, [2])
+    b = ng.placeholder(dtype, [2])
+    feeds = {a: [7, -7], b: [2, 2]}
+    for t in (ng.truediv(a, b), ng.divide(a, b), a / b):
+        assert t.dtype == out
+        np.testing.assert_allclose(sess.run(t, feeds), [3.5, -3.5])
+
+
+@pytest.mark.parametrize("dtype", [ng.int32, ng.int64, ng.float32, ng.float64],
+                         ids=lambda d: d.name)
+def test_floordiv_and_slashslash_keep_the_dtype(sess, dtype):
+    a = ng.placeholder(dtype, [3])
+    b = ng.placeholder(dtype, [3])
+    for t in (ng.floordiv(a, b), a // b):
+        assert t.dtype == dtype
+        np.testing.assert_array_equal(sess.run(t, {a: [7, -7, 9], b: [2, 2, -4]}), [3, -4, -3])
+
+
+def test_division_dtype_errors_as_tf():
+    i, f = ng.constant([1, 2]), ng.constant([1.0, 2.0])
+    for fn in (ng.div, ng.truediv, ng.floordiv, ng.floormod):
+        with pytest.raises(TypeError):
+            fn(i, f)
+    b = ng.constant([True, False])
+    for fn in (ng.div, ng.truediv, ng.floordiv, ng.floormod, ng.div_no_nan):
+        with pytest.raises(TypeError):       # TF: no bool kernels / _TRUEDIV_TABLE KeyError
+            fn(b, b)
+    with pytest.raises(TypeError):           # RealDiv has float kernels only
+        ng.realdiv(i, i)
+
+
+# --- 2. mod is floormod, with TF's gradient; % is floormod --------------------------------------
+@pytest.mark.parametrize("dtype", [ng.int32, ng.int64], ids=lambda d: d.name)
+def test_mod_is_floormod_int(sess, dtype):
+    x = ng.placeholder(dtype, [4])
+    y = ng.placeholder(dtype, [4])
+    feeds = {x: [-1, 5, 7, -8], y: [4, -3, 2, 3]}
+    want = [3, -1, 1, 1]                     # TF floormod: sign of the divisor
+    for t in (ng.mod(x, y), ng.floormod(x, y), x % y):
+        assert t.op.type == "FloorMod" and t.dtype == dtype
+        np.testing.assert_array_equal(sess.run(t, feeds), want)
+    np.testing.assert_array_equal(sess.run(ng.mod(ng.constant(-1), 4)), 3)   # TF: 3
+    np.testing.assert_array_equal(sess.run(7 % x, feeds), [0, 2, 0, -1])
+    np.testing.assert_array_equal(sess.run(x % ng.zeros_like(y), feeds), [0, 0, 0, 0])  # as //
+
+
+@pytest.mark.parametrize("dtype", [ng.float32, ng.float64], ids=lambda d: d.name)
+def test_floormod_float_values(sess, dtype):
+    x = ng.placeholder(dtype, [5])
+    y = ng.placeholder(dtype, [5])
+    got = sess.run(x % y, {x: [-1.5, 5.0, 7.25, -4.0, 3.0], y: [4.0, -3.0, 2.0, 2.0, 0.0]})
+    np.testing.assert_array_equal(got[:4], [2.5, -1.0, 1.25, 0.0])
+    assert np.isnan(got[4])                  # TF: nan (fmod by zero)
+
+
+def test_floormod_gradient_tf_rule(sess):
+    x = ng.placeholder(ng.float64, [4])
+    y = ng.placeholder(ng.float64, [4])
+    gx, gy = ng.gradients(ng.reduce_sum(ng.mod(x, y) * 2.0), [x, y])
+    got = sess.run([gx, gy], {x: [-1.5, 5.0, 7.25, -4.5], y: [4.0, -3.0, 2.0, 2.0]})
+    np.testing.assert_array_equal(got[0], [2, 2, 2, 2])           # TF: grad
+    np.testing.assert_array_equal(got[1], [2, 4, -6, 6])          # TF: -grad * floor(x / y)
+
+
+def test_floormod_gradient_matches_finite_differences(sess):
+    x = ng.placeholder(ng.float64, [2, 3])
+    y = ng.placeholder(ng.float64, [3])
+    z = ng.floormod(x, y)
+    xv = np.array([[1.3, -2.6, 5.2], [-0.7, 4.1, -3.3]])
+    yv = np.array([2.1, 1.7, -2.3])
+    with sess.as_default():
+        ex = ng.test.compute_gradient_error(x, [2, 3], z, [2, 3], xv, delta=1e-6,
+                                            extra_feed_dict={y: yv})
+        ey = ng.test.compute_gradient_error(y, [3], z, [2, 3], yv, delta=1e-6,
+                                            extra_feed_dict={x: xv})
+    assert ex < 1e-6 and ey < 1e-6
+
+
+# --- 3. bool and int row temporaries in fused cpu kernels ---------------------------------------
+def test_bool_condition_before_a_row_max_gradient(sess):
+    x = ng.placeholder(ng.float32, [2, 3])
+    v1 = ng.greater(x, -0.71)
+    v2 = ng.where(v1, x, x)
+    v3 = ng.reduce_max(v2, axis=[-1], keepdims=True)
+    g, = ng.gradients(v3, x)
+    xv = np.array([[-0.9, 0.3, 0.1], [0.5, -0.2, 0.4]], np.float32)
+    np.testing.assert_array_equal(sess.run(g, {x: xv}), [[0, 1, 0], [1, 0, 0]])   # TF
+
+
+def _bool_int_graphs(x):
+    i = ng.cast(x * 3.0, ng.int32)
+    c = ng.greater(x, 0.0)
+    e = ng.equal(i, 1)
+    return {
+        "where_bool_then_max": ng.reduce_max(ng.where(c, x, -x), axis=-1, keepdims=True),
+        "select_int_then_max": ng.reduce_max(ng.where(c, i, -i), axis=-1, keepdims=True),
+        "cast_bool_then_sum": ng.reduce_sum(ng.cast(c, ng.float32), axis=-1, keepdims=True),
+        "equal_int_then_where": ng.reduce_min(ng.where(e, x, x * 2.0), axis=-1),
+        "bool_and_int_rows": ng.reduce_max(ng.cast(ng.logical_and(c, e), ng.int32) + i,
+                                           axis=-1) + ng.reduce_sum(i, axis=-1),
+        "bool_out": ng.logical_or(c, ng.equal(ng.reduce_max(i, -1, keepdims=True), i)),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_bool_int_graphs(ng.constant([[0.0]]))))
+def test_bool_and_int_tensors_in_fused_kernels(sess, name):
+    x = ng.placeholder(ng.float32, [3, 4])
+    t = _bool_int_graphs(x)[name]
+    xv = np.random.default_rng(3).uniform(-1, 1, (3, 4)).astype(np.float32)
+    got = sess.run(t, {x: xv})
+    with ng.Session(backend="numpy") as ref_sess:
+        want = ref_sess.run(t, {x: xv})
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+
+
+# --- 5. gradient rules read what TF's read (cumprod recomputes; div_no_nan) ----------------------
+def test_cumprod_gradient_recomputes_the_cumprod(sess):
+    """TF's _CumprodGrad recomputes cumprod(x) instead of reading the op's output, so
+    stop_gradients=[cumprod output] does not cut the second derivative."""
+    x = ng.placeholder(ng.float64, [1, 3, 1])
+    v1 = ng.cumprod(x)
+    g = ng.gradients(ng.reduce_sum(v1), x)[0]
+    h, = ng.gradients(g, x, stop_gradients=[v1], unconnected_gradients="zero")
+    got = sess.run(h, {x: np.array([1.0, -2.0, 1.0]).reshape(1, 3, 1)})
+    np.testing.assert_array_equal(got.reshape(-1), [0.0, 0.0, 0.0])    # TF: [0, 0, 0]
+
+
+def test_cumprod_gradient_is_finite_at_a_zero(sess):
+    x = ng.placeholder(ng.float64, [3])
+    g, = ng.gradients(ng.reduce_sum(ng.cumprod(x)), x)
+    np.testing.assert_array_equal(sess.run(g, {x: [2.0, 0.0, 3.0]}), [1.0, 0.0, 0.0])   # TF
+
+
+@pytest.mark.parametrize("exclusive,reverse", [(False, False), (True, False), (False, True),
+                                               (True, True)])
+def test_cumprod_gradient_matches_finite_differences(sess, exclusive, reverse):
+    x = ng.placeholder(ng.float64, [2, 3])
+    y = ng.cumprod(x, axis=1, exclusive=exclusive, reverse=reverse)
+    xv = np.array([[0.7, -1.3, 2.1], [1.6, 0.9, -0.4]])
+    with sess.as_default():
+        err = ng.test.compute_gradient_error(x, [2, 3], y, [2, 3], xv, delta=1e-6)
+    assert err < 1e-6
+
+
+def test_div_no_nan_values_and_gradient(sess):
+    x = ng.placeholder(ng.float64, [4])
+    y = ng.placeholder(ng.float64, [4])
+    q = ng.div_no_nan(x, y)
+    assert ng.divide_no_nan is ng.div_no_nan and q.op.type == "DivNoNan"
+    feeds = {x: [1.0, np.inf, np.nan, 3.0], y: [0.0, 0.0, 0.0, 2.0]}
+    gx, gy = ng.gradients(ng.reduce_sum(q), [x, y])
+    got_q, got_gx, got_gy = sess.run([q, gx, gy], feeds)
+    np.testing.assert_array_equal(got_q, [0.0, 0.0, 0.0, 1.5])          # TF
+    np.testing.assert_array_equal(got_gx, [0.0, 0.0, 0.0, 0.5])         # TF: div_no_nan(g, y)
+    np.testing.assert_array_equal(got_gy, [0.0, 0.0, 0.0, -0.75])       # TF
+    i = ng.div_no_nan(ng.constant([3, 4]), ng.constant([0, 2]))
+    assert i.dtype == ng.float64                                        # TF: truediv's casts
+    np.testing.assert_array_equal(sess.run(i), [0.0, 2.0])
+
+
+def test_div_no_nan_gradient_matches_finite_differences(sess):
+    x = ng.placeholder(ng.float64, [2, 3])
+    y = ng.placeholder(ng.float64, [3])
+    z = ng.div_no_nan(x, y)
+    xv = np.array([[1.3, -2.6, 5.2], [-0.7, 4.1, -3.3]])
+    yv = np.array([2.1, 1.7, -2.3])
+    with sess.as_default():
+        ex = ng.test.compute_gradient_error(x, [2, 3], z, [2, 3], xv, delta=1e-6,
+                                            extra_feed_dict={y: yv})
+        ey = ng.test.compute_gradient_error(y, [3], z, [2, 3], yv, delta=1e-6,
+                                            extra_feed_dict={x: xv})
+    assert ex < 1e-6 and ey < 1e-6
+
+
+def test_unsorted_segment_sum_gradient_selects_zeros_for_dropped_ids(sess):
+    """TF's _GatherDropNegatives selects zeros for negative ids: an inf in the row the clamped
+    id gathers does not become NaN."""
+    d = ng.placeholder(ng.float64, [3])
+    s = ng.unsorted_segment_sum(d, ng.constant([0, -1, 1]), 2)
+    g, = ng.gradients(s, d, grad_ys=[ng.constant([np.inf, 1.0], ng.float64)])
+    np.testing.assert_array_equal(sess.run(g, {d: [1.0, 2.0, 3.0]}), [np.inf, 0.0, 1.0])
+
+
+# --- 4 and 8. grad_ys: shape checked only for connected ys; dtype must match y's -----------------
+def test_grad_ys_shape_of_an_unconnected_y_is_not_checked(sess):
+    x = ng.placeholder(ng.float32, [2])
+    y = ng.constant(3.0)
+    g, = ng.gradients(y, x, grad_ys=[ng.constant([1.0, 2.0])], unconnected_gradients="zero")
+    np.testing.assert_array_equal(sess.run(g, {x: [5.0, 6.0]}), [0.0, 0.0])    # TF: zeros
+    assert ng.gradients(y, x, grad_ys=[ng.constant([1.0, 2.0])]) == [None]
+
+
+def test_grad_ys_shape_of_a_connected_y_is_still_checked():
+    x = ng.placeholder(ng.float32, [2])
+    with pytest.raises(ValueError, match="grad_ys\\[0\\]"):
+        ng.gradients(ng.reduce_sum(x), x, grad_ys=[ng.constant([1.0, 2.0])])
+
+
+def test_grad_ys_of_another_dtype_raises_type_error():
+    x = ng.placeholder(ng.float64, [3])
+    c = ng.constant([True, False, True])
+    y = ng.reduce_mean(ng.where(c, x, x))
+    n = len(ng.get_default_graph().get_operations())
+    with pytest.raises(TypeError, match="grad_ys\\[0\\].*float32.*float64"):   # TF: TypeError
+        ng.gradients(y, x, grad_ys=[ng.constant(1.0, ng.float32)])
+    assert len(ng.get_default_graph().get_operations()) == n + 1   # only the grad_ys constant
+    with pytest.raises(TypeError):
+        ng.gradients(ng.identity(x), x, grad_ys=[ng.constant([1.0, 2.0, 3.0], ng.float32)])
+
+
+# --- 7. softmax / log_softmax over a non-last axis: transpose, op on the last axis, back ----------
+@pytest.mark.parametrize("fn", [ng.nn.softmax, ng.nn.log_softmax], ids=["softmax", "log_softmax"])
+def test_softmax_non_last_axis_has_tf_structure(sess, fn):
+    v = ng.placeholder(ng.float64, [2, 3, 4])
+    y = fn(v, axis=1)
+    assert y.op.type == "Transpose" and y.op.inputs[0].op.inputs[0].op.type == "Transpose"
+    inner = y.op.inputs[0]
+    assert inner.op.get_attr("axis") == 2
+    g = ng.gradients(ng.reduce_sum(y), v)[0]
+    assert ng.gradients(g, y) == [None]          # TF: None (the rule reads the inner output)
+    vv = np.random.default_rng(0).normal(size=(2, 3, 4))
+    m = vv.max(axis=1, keepdims=True)
+    lse = m + np.log(np.exp(vv - m).sum(axis=1, keepdims=True))
+    want = vv - lse if fn is ng.nn.log_softmax else np.exp(vv - lse)
+    np.testing.assert_allclose(sess.run(y, {v: vv}), want, rtol=1e-12, atol=1e-15)
+    with sess.as_default():
+        err = ng.test.compute_gradient_error(v, [2, 3, 4], y, [2, 3, 4], vv, delta=1e-6)
+    assert err < 1e-6
+
+
+def test_softmax_last_axis_is_one_op():
+    v = ng.placeholder(ng.float32, [2, 3])
+    for axis in (-1, 1, None):
+        assert ng.nn.softmax(v, axis=axis).op.type == "Softmax"
+        assert ng.nn.log_softmax(v, axis=axis).op.type == "LogSoftmax"
+
+
+# --- 9. error types ------------------------------------------------------------------------------------
+def test_softmax_axis_out_of_range_is_invalid_argument_error():
+    x = ng.placeholder(ng.float64, [3, 2], name="x")
+    for fn in (ng.nn.softmax, ng.nn.log_softmax):
+        with pytest.raises(ng.errors.InvalidArgumentError, match="'x:0'.*dim=2"):   # TF
+            fn(x, axis=2)
+        with pytest.raises(ValueError):
+            fn(x, axis=-3)
+
+
+def test_none_as_an_op_input_is_value_error():
+    x = ng.placeholder(ng.float32, [2])
+    for f in (lambda: ng.add(x, None), lambda: x + None, lambda: ng.multiply(None, x),
+              lambda: ng.reshape(None, [2]), lambda: ng.constant(None),
+              lambda: ng.matmul(ng.constant([[1.0]]), None)):
+        with pytest.raises(ValueError, match="None"):                              # TF
+            f()
+    with pytest.raises(TypeError):      # not copied from TF (AttributeError there): a None y
+        ng.gradients([None], x)
+
+
+# --- 6. sparse vs dense gradients as TF: gather axis as given; concat keeps IndexedSlices ---------
+def test_gather_gradient_dense_unless_axis_is_literally_zero(sess):
+    x = ng.placeholder(ng.float64, [3])
+    g_neg, = ng.gradients(ng.gather(x, [0, 2, 2], axis=-1), x)
+    g_zero, = ng.gradients(ng.gather(x, [0, 2, 2], axis=0), x)
+    g_none, = ng.gradients(ng.gather(x, [0, 2, 2]), x)
+    assert isinstance(g_neg, ng.Tensor)                  # TF: dense (axis_static == -1)
+    assert isinstance(g_zero, ng.IndexedSlices) and isinstance(g_none, ng.IndexedSlices)
+    np.testing.assert_array_equal(sess.run(g_neg, {x: [1.0, 2.0, 3.0]}), [1.0, 0.0, 2.0])
+    m = ng.placeholder(ng.float64, [2, 3])
+    g_m, = ng.gradients(ng.gather(m, [1], axis=-2), m)
+    assert isinstance(g_m, ng.Tensor)
+    np.testing.assert_array_equal(sess.run(g_m, {m: np.zeros((2, 3))}), [[0, 0, 0], [1, 1, 1]])
+
+
+def test_concat_axis0_keeps_indexed_slices(sess):
+    x = ng.placeholder(ng.float64, [3])
+    c = ng.constant([5.0, 6.0, 7.0], ng.float64)
+    y = ng.gather(ng.concat([x, c, x], 0), [0, 4, 6, 6])
+    g, = ng.gradients(y, x, grad_ys=[ng.constant([1.0, 2.0, 3.0, 4.0], ng.float64)])
+    assert isinstance(g, ng.IndexedSlices)               # TF: IndexedSlices
+    v = sess.run(g, {x: [1.0, 2.0, 3.0]})
+    dense = np.zeros(3)
+    np.add.at(dense, v.indices, v.values)
+    np.testing.assert_array_equal(dense, [8.0, 0.0, 0.0])
+    np.testing.assert_array_equal(v.dense_shape, [3])
+
+
+def test_concat_other_axis_keeps_indexed_slices(sess):
+    m = ng.placeholder(ng.float64, [2, 3])
+    mc = ng.constant(np.ones((2, 2)))
+    y = ng.gather(ng.concat([m, mc, m], 1), [1, 1, 0])
+    up = np.arange(24.0).reshape(3, 8)
+    g, = ng.gradients(y, m, grad_ys=[ng.constant(up)])
+    assert isinstance(g, ng.IndexedSlices)               # TF: IndexedSlices (values sliced)
+    v = sess.run(g, {m: np.zeros((2, 3))})
+    dense = np.zeros((2, 3))
+    np.add.at(dense, v.indices, v.values)
+    want = np.zeros((2, 3))
+    for row, i in zip(up, [1, 1, 0]):
+        want[i] += row[:3] + row[5:]
+    np.testing.assert_array_equal(dense, want)
+
+
+def test_concat_sparse_gradient_matches_finite_differences(sess):
+    x = ng.placeholder(ng.float64, [3, 2])
+    y = ng.gather(ng.concat([ng.tanh(x), x * 2.0], 0), [5, 0, 3, 3])
+    xv = np.array([[0.3, -0.2], [1.1, 0.4], [-0.6, 0.9]])
+    with sess.as_default():
+        err = ng.test.compute_gradient_error(x, [3, 2], y, [4, 2], xv, delta=1e-6)
+    assert err < 1e-6
+
+
+@pytest.mark.parametrize("build", [lambda x, c: x + c, lambda x, c: x - c],
+                         ids=["add", "subtract"])
+def test_add_sub_gradient_of_indexed_slices_is_dense(sess, build):
+    """TF's _AddGrad/_SubGrad reduce an IndexedSlices grad (it is not a Tensor): dense."""
+    x = ng.placeholder(ng.float64, [3])
+    c = ng.constant([5.0, 6.0, 7.0], ng.float64)
+    g, = ng.gradients(ng.gather(build(x, c), [0, 2, 2]), x)
+    assert isinstance(g, ng.Tensor)
+    np.testing.assert_array_equal(sess.run(g, {x: [1.0, 2.0, 3.0]}), [1.0, 0.0, 2.0])
