@@ -44,8 +44,9 @@ Seeds follow tensorflow/python/framework/random_seed.py (``get_seed``): a graph 
 per-graph count of such ops (0, 1, 2, ...: TF's ``_graph_to_seed_dict``); with an op seed and
 no graph seed, the graph seed is ``DEFAULT_GRAPH_SEED`` (87654321); seeds are truncated modulo
 2**31 - 1, and (0, 0) becomes (0, 2**31 - 1).  With neither, seeds are drawn from
-``secrets`` when the op is built (TF draws them per Session: here two Sessions of one graph see
-the same stream for such an op).
+``secrets`` when the op is built, and each Session starts such an op's run counter at a random
+index, so two Sessions of one graph draw different numbers (as TF, which draws the seeds per
+Session).
 
 The random ops are not differentiable (as in TF); random_normal & co. apply ``mean``/``stddev``
 (``minval``/``maxval``) with ordinary mul/add ops, so gradients flow to those.
@@ -200,17 +201,23 @@ def set_random_seed(seed):
 
 
 def _op_seeds(seed):
+    """The op's seed attrs; "random_start" (popped by the caller for its counter) when no
+    seed was set anywhere."""
     s1, s2 = get_seed(seed)
     if s1 is None:          # nondeterministic: fresh seeds for this op
-        s1, s2 = secrets.randbits(31), secrets.randbits(31)
+        return {"seed": secrets.randbits(31), "seed2": secrets.randbits(31),
+                "random_start": True}
     return {"seed": int(s1), "seed2": int(s2)}
 
 
-def _counter(graph, name):
+def _counter(graph, name, random_start=False):
+    """The op's RandomCounter; with random_start each Session starts it at a random run
+    index, so Sessions draw different numbers, as TF's unseeded ops do."""
     if executing_eagerly():
         raise RuntimeError("numgrad's random ops are stateful graph ops: they need graph mode "
                            "and a Session (eager execution is not supported)")
-    return graph.create_op("RandomCounter", [], {}, name=name).outputs[0]
+    return graph.create_op("RandomCounter", [], {"random_start": random_start},
+                           name=name).outputs[0]
 
 
 # --- op registrations ---------------------------------------------------------------------------
@@ -412,7 +419,7 @@ def _shape_tensor(shape, what):
 def _random_op(op_type, shape_t, dtype, seed, extra=()):
     graph = get_default_graph()
     attrs = {"dtype": dtype, **_op_seeds(seed)} if dtype is not None else _op_seeds(seed)
-    counter = _counter(graph, op_type + "Counter")
+    counter = _counter(graph, op_type + "Counter", attrs.pop("random_start", False))
     return make_op(op_type, [shape_t, *extra, counter], attrs, name=op_type,
                    graph=graph).outputs[0]
 
@@ -486,8 +493,9 @@ def random_shuffle(value, seed=None, name=None):
     value = convert_to_tensor(value)
     graph = value.graph
     with graph.as_default(), name_scope(name, "random_shuffle", [value]):
-        counter = _counter(graph, "RandomShuffleCounter")
-        return make_op("RandomShuffle", [value, counter], _op_seeds(seed), name="RandomShuffle",
+        seeds = _op_seeds(seed)
+        counter = _counter(graph, "RandomShuffleCounter", seeds.pop("random_start", False))
+        return make_op("RandomShuffle", [value, counter], seeds, name="RandomShuffle",
                        graph=graph).outputs[0]
 
 
@@ -500,8 +508,8 @@ def multinomial(logits, num_samples, seed=None, name=None, output_dtype=_dt.int6
     with graph.as_default(), name_scope(name, "multinomial", [logits]):
         ns = convert_to_tensor(num_samples, dtype=_dt.int32, name="num_samples") \
             if not isinstance(num_samples, Tensor) else num_samples
-        counter = _counter(graph, "MultinomialCounter")
         attrs = {"output_dtype": _dt.as_dtype(output_dtype), **_op_seeds(seed)}
+        counter = _counter(graph, "MultinomialCounter", attrs.pop("random_start", False))
         return make_op("Multinomial", [logits, ns, counter], attrs, name="Multinomial",
                        graph=graph).outputs[0]
 

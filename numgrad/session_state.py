@@ -8,7 +8,9 @@ once and finds
   itself, no copy);
 * the ``Assign`` ops it runs: their outputs become extra fetches, and after the plan has run
   without error the Session stores them as the variables' new values, all at once.  A failed
-  run changes no state.
+  run changes no variable.  A random op's counter advances when the run starts (under the
+  session's lock, so overlapping runs draw different numbers), as TF's random kernels advance
+  their state even if a later op of the run fails.
 
 Ordering (the resource-variable semantics of TF1 graph mode): every read in one run sees the
 value from before that run's assignments, unless the reading op runs after an assignment to
@@ -18,6 +20,8 @@ before the rest runs (their outputs are then fed, so they are not run twice).  T
 unordered assignments to one variable in one run are racy in TF; here the later one in the
 graph's topological order wins.
 """
+import secrets
+
 import numpy as np
 
 from .backends.numpy import prune
@@ -43,7 +47,11 @@ class SessionState:
                     f"Attempting to use uninitialized value {op.name}", op) from None
         if kind == "initialized":
             return np.array(op.attrs["variable"] in self.values)
-        return np.array(self.counters.get(op, 0), dtype=np.int64)
+        count = self.counters.get(op)
+        if count is None:           # an unseeded random op: each Session its own stream
+            count = secrets.randbits(48) if op.attrs.get("random_start") else 0
+            self.counters[op] = count
+        return np.array(count, dtype=np.int64)
 
     def set_value(self, var_op, value):
         """Store `value` (already of the variable's dtype) as the value of `var_op`."""
@@ -165,10 +173,16 @@ class StatefulRun:
         extra = []
         if self.stage is not None:
             extra = self.stage(values)
-        src = [state.read(op, kind) for op, kind in self.sources]
+        if self.counters:
+            with self.lock:     # each run its own counter values, also when runs overlap
+                src = [state.read(op, kind) for op, kind in self.sources]
+                for op in self.counters:
+                    state.counters[op] += 1
+        else:
+            src = [state.read(op, kind) for op, kind in self.sources]
         out = self.plan(list(values) + src + extra)
         results = list(out[:self.n])
-        if self.assign_vars or self.counters:
+        if self.assign_vars:
             taken = {id(v) for v in values}
             taken.update(id(v) for v in src)
             new = {}
@@ -176,8 +190,6 @@ class StatefulRun:
                 new[var] = _owned(v, taken)
             with self.lock:
                 state.values.update(new)
-                for op in self.counters:
-                    state.counters[op] = state.counters.get(op, 0) + 1
             # a fetched result must never be a buffer the session keeps
             kept = {id(v) for v in new.values()}
             results = [np.array(r) if id(r) in kept else r for r in results]

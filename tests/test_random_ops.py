@@ -394,3 +394,29 @@ def test_dropout_errors(kwargs):
 def test_dropout_needs_floats():
     with pytest.raises(ValueError, match="floating"):
         ng.nn.dropout(ng.constant([1, 2]), rate=0.5)
+
+
+def test_unseeded_ops_draw_a_different_stream_in_each_session():
+    x = ng.random_uniform([64])           # no graph seed, no op seed
+    with ng.Session() as s1, ng.Session() as s2:
+        a1, a2 = s1.run(x), s1.run(x)
+        b1 = s2.run(x)
+    assert not np.array_equal(a1, a2) and not np.array_equal(a1, b1)
+    ng.set_random_seed(5)
+    y = ng.random_uniform([64])           # seeded: every Session starts the same stream
+    with ng.Session() as s1, ng.Session() as s2:
+        assert np.array_equal(s1.run(y), s2.run(y))
+
+
+def test_overlapping_runs_of_one_session_draw_different_numbers():
+    import threading
+    ng.set_random_seed(11)
+    x = ng.random_normal([256])
+    with ng.Session() as s:
+        out = []
+        threads = [threading.Thread(target=lambda: out.append(s.run(x))) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert len({a.tobytes() for a in out}) == 6
