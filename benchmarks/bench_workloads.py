@@ -150,3 +150,30 @@ class BusyCore:
 
     def time_numpy_by_hand_busy(self, name):
         bench.WORKLOADS[name][1](*self.data)
+
+
+class TrainStep:
+    """W6-train (numgrad/bench_train.py): one Adam step of the Burgers PINN,
+    ``sess.run([train_op, loss])``, and the loss-and-gradients call of the same graph; the
+    target is train / grads <= 1.15 (the update fused, not a second pass)."""
+    timeout = 900
+
+    def setup(self):
+        from numgrad import bench_train
+        weights, data = bench_train.problem()
+        self.grads, self.train, _ = bench_train.numgrad_calls(weights, data)
+        for _ in range(8):              # compile and the thread trials, outside the timing
+            self.grads()
+            self.train()
+
+    def time_train_step(self):
+        self.train()
+
+    def time_loss_and_gradients(self):
+        self.grads()
+
+    def track_train_over_grads(self):
+        from numgrad.bench_train import median_ms
+        return median_ms(self.train, 5, 0.5) / median_ms(self.grads, 5, 0.5)
+
+    track_train_over_grads.unit = "ratio"
