@@ -1,0 +1,46 @@
+"""W6-train (numgrad/bench_train.py): the PINN's Adam step is the Adam formula applied to the
+gradients of the same graph; the peers (when installed) start from the same loss."""
+import numpy as np
+import pytest
+
+import numgrad as ng
+from numgrad import bench_train as bt
+
+SMALL = dict(n_u=8, n_f=32, layers=(2, 6, 6, 1))
+
+
+def test_one_train_step_is_adam_on_the_gradients():
+    weights, data = bt.problem(**SMALL)
+    loss, variables, ph = bt.build_numgrad(ng, weights)
+    grads = ng.gradients(loss, variables)
+    train = ng.train.AdamOptimizer(bt.LR, bt.BETA1, bt.BETA2, bt.EPS).minimize(loss)
+    feed = {ph[k]: data[k] for k in ph}
+    with ng.Session() as sess:
+        sess.run(ng.global_variables_initializer())
+        before = sess.run(variables)
+        g = sess.run(grads, feed)
+        l0 = sess.run([train, loss], feed)[1]
+        after = sess.run(variables)
+        l1 = sess.run(loss, feed)
+    lr_t = bt.LR * np.sqrt(1 - bt.BETA2) / (1 - bt.BETA1)
+    for w0, gi, w1 in zip(before, g, after):
+        m = (1 - bt.BETA1) * gi
+        v = (1 - bt.BETA2) * gi * gi
+        np.testing.assert_allclose(w1, w0 - lr_t * m / (np.sqrt(v) + bt.EPS), rtol=1e-5,
+                                   atol=1e-6)
+    assert l1 < l0
+
+
+def test_numgrad_calls_and_run_table():
+    row = bt.run(quick=True, peers=(), n_f=64)
+    assert row["grads_ms"] > 0 and row["train_ms"] > 0
+    assert row["train_over_grads"] == pytest.approx(row["train_ms"] / row["grads_ms"])
+
+
+@pytest.mark.parametrize("peer", ["tf1", "jax"])
+def test_peers_start_from_numgrads_loss(peer):
+    pytest.importorskip({"tf1": "tensorflow", "jax": "jax"}[peer])
+    weights, data = bt.problem(**SMALL)
+    _, _, first = bt.numgrad_calls(weights, data)
+    _, peer_first = bt.PEERS[peer](weights, data)
+    assert peer_first == pytest.approx(first, rel=1e-4)
