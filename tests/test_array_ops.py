@@ -284,36 +284,48 @@ def test_batched_jacobian_matches_loop(name, sess):
         np.testing.assert_allclose(f, s, rtol=1e-12, atol=1e-12)
 
 
-def test_batching_rules_match_rows():
+# Row tests of this module's batching rules, in tests/test_jacobians.py's RULE_CASES format
+# (s: a float64 placeholder of shape [2, 3]); that file's row-test check can import them.
+ROW_CASES = {
+    "Split": lambda s: ng.split(s, 3, axis=1)[1],
+    "ReverseV2": lambda s: ng.reverse(s, [1]),
+    "Roll": lambda s: ng.roll(s, 1, -1),
+    "MirrorPad": lambda s: ng.pad(s, [[1, 0], [0, 2]], "SYMMETRIC"),
+    "MirrorPadGrad": lambda s: ng.ops.array_extra.mirror_pad_grad(s, [[0, 0], [1, 1]],
+                                                                  "REFLECT"),
+    "PadV2": lambda s: ng.pad(s, [[1, 0], [0, 2]]),
+    "TopKV2": lambda s: ng.ops.array_extra.top_k(s, 2)[0],
+    "ArgMax": lambda s: ng.argmax(s, -1),
+    "ArgMin": lambda s: ng.argmin(s, 0),
+    "GatherNd": lambda s: ng.gather_nd(s, [[1, 2], [0, 0]]),
+    "ScatterNd": lambda s: ng.scatter_nd([[1], [0]], s, [2, 3]),
+    "TensorScatterUpdate": lambda s: ng.tensor_scatter_nd_update(s, [[1]], s[:1] * 2.0),
+    "TensorScatterAdd": lambda s: ng.tensor_scatter_nd_add(
+        ng.constant(np.ones((2, 3))), [[1, 1]], s[0, :1]),
+    "PlaceholderWithDefault": lambda s: ng.placeholder_with_default(s, [None, 3]),
+}
+
+
+@pytest.mark.parametrize("op_type", sorted(ROW_CASES))
+def test_batching_rule_matches_rows(op_type):
     """Each batching rule of this module against running the op row by row."""
-    s = ng.placeholder(F64, [3, 4])
-    cases = {
-        "Split": lambda s: ng.split(s, 2, axis=1)[1],
-        "ReverseV2": lambda s: ng.reverse(s, [1]),
-        "Roll": lambda s: ng.roll(s, 1, -1),
-        "MirrorPad": lambda s: ng.pad(s, [[1, 0], [0, 2]], "SYMMETRIC"),
-        "MirrorPadGrad": lambda s: ng.ops.array_extra.mirror_pad_grad(s, [[1, 0], [1, 1]],
-                                                                      "REFLECT"),
-        "PadV2": lambda s: ng.pad(s, [[1, 0], [0, 2]]),
-        "TopKV2": lambda s: ng.ops.array_extra.top_k(s, 2)[0],
-        "ArgMax": lambda s: ng.argmax(s, -1),
-        "ArgMin": lambda s: ng.argmin(s, 0),
-        "GatherNd": lambda s: ng.gather_nd(s, [[1, 2], [0, 0]]),
-        "ScatterNd": lambda s: ng.scatter_nd([[1], [0], [1]], s, [2, 4]),
-        "TensorScatterUpdate": lambda s: ng.tensor_scatter_nd_update(s, [[2]], s[:1] * 2.0),
-        "TensorScatterAdd": lambda s: ng.tensor_scatter_nd_add(
-            ng.constant(np.ones((3, 4))), [[2, 1]], s[0, :1]),
-        "PlaceholderWithDefault": lambda s: ng.placeholder_with_default(s, [None, 4]),
-    }
-    rows = _rng(3).normal(size=(2, 3, 4))
-    for op_type, build in cases.items():
-        assert op_type in batching.BATCH_RULES
-        y = build(s)
-        batched, = batching.vectorize(s, ng.constant(rows), [y])
-        with ng.Session(backend="numpy") as sess:
-            got = sess.run(batched)
-            want = np.stack([sess.run(y, {s: r}) for r in rows])
-        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14, err_msg=op_type)
+    assert op_type in batching.BATCH_RULES
+    s = ng.placeholder(F64, [2, 3])
+    y = ROW_CASES[op_type](s)
+    assert any(op.type == op_type for op in ng.get_default_graph().get_operations())
+    rows = _rng(9).uniform(-1, 1, size=(4, 2, 3))
+    batched, = batching.vectorize(s, ng.constant(rows), [y])
+    with ng.Session(backend="numpy") as sess:
+        got = sess.run(batched)
+        want = np.stack([sess.run(y, {s: r}) for r in rows])
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_every_rule_of_this_module_has_a_row_test():
+    from numgrad.ops import array_extra
+    ours = [t for t, rule in batching.BATCH_RULES.items()
+            if rule.__module__ == array_extra.__name__]
+    assert sorted(ours) == sorted(ROW_CASES)
 
 
 # --- bad inputs: clear errors, graph unchanged --------------------------------------------------
