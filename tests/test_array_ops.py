@@ -450,3 +450,16 @@ def test_tf_errors_agree_for_bad_split_and_pad():
             tf.tensordot(tf.zeros([2, 3]), tf.zeros([2, 3]), 1)
         with pytest.raises(ValueError, match="last dimension >= k = 4"):
             tf.nn.top_k(tf.zeros([3]), 4)
+
+
+def test_top_k_and_sort_gradients_with_unknown_shapes(sess):
+    x = ng.placeholder(F64, [None, 4])
+    vals, idx = ng.ops.array_extra.top_k(x, 2)
+    w = ng.constant(np.array([[3.0, 1.0]]))
+    g, = ng.gradients(ng.reduce_sum(vals * w), x)
+    s = ng.sort(x, axis=0)
+    gs, = ng.gradients(ng.reduce_sum(s * ng.constant(np.arange(4.0))), x)
+    xv = np.array([[0.1, 0.5, 0.3, 0.2], [2.0, 1.0, 3.0, 0.0], [1.0, 1.0, 1.0, -1.0]])
+    got, got_s = sess.run([g, gs], {x: xv})
+    np.testing.assert_array_equal(got, [[0, 3, 1, 0], [1, 0, 3, 0], [3, 1, 0, 0]])
+    np.testing.assert_array_equal(got_s, np.tile(np.arange(4.0), (3, 1)))

@@ -27,9 +27,8 @@ from ..tensor_shape import TensorShape, as_shape
 from . import array as A
 from . import math as M
 from . import reduce as R
-from .core import (_python_default_array, constant, constant_value, convert_to_tensor, make_op,
-                   shape_tensor_value)
-from .math import _fmt
+from . import core as _core
+from .core import constant, constant_value, convert_to_tensor, make_op, shape_tensor_value
 from .registry import register_op
 
 __all__ = ["range", "lin_space", "linspace", "one_hot", "argmax", "argmin", "split", "pad",
@@ -40,6 +39,7 @@ __all__ = ["range", "lin_space", "linspace", "one_hot", "argmax", "argmin", "spl
 
 _pyrange = builtins.range
 _static_ints = A._static_ints
+_fmt = M._fmt
 
 
 def _axis_in(axis, rank, what, shape, extra=0):
@@ -229,7 +229,7 @@ def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None
                 dtype = v.dtype
                 break
             if v is not None:
-                dtype = _dt.as_dtype(_python_default_array(v, None).dtype)
+                dtype = _dt.as_dtype(_core._python_default_array(v, None).dtype)
                 break
     if dtype is None:
         dtype = _dt.float32
@@ -1236,11 +1236,9 @@ def einsum(equation, *inputs, **kwargs):
 
 
 def _expand_to(x, lab, order):
-    present = [c for c in order if c in lab]
     for p, c in enumerate(order):
         if c not in lab:
             x = A.expand_dims(x, p)
-    del present
     return x
 
 

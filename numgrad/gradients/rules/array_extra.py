@@ -4,7 +4,6 @@ import builtins
 
 import numpy as np
 
-from ... import dtypes as _dt
 from ...ops import array as A
 from ...ops import array_extra as X
 from ...ops import math as M
@@ -118,5 +117,3 @@ def _top_k_grad(op, grad, _):
     summed = A.unsorted_segment_sum(A.reshape(grad, [-1]), ind, R.reduce_prod(in_shape))
     return [A.reshape(summed, in_shape)]
 
-
-del _dt
