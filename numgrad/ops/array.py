@@ -782,7 +782,8 @@ def gather(params, indices, validate_indices=None, name=None, axis=None, batch_d
     """tf.gather along `axis` (default 0); its gradient is sparse (IndexedSlices) when `axis` is
     0 as given (as TF's _GatherV2Grad: axis=-1 of a 1-D params gives a dense gradient)."""
     if batch_dims:
-        raise NotImplementedError("gather: batch_dims != 0 is not supported")
+        from .array_extra import gather_batch_dims
+        return gather_batch_dims(params, indices, axis, batch_dims, name=name)
     params = convert_to_tensor(params)
     indices = convert_to_tensor(indices)
     axis = 0 if axis is None else int(_static_ints(axis, "gather: axis").reshape(()))
