@@ -276,3 +276,26 @@ def test_failed_variable_creation_leaves_no_ops_or_collection_entries():
         ng.Variable(ng.placeholder(ng.float32, [None]))     # shape not fully defined
     ops_after_placeholder = len(g.get_operations())
     assert ops_after_placeholder == n + 1 and ng.global_variables() == []
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_fork_after_variables_exist():
+    import os
+    w = ng.Variable(np.full(4, 2.0))
+    x = ng.placeholder(ng.float64, [4])
+    step = w.assign_sub(0.25 * ng.gradients(ng.reduce_sum(w * w * x), [w])[0])
+    sess = ng.Session()
+    sess.run(w.initializer)
+    sess.run(step, {x: np.ones(4)})                 # w = 2 - 0.25 * 4 = 1
+    pid = os.fork()
+    if pid == 0:        # the child trains its copy of the session; the parent's is its own
+        try:
+            sess.run(step, {x: np.ones(4)})
+            ok = np.allclose(sess.run(w), 0.5)
+            os._exit(0 if ok else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    np.testing.assert_allclose(sess.run(w), np.ones(4))
+    sess.close()
