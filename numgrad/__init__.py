@@ -25,6 +25,7 @@ from .ops.array import (broadcast_to, concat, expand_dims, fill, gather, identit
 from .ops.reduce import (cumprod, cumsum, reduce_max, reduce_mean, reduce_min, reduce_prod,
                          reduce_sum)
 from .ops.control import group, no_op, tuple  # noqa: A004
+from .control import case, cond, foldl, foldr, map_fn, scan, while_loop
 from .graph import atomic as _atomic
 
 
