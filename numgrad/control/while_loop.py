@@ -167,7 +167,7 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
             raise TypeError(f"while_loop: cond must return a boolean scalar, got {c.dtype.name} "
                             f"of shape {c.shape}")
         body_fg, res = trace(body, "body")
-        if len(structure) == 1 and not is_nested(res):
+        if len(structure) == 1 and not isinstance(res, (list, tuple)):
             res = [res]
         if isinstance(res, (list, tuple)) and isinstance(structure, (list, tuple)) \
                 and type(res) is not type(structure) and len(res) == len(structure) \
@@ -215,7 +215,7 @@ def _unleaf(x):
     return x.v if isinstance(x, _Leaf) else x
 
 
-def build_while(graph, flat, invariants, maxit, cond_fg, body_fg, back_prop, history=False):
+def build_while(graph, flat, invariants, maxit, cond_fg, body_fg, back_prop):
     inputs, index = [], {}
     for fg in (cond_fg, body_fg):
         for outer_t, _ in fg.captures:
@@ -228,9 +228,6 @@ def build_while(graph, flat, invariants, maxit, cond_fg, body_fg, back_prop, his
              "body_idx": tuple(index[t] for t, _ in body_fg.captures),
              "back_prop": bool(back_prop), "history": False,
              "out_specs": tuple((t.dtype, inv) for t, inv in zip(flat, invariants))}
-    if history:
-        attrs["out_specs"] = tuple(history_specs(attrs))
-        attrs["history"] = True
     ins = list(flat) + ([maxit] if maxit is not None else []) + inputs
     return list(graph.create_op("While", ins, attrs, "While").outputs)
 

@@ -12,7 +12,7 @@ a gradient of this gradient) are added at their iteration, which gives second de
 """
 from ...control.cond import build_if
 from ...control.func_graph import FuncGraph, copy_ops
-from ...control.while_loop import build_while, while_loop
+from ...control.while_loop import history_specs, while_loop
 from ...ops import array as _array
 from ...ops import math as _math
 from ..impl import gradients
@@ -75,11 +75,10 @@ def _while_grad(op, *grads):
     if op.get_attr("history"):
         hop, g_final, g_hist = op, grads[:n], grads[n:2 * n]
     else:
-        flat = op.inputs[:n]
-        invariants = [s for _, s in op.get_attr("out_specs")]
-        hist_outs = build_while(op.graph, flat, invariants, op.inputs[n] if has_max else None,
-                                op.get_attr("cond_graph"), body_fg, True, history=True)
-        hop = hist_outs[0].op
+        # the same loop on the same inputs, recording every iteration's loop vars
+        attrs = dict(op.attrs, history=True)
+        attrs["out_specs"] = tuple(history_specs(attrs))
+        hop = op.graph.create_op("While", list(op.inputs), attrs, "While_history")
         g_final, g_hist = grads, [None] * n
     H = hop.outputs[n:2 * n]
     T = hop.outputs[2 * n]
