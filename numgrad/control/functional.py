@@ -7,7 +7,7 @@ known when the graph is built.  (TensorArray, with O(n) writes, is future work.)
 """
 import numpy as np
 
-from ..graph import Tensor, _graph_of
+from ..graph import _graph_of
 from ..ops import array as _array
 from ..ops import math as _math
 from ..ops.core import constant, convert_to_tensor
