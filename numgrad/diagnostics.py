@@ -14,7 +14,7 @@ import collections
 import numpy as np
 
 from .errors import InvalidArgumentError
-from .graph import Tensor, _graph_of, executing_eagerly
+from .graph import Tensor, graph_of, executing_eagerly
 from .ops.debug import (add_check_numerics_ops, check_numerics, non_finite_status,  # noqa: F401
                         verify_tensor_all_finite)
 
@@ -206,7 +206,7 @@ def why_none(ys, xs, stop_gradients=None):
         for t in seq:
             if not isinstance(t, Tensor):
                 raise TypeError(f"why_none: {what} must be Tensors, got {t!r}")
-    graph = _graph_of(ys + xs + stops)
+    graph = graph_of(ys + xs + stops)
     finalized = graph._finalized
     graph._finalized = False          # the probes below are rolled back before we return
     try:

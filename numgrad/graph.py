@@ -285,6 +285,10 @@ class Graph:
         exact_name=True takes `name` as the op's full name, outside the current name scope,
         and raises ValueError if an op of that name exists (variables are named this way)."""
         from .ops.registry import get_op_def
+        if _TRACING[0]:
+            inner = _inner_default(self)
+            if inner is not self:       # tracing a cond/while_loop function of this graph
+                return inner.create_op(op_type, inputs, attrs, name, exact_name)
         if self._finalized:
             raise RuntimeError("Graph is finalized and cannot be modified.")
         op_def = get_op_def(op_type)
@@ -293,8 +297,7 @@ class Graph:
             if not isinstance(t, Tensor):
                 raise TypeError(f"{op_type}: input {i} must be a Tensor, got {type(t).__name__}")
             if t.graph is not self:
-                raise ValueError(f"{op_type}: input tensor '{t.name}' must be from the same "
-                                 "graph as the op being created (it belongs to another Graph)")
+                inputs[i] = self._capture(t, op_type)
         attrs = dict(attrs or {})
         with self._lock:
             full_name = name if exact_name else self.unique_name(name or op_type, mark_as_used=False)
@@ -327,6 +330,16 @@ class Graph:
         if _EAGER[0] and not self._keep_ops:
             _run_eagerly(op, op_def)
         return op
+
+    def _capture(self, t, op_type):
+        """An input `t` from another graph: an error here; a FuncGraph (numgrad/control)
+        captures tensors of its enclosing graphs as placeholders instead."""
+        raise ValueError(f"{op_type}: input tensor '{t.name}' must be from the same "
+                         "graph as the op being created (it belongs to another Graph)")
+
+    def _encloses(self, graph):
+        """Whether this graph is `graph` or a function graph traced inside it (FuncGraph)."""
+        return graph is self
 
     @contextlib.contextmanager
     def _transaction(self):
@@ -543,7 +556,7 @@ def reset_default_graph():
 
 def name_scope(name, default_name=None, values=None):
     """tf.compat.v1.name_scope(name, default_name=None, values=None)."""
-    graph = _graph_of(values) if values else get_default_graph()
+    graph = graph_of(values) if values else get_default_graph()
     n = name if name is not None else default_name
 
     @contextlib.contextmanager
@@ -559,7 +572,7 @@ def control_dependencies(control_inputs):
     return get_default_graph().control_dependencies(control_inputs)
 
 
-def _graph_of(values):
+def graph_of(values):
     """The one graph that all Tensors/Operations in `values` belong to (ValueError if mixed)."""
     graph, first = None, None
     for v in values:
@@ -571,7 +584,24 @@ def _graph_of(values):
         elif g is not graph:
             raise ValueError(f"{_describe(v)} must be from the same graph as {_describe(first)} "
                              "(they belong to different Graphs).")
-    return graph or get_default_graph()
+    if graph is None:
+        return get_default_graph()
+    return _inner_default(graph) if _TRACING[0] else graph
+
+
+# How many FuncGraphs (numgrad/control) are being traced, over all threads: while none is,
+# create_op and graph_of skip the look-up of _inner_default.
+_TRACING = [0]
+
+
+def _inner_default(graph):
+    """`graph`, or the default graph when that is a FuncGraph traced inside `graph`: an op
+    built from tensors of an enclosing graph while a cond branch or loop body is traced
+    belongs to the function graph, which captures those tensors (as in TF 2)."""
+    d = get_default_graph()
+    if d is not graph and d._encloses(graph):
+        return d
+    return graph
 
 
 def _describe(v):

@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 
 from . import batching
-from .graph import Tensor, _graph_of, executing_eagerly
+from .graph import Tensor, graph_of, executing_eagerly
 from .gradients import UnconnectedGradients, gradients
 from .gradients.impl import _unconnected_enum
 from .gradients.registry import get_gradient_function, has_rule
@@ -163,13 +163,13 @@ def jacobian(y, xs, unconnected_gradients=UnconnectedGradients.NONE,
     single = not isinstance(xs, (list, tuple))
     unconnected = _unconnected_enum(unconnected_gradients)
     xs = _as_list(xs)
-    graph = _graph_of([y] + xs)
+    graph = graph_of([y] + xs)
     with graph.as_default(), graph._transaction():
         first_new = len(graph._ops)
         with graph.name_scope(name) as scope:
             y, = _tensors([y], "y")
             xs = _tensors(xs, "xs")
-            _graph_of([y] + xs)
+            graph_of([y] + xs)
             m = _static_size(y, "jacobian")
             ydims = y.shape.as_list()
             seeds = np.eye(m, dtype=y.dtype.np).reshape([m] + ydims)
@@ -193,7 +193,7 @@ def batch_jacobian(y, x, unconnected_gradients=UnconnectedGradients.NONE,
     """
     _check_graph_mode("batch_jacobian")
     unconnected = _unconnected_enum(unconnected_gradients)
-    graph = _graph_of([y, x])
+    graph = graph_of([y, x])
     with graph.as_default(), graph._transaction():
         first_new = len(graph._ops)
         with graph.name_scope(name) as scope:
@@ -255,7 +255,7 @@ def jvp(ys, xs, vs, unconnected_gradients=UnconnectedGradients.NONE, name="jvp")
     ys, xs = _as_list(ys), _as_list(xs)
     if len(vs) != len(xs):
         raise ValueError(f"jvp: got {len(vs)} tangents vs for {len(xs)} xs")
-    graph = _graph_of(ys + xs + [v for v in vs if isinstance(v, Tensor)])
+    graph = graph_of(ys + xs + [v for v in vs if isinstance(v, Tensor)])
     with graph.as_default(), graph._transaction():
         first_new = len(graph._ops)
         with graph.name_scope(name):
@@ -306,7 +306,7 @@ def hvp(ys, xs, vs, unconnected_gradients=UnconnectedGradients.NONE, name="hvp")
     if len(vs) != len(xs):
         raise ValueError(f"hvp: got {len(vs)} vectors vs for {len(xs)} xs")
     ys_list = _as_list(ys)
-    graph = _graph_of(ys_list + xs + [v for v in vs if isinstance(v, Tensor)])
+    graph = graph_of(ys_list + xs + [v for v in vs if isinstance(v, Tensor)])
     with graph.as_default(), graph._transaction():
         first_new = len(graph._ops)
         with graph.name_scope(name):

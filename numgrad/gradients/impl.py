@@ -15,7 +15,7 @@ import enum
 import numpy as np
 
 from .. import dtypes as _dt
-from ..graph import Operation, Tensor, _graph_of, executing_eagerly
+from ..graph import Operation, Tensor, graph_of, executing_eagerly
 from ..indexed_slices import IndexedSlices
 from ..ops import array as _array
 from ..ops import control as _control
@@ -97,13 +97,13 @@ def gradients(ys, xs, grad_ys=None, name="gradients", colocate_gradients_with_op
     xs = _as_list(xs)
     stop_gradients = _as_list(stop_gradients)
     grad_ys = [None] * len(ys) if grad_ys is None else _as_list(grad_ys)
-    graph = _graph_of([v for v in ys + xs + grad_ys + stop_gradients if v is not None])
+    graph = graph_of([v for v in ys + xs + grad_ys + stop_gradients if v is not None])
     with graph.as_default(), graph._transaction():
         with graph.name_scope(name or "gradients") as scope:
             ys = _convert(ys, "y")
             xs = _convert(xs, "x")
             stop_gradients = _convert(stop_gradients, "stop_gradient")
-            _graph_of(ys + xs + stop_gradients + [g for g in grad_ys if isinstance(g, Tensor)])
+            graph_of(ys + xs + stop_gradients + [g for g in grad_ys if isinstance(g, Tensor)])
             return _gradients_helper(ys, xs, grad_ys, scope, gate_gradients,
                                      aggregation_method, stop_gradients, unconnected)
 
@@ -323,7 +323,7 @@ def hessians(ys, xs, name="hessians", colocate_gradients_with_ops=False, gate_gr
         raise RuntimeError("ng.hessians is not supported when eager execution is enabled.")
     xs = _as_list(xs)
     kwargs = dict(gate_gradients=gate_gradients, aggregation_method=aggregation_method)
-    graph = _graph_of([v for v in _as_list(ys) + xs if v is not None])
+    graph = graph_of([v for v in _as_list(ys) + xs if v is not None])
     out = []
     with graph.as_default(), graph._transaction(), graph.name_scope(name):
         first = gradients(ys, xs, **kwargs)

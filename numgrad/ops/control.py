@@ -1,7 +1,7 @@
 """Control ops: group, tuple (gate), no_op, with_dependencies."""
 import builtins
 
-from ..graph import Operation, Tensor, _graph_of, get_default_graph, name_scope
+from ..graph import Operation, Tensor, graph_of, get_default_graph, name_scope
 from ..indexed_slices import IndexedSlices
 from .array import identity
 from .core import make_op
@@ -25,7 +25,7 @@ def group(*inputs, name=None):
     for x in ops:
         if not isinstance(x, Operation):
             raise TypeError(f"group: expected Operations or Tensors, got {x!r}")
-    graph = _graph_of(ops) if ops else get_default_graph()
+    graph = graph_of(ops) if ops else get_default_graph()
     with graph.as_default(), graph.control_dependencies(ops):
         return graph.create_op("NoOp", [], None, name or "group_deps")
 
@@ -41,7 +41,7 @@ def tuple(tensors, name=None, control_inputs=None):  # noqa: A001  (tf.tuple)
     present = [t for t in tensors if t is not None]
     if not present:
         return list(tensors)
-    graph = _graph_of(present)
+    graph = graph_of(present)
     with graph.as_default(), name_scope(name, "tuple", present):
         gate = group(*present, *(control_inputs or []))
         return [None if t is None else with_dependencies([gate], t) for t in tensors]

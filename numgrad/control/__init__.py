@@ -1,0 +1,8 @@
+"""Control flow with gradients (TF 2's functional design, TF 1's API): ng.cond, ng.case,
+ng.while_loop, and map_fn / scan / foldl / foldr built on while_loop."""
+from .cond import case, cond
+from .func_graph import FuncGraph
+from .functional import foldl, foldr, map_fn, scan
+from .while_loop import while_loop
+
+__all__ = ["cond", "case", "while_loop", "map_fn", "scan", "foldl", "foldr", "FuncGraph"]

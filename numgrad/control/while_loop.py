@@ -1,0 +1,248 @@
+"""ng.while_loop: the functional `While` op (TF 2's while_v2, with TF 1's API).
+
+``While`` takes [loop vars..., maximum_iterations (if given), captures...]; its attrs hold the
+cond and body FuncGraphs.  Running it iterates in Python, each step one call of the cond's and
+the body's NumPy plans (an interpreted loop: compiling the whole loop to one Numba function is
+future work).  A While built with attr ``history=True`` also outputs, per loop var, the stack
+of its values at the start of every iteration, and the trip count: the gradient rule
+(numgrad/gradients/rules/control.py) builds such a copy of the forward loop and runs the body's
+gradient backwards over those stacks as another While, so its gradient (second derivatives)
+comes from the same rule.
+"""
+import numpy as np
+
+from .. import batching
+from .. import dtypes as _dt
+from ..graph import Tensor, graph_of, executing_eagerly
+from ..ops.core import convert_to_tensor, placeholder
+from ..ops.registry import register_op
+from ..tensor_shape import TensorShape, as_shape
+from .func_graph import (FuncGraph, assert_same_structure, branch_outputs, flatten, is_nested,
+                         pack_sequence_as)
+
+__all__ = ["while_loop"]
+
+
+def _while_infer(inputs, attrs):
+    return list(attrs["out_specs"])
+
+
+def _while_compute(vals, attrs):
+    n = attrs["n_vars"]
+    loop = list(vals[:n])
+    pos = n
+    maxit = None
+    if attrs["has_max"]:
+        maxit = int(np.asarray(vals[n]))
+        pos += 1
+    caps = vals[pos:]
+    cond_fg, body_fg = attrs["cond_graph"], attrs["body_graph"]
+    cond_caps = [caps[k] for k in attrs["cond_idx"]]
+    body_caps = [caps[k] for k in attrs["body_idx"]]
+    history = attrs["history"]
+    stacks = [[] for _ in range(n)] if history else None
+    t = 0
+    while maxit is None or t < maxit:
+        c = np.asarray(cond_fg.run(loop + cond_caps)[0])
+        if c.ndim != 0:
+            raise ValueError(f"while_loop: the cond must return a scalar, got shape {c.shape}")
+        if not c:
+            break
+        if history:
+            for s, v in zip(stacks, loop):
+                s.append(v)
+        loop = body_fg.run(loop + body_caps)
+        t += 1
+    if not history:
+        return loop
+    hist = []
+    for i, (s, v0) in enumerate(zip(stacks, vals[:n])):
+        v0 = np.asarray(v0)
+        if not s:
+            hist.append(np.empty((0,) + v0.shape, v0.dtype))
+            continue
+        shapes = {np.shape(v) for v in s}
+        if len(shapes) > 1:
+            raise ValueError(f"the gradient of while_loop needs loop variable {i} to keep one "
+                             f"shape, but it took shapes {sorted(shapes)} (varying shapes under "
+                             "shape_invariants are not supported by the gradient yet)")
+        hist.append(np.stack(s))
+    return loop + hist + [np.array(t, np.int32)]
+
+
+register_op("While", _while_infer, _while_compute, kind="opaque")
+batching.NOT_BATCHABLE.setdefault(
+    "While", "control flow: its body is a whole graph; jacobian falls back to a loop of "
+    "gradients")
+
+
+def history_specs(attrs):
+    n = attrs["n_vars"]
+    specs = list(attrs["out_specs"][:n])
+    return specs + [(d, TensorShape([None]).concatenate(s)) for d, s in specs] + [
+        (_dt.int32, TensorShape([]))]
+
+
+def _less_specific(inv, shape):
+    """Whether shape invariant `inv` admits `shape` (each dim None or equal)."""
+    if inv.rank is None:
+        return True
+    if shape.rank is None or shape.rank != inv.rank:
+        return False
+    return all(a is None or a == b for a, b in zip(inv.as_list(), shape.as_list()))
+
+
+def _fmt(shape):
+    if shape.rank is None:
+        return "<unknown>"
+    return str(tuple(shape.as_list()))
+
+
+def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations=10,
+               back_prop=True, swap_memory=False, name=None, maximum_iterations=None,
+               return_same_structure=False):
+    """tf.compat.v1.while_loop: repeat `loop_vars = body(*loop_vars)` while `cond(*loop_vars)`.
+
+    `loop_vars` is a list/tuple (nests allowed); `cond` and `body` are traced once, into
+    FuncGraphs, and run as one While op.  The loop runs in Python, calling the NumPy plans of
+    cond and body once per iteration (a compiled single-Numba-function loop is future work).
+    A loop var may change shape only within its `shape_invariants` entry (TF's ValueError
+    otherwise).  `maximum_iterations` bounds the trip count.  Gradients (TF 2's, second
+    derivatives included) flow to the initial loop vars and to outer tensors the functions
+    use; `back_prop=False` gives None.  The gradient re-runs the forward loop to record every
+    iteration's loop vars.  `parallel_iterations` and `swap_memory` are accepted and ignored.
+    """
+    if not callable(cond):
+        raise TypeError("'cond' must be callable.")
+    if not callable(body):
+        raise TypeError("'body' must be callable.")
+    if not isinstance(parallel_iterations, int) or isinstance(parallel_iterations, bool) \
+            or parallel_iterations <= 0:
+        raise TypeError("'parallel_iterations' must be a positive integer.")
+    single = not isinstance(loop_vars, (list, tuple, dict))
+    structure = [loop_vars] if single else loop_vars
+    flat_in = flatten(structure)
+    if not flat_in:
+        raise ValueError("No loop variables provided")
+    if executing_eagerly():
+        return _eager_loop(cond, body, structure, single, maximum_iterations,
+                           return_same_structure)
+    graph = graph_of([v for v in flat_in if isinstance(v, Tensor)])
+    with graph.as_default(), graph._transaction(), graph.name_scope(name or "while"):
+        flat = [convert_to_tensor(v) for v in flat_in]
+        if shape_invariants is None:
+            invariants = [t.shape for t in flat]
+        else:
+            inv_struct = [shape_invariants] if single else shape_invariants
+            invariants = [as_shape(_unleaf(s)) for s in flatten(_shapes_as_leaves(inv_struct))]
+            if len(invariants) != len(flat):
+                assert_same_structure(structure, inv_struct)
+            for t, inv in zip(flat, invariants):
+                if not _less_specific(inv, t.shape):
+                    raise ValueError(
+                        f"The shape invariant specified for {t.name} is not compatible with "
+                        "the initial shape of the loop variable. It enters the loop with shape "
+                        f"{_fmt(t.shape)}, but the specified shape invariant is {_fmt(inv)}.")
+        maxit = None
+        if maximum_iterations is not None:
+            maxit = convert_to_tensor(maximum_iterations, dtype=_dt.int32,
+                                      name="maximum_iterations")
+            if maxit.shape.rank not in (None, 0):
+                raise ValueError(f"maximum_iterations must be a scalar, saw shape: {maxit.shape}")
+
+        def trace(fn, what):
+            fg = FuncGraph(what, graph)
+            with fg.as_default():
+                fg.args = [placeholder(t.dtype, inv, name="loop_var")
+                           for t, inv in zip(flat, invariants)]
+                res = fn(*pack_sequence_as(structure, fg.args))
+            return fg, res
+
+        cond_fg, c = trace(cond, "cond")
+        if is_nested(c) or c is None:
+            raise TypeError(f"while_loop: cond must return a boolean scalar, got {c!r}")
+        cond_fg.outputs = branch_outputs(cond_fg, c, "cond")
+        c = cond_fg.outputs[0]
+        if c.dtype != _dt.bool_ or c.shape.rank not in (None, 0):
+            raise TypeError(f"while_loop: cond must return a boolean scalar, got {c.dtype.name} "
+                            f"of shape {c.shape}")
+        body_fg, res = trace(body, "body")
+        if len(structure) == 1 and not isinstance(res, (list, tuple)):
+            res = [res]
+        if isinstance(res, (list, tuple)) and isinstance(structure, (list, tuple)) \
+                and type(res) is not type(structure) and len(res) == len(structure) \
+                and not hasattr(res, "_fields") and not hasattr(structure, "_fields"):
+            res = type(structure)(res)              # TF accepts a tuple for a list and back
+        assert_same_structure(res, structure)
+        body_fg.outputs = branch_outputs(body_fg, res, "body")
+        for t, out, inv in zip(flat, body_fg.outputs, invariants):
+            if out.dtype != t.dtype:
+                raise TypeError(f"Loop var {t.name} enters the loop with type {t.dtype!r} but "
+                                f"has type {out.dtype!r} after 1 iteration. {t.name} type "
+                                "should remain constant.")
+            if not _less_specific(inv, out.shape):
+                raise ValueError(
+                    f"Input tensor '{t.name}' enters the loop with shape {_fmt(t.shape)}, but has "
+                    f"shape {_fmt(out.shape)} after one iteration. To allow the shape to vary "
+                    "across iterations, use the `shape_invariants` argument of tf.while_loop "
+                    "to specify a less-specific shape.")
+        outs = build_while(graph, flat, invariants, maxit, cond_fg, body_fg, back_prop)
+        packed = pack_sequence_as(structure, outs)
+    if return_same_structure:
+        return packed
+    if single or (isinstance(packed, (list, tuple)) and len(packed) == 1):
+        return packed[0]
+    return packed
+
+
+def _shapes_as_leaves(s):
+    """TensorShapes are iterable: make them leaves for flatten()."""
+    if isinstance(s, TensorShape):
+        return _Leaf(s)
+    if isinstance(s, dict):
+        return {k: _shapes_as_leaves(v) for k, v in s.items()}
+    if isinstance(s, (list, tuple)) and not all(isinstance(d, (int, type(None))) for d in s):
+        return [_shapes_as_leaves(v) for v in s]
+    return _Leaf(s)
+
+
+class _Leaf:
+    def __init__(self, v):
+        self.v = v
+
+
+def _unleaf(x):
+    return x.v if isinstance(x, _Leaf) else x
+
+
+def build_while(graph, flat, invariants, maxit, cond_fg, body_fg, back_prop):
+    inputs, index = [], {}
+    for fg in (cond_fg, body_fg):
+        for outer_t, _ in fg.captures:
+            if outer_t not in index:
+                index[outer_t] = len(inputs)
+                inputs.append(outer_t)
+    attrs = {"cond_graph": cond_fg, "body_graph": body_fg, "n_vars": len(flat),
+             "has_max": maxit is not None,
+             "cond_idx": tuple(index[t] for t, _ in cond_fg.captures),
+             "body_idx": tuple(index[t] for t, _ in body_fg.captures),
+             "back_prop": bool(back_prop), "history": False,
+             "out_specs": tuple((t.dtype, inv) for t, inv in zip(flat, invariants))}
+    ins = list(flat) + ([maxit] if maxit is not None else []) + inputs
+    return list(graph.create_op("While", ins, attrs, "While").outputs)
+
+
+def _eager_loop(cond, body, structure, single, maximum_iterations, return_same_structure):
+    vals = pack_sequence_as(structure, [convert_to_tensor(v) for v in flatten(structure)])
+    t = 0
+    while maximum_iterations is None or t < int(np.asarray(maximum_iterations)):
+        if not bool(np.asarray(convert_to_tensor(cond(*vals)).numpy())):
+            break
+        res = body(*vals)
+        if len(structure) == 1 and not is_nested(res):
+            res = [res]
+        vals = pack_sequence_as(structure, [convert_to_tensor(v) for v in flatten(res)])
+        t += 1
+    if return_same_structure:
+        return vals
+    return vals[0] if single or len(vals) == 1 else vals
