@@ -6,11 +6,16 @@ import sys
 import pytest
 
 EXAMPLES = sorted((pathlib.Path(__file__).resolve().parent.parent / "examples").glob("*.py"))
+# Seconds per example.  pinn_burgers trains a PINN (about 2,100 second-order loss-and-gradient
+# evaluations): 20-45 s with a warm compile cache but 97 s measured with a cold one on two
+# busy cores, too close to the default.
+TIMEOUT = {"pinn_burgers": 300}
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example_runs(path):
-    done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
+                          timeout=TIMEOUT.get(path.stem, 120))
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip(), "an example must print what it did"
 
