@@ -33,7 +33,6 @@ A plot of the prediction, the reference and the error is saved when matplotlib i
 
 Run:  python examples/pinn_burgers.py
 """
-import contextlib
 import os
 import tempfile
 import time
@@ -123,18 +122,6 @@ def training_data(rng):
     return {"t_u": t_u, "x_u": x_u, "u": u, "t_f": t_f, "x_f": x_f}
 
 
-def one_blas_thread_in_scipy():
-    """SciPy ships its own OpenBLAS (apart from NumPy's, whose threads numgrad manages).
-    Between loss evaluations L-BFGS-B calls it, and on busy cores its idle worker threads
-    keep spinning beside numgrad's kernels: limiting it to one thread (with threadpoolctl,
-    when installed) made each L-BFGS iteration 2-3x faster on two busy cores."""
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:
-        return contextlib.nullcontext()
-    return ThreadpoolController().limit(limits=1, user_api="blas")
-
-
 def save_or_print(t, x, pred, ref):
     """Plot prediction, reference and error when matplotlib is available; else a table."""
     try:
@@ -208,9 +195,8 @@ def main():
             if calls[0] % PRINT_EVERY == 0:
                 print(f"  L-BFGS evaluation {calls[0]:5d}  loss {loss_value:.3e} "
                       f"(data {lu:.2e}, residual {lf:.2e})")
-        with one_blas_thread_in_scipy():
-            lbfgs.minimize(sess, feed_dict=feed, fetches=[loss, loss_u, loss_f],
-                           loss_callback=report)
+        lbfgs.minimize(sess, feed_dict=feed, fetches=[loss, loss_u, loss_f],
+                       loss_callback=report)
         print(f"  L-BFGS done after {calls[0]} evaluations: loss {sess.run(loss, feed):.3e} "
               f"({time.perf_counter() - start:.1f} s)")
 

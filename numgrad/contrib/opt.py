@@ -12,6 +12,7 @@ SciPy is an optional dependency: ``pip install "numgrad[scipy]"``.
 """
 import numpy as np
 
+from ..blas_threads import one_thread_for_scipy_blas
 from ..tf_logging import info
 
 __all__ = ["ScipyOptimizerInterface", "ExternalOptimizerInterface"]
@@ -169,7 +170,8 @@ class ScipyOptimizerInterface(ExternalOptimizerInterface):
         if constraints:
             minimize_kwargs["constraints"] = constraints
         minimize_kwargs.update(kwargs)
-        result = optimize.minimize(loss_grad_func, initial_val, **minimize_kwargs)
+        with one_thread_for_scipy_blas():
+            result = optimize.minimize(loss_grad_func, initial_val, **minimize_kwargs)
         info("Optimization terminated with:\n  Message: %s\n  Objective function value: %f\n"
              "  Number of iterations: %s\n  Number of functions evaluations: %s",
              result.message, result.fun, getattr(result, "nit", "?"),
