@@ -408,6 +408,9 @@ ROW_CASES = {
     "Svd": lambda s: ng.svd(_c(_C33[:2]) + s, compute_uv=False)[:, None] + s,
     "SelfAdjointEigV2": lambda s: ng.self_adjoint_eigvals(_c(_SPD33) + 0.1 * _sq(s))[None] + s,
     "MatrixExponential": lambda s: ng.linalg.expm(0.1 * _sq(s))[:2],
+    "CholeskyGrad": lambda s: ng.ops.core.make_op("CholeskyGrad", [
+        ng.cholesky(_c(_SPD33) + 0.1 * _sq(s)), _c(_C33)]).outputs[0][:2]
+    + ng.ops.core.make_op("CholeskyGrad", [_c(np.linalg.cholesky(_SPD33)), _sq(s)]).outputs[0][1:],
 }
 
 

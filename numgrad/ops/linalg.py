@@ -112,15 +112,40 @@ def _cholesky_np(vals, attrs):
 
 
 def _band_np(x, num_lower, num_upper):
-    m, n = x.shape[-2:]
-    i = np.arange(m)[:, None]
-    j = np.arange(n)[None, :]
-    keep = np.ones((m, n), bool)
-    if num_lower >= 0:
-        keep &= (i - j) <= num_lower
-    if num_upper >= 0:
-        keep &= (j - i) <= num_upper
-    return np.where(keep, x, np.zeros((), x.dtype))
+    if num_lower < 0 and num_upper < 0:
+        return x.copy()
+    if num_lower < 0:
+        return np.tril(x, num_upper)
+    if num_upper < 0:
+        return np.triu(x, -num_lower)
+    return np.tril(np.triu(x, -num_lower), num_upper)
+
+
+def _cholesky_grad_np(vals, attrs):
+    """TF's Cholesky gradient, l⁻ᴴ Φ(lᴴ ḡ) l⁻¹ symmetrised (Φ: lower triangle, diagonal
+    halved), evaluated with triangular solves instead of forming l⁻¹."""
+    l, g = vals
+    batch = np.broadcast_shapes(l.shape[:-2], g.shape[:-2])
+    l = np.broadcast_to(l, batch + l.shape[-2:])
+    middle = np.swapaxes(l, -1, -2) @ g
+    idx = np.arange(l.shape[-1])
+    middle[..., idx, idx] *= 0.5
+    middle = np.tril(middle)
+    if _solve_triangular is None:           # pragma: no cover - without SciPy: as TF builds it
+        l_inv = np.linalg.inv(l)
+        x = np.swapaxes(l_inv, -1, -2) @ middle @ l_inv
+    else:
+        flat_l = l.reshape((-1,) + l.shape[-2:])
+        flat_m = middle.reshape(flat_l.shape)
+        x = np.empty_like(flat_m)
+        with np.errstate(all="ignore"):
+            for i in range(flat_l.shape[0]):
+                y = _solve_triangular(flat_l[i], flat_m[i], lower=True, trans=1,
+                                      check_finite=False)                  # l⁻ᵀ Φ
+                x[i] = _solve_triangular(flat_l[i], y.T, lower=True, trans=1,
+                                         check_finite=False).T           # (l⁻ᵀ Φ) l⁻¹
+        x = x.reshape(l.shape)
+    return [(x + np.swapaxes(x, -1, -2)) * np.asarray(0.5, l.dtype)]
 
 
 def _triangular_solve_np(vals, attrs):
@@ -423,6 +448,18 @@ def _eigh_infer(inputs, attrs):
 
 
 register_op("Cholesky", _unary_square_infer("Cholesky"), _cholesky_np)
+def _cholesky_grad_infer(inputs, attrs):
+    l, g = inputs
+    _same_dtype("CholeskyGrad", l, g)
+    sl = _matrix("CholeskyGrad", l, square=True)
+    sg = _matrix("CholeskyGrad", g, square=True, what="grad")
+    if sl.rank is None or sg.rank is None:
+        return [(l.dtype, TensorShape(None))]
+    _dims_match("CholeskyGrad", l, g, sl[-1], sg[-1], "matrix sizes differ")
+    return [(l.dtype, _batch_broadcast("CholeskyGrad", l, g, 2, 2).concatenate(sl[-2:]))]
+
+
+register_op("CholeskyGrad", _cholesky_grad_infer, _cholesky_grad_np)
 register_op("MatrixTriangularSolve", _triangular_solve_infer, _triangular_solve_np)
 register_op("MatrixSolve", _solve_infer, _solve_np)
 register_op("MatrixInverse", _unary_square_infer("MatrixInverse"), _inverse_np)
@@ -722,7 +759,7 @@ def _register_batching():
                                "LogMatrixDeterminant", "MatrixDiag", "MatrixDiagPart",
                                "MatrixBandPart", "Qr", "Svd", "SelfAdjointEigV2",
                                "MatrixExponential")}
-    rules.update({"MatrixTriangularSolve": aligned((2, 2)), "MatrixSolve": aligned((2, 2)),
+    rules.update({"CholeskyGrad": aligned((2, 2)), "MatrixTriangularSolve": aligned((2, 2)), "MatrixSolve": aligned((2, 2)),
                   "MatrixSetDiag": aligned((2, 1)), "Diag": tensor_diag,
                   "DiagPart": tensor_diag_part})
     for t, rule in rules.items():
