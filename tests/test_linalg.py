@@ -486,3 +486,10 @@ def test_mixed_dtypes_are_rejected_and_leave_graph_unchanged():
         with pytest.raises(TypeError, match="float64.*float32"):
             build()
         assert [op.name for op in g.get_operations()] == before
+
+
+def test_bench_gp_small_run_checks_numgrad_against_numpy():
+    from numgrad import bench_gp
+    lines = []
+    med = bench_gp.run(n=60, repeats=1, peers=False, out=lines.append)
+    assert set(med) == {"numpy", "numgrad"} and "W8" in lines[0]
