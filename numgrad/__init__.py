@@ -69,6 +69,12 @@ from .init_ops import (constant_initializer, glorot_normal_initializer,
 from .random_ops import (get_seed, multinomial, random_normal, random_shuffle, random_uniform,
                          set_random_seed, truncated_normal)
 from . import contrib, initializers, random  # noqa: E402  (ng.random: the tf.random names)
+from .ops.linalg import (cholesky, cholesky_solve, diag, diag_part, eye, matrix_band_part,  # noqa: E402
+                         matrix_determinant, matrix_diag, matrix_diag_part, matrix_inverse,
+                         matrix_set_diag, matrix_solve, matrix_solve_ls, matrix_transpose,
+                         matrix_triangular_solve, qr, self_adjoint_eig, self_adjoint_eigvals,
+                         svd, trace)
+from . import linalg  # noqa: E402
 from .session_options import ConfigProto, GPUOptions, GraphOptions, OptimizerOptions
 from . import tf_logging as logging
 from .session import InteractiveSession, Session, get_default_session
