@@ -69,3 +69,21 @@ def test_every_public_method_of_public_classes_has_a_docstring():
             if not _own_doc(member):
                 missing.append(f"{qualname}.{name}")
     assert not missing, "public methods without a docstring:\n  " + "\n  ".join(missing)
+
+
+def test_import_numgrad_imports_no_optional_dependency():
+    """SciPy, Dask, numba-cuda, TF, JAX and torch are optional: `import numgrad` loads none of
+    them (Numba itself imports the top-level `scipy` package to check its version, when
+    installed: only SciPy's submodules are numgrad's business)."""
+    import subprocess
+    import sys
+    code = ("import sys, numgrad\n"
+            "top = {m.split('.')[0] for m in sys.modules}\n"
+            "bad = sorted(top & {'dask', 'distributed', 'tensorflow', 'jax', 'torch', "
+            "'matplotlib', 'threadpoolctl', 'numba_cuda'})\n"
+            "bad += sorted(m for m in sys.modules if m.startswith('scipy.') and "
+            "m.split('.')[1] in ('linalg', 'optimize', 'special', 'stats', 'sparse'))\n"
+            "print(','.join(bad))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "", f"import numgrad imported {out.stdout.strip()}"

@@ -22,10 +22,19 @@ from . import reduce as _R
 from .core import constant, constant_value, convert_to_tensor, make_op
 from .registry import register_op
 
-try:                                    # optional: a true triangular solver (LAPACK trtrs)
-    from scipy.linalg import solve_triangular as _solve_triangular
-except ImportError:                     # pragma: no cover - SciPy is an optional extra
-    _solve_triangular = None
+_SOLVER = []                            # [scipy.linalg.solve_triangular or None], on first use
+
+
+def _triangular_solver():
+    """SciPy's true triangular solver (LAPACK trtrs) if SciPy is installed, else None.
+    Imported on first use, never by ``import numgrad`` (SciPy is an optional extra)."""
+    if not _SOLVER:
+        try:
+            from scipy.linalg import solve_triangular
+        except ImportError:             # pragma: no cover - SciPy is an optional extra
+            solve_triangular = None
+        _SOLVER.append(solve_triangular)
+    return _SOLVER[0]
 
 __all__ = ["cholesky", "cholesky_solve", "matrix_triangular_solve", "matrix_solve",
            "matrix_inverse", "matrix_determinant", "slogdet", "logdet", "eye", "diag",
@@ -131,6 +140,7 @@ def _cholesky_grad_np(vals, attrs):
     idx = np.arange(l.shape[-1])
     middle[..., idx, idx] *= 0.5
     middle = np.tril(middle)
+    _solve_triangular = _triangular_solver()
     if _solve_triangular is None:           # pragma: no cover - without SciPy: as TF builds it
         l_inv = np.linalg.inv(l)
         x = np.swapaxes(l_inv, -1, -2) @ middle @ l_inv
@@ -156,6 +166,7 @@ def _triangular_solve_np(vals, attrs):
     out_shape = batch + b.shape[-2:]
     b = np.broadcast_to(b, out_shape).reshape((-1,) + b.shape[-2:])
     out = np.empty(b.shape, np.result_type(a, b))
+    _solve_triangular = _triangular_solver()
     with np.errstate(all="ignore"):
         for i in range(a.shape[0]):
             if _solve_triangular is not None:
