@@ -58,7 +58,8 @@ softsign = _named_features("softsign", "tf.nn.softsign: features / (|features| +
 def leaky_relu(features, alpha=0.2, name=None):
     """tf.nn.leaky_relu: features if > 0 else alpha * features (TF's LeakyRelu op, composed as
     where(features > 0, features, alpha * features): the same values and gradient).  Integer
-    features are cast to float32, as TF does."""
+    features are cast to float32, and a Python `alpha` is rounded to float32 (TF's attr), as
+    TF does."""
     features = convert_to_tensor(features)
     g = features.graph
     with g._transaction(), name_scope(name, "LeakyRelu", [features]):
@@ -66,6 +67,8 @@ def leaky_relu(features, alpha=0.2, name=None):
             features = _math.cast(features, "float32")
         if isinstance(alpha, np.ndarray):
             alpha = alpha.item()
+        if isinstance(alpha, (int, float, np.floating)):
+            alpha = float(np.float32(alpha))     # TF's LeakyRelu: alpha is a float32 attr
         a = _like(alpha, features)
         return _math.where_v2(_math.greater(features, _array.zeros_like(features)), features,
                               _math.multiply(a, features))

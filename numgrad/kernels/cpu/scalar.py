@@ -154,7 +154,7 @@ digamma, zeta, polygamma = _SPECIAL["digamma"], _SPECIAL["zeta"], _SPECIAL["poly
 
 @register_jitable
 def softplus(x):
-    return (x if x > 0 else x - x) + np.log1p(np.exp(-abs(x)))
+    return (x if x > 0 else (0.0 if x == x else x)) + np.log1p(np.exp(-abs(x)))
 
 
 @register_jitable
@@ -178,7 +178,10 @@ def selu(x):
 
 @register_jitable
 def relu6(x):
-    return minimum(maximum(x, 0), 6)
+    # NumPy's minimum(maximum(x, 0), 6): NaN stays NaN, -0.0 gives +0.0
+    if x != x or (x > 0 and x <= 6):
+        return x
+    return 6 if x > 6 else 0
 
 
 @register_jitable

@@ -311,7 +311,7 @@ def erfc(x):
 
 @_device
 def softplus(x):
-    return (x if x > 0 else x - x) + m.log1p(m.exp(-abs(x)))
+    return (x if x > 0 else (0.0 if x == x else x)) + m.log1p(m.exp(-abs(x)))
 
 
 @_device
@@ -335,7 +335,10 @@ def selu(x):
 
 @_device
 def relu6(x):
-    return minimum(maximum(x, 0), 6)
+    # NumPy's minimum(maximum(x, 0), 6): NaN stays NaN, -0.0 gives +0.0
+    if x != x or (x > 0 and x <= 6):
+        return x
+    return 6 if x > 6 else 0
 
 
 @_device
