@@ -89,17 +89,22 @@ swish = silu
 
 
 def gelu(features, approximate=False, name=None):
-    """tf.nn.gelu: 0.5 x (1 + erf(x / sqrt(2))), or with `approximate` the tanh form
-    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    """tf.nn.gelu: x P(X <= x) = 0.5 x erfc(-x / sqrt(2)), or with `approximate` the tanh form
+    0.5 x (1 + tanh(0.7978845608028654 (x + 0.044715 x^3))).  Built exactly as TF 2.21: its
+    constants 1/sqrt(2) and 0.044715 pass through float32 (math_ops.cast of a Python float),
+    so float64 results match TF's, ~1e-8 from the exact function."""
     features = convert_to_tensor(features)
+    if not features.dtype.is_floating:
+        raise ValueError(f"`features.dtype` must be a floating point tensor. Received: "
+                         f"features.dtype={features.dtype.name}")
     g = features.graph
     with g._transaction(), name_scope(name, "Gelu", [features]):
         if approximate:
-            coeff = _like(0.044715, features)
+            coeff = _like(float(np.float32(0.044715)), features)
             inner = 0.7978845608028654 * (features + coeff * _math.pow(features, 3.0))
             return 0.5 * features * (1.0 + _math.tanh(inner))
-        return 0.5 * features * (1.0 + _math.erf(
-            features / _like(1.4142135623730951, features)))
+        return 0.5 * features * _math.erfc(
+            -features * _like(float(np.float32(0.7071067811865476)), features))
 
 
 def l2_loss(t, name=None):
