@@ -584,3 +584,39 @@ def test_against_tensorflow():
                                        err_msg=str(i))
             np.testing.assert_allclose(out[len(ys) + i], gt, rtol=1e-10, atol=1e-14,
                                        err_msg=str(i))
+
+
+# --- the cuda backend's device functions (NUMBA_ENABLE_CUDASIM=1 or a GPU) -------------------------
+def _cuda_usable():
+    import os
+    if os.environ.get("NUMBA_ENABLE_CUDASIM", "") not in ("", "0"):
+        return True
+    try:
+        from numba import cuda
+        return bool(cuda.is_available())
+    except Exception:  # noqa: BLE001  (no numba.cuda, no driver)
+        return False
+
+
+@pytest.mark.skipif(not _cuda_usable(), reason="needs NUMBA_ENABLE_CUDASIM=1 or a CUDA GPU")
+@pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cuda_templates(dtype):
+    """Every new elementwise template on the cuda backend equals the numpy backend."""
+    x = ng.placeholder(dtype, [None])
+    y = ng.placeholder(dtype, [None])
+    v = np.array([0.0, -0.0, 0.5, -0.5, 2.5, -2.5, 0.3, 7.0, INF, -INF, NAN], dtype)
+    w = np.array([1.0, 0.0, -0.0, 2.0, 0.5, -1.0, 3.0, 0.2, -INF, INF, 1.0], dtype)
+    fetch = ([UNARY[n][0](x) for n in sorted(UNARY)] + [PREDICATES[n][0](x) for n in sorted(PREDICATES)]
+             + [BINARY[n][0](x, y) for n in sorted(BINARY)]
+             + [ng.polygamma(ng.ones_like(x), ng.abs(x) + 0.1), ng.zeta(ng.abs(y) + 1.5, ng.abs(x) + 0.1),
+                ng.round(x * 3.0), ng.nn.relu6(x * 3.0)])
+    feed = {x: v, y: w}
+    with ng.Session(backend="numpy") as s:
+        ref = s.run(fetch, feed)
+    with ng.Session(backend="cuda") as s:
+        got = s.run(fetch, feed)
+    tol = dict(rtol=2e-6, atol=1e-7) if dtype == np.float32 else dict(rtol=1e-13, atol=1e-300)
+    for i, (g, r) in enumerate(zip(got, ref)):
+        assert g.dtype == r.dtype, i
+        np.testing.assert_allclose(g, r, equal_nan=True, err_msg=f"{i} ({fetch[i].op.type})", **tol)

@@ -44,6 +44,11 @@ def _fmt(shape):
         "?" if d is None else str(d) for d in shape) + "]"
 
 
+# public names for other ops modules (tools/check_architecture.py: no private imports)
+check_dtype = _check_dtype
+format_shape = _fmt
+
+
 def broadcast_static_shape(a, b):
     """NumPy broadcasting of two static shapes; ValueError naming both if incompatible."""
     if a.rank is None or b.rank is None:

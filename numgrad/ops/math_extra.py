@@ -16,7 +16,7 @@ from . import array as _array
 from . import math as _math
 from . import reduce as _reduce
 from .core import constant_value, convert_to_tensor, make_op
-from .math import _fmt
+from .math import format_shape as _fmt
 from .reduce import normalize_axes, reduced_shape
 from .registry import register_op
 
@@ -263,7 +263,7 @@ def _cross_infer(inputs, attrs):
     if a.dtype != b.dtype:
         raise TypeError(f"a '{a.name}' ({a.dtype.name}) and b '{b.name}' ({b.dtype.name}) must "
                         "have the same dtype")
-    _math._check_dtype(a.dtype, _math.NUMERIC, f"input '{a.name}'")
+    _math.check_dtype(a.dtype, _math.NUMERIC, f"input '{a.name}'")
     if not a.shape.is_compatible_with(b.shape):
         raise ValueError(f"Dimensions must be equal: a and b must have the same shape, got "
                          f"{_fmt(a.shape)} and {_fmt(b.shape)}")
@@ -335,7 +335,7 @@ def _check_ids(ids, num, sorted_ids, op_name):
 
 def _segment_infer(inputs, attrs):
     data, ids = inputs
-    _math._check_dtype(data.dtype, _math.NUMERIC, f"data '{data.name}'")
+    _math.check_dtype(data.dtype, _math.NUMERIC, f"data '{data.name}'")
     if not ids.dtype.is_integer:
         raise TypeError(f"segment_ids '{ids.name}' must be int32/int64, got {ids.dtype.name}")
     if ids.shape.rank is not None and ids.shape.rank != 1:
@@ -408,8 +408,25 @@ def _unsorted_compute(kind, op_type):
 UNSORTED_SEGMENT_OPS = [("UnsortedSegmentMax", "unsorted_segment_max", "max"),
                         ("UnsortedSegmentMin", "unsorted_segment_min", "min"),
                         ("UnsortedSegmentProd", "unsorted_segment_prod", "prod")]
+def _unsorted_infer(inputs, attrs):
+    """As UnsortedSegmentSum: ids' shape a prefix of data's; output (num_segments, *tail)."""
+    data, ids, num = inputs
+    _math.check_dtype(data.dtype, _math.NUMERIC, f"data '{data.name}'")
+    if not ids.dtype.is_integer:
+        raise TypeError(f"segment_ids '{ids.name}' must be int32/int64, got {ids.dtype.name}")
+    n = constant_value(num)
+    if data.shape.rank is None or ids.shape.rank is None:
+        return [(data.dtype, TensorShape(None))]
+    head = TensorShape(list(data.shape)[:ids.shape.rank])
+    if ids.shape.rank > data.shape.rank or not ids.shape.is_compatible_with(head):
+        raise ValueError(f"segment_ids shape {_fmt(ids.shape)} must be a prefix of data shape "
+                         f"{_fmt(data.shape)}")
+    tail = list(data.shape)[ids.shape.rank:]
+    return [(data.dtype, TensorShape([None if n is None else int(n)] + tail))]
+
+
 for _t, _n, _k in UNSORTED_SEGMENT_OPS:
-    register_op(_t, _array._uss_infer, _unsorted_compute(_k, _t), kind="opaque")
+    register_op(_t, _unsorted_infer, _unsorted_compute(_k, _t), kind="opaque")
 
 
 def _make_unsorted(op_type, public):

@@ -17,8 +17,9 @@ from . import array as _array
 from . import math as _math
 from . import reduce as _reduce
 from .core import convert_to_tensor, make_op
-from .math import FLOAT, _check_dtype, _fmt
-from .nn import _log_softmax_np, _softmax_np
+from .math import FLOAT
+from .math import check_dtype as _check_dtype
+from .math import format_shape as _fmt
 from .registry import register_op
 
 
@@ -267,6 +268,13 @@ def _ssce_infer(inputs, attrs):
     return [(logits.dtype, TensorShape([shape[0]])), (logits.dtype, shape)]
 
 
+def _log_softmax_rows(x):
+    m = np.max(x, axis=-1, keepdims=True, initial=-np.inf)
+    s = x - np.where(np.isfinite(m), m, 0)
+    with np.errstate(divide="ignore"):
+        return s - np.log(np.sum(np.exp(s), axis=-1, keepdims=True))
+
+
 def _ssce_compute(v, a):
     logits, labels = v
     n, c = logits.shape
@@ -275,10 +283,10 @@ def _ssce_compute(v, a):
         raise InvalidArgumentError(
             f"Received a label value of {int(labels[np.argmax(bad)])} which is outside the "
             f"valid range of [0, {c}).  Label values: {' '.join(str(int(x)) for x in labels)}")
-    logp = _log_softmax_np(logits, -1)
+    logp = _log_softmax_rows(logits)
     rows = np.arange(n)
     loss = -logp[rows, labels]
-    backprop = _softmax_np(logits, -1)
+    backprop = np.exp(logp)
     backprop[rows, labels] -= 1
     return [loss.astype(logits.dtype), backprop.astype(logits.dtype)]
 
