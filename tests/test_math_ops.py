@@ -126,16 +126,33 @@ def test_round_half_to_even_and_integers():
             [0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 0.49999999999999994, 4503599627370497.0])))
 
 
-def test_unary_large_arrays_use_the_vectorised_loop():
-    """Big enough for the kernels' vector path (vecmath where it exists, else the templates)."""
-    v = np.linspace(-3, 3, 20000)
-    x = ng.placeholder(ng.float64, [None])
-    names = ["atan", "asinh", "sinh", "erfc", "digamma", "softplus", "elu", "rint"]
-    got, _ = run([UNARY[n][0](x) for n in names], {x: v})
-    for n, g in zip(names, got):
-        # digamma: Cephes (TF's algorithm) against SciPy's: a few e-13 near its zero / poles
-        tol = dict(rtol=1e-11, atol=1e-14) if n == "digamma" else dict(rtol=1e-13, atol=0)
-        np.testing.assert_allclose(g, UNARY[n][1](v), err_msg=n, equal_nan=True, **tol)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
+def test_large_arrays_use_the_vectorised_loop(dtype):
+    """Big enough for the kernels' vector path (vecmath calls and vecmath_calls.COMPOSED
+    expressions where they exist, else the scalar templates)."""
+    v = np.linspace(-3, 3, 20000).astype(dtype)
+    v[::1000] = [0.0, -0.0, INF, -INF, NAN, 100.0, -100.0, 1e-30, 3.0, 0.5] * 2
+    x = ng.placeholder(dtype, [None])
+    names = ["atan", "asinh", "sinh", "erfc", "digamma", "softplus", "elu", "selu", "rint",
+             "log_sigmoid"]
+    fetch = [UNARY[n][0](x) for n in names] + [
+        ng.math.xlogy(x, ng.abs(x) + 0.5), ng.math.xlog1py(x, x * x), ng.math.xlogy(x * 0.0, x)]
+    got, ref = run(fetch, {x: v})
+    wide = v.astype(np.float64)
+    with np.errstate(all="ignore"):
+        wants = [UNARY[n][1](wide) for n in names] + [
+            _xlogy_ref(wide, (np.abs(v) + dtype(0.5)).astype(np.float64)),   # y rounded as
+            _xlogy_ref(wide, (v * v).astype(np.float64), np.log1p),          # the graph does
+            np.where(np.isnan(wide * 0), NAN, 0.0)]
+    for what, g, r, want in zip(names + ["xlogy", "xlog1py", "xlogy0"], got, ref, wants):
+        if dtype == np.float32:
+            tol = dict(rtol=4e-6, atol=1e-37)
+        else:   # digamma: Cephes (TF's algorithm) against SciPy's, a few e-13 near its zero
+            tol = dict(rtol=1e-11, atol=1e-14) if what == "digamma" else dict(rtol=1e-13, atol=0)
+        for out in (g, r):
+            np.testing.assert_allclose(out, want.astype(dtype), err_msg=what, equal_nan=True,
+                                       **tol)
 
 
 def _xlogy_ref(x, y, log=np.log):

@@ -2,6 +2,23 @@
 
 Each table row declares an op once: TF type, public name, NumPy reference, scalar template
 for the compiler, and which dtypes it accepts.
+
+Adding an elementwise op (the recipe):
+
+1. a row in UNARY / BINARY (UNARY_PRED for bool-valued predicates) here: registers the op
+   (kind "elementwise"), builds the public function (TF's argument names via ARG_NAMES), and
+   gives it a batching rule (numgrad/batching.py builds its elementwise rules from UNARY and
+   BINARY; ops/math_extra.py adds UNARY_PRED's) and a row test in tests/test_jacobians.py;
+2. the template's scalar function in numgrad/kernels/cpu/scalar.py (``register_jitable``,
+   NumPy's semantics, in ``__all__``) and its device twin of the same name in
+   numgrad/kernels/cuda/scalar.py (libdevice on a GPU, NumPy under the simulator); integer
+   or bool variants go in emit_cpu's _INT_TEMPLATES / _BOOL_TEMPLATES;
+3. optionally a vectorised form for big kernels: compiler/vecmath_calls.py FUNCTIONS (a
+   vecmath function of its own) or COMPOSED (an expression over vecmath functions);
+4. its gradient in numgrad/gradients/rules/math.py (_UNARY table or a RegisterGradient, as
+   TF's math_grad.py), or NotDifferentiable;
+5. the public name exported in numgrad/__init__.py and/or numgrad/math_ns.py (ng.math) /
+   numgrad/nn.py (ng.nn), and tests (tests/test_math_ops.py).
 """
 import math as _pymath
 
