@@ -24,6 +24,24 @@ COMPOSED = {
             "1.7580993408473766 * vmc.expm1_{w}({0}))",
     "Xlogy": "({z} if {0} == {z} else {0} * vmc.log_{w}({1}))",
     "Xlog1py": "({z} if {0} == {z} else {0} * vmc.log1p_{w}({1}))",
+    # inverse hyperbolic functions (as glibc's): log1p forms near 0, log(a) + ln2 for huge a
+    "Asinh": "np.copysign(vmc.log_{w}(abs({0})) + {c}(0.6931471805599453) if abs({0}) > "
+             "{c}(268435456.0) else vmc.log1p_{w}(abs({0}) + abs({0}) * abs({0}) / ({c}(1) + "
+             "sqrt({c}(1) + abs({0}) * abs({0})))), {0})",
+    "Acosh": "(vmc.log_{w}({0}) + {c}(0.6931471805599453) if {0} > {c}(268435456.0) else "
+             "vmc.log1p_{w}(({0} - {c}(1)) + sqrt(({0} - {c}(1)) * ({0} + {c}(1)))) "
+             "if {0} >= {c}(1) else {c}(np.nan))",
+    "Atanh": "np.copysign({c}(0.5) * vmc.log1p_{w}({c}(2) * abs({0}) + {c}(2) * abs({0}) * "
+             "abs({0}) / ({c}(1) - abs({0})) if abs({0}) < {c}(0.5) else {c}(2) * abs({0}) / "
+             "({c}(1) - abs({0}))), {0})",
+    # hyperbolic functions: expm1 form for sinh, exp(a/2) squared where exp(a) would overflow
+    "Sinh": "np.copysign({c}(0.5) * (vmc.expm1_{w}(abs({0})) + vmc.expm1_{w}(abs({0})) / "
+            "(vmc.expm1_{w}(abs({0})) + {c}(1))) if abs({0}) <= {c}(20) else "
+            "({c}(0.5) * vmc.exp_{w}({c}(0.5) * abs({0}))) * vmc.exp_{w}({c}(0.5) * abs({0})), "
+            "{0})",
+    "Cosh": "({c}(0.5) * vmc.exp_{w}(abs({0})) + {c}(0.5) / vmc.exp_{w}(abs({0})) if abs({0}) "
+            "<= {c}(20) else ({c}(0.5) * vmc.exp_{w}({c}(0.5) * abs({0}))) * "
+            "vmc.exp_{w}({c}(0.5) * abs({0})))",
 }
 
 
@@ -60,4 +78,5 @@ def call(op_type, dtype, *operands):
     tpl = COMPOSED.get(op_type)
     if tpl is None:
         return None
-    return tpl.format(*operands, w=width, z=f"np.float{dtype.itemsize * 8}(0)")
+    ctor = f"np.float{dtype.itemsize * 8}"
+    return tpl.format(*operands, w=width, z=f"{ctor}(0)", c=ctor)
