@@ -27,6 +27,13 @@ from .ops.reduce import (cumprod, cumsum, reduce_max, reduce_mean, reduce_min, r
 from .ops.control import group, no_op, tuple  # noqa: A004
 from .ops.array_extra import (argmax, argmin, argsort, boolean_mask, einsum, gather_nd, lin_space, linspace, meshgrid, one_hot, pad, placeholder_with_default, range, repeat, reverse, reverse_v2, roll, scatter_nd, sequence_mask, sort, split, tensor_scatter_nd_add, tensor_scatter_nd_update, tensordot)  # noqa: A004,E501
 from .control import case, cond, foldl, foldr, map_fn, scan, while_loop
+from .ops.math import (acos, acosh, asin, asinh, atan, atan2, atanh, ceil, cosh, digamma,  # noqa: A004
+                       erfc, is_finite, is_inf, is_nan, lgamma, polygamma, rint, round, sinh,
+                       zeta)
+from .ops.math_extra import (count_nonzero, cross, logical_xor, norm, reduce_all, reduce_any,
+                             reduce_logsumexp, segment_max, segment_mean, segment_min,
+                             segment_prod, segment_sum, unsorted_segment_max,
+                             unsorted_segment_mean, unsorted_segment_min, unsorted_segment_prod)
 from .graph import atomic as _atomic
 
 
@@ -34,12 +41,14 @@ def _make_op_builders_atomic():
     """Every public op builder undoes its ops if it fails (see graph.atomic).  Done before the
     Tensor operators and ng.nn bind them, and in the defining modules, so all callers see it."""
     import types
-    from .ops import array, control, core, math, nn as ops_nn, reduce
+    from .ops import array, control, core, math, math_extra, nn as ops_nn, nn_extra, reduce
     g, done = globals(), {}
-    for mod in (core, math, array, reduce, ops_nn, control):
+    every = (math, math_extra, nn_extra)   # all their own public builders (ng.math, ng.nn)
+    for mod in (core, math, array, reduce, ops_nn, control, math_extra, nn_extra):
         for name, fn in list(vars(mod).items()):
             if (isinstance(fn, types.FunctionType) and not name.startswith("_")
-                    and (fn.__module__ == mod.__name__ and name in g and g[name] is fn
+                    and (fn.__module__ == mod.__name__ and (name in g and g[name] is fn
+                                                            or mod in every)
                          or mod is ops_nn and fn.__module__ in (ops_nn.__name__, math.__name__))):
                 wrapped = done.get(fn) or done.setdefault(fn, _atomic(fn))
                 setattr(mod, name, wrapped)
@@ -50,6 +59,7 @@ def _make_op_builders_atomic():
 _make_op_builders_atomic()
 from .ops import overloads as _overloads  # noqa: F401,E402  (Tensor operators)
 from . import nn
+from . import math_ns as math  # noqa: E402  (ng.math: the tf.math names)
 from .gradients import (AggregationMethod, NotDifferentiable, RegisterGradient,
                         UnconnectedGradients, gradients, hessians, no_gradient)
 from .jacobians import batch_jacobian, hvp, jacobian, jvp

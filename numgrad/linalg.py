@@ -19,3 +19,5 @@ from .ops.linalg import matrix_triangular_solve as triangular_solve  # noqa: F40
 from .ops.linalg import self_adjoint_eig as eigh  # noqa: F401
 from .ops.linalg import self_adjoint_eigvals as eigvalsh  # noqa: F401
 from .ops.math import matmul  # noqa: F401
+from .ops.math_extra import cross, norm  # noqa: F401
+from .ops.nn_extra import l2_normalize  # noqa: F401

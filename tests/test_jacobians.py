@@ -14,6 +14,8 @@ import numgrad as ng
 from numgrad import batching
 from numgrad.ops.registry import get_op_def, op_types
 
+import batching_cases_math as _math_cases
+
 F64 = ng.float64
 BACKENDS = ["numpy", "cpu"]
 DELTA = 1e-6
@@ -542,6 +544,7 @@ RULE_CASES.update({
         + ng.ops.core.make_op("SoftmaxCrossEntropyWithLogits", [_c(_C2), s]).outputs),
     "CheckNumerics": lambda s: ng.check_numerics(s * 2.0, "batched"),
 })
+RULE_CASES.update(_math_cases.CASES)    # issue 17's non-table ops (tests/batching_cases_math.py)
 
 
 @pytest.mark.parametrize("op_type", sorted(RULE_CASES))

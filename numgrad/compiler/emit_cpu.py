@@ -215,7 +215,7 @@ def elementwise_body(group, names, index, lmasks, vector=False, nodes=None, load
         operands = [names.get(v.id, "0") for v in node.inputs]
         out = node.outputs[0]
         ctor = _CTOR[out.dtype]
-        expr = vecmath_calls.call(node.type, out.dtype, operands[0]) if vector else None
+        expr = vecmath_calls.call(node.type, out.dtype, *operands) if vector else None
         if expr is None:
             expr = _expr(node, operands)
         stmts.append(f"v{out.id} = {ctor}({expr})" if ctor else f"v{out.id} = {expr}")

@@ -2,6 +2,23 @@
 
 Each table row declares an op once: TF type, public name, NumPy reference, scalar template
 for the compiler, and which dtypes it accepts.
+
+Adding an elementwise op (the recipe):
+
+1. a row in UNARY / BINARY (UNARY_PRED for bool-valued predicates) here: registers the op
+   (kind "elementwise"), builds the public function (TF's argument names via ARG_NAMES), and
+   gives it a batching rule (numgrad/batching.py builds its elementwise rules from UNARY and
+   BINARY; ops/math_extra.py adds UNARY_PRED's) and a row test in tests/test_jacobians.py;
+2. the template's scalar function in numgrad/kernels/cpu/scalar.py (``register_jitable``,
+   NumPy's semantics, in ``__all__``) and its device twin of the same name in
+   numgrad/kernels/cuda/scalar.py (libdevice on a GPU, NumPy under the simulator); integer
+   or bool variants go in emit_cpu's _INT_TEMPLATES / _BOOL_TEMPLATES;
+3. optionally a vectorised form for big kernels: compiler/vecmath_calls.py FUNCTIONS (a
+   vecmath function of its own) or COMPOSED (an expression over vecmath functions);
+4. its gradient in numgrad/gradients/rules/math.py (_UNARY table or a RegisterGradient, as
+   TF's math_grad.py), or NotDifferentiable;
+5. the public name exported in numgrad/__init__.py and/or numgrad/math_ns.py (ng.math) /
+   numgrad/nn.py (ng.nn), and tests (tests/test_math_ops.py).
 """
 import math as _pymath
 
@@ -12,6 +29,7 @@ from ..graph import Tensor
 from ..tensor_shape import TensorShape
 from .core import convert_to_tensor, make_op
 from .registry import register_op
+from ..kernels import special as _special
 
 FLOAT = "float"
 NUMERIC = "numeric"
@@ -41,6 +59,11 @@ def _check_dtype(dtype, which, what="input"):
 def _fmt(shape):
     return "<unknown>" if shape.rank is None else "[" + ",".join(
         "?" if d is None else str(d) for d in shape) + "]"
+
+
+# public names for other ops modules (tools/check_architecture.py: no private imports)
+check_dtype = _check_dtype
+format_shape = _fmt
 
 
 def broadcast_static_shape(a, b):
@@ -108,6 +131,73 @@ def _floormod(x, y):
         return np.where((r != 0) & ((y < 0) != (r < 0)), r + y, r).astype(x.dtype)
 
 
+def _np1(fn):
+    """A NumPy ufunc reference that keeps the input dtype and stays quiet on domain errors."""
+    def ref(*args):
+        with np.errstate(all="ignore"):
+            return np.asarray(fn(*args)).astype(args[0].dtype)
+    return ref
+
+
+def _vec_math(fn):
+    vec = np.vectorize(fn, otypes=[np.float64])
+
+    def ref(x):
+        return vec(x.astype(np.float64)).astype(x.dtype) if x.size else x.copy()
+    return ref
+
+
+_digamma = _special.vectorized(_special.digamma)
+_polygamma = _special.vectorized(_special.polygamma)
+_zeta = _special.vectorized(_special.zeta)
+SELU_SCALE = 1.0507009873554804934193349852946
+SELU_ALPHA = 1.6732632423543772848170429916717
+
+
+def _softplus(x):
+    with np.errstate(all="ignore"):
+        return (np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))).astype(x.dtype) \
+            if x.size else x.copy()
+
+
+def _elu(x):
+    with np.errstate(all="ignore"):
+        return np.where(x > 0, x, np.expm1(x)).astype(x.dtype)
+
+
+def _selu(x):
+    with np.errstate(all="ignore"):
+        return np.where(x > 0, x.dtype.type(SELU_SCALE) * x,
+                        x.dtype.type(SELU_SCALE * SELU_ALPHA) * np.expm1(x)).astype(x.dtype)
+
+
+def _relu6(x):
+    return np.minimum(np.maximum(x, np.zeros((), x.dtype)), np.asarray(6, x.dtype))
+
+
+def _softsign(x):
+    return (x / (1 + np.abs(x))).astype(x.dtype)
+
+
+def _xlogy(x, y, log=np.log):
+    with np.errstate(all="ignore"):
+        return np.where(x == 0, np.zeros((), x.dtype), x * log(y)).astype(x.dtype)
+
+
+def _xlog1py(x, y):
+    return _xlogy(x, y, np.log1p)
+
+
+def _xdivy(x, y):
+    with np.errstate(all="ignore"):
+        return np.where(x == 0, np.zeros((), x.dtype), x / y).astype(x.dtype)
+
+
+def _mul_no_nan(x, y):
+    with np.errstate(all="ignore"):
+        return np.where(y == 0, np.zeros((), x.dtype), x * y).astype(x.dtype)
+
+
 def _div_no_nan_ref(x, y):
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(y == 0, np.zeros((), x.dtype), x / y).astype(x.dtype)
@@ -135,6 +225,33 @@ UNARY = [
     ("Floor", "floor", np.floor, "floor({0})", FLOAT),
     ("Relu", "relu", lambda x: np.maximum(x, np.zeros((), x.dtype)), "({0} if ({0} >= 0 or {0} != {0}) else 0)", NUMERIC),
     ("LogicalNot", "logical_not", np.logical_not, "(not {0})", BOOL),
+    # issue 17: inverse trigonometric / hyperbolic, rounding, special functions, activations
+    ("Asin", "asin", _np1(np.arcsin), "asin({0})", FLOAT),
+    ("Acos", "acos", _np1(np.arccos), "acos({0})", FLOAT),
+    ("Atan", "atan", _np1(np.arctan), "atan({0})", FLOAT),
+    ("Sinh", "sinh", _np1(np.sinh), "sinh({0})", FLOAT),
+    ("Cosh", "cosh", _np1(np.cosh), "cosh({0})", FLOAT),
+    ("Asinh", "asinh", _np1(np.arcsinh), "asinh({0})", FLOAT),
+    ("Acosh", "acosh", _np1(np.arccosh), "acosh({0})", FLOAT),
+    ("Atanh", "atanh", _np1(np.arctanh), "atanh({0})", FLOAT),
+    ("Ceil", "ceil", np.ceil, "ceil({0})", FLOAT),
+    ("Round", "round", _np1(np.rint), "rint({0})", NUMERIC),   # half to even, as TF
+    ("Rint", "rint", np.rint, "rint({0})", FLOAT),
+    ("Lgamma", "lgamma", _vec_math(_special.lgamma), "lgamma({0})", FLOAT),
+    ("Digamma", "digamma", _digamma, "digamma({0})", FLOAT),
+    ("Erfc", "erfc", _vec_math(_pymath.erfc), "erfc({0})", FLOAT),
+    ("Softplus", "softplus", _softplus, "softplus({0})", FLOAT),
+    ("Softsign", "softsign", _softsign, "softsign({0})", FLOAT),
+    ("Elu", "elu", _elu, "elu({0})", FLOAT),
+    ("Selu", "selu", _selu, "selu({0})", FLOAT),
+    ("Relu6", "relu6", _relu6, "relu6({0})", NUMERIC),
+]
+
+# elementwise predicates: (type, public name, reference, template, input dtypes); bool output
+UNARY_PRED = [
+    ("IsNan", "is_nan", np.isnan, "isnan({0})", FLOAT),
+    ("IsInf", "is_inf", np.isinf, "isinf({0})", FLOAT),
+    ("IsFinite", "is_finite", np.isfinite, "isfinite({0})", FLOAT),
 ]
 
 # (type, public name, reference, template, dtypes, output dtype or None = same as input)
@@ -160,7 +277,21 @@ BINARY = [
     ("GreaterEqual", "greater_equal", np.greater_equal, "({0} >= {1})", NUMERIC, _dt.bool_),
     ("LogicalAnd", "logical_and", np.logical_and, "({0} and {1})", BOOL, None),
     ("LogicalOr", "logical_or", np.logical_or, "({0} or {1})", BOOL, None),
+    # issue 17
+    ("Atan2", "atan2", _np1(np.arctan2), "atan2({0}, {1})", FLOAT, None),
+    ("Xlogy", "xlogy", _xlogy, "xlogy({0}, {1})", FLOAT, None),
+    ("Xlog1py", "xlog1py", _xlog1py, "xlog1py({0}, {1})", FLOAT, None),
+    ("Xdivy", "xdivy", _xdivy, "xdivy({0}, {1})", FLOAT, None),
+    ("MulNoNan", "multiply_no_nan", _mul_no_nan, "mulnonan({0}, {1})", FLOAT, None),
+    ("NextAfter", "nextafter", _np1(np.nextafter), "nextafter({0}, {1})", FLOAT, None),
+    ("Polygamma", "polygamma", _polygamma, "polygamma({0}, {1})", FLOAT, None),
+    ("Zeta", "zeta", _zeta, "zeta({0}, {1})", FLOAT, None),
 ]
+
+# TF's argument names where they are not (x) / (x, y)
+ARG_NAMES = {"atan2": ("y", "x"), "nextafter": ("x1", "x2"), "polygamma": ("a", "x"),
+             "zeta": ("x", "q"), "softplus": ("features",), "softsign": ("features",),
+             "elu": ("features",), "selu": ("features",), "relu6": ("features",)}
 
 
 def _unary_infer(which):
@@ -190,8 +321,18 @@ def _wrap2(fn):
     return lambda vals, attrs: [np.asarray(fn(vals[0], vals[1]))]
 
 
+def _pred_infer(which):
+    def infer(inputs, attrs):
+        x, = inputs
+        _check_dtype(x.dtype, which, f"input '{x.name}'")
+        return [(_dt.bool_, x.shape)]
+    return infer
+
+
 for _t, _n, _f, _tpl, _w in UNARY:
     register_op(_t, _unary_infer(_w), _wrap1(_f), kind="elementwise", template=_tpl)
+for _t, _n, _f, _tpl, _w in UNARY_PRED:
+    register_op(_t, _pred_infer(_w), _wrap1(_f), kind="elementwise", template=_tpl)
 for _t, _n, _f, _tpl, _w, _o in BINARY:
     register_op(_t, _binary_infer(_w, _o), _wrap2(_f), kind="elementwise", template=_tpl)
 
@@ -223,10 +364,21 @@ def binary_op(op_type, x, y, name=None):
     return make_op(op_type, [x, y], name=name).outputs[0]
 
 
+def _named(fn, public, args):
+    """`fn(*args, name=None)` under TF's argument names (keyword calls work as in TF)."""
+    src = (f"def {public}({', '.join(args)}, name=None):\n"
+           f"    return _fn({', '.join(args)}, name)\n")
+    ns = {"_fn": fn, "__name__": __name__}
+    exec(src, ns)   # noqa: S102  (a fixed template; only identifiers from ARG_NAMES)
+    return ns[public]
+
+
 def _make_unary(op_type, public):
     def f(x, name=None):
         return unary_op(op_type, x, name)
-    f.__name__ = public
+    if public in ARG_NAMES:
+        f = _named(f, public, ARG_NAMES[public])
+    f.__name__ = f.__qualname__ = public
     f.__doc__ = f"Elementwise `{public}` (TF op {op_type})."
     return f
 
@@ -234,12 +386,14 @@ def _make_unary(op_type, public):
 def _make_binary(op_type, public):
     def f(x, y, name=None):
         return binary_op(op_type, x, y, name)
-    f.__name__ = public
+    if public in ARG_NAMES:
+        f = _named(f, public, ARG_NAMES[public])
+    f.__name__ = f.__qualname__ = public
     f.__doc__ = f"Elementwise `{public}` with NumPy broadcasting (TF op {op_type})."
     return f
 
 
-for _t, _n, *_ in UNARY:
+for _t, _n, *_ in UNARY + UNARY_PRED:
     globals()[_n] = _make_unary(_t, _n)
 for _t, _n, *_ in BINARY:
     globals()[_n] = _make_binary(_t, _n)

@@ -13,7 +13,9 @@ from ..registry import NotDifferentiable, RegisterGradient
 from ._util import reduce_to
 
 for _t in ("Equal", "NotEqual", "Less", "LessEqual", "Greater", "GreaterEqual", "LogicalAnd",
-           "LogicalOr", "LogicalNot", "Where", "FloorDiv", "Floor"):
+           "LogicalOr", "LogicalNot", "Where", "FloorDiv", "Floor",
+           # issue 17: TF's _CeilGrad/_RoundGrad/_RintGrad return None; predicates are bool
+           "Ceil", "Round", "Rint", "IsNan", "IsInf", "IsFinite"):
     NotDifferentiable(_t)
 
 
@@ -46,6 +48,27 @@ _UNARY = {
     "Reciprocal": lambda op, g: -g * (_y(op) * _y(op)),
     "Relu": lambda op, g: N.relu_grad(g, _y(op)),
     "Identity": lambda op, g: g,
+    # issue 17, as TF's math_grad.py / nn_grad.py
+    "Asin": lambda op, g: g * M.reciprocal(M.sqrt(1.0 - M.square(_x(op)))),
+    "Acos": lambda op, g: -g * M.reciprocal(M.sqrt(1.0 - M.square(_x(op)))),
+    "Atan": lambda op, g: g * M.reciprocal(1.0 + M.square(_x(op))),
+    "Sinh": lambda op, g: g * M.cosh(_x(op)),
+    "Cosh": lambda op, g: g * M.sinh(_x(op)),
+    "Asinh": lambda op, g: g / M.cosh(_y(op)),
+    "Acosh": lambda op, g: g / M.sinh(_y(op)),
+    "Atanh": lambda op, g: g * M.reciprocal(1.0 - M.square(_x(op))),
+    "Lgamma": lambda op, g: g * M.digamma(_x(op)),
+    "Digamma": lambda op, g: g * M.polygamma(A.ones_like(_x(op)), _x(op)),
+    "Erfc": lambda op, g: g * (-2.0 / math.sqrt(math.pi)) * M.exp(-M.square(_x(op))),
+    # the *Grad ops of TF (SoftplusGrad, EluGrad, ...) composed from elementwise ops: the same
+    # numbers, and their own gradients come for free
+    "Softplus": lambda op, g: g / (M.exp(-_x(op)) + 1.0),
+    "Softsign": lambda op, g: g / M.square(1.0 + M.abs(_x(op))),
+    "Elu": lambda op, g: M.where_v2(M.less(_y(op), 0.0), g * (_y(op) + 1.0), g),
+    "Selu": lambda op, g: M.where_v2(M.less(_y(op), 0.0), g * (_y(op) + M.SELU_SCALE * M.SELU_ALPHA),
+                                     g * M.SELU_SCALE),
+    "Relu6": lambda op, g: M.where_v2(M.logical_and(M.greater(_y(op), 0), M.less(_y(op), 6)),
+                                      g, A.zeros_like(g)),
 }
 
 
@@ -202,3 +225,65 @@ def _batch_matmul_grad(op, grad):
     ga, gb = _matmul_grad(op, grad)
     return [reduce_to(ga, a), reduce_to(gb, b)]
 
+
+
+# --- issue 17: binary ------------------------------------------------------------------------
+@RegisterGradient("Atan2")
+def _atan2_grad(op, grad):
+    y, x = op.inputs
+    grad_inv = A.densify(grad) / (M.square(y) + M.square(x))
+    return [reduce_to(x * grad_inv, y), reduce_to(-y * grad_inv, x)]
+
+
+def _not_zero(x):
+    return M.cast(M.not_equal(x, A.zeros_like(x)), x.dtype)
+
+
+@RegisterGradient("Xlogy")
+def _xlogy_grad(op, grad):
+    x, y = op.inputs
+    grad = A.densify(grad)
+    return [reduce_to(M.xlogy(_not_zero(x), y) * grad, x), reduce_to(M.xdivy(x, y) * grad, y)]
+
+
+@RegisterGradient("Xlog1py")
+def _xlog1py_grad(op, grad):
+    x, y = op.inputs
+    grad = A.densify(grad)
+    return [reduce_to(M.xlog1py(_not_zero(x), y) * grad, x),
+            reduce_to(M.xdivy(x, y + 1.0) * grad, y)]
+
+
+@RegisterGradient("Xdivy")
+def _xdivy_grad(op, grad):
+    x, y = op.inputs
+    grad = A.densify(grad)
+    return [reduce_to(M.xdivy(_not_zero(x), y) * grad, x),
+            reduce_to(M.xdivy(M.negative(x), M.square(y)) * grad, y)]
+
+
+@RegisterGradient("MulNoNan")
+def _mul_no_nan_grad(op, grad):
+    x, y = op.inputs
+    grad = A.densify(grad)
+    return [reduce_to(M.multiply_no_nan(grad, y), x), reduce_to(M.multiply_no_nan(x, grad), y)]
+
+
+@RegisterGradient("NextAfter")
+def _next_after_grad(op, grad):
+    """TF's _NextAfterGrad: ones * grad for x1, zeros * grad for x2."""
+    x1, x2 = op.inputs
+    grad = A.densify(grad)
+    return [reduce_to(A.ones_like(x1) * grad, x1), reduce_to(A.zeros_like(x2) * grad, x2)]
+
+
+@RegisterGradient("Polygamma")
+def _polygamma_grad(op, grad):
+    n, x = op.inputs
+    return [None, reduce_to(M.polygamma(n + 1.0, x) * A.densify(grad), x)]
+
+
+@RegisterGradient("Zeta")
+def _zeta_grad(op, grad):
+    x, q = op.inputs
+    return [None, reduce_to(-x * M.zeta(x + 1.0, q) * A.densify(grad), q)]

@@ -8,10 +8,17 @@ import math
 import numpy as np
 from numba.extending import register_jitable
 
+from .. import special as _special
+
 
 __all__ = ["sqrt", "rsqrt", "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh",
            "sigmoid", "erf", "sign", "floor", "floordiv", "ifloordiv", "fmod", "ifmod", "floormod",
-           "ifloormod", "divnonan", "pow", "ipow", "maximum", "minimum", "sqdiff"]
+           "ifloormod", "divnonan", "pow", "ipow", "maximum", "minimum", "sqdiff",
+           # issue 17
+           "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "ceil", "rint",
+           "lgamma", "digamma", "erfc", "softplus", "softsign", "elu", "selu", "relu6",
+           "isnan", "isinf", "isfinite", "atan2", "xlogy", "xlog1py", "xdivy", "mulnonan",
+           "nextafter", "polygamma", "zeta"]
 
 
 # Small kernels call libm (quick to compile); the emitter pastes vecmath's vectorisable
@@ -26,6 +33,12 @@ def _numpy_scalar(ufunc):
 exp, log, log1p, expm1 = (_numpy_scalar(f) for f in (np.exp, np.log, np.log1p, np.expm1))
 sin, cos, tan, tanh = (_numpy_scalar(f) for f in (np.sin, np.cos, np.tan, np.tanh))
 sqrt, floor = _numpy_scalar(np.sqrt), _numpy_scalar(np.floor)
+# issue 17: libm, not vectorised (vecmath has no versions of these yet)
+asin, acos, atan = (_numpy_scalar(f) for f in (np.arcsin, np.arccos, np.arctan))
+sinh, cosh = _numpy_scalar(np.sinh), _numpy_scalar(np.cosh)
+asinh, acosh, atanh = (_numpy_scalar(f) for f in (np.arcsinh, np.arccosh, np.arctanh))
+ceil, rint = _numpy_scalar(np.ceil), _numpy_scalar(np.rint)
+isnan, isinf, isfinite = (_numpy_scalar(f) for f in (np.isnan, np.isinf, np.isfinite))
 
 
 @register_jitable
@@ -118,3 +131,84 @@ def minimum(a, b):
 def sqdiff(a, b):
     d = a - b
     return d * d
+
+
+# --- issue 17 ------------------------------------------------------------------------------------
+@register_jitable
+def lgamma(x):
+    return math.lgamma(x)
+
+
+@register_jitable
+def erfc(x):
+    return math.erfc(x)
+
+
+# digamma / zeta / polygamma: kernels/special.py's Cephes code, jitted with libm underneath
+_SPECIAL = dict(vars(_special))
+_SPECIAL["lgamma"] = math.lgamma
+for _name in ("digamma", "zeta", "polygamma"):
+    _SPECIAL[_name] = register_jitable(_special.rebind(getattr(_special, _name), _SPECIAL))
+digamma, zeta, polygamma = _SPECIAL["digamma"], _SPECIAL["zeta"], _SPECIAL["polygamma"]
+
+
+@register_jitable
+def softplus(x):
+    return (x if x > 0 else (0.0 if x == x else x)) + np.log1p(np.exp(-abs(x)))
+
+
+@register_jitable
+def softsign(x):
+    return x / (1 + abs(x))
+
+
+@register_jitable
+def elu(x):
+    return x if x > 0 else np.expm1(x)
+
+
+_SELU_SCALE = 1.0507009873554804934193349852946
+_SELU_SCALE_ALPHA = _SELU_SCALE * 1.6732632423543772848170429916717
+
+
+@register_jitable
+def selu(x):
+    return _SELU_SCALE * x if x > 0 else _SELU_SCALE_ALPHA * np.expm1(x)
+
+
+@register_jitable
+def relu6(x):
+    # NumPy's minimum(maximum(x, 0), 6): NaN stays NaN, -0.0 gives +0.0
+    if x != x or (x > 0 and x <= 6):
+        return x
+    return 6 if x > 6 else 0
+
+
+@register_jitable
+def atan2(y, x):
+    return np.arctan2(y, x)
+
+
+@register_jitable
+def xlogy(x, y):
+    return x - x if x == 0 else x * np.log(y)
+
+
+@register_jitable
+def xlog1py(x, y):
+    return x - x if x == 0 else x * np.log1p(y)
+
+
+@register_jitable
+def xdivy(x, y):
+    return x - x if x == 0 else x / y
+
+
+@register_jitable
+def mulnonan(x, y):
+    return y - y if y == 0 else x * y
+
+
+@register_jitable
+def nextafter(x, y):
+    return np.nextafter(x, y)

@@ -15,9 +15,16 @@ import math
 import numpy as np
 from numba import config, cuda
 
+from .. import special as _special
+
 __all__ = ["sqrt", "rsqrt", "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh",
            "sigmoid", "erf", "sign", "floor", "floordiv", "ifloordiv", "fmod", "ifmod",
-           "floormod", "ifloormod", "divnonan", "pow", "ipow", "maximum", "minimum", "sqdiff"]
+           "floormod", "ifloormod", "divnonan", "pow", "ipow", "maximum", "minimum", "sqdiff",
+           # issue 17
+           "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "ceil", "rint",
+           "lgamma", "digamma", "erfc", "softplus", "softsign", "elu", "selu", "relu6",
+           "isnan", "isinf", "isfinite", "atan2", "xlogy", "xlog1py", "xdivy", "mulnonan",
+           "nextafter", "polygamma", "zeta"]
 
 SIMULATOR = bool(config.ENABLE_CUDASIM)
 # `m` is libdevice on a GPU; NumPy under the simulator (inf/nan instead of Python exceptions)
@@ -25,11 +32,18 @@ m = np if SIMULATOR else math
 _pow = np.power if SIMULATOR else math.pow
 if SIMULATOR:
     _np_erf = np.vectorize(math.erf, otypes=[np.float64])
+    _np_erfc = np.vectorize(math.erfc, otypes=[np.float64])
 
     def _erf(x):
         return type(x)(_np_erf(x)) if x == x else x
+
+    def _erfc(x):
+        return type(x)(_np_erfc(x)) if x == x else x
+
+    def _lgamma(x):
+        return type(x)(_special.lgamma(float(x))) if x == x else x
 else:
-    _erf = math.erf
+    _erf, _erfc, _lgamma = math.erf, math.erfc, math.lgamma
 
 _device = cuda.jit(device=True)
 
@@ -188,3 +202,185 @@ def minimum(a, b):
 def sqdiff(a, b):
     d = a - b
     return d * d
+
+
+# --- issue 17 ------------------------------------------------------------------------------------
+def _gpu_floor(x):
+    t = x - math.fmod(x, 1.0)        # trunc(x), exact; libdevice floor types as an integer
+    return t - 1.0 if t > x else t
+
+
+_ffloor = m.floor if SIMULATOR else _device(_gpu_floor)
+if SIMULATOR:
+    _asin, _acos, _atan, _atan2 = np.arcsin, np.arccos, np.arctan, np.arctan2
+    _asinh, _acosh, _atanh, _nextafter = np.arcsinh, np.arccosh, np.arctanh, np.nextafter
+else:
+    _asin, _acos, _atan, _atan2 = math.asin, math.acos, math.atan, math.atan2
+    _asinh, _acosh, _atanh, _nextafter = math.asinh, math.acosh, math.atanh, math.nextafter
+_SPECIAL = dict(vars(_special))
+_SPECIAL.update(floor=_ffloor, log=m.log, tan=m.tan,
+                power=_pow, lgamma=_lgamma if SIMULATOR else math.lgamma)
+for _name in ("digamma", "zeta", "polygamma"):
+    _SPECIAL[_name] = (_special.rebind(getattr(_special, _name), _SPECIAL) if SIMULATOR else
+                       _device(_special.rebind(getattr(_special, _name), _SPECIAL)))
+
+
+@_device
+def digamma(x):
+    return _SPECIAL_DIGAMMA(x)
+
+
+@_device
+def polygamma(n, x):
+    return _SPECIAL_POLYGAMMA(n, x)
+
+
+@_device
+def zeta(x, q):
+    return _SPECIAL_ZETA(x, q)
+
+
+_SPECIAL_DIGAMMA, _SPECIAL_POLYGAMMA, _SPECIAL_ZETA = (
+    _SPECIAL["digamma"], _SPECIAL["polygamma"], _SPECIAL["zeta"])
+
+
+@_device
+def asin(x):
+    return _asin(x)
+
+
+@_device
+def acos(x):
+    return _acos(x)
+
+
+@_device
+def atan(x):
+    return _atan(x)
+
+
+@_device
+def sinh(x):
+    return m.sinh(x)
+
+
+@_device
+def cosh(x):
+    return m.cosh(x)
+
+
+@_device
+def asinh(x):
+    return _asinh(x)
+
+
+@_device
+def acosh(x):
+    return _acosh(x)
+
+
+@_device
+def atanh(x):
+    return _atanh(x)
+
+
+@_device
+def ceil(x):
+    return -_ffloor(-x)
+
+
+@_device
+def rint(x):
+    # half to even (TF's Round/Rint); x - floor(x) is exact, so ties are seen exactly
+    r = _ffloor(x)
+    d = x - r
+    if d > 0.5 or (d == 0.5 and r - 2 * _ffloor(r * 0.5) != 0):
+        return r + 1
+    return r if d == d else x
+
+
+@_device
+def lgamma(x):
+    return _lgamma(x)
+
+
+@_device
+def erfc(x):
+    return _erfc(x)
+
+
+@_device
+def softplus(x):
+    return (x if x > 0 else (0.0 if x == x else x)) + m.log1p(m.exp(-abs(x)))
+
+
+@_device
+def softsign(x):
+    return x / (1 + abs(x))
+
+
+@_device
+def elu(x):
+    return x if x > 0 else m.expm1(x)
+
+
+_SELU_SCALE = 1.0507009873554804934193349852946
+_SELU_SCALE_ALPHA = _SELU_SCALE * 1.6732632423543772848170429916717
+
+
+@_device
+def selu(x):
+    return _SELU_SCALE * x if x > 0 else _SELU_SCALE_ALPHA * m.expm1(x)
+
+
+@_device
+def relu6(x):
+    # NumPy's minimum(maximum(x, 0), 6): NaN stays NaN, -0.0 gives +0.0
+    if x != x or (x > 0 and x <= 6):
+        return x
+    return 6 if x > 6 else 0
+
+
+@_device
+def isnan(x):
+    return x != x
+
+
+@_device
+def isinf(x):
+    return x == x and x - x != x - x
+
+
+@_device
+def isfinite(x):
+    return x - x == x - x
+
+
+@_device
+def atan2(y, x):
+    return _atan2(y, x)
+
+
+@_device
+def xlogy(x, y):
+    return x - x if x == 0 else x * m.log(y)
+
+
+@_device
+def xlog1py(x, y):
+    return x - x if x == 0 else x * m.log1p(y)
+
+
+@_device
+def xdivy(x, y):
+    return x - x if x == 0 else x / y
+
+
+@_device
+def mulnonan(x, y):
+    return y - y if y == 0 else x * y
+
+
+@_device
+def nextafter(x, y):
+    return _nextafter(x, y)
