@@ -26,7 +26,7 @@ from .numpy import NumpyPlan
 
 log = logging.getLogger("numgrad.compiler")
 
-from ..compiler.emit_cpu import PARALLEL_MIN  # noqa: E402  (below it: one serial kernel)
+from ..compiler.layout import PARALLEL_MIN  # noqa: E402  (below it: one serial kernel)
 FUSED_CALL_AFTER = config.get("NUMGRAD_FUSED_CALL_AFTER")
 # A small plan (no kernel big enough to run in parallel) runs its first INTERPRET_CALLS calls
 # with the NumPy interpreter and compiles only when it is called again: compiling costs 1-3 s,

@@ -25,7 +25,7 @@ reduce over the lane dim with anything but Sum are left as they are.
 import numpy as np
 
 from .. import config
-from .emit_cpu import PARALLEL_MIN
+from .layout import PARALLEL_MIN
 from .fuse import Group, data_inputs
 from .ir import Node, Value
 

@@ -19,7 +19,7 @@ inputs are in memory before the pipeline runs or are elementwise outputs of earl
 and a row of everything the stages read and write is at most ROW_BYTES.
 """
 from .. import config
-from .emit_cpu import layout
+from .layout import layout
 
 ROW_BYTES = 1 << 18     # a row's loads + outputs; 2 passes over it should hit L2
 # NUMGRAD_ROW_PIPELINES=0 turns the pass off (A/B benchmarks; tests compare both ways).
