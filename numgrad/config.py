@@ -115,6 +115,10 @@ SWITCHES = {s.name: s for s in [
     Switch("NUMGRAD_REGISTER_SUMS", "bool", True,
            "Fused sums accumulate in vector registers (off: per-block buffers).",
            timing="import", mirror=("numgrad.compiler.emit_cpu", "REGISTER_SUMS")),
+    Switch("NUMGRAD_DISABLE_REWRITES", "str", None,
+           "Comma-separated names of lowering rewrites to turn off (numgrad/compiler/"
+           "rewrites.py, e.g. `mul_one,pow_integer`); an unknown name raises ValueError.",
+           strip=True),
     Switch("NUMGRAD_BLAS_THREADS", "auto_count", None,
            "Threads of NumPy's BLAS in numgrad's matmuls: `auto` (one for small products, "
            "measured for large ones) or an integer >= 1.",

@@ -1,26 +1,24 @@
 """Lowering: the pruned graph + concrete feed shapes -> IR with every shape known.
 
-This is where the *simplify* stage lives, applied op by op as the IR is built:
-constant folding (small results; splats for zeros/ones/fill/broadcast of a scalar), identity
-removal (Identity, StopGradient, x*1, x+0, x-0, x/1, broadcast/sum-to-shape to the same shape,
-single-input add_n), reshape chains folded to one view, and common-subexpression elimination.
-A graph whose shapes depend on data (e.g. `where(c)`) raises Unsupported: the backend then
-interprets it with NumPy.
+This is where the *simplify* stage lives, applied op by op as the IR is built: each
+simplification is a named rule of compiler/rewrites.py (constant folding, splats for
+zeros/ones/fill/broadcast of a scalar, identity removal, reshape chains, power algebra, ...),
+tried in table order before the op is lowered, and each can be turned off by name
+(NUMGRAD_DISABLE_REWRITES).  Common-subexpression elimination is part of building a node
+(``Lowering.node``).  A graph whose shapes depend on data (e.g. `where(c)`) raises
+Unsupported: the backend then interprets it with NumPy.
 """
 import numpy as np
 
-from ..errors import InvalidArgumentError, OpError
+from ..errors import InvalidArgumentError
 from ..graph import Tensor
 from ..ops.registry import get_op_def
 from ..tensor_shape import TensorShape
+from . import rewrites
 from .ir import Node, Value
+# re-exported: older code and tests read them from here
+from .rewrites import DIAGONAL_MIN, ELEMENTWISE_FOLD_LIMIT, FOLD_LIMIT  # noqa: F401
 
-FOLD_LIMIT = 1 << 12   # fold ops whose result has at most this many elements
-# Elementwise ops of constants fold up to this size: the plan then loads one constant
-# instead of recomputing it from others on every call (W5's `1 - eye(n)` mask).
-ELEMENTWISE_FOLD_LIMIT = 1 << 21
-
-_ALIASES = {"Identity", "StopGradient"}
 _VIEWS = {"Reshape", "ExpandDims", "Squeeze"}
 
 
@@ -56,26 +54,13 @@ def _freeze(v):
     return v
 
 
-def _is_scalar_const(v, number):
-    return v.const is not None and v.const.size >= 1 and (
-        v.const.ndim == 0 or v.const.size == 1 or np.all(v.const == v.const.reshape(-1)[0])) \
-        and v.const.reshape(-1)[0] == number
-
-
-def _is_negative_scalar(v):
-    """Whether `v` is one negative (finite or not, non-NaN) float everywhere."""
-    if v.const is None or v.const.size == 0 or v.const.dtype.kind != "f":
-        return False
-    c = v.const.reshape(-1)[0]
-    return bool(c < 0) and (v.const.size == 1 or bool(np.all(v.const == c)))
-
-
 class Lowering:
-    def __init__(self):
+    def __init__(self, rules=None):
         self.values = []
         self.nodes = []
         self._cse = {}
         self._consts = {}
+        self.rules = rewrites.active() if rules is None else rules   # by `when`
 
     # --- values ----------------------------------------------------------------------------
     def _value(self, shape, dtype, **kw):
@@ -117,9 +102,19 @@ class Lowering:
         return n.outputs
 
 
-def lower(ops, fetches, feeds, feed_signature):
-    """Build the IR; returns (Lowering, fetch Values, feed Values)."""
-    L = Lowering()
+def lower(ops, fetches, feeds, feed_signature, disabled=None):
+    """Build the IR with every rewrite (op rules, then graph rules) not in `disabled` (None:
+    NUMGRAD_DISABLE_REWRITES); returns (Lowering, fetch Values, feed Values)."""
+    rules = rewrites.active(disabled)
+    L, fetch_values, feed_values = lower_ops(ops, fetches, feeds, feed_signature, rules)
+    rewrites.apply_graph(rules["graph"], L, fetch_values)
+    return L, fetch_values, feed_values
+
+
+def lower_ops(ops, fetches, feeds, feed_signature, rules=None):
+    """The IR of `ops` with the op rules of `rules` (rewrites.active()) applied as it is
+    built; the graph rules are left to the caller (rewrites.apply_graph)."""
+    L = Lowering(rules)
     env = {}
     feed_values = []
     for i, (t, (shape, dtype)) in enumerate(zip(feeds, feed_signature)):
@@ -140,55 +135,7 @@ def lower(ops, fetches, feeds, feed_signature):
         for t, v in zip(op.outputs, outs):
             if t not in env:
                 env[t] = v
-    fetch_values = [env[t] for t in fetches]
-    _diagonal_constants(L, fetch_values)
-    return L, fetch_values, feed_values
-
-
-DIAGONAL_MIN = 1 << 12
-
-
-def _diagonal_constants(L, fetch_values):
-    """Square constants of >= DIAGONAL_MIN elements holding one value on the diagonal and
-    another off it (eye(n), 1 - eye(n), and what folding made of them), read only by
-    elementwise ops, become ``where(mask, d, o)`` over one shared boolean eye mask: a fused
-    loop recomputes them from 1 byte per element instead of reading 8 (W5 read four 8 MB
-    masks per call)."""
-    consumers = {}
-    for node in L.nodes:
-        for v in node.inputs:
-            consumers.setdefault(v.id, []).append(node)
-    fetched = {v.id for v in fetch_values}
-    diagonal_masks = {}
-    for v in list(L.values):
-        c = v.const
-        if c is None or c.ndim != 2 or c.shape != v.shape or c.shape[0] != c.shape[1] \
-                or c.size < DIAGONAL_MIN or c.dtype.kind not in "fiu" or v.id in fetched:
-            continue
-        users = consumers.get(v.id, [])
-        if not users or any(u.kind != "elementwise" for u in users):
-            continue
-        d, o = c[0, 0], c[0, 1]
-        diagonal = np.diagonal(c)
-        if not (diagonal == d).all():
-            continue
-        off = c.copy()
-        np.fill_diagonal(off, o)
-        if not (off == o).all():                    # (NaN never qualifies)
-            continue
-        mask = diagonal_masks.get(c.shape[0])
-        if mask is None:        # one boolean mask per size, shared by every such constant
-            mask = diagonal_masks[c.shape[0]] = L.const(np.eye(c.shape[0], dtype=np.bool_),
-                                                       name="diagonal_mask")
-        value = L.node("SelectV2", {}, [mask, L.splat(d, (), c.dtype), L.splat(o, (), c.dtype)],
-                       [(c.shape, c.dtype)], f"{v.name}/where")[0]
-        # The new node (or the one CSE found) must come before the first reader.
-        pos = min(L.nodes.index(u) for u in users)
-        i = L.nodes.index(value.node)
-        if i > pos:
-            L.nodes.insert(pos, L.nodes.pop(i))
-        for u in users:
-            u.inputs = [value if x is v else x for x in u.inputs]
+    return L, [env[t] for t in fetches], feed_values
 
 
 def _infer(op, ins):
@@ -212,28 +159,15 @@ def _infer(op, ins):
     return out, op_def
 
 
-def _fold(L, op, ins, op_def, specs):
-    args = [v.const_array() for v in ins]
-    try:
-        with np.errstate(all="ignore"):
-            res = op_def.compute(args, op.attrs)
-    except OpError as e:                    # an op's own run-time error (CheckNumerics)
-        if e.op is None:
-            e.op = op
-        raise
-    except (ValueError, IndexError, TypeError, ZeroDivisionError) as e:
-        raise InvalidArgumentError(f"{op.type} op '{op.name}' failed: {e}", op) from e
-    return [L.const(np.asarray(r, dtype=dt).reshape(shape), name=op.name)
-            for r, (shape, dt) in zip(res, specs)]
-
-
 def _lower_op(L, op, ins):
     typ = op.type
     if typ == "Const":
         return [L.const(op.attrs["value"], name=op.name)]
-    if typ in _ALIASES:
-        return [ins[0]]
-    alias = get_op_def(typ).extra.get("alias")
+    out = rewrites.apply(L.rules["early"], rewrites.Site(L, op, ins))
+    if out is not None:
+        return out
+    op_def = get_op_def(typ)
+    alias = op_def.extra.get("alias")
     if alias is not None:           # an op that passes one input through (Assign)
         return [ins[alias]]
     if typ in ("Shape", "Size", "Rank"):
@@ -244,67 +178,12 @@ def _lower_op(L, op, ins):
             return [L.const(np.array(x.size, op.attrs["out_type"].np), name=op.name)]
         return [L.const(np.array(len(x.shape), np.int32), name=op.name)]
     specs, op_def = _infer(op, ins)
+    out = rewrites.apply(L.rules["op"], rewrites.Site(L, op, ins, specs, op_def))
+    if out is not None:
+        return out
     (shape0, dt0) = specs[0] if specs else ((), None)
-    # splats: zeros/ones/fill/broadcast of one scalar value
-    if typ in ("ZerosLike", "OnesLike"):
-        return [L.splat(0 if typ == "ZerosLike" else 1, shape0, dt0, op.name)]
-    if typ == "Fill" and ins[1].const is not None:
-        return [L.splat(ins[1].const.reshape(()), shape0, dt0, op.name)]
-    if typ == "BroadcastTo":
-        x = ins[0]
-        if x.shape == shape0:
-            return [x]
-        if x.const is not None and (x.const.ndim == 0 or x.const.size == 1):
-            return [L.splat(x.const.reshape(()), shape0, dt0, op.name)]
-    if typ in _VIEWS:
-        x = ins[0]
-        if x.shape == shape0:
-            return [x]
-        if x.const is not None:
-            if x.const.ndim == 0:
-                return [L.splat(x.const, shape0, dt0, op.name)]
-            return [L.const(x.const.reshape(shape0), name=op.name)]
-        while x.node is not None and x.node.type == "Reshape" and len(x.node.outputs) == 1:
-            x = x.node.inputs[0]          # reshape(reshape(v)) == reshape(v)
-        return L.node("Reshape", {"shape": shape0}, [x], [(shape0, dt0)], op.name)
-    if typ == "SumToShape" or typ == "AddN" and len(ins) == 1:
-        if ins[0].shape == shape0:
-            return [ins[0]]
-    # scalar-valued constants (splats) fold to a splat, whatever their size
-    if ins and all(v.const is not None and v.const.size == 1 for v in ins) and len(specs) == 1 \
-            and op_def.kind == "elementwise":
-        folded = _fold(L, op, [L.const(v.const.reshape(())) for v in ins], op_def,
-                       [((), dt0)])[0]
-        return [L.splat(folded.const.reshape(()), shape0, dt0, op.name)]
-    # constant folding of small results (and of elementwise ops up to a larger size)
-    limit = ELEMENTWISE_FOLD_LIMIT if op_def.kind == "elementwise" else FOLD_LIMIT
-    if all(v.const is not None for v in ins) and all(
-            int(np.prod(s, dtype=np.int64)) <= limit for s, _ in specs) and typ != "Placeholder":
-        return _fold(L, op, ins, op_def, specs)
-    # algebraic identities
-    if typ in ("Mul", "AddV2", "Sub", "RealDiv") and shape0:
-        x, y = ins
-        unit = 1 if typ in ("Mul", "RealDiv") else 0
-        if _is_scalar_const(y, unit) and x.shape == shape0 and x.dtype == dt0:
-            return [x]
-        if typ in ("Mul", "AddV2") and _is_scalar_const(x, unit) and y.shape == shape0 and y.dtype == dt0:
-            return [y]
-    if typ == "RealDiv" and dt0.kind == "f" and _is_negative_scalar(ins[0]):
-        # (-c) / y == -(c / y) bit for bit (IEEE division rounds symmetrically), and c / y
-        # is usually there already: TF's gradient of c / y is ((-c) / y) / y.  Sharing it
-        # saves one of three divisions per pair in W5 (divisions bound that kernel).
-        x, y = ins
-        c = L.splat(-x.const.reshape(-1)[0], x.shape, x.dtype, op.name + "/negated")
-        q, = L.node("RealDiv", {}, [c, y], specs, op.name + "/abs")
-        return L.node("Neg", {}, [q], specs, op.name)
-    if typ == "RealDiv" and dt0.kind == "f":
-        square = _reciprocal_over_same(L, ins, shape0, specs, op.name)
-        if square is not None:
-            return square
-    if typ == "Pow" and _is_scalar_const(ins[1], 1) and ins[0].shape == shape0:
-        return [ins[0]]
-    if typ == "Pow" and _is_scalar_const(ins[1], 2) and ins[0].shape == shape0:
-        return L.node("Square", {}, [ins[0]], specs, op.name)
+    if typ in _VIEWS:               # every view is one Reshape
+        return L.node("Reshape", {"shape": shape0}, [ins[0]], [(shape0, dt0)], op.name)
     if typ == "Select" and len(ins[0].shape) == 1 and len(shape0) > 1:
         c = ins[0]
         c2 = _lower_reshape(L, c, (c.shape[0],) + (1,) * (len(shape0) - 1), op.name + "/cond")
@@ -329,25 +208,3 @@ def _lower_reshape(L, v, shape, name):
             return L.splat(v.const, shape, v.dtype, name)
         return L.const(v.const.reshape(shape), name=name)
     return L.node("Reshape", {"shape": tuple(shape)}, [v], [(tuple(shape), v.dtype)], name)[0]
-
-
-def _reciprocal_over_same(L, ins, shape0, specs, name):
-    """(1 / y) / y as (1 / y)**2, and (-(1 / y)) / y as -((1 / y)**2), or None.
-
-    TF's gradient of 1 / y is ((-1) / y) / y (the -1 / y shared with 1 / y, see above), so
-    every 1/r-type potential (Coulomb, Lennard-Jones) pays a second division per element
-    for it.  Squaring the reciprocal the forward pass has already computed is the form TF
-    itself uses for Reciprocal's gradient.  The two differ by rounding only (at most about
-    2 ulp: both are 1/y^2 from two correctly rounded steps), and agree on every special
-    value: y = +-0, subnormal (1 / y overflows), +-inf, nan.  W5's pair kernel: one of its
-    two divisions, which dominate it on CPUs without a wide divider."""
-    x, y = ins
-    negate = x.node is not None and x.node.type == "Neg"
-    q = x.node.inputs[0] if negate else x
-    if q.node is None or q.node.type != "RealDiv" or q.shape != shape0 or q.dtype != x.dtype:
-        return None
-    one, divisor = q.node.inputs
-    if divisor.id != y.id or not _is_scalar_const(one, 1):
-        return None
-    sq = L.node("Square", {}, [q], specs, name + "/reciprocal_squared")
-    return L.node("Neg", {}, sq, specs, name) if negate else sq

@@ -1,0 +1,523 @@
+"""Named rewrites: the simplifications lowering applies, one named rule each.
+
+Lowering (compiler/lower.py) builds the IR op by op; before it lowers an op it offers the op
+to the *op rules* below, in table order, and the first rule that returns values replaces the
+op by them (the values may be new IR nodes, built through ``L.node`` and so shared by CSE).
+After the whole graph is lowered the *graph rules* run over the IR once.  Every rule is a
+function with a one-line docstring saying what it does (``x*1 -> x``), registered in RULES
+in the order it is tried.
+
+Any rule can be turned off by name, for an A/B comparison or to rule a rewrite out when a
+result looks wrong: ``NUMGRAD_DISABLE_REWRITES="mul_one,pow_integer"`` (read each time a
+plan is lowered), ``with rewrites.disabled_rules("mul_one"): ...`` in tests, or
+``lower(..., disabled=("mul_one",))``.  A disabled rule leaves the op to plain lowering (or
+to the next rule), so results stay NumPy's, only the plan changes.
+
+Power rules (`x ** c` for a constant c, float dtypes) and their accuracy against
+``np.power`` are described in docs/cpu-backend.md ("Named rewrites").
+"""
+import contextlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import config
+from ..errors import InvalidArgumentError, OpError
+
+FOLD_LIMIT = 1 << 12   # fold ops whose result has at most this many elements
+# Elementwise ops of constants fold up to this size: the plan then loads one constant
+# instead of recomputing it from others on every call (W5's `1 - eye(n)` mask).
+ELEMENTWISE_FOLD_LIMIT = 1 << 21
+DIAGONAL_MIN = 1 << 12
+POW_MAX = 16            # x ** c with |c| up to this becomes multiplications
+
+_ALIASES = ("Identity", "StopGradient")
+_VIEWS = ("Reshape", "ExpandDims", "Squeeze")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One named rewrite: `fn(site)` returns the op's values, or None (not applicable).
+
+    `ops`: the op types it looks at; `when`: "op" (after shape inference), "early" (before
+    it: the op's output is one of its inputs) or "graph" (`fn(L, fetch_values)`, once)."""
+    name: str
+    fn: object
+    ops: tuple = ()
+    when: str = "op"
+
+    @property
+    def doc(self):
+        """The docstring's first paragraph, on one line."""
+        return " ".join((self.fn.__doc__ or "").strip().split("\n\n")[0].split())
+
+
+RULES = []
+
+
+def rule(name, ops=(), when="op"):
+    def register(fn):
+        assert name not in names(), name
+        RULES.append(Rule(name, fn, tuple(ops), when))
+        return fn
+    return register
+
+
+def names():
+    return [r.name for r in RULES]
+
+
+def table():
+    """(name, when, one-line description) of every rule, in the order they are tried."""
+    return [(r.name, r.when, r.doc) for r in RULES]
+
+
+def disabled_names(text=None):
+    """The set of disabled rule names: `text`, else NUMGRAD_DISABLE_REWRITES now.  An
+    unknown name raises ValueError (a typo would otherwise silently disable nothing)."""
+    if text is None:
+        text = config.get("NUMGRAD_DISABLE_REWRITES") or ""
+    out = {s.strip() for s in text.split(",") if s.strip()}
+    unknown = out - set(names())
+    if unknown:
+        raise ValueError(f"NUMGRAD_DISABLE_REWRITES names unknown rewrites "
+                         f"{sorted(unknown)}; known: {', '.join(names())}")
+    return out
+
+
+def active(disabled=None):
+    """The enabled rules grouped by `when`: {"early": [...], "op": [...], "graph": [...]}."""
+    off = disabled_names() if disabled is None else disabled_names(",".join(disabled))
+    out = {"early": [], "op": [], "graph": []}
+    for r in RULES:
+        if r.name not in off:
+            out[r.when].append(r)
+    return out
+
+
+@contextlib.contextmanager
+def disabled_rules(*rule_names):
+    """Disable these rules (besides any already disabled) for a block: tests and A/B runs."""
+    disabled_names(",".join(rule_names))                  # validate first
+    before = disabled_names()
+    with config.override(NUMGRAD_DISABLE_REWRITES=",".join(sorted(before | set(rule_names)))):
+        yield
+
+
+class Site:
+    """What an op rule sees: the lowering `L`, the graph `op`, its input Values `ins`, and
+    (after inference) its output `specs` [(shape, dtype)], `shape`/`dtype` of output 0 and
+    its `op_def`."""
+    __slots__ = ("L", "op", "type", "ins", "specs", "shape", "dtype", "op_def")
+
+    def __init__(self, L, op, ins, specs=None, op_def=None):
+        self.L, self.op, self.type, self.ins = L, op, op.type, ins
+        self.specs, self.op_def = specs, op_def
+        self.shape, self.dtype = specs[0] if specs else ((), None)
+
+
+def apply(rules, site):
+    """The values of the first rule in `rules` that applies to `site`, or None."""
+    for r in rules:
+        if r.ops and site.type not in r.ops:
+            continue
+        out = r.fn(site)
+        if out is not None:
+            return out
+    return None
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+def is_scalar_const(v, number):
+    return v.const is not None and v.const.size >= 1 and (
+        v.const.ndim == 0 or v.const.size == 1 or np.all(v.const == v.const.reshape(-1)[0])) \
+        and v.const.reshape(-1)[0] == number
+
+
+def _is_negative_scalar(v):
+    """Whether `v` is one negative (finite or not, non-NaN) float everywhere."""
+    if v.const is None or v.const.size == 0 or v.const.dtype.kind != "f":
+        return False
+    c = v.const.reshape(-1)[0]
+    return bool(c < 0) and (v.const.size == 1 or bool(np.all(v.const == c)))
+
+
+def fold(L, op, ins, op_def, specs):
+    """The op computed now by its NumPy reference, as constants."""
+    args = [v.const_array() for v in ins]
+    try:
+        with np.errstate(all="ignore"):
+            res = op_def.compute(args, op.attrs)
+    except OpError as e:                    # an op's own run-time error (CheckNumerics)
+        if e.op is None:
+            e.op = op
+        raise
+    except (ValueError, IndexError, TypeError, ZeroDivisionError) as e:
+        raise InvalidArgumentError(f"{op.type} op '{op.name}' failed: {e}", op) from e
+    return [L.const(np.asarray(r, dtype=dt).reshape(shape), name=op.name)
+            for r, (shape, dt) in zip(res, specs)]
+
+
+# --- op rules, in the order they are tried ------------------------------------------------
+
+@rule("identity", _ALIASES, when="early")
+def _identity(s):
+    """Identity(x), StopGradient(x) -> x"""
+    return [s.ins[0]]
+
+
+@rule("like_splat", ("ZerosLike", "OnesLike"))
+def _like_splat(s):
+    """zeros_like(x), ones_like(x) -> a splat of 0 / 1"""
+    return [s.L.splat(0 if s.type == "ZerosLike" else 1, s.shape, s.dtype, s.op.name)]
+
+
+@rule("fill_splat", ("Fill",))
+def _fill_splat(s):
+    """fill(shape, c) -> a splat of c"""
+    if s.ins[1].const is not None:
+        return [s.L.splat(s.ins[1].const.reshape(()), s.shape, s.dtype, s.op.name)]
+
+
+@rule("broadcast_same_shape", ("BroadcastTo",))
+def _broadcast_same_shape(s):
+    """broadcast_to(x, x.shape) -> x"""
+    if s.ins[0].shape == s.shape:
+        return [s.ins[0]]
+
+
+@rule("broadcast_scalar_splat", ("BroadcastTo",))
+def _broadcast_scalar_splat(s):
+    """broadcast_to(c, shape) of a one-element constant -> a splat of c"""
+    x = s.ins[0]
+    if x.const is not None and (x.const.ndim == 0 or x.const.size == 1):
+        return [s.L.splat(x.const.reshape(()), s.shape, s.dtype, s.op.name)]
+
+
+@rule("view_same_shape", _VIEWS)
+def _view_same_shape(s):
+    """reshape / expand_dims / squeeze of x to x's own shape -> x"""
+    if s.ins[0].shape == s.shape:
+        return [s.ins[0]]
+
+
+@rule("view_of_const", _VIEWS)
+def _view_of_const(s):
+    """reshape / expand_dims / squeeze of a constant -> the reshaped constant (or splat)"""
+    x = s.ins[0]
+    if x.const is not None:
+        if x.const.ndim == 0:
+            return [s.L.splat(x.const, s.shape, s.dtype, s.op.name)]
+        return [s.L.const(x.const.reshape(s.shape), name=s.op.name)]
+
+
+@rule("reshape_chain", _VIEWS)
+def _reshape_chain(s):
+    """reshape(reshape(x)) -> reshape(x) (any chain of views: one Reshape of its source)"""
+    x = s.ins[0]
+    if x.const is not None or x.node is None or x.node.type != "Reshape" \
+            or len(x.node.outputs) != 1:
+        return None
+    while x.node is not None and x.node.type == "Reshape" and len(x.node.outputs) == 1:
+        x = x.node.inputs[0]
+    return s.L.node("Reshape", {"shape": s.shape}, [x], [(s.shape, s.dtype)], s.op.name)
+
+
+@rule("sum_to_same_shape", ("SumToShape",))
+def _sum_to_same_shape(s):
+    """sum_to_shape(g, g.shape) -> g"""
+    if s.ins[0].shape == s.shape:
+        return [s.ins[0]]
+
+
+@rule("single_add_n", ("AddN",))
+def _single_add_n(s):
+    """add_n([x]) -> x"""
+    if len(s.ins) == 1 and s.ins[0].shape == s.shape:
+        return [s.ins[0]]
+
+
+@rule("splat_fold")
+def _splat_fold(s):
+    """an elementwise op of one-value constants (splats) -> a splat of its value, any size"""
+    ins = s.ins
+    if ins and all(v.const is not None and v.const.size == 1 for v in ins) \
+            and len(s.specs) == 1 and s.op_def.kind == "elementwise":
+        L = s.L
+        folded = fold(L, s.op, [L.const(v.const.reshape(())) for v in ins], s.op_def,
+                      [((), s.dtype)])[0]
+        return [L.splat(folded.const.reshape(()), s.shape, s.dtype, s.op.name)]
+
+
+@rule("constant_fold")
+def _constant_fold(s):
+    """an op of constants -> its result as a constant (elementwise up to 2^21 elements,
+    others up to 2^12)"""
+    limit = ELEMENTWISE_FOLD_LIMIT if s.op_def.kind == "elementwise" else FOLD_LIMIT
+    if all(v.const is not None for v in s.ins) and all(
+            int(np.prod(shape, dtype=np.int64)) <= limit for shape, _ in s.specs) \
+            and s.type != "Placeholder":
+        return fold(s.L, s.op, s.ins, s.op_def, s.specs)
+
+
+def _unit_operand(s, unit, commutes):
+    """The other operand when one of the two is the constant `unit` everywhere (and the
+    other already has the result's shape and dtype), else None."""
+    if not s.shape:
+        return None
+    x, y = s.ins
+    if is_scalar_const(y, unit) and x.shape == s.shape and x.dtype == s.dtype:
+        return [x]
+    if commutes and is_scalar_const(x, unit) and y.shape == s.shape and y.dtype == s.dtype:
+        return [y]
+    return None
+
+
+@rule("mul_one", ("Mul",))
+def _mul_one(s):
+    """x*1 -> x, 1*x -> x"""
+    return _unit_operand(s, 1, True)
+
+
+@rule("div_one", ("RealDiv",))
+def _div_one(s):
+    """x/1 -> x"""
+    return _unit_operand(s, 1, False)
+
+
+@rule("add_zero", ("AddV2",))
+def _add_zero(s):
+    """x+0 -> x, 0+x -> x"""
+    return _unit_operand(s, 0, True)
+
+
+@rule("sub_zero", ("Sub",))
+def _sub_zero(s):
+    """x-0 -> x"""
+    return _unit_operand(s, 0, False)
+
+
+@rule("negated_dividend", ("RealDiv",))
+def _negated_dividend(s):
+    """(-c)/y -> -(c/y) for a negative constant c (bit-identical; shares c/y)
+
+    IEEE division rounds symmetrically, and c / y is usually there already: TF's gradient of
+    c / y is ((-c) / y) / y.  Sharing it saves one of three divisions per pair in W5
+    (divisions bound that kernel)."""
+    if s.dtype.kind != "f" or not _is_negative_scalar(s.ins[0]):
+        return None
+    x, y = s.ins
+    L, name = s.L, s.op.name
+    c = L.splat(-x.const.reshape(-1)[0], x.shape, x.dtype, name + "/negated")
+    q, = L.node("RealDiv", {}, [c, y], s.specs, name + "/abs")
+    return L.node("Neg", {}, [q], s.specs, name)
+
+
+@rule("reciprocal_squared", ("RealDiv",))
+def _reciprocal_squared(s):
+    """(1/y)/y -> (1/y)**2, (-(1/y))/y -> -((1/y)**2)  (<= ~2 ulp apart)
+
+    TF's gradient of 1 / y is ((-1) / y) / y (the -1 / y shared with 1 / y, see
+    negated_dividend), so every 1/r-type potential (Coulomb, Lennard-Jones) pays a second
+    division per element for it.  Squaring the reciprocal the forward pass has already
+    computed is the form TF itself uses for Reciprocal's gradient.  The two differ by
+    rounding only (at most about 2 ulp: both are 1/y^2 from two correctly rounded steps),
+    and agree on every special value: y = +-0, subnormal (1 / y overflows), +-inf, nan.
+    W5's pair kernel: one of its two divisions, which dominate it on CPUs without a wide
+    divider."""
+    if s.dtype.kind != "f":
+        return None
+    x, y = s.ins
+    negate = x.node is not None and x.node.type == "Neg"
+    q = x.node.inputs[0] if negate else x
+    if q.node is None or q.node.type != "RealDiv" or q.shape != s.shape or q.dtype != x.dtype:
+        return None
+    one, divisor = q.node.inputs
+    if divisor.id != y.id or not is_scalar_const(one, 1):
+        return None
+    L, name = s.L, s.op.name
+    sq = L.node("Square", {}, [q], s.specs, name + "/reciprocal_squared")
+    return L.node("Neg", {}, sq, s.specs, name) if negate else sq
+
+
+# --- power algebra: x ** c for a constant c -----------------------------------------------
+
+def _exponent(s):
+    """c when `s` is x ** c with c one constant value everywhere and x already of the
+    result's shape and dtype, else None."""
+    x, y = s.ins
+    if y.const is None or y.const.size == 0 or x.shape != s.shape or x.dtype != s.dtype:
+        return None
+    c = y.const.reshape(-1)[0]
+    if y.const.size > 1 and not bool(np.all(y.const == c)):
+        return None
+    return c
+
+
+@rule("pow_one", ("Pow",))
+def _pow_one(s):
+    """x**1 -> x"""
+    c = _exponent(s)
+    if c is not None and c == 1:
+        return [s.ins[0]]
+
+
+@rule("pow_two", ("Pow",))
+def _pow_two(s):
+    """x**2 -> square(x)"""
+    c = _exponent(s)
+    if c is not None and c == 2:
+        return s.L.node("Square", {}, [s.ins[0]], s.specs, s.op.name)
+
+
+@rule("pow_zero", ("Pow",))
+def _pow_zero(s):
+    """x**0 -> 1 (a splat; NumPy's and TF's pow(x, 0) is 1 for every x, NaN included)"""
+    c = _exponent(s)
+    if c is not None and c == 0 and s.dtype.kind == "f":
+        return [s.L.splat(1, s.shape, s.dtype, s.op.name)]
+
+
+def _power_chain(L, x, n, specs, name):
+    """x ** n (n >= 1) by square-and-multiply, most significant bit first."""
+    r = x
+    for k, bit in enumerate(bin(n)[3:]):
+        r, = L.node("Square", {}, [r], specs, f"{name}/square{k}")
+        if bit == "1":
+            r, = L.node("Mul", {}, [r, x], specs, f"{name}/mul{k}")
+    return r
+
+
+@rule("pow_integer", ("Pow",))
+def _pow_integer(s):
+    """x**c -> multiplications for an integer c, 3 <= |c| <= 16 or c in (-1, -2) (floats);
+    a negative c takes one reciprocal of x**|c|
+
+    Square-and-multiply: x**3 = square(x)*x, x**16 = four squarings; x**-3 = 1/(x**3).
+    Each step rounds once, so the result is within a few ulp of np.power (which is within
+    1 ulp): measured <= 2 ulp for |c| <= 4 and <= 5 ulp up to |c| = 16 on random inputs
+    (tests/test_rewrites.py).  Special values match np.power (0**-c = inf with 0's sign for
+    odd c, (-x)**c's sign, +-inf, nan), except where the intermediate x**|c| of a negative c
+    overflows or is subnormal: the true result is then below the smallest normal (we give 0
+    where np.power gives a subnormal) or within a factor 4 of the largest float (a few more
+    ulp)."""
+    c = _exponent(s)
+    if c is None or s.dtype.kind != "f" or not np.isfinite(c) or c != np.floor(c):
+        return None
+    n = int(c)
+    if not (3 <= abs(n) <= POW_MAX or n in (-1, -2)):
+        return None
+    r = _power_chain(s.L, s.ins[0], abs(n), s.specs, s.op.name)
+    if n > 0:
+        return [r]
+    return s.L.node("Reciprocal", {}, [r], s.specs, s.op.name)
+
+
+def _plus_zero_and_neg_inf(s):
+    """(x + 0, x == -inf): adding +0 turns -0 into +0 (pow(-0, 0.5) is +0, sqrt(-0) -0);
+    and pow(-inf, c) is inf (c > 0) or 0 (c < 0) where sqrt(-inf) is NaN."""
+    L, x, name = s.L, s.ins[0], s.op.name
+    z, = L.node("AddV2", {}, [x, L.splat(0, x.shape, x.dtype, name + "/zero")], s.specs,
+                name + "/plus_zero")
+    is_neg_inf, = L.node("Equal", {}, [x, L.splat(-np.inf, x.shape, x.dtype, name + "/ninf")],
+                         [(s.shape, np.dtype(np.bool_))], name + "/is_neg_inf")
+    return z, is_neg_inf
+
+
+def _select_neg_inf(s, is_neg_inf, value_there, elsewhere):
+    L, name = s.L, s.op.name
+    there = L.splat(value_there, s.shape, s.dtype, name + "/at_neg_inf")
+    return L.node("SelectV2", {}, [is_neg_inf, there, elsewhere], s.specs, name)
+
+
+@rule("pow_half", ("Pow",))
+def _pow_half(s):
+    """x**0.5 -> sqrt(x + 0), inf where x = -inf  (sqrt is correctly rounded: <= 1 ulp
+    from np.power; special values as np.power: -0 -> +0, -inf -> inf, x < 0 -> nan)"""
+    c = _exponent(s)
+    if c is None or s.dtype.kind != "f" or c != 0.5:
+        return None
+    z, is_neg_inf = _plus_zero_and_neg_inf(s)
+    root, = s.L.node("Sqrt", {}, [z], s.specs, s.op.name + "/sqrt")
+    return _select_neg_inf(s, is_neg_inf, np.inf, root)
+
+
+@rule("pow_minus_half", ("Pow",))
+def _pow_minus_half(s):
+    """x**-0.5 -> rsqrt(x + 0), 0 where x = -inf  (1/sqrt(x): <= 2 ulp from np.power;
+    special values as np.power: +-0 -> inf, -inf -> 0, inf -> 0, x < 0 -> nan)"""
+    c = _exponent(s)
+    if c is None or s.dtype.kind != "f" or c != -0.5:
+        return None
+    z, is_neg_inf = _plus_zero_and_neg_inf(s)
+    root, = s.L.node("Rsqrt", {}, [z], s.specs, s.op.name + "/rsqrt")
+    return _select_neg_inf(s, is_neg_inf, 0, root)
+
+
+@rule("pow_three_halves", ("Pow",))
+def _pow_three_halves(s):
+    """x**1.5 -> (x + 0) * sqrt(x + 0), inf where x = -inf  (<= 2 ulp from np.power;
+    special values as np.power: -0 -> +0, -inf -> inf, x < 0 -> nan)"""
+    c = _exponent(s)
+    if c is None or s.dtype.kind != "f" or c != 1.5:
+        return None
+    z, is_neg_inf = _plus_zero_and_neg_inf(s)
+    root, = s.L.node("Sqrt", {}, [z], s.specs, s.op.name + "/sqrt")
+    prod, = s.L.node("Mul", {}, [z, root], s.specs, s.op.name + "/times_sqrt")
+    return _select_neg_inf(s, is_neg_inf, np.inf, prod)
+
+
+# --- graph rules: once, over the lowered IR ------------------------------------------------
+
+@rule("diagonal_constants", when="graph")
+def diagonal_constants(L, fetch_values):
+    """a big square constant with one value on its diagonal and another off it -> where(eye
+    mask, d, o) over one shared boolean mask
+
+    Square constants of >= DIAGONAL_MIN elements holding one value on the diagonal and
+    another off it (eye(n), 1 - eye(n), and what folding made of them), read only by
+    elementwise ops, become ``where(mask, d, o)`` over one shared boolean eye mask: a fused
+    loop recomputes them from 1 byte per element instead of reading 8 (W5 read four 8 MB
+    masks per call)."""
+    consumers = {}
+    for node in L.nodes:
+        for v in node.inputs:
+            consumers.setdefault(v.id, []).append(node)
+    fetched = {v.id for v in fetch_values}
+    diagonal_masks = {}
+    for v in list(L.values):
+        c = v.const
+        if c is None or c.ndim != 2 or c.shape != v.shape or c.shape[0] != c.shape[1] \
+                or c.size < DIAGONAL_MIN or c.dtype.kind not in "fiu" or v.id in fetched:
+            continue
+        users = consumers.get(v.id, [])
+        if not users or any(u.kind != "elementwise" for u in users):
+            continue
+        d, o = c[0, 0], c[0, 1]
+        diagonal = np.diagonal(c)
+        if not (diagonal == d).all():
+            continue
+        off = c.copy()
+        np.fill_diagonal(off, o)
+        if not (off == o).all():                    # (NaN never qualifies)
+            continue
+        mask = diagonal_masks.get(c.shape[0])
+        if mask is None:        # one boolean mask per size, shared by every such constant
+            mask = diagonal_masks[c.shape[0]] = L.const(np.eye(c.shape[0], dtype=np.bool_),
+                                                       name="diagonal_mask")
+        value = L.node("SelectV2", {}, [mask, L.splat(d, (), c.dtype), L.splat(o, (), c.dtype)],
+                       [(c.shape, c.dtype)], f"{v.name}/where")[0]
+        # The new node (or the one CSE found) must come before the first reader.
+        pos = min(L.nodes.index(u) for u in users)
+        i = L.nodes.index(value.node)
+        if i > pos:
+            L.nodes.insert(pos, L.nodes.pop(i))
+        for u in users:
+            u.inputs = [value if x is v else x for x in u.inputs]
+
+
+def apply_graph(rules, L, fetch_values):
+    """Run the graph rules in `rules` (active()["graph"]) over the lowered IR."""
+    for r in rules:
+        r.fn(L, fetch_values)
