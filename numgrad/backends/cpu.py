@@ -1,7 +1,8 @@
 """The compiled CPU backend: plan the graph per feed signature, run fused Numba kernels.
 
-plan = prune -> lower (concrete shapes + simplify) -> fuse -> row pipelines -> emit -> cache
--> runner.
+plan = the stages of compiler/stages.py's cpu_stages() (prune -> lower with the named
+rewrites -> graph rewrites -> gathers -> fuse -> row pipelines -> lanes -> emit) -> cache ->
+runner.
 Graphs whose shapes depend on data fall back to the NumPy interpreter for that signature.
 """
 import logging
@@ -13,11 +14,9 @@ import weakref
 import numpy as np
 
 from .. import blas_threads, cache, config, numba_start, threads
-from ..compiler import lanes
+from ..compiler import stages
 from ..compiler.emit_cpu import emit_group
-from ..compiler.fuse import fuse
-from ..compiler.pipeline import pipeline_rows
-from ..compiler.lower import Unsupported, lower
+from ..compiler.lower import Unsupported
 from ..kernels.cpu import OPAQUE
 from ..errors import InvalidArgumentError, OpError, is_allocation_failure, resource_exhausted
 from ..ops.registry import get_op_def
@@ -28,6 +27,7 @@ log = logging.getLogger("numgrad.compiler")
 
 from ..compiler.layout import PARALLEL_MIN  # noqa: E402  (below it: one serial kernel)
 FUSED_CALL_AFTER = config.get("NUMGRAD_FUSED_CALL_AFTER")
+STAGES = stages.cpu_stages()
 # A small plan (no kernel big enough to run in parallel) runs its first INTERPRET_CALLS calls
 # with the NumPy interpreter and compiles only when it is called again: compiling costs 1-3 s,
 # a small plan's interpreted call well under a millisecond, so a graph run a few times (a
@@ -276,9 +276,9 @@ class CompiledPlan:
 
     def __init__(self, ops, fetches, feeds, signature, reference=None):
         t0 = time.perf_counter()
-        L, fetch_values, feed_values = lower(ops, fetches, feeds, signature)
-        steps = pipeline_rows(fuse(L.nodes, fetch_values, gathers=FUSE_GATHERS),
-                              L.nodes, fetch_values)
+        c = stages.compile_signature(STAGES, stages.Compilation(
+            ops, fetches, feeds, signature, options={"gathers": FUSE_GATHERS}))
+        L, fetch_values, feed_values, steps = c.L, c.fetch_values, c.feed_values, c.steps
         self.n_values = len(L.values)
         self.consts = []
         for v in L.values:
@@ -300,13 +300,13 @@ class CompiledPlan:
             seen.add(v.id)
         self.runners = []
         self.kernels = 0
-        for s in steps:
+        for i, s in enumerate(steps):
             if s.kind == "group":
-                lane_group = lanes.expand(s) if lanes.ENABLED else None
+                lane_group = c.lane_groups.get(i)
                 if lane_group is not None:
-                    self.runners.append(_LaneRunner(s, lane_group, emit_group(lane_group.group)))
+                    self.runners.append(_LaneRunner(s, lane_group, c.kernels[i]))
                 else:
-                    self.runners.append(_GroupRunner(s, emit_group(s)))
+                    self.runners.append(_GroupRunner(s, c.kernels[i]))
                 self.kernels += 1
             else:
                 self.runners.append(_single_runner(s.node))

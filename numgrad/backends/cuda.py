@@ -1,6 +1,7 @@
 """The CUDA backend: the cpu backend's plan, run as Numba ``@cuda.jit`` kernels on a GPU.
 
-plan = prune -> lower -> fuse (all shared with the cpu backend) -> emit_cuda -> runner.
+plan = compiler/stages.py's cuda_stages() (prune -> lower -> graph rewrites -> fuse, shared
+with the cpu backend, -> emit_cuda) -> runner.
 
 * Buffers live on the device for the whole run: feeds are copied in once, constants once per
   plan, and only fetched results are copied back to NumPy.
@@ -29,15 +30,15 @@ from numba import config as _numba_config
 from numba import cuda
 
 from .. import cache
+from ..compiler import stages
 from ..compiler.emit_cuda import emit_group_cuda
-from ..compiler.fuse import fuse
-from ..compiler.lower import lower
 from ..errors import InvalidArgumentError, OpError, ResourceExhaustedError
 from ..kernels.cuda import KERNELS
 from ..ops.registry import get_op_def, op_types
 from .cpu import CpuPlan, _contiguous
 
 log = logging.getLogger("numgrad.compiler")
+STAGES = stages.cuda_stages()
 
 SIMULATOR = bool(_numba_config.ENABLE_CUDASIM)
 
@@ -158,8 +159,8 @@ class DevicePool:
 class CudaGroupRunner:
     """Launches the kernels of one fused group."""
 
-    def __init__(self, group, launch):
-        spec = emit_group_cuda(group, launch.tpb)
+    def __init__(self, group, launch, spec=None):
+        spec = emit_group_cuda(group, launch.tpb) if spec is None else spec
         self.spec = spec
         self.module = cache.load(spec.source)
         self.launch = launch
@@ -293,8 +294,9 @@ class CudaCompiledPlan:
 
     def __init__(self, ops, fetches, feeds, signature, launch, pool):
         t0 = time.perf_counter()
-        L, fetch_values, feed_values = lower(ops, fetches, feeds, signature)
-        steps = fuse(L.nodes, fetch_values)
+        c = stages.compile_signature(STAGES, stages.Compilation(
+            ops, fetches, feeds, signature, options={"tpb": launch.tpb}))
+        L, fetch_values, feed_values, steps = c.L, c.fetch_values, c.feed_values, c.steps
         self.pool, self.launch = pool, launch
         self.n_values = len(L.values)
         self.feed_ids = [(v.id, v.shape, v.dtype) for v in feed_values]
@@ -304,9 +306,9 @@ class CudaCompiledPlan:
         self.runners = []
         self.kernels = 0
         self.host_ops = []
-        for s in steps:
+        for i, s in enumerate(steps):
             if s.kind == "group":
-                self.runners.append(CudaGroupRunner(s, launch))
+                self.runners.append(CudaGroupRunner(s, launch, c.kernels[i]))
                 self.kernels += 1
             elif s.node.type == "Reshape":
                 self.runners.append(None)

@@ -23,7 +23,8 @@ types (float64 for float sums and products), so results match it to rounding.
 """
 import numpy as np
 
-from .emit_cpu import _CTOR, _acc_dtype, _combine, _init_literal, elementwise_body, layout
+from .emit_cpu import _CTOR, _acc_dtype, _combine, _init_literal, elementwise_body
+from .layout import layout
 from .fuse import data_inputs
 
 HEADER = ("import math\n\nimport numpy as np\nfrom numba import cuda\n\n"

@@ -126,10 +126,12 @@ def virtual_gathers(nodes, fetch_values):
     return found
 
 
-def fuse(nodes, fetch_values, gathers=False):
+def fuse(nodes, fetch_values, gathers=False, virtual=None):
     """Steps (Groups and Singles) in run order.  With `gathers`, a gather read only by fused
-    loops becomes a gathered load of theirs (virtual_gathers; the cpu emitter reads them)."""
-    virtual = virtual_gathers(nodes, fetch_values) if gathers else {}
+    loops becomes a gathered load of theirs (virtual_gathers; the cpu emitter reads them);
+    `virtual` passes virtual_gathers' result when the caller found it already."""
+    if virtual is None:
+        virtual = virtual_gathers(nodes, fetch_values) if gathers else {}
     avail = {}          # value id -> phase at which it is in memory
     groups = {}         # (space, phase) -> Group
     group_of = {}       # node id -> Group
