@@ -364,3 +364,33 @@ def test_add_sub_gradient_of_indexed_slices_is_dense(sess, build):
     g, = ng.gradients(ng.gather(build(x, c), [0, 2, 2]), x)
     assert isinstance(g, ng.Tensor)
     np.testing.assert_array_equal(sess.run(g, {x: [1.0, 2.0, 3.0]}), [1.0, 0.0, 2.0])
+
+
+# --- 10. `*` with a bool Tensor is TF's cast-to-int32, multiply, cast-to-bool (issue 22 fuzz) -------
+def test_bool_tensor_times_operator_is_tf_cast_multiply_cast(sess):
+    """TF's Tensor.__mul__ (tensor_math_operator_overrides._mul_dispatch_factory): when either
+    side is a bool Tensor, cast(cast(x, int32) * cast(y, int32), bool)."""
+    x = ng.placeholder(ng.float64, [3])
+    c = ng.not_equal(x, 0.71)
+    f = ng.constant([0.5, 2.0, -3.7])
+    i = ng.constant([0, 2, -3])
+    outs = [c * 3.0, c * 0.5, c * c, c * f, f * c, c * i, i * c, c * True]
+    for t in outs:
+        assert t.dtype == ng.bool_
+    got = sess.run(outs, {x: [1.0, 0.71, 2.0]})
+    want = [[True, False, True], [False, False, False], [True, False, True],      # TF's answers
+            [False, False, True], [False, False, True], [False, False, True],
+            [False, False, True], [True, False, True]]
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    y = ng.cast(c * 3.0, ng.int32)                       # the fuzz repro: TF builds and runs it
+    np.testing.assert_array_equal(sess.run(y, {x: [1.0, 0.71, 2.0]}), [1, 0, 1])
+
+
+def test_python_number_times_bool_tensor_is_type_error():
+    c = ng.constant([True, False])
+    with pytest.raises(TypeError):                       # TF: Expected bool, but got 3.0
+        3.0 * c
+    with pytest.raises(TypeError):                       # TF: Mul has no bool kernel
+        ng.multiply(c, c)
+    np.testing.assert_array_equal(ng.Session(backend="numpy").run(True * c), [True, False])
