@@ -394,3 +394,22 @@ def test_python_number_times_bool_tensor_is_type_error():
     with pytest.raises(TypeError):                       # TF: Mul has no bool kernel
         ng.multiply(c, c)
     np.testing.assert_array_equal(ng.Session(backend="numpy").run(True * c), [True, False])
+
+
+# --- 11. reduce_prod over no axes (rank-0 input, axis=[]) keeps TF's connected gradient ----------
+def test_prod_gradient_of_a_scalar_stays_connected_for_second_derivatives(sess):
+    """The fuzz repro: TF's _ProdGrad has no identity shortcut, so the second derivative through
+    reduce_prod(reduce_max(x)) is a zero Tensor in TF, not None."""
+    x0 = ng.placeholder(ng.float64, [None, 4, 2])
+    t9 = ng.reduce_prod(ng.reduce_max(x0), keepdims=True)
+    g, = ng.gradients(t9, [x0])
+    g2, = ng.gradients(ng.reduce_sum(g * g), [x0])
+    assert g2 is not None                                              # TF: a Tensor
+    xv = np.arange(1.0, 9.0).reshape(1, 4, 2)
+    np.testing.assert_array_equal(sess.run(g2, {x0: xv}), np.zeros((1, 4, 2)))   # TF: zeros
+    y = ng.reduce_prod(x0 * x0, axis=[], keepdims=True)
+    g, = ng.gradients(y, [x0])
+    g2, = ng.gradients(ng.reduce_sum(g * g), [x0])
+    got_g, got_g2 = sess.run([g, g2], {x0: xv})
+    np.testing.assert_array_equal(got_g, 2 * xv)                      # TF: [2, 4, 6, 8, ...]
+    np.testing.assert_array_equal(got_g2, 8 * xv)                     # TF: [8, 16, 24, 32, ...]

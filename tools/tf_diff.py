@@ -594,7 +594,9 @@ def _close(a, b, dtype):
     if not ok.any():
         return True
     scale = np.max(np.abs(a64[ok])) if ok.any() else 0.0
-    return np.allclose(a64[ok], b64[ok], rtol=rtol, atol=rtol * max(scale, 1e-30))
+    # absolute floor: 100 ulps of 1 (a difference of cancellation round-off near zero)
+    floor = 100 * np.finfo(np.float32 if rtol > 1e-6 else np.float64).eps
+    return np.allclose(a64[ok], b64[ok], rtol=rtol, atol=max(rtol * scale, floor))
 
 
 def compare(rt, rn, low="float64"):
