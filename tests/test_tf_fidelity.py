@@ -413,3 +413,24 @@ def test_prod_gradient_of_a_scalar_stays_connected_for_second_derivatives(sess):
     got_g, got_g2 = sess.run([g, g2], {x0: xv})
     np.testing.assert_array_equal(got_g, 2 * xv)                      # TF: [2, 4, 6, 8, ...]
     np.testing.assert_array_equal(got_g2, 8 * xv)                     # TF: [8, 16, 24, 32, ...]
+
+
+# --- 12. ReluGrad is TF's product gradients * (features > 0), not a select -----------------------
+def test_relu_gradient_propagates_nan_and_inf_as_tf(sess):
+    """TF's ReluGradOp: gradients * (features > 0).cast<T>(), so a NaN or inf gradient where
+    features <= 0 gives NaN (NaN * 0, inf * 0), where a select gave 0."""
+    x = ng.placeholder(ng.float32, [5])
+    gy = ng.placeholder(ng.float32, [5])
+    g, = ng.gradients(ng.nn.relu(x), x, grad_ys=gy)
+    got = sess.run(g, {x: [-np.inf, np.inf, np.nan, 0.0, 2.0],
+                       gy: [np.nan, np.nan, 1.0, np.inf, 3.0]})
+    np.testing.assert_array_equal(got, [np.nan, np.nan, 0.0, np.nan, 3.0])   # TF's answer
+
+
+def test_relu_gradient_of_a_division_fuzz_repro(sess):
+    """The fuzz repro: d(t0 / relu(t0))/dt0 at t0 = 0 is 1/0 + (-0/0) * 0 = inf + NaN."""
+    x0 = ng.placeholder(ng.float32, [])
+    t0 = x0 - x0
+    t8 = t0 / ng.nn.relu(t0)
+    g, = ng.gradients(t8, [t0])
+    assert np.isnan(sess.run(g, {x0: -0.87}))                                  # TF: nan

@@ -11,15 +11,17 @@ from .math import FLOAT, _check_dtype, _fmt, relu, sigmoid  # noqa: F401  (re-ex
 from .registry import register_op
 
 
-# --- ReluGrad: g where y > 0 (an op of its own so relu's second derivative is defined) ---------
+# --- ReluGrad: g * (y > 0) (an op of its own so relu's second derivative is defined) -----------
+# A product, as TF's kernel (relu_op_functor.h: gradients * (features > 0).cast<T>()), not a
+# select: a NaN or inf gradient where features <= 0 gives NaN, as in TF.
 register_op("ReluGrad",
             lambda i, a: [(i[0].dtype, _math.broadcast_static_shape(i[0].shape, i[1].shape))],
-            lambda v, a: [np.where(v[1] > 0, v[0], np.zeros((), v[0].dtype))],
-            kind="elementwise", template="({0} if {1} > 0 else 0)")
+            lambda v, a: [v[0] * (v[1] > 0).astype(v[0].dtype)],
+            kind="elementwise", template="({0} * ({1} > 0))")
 
 
 def relu_grad(gradients, features, name=None):
-    """The gradient of relu: `gradients` where `features` > 0, else 0
+    """The gradient of relu: `gradients * (features > 0)`
     (tf.compat.v1.raw_ops.ReluGrad). An op of its own so that relu's second derivative is
     defined."""
     return make_op("ReluGrad", [gradients, features], name=name).outputs[0]
