@@ -434,3 +434,34 @@ def test_relu_gradient_of_a_division_fuzz_repro(sess):
     t8 = t0 / ng.nn.relu(t0)
     g, = ng.gradients(t8, [t0])
     assert np.isnan(sess.run(g, {x0: -0.87}))                                  # TF: nan
+
+
+# --- 13. softmax cross-entropy: an empty class axis; a zero loss is +0.0 -------------------------
+def test_softmax_cross_entropy_over_no_classes_is_zero(sess):
+    """The fuzz repro: logits of shape [0] (or [2, 3, 0]) built and gave 'Cannot reshape a tensor
+    with 0 elements ... to shape []'; TF flattens to [prod(outer), classes] and the loss is 0."""
+    x0 = ng.placeholder(ng.float64, [3])
+    t0 = x0[4:2]
+    t11 = ng.nn.softmax_cross_entropy_with_logits(
+        labels=ng.stop_gradient(ng.nn.softmax(t0, axis=-1)), logits=t0)
+    x3 = ng.placeholder(ng.float32, [2, 3, 0])
+    t10 = ng.nn.softmax_cross_entropy_with_logits_v2(labels=x3, logits=x3 * 2.0)
+    g0, g3 = ng.gradients([t11, t10], [x0, x3])
+    got = sess.run([t11, t10, g0, g3], {x0: np.ones(3), x3: np.ones((2, 3, 0))})
+    assert got[0].shape == () and got[0] == 0.0 and not np.signbit(got[0])        # TF: 0.0
+    np.testing.assert_array_equal(got[1], np.zeros((2, 3)))                         # TF: zeros
+    assert not np.signbit(got[1]).any()
+    np.testing.assert_array_equal(got[2], [0.0, 0.0, 0.0])                          # TF: zeros
+    assert got[3].shape == (2, 3, 0)
+
+
+def test_softmax_cross_entropy_zero_loss_sign_and_floordiv_by_it(sess):
+    """The fuzz repro: one class, so the loss is 0; TF's kernel sums labels * (lse - shifted),
+    +0.0, so -1.97 // loss is -inf in TF (it was +inf from -0.0)."""
+    x0 = ng.placeholder(ng.float32, [1, 4])
+    t9 = ng.gather(x0, [2], axis=1)
+    t10 = ng.nn.softmax_cross_entropy_with_logits_v2(
+        labels=ng.nn.softmax(t9, axis=-1), logits=ng.reduce_prod(x0, keepdims=True))
+    t13 = ng.constant([-1.97], ng.float32) // t10
+    got = sess.run(t13, {x0: [[0.3, -1.2, 0.8, 2.0]]})
+    np.testing.assert_array_equal(got, [-np.inf])                                  # TF: [-inf]

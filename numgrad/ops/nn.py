@@ -141,9 +141,13 @@ def _sce_infer(inputs, attrs):
 
 def _sce_compute(v, a):
     logits, labels = v
-    logp = _log_softmax_np(logits, -1)
-    loss = -np.sum(labels * logp, axis=-1)
-    backprop = np.exp(logp) - labels
+    # TF's kernel (xent_op.h): loss = sum(labels * (log(sum(exp(shifted))) - shifted)), so a
+    # zero loss is +0.0 as in TF (not -0.0 from -sum(labels * log_softmax))
+    m = np.max(logits, axis=-1, keepdims=True, initial=-np.inf)
+    shifted = logits - np.where(np.isfinite(m), m, 0)
+    lse = np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+    loss = np.sum(labels * (lse - shifted), axis=-1)
+    backprop = np.exp(shifted - lse) - labels
     return [loss.astype(logits.dtype), backprop.astype(logits.dtype)]
 
 
@@ -182,7 +186,15 @@ def softmax_cross_entropy_with_logits_v2(_sentinel=None, labels=None, logits=Non
             return make_op("SoftmaxCrossEntropyWithLogits", [logits, labels]).outputs[0]
         outer = _array.strided_slice(_array.shape(logits), slice(None, -1))
         classes = _array.strided_slice(_array.shape(logits), slice(-1, None))
-        flat_shape = _array.concat([[-1], classes], 0) if logits.shape[-1] is None else [-1, logits.shape[-1]]
+        if logits.shape.is_fully_defined():
+            # TF's _flatten_outer_dims: [prod(outer), classes]; not [-1, classes], which a
+            # zero-size class axis leaves ambiguous (TF's loss over no classes is 0)
+            dims = logits.shape.as_list()
+            flat_shape = [int(np.prod(dims[:-1], dtype=np.int64)), dims[-1]]
+        elif logits.shape[-1] is None:
+            flat_shape = _array.concat([[-1], classes], 0)
+        else:
+            flat_shape = [-1, logits.shape[-1]]
         loss = make_op("SoftmaxCrossEntropyWithLogits",
                        [_array.reshape(logits, flat_shape), _array.reshape(labels, flat_shape)]).outputs[0]
         out_shape = logits.shape[:-1].as_list() if logits.shape[:-1].is_fully_defined() else outer
