@@ -465,3 +465,20 @@ def test_softmax_cross_entropy_zero_loss_sign_and_floordiv_by_it(sess):
     t13 = ng.constant([-1.97], ng.float32) // t10
     got = sess.run(t13, {x0: [[0.3, -1.2, 0.8, 2.0]]})
     np.testing.assert_array_equal(got, [-np.inf])                                  # TF: [-inf]
+
+
+def test_softmax_cross_entropy_of_unknown_rank_logits(sess):
+    """The fuzz repro: squeeze of a [2, None] placeholder has unknown rank; TF flattens to
+    [-1, classes] at run time, numgrad raised 'needs logits of known rank'."""
+    x1 = ng.placeholder(ng.float32, [2, None])
+    lab = ng.placeholder(ng.float32, None)
+    t11 = ng.squeeze(x1)
+    assert t11.shape.rank is None
+    t15 = ng.nn.softmax_cross_entropy_with_logits_v2(labels=lab, logits=t11 * t11)
+    g, = ng.gradients(t15, [x1])
+    xv = np.arange(6.0, dtype=np.float32).reshape(2, 3) / 3
+    lv = np.array([[0.2, 0.3, 0.5], [1, 0, 0]], np.float32)
+    got_loss, got_g = sess.run([t15, g], {x1: xv, lab: lv})
+    np.testing.assert_allclose(got_loss, [1.0465806, 2.2075405], rtol=1e-5)       # TF's answer
+    np.testing.assert_allclose(got_g, [[0.03023721, 0.02392828, -0.15270573],
+                                       [-2.5498211, 0.9596306, 2.6173189]], rtol=1e-5)

@@ -168,8 +168,20 @@ def softmax_cross_entropy_with_logits_v2(_sentinel=None, labels=None, logits=Non
     g = logits.graph
     with g._transaction(), name_scope(name, "softmax_cross_entropy_with_logits", [logits, labels]):
         r = logits.shape.rank
+        if r is None and axis != -1:
+            raise ValueError("softmax_cross_entropy_with_logits_v2 over an axis other than -1 "
+                             "needs logits of known rank")
         if r is None:
-            raise ValueError("softmax_cross_entropy_with_logits_v2 needs logits of known rank")
+            # TF's _flatten_outer_dims at run time: [-1, classes], and the shape back after
+            if not logits.shape.is_compatible_with(labels.shape):
+                raise ValueError(f"logits and labels must have the same shape, got "
+                                 f"{_fmt(logits.shape)} and {_fmt(labels.shape)}")
+            shp = _array.shape(logits)
+            flat_shape = _array.concat([[-1], _array.strided_slice(shp, slice(-1, None))], 0)
+            loss = make_op("SoftmaxCrossEntropyWithLogits",
+                           [_array.reshape(logits, flat_shape),
+                            _array.reshape(labels, flat_shape)]).outputs[0]
+            return _array.reshape(loss, _array.strided_slice(shp, slice(None, -1)))
         if r == 0:
             raise ValueError(f"logits '{logits.name}' must have rank >= 1")
         if not logits.shape.is_compatible_with(labels.shape):
