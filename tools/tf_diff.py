@@ -21,6 +21,24 @@ that differs is shrunk (drop ops, drop options, simplify) to a minimal repro tha
 a difference of the same kind, and printed as plain Python source.
 
 Deterministic: program i of ``--seed s`` depends only on (s, i).
+
+Classifying what it prints (issue 22's runs):
+* round-off: float32 values within a few ulps that a discontinuous op (floor, cast to int,
+  //, %) amplifies, e.g. floor(tanh(8.0)): TF's float32 tanh(8) is 1.0, NumPy's 0.99999976;
+  exact zeros against values ~1e-8 (float32) / ~1e-16 (float64) from cancellation.
+* TF bugs (not numgrad's): softmax_cross_entropy_with_logits_v2 with a negative axis other
+  than -1 fails to build (the generator uses non-negative axes); fetching sigmoid(x) with
+  sigmoid_cross_entropy_with_logits(labels=sigmoid(x), logits=x) fails in grappler; a None y
+  raises AttributeError; float64 erf(+-inf) is NaN (float32: +-1); softmax of a row holding
+  NaN keeps the finite entries' 0 ([1, nan] -> [0, nan]) while log_softmax gives all NaN;
+  grappler gives the gradient of expand_dims(x_scalar, -1) through tile() shape () instead
+  of (1,) (right with the meta-optimizer off).
+* both reject, at different times: numgrad checks a grad_ys shape against its (connected) y
+  when gradients() is called; TF never checks it, and fails later -- at build, at run time
+  (InvalidArgumentError), or not at all when no op consumes it (y is one of the xs).
+* m.select is not in TF 2.21's compat.v1, and a Python number as the *first* argument of a
+  binary op (m.multiply(0.5, x64)) is a TypeError in TF (the number fixes T to float32);
+  the generator avoids both.
 """
 import argparse
 import contextlib
