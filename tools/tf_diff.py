@@ -54,6 +54,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("NUMGRAD_INTERPRET_CALLS", "0")
 
 FLOATS = ("float32", "float64")
+NO_GRAPPLER = False
 
 
 # ----------------------------------------------------------------------------- program model --
@@ -584,7 +585,11 @@ def execute(prog, lib, backend="numpy"):
         feeds = {ns[k]: v for k, v in prog.feeds.items()}
         try:
             if lib == "tf":
-                with m.Session(graph=graph) as s:
+                cfg = None
+                if NO_GRAPPLER:         # --no-grappler: tells TF's optimiser's bugs apart
+                    cfg = m.ConfigProto()
+                    cfg.graph_options.rewrite_options.disable_meta_optimizer = True
+                with m.Session(graph=graph, config=cfg) as s:
                     vals = s.run(flat, feeds)
             else:
                 with m.Session(graph=graph, backend=backend) as s:
@@ -764,7 +769,11 @@ def main(argv=None):
     p.add_argument("--show", action="store_true", help="print every program run")
     p.add_argument("--no-shrink", action="store_true")
     p.add_argument("--log", default=None, help="append failing repros here")
+    p.add_argument("--no-grappler", action="store_true",
+                   help="run TF with its graph optimiser (grappler) off")
     a = p.parse_args(argv)
+    global NO_GRAPPLER
+    NO_GRAPPLER = a.no_grappler
     _tf()
     idx = [a.only] if a.only is not None else range(a.start, a.start + a.n)
     counts, failing = {}, 0
