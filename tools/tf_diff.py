@@ -32,7 +32,8 @@ Classifying what it prints (issue 22's runs):
   raises AttributeError; float64 erf(+-inf) is NaN (float32: +-1); softmax of a row holding
   NaN keeps the finite entries' 0 ([1, nan] -> [0, nan]) while log_softmax gives all NaN;
   grappler gives the gradient of expand_dims(x_scalar, -1) through tile() shape () instead
-  of (1,) (right with the meta-optimizer off).
+  of (1,) (right with the meta-optimizer off; --no-grappler); softmax_cross_entropy_with_logits_v2
+  (axis=1) of (0, 0) logits fails at run time in its Reshape_2 (numgrad: a (0,) loss).
 * both reject, at different times: numgrad checks a grad_ys shape against its (connected) y
   when gradients() is called; TF never checks it, and fails later -- at build, at run time
   (InvalidArgumentError), or not at all when no op consumes it (y is one of the xs).
