@@ -364,3 +364,121 @@ def test_add_sub_gradient_of_indexed_slices_is_dense(sess, build):
     g, = ng.gradients(ng.gather(build(x, c), [0, 2, 2]), x)
     assert isinstance(g, ng.Tensor)
     np.testing.assert_array_equal(sess.run(g, {x: [1.0, 2.0, 3.0]}), [1.0, 0.0, 2.0])
+
+
+# --- 10. `*` with a bool Tensor is TF's cast-to-int32, multiply, cast-to-bool (issue 22 fuzz) -------
+def test_bool_tensor_times_operator_is_tf_cast_multiply_cast(sess):
+    """TF's Tensor.__mul__ (tensor_math_operator_overrides._mul_dispatch_factory): when either
+    side is a bool Tensor, cast(cast(x, int32) * cast(y, int32), bool)."""
+    x = ng.placeholder(ng.float64, [3])
+    c = ng.not_equal(x, 0.71)
+    f = ng.constant([0.5, 2.0, -3.7])
+    i = ng.constant([0, 2, -3])
+    outs = [c * 3.0, c * 0.5, c * c, c * f, f * c, c * i, i * c, c * True]
+    for t in outs:
+        assert t.dtype == ng.bool_
+    got = sess.run(outs, {x: [1.0, 0.71, 2.0]})
+    want = [[True, False, True], [False, False, False], [True, False, True],      # TF's answers
+            [False, False, True], [False, False, True], [False, False, True],
+            [False, False, True], [True, False, True]]
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    y = ng.cast(c * 3.0, ng.int32)                       # the fuzz repro: TF builds and runs it
+    np.testing.assert_array_equal(sess.run(y, {x: [1.0, 0.71, 2.0]}), [1, 0, 1])
+
+
+def test_python_number_times_bool_tensor_is_type_error():
+    c = ng.constant([True, False])
+    with pytest.raises(TypeError):                       # TF: Expected bool, but got 3.0
+        3.0 * c
+    with pytest.raises(TypeError):                       # TF: Mul has no bool kernel
+        ng.multiply(c, c)
+    np.testing.assert_array_equal(ng.Session(backend="numpy").run(True * c), [True, False])
+
+
+# --- 11. reduce_prod over no axes (rank-0 input, axis=[]) keeps TF's connected gradient ----------
+def test_prod_gradient_of_a_scalar_stays_connected_for_second_derivatives(sess):
+    """The fuzz repro: TF's _ProdGrad has no identity shortcut, so the second derivative through
+    reduce_prod(reduce_max(x)) is a zero Tensor in TF, not None."""
+    x0 = ng.placeholder(ng.float64, [None, 4, 2])
+    t9 = ng.reduce_prod(ng.reduce_max(x0), keepdims=True)
+    g, = ng.gradients(t9, [x0])
+    g2, = ng.gradients(ng.reduce_sum(g * g), [x0])
+    assert g2 is not None                                              # TF: a Tensor
+    xv = np.arange(1.0, 9.0).reshape(1, 4, 2)
+    np.testing.assert_array_equal(sess.run(g2, {x0: xv}), np.zeros((1, 4, 2)))   # TF: zeros
+    y = ng.reduce_prod(x0 * x0, axis=[], keepdims=True)
+    g, = ng.gradients(y, [x0])
+    g2, = ng.gradients(ng.reduce_sum(g * g), [x0])
+    got_g, got_g2 = sess.run([g, g2], {x0: xv})
+    np.testing.assert_array_equal(got_g, 2 * xv)                      # TF: [2, 4, 6, 8, ...]
+    np.testing.assert_array_equal(got_g2, 8 * xv)                     # TF: [8, 16, 24, 32, ...]
+
+
+# --- 12. ReluGrad is TF's product gradients * (features > 0), not a select -----------------------
+def test_relu_gradient_propagates_nan_and_inf_as_tf(sess):
+    """TF's ReluGradOp: gradients * (features > 0).cast<T>(), so a NaN or inf gradient where
+    features <= 0 gives NaN (NaN * 0, inf * 0), where a select gave 0."""
+    x = ng.placeholder(ng.float32, [5])
+    gy = ng.placeholder(ng.float32, [5])
+    g, = ng.gradients(ng.nn.relu(x), x, grad_ys=gy)
+    got = sess.run(g, {x: [-np.inf, np.inf, np.nan, 0.0, 2.0],
+                       gy: [np.nan, np.nan, 1.0, np.inf, 3.0]})
+    np.testing.assert_array_equal(got, [np.nan, np.nan, 0.0, np.nan, 3.0])   # TF's answer
+
+
+def test_relu_gradient_of_a_division_fuzz_repro(sess):
+    """The fuzz repro: d(t0 / relu(t0))/dt0 at t0 = 0 is 1/0 + (-0/0) * 0 = inf + NaN."""
+    x0 = ng.placeholder(ng.float32, [])
+    t0 = x0 - x0
+    t8 = t0 / ng.nn.relu(t0)
+    g, = ng.gradients(t8, [t0])
+    assert np.isnan(sess.run(g, {x0: -0.87}))                                  # TF: nan
+
+
+# --- 13. softmax cross-entropy: an empty class axis; a zero loss is +0.0 -------------------------
+def test_softmax_cross_entropy_over_no_classes_is_zero(sess):
+    """The fuzz repro: logits of shape [0] (or [2, 3, 0]) built and gave 'Cannot reshape a tensor
+    with 0 elements ... to shape []'; TF flattens to [prod(outer), classes] and the loss is 0."""
+    x0 = ng.placeholder(ng.float64, [3])
+    t0 = x0[4:2]
+    t11 = ng.nn.softmax_cross_entropy_with_logits(
+        labels=ng.stop_gradient(ng.nn.softmax(t0, axis=-1)), logits=t0)
+    x3 = ng.placeholder(ng.float32, [2, 3, 0])
+    t10 = ng.nn.softmax_cross_entropy_with_logits_v2(labels=x3, logits=x3 * 2.0)
+    g0, g3 = ng.gradients([t11, t10], [x0, x3])
+    got = sess.run([t11, t10, g0, g3], {x0: np.ones(3), x3: np.ones((2, 3, 0))})
+    assert got[0].shape == () and got[0] == 0.0 and not np.signbit(got[0])        # TF: 0.0
+    np.testing.assert_array_equal(got[1], np.zeros((2, 3)))                         # TF: zeros
+    assert not np.signbit(got[1]).any()
+    np.testing.assert_array_equal(got[2], [0.0, 0.0, 0.0])                          # TF: zeros
+    assert got[3].shape == (2, 3, 0)
+
+
+def test_softmax_cross_entropy_zero_loss_sign_and_floordiv_by_it(sess):
+    """The fuzz repro: one class, so the loss is 0; TF's kernel sums labels * (lse - shifted),
+    +0.0, so -1.97 // loss is -inf in TF (it was +inf from -0.0)."""
+    x0 = ng.placeholder(ng.float32, [1, 4])
+    t9 = ng.gather(x0, [2], axis=1)
+    t10 = ng.nn.softmax_cross_entropy_with_logits_v2(
+        labels=ng.nn.softmax(t9, axis=-1), logits=ng.reduce_prod(x0, keepdims=True))
+    t13 = ng.constant([-1.97], ng.float32) // t10
+    got = sess.run(t13, {x0: [[0.3, -1.2, 0.8, 2.0]]})
+    np.testing.assert_array_equal(got, [-np.inf])                                  # TF: [-inf]
+
+
+def test_softmax_cross_entropy_of_unknown_rank_logits(sess):
+    """The fuzz repro: squeeze of a [2, None] placeholder has unknown rank; TF flattens to
+    [-1, classes] at run time, numgrad raised 'needs logits of known rank'."""
+    x1 = ng.placeholder(ng.float32, [2, None])
+    lab = ng.placeholder(ng.float32, None)
+    t11 = ng.squeeze(x1)
+    assert t11.shape.rank is None
+    t15 = ng.nn.softmax_cross_entropy_with_logits_v2(labels=lab, logits=t11 * t11)
+    g, = ng.gradients(t15, [x1])
+    xv = np.arange(6.0, dtype=np.float32).reshape(2, 3) / 3
+    lv = np.array([[0.2, 0.3, 0.5], [1, 0, 0]], np.float32)
+    got_loss, got_g = sess.run([t15, g], {x1: xv, lab: lv})
+    np.testing.assert_allclose(got_loss, [1.0465806, 2.2075405], rtol=1e-5)       # TF's answer
+    np.testing.assert_allclose(got_g, [[0.0, 0.00260639, -0.10114658],              # TF's answer
+                                       [-1.7800584, 0.6383087, 2.168878]], rtol=1e-5, atol=1e-7)

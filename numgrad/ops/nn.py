@@ -11,15 +11,17 @@ from .math import FLOAT, _check_dtype, _fmt, relu, sigmoid  # noqa: F401  (re-ex
 from .registry import register_op
 
 
-# --- ReluGrad: g where y > 0 (an op of its own so relu's second derivative is defined) ---------
+# --- ReluGrad: g * (y > 0) (an op of its own so relu's second derivative is defined) -----------
+# A product, as TF's kernel (relu_op_functor.h: gradients * (features > 0).cast<T>()), not a
+# select: a NaN or inf gradient where features <= 0 gives NaN, as in TF.
 register_op("ReluGrad",
             lambda i, a: [(i[0].dtype, _math.broadcast_static_shape(i[0].shape, i[1].shape))],
-            lambda v, a: [np.where(v[1] > 0, v[0], np.zeros((), v[0].dtype))],
-            kind="elementwise", template="({0} if {1} > 0 else 0)")
+            lambda v, a: [v[0] * (v[1] > 0).astype(v[0].dtype)],
+            kind="elementwise", template="({0} * ({1} > 0))")
 
 
 def relu_grad(gradients, features, name=None):
-    """The gradient of relu: `gradients` where `features` > 0, else 0
+    """The gradient of relu: `gradients * (features > 0)`
     (tf.compat.v1.raw_ops.ReluGrad). An op of its own so that relu's second derivative is
     defined."""
     return make_op("ReluGrad", [gradients, features], name=name).outputs[0]
@@ -139,9 +141,13 @@ def _sce_infer(inputs, attrs):
 
 def _sce_compute(v, a):
     logits, labels = v
-    logp = _log_softmax_np(logits, -1)
-    loss = -np.sum(labels * logp, axis=-1)
-    backprop = np.exp(logp) - labels
+    # TF's kernel (xent_op.h): loss = sum(labels * (log(sum(exp(shifted))) - shifted)), so a
+    # zero loss is +0.0 as in TF (not -0.0 from -sum(labels * log_softmax))
+    m = np.max(logits, axis=-1, keepdims=True, initial=-np.inf)
+    shifted = logits - np.where(np.isfinite(m), m, 0)
+    lse = np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+    loss = np.sum(labels * (lse - shifted), axis=-1)
+    backprop = np.exp(shifted - lse) - labels
     return [loss.astype(logits.dtype), backprop.astype(logits.dtype)]
 
 
@@ -162,8 +168,20 @@ def softmax_cross_entropy_with_logits_v2(_sentinel=None, labels=None, logits=Non
     g = logits.graph
     with g._transaction(), name_scope(name, "softmax_cross_entropy_with_logits", [logits, labels]):
         r = logits.shape.rank
+        if r is None and axis != -1:
+            raise ValueError("softmax_cross_entropy_with_logits_v2 over an axis other than -1 "
+                             "needs logits of known rank")
         if r is None:
-            raise ValueError("softmax_cross_entropy_with_logits_v2 needs logits of known rank")
+            # TF's _flatten_outer_dims at run time: [-1, classes], and the shape back after
+            if not logits.shape.is_compatible_with(labels.shape):
+                raise ValueError(f"logits and labels must have the same shape, got "
+                                 f"{_fmt(logits.shape)} and {_fmt(labels.shape)}")
+            shp = _array.shape(logits)
+            flat_shape = _array.concat([[-1], _array.strided_slice(shp, slice(-1, None))], 0)
+            loss = make_op("SoftmaxCrossEntropyWithLogits",
+                           [_array.reshape(logits, flat_shape),
+                            _array.reshape(labels, flat_shape)]).outputs[0]
+            return _array.reshape(loss, _array.strided_slice(shp, slice(None, -1)))
         if r == 0:
             raise ValueError(f"logits '{logits.name}' must have rank >= 1")
         if not logits.shape.is_compatible_with(labels.shape):
@@ -180,7 +198,15 @@ def softmax_cross_entropy_with_logits_v2(_sentinel=None, labels=None, logits=Non
             return make_op("SoftmaxCrossEntropyWithLogits", [logits, labels]).outputs[0]
         outer = _array.strided_slice(_array.shape(logits), slice(None, -1))
         classes = _array.strided_slice(_array.shape(logits), slice(-1, None))
-        flat_shape = _array.concat([[-1], classes], 0) if logits.shape[-1] is None else [-1, logits.shape[-1]]
+        if logits.shape.is_fully_defined():
+            # TF's _flatten_outer_dims: [prod(outer), classes]; not [-1, classes], which a
+            # zero-size class axis leaves ambiguous (TF's loss over no classes is 0)
+            dims = logits.shape.as_list()
+            flat_shape = [int(np.prod(dims[:-1], dtype=np.int64)), dims[-1]]
+        elif logits.shape[-1] is None:
+            flat_shape = _array.concat([[-1], classes], 0)
+        else:
+            flat_shape = [-1, logits.shape[-1]]
         loss = make_op("SoftmaxCrossEntropyWithLogits",
                        [_array.reshape(logits, flat_shape), _array.reshape(labels, flat_shape)]).outputs[0]
         out_shape = logits.shape[:-1].as_list() if logits.shape[:-1].is_fully_defined() else outer

@@ -1,7 +1,9 @@
 """Python operators on Tensor: + - * / // % ** @, unary -, abs, ~ & |, < <= > >=, [] .
 
 `%` is floormod (FloorMod), as TF overloads it."""
+from .. import dtypes as _dt
 from ..graph import Tensor
+from .core import convert_to_tensor as _convert
 from . import array as _a
 from . import math as _m
 
@@ -20,6 +22,31 @@ _OPS = {
 for _name, _fn in _OPS.items():
     setattr(Tensor, f"__{_name}__", _binary(_fn))
     setattr(Tensor, f"__r{_name}__", _binary(_fn, reflected=True))
+
+
+def _is_bool(t):
+    return isinstance(t, Tensor) and t.dtype.is_bool
+
+
+def _mul(x, y):
+    """`x * y`: TF's operator casts both sides to int32, multiplies and casts back to bool when
+    either side is a bool Tensor (tensor_math_operator_overrides._mul_dispatch_factory), so
+    `b * 3.0` is `b` and `b * 0.5` is all False; m.multiply itself has no bool kernel."""
+    if _is_bool(x) or _is_bool(y):
+        return _m.cast(_m.multiply(_m.cast(x, _dt.int32), _m.cast(y, _dt.int32)), _dt.bool_)
+    return _m.multiply(x, y)
+
+
+def _rmul(self, other):
+    """`other * self` with `other` not a Tensor: TF converts `other` to self's dtype first
+    (force_same_dtype=True), so `3.0 * b` is a TypeError and `True * b` works."""
+    if _is_bool(self):
+        other = _convert(other, dtype=self.dtype)
+    return _mul(other, self)
+
+
+Tensor.__mul__ = _binary(_mul)
+Tensor.__rmul__ = _rmul
 
 Tensor.__neg__ = lambda self: _m.negative(self)
 Tensor.__abs__ = lambda self: _m.abs(self)

@@ -54,8 +54,9 @@ def _prod_grad(op, grad):
     g = _broadcast_back(op, grad)
     axes = op.get_attr("axis")
     reduced = list(range(rank)) if axes is None else list(axes)
-    if rank == 0 or not reduced:          # a product over no axes is the identity
-        return [g]
+    # No shortcut for a product over no axes (a rank-0 input, axis=[]): TF's _ProdGrad builds
+    # the cumprod path there too, so the gradient stays connected to x for second derivatives
+    # (zeros, not None: d/dx of d reduce_prod(reduce_max(x))/dx is a zero Tensor in TF).
     other = [i for i in range(rank) if i not in reduced]
     perm = reduced + other
     permuted = A.transpose(x, perm)

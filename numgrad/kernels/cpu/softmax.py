@@ -68,9 +68,10 @@ def softmax_xent_rows(logits, labels, loss, backprop):
         lse = np.log(t[r])
         acc = 0.0
         for j in range(logits.shape[1]):
-            acc += labels[r, j] * ((logits[r, j] - m[r]) - lse)
+            # labels * (lse - shifted), as TF's kernel: a zero loss is +0.0, not -0.0
+            acc += labels[r, j] * (lse - (logits[r, j] - m[r]))
             backprop[r, j] = backprop[r, j] / t[r] - labels[r, j]
-        loss[r] = -acc
+        loss[r] = acc
 
 
 def _last_axis_rows(x, axis):
