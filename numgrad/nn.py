@@ -11,4 +11,19 @@ from .ops.nn_extra import (batch_normalization, bias_add, elu, gelu, l2_loss,  #
 from .ops.array_extra import top_k  # noqa: F401
 from .random_ops import dropout  # noqa: E402,F401
 
-softmax_cross_entropy_with_logits = softmax_cross_entropy_with_logits_v2
+def softmax_cross_entropy_with_logits(_sentinel=None, labels=None, logits=None, dim=-1,
+                                      name=None, axis=None):
+    """tf.compat.v1.nn.softmax_cross_entropy_with_logits: as the _v2 function, but the labels
+    get no gradient (TF's v1 wraps them in stop_gradient)."""
+    from .ops.array import stop_gradient
+    from .ops.core import convert_to_tensor
+    if _sentinel is not None:
+        raise ValueError("Only call softmax_cross_entropy_with_logits with named arguments "
+                         "(labels=..., logits=...)")
+    if labels is not None and logits is not None:
+        logits = convert_to_tensor(logits)
+        if not hasattr(labels, "op"):           # a Python/NumPy value: the logits' dtype
+            labels = convert_to_tensor(labels, dtype=logits.dtype)
+        labels = stop_gradient(labels)
+    return softmax_cross_entropy_with_logits_v2(labels=labels, logits=logits, dim=dim,
+                                                name=name, axis=axis)

@@ -355,15 +355,25 @@ def test_concat_sparse_gradient_matches_finite_differences(sess):
     assert err < 1e-6
 
 
-@pytest.mark.parametrize("build", [lambda x, c: x + c, lambda x, c: x - c],
-                         ids=["add", "subtract"])
-def test_add_sub_gradient_of_indexed_slices_is_dense(sess, build):
-    """TF's _AddGrad/_SubGrad reduce an IndexedSlices grad (it is not a Tensor): dense."""
-    x = ng.placeholder(ng.float64, [3])
+@pytest.mark.parametrize("build, sign", [(lambda x, c: x + c, 1.0), (lambda x, c: x - c, 1.0),
+                                         (lambda x, c: c - x, -1.0)],
+                         ids=["x+c", "x-c", "c-x"])
+def test_add_sub_gradient_of_indexed_slices(sess, build, sign):
+    """TF 2.21's _AddGrad/_SubGrad (_ReduceGradientArgs): an IndexedSlices grad passes through
+    sparse to an input that was not broadcast (TF: IndexedSlices for x + c, x - c, c - x with
+    static equal shapes), and is summed, dense, where the input was broadcast or its shape is
+    unknown (TF: a Tensor for x of shape [1] or [None])."""
     c = ng.constant([5.0, 6.0, 7.0], ng.float64)
+    x = ng.placeholder(ng.float64, [3])
     g, = ng.gradients(ng.gather(build(x, c), [0, 2, 2]), x)
-    assert isinstance(g, ng.Tensor)
-    np.testing.assert_array_equal(sess.run(g, {x: [1.0, 2.0, 3.0]}), [1.0, 0.0, 2.0])
+    assert isinstance(g, ng.IndexedSlices)
+    np.testing.assert_array_equal(sess.run(ng.convert_to_tensor(g), {x: [1.0, 2.0, 3.0]}),
+                                  np.array([1.0, 0.0, 2.0]) * sign)
+    for shape in ([1], [None]):
+        xb = ng.placeholder(ng.float64, shape)
+        gb, = ng.gradients(ng.gather(build(xb, c), [0, 2, 2]), xb)
+        assert isinstance(gb, ng.Tensor)
+        np.testing.assert_array_equal(sess.run(gb, {xb: [1.0]}), [3.0 * sign])
 
 
 # --- 10. `*` with a bool Tensor is TF's cast-to-int32, multiply, cast-to-bool (issue 22 fuzz) -------
@@ -482,3 +492,47 @@ def test_softmax_cross_entropy_of_unknown_rank_logits(sess):
     np.testing.assert_allclose(got_loss, [1.0465806, 2.2075405], rtol=1e-5)       # TF's answer
     np.testing.assert_allclose(got_g, [[0.0, 0.00260639, -0.10114658],              # TF's answer
                                        [-1.7800584, 0.6383087, 2.168878]], rtol=1e-5, atol=1e-7)
+
+
+# --- 14. Sqrt/Rsqrt/Reciprocal gradients are TF's *Grad kernels: 0 where the seed is 0 --------
+@pytest.mark.parametrize("fn", ["sqrt", "rsqrt", "reciprocal"])
+def test_sqrt_rsqrt_reciprocal_gradient_is_zero_where_the_seed_is_zero(sess, fn):
+    """TF 2.21: gradients(f(x), x, grad_ys=0) at x = [0, 4] is [0, 0] for sqrt, rsqrt and
+    reciprocal (its SqrtGrad/RsqrtGrad/ReciprocalGrad kernels return 0 for a 0 seed); the
+    plain formula gives NaN at x = 0."""
+    f = getattr(ng, fn)
+    x = ng.placeholder(ng.float64, [2])
+    g, = ng.gradients(f(x), x, grad_ys=ng.constant([0.0, 0.0], ng.float64))
+    np.testing.assert_array_equal(sess.run(g, {x: [0.0, 4.0]}), [0.0, 0.0])
+
+
+@pytest.mark.parametrize("fn", ["sqrt", "rsqrt", "reciprocal"])
+def test_sqrt_rsqrt_reciprocal_second_derivatives_and_jvp(sess, fn):
+    """Their *Grad ops have TF's own gradients (_SqrtGradGrad, ...): second derivatives and the
+    double-backward jvp (whose seed is zeros) match finite differences."""
+    f = getattr(ng, fn)
+    x = ng.placeholder(ng.float64, [3])
+    xv = np.array([0.7, 1.3, 2.9])
+    g, = ng.gradients(ng.reduce_sum(f(x)), x)
+    with sess.as_default():
+        assert ng.test.compute_gradient_error(x, [3], g, [3], xv, delta=1e-6) < 1e-6
+    v = np.array([1.0, -2.0, 0.5])
+    jv = sess.run(ng.jvp(f(x), x, v), {x: xv})
+    h = 1e-6
+    fd = (sess.run(f(x), {x: xv + h * v}) - sess.run(f(x), {x: xv - h * v})) / (2 * h)
+    np.testing.assert_allclose(jv, fd, rtol=1e-7)
+
+
+# --- 15. tf.compat.v1.nn.softmax_cross_entropy_with_logits stops the labels' gradient --------
+def test_v1_softmax_cross_entropy_gives_labels_no_gradient(sess):
+    """TF 2.21: the v1 function wraps labels in stop_gradient (g[1] is None); _v2 does not."""
+    logits = ng.placeholder(ng.float64, [2, 3])
+    labels = ng.placeholder(ng.float64, [2, 3])
+    loss = ng.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    g = ng.gradients(loss, [logits, labels])
+    assert g[1] is None
+    feed = {logits: [[1, 2, 3], [0, 0, 1]], labels: [[.2, .3, .5], [1, 0, 0]]}
+    np.testing.assert_allclose(sess.run(g[0], feed), [[-0.10997, -0.05527, 0.16524],
+                                                      [-0.78806, 0.21194, 0.57612]], atol=1e-5)
+    loss2 = ng.nn.softmax_cross_entropy_with_logits_v2(labels=labels, logits=logits)
+    assert ng.gradients(loss2, [labels])[0] is not None

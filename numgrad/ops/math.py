@@ -198,6 +198,15 @@ def _mul_no_nan(x, y):
         return np.where(y == 0, np.zeros((), x.dtype), x * y).astype(x.dtype)
 
 
+def _grad_ref(fn):
+    """TF's SqrtGrad / RsqrtGrad / ReciprocalGrad kernels: fn(y, dy), and 0 where dy is 0
+    (even where y is 0 or inf)."""
+    def ref(y, dy):
+        with np.errstate(all="ignore"):
+            return np.where(dy == 0, np.zeros((), dy.dtype), fn(y, dy)).astype(dy.dtype)
+    return ref
+
+
 def _div_no_nan_ref(x, y):
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(y == 0, np.zeros((), x.dtype), x / y).astype(x.dtype)
@@ -264,6 +273,13 @@ BINARY = [
     ("TruncateMod", "truncatemod", np.fmod, "fmod({0}, {1})", NUMERIC, None),
     ("FloorMod", "floormod", _floormod, "floormod({0}, {1})", NUMERIC, None),
     ("DivNoNan", "_div_no_nan", _div_no_nan_ref, "divnonan({0}, {1})", FLOAT, None),
+    # the gradients of Sqrt, Rsqrt and Reciprocal as TF's kernels compute them: (y, dy)
+    ("SqrtGrad", "_sqrt_grad", _grad_ref(lambda y, dy: (0.5 * dy) / y),
+     "sqrtgrad({0}, {1})", FLOAT, None),
+    ("RsqrtGrad", "_rsqrt_grad", _grad_ref(lambda y, dy: -0.5 * (dy * y) * (y * y)),
+     "rsqrtgrad({0}, {1})", FLOAT, None),
+    ("ReciprocalGrad", "_reciprocal_grad", _grad_ref(lambda y, dy: -dy * y * y),
+     "recipgrad({0}, {1})", FLOAT, None),
     ("Pow", "pow", _int_safe_power, "pow({0}, {1})", NUMERIC, None),
     ("Maximum", "maximum", np.maximum, "maximum({0}, {1})", NUMERIC, None),
     ("Minimum", "minimum", np.minimum, "minimum({0}, {1})", NUMERIC, None),

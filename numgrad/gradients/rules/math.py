@@ -9,6 +9,7 @@ import math
 from ...ops import array as A
 from ...ops import math as M
 from ...ops import nn as N
+from ...indexed_slices import IndexedSlices
 from ..registry import NotDifferentiable, RegisterGradient
 from ._util import reduce_to
 
@@ -31,8 +32,9 @@ def _y(op):
 _UNARY = {
     "Neg": lambda op, g: -g,
     "Square": lambda op, g: g * (2.0 * _x(op)),
-    "Sqrt": lambda op, g: (g * 0.5) / _y(op),
-    "Rsqrt": lambda op, g: g * -0.5 * (_y(op) * _y(op) * _y(op)),
+    # TF's SqrtGrad/RsqrtGrad/ReciprocalGrad ops: 0 where g is 0 (rules for them below)
+    "Sqrt": lambda op, g: M._sqrt_grad(_y(op), g),
+    "Rsqrt": lambda op, g: M._rsqrt_grad(_y(op), g),
     "Exp": lambda op, g: g * _y(op),
     "Log": lambda op, g: g * M.reciprocal(_x(op)),
     "Log1p": lambda op, g: g * M.reciprocal(1.0 + _x(op)),
@@ -45,7 +47,7 @@ _UNARY = {
     "Erf": lambda op, g: g * (2.0 / math.sqrt(math.pi)) * M.exp(-M.square(_x(op))),
     "Abs": lambda op, g: g * M.sign(_x(op)),
     "Sign": lambda op, g: A.zeros_like(_x(op)),
-    "Reciprocal": lambda op, g: -g * (_y(op) * _y(op)),
+    "Reciprocal": lambda op, g: M._reciprocal_grad(_y(op), g),
     "Relu": lambda op, g: N.relu_grad(g, _y(op)),
     "Identity": lambda op, g: g,
     # issue 17, as TF's math_grad.py / nn_grad.py
@@ -104,20 +106,58 @@ def _add_n_grad(op, grad):
 
 
 # --- binary (broadcasting) -------------------------------------------------------------------
+def _must_reduce(x, y):
+    """TF's SmartBroadcastGradientArgs: whether each input's gradient must be summed over
+    broadcast axes; (True, True) when that depends on run-time shapes."""
+    xs, ys = x.shape, y.shape
+    if xs.rank is None or ys.rank is None:
+        return True, True
+    rank = max(xs.rank, ys.rank)
+    xd = [1] * (rank - xs.rank) + xs.as_list()
+    yd = [1] * (rank - ys.rank) + ys.as_list()
+    x_axes = y_axes = False
+    for a, b in zip(xd, yd):
+        if a == 1 and b != 1:
+            x_axes = True
+        elif b == 1 and a != 1:
+            y_axes = True
+        elif a is None or b is None:
+            return True, True
+    return x_axes or xs.rank < ys.rank, y_axes or ys.rank < xs.rank
+
+
+def _sum_grad_arg(grad, x, must_reduce):
+    """TF's _ReduceGradientArg: an input that needs no reduction gets `grad` as it is (an
+    IndexedSlices stays sparse); otherwise the sum over the broadcast axes (dense)."""
+    if not must_reduce:
+        return grad
+    return reduce_to(A.densify(grad), x)
+
+
+def _negated(grad):
+    if isinstance(grad, IndexedSlices):
+        return IndexedSlices(-grad.values, grad.indices, grad.dense_shape)
+    return -grad
+
+
 @RegisterGradient("AddV2")
 def _add_grad(op, grad):
-    # dense, as TF's: an IndexedSlices grad is not a Tensor, so TF's _AddGrad/_SubGrad take
-    # the reduce_sum path (SmartBroadcastGradientArgs), which densifies it
+    # TF's _AddGrad: a Tensor grad is summed to each input's shape; an IndexedSlices one
+    # (from a gather) passes through sparse to an input that was not broadcast
     x, y = op.inputs
-    grad = A.densify(grad)
-    return [reduce_to(grad, x), reduce_to(grad, y)]
+    if not isinstance(grad, IndexedSlices):
+        return [reduce_to(grad, x), reduce_to(grad, y)]
+    mx, my = _must_reduce(x, y)
+    return [_sum_grad_arg(grad, x, mx), _sum_grad_arg(grad, y, my)]
 
 
 @RegisterGradient("Sub")
 def _sub_grad(op, grad):
     x, y = op.inputs
-    grad = A.densify(grad)
-    return [reduce_to(grad, x), reduce_to(-grad, y)]
+    if not isinstance(grad, IndexedSlices):
+        return [reduce_to(grad, x), reduce_to(-grad, y)]
+    mx, my = _must_reduce(x, y)
+    return [_sum_grad_arg(grad, x, mx), _sum_grad_arg(_negated(grad), y, my)]
 
 
 @RegisterGradient("Mul")
@@ -130,6 +170,27 @@ def _mul_grad(op, grad):
 def _realdiv_grad(op, grad):
     x, y = op.inputs
     return [reduce_to(grad / y, x), reduce_to(grad * ((-x / y) / y), y)]
+
+
+@RegisterGradient("SqrtGrad")
+def _sqrt_grad_grad(op, grad):
+    """TF's _SqrtGradGrad: with ga = grad / y, [-ga * out, 0.5 * ga]."""
+    ga = grad / op.inputs[0]
+    return [-ga * op.outputs[0], 0.5 * ga]
+
+
+@RegisterGradient("RsqrtGrad")
+def _rsqrt_grad_grad(op, grad):
+    """TF's _RsqrtGradGrad: [-1.5 * grad * dy * y^2, rsqrt_grad(y, grad)]."""
+    y, dy = op.inputs
+    return [-1.5 * grad * dy * M.square(y), M._rsqrt_grad(y, grad)]
+
+
+@RegisterGradient("ReciprocalGrad")
+def _reciprocal_grad_grad(op, grad):
+    """TF's _ReciprocalGradGrad: [grad * -2 * dy * y, reciprocal_grad(y, grad)]."""
+    y, dy = op.inputs
+    return [grad * -2.0 * dy * y, M._reciprocal_grad(y, grad)]
 
 
 @RegisterGradient("DivNoNan")

@@ -23,7 +23,7 @@ __all__ = ["sqrt", "rsqrt", "exp", "log", "log1p", "expm1", "sin", "cos", "tan",
            # issue 17
            "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "ceil", "rint",
            "lgamma", "digamma", "erfc", "softplus", "softsign", "elu", "selu", "relu6",
-           "isnan", "isinf", "isfinite", "atan2", "xlogy", "xlog1py", "xdivy", "mulnonan",
+           "isnan", "isinf", "isfinite", "atan2", "xlogy", "xlog1py", "xdivy", "mulnonan", "sqrtgrad", "rsqrtgrad", "recipgrad",
            "nextafter", "polygamma", "zeta"]
 
 SIMULATOR = bool(config.ENABLE_CUDASIM)
@@ -374,6 +374,24 @@ def xlog1py(x, y):
 @_device
 def xdivy(x, y):
     return x - x if x == 0 else x / y
+
+
+@_device
+def sqrtgrad(y, dy):
+    # TF's SqrtGrad kernel: 0.5 * dy / y, and 0 where dy is 0 (even where y is 0)
+    return (0.5 * dy) / y if dy != 0 else dy - dy
+
+
+@_device
+def rsqrtgrad(y, dy):
+    # TF's RsqrtGrad kernel: -0.5 * (dy * y) * (y * y), and 0 where dy is 0
+    return -0.5 * (dy * y) * (y * y) if dy != 0 else dy - dy
+
+
+@_device
+def recipgrad(y, dy):
+    # TF's ReciprocalGrad kernel: -dy * y * y, and 0 where dy is 0
+    return -dy * y * y if dy != 0 else dy - dy
 
 
 @_device
