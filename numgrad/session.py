@@ -451,6 +451,15 @@ class Session:
     def plan_summary(self, fetches, feed_dict=None):
         """Run `fetches` once and describe the compiled plan (cpu backend).  The run is real:
         assignments among the fetches (a train op) take effect."""
+        cp = self._compiled_plan(fetches, feed_dict)
+        if isinstance(cp, str):
+            return cp
+        return cp.summary()
+
+    def _compiled_plan(self, fetches, feed_dict=None):
+        """Run `fetches` once; the backend's compiled plan for this feed signature (the cpu
+        backend's CompiledPlan: what plan_summary describes, and what tests/plan_checks.py
+        checks), or a string saying why there is none."""
         self.run(fetches, feed_dict)
         mapper = _FetchMapper(self._graph, fetches)
         feeds, values = [], []
@@ -467,7 +476,7 @@ class Session:
         cp = compiled(values)
         if not hasattr(cp, "summary"):
             return "the graph's shapes depend on data: interpreted with NumPy"
-        return cp.summary()
+        return cp
 
     def make_callable(self, fetches, feed_list=None, accept_options=False):
         """A function of the feed values (positionally, in `feed_list` order) returning what
