@@ -47,7 +47,14 @@ class _FetchMapper:
         self._index = {}
         self._depth = 0
         node = self._map(fetches, 0)
-        self.build = _compile_build(node) if self._depth <= self._MAX_DEPTH else _closure(node)
+        # build_source: an expression of the flat results `v` giving the structure, with the
+        # names in build_names (make_callable's function inlines it)
+        if self._depth <= self._MAX_DEPTH:
+            self.build_source, self.build_names = _build_expression(node)
+            self.build = _compiled("lambda v: " + self.build_source, "eval", self.build_names)
+        else:
+            self.build = _closure(node)
+            self.build_source, self.build_names = "build(v)", {"build": self.build}
         # A list of distinct tensors: results come back as they are, in order.
         self.flat = (type(fetches) is list and not self.targets and
                      len(self.tensors) == len(fetches) and
@@ -105,12 +112,27 @@ class _FetchMapper:
         return ("leaf", self._leaf(el))
 
 
-_BUILD_CODE = {}            # source of a rebuilding lambda -> its compiled code
+_CODE = {}                  # generated source -> its compiled code
 
 
-def _compile_build(node):
-    """The rebuilding function of a structure, generated as one lambda expression (its code
-    compiled once per shape of structure: the full path of run() maps fetches every call)."""
+def _compiled(source, mode, names):
+    """eval (mode "eval") or exec (mode "exec", returning the namespace) generated `source`
+    in namespace `names`; its code compiled once per source (the full path of run() maps
+    fetches on every call, and structures of one shape share their source)."""
+    code = _CODE.get(source)
+    if code is None:
+        code = compile(source, "<fetch structure>", mode)
+        if len(_CODE) >= 1024:
+            _CODE.clear()
+        _CODE[source] = code
+    if mode == "eval":
+        return eval(code, names)
+    exec(code, names)
+    return names
+
+
+def _build_expression(node):
+    """(Python expression of the flat results `v` rebuilding the structure, its names)."""
     names = {}
 
     def const(obj):
@@ -143,14 +165,7 @@ def _compile_build(node):
             return f"[{body}]" if cls is list else f"{const(cls)}([{body}])"
         return f"({body})" if cls is tuple else f"{const(cls)}(({body}))"
 
-    source = "lambda v: " + expr(node)
-    code = _BUILD_CODE.get(source)
-    if code is None:
-        code = compile(source, "<fetch structure>", "eval")
-        if len(_BUILD_CODE) >= 1024:
-            _BUILD_CODE.clear()
-        _BUILD_CODE[source] = code
-    return eval(code, names)
+    return expr(node), names
 
 
 def _closure(n):
@@ -248,10 +263,24 @@ def _fetch_key(f):
     (Plain loops: this runs on every call of a hot loop.)"""
     kind = type(f)
     if kind is list or kind is tuple:
-        key = [kind]
         for v in f:
             if type(v) is not Tensor:
-                v = _fetch_key(v)
+                break
+        else:
+            return (kind, *f)                   # Tensors only: built in one go
+        key = [kind]
+        for v in f:
+            vkind = type(v)
+            if vkind is not Tensor:
+                if vkind is list or vkind is tuple:     # [loss, grads]: one level inline
+                    for u in v:
+                        if type(u) is not Tensor:
+                            v = _fetch_key(v)
+                            break
+                    else:
+                        v = (vkind, *v)
+                else:
+                    v = _fetch_key(v)
                 if v is _NO_KEY:
                     return _NO_KEY
             key.append(v)
@@ -309,6 +338,29 @@ def _run_key(fetches, feed_dict):
         if type(k) is not Tensor:
             return None
     return fetch_key, feed_keys
+
+
+# make_callable's function; RESULT: the flat results `v`, or the expression rebuilding the
+# fetch structure from them.
+_CALL_SOURCE = """
+def call(*args, **kwargs):      # kwargs: TF's options/run_metadata, ignored
+    if session._closed:
+        raise RuntimeError("Attempted to use a closed Session.")
+    if len(args) != n:
+        raise TypeError(f"This callable takes {n} feed values ({[t.name for t in feeds]}), "
+                        f"got {len(args)}")
+    fast = lean[0]
+    if fast is not None:
+        try:
+            v = fast(args)
+        except FeedSignatureMiss:           # other shapes: maybe another hot plan
+            return checked(args)
+        except TypeError:                   # not the compiled types
+            lean[:] = [None, False]
+            return checked(args)
+        return RESULT
+    return checked(args)
+"""
 
 
 class Session:
@@ -530,24 +582,12 @@ class Session:
                 return fast(args) if flat else build(fast(args))
             return build(_results(run(args), args, tensors))
 
-        def call(*args, **kwargs):      # kwargs: TF's options/run_metadata, ignored
-            if self._closed:
-                raise RuntimeError("Attempted to use a closed Session.")
-            if len(args) != n:
-                raise TypeError(f"This callable takes {n} feed values ({[t.name for t in feeds]}), "
-                                f"got {len(args)}")
-            fast = lean[0]
-            if fast is not None:
-                try:
-                    outs = fast(args)
-                except FeedSignatureMiss:            # other shapes: maybe another hot plan
-                    return checked(args)
-                except TypeError:                   # not the compiled types
-                    lean[:] = [None, False]
-                    return checked(args)
-                return outs if flat else build(outs)
-            return checked(args)
-        return call
+        # The function itself is generated with the structure's rebuilding expression inline
+        # (a nested [loss, grads] costs a list display more than the flat list, no call).
+        names = dict(mapper.build_names, session=self, n=n, feeds=feeds, lean=lean,
+                     checked=checked, FeedSignatureMiss=FeedSignatureMiss)
+        source = _CALL_SOURCE.replace("RESULT", "v" if flat else mapper.build_source)
+        return _compiled(source, "exec", names)["call"]
 
 
     def _stateful_callable(self, mapper, feeds, run):
