@@ -1,4 +1,5 @@
 """Session: run fetches of a graph with feeds, through a backend (tf.compat.v1.Session)."""
+import collections
 import threading
 
 import numpy as np
@@ -30,14 +31,30 @@ def get_default_session():
 
 
 class _FetchMapper:
-    """Flattens a nested fetch structure into tensors + target ops, and rebuilds results."""
+    """Flattens a nested fetch structure into tensors + target ops (each distinct tensor once),
+    and makes ``build``: a function of the flat list of results that rebuilds the structure.
+
+    ``build`` is generated Python (one expression: ``lambda v: [v[0], [v[1], v[2]]]``), so
+    rebuilding a nested fetch costs about what a list display costs; structures nested too
+    deep for one expression are rebuilt by a tree of closures instead."""
+
+    _MAX_DEPTH = 40             # deeper structures: closures (the parser has a nesting limit)
 
     def __init__(self, graph, fetches):
         self.graph = graph
         self.tensors = []
         self.targets = []
         self._index = {}
-        self.build = self._map(fetches)
+        self._depth = 0
+        node = self._map(fetches, 0)
+        # build_source: an expression of the flat results `v` giving the structure, with the
+        # names in build_names (make_callable's function inlines it)
+        if self._depth <= self._MAX_DEPTH:
+            self.build_source, self.build_names = _build_expression(node)
+            self.build = _compiled("lambda v: " + self.build_source, "eval", self.build_names)
+        else:
+            self.build = _closure(node)
+            self.build_source, self.build_names = "build(v)", {"build": self.build}
         # A list of distinct tensors: results come back as they are, in order.
         self.flat = (type(fetches) is list and not self.targets and
                      len(self.tensors) == len(fetches) and
@@ -65,37 +82,114 @@ class _FetchMapper:
                         "string, Tensor, Operation or IndexedSlices (or a list/tuple/dict of "
                         "them).")
 
-    def _map(self, f):
+    # The structure as nodes: ("leaf", i), ("none",), ("list" | "tuple" | "call", cls,
+    # [nodes]) (cls(list), cls(tuple), cls(*values)), ("dict", cls, keys, [nodes], factory)
+    # and ("apply", fn, node) (fn(value)).
+    def _map(self, f, depth):
+        self._depth = max(self._depth, depth)
         if f is None:
-            return lambda vals: None
+            return ("none",)
         if isinstance(f, IndexedSlices):
-            parts = [self._map(f.values), self._map(f.indices),
-                     self._map(f.dense_shape) if f.dense_shape is not None else self._map(None)]
-            return lambda vals: IndexedSlicesValue(*(p(vals) for p in parts))
+            return ("call", IndexedSlicesValue,
+                    [self._map(f.values, depth + 1), self._map(f.indices, depth + 1),
+                     self._map(f.dense_shape, depth + 1)])
         if hasattr(f, "_fetch_parts"):       # e.g. report_uninitialized_variables()
             tensor, result = f._fetch_parts()
-            part = self._map(tensor)
-            return lambda vals: result(part(vals))
+            return ("apply", result, self._map(tensor, depth + 1))
         if isinstance(f, dict):
-            items = [(k, self._map(v)) for k, v in f.items()]
-            cls = type(f)
-            return lambda vals: cls((k, b(vals)) for k, b in items)
-        if type(f) is list and all(isinstance(v, Tensor) and v.graph is self.graph for v in f):
-            index = [self._leaf(v) for v in f]      # the common case, built fast
-            return lambda vals: [vals[i] for i in index]
+            factory = f.default_factory if isinstance(f, collections.defaultdict) else None
+            return ("dict", type(f), list(f), [self._map(v, depth + 1) for v in f.values()],
+                    factory)
         if isinstance(f, (list, tuple)):
-            builders = [self._map(v) for v in f]
+            nodes = [self._map(v, depth + 1) for v in f]
             if isinstance(f, tuple) and hasattr(f, "_fields"):
-                cls = type(f)
-                return lambda vals: cls(*(b(vals) for b in builders))
-            cls = type(f)
-            return lambda vals: cls(b(vals) for b in builders)
+                return ("call", type(f), nodes)          # a namedtuple: cls(*values)
+            return ("list" if isinstance(f, list) else "tuple", type(f), nodes)
         el = self._element(f)
         if isinstance(el, Operation):
             self.targets.append(el)
-            return lambda vals: None
-        i = self._leaf(el)
+            return ("none",)
+        return ("leaf", self._leaf(el))
+
+
+_CODE = {}                  # generated source -> its compiled code
+
+
+def _compiled(source, mode, names):
+    """eval (mode "eval") or exec (mode "exec", returning the namespace) generated `source`
+    in namespace `names`; its code compiled once per source (the full path of run() maps
+    fetches on every call, and structures of one shape share their source)."""
+    code = _CODE.get(source)
+    if code is None:
+        code = compile(source, "<fetch structure>", mode)
+        if len(_CODE) >= 1024:
+            _CODE.clear()
+        _CODE[source] = code
+    if mode == "eval":
+        return eval(code, names)
+    exec(code, names)
+    return names
+
+
+def _build_expression(node):
+    """(Python expression of the flat results `v` rebuilding the structure, its names)."""
+    names = {}
+
+    def const(obj):
+        name = f"_c{len(names)}"
+        names[name] = obj
+        return name
+
+    def expr(n):
+        kind = n[0]
+        if kind == "leaf":
+            return f"v[{n[1]}]"
+        if kind == "none":
+            return "None"
+        if kind == "apply":
+            return f"{const(n[1])}({expr(n[2])})"
+        if kind == "dict":
+            _, cls, keys, nodes, factory = n
+            pairs = [(const(k), expr(c)) for k, c in zip(keys, nodes)]
+            if cls is dict:
+                return "{" + "".join(f"{k}: {e}, " for k, e in pairs) + "}"
+            items = "(" + "".join(f"({k}, {e}), " for k, e in pairs) + ")"
+            if factory is not None or issubclass(cls, collections.defaultdict):
+                return f"{const(cls)}({const(factory)}, {items})"
+            return f"{const(cls)}({items})"
+        _, cls, nodes = n
+        body = "".join(f"{expr(c)}, " for c in nodes)
+        if kind == "call":
+            return f"{const(cls)}({body})"
+        if kind == "list":
+            return f"[{body}]" if cls is list else f"{const(cls)}([{body}])"
+        return f"({body})" if cls is tuple else f"{const(cls)}(({body}))"
+
+    return expr(node), names
+
+
+def _closure(n):
+    """The rebuilding function of a structure as a tree of closures (any depth)."""
+    kind = n[0]
+    if kind == "leaf":
+        i = n[1]
         return lambda vals: vals[i]
+    if kind == "none":
+        return lambda vals: None
+    if kind == "apply":
+        fn, part = n[1], _closure(n[2])
+        return lambda vals: fn(part(vals))
+    if kind == "dict":
+        _, cls, keys, nodes, factory = n
+        items = [(k, _closure(c)) for k, c in zip(keys, nodes)]
+        if factory is not None or issubclass(cls, collections.defaultdict):
+            return lambda vals: cls(factory, [(k, b(vals)) for k, b in items])
+        return lambda vals: cls([(k, b(vals)) for k, b in items])
+    _, cls, nodes = n
+    parts = [_closure(c) for c in nodes]
+    if kind == "call":
+        return lambda vals: cls(*[b(vals) for b in parts])
+    return lambda vals: cls([b(vals) for b in parts])
 
 
 def _result(v):
@@ -155,22 +249,86 @@ def check_feed(t, value):
 
 
 _RUN_CALLABLES_MAX = 256    # distinct run() calls remembered per session
+_NO_KEY = object()          # _fetch_key's answer for a fetch it does not key
+_KEYED_DICT_KEYS = (str, int, bool, bytes)  # dict keys that equal only keys of their value
+
+
+def _fetch_key(f):
+    """A hashable snapshot of a fetch structure, equal for two fetches exactly when they are
+    made of the same Tensors/Operations/names in the same containers of the same types (and
+    dict keys): nested lists and tuples, namedtuples, dicts, IndexedSlices, None.  A
+    container becomes ``(type, *items)`` (a dict ``(type, k0, v0, k1, v1, ...)``), a leaf is
+    itself (Tensors hash and compare by identity).  A snapshot, so a list the caller mutates
+    later keys anew.  _NO_KEY for anything else (defaultdicts, odd dict keys, invalid fetches).
+    (Plain loops: this runs on every call of a hot loop.)"""
+    kind = type(f)
+    if kind is list or kind is tuple:
+        for v in f:
+            if type(v) is not Tensor:
+                break
+        else:
+            return (kind, *f)                   # Tensors only: built in one go
+        key = [kind]
+        for v in f:
+            vkind = type(v)
+            if vkind is not Tensor:
+                if vkind is list or vkind is tuple:     # [loss, grads]: one level inline
+                    for u in v:
+                        if type(u) is not Tensor:
+                            v = _fetch_key(v)
+                            break
+                    else:
+                        v = (vkind, *v)
+                else:
+                    v = _fetch_key(v)
+                if v is _NO_KEY:
+                    return _NO_KEY
+            key.append(v)
+        return tuple(key)
+    if kind is Tensor or kind is Operation or kind is str or f is None:
+        return f
+    if kind is dict or isinstance(f, dict) and not isinstance(f, collections.defaultdict):
+        key = [kind]
+        for k, v in f.items():
+            if type(k) is not str:
+                if type(k) not in _KEYED_DICT_KEYS:
+                    return _NO_KEY
+                k = (type(k), k)        # 1 and True are equal keys, but not the same fetch
+            if type(v) is not Tensor:
+                v = _fetch_key(v)
+                if v is _NO_KEY:
+                    return _NO_KEY
+            key.append(k)
+            key.append(v)
+        return tuple(key)
+    if isinstance(f, Tensor):           # a Variable
+        return f
+    if isinstance(f, (list, tuple)):    # namedtuples, subclasses
+        key = [kind]
+        for v in f:
+            v = _fetch_key(v)
+            if v is _NO_KEY:
+                return _NO_KEY
+            key.append(v)
+        return tuple(key)
+    if kind is IndexedSlices:
+        parts = (_fetch_key(f.values), _fetch_key(f.indices), _fetch_key(f.dense_shape))
+        if _NO_KEY in parts:
+            return _NO_KEY
+        return (kind, *parts)
+    return _NO_KEY
 
 
 def _run_key(fetches, feed_dict):
-    """A key for run()'s common call shapes: a Tensor, or a list or tuple of Tensors, fed by
-    a dict with Tensor keys; None for anything else (names, Operations, nesting, ...).
-    (Plain loops, not all() over generators: this runs on every call of a hot loop.)"""
-    kind = type(fetches)
-    if kind is Tensor:
+    """A key for run()'s calls that make_callable can stand for: any fetch structure
+    _fetch_key keys, fed by a dict with Tensor keys (or nothing); None for anything else
+    (feeds by name, _fetch_parts objects, invalid fetches: the full path)."""
+    if type(fetches) is Tensor:
         fetch_key = fetches
-    elif kind is list or kind is tuple:
-        for f in fetches:
-            if type(f) is not Tensor:
-                return None
-        fetch_key = (kind, *fetches)
     else:
-        return None
+        fetch_key = _fetch_key(fetches)
+        if fetch_key is _NO_KEY:
+            return None
     if not feed_dict:
         return fetch_key, ()
     if type(feed_dict) is not dict:
@@ -180,6 +338,29 @@ def _run_key(fetches, feed_dict):
         if type(k) is not Tensor:
             return None
     return fetch_key, feed_keys
+
+
+# make_callable's function; RESULT: the flat results `v`, or the expression rebuilding the
+# fetch structure from them.
+_CALL_SOURCE = """
+def call(*args, **kwargs):      # kwargs: TF's options/run_metadata, ignored
+    if session._closed:
+        raise RuntimeError("Attempted to use a closed Session.")
+    if len(args) != n:
+        raise TypeError(f"This callable takes {n} feed values ({[t.name for t in feeds]}), "
+                        f"got {len(args)}")
+    fast = lean[0]
+    if fast is not None:
+        try:
+            v = fast(args)
+        except FeedSignatureMiss:           # other shapes: maybe another hot plan
+            return checked(args)
+        except TypeError:                   # not the compiled types
+            lean[:] = [None, False]
+            return checked(args)
+        return RESULT
+    return checked(args)
+"""
 
 
 class Session:
@@ -292,9 +473,10 @@ class Session:
             raise RuntimeError("Attempted to use a closed Session.")
         key = _run_key(fetches, feed_dict)
         if key is not None and (options is None or not getattr(options, "check_numerics", False)):
-            # The common call (Tensors fetched in a list, tuple or alone, fed by Tensor keys)
-            # repeated in a loop: run it as the make_callable function of that call, which
-            # maps fetches and plans once instead of every time (W4: ~40 -> ~10 us).
+            # A call fed by Tensor keys, repeated in a loop: run it as the make_callable
+            # function of that call, which flattens the fetch structure, makes its rebuilding
+            # function and plans once instead of every time (W4: ~40 -> ~5 us; a nested
+            # [loss, grads] costs what the flat [loss] + grads costs).
             call = self._run_callables.get(key)
             if call is None:
                 call = self.make_callable(fetches, list(feed_dict) if feed_dict else [])
@@ -321,6 +503,15 @@ class Session:
     def plan_summary(self, fetches, feed_dict=None):
         """Run `fetches` once and describe the compiled plan (cpu backend).  The run is real:
         assignments among the fetches (a train op) take effect."""
+        cp = self._compiled_plan(fetches, feed_dict)
+        if isinstance(cp, str):
+            return cp
+        return cp.summary()
+
+    def _compiled_plan(self, fetches, feed_dict=None):
+        """Run `fetches` once; the backend's compiled plan for this feed signature (the cpu
+        backend's CompiledPlan: what plan_summary describes, and what tests/plan_checks.py
+        checks), or a string saying why there is none."""
         self.run(fetches, feed_dict)
         mapper = _FetchMapper(self._graph, fetches)
         feeds, values = [], []
@@ -337,7 +528,7 @@ class Session:
         cp = compiled(values)
         if not hasattr(cp, "summary"):
             return "the graph's shapes depend on data: interpreted with NumPy"
-        return cp.summary()
+        return cp
 
     def make_callable(self, fetches, feed_list=None, accept_options=False):
         """A function of the feed values (positionally, in `feed_list` order) returning what
@@ -391,24 +582,12 @@ class Session:
                 return fast(args) if flat else build(fast(args))
             return build(_results(run(args), args, tensors))
 
-        def call(*args, **kwargs):      # kwargs: TF's options/run_metadata, ignored
-            if self._closed:
-                raise RuntimeError("Attempted to use a closed Session.")
-            if len(args) != n:
-                raise TypeError(f"This callable takes {n} feed values ({[t.name for t in feeds]}), "
-                                f"got {len(args)}")
-            fast = lean[0]
-            if fast is not None:
-                try:
-                    outs = fast(args)
-                except FeedSignatureMiss:            # other shapes: maybe another hot plan
-                    return checked(args)
-                except TypeError:                   # not the compiled types
-                    lean[:] = [None, False]
-                    return checked(args)
-                return outs if flat else build(outs)
-            return checked(args)
-        return call
+        # The function itself is generated with the structure's rebuilding expression inline
+        # (a nested [loss, grads] costs a list display more than the flat list, no call).
+        names = dict(mapper.build_names, session=self, n=n, feeds=feeds, lean=lean,
+                     checked=checked, FeedSignatureMiss=FeedSignatureMiss)
+        source = _CALL_SOURCE.replace("RESULT", "v" if flat else mapper.build_source)
+        return _compiled(source, "exec", names)["call"]
 
 
     def _stateful_callable(self, mapper, feeds, run):

@@ -1,4 +1,6 @@
 """The benchmark table runs (so it cannot rot) and its workloads agree with NumPy by hand."""
+import json
+
 import numpy as np
 import pytest
 
@@ -17,18 +19,48 @@ def test_workload_matches_numpy_by_hand(name):
     bench.check(out, ref, 1e-9)
 
 
-def test_bench_table_prints(capsys):
-    bench.main(["--only", "W4", "--no-compile", "--quick", "--no-peers"])
+def _table(text, first_column):
+    """{column: cell} of the table row starting with `first_column`, from printed `text`."""
+    lines = text.splitlines()
+    head = next(i for i, ln in enumerate(lines) if ln.split("|")[0].strip() == "workload")
+    cols = [c.strip() for c in lines[head].split("|")]
+    row = next(ln for ln in lines[head + 1:] if ln.split("|")[0].strip() == first_column)
+    return dict(zip(cols, (c.strip() for c in row.split("|"))))
+
+
+def test_bench_table_prints(capsys, tmp_path, monkeypatch):
+    checked = []
+    real_check = bench.check
+
+    def check(out, ref, rtol):              # the table's numbers are of right results
+        checked.append((len(out), len(ref), rtol))
+        return real_check(out, ref, rtol)
+    monkeypatch.setattr(bench, "check", check)
+    path = tmp_path / "w4.json"
+    bench.main(["--only", "W4", "--no-compile", "--quick", "--no-peers", "--json", str(path)])
     text = capsys.readouterr().out
-    assert "W4" in text and "GB/s" in text
-    row = next(line for line in text.splitlines() if line.strip().startswith("W4"))
-    assert float(row.split("|")[2]) > 0
+    assert checked == [(3, 3, 1e-8)]        # loss and both gradients against NumPy by hand
+    result = json.loads(path.read_text())
+    row, = result["rows"]
+    assert row["workload"] == "W4"
+    bw = float(text.split("Numba triad bandwidth:")[1].split("GB/s")[0])
+    assert bw == pytest.approx(result["triad_GBps"], abs=0.051) and 0.1 < bw < 10000
+    cells = _table(text, "W4")
+    for col in ["numpy_ms", "numgrad_ms", "speedup_vs_numpy", "peak_temp_MB", "temp_over_io"]:
+        assert float(cells[col]) == pytest.approx(row[col], rel=1e-2, abs=1e-3), col
+    for col in ["x_bound", "cold_s", "warm_s", "first_call_ms"]:
+        assert cells[col] == "-", col       # not W1; --no-compile
+    # a W4 call takes microseconds, not nothing, not seconds; the ratio is of the two times
+    assert 1e-4 < row["numgrad_ms"] < 100 and 1e-4 < row["numpy_ms"] < 100
+    assert row["speedup_vs_numpy"] == pytest.approx(row["numpy_ms"] / row["numgrad_ms"])
+    assert row["peak_temp_MB"] >= 0 and row["temp_over_io"] >= 0
 
 
 def test_w4_first_call_with_defaults_runs_in_a_fresh_process(tmp_path):
     # W4 is a small plan: with the defaults its first call is interpreted (no compile), so
     # this is cheap; the compile columns set NUMGRAD_INTERPRET_CALLS=0 in their processes.
-    assert bench.first_call_seconds("W4", str(tmp_path), compile_at_once=False) > 0
+    # (interpreted: well under the seconds a compile takes)
+    assert 0 < bench.first_call_seconds("W4", str(tmp_path), compile_at_once=False) < 1.0
     # nothing was compiled, nor even written to the cache
     assert not list(tmp_path.rglob("*.py")) and not list(tmp_path.rglob("*.nbi"))
 
@@ -126,10 +158,13 @@ def test_busy_table_prints_quiet_and_busy_side_by_side(capsys, monkeypatch):
     monkeypatch.setattr(bench.subprocess, "Popen", popen)
     bench.main(["--busy", "--only", "W4", "--quick"])
     text = capsys.readouterr().out
-    assert "numgrad_quiet_ms" in text and "numgrad_busy_ms" in text
-    row = next(line for line in text.splitlines() if line.strip().startswith("W4"))
-    quiet, busy = (float(x) for x in row.split("|")[1:3])
-    assert quiet > 0 and busy > 0
+    cells = {c: float(v) for c, v in _table(text, "W4").items() if c != "workload"}
+    assert sorted(cells) == sorted(bench.BUSY_COLS[1:])
+    for who in ("numgrad", "numpy"):
+        quiet, busy = cells[f"{who}_quiet_ms"], cells[f"{who}_busy_ms"]
+        assert 1e-4 < quiet < 100 and 1e-4 < busy < 100, cells     # W4: microseconds
+        # the ratio column is the ratio of the two printed times (3 significant digits each)
+        assert cells[f"{who}_busy_over_quiet"] == pytest.approx(busy / quiet, rel=2e-2)
     assert len(started) == 1 and started[0].poll() is not None     # the spinner is gone
 
 

@@ -70,15 +70,60 @@ def test_peer_matches_numpy_by_hand(peer, name):
 
 
 @pytest.mark.parametrize("peer", PEERS)
-def test_first_call_seconds(peer):
+def test_first_call_seconds(peer, monkeypatch):
     _require(peer)
     data = bench.w4(ng)[2]
-    assert bench_peers.peer_compile_seconds(peer, "W4", data) > 0
+    firsts = []
+    real_make = bench_peers.make_peer
+
+    def make_peer(*args):                   # the call it times computes W4
+        fn = real_make(*args)
+
+        def first():
+            firsts.append(bench_peers.to_numpy(peer, fn()))
+            return firsts[-1]
+        return first
+    monkeypatch.setattr(bench_peers, "make_peer", make_peer)
+    seconds = bench_peers.peer_compile_seconds(peer, "W4", data)
+    assert 0 < seconds < 600 and len(firsts) == 1
+    bench.check(firsts[0], bench.w4_numpy(*data), 1e-9)
+
+
+class _NumpyNS:
+    """The array namespace the peer workloads are written against, in NumPy."""
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    @staticmethod
+    def sigmoid(x):
+        return 1 / (1 + np.exp(-x))
+
+    @staticmethod
+    def log_softmax(x, axis):
+        m = np.max(x, axis=axis, keepdims=True)
+        return x - m - np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
+
+
+def _small_data(name):
+    if name.startswith("W1"):
+        return bench.w1(ng, 1000, np.float32 if "f32" in name else np.float64)[2]
+    if name == "W2":
+        rng = np.random.default_rng(0)
+        return [rng.standard_normal((8, 6)), rng.standard_normal(6)]
+    return SMALL[name][0]()
 
 
 def test_every_workload_has_a_peer_implementation():
+    # each workload's peer loss, run in NumPy, is the NumPy reference's loss
     for name in bench.WORKLOADS:
-        bench_peers._spec(name)          # raises KeyError when one is missing
+        loss, argnums, consts, finish = bench_peers._spec(name)   # KeyError when one is missing
+        ng.reset_default_graph()
+        data = [np.asarray(d, np.float64) for d in _small_data(name)]
+        ref = bench.WORKLOADS[name][1](*data)
+        assert len(ref) == (1 + len(argnums)), name
+        got = loss(_NumpyNS(), *data, *(consts(data) if consts else []))
+        np.testing.assert_allclose(got, ref[0], rtol=1e-10, err_msg=name)
+        assert finish([1.0, 2.0]) in ([1.0, 2.0], [-1.0, -2.0])
 
 
 def test_unknown_peer_is_an_error():

@@ -15,6 +15,7 @@ new process, and a cache directory that cannot be created.
 """
 import errno
 import glob
+import json
 import os
 import pickle
 import signal
@@ -221,7 +222,10 @@ _PROCESS_SCRIPT = """
         time.sleep(0.005)
     out = s.run([y, g], feed)
     print(repr(out[0].tolist()) + "|" + repr(out[1].tolist()))
-    print(s.plan_summary([y, g], feed))
+    sys.path.insert(0, sys.argv[2])           # tests/, for plan_checks
+    import json
+    from plan_checks import plan_of
+    print(json.dumps([[k.cache_hits, k.cache_misses] for k in plan_of([y, g], feed, s).kernels]))
 """
 
 
@@ -235,16 +239,17 @@ def _reference_process_values():
 
 def _spawn(cache_dir, start_at):
     env = dict(os.environ, NUMGRAD_CACHE_DIR=str(cache_dir), NUMGRAD_BACKEND="cpu")
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(_PROCESS_SCRIPT), str(start_at)],
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(_PROCESS_SCRIPT), str(start_at),
+                             os.path.dirname(os.path.abspath(__file__))],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
 def _finish(p):
     out, err = p.communicate(timeout=300)
     assert p.returncode == 0, err
-    values, summary = out.split("\n", 1)
+    values, kernels = out.split("\n", 1)
     y, g = (np.array(eval(v)) for v in values.split("|"))   # noqa: S307  (our own repr)
-    return y, g, summary, err
+    return y, g, json.loads(kernels), err
 
 
 def test_two_processes_compile_into_one_cache_then_a_third_loads(tmp_path):
@@ -253,7 +258,7 @@ def test_two_processes_compile_into_one_cache_then_a_third_loads(tmp_path):
     procs = [_spawn(d, start), _spawn(d, start)]
     results = [_finish(p) for p in procs]
     ry, rg = _reference_process_values()
-    for y, g, summary, err in results:
+    for y, g, kernels, err in results:
         np.testing.assert_allclose(y, ry, rtol=1e-12)
         np.testing.assert_allclose(g, rg, rtol=1e-12)
         assert "Traceback" not in err and "unreadable" not in err, err
@@ -263,11 +268,12 @@ def test_two_processes_compile_into_one_cache_then_a_third_loads(tmp_path):
     assert entries and not list(d.glob(".tmp-*")), "no entry, or a temporary file left behind"
     for p in d.glob("numgrad_k_*.py"):
         compile(p.read_text(), str(p), "exec")    # every entry is whole, valid Python
-    y, g, summary, err = _finish(_spawn(d, 0))    # a third process: everything from the cache
+    y, g, kernels, err = _finish(_spawn(d, 0))    # a third process: everything from the cache
     np.testing.assert_array_equal(y, results[0][0])
     np.testing.assert_array_equal(g, results[0][1])
-    kernels = [ln for ln in summary.splitlines() if "cache hits" in ln]
-    assert kernels and all("misses 0" in ln and "hits 0" not in ln for ln in kernels), summary
+    # (cache hits, misses) of each kernel the third process loaded: hits only
+    loaded = [(hits, misses) for hits, misses in kernels if hits is not None]
+    assert loaded and all(misses == 0 and hits > 0 for hits, misses in loaded), kernels
     assert sorted(p.name for p in d.glob("numgrad_k_*.py")) == entries
 
 

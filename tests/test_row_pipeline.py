@@ -13,11 +13,13 @@ from numgrad import config
 from numgrad.backends.cpu import PARALLEL_MIN
 from numgrad.compiler import pipeline
 
+from plan_checks import plan_of
+
 
 def run_three_ways(fetches, feed):
     ref = ng.Session(backend="numpy").run(fetches, feed)
     out = ng.Session(backend="cpu").run(fetches, feed)
-    text = ng.explain(fetches, feed)
+    plan = plan_of(fetches, feed)
     with config.switches(ROW_PIPELINES=False):
         plain = ng.Session(backend="cpu").run(fetches, feed)
     for r, o, p in zip(ref, out, plain):
@@ -30,17 +32,7 @@ def run_three_ways(fetches, feed):
         # a result by an ulp or so, no more.
         eps = np.finfo(r.dtype).eps if r.dtype.kind == "f" else 0
         np.testing.assert_allclose(o, p, rtol=16 * eps, atol=16 * eps * scale)
-    return text
-
-
-def stages(text):
-    """Row-stage counts of the plan's kernels (1 for a kernel that is not a pipeline)."""
-    out = []
-    for line in text.splitlines():
-        if " kernel space=" in line:
-            out.append(int(line.split("row-stages=")[1].split()[0]) if "row-stages=" in line
-                       else 1)
-    return out
+    return plan     # tests/plan_checks.py: plan.stages, the kernels' row-stage counts
 
 
 # (rows, cols): serial single pass, and chunked/threaded with block-buffered reductions
@@ -57,9 +49,9 @@ def test_softplus_of_centred_rows_is_one_kernel(rows, cols, dtype, rng):
     fetches = [loss] + ng.gradients(loss, [X, v])
     feed = {X: rng.standard_normal((rows, cols)).astype(dtype),
             v: rng.standard_normal(cols).astype(dtype)}
-    text = run_three_ways(fetches, feed)
-    assert stages(text) == [3], text
-    assert "row-buffers=1" in text, text        # d loss / d(X*v) never reaches memory
+    plan = run_three_ways(fetches, feed)
+    assert plan.stages == [3], plan
+    assert plan.kernels[0].row_buffers == 1, plan   # d loss / d(X*v) never reaches memory
 
 
 @pytest.mark.parametrize("rows,cols", SIZES)
@@ -74,8 +66,8 @@ def test_layer_norm_forward_and_backward(rows, cols, rng):
     fetches = [loss] + ng.gradients(loss, [x, gamma, beta])
     feed = {x: rng.standard_normal((rows, cols)), gamma: rng.standard_normal(cols),
             beta: rng.standard_normal(cols)}
-    text = run_three_ways(fetches, feed)
-    assert max(stages(text)) >= 3, text
+    plan = run_three_ways(fetches, feed)
+    assert max(plan.stages) >= 3, plan
     if rows * cols < 500:       # and the symbolic gradient itself, against finite differences
         err = ng.test.compute_gradient_error(x, [rows, cols], loss, [], x_init_value=feed[x],
                                              extra_feed_dict={gamma: feed[gamma],
@@ -96,8 +88,8 @@ def test_log_sum_exp_by_hand_with_max(rows, cols, rng):
     data[2, :] = -np.inf         # an all -inf row
     feed = {x: data, w: rng.standard_normal((rows, 1)).astype(np.float32)}
     with np.errstate(invalid="ignore"):
-        text = run_three_ways(fetches, feed)
-    assert max(stages(text)) >= 2, text
+        plan = run_three_ways(fetches, feed)
+    assert max(plan.stages) >= 2, plan
 
 
 def test_a_fetched_intermediate_is_still_written(rng):
@@ -106,8 +98,8 @@ def test_a_fetched_intermediate_is_still_written(rng):
     y = ng.exp(x - ng.reduce_max(x, axis=1, keepdims=True))
     p = y / ng.reduce_sum(y, axis=1, keepdims=True)
     feed = {x: rng.standard_normal((40, 30))}
-    text = run_three_ways([p, y], feed)
-    assert stages(text) == [3], text
+    plan = run_three_ways([p, y], feed)
+    assert plan.stages == [3], plan
 
 
 def test_integer_row_reductions(rng):
@@ -127,16 +119,16 @@ def test_which_reductions_are_row_reductions(axis, pipelined, rng):
     loss = ng.reduce_sum(y * y)
     fetches = [loss, y] + ng.gradients(loss, [x])
     feed = {x: rng.standard_normal((6, 5, 40))}
-    text = run_three_ways(fetches, feed)
-    assert (max(stages(text)) > 1) == pipelined, text
+    plan = run_three_ways(fetches, feed)
+    assert (max(plan.stages) > 1) == pipelined, plan
 
 
 def test_rows_too_big_for_cache_are_not_pipelined(rng):
     cols = pipeline.ROW_BYTES // 8
     x = ng.placeholder(ng.float64, [3, cols])
     y = x - ng.reduce_mean(x, axis=1, keepdims=True)
-    text = run_three_ways([y], {x: rng.standard_normal((3, cols))})
-    assert stages(text) == [1, 1], text
+    plan = run_three_ways([y], {x: rng.standard_normal((3, cols))})
+    assert plan.stages == [1, 1], plan
 
 
 def test_hot_small_pipeline_called_often(rng):

@@ -8,6 +8,8 @@ import numgrad as ng
 from numgrad import threads
 from numgrad.backends import cpu
 
+from plan_checks import describe
+
 
 def _graph(n=cpu.PARALLEL_MIN * 2):
     x = ng.placeholder(ng.float64, [n // 64, 64])
@@ -71,8 +73,9 @@ def test_the_faster_way_is_chosen_and_results_do_not_change(threads_faster, two_
     assert len(launches) == cpu.THREAD_TRIALS * len(runners)     # the trials alternate
     assert all(r.threads_pay == (2, threads_faster) for r in runners)
     plan, = [cp for p in sess._plans.values() for cp in p._compiled.values()]
-    text = plan.summary()
-    assert ("2 threads measured faster" if threads_faster else "2 threads measured slower") in text
+    kernels = describe(plan).kernels                # what the plan summary reports
+    assert kernels and all(k.parallel and k.threads_pay[0] == 2 and
+                           k.threads_faster is threads_faster for k in kernels), kernels
     del launches[:]
     outs += [sess.run(fetches, {x: v}) for _ in range(3)]
     assert len(launches) == (3 * len(runners) if threads_faster else 0)

@@ -13,6 +13,8 @@ from numgrad import config
 from numgrad.backends import cpu
 from numgrad.errors import InvalidArgumentError
 
+from plan_checks import describe
+
 
 def _compiled_plans(sess):
     return [cp for p in sess._plans.values() for cp in p._compiled.values()
@@ -146,7 +148,14 @@ def test_plan_summary_says_which_tier(tiers):
     a, b, loss, grads = _small_graph()
     sess = ng.Session(backend="cpu")
     sess.run(loss, {a: np.ones(16), b: np.ones(16)})
-    text = _compiled_plans(sess)[0].summary()
+    cp, = _compiled_plans(sess)
+    plan = describe(cp)
+    assert plan.interpret_calls == 3 and plan.calls == 1, plan     # the first of 3 interpreted
+    # no kernel compiled, nor even loaded
+    assert plan.kernels and all(not k.compiled and k.cache_hits is None
+                                for k in plan.kernels), plan
+    # and the summary (this test's subject) says so
+    text = cp.summary()
     assert "first 3 calls run the NumPy interpreter (1 so far)" in text
     assert "not compiled yet" in text
 

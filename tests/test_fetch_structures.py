@@ -1,0 +1,326 @@
+"""Fetch structures (Session.run and make_callable): any structure TF accepts -- nested lists,
+tuples, dicts, namedtuples, IndexedSlices, Operations and names mixed in -- is flattened once
+per call signature and rebuilt by a precompiled function (session.py _FetchMapper, _fetch_key).
+
+Checked on both backends: the structure and types that come back, the values against NumPy,
+that repeated calls do not map the structure again, that a structure the caller mutates is
+mapped anew, and that bad fetches give the errors they always gave.
+"""
+import collections
+
+import numpy as np
+import pytest
+
+import numgrad as ng
+from numgrad import session as session_module
+
+BACKENDS = ["cpu", "numpy"]
+Pair = collections.namedtuple("Pair", ["loss", "grads"])
+LR = float(np.float32(0.1))     # an optimizer's learning rate is a float32 constant
+
+
+class MyList(list):
+    pass
+
+
+class MyTuple(tuple):
+    pass
+
+
+class MyDict(dict):
+    pass
+
+
+def _graph():
+    a = ng.placeholder(ng.float64, [5], name="a")
+    b = ng.placeholder(ng.float64, [5], name="b")
+    loss = ng.reduce_sum(ng.tanh(a * b) + ng.exp(-a * a))
+    ga, gb = ng.gradients(loss, [a, b])
+    return a, b, loss, [ga, gb]
+
+
+def _reference(av, bv):
+    t = np.tanh(av * bv)
+    loss = np.sum(t + np.exp(-av * av))
+    return loss, (1 - t * t) * bv - 2 * av * np.exp(-av * av), (1 - t * t) * av
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """How many times the fetch structure is flattened (a _FetchMapper made)."""
+    made = []
+    real = session_module._FetchMapper
+
+    class Counting(real):
+        def __init__(self, *args, **kwargs):
+            made.append(1)
+            super().__init__(*args, **kwargs)
+    monkeypatch.setattr(session_module, "_FetchMapper", Counting)
+    return made
+
+
+def _close(got, want):
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_structure_round_trips(backend, rng):
+    a, b, loss, (ga, gb) = _graph()
+    av, bv = rng.standard_normal(5), rng.standard_normal(5)
+    e_loss, e_ga, e_gb = _reference(av, bv)
+    feed = {a: av, b: bv}
+    sess = ng.Session(backend=backend)
+    noop = ng.no_op()
+
+    r = sess.run([loss, [ga, gb]], feed)
+    assert type(r) is list and type(r[1]) is list and len(r[1]) == 2
+    assert np.ndim(r[0]) == 0 and isinstance(r[0], np.floating)
+    _close(r[0], e_loss), _close(r[1][0], e_ga), _close(r[1][1], e_gb)
+
+    r = sess.run((loss, (ga, [gb])), feed)
+    assert type(r) is tuple and type(r[1]) is tuple and type(r[1][1]) is list
+    _close(r[1][1][0], e_gb)
+
+    r = sess.run({"z": loss, "a": {"ga": ga, "gb": (gb,)}}, feed)
+    assert type(r) is dict and list(r) == ["z", "a"] and list(r["a"]) == ["ga", "gb"]
+    _close(r["z"], e_loss), _close(r["a"]["gb"][0], e_gb)
+
+    od = collections.OrderedDict([("gb", gb), ("loss", loss)])
+    r = sess.run(od, feed)
+    assert type(r) is collections.OrderedDict and list(r) == ["gb", "loss"]
+    _close(r["gb"], e_gb)
+
+    r = sess.run(Pair(loss, [ga, gb]), feed)
+    assert type(r) is Pair and type(r.grads) is list
+    _close(r.loss, e_loss), _close(r.grads[0], e_ga)
+
+    r = sess.run([Pair(loss=loss, grads=Pair(ga, gb))], feed)
+    assert type(r[0]) is Pair and type(r[0].grads) is Pair
+    _close(r[0].grads.grads, e_gb)
+
+    r = sess.run(MyList([loss, MyTuple([ga]), MyDict(g=gb)]), feed)
+    assert type(r) is MyList and type(r[1]) is MyTuple and type(r[2]) is MyDict
+    _close(r[1][0], e_ga), _close(r[2]["g"], e_gb)
+
+    dd = collections.defaultdict(list, {"loss": loss})
+    r = sess.run(dd, feed)
+    assert type(r) is collections.defaultdict and r.default_factory is list
+    _close(r["loss"], e_loss)
+    assert r["missing"] == []
+
+    # Operations, None and names mixed in; the same tensor twice
+    r = sess.run([noop, loss, None, [ga, "b:0", noop], loss.name, ga], feed)
+    assert r[0] is None and r[2] is None and r[3][2] is None
+    _close(r[1], e_loss), _close(r[3][0], e_ga), _close(r[3][1], bv), _close(r[4], e_loss)
+    _close(r[5], e_ga)
+    assert sess.run(noop, feed) is None
+    assert sess.run([], feed) == [] and sess.run((), feed) == () and sess.run({}, feed) == {}
+    assert sess.run([[], {}], feed) == [[], {}]
+
+    # dict keys of other types: 1 and True are equal keys but different fetches
+    r = sess.run({1: loss, 2: [ga]}, feed)
+    assert list(r) == [1, 2] and type(next(iter(r))) is int
+    r = sess.run({True: loss}, feed)
+    assert type(next(iter(r))) is bool
+    r = sess.run({(1, "x"): loss, 2.5: ga}, feed)      # keys the fast path does not key
+    _close(r[(1, "x")], e_loss), _close(r[2.5], e_ga)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_make_callable_structures(backend, rng):
+    a, b, loss, grads = _graph()
+    av, bv = rng.standard_normal(5), rng.standard_normal(5)
+    e_loss, e_ga, e_gb = _reference(av, bv)
+    sess = ng.Session(backend=backend)
+    nested = sess.make_callable([loss, grads], [a, b])
+    as_dict = sess.make_callable({"loss": loss, "grads": Pair(*grads)}, [a, b])
+    flat = sess.make_callable([loss] + grads, [a, b])
+    for _ in range(4):                          # the compiled backend's later, faster calls
+        r = nested(av, bv)
+        assert type(r) is list and type(r[1]) is list
+        _close(r[0], e_loss), _close(r[1][0], e_ga), _close(r[1][1], e_gb)
+        d = as_dict(av, bv)
+        assert list(d) == ["loss", "grads"] and type(d["grads"]) is Pair
+        _close(d["grads"].grads, e_gb)
+        f = flat(av, bv)
+        for x, y in zip(f, [r[0]] + r[1]):
+            np.testing.assert_array_equal(x, y)
+        r[1][0][:] = 0.0                        # the caller owns the arrays
+    _close(nested(av, bv)[1][0], e_ga)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_indexed_slices(backend):
+    p = ng.placeholder(ng.float64, [4, 3])
+    i = ng.placeholder(ng.int32, [2])
+    y = ng.reduce_sum(ng.gather(p, i) * 2.0)
+    g, = ng.gradients(y, [p])
+    assert isinstance(g, ng.IndexedSlices)
+    sess = ng.Session(backend=backend)
+    feed = {p: np.ones((4, 3)), i: np.array([3, 1], np.int32)}
+    for _ in range(3):
+        r = sess.run({"y": y, "g": [g]}, feed)
+        v = r["g"][0]
+        assert type(v).__name__ == "IndexedSlicesValue"
+        np.testing.assert_array_equal(v.indices, [3, 1])
+        np.testing.assert_array_equal(v.values, np.full((2, 3), 2.0))
+        if g.dense_shape is not None:
+            np.testing.assert_array_equal(v.dense_shape, [4, 3])
+        assert r["y"] == 12.0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_repeated_calls_flatten_once(backend, counted, rng):
+    a, b, loss, grads = _graph()
+    av, bv = rng.standard_normal(5), rng.standard_normal(5)
+    e_loss = _reference(av, bv)[0]
+    sess = ng.Session(backend=backend)
+    structures = [
+        lambda: [loss, list(grads)],                       # a new list each call, same contents
+        lambda: {"loss": loss, "grads": (grads[0], [grads[1]])},
+        lambda: Pair(loss, grads),
+        lambda: [ng.get_default_graph().get_operation_by_name(loss.op.name), loss, None],
+        lambda: (loss.name, [grads[0]]),
+    ]
+    for make in structures:
+        before = len(counted)
+        for _ in range(6):
+            r = sess.run(make(), {a: av, b: bv})
+        assert len(counted) == before + 1, make()
+        leaf = r[1] if isinstance(r, list) and r[0] is None else r
+        assert leaf is not None
+    _close(sess.run([loss, grads], {a: av, b: bv})[0], e_loss)
+    # feeds in the other order: another signature, flattened once more, same answers
+    before = len(counted)
+    for _ in range(3):
+        _close(sess.run([loss, grads], {b: bv, a: av})[0], e_loss)
+    assert len(counted) == before + 1
+    # make_callable flattens when it is made, never per call
+    f = sess.make_callable([loss, [grads, {"g": grads[0]}]], [a, b])
+    before = len(counted)
+    for _ in range(5):
+        _close(f(av, bv)[0], e_loss)
+    assert len(counted) == before
+
+
+def test_a_mutated_structure_is_not_stale(rng):
+    a, b, loss, grads = _graph()
+    av, bv = rng.standard_normal(5), rng.standard_normal(5)
+    e_loss, e_ga, e_gb = _reference(av, bv)
+    sess = ng.Session(backend="cpu")
+    feed = {a: av, b: bv}
+    fetches = [loss, grads]
+    _close(sess.run(fetches, feed)[1][1], e_gb)
+    grads = list(grads)
+    fetches[1].append(loss)                 # the caller's list, mutated in place
+    r = sess.run(fetches, feed)
+    assert len(r[1]) == 3
+    _close(r[1][2], e_loss)
+    fetches[1][0] = fetches[1][1]           # same length, another tensor
+    r = sess.run(fetches, feed)
+    _close(r[1][0], e_gb), _close(r[1][1], e_gb)
+    d = {"x": loss}
+    sess.run(d, feed)
+    d["y"] = grads[0]
+    r = sess.run(d, feed)
+    assert list(r) == ["x", "y"]
+    _close(r["y"], e_ga)
+    del d["x"]
+    assert list(sess.run(d, feed)) == ["y"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_errors_unchanged(backend):
+    a, b, loss, grads = _graph()
+    sess = ng.Session(backend=backend)
+    feed = {a: np.ones(5), b: np.ones(5)}
+    other = ng.Graph()
+    with other.as_default():
+        stranger = ng.constant(1.0)
+    for _ in range(2):                      # a failed call caches nothing: same error again
+        with pytest.raises(TypeError, match="has invalid type float"):
+            sess.run([loss, [grads[0], 3.0]], feed)
+        with pytest.raises(TypeError, match="has invalid type object"):
+            sess.run({"a": [object()]}, feed)
+        with pytest.raises(ValueError, match="not an element of this graph"):
+            sess.run({"l": loss, "g": [stranger]}, feed)
+        with pytest.raises(ValueError, match="cannot be interpreted as a Tensor"):
+            sess.run([loss, ["nope:0"]], feed)
+        with pytest.raises(ValueError, match="'a:0'"):
+            sess.run([loss, grads], {a: np.ones(4), b: np.ones(5)})
+        with pytest.raises(TypeError, match="has invalid type float"):
+            sess.make_callable([loss, [2.0]], [a, b])
+    assert not any(isinstance(k[0], tuple) and 3.0 in k[0] for k in sess._run_callables)
+    f = sess.make_callable([loss, grads], [a, b])
+    with pytest.raises(TypeError, match="takes 2 feed values"):
+        f(np.ones(5))
+    sess.close()
+    with pytest.raises(RuntimeError, match="closed Session"):
+        sess.run([loss, grads], feed)
+    with pytest.raises(RuntimeError, match="closed Session"):
+        f(np.ones(5), np.ones(5))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_stateful_nested_fetches(backend, counted):
+    x = ng.placeholder(ng.float64, [3])
+    w = ng.Variable(np.array([1.0, 2.0, 3.0]), name="w")
+    loss = ng.reduce_sum((x * w - 1.0) ** 2)
+    opt = ng.train.GradientDescentOptimizer(0.1)
+    gv = opt.compute_gradients(loss, [w])
+    train = opt.apply_gradients(gv)
+    sess = ng.Session(backend=backend)
+    sess.run(ng.global_variables_initializer())
+    xv = np.array([0.5, -1.0, 2.0])
+    wv = np.array([1.0, 2.0, 3.0])
+    before = len(counted)
+    for _ in range(4):
+        r = sess.run({"train": train, "state": [loss, (w, gv[0][0])]}, {x: xv})
+        assert r["train"] is None and type(r["state"][1]) is tuple
+        e_loss = np.sum((xv * wv - 1.0) ** 2)
+        grad = 2 * (xv * wv - 1.0) * xv
+        _close(r["state"][0], e_loss)
+        _close(r["state"][1][0], wv)            # read before this run's assignment
+        _close(r["state"][1][1], grad)
+        wv = wv - LR * grad
+    assert len(counted) == before + 1
+    _close(sess.run(w), wv)
+    f = sess.make_callable([train, [loss, w]], [x])
+    for _ in range(2):
+        r = f(xv)
+        _close(r[1][1], wv)
+        wv = wv - LR * 2 * (xv * wv - 1.0) * xv
+    _close(sess.run([[w]])[0][0], wv)
+    r = sess.run([w, [w]])                      # a Variable fetched twice
+    _close(r[0], wv), _close(r[1][0], wv)
+
+
+def test_check_numerics_with_a_nested_fetch():
+    a, b, loss, grads = _graph()
+    sess = ng.Session(backend="cpu")
+    opts = ng.RunOptions(check_numerics=True)
+    r = sess.run([loss, grads], {a: np.ones(5), b: np.ones(5)}, options=opts)
+    assert type(r[1]) is list and len(r[1]) == 2
+
+
+def test_deep_structures_rebuild(rng):
+    a, b, loss, grads = _graph()
+    deep = loss
+    for _ in range(120):                    # deeper than one generated expression takes
+        deep = [deep, grads[0]]
+    sess = ng.Session(backend="numpy")
+    r = sess.run(deep, {a: np.ones(5), b: np.ones(5)})
+    depth = 0
+    while isinstance(r, list):
+        r, depth = r[0], depth + 1
+    assert depth == 120
+    _close(r, _reference(np.ones(5), np.ones(5))[0])
+
+
+def test_feeds_by_name_with_a_nested_fetch(rng):
+    a, b, loss, grads = _graph()
+    av, bv = rng.standard_normal(5), rng.standard_normal(5)
+    e_loss, e_ga, _ = _reference(av, bv)
+    sess = ng.Session(backend="cpu")
+    r = sess.run({"l": [loss], "g": grads[0]}, {"a:0": av, "b:0": bv})
+    _close(r["l"][0], e_loss), _close(r["g"], e_ga)
