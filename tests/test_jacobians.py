@@ -15,6 +15,7 @@ from numgrad import batching
 from numgrad.ops.registry import get_op_def, op_types
 
 import batching_cases_math as _math_cases
+from batching_rows import assert_rule_matches_rows
 
 F64 = ng.float64
 BACKENDS = ["numpy", "cpu"]
@@ -551,15 +552,7 @@ RULE_CASES.update(_math_cases.CASES)    # issue 17's non-table ops (tests/batchi
 def test_batching_rule_matches_rows(op_type):
     if op_type not in op_types():
         pytest.skip(f"op type {op_type} is not registered")
-    s = ng.placeholder(F64, [2, 3])
-    y = RULE_CASES[op_type](s)
-    assert any(op.type == op_type for op in ng.get_default_graph().get_operations())
-    rows = np.random.default_rng(9).uniform(-1, 1, size=(4, 2, 3))
-    batched, = batching.vectorize(s, ng.constant(rows), [y])
-    with ng.Session(backend="numpy") as sess:
-        got = sess.run(batched)
-        want = np.stack([sess.run(y, {s: r}) for r in rows])
-    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    assert_rule_matches_rows(op_type, RULE_CASES[op_type])
 
 
 def _row_cases_of_all_test_modules():
