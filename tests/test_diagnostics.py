@@ -83,13 +83,15 @@ def test_check_numerics_rejects_integer_tensors():
 def test_check_numerics_gradient_passes_through_and_is_checked(backend):
     x = ng.placeholder(ng.float64, [3], name="x")
     y = ng.check_numerics(x, "x")
-    loss = ng.reduce_sum(ng.sqrt(y) * x)
+    loss = ng.reduce_sum(ng.sqrt(y) * (x + 1.0))
     g, = ng.gradients(loss, x)
     v = np.array([0.5, 1.0, 4.0])
     with ng.Session(backend=backend) as sess:
-        # d/dx sqrt(x) * x = 1.5 sqrt(x): NumPy reference
-        np.testing.assert_allclose(sess.run(g, {x: v}), 1.5 * np.sqrt(v), rtol=1e-12)
-        # at 0 the forward value is finite but the gradient of sqrt is inf * 0 = nan
+        # d/dx sqrt(x) * (x + 1) = (x + 1) / (2 sqrt(x)) + sqrt(x): NumPy reference
+        np.testing.assert_allclose(sess.run(g, {x: v}), (v + 1) / (2 * np.sqrt(v)) + np.sqrt(v),
+                                   rtol=1e-12)
+        # at 0 the forward value is finite but the gradient of sqrt is 1 * 0.5 / 0 = inf
+        # (TF's SqrtGrad gives 0 only where the incoming gradient is 0, which it is not here)
         with pytest.raises(InvalidArgumentError) as info:
             sess.run(g, {x: np.array([0.0, 1.0, 4.0])})
     assert str(info.value).startswith(
