@@ -428,30 +428,32 @@ def _is_number(v, x):
     return isinstance(v, numbers.Number) and not isinstance(v, bool) and v == x
 
 
+def _scaled_normal(op_type, what, shape, mean, stddev, dtype, seed, name):
+    """``op_type`` (a standard normal) * stddev + mean, as TF builds random_normal and
+    truncated_normal (gradients reach mean and stddev through the mul and add)."""
+    dtype = _float_dtype(dtype, what)
+    with name_scope(name, what, [shape, mean, stddev]):
+        shape_t = _shape_tensor(shape, what)
+        mean_t = convert_to_tensor(mean, dtype=dtype, name="mean")
+        std_t = convert_to_tensor(stddev, dtype=dtype, name="stddev")
+        rnd = _random_op(op_type, shape_t, dtype, seed)
+        return _math.add(_math.multiply(rnd, std_t), mean_t, name="value")
+
+
 @atomic
 def random_normal(shape, mean=0.0, stddev=1.0, dtype=_dt.float32, seed=None, name=None):
     """tf.compat.v1.random_normal: normal values, ``RandomStandardNormal * stddev + mean``
     (stateful: each run draws new values; `seed` as in ``set_random_seed``)."""
-    dtype = _float_dtype(dtype, "random_normal")
-    with name_scope(name, "random_normal", [shape, mean, stddev]):
-        shape_t = _shape_tensor(shape, "random_normal")
-        mean_t = convert_to_tensor(mean, dtype=dtype, name="mean")
-        std_t = convert_to_tensor(stddev, dtype=dtype, name="stddev")
-        rnd = _random_op("RandomStandardNormal", shape_t, dtype, seed)
-        return _math.add(_math.multiply(rnd, std_t), mean_t, name="value")
+    return _scaled_normal("RandomStandardNormal", "random_normal", shape, mean, stddev, dtype,
+                          seed, name)
 
 
 @atomic
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=_dt.float32, seed=None, name=None):
     """tf.compat.v1.truncated_normal: normal values within two standard deviations of `mean`
     (values more than 2 stddev away are redrawn)."""
-    dtype = _float_dtype(dtype, "truncated_normal")
-    with name_scope(name, "truncated_normal", [shape, mean, stddev]):
-        shape_t = _shape_tensor(shape, "truncated_normal")
-        mean_t = convert_to_tensor(mean, dtype=dtype, name="mean")
-        std_t = convert_to_tensor(stddev, dtype=dtype, name="stddev")
-        rnd = _random_op("TruncatedNormal", shape_t, dtype, seed)
-        return _math.add(_math.multiply(rnd, std_t), mean_t, name="value")
+    return _scaled_normal("TruncatedNormal", "truncated_normal", shape, mean, stddev, dtype,
+                          seed, name)
 
 
 @atomic

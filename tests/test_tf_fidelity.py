@@ -107,10 +107,11 @@ def test_floormod_gradient_tf_rule(sess):
     np.testing.assert_array_equal(got[1], [2, 4, -6, 6])          # TF: -grad * floor(x / y)
 
 
-def test_floormod_gradient_matches_finite_differences(sess):
+def _check_binary_gradients(sess, fn):
+    """Both inputs' gradients of fn(x [2, 3], y [3]) against finite differences."""
     x = ng.placeholder(ng.float64, [2, 3])
     y = ng.placeholder(ng.float64, [3])
-    z = ng.floormod(x, y)
+    z = fn(x, y)
     xv = np.array([[1.3, -2.6, 5.2], [-0.7, 4.1, -3.3]])
     yv = np.array([2.1, 1.7, -2.3])
     with sess.as_default():
@@ -119,6 +120,10 @@ def test_floormod_gradient_matches_finite_differences(sess):
         ey = ng.test.compute_gradient_error(y, [3], z, [2, 3], yv, delta=1e-6,
                                             extra_feed_dict={x: xv})
     assert ex < 1e-6 and ey < 1e-6
+
+
+def test_floormod_gradient_matches_finite_differences(sess):
+    _check_binary_gradients(sess, ng.floormod)
 
 
 # --- 3. bool and int row temporaries in fused cpu kernels ---------------------------------------
@@ -205,17 +210,7 @@ def test_div_no_nan_values_and_gradient(sess):
 
 
 def test_div_no_nan_gradient_matches_finite_differences(sess):
-    x = ng.placeholder(ng.float64, [2, 3])
-    y = ng.placeholder(ng.float64, [3])
-    z = ng.div_no_nan(x, y)
-    xv = np.array([[1.3, -2.6, 5.2], [-0.7, 4.1, -3.3]])
-    yv = np.array([2.1, 1.7, -2.3])
-    with sess.as_default():
-        ex = ng.test.compute_gradient_error(x, [2, 3], z, [2, 3], xv, delta=1e-6,
-                                            extra_feed_dict={y: yv})
-        ey = ng.test.compute_gradient_error(y, [3], z, [2, 3], yv, delta=1e-6,
-                                            extra_feed_dict={x: xv})
-    assert ex < 1e-6 and ey < 1e-6
+    _check_binary_gradients(sess, ng.div_no_nan)
 
 
 def test_unsorted_segment_sum_gradient_selects_zeros_for_dropped_ids(sess):

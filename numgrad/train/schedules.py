@@ -32,6 +32,12 @@ def _start(learning_rate, global_step, *casts):
     return (lr, step) + tuple(cast(convert_to_tensor(c), dtype) for c in casts)
 
 
+def _progress(step, decay_steps, staircase):
+    """global_step / decay_steps, floored with staircase (TF's exponent or ratio)."""
+    p = step / decay_steps
+    return floor(p) if staircase else p
+
+
 def _ceil(x):
     return negative(floor(negative(x)))
 
@@ -43,9 +49,7 @@ def exponential_decay(learning_rate, global_step, decay_steps, decay_rate, stair
     with get_default_graph().name_scope(name or "ExponentialDecay"):
         lr, step, decay_steps, decay_rate = _start(learning_rate, global_step, decay_steps,
                                                    decay_rate)
-        p = step / decay_steps
-        if staircase:
-            p = floor(p)
+        p = _progress(step, decay_steps, staircase)
         return multiply(lr, _pow(decay_rate, p))
 
 
@@ -67,9 +71,7 @@ def inverse_time_decay(learning_rate, global_step, decay_steps, decay_rate, stai
     with get_default_graph().name_scope(name or "InverseTimeDecay"):
         lr, step, decay_steps, decay_rate = _start(learning_rate, global_step, decay_steps,
                                                    decay_rate)
-        p = step / decay_steps
-        if staircase:
-            p = floor(p)
+        p = _progress(step, decay_steps, staircase)
         denom = cast(constant(1), lr.dtype) + multiply(decay_rate, p)
         return truediv(lr, denom)
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 from numba.extending import register_jitable
 
-from .. import special as _special
+from .. import arith, special as _special
 
 
 __all__ = ["sqrt", "rsqrt", "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh",
@@ -77,12 +77,7 @@ def fmod(a, b):
     return np.fmod(a, b)
 
 
-@register_jitable
-def ifmod(a, b):
-    if b == 0:
-        return a - a
-    r = abs(a) % abs(b)
-    return -r if a < 0 else r
+ifmod = register_jitable(arith.ifmod)
 
 
 @register_jitable
@@ -92,19 +87,10 @@ def floormod(a, b):
     return r + b if (r != 0 and (b < 0) != (r < 0)) else r
 
 
-@register_jitable
-def ifloormod(a, b):
-    if b == 0:
-        return a - a
-    r = abs(a) % abs(b)
-    r = -r if a < 0 else r
-    return r + b if (r != 0 and (b < 0) != (r < 0)) else r
+ifloormod = register_jitable(arith.ifloormod)
 
 
-@register_jitable
-def divnonan(a, b):
-    # TF's DivNoNan: 0 where the divisor is 0, whatever the dividend
-    return a / b if b != 0 else b - b
+divnonan = register_jitable(arith.divnonan)
 
 
 @register_jitable
@@ -117,20 +103,13 @@ def ipow(a, b):
     return np.power(a, abs(b)) if b >= 0 else a - a
 
 
-@register_jitable
-def maximum(a, b):
-    return a if (a >= b or a != a) else b
+maximum = register_jitable(arith.maximum)
 
 
-@register_jitable
-def minimum(a, b):
-    return a if (a <= b or a != a) else b
+minimum = register_jitable(arith.minimum)
 
 
-@register_jitable
-def sqdiff(a, b):
-    d = a - b
-    return d * d
+sqdiff = register_jitable(arith.sqdiff)
 
 
 # --- issue 17 ------------------------------------------------------------------------------------
@@ -157,9 +136,7 @@ def softplus(x):
     return (x if x > 0 else (0.0 if x == x else x)) + np.log1p(np.exp(-abs(x)))
 
 
-@register_jitable
-def softsign(x):
-    return x / (1 + abs(x))
+softsign = register_jitable(arith.softsign)
 
 
 @register_jitable
@@ -176,12 +153,7 @@ def selu(x):
     return _SELU_SCALE * x if x > 0 else _SELU_SCALE_ALPHA * np.expm1(x)
 
 
-@register_jitable
-def relu6(x):
-    # NumPy's minimum(maximum(x, 0), 6): NaN stays NaN, -0.0 gives +0.0
-    if x != x or (x > 0 and x <= 6):
-        return x
-    return 6 if x > 6 else 0
+relu6 = register_jitable(arith.relu6)
 
 
 @register_jitable
@@ -199,32 +171,19 @@ def xlog1py(x, y):
     return x - x if x == 0 else x * np.log1p(y)
 
 
-@register_jitable
-def xdivy(x, y):
-    return x - x if x == 0 else x / y
+xdivy = register_jitable(arith.xdivy)
 
 
-@register_jitable
-def sqrtgrad(y, dy):
-    # TF's SqrtGrad kernel: 0.5 * dy / y, and 0 where dy is 0 (even where y is 0)
-    return (0.5 * dy) / y if dy != 0 else dy - dy
+sqrtgrad = register_jitable(arith.sqrtgrad)
 
 
-@register_jitable
-def rsqrtgrad(y, dy):
-    # TF's RsqrtGrad kernel: -0.5 * (dy * y) * (y * y), and 0 where dy is 0
-    return -0.5 * (dy * y) * (y * y) if dy != 0 else dy - dy
+rsqrtgrad = register_jitable(arith.rsqrtgrad)
 
 
-@register_jitable
-def recipgrad(y, dy):
-    # TF's ReciprocalGrad kernel: -dy * y * y, and 0 where dy is 0
-    return -dy * y * y if dy != 0 else dy - dy
+recipgrad = register_jitable(arith.recipgrad)
 
 
-@register_jitable
-def mulnonan(x, y):
-    return y - y if y == 0 else x * y
+mulnonan = register_jitable(arith.mulnonan)
 
 
 @register_jitable

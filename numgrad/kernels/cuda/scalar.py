@@ -15,7 +15,7 @@ import math
 import numpy as np
 from numba import config, cuda
 
-from .. import special as _special
+from .. import arith, special as _special
 
 __all__ = ["sqrt", "rsqrt", "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh",
            "sigmoid", "erf", "sign", "floor", "floordiv", "ifloordiv", "fmod", "ifmod",
@@ -138,12 +138,7 @@ def fmod(a, b):
     return m.fmod(a, b)
 
 
-@_device
-def ifmod(a, b):
-    if b == 0:
-        return a - a
-    r = abs(a) % abs(b)
-    return -r if a < 0 else r
+ifmod = _device(arith.ifmod)
 
 
 @_device
@@ -153,19 +148,10 @@ def floormod(a, b):
     return r + b if (r != 0 and (b < 0) != (r < 0)) else r
 
 
-@_device
-def ifloormod(a, b):
-    if b == 0:
-        return a - a
-    r = abs(a) % abs(b)
-    r = -r if a < 0 else r
-    return r + b if (r != 0 and (b < 0) != (r < 0)) else r
+ifloormod = _device(arith.ifloormod)
 
 
-@_device
-def divnonan(a, b):
-    # TF's DivNoNan: 0 where the divisor is 0, whatever the dividend
-    return a / b if b != 0 else b - b
+divnonan = _device(arith.divnonan)
 
 
 @_device
@@ -188,20 +174,13 @@ def ipow(a, b):
     return r
 
 
-@_device
-def maximum(a, b):
-    return a if (a >= b or a != a) else b
+maximum = _device(arith.maximum)
 
 
-@_device
-def minimum(a, b):
-    return a if (a <= b or a != a) else b
+minimum = _device(arith.minimum)
 
 
-@_device
-def sqdiff(a, b):
-    d = a - b
-    return d * d
+sqdiff = _device(arith.sqdiff)
 
 
 # --- issue 17 ------------------------------------------------------------------------------------
@@ -314,9 +293,7 @@ def softplus(x):
     return (x if x > 0 else (0.0 if x == x else x)) + m.log1p(m.exp(-abs(x)))
 
 
-@_device
-def softsign(x):
-    return x / (1 + abs(x))
+softsign = _device(arith.softsign)
 
 
 @_device
@@ -333,12 +310,7 @@ def selu(x):
     return _SELU_SCALE * x if x > 0 else _SELU_SCALE_ALPHA * m.expm1(x)
 
 
-@_device
-def relu6(x):
-    # NumPy's minimum(maximum(x, 0), 6): NaN stays NaN, -0.0 gives +0.0
-    if x != x or (x > 0 and x <= 6):
-        return x
-    return 6 if x > 6 else 0
+relu6 = _device(arith.relu6)
 
 
 @_device
@@ -371,32 +343,19 @@ def xlog1py(x, y):
     return x - x if x == 0 else x * m.log1p(y)
 
 
-@_device
-def xdivy(x, y):
-    return x - x if x == 0 else x / y
+xdivy = _device(arith.xdivy)
 
 
-@_device
-def sqrtgrad(y, dy):
-    # TF's SqrtGrad kernel: 0.5 * dy / y, and 0 where dy is 0 (even where y is 0)
-    return (0.5 * dy) / y if dy != 0 else dy - dy
+sqrtgrad = _device(arith.sqrtgrad)
 
 
-@_device
-def rsqrtgrad(y, dy):
-    # TF's RsqrtGrad kernel: -0.5 * (dy * y) * (y * y), and 0 where dy is 0
-    return -0.5 * (dy * y) * (y * y) if dy != 0 else dy - dy
+rsqrtgrad = _device(arith.rsqrtgrad)
 
 
-@_device
-def recipgrad(y, dy):
-    # TF's ReciprocalGrad kernel: -dy * y * y, and 0 where dy is 0
-    return -dy * y * y if dy != 0 else dy - dy
+recipgrad = _device(arith.recipgrad)
 
 
-@_device
-def mulnonan(x, y):
-    return y - y if y == 0 else x * y
+mulnonan = _device(arith.mulnonan)
 
 
 @_device
