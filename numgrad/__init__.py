@@ -98,7 +98,7 @@ from .graph_tools import summary, to_dot
 from .diagnostics import (RunOptions, add_check_numerics_ops, check_numerics,
                           find_first_non_finite, verify_tensor_all_finite, why_none)
 
-from . import layers  # noqa: E402  (ng.layers: dense, dropout, flatten, batch_normalization)
+from . import layers, losses  # noqa: E402  (tf.compat.v1.layers, .losses)
 from . import compat  # noqa: E402  (ng.compat.v1: every name, as tf.compat.v1)
 from .compat import (disable_control_flow_v2, disable_resource_variables,  # noqa: E402
                      disable_tensor_equality, disable_v2_behavior, disable_v2_tensorshape,
