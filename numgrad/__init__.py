@@ -105,7 +105,8 @@ from .asserts import (Assert, assert_equal, assert_greater, assert_greater_equal
                       assert_less, assert_less_equal, assert_negative, assert_non_negative,
                       assert_non_positive, assert_none_equal, assert_positive, assert_rank,
                       assert_rank_at_least, assert_type)
-from . import debugging  # noqa: E402
+from . import debugging, metrics  # noqa: E402
+from .template import make_template  # noqa: E402
 from . import compat  # noqa: E402  (ng.compat.v1: every name, as tf.compat.v1)
 from .compat import (disable_control_flow_v2, disable_resource_variables,  # noqa: E402
                      disable_tensor_equality, disable_v2_behavior, disable_v2_tensorshape,

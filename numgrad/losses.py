@@ -53,7 +53,7 @@ class Reduction:
             raise ValueError(f"Invalid Reduction Key {key}. Expected keys are \"{cls.all()}\"")
 
 
-def _check_broadcastable(weights, values):
+def check_weights_broadcastable(weights, values):
     """TF's static rule for loss weights: a scalar, or the values' rank with each dimension
     1 or the values' one."""
     w, v = weights.shape, values.shape
@@ -83,7 +83,7 @@ def compute_weighted_loss(losses, weights=1.0, scope=None, loss_collection=_LOSS
     with name_scope(scope, "weighted_loss", [losses, weights]):
         losses = _math.cast(losses, _dt.float32)
         weights = _math.cast(convert_to_tensor(weights), _dt.float32)
-        _check_broadcastable(weights, losses)
+        check_weights_broadcastable(weights, losses)
         weighted = _math.multiply(losses, weights)
         if reduction == Reduction.NONE:
             loss = weighted
