@@ -94,7 +94,8 @@ from .clip_ops import clip_by_global_norm, clip_by_norm, global_norm
 from .threads import get_num_threads, set_num_threads
 from .explain import explain
 from .function import function
-from .graph_tools import summary, to_dot
+from .graph_tools import to_dot
+from . import summary  # noqa: E402  (tf.summary; ng.summary(...) still describes a graph)
 from .diagnostics import (RunOptions, add_check_numerics_ops, check_numerics,
                           find_first_non_finite, verify_tensor_all_finite, why_none)
 

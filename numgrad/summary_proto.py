@@ -1,0 +1,124 @@
+"""The protocol-buffer messages TensorBoard reads, encoded by hand (no protobuf dependency):
+Summary (scalar and histogram values), Event, and a GraphDef of node names, types and inputs.
+
+Only the wire format is needed: a field is a key ``(number << 3) | wire_type`` as a varint,
+then a varint (type 0), 8 little-endian bytes (1), a varint length and the bytes (2) or 4
+little-endian bytes (5).  Concatenating two encoded messages merges them (repeated fields
+append), which is how ``merge`` joins summaries.  Fields are written even when zero, and a
+histogram always lists every bucket (TF's ``preserve_zero_buckets`` form), so a summary of a
+given tag always has the same length whatever the values: the summary ops have static shapes.
+"""
+import struct
+
+import numpy as np
+
+__all__ = ["varint", "field_bytes", "scalar_value", "histogram_value", "event",
+           "graph_def", "DEFAULT_BUCKET_LIMITS", "histogram_counts"]
+
+
+def varint(n):
+    """`n` (>= 0, or a negative int64 as its two's complement) as a base-128 varint."""
+    n &= (1 << 64) - 1
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def _key(number, wire_type):
+    return varint((number << 3) | wire_type)
+
+
+def field_bytes(number, data):
+    """A length-delimited field (strings, bytes, sub-messages, packed numbers)."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return _key(number, 2) + varint(len(data)) + bytes(data)
+
+
+def _double(number, x):
+    return _key(number, 1) + struct.pack("<d", float(x))
+
+
+def _float(number, x):
+    return _key(number, 5) + struct.pack("<f", float(x))
+
+
+def _summary(value):
+    """A Summary holding one Value (Summary.value is field 1)."""
+    return field_bytes(1, value)
+
+
+def scalar_value(tag, x):
+    """Summary{value{tag, simple_value}} (TF's ScalarSummary)."""
+    return _summary(field_bytes(1, tag) + _float(2, np.float32(x)))
+
+
+def _default_limits():
+    pos, v = [], 1.0e-12
+    while v < 1.0e20:               # buckets growing by 10% from 1e-12 to 1e20, as TF
+        pos.append(v)
+        v *= 1.1
+    pos.append(np.finfo(np.float64).max)
+    return np.array([-x for x in reversed(pos)] + [0.0] + pos)
+
+
+DEFAULT_BUCKET_LIMITS = _default_limits()
+
+
+def histogram_counts(values):
+    """(min, max, num, sum, sum_squares, counts per default bucket) of `values`; bucket i
+    counts the values in [limit[i-1], limit[i])."""
+    v = np.asarray(values, np.float64).reshape(-1)
+    counts = np.bincount(np.searchsorted(DEFAULT_BUCKET_LIMITS, v, side="right"),
+                         minlength=len(DEFAULT_BUCKET_LIMITS))[:len(DEFAULT_BUCKET_LIMITS)]
+    if v.size == 0:
+        lo, hi = DEFAULT_BUCKET_LIMITS[-1], -DEFAULT_BUCKET_LIMITS[-1]
+    else:
+        lo, hi = v.min(), v.max()
+    return lo, hi, float(v.size), float(v.sum()), float(np.dot(v, v)), counts
+
+
+def histogram_value(tag, values):
+    """Summary{value{tag, histo}} (TF's HistogramSummary) over the default buckets."""
+    lo, hi, num, total, squares, counts = histogram_counts(values)
+    histo = (_double(1, lo) + _double(2, hi) + _double(3, num) + _double(4, total)
+             + _double(5, squares)
+             + field_bytes(6, DEFAULT_BUCKET_LIMITS.astype("<f8").tobytes())
+             + field_bytes(7, counts.astype("<f8").tobytes()))
+    return _summary(field_bytes(1, tag) + field_bytes(5, histo))
+
+
+def event(wall_time, step=0, file_version=None, summary=None, graph_def=None):
+    """Event{wall_time, step, and one of file_version / graph_def / summary}."""
+    out = _double(1, wall_time)
+    if step:
+        out += _key(2, 0) + varint(int(step))
+    if file_version is not None:
+        out += field_bytes(3, file_version)
+    if graph_def is not None:
+        out += field_bytes(4, graph_def)
+    if summary is not None:
+        out += field_bytes(5, summary)
+    return out
+
+
+def graph_def(graph):
+    """GraphDef{node{name, op, input}, versions{producer}} of `graph`'s ops: the structure
+    TensorBoard's graph view draws (control inputs as ``^name``; no attrs)."""
+    out = bytearray()
+    for op in graph.get_operations():
+        node = field_bytes(1, op.name) + field_bytes(2, op.type)
+        for t in op.inputs:
+            node += field_bytes(3, t.op.name if t.value_index == 0
+                                else f"{t.op.name}:{t.value_index}")
+        for c in op.control_inputs:
+            node += field_bytes(3, "^" + c.name)
+        out += field_bytes(1, node)
+    out += field_bytes(4, _key(1, 0) + varint(27))
+    return bytes(out)
