@@ -27,7 +27,7 @@ from .graph_tools import summary as _describe
 from .ops.core import convert_to_tensor
 from .ops.registry import register_op
 from .summary_proto import histogram_value, scalar_value
-from .summary_writer import FileWriter
+from .summary_writer import FileWriter  # noqa: F401  (ng.summary.FileWriter)
 from .tensor_shape import TensorShape
 from .variables import GraphKeys, add_to_collections, get_collection
 

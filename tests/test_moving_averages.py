@@ -15,7 +15,8 @@ def test_shadows_follow_the_variables(sess):
     op = ema.apply([w, b, t])
     assert op.type == "NoOp" and op.name == "ExponentialMovingAverage"
     sw, sb, st = ema.average(w), ema.average(b), ema.average(t)
-    assert (sw.op.name, sb.op.name) == ("w/ExponentialMovingAverage", "s/b/ExponentialMovingAverage")
+    assert sw.op.name == "w/ExponentialMovingAverage"
+    assert sb.op.name == "s/b/ExponentialMovingAverage"
     assert ema.average_name(b) == "s/b/ExponentialMovingAverage"
     assert not sw.trainable and sw in ng.global_variables() and sb.dtype == ng.float64
     assert ng.get_collection("moving_average_variables") == [w, b]
