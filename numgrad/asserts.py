@@ -79,6 +79,11 @@ def Assert(condition, data, summarize=None, name=None):  # noqa: N802  (TF's nam
         return op
 
 
+def _prefix(message):
+    """TF's lead-in for a message of the sign and rank checks ("msg.  ", or "")."""
+    return f"{message}.  " if message else ""
+
+
 def _static_failure(data):
     lines = []
     for d in data:
@@ -147,7 +152,7 @@ def _make_sign(kind, symbol, test, np_test):
         with name_scope(name, kind, [x]):
             x = convert_to_tensor(x, name="x")
             if data is None:
-                data = [message or "", f"Condition x {symbol} 0 did not hold element-wise:",
+                data = [_prefix(message), f"Condition x {symbol} 0 did not hold element-wise:",
                         f"x ({x.name}) = ", x]
             zero = convert_to_tensor(0, dtype=x.dtype)
             return _binary_body(kind, symbol, test, np_test, x, zero, data, summarize, None)
@@ -168,20 +173,19 @@ assert_non_positive = _make_sign("assert_non_positive", "<=", _math.less_equal, 
 def _rank_check(kind, x, rank, message, name, at_least):
     with name_scope(name, kind, [x]):
         x = convert_to_tensor(x)
-        want = "at least rank" if at_least else "rank"
+        want = "rank at least" if at_least else "rank"
         if not isinstance(rank, (int, np.integer)):
             raise TypeError(f"{kind}: rank must be a Python int, got {rank!r}")
         ndims = x.shape.ndims
         if ndims is not None:
             if ndims < rank if at_least else ndims != rank:
-                prefix = f"{message}.  " if message else ""
-                raise ValueError(f"{prefix}Tensor {x.name} must have {want} {rank}.  Received "
+                raise ValueError(f"{_prefix(message)}Tensor {x.name} must have {want} {rank}.  Received "
                                  f"rank {ndims}, shape {tuple(x.shape.as_list())}")
             return no_op(name="static_checks_determined_all_ok")
         r = _array.rank(x)
         cond = (_math.greater_equal if at_least else _math.equal)(r, rank)
-        data = ([message] if message else []) + [
-            f"Tensor {x.name} must have {want}", rank, "Received shape: ", _array.shape(x)]
+        data = [_prefix(message), f"Tensor {x.name} must have {want}", rank,
+                "Received shape: ", _array.shape(x)]
         return Assert(cond, data)
 
 

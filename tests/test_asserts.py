@@ -82,10 +82,17 @@ def test_dynamic_rank(sess):
     r = ng.assert_rank(p, 2)
     at_least = ng.assert_rank_at_least(p, 1)
     sess.run([r, at_least], {p: np.ones((2, 2))})
-    with pytest.raises(InvalidArgumentError, match="must have rank"):
+    with pytest.raises(InvalidArgumentError, match=r"^assertion failed: \[\] \[Tensor "
+                                                   r"Placeholder:0 must have rank\] \[2\] "
+                                                   r"\[Received shape: \] \[3\]"):
         sess.run(r, {p: np.ones(3)})
-    with pytest.raises(InvalidArgumentError, match="must have at least rank"):
+    with pytest.raises(InvalidArgumentError, match="must have rank at least"):
         sess.run(at_least, {p: np.float32(1)})
+    x = ng.placeholder(ng.float32, [3])
+    with pytest.raises(InvalidArgumentError, match=r"^assertion failed: \[pm.  \] \[Condition "
+                                                   r"x > 0 did not hold element-wise:\] "
+                                                   r"\[x \(Placeholder_1:0\) = \] \[1 -2 3\]"):
+        sess.run(ng.assert_positive(x, message="pm"), {x: [1.0, -2.0, 3.0]})
 
 
 def test_debugging_namespace(sess):
