@@ -48,3 +48,28 @@ def test_accuracy(sess):
     np.testing.assert_allclose(sess.run(up2), 2 / 3)
     with pytest.raises(ValueError, match="incompatible"):
         ng.metrics.accuracy([1, 2], ng.constant([1, 2, 3]))
+
+
+def test_error_and_confusion_metrics_match_tf(sess):
+    lab, pred, w = (ng.placeholder(ng.float32, [None]) for _ in range(3))
+    ms = [ng.metrics.mean_absolute_error(lab, pred),
+          ng.metrics.mean_squared_error(lab, pred, weights=w),
+          ng.metrics.root_mean_squared_error(lab, pred),
+          ng.metrics.precision(lab, pred), ng.metrics.recall(lab, pred, weights=w),
+          ng.metrics.true_negatives(lab, pred)]
+    assert [v.op.name for v in ng.local_variables()] == [            # TF's names
+        "mean_absolute_error/total", "mean_absolute_error/count", "mean_squared_error/total",
+        "mean_squared_error/count", "root_mean_squared_error/total",
+        "root_mean_squared_error/count", "precision/true_positives/count",
+        "precision/false_positives/count", "recall/true_positives/count",
+        "recall/false_negatives/count", "true_negatives/count"]
+    sess.run(ng.local_variables_initializer())
+    b1 = {lab: [1, 0, 1, 1, 0], pred: [1, 1, 0, 1, 0], w: [1, 2, 3, 0.5, 1]}
+    b2 = {lab: [0, 1, 0], pred: [0.0, 2.0, 1.0], w: [1, 1, 2]}
+    # TF 2.21's values for these batches
+    np.testing.assert_allclose(sess.run([m[1] for m in ms], b1),
+                               [0.4, 0.6666667, 0.6324555, 0.6666667, 0.33333334, 1.0],
+                               rtol=1e-6)
+    want = [0.5, 0.6956522, 0.70710677, 0.6, 0.45454547, 2.0]
+    np.testing.assert_allclose(sess.run([m[1] for m in ms], b2), want, rtol=1e-6)
+    np.testing.assert_allclose(sess.run([m[0] for m in ms]), want, rtol=1e-6)
