@@ -1,0 +1,47 @@
+"""What runs on a Dask worker: one phase of a run on one chunk of rows.
+
+The graph arrives pickled (shipped once per worker and per graph version); each worker
+process unpickles it once and keeps a Session for it, so the chunk plan is compiled once per
+worker (and loaded from the worker's kernel cache after that).  Tasks are pure: the same
+inputs give the same outputs, so Dask may rerun one on another worker after a failure.
+"""
+import pickle
+import threading
+
+import numpy as np
+
+from .combine import prepare
+
+__all__ = ["run_chunk"]
+
+_SESSIONS = {}              # graph token -> (graph, Session); per worker process
+_LOCK = threading.Lock()
+_MAX_GRAPHS = 8
+
+
+def _session(token, blob):
+    with _LOCK:
+        hit = _SESSIONS.get(token)
+        if hit is None:
+            from ..session import Session
+            graph = pickle.loads(blob)
+            if len(_SESSIONS) >= _MAX_GRAPHS:
+                _SESSIONS.pop(next(iter(_SESSIONS)))
+            hit = _SESSIONS[token] = (graph, Session(graph=graph))
+        return hit
+
+
+def run_chunk(blob, token, spec, chunks, fed_values):
+    """Run one phase on one chunk.  `spec`: (chunk feed names, fed names, partial names,
+    partial combines, batched fetch names); `chunks`: the chunk arrays of the chunked feeds;
+    `fed_values`: the arrays of the fed global tensors.  Returns (partials, batched values)."""
+    chunk_names, fed_names, partial_names, combines, batched_names = spec
+    graph, sess = _session(token, blob)
+    el = graph.as_graph_element
+    feed = {el(n): np.asarray(c) for n, c in zip(chunk_names, chunks)}
+    feed.update({el(n): v for n, v in zip(fed_names, fed_values)})
+    out = sess.run([el(n) for n in partial_names + batched_names], feed)
+    rows = len(chunks[0])
+    k = len(partial_names)
+    partials = [prepare(v, c, rows) for v, c in zip(out[:k], combines)]
+    return partials, [np.asarray(v) for v in out[k:]]
