@@ -27,8 +27,22 @@ def _session(token, blob):
             graph = pickle.loads(blob)
             if len(_SESSIONS) >= _MAX_GRAPHS:
                 _SESSIONS.pop(next(iter(_SESSIONS)))
-            hit = _SESSIONS[token] = (graph, Session(graph=graph))
+            hit = _SESSIONS[token] = (graph, Session(graph=graph, backend=_backend()))
         return hit
+
+
+def _backend():
+    """The numpy backend when the worker's default is numpy, else cpu-stable: one code path
+    per plan, so a chunk's partials do not depend on what the worker ran before."""
+    from ..backends import default_backend_name
+    return "numpy" if default_backend_name() == "numpy" else "cpu-stable"
+
+
+def _aligned(a):
+    """`a` as a C-contiguous array aligned for its dtype.  Arrays Dask unpickles from a
+    network frame can sit at any byte offset, and a kernel's vector loop peels a misaligned
+    array differently: the last bit of a sum would depend on where the bytes landed."""
+    return np.require(a, requirements="CA")
 
 
 def run_chunk(blob, token, spec, chunks, fed_values):
@@ -38,8 +52,8 @@ def run_chunk(blob, token, spec, chunks, fed_values):
     chunk_names, fed_names, partial_names, combines, batched_names = spec
     graph, sess = _session(token, blob)
     el = graph.as_graph_element
-    feed = {el(n): np.asarray(c) for n, c in zip(chunk_names, chunks)}
-    feed.update({el(n): v for n, v in zip(fed_names, fed_values)})
+    feed = {el(n): _aligned(c) for n, c in zip(chunk_names, chunks)}
+    feed.update({el(n): _aligned(v) for n, v in zip(fed_names, fed_values)})
     out = sess.run([el(n) for n in partial_names + batched_names], feed)
     rows = len(chunks[0])
     k = len(partial_names)
