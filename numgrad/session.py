@@ -517,16 +517,26 @@ class Session:
         from .scaleout.runner import is_dask_array
         return any(is_dask_array(v) for v in feed_dict.values())
 
-    def _dask_run(self, fetches, feed_dict):
-        """run() with dask-array feeds: map-reduce phases on the session's Dask cluster."""
+    def _dask_parts(self, fetches, feed_dict):
+        """(fetch mapper, {tensor: value}) of a run with dask-array feeds; NumPy feeds checked."""
         from .scaleout.runner import is_dask_array
         mapper = _FetchMapper(self._graph, fetches)
         feeds = {}
         for k, v in feed_dict.items():
             t = self._feed_tensor(k)
             feeds[t] = v if is_dask_array(v) else check_feed(t, v)
+        return mapper, feeds
+
+    def _dask_run(self, fetches, feed_dict):
+        """run() with dask-array feeds: map-reduce phases on the session's Dask cluster."""
+        from .scaleout.runner import is_dask_array
+        mapper, feeds = self._dask_parts(fetches, feed_dict)
         out = self._dask.run(mapper.tensors, mapper.targets, feeds)
         return mapper.build([o if is_dask_array(o) else _result(o) for o in out])
+
+    def _dask_explain(self, fetches, feed_dict):
+        mapper, feeds = self._dask_parts(fetches, feed_dict)
+        return self._dask.explain(mapper.tensors, mapper.targets, feeds)
 
     def plan_summary(self, fetches, feed_dict=None):
         """Run `fetches` once and describe the compiled plan (cpu backend).  The run is real:

@@ -188,3 +188,15 @@ def test_import_numgrad_imports_no_dask():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_explain_shows_phases_and_what_they_ship(client):
+    X, y, w, b, z, loss = _logistic()
+    grads = ng.gradients(loss, [w, b])
+    Xn, yn = _data()
+    with ng.Session(target=client) as s:
+        s.run(ng.global_variables_initializer())
+        text = ng.explain([loss] + grads, {X: da.from_array(Xn, chunks=150),
+                                           y: da.from_array(yn, chunks=150)}, session=s)
+    assert "1 phase(s)" in text and "phase 0:" in text
+    assert "Mean:0 [mean]" in text and "per-chunk plan" in text

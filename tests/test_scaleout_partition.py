@@ -97,3 +97,27 @@ def test_batched_shape_with_unknown_dims_is_refused():
     X = ng.placeholder(ng.float64, [None, None], name="X")
     with pytest.raises(Unsplittable, match="not known statically"):
         partition([ng.reduce_sum(X) / ng.cast(ng.size(X), ng.float64)], [], [X], [])
+
+
+def test_the_combine_tree_depends_only_on_the_number_of_chunks():
+    from numgrad.scaleout import combine as C
+    shape = C.tree(range(20), lambda items, leaves: (leaves, list(items)), fan_in=8)
+    assert shape == (False, [(True, list(range(8))), (True, list(range(8, 16))),
+                             (True, list(range(16, 20)))])
+    assert C.tree([7], lambda items, leaves: (leaves, list(items))) == (True, [7])
+
+
+def test_partials_combine_to_the_whole_datas_value():
+    from numgrad.scaleout import combine as C
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((23, 3))
+    chunks = [x[:10], x[10:20], x[20:]]
+    combines = ["mean", "sum", "max", "min"]
+    leaves = [([C.prepare(c.mean(), "mean", len(c)), c.sum(axis=0), c.max(axis=0),
+                c.min(axis=0)], []) for c in chunks]
+    root = C.tree(leaves, lambda items, lv: C.combine_group(items, combines, lv), fan_in=2)
+    mean, s, mx, mn = C.finish(root, combines, [np.float64] * 4, len(x))
+    assert mean == pytest.approx(x.mean(), rel=1e-14)
+    np.testing.assert_allclose(s, x.sum(axis=0), rtol=1e-14)
+    np.testing.assert_array_equal(mx, x.max(axis=0))
+    np.testing.assert_array_equal(mn, x.min(axis=0))

@@ -61,6 +61,7 @@ class DaskRunner:
         self._graph_key = None          # (graph version) -> (token, blob future)
         self._scattered = {}            # token of a NumPy feed -> its future (kept across runs)
         self._plans = {}
+        self._block_cache = {}          # dask array name -> its chunks as delayed objects
         self._lock = threading.Lock()
         self.show_progress = False
 
@@ -82,22 +83,24 @@ class DaskRunner:
         return self._graph_key[1], self._graph_key[2]
 
     def _scatter(self, values, keep):
-        """Futures of `values` on every worker; `keep` marks values worth keeping across runs
-        (NumPy feeds: each distinct value is sent once)."""
+        """One future holding the list `values` on every worker.  NumPy feeds (`keep`) are
+        kept across runs: each distinct value is sent once."""
         from dask.base import tokenize
-        out = []
+        out, todo = [], []
         for v, k in zip(values, keep):
-            if k:
-                tok = tokenize(v)
-                fut = self._scattered.get(tok)
-                if fut is None:
-                    fut = self.client.scatter(v, broadcast=True, hash=False)
+            tok = tokenize(v) if k else None
+            fut = self._scattered.get(tok) if k else None
+            out.append(fut)
+            if fut is None:
+                todo.append((len(out) - 1, v, tok))
+        if todo:
+            futs = self.client.scatter([v for _, v, _ in todo], broadcast=True, hash=False)
+            for (i, _, tok), fut in zip(todo, futs):
+                out[i] = fut
+                if tok is not None:
                     if len(self._scattered) >= 32:
                         self._scattered.pop(next(iter(self._scattered)))
                     self._scattered[tok] = fut
-                out.append(fut)
-            else:
-                out.append(self.client.scatter(v, broadcast=True, hash=False))
         return out
 
     # --- running ----------------------------------------------------------------------------
@@ -122,12 +125,9 @@ class DaskRunner:
         part = plan.part
         rows = arrays[0].chunks[0]
         total = int(sum(rows))
-        global_feeds = dict(fed)
-        global_feeds.update(part.static_shapes)
-        for t, base in part.shape_roots.items():
-            global_feeds[t] = _whole_shape_value(t, base, total)
+        global_feeds = self._first_feeds(part, fed, total)
         token, blob = self._graph_blob()
-        blocks = [a.to_delayed().ravel() for a in arrays]
+        blocks = [self._blocks(a) for a in arrays]
         results = {}
         for ph, spec in zip(part.phases, plan.specs):
             values = self._global_values(ph.fed, global_feeds)
@@ -148,6 +148,31 @@ class DaskRunner:
             results.update(zip(part.global_fetches, values))
         return [results[t] for t in tensors]
 
+    def explain(self, tensors, targets, feeds):
+        """ng.explain's text for this run (it runs nothing on the cluster)."""
+        from .explain import explain_run
+        chunked = [t for t, v in feeds.items() if is_dask_array(v)]
+        fed = {t: v for t, v in feeds.items() if not is_dask_array(v)}
+        arrays = _align([feeds[t] for t in chunked], chunked)
+        plan = self.plan(tensors, targets, chunked, list(fed))
+        total = int(sum(arrays[0].chunks[0]))
+        global_feeds = self._first_feeds(plan.part, fed, total)
+
+        def values(ph):         # reductions of earlier phases: zeros of their shape
+            feeds_ = dict(global_feeds)
+            for t in plan.part.reductions:
+                if t not in feeds_ and t.shape.is_fully_defined():
+                    feeds_[t] = np.zeros(t.shape.as_list(), t.dtype.np)
+            return self._global_values(ph.fed, feeds_)
+        return explain_run(self, tensors, targets, feeds, arrays, plan, values)
+
+    def _first_feeds(self, part, fed, total):
+        global_feeds = dict(fed)
+        global_feeds.update(part.static_shapes)
+        for t, base in part.shape_roots.items():
+            global_feeds[t] = _whole_shape_value(t, base, total)
+        return global_feeds
+
     def _global_values(self, tensors, global_feeds):
         """Values of global tensors: fed ones as they are, the rest by a local run."""
         todo = [t for t in tensors if t not in global_feeds]
@@ -155,11 +180,20 @@ class DaskRunner:
         return [np.asarray(global_feeds[t]) if t in global_feeds else np.asarray(computed[t])
                 for t in tensors]
 
+    def _blocks(self, a):
+        """The chunks of dask array `a` as delayed objects (remembered per array)."""
+        hit = self._block_cache.get(a.name)
+        if hit is None:
+            hit = a.to_delayed().ravel()
+            if len(self._block_cache) >= 16:
+                self._block_cache.pop(next(iter(self._block_cache)))
+            self._block_cache[a.name] = hit
+        return hit
+
     def _reduce(self, tasks, combines):
         from dask import delayed
-        partials = [delayed(_first)(t) for t in tasks]
-        root = C.tree(partials, lambda a, b: delayed(C.combine_pair, pure=True)(a, b,
-                                                                              combines))
+        combine = delayed(C.combine_group, pure=True)
+        root = C.tree(tasks, lambda items, leaves: combine(items, combines, leaves))
         fut = self.client.compute(root)
         try:
             if self.show_progress:
@@ -169,10 +203,6 @@ class DaskRunner:
         except BaseException:
             self.client.cancel([fut])           # an interrupted run leaves nothing running
             raise
-
-
-def _first(t):
-    return t[0]
 
 
 def _second_item(t, j):
