@@ -200,3 +200,32 @@ def test_explain_shows_phases_and_what_they_ship(client):
                                            y: da.from_array(yn, chunks=150)}, session=s)
     assert "1 phase(s)" in text and "phase 0:" in text
     assert "Mean:0 [mean]" in text and "per-chunk plan" in text
+
+
+def test_an_interrupted_run_cancels_its_futures(client, monkeypatch):
+    X = ng.placeholder(ng.float64, [None, 2], name="X")
+    s = ng.Session(target=client)
+    seen = []
+    compute = client.compute
+
+    def compute_and_remember(*args, **kwargs):
+        fut = compute(*args, **kwargs)
+        seen.append(fut)
+        return fut
+
+    def interrupted(self, *args, **kwargs):      # Ctrl-C while waiting for the result
+        raise KeyboardInterrupt
+    monkeypatch.setattr(client, "compute", compute_and_remember)
+    monkeypatch.setattr(distributed.Future, "result", interrupted)
+    slow = da.ones((8, 2), chunks=(1, 2)).map_blocks(_slow_block, dtype=np.float64)
+    with pytest.raises(KeyboardInterrupt):
+        s.run(ng.reduce_sum(X), {X: slow})
+    monkeypatch.undo()
+    assert len(seen) == 1 and seen[0].cancelled()
+    s.close()
+
+
+def _slow_block(block):
+    import time
+    time.sleep(0.5)
+    return block
