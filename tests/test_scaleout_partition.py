@@ -121,3 +121,19 @@ def test_partials_combine_to_the_whole_datas_value():
     np.testing.assert_allclose(s, x.sum(axis=0), rtol=1e-14)
     np.testing.assert_array_equal(mx, x.max(axis=0))
     np.testing.assert_array_equal(mn, x.min(axis=0))
+
+
+def test_limited_caps_kernel_threads_in_this_thread_only():
+    import threading
+
+    from numgrad import threads
+    before = threads.get_num_threads()
+    seen = []
+    with threads.limited(1):
+        assert threads.get_num_threads() == 1
+        t = threading.Thread(target=lambda: seen.append(threads.get_num_threads()))
+        t.start()
+        t.join()
+        with threads.limited(3):            # nested: never above the outer cap
+            assert threads.get_num_threads() == 1
+    assert seen == [before] and threads.get_num_threads() == before

@@ -10,6 +10,7 @@ import threading
 
 import numpy as np
 
+from ..threads import limited
 from .combine import prepare
 
 __all__ = ["run_chunk"]
@@ -54,7 +55,8 @@ def run_chunk(blob, token, spec, chunks, fed_values):
     el = graph.as_graph_element
     feed = {el(n): _aligned(c) for n, c in zip(chunk_names, chunks)}
     feed.update({el(n): _aligned(v) for n, v in zip(fed_names, fed_values)})
-    out = sess.run([el(n) for n in partial_names + batched_names], feed)
+    with limited(1):    # Dask gives each task one core: no kernel threads beside it
+        out = sess.run([el(n) for n in partial_names + batched_names], feed)
     rows = len(chunks[0])
     k = len(partial_names)
     partials = [prepare(v, c, rows) for v, c in zip(out[:k], combines)]
