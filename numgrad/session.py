@@ -220,8 +220,8 @@ def _results(out, fed, tensors=None):
 
 def check_feed(t, value):
     """The array fed for `t`, converted to t's dtype; TypeError/ValueError naming `t`."""
-    if type(value) is np.ndarray and value.dtype == t._dtype._np:     # fast path
-        dims = t._shape._dims
+    if type(value) is np.ndarray and value.dtype == t._dtype._np and value.flags.aligned:
+        dims = t._shape._dims                                         # fast path
         if dims is None or (len(dims) == value.ndim and all(
                 d is None or d == s for d, s in zip(dims, value.shape))):
             return value
@@ -242,6 +242,10 @@ def check_feed(t, value):
                         f"dtype {dt.name} (it would lose information)")
     if arr.dtype != dt.np:
         arr = arr.astype(dt.np)
+    if not arr.flags.aligned:
+        # an array at an odd byte offset (np.frombuffer, a network frame, a memory map):
+        # compiled loops over it would be another, much slower, specialisation
+        arr = np.require(arr, requirements="A")
     if not t.shape.is_compatible_with(arr.shape):
         raise ValueError(f"Cannot feed value of shape {arr.shape} for Tensor '{t.name}', which "
                          f"has shape {t.shape}")
@@ -609,8 +613,8 @@ class Session:
 
         def slow(args):
             values = [check_feed(t, v) for t, v in zip(feeds, args)]
-            exact = all(type(a) is ndarray and a.dtype is d and a.flags.c_contiguous
-                        for a, d in zip(args, dtypes))
+            exact = all(type(a) is ndarray and a.dtype is d and a.flags.c_contiguous and
+                        a.flags.aligned for a, d in zip(args, dtypes))
             if exact and resolve is not None:
                 with self._lock:
                     hot[tuple([a.shape for a in args])] = resolve(values)
@@ -624,7 +628,10 @@ class Session:
             # The plan was compiled for exactly these types (dtype singletons compare by
             # identity; anything else takes the validating path).
             for a, d in zip(args, dtypes):
-                if type(a) is not ndarray or a.dtype is not d or not a.flags.c_contiguous:
+                if type(a) is not ndarray or a.dtype is not d:
+                    return slow(args)
+                f = a.flags
+                if not (f.c_contiguous and f.aligned):
                     return slow(args)
             fast = getattr(run, "fast", None)
             if fast is not None:
