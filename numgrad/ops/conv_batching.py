@@ -18,7 +18,7 @@ from .. import batching as B
 from . import array as A
 from . import math as M
 from .conv import FAMILIES
-from .core import convert_to_tensor, make_op
+from .core import constant_value, convert_to_tensor, make_op
 
 
 def _dims(op, t):
@@ -42,10 +42,10 @@ def _fold(op, t, axis):
 
 
 def _split(op, t, axis, m):
-    """The inverse of `_fold`: (..., m*d_axis, ...) -> (m, ..., d_axis, ...)."""
-    dims = _dims(op, t)
-    d = -1 if dims[axis] == -1 else dims[axis] // m
-    t = A.reshape(t, dims[:axis] + [m, d] + dims[axis + 1:])
+    """The inverse of `_fold` for op's output `t`: (..., m*d_axis, ...) -> (m, ..., d_axis,
+    ...), with the dims of op's own (unbatched) output."""
+    dims = _dims(op, op.outputs[0])
+    t = A.reshape(t, dims[:axis] + [m] + dims[axis:])
     if not axis:
         return t
     perm = [axis] + [i for i in range(len(dims) + 1) if i != axis]
@@ -53,7 +53,12 @@ def _split(op, t, axis, m):
 
 
 def _times_m(sizes, axis, m):
-    """A 4-element shape tensor with entry `axis` multiplied by m."""
+    """A 4-element shape tensor with entry `axis` multiplied by m (a constant when known)."""
+    v = constant_value(sizes)
+    if v is not None:
+        v = [int(d) for d in v]
+        v[axis] *= m
+        return convert_to_tensor(v, dtype=sizes.dtype)
     scale = [1] * 4
     scale[axis] = m
     return M.multiply(sizes, convert_to_tensor(scale, dtype=sizes.dtype))
