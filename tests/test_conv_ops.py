@@ -354,6 +354,9 @@ ROW_CASES = {
             [1, 2, 3, 1], _F, ng.concat([_img(s), -_img(s)], 3), [1, 1, 1, 1], "SAME"),
     "Conv2DBackpropFilter": lambda s: ng.nn.conv2d_backprop_filter(
         _img(s), [2, 2, 1, 2], ng.constant(np.ones((1, 2, 3, 2))), 1, "SAME"),
+    "DepthwiseConv2dNativeBackpropFilter":
+        lambda s: ng.nn.depthwise_conv2d_native_backprop_filter(
+            _img(s), [2, 2, 1, 2], ng.constant(np.ones((1, 2, 3, 2))), [1, 1, 1, 1], "SAME"),
     "MaxPool": lambda s: ng.nn.max_pool(_img(s), 2, 1, "SAME"),
     "AvgPool": lambda s: ng.nn.avg_pool(_img(s), 2, 1, "SAME"),
     "MaxPoolGrad": lambda s: ng.gradients(ng.nn.max_pool(_img(s), 2, 1, "SAME"), s)[0],
@@ -371,35 +374,60 @@ def test_batching_rule_matches_rows(op_type):
     assert_rule_matches_rows(op_type, ROW_CASES[op_type], rtol=1e-10, atol=1e-12)
 
 
-def test_filter_batched_rules_match_rows():
-    """The channel folds: a batched filter (Conv2D, Conv2DBackpropInput) and a batched
-    out_backprop of Conv2DBackpropFilter."""
+def _filter_batched_cases():
     img = ng.constant(RNG.standard_normal((1, 3, 3, 2)))
-    cases = [lambda s: ng.nn.conv2d(img, ng.reshape(s, [1, 1, 2, 3]), 1, "SAME"),
-             lambda s: ng.nn.conv2d(img, ng.reshape(s, [1, 1, 3, 2]), 1, "SAME",
-                                    data_format="NCHW"),
-             lambda s: ng.nn.conv2d_backprop_input([1, 2, 2, 2], ng.reshape(s, [1, 1, 2, 3]),
-                                                   ng.constant(np.ones((1, 2, 2, 3))), 1,
-                                                   "SAME"),
-             lambda s: ng.nn.conv2d_backprop_filter(img, [2, 2, 2, 3],
-                                                    ng.reshape(ng.tile(s, [3, 1]),
-                                                               [1, 3, 3, 2]) @
-                                                    ng.constant(np.ones((2, 3))), 1, "SAME")]
-    for build in cases:
-        s = ng.placeholder(ng.float64, [2, 3])
-        y = build(s)
-        rows = RNG.uniform(-1, 1, size=(3, 2, 3))
-        got, = batching.vectorize(s, ng.constant(rows), [y])
-        with ng.Session(backend="numpy") as sess:
-            np.testing.assert_allclose(sess.run(got), [sess.run(y, {s: r}) for r in rows],
-                                       rtol=1e-10, atol=1e-12)
+    ones = ng.constant(np.ones((1, 2, 2, 3)))
+    dy = ng.constant(RNG.standard_normal((1, 3, 3, 6)))
+    dy_c = ng.constant(RNG.standard_normal((1, 6, 3, 2)))
+
+    def spread(s, shape):       # a seed-dependent tensor of `shape` (6 * k elements)
+        k = int(np.prod(shape)) // 6
+        return ng.reshape(ng.tile(ng.reshape(s, [-1]), [k]), shape)
+    return {
+        "Conv2D filter": lambda s: ng.nn.conv2d(img, ng.reshape(s, [1, 1, 2, 3]), 1, "SAME"),
+        "Conv2D filter, NCHW": lambda s: ng.nn.conv2d(img, ng.reshape(s, [1, 1, 3, 2]), 1,
+                                                      "SAME", data_format="NCHW"),
+        "Conv2DBackpropInput filter": lambda s: ng.nn.conv2d_backprop_input(
+            [1, 2, 2, 2], ng.reshape(s, [1, 1, 2, 3]), ones, 1, "SAME"),
+        "Conv2DBackpropFilter input": lambda s: ng.nn.conv2d_backprop_filter(
+            spread(s, [1, 3, 3, 2]), [2, 2, 2, 3], ng.constant(np.ones((1, 3, 3, 3))), 1,
+            "SAME"),
+        "Depthwise filter": lambda s: ng.nn.depthwise_conv2d_native(
+            img, ng.reshape(s, [1, 1, 2, 3]), [1, 1, 1, 1], "SAME"),
+        "Depthwise filter, NCHW": lambda s: ng.nn.depthwise_conv2d_native(
+            img, ng.reshape(s, [1, 1, 3, 2]), [1, 1, 1, 1], "SAME", data_format="NCHW"),
+        "DepthwiseBackpropInput filter": lambda s: ng.nn.depthwise_conv2d_native_backprop_input(
+            [1, 3, 3, 2], ng.reshape(s, [1, 1, 2, 3]), dy, [1, 1, 1, 1], "SAME"),
+        "DepthwiseBackpropFilter input": lambda s: ng.nn.depthwise_conv2d_native_backprop_filter(
+            spread(s, [1, 3, 3, 2]), [2, 2, 2, 3], dy, [1, 1, 1, 1], "SAME"),
+        "DepthwiseBackpropFilter dy, NCHW":
+            lambda s: ng.nn.depthwise_conv2d_native_backprop_filter(
+                ng.constant(RNG.standard_normal((1, 2, 3, 2))), [2, 2, 2, 3], spread(s, [1, 6, 3, 2]),
+                [1, 1, 1, 1], "SAME", data_format="NCHW"),
+        "DepthwiseBackpropInput dy, NCHW":
+            lambda s: ng.nn.depthwise_conv2d_native_backprop_input(
+                [1, 2, 3, 2], ng.constant(RNG.standard_normal((2, 2, 2, 3))), dy_c + spread(
+                    s, [1, 6, 3, 2]), [1, 1, 1, 1], "SAME", data_format="NCHW"),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_filter_batched_cases()))
+def test_channel_folding_rules_match_rows(case):
+    """The channel folds: a batched filter, a batched input of a filter-gradient op, NCHW."""
+    s = ng.placeholder(ng.float64, [2, 3])
+    y = _filter_batched_cases()[case](s)
+    rows = RNG.uniform(-1, 1, size=(3, 2, 3))
+    got, = batching.vectorize(s, ng.constant(rows), [y])
+    with ng.Session(backend="numpy") as sess:
+        np.testing.assert_allclose(sess.run(got), [sess.run(y, {s: r}) for r in rows],
+                                   rtol=1e-10, atol=1e-12)
 
 
 def test_every_rule_of_the_family_has_a_row_test():
     from numgrad.ops import conv_batching
     ours = [t for t, rule in batching.BATCH_RULES.items()
             if rule.__module__ == conv_batching.__name__]
-    assert sorted(ours) == sorted(set(ROW_CASES) | {"DepthwiseConv2dNativeBackpropFilter"})
+    assert sorted(ours) == sorted(ROW_CASES)
 
 
 def test_jacobian_of_a_small_cnn_is_vectorised_and_right():

@@ -10,9 +10,10 @@ built once, and the result is split again:
 * Conv2DBackpropFilter's out_backprop folds m into the output channels, its input into the
   input channels: the result is split from those channels.
 
-Both operands of one convolution batched, and a batched filter (or filter gradient) of the
-depthwise ops, have no rule: `ng.jacobian` falls back to its loop and says so.  Shapes other
-than the batch dimension N must be static.
+The depthwise ops fold m into the channel multiplier (a batched filter or out_backprop) or
+into the input channels (a batched input, the unbatched out_backprop repeated m times).  Both
+operands of one convolution batched have no rule: `ng.jacobian` falls back to its loop and
+says so.  Shapes other than the batch dimension N must be static.
 """
 from .. import batching as B
 from . import array as A
@@ -76,9 +77,11 @@ def _forward(ctx, op, inputs, batched):
     x, f = inputs
     if batched[0] and not batched[1]:
         return [_split(op, _build(ctx, op, [_fold(op, x, 0), f]), 0, ctx.m)]
-    if batched[1] and not batched[0] and op.type == "Conv2D":
+    if batched[1] and not batched[0]:
         y = _build(ctx, op, [x, _fold(op, f, 3)])
-        return [_split(op, y, _channel(op), ctx.m)]
+        if op.type == "Conv2D":
+            return [_split(op, y, _channel(op), ctx.m)]
+        return [_split_multiplier(op, y, _channel(op), f, ctx.m)]
     raise B.NoBatchingRule(op, f"{op.type}: no rule for batched inputs {batched}")
 
 
@@ -88,8 +91,10 @@ def _backprop_input(ctx, op, inputs, batched):
     if batched[2] and not batched[1]:
         dx = _build(ctx, op, [_times_m(sizes, 0, ctx.m), f, _fold(op, dy, 0)])
         return [_split(op, dx, 0, ctx.m)]
-    if batched[1] and not batched[2] and op.type == "Conv2DBackpropInput":
+    if batched[1] and not batched[2]:
         c = _channel(op)
+        if op.type != "Conv2DBackpropInput":        # channel mi*C + c meets dy's c*M + k
+            dy = _tile_channels(dy, c, ctx.m)
         dx = _build(ctx, op, [_times_m(sizes, c, ctx.m), _fold(op, f, 2), dy])
         return [_split(op, dx, c, ctx.m)]
     raise B.NoBatchingRule(op, f"{op.type}: no rule for batched inputs {batched}")
@@ -98,14 +103,49 @@ def _backprop_input(ctx, op, inputs, batched):
 def _backprop_filter(ctx, op, inputs, batched):
     x, sizes, dy = inputs
     B._require_unbatched(op, batched, 1)
-    if op.type != "Conv2DBackpropFilter" or batched[0] == batched[2]:
+    if batched[0] == batched[2]:
         raise B.NoBatchingRule(op, f"{op.type}: no rule for batched inputs {batched}")
     c = _channel(op)
+    depthwise = op.type != "Conv2DBackpropFilter"
     if batched[2]:
-        df = _build(ctx, op, [x, _times_m(sizes, 3, ctx.m), _fold(op, dy, c)])
+        dy = _fold_multiplier(op, dy, c, op.outputs[0]) if depthwise else _fold(op, dy, c)
+        df = _build(ctx, op, [x, _times_m(sizes, 3, ctx.m), dy])
         return [_split(op, df, 3, ctx.m)]
+    if depthwise:
+        dy = _tile_channels(dy, c, ctx.m)
     df = _build(ctx, op, [_fold(op, x, c), _times_m(sizes, 2, ctx.m), dy])
     return [_split(op, df, 2, ctx.m)]
+
+
+# --- the depthwise channel layout: output channel c*M + k of input channel c ---------------------
+def _fold_multiplier(op, t, axis, filt):
+    """A batched (m, ..., C*M, ...) activation as (..., C*m*M, ...): m folded into the channel
+    multiplier (C, M from the filter or filter gradient `filt`)."""
+    dims = _dims(op, t)
+    c, mult = filt.shape[2], filt.shape[3]
+    if c is None or mult is None:
+        raise B.NoBatchingRule(op, f"{op.type}: needs a static filter shape")
+    ca = axis + 1
+    t = A.reshape(t, dims[:ca] + [c, mult] + dims[ca + 1:])
+    t = A.transpose(t, list(range(1, ca + 1)) + [0] + list(range(ca + 1, len(dims) + 1)))
+    return A.reshape(t, dims[1:ca] + [c * dims[0] * mult] + dims[ca + 1:])
+
+
+def _split_multiplier(op, t, axis, f, m):
+    """The inverse of `_fold_multiplier` for op's output `t` (C*m*M channels)."""
+    dims = _dims(op, op.outputs[0])
+    c, mult = op.inputs[1].shape[2], op.inputs[1].shape[3]
+    if c is None or mult is None:
+        raise B.NoBatchingRule(op, f"{op.type}: needs a static filter shape")
+    t = A.reshape(t, dims[:axis] + [c, m, mult] + dims[axis + 1:])
+    t = A.transpose(t, [axis + 1] + [i for i in range(len(dims) + 2) if i != axis + 1])
+    return A.reshape(t, [m] + dims)
+
+
+def _tile_channels(t, axis, m):
+    reps = [1] * 4
+    reps[axis] = m
+    return A.tile(t, reps)
 
 
 def _pool(ctx, op, inputs, batched):
