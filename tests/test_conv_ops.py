@@ -297,7 +297,7 @@ def test_conv1d_and_pool_are_the_2d_ops_on_a_unit_row():
         np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
-# --- cpu kernels against the NumPy references ------------------------------------------------------
+# --- cpu kernels against the NumPy references -----------------------------------------------------
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("strides, dil, padding", CONV_CASES[:2] + CONV_CASES[-1:])
 def test_cpu_kernels_match_references(dtype, strides, dil, padding):
@@ -402,8 +402,8 @@ def _filter_batched_cases():
             spread(s, [1, 3, 3, 2]), [2, 2, 2, 3], dy, [1, 1, 1, 1], "SAME"),
         "DepthwiseBackpropFilter dy, NCHW":
             lambda s: ng.nn.depthwise_conv2d_native_backprop_filter(
-                ng.constant(RNG.standard_normal((1, 2, 3, 2))), [2, 2, 2, 3], spread(s, [1, 6, 3, 2]),
-                [1, 1, 1, 1], "SAME", data_format="NCHW"),
+                ng.constant(RNG.standard_normal((1, 2, 3, 2))), [2, 2, 2, 3],
+                spread(s, [1, 6, 3, 2]), [1, 1, 1, 1], "SAME", data_format="NCHW"),
         "DepthwiseBackpropInput dy, NCHW":
             lambda s: ng.nn.depthwise_conv2d_native_backprop_input(
                 [1, 2, 3, 2], ng.constant(RNG.standard_normal((2, 2, 2, 3))), dy_c + spread(
@@ -441,7 +441,7 @@ def test_jacobian_of_a_small_cnn_is_vectorised_and_right():
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
-# --- bad input: TF's errors while the graph is built, graph unchanged ------------------------------
+# --- bad input: TF's errors while the graph is built, graph unchanged -----------------------------
 X = np.zeros((2, 5, 5, 3), np.float32)
 W = np.zeros((3, 3, 3, 4), np.float32)
 BAD = [

@@ -354,12 +354,7 @@ def depthwise_conv2d_native_backprop_filter(input, filter_sizes, out_backprop, s
                    name).outputs[0]
 
 
-def same_attrs(op):
-    """The attrs of a convolution op, for building its gradient ops."""
-    return {k: op.get_attr(k) for k in ("strides", "padding", "explicit_paddings",
-                                        "data_format", "dilations")}
-
-
 __all__ = ["conv2d", "conv1d", "conv2d_transpose", "conv2d_backprop_input",
            "conv2d_backprop_filter", "depthwise_conv2d", "depthwise_conv2d_native",
-           "depthwise_conv2d_native_backprop_input", "depthwise_conv2d_native_backprop_filter"]
+           "depthwise_conv2d_native_backprop_input", "depthwise_conv2d_native_backprop_filter",
+           "conv_attrs", "nhwc_attrs", "run_geometry", "FAMILIES", "FAMILY_OF"]

@@ -184,9 +184,3 @@ def rank4(t, what):
                          f"'{t.name}' (shape {format_shape(t.shape)})")
     return TensorShape([None] * 4) if t.shape.rank is None else t.shape
 
-
-def merge_dim(a, b, what):
-    """Two static dims that must agree (None is unknown); ValueError naming them."""
-    if a is not None and b is not None and a != b:
-        raise ValueError(f"Dimensions must be equal, but are {a} and {b} ({what})")
-    return a if a is not None else b

@@ -100,7 +100,7 @@ def depthwise_backprop_filter(x, filter_shape, dy, g):
     return df.astype(x.dtype, copy=False)
 
 
-# --- pooling ---------------------------------------------------------------------------------------
+# --- pooling --------------------------------------------------------------------------------------
 def max_pool(x, g):
     """The maximum over each window; padding never wins (it is -inf)."""
     return windows(pad_hw(x, g.pad, -np.inf), g).max(axis=(3, 4))

@@ -182,11 +182,6 @@ def _padding(padding, explicit):
     return [list(explicit[i:i + 2]) for i in range(0, 8, 2)]
 
 
-def padding_argument(op):
-    """The builders' `padding` argument that recreates op's padding attrs."""
-    return _padding(op.get_attr("padding"), op.get_attr("explicit_paddings"))
-
-
 @atomic
 def pool(input, window_shape, pooling_type, padding, dilation_rate=None, strides=None,
          name=None, data_format=None, dilations=None):
@@ -223,4 +218,4 @@ def pool(input, window_shape, pooling_type, padding, dilation_rate=None, strides
 from . import conv_batching  # noqa: E402,F401  (registers the batching rules)
 
 __all__ = ["max_pool", "max_pool2d", "avg_pool", "avg_pool2d", "pool", "max_pool_grad",
-           "max_pool_grad_grad", "avg_pool_grad", "padding_argument", "pool_geometry"]
+           "max_pool_grad_grad", "avg_pool_grad", "pool_geometry"]
