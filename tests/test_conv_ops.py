@@ -476,6 +476,8 @@ BAD = [
     (lambda: ng.nn.avg_pool(X, 0, 2, "VALID"), ValueError, "`ksize` cannot be zero"),
     (lambda: ng.nn.pool(X, [2, 2], "MIN", "SAME"), ValueError, "pooling_type"),
     (lambda: ng.nn.conv2d(X, W, 1, "SAME", filters=W), ValueError, "both"),
+    (lambda: ng.nn.depthwise_conv2d(X, W, [1, 2, 2, 1], "SAME", rate=[2, 1]), ValueError,
+     "all values of strides must be 1"),
 ]
 
 

@@ -6,8 +6,11 @@ Six opaque ops, as TF has them, so that gradients are TF's graphs: the gradient 
 Conv2DBackpropInput and a Conv2DBackpropFilter op, whose own gradients are again these ops
 (gradients/rules/conv.py).  Shapes and TF's errors are checked while the graph is built; the
 values come from ops/conv_reference.py (NumPy) or, on cpu, kernels/cpu/conv.py.  NCHW is
-computed by transposing to NHWC and back inside the op (TF's CPU kernels reject NCHW; numgrad
-accepts it on every backend).
+computed by transposing to NHWC and back inside the op, for every dtype and backend (TF's
+CPU Conv2D kernel itself only takes NHWC: TF runs float32 NCHW through its layout optimizer
+and rejects float64 NCHW when the graph runs).  Grouped
+convolution (input depth a multiple of the filter's), which TF's CPU kernel computes, is
+rejected while building.
 """
 from ..errors import InvalidArgumentError
 from ..graph import atomic, name_scope
@@ -316,11 +319,19 @@ def depthwise_conv2d(input, filter, strides, padding, rate=None, name=None, data
                      dilations=None):
     """tf.compat.v1.nn.depthwise_conv2d: depthwise_conv2d_native with `rate` (or `dilations`,
     2 ints) as its dilations.  TF builds a rate > 1 with space_to_batch around the native op;
-    numgrad passes it to the op as dilations (the same values)."""
+    numgrad passes it to the op as dilations (the same values).  A rate > 1 with strides > 1,
+    which TF only warns about, is an error."""
     rate = _one_of(dilations, "dilations", rate, "rate")
-    rate = [1, 1] if rate is None else list(rate)
+    rate = [1, 1] if rate is None else [int(r) for r in rate]
     if len(rate) != 2:
         raise ValueError(f"rate must be a list of 2 ints, got {rate}")
+    spatial = get_sequence(strides, channel_index(data_format), "strides")
+    if max(rate) > 1 and max(spatial) > 1:
+        # TF warns and computes something else than a strided dilated convolution here
+        raise ValueError(f"depthwise_conv2d: when dilation rate is greater than 1, all values "
+                         f"of strides must be 1. Received: rate {rate} and strides "
+                         f"{list(spatial)} (depthwise_conv2d_native takes both as "
+                         f"`strides` and `dilations`)")
     with name_scope(name, "depthwise", [input, filter]) as scope:
         x, f = _float_pair(input, filter)
         if f.shape.rank is not None and f.shape.rank != 4:
