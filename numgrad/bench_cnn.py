@@ -7,7 +7,8 @@ bias + relu, 2x2 max pool (stride 2), flatten, dense to 10, softmax cross-entrop
 the batch).  One call returns the loss and the gradients of the six parameters.
 
 Columns (ms per call, the minimum over `repeats` interleaved calls, so that a noisy shared
-machine slows every column alike):
+machine slows every column alike; also the least CPU time of the process during one call, all
+threads together, which other processes' load changes less):
 * ``numgrad``: ``sess.run([loss] + ng.gradients(loss, params), feed)`` (default backend);
 * ``tf1``: the same graph built by the same function with TF's ``tf.compat.v1`` in a Session,
   when TensorFlow is importable;
@@ -158,16 +159,19 @@ def run(batch=64, size=28, repeats=7, peers=tuple(PEERS), out=print):
         results[name] = fn()
     check(results)
     times = {k: [] for k in fns}
+    cpu = {k: [] for k in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
     best = {k: 1e3 * min(v) for k, v in times.items()}
     out(f"W9 CNN loss + 6 gradients, batch {batch}, {size}x{size}x1 float32, "
-        f"min of {repeats} (interleaved)")
+        f"min of {repeats} (interleaved); cpu: the process's CPU seconds of that call")
     for k, v in best.items():
-        out(f"  {k:8s} {v:9.2f} ms   numgrad / {k}: {best['numgrad'] / v:.2f}")
+        out(f"  {k:8s} {v:9.2f} ms   cpu {1e3 * min(cpu[k]):9.2f} ms   "
+            f"numgrad / {k}: {best['numgrad'] / v:.2f}")
     return best
 
 

@@ -5,8 +5,11 @@ A convolution is an im2col copy (each output position's window as one row of a
 (N*OH*OW, KH*KW*C) matrix, padding as zeros) and one matrix product with the filter seen as a
 (KH*KW*C, O) matrix; the filter gradient is that matrix's transpose times out_backprop, and
 the input gradient is out_backprop times the filter's transpose, added back into the image
-(col2im).  The copies are Numba loops over the images, run on numgrad's threads (images never
-share output elements, so the split needs no locks and gives the same bits as one thread).
+(col2im).  The work goes in chunks of a few images (`CHUNK_ROWS`), each chunk's im2col matrix
+small enough to stay in cache for its product; the chunks run on numgrad's threads where that
+was measured to pay (`_ThreadChoice`).  Images never share output elements, and the filter
+gradient's per-chunk sums are added in chunk order, so the split needs no locks and gives the
+same bits on any number of threads.
 The NumPy reference does the same arithmetic through a strided window view, whose im2col copy
 is NumPy's single-threaded reshape; the products are the same BLAS calls.
 
@@ -14,6 +17,8 @@ MaxPool and MaxPoolGrad are direct loops (first maximum, row-major, as the refer
 and the depthwise ops keep their NumPy references.  Anything else (other dtypes, NCHW, empty
 arrays) returns None and runs the reference.
 """
+import time
+
 import numpy as np
 from numba import njit
 
@@ -117,8 +122,53 @@ def _scatter_max(mode, n0, n1, arg, g, dx):
                         dx[n, a // w, a % w, ch] += g[n, p, q, ch]
 
 
-def _parallel(kernel, n, *args):
-    threads.run_chunks(kernel, n, args)
+class _ThreadChoice:
+    """Whether numgrad's threads pay for one kernel at one shape, measured as for the fused
+    kernels (backends/cpu.py): the first TRIALS runs alternate serial and threaded, the faster
+    way is kept, and the choice is measured again every RECHECK runs.  On a machine whose
+    other processes keep the cores busy, waking a worker costs more than the work it takes
+    (W9 on the 2-core VM under load: 99-147 ms a step serial, 134-223 ms threaded)."""
+
+    TRIALS, RECHECK = 3, 500
+    __slots__ = ("serial", "threaded", "pays", "runs")
+
+    def __init__(self):
+        self.serial, self.threaded, self.pays, self.runs = [], [], None, 0
+
+    def run(self, kernel, count, args):
+        n = min(threads.get_num_threads(), count)
+        if n <= 1:
+            kernel(0, 0, count, *args)
+            return
+        self.runs += 1
+        if self.pays is not None and self.runs <= self.RECHECK:
+            if self.pays:
+                threads.run_chunks(kernel, count, args)
+            else:
+                kernel(0, 0, count, *args)
+            return
+        serial = len(self.serial) <= len(self.threaded)
+        t0 = time.perf_counter()
+        if serial:
+            kernel(0, 0, count, *args)
+        else:
+            threads.run_chunks(kernel, count, args)
+        (self.serial if serial else self.threaded).append(time.perf_counter() - t0)
+        if len(self.threaded) >= self.TRIALS:
+            self.pays = min(self.threaded) < min(self.serial)
+            self.serial, self.threaded, self.runs = [], [], 0
+
+
+_CHOICES = {}
+
+
+def _parallel(site, kernel, count, *args):
+    """kernel(mode, c0, c1, *args) over chunks 0..count, serially or on numgrad's threads as
+    measured for `site` (a hashable key: op type and shapes)."""
+    choice = _CHOICES.get(site)
+    if choice is None:
+        choice = _CHOICES.setdefault(site, _ThreadChoice())
+    choice.run(kernel, count, args)
 
 
 def _usable(attrs, *arrays):
@@ -136,7 +186,7 @@ def _geom_args(g):
 CHUNK_ROWS = 2048
 
 
-def _over_chunks(n, rows_per_image, work):
+def _over_chunks(site, n, rows_per_image, work):
     """work(i0, i1, scratch) for consecutive image ranges of a fixed size (independent of the
     thread count), split across numgrad's threads; `scratch` is a dict private to the thread's
     run of chunks (for buffers reused from chunk to chunk)."""
@@ -147,7 +197,7 @@ def _over_chunks(n, rows_per_image, work):
         scratch = {}
         for c in range(c0, c1):
             work(c * per, min(n, (c + 1) * per), scratch)
-    threads.run_chunks(run, count, ())
+    _parallel(site, run, count)
     return per, count
 
 
@@ -174,7 +224,7 @@ def conv2d(vals, attrs):
         cols = _scratch(scratch, ((i1 - i0) * rows, f2.shape[0]), x.dtype)
         _im2col(x, i0, i1, cols, *ga)
         np.matmul(cols, f2, out=y[i0 * rows:i1 * rows])
-    _over_chunks(n, rows, work)
+    _over_chunks(("Conv2D", x.shape, f.shape), n, rows, work)
     return [y.reshape((n,) + g.out + (o,))]
 
 
@@ -193,7 +243,7 @@ def conv2d_backprop_input(vals, attrs):
     def work(i0, i1, scratch):
         cols = dy2[i0 * rows:i1 * rows] @ ft
         _col2im(cols, dx, i0, i1, *ga)
-    _over_chunks(sizes[0], rows, work)
+    _over_chunks(("Conv2DBackpropInput", sizes, f.shape), sizes[0], rows, work)
     return [dx]
 
 
@@ -214,7 +264,7 @@ def conv2d_backprop_filter(vals, attrs):
         cols = _scratch(scratch, ((i1 - i0) * rows, kk), x.dtype)
         _im2col(x, i0, i1, cols, *ga)
         np.matmul(cols.T, dy2[i0 * rows:i1 * rows], out=parts[i0 // per])
-    _over_chunks(n, rows, work)
+    _over_chunks(("Conv2DBackpropFilter", x.shape, sizes), n, rows, work)
     # the chunks' sums added in chunk order: the same bits for any thread count
     return [_sum_parts(parts).reshape(sizes)]
 
@@ -235,7 +285,8 @@ def _max_pool_args(vals, attrs, op_type):
     out = (x.shape[0],) + g.out + (x.shape[3],)
     y, arg = np.empty(out, x.dtype), np.empty(out, np.int64)
     k, s, _, pad, _ = _geom_args(g)
-    _parallel(_max_pool, x.shape[0], np.ascontiguousarray(x), y, arg, k, s, pad)
+    _parallel((op_type, x.shape, g), _max_pool, x.shape[0], np.ascontiguousarray(x), y, arg,
+              k, s, pad)
     return y, arg
 
 
@@ -250,7 +301,8 @@ def max_pool_grad(vals, attrs):
         return None
     x, g = vals[0], vals[2]
     dx = np.empty(x.shape, g.dtype)
-    _parallel(_scatter_max, x.shape[0], res[1], np.ascontiguousarray(g), dx)
+    _parallel(("MaxPoolGrad scatter", x.shape, g.shape), _scatter_max, x.shape[0], res[1],
+              np.ascontiguousarray(g), dx)
     return [dx]
 
 
