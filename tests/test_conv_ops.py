@@ -323,6 +323,28 @@ def test_cpu_kernels_match_references(dtype, strides, dil, padding):
         np.testing.assert_allclose(got[0], want[0], rtol=tol, atol=tol, err_msg=op_type)
 
 
+def test_cpu_kernels_give_the_same_bits_serial_and_threaded():
+    """A kernel's first two runs at a shape are its thread trial: one serial, one threaded."""
+    from numgrad.ops.conv import conv_attrs
+    x = RNG.standard_normal((5, 7, 6, 3)).astype(np.float32)
+    dy = RNG.standard_normal((5, 7, 6, 4)).astype(np.float32)
+    attrs = conv_attrs("Conv2D", 1, "SAME", "NHWC", 1)
+    old = ng.get_num_threads()
+    ng.set_num_threads(2)
+    try:
+        for fn, vals in [(cpu_conv.conv2d_backprop_filter, [x, np.array([3, 3, 3, 4]), dy]),
+                         (cpu_conv.conv2d, [x, RNG.standard_normal((3, 3, 3, 4)).astype(
+                             np.float32)])]:
+            cpu_conv.CHUNK_ELEMENTS, saved = 64, cpu_conv.CHUNK_ELEMENTS   # many chunks
+            try:
+                runs = [fn(vals, attrs)[0] for _ in range(2)]
+            finally:
+                cpu_conv.CHUNK_ELEMENTS = saved
+            np.testing.assert_array_equal(runs[0], runs[1])
+    finally:
+        ng.set_num_threads(old)
+
+
 def test_cpu_kernels_leave_other_cases_to_the_reference():
     from numgrad.ops.conv import conv_attrs
     attrs = conv_attrs("Conv2D", 1, "SAME", "NCHW", 1)

@@ -5,7 +5,7 @@ A convolution is an im2col copy (each output position's window as one row of a
 (N*OH*OW, KH*KW*C) matrix, padding as zeros) and one matrix product with the filter seen as a
 (KH*KW*C, O) matrix; the filter gradient is that matrix's transpose times out_backprop, and
 the input gradient is out_backprop times the filter's transpose, added back into the image
-(col2im).  The work goes in chunks of a few images (`CHUNK_ROWS`), each chunk's im2col matrix
+(col2im).  The work goes in chunks of images (`CHUNK_ELEMENTS`), each chunk's im2col matrix
 small enough to stay in cache for its product; the chunks run on numgrad's threads where that
 was measured to pay (`_ThreadChoice`).  Images never share output elements, and the filter
 gradient's per-chunk sums are added in chunk order, so the split needs no locks and gives the
@@ -13,7 +13,8 @@ same bits on any number of threads.
 The NumPy reference does the same arithmetic through a strided window view, whose im2col copy
 is NumPy's single-threaded reshape; the products are the same BLAS calls.
 
-MaxPool and MaxPoolGrad are direct loops (first maximum, row-major, as the reference); AvgPool
+MaxPool and MaxPoolGrad are direct loops (first maximum, row-major, as the reference;
+MaxPoolGrad finds each window's maximum again and adds the gradient there in one pass); AvgPool
 and the depthwise ops keep their NumPy references.  Anything else (other dtypes, NCHW, empty
 arrays) returns None and runs the reference.
 """
@@ -82,59 +83,68 @@ def _col2im(cols, x, n0, n1, k, s, d, pad, out):
 
 
 @njit(**_jit)
-def _max_pool(mode, n0, n1, x, y, arg, k, s, pad):
-    """y = each window's maximum, arg = the flat input index (row * W + col) of its first
-    maximum (row-major over the window; a NaN wins, as NumPy's argmax).  Channels innermost
-    and the running maximum updated by selects, so the channel loop vectorises."""
-    _, h, w, c = x.shape
-    xf = x.reshape(-1)
-    best = np.empty(c, x.dtype)
-    at = np.empty(c, np.int64)
-    for n in range(n0, n1):
-        for p in range(y.shape[1]):
-            for q in range(y.shape[2]):
-                first = True
-                for i in range(k[0]):
-                    r = p * s[0] + i - pad[0]
-                    if r < 0 or r >= h:
-                        continue
-                    for j in range(k[1]):
-                        z = q * s[1] + j - pad[1]
-                        if z < 0 or z >= w:
-                            continue
-                        here = r * w + z
-                        src = np.uint64(((n * h + r) * w + z) * c)
-                        if first:
-                            for ch in range(c):
-                                best[ch] = xf[src + np.uint64(ch)]
-                                at[ch] = here
-                            first = False
-                            continue
-                        for ch in range(c):
-                            v = xf[src + np.uint64(ch)]
-                            b = best[ch]
-                            take = v > b or (v != v and b == b)
-                            best[ch] = v if take else b
-                            at[ch] = here if take else at[ch]
-                if first:           # a window wholly in explicit padding
-                    best[:] = -np.inf
-                    at[:] = -1
+def _window_max(xf, n, p, q, h, w, c, k, s, pad, best, at):
+    """best[ch], at[ch] = the maximum of window (p, q) of image n in channel ch and the flat
+    index (row * W + col) of its first occurrence (row-major; a NaN wins, as NumPy's argmax);
+    -inf and -1 for a window wholly in explicit padding.  Channels innermost and the running
+    maximum updated by selects, so the channel loop vectorises."""
+    first = True
+    for i in range(k[0]):
+        r = p * s[0] + i - pad[0]
+        if r < 0 or r >= h:
+            continue
+        for j in range(k[1]):
+            z = q * s[1] + j - pad[1]
+            if z < 0 or z >= w:
+                continue
+            here = r * w + z
+            src = np.uint64(((n * h + r) * w + z) * c)
+            if first:
                 for ch in range(c):
-                    y[n, p, q, ch] = best[ch]
-                    arg[n, p, q, ch] = at[ch]
+                    best[ch] = xf[src + np.uint64(ch)]
+                    at[ch] = here
+                first = False
+                continue
+            for ch in range(c):
+                v = xf[src + np.uint64(ch)]
+                b = best[ch]
+                take = v > b or (v != v and b == b)
+                best[ch] = v if take else b
+                at[ch] = here if take else at[ch]
+    if first:
+        best[:] = -np.inf
+        at[:] = -1
 
 
 @njit(**_jit)
-def _scatter_max(mode, n0, n1, arg, g, dx):
-    w = dx.shape[2]
+def _max_pool(mode, n0, n1, x, y, k, s, pad):
+    _, h, w, c = x.shape
+    xf = x.reshape(-1)
+    best, at = np.empty(c, x.dtype), np.empty(c, np.int64)
+    for n in range(n0, n1):
+        for p in range(y.shape[1]):
+            for q in range(y.shape[2]):
+                _window_max(xf, n, p, q, h, w, c, k, s, pad, best, at)
+                y[n, p, q, :] = best
+
+
+@njit(**_jit)
+def _max_pool_grad(mode, n0, n1, x, g, dx, k, s, pad):
+    """dx[n0:n1] = each output's gradient added at its window's first maximum."""
+    _, h, w, c = x.shape
+    xf = x.reshape(-1)
+    best, at = np.empty(c, x.dtype), np.empty(c, np.int64)
+    dxf, gf = dx.reshape(-1), g.reshape(-1)
     for n in range(n0, n1):
         dx[n] = 0
         for p in range(g.shape[1]):
             for q in range(g.shape[2]):
-                for ch in range(g.shape[3]):
-                    a = arg[n, p, q, ch]
+                _window_max(xf, n, p, q, h, w, c, k, s, pad, best, at)
+                src = ((n * g.shape[1] + p) * g.shape[2] + q) * c
+                for ch in range(c):
+                    a = at[ch]
                     if a >= 0:
-                        dx[n, a // w, a % w, ch] += g[n, p, q, ch]
+                        dxf[(n * h * w + a) * c + ch] += gf[src + ch]
 
 
 class _ThreadChoice:
@@ -196,19 +206,23 @@ def _geom_args(g):
     return k, s, d, np.array([g.pad[0][0], g.pad[1][0]], np.int64), np.array(g.out, np.int64)
 
 
-# Images per chunk: about CHUNK_ROWS im2col rows, so that a chunk's im2col matrix stays in
-# cache for its product (W9's 3x3x32 layer: 1 image, 784 x 288 float32, 0.9 MB).  CPU ms of
-# W9's three 3x3x32->64 ops (forward, input, filter gradient) on the 2-core EPYC VM by rows
-# per chunk: 784: 23.5, 24.9, 25.9; 3136: 25.7, 26.2, 30.1; 50176 (one product): 35.4, 33.7,
-# 42.5.
-CHUNK_ROWS = 1024
+# Images per chunk: about CHUNK_ELEMENTS im2col entries, so that a chunk's im2col matrix
+# stays in cache for its product (W9's 3x3x32 layer: 1 image, 784 x 288 float32, 0.9 MB; its
+# 3x3x1 layer: 37 images, 29008 x 9).  CPU ms of W9's three 3x3x32->64 ops (forward, input
+# and filter gradient) on the 2-core EPYC VM by im2col rows per chunk: 784: 23.5, 24.9, 25.9;
+# 3136: 25.7, 26.2, 30.1; 50176 (one product): 35.4, 33.7, 42.5.
+CHUNK_ELEMENTS = 1 << 18
 
 
-def _over_chunks(site, n, rows_per_image, work):
+def _images_per_chunk(rows_per_image, width):
+    return max(1, CHUNK_ELEMENTS // max(rows_per_image * width, 1))
+
+
+def _over_chunks(site, n, rows_per_image, width, work):
     """work(i0, i1, scratch) for consecutive image ranges of a fixed size (independent of the
     thread count), split across numgrad's threads; `scratch` is a dict private to the thread's
     run of chunks (for buffers reused from chunk to chunk)."""
-    per = max(1, CHUNK_ROWS // max(rows_per_image, 1))
+    per = _images_per_chunk(rows_per_image, width)
     count = -(-n // per)
 
     def run(mode, c0, c1):
@@ -242,7 +256,7 @@ def conv2d(vals, attrs):
         cols = _scratch(scratch, ((i1 - i0) * rows, f2.shape[0]), x.dtype)
         _im2col(x, i0, i1, cols, *ga)
         np.matmul(cols, f2, out=y[i0 * rows:i1 * rows])
-    _over_chunks(("Conv2D", x.shape, f.shape), n, rows, work)
+    _over_chunks(("Conv2D", x.shape, f.shape), n, rows, f2.shape[0], work)
     return [y.reshape((n,) + g.out + (o,))]
 
 
@@ -261,7 +275,7 @@ def conv2d_backprop_input(vals, attrs):
     def work(i0, i1, scratch):
         cols = dy2[i0 * rows:i1 * rows] @ ft
         _col2im(cols, dx, i0, i1, *ga)
-    _over_chunks(("Conv2DBackpropInput", sizes, f.shape), sizes[0], rows, work)
+    _over_chunks(("Conv2DBackpropInput", sizes, f.shape), sizes[0], rows, ft.shape[1], work)
     return [dx]
 
 
@@ -275,14 +289,14 @@ def conv2d_backprop_filter(vals, attrs):
     n, rows, o = x.shape[0], g.out[0] * g.out[1], sizes[3]
     kk = sizes[0] * sizes[1] * sizes[2]
     dy2 = np.ascontiguousarray(dy).reshape(-1, o)
-    per = max(1, CHUNK_ROWS // max(rows, 1))
+    per = _images_per_chunk(rows, kk)
     parts = np.empty((-(-n // per), kk, o), x.dtype)   # one partial sum per chunk
 
     def work(i0, i1, scratch):
         cols = _scratch(scratch, ((i1 - i0) * rows, kk), x.dtype)
         _im2col(x, i0, i1, cols, *ga)
         np.matmul(cols.T, dy2[i0 * rows:i1 * rows], out=parts[i0 // per])
-    _over_chunks(("Conv2DBackpropFilter", x.shape, sizes), n, rows, work)
+    _over_chunks(("Conv2DBackpropFilter", x.shape, sizes), n, rows, kk, work)
     # the chunks' sums added in chunk order: the same bits for any thread count
     return [_sum_parts(parts).reshape(sizes)]
 
@@ -295,32 +309,27 @@ def _sum_parts(parts):
     return out
 
 
-def _max_pool_args(vals, attrs, op_type):
-    x = vals[0]
-    if not _usable(attrs, *vals):
-        return None
-    g = pool_geometry(op_type, attrs, x.shape[1:3])
-    out = (x.shape[0],) + g.out + (x.shape[3],)
-    y, arg = np.empty(out, x.dtype), np.empty(out, np.int64)
-    k, s, _, pad, _ = _geom_args(g)
-    _parallel((op_type, x.shape, g), _max_pool, x.shape[0], np.ascontiguousarray(x), y, arg,
-              k, s, pad)
-    return y, arg
-
-
 def max_pool(vals, attrs):
-    res = _max_pool_args(vals, attrs, "MaxPool")
-    return None if res is None else [res[0]]
+    x, = vals
+    if not _usable(attrs, x):
+        return None
+    g = pool_geometry("MaxPool", attrs, x.shape[1:3])
+    y = np.empty((x.shape[0],) + g.out + (x.shape[3],), x.dtype)
+    k, s, _, pad, _ = _geom_args(g)
+    _parallel(("MaxPool", x.shape, g), _max_pool, x.shape[0], np.ascontiguousarray(x), y, k, s,
+              pad)
+    return [y]
 
 
 def max_pool_grad(vals, attrs):
-    res = _max_pool_args(vals, attrs, "MaxPoolGrad")
-    if res is None:
+    x, _, dy = vals
+    if not _usable(attrs, *vals):
         return None
-    x, g = vals[0], vals[2]
-    dx = np.empty(x.shape, g.dtype)
-    _parallel(("MaxPoolGrad scatter", x.shape, g.shape), _scatter_max, x.shape[0], res[1],
-              np.ascontiguousarray(g), dx)
+    g = pool_geometry("MaxPoolGrad", attrs, x.shape[1:3])
+    dx = np.empty(x.shape, dy.dtype)
+    k, s, _, pad, _ = _geom_args(g)
+    _parallel(("MaxPoolGrad", x.shape, g), _max_pool_grad, x.shape[0], np.ascontiguousarray(x),
+              np.ascontiguousarray(dy), dx, k, s, pad)
     return [dx]
 
 
