@@ -1,6 +1,6 @@
 """W9: a small 2-D CNN's loss and all its gradients, numgrad vs peers.
 
-``python -m numgrad.bench_cnn [--batch 64] [--repeats 7] [--no-peers]``
+``python -m numgrad.bench_cnn [--batch 64] [--repeats 7] [--threads N] [--no-peers]``
 
 float32, batch 64 of 28x28x1 images: conv 3x3x32 (SAME) + bias + relu, conv 3x3x64 (SAME) +
 bias + relu, 2x2 max pool (stride 2), flatten, dense to 10, softmax cross-entropy (mean over
@@ -180,7 +180,12 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--no-peers", action="store_true")
+    p.add_argument("--threads", type=int, default=None,
+                   help="numgrad's kernel threads (ng.set_num_threads); default: all CPUs")
     a = p.parse_args(argv)
+    if a.threads is not None:
+        import numgrad as ng
+        ng.set_num_threads(a.threads)
     run(a.batch, repeats=a.repeats, peers=() if a.no_peers else tuple(PEERS))
 
 
