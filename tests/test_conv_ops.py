@@ -463,6 +463,25 @@ def test_jacobian_of_a_small_cnn_is_vectorised_and_right():
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
+def test_vectorised_second_derivatives_through_every_op_match_the_loop():
+    """ng.jacobian of a gradient: the seed meets the backprop and pool-gradient ops and their
+    own gradients (a batched filter, MaxPoolGradGrad, AvgPool of a gradient); no fallback."""
+    import warnings
+    x = ng.constant(RNG.standard_normal((2, 4, 4, 2)))
+    w = ng.constant(RNG.standard_normal((2, 2, 2, 3)))
+    y = ng.nn.avg_pool(ng.nn.max_pool(ng.tanh(ng.nn.conv2d(x, w, 1, "SAME")), 2, 1, "SAME"),
+                       2, 2, "VALID")
+    d = ng.nn.depthwise_conv2d(y, RNG.standard_normal((1, 1, 3, 2)), [1, 1, 1, 1], "VALID")
+    grads = ng.gradients(ng.reduce_sum(d ** 2), [x, w])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # a fallback to the loop warns
+        fast = [ng.jacobian(g, v) for g, v in zip(grads, [x, w])]
+    slow = [ng.jacobian(g, v, experimental_use_pfor=False) for g, v in zip(grads, [x, w])]
+    got, _ = run_both([fast, slow])
+    for a, b in zip(got[0], got[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
 # --- bad input: TF's errors while the graph is built, graph unchanged -----------------------------
 X = np.zeros((2, 5, 5, 3), np.float32)
 W = np.zeros((3, 3, 3, 4), np.float32)
