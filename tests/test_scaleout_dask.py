@@ -229,3 +229,25 @@ def _slow_block(block):
     import time
     time.sleep(0.5)
     return block
+
+
+def test_a_small_cnn_loss_and_filter_gradients_over_image_chunks(client):
+    rng = np.random.default_rng(3)
+    imgs = rng.standard_normal((24, 6, 6, 2))
+    labels = np.eye(3)[rng.integers(0, 3, 24)]
+    x = ng.placeholder(ng.float64, [None, 6, 6, 2], name="images")
+    y = ng.placeholder(ng.float64, [None, 3], name="labels")
+    f = ng.Variable(rng.standard_normal((3, 3, 2, 4)) * 0.3, name="filter")
+    w = ng.Variable(rng.standard_normal((36, 3)) * 0.3, name="dense")
+    h = ng.nn.max_pool(ng.nn.relu(ng.nn.conv2d(x, f, [1, 1, 1, 1], "SAME")), 2, 2, "VALID")
+    h = ng.nn.avg_pool(h, 1, 1, "VALID")
+    logits = ng.matmul(ng.reshape(h, [-1, 36]), w)
+    loss = ng.reduce_mean(ng.nn.softmax_cross_entropy_with_logits_v2(labels=y, logits=logits))
+    grads = ng.gradients(loss, [f, w])
+    ref = _local([loss] + grads, {x: imgs, y: labels})
+    with ng.Session(target=client) as s:
+        s.run(ng.global_variables_initializer())
+        out = s.run([loss] + grads, {x: da.from_array(imgs, chunks=(8, 6, 6, 2)),
+                                     y: da.from_array(labels, chunks=(8, 3))})
+    for a, r in zip(out, ref):
+        np.testing.assert_allclose(a, r, rtol=1e-11, atol=1e-14)

@@ -52,6 +52,9 @@ class Unsplittable(ValueError):
 SHAPE_INPUTS = {
     "BroadcastTo": (1,), "Fill": (0,), "Reshape": (1,), "SumToShape": (1,), "Range": (0, 1, 2),
     "OneHot": (1,), "ReducedShape": (0, 1),
+    "Conv2DBackpropInput": (0,), "DepthwiseConv2dNativeBackpropInput": (0,),
+    "Conv2DBackpropFilter": (1,), "DepthwiseConv2dNativeBackpropFilter": (1,),
+    "AvgPoolGrad": (0,),
 }
 
 # Shape ops: of a batched tensor they give a value that depends on the number of rows.
@@ -232,8 +235,21 @@ def _unsorted_segment(combine):
     return rule
 
 
-def _select(op, batched):
-    return _elementwise(op, batched)
+def _images_with_global(*global_positions):
+    """An op over a batch of images (NHWC or NCHW: images on axis 0) whose other operands
+    (a filter) must be global."""
+    def rule(op, batched):
+        for i in global_positions:
+            if batched[i]:
+                _fail(op, f"its operand '{op.inputs[i].name}' (a filter) is batched")
+        return BATCHED
+    return rule
+
+
+def _filter_gradient(op, batched):
+    if batched[0] and batched[2]:
+        return Reduce("sum")        # sums over the images of the chunk: a weight gradient
+    _fail(op, "a filter gradient needs both the images and the output gradient batched")
 
 
 def _register():
@@ -273,6 +289,14 @@ def _register():
               "LogMatrixDeterminant", "MatrixSolve", "MatrixTriangularSolve", "MatrixDiag",
               "MatrixDiagPart", "MatrixSetDiag", "MatrixBandPart"):
         SPLIT_RULES[t] = _leading_batch
+    for t in ("Conv2D", "DepthwiseConv2dNative"):
+        SPLIT_RULES[t] = _images_with_global(1)
+    for t in ("Conv2DBackpropInput", "DepthwiseConv2dNativeBackpropInput"):
+        SPLIT_RULES[t] = _images_with_global(1)
+    for t in ("Conv2DBackpropFilter", "DepthwiseConv2dNativeBackpropFilter"):
+        SPLIT_RULES[t] = _filter_gradient
+    for t in ("MaxPool", "AvgPool", "AvgPoolGrad", "MaxPoolGrad", "MaxPoolGradGrad"):
+        SPLIT_RULES[t] = _rows_independent
     for t, c in (("UnsortedSegmentSum", "sum"), ("UnsortedSegmentMax", "max"),
                  ("UnsortedSegmentMin", "min"), ("UnsortedSegmentProd", "prod")):
         SPLIT_RULES[t] = _unsorted_segment(c)
