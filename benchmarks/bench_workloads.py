@@ -177,3 +177,26 @@ class TrainStep:
         return median_ms(self.train, 5, 0.5) / median_ms(self.grads, 5, 0.5)
 
     track_train_over_grads.unit = "ratio"
+
+
+class LoopGradient:
+    """W7 (numgrad/bench_loops.py): loss and gradients (F, x0) through a 1000-step RK4
+    ``while_loop`` of Lorenz-96 (40 variables, float64); the loop runs interpreted, one NumPy
+    plan of the body per iteration, forward twice (value, then the recorded history) and
+    backward once."""
+    timeout = 900
+
+    def setup(self):
+        from numgrad import bench_loops
+        x0, target = bench_loops.problem()
+        self.call = bench_loops.numgrad_call(x0, target)
+        self.call()
+
+    def time_loss_and_gradients(self):
+        self.call()
+
+    def track_cold_first_call_seconds(self):
+        from numgrad import bench_loops
+        return bench_loops.numgrad_cold_first_call()
+
+    track_cold_first_call_seconds.unit = "seconds"
