@@ -5,9 +5,9 @@ The array's ``flow`` is a tensor of shape [size, *element_shape] and dtype ``dty
 method that changes the array returns a new TensorArray around a new flow and leaves the old
 one as it was (``ta = ta.write(i, x)``).  A write is the ``TensorArrayWrite`` op (a copy of
 the buffer with one element replaced, numgrad/ops/tensor_array_ops.py), a read is
-``TensorArrayRead``; ``stack`` is the buffer itself, ``unstack`` makes the value the buffer,
-``gather`` / ``scatter`` / ``concat`` / ``split`` are GatherV2, TensorScatterUpdate and
-Reshape of it.  Gradients are those of these ops.  Elements never written read as zeros, as
+``TensorArrayRead`` (``gather`` too, with a vector of indices); ``stack`` is the buffer
+itself, ``unstack`` makes the value the buffer, ``scatter`` / ``concat`` / ``split`` are
+TensorScatterUpdate and Reshape of it.  Gradients are those of these ops.  Elements never written read as zeros, as
 TF's do when the element shape is known.
 
 The buffer is made when the element shape is first known (``element_shape=`` or the first
@@ -207,7 +207,11 @@ class TensorArray:
     def gather(self, indices, name=None):
         """The elements at `indices`, stacked."""
         indices = convert_to_tensor(indices, _dt.int32)
-        return _array.gather(self._buffer("gather"), indices, name=name or "TensorArrayGather")
+        if indices.shape.rank not in (None, 1):
+            raise ValueError(f"TensorArray.gather: indices must be a vector, got shape "
+                             f"{indices.shape}")
+        return tensor_array_read(self._buffer("gather"), indices,
+                                 name=name or "TensorArrayGather")
 
     @atomic
     def concat(self, name=None):

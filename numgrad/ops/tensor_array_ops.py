@@ -1,7 +1,7 @@
 """The two ops behind ng.TensorArray (numgrad/control/tensor_array.py).
 
 A TensorArray's flow is a dense buffer of shape [size, *element_shape].  ``TensorArrayRead``
-takes element ``index`` out of it; ``TensorArrayWrite`` returns a copy of the buffer with
+takes element ``index`` (or the elements at a vector of indices) out of it; ``TensorArrayWrite`` returns a copy of the buffer with
 element ``index`` replaced (value semantics: the input buffer is never changed), growing it
 with zero elements up to ``index + 1`` when the array has ``dynamic_size``.  A write copies the
 buffer (a memcpy of size x element bytes); a read is O(element).  Unwritten elements are zeros,
@@ -22,11 +22,12 @@ from .registry import register_op
 __all__ = ["tensor_array_read", "tensor_array_write"]
 
 
-def _check_index(index, what):
+def _check_index(index, what, ranks=(0,)):
     if not index.dtype.is_integer:
         raise TypeError(f"{what}: the index must be int32 or int64, got {index.dtype.name}")
-    if index.shape.rank not in (None, 0):
-        raise ValueError(f"{what}: the index must be a scalar, got shape {index.shape}")
+    if index.shape.rank is not None and index.shape.rank not in ranks:
+        want = "a scalar" if ranks == (0,) else "a scalar or a vector"
+        raise ValueError(f"{what}: the index must be {want}, got shape {index.shape}")
 
 
 def _element_shape(buf):
@@ -35,18 +36,28 @@ def _element_shape(buf):
 
 def _read_infer(inputs, attrs):
     buf, index = inputs
-    _check_index(index, "TensorArrayRead")
+    _check_index(index, "TensorArrayRead", (0, 1))
     if buf.shape.rank == 0:
         raise ValueError("TensorArrayRead: the buffer must have rank >= 1")
-    return [(buf.dtype, _element_shape(buf))]
+    if index.shape.rank is None:
+        return [(buf.dtype, TensorShape(None))]
+    return [(buf.dtype, index.shape.concatenate(_element_shape(buf)))]
 
 
 def _read_compute(vals, attrs):
     buf, index = vals
-    i, n = int(index), buf.shape[0]
-    if not 0 <= i < n:
-        raise InvalidArgumentError(f"Trying to access element {i} in a list with {n} elements.")
-    return [np.array(buf[i])]
+    n = buf.shape[0]
+    if np.ndim(index) == 0:
+        i = int(index)
+        if not 0 <= i < n:
+            raise InvalidArgumentError(f"Trying to access element {i} in a list with {n} "
+                                       "elements.")
+        return [np.array(buf[i])]
+    bad = (index < 0) | (index >= n)
+    if bad.any():
+        raise InvalidArgumentError(f"Index {int(index[bad][0])} out of range; list only has "
+                                   f"{n} elements.")
+    return [np.take(buf, index, axis=0)]
 
 
 def _write_infer(inputs, attrs):
@@ -87,7 +98,8 @@ register_op("TensorArrayWrite", _write_infer, _write_compute, kind="opaque")
 
 
 def tensor_array_read(buf, index, name=None):
-    """Element `index` of the buffer `buf` (the op; ng.TensorArray.read is the public API)."""
+    """Element `index` of the buffer `buf`, or the elements at the vector `index`, stacked (the
+    op; ng.TensorArray.read and gather are the public API)."""
     return make_op("TensorArrayRead", [buf, index], name=name).outputs[0]
 
 
@@ -108,7 +120,12 @@ def _b_read(ctx, op, inputs, batched):
     _B._require_unbatched(op, batched, 1)
     if op.inputs[0].shape.rank is None:
         raise _B.NoBatchingRule(op, "TensorArrayRead: buffer of unknown rank")
-    return [tensor_array_read(_batch_second(inputs[0]), inputs[1])]
+    out = tensor_array_read(_batch_second(inputs[0]), inputs[1])
+    if op.inputs[1].shape.rank == 0:
+        return [out]
+    if op.inputs[1].shape.rank is None:
+        raise _B.NoBatchingRule(op, "TensorArrayRead: index of unknown rank")
+    return [_batch_second(out)]
 
 
 def _b_write(ctx, op, inputs, batched):

@@ -2,7 +2,8 @@
 TensorList gradients on a dense buffer.  Each is written with the two ops themselves, so the
 second derivative follows from the same two rules.
 
-Read: the buffer gets zeros with element `index` set to the incoming gradient.
+Read: the buffer gets zeros with element `index` set to the incoming gradient (for a vector
+of indices, the incoming rows summed into their elements: TF's dense gather gradient).
 Write: the value gets element `index` of the incoming gradient; the buffer gets the incoming
 gradient with element `index` zeroed (the old element was overwritten), cut back to the input
 buffer's length when the write grew a dynamic-size array.
@@ -16,7 +17,10 @@ from ..registry import RegisterGradient
 @RegisterGradient("TensorArrayRead")
 def _read_grad(op, grad):
     buf, index = op.inputs
-    return [tensor_array_write(_array.zeros_like(buf), index, _array.densify(grad)), None]
+    grad = _array.densify(grad)
+    if index.shape.rank == 0:
+        return [tensor_array_write(_array.zeros_like(buf), index, grad), None]
+    return [_array.unsorted_segment_sum(grad, index, _array.shape(buf)[0]), None]
 
 
 @RegisterGradient("TensorArrayWrite")
