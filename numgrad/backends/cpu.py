@@ -20,7 +20,7 @@ from ..compiler.lower import Unsupported
 from ..kernels.cpu import OPAQUE
 from ..errors import InvalidArgumentError, OpError, is_allocation_failure, resource_exhausted
 from ..ops.registry import get_op_def
-from . import register_backend
+from . import functions_run_by, register_backend
 from .numpy import NumpyPlan
 
 log = logging.getLogger("numgrad.compiler")
@@ -274,7 +274,7 @@ def _single_runner(node):
 class CompiledPlan:
     """The steps for one feed signature, with what the plan summary reports."""
 
-    def __init__(self, ops, fetches, feeds, signature, reference=None):
+    def __init__(self, ops, fetches, feeds, signature, reference=None, fuse_at_once=False):
         t0 = time.perf_counter()
         c = stages.compile_signature(STAGES, stages.Compilation(
             ops, fetches, feeds, signature, options={"gathers": FUSE_GATHERS}))
@@ -320,7 +320,8 @@ class CompiledPlan:
         self._feed_values = feed_values
         self.fused_call = None
         self.fast = None            # feeds -> what Session.run returns, once fused_call exists
-        self.calls = 0
+        # fuse_at_once: the first call already tries the one-dispatch plan function
+        self.calls = FUSED_CALL_AFTER if fuse_at_once else 0
         # The NumPy interpreter of the same fetches and feeds runs the first calls of a small
         # plan (see INTERPRET_CALLS); calls beyond interpret_calls run compiled code.
         small = not any(getattr(run, "parallel", False) for run in self.runners)
@@ -710,6 +711,8 @@ class CpuPlan:
         self._reference = _ReferencePlan(fetches, targets, feeds)
         self.fetches, self.feeds = list(fetches), list(feeds)
         self.ops = self._reference.ops
+        # control-flow ops here run their function graphs with cpu plans (FunctionPlan)
+        self._runs_functions = any(op.type in FUNCTION_OPS for op in self.ops)
         self._compiled = {}
         self._lock = threading.Lock()
         _PLANS.add(self)
@@ -736,7 +739,22 @@ class CpuPlan:
         return CompiledPlan(self.ops, self.fetches, self.feeds, sig, reference=self._reference)
 
     def __call__(self, feed_values):
-        return self.compiled(feed_values)(feed_values)
+        if not self._runs_functions:
+            return self.compiled(feed_values)(feed_values)
+        with functions_run_by("cpu"):
+            return self.compiled(feed_values)(feed_values)
+
+
+FUNCTION_OPS = ("While", "If")
+
+
+class FunctionPlan(CpuPlan):
+    """The cpu plan of a control-flow function graph (a loop body or cond, a branch).  It is
+    called once per iteration, so a compiled signature goes straight to the one-dispatch plan
+    function (FuncGraph.run interprets the first calls, NUMGRAD_FUNCTION_COMPILE_AFTER)."""
+
+    def _build(self, sig):
+        return CompiledPlan(self.ops, self.fetches, self.feeds, sig, fuse_at_once=True)
 
 
 class CpuBackend:

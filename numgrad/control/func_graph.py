@@ -8,13 +8,17 @@ all their inputs come from an enclosing graph (see Graph.create_op and graph._in
 """
 import contextlib
 
+from .. import config
 from .. import graph as _graph
+from ..backends import function_backend
 from ..graph import Graph, Tensor
 from ..ops.state import STATE_SOURCE_TYPES
 
 __all__ = ["FuncGraph", "flatten", "pack_sequence_as", "assert_same_structure", "copy_ops"]
 
 _STATEFUL = STATE_SOURCE_TYPES | {"Assign"}
+# The cpu backend's function graphs: interpreted for this many calls, then compiled.
+COMPILE_AFTER = config.get("NUMGRAD_FUNCTION_COMPILE_AFTER")
 
 
 class FuncGraph(Graph):
@@ -31,6 +35,8 @@ class FuncGraph(Graph):
         self._capture_map = {}
         self.outputs = []
         self._plan = None
+        self._cpu_plan = None
+        self._calls = 0
 
     def __repr__(self):
         return f"<ng.FuncGraph '{self.name}' with {len(self._ops)} ops>"
@@ -93,12 +99,33 @@ class FuncGraph(Graph):
         return list(self.args) + [ph for _, ph in self.captures]
 
     def run(self, values):
-        """The outputs for the given argument values then capture values (NumPy arrays)."""
+        """The outputs for the given argument values then capture values (NumPy arrays).
+
+        Under a cpu plan (function_backend() == "cpu") a function whose arguments have static
+        shapes is interpreted for its first COMPILE_AFTER calls and then runs as a compiled cpu
+        plan (one Numba dispatch per call where the plan allows): a loop body is called once
+        per iteration.  Otherwise, and on the other backends, the NumPy interpreter runs it."""
+        if function_backend() == "cpu" and self._compilable():
+            self._calls += 1
+            if self._calls > COMPILE_AFTER:
+                plan = self._cpu_plan
+                if plan is None:
+                    from ..backends.cpu import FunctionPlan
+                    plan = self._cpu_plan = FunctionPlan(self.outputs, [], self.feeds)
+                return plan(values)
         plan = self._plan
         if plan is None:
             from ..backends.numpy import NumpyPlan
             plan = self._plan = NumpyPlan(self.outputs, [], self.feeds)
         return plan(values)
+
+
+    def _compilable(self):
+        """Whether the arguments' shapes are static (a compiled plan per signature pays)."""
+        ok = getattr(self, "_static_args", None)
+        if ok is None:
+            ok = self._static_args = all(a.shape.is_fully_defined() for a in self.args)
+        return ok
 
 
 def flatten(s):
