@@ -282,3 +282,21 @@ def test_jacobian_through_an_array(sess):
     want[2, :2] = [xv[1], xv[0]]
     want += np.outer(xv, [xv[1], xv[0], 0.0]) + np.diag([xv[0] * xv[1]] * 3)
     np.testing.assert_allclose(sess.run(jac, {x: xv}), want, rtol=1e-12)
+
+
+def test_cond_returns_an_array():
+    x = ng.placeholder(F64, [])
+    ta = ng.TensorArray(F64, size=2, element_shape=[])
+    out = ng.cond(x > 0.0, lambda: ta.write(0, x * x), lambda: ta.write(1, ng.sin(x)))
+    assert isinstance(out, ng.TensorArray)
+    s = out.stack()
+    g, = ng.gradients(ng.reduce_sum(s), [x])
+    with ng.Session() as sess:
+        sv, gv = sess.run([s, g], {x: 1.5})
+        np.testing.assert_allclose(sv, [2.25, 0.0])
+        assert gv == 3.0
+        sv, gv = sess.run([s, g], {x: -0.5})
+        np.testing.assert_allclose(sv, [0.0, np.sin(-0.5)])
+        np.testing.assert_allclose(gv, np.cos(-0.5))
+    with pytest.raises(TypeError, match="one branch returned a TensorArray"):
+        ng.cond(x > 0.0, lambda: ta.write(0, x), lambda: ta.write(0, x).stack())

@@ -2,8 +2,9 @@
 
 A tensor of an enclosing graph used inside is *captured*: the FuncGraph gets a Placeholder
 for it and records (outer tensor, placeholder); the functional op (If, While) takes the outer
-tensors as inputs and feeds them to those placeholders when it runs the function graph with
-the NumPy interpreter.  Ops built while a FuncGraph is the default graph land in it even when
+tensors as inputs and feeds them to those placeholders when it runs the function graph: with
+the NumPy interpreter, or on the cpu backend, after its first calls, as a compiled cpu plan
+(FuncGraph.run).  Ops built while a FuncGraph is the default graph land in it even when
 all their inputs come from an enclosing graph (see Graph.create_op and graph._inner_default).
 """
 import contextlib
@@ -101,8 +102,8 @@ class FuncGraph(Graph):
     def run(self, values):
         """The outputs for the given argument values then capture values (NumPy arrays).
 
-        Under a cpu plan (function_backend() == "cpu") a function whose arguments have static
-        shapes is interpreted for its first COMPILE_AFTER calls and then runs as a compiled cpu
+        Under a cpu plan (function_backend() == "cpu") a function whose arguments and captures
+        have static shapes is interpreted for its first COMPILE_AFTER calls and then runs as a compiled cpu
         plan (one Numba dispatch per call where the plan allows): a loop body is called once
         per iteration.  Otherwise, and on the other backends, the NumPy interpreter runs it."""
         if function_backend() == "cpu" and self._compilable():
@@ -121,10 +122,11 @@ class FuncGraph(Graph):
 
 
     def _compilable(self):
-        """Whether the arguments' shapes are static (a compiled plan per signature pays)."""
-        ok = getattr(self, "_static_args", None)
+        """Whether the shapes of the arguments and captures are static: one compiled plan
+        then serves every call (a dynamic shape could compile a plan per distinct shape)."""
+        ok = getattr(self, "_static_feeds", None)
         if ok is None:
-            ok = self._static_args = all(a.shape.is_fully_defined() for a in self.args)
+            ok = self._static_feeds = all(t.shape.is_fully_defined() for t in self.feeds)
         return ok
 
 

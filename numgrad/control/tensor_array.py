@@ -320,9 +320,12 @@ class TensorArray:
         return self._new(self._zeros(elem.as_list()), elem)
 
     def with_flow(self, flow):
-        """This array (its dtype, size and options) around another flow."""
-        return self._new(flow, None if flow.shape.rank is None else
-                         self._element_shape.merge_with(flow.shape[1:]))
+        """This array (its dtype, size and options) around another flow, whose static shape
+        gives the element shape where it is compatible with this array's."""
+        elem = flow.shape[1:]
+        if elem.rank is not None and elem.is_compatible_with(self._element_shape):
+            elem = elem.merge_with(self._element_shape)
+        return self._new(flow, elem)
 
     def __repr__(self):
         return (f"<ng.TensorArray {self._dtype.name} size={self._size} "
