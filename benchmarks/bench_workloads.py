@@ -181,16 +181,16 @@ class TrainStep:
 
 class LoopGradient:
     """W7 (numgrad/bench_loops.py): loss and gradients (F, x0) through a 1000-step RK4
-    ``while_loop`` of Lorenz-96 (40 variables, float64); the loop runs interpreted, one NumPy
-    plan of the body per iteration, forward twice (value, then the recorded history) and
-    backward once."""
+    ``while_loop`` of Lorenz-96 (40 variables, float64): the loop runs in Python, one call of
+    the body's compiled plan function per iteration, forward twice (value, then the recorded
+    history) and backward once."""
     timeout = 900
 
     def setup(self):
         from numgrad import bench_loops
         x0, target = bench_loops.problem()
         self.call = bench_loops.numgrad_call(x0, target)
-        self.call()
+        self.call()                     # the bodies compile during the first call
 
     def time_loss_and_gradients(self):
         self.call()

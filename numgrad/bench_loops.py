@@ -14,6 +14,8 @@ shared machine slows every column alike; ``first`` is the first call, compilatio
   RK4 stages (the discrete adjoint written out; the reference the others are checked against);
 * ``numgrad``: ``sess.run([loss] + ng.gradients(loss, [F, x0]))`` with the default backend.
   Its ``first`` is measured in a fresh process with an empty compile cache;
+* ``numgrad-interp``: the same with the loop bodies interpreted by NumPy on every iteration
+  (``NUMGRAD_FUNCTION_COMPILE_AFTER`` out of reach), as numgrad ran loops before they compiled;
 * ``tf1``: the same graph in TF's ``tf.compat.v1`` graph mode (``while_loop`` in a Session),
   when TensorFlow is importable;
 * ``jax``: ``jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))`` over ``lax.fori_loop``, when
@@ -114,6 +116,18 @@ def numgrad_call(x0v, tv, steps=STEPS):
     return lambda: fn(FORCING, x0v, tv)
 
 
+def numgrad_interpreted_call(x0v, tv, steps=STEPS):
+    """numgrad_call with the loop bodies always interpreted (the cpu backend's function graphs
+    never compile)."""
+    from numgrad import config
+    call = numgrad_call(x0v, tv, steps)
+
+    def interpreted():
+        with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=1 << 62):
+            return call()
+    return interpreted
+
+
 def tf1_call(x0v, tv, steps=STEPS):
     """The same graph in TF's tf.compat.v1 graph mode (raises ImportError without TF)."""
     import tensorflow as tf
@@ -187,7 +201,8 @@ def run(steps=STEPS, repeats=5, peers=tuple(PEERS), cold=True, out=print):
     x0v, tv = problem()
     want = loss_numpy(FORCING, x0v, tv, steps)
     calls, first = {"numpy": lambda: loss_numpy(FORCING, x0v, tv, steps)}, {}
-    makers = {"numgrad": numgrad_call, **{k: PEERS[k] for k in peers}}
+    makers = {"numgrad": numgrad_call, "numgrad-interp": numgrad_interpreted_call,
+              **{k: PEERS[k] for k in peers}}
     for name, make in makers.items():
         try:
             call = make(x0v, tv, steps)
@@ -216,7 +231,7 @@ def run(steps=STEPS, repeats=5, peers=tuple(PEERS), cold=True, out=print):
     base = res["numpy"]["ms"]
     for k, r in res.items():
         fc = "" if r["first_s"] is None else f"   first call {r['first_s']:.2f} s"
-        out(f"  {k:8s} {r['ms']:9.1f} ms   x{r['ms'] / base:.2f} of numpy{fc}")
+        out(f"  {k:14s} {r['ms']:9.1f} ms   x{r['ms'] / base:.2f} of numpy{fc}")
     return res
 
 

@@ -81,3 +81,51 @@ def test_bodies_with_varying_shapes_stay_interpreted(switches):
         np.testing.assert_array_equal(sess.run(y, {x: [1.0, 2.0]}), [1, 2, 1, 1, 1])
     body = _while_ops(ng.get_default_graph())[0].get_attr("body_graph")
     assert body._cpu_plan is None
+
+
+def _fused(op, key="body_graph"):
+    plan = op.get_attr(key)._cpu_plan
+    return [bool(p.fused_call) for p in plan._compiled.values()]
+
+
+@pytest.mark.skipif(ng.backends.default_backend_name() != "cpu", reason="cpu backend only")
+def test_rolls_and_row_gathers_run_inside_the_plan_function(switches):
+    """A body with axis-0 rolls (a periodic stencil) and a one-row gather compiles into one
+    plan function (the rolls and the gather are not fused kernels); its values and gradient
+    are the interpreter's.  (The backward body's segment sum, the gather's gradient, is not
+    one the plan function runs: that loop runs its steps.)"""
+    switches(FUNCTION_COMPILE_AFTER=2)
+    x0 = ng.placeholder(ng.float64, [5, 2])
+    forcing = ng.placeholder(ng.float64, [6, 2])
+
+    def body(i, x):
+        lap = ng.roll(x, 1, 0) + ng.roll(x, -2, 0) - 2.0 * x
+        return i + 1, x + 0.1 * ng.tanh(lap) + 0.01 * ng.gather(forcing, i)
+    _, x = ng.while_loop(lambda i, x: i < 6, body, [0, x0])
+    loss = ng.reduce_sum(x * x)
+    g, = ng.gradients(loss, [x0])
+    rng = np.random.default_rng(4)
+    xv, fv = rng.normal(size=(5, 2)), rng.normal(size=(6, 2))
+    want = xv
+    for i in range(6):
+        lap = np.roll(want, 1, 0) + np.roll(want, -2, 0) - 2.0 * want
+        want = want + 0.1 * np.tanh(lap) + 0.01 * fv[i]
+    with ng.Session() as sess:
+        got, gv = sess.run([x, g], {x0: xv, forcing: fv})
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+        with ng.Session(backend="numpy") as ref:
+            np.testing.assert_allclose(gv, ref.run(g, {x0: xv, forcing: fv}), rtol=1e-10)
+    forward, history, backward = _while_ops(ng.get_default_graph())
+    assert _fused(forward) == _fused(history) == [True] and _fused(backward) == [False]
+
+
+@pytest.mark.skipif(ng.backends.default_backend_name() != "cpu", reason="cpu backend only")
+def test_gather_out_of_range_in_a_compiled_body_raises_tfs_error(switches):
+    switches(FUNCTION_COMPILE_AFTER=0)
+    table = ng.placeholder(ng.float64, [3])
+    _, s = ng.while_loop(lambda i, s: i < 5, lambda i, s: (i + 1, s + ng.gather(table, i)),
+                         [0, ng.constant(0.0, ng.float64)])
+    with ng.Session() as sess:
+        with pytest.raises(ng.errors.InvalidArgumentError, match="indices contain 3"):
+            sess.run(s, {table: np.ones(3)})
+    assert _fused(_while_ops(ng.get_default_graph())[0]) == [True]

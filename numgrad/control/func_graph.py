@@ -102,8 +102,8 @@ class FuncGraph(Graph):
     def run(self, values):
         """The outputs for the given argument values then capture values (NumPy arrays).
 
-        Under a cpu plan (function_backend() == "cpu") a function whose arguments and captures
-        have static shapes is interpreted for its first COMPILE_AFTER calls and then runs as a compiled cpu
+        Under a cpu plan (function_backend() == "cpu") a function whose arguments have static
+        shapes is interpreted for its first COMPILE_AFTER calls and then runs as a compiled cpu
         plan (one Numba dispatch per call where the plan allows): a loop body is called once
         per iteration.  Otherwise, and on the other backends, the NumPy interpreter runs it."""
         if function_backend() == "cpu" and self._compilable():
@@ -122,11 +122,12 @@ class FuncGraph(Graph):
 
 
     def _compilable(self):
-        """Whether the shapes of the arguments and captures are static: one compiled plan
-        then serves every call (a dynamic shape could compile a plan per distinct shape)."""
-        ok = getattr(self, "_static_feeds", None)
+        """Whether the arguments' shapes are static (a loop body's do not change between
+        iterations; a capture's shape is fixed for one run of the loop, and FunctionPlan
+        compiles only a few signatures)."""
+        ok = getattr(self, "_static_args", None)
         if ok is None:
-            ok = self._static_feeds = all(t.shape.is_fully_defined() for t in self.feeds)
+            ok = self._static_args = all(t.shape.is_fully_defined() for t in self.args)
         return ok
 
 
