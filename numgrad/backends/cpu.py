@@ -489,7 +489,7 @@ def _emit_plan_function(plan, runners):
                                    [_arg(v, names, params, const_args)
                                     for v in st.node.inputs[1:]])
             names[dst.id] = f"v{dst.id}"
-            if src.id in fresh or st.node.type == "Roll":
+            if src.id in fresh or st.node.type in ("Roll", "UnsortedSegmentSum"):
                 fresh.add(dst.id)
             continue
         mod = run.kernel.py_func.__module__
@@ -561,7 +561,8 @@ def _emit_plan_function(plan, runners):
 
 def native_single(node):
     """Whether the plan function can run the unfused `node` itself (_single_source): a roll
-    along axis 0 only, or a gather of one row (axis 0, a 0-d index)."""
+    along axis 0 only, a gather of one row (axis 0, a 0-d index), or a segment sum of one
+    row (one segment id: the dense gradient of such a gather)."""
     if node.type == "Roll":
         r = len(node.inputs[0].shape)
         return r >= 1 and node.inputs[0].shape[0] > 0 and all(
@@ -569,6 +570,8 @@ def native_single(node):
     if node.type == "GatherV2":
         params, indices = node.inputs
         return node.attrs.get("axis") == 0 and indices.shape == () and len(params.shape) >= 1
+    if node.type == "UnsortedSegmentSum":
+        return node.inputs[1].shape in ((), (1,))
     return False
 
 
@@ -581,6 +584,15 @@ def _single_source(node, src, others):
         n = node.inputs[0].shape[0]
         cut = n - sum(node.attrs["shift"]) % n
         return [f"    v{dst.id} = np.concatenate(({src}[{cut}:], {src}[:{cut}]))"]
+    if node.type == "UnsortedSegmentSum":     # zeros but row `id`, which is the data
+        k = int(np.prod(node.inputs[0].shape, dtype=np.int64))
+        n = dst.shape[0]
+        return [f"    i{dst.id} = {others[0]}.reshape((1,))[0]",
+                f"    if i{dst.id} < 0 or i{dst.id} >= {n}:",
+                "        raise IndexError('segment id out of range')",
+                f"    v{dst.id} = np.zeros({dst.shape!r}, np.{dst.dtype.name})",
+                f"    v{dst.id}.reshape(({n * k},))[i{dst.id} * {k}:(i{dst.id} + 1) * {k}] = "
+                f"{src}.reshape(({k},))"]
     # GatherV2 of one row: checked, since Numba does not check indices
     return [f"    i{dst.id} = {others[0]}.reshape((1,))[0]",
             f"    if i{dst.id} < 0 or i{dst.id} >= {src}.shape[0]:",
