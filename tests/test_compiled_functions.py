@@ -129,3 +129,21 @@ def test_gather_out_of_range_in_a_compiled_body_raises_tfs_error(switches):
         with pytest.raises(ng.errors.InvalidArgumentError, match="indices contain 3"):
             sess.run(s, {table: np.ones(3)})
     assert _fused(_while_ops(ng.get_default_graph())[0]) == [True]
+
+
+@pytest.mark.skipif(ng.backends.default_backend_name() != "cpu", reason="cpu backend only")
+def test_make_callable_hot_path_compiles_bodies_too(switches):
+    """make_callable calls the plan for known feed shapes directly (not through CpuPlan): the
+    While op itself must have its bodies run with cpu plans.  Each body is called 4 or 8 times
+    per call: only the calls after the first (the hot path) take it past 10."""
+    switches(FUNCTION_COMPILE_AFTER=10)
+    w, obs, sse, gw = _oscillator(4)
+    wv, ov = np.array(1.3), np.linspace(0, 1, 4)
+    with ng.Session() as sess:
+        fn = sess.make_callable([sse, gw], [w, obs])
+        got = [fn(wv, ov) for _ in range(4)]
+    for g in got[1:]:
+        np.testing.assert_allclose(g, got[0], rtol=1e-12)
+    np.testing.assert_allclose(got[0][0], _reference(4, 1.3, ov), rtol=1e-12)
+    for op in _while_ops(ng.get_default_graph()):
+        assert op.get_attr("body_graph")._cpu_plan is not None, op.name

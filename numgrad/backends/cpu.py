@@ -240,6 +240,8 @@ def _single_runner(node):
             env[dst] = env[src].reshape(shape)
         return run_view
     op_def = get_op_def(node.type)
+    if node.type in FUNCTION_OPS:
+        op_def = _FunctionOpDef(op_def)
     ins = [v.id for v in node.inputs]
     outs = [(v.id, v.shape, v.dtype) for v in node.outputs]
     attrs = node.attrs
@@ -726,12 +728,14 @@ class _ReferencePlan(NumpyPlan):
     data): the numpy backend's NumpyPlan, with the BLAS thread policy around runs that
     contain a BLAS op (blas_threads.py); the numpy backend itself stays plain."""
 
-    def __init__(self, fetches, targets, feeds):
+    def __init__(self, fetches, targets, feeds, functions=True):
         super().__init__(fetches, targets, feeds)
         self.blas = blas_threads.uses_blas(op.type for op in self.ops)
         if self.blas:
             self.defs = [_BlasOpDef(d) if d.type in blas_threads.BLAS_OPS else d
                          for d in self.defs]
+        if functions:
+            self.defs = [_FunctionOpDef(d) if d.type in FUNCTION_OPS else d for d in self.defs]
 
     def __call__(self, feed_values):
         if not self.blas:
@@ -757,13 +761,13 @@ class CpuPlan:
     """Per (fetches, feeds): a CompiledPlan per feed signature (shapes and dtypes), built on
     first use; signatures whose shapes depend on data get the NumPy interpreter."""
 
+    runs_functions = True       # control-flow ops run their function graphs with cpu plans
+
     def __init__(self, fetches, targets, feeds):
         # NumpyPlan validates (unfed placeholders) and is the fallback for dynamic shapes.
         self._reference = _ReferencePlan(fetches, targets, feeds)
         self.fetches, self.feeds = list(fetches), list(feeds)
         self.ops = self._reference.ops
-        # control-flow ops here run their function graphs with cpu plans (FunctionPlan)
-        self._runs_functions = any(op.type in FUNCTION_OPS for op in self.ops)
         self._compiled = {}
         self._lock = threading.Lock()
         _PLANS.add(self)
@@ -790,13 +794,24 @@ class CpuPlan:
         return CompiledPlan(self.ops, self.fetches, self.feeds, sig, reference=self._reference)
 
     def __call__(self, feed_values):
-        if not self._runs_functions:
-            return self.compiled(feed_values)(feed_values)
-        with functions_run_by("cpu"):
-            return self.compiled(feed_values)(feed_values)
+        return self.compiled(feed_values)(feed_values)
 
 
+# Control-flow ops: under a cpu plan they run their function graphs with cpu plans too
+# (FuncGraph.run, FunctionPlan), in the compiled steps and in the reference interpreter.
 FUNCTION_OPS = ("While", "If")
+
+
+class _FunctionOpDef:
+    """A FUNCTION_OPS op's definition whose compute runs its function graphs with cpu plans."""
+
+    def __init__(self, op_def):
+        self._def = op_def
+        self.type = op_def.type
+
+    def compute(self, vals, attrs):
+        with functions_run_by("cpu"):
+            return self._def.compute(vals, attrs)
 
 
 class FunctionPlan(CpuPlan):
