@@ -147,3 +147,44 @@ def test_make_callable_hot_path_compiles_bodies_too(switches):
     np.testing.assert_allclose(got[0][0], _reference(4, 1.3, ov), rtol=1e-12)
     for op in _while_ops(ng.get_default_graph()):
         assert op.get_attr("body_graph")._cpu_plan is not None, op.name
+
+
+@pytest.mark.skipif(ng.backends.default_backend_name() != "cpu", reason="cpu backend only")
+def test_tensor_array_loops_and_map_fn_run_in_the_plan_function(switches):
+    """TensorArray reads and fixed-size writes run in the plan function: a recurrence written
+    into an array, and map_fn (whose accumulators are such writes), forward and backward."""
+    switches(FUNCTION_COMPILE_AFTER=1)
+    xs = ng.placeholder(ng.float64, [5, 3])
+    inputs = ng.TensorArray(ng.float64, size=5).unstack(xs)
+
+    def body(t, h, out):
+        h = ng.tanh(0.5 * h + inputs.read(t))
+        return t + 1, h, out.write(t, h)
+    _, _, out = ng.while_loop(lambda t, h, out: t < 5, body,
+                              [0, ng.zeros([3], ng.float64), ng.TensorArray(ng.float64, size=5)])
+    mapped = ng.map_fn(lambda r: ng.sin(r) * r, xs)
+    loss = ng.reduce_sum(out.stack() * mapped)
+    g, = ng.gradients(loss, [xs])
+    xv = np.random.default_rng(6).normal(size=(5, 3))
+    with ng.Session() as sess:
+        got = sess.run([loss, g], {xs: xv})
+    with ng.Session(backend="numpy") as ref:
+        want = ref.run([loss, g], {xs: xv})
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-10)
+    assert all(_fused(op) == [True] for op in _while_ops(ng.get_default_graph()))
+
+
+@pytest.mark.skipif(ng.backends.default_backend_name() != "cpu", reason="cpu backend only")
+def test_tensor_array_write_out_of_range_in_a_compiled_body(switches):
+    switches(FUNCTION_COMPILE_AFTER=0)
+    x = ng.placeholder(ng.float64, [])
+    ta = ng.TensorArray(ng.float64, size=3, element_shape=[])
+    _, ta = ng.while_loop(lambda i, ta: i < 4,
+                          lambda i, ta: (i + 1, ta.write(i, x * ng.cast(i, ng.float64))),
+                          [0, ta])
+    with ng.Session() as sess:
+        with pytest.raises(ng.errors.InvalidArgumentError,
+                           match="Trying to modify element 3 in a list with 3 elements."):
+            sess.run(ta.stack(), {x: 2.0})
+    assert _fused(_while_ops(ng.get_default_graph())[0]) == [True]

@@ -491,7 +491,8 @@ def _emit_plan_function(plan, runners):
                                    [_arg(v, names, params, const_args)
                                     for v in st.node.inputs[1:]])
             names[dst.id] = f"v{dst.id}"
-            if src.id in fresh or st.node.type in ("Roll", "UnsortedSegmentSum"):
+            if src.id in fresh or st.node.type in ("Roll", "UnsortedSegmentSum",
+                                                   "TensorArrayWrite"):
                 fresh.add(dst.id)
             continue
         mod = run.kernel.py_func.__module__
@@ -564,7 +565,8 @@ def _emit_plan_function(plan, runners):
 def native_single(node):
     """Whether the plan function can run the unfused `node` itself (_single_source): a roll
     along axis 0 only, a gather of one row (axis 0, a 0-d index), or a segment sum of one
-    row (one segment id: the dense gradient of such a gather)."""
+    row (one segment id: the dense gradient of such a gather), a TensorArray's one-element
+    read or fixed-size write (map_fn, scan and TensorArray loops)."""
     if node.type == "Roll":
         r = len(node.inputs[0].shape)
         return r >= 1 and node.inputs[0].shape[0] > 0 and all(
@@ -574,6 +576,10 @@ def native_single(node):
         return node.attrs.get("axis") == 0 and indices.shape == () and len(params.shape) >= 1
     if node.type == "UnsortedSegmentSum":
         return node.inputs[1].shape in ((), (1,))
+    if node.type == "TensorArrayRead":
+        return node.inputs[1].shape == ()
+    if node.type == "TensorArrayWrite":
+        return not node.attrs["dynamic_size"]
     return False
 
 
@@ -595,7 +601,16 @@ def _single_source(node, src, others):
                 f"    v{dst.id} = np.zeros({dst.shape!r}, np.{dst.dtype.name})",
                 f"    v{dst.id}.reshape(({n * k},))[i{dst.id} * {k}:(i{dst.id} + 1) * {k}] = "
                 f"{src}.reshape(({k},))"]
-    # GatherV2 of one row: checked, since Numba does not check indices
+    if node.type == "TensorArrayWrite":        # a copy with element `index` replaced
+        n = node.inputs[0].shape[0]
+        k = int(np.prod(node.inputs[2].shape, dtype=np.int64))
+        return [f"    i{dst.id} = {others[0]}.reshape((1,))[0]",
+                f"    if i{dst.id} < 0 or i{dst.id} >= {n}:",
+                "        raise IndexError('TensorArray index out of range')",
+                f"    v{dst.id} = {src}.copy()",
+                f"    v{dst.id}.reshape(({n * k},))[i{dst.id} * {k}:(i{dst.id} + 1) * {k}] = "
+                f"{others[1]}.reshape(({k},))"]
+    # GatherV2 or TensorArrayRead of one row: checked, since Numba does not check indices
     return [f"    i{dst.id} = {others[0]}.reshape((1,))[0]",
             f"    if i{dst.id} < 0 or i{dst.id} >= {src}.shape[0]:",
             "        raise IndexError('gather index out of range')",
