@@ -6,7 +6,8 @@ For each function and dtype (N = 1e6, contiguous arrays) this times
   * numpy   : NumPy's ufunc on the whole array (erf: scipy.special.erf,
               NumPy has none; nan if SciPy is missing)
 and checks that the float32 loops were vectorised (packed AVX
-instructions in the assembly).  Run:  python benchmarks/vecmath_table.py
+instructions in the assembly, float or double).  Run:  python benchmarks/vecmath_table.py [name ...]
+(names: only those functions' rows).
 All loops are serial (no prange) and compiled with error_model="numpy",
 fastmath=False, as numgrad's fused kernels are.
 """
@@ -64,6 +65,7 @@ FUNCS = {
     "cos": (vm.cos, np.cos, lambda x, o: np.cos(x, out=o), (-100, 100)),
     "tan": (vm.tan, np.tan, lambda x, o: np.tan(x, out=o), (-100, 100)),
     "erf": (vm.erf, math.erf, _np_erf, (-5, 5)),
+    "atan": (vm.atan, np.arctan, lambda x, o: np.arctan(x, out=o), (-10, 10)),
 }
 
 
@@ -77,13 +79,15 @@ def bench(fn, *args, repeat=15):
     return best / args[0].size * 1e9
 
 
-def main():
+def main(names=None):
     rng = np.random.default_rng(0)
     print(f"N = {N:.0e}, ns/element (best of 15), serial loops\n")
     print(f"{'function':<9}{'dtype':<9}{'vecmath':>9}{'libm':>9}{'numpy':>9}"
           f"{'  speed-up vs libm':>19}")
     kernels = {}
     for name, (vfn, lfn, npfn, (lo, hi)) in FUNCS.items():
+        if names and name not in names:
+            continue
         kv, kl = _loop(vfn), _loop(lfn)
         kernels[name] = kv
         for dt in (np.float32, np.float64):
@@ -94,18 +98,20 @@ def main():
             print(f"{name:<9}{dt.__name__:<9}{tv:9.2f}{tl:9.2f}{tn:9.2f}{tl / tv:18.1f}x")
 
     print()
-    for name in [n for n in ("exp", "log", "expm1", "log1p", "tanh", "sigmoid", "erf")
+    for name in [n for n in ("exp", "log", "expm1", "log1p", "tanh", "sigmoid", "erf", "atan")
                  if n in kernels]:
         k = kernels[name]
         sig = [s for s in k.signatures if str(s[0].dtype) == "float32"][0]
         asm = k.inspect_asm(sig)
-        packed = sorted(set(re.findall(r"\bv(?:mul|add|sub|div)ps\s+%([xyz])mm", asm)))
+        # float32 functions evaluated in float64 (erf, tan, atan, ...) vectorise as doubles
+        packed = sorted(set(re.findall(r"\bv(?:mul|add|sub|div)p[sd]\s+%([xyz])mm", asm)))
         llvm = k.inspect_llvm(sig)
-        vec = sorted(set(re.findall(r"<(\d+) x float>", llvm)), key=int)
+        vec = sorted(set(re.findall(r"<(\d+) x (?:float|double)>", llvm)), key=int)
         print(f"float32 {name} loop: packed float ops on {packed or 'NONE'} registers, "
               f"LLVM vector widths {vec or 'NONE'} -> "
               f"{'VECTORISED' if packed and vec else 'NOT vectorised'}")
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+    main(sys.argv[1:])

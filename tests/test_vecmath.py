@@ -22,7 +22,8 @@ from numgrad import config
 from numgrad.kernels import vecmath as vm
 
 MAX_ULP = 4.0
-FUNCS = ["exp", "log", "expm1", "log1p", "tanh", "sigmoid", "sin", "cos", "tan", "erf"]
+FUNCS = ["exp", "log", "expm1", "log1p", "tanh", "sigmoid", "sin", "cos", "tan", "erf",
+         "atan"]
 # sin/cos/tan: <= MAX_ULP only for |x| <= TRIG_RANGE (Cody-Waite reduction,
 # see vecmath); beyond it results must be finite (and in [-1, 1] for sin/cos)
 TRIG_RANGE = 1.6e6
@@ -152,6 +153,16 @@ try:
     def _k_erf_f64(x, out):
         for i in range(x.shape[0]):
             out[i] = vm._erf_f64(x[i])
+
+    @njit(cache=True, error_model="numpy")
+    def _k_atan_f32(x, out):
+        for i in range(x.shape[0]):
+            out[i] = vm._atan_f32(x[i])
+
+    @njit(cache=True, error_model="numpy")
+    def _k_atan_f64(x, out):
+        for i in range(x.shape[0]):
+            out[i] = vm._atan_f64(x[i])
 finally:
     numba.config.CACHE_DIR = _old_cache_dir
 
@@ -200,7 +211,7 @@ def _erf_ref(x):
 
 REFS = {"exp": np.exp, "log": np.log, "expm1": np.expm1, "log1p": np.log1p,
         "tanh": np.tanh, "sigmoid": _sigmoid_ref, "sin": np.sin, "cos": np.cos,
-        "tan": np.tan, "erf": _erf_ref}
+        "tan": np.tan, "erf": _erf_ref, "atan": np.arctan}
 
 
 def run(name, x):
@@ -281,6 +292,7 @@ F32_INTERVALS = {
     "cos": [(-10.0, 10.0), (1.5, 1.6), (-1.6e6, 1.6e6)],
     "tan": [(-10.0, 10.0), (1.5, 1.6), (-1.6e6, 1.6e6)],
     "erf": [(-6.0, 6.0), (0.8, 1.3), (-3.0, -1.2), (3.8, 4.2)],
+    "atan": [(-3.0, 3.0), (0.43, 0.44), (1.18, 1.19), (2.43, 2.44), (-1e-3, 1e-3)],
 }
 
 
@@ -329,6 +341,9 @@ INTERVALS = {
     "tan": [(-10.0, 10.0), (1.57, 1.58), (-1.6e6, 1.6e6), (-1e-6, 1e-6)],
     "erf": [(-6.5, 6.5), (-1.0, 1.0), (0.84, 0.85), (1.24, 1.26), (2.85, 2.86),
             (5.9, 6.1)],
+    # around each reduction point (7/16, 11/16, 19/16, 39/16) and the tiny/huge ends
+    "atan": [(-4.0, 4.0), (0.43, 0.44), (0.68, 0.69), (1.18, 1.19), (2.43, 2.44),
+             (-1e-6, 1e-6), (1e15, 1e17)],
 }
 
 
@@ -390,6 +405,9 @@ SPECIALS = {
             (6.0, 1.0), (-1e300, -1.0), (5e-324, 5e-324), (-5e-324, -5e-324),
             (1e-310, "ref"), (1e-9, "ref"), (0.84375, "ref"), (1.25, "ref"),
             (-2.857142857142857, "ref"), (5.9, "ref")],
+    "atan": [(0.0, 0.0), (-0.0, -0.0), (inf, np.pi / 2), (-inf, -np.pi / 2), (nan, nan),
+             (5e-324, 5e-324), (-5e-324, -5e-324), (1e300, np.pi / 2), (1.0, np.pi / 4),
+             (0.4375, "ref"), (0.6875, "ref"), (1.1875, "ref"), (2.4375, "ref"), (1e-8, "ref")],
 }
 
 
@@ -479,3 +497,31 @@ def test_loop_vectorises():
     assert re.search(r"<(4|8|16) x float>", llvm32), "float32 loop not vectorised"
     assert re.search(r"\bv(mul|add|sub)ps\s+%[yz]mm", kern32.inspect_asm(sig32))
     assert re.search(r"<(2|4|8) x double>", llvm64), "float64 loop not vectorised"
+
+
+# --------------------------------------------------------------------------
+# wiring into the fused cpu kernels
+# --------------------------------------------------------------------------
+# vecmath functions a big fused loop calls, with the op builder of the op wired to each
+# (compiler/vecmath_calls.FUNCTIONS); the exp/tanh/... rows are covered by test_compiler
+WIRED = {"atan": lambda ng, x: ng.atan(x)}
+
+
+@pytest.mark.parametrize("name", sorted(WIRED))
+def test_big_kernels_call_the_vecmath_function(name):
+    import numgrad as ng
+    from numgrad.compiler import vecmath_calls
+    from numgrad.compiler.emit_cpu import emit_group
+    from numgrad.compiler.layout import VECTOR_MIN
+    assert name in vecmath_calls.FUNCTIONS.values()
+    ng.reset_default_graph()
+    x = ng.placeholder(ng.float64, [VECTOR_MIN])
+    y = WIRED[name](ng, x)
+    xv = np.linspace(-3, 3, VECTOR_MIN)
+    sess = ng.Session(backend="cpu")
+    got = sess.run(y, {x: xv})
+    plan = next(iter(sess._plans.values())).compiled([xv])
+    sources = [emit_group(s).source for s in plan.steps if s.kind == "group"]
+    assert any(f"vmc.{name}_f64(" in src for src in sources)
+    want = ng.Session(backend="numpy").run(y, {x: xv})
+    np.testing.assert_allclose(got, want, rtol=4 * np.finfo(np.float64).eps, atol=0)

@@ -9,7 +9,7 @@ SIMD code (``<8 x float>`` / ``<16 x float>`` with AVX-512).
 Public functions (usable from ``@njit`` code *and* from Python; each accepts a
 float32 or a float64 scalar and returns the same type):
 
-    exp, log, expm1, log1p, tanh, sigmoid, sin, cos, tan, erf
+    exp, log, expm1, log1p, tanh, sigmoid, sin, cos, tan, erf, atan
 
 Dispatch: every function ``f`` is a tiny ``@njit`` wrapper around an
 ``overload``-ed stub that selects ``_f_f32`` or ``_f_f64`` by the argument's
@@ -57,6 +57,12 @@ Implementation notes
   or ``rb/sb`` selected at 1/0.35; |x| >= 6 clamped to 6, giving 1) are all
   computed and selected.  float32 erf is evaluated in float64 and rounded.
   Measured max error: 0.9 ulp (f64), 0.6 ulp (f32).
+* atan (f64): fdlibm ``s_atan.c``: |x| is moved next to 0, 1/2, 1, 3/2 or infinity
+  (``atan(v) + atan((|x| - v)/(1 + v|x|))``, v's atan split high + low), all five
+  reductions written as one quotient whose numerator, denominator and constants are
+  selected; then the degree-11 odd polynomial.  float32 atan is evaluated in float64 and
+  rounded.  Measured max error: 0.85 ulp (f64); the float32 results are the correctly
+  rounded ones on the whole strided sweep.
 * float32 expm1/log1p/tanh/sigmoid use native float32 arithmetic (16 lanes
   per AVX-512 register): expm1 ``x + x^2*q(x)`` (degree-8 fitted q, |x| < 1)
   else ``exp(x) - 1``; log1p as in f64; tanh ``x + x*z*P(z)`` (degree-4
@@ -81,7 +87,7 @@ from numba import njit, types
 from numba.extending import intrinsic, overload
 
 __all__ = ["exp", "log", "expm1", "log1p", "tanh", "sigmoid", "sin", "cos", "tan",
-           "erf"]
+           "erf", "atan"]
 
 _jit = dict(fastmath=False, cache=False)
 
@@ -605,6 +611,49 @@ def _erf_f64(x):
 
 
 # --------------------------------------------------------------------------
+# inverse trigonometric functions (fdlibm's algorithms, every branch computed and selected)
+# --------------------------------------------------------------------------
+# atan(v) split high + low at the reduction points v = 1/2, 1, 3/2 and infinity
+_ATAN_HI = (4.63647609000806093515e-01, 7.85398163397448278999e-01,
+            9.82793723247329054082e-01, 1.57079632679489655800e+00)
+_ATAN_LO = (2.26987774529616870924e-17, 3.06161699786838301793e-17,
+            1.39033110312309984516e-17, 6.12323399573676603587e-17)
+# odd polynomial of atan on |t| <= 7/16 (fdlibm s_atan.c aT[0..10])
+(_AT0, _AT1, _AT2, _AT3, _AT4, _AT5, _AT6, _AT7, _AT8, _AT9, _AT10) = (
+    3.33333333333329318027e-01, -1.99999999998764832476e-01, 1.42857142725034663711e-01,
+    -1.11111104054623557880e-01, 9.09088713343650656196e-02, -7.69187620504482999495e-02,
+    6.66107313738753120669e-02, -5.83357013379057348645e-02, 4.97687799461593236017e-02,
+    -3.65315727442169155270e-02, 1.62858201153657823623e-02)
+
+
+@njit(inline="always", **_jit)
+def _atan_abs_f64(a):
+    """atan(a) for a >= 0 (nan passes): a is moved next to 0, 1/2, 1, 3/2 or infinity
+    (atan(a) = atan(v) + atan((a - v)/(1 + a*v))), one reduction chosen by selects."""
+    i1 = a >= 0.4375
+    i2 = a >= 0.6875
+    i3 = a >= 1.1875
+    i4 = a >= 2.4375
+    num = _sel(i4, -1.0, _sel(i3, a - 1.5, _sel(i2, a - 1.0, _sel(i1, 2.0 * a - 1.0, a))))
+    den = _sel(i4, a, _sel(i3, 1.0 + 1.5 * a, _sel(i2, a + 1.0, _sel(i1, 2.0 + a, 1.0))))
+    t = num / den
+    hi = _sel(i4, _ATAN_HI[3], _sel(i3, _ATAN_HI[2], _sel(i2, _ATAN_HI[1],
+                                                          _sel(i1, _ATAN_HI[0], 0.0))))
+    lo = _sel(i4, _ATAN_LO[3], _sel(i3, _ATAN_LO[2], _sel(i2, _ATAN_LO[1],
+                                                          _sel(i1, _ATAN_LO[0], 0.0))))
+    z = t * t
+    w = z * z
+    s1 = z * (_AT0 + w * (_AT2 + w * (_AT4 + w * (_AT6 + w * (_AT8 + w * _AT10)))))
+    s2 = w * (_AT1 + w * (_AT3 + w * (_AT5 + w * (_AT7 + w * _AT9))))
+    return hi - ((t * (s1 + s2) - lo) - t)
+
+
+@njit(inline="always", **_jit)
+def _atan_f64(x):
+    return math.copysign(_atan_abs_f64(abs(x)), x)
+
+
+# --------------------------------------------------------------------------
 # float32 kernels (native float32 arithmetic for exp and log)
 # --------------------------------------------------------------------------
 _MAGIC32 = f32(12582912.0)               # 1.5 * 2**23
@@ -772,6 +821,11 @@ def _erf_f32(x):
     return f32(_erf_f64(float(x)))
 
 
+@njit(inline="always", **_jit)
+def _atan_f32(x):
+    return f32(_atan_f64(float(x)))
+
+
 # float32 sin/cos: the argument is reduced in float64 (two Cody-Waite steps, _rem_pio2_of_f32:
 # enough for every float32 input), the polynomials are float32 (Cephes sinf/cosf on [-pi/4, pi/4]), so
 # they run in twice as many vector lanes as the float64 kernels.
@@ -867,3 +921,4 @@ sin = _make_generic("sin", _sin_f32, _sin_f64)
 cos = _make_generic("cos", _cos_f32, _cos_f64)
 tan = _make_generic("tan", _tan_f32, _tan_f64)
 erf = _make_generic("erf", _erf_f32, _erf_f64)
+atan = _make_generic("atan", _atan_f32, _atan_f64)
