@@ -66,6 +66,7 @@ FUNCS = {
     "tan": (vm.tan, np.tan, lambda x, o: np.tan(x, out=o), (-100, 100)),
     "erf": (vm.erf, math.erf, _np_erf, (-5, 5)),
     "atan": (vm.atan, np.arctan, lambda x, o: np.arctan(x, out=o), (-10, 10)),
+    "asin": (vm.asin, np.arcsin, lambda x, o: np.arcsin(x, out=o), (-1, 1)),
 }
 
 
@@ -98,7 +99,8 @@ def main(names=None):
             print(f"{name:<9}{dt.__name__:<9}{tv:9.2f}{tl:9.2f}{tn:9.2f}{tl / tv:18.1f}x")
 
     print()
-    for name in [n for n in ("exp", "log", "expm1", "log1p", "tanh", "sigmoid", "erf", "atan")
+    for name in [n for n in ("exp", "log", "expm1", "log1p", "tanh", "sigmoid", "erf", "atan",
+                             "asin")
                  if n in kernels]:
         k = kernels[name]
         sig = [s for s in k.signatures if str(s[0].dtype) == "float32"][0]
