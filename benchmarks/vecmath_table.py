@@ -67,6 +67,7 @@ FUNCS = {
     "erf": (vm.erf, math.erf, _np_erf, (-5, 5)),
     "atan": (vm.atan, np.arctan, lambda x, o: np.arctan(x, out=o), (-10, 10)),
     "asin": (vm.asin, np.arcsin, lambda x, o: np.arcsin(x, out=o), (-1, 1)),
+    "acos": (vm.acos, np.arccos, lambda x, o: np.arccos(x, out=o), (-1, 1)),
 }
 
 
@@ -100,7 +101,7 @@ def main(names=None):
 
     print()
     for name in [n for n in ("exp", "log", "expm1", "log1p", "tanh", "sigmoid", "erf", "atan",
-                             "asin")
+                             "asin", "acos")
                  if n in kernels]:
         k = kernels[name]
         sig = [s for s in k.signatures if str(s[0].dtype) == "float32"][0]

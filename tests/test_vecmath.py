@@ -23,7 +23,7 @@ from numgrad.kernels import vecmath as vm
 
 MAX_ULP = 4.0
 FUNCS = ["exp", "log", "expm1", "log1p", "tanh", "sigmoid", "sin", "cos", "tan", "erf",
-         "atan", "asin"]
+         "atan", "asin", "acos"]
 # sin/cos/tan: <= MAX_ULP only for |x| <= TRIG_RANGE (Cody-Waite reduction,
 # see vecmath); beyond it results must be finite (and in [-1, 1] for sin/cos)
 TRIG_RANGE = 1.6e6
@@ -173,6 +173,16 @@ try:
     def _k_asin_f64(x, out):
         for i in range(x.shape[0]):
             out[i] = vm._asin_f64(x[i])
+
+    @njit(cache=True, error_model="numpy")
+    def _k_acos_f32(x, out):
+        for i in range(x.shape[0]):
+            out[i] = vm._acos_f32(x[i])
+
+    @njit(cache=True, error_model="numpy")
+    def _k_acos_f64(x, out):
+        for i in range(x.shape[0]):
+            out[i] = vm._acos_f64(x[i])
 finally:
     numba.config.CACHE_DIR = _old_cache_dir
 
@@ -222,7 +232,7 @@ def _erf_ref(x):
 REFS = {"exp": np.exp, "log": np.log, "expm1": np.expm1, "log1p": np.log1p,
         "tanh": np.tanh, "sigmoid": _sigmoid_ref, "sin": np.sin, "cos": np.cos,
         "tan": np.tan, "erf": _erf_ref, "atan": np.arctan,
-        "asin": np.arcsin}
+        "asin": np.arcsin, "acos": np.arccos}
 
 
 def run(name, x):
@@ -305,6 +315,7 @@ F32_INTERVALS = {
     "erf": [(-6.0, 6.0), (0.8, 1.3), (-3.0, -1.2), (3.8, 4.2)],
     "atan": [(-3.0, 3.0), (0.43, 0.44), (1.18, 1.19), (2.43, 2.44), (-1e-3, 1e-3)],
     "asin": [(-1.0, 1.0), (0.49, 0.51), (0.97, 0.98), (0.999, 1.0), (-1e-3, 1e-3)],
+    "acos": [(-1.0, 1.0), (0.49, 0.51), (-0.51, -0.49), (0.999, 1.0), (-1.0, -0.999)],
 }
 
 
@@ -358,6 +369,8 @@ INTERVALS = {
              (-1e-6, 1e-6), (1e15, 1e17)],
     # the switch points 1/2 and 0.975, the ends +-1 and tiny |x|
     "asin": [(-1.0, 1.0), (0.49, 0.51), (0.97, 0.98), (1 - 1e-6, 1.0), (-1.0, -1 + 1e-9),
+             (-1e-6, 1e-6)],
+    "acos": [(-1.0, 1.0), (0.49, 0.51), (-0.51, -0.49), (1 - 1e-6, 1.0), (-1.0, -1 + 1e-6),
              (-1e-6, 1e-6)],
 }
 
@@ -426,6 +439,9 @@ SPECIALS = {
     "asin": [(0.0, 0.0), (-0.0, -0.0), (1.0, np.pi / 2), (-1.0, -np.pi / 2), (nan, nan),
              (inf, nan), (-inf, nan), (1.0000000000000002, nan), (-2.0, nan), (5e-324, 5e-324),
              (-5e-324, -5e-324), (0.5, "ref"), (0.975, "ref"), (1e-8, "ref")],
+    "acos": [(1.0, 0.0), (-1.0, np.pi), (0.0, np.pi / 2), (-0.0, np.pi / 2), (nan, nan),
+             (inf, nan), (-inf, nan), (1.0000000000000002, nan), (-2.0, nan),
+             (5e-324, np.pi / 2), (0.5, "ref"), (-0.5, "ref"), (0.9999999999999999, "ref")],
 }
 
 
@@ -522,7 +538,8 @@ def test_loop_vectorises():
 # --------------------------------------------------------------------------
 # vecmath functions a big fused loop calls, with the op builder of the op wired to each
 # (compiler/vecmath_calls.FUNCTIONS); the exp/tanh/... rows are covered by test_compiler
-WIRED = {"atan": lambda ng, x: ng.atan(x), "asin": lambda ng, x: ng.asin(x / 3.0)}
+WIRED = {"atan": lambda ng, x: ng.atan(x), "asin": lambda ng, x: ng.asin(x / 3.0),
+         "acos": lambda ng, x: ng.acos(x / 3.0)}
 
 
 @pytest.mark.parametrize("name", sorted(WIRED))

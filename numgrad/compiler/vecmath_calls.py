@@ -12,7 +12,7 @@ from .. import cache
 # op type -> vecmath function name (vecmath has _<name>_f32 and _<name>_f64)
 FUNCTIONS = {"Exp": "exp", "Log": "log", "Log1p": "log1p", "Expm1": "expm1", "Tanh": "tanh",
              "Sigmoid": "sigmoid", "Sin": "sin", "Cos": "cos", "Tan": "tan", "Erf": "erf",
-             "Atan": "atan", "Asin": "asin"}
+             "Atan": "atan", "Asin": "asin", "Acos": "acos"}
 
 
 # op type -> expression over the operands ({0}, {1}) built from vecmath functions ({w}: f32 or
