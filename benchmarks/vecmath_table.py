@@ -32,6 +32,27 @@ def _loop(f):
     return k
 
 
+def _loop2(f):
+    """A two-argument function's loop, over (x, reversed x): the same signature as _loop's."""
+    @njit(**OPTS)
+    def k(x, out):
+        n = x.shape[0]
+        for i in range(n):
+            out[i] = f(x[i], x[n - 1 - i])
+    return k
+
+
+_REVERSED = {}
+
+
+def np_atan2(x, out):
+    """NumPy's arctan2 on (x, reversed x), the reversed copy made once (not timed)."""
+    kept = _REVERSED.get(id(x))
+    if kept is None or kept[0] is not x:        # (x is kept, so its id is not reused)
+        kept = _REVERSED[id(x)] = (x, np.ascontiguousarray(x[::-1]))
+    np.arctan2(x, kept[1], out=out)
+
+
 @njit(inline="always")
 def _libm_sigmoid(x):
     return 1.0 / (1.0 + math.exp(-x))
@@ -68,7 +89,9 @@ FUNCS = {
     "atan": (vm.atan, np.arctan, lambda x, o: np.arctan(x, out=o), (-10, 10)),
     "asin": (vm.asin, np.arcsin, lambda x, o: np.arcsin(x, out=o), (-1, 1)),
     "acos": (vm.acos, np.arccos, lambda x, o: np.arccos(x, out=o), (-1, 1)),
+    "atan2": (vm.atan2, np.arctan2, np_atan2, (-10, 10)),
 }
+BINARY = {"atan2"}      # timed on (x, reversed x)
 
 
 def bench(fn, *args, repeat=15):
@@ -90,7 +113,8 @@ def main(names=None):
     for name, (vfn, lfn, npfn, (lo, hi)) in FUNCS.items():
         if names and name not in names:
             continue
-        kv, kl = _loop(vfn), _loop(lfn)
+        loop = _loop2 if name in BINARY else _loop
+        kv, kl = loop(vfn), loop(lfn)
         kernels[name] = kv
         for dt in (np.float32, np.float64):
             x = rng.uniform(lo, hi, N).astype(dt)
@@ -101,7 +125,7 @@ def main(names=None):
 
     print()
     for name in [n for n in ("exp", "log", "expm1", "log1p", "tanh", "sigmoid", "erf", "atan",
-                             "asin", "acos")
+                             "asin", "acos", "atan2")
                  if n in kernels]:
         k = kernels[name]
         sig = [s for s in k.signatures if str(s[0].dtype) == "float32"][0]

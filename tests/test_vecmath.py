@@ -183,6 +183,16 @@ try:
     def _k_acos_f64(x, out):
         for i in range(x.shape[0]):
             out[i] = vm._acos_f64(x[i])
+
+    @njit(cache=True, error_model="numpy")
+    def _k_atan2_f32(y, x, out):
+        for i in range(x.shape[0]):
+            out[i] = vm._atan2_f32(y[i], x[i])
+
+    @njit(cache=True, error_model="numpy")
+    def _k_atan2_f64(y, x, out):
+        for i in range(x.shape[0]):
+            out[i] = vm._atan2_f64(y[i], x[i])
 finally:
     numba.config.CACHE_DIR = _old_cache_dir
 
@@ -489,10 +499,72 @@ def test_f32_exp_subnormal_results():
 
 
 # --------------------------------------------------------------------------
+# functions of two arguments
+# --------------------------------------------------------------------------
+BINARY_FUNCS = ["atan2"]
+BINARY_KERNELS = {"atan2": {np.dtype(np.float32): _k_atan2_f32,
+                            np.dtype(np.float64): _k_atan2_f64}}
+
+
+def _pairs(dtype, n=60_000, seed=3):
+    """(y, x): log-uniform magnitudes over the dtype's range, both signs, same-scale pairs
+    (ratios near 1: every reduction interval of atan), and random bit patterns."""
+    rng = np.random.default_rng(seed)
+    lo, hi = (-44, 38) if dtype == np.float32 else (-320, 307)
+    mags = [10.0 ** rng.uniform(lo, hi, n) for _ in range(2)]
+    signs = [rng.choice([-1.0, 1.0], n) for _ in range(2)]
+    y, x = mags[0] * signs[0], mags[1] * signs[1]
+    near = 10.0 ** rng.uniform(-3, 3, n) * signs[0]
+    scale = 10.0 ** rng.uniform(lo / 2, hi / 2, n)
+    bits = np.uint32 if dtype == np.float32 else np.uint64
+    rand = [rng.integers(0, np.iinfo(bits).max, n, dtype=bits).view(dtype) for _ in range(2)]
+    with np.errstate(all="ignore"):
+        ys = np.concatenate([y, near * scale, rng.uniform(-4, 4, n)]).astype(dtype)
+        xs = np.concatenate([x, scale * signs[1], rng.uniform(-4, 4, n)]).astype(dtype)
+    return np.concatenate([ys, rand[0]]), np.concatenate([xs, rand[1]])
+
+
+def _run2(name, y, x):
+    out = np.empty_like(x)
+    BINARY_KERNELS[name][x.dtype](y, x, out)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_atan2_sweep(dtype):
+    y, x = _pairs(dtype)
+    got = _run2("atan2", y, x)
+    hi = np.float64 if dtype == np.float32 else np.longdouble
+    with np.errstate(all="ignore"):
+        err = ulp_errors(got, np.arctan2(y.astype(hi), x.astype(hi)))
+    i = int(np.argmax(err))
+    assert err[i] <= MAX_ULP, f"atan2({y[i]!r}, {x[i]!r}) = {got[i]!r}: {err[i]:.3g} ulp"
+    print(f"atan2[{np.dtype(dtype)}] n={x.size}: max {err[i]:.3f} ulp at "
+          f"({y[i]!r}, {x[i]!r})")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_atan2_special_values(dtype):
+    """Pairs with a zero, infinite or nan argument give NumPy's (C99's) result exactly, signed
+    zeros too; the other pairs of the grid are within 1 ulp."""
+    vals = np.array([0.0, -0.0, 1.0, -1.0, 0.5, -3.0, inf, -inf, nan, 1e-40, 1e30])
+    y, x = (a.ravel().astype(dtype) for a in np.meshgrid(vals, vals))
+    got = _run2("atan2", y, x)
+    with np.errstate(all="ignore"):
+        want = np.arctan2(y, x)
+        err = ulp_errors(got, np.arctan2(y.astype(np.longdouble), x.astype(np.longdouble)))
+    special = ~np.isfinite(x) | ~np.isfinite(y) | (x == 0) | (y == 0)
+    exact = (got == want) & (np.signbit(got) == np.signbit(want)) | np.isnan(got) & np.isnan(want)
+    bad = [(a, b, g, w) for a, b, g, w, ok in zip(y, x, got, want, exact | ~special) if not ok]
+    assert not bad, bad
+    assert special.sum() > 60 and err[~special].max() <= 1.0
+
+
+# --------------------------------------------------------------------------
 # generic dispatch + vectorisation
 # --------------------------------------------------------------------------
 def test_public_names():
-    assert sorted(vm.__all__) == sorted(FUNCS)
+    assert sorted(vm.__all__) == sorted(FUNCS + BINARY_FUNCS)
     for name in FUNCS:
         assert callable(getattr(vm, name))
 
@@ -539,7 +611,7 @@ def test_loop_vectorises():
 # vecmath functions a big fused loop calls, with the op builder of the op wired to each
 # (compiler/vecmath_calls.FUNCTIONS); the exp/tanh/... rows are covered by test_compiler
 WIRED = {"atan": lambda ng, x: ng.atan(x), "asin": lambda ng, x: ng.asin(x / 3.0),
-         "acos": lambda ng, x: ng.acos(x / 3.0)}
+         "acos": lambda ng, x: ng.acos(x / 3.0), "atan2": lambda ng, x: ng.atan2(x, x * x - 1.0)}
 
 
 @pytest.mark.parametrize("name", sorted(WIRED))
