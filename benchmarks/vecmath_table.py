@@ -3,7 +3,7 @@
 For each function and dtype (N = 1e6, contiguous arrays) this times
   * vecmath : a Numba loop calling numgrad.kernels.vecmath.<f>
   * libm    : the same Numba loop calling math.<f> / np.<f> (scalar libm call)
-  * numpy   : NumPy's ufunc on the whole array (erf: scipy.special.erf,
+  * numpy   : NumPy's ufunc on the whole array (erf, erfc: scipy.special's,
               NumPy has none; nan if SciPy is missing)
 and checks that the float32 loops were vectorised (packed AVX
 instructions in the assembly, float or double).  Run:  python benchmarks/vecmath_table.py [name ...]
@@ -65,13 +65,16 @@ def np_sigmoid(x, out):
     np.reciprocal(out, out=out)
 
 
-try:  # NumPy has no erf; use SciPy's ufunc when available
-    from scipy.special import erf as _sp_erf
+try:  # NumPy has no erf/erfc; use SciPy's ufuncs when available
+    from scipy.special import erf as _sp_erf, erfc as _sp_erfc
 
     def _np_erf(x, out):
         _sp_erf(x, out=out)
+
+    def _np_erfc(x, out):
+        _sp_erfc(x, out=out)
 except ImportError:  # pragma: no cover
-    _np_erf = None
+    _np_erf = _np_erfc = None
 
 
 FUNCS = {
@@ -90,6 +93,7 @@ FUNCS = {
     "asin": (vm.asin, np.arcsin, lambda x, o: np.arcsin(x, out=o), (-1, 1)),
     "acos": (vm.acos, np.arccos, lambda x, o: np.arccos(x, out=o), (-1, 1)),
     "atan2": (vm.atan2, np.arctan2, np_atan2, (-10, 10)),
+    "erfc": (vm.erfc, math.erfc, _np_erfc, (-5, 10)),
 }
 BINARY = {"atan2"}      # timed on (x, reversed x)
 
@@ -125,7 +129,7 @@ def main(names=None):
 
     print()
     for name in [n for n in ("exp", "log", "expm1", "log1p", "tanh", "sigmoid", "erf", "atan",
-                             "asin", "acos", "atan2")
+                             "asin", "acos", "atan2", "erfc")
                  if n in kernels]:
         k = kernels[name]
         sig = [s for s in k.signatures if str(s[0].dtype) == "float32"][0]

@@ -12,7 +12,8 @@ from .. import cache
 # op type -> vecmath function name (vecmath has _<name>_f32 and _<name>_f64)
 FUNCTIONS = {"Exp": "exp", "Log": "log", "Log1p": "log1p", "Expm1": "expm1", "Tanh": "tanh",
              "Sigmoid": "sigmoid", "Sin": "sin", "Cos": "cos", "Tan": "tan", "Erf": "erf",
-             "Atan": "atan", "Asin": "asin", "Acos": "acos", "Atan2": "atan2"}
+             "Atan": "atan", "Asin": "asin", "Acos": "acos", "Atan2": "atan2",
+             "Erfc": "erfc"}
 # functions of two operands (all others take one)
 _ARITY = {"atan2": 2}
 
