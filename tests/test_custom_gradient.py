@@ -259,6 +259,24 @@ def test_bad_calls_build_and_register_nothing():
     assert _n_ops() == n and len(registry._RULES) == n_rules
 
 
+def test_inside_cond_and_while_loop(sess):
+    """The gradients of cond and while_loop differentiate copies of the branch/body ops:
+    the override goes along (TF 2.21 gives 300 and 40000 too)."""
+    @ng.custom_gradient
+    def times_hundred_back(x):
+        return ng.identity(x), lambda dy: dy * 100.0
+    x = ng.constant(2.0)
+    p = ng.placeholder(ng.bool_, [])
+    y = ng.cond(p, lambda: times_hundred_back(x) * 3.0, lambda: x * 1.0)
+    g, = ng.gradients(y, x)
+    _, w = ng.while_loop(lambda i, v: i < 2, lambda i, v: (i + 1, times_hundred_back(v) * 2.0),
+                         [ng.constant(0), x])
+    gw, = ng.gradients(w, x)
+    assert sess.run([y, g], {p: True}) == [6.0, 300.0]
+    assert sess.run([y, g], {p: False}) == [2.0, 1.0]
+    assert sess.run([w, gw]) == [8.0, 40000.0]
+
+
 def test_eager_mode_returns_the_value():
     ng.enable_eager_execution()
     y = _log1pexp(ng.constant([0.0]))
