@@ -3,8 +3,8 @@
 For each function and dtype (N = 1e6, contiguous arrays) this times
   * vecmath : a Numba loop calling numgrad.kernels.vecmath.<f>
   * libm    : the same Numba loop calling math.<f> / np.<f> (scalar libm call)
-  * numpy   : NumPy's ufunc on the whole array (erf, erfc: scipy.special's,
-              NumPy has none; nan if SciPy is missing)
+  * numpy   : NumPy's ufunc on the whole array (erf, erfc, digamma:
+              scipy.special's, NumPy has none; nan if SciPy is missing)
 and checks that the float32 loops were vectorised (packed AVX
 instructions in the assembly, float or double).  Run:  python benchmarks/vecmath_table.py [name ...]
 (names: only those functions' rows).
@@ -19,6 +19,7 @@ import numpy as np
 from numba import njit
 
 from numgrad.kernels import vecmath as vm
+from numgrad.kernels.cpu import scalar as _scalar
 
 N = 1_000_000
 OPTS = dict(error_model="numpy", fastmath=False)
@@ -65,16 +66,19 @@ def np_sigmoid(x, out):
     np.reciprocal(out, out=out)
 
 
-try:  # NumPy has no erf/erfc; use SciPy's ufuncs when available
-    from scipy.special import erf as _sp_erf, erfc as _sp_erfc
+try:  # NumPy has no erf/erfc/digamma; use SciPy's ufuncs when available
+    from scipy.special import erf as _sp_erf, erfc as _sp_erfc, psi as _sp_psi
 
     def _np_erf(x, out):
         _sp_erf(x, out=out)
 
     def _np_erfc(x, out):
         _sp_erfc(x, out=out)
+
+    def _np_digamma(x, out):
+        _sp_psi(x, out=out)
 except ImportError:  # pragma: no cover
-    _np_erf = _np_erfc = None
+    _np_erf = _np_erfc = _np_digamma = None
 
 
 FUNCS = {
@@ -94,6 +98,8 @@ FUNCS = {
     "acos": (vm.acos, np.arccos, lambda x, o: np.arccos(x, out=o), (-1, 1)),
     "atan2": (vm.atan2, np.arctan2, np_atan2, (-10, 10)),
     "erfc": (vm.erfc, math.erfc, _np_erfc, (-5, 10)),
+    # libm column: numgrad's scalar Cephes digamma (TF's algorithm; log and tan from libm)
+    "digamma": (vm.digamma, _scalar.digamma, _np_digamma, (-10, 20)),
 }
 BINARY = {"atan2"}      # timed on (x, reversed x)
 
@@ -129,7 +135,7 @@ def main(names=None):
 
     print()
     for name in [n for n in ("exp", "log", "expm1", "log1p", "tanh", "sigmoid", "erf", "atan",
-                             "asin", "acos", "atan2", "erfc")
+                             "asin", "acos", "atan2", "erfc", "digamma")
                  if n in kernels]:
         k = kernels[name]
         sig = [s for s in k.signatures if str(s[0].dtype) == "float32"][0]

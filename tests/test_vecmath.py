@@ -195,6 +195,16 @@ try:
             out[i] = vm._erfc_f64(x[i])
 
     @njit(cache=True, error_model="numpy")
+    def _k_digamma_f32(x, out):
+        for i in range(x.shape[0]):
+            out[i] = vm._digamma_f32(x[i])
+
+    @njit(cache=True, error_model="numpy")
+    def _k_digamma_f64(x, out):
+        for i in range(x.shape[0]):
+            out[i] = vm._digamma_f64(x[i])
+
+    @njit(cache=True, error_model="numpy")
     def _k_atan2_f32(y, x, out):
         for i in range(x.shape[0]):
             out[i] = vm._atan2_f32(y[i], x[i])
@@ -608,10 +618,85 @@ def test_atan2_special_values(dtype):
 
 
 # --------------------------------------------------------------------------
+# digamma: TF's special values; accuracy measured apart for x > 0 and x < 0
+# --------------------------------------------------------------------------
+_PI_LD = np.longdouble("3.14159265358979323846264338327950288")   # np.pi is 1e-16 off
+
+
+def _digamma_ref(x):
+    """(reference, scale) in float64 for x: SciPy's psi for x > 0 (SciPy uses Boost's rational
+    around the positive root, so values near it are accurate too); for x < 0 the reflection
+    psi(1 - x) - pi/tan(pi*f), f = x - round(x) (exact), with SciPy's psi(1 - x) and the
+    tangent in long double.  `scale` is what an error is measured in ulps of: the value for
+    x > 0; for x < 0 the larger of the two terms, since near the negative roots they cancel
+    (and psi(1 - x) carries its own rounding)."""
+    sps = pytest.importorskip("scipy.special")
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        pos = sps.psi(x)
+        f = x - np.round(x)
+        refl = _PI_LD / np.tan(_PI_LD * f.astype(np.longdouble))
+        other = sps.psi(1.0 - x)
+        neg = (other - refl).astype(np.float64)
+        ref = np.where(x > 0, pos, np.where(f == 0, np.nan, neg))
+        scale = np.where(x > 0, np.abs(ref), np.maximum(np.abs(other),
+                                                        np.abs(refl).astype(np.float64)))
+    return ref, scale
+
+
+def _digamma_inputs(dtype, n=60_000, seed=5):
+    rng = np.random.default_rng(seed)
+    lo, hi = (-38, 38) if dtype == np.float32 else (-300, 300)
+    x = np.concatenate([
+        10.0 ** rng.uniform(lo, hi, n),                    # all magnitudes
+        rng.uniform(0.0, 12.0, n),                         # the recurrence and both forms
+        rng.uniform(1.45, 1.475, n // 2),                  # around the positive root
+        rng.uniform(-12.0, 0.0, n),                        # reflection; near poles and roots
+        -(np.arange(1, 2000) + rng.uniform(-1e-4, 1e-4, 1999)),
+        -(10.0 ** rng.uniform(0, 15, n // 4))])
+    with np.errstate(all="ignore"):
+        return x.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_digamma_sweep(dtype):
+    x = _digamma_inputs(dtype)
+    got = np.empty_like(x)
+    (_k_digamma_f32 if dtype == np.float32 else _k_digamma_f64)(x, got)
+    ref, scale = _digamma_ref(x.astype(np.float64))
+    with np.errstate(all="ignore"):
+        want = ref.astype(dtype)
+        same = (got == want) | np.isnan(got) & np.isnan(want)
+        err = np.where(same, 0.0, np.abs(got.astype(np.float64) - ref)
+                       / np.spacing(scale.astype(dtype)).astype(np.float64))
+    for part, what in ((x > 0, "x > 0"), (x < 0, "x < 0 (ulps of the larger term)")):
+        e = np.where(part, err, 0.0)
+        i = int(np.argmax(e))
+        assert e[i] <= MAX_ULP, f"digamma[{np.dtype(dtype)}] {what}: {e[i]:.3g} at {x[i]!r}"
+        print(f"digamma[{np.dtype(dtype)}] {what} n={part.sum()}: max {e[i]:.3f} ulp "
+              f"at {x[i]!r}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_digamma_special_values(dtype):
+    """TF's (Eigen's Cephes) values: nan at 0, the negative integers and -inf."""
+    cases = [(0.0, nan), (-0.0, nan), (-1.0, nan), (-7.0, nan), (-1e20, nan), (-inf, nan),
+             (inf, inf), (nan, nan), (1.0, -0.5772156649015329), (1e-30, -1e30),
+             (-0.5, 0.03648997397857652), (-2.5, 1.1031566406452432)]
+    x = np.array([a for a, _ in cases]).astype(dtype)
+    got = np.empty_like(x)
+    (_k_digamma_f32 if dtype == np.float32 else _k_digamma_f64)(x, got)
+    for (a, w), g in zip(cases, got):
+        w = np.asarray(w).astype(dtype)
+        assert np.array_equal(g, w, equal_nan=True) or abs(g - w) <= 2 * np.spacing(abs(w)), \
+            (a, g, w)
+
+
+# --------------------------------------------------------------------------
 # generic dispatch + vectorisation
 # --------------------------------------------------------------------------
 def test_public_names():
-    assert sorted(vm.__all__) == sorted(FUNCS + BINARY_FUNCS)
+    assert sorted(vm.__all__) == sorted(FUNCS + BINARY_FUNCS + ["digamma"])
     for name in FUNCS:
         assert callable(getattr(vm, name))
 
@@ -656,10 +741,16 @@ def test_loop_vectorises():
 # wiring into the fused cpu kernels
 # --------------------------------------------------------------------------
 # vecmath functions a big fused loop calls, with the op builder of the op wired to each
-# (compiler/vecmath_calls.FUNCTIONS); the exp/tanh/... rows are covered by test_compiler
-WIRED = {"atan": lambda ng, x: ng.atan(x), "asin": lambda ng, x: ng.asin(x / 3.0),
-         "acos": lambda ng, x: ng.acos(x / 3.0), "atan2": lambda ng, x: ng.atan2(x, x * x - 1.0),
-         "erfc": lambda ng, x: ng.erfc(x * 2.0)}
+# (compiler/vecmath_calls.FUNCTIONS) and the relative tolerance against the NumPy backend
+# (digamma: that is Cephes, as TF, a few e-13 off near psi's roots); the exp/tanh/... rows
+# are covered by test_compiler
+_EPS4 = 4 * np.finfo(np.float64).eps
+WIRED = {"atan": (lambda ng, x: ng.atan(x), _EPS4),
+         "asin": (lambda ng, x: ng.asin(x / 3.0), _EPS4),
+         "acos": (lambda ng, x: ng.acos(x / 3.0), _EPS4),
+         "atan2": (lambda ng, x: ng.atan2(x, x * x - 1.0), _EPS4),
+         "erfc": (lambda ng, x: ng.erfc(x * 2.0), _EPS4),
+         "digamma": (lambda ng, x: ng.digamma(x * 3.0), 1e-11)}
 
 
 @pytest.mark.parametrize("name", sorted(WIRED))
@@ -671,7 +762,8 @@ def test_big_kernels_call_the_vecmath_function(name):
     assert name in vecmath_calls.FUNCTIONS.values()
     ng.reset_default_graph()
     x = ng.placeholder(ng.float64, [VECTOR_MIN])
-    y = WIRED[name](ng, x)
+    build, rtol = WIRED[name]
+    y = build(ng, x)
     xv = np.linspace(-3, 3, VECTOR_MIN)
     sess = ng.Session(backend="cpu")
     got = sess.run(y, {x: xv})
@@ -679,4 +771,4 @@ def test_big_kernels_call_the_vecmath_function(name):
     sources = [emit_group(s).source for s in plan.steps if s.kind == "group"]
     assert any(f"vmc.{name}_f64(" in src for src in sources)
     want = ng.Session(backend="numpy").run(y, {x: xv})
-    np.testing.assert_allclose(got, want, rtol=4 * np.finfo(np.float64).eps, atol=0)
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-14 if rtol > _EPS4 else 0)

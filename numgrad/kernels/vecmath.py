@@ -10,7 +10,7 @@ Public functions (usable from ``@njit`` code *and* from Python; each accepts a
 float32 or a float64 scalar and returns the same type):
 
     exp, log, expm1, log1p, tanh, sigmoid, sin, cos, tan, erf, erfc, atan, asin, acos,
-    atan2 (y, x)
+    atan2 (y, x), digamma
 
 Dispatch: every function ``f`` is a tiny ``@njit`` wrapper around an
 ``overload``-ed stub that selects ``_f_f32`` or ``_f_f64`` by the argument's
@@ -108,7 +108,7 @@ from numba import njit, types
 from numba.extending import intrinsic, overload
 
 __all__ = ["exp", "log", "expm1", "log1p", "tanh", "sigmoid", "sin", "cos", "tan",
-           "erf", "atan", "asin", "acos", "atan2", "erfc"]
+           "erf", "atan", "asin", "acos", "atan2", "erfc", "digamma"]
 
 _jit = dict(fastmath=False, cache=False)
 
@@ -797,6 +797,64 @@ def _atan2_f64(y, x):
     return _sel((x != x) | (y != y), x + y, v)
 
 
+# digamma: Cephes' reflection for x <= 0, then the recurrence into [1, 2] (or past 10) and
+# Boost's rational on [1, 2] written around the positive root (so values near it keep their
+# relative accuracy), or the asymptotic series from 10 on
+_PSI_Y = float(np.float32(0.99558162689208984))
+_PSI_ROOT1 = 1569415565.0 / 1073741824.0
+_PSI_ROOT2 = (381566830.0 / 1073741824.0) / 1073741824.0
+_PSI_ROOT3 = 0.9016312093258695918615325266959189453125e-19
+(_PSI_P0, _PSI_P1, _PSI_P2, _PSI_P3, _PSI_P4, _PSI_P5) = (
+    -0.0020713321167745952, -0.045251321448739056, -0.28919126444774784,
+    -0.65031853770896507, -0.32555031186804491, 0.25479851061131551)
+(_PSI_Q0, _PSI_Q1, _PSI_Q2, _PSI_Q3, _PSI_Q4, _PSI_Q5) = (
+    -0.55789841321675513e-6, 0.0021284987017821144, 0.054151797245674225,
+    0.43593529692665969, 1.4606242909763515, 2.0767117023730469)
+(_PSI_A0, _PSI_A1, _PSI_A2, _PSI_A3, _PSI_A4, _PSI_A5, _PSI_A6) = (
+    8.33333333333333333333E-2, -2.10927960927960927961E-2, 7.57575757575757575758E-3,
+    -4.16666666666666666667E-3, 3.96825396825396825397E-3, -8.33333333333333333333E-3,
+    8.33333333333333333333E-2)
+
+
+@njit(inline="always", **_jit)
+def _digamma_f64(x):
+    """psi(x) with TF's (Eigen's Cephes) special values: nan at 0, at the negative integers
+    and at -inf.  x <= 0: psi(1 - x) - pi/tan(pi*f), f = x - round(x) in (-1/2, 1/2].
+    Then t = x moved into [1, 2] (x < 1: 1/x subtracted; 2 < x < 10:
+    eight steps t -> t - 1 with 1/t added, each masked), where psi(t) = (t - root)*(Y +
+    P(t-1)/Q(t-1)) with the root split in three; from 10 on, log(x) - 1/(2x) - series."""
+    neg = x <= 0.0
+    f = x - np.floor(x)                  # f = x - round(x), exactly: whichever of these two
+    f = _sel(f > 0.5, x - np.ceil(x), f)  # is in [-1/2, 1/2] is exact for x <= 0
+    # pi*cot(pi*f); past |f| = 1/4 as pi*tan(pi*(1/2 - |f|)) (1/2 - |f| exact): tan(pi*f)
+    # near pi/2 would turn the rounding of pi*f into tens of ulps
+    af = abs(f)
+    refl = _sel(af > 0.25, _PI * math.copysign(_tan_f64(_PI * (0.5 - af)), f),
+                _PI / _tan_f64(_PI * f))
+    xr = _sel(neg, 1.0 - x, x)
+    small = xr < 1.0
+    acc = _sel(small, -1.0 / xr, 0.0)
+    t = _sel(small, xr + 1.0, xr)
+    mid = t < 10.0
+    for _ in range(8):
+        step = mid & (t > 2.0)
+        t = _sel(step, t - 1.0, t)
+        acc += _sel(step, 1.0 / t, 0.0)
+    u = t - 1.0
+    p = _PSI_P5 + u * (_PSI_P4 + u * (_PSI_P3 + u * (_PSI_P2 + u * (_PSI_P1 + u * _PSI_P0))))
+    q = 1.0 + u * (_PSI_Q5 + u * (_PSI_Q4 + u * (_PSI_Q3 + u * (_PSI_Q2 + u * (
+        _PSI_Q1 + u * _PSI_Q0)))))
+    g = ((t - _PSI_ROOT1) - _PSI_ROOT2) - _PSI_ROOT3
+    near = g * _PSI_Y + g * (p / q)
+    z = 1.0 / (xr * xr)
+    series = z * (_PSI_A6 + z * (_PSI_A5 + z * (_PSI_A4 + z * (_PSI_A3 + z * (
+        _PSI_A2 + z * (_PSI_A1 + z * _PSI_A0))))))
+    far = _log_f64(xr) - 0.5 / xr - series
+    y = acc + _sel(mid, near, far)
+    y = _sel(neg, y - refl, y)
+    return _sel(neg & (f == 0.0), np.nan, y)
+
+
 # --------------------------------------------------------------------------
 # float32 kernels (native float32 arithmetic for exp and log)
 # --------------------------------------------------------------------------
@@ -992,6 +1050,11 @@ def _atan2_f32(y, x):
     return f32(_atan2_f64(np.float64(y), np.float64(x)))
 
 
+@njit(inline="always", **_jit)
+def _digamma_f32(x):
+    return f32(_digamma_f64(np.float64(x)))
+
+
 # float32 sin/cos: the argument is reduced in float64 (two Cody-Waite steps, _rem_pio2_of_f32:
 # enough for every float32 input), the polynomials are float32 (Cephes sinf/cosf on [-pi/4, pi/4]), so
 # they run in twice as many vector lanes as the float64 kernels.
@@ -1119,3 +1182,4 @@ asin = _make_generic("asin", _asin_f32, _asin_f64)
 acos = _make_generic("acos", _acos_f32, _acos_f64)
 atan2 = _make_generic2("atan2", _atan2_f32, _atan2_f64)
 erfc = _make_generic("erfc", _erfc_f32, _erfc_f64)
+digamma = _make_generic("digamma", _digamma_f32, _digamma_f64)
