@@ -91,7 +91,7 @@ Implementation notes
   written around the positive root (kept to full relative accuracy), or from 10 on the
   asymptotic series.  Measured max error against SciPy: 2 ulp for x > 0 (SciPy's own error
   included); for x < 0, 4 ulp of the larger of psi(1-x) and pi*cot(pi*x), which cancel
-  near the negative roots (TF's Cephes is off by 1e-13 relative near every root).  float32
+  near the negative roots (TF's Cephes is a few e-13 off near the positive root).  float32
   via float64: correctly rounded on the sweep.
 * float32 expm1/log1p/tanh/sigmoid use native float32 arithmetic (16 lanes
   per AVX-512 register): expm1 ``x + x^2*q(x)`` (degree-8 fitted q, |x| < 1)
