@@ -3,7 +3,7 @@
 For each function and dtype (N = 1e6, contiguous arrays) this times
   * vecmath : a Numba loop calling numgrad.kernels.vecmath.<f>
   * libm    : the same Numba loop calling math.<f> / np.<f> (scalar libm call)
-  * numpy   : NumPy's ufunc on the whole array (erf, erfc, digamma:
+  * numpy   : NumPy's ufunc on the whole array (erf, erfc, digamma, lgamma:
               scipy.special's, NumPy has none; nan if SciPy is missing)
 and checks that the float32 loops were vectorised (packed AVX
 instructions in the assembly, float or double).  Run:  python benchmarks/vecmath_table.py [name ...]
@@ -67,7 +67,8 @@ def np_sigmoid(x, out):
 
 
 try:  # NumPy has no erf/erfc/digamma; use SciPy's ufuncs when available
-    from scipy.special import erf as _sp_erf, erfc as _sp_erfc, psi as _sp_psi
+    from scipy.special import erf as _sp_erf, erfc as _sp_erfc, gammaln as _sp_gammaln
+    from scipy.special import psi as _sp_psi
 
     def _np_erf(x, out):
         _sp_erf(x, out=out)
@@ -77,8 +78,11 @@ try:  # NumPy has no erf/erfc/digamma; use SciPy's ufuncs when available
 
     def _np_digamma(x, out):
         _sp_psi(x, out=out)
+
+    def _np_lgamma(x, out):
+        _sp_gammaln(x, out=out)
 except ImportError:  # pragma: no cover
-    _np_erf = _np_erfc = _np_digamma = None
+    _np_erf = _np_erfc = _np_digamma = _np_lgamma = None
 
 
 FUNCS = {
@@ -100,6 +104,7 @@ FUNCS = {
     "erfc": (vm.erfc, math.erfc, _np_erfc, (-5, 10)),
     # libm column: numgrad's scalar Cephes digamma (TF's algorithm; log and tan from libm)
     "digamma": (vm.digamma, _scalar.digamma, _np_digamma, (-10, 20)),
+    "lgamma": (vm.lgamma, math.lgamma, _np_lgamma, (-10, 20)),
 }
 BINARY = {"atan2"}      # timed on (x, reversed x)
 
@@ -135,7 +140,8 @@ def main(names=None):
 
     print()
     for name in [n for n in ("exp", "log", "expm1", "log1p", "tanh", "sigmoid", "erf", "atan",
-                             "asin", "acos", "atan2", "erfc", "digamma")
+                             "asin", "acos", "atan2", "erfc", "digamma",
+                             "lgamma")
                  if n in kernels]:
         k = kernels[name]
         sig = [s for s in k.signatures if str(s[0].dtype) == "float32"][0]

@@ -205,6 +205,16 @@ try:
             out[i] = vm._digamma_f64(x[i])
 
     @njit(cache=True, error_model="numpy")
+    def _k_lgamma_f32(x, out):
+        for i in range(x.shape[0]):
+            out[i] = vm._lgamma_f32(x[i])
+
+    @njit(cache=True, error_model="numpy")
+    def _k_lgamma_f64(x, out):
+        for i in range(x.shape[0]):
+            out[i] = vm._lgamma_f64(x[i])
+
+    @njit(cache=True, error_model="numpy")
     def _k_atan2_f32(y, x, out):
         for i in range(x.shape[0]):
             out[i] = vm._atan2_f32(y[i], x[i])
@@ -693,10 +703,152 @@ def test_digamma_special_values(dtype):
 
 
 # --------------------------------------------------------------------------
+# lgamma: a long double reference (NumPy has none, and math.lgamma is some ulps off), and
+# the same two measures as digamma
+# --------------------------------------------------------------------------
+ld = np.longdouble
+_EULER = ld("0.5772156649015328606065120900824024310422")
+_HALF_LOG_2PI = ld("0.9189385332046727417803297364056176398614")
+_B2K = [ld(1) / 6, ld(-1) / 30, ld(1) / 42, ld(-1) / 30, ld(5) / 66, ld(-691) / 2730, ld(7) / 6,
+        ld(-3617) / 510, ld(43867) / 798, ld(-174611) / 330]
+
+
+def _zeta_ints(kmax):
+    """zeta(2..kmax) in long double: sum to n = 30, then Euler-Maclaurin's tail."""
+    out = {}
+    n = 30
+    for k in range(2, kmax + 1):
+        kk = ld(k)
+        s = sum(ld(j) ** -kk for j in range(1, n))
+        s += ld(n) ** (1 - kk) / (kk - 1) + ld(n) ** -kk / 2
+        fact, rising = ld(1), kk
+        for j, b in enumerate(_B2K, start=1):
+            fact *= (2 * j - 1) * (2 * j)
+            s += b / fact * rising * ld(n) ** (-kk - 2 * j + 1)
+            rising *= (kk + 2 * j - 1) * (kk + 2 * j)
+        out[k] = s
+    return out
+
+
+_ZETA = _zeta_ints(90)
+
+
+def _lgamma1p_series(z):
+    """lgamma(1 + z) for |z| <= 1/2: -gamma*z + sum_k (-1)^k zeta(k)/k z^k."""
+    acc = np.zeros_like(z)
+    for k in range(90, 1, -1):
+        acc = (acc + (-1) ** k * _ZETA[k] / k) * z
+    return (acc - _EULER) * z
+
+
+def _stirling(x):
+    s = (x - ld(0.5)) * np.log(x) - x + _HALF_LOG_2PI
+    x2 = x * x
+    p = 1 / x
+    for j, b in enumerate(_B2K, start=1):
+        s += b / (2 * j * (2 * j - 1)) * p
+        p /= x2
+    return s
+
+
+def lgamma_pos_ld(x):
+    """lgamma of positive long doubles."""
+    x = np.asarray(x, dtype=ld)
+    out = np.empty_like(x)
+    a = x < ld(0.5)
+    out[a] = _lgamma1p_series(x[a]) - np.log(x[a])
+    b = (x >= ld(0.5)) & (x < ld(1.5))
+    out[b] = _lgamma1p_series(x[b] - 1)
+    c = (x >= ld(1.5)) & (x < ld(2.5))
+    out[c] = _lgamma1p_series(x[c] - 2) + np.log1p(x[c] - 2)
+    d = (x >= ld(2.5)) & (x < ld(40))
+    xd = x[d]
+    shift = np.zeros_like(xd)
+    for k in range(40):
+        m = xd + k < 40
+        shift[m] += np.log(xd[m] + k)
+    out[d] = _stirling(np.where(xd < 40, xd + np.ceil(40 - xd), xd)) - shift
+    e = x >= ld(40)
+    out[e] = _stirling(x[e])
+    out[x == np.inf] = np.inf
+    return out
+
+
+def _lgamma_ref(x):
+    """(reference, scale) for float64 x, as _digamma_ref: x > 0 from lgamma_pos_ld (series
+    about 1 and 2 with long double zeta(k), else Stirling after shifting past 40); x < 0 by
+    reflection log(pi/|x sin(pi f)|) - lgamma(-x) in long double, measured in ulps of the
+    larger of the two terms; -log|x| for |x| < 1e-30; inf at the poles."""
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        xl = x.astype(ld)
+        pos = lgamma_pos_ld(np.abs(xl))
+        f = (x - np.round(x)).astype(ld)
+        t1 = np.log(_PI_LD / np.abs(xl * np.sin(_PI_LD * f)))
+        tiny = np.abs(x) < 1e-30
+        t1[tiny] = -np.log(np.abs(xl[tiny]))
+        neg = np.where(tiny, t1, t1 - pos)
+        ref = np.where(x > 0, pos, np.where(f == 0, np.inf, neg)).astype(np.float64)
+        ref[np.isnan(x)] = np.nan
+        scale = np.where(x > 0, np.abs(ref), np.maximum(np.abs(t1), np.abs(pos)).astype(np.float64))
+    return ref, scale
+
+
+# lgamma for x < 0 is a reflection: log(pi/|x sin(pi x)|) carries the ~2.5 ulp relative error
+# of x*sin(pi x) as an absolute error, which is up to ~6 ulps of a term near 0.5
+LGAMMA_NEG_ULP = 8.0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lgamma_sweep(dtype):
+    rng = np.random.default_rng(7)
+    lo, hi = (-38, 38) if dtype == np.float32 else (-300, 300)
+    n = 40_000
+    x = np.concatenate([
+        10.0 ** rng.uniform(lo, hi, n), rng.uniform(0.0, 12.0, n),
+        rng.uniform(0.9, 1.1, n // 2), rng.uniform(1.9, 2.1, n // 2),    # the zeros 1 and 2
+        [0.23163998126983643, 0.7315998077392578, 0.8999996185302734, 1.2316322326660156,
+         1.7316312789916992, 8.0, 2.8823037615171174e17],                # the switch points
+        -rng.uniform(0.0, 12.0, n), -rng.uniform(2.4, 2.8, n // 2),      # the first zeros
+        -(np.arange(1, 2000) + rng.uniform(-1e-4, 1e-4, 1999)), -(10.0 ** rng.uniform(lo, 15, n))])
+    with np.errstate(all="ignore"):
+        x = x.astype(dtype)
+    got = np.empty_like(x)
+    (_k_lgamma_f32 if dtype == np.float32 else _k_lgamma_f64)(x, got)
+    ref, scale = _lgamma_ref(x.astype(np.float64))
+    with np.errstate(all="ignore"):
+        want = ref.astype(dtype)
+        same = (got == want) | np.isnan(got) & np.isnan(want)
+        err = np.where(same, 0.0, np.abs(got.astype(np.float64) - ref)
+                       / np.spacing(scale.astype(dtype)).astype(np.float64))
+    for part, bound, what in ((x > 0, MAX_ULP, "x > 0"),
+                              (x < 0, LGAMMA_NEG_ULP, "x < 0 (ulps of the larger term)")):
+        e = np.where(part, err, 0.0)
+        i = int(np.argmax(e))
+        assert e[i] <= bound, f"lgamma[{np.dtype(dtype)}] {what}: {e[i]:.3g} at {x[i]!r}"
+        print(f"lgamma[{np.dtype(dtype)}] {what}: max {e[i]:.3f} ulp at {x[i]!r}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lgamma_special_values(dtype):
+    """TF's values: inf at 0, the negative integers and +-inf; exactly 0 at 1 and 2."""
+    cases = [(0.0, inf), (-0.0, inf), (-1.0, inf), (-7.0, inf), (-1e20, inf), (-inf, inf),
+             (inf, inf), (nan, nan), (1.0, 0.0), (2.0, 0.0), (3.0, 0.6931471805599453),
+             (0.5, 0.5723649429247001), (-0.5, 1.2655121234846454), (1e-30, 69.07755278982137)]
+    x = np.array([a for a, _ in cases]).astype(dtype)
+    got = np.empty_like(x)
+    (_k_lgamma_f32 if dtype == np.float32 else _k_lgamma_f64)(x, got)
+    for (a, w), g in zip(cases, got):
+        w = np.asarray(w).astype(dtype)
+        assert np.array_equal(g, w, equal_nan=True) or abs(g - w) <= 2 * np.spacing(abs(w)), \
+            (a, g, w)
+
+
+# --------------------------------------------------------------------------
 # generic dispatch + vectorisation
 # --------------------------------------------------------------------------
 def test_public_names():
-    assert sorted(vm.__all__) == sorted(FUNCS + BINARY_FUNCS + ["digamma"])
+    assert sorted(vm.__all__) == sorted(FUNCS + BINARY_FUNCS + ["digamma", "lgamma"])
     for name in FUNCS:
         assert callable(getattr(vm, name))
 
@@ -750,7 +902,8 @@ WIRED = {"atan": (lambda ng, x: ng.atan(x), _EPS4),
          "acos": (lambda ng, x: ng.acos(x / 3.0), _EPS4),
          "atan2": (lambda ng, x: ng.atan2(x, x * x - 1.0), _EPS4),
          "erfc": (lambda ng, x: ng.erfc(x * 2.0), _EPS4),
-         "digamma": (lambda ng, x: ng.digamma(x * 3.0), 1e-11)}
+         "digamma": (lambda ng, x: ng.digamma(x * 3.0), 1e-11),
+         "lgamma": (lambda ng, x: ng.lgamma(x * 3.0), 1e-13)}
 
 
 @pytest.mark.parametrize("name", sorted(WIRED))

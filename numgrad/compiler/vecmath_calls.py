@@ -13,7 +13,7 @@ from .. import cache
 FUNCTIONS = {"Exp": "exp", "Log": "log", "Log1p": "log1p", "Expm1": "expm1", "Tanh": "tanh",
              "Sigmoid": "sigmoid", "Sin": "sin", "Cos": "cos", "Tan": "tan", "Erf": "erf",
              "Atan": "atan", "Asin": "asin", "Acos": "acos", "Atan2": "atan2",
-             "Erfc": "erfc", "Digamma": "digamma"}
+             "Erfc": "erfc", "Digamma": "digamma", "Lgamma": "lgamma"}
 # functions of two operands (all others take one)
 _ARITY = {"atan2": 2}
 
