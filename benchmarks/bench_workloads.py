@@ -200,3 +200,19 @@ class LoopGradient:
         return bench_loops.numgrad_cold_first_call()
 
     track_cold_first_call_seconds.unit = "seconds"
+
+
+class CnnStep:
+    """W9 (numgrad/bench_cnn.py): a small CNN's loss and its six gradients, batch 64 of
+    28x28x1 float32 (two 3x3 convolutions, max pool, dense, softmax cross-entropy)."""
+    timeout = 900
+
+    def setup(self):
+        from numgrad import bench_cnn
+        params, x, labels = bench_cnn.problem()
+        self.call = bench_cnn.numgrad_call(params, x, labels)
+        for _ in range(5):              # compile and the thread trials, outside the timing
+            self.call()
+
+    def time_loss_and_gradients(self):
+        self.call()

@@ -281,6 +281,22 @@ def test_host_fallback(rng):
     assert "host fallback (NumPy) Cumsum" in text and "host fallbacks: " in text, text
 
 
+@needs_cuda
+def test_conv_and_pool_run_on_the_host(rng):
+    """The convolution and pooling ops have no device kernel: they are host fallbacks."""
+    from numgrad.backends.cuda import host_fallback_op_types
+    assert {"Conv2D", "Conv2DBackpropFilter", "MaxPool", "MaxPoolGrad"} <= set(
+        host_fallback_op_types())
+    x = ng.placeholder(ng.float32, [2, 4, 4, 1])
+    w = ng.constant(rng.standard_normal((2, 2, 1, 2)).astype(np.float32))
+    y = ng.nn.max_pool(ng.nn.relu(ng.nn.conv2d(x, w, 1, "SAME")), 2, 2, "VALID")
+    loss = ng.reduce_sum(y * y)
+    fetches = [loss] + ng.gradients(loss, [x, w])
+    feed = {x: rng.standard_normal((2, 4, 4, 1)).astype(np.float32)}
+    s = assert_same(fetches, feed)
+    assert "host fallback (NumPy) Conv2D" in summary(s, fetches, feed)
+
+
 # --- buffers, signatures, errors -----------------------------------------------------------
 @needs_cuda
 def test_pool_reuses_buffers_across_calls(rng):

@@ -194,6 +194,7 @@ def copy_ops(fg, mapping, fetches):
         ctrl = [op_map[c] for c in op.control_inputs if c in op_map]
         with target.control_dependencies(ctrl):
             new = target.create_op(op.type, ins, op.attrs, op.name.replace("/", "_"))
+        new._gradient_op_type = op._gradient_op_type     # a gradient override goes along
         op_map[op] = new
         env.update(zip(op.outputs, new.outputs))
     return [env[t] for t in fetches]
