@@ -26,7 +26,7 @@ from .ops.reduce import (cumprod, cumsum, reduce_max, reduce_mean, reduce_min, r
                          reduce_sum)
 from .ops.control import group, no_op, tuple  # noqa: A004
 from .ops.array_extra import (argmax, argmin, argsort, boolean_mask, einsum, gather_nd, lin_space, linspace, meshgrid, one_hot, pad, placeholder_with_default, range, repeat, reverse, reverse_v2, roll, scatter_nd, sequence_mask, sort, split, tensor_scatter_nd_add, tensor_scatter_nd_update, tensordot)  # noqa: A004,E501
-from .control import case, cond, foldl, foldr, map_fn, scan, while_loop
+from .control import TensorArray, case, cond, foldl, foldr, map_fn, scan, while_loop
 from .ops.math import (acos, acosh, asin, asinh, atan, atan2, atanh, ceil, cosh, digamma,  # noqa: A004
                        erfc, is_finite, is_inf, is_nan, lgamma, polygamma, rint, round, sinh,
                        zeta)
