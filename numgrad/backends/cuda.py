@@ -462,6 +462,8 @@ def cuda_plan_summary(plan):
 class CudaPlan(CpuPlan):
     """Per (fetches, feeds): a CudaCompiledPlan per feed signature (CpuPlan's bookkeeping)."""
 
+    runs_functions = False      # control-flow functions stay NumPy plans on the host
+
     def __init__(self, fetches, targets, feeds, launch, pool):
         super().__init__(fetches, targets, feeds)
         self.launch, self.pool = launch, pool
