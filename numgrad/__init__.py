@@ -86,6 +86,7 @@ from .ops.linalg import (cholesky, cholesky_solve, diag, diag_part, eye, matrix_
                          matrix_triangular_solve, qr, self_adjoint_eig, self_adjoint_eigvals,
                          svd, trace)
 from . import linalg  # noqa: E402
+from . import scaleout  # noqa: E402  (ng.Session(target=dask client); dask imported only then)
 from .session_options import ConfigProto, GPUOptions, GraphOptions, OptimizerOptions
 from . import tf_logging as logging
 from .session import InteractiveSession, Session, get_default_session

@@ -189,6 +189,18 @@ class Graph:
         self.seed = None            # the graph-level random seed (ng.set_random_seed)
         self._gradient_override_map = {}    # op type -> gradient registry name
 
+    def __getstate__(self):
+        """A graph pickles (to ship it to Dask workers) without its thread-local journal and
+        lock; an unpickled graph is a copy with the same op names."""
+        state = self.__dict__.copy()
+        del state["_tls"], state["_lock"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._tls = threading.local()
+        self._lock = threading.RLock()
+
     @property
     def _journal(self):
         """The undo records of this thread's open transaction (None outside one).  Per thread,

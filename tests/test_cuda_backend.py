@@ -387,3 +387,46 @@ def test_import_numgrad_does_not_import_numba_cuda():
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", out.stdout
+
+
+@needs_cuda
+def test_variables_stay_on_the_device_between_training_steps(tmp_path):
+    rng = np.random.default_rng(0)
+    xv = rng.standard_normal((4, 3))
+    yv = rng.standard_normal(4)
+    results = {}
+    for backend in ("numpy", "cuda"):
+        with ng.Graph().as_default():
+            x = ng.placeholder(ng.float64, [4, 3])
+            y = ng.placeholder(ng.float64, [4])
+            w = ng.Variable(np.linspace(-1, 1, 3), name="w")
+            loss = ng.reduce_mean(ng.square(ng.linalg.matvec(x, w) - y))
+            step = ng.train.MomentumOptimizer(0.1, 0.9).minimize(loss)
+            saver = ng.train.Saver()
+            with ng.Session(backend=backend) as s:
+                s.run(ng.global_variables_initializer())
+                for _ in range(3):
+                    s.run(step, {x: xv, y: yv})
+                if backend == "cuda":
+                    state = s._state.values
+                    # the variable and the optimizer's slot are device arrays, not host copies
+                    assert all(hasattr(v, "copy_to_host") for v in state.values())
+                    pool = s._backend.pool
+                    before = pool.allocations
+                    s.run(step, {x: xv, y: yv})
+                    assert pool.allocations == before      # a step allocates nothing new
+                    saved = saver.save(s, str(tmp_path / "ckpt"))
+                else:
+                    s.run(step, {x: xv, y: yv})
+                results[backend] = (s.run([w, loss], {x: xv, y: yv}))
+        if backend == "cuda":
+            with ng.Graph().as_default():
+                w2 = ng.Variable(np.zeros(3), name="w")
+                ng.train.MomentumOptimizer(0.1, 0.9).minimize(ng.reduce_sum(w2))
+                with ng.Session(backend="cuda") as s:
+                    ng.train.Saver().restore(s, saved)          # host arrays into device state
+                    np.testing.assert_allclose(s.run(w2), results["cuda"][0], **_tol(np.float64))
+                    w2.load(np.ones(3), s)
+                    assert s.run(w2).tolist() == [1.0, 1.0, 1.0]
+    np.testing.assert_allclose(results["cuda"][0], results["numpy"][0], **_tol(np.float64))
+    np.testing.assert_allclose(results["cuda"][1], results["numpy"][1], **_tol(np.float64))

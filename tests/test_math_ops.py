@@ -410,6 +410,7 @@ NORMS = [  # (ord, axis, numpy's norm arguments)
     ("fro", (0, 1), dict(ord="fro", axis=(0, 1))), ("euclidean", (1, 0), dict(axis=(1, 0))),
     (1, (0, 1), dict(ord=1, axis=(0, 1))), (1, (1, 0), dict(ord=1, axis=(1, 0))),
     (np.inf, (0, 1), dict(ord=np.inf, axis=(0, 1))), (np.inf, (-1, -2), dict(ord=np.inf, axis=(-1, -2))),
+    (2, (0, 1), dict(ord=2, axis=(0, 1))), (2, (1, 0), dict(ord=2, axis=(1, 0))),
 ]
 
 
@@ -437,8 +438,19 @@ def test_norm_errors():
         ng.norm(x, axis=(0, 0))
     with pytest.raises(ValueError, match="axis"):
         ng.norm(x, axis=[0, 1, 2])
-    with pytest.raises(NotImplementedError, match="SVD"):
-        ng.norm(x, ord=2, axis=[0, 1])
+
+
+def test_matrix_2_norm_batched_and_its_gradient():
+    # the largest singular value, over any pair of axes of a batch; TF's gradient (through
+    # svd without u, v) is u₁ v₁ᵀ: checked against finite differences
+    a = np.random.default_rng(0).standard_normal((2, 3, 4))
+    got, = run([ng.norm(ng.constant(a), ord=2, axis=[0, 2])])[0]
+    np.testing.assert_allclose(got, np.linalg.norm(np.moveaxis(a, 1, 0), ord=2, axis=(1, 2)),
+                               rtol=1e-13)
+    x = ng.placeholder(ng.float64, [3, 4])
+    err = ng.test.compute_gradient_error(x, [3, 4], ng.norm(x, ord=2, axis=[0, 1]), [],
+                                         x_init_value=a[0])
+    assert err < 1e-6
 
 
 def test_cross_and_polyval_and_logical_xor():

@@ -276,7 +276,8 @@ def _single_runner(node):
 class CompiledPlan:
     """The steps for one feed signature, with what the plan summary reports."""
 
-    def __init__(self, ops, fetches, feeds, signature, reference=None, fuse_at_once=False):
+    def __init__(self, ops, fetches, feeds, signature, reference=None, fuse_at_once=False,
+                 stable=False):
         t0 = time.perf_counter()
         c = stages.compile_signature(STAGES, stages.Compilation(
             ops, fetches, feeds, signature,
@@ -334,6 +335,9 @@ class CompiledPlan:
         small = not any(getattr(run, "parallel", False) for run in self.runners)
         self._reference = reference
         self.interpret_calls = INTERPRET_CALLS if small and reference is not None else 0
+        self.fused_after = FUSED_CALL_AFTER
+        if stable:      # one code path from the first call: the same bits on every call
+            self.interpret_calls, self.fused_after = 0, float("inf")
         self.plan_seconds = time.perf_counter() - t0
 
     def _try_fused_call(self):
@@ -366,7 +370,7 @@ class CompiledPlan:
             if self.calls <= self.interpret_calls:
                 return self._reference(feed_values)
             numba_start.start()     # before any kernel, opaque ones included, is compiled
-            if self.calls > FUSED_CALL_AFTER:
+            if self.calls > self.fused_after:
                 self._try_fused_call()
         if self.fused_call:
             fn, const_args, out_ids, out_allocs = self.fused_call
@@ -778,13 +782,14 @@ class CpuPlan:
 
     runs_functions = True       # control-flow ops run their function graphs with cpu plans
 
-    def __init__(self, fetches, targets, feeds):
+    def __init__(self, fetches, targets, feeds, stable=False):
         # NumpyPlan validates (unfed placeholders) and is the fallback for dynamic shapes.
         self._reference = _ReferencePlan(fetches, targets, feeds)
         self.fetches, self.feeds = list(fetches), list(feeds)
         self.ops = self._reference.ops
         self._compiled = {}
         self._lock = threading.Lock()
+        self._stable = stable
         _PLANS.add(self)
 
     def _signature(self, feed_values):
@@ -806,7 +811,8 @@ class CpuPlan:
         return plan
 
     def _build(self, sig):
-        return CompiledPlan(self.ops, self.fetches, self.feeds, sig, reference=self._reference)
+        return CompiledPlan(self.ops, self.fetches, self.feeds, sig, reference=self._reference,
+                            stable=self._stable)
 
     def __call__(self, feed_values):
         return self.compiled(feed_values)(feed_values)
@@ -849,10 +855,18 @@ class FunctionPlan(CpuPlan):
 
 
 class CpuBackend:
-    name = "cpu"
+    """``stable=True`` ("cpu-stable"): every plan runs one code path from its first call (no
+    NumPy-interpreted first calls, no later switch to the one-dispatch plan function with its
+    vectorised math), so repeated calls give bit-identical results.  Dask workers use it: a
+    chunk's partial result must not depend on how many chunks its worker ran before."""
+
+    def __init__(self, stable=False):
+        self.stable = stable
+        self.name = "cpu-stable" if stable else "cpu"
 
     def prepare(self, graph, fetches, targets, feeds):
-        return CpuPlan(fetches, targets, feeds)
+        return CpuPlan(fetches, targets, feeds, stable=self.stable)
 
 
 register_backend("cpu", CpuBackend)
+register_backend("cpu-stable", lambda: CpuBackend(stable=True))
