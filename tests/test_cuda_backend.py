@@ -430,3 +430,35 @@ def test_variables_stay_on_the_device_between_training_steps(tmp_path):
                     assert s.run(w2).tolist() == [1.0, 1.0, 1.0]
     np.testing.assert_allclose(results["cuda"][0], results["numpy"][0], **_tol(np.float64))
     np.testing.assert_allclose(results["cuda"][1], results["numpy"][1], **_tol(np.float64))
+
+
+@needs_cuda
+def test_host_fallbacks_run_under_the_blas_thread_policy():
+    # a host fallback (here Cholesky) runs its NumPy reference between blas_threads.begin and
+    # end, as the cpu backend's runs with BLAS ops do: BLAS at one thread, the user's count after
+    from numgrad import blas_threads
+    from numgrad.backends.cuda import HostRunner
+    if not blas_threads.controllers():
+        pytest.skip("no BLAS library threadpoolctl can control")
+    a = np.array([[4.0, 1.0], [1.0, 3.0]])
+    x = ng.placeholder(ng.float64, [2, 2])
+    c = ng.cholesky(x)
+    seen = []
+    with ng.Session(backend="cuda") as s:
+        s.run(c, {x: a})
+        plans = [p for plan in s._plans.values() for p in plan._compiled.values()]
+        runners = [r for p in plans for r in p.runners if isinstance(r, HostRunner)]
+        assert runners
+        for r in runners:
+            inner = r.op_def
+
+            class Recording:
+                type = inner.type
+
+                @staticmethod
+                def compute(vals, attrs, inner=inner):
+                    seen.append(blas_threads._depth)
+                    return inner.compute(vals, attrs)
+            r.op_def = Recording()
+        np.testing.assert_allclose(s.run(c, {x: a}), np.linalg.cholesky(a), **_tol(np.float64))
+    assert seen and all(d >= 1 for d in seen) and blas_threads._depth == 0

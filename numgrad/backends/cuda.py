@@ -30,7 +30,7 @@ import numpy as np
 from numba import config as _numba_config
 from numba import cuda
 
-from .. import cache
+from .. import blas_threads, cache
 from ..compiler import stages
 from ..compiler.emit_cuda import emit_group_cuda
 from ..errors import InvalidArgumentError, OpError, ResourceExhaustedError
@@ -280,6 +280,7 @@ class HostRunner:
             c()
         checks.clear()
         args = [env[i].copy_to_host() for i in self.ins]
+        blas_threads.begin()        # the cpu backend's BLAS policy: one thread, no oversubscription
         try:
             with np.errstate(all="ignore"):
                 res = self.op_def.compute(args, self.node.attrs)
@@ -287,6 +288,8 @@ class HostRunner:
             raise
         except (ValueError, IndexError, TypeError, ZeroDivisionError) as e:
             raise _opaque_error(self.node, [tuple(a.shape) for a in args], e) from e
+        finally:
+            blas_threads.end()
         for (vid, shape, dtype), r in zip(self.outs, res):
             r = np.ascontiguousarray(np.asarray(r, dtype=dtype)).reshape(shape)
             a = alloc(shape, dtype)
