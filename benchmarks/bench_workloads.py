@@ -177,3 +177,42 @@ class TrainStep:
         return median_ms(self.train, 5, 0.5) / median_ms(self.grads, 5, 0.5)
 
     track_train_over_grads.unit = "ratio"
+
+
+class LoopGradient:
+    """W7 (numgrad/bench_loops.py): loss and gradients (F, x0) through a 1000-step RK4
+    ``while_loop`` of Lorenz-96 (40 variables, float64): the loop runs in Python, one call of
+    the body's compiled plan function per iteration, forward twice (value, then the recorded
+    history) and backward once."""
+    timeout = 900
+
+    def setup(self):
+        from numgrad import bench_loops
+        x0, target = bench_loops.problem()
+        self.call = bench_loops.numgrad_call(x0, target)
+        self.call()                     # the bodies compile during the first call
+
+    def time_loss_and_gradients(self):
+        self.call()
+
+    def track_cold_first_call_seconds(self):
+        from numgrad import bench_loops
+        return bench_loops.numgrad_cold_first_call()
+
+    track_cold_first_call_seconds.unit = "seconds"
+
+
+class CnnStep:
+    """W9 (numgrad/bench_cnn.py): a small CNN's loss and its six gradients, batch 64 of
+    28x28x1 float32 (two 3x3 convolutions, max pool, dense, softmax cross-entropy)."""
+    timeout = 900
+
+    def setup(self):
+        from numgrad import bench_cnn
+        params, x, labels = bench_cnn.problem()
+        self.call = bench_cnn.numgrad_call(params, x, labels)
+        for _ in range(5):              # compile and the thread trials, outside the timing
+            self.call()
+
+    def time_loss_and_gradients(self):
+        self.call()

@@ -18,15 +18,15 @@ from .ops.math import (abs, add, add_n, cast, clip_by_value, cos, div, div_no_na
                        negative, not_equal, pow, realdiv, reciprocal, rsqrt, scalar_mul,
                        select, sigmoid, sign, sin, sqrt, square, squared_difference, subtract,
                        tan, tanh, truediv, truncatemod, where, where_v2)
-from .ops.array import (broadcast_to, concat, expand_dims, fill, gather, identity, ones,
-                        ones_like, rank, reshape, shape, size, slice, squeeze, stack,  # noqa: A004
+from .ops.array import (broadcast_to, concat, expand_dims, fill, gather, identity, identity_n,
+                        ones, ones_like, rank, reshape, shape, size, slice, squeeze, stack,  # noqa: A004
                         stop_gradient, strided_slice, tile, transpose, unsorted_segment_sum,
                         unstack, zeros, zeros_like)
 from .ops.reduce import (cumprod, cumsum, reduce_max, reduce_mean, reduce_min, reduce_prod,
                          reduce_sum)
 from .ops.control import group, no_op, tuple  # noqa: A004
 from .ops.array_extra import (argmax, argmin, argsort, boolean_mask, einsum, gather_nd, lin_space, linspace, meshgrid, one_hot, pad, placeholder_with_default, range, repeat, reverse, reverse_v2, roll, scatter_nd, sequence_mask, sort, split, tensor_scatter_nd_add, tensor_scatter_nd_update, tensordot)  # noqa: A004,E501
-from .control import case, cond, foldl, foldr, map_fn, scan, while_loop
+from .control import TensorArray, case, cond, foldl, foldr, map_fn, scan, while_loop
 from .ops.math import (acos, acosh, asin, asinh, atan, atan2, atanh, ceil, cosh, digamma,  # noqa: A004
                        erfc, is_finite, is_inf, is_nan, lgamma, polygamma, rint, round, sinh,
                        zeta)
@@ -60,7 +60,7 @@ _make_op_builders_atomic()
 from .ops import overloads as _overloads  # noqa: F401,E402  (Tensor operators)
 from . import nn
 from . import math_ns as math  # noqa: E402  (ng.math: the tf.math names)
-from .gradients import (AggregationMethod, NotDifferentiable, RegisterGradient,
+from .gradients import (AggregationMethod, NoGradient, NotDifferentiable, RegisterGradient,
                         UnconnectedGradients, gradients, hessians, no_gradient)
 from .jacobians import batch_jacobian, hvp, jacobian, jvp
 from .variables import (AUTO_REUSE, GraphKeys, Variable, VariableScope, VariableV1,
@@ -71,6 +71,7 @@ from .variables import (AUTO_REUSE, GraphKeys, Variable, VariableScope, Variable
                         is_variable_initialized, local_variables, local_variables_initializer,
                         model_variables, report_uninitialized_variables, trainable_variables,
                         variable_scope, variables_initializer)
+from .gradients.custom import custom_gradient
 from .init_ops import (constant_initializer, glorot_normal_initializer,
                        glorot_uniform_initializer, ones_initializer,
                        orthogonal_initializer, random_normal_initializer,
@@ -85,6 +86,7 @@ from .ops.linalg import (cholesky, cholesky_solve, diag, diag_part, eye, matrix_
                          matrix_triangular_solve, qr, self_adjoint_eig, self_adjoint_eigvals,
                          svd, trace)
 from . import linalg  # noqa: E402
+from . import scaleout  # noqa: E402  (ng.Session(target=dask client); dask imported only then)
 from .session_options import ConfigProto, GPUOptions, GraphOptions, OptimizerOptions
 from . import tf_logging as logging
 from .session import InteractiveSession, Session, get_default_session

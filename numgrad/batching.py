@@ -352,6 +352,12 @@ def _check_numerics(ctx, op, inputs, batched):
     return list(new_op.outputs)
 
 
+def _identity_n(ctx, op, inputs, batched):
+    """Each output is its input (batched or not).  Like TF's vectorisation, the twin is plain
+    identities: an override of IdentityN's gradient does not carry over to the batched copy."""
+    return [t if b else Plain(t) for t, b in zip(inputs, batched)]
+
+
 def _elementwise_types():
     return ([t for t, *_ in M.UNARY] + [t for t, *_ in M.BINARY] +
             ["Cast", "ReluGrad", "SelectV2", "Identity", "StopGradient"])
@@ -389,6 +395,7 @@ BATCH_RULES.update({
     "Softmax": _softmax, "LogSoftmax": _softmax,
     "SoftmaxCrossEntropyWithLogits": _softmax_cross_entropy,
     "CheckNumerics": _check_numerics,
+    "IdentityN": _identity_n,
 })
 
 # Op types that never receive a seed-dependent (batched) input, so need no rule.

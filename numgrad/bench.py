@@ -397,7 +397,22 @@ def main(argv=None):
     ap.add_argument("--busy", action="store_true",
                     help="numgrad and NumPy quiet and beside a process busy on one core "
                          f"(default workloads: {', '.join(BUSY_DEFAULT)})")
+    ap.add_argument("--variants", action="store_true",
+                    help="each workload written in other plausible ways, with each "
+                         "formulation's time over the workload's best (bench_variants.py)")
     args = ap.parse_args(argv)
+    if args.variants:
+        from numgrad import bench_variants
+        names = list(bench_variants.VARIANTS)
+        if args.only:
+            wanted = [w.strip() for w in args.only.split(",")]
+            names = [n for n in names if any(n.startswith(w) for w in wanted)]
+        rows = bench_variants.run(names, args.quick)
+        bench_variants.print_table(rows)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(rows, f, indent=1)
+        return
     names = list(WORKLOADS) if not args.busy or args.only else list(BUSY_DEFAULT)
     if args.quick:
         names = [n for n in names if "1e7" not in n]

@@ -52,6 +52,10 @@ TRIALS = 3
 RECHECK = 1000
 SLOWER = 2.0                # a threaded run this many times the one-thread time: serial
 BLAS_OPS = ("MatMul", "BatchMatMulV2")
+# Ops whose cpu kernels split their work across numgrad's threads and call BLAS from each: a
+# run with one gets BLAS at one thread (begin/end) like a run with a matmul, so the two pools
+# do not multiply; they have no MatmulSite of their own.
+SELF_THREADED_BLAS_OPS = ("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter")
 
 
 def parse_setting(text):
@@ -114,7 +118,7 @@ def one_thread_for_scipy_blas():
 
 
 def uses_blas(op_types):
-    return any(t in BLAS_OPS for t in op_types)
+    return any(t in BLAS_OPS or t in SELF_THREADED_BLAS_OPS for t in op_types)
 
 
 def begin():

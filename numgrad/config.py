@@ -103,6 +103,11 @@ SWITCHES = {s.name: s for s in [
     Switch("NUMGRAD_FUSED_CALL_AFTER", "int", 100,
            "After this many calls a small cpu plan is compiled into one Numba plan function.",
            timing="import", mirror=("numgrad.backends.cpu", "FUSED_CALL_AFTER"), minimum=0),
+    Switch("NUMGRAD_FUNCTION_COMPILE_AFTER", "int", 100,
+           "On the cpu backend a control-flow function (a while_loop body or cond, a cond "
+           "branch) runs with the NumPy interpreter for this many calls, then compiled into one "
+           "Numba plan function where it can be.",
+           timing="import", mirror=("numgrad.control.func_graph", "COMPILE_AFTER"), minimum=0),
     Switch("NUMGRAD_FUSE_GATHERS", "bool", True,
            "Fused loops read an axis-0 gather in place instead of copying its rows out.",
            timing="import", mirror=("numgrad.backends.cpu", "FUSE_GATHERS")),

@@ -11,6 +11,9 @@ def explain(fetches, feed_dict=None, session=None):
     the graph of the fetches.
     """
     session = session or get_default_session()
+    if session is not None and getattr(session, "_dask", None) is not None and feed_dict \
+            and session._dask_feeds(feed_dict):
+        return session._dask_explain(fetches, feed_dict)
     if session is None or session.backend != "cpu":
         from .graph_tools import _graph_of_fetches   # (graph_tools imports session)
         graph = _graph_of_fetches(fetches)

@@ -115,7 +115,7 @@ class Operation:
     """A node: type, input tensors, attributes, output tensors, control inputs."""
 
     __slots__ = ("_graph", "_name", "_type", "_inputs", "_attrs", "_outputs",
-                 "_control_inputs", "_id", "__weakref__")
+                 "_control_inputs", "_id", "_gradient_op_type", "__weakref__")
 
     def __init__(self, graph, name, op_type, inputs, attrs, output_specs, control_inputs, op_id):
         self._graph = graph
@@ -125,6 +125,9 @@ class Operation:
         self._attrs = dict(attrs or {})
         self._control_inputs = tuple(control_inputs)
         self._id = op_id
+        # the gradient registry name that replaces `op_type` when gradients are built
+        # (Graph.gradient_override_map); kept apart from `attrs`, which the kernels read
+        self._gradient_op_type = None
         self._outputs = tuple(Tensor(self, i, dt, shp) for i, (dt, shp) in enumerate(output_specs))
 
     graph = property(lambda self: self._graph, doc="The Graph this op belongs to.")
@@ -140,7 +143,10 @@ class Operation:
     device = property(lambda self: "", doc="Always '' (numgrad places no devices).")
 
     def get_attr(self, name):
-        """The value of attribute `name`; ValueError naming the op if it has no such attribute."""
+        """The value of attribute `name`; ValueError naming the op if it has no such attribute.
+        '_gradient_op_type' is the gradient override set by Graph.gradient_override_map."""
+        if name == "_gradient_op_type" and self._gradient_op_type is not None:
+            return self._gradient_op_type.encode()      # TF returns the attr's bytes
         try:
             return self._attrs[name]
         except KeyError:
@@ -181,6 +187,19 @@ class Graph:
         self._finalized = False
         self._collections = {}      # name -> list (GraphKeys.GLOBAL_VARIABLES, ...)
         self.seed = None            # the graph-level random seed (ng.set_random_seed)
+        self._gradient_override_map = {}    # op type -> gradient registry name
+
+    def __getstate__(self):
+        """A graph pickles (to ship it to Dask workers) without its thread-local journal and
+        lock; an unpickled graph is a copy with the same op names."""
+        state = self.__dict__.copy()
+        del state["_tls"], state["_lock"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._tls = threading.local()
+        self._lock = threading.RLock()
 
     @property
     def _journal(self):
@@ -278,6 +297,31 @@ class Graph:
         finally:
             self._control_stack.pop()
 
+    @contextlib.contextmanager
+    def gradient_override_map(self, op_type_map):
+        """Context manager: ops of a type in `op_type_map` created in the block are
+        differentiated with the rule registered (ng.RegisterGradient) under the mapped name
+        instead of their own (tf.Graph.gradient_override_map).  The name is looked up when
+        gradients are built, so it may be registered later; inner blocks override outer ones."""
+        if not isinstance(op_type_map, dict):
+            raise TypeError("op_type_map must be a dictionary mapping strings to strings")
+        saved = {}
+        for op_type, mapped in op_type_map.items():
+            if not (isinstance(op_type, str) and isinstance(mapped, str)):
+                raise TypeError("op_type_map must be a dictionary mapping strings to strings")
+        for op_type, mapped in op_type_map.items():
+            if op_type in self._gradient_override_map:
+                saved[op_type] = self._gradient_override_map[op_type]
+            self._gradient_override_map[op_type] = mapped
+        try:
+            yield
+        finally:
+            for op_type in op_type_map:
+                if op_type in saved:
+                    self._gradient_override_map[op_type] = saved[op_type]
+                else:
+                    self._gradient_override_map.pop(op_type, None)
+
     # --- op creation ---------------------------------------------------------------------
     def create_op(self, op_type, inputs, attrs=None, name=None, exact_name=False):
         """Create an Operation after inferring and checking its output dtypes/shapes.
@@ -319,6 +363,7 @@ class Graph:
                 control.extend(c for c in group if c not in control)
             op = Operation(self, full_name, op_type, inputs, attrs,
                            [(_dtypes.as_dtype(d), s) for d, s in specs], control, len(self._ops))
+            op._gradient_op_type = self._gradient_override_map.get(op_type)
             if self._keep_ops:
                 self._ops.append(op)
                 self._ops_by_name[full_name] = op

@@ -21,7 +21,7 @@ from . import batching
 from .graph import Tensor, graph_of, executing_eagerly
 from .gradients import UnconnectedGradients, gradients
 from .gradients.impl import _unconnected_enum
-from .gradients.registry import get_gradient_function, has_rule
+from .gradients.registry import declared_not_differentiable
 from .indexed_slices import IndexedSlices
 from .ops import array as A
 from .ops import math as M
@@ -89,7 +89,7 @@ def _differentiably_connected(y, xs):
             continue
         seen.add(t)
         op = t.op
-        if has_rule(op.type) and get_gradient_function(op) is None:   # NotDifferentiable
+        if declared_not_differentiable(op):
             continue
         stack.extend(op.inputs)
     return False

@@ -1,5 +1,5 @@
 """ng.nn: the tf.nn subset (activations, softmax, cross-entropies, losses, normalisation,
-dropout)."""
+dropout, convolution and pooling)."""
 from .ops.math import sigmoid, tanh  # noqa: F401
 from .ops.nn import (log_softmax, relu, relu_grad, sigmoid_cross_entropy_with_logits,  # noqa: F401
                      softmax, softmax_cross_entropy_with_logits_v2)
@@ -9,6 +9,11 @@ from .ops.nn_extra import (batch_normalization, bias_add, elu, gelu, l2_loss,  #
                            swish, weighted_cross_entropy_with_logits, xw_plus_b)
 
 from .ops.array_extra import top_k  # noqa: F401
+from .ops.conv import (conv1d, conv2d, conv2d_backprop_filter,  # noqa: F401
+                       conv2d_backprop_input, conv2d_transpose, depthwise_conv2d,
+                       depthwise_conv2d_native, depthwise_conv2d_native_backprop_filter,
+                       depthwise_conv2d_native_backprop_input)
+from .ops.pool import avg_pool, avg_pool2d, max_pool, max_pool2d, pool  # noqa: F401
 from .random_ops import dropout  # noqa: E402,F401
 
 def softmax_cross_entropy_with_logits(_sentinel=None, labels=None, logits=None, dim=-1,

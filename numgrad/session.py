@@ -220,8 +220,8 @@ def _results(out, fed, tensors=None):
 
 def check_feed(t, value):
     """The array fed for `t`, converted to t's dtype; TypeError/ValueError naming `t`."""
-    if type(value) is np.ndarray and value.dtype == t._dtype._np:     # fast path
-        dims = t._shape._dims
+    if type(value) is np.ndarray and value.dtype == t._dtype._np and value.flags.aligned:
+        dims = t._shape._dims                                         # fast path
         if dims is None or (len(dims) == value.ndim and all(
                 d is None or d == s for d, s in zip(dims, value.shape))):
             return value
@@ -242,6 +242,10 @@ def check_feed(t, value):
                         f"dtype {dt.name} (it would lose information)")
     if arr.dtype != dt.np:
         arr = arr.astype(dt.np)
+    if not arr.flags.aligned:
+        # an array at an odd byte offset (np.frombuffer, a network frame, a memory map):
+        # compiled loops over it would be another, much slower, specialisation
+        arr = np.require(arr, requirements="A")
     if not t.shape.is_compatible_with(arr.shape):
         raise ValueError(f"Cannot feed value of shape {arr.shape} for Tensor '{t.name}', which "
                          f"has shape {t.shape}")
@@ -381,6 +385,14 @@ class Session:
         self._run_callables = {}        # run()'s common calls, as make_callable functions
         self._lock = threading.Lock()
         self._closed = False
+        self._dask = None               # a DaskRunner when target names a Dask cluster
+        if target not in ("", None, "local"):
+            from .scaleout.runner import DaskRunner, is_dask_target
+            if not is_dask_target(target):
+                raise ValueError(f"Session target {target!r} is not supported: pass '' for a "
+                                 "local session, or a dask.distributed Client or a Dask "
+                                 "scheduler address ('tcp://host:8786') to run on a cluster")
+            self._dask = DaskRunner(self, target)
 
     graph = property(lambda self: self._graph, doc="The Graph this session runs.")
     backend = property(lambda self: self._backend.name,
@@ -417,6 +429,8 @@ class Session:
     def close(self):
         """Free the cached plans; run() and make_callable's functions then raise RuntimeError."""
         self._closed = True
+        if self._dask is not None:
+            self._dask.close()
         self._plans.clear()
         self._stateful.clear()
         self._run_callables.clear()
@@ -471,6 +485,8 @@ class Session:
         names the op that first made a NaN/inf; run_metadata is ignored."""
         if self._closed:
             raise RuntimeError("Attempted to use a closed Session.")
+        if self._dask is not None and feed_dict and self._dask_feeds(feed_dict):
+            return self._dask_run(fetches, feed_dict)
         key = _run_key(fetches, feed_dict)
         if key is not None and (options is None or not getattr(options, "check_numerics", False)):
             # A call fed by Tensor keys, repeated in a loop: run it as the make_callable
@@ -499,6 +515,32 @@ class Session:
             from .diagnostics import check_run_results     # ng.RunOptions(check_numerics=True)
             check_run_results(mapper.tensors, mapper.targets, feeds, values, out)
         return mapper.build(_results(out, values, mapper.tensors))
+
+    @staticmethod
+    def _dask_feeds(feed_dict):
+        from .scaleout.runner import is_dask_array
+        return any(is_dask_array(v) for v in feed_dict.values())
+
+    def _dask_parts(self, fetches, feed_dict):
+        """(fetch mapper, {tensor: value}) of a run with dask-array feeds; NumPy feeds checked."""
+        from .scaleout.runner import is_dask_array
+        mapper = _FetchMapper(self._graph, fetches)
+        feeds = {}
+        for k, v in feed_dict.items():
+            t = self._feed_tensor(k)
+            feeds[t] = v if is_dask_array(v) else check_feed(t, v)
+        return mapper, feeds
+
+    def _dask_run(self, fetches, feed_dict):
+        """run() with dask-array feeds: map-reduce phases on the session's Dask cluster."""
+        from .scaleout.runner import is_dask_array
+        mapper, feeds = self._dask_parts(fetches, feed_dict)
+        out = self._dask.run(mapper.tensors, mapper.targets, feeds)
+        return mapper.build([o if is_dask_array(o) else _result(o) for o in out])
+
+    def _dask_explain(self, fetches, feed_dict):
+        mapper, feeds = self._dask_parts(fetches, feed_dict)
+        return self._dask.explain(mapper.tensors, mapper.targets, feeds)
 
     def plan_summary(self, fetches, feed_dict=None):
         """Run `fetches` once and describe the compiled plan (cpu backend).  The run is real:
@@ -540,6 +582,19 @@ class Session:
         """
         mapper = _FetchMapper(self._graph, fetches)
         feeds = [self._feed_tensor(k) for k in (feed_list or [])]
+        local = self._local_callable(mapper, feeds)
+        if self._dask is None:
+            return local
+        from .scaleout.runner import is_dask_array
+
+        def dask_call(*args, **kwargs):     # dask-array feeds: the cluster; else local
+            if len(args) == len(feeds) and any(is_dask_array(a) for a in args):
+                return self._dask_run(fetches, dict(zip(feeds, args)))
+            return local(*args, **kwargs)
+        return dask_call
+
+    def _local_callable(self, mapper, feeds):
+        """make_callable's function for runs in this process."""
         plan = self._runner(mapper.tensors, mapper.targets, feeds)
         if isinstance(plan, StatefulRun):
             return self._stateful_callable(mapper, feeds, plan)
@@ -558,8 +613,8 @@ class Session:
 
         def slow(args):
             values = [check_feed(t, v) for t, v in zip(feeds, args)]
-            exact = all(type(a) is ndarray and a.dtype is d and a.flags.c_contiguous
-                        for a, d in zip(args, dtypes))
+            exact = all(type(a) is ndarray and a.dtype is d and a.flags.c_contiguous and
+                        a.flags.aligned for a, d in zip(args, dtypes))
             if exact and resolve is not None:
                 with self._lock:
                     hot[tuple([a.shape for a in args])] = resolve(values)
@@ -573,7 +628,10 @@ class Session:
             # The plan was compiled for exactly these types (dtype singletons compare by
             # identity; anything else takes the validating path).
             for a, d in zip(args, dtypes):
-                if type(a) is not ndarray or a.dtype is not d or not a.flags.c_contiguous:
+                if type(a) is not ndarray or a.dtype is not d:
+                    return slow(args)
+                f = a.flags
+                if not (f.c_contiguous and f.aligned):
                     return slow(args)
             fast = getattr(run, "fast", None)
             if fast is not None:

@@ -159,6 +159,8 @@ class StatefulRun:
         fetch = list(tensors) + [a.outputs[0] for a in late]
         self.plan = session._plan(fetch, list(targets),
                                   list(feeds) + [op.outputs[0] for op, _ in sources] + early_out)
+        # a backend that keeps variables on its device (cuda) gets them back there
+        self.on_device = bool(getattr(self.plan, "keeps_state_on_device", False))
 
     def plan_inputs(self, values):
         """What the inner plan is fed for user feeds `values` (state read now; an earlier
@@ -180,18 +182,26 @@ class StatefulRun:
                     state.counters[op] += 1
         else:
             src = [state.read(op, kind) for op, kind in self.sources]
-        out = self.plan(list(values) + src + extra)
+        if self.on_device:          # cuda: assigned values come back as device arrays
+            out = self.plan(list(values) + src + extra,
+                            device_out=range(self.n, self.n + len(self.assign_vars)))
+        else:
+            out = self.plan(list(values) + src + extra)
         results = list(out[:self.n])
+        state_ids = {id(v) for v in src}
         if self.assign_vars:
             taken = {id(v) for v in values}
             taken.update(id(v) for v in src)
             new = {}
             for var, v in zip(self.assign_vars, out[self.n:]):
-                new[var] = _owned(v, taken)
+                new[var] = v if self.on_device else _owned(v, taken)
             with self.lock:
+                replaced = [state.values.get(var) for var in new] if self.on_device else None
                 state.values.update(new)
+            if replaced:            # device buffers no run holds any more go back to the pool
+                src = extra = out = None
+                self.plan.recycle(replaced)
             # a fetched result must never be a buffer the session keeps
             kept = {id(v) for v in new.values()}
             results = [np.array(r) if id(r) in kept else r for r in results]
-        state_ids = {id(v) for v in src}
         return [np.array(r) if id(r) in state_ids else r for r in results]

@@ -21,13 +21,30 @@ def _dense(v, shape):
     return np.broadcast_to(v, shape)
 
 
+def _seed_shape(y, y_shape):
+    """The shape of the one-hot seeds fed for y.  Like TF's checker, only y_shape's size
+    matters when y's static shape is fully defined (y_shape=[1] for a scalar y is fine): the
+    seeds then take y's own shape.  Otherwise y_shape must be compatible with y's shape."""
+    if y.shape.is_fully_defined():
+        n = int(np.prod(y_shape, dtype=np.int64))
+        if n != y.shape.num_elements():
+            raise ValueError(f"compute_gradient: y_shape {list(y_shape)} has {n} elements, but "
+                             f"'{y.name}' has the static shape {y.shape} with "
+                             f"{y.shape.num_elements()} elements")
+        return tuple(y.shape.as_list())
+    if not y.shape.is_compatible_with(y_shape):
+        raise ValueError(f"compute_gradient: y_shape {list(y_shape)} is incompatible with the "
+                         f"static shape {y.shape} of '{y.name}'")
+    return tuple(y_shape)
+
+
 def _jacobians(x, x_shape, y, y_shape, x_init, delta, feeds, session):
     graph = y.graph
     # Checked before any op is added, so a wrong shape leaves the graph as it was.
-    for t, shape, what in ((x, x_shape, "x_shape"), (y, y_shape, "y_shape")):
-        if not t.shape.is_compatible_with(shape):
-            raise ValueError(f"compute_gradient: {what} {list(shape)} is incompatible with the "
-                             f"static shape {t.shape} of '{t.name}'")
+    if not x.shape.is_compatible_with(x_shape):
+        raise ValueError(f"compute_gradient: x_shape {list(x_shape)} is incompatible with the "
+                         f"static shape {x.shape} of '{x.name}'")
+    y_shape = _seed_shape(y, y_shape)
     x_size = int(np.prod(x_shape, dtype=np.int64))
     y_size = int(np.prod(y_shape, dtype=np.int64))
     with graph.as_default():

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 _LOCK = threading.Lock()
 _STATE = {"pool": None, "n": None}
+_LOCAL = threading.local()      # per thread: a cap set by `limited` (Dask tasks: 1)
 
 
 def _default_threads():
@@ -21,9 +22,31 @@ def _default_threads():
 
 
 def get_num_threads():
-    """Threads a parallel kernel uses (default: the CPUs this process may run on)."""
+    """Threads a parallel kernel uses (default: the CPUs this process may run on), or the
+    cap of the calling thread's `limited` block."""
+    cap = getattr(_LOCAL, "cap", None)
+    if cap is not None:
+        return cap
     n = _STATE["n"]
     return _default_threads() if n is None else n
+
+
+class limited:
+    """Context manager: kernels launched by this thread inside the block use at most `n`
+    threads (other threads are unaffected).  A Dask worker runs each task on one of its
+    threads, one task per core, so numgrad's chunk runs there use one thread each."""
+
+    def __init__(self, n):
+        self.n = max(1, int(n))
+
+    def __enter__(self):
+        self.saved = getattr(_LOCAL, "cap", None)
+        _LOCAL.cap = self.n if self.saved is None else min(self.saved, self.n)
+        return self
+
+    def __exit__(self, *exc):
+        _LOCAL.cap = self.saved
+        return False
 
 
 def set_num_threads(n):

@@ -281,6 +281,22 @@ def test_host_fallback(rng):
     assert "host fallback (NumPy) Cumsum" in text and "host fallbacks: " in text, text
 
 
+@needs_cuda
+def test_conv_and_pool_run_on_the_host(rng):
+    """The convolution and pooling ops have no device kernel: they are host fallbacks."""
+    from numgrad.backends.cuda import host_fallback_op_types
+    assert {"Conv2D", "Conv2DBackpropFilter", "MaxPool", "MaxPoolGrad"} <= set(
+        host_fallback_op_types())
+    x = ng.placeholder(ng.float32, [2, 4, 4, 1])
+    w = ng.constant(rng.standard_normal((2, 2, 1, 2)).astype(np.float32))
+    y = ng.nn.max_pool(ng.nn.relu(ng.nn.conv2d(x, w, 1, "SAME")), 2, 2, "VALID")
+    loss = ng.reduce_sum(y * y)
+    fetches = [loss] + ng.gradients(loss, [x, w])
+    feed = {x: rng.standard_normal((2, 4, 4, 1)).astype(np.float32)}
+    s = assert_same(fetches, feed)
+    assert "host fallback (NumPy) Conv2D" in summary(s, fetches, feed)
+
+
 # --- buffers, signatures, errors -----------------------------------------------------------
 @needs_cuda
 def test_pool_reuses_buffers_across_calls(rng):
@@ -371,3 +387,78 @@ def test_import_numgrad_does_not_import_numba_cuda():
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", out.stdout
+
+
+@needs_cuda
+def test_variables_stay_on_the_device_between_training_steps(tmp_path):
+    rng = np.random.default_rng(0)
+    xv = rng.standard_normal((4, 3))
+    yv = rng.standard_normal(4)
+    results = {}
+    for backend in ("numpy", "cuda"):
+        with ng.Graph().as_default():
+            x = ng.placeholder(ng.float64, [4, 3])
+            y = ng.placeholder(ng.float64, [4])
+            w = ng.Variable(np.linspace(-1, 1, 3), name="w")
+            loss = ng.reduce_mean(ng.square(ng.linalg.matvec(x, w) - y))
+            step = ng.train.MomentumOptimizer(0.1, 0.9).minimize(loss)
+            saver = ng.train.Saver()
+            with ng.Session(backend=backend) as s:
+                s.run(ng.global_variables_initializer())
+                for _ in range(3):
+                    s.run(step, {x: xv, y: yv})
+                if backend == "cuda":
+                    state = s._state.values
+                    # the variable and the optimizer's slot are device arrays, not host copies
+                    assert all(hasattr(v, "copy_to_host") for v in state.values())
+                    pool = s._backend.pool
+                    before = pool.allocations
+                    s.run(step, {x: xv, y: yv})
+                    assert pool.allocations == before      # a step allocates nothing new
+                    saved = saver.save(s, str(tmp_path / "ckpt"))
+                else:
+                    s.run(step, {x: xv, y: yv})
+                results[backend] = (s.run([w, loss], {x: xv, y: yv}))
+        if backend == "cuda":
+            with ng.Graph().as_default():
+                w2 = ng.Variable(np.zeros(3), name="w")
+                ng.train.MomentumOptimizer(0.1, 0.9).minimize(ng.reduce_sum(w2))
+                with ng.Session(backend="cuda") as s:
+                    ng.train.Saver().restore(s, saved)          # host arrays into device state
+                    np.testing.assert_allclose(s.run(w2), results["cuda"][0], **_tol(np.float64))
+                    w2.load(np.ones(3), s)
+                    assert s.run(w2).tolist() == [1.0, 1.0, 1.0]
+    np.testing.assert_allclose(results["cuda"][0], results["numpy"][0], **_tol(np.float64))
+    np.testing.assert_allclose(results["cuda"][1], results["numpy"][1], **_tol(np.float64))
+
+
+@needs_cuda
+def test_host_fallbacks_run_under_the_blas_thread_policy():
+    # a host fallback (here Cholesky) runs its NumPy reference between blas_threads.begin and
+    # end, as the cpu backend's runs with BLAS ops do: BLAS at one thread, the user's count after
+    from numgrad import blas_threads
+    from numgrad.backends.cuda import HostRunner
+    if not blas_threads.controllers():
+        pytest.skip("no BLAS library threadpoolctl can control")
+    a = np.array([[4.0, 1.0], [1.0, 3.0]])
+    x = ng.placeholder(ng.float64, [2, 2])
+    c = ng.cholesky(x)
+    seen = []
+    with ng.Session(backend="cuda") as s:
+        s.run(c, {x: a})
+        plans = [p for plan in s._plans.values() for p in plan._compiled.values()]
+        runners = [r for p in plans for r in p.runners if isinstance(r, HostRunner)]
+        assert runners
+        for r in runners:
+            inner = r.op_def
+
+            class Recording:
+                type = inner.type
+
+                @staticmethod
+                def compute(vals, attrs, inner=inner):
+                    seen.append(blas_threads._depth)
+                    return inner.compute(vals, attrs)
+            r.op_def = Recording()
+        np.testing.assert_allclose(s.run(c, {x: a}), np.linalg.cholesky(a), **_tol(np.float64))
+    assert seen and all(d >= 1 for d in seen) and blas_threads._depth == 0

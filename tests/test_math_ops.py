@@ -135,8 +135,8 @@ def test_large_arrays_use_the_vectorised_loop(dtype):
     v[::1000] = [0.0, -0.0, INF, -INF, NAN, 100.0, -100.0, 1e-30, 3.0, 0.5, 1.0, -1.0, 1e20,
                  -1e20, 1.0 - 1e-7, 25.0, -25.0, 80.0, 1e30, -2e13]
     x = ng.placeholder(dtype, [None])
-    names = ["atan", "asinh", "acosh", "atanh", "sinh", "cosh", "erfc", "digamma", "softplus",
-             "elu", "selu", "rint", "log_sigmoid"]
+    names = ["atan", "asin", "acos", "asinh", "acosh", "atanh", "sinh", "cosh", "erfc", "digamma",
+             "lgamma", "softplus", "elu", "selu", "rint", "log_sigmoid"]
     fetch = [UNARY[n][0](x) for n in names] + [
         ng.math.xlogy(x, ng.abs(x) + 0.5), ng.math.xlog1py(x, x * x), ng.math.xlogy(x * 0.0, x)]
     got, ref = run(fetch, {x: v})
@@ -149,8 +149,10 @@ def test_large_arrays_use_the_vectorised_loop(dtype):
     for what, g, r, want in zip(names + ["xlogy", "xlog1py", "xlogy0"], got, ref, wants):
         if dtype == np.float32:
             tol = dict(rtol=4e-6, atol=1e-37)
-        else:   # digamma: Cephes (TF's algorithm) against SciPy's, a few e-13 near its zero
-            tol = dict(rtol=1e-11, atol=1e-14) if what == "digamma" else dict(rtol=1e-13, atol=0)
+        else:   # digamma: Cephes (TF's algorithm) against SciPy's, a few e-13 near its zero;
+            # lgamma: reflection for x < 0 leaves ~4e-16 absolute next to its negative zeros
+            tol = (dict(rtol=1e-11, atol=1e-14) if what in ("digamma", "lgamma")
+                   else dict(rtol=1e-13, atol=0))
         for out in (g, r):
             np.testing.assert_allclose(out, want.astype(dtype), err_msg=what, equal_nan=True,
                                        **tol)
@@ -408,6 +410,7 @@ NORMS = [  # (ord, axis, numpy's norm arguments)
     ("fro", (0, 1), dict(ord="fro", axis=(0, 1))), ("euclidean", (1, 0), dict(axis=(1, 0))),
     (1, (0, 1), dict(ord=1, axis=(0, 1))), (1, (1, 0), dict(ord=1, axis=(1, 0))),
     (np.inf, (0, 1), dict(ord=np.inf, axis=(0, 1))), (np.inf, (-1, -2), dict(ord=np.inf, axis=(-1, -2))),
+    (2, (0, 1), dict(ord=2, axis=(0, 1))), (2, (1, 0), dict(ord=2, axis=(1, 0))),
 ]
 
 
@@ -435,8 +438,19 @@ def test_norm_errors():
         ng.norm(x, axis=(0, 0))
     with pytest.raises(ValueError, match="axis"):
         ng.norm(x, axis=[0, 1, 2])
-    with pytest.raises(NotImplementedError, match="SVD"):
-        ng.norm(x, ord=2, axis=[0, 1])
+
+
+def test_matrix_2_norm_batched_and_its_gradient():
+    # the largest singular value, over any pair of axes of a batch; TF's gradient (through
+    # svd without u, v) is u₁ v₁ᵀ: checked against finite differences
+    a = np.random.default_rng(0).standard_normal((2, 3, 4))
+    got, = run([ng.norm(ng.constant(a), ord=2, axis=[0, 2])])[0]
+    np.testing.assert_allclose(got, np.linalg.norm(np.moveaxis(a, 1, 0), ord=2, axis=(1, 2)),
+                               rtol=1e-13)
+    x = ng.placeholder(ng.float64, [3, 4])
+    err = ng.test.compute_gradient_error(x, [3, 4], ng.norm(x, ord=2, axis=[0, 1]), [],
+                                         x_init_value=a[0])
+    assert err < 1e-6
 
 
 def test_cross_and_polyval_and_logical_xor():

@@ -664,3 +664,23 @@ def test_run_reuses_a_callable_for_repeated_common_calls(sess, monkeypatch):
     assert not sess._run_callables
     with pytest.raises(RuntimeError, match="closed Session"):
         sess.run([loss], {x: np.ones(2), w: np.ones(2)})
+
+
+def test_an_unaligned_feed_is_realigned_and_gives_the_same_result():
+    # an array at an odd byte offset (np.frombuffer of a network frame): fed as an aligned
+    # copy, so compiled loops never see it (they would be another, slower specialisation)
+    buf = np.zeros(8 * 64 + 1, np.uint8)
+    y = np.frombuffer(buf[1:1 + 8 * 64].data, dtype=np.float64)
+    y[:] = np.linspace(0, 1, 64)
+    assert not y.flags.aligned
+    x = ng.placeholder(ng.float64, [None])
+    from numgrad.session import check_feed
+    fed = check_feed(x, y)
+    assert fed.flags.aligned and np.array_equal(fed, y)
+    out = ng.reduce_sum(ng.exp(x) * x)
+    with ng.Session() as s:
+        call = s.make_callable(out, [x])
+        want = np.sum(np.exp(y) * y)
+        for _ in range(3):
+            assert call(y) == pytest.approx(want, rel=1e-14)
+            assert s.run(out, {x: y}) == pytest.approx(want, rel=1e-14)

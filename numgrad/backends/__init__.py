@@ -7,9 +7,13 @@ kernels; ``numpy`` is the reference interpreter; ``cuda`` runs the cpu backend's
 CUDA kernels on an NVIDIA GPU (imported only when asked for: ``import numgrad`` does not
 import ``numba.cuda``).
 """
+import contextlib
+import threading
+
 from .. import config
 
 _FACTORIES = {}
+_LOCAL = threading.local()
 
 
 def register_backend(name, factory):
@@ -31,6 +35,25 @@ def get_backend(name=None):
                          f"{', '.join(available_backends())} (set by Session(backend=...) or "
                          "the NUMGRAD_BACKEND environment variable)")
     return _FACTORIES[name]()
+
+
+def function_backend():
+    """The name of the backend whose plan is running on this thread and runs the function
+    graphs of control-flow ops (loop bodies, branches) with its own plans, or None: the NumPy
+    interpreter runs them."""
+    return getattr(_LOCAL, "functions", None)
+
+
+@contextlib.contextmanager
+def functions_run_by(name):
+    """Within the block, control-flow function graphs on this thread run with `name`'s
+    plans (see function_backend)."""
+    before = getattr(_LOCAL, "functions", None)
+    _LOCAL.functions = name
+    try:
+        yield
+    finally:
+        _LOCAL.functions = before
 
 
 from . import numpy as _numpy  # noqa: E402,F401  (registers "numpy")

@@ -20,7 +20,7 @@ from ..compiler.lower import Unsupported
 from ..kernels.cpu import OPAQUE
 from ..errors import InvalidArgumentError, OpError, is_allocation_failure, resource_exhausted
 from ..ops.registry import get_op_def
-from . import register_backend
+from . import functions_run_by, register_backend
 from .numpy import NumpyPlan
 
 log = logging.getLogger("numgrad.compiler")
@@ -240,6 +240,8 @@ def _single_runner(node):
             env[dst] = env[src].reshape(shape)
         return run_view
     op_def = get_op_def(node.type)
+    if node.type in FUNCTION_OPS:
+        op_def = _FunctionOpDef(op_def)
     ins = [v.id for v in node.inputs]
     outs = [(v.id, v.shape, v.dtype) for v in node.outputs]
     attrs = node.attrs
@@ -274,10 +276,13 @@ def _single_runner(node):
 class CompiledPlan:
     """The steps for one feed signature, with what the plan summary reports."""
 
-    def __init__(self, ops, fetches, feeds, signature, reference=None):
+    def __init__(self, ops, fetches, feeds, signature, reference=None, fuse_at_once=False,
+                 stable=False):
         t0 = time.perf_counter()
         c = stages.compile_signature(STAGES, stages.Compilation(
-            ops, fetches, feeds, signature, options={"gathers": FUSE_GATHERS}))
+            ops, fetches, feeds, signature,
+            # a function plan's one-row gathers run in its plan function (native_single)
+            options={"gathers": FUSE_GATHERS and not fuse_at_once}))
         L, fetch_values, feed_values, steps = c.L, c.fetch_values, c.feed_values, c.steps
         self.n_values = len(L.values)
         self.consts = []
@@ -320,12 +325,19 @@ class CompiledPlan:
         self._feed_values = feed_values
         self.fused_call = None
         self.fast = None            # feeds -> what Session.run returns, once fused_call exists
-        self.calls = 0
+        # fuse_at_once (a control-flow function's plan): the first call already tries the
+        # one-dispatch plan function, which may then also hold axis-0 rolls and one-row
+        # gathers (native_single)
+        self.calls = FUSED_CALL_AFTER if fuse_at_once else 0
+        self.native_singles = fuse_at_once
         # The NumPy interpreter of the same fetches and feeds runs the first calls of a small
         # plan (see INTERPRET_CALLS); calls beyond interpret_calls run compiled code.
         small = not any(getattr(run, "parallel", False) for run in self.runners)
         self._reference = reference
         self.interpret_calls = INTERPRET_CALLS if small and reference is not None else 0
+        self.fused_after = FUSED_CALL_AFTER
+        if stable:      # one code path from the first call: the same bits on every call
+            self.interpret_calls, self.fused_after = 0, float("inf")
         self.plan_seconds = time.perf_counter() - t0
 
     def _try_fused_call(self):
@@ -336,7 +348,8 @@ class CompiledPlan:
         self.fused_call = False
         if not self.steps or not all(
                 st.kind == "group" and not run.parallel and not st.gathered or
-                st.kind == "single" and st.node.type == "Reshape"
+                st.kind == "single" and (st.node.type == "Reshape" or
+                                         self.native_singles and native_single(st.node))
                 for st, run in zip(self.steps, self.runners)):
             return
         try:
@@ -357,13 +370,16 @@ class CompiledPlan:
             if self.calls <= self.interpret_calls:
                 return self._reference(feed_values)
             numba_start.start()     # before any kernel, opaque ones included, is compiled
-            if self.calls > FUSED_CALL_AFTER:
+            if self.calls > self.fused_after:
                 self._try_fused_call()
         if self.fused_call:
             fn, const_args, out_ids, out_allocs = self.fused_call
             given = [np.empty(shape, dtype) for shape, dtype in out_allocs]
             try:
                 outs = fn(*[_contiguous(a) for a in feed_values], *const_args, *given)
+            except IndexError:
+                # a gather index out of range (native_single): the steps raise TF's error
+                return self._run_steps(feed_values)
             except TypeError:
                 # The plan function's signature is explicit (see _emit_plan_function): a
                 # feed it does not take as is (unaligned memory) is copied to one it does.
@@ -473,12 +489,14 @@ def _emit_plan_function(plan, runners):
     const_args = []
     body, imports = [], []
     for st, run in zip(plan.steps, runners):
-        if st.kind == "single":                      # a view
+        if st.kind == "single":             # a view, or a native_single
             src, dst = st.node.inputs[0], st.node.outputs[0]
-            body.append(f"    v{dst.id} = {_arg(src, names, params, const_args)}"
-                        f".reshape({dst.shape!r})")
+            body += _single_source(st.node, _arg(src, names, params, const_args),
+                                   [_arg(v, names, params, const_args)
+                                    for v in st.node.inputs[1:]])
             names[dst.id] = f"v{dst.id}"
-            if src.id in fresh:
+            if src.id in fresh or st.node.type in ("Roll", "UnsortedSegmentSum",
+                                                   "TensorArrayWrite"):
                 fresh.add(dst.id)
             continue
         mod = run.kernel.py_func.__module__
@@ -546,6 +564,61 @@ def _emit_plan_function(plan, runners):
               f"def plan({', '.join(params)}):\n" + guard + "\n".join(body) +
               f"\n    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})\n")
     return cache.load(source, "plan"), [a for _, a in const_args], out_ids, out_allocs
+
+
+def native_single(node):
+    """Whether the plan function can run the unfused `node` itself (_single_source): a roll
+    along axis 0 only, a gather of one row (axis 0, a 0-d index), or a segment sum of one
+    row (one segment id: the dense gradient of such a gather), a TensorArray's one-element
+    read or fixed-size write (map_fn, scan and TensorArray loops)."""
+    if node.type == "Roll":
+        r = len(node.inputs[0].shape)
+        return r >= 1 and node.inputs[0].shape[0] > 0 and all(
+            a % r == 0 for a in node.attrs["axis"])
+    if node.type == "GatherV2":
+        params, indices = node.inputs
+        return node.attrs.get("axis") == 0 and indices.shape == () and len(params.shape) >= 1
+    if node.type == "UnsortedSegmentSum":
+        return node.inputs[1].shape in ((), (1,))
+    if node.type == "TensorArrayRead":
+        return node.inputs[1].shape == ()
+    if node.type == "TensorArrayWrite":
+        return not node.attrs["dynamic_size"]
+    return False
+
+
+def _single_source(node, src, others):
+    """Plan-function lines computing the output of the unfused `node` from input names."""
+    dst = node.outputs[0]
+    if node.type == "Reshape":
+        return [f"    v{dst.id} = {src}.reshape({dst.shape!r})"]
+    if node.type == "Roll":             # out[i] = x[(i - shift) % n] along axis 0
+        n = node.inputs[0].shape[0]
+        cut = n - sum(node.attrs["shift"]) % n
+        return [f"    v{dst.id} = np.concatenate(({src}[{cut}:], {src}[:{cut}]))"]
+    if node.type == "UnsortedSegmentSum":     # zeros but row `id`, which is the data
+        k = int(np.prod(node.inputs[0].shape, dtype=np.int64))
+        n = dst.shape[0]
+        return [f"    i{dst.id} = {others[0]}.reshape((1,))[0]",
+                f"    if i{dst.id} < 0 or i{dst.id} >= {n}:",
+                "        raise IndexError('segment id out of range')",
+                f"    v{dst.id} = np.zeros({dst.shape!r}, np.{dst.dtype.name})",
+                f"    v{dst.id}.reshape(({n * k},))[i{dst.id} * {k}:(i{dst.id} + 1) * {k}] = "
+                f"{src}.reshape(({k},))"]
+    if node.type == "TensorArrayWrite":        # a copy with element `index` replaced
+        n = node.inputs[0].shape[0]
+        k = int(np.prod(node.inputs[2].shape, dtype=np.int64))
+        return [f"    i{dst.id} = {others[0]}.reshape((1,))[0]",
+                f"    if i{dst.id} < 0 or i{dst.id} >= {n}:",
+                "        raise IndexError('TensorArray index out of range')",
+                f"    v{dst.id} = {src}.copy()",
+                f"    v{dst.id}.reshape(({n * k},))[i{dst.id} * {k}:(i{dst.id} + 1) * {k}] = "
+                f"{others[1]}.reshape(({k},))"]
+    # GatherV2 or TensorArrayRead of one row: checked, since Numba does not check indices
+    return [f"    i{dst.id} = {others[0]}.reshape((1,))[0]",
+            f"    if i{dst.id} < 0 or i{dst.id} >= {src}.shape[0]:",
+            "        raise IndexError('gather index out of range')",
+            f"    v{dst.id} = {src}[i{dst.id}:i{dst.id} + 1].reshape({dst.shape!r})"]
 
 
 def _oom(step, e):
@@ -674,12 +747,14 @@ class _ReferencePlan(NumpyPlan):
     data): the numpy backend's NumpyPlan, with the BLAS thread policy around runs that
     contain a BLAS op (blas_threads.py); the numpy backend itself stays plain."""
 
-    def __init__(self, fetches, targets, feeds):
+    def __init__(self, fetches, targets, feeds, functions=True):
         super().__init__(fetches, targets, feeds)
         self.blas = blas_threads.uses_blas(op.type for op in self.ops)
         if self.blas:
             self.defs = [_BlasOpDef(d) if d.type in blas_threads.BLAS_OPS else d
                          for d in self.defs]
+        if functions:
+            self.defs = [_FunctionOpDef(d) if d.type in FUNCTION_OPS else d for d in self.defs]
 
     def __call__(self, feed_values):
         if not self.blas:
@@ -705,13 +780,16 @@ class CpuPlan:
     """Per (fetches, feeds): a CompiledPlan per feed signature (shapes and dtypes), built on
     first use; signatures whose shapes depend on data get the NumPy interpreter."""
 
-    def __init__(self, fetches, targets, feeds):
+    runs_functions = True       # control-flow ops run their function graphs with cpu plans
+
+    def __init__(self, fetches, targets, feeds, stable=False):
         # NumpyPlan validates (unfed placeholders) and is the fallback for dynamic shapes.
         self._reference = _ReferencePlan(fetches, targets, feeds)
         self.fetches, self.feeds = list(fetches), list(feeds)
         self.ops = self._reference.ops
         self._compiled = {}
         self._lock = threading.Lock()
+        self._stable = stable
         _PLANS.add(self)
 
     def _signature(self, feed_values):
@@ -733,17 +811,62 @@ class CpuPlan:
         return plan
 
     def _build(self, sig):
-        return CompiledPlan(self.ops, self.fetches, self.feeds, sig, reference=self._reference)
+        return CompiledPlan(self.ops, self.fetches, self.feeds, sig, reference=self._reference,
+                            stable=self._stable)
 
     def __call__(self, feed_values):
         return self.compiled(feed_values)(feed_values)
 
 
+# Control-flow ops: under a cpu plan they run their function graphs with cpu plans too
+# (FuncGraph.run, FunctionPlan), in the compiled steps and in the reference interpreter.
+FUNCTION_OPS = ("While", "If")
+
+
+class _FunctionOpDef:
+    """A FUNCTION_OPS op's definition whose compute runs its function graphs with cpu plans."""
+
+    def __init__(self, op_def):
+        self._def = op_def
+        self.type = op_def.type
+
+    def compute(self, vals, attrs):
+        with functions_run_by("cpu"):
+            return self._def.compute(vals, attrs)
+
+
+class FunctionPlan(CpuPlan):
+    """The cpu plan of a control-flow function graph (a loop body or cond, a branch).  It is
+    called once per iteration, so a compiled signature goes straight to the one-dispatch plan
+    function (FuncGraph.run interprets the first calls, NUMGRAD_FUNCTION_COMPILE_AFTER).
+    Captured tensors may change shape between runs of a loop: beyond MAX_SIGNATURES compiled
+    signatures, new ones are interpreted rather than compiled."""
+
+    MAX_SIGNATURES = 4
+
+    def compiled(self, feed_values):
+        if len(self._compiled) >= self.MAX_SIGNATURES \
+                and self._signature(feed_values) not in self._compiled:
+            return self._reference
+        return super().compiled(feed_values)
+
+    def _build(self, sig):
+        return CompiledPlan(self.ops, self.fetches, self.feeds, sig, fuse_at_once=True)
+
+
 class CpuBackend:
-    name = "cpu"
+    """``stable=True`` ("cpu-stable"): every plan runs one code path from its first call (no
+    NumPy-interpreted first calls, no later switch to the one-dispatch plan function with its
+    vectorised math), so repeated calls give bit-identical results.  Dask workers use it: a
+    chunk's partial result must not depend on how many chunks its worker ran before."""
+
+    def __init__(self, stable=False):
+        self.stable = stable
+        self.name = "cpu-stable" if stable else "cpu"
 
     def prepare(self, graph, fetches, targets, feeds):
-        return CpuPlan(fetches, targets, feeds)
+        return CpuPlan(fetches, targets, feeds, stable=self.stable)
 
 
 register_backend("cpu", CpuBackend)
+register_backend("cpu-stable", lambda: CpuBackend(stable=True))

@@ -22,6 +22,7 @@ when ``backend="cuda"`` is asked for.
 """
 import logging
 import math
+import sys
 import threading
 import time
 
@@ -29,7 +30,7 @@ import numpy as np
 from numba import config as _numba_config
 from numba import cuda
 
-from .. import cache
+from .. import blas_threads, cache
 from ..compiler import stages
 from ..compiler.emit_cuda import emit_group_cuda
 from ..errors import InvalidArgumentError, OpError, ResourceExhaustedError
@@ -107,6 +108,11 @@ class LaunchConfig:
 
 
 # --- device memory pool -------------------------------------------------------------------------
+def _on_device(a):
+    """Whether `a` is a device array (a GPU's, or the simulator's stand-in)."""
+    return hasattr(a, "copy_to_host")
+
+
 class DevicePool:
     """Free device buffers keyed by (shape, dtype), reused across runs and plans."""
 
@@ -274,6 +280,7 @@ class HostRunner:
             c()
         checks.clear()
         args = [env[i].copy_to_host() for i in self.ins]
+        blas_threads.begin()        # the cpu backend's BLAS policy: one thread, no oversubscription
         try:
             with np.errstate(all="ignore"):
                 res = self.op_def.compute(args, self.node.attrs)
@@ -281,6 +288,8 @@ class HostRunner:
             raise
         except (ValueError, IndexError, TypeError, ZeroDivisionError) as e:
             raise _opaque_error(self.node, [tuple(a.shape) for a in args], e) from e
+        finally:
+            blas_threads.end()
         for (vid, shape, dtype), r in zip(self.outs, res):
             r = np.ascontiguousarray(np.asarray(r, dtype=dtype)).reshape(shape)
             a = alloc(shape, dtype)
@@ -351,7 +360,10 @@ class CudaCompiledPlan:
                 self.release[i].append(b)
         self.base = base
 
-    def __call__(self, feed_values):
+    def __call__(self, feed_values, device_out=()):
+        """Fetched values as NumPy arrays, except those at the fetch indices `device_out`,
+        which stay on the device (new device arrays the caller owns: a Session's variables).
+        A feed may be a device array (a variable's value): it is read in place."""
         pool = self.pool
         env = [None] * self.n_values
         owned = {}                    # value id -> pooled buffer this run must give back
@@ -365,6 +377,9 @@ class CudaCompiledPlan:
             for vid, arr in self.consts:
                 env[vid] = arr
             for (vid, shape, dtype), host in zip(self.feed_ids, feed_values):
+                if _on_device(host):
+                    env[vid] = host           # the caller's device array: read, never pooled
+                    continue
                 buf = alloc(shape, dtype)
                 if buf.size:
                     buf.copy_to_device(_contiguous(host))
@@ -390,14 +405,33 @@ class CudaCompiledPlan:
             for c in checks:
                 c()
             results = []
-            for vid, const in self.fetch:
-                results.append(np.array(const) if const is not None else env[vid].copy_to_host())
+            for i, (vid, const) in enumerate(self.fetch):
+                if i in device_out:
+                    results.append(self._device_result(vid, const, env, owned))
+                else:
+                    results.append(np.array(const) if const is not None
+                                   else env[vid].copy_to_host())
             return results
         finally:
             for buf in owned.values():
                 pool.release(buf)
             for buf in temps:
                 pool.release(buf)
+
+    def _device_result(self, vid, const, env, owned):
+        """A device array the caller keeps: the run's own buffer when nothing else holds it
+        (taken out of the pool's reach), else a device copy."""
+        if const is not None:
+            return cuda.to_device(np.array(const))
+        arr = env[vid]
+        if owned.get(vid) is arr and self.base.get(vid, vid) == vid and \
+                sum(1 for v in owned.values() if v is arr) == 1:
+            del owned[vid]
+            return arr
+        out = cuda.device_array(arr.shape, arr.dtype)
+        if arr.size:
+            out.copy_to_device(arr)
+        return out
 
     def summary(self):
         return cuda_plan_summary(self)
@@ -431,6 +465,8 @@ def cuda_plan_summary(plan):
 class CudaPlan(CpuPlan):
     """Per (fetches, feeds): a CudaCompiledPlan per feed signature (CpuPlan's bookkeeping)."""
 
+    runs_functions = False      # control-flow functions stay NumPy plans on the host
+
     def __init__(self, fetches, targets, feeds, launch, pool):
         super().__init__(fetches, targets, feeds)
         self.launch, self.pool = launch, pool
@@ -438,9 +474,26 @@ class CudaPlan(CpuPlan):
     def _build(self, sig):
         return CudaCompiledPlan(self.ops, self.fetches, self.feeds, sig, self.launch, self.pool)
 
-    def __call__(self, feed_values):
-        feed_values = [np.asarray(a) for a in feed_values]
-        return self.compiled(feed_values)(feed_values)
+    keeps_state_on_device = True    # StatefulRun: variables stay device arrays between runs
+
+    def recycle(self, arrays):
+        """Give the pool the device arrays of `arrays` (a list, emptied) that nothing else
+        references: a variable's previous value once its new one is committed, unless a run
+        in flight still reads it."""
+        while arrays:
+            a = arrays.pop()
+            if _on_device(a) and sys.getrefcount(a) <= 2:   # `a` and getrefcount's argument
+                self.pool.release(a)
+
+    def __call__(self, feed_values, device_out=()):
+        feed_values = [a if _on_device(a) else np.asarray(a) for a in feed_values]
+        plan = self.compiled(feed_values)       # keys on shapes and dtypes only
+        if isinstance(plan, CudaCompiledPlan):
+            return plan(feed_values, device_out)
+        # the NumPy interpreter (shapes that depend on data): host values in and out
+        out = plan([a.copy_to_host() if _on_device(a) else a for a in feed_values])
+        return [cuda.to_device(np.ascontiguousarray(o)) if i in device_out else o
+                for i, o in enumerate(out)]
 
 
 class CudaBackend:

@@ -162,10 +162,10 @@ def fold(L, op, ins, op_def, specs):
 
 # --- op rules, in the order they are tried ------------------------------------------------
 
-@rule("identity", _ALIASES, when="early")
+@rule("identity", _ALIASES + ("IdentityN",), when="early")
 def _identity(s):
-    """Identity(x), StopGradient(x) -> x"""
-    return [s.ins[0]]
+    """Identity(x), StopGradient(x) -> x; IdentityN(x, y, ...) -> x, y, ..."""
+    return list(s.ins) if s.type == "IdentityN" else [s.ins[0]]
 
 
 @rule("like_splat", ("ZerosLike", "OnesLike"))

@@ -11,7 +11,11 @@ from .. import cache
 
 # op type -> vecmath function name (vecmath has _<name>_f32 and _<name>_f64)
 FUNCTIONS = {"Exp": "exp", "Log": "log", "Log1p": "log1p", "Expm1": "expm1", "Tanh": "tanh",
-             "Sigmoid": "sigmoid", "Sin": "sin", "Cos": "cos", "Tan": "tan", "Erf": "erf"}
+             "Sigmoid": "sigmoid", "Sin": "sin", "Cos": "cos", "Tan": "tan", "Erf": "erf",
+             "Atan": "atan", "Asin": "asin", "Acos": "acos", "Atan2": "atan2",
+             "Erfc": "erfc", "Digamma": "digamma", "Lgamma": "lgamma"}
+# functions of two operands (all others take one)
+_ARITY = {"atan2": 2}
 
 
 # op type -> expression over the operands ({0}, {1}) built from vecmath functions ({w}: f32 or
@@ -48,12 +52,13 @@ COMPOSED = {
 def _source():
     lines = ["import numgrad.kernels.vecmath as vm", "from numba import njit", ""]
     for name in sorted(set(FUNCTIONS.values())):
+        args = ", ".join("xyzw"[:_ARITY.get(name, 1)])
         for width in ("f32", "f64"):
             lines += ["",
                       "@njit(error_model='numpy', cache=True, nogil=True)",
-                      f"def {name}_{width}(x):",
+                      f"def {name}_{width}({args}):",
                       "    vm._always_inline()",
-                      f"    return vm._{name}_{width}(x)",
+                      f"    return vm._{name}_{width}({args})",
                       ""]
     return "\n".join(lines)
 
@@ -74,7 +79,7 @@ def call(op_type, dtype, *operands):
     width = "f32" if dtype.itemsize == 4 else "f64"
     name = FUNCTIONS.get(op_type)
     if name is not None:
-        return f"vmc.{name}_{width}({operands[0]})"
+        return f"vmc.{name}_{width}({', '.join(operands[:_ARITY.get(name, 1)])})"
     tpl = COMPOSED.get(op_type)
     if tpl is None:
         return None

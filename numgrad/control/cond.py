@@ -2,8 +2,8 @@
 
 ``If`` takes [pred] + the tensors either branch captures; its attrs hold the two branch
 FuncGraphs and, per branch, which inputs feed its capture placeholders.  Running it runs only
-the taken branch, interpreted op by op with the NumPy reference (the plan is cached on the
-branch graph).  Its gradient (numgrad/gradients/rules/control.py) is another If on the same
+the taken branch (FuncGraph.run: the NumPy interpreter, or on the cpu backend a compiled plan
+after the branch's first calls; the plans are cached on the branch graph).  Its gradient (numgrad/gradients/rules/control.py) is another If on the same
 pred, so second derivatives follow from the same rule.
 """
 import numpy as np
@@ -14,7 +14,9 @@ from ..graph import Tensor, graph_of, executing_eagerly
 from ..ops.core import convert_to_tensor
 from ..ops.registry import register_op
 from ..tensor_shape import TensorShape
-from .func_graph import FuncGraph, assert_same_structure, branch_outputs, pack_sequence_as
+from .func_graph import (FuncGraph, assert_same_structure, branch_outputs, flatten,
+                         pack_sequence_as)
+from .tensor_array import TensorArray
 
 __all__ = ["cond", "case"]
 
@@ -78,8 +80,21 @@ def _trace(fn, what, graph):
         result = fn()
     if result is None:
         return fg, None
-    fg.outputs = branch_outputs(fg, result, what)
+    with fg.as_default():               # a TensorArray is returned as its flow
+        flat = [v.flow if isinstance(v, TensorArray) else v for v in flatten(result)]
+    fg.outputs = branch_outputs(fg, flat, what)
     return fg, result
+
+
+def _arrays_back(outs, then_res, else_res):
+    """The If's outputs with a TensorArray again wherever both branches returned one."""
+    back = []
+    for out, a, b in zip(outs, flatten(then_res), flatten(else_res)):
+        if isinstance(a, TensorArray) != isinstance(b, TensorArray):
+            raise TypeError(f"cond: one branch returned a TensorArray where the other returned "
+                            f"{b if isinstance(a, TensorArray) else a!r}")
+        back.append(a.with_flow(out) if isinstance(a, TensorArray) else out)
+    return back
 
 
 def _unpack_singleton(x):
@@ -142,7 +157,7 @@ def cond(pred, true_fn=None, false_fn=None, strict=False, name=None, fn1=None, f
                                  f"type(s). Received {a.dtype.name} from 'true_fn' and "
                                  f"{b.dtype.name} from 'false_fn'.")
         outs = build_if(pred, then_fg, else_fg)
-        res = pack_sequence_as(then_res, outs)
+        res = pack_sequence_as(then_res, _arrays_back(outs, then_res, else_res))
     return res if strict else _unpack_singleton(res)
 
 

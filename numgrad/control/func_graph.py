@@ -2,19 +2,24 @@
 
 A tensor of an enclosing graph used inside is *captured*: the FuncGraph gets a Placeholder
 for it and records (outer tensor, placeholder); the functional op (If, While) takes the outer
-tensors as inputs and feeds them to those placeholders when it runs the function graph with
-the NumPy interpreter.  Ops built while a FuncGraph is the default graph land in it even when
+tensors as inputs and feeds them to those placeholders when it runs the function graph: with
+the NumPy interpreter, or on the cpu backend, after its first calls, as a compiled cpu plan
+(FuncGraph.run).  Ops built while a FuncGraph is the default graph land in it even when
 all their inputs come from an enclosing graph (see Graph.create_op and graph._inner_default).
 """
 import contextlib
 
+from .. import config
 from .. import graph as _graph
+from ..backends import function_backend
 from ..graph import Graph, Tensor
 from ..ops.state import STATE_SOURCE_TYPES
 
 __all__ = ["FuncGraph", "flatten", "pack_sequence_as", "assert_same_structure", "copy_ops"]
 
 _STATEFUL = STATE_SOURCE_TYPES | {"Assign"}
+# The cpu backend's function graphs: interpreted for this many calls, then compiled.
+COMPILE_AFTER = config.get("NUMGRAD_FUNCTION_COMPILE_AFTER")
 
 
 class FuncGraph(Graph):
@@ -31,6 +36,8 @@ class FuncGraph(Graph):
         self._capture_map = {}
         self.outputs = []
         self._plan = None
+        self._cpu_plan = None
+        self._calls = 0
 
     def __repr__(self):
         return f"<ng.FuncGraph '{self.name}' with {len(self._ops)} ops>"
@@ -93,12 +100,35 @@ class FuncGraph(Graph):
         return list(self.args) + [ph for _, ph in self.captures]
 
     def run(self, values):
-        """The outputs for the given argument values then capture values (NumPy arrays)."""
+        """The outputs for the given argument values then capture values (NumPy arrays).
+
+        Under a cpu plan (function_backend() == "cpu") a function whose arguments have static
+        shapes is interpreted for its first COMPILE_AFTER calls and then runs as a compiled cpu
+        plan (one Numba dispatch per call where the plan allows): a loop body is called once
+        per iteration.  Otherwise, and on the other backends, the NumPy interpreter runs it."""
+        if function_backend() == "cpu" and self._compilable():
+            self._calls += 1
+            if self._calls > COMPILE_AFTER:
+                plan = self._cpu_plan
+                if plan is None:
+                    from ..backends.cpu import FunctionPlan
+                    plan = self._cpu_plan = FunctionPlan(self.outputs, [], self.feeds)
+                return plan(values)
         plan = self._plan
         if plan is None:
             from ..backends.numpy import NumpyPlan
             plan = self._plan = NumpyPlan(self.outputs, [], self.feeds)
         return plan(values)
+
+
+    def _compilable(self):
+        """Whether the arguments' shapes are static (a loop body's do not change between
+        iterations; a capture's shape is fixed for one run of the loop, and FunctionPlan
+        compiles only a few signatures)."""
+        ok = getattr(self, "_static_args", None)
+        if ok is None:
+            ok = self._static_args = all(t.shape.is_fully_defined() for t in self.args)
+        return ok
 
 
 def flatten(s):
@@ -164,6 +194,7 @@ def copy_ops(fg, mapping, fetches):
         ctrl = [op_map[c] for c in op.control_inputs if c in op_map]
         with target.control_dependencies(ctrl):
             new = target.create_op(op.type, ins, op.attrs, op.name.replace("/", "_"))
+        new._gradient_op_type = op._gradient_op_type     # a gradient override goes along
         op_map[op] = new
         env.update(zip(op.outputs, new.outputs))
     return [env[t] for t in fetches]

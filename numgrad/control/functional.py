@@ -1,16 +1,16 @@
 """map_fn, scan, foldl, foldr: while_loops over the first dimension of `elems`.
 
-Per-step results are written into preallocated [n, ...] accumulators (a where() on the row
-mask of step i): simple and differentiable with static shapes, but O(n^2) work and, under a
-gradient, O(n^2) memory for the recorded loop vars.  The first dimension of `elems` must be
-known when the graph is built.  (TensorArray, with O(n) writes, is future work.)
+Per-step results are written into preallocated [n, ...] accumulators with TensorArrayWrite (a
+copy of the accumulator with row i replaced, the op behind ng.TensorArray): a memcpy of the
+accumulator per step, and, under a gradient, O(n^2) memory for the recorded loop vars.  The
+first dimension of `elems` must be known when the graph is built.
 """
-import numpy as np
 
 from ..graph import graph_of
 from ..ops import array as _array
 from ..ops import math as _math
 from ..ops.core import constant, convert_to_tensor
+from ..ops.tensor_array_ops import tensor_array_write
 from .func_graph import FuncGraph, branch_outputs, flatten, pack_sequence_as
 from .while_loop import while_loop
 
@@ -33,9 +33,7 @@ def _elems(elems, what):
 
 def _write(acc, i, value, n):
     """acc with row i replaced by value."""
-    mask = _math.equal(constant(np.arange(n, dtype=np.int32)), i)
-    mask = _array.reshape(mask, [n] + [1] * (acc.shape.rank - 1))
-    return _math.where_v2(mask, _array.expand_dims(value, 0), acc)
+    return tensor_array_write(acc, i, value)
 
 
 def _probe(fn, graph, structure, specs, what):

@@ -2,8 +2,9 @@
 
 ``While`` takes [loop vars..., maximum_iterations (if given), captures...]; its attrs hold the
 cond and body FuncGraphs.  Running it iterates in Python, each step one call of the cond's and
-the body's NumPy plans (an interpreted loop: compiling the whole loop to one Numba function is
-future work).  A While built with attr ``history=True`` also outputs, per loop var, the stack
+the body's plans (FuncGraph.run: NumPy plans, or on the cpu backend compiled ones once a
+function has been called often; compiling the whole loop to one Numba function is future
+work).  A TensorArray loop variable is carried as its flow.  A While built with attr ``history=True`` also outputs, per loop var, the stack
 of its values at the start of every iteration, and the trip count: the gradient rule
 (numgrad/gradients/rules/control.py) builds such a copy of the forward loop and runs the body's
 gradient backwards over those stacks as another While, so its gradient (second derivatives)
@@ -17,6 +18,7 @@ from ..graph import Tensor, graph_of, executing_eagerly
 from ..ops.core import convert_to_tensor, placeholder
 from ..ops.registry import register_op
 from ..tensor_shape import TensorShape, as_shape
+from .tensor_array import TensorArray
 from .func_graph import (FuncGraph, assert_same_structure, branch_outputs, flatten, is_nested,
                          pack_sequence_as)
 
@@ -104,8 +106,9 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
     """tf.compat.v1.while_loop: repeat `loop_vars = body(*loop_vars)` while `cond(*loop_vars)`.
 
     `loop_vars` is a list/tuple (nests allowed); `cond` and `body` are traced once, into
-    FuncGraphs, and run as one While op.  The loop runs in Python, calling the NumPy plans of
-    cond and body once per iteration (a compiled single-Numba-function loop is future work).
+    FuncGraphs, and run as one While op.  The loop runs in Python, calling the plans of cond
+    and body once per iteration (compiled on the cpu backend after their first calls; a
+    single-Numba-function loop is future work).  TensorArrays may be loop vars.
     A loop var may change shape only within its `shape_invariants` entry (TF's ValueError
     otherwise).  `maximum_iterations` bounds the trip count.  Gradients (TF 2's, second
     derivatives included) flow to the initial loop vars and to outer tensors the functions
@@ -127,22 +130,17 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
     if executing_eagerly():
         return _eager_loop(cond, body, structure, single, maximum_iterations,
                            return_same_structure)
-    graph = graph_of([v for v in flat_in if isinstance(v, Tensor)])
+    graph = graph_of([v.flow if isinstance(v, TensorArray) and v.has_flow else v
+                      for v in flat_in if isinstance(v, (Tensor, TensorArray))])
     with graph.as_default(), graph._transaction(), graph.name_scope(name or "while"):
-        flat = [convert_to_tensor(v) for v in flat_in]
-        if shape_invariants is None:
-            invariants = [t.shape for t in flat]
-        else:
-            inv_struct = [shape_invariants] if single else shape_invariants
-            invariants = [as_shape(_unleaf(s)) for s in flatten(_shapes_as_leaves(inv_struct))]
-            if len(invariants) != len(flat):
-                assert_same_structure(structure, inv_struct)
-            for t, inv in zip(flat, invariants):
-                if not _less_specific(inv, t.shape):
-                    raise ValueError(
-                        f"The shape invariant specified for {t.name} is not compatible with "
-                        "the initial shape of the loop variable. It enters the loop with shape "
-                        f"{_fmt(t.shape)}, but the specified shape invariant is {_fmt(inv)}.")
+        tas = [v if isinstance(v, TensorArray) else None for v in flat_in]
+        flat = [None if ta is not None else convert_to_tensor(v) for v, ta in zip(flat_in, tas)]
+        invariants = _invariants(flat, structure, single, shape_invariants)
+        if any(ta is not None and not ta.has_flow for ta in tas):
+            tas = _learn_element_shapes(body, graph, structure, flat, invariants, tas)
+        for k, ta in enumerate(tas):
+            if ta is not None:
+                flat[k], invariants[k] = ta.flow, ta.loop_shape()
         maxit = None
         if maximum_iterations is not None:
             maxit = convert_to_tensor(maximum_iterations, dtype=_dt.int32,
@@ -155,7 +153,8 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
             with fg.as_default():
                 fg.args = [placeholder(t.dtype, inv, name="loop_var")
                            for t, inv in zip(flat, invariants)]
-                res = fn(*pack_sequence_as(structure, fg.args))
+                args = [ph if ta is None else ta.with_flow(ph) for ph, ta in zip(fg.args, tas)]
+                res = fn(*pack_sequence_as(structure, args))
             return fg, res
 
         cond_fg, c = trace(cond, "cond")
@@ -167,14 +166,10 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
             raise TypeError(f"while_loop: cond must return a boolean scalar, got {c.dtype.name} "
                             f"of shape {c.shape}")
         body_fg, res = trace(body, "body")
-        if len(structure) == 1 and not isinstance(res, (list, tuple)):
-            res = [res]
-        if isinstance(res, (list, tuple)) and isinstance(structure, (list, tuple)) \
-                and type(res) is not type(structure) and len(res) == len(structure) \
-                and not hasattr(res, "_fields") and not hasattr(structure, "_fields"):
-            res = type(structure)(res)              # TF accepts a tuple for a list and back
-        assert_same_structure(res, structure)
-        body_fg.outputs = branch_outputs(body_fg, res, "body")
+        res = _body_result(res, structure)
+        with body_fg.as_default():
+            res_flat = _flows(flatten(res), tas)
+        body_fg.outputs = branch_outputs(body_fg, res_flat, "body")
         for t, out, inv in zip(flat, body_fg.outputs, invariants):
             if out.dtype != t.dtype:
                 raise TypeError(f"Loop var {t.name} enters the loop with type {t.dtype!r} but "
@@ -187,12 +182,85 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
                     "across iterations, use the `shape_invariants` argument of tf.while_loop "
                     "to specify a less-specific shape.")
         outs = build_while(graph, flat, invariants, maxit, cond_fg, body_fg, back_prop)
+        outs = [o if ta is None else ta.with_flow(o) for o, ta in zip(outs, tas)]
         packed = pack_sequence_as(structure, outs)
     if return_same_structure:
         return packed
     if single or (isinstance(packed, (list, tuple)) and len(packed) == 1):
         return packed[0]
     return packed
+
+
+def _invariants(flat, structure, single, shape_invariants):
+    """Each loop var's shape invariant (None for a TensorArray's, which while_loop sets);
+    TF's ValueError where a given invariant does not admit the initial shape."""
+    if shape_invariants is None:
+        return [None if t is None else t.shape for t in flat]
+    inv_struct = [shape_invariants] if single else shape_invariants
+    invariants = [as_shape(_unleaf(s)) for s in flatten(_shapes_as_leaves(inv_struct))]
+    if len(invariants) != len(flat):
+        assert_same_structure(structure, inv_struct)
+    invariants = [None if t is None else inv for t, inv in zip(flat, invariants)]
+    for t, inv in zip(flat, invariants):
+        if t is not None and not _less_specific(inv, t.shape):
+            raise ValueError(
+                f"The shape invariant specified for {t.name} is not compatible with "
+                "the initial shape of the loop variable. It enters the loop with shape "
+                f"{_fmt(t.shape)}, but the specified shape invariant is {_fmt(inv)}.")
+    return invariants
+
+
+def _body_result(res, structure):
+    """The body's result in the loop vars' structure (TF's one-var and list/tuple leniency)."""
+    if len(structure) == 1 and not isinstance(res, (list, tuple)):
+        res = [res]
+    if isinstance(res, (list, tuple)) and isinstance(structure, (list, tuple)) \
+            and type(res) is not type(structure) and len(res) == len(structure) \
+            and not hasattr(res, "_fields") and not hasattr(structure, "_fields"):
+        res = type(structure)(res)              # TF accepts a tuple for a list and back
+    assert_same_structure(res, structure)
+    return res
+
+
+def _flows(flat_res, tas):
+    """The body's flat result with each TensorArray replaced by its flow; a TensorArray must
+    come back where one went in, and only there."""
+    out = []
+    for k, (v, ta) in enumerate(zip(flat_res, tas)):
+        if (ta is not None) != isinstance(v, TensorArray):
+            want = "a TensorArray" if ta is not None else "a Tensor"
+            raise TypeError(f"while_loop: loop variable {k} is {want}, but the body returned "
+                            f"{v!r} for it")
+        out.append(v.flow if ta is not None else v)
+    return out
+
+
+def _learn_element_shapes(body, graph, structure, flat, invariants, tas):
+    """`tas` with a zero buffer for every TensorArray that enters the loop without one: the
+    body is traced once, into a throwaway FuncGraph, to see the element shape it writes."""
+    probe = FuncGraph("body_probe", graph)
+    with probe.as_default():
+        args = []
+        for t, inv, ta in zip(flat, invariants, tas):
+            if ta is None:
+                args.append(placeholder(t.dtype, inv))
+            else:
+                args.append(ta if not ta.has_flow else
+                            ta.with_flow(placeholder(ta.dtype, ta.loop_shape())))
+        res = flatten(_body_result(body(*pack_sequence_as(structure, args)), structure))
+        shapes = [v.flow.shape if isinstance(v, TensorArray) and v.has_flow else None
+                  for v in res]
+    out = list(tas)
+    for k, ta in enumerate(tas):
+        if ta is None or ta.has_flow:
+            continue
+        if shapes[k] is None or not shapes[k][1:].is_fully_defined():
+            raise ValueError(
+                f"while_loop: the TensorArray loop variable {k} enters the loop with an unknown "
+                "element shape, and the body does not write elements of a fully defined shape "
+                f"to it (got {shapes[k]}); give the TensorArray an element_shape")
+        out[k] = ta.materialized(shapes[k][1:])
+    return out
 
 
 def _shapes_as_leaves(s):
@@ -232,8 +300,12 @@ def build_while(graph, flat, invariants, maxit, cond_fg, body_fg, back_prop):
     return list(graph.create_op("While", ins, attrs, "While").outputs)
 
 
+def _as_loop_value(v):
+    return v if isinstance(v, TensorArray) else convert_to_tensor(v)
+
+
 def _eager_loop(cond, body, structure, single, maximum_iterations, return_same_structure):
-    vals = pack_sequence_as(structure, [convert_to_tensor(v) for v in flatten(structure)])
+    vals = pack_sequence_as(structure, [_as_loop_value(v) for v in flatten(structure)])
     t = 0
     while maximum_iterations is None or t < int(np.asarray(maximum_iterations)):
         if not bool(np.asarray(convert_to_tensor(cond(*vals)).numpy())):
@@ -241,7 +313,7 @@ def _eager_loop(cond, body, structure, single, maximum_iterations, return_same_s
         res = body(*vals)
         if len(structure) == 1 and not is_nested(res):
             res = [res]
-        vals = pack_sequence_as(structure, [convert_to_tensor(v) for v in flatten(res)])
+        vals = pack_sequence_as(structure, [_as_loop_value(v) for v in flatten(res)])
         t += 1
     if return_same_structure:
         return vals

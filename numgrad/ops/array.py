@@ -44,6 +44,28 @@ def identity(input, name=None):  # noqa: A002  (TF's argument name)
     return make_op("Identity", [input], name=name).outputs[0]
 
 
+def _identity_n_infer(inputs, attrs):
+    return [(t.dtype, t.shape) for t in inputs]
+
+
+# Several tensors passed through by one op: custom_gradient hangs its gradient on one of these
+# (its rule gets the gradients of all outputs at once).  Lowering aliases the outputs to the
+# inputs (the "identity" rewrite), so it costs nothing at run time.
+register_op("IdentityN", _identity_n_infer, lambda vals, attrs: list(vals))
+
+
+def identity_n(input, name=None):  # noqa: A002  (TF's argument name)
+    """tf.identity_n: a list of tensors passed through one IdentityN op; returns its outputs
+    as a list, in order."""
+    if not isinstance(input, (list, tuple)):
+        raise TypeError(f"identity_n: input must be a list of tensors, got {type(input).__name__}")
+    tensors = [convert_to_tensor(t) for t in input]
+    if not tensors:
+        raise ValueError("identity_n: input must contain at least one tensor (IdentityN needs "
+                         "1 or more inputs)")
+    return list(make_op("IdentityN", tensors, name=name).outputs)
+
+
 def stop_gradient(input, name=None):  # noqa: A002
     """Passes its input through; gradients() treats it as a constant."""
     input = convert_to_tensor(input)

@@ -198,26 +198,90 @@ def _slogdet_np(vals, attrs):
     return [sign.astype(vals[0].dtype), logabs.astype(vals[0].dtype)]
 
 
+# --- diagonals (TF's MatrixDiagV3 family: k = (lo, hi), num_rows/num_cols, padding, align) ---
+_ALIGNS = ("RIGHT_LEFT", "LEFT_RIGHT", "LEFT_LEFT", "RIGHT_RIGHT")
+
+
+def _diag_attrs(attrs):
+    """(lo, hi, padding, align) of a diagonal op (ops built before k existed: the main one)."""
+    lo, hi = attrs.get("k", (0, 0))
+    return lo, hi, attrs.get("padding_value", 0), attrs.get("align", "RIGHT_LEFT")
+
+
+def _diag_len(m, n, d):
+    return min(m + min(0, d), n - max(0, d))
+
+
+def _diag_index(m, n, lo, hi, length, align):
+    """Index arrays (i, j, r, c): element (i, j) of an m x n matrix is entry (r, c) of the
+    packed diagonals (row r = hi - d for diagonal d = j - i; column c along it, shifted right
+    for a right-aligned diagonal shorter than `length`)."""
+    sup_right = align in ("RIGHT_LEFT", "RIGHT_RIGHT")
+    sub_right = align in ("LEFT_RIGHT", "RIGHT_RIGHT")
+    I, J, R, C = [], [], [], []
+    for d in range(lo, hi + 1):
+        n_d = _diag_len(m, n, d)
+        if n_d <= 0:
+            continue
+        t = np.arange(n_d)
+        i = t - min(d, 0)
+        right = sup_right if d >= 0 else sub_right
+        I.append(i)
+        J.append(i + d)
+        R.append(np.full(n_d, hi - d))
+        C.append(t + (length - n_d if right else 0))
+    if not I:
+        e = np.zeros(0, np.intp)
+        return e, e, e, e
+    return tuple(np.concatenate(a) for a in (I, J, R, C))
+
+
 def _matrix_diag_np(vals, attrs):
     d, = vals
-    n = d.shape[-1]
-    out = np.zeros(d.shape + (n,), d.dtype)
-    idx = np.arange(n)
-    out[..., idx, idx] = d
+    lo, hi, pad, align = _diag_attrs(attrs)
+    m, n = attrs.get("num_rows", -1), attrs.get("num_cols", -1)
+    if lo == hi:
+        d = d[..., None, :]
+    m, n = _diag_out_dims(d.shape[-1], lo, hi, m, n)
+    out = np.full(d.shape[:-2] + (m, n), pad, d.dtype)
+    i, j, r, c = _diag_index(m, n, lo, hi, d.shape[-1], align)
+    out[..., i, j] = d[..., r, c]
     return [out]
 
 
+def _diag_out_dims(length, lo, hi, m, n):
+    min_m, min_n = length - min(hi, 0), length + max(lo, 0)
+    if m == -1 and n == -1:
+        m = n = max(min_m, min_n)
+    elif m == -1:
+        m = min_m
+    elif n == -1:
+        n = min_n
+    return m, n
+
+
 def _matrix_diag_part_np(vals, attrs):
-    return [np.ascontiguousarray(np.diagonal(vals[0], axis1=-2, axis2=-1))]
+    x, = vals
+    lo, hi, pad, align = _diag_attrs(attrs)
+    m, n = x.shape[-2:]
+    length = max(_diag_len(m, n, hi), _diag_len(m, n, lo), 0) if lo == hi else \
+        min(m + min(0, hi), n - max(0, lo))
+    out = np.full(x.shape[:-2] + (hi - lo + 1, length), pad, x.dtype)
+    i, j, r, c = _diag_index(m, n, lo, hi, length, align)
+    out[..., r, c] = x[..., i, j]
+    return [np.ascontiguousarray(out[..., 0, :]) if lo == hi else out]
 
 
 def _matrix_set_diag_np(vals, attrs):
     x, d = vals
-    batch = np.broadcast_shapes(x.shape[:-2], d.shape[:-1])
+    lo, hi, _, align = _diag_attrs(attrs)
+    if lo == hi:
+        d = d[..., None, :]
+    batch = np.broadcast_shapes(x.shape[:-2], d.shape[:-2])
     out = np.array(np.broadcast_to(x, batch + x.shape[-2:]))
-    k = min(x.shape[-2:])
-    idx = np.arange(k)
-    out[..., idx, idx] = d
+    m, n = x.shape[-2:]
+    i, j, r, c = _diag_index(m, n, lo, hi, d.shape[-1], align)
+    out[..., i, j] = d[..., r, c]
     return [out]
 
 
@@ -352,42 +416,97 @@ def _slogdet_infer(inputs, attrs):
     return [(x.dtype, s), (x.dtype, s)]
 
 
+def _diag_range(op, attrs):
+    lo, hi, _, align = _diag_attrs(attrs)
+    if lo > hi:
+        raise ValueError(f"{op}: lower_diag_index is greater than upper_diag_index "
+                         f"(k = ({lo}, {hi}))")
+    if align not in _ALIGNS:
+        raise ValueError(f"{op}: align must be one of {list(_ALIGNS)}, got {align!r}")
+    return lo, hi
+
+
 def _matrix_diag_infer(inputs, attrs):
     d, = inputs
-    if d.shape.rank is not None and d.shape.rank < 1:
-        raise ValueError(f"MatrixDiag: diagonal '{d.name}' must be at least rank 1, got shape "
-                         f"{_fmt(d.shape)}")
+    lo, hi = _diag_range("MatrixDiag", attrs)
+    need = 1 if lo == hi else 2
+    if d.shape.rank is not None and d.shape.rank < need:
+        raise ValueError(f"MatrixDiag: diagonal '{d.name}' must be at least rank {need}, got "
+                         f"shape {_fmt(d.shape)}")
     s = d.shape
-    return [(d.dtype, s.concatenate([s[-1]]) if s.rank is not None else s)]
+    if s.rank is None:
+        return [(d.dtype, s)]
+    if lo < hi and s[-2] is not None and s[-2] != hi - lo + 1:
+        raise ValueError(f"MatrixDiag: the number of rows of diagonal '{d.name}' "
+                         f"({s[-2]}) doesn't match the {hi - lo + 1} diagonals of k = "
+                         f"({lo}, {hi})")
+    batch = s[:-need]
+    length = s[-1]
+    m, n = attrs.get("num_rows", -1), attrs.get("num_cols", -1)
+    if length is None:
+        return [(d.dtype, batch.concatenate([m if m != -1 else None,
+                                             n if n != -1 else None]))]
+    min_m, min_n = length - min(hi, 0), length + max(lo, 0)
+    m, n = _diag_out_dims(length, lo, hi, m, n)
+    if m < min_m:
+        raise ValueError(f"MatrixDiag: num_rows is too small ({m} < {min_m})")
+    if n < min_n:
+        raise ValueError(f"MatrixDiag: num_cols is too small ({n} < {min_n})")
+    if m != min_m and n != min_n:
+        raise ValueError(f"MatrixDiag: num_rows and num_cols are not consistent with k and "
+                         f"the diagonal length (one of them must be the smallest possible: "
+                         f"{min_m} rows or {min_n} columns)")
+    return [(d.dtype, batch.concatenate([m, n]))]
+
+
+def _diag_bounds(op, lo, hi, m, n):
+    if m is not None and n is not None:
+        if not -m < lo < n and not (m == 0 or n == 0):
+            raise ValueError(f"{op}: lower_diag_index is out of bound: k[0] = {lo} is not in "
+                             f"(-{m}, {n}) for {m} x {n} matrices")
+        if not -m < hi < n and not (m == 0 or n == 0):
+            raise ValueError(f"{op}: upper_diag_index is out of bound: k[1] = {hi} is not in "
+                             f"(-{m}, {n}) for {m} x {n} matrices")
 
 
 def _matrix_diag_part_infer(inputs, attrs):
     x, = inputs
+    lo, hi = _diag_range("MatrixDiagPart", attrs)
     if x.shape.rank is not None and x.shape.rank < 2:
         raise ValueError(f"MatrixDiagPart: input '{x.name}' must be at least rank 2, got "
                          f"shape {_fmt(x.shape)}")
     s = x.shape
     if s.rank is None:
         return [(x.dtype, s)]
-    k = None if s[-1] is None or s[-2] is None else min(s[-1], s[-2])
-    return [(x.dtype, s[:-2].concatenate([k]))]
+    m, n = s[-2], s[-1]
+    _diag_bounds("MatrixDiagPart", lo, hi, m, n)
+    length = None if m is None or n is None else max(min(m + min(0, hi), n - max(0, lo)), 0)
+    rows = [] if lo == hi else [hi - lo + 1]
+    return [(x.dtype, s[:-2].concatenate(rows + [length]))]
 
 
 def _matrix_set_diag_infer(inputs, attrs):
     x, d = inputs
     _same_dtype("MatrixSetDiag", x, d)
+    lo, hi = _diag_range("MatrixSetDiag", attrs)
+    need = 1 if lo == hi else 2
     if x.shape.rank is not None and x.shape.rank < 2:
         raise ValueError(f"MatrixSetDiag: input '{x.name}' must be at least rank 2, got shape "
                          f"{_fmt(x.shape)}")
-    if d.shape.rank is not None and d.shape.rank < 1:
-        raise ValueError(f"MatrixSetDiag: diagonal '{d.name}' must be at least rank 1, got "
-                         f"shape {_fmt(d.shape)}")
+    if d.shape.rank is not None and d.shape.rank < need:
+        raise ValueError(f"MatrixSetDiag: diagonal '{d.name}' must be at least rank {need}, "
+                         f"got shape {_fmt(d.shape)}")
     if x.shape.rank is None or d.shape.rank is None:
         return [(x.dtype, TensorShape(None))]
     m, n = x.shape[-2], x.shape[-1]
-    k = None if m is None or n is None else min(m, n)
-    _dims_match("MatrixSetDiag", x, d, k, d.shape[-1], "diagonal length must be min(rows, cols)")
-    batch = _batch_broadcast("MatrixSetDiag", x, d, 2, 1)
+    _diag_bounds("MatrixSetDiag", lo, hi, m, n)
+    length = None if m is None or n is None else max(min(m + min(0, hi), n - max(0, lo)), 0)
+    _dims_match("MatrixSetDiag", x, d, length, d.shape[-1],
+                "diagonal length must be the longest diagonal's in the band of k")
+    if lo < hi:
+        _dims_match("MatrixSetDiag", x, d, hi - lo + 1, d.shape[-2],
+                    "the number of diagonals must be k[1] - k[0] + 1")
+    batch = _batch_broadcast("MatrixSetDiag", x, d, 2, need)
     return [(x.dtype, batch.concatenate([m, n]))]
 
 
@@ -564,30 +683,60 @@ def logdet(matrix, name=None):
                        name=name)
 
 
+def _k_attr(k, what):
+    """TF's k: an int, or a pair (lo, hi) of diagonal offsets (0: main, > 0: above)."""
+    if isinstance(k, Tensor):
+        cv = constant_value(k)
+        if cv is None:
+            raise NotImplementedError(f"{what}: k must be known when the graph is built")
+        k = cv
+    k = np.asarray(k).reshape(-1)
+    if k.size not in (1, 2) or k.dtype.kind not in "iu":
+        raise ValueError(f"{what}: k must be an integer or a pair of integers, got {k}")
+    return (int(k[0]), int(k[-1]))
+
+
+def _diag_attr_dict(what, k, align, **extra):
+    return dict(k=_k_attr(k, what), align=str(align), **extra)
+
+
 def matrix_diag(diagonal, name=None, k=0, num_rows=-1, num_cols=-1, padding_value=0,
                 align="RIGHT_LEFT"):
-    """A batch of square matrices with `diagonal` (..., n) on the main diagonal (..., n, n).
-    Only k=0 and the default num_rows/num_cols/padding are supported."""
-    if k != 0 or num_rows != -1 or num_cols != -1 or padding_value != 0:
-        raise NotImplementedError("matrix_diag: only k=0, num_rows=num_cols=-1 and "
-                                  "padding_value=0 are supported")
-    return make_op("MatrixDiag", [_t(diagonal, "diagonal")], {}, name).outputs[0]
+    """Matrices with the given diagonals (tf.linalg.diag, MatrixDiagV3): `diagonal` (..., L)
+    goes on diagonal k (0: main, > 0: above); with k = (lo, hi), `diagonal` (..., hi - lo + 1,
+    L) holds diagonals hi down to lo, shorter ones aligned by `align`.  Elsewhere
+    padding_value.  The output is num_rows x num_cols (-1: the smallest that fits)."""
+    attrs = _diag_attr_dict("matrix_diag", k, align,
+                            num_rows=_static_int(num_rows, "matrix_diag: num_rows"),
+                            num_cols=_static_int(num_cols, "matrix_diag: num_cols"),
+                            padding_value=_static_scalar(padding_value, "matrix_diag"))
+    return make_op("MatrixDiag", [_t(diagonal, "diagonal")], attrs, name).outputs[0]
 
 
 def matrix_diag_part(input, name=None, k=0, padding_value=0, align="RIGHT_LEFT"):  # noqa: A002
-    """The main diagonal (..., min(m, n)) of each matrix in `input` (..., m, n); k=0 only."""
-    if k != 0:
-        raise NotImplementedError("matrix_diag_part: only k=0 is supported")
-    return make_op("MatrixDiagPart", [_t(input)], {}, name).outputs[0]
+    """Diagonal k (or the band k = (lo, hi), packed as in matrix_diag) of each matrix in
+    `input` (..., m, n); cells of shorter diagonals are padding_value (MatrixDiagPartV3)."""
+    attrs = _diag_attr_dict("matrix_diag_part", k, align,
+                            padding_value=_static_scalar(padding_value, "matrix_diag_part"))
+    return make_op("MatrixDiagPart", [_t(input)], attrs, name).outputs[0]
 
 
 def matrix_set_diag(input, diagonal, name=None, k=0, align="RIGHT_LEFT"):  # noqa: A002
-    """`input` (..., m, n) with its main diagonal replaced by `diagonal` (..., min(m, n));
-    k=0 only.  Batch dims broadcast."""
-    if k != 0:
-        raise NotImplementedError("matrix_set_diag: only k=0 is supported")
+    """`input` (..., m, n) with diagonal k (or the band k = (lo, hi), packed as in
+    matrix_diag) replaced by `diagonal`.  Batch dims broadcast (MatrixSetDiagV3)."""
     x = _t(input)
-    return make_op("MatrixSetDiag", [x, _t_like(diagonal, x)], {}, name).outputs[0]
+    return make_op("MatrixSetDiag", [x, _t_like(diagonal, x)],
+                   _diag_attr_dict("matrix_set_diag", k, align), name).outputs[0]
+
+
+def _static_scalar(v, what):
+    if isinstance(v, Tensor):
+        cv = constant_value(v)
+        if cv is None:
+            raise NotImplementedError(f"{what}: padding_value must be known when the graph "
+                                      "is built")
+        v = cv
+    return np.asarray(v).reshape(()).item()
 
 
 def matrix_band_part(input, num_lower, num_upper, name=None):  # noqa: A002
@@ -748,6 +897,10 @@ def _register_batching():
             return same(ctx, op, new, batched)
         return rule
 
+    def set_diag(ctx, op, inputs, batched):
+        lo, hi = op.attrs.get("k", (0, 0))
+        return aligned((2, 1 if lo == hi else 2))(ctx, op, inputs, batched)
+
     def tensor_diag(ctx, op, inputs, batched):
         x, = inputs
         s = op.inputs[0].shape
@@ -771,7 +924,7 @@ def _register_batching():
                                "MatrixBandPart", "Qr", "Svd", "SelfAdjointEigV2",
                                "MatrixExponential")}
     rules.update({"CholeskyGrad": aligned((2, 2)), "MatrixTriangularSolve": aligned((2, 2)), "MatrixSolve": aligned((2, 2)),
-                  "MatrixSetDiag": aligned((2, 1)), "Diag": tensor_diag,
+                  "MatrixSetDiag": set_diag, "Diag": tensor_diag,
                   "DiagPart": tensor_diag_part})
     for t, rule in rules.items():
         B.BATCH_RULES.setdefault(t, rule)

@@ -165,7 +165,8 @@ def norm(tensor, ord="euclidean", axis=None, keepdims=None, name=None,  # noqa: 
 
     As TF's linalg_ops.norm: built from abs/reduce_sum/reduce_max/pow/sqrt, keepdims=True
     internally and squeezed at the end.  The matrix 2-norm (largest singular value) needs an
-    SVD and is not supported here."""
+    SVD: as TF, the two axes are moved last, the singular values computed (svd without u, v;
+    its gradient recomputes them) and their maximum taken."""
     if keepdims is None:
         keepdims = bool(keep_dims) if keep_dims is not None else False
     tensor = convert_to_tensor(tensor)
@@ -178,9 +179,8 @@ def norm(tensor, ord="euclidean", axis=None, keepdims=None, name=None,  # noqa: 
         supported = ["euclidean", "fro", 1, 2, np.inf]
         if ord not in supported:
             raise ValueError(f"'ord' must be a supported matrix norm in {supported}, got {ord}")
-        if ord == 2:
-            raise NotImplementedError("norm: the matrix 2-norm (ord=2 over two axes) needs an "
-                                      "SVD, which numgrad's norm does not support yet")
+        if ord == 2 and tensor.shape.rank is None:
+            raise ValueError("norm: the matrix 2-norm needs a tensor of known rank")
     else:
         if not (isinstance(ord, str) and ord == "euclidean"
                 or not isinstance(ord, str) and ord > 0):
@@ -194,7 +194,9 @@ def norm(tensor, ord="euclidean", axis=None, keepdims=None, name=None,  # noqa: 
     g, scope = _scope(tensor, name, "norm", [tensor])
     with g._transaction(), scope:
         red_axis = list(ax) if is_matrix_norm else ax
-        if ord == "euclidean" or ord == "fro" or (ord == 2 and not is_matrix_norm):
+        if ord == 2 and is_matrix_norm:
+            result = _matrix_2_norm(tensor, ax)
+        elif ord == "euclidean" or ord == "fro" or (ord == 2 and not is_matrix_norm):
             result = _math.sqrt(_reduce.reduce_sum(tensor * tensor, red_axis, keepdims=True))
         else:
             result = _math.abs(tensor)
@@ -218,6 +220,19 @@ def norm(tensor, ord="euclidean", axis=None, keepdims=None, name=None,  # noqa: 
             result = _array.squeeze(result, list(ax) if is_matrix_norm else
                                     (None if ax is None else [ax]))
         return result
+
+
+def _matrix_2_norm(tensor, ax):
+    """max |singular value| over axes `ax` (kept as size-1 dims), built as TF builds it."""
+    from . import linalg as _linalg
+    r = tensor.shape.rank
+    pos = [a % r for a in ax]
+    perm_before = [i for i in range(r) if i not in pos] + pos
+    perm_after = [perm_before.index(i) for i in range(r)]
+    permed = _array.transpose(tensor, perm_before)
+    s = _linalg.svd(permed, compute_uv=False)
+    m = _array.expand_dims(_reduce.reduce_max(_math.abs(s), -1, keepdims=True), -1)
+    return _array.transpose(m, perm_after)
 
 
 # --- elementwise composites -------------------------------------------------------------------

@@ -22,6 +22,11 @@ for _t in ("Reshape", "ExpandDims", "Squeeze"):
     RegisterGradient(_t)(_reshape_back)
 
 
+@RegisterGradient("IdentityN")
+def _identity_n_grad(op, *grads):
+    return list(grads)
+
+
 @RegisterGradient("Fill")
 def _fill_grad(op, grad):
     return [None, R.reduce_sum(grad)]

@@ -106,25 +106,32 @@ def _slogdet_grad(op, _, grad_b):
     return [_scale_matrices(grad_b, L.matrix_inverse(op.inputs[0], adjoint=True))]
 
 
+def _k_align(op):
+    return op.attrs.get("k", (0, 0)), op.attrs.get("align", "RIGHT_LEFT")
+
+
 @RegisterGradient("MatrixDiag")
 def _matrix_diag_grad(op, grad):
-    return [L.matrix_diag_part(grad)]
+    k, align = _k_align(op)
+    return [L.matrix_diag_part(grad, k=k, align=align)]
 
 
 @RegisterGradient("MatrixDiagPart")
 def _matrix_diag_part_grad(op, grad):
     x = op.inputs[0]
     s = x.shape
-    if s.rank is not None and s[-1] is not None and s[-1] == s[-2]:
+    k, align = _k_align(op)
+    if k == (0, 0) and s.rank is not None and s[-1] is not None and s[-1] == s[-2]:
         return [L.matrix_diag(grad)]
-    return [L.matrix_set_diag(A.zeros_like(x), grad)]
+    return [L.matrix_set_diag(A.zeros_like(x), grad, k=k, align=align)]
 
 
 @RegisterGradient("MatrixSetDiag")
 def _matrix_set_diag_grad(op, grad):
     x, d = op.inputs
-    grad_diag = L.matrix_diag_part(grad)
-    grad_input = L.matrix_set_diag(grad, A.zeros_like(grad_diag))
+    k, align = _k_align(op)
+    grad_diag = L.matrix_diag_part(grad, k=k, align=align)
+    grad_input = L.matrix_set_diag(grad, A.zeros_like(grad_diag), k=k, align=align)
     return [reduce_to(grad_input, x), reduce_to(grad_diag, d)]
 
 

@@ -3,6 +3,7 @@
 OPAQUE maps an op type to a Numba implementation the cpu backend uses instead of the op's
 NumPy compute: it takes the same (values, attrs) and returns the outputs, or None when it
 does not cover that case (then the NumPy compute runs)."""
+from . import conv as _conv
 from . import segment as _segment
 from . import softmax as _softmax
 
@@ -11,4 +12,5 @@ OPAQUE = {
     "LogSoftmax": _softmax.log_softmax,
     "SoftmaxCrossEntropyWithLogits": _softmax.softmax_cross_entropy,
     "UnsortedSegmentSum": _segment.unsorted_segment_sum,
+    **_conv.OPAQUE,
 }

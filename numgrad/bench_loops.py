@@ -1,0 +1,249 @@
+"""W7: gradients through a 1000-step RK4 ``while_loop`` (Lorenz-96), numgrad against its peers.
+
+``python -m numgrad.bench_loops [--steps 1000] [--repeats 5] [--no-peers]``
+
+Lorenz-96 with n = 40 variables, ``dx_i/dt = (x_{i+1} - x_{i-2}) x_{i-1} - x_i + F`` (indices
+cyclic), integrated by classical RK4 with dt = 0.005 for 1000 steps in float64, written as one
+``while_loop`` whose body is one RK4 step.  The loss is the squared distance of the final
+state to a target; every call computes the loss and its gradients w.r.t. the forcing F and
+the initial state x0.
+
+Columns (median ms of one loss-and-gradients call, the calls interleaved so that a noisy,
+shared machine slows every column alike; ``first`` is the first call, compilation included):
+* ``numpy``: by hand, the forward loop keeping every state and a backward loop through the
+  RK4 stages (the discrete adjoint written out; the reference the others are checked against);
+* ``numgrad``: ``sess.run([loss] + ng.gradients(loss, [F, x0]))`` with the default backend.
+  Its ``first`` is measured in a fresh process with an empty compile cache;
+* ``numgrad-interp``: the same with the loop bodies interpreted by NumPy on every iteration
+  (``NUMGRAD_FUNCTION_COMPILE_AFTER`` out of reach), as numgrad ran loops before they compiled;
+* ``tf1``: the same graph in TF's ``tf.compat.v1`` graph mode (``while_loop`` in a Session),
+  when TensorFlow is importable;
+* ``jax``: ``jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))`` over ``lax.fori_loop``, when
+  JAX is importable (float64 enabled).
+Each column's loss and gradients are checked against the NumPy column (rtol 1e-6).  With F = 8
+the system is chaotic, so rounding differences grow along the trajectory: over 5 time units
+(dt = 0.005) XLA's reordered arithmetic still agrees with NumPy's to ~1e-9 in the gradient, but
+over 10 (dt = 0.01) only to ~1e-3.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+N, STEPS, DT, FORCING = 40, 1000, 0.005, 8.0
+
+
+def problem(n=N, seed=0):
+    """(x0, target): a perturbed fixed point x = F and a random target, float64."""
+    rng = np.random.default_rng(seed)
+    return FORCING + 0.01 * rng.normal(size=n), rng.normal(size=n)
+
+
+# --- NumPy by hand: forward and the discrete adjoint ------------------------------------------
+def _rhs(x, f):
+    return (np.roll(x, -1) - np.roll(x, 2)) * np.roll(x, 1) - x + f
+
+
+def _rhs_vjp(x, v):
+    """(v^T d rhs/dx, v^T d rhs/dF) at x."""
+    xm1 = np.roll(x, 1)
+    gx = (np.roll(v * xm1, 1) - np.roll(v * xm1, -2)
+          + np.roll(v * (np.roll(x, -1) - np.roll(x, 2)), -1) - v)
+    return gx, v.sum()
+
+
+def loss_numpy(f, x0, target, steps=STEPS, dt=DT):
+    """(loss, dloss/dF, dloss/dx0) by hand."""
+    xs = [x0]
+    x = x0
+    for _ in range(steps):
+        k1 = _rhs(x, f)
+        k2 = _rhs(x + 0.5 * dt * k1, f)
+        k3 = _rhs(x + 0.5 * dt * k2, f)
+        k4 = _rhs(x + dt * k3, f)
+        x = x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        xs.append(x)
+    g = 2 * (x - target)
+    gf = 0.0
+    for x in reversed(xs[:-1]):
+        k1 = _rhs(x, f)
+        k2 = _rhs(x + 0.5 * dt * k1, f)
+        k3 = _rhs(x + 0.5 * dt * k2, f)
+        u4, f4 = _rhs_vjp(x + dt * k3, dt / 6 * g)
+        u3, f3 = _rhs_vjp(x + 0.5 * dt * k2, dt / 3 * g + dt * u4)
+        u2, f2 = _rhs_vjp(x + 0.5 * dt * k1, dt / 3 * g + 0.5 * dt * u3)
+        u1, f1 = _rhs_vjp(x, dt / 6 * g + 0.5 * dt * u2)
+        gf += f1 + f2 + f3 + f4
+        g = g + u1 + u2 + u3 + u4
+    return float(np.sum((xs[-1] - target) ** 2)), gf, g
+
+
+# --- the graph, written once for numgrad and tf.compat.v1 --------------------------------------
+def build_graph(tf, n=N, steps=STEPS, dt=DT):
+    """(F, x0, target placeholders, loss, [dloss/dF, dloss/dx0]) with `tf` = numgrad or
+    tf.compat.v1."""
+    f = tf.placeholder(tf.float64, [], name="F")
+    x0 = tf.placeholder(tf.float64, [n], name="x0")
+    target = tf.placeholder(tf.float64, [n], name="target")
+
+    def rhs(x):
+        return (tf.roll(x, -1, 0) - tf.roll(x, 2, 0)) * tf.roll(x, 1, 0) - x + f
+
+    def body(i, x):
+        k1 = rhs(x)
+        k2 = rhs(x + 0.5 * dt * k1)
+        k3 = rhs(x + 0.5 * dt * k2)
+        k4 = rhs(x + dt * k3)
+        return i + 1, x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+
+    _, x_final = tf.while_loop(lambda i, x: i < steps, body, [tf.constant(0), x0])
+    loss = tf.reduce_sum(tf.square(x_final - target))
+    return f, x0, target, loss, tf.gradients(loss, [f, x0])
+
+
+def numgrad_call(x0v, tv, steps=STEPS):
+    """A loss-and-gradients call of the numgrad graph: () -> (loss, dF, dx0)."""
+    import numgrad as ng
+    graph = ng.Graph()
+    with graph.as_default():
+        f, x0, target, loss, grads = build_graph(ng, len(x0v), steps)
+    sess = ng.Session(graph=graph)
+    fn = sess.make_callable([loss] + grads, [f, x0, target])
+    return lambda: fn(FORCING, x0v, tv)
+
+
+def numgrad_interpreted_call(x0v, tv, steps=STEPS):
+    """numgrad_call with the loop bodies always interpreted (the cpu backend's function graphs
+    never compile)."""
+    from numgrad import config
+    call = numgrad_call(x0v, tv, steps)
+
+    def interpreted():
+        with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=1 << 62):
+            return call()
+    return interpreted
+
+
+def tf1_call(x0v, tv, steps=STEPS):
+    """The same graph in TF's tf.compat.v1 graph mode (raises ImportError without TF)."""
+    import tensorflow as tf
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        f, x0, target, loss, grads = build_graph(v1, len(x0v), steps)
+    sess = v1.Session(graph=graph)
+    fn = sess.make_callable([loss] + grads, [f, x0, target])
+    return lambda: fn(FORCING, x0v, tv)
+
+
+def jax_call(x0v, tv, steps=STEPS, dt=DT):
+    """jit(value_and_grad) over lax.fori_loop in JAX, float64 (raises ImportError without JAX)."""
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    def rhs(x, f):
+        return (jnp.roll(x, -1) - jnp.roll(x, 2)) * jnp.roll(x, 1) - x + f
+
+    def step(_, carry):
+        x, f = carry
+        k1 = rhs(x, f)
+        k2 = rhs(x + 0.5 * dt * k1, f)
+        k3 = rhs(x + 0.5 * dt * k2, f)
+        k4 = rhs(x + dt * k3, f)
+        return x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4), f
+
+    def loss(f, x0, target):
+        x, _ = jax.lax.fori_loop(0, steps, step, (x0, f))
+        return jnp.sum((x - target) ** 2)
+    vg = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
+    xj, tj = jnp.asarray(x0v), jnp.asarray(tv)
+
+    def call():
+        v, (gf, gx) = vg(jnp.float64(FORCING), xj, tj)
+        return float(v), float(gf), np.asarray(gx)
+    return call
+
+
+PEERS = {"tf1": tf1_call, "jax": jax_call}
+
+
+def numgrad_cold_first_call(steps=STEPS):
+    """Seconds of numgrad's first call in a fresh process with an empty compile cache."""
+    code = ("import time, numgrad.bench_loops as b; x0, t = b.problem(); "
+            f"call = b.numgrad_call(x0, t, {steps}); "
+            "t0 = time.perf_counter(); call(); print(time.perf_counter() - t0)")
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMGRAD_CACHE_DIR=cache)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=env)
+    if out.returncode:
+        raise RuntimeError(out.stderr)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def _check(name, got, want):
+    v, gf, gx = got
+    wv, wgf, wgx = want
+    scale = max(1.0, float(np.max(np.abs(wgx))))
+    if not (np.isclose(v, wv, rtol=1e-8) and np.isclose(gf, wgf, rtol=1e-6)
+            and np.allclose(gx, wgx, rtol=1e-6, atol=1e-9 * scale)):
+        raise AssertionError(f"{name}: loss {v}, dF {gf} differ from numpy's {wv}, {wgf} "
+                             f"(or dx0 does, max |diff| {np.max(np.abs(gx - wgx)):.3g})")
+
+
+def run(steps=STEPS, repeats=5, peers=tuple(PEERS), cold=True, out=print):
+    """Measure every column; return {column: {"ms": median ms, "first_s": first call s}}."""
+    x0v, tv = problem()
+    want = loss_numpy(FORCING, x0v, tv, steps)
+    calls, first = {"numpy": lambda: loss_numpy(FORCING, x0v, tv, steps)}, {}
+    makers = {"numgrad": numgrad_call, "numgrad-interp": numgrad_interpreted_call,
+              **{k: PEERS[k] for k in peers}}
+    for name, make in makers.items():
+        try:
+            call = make(x0v, tv, steps)
+        except ImportError:
+            continue
+        t0 = time.perf_counter()
+        got = call()
+        first[name] = time.perf_counter() - t0
+        _check(name, got, want)
+        calls[name] = call
+    if cold:
+        first["numgrad"] = numgrad_cold_first_call(steps)
+    for call in calls.values():                 # warm up (the first hot calls)
+        call()
+    times = {k: [] for k in calls}
+    for _ in range(repeats):
+        for name, call in calls.items():
+            t0 = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - t0)
+    res = {k: {"ms": 1e3 * float(np.median(v)), "first_s": first.get(k)}
+           for k, v in times.items()}
+    out(f"W7 Lorenz-96 n={len(x0v)}, RK4 {steps} steps, loss + gradients (F, x0), float64, "
+        f"median of {repeats} (interleaved)")
+    out(f"  loss = {want[0]:.6g}, dloss/dF = {want[1]:.6g}")
+    base = res["numpy"]["ms"]
+    for k, r in res.items():
+        fc = "" if r["first_s"] is None else f"   first call {r['first_s']:.2f} s"
+        out(f"  {k:14s} {r['ms']:9.1f} ms   x{r['ms'] / base:.2f} of numpy{fc}")
+    return res
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=STEPS)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--no-peers", action="store_true")
+    p.add_argument("--no-cold", action="store_true", help="skip the fresh-process first call")
+    a = p.parse_args(argv)
+    run(a.steps, a.repeats, () if a.no_peers else tuple(PEERS), not a.no_cold)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

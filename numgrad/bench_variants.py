@@ -1,0 +1,234 @@
+"""Formulation variants of W1-W5: the same loss written as users plausibly write it.
+
+``python -m numgrad.bench --variants [--only W1,W5]`` prints, per workload, the median ms of
+each formulation (loss and all gradients in one call) and its ratio to the workload's fastest
+formulation.  The target is every formulation within 1.2x of the best: speed must not depend
+on how a formula is written.  Each variant computes the workload's loss and gradients (checked
+against the workload's NumPy reference), from the workload's own data.
+
+Variants differ in association, ``**`` against products, ``x / y`` against ``x * (1 / y)``,
+``reduce_mean`` against ``reduce_sum / n``, ``square(x)`` against ``x * x``, ``where`` masks
+against multiplication by a 0/1 mask, ``expand_dims`` against ``x[:, None]``, fused library
+ops against their expansion.
+"""
+import numpy as np
+
+from . import bench as B
+
+__all__ = ["VARIANTS", "run", "print_table"]
+
+
+# --- W1: reduce_sum(tanh(x w + b)^2 + exp(-x^2) sin(w)) --------------------------------------
+def _w1_a(ng, x, w, b):          # the reference formulation (bench.w1)
+    return ng.reduce_sum(ng.tanh(x * w + b) ** 2 + ng.exp(-x * x) * ng.sin(w))
+
+
+def _w1_b(ng, x, w, b):          # square(), other association, exp(-square(x))
+    return ng.reduce_sum(ng.sin(w) * ng.exp(-ng.square(x)) + ng.square(ng.tanh(b + w * x)))
+
+
+def _w1_c(ng, x, w, b):          # a product for the square, two reductions, x ** 2
+    t = ng.tanh(x * w + b)
+    return ng.reduce_sum(t * t) + ng.reduce_sum(ng.exp(-(x ** 2)) * ng.sin(w))
+
+
+def _w1(loss_fn, dtype=np.float64, n=10 ** 6):
+    def build(ng):
+        rng = np.random.default_rng(0)
+        data = [rng.random(n).astype(dtype) for _ in range(3)]
+        x, w, b = (ng.placeholder(dtype, [None]) for _ in range(3))
+        loss = loss_fn(ng, x, w, b)
+        return [loss] + ng.gradients(loss, [x, w, b]), [x, w, b], data
+    return build
+
+
+# --- W2: reduce_sum(log(1 + exp(X v - mean(X, 1)))) -----------------------------------------
+def _w2(loss_fn):
+    def build(ng):
+        rng = np.random.default_rng(0)
+        data = [rng.standard_normal((4096, 1024)).astype(np.float32),
+                rng.standard_normal(1024).astype(np.float32)]
+        X = ng.placeholder(ng.float32, [4096, 1024])
+        v = ng.placeholder(ng.float32, [1024])
+        loss = loss_fn(ng, X, v)
+        return [loss] + ng.gradients(loss, [X, v]), [X, v], data
+    return build
+
+
+def _w2_a(ng, X, v):
+    return ng.reduce_sum(ng.log(1 + ng.exp(X * v - ng.reduce_mean(X, axis=1, keepdims=True))))
+
+
+def _w2_b(ng, X, v):             # sum / n, [:, None], log1p
+    m = ng.reduce_sum(X, axis=1) / 1024.0
+    return ng.reduce_sum(ng.log1p(ng.exp(X * v - m[:, None])))
+
+
+def _w2_c(ng, X, v):             # softplus, expand_dims
+    return ng.reduce_sum(ng.nn.softplus(X * v - ng.expand_dims(ng.reduce_mean(X, 1), 1)))
+
+
+# --- W3: a 784-512-10 tanh MLP with softmax cross-entropy --------------------------------------
+def _w3(loss_fn):
+    def build(ng):
+        fetches, phs, data = B.w3(ng)       # data and placeholders of the workload
+        ng.reset_default_graph()
+        phs = [ng.placeholder(ng.float32, a.shape) for a in data]
+        loss = loss_fn(ng, *phs)
+        return [loss] + ng.gradients(loss, phs[2:]), phs, data
+    return build
+
+
+def _w3_a(ng, x, y, W1, b1, W2, b2):
+    h = ng.tanh(ng.matmul(x, W1) + b1)
+    logits = ng.matmul(h, W2) + b2
+    return ng.reduce_mean(ng.nn.softmax_cross_entropy_with_logits_v2(labels=y, logits=logits))
+
+
+def _w3_b(ng, x, y, W1, b1, W2, b2):     # xw_plus_b / bias_add, log_softmax by hand, sum / n
+    h = ng.tanh(ng.nn.xw_plus_b(x, W1, b1))
+    logits = ng.nn.bias_add(ng.matmul(h, W2), b2)
+    return ng.reduce_sum(-ng.reduce_sum(y * ng.nn.log_softmax(logits), axis=1)) / 256.0
+
+
+def _w3_c(ng, x, y, W1, b1, W2, b2):     # the cross-entropy written out with logsumexp
+    h = ng.tanh(ng.matmul(x, W1) + b1[None, :])
+    logits = ng.matmul(h, W2) + b2
+    lse = ng.reduce_logsumexp(logits, axis=1)
+    return ng.reduce_mean(lse - ng.reduce_sum(y * logits, axis=1))
+
+
+# --- W4: a small chain of tanh and sigmoid (16 elements: dispatch-bound) ----------------------
+def _w4(step, tail):
+    def build(ng):
+        rng = np.random.default_rng(0)
+        data = [rng.random(16), rng.random(16)]
+        a = ng.placeholder(ng.float64, [16])
+        b = ng.placeholder(ng.float64, [16])
+        t = a
+        for i in range(6):
+            t = step(ng, a, b, t, i)
+        loss = tail(ng, b, t)
+        return [loss] + ng.gradients(loss, [a, b]), [a, b], data
+    return build
+
+
+def _w4_step_a(ng, a, b, t, i):
+    return ng.tanh(t * b + 0.1 * i) + ng.sigmoid(a - t) * 0.5
+
+
+def _w4_step_b(ng, a, b, t, i):           # sigmoid written out, division
+    return ng.tanh(b * t + 0.1 * i) + 0.5 / (1.0 + ng.exp(t - a))
+
+
+def _w4_step_c(ng, a, b, t, i):           # 0.5 sigmoid(u) = 0.25 (1 + tanh(u / 2))
+    return ng.tanh(t * b + 0.1 * i) + 0.25 * (1.0 + ng.tanh(0.5 * (a - t)))
+
+
+def _w4_tail_a(ng, b, t):
+    return ng.reduce_sum(t * t) + ng.reduce_mean(ng.exp(-b * b))
+
+
+def _w4_tail_b(ng, b, t):                 # square, sum / n
+    return ng.reduce_sum(ng.square(t)) + ng.reduce_sum(ng.exp(-ng.square(b))) / 16.0
+
+
+def _w4_tail_c(ng, b, t):                 # ** 2
+    return ng.reduce_sum(t ** 2) + ng.reduce_mean(ng.exp(-b ** 2))
+
+
+# --- W5: Lennard-Jones energy and forces of 1000 atoms ---------------------------------------
+def _w5(inv6_fn, energy_fn, n=1000):
+    def build(ng):
+        _, _, data = B.w5(ng, n)
+        ng.reset_default_graph()
+        p = ng.placeholder(ng.float64, [n, 3])
+        eye = np.eye(n)
+        d = ng.expand_dims(p, 1) - ng.expand_dims(p, 0)
+        r2 = ng.reduce_sum(d * d, axis=2) + eye
+        inv6 = inv6_fn(ng, r2)
+        energy = energy_fn(ng, inv6, eye)
+        return [energy, -ng.gradients(energy, p)[0]], [p], data
+    return build
+
+
+def _w5_inv6_a(ng, r2):
+    return 1.0 / (r2 * r2 * r2)
+
+
+def _w5_inv6_b(ng, r2):                   # (1 / r2) ** 3
+    return (1.0 / r2) ** 3
+
+
+def _w5_inv6_c(ng, r2):                   # a reciprocal, then products
+    ir2 = ng.reciprocal(r2)
+    return ir2 * ir2 * ir2
+
+
+def _w5_energy_a(ng, inv6, eye):
+    return 2.0 * ng.reduce_sum((inv6 * inv6 - inv6) * (1.0 - eye))
+
+
+def _w5_energy_b(ng, inv6, eye):          # a where mask instead of a 0/1 product
+    e = inv6 * inv6 - inv6
+    return 2.0 * ng.reduce_sum(ng.where(eye > 0, ng.zeros_like(e), e))
+
+
+VARIANTS = {   # workload -> [(variant name, build(ng)), ...]; the first is bench.py's
+    "W1 f64 1e6": [("as in bench", _w1(_w1_a)), ("square, reassociated", _w1(_w1_b)),
+                   ("t*t, two sums, x**2", _w1(_w1_c))],
+    "W2": [("as in bench", _w2(_w2_a)), ("sum/n, [:, None], log1p", _w2(_w2_b)),
+           ("softplus, expand_dims", _w2(_w2_c))],
+    "W3": [("as in bench", _w3(_w3_a)), ("xw_plus_b, log_softmax, sum/n", _w3(_w3_b)),
+           ("logsumexp by hand", _w3(_w3_c))],
+    "W4": [("as in bench", _w4(_w4_step_a, _w4_tail_a)),
+           ("sigmoid by hand, square, sum/n", _w4(_w4_step_b, _w4_tail_b)),
+           ("sigmoid as tanh, ** 2", _w4(_w4_step_c, _w4_tail_c))],
+    "W5": [("as in bench", _w5(_w5_inv6_a, _w5_energy_a)),
+           ("(1/r2)**3", _w5(_w5_inv6_b, _w5_energy_a)),
+           ("reciprocal products, where mask", _w5(_w5_inv6_c, _w5_energy_b))],
+}
+
+
+def _reference(name, data):
+    np_fn = B.WORKLOADS[name][1]
+    return np_fn(*data)
+
+
+def run(names=None, quick=False, out=print):
+    """Per workload and variant: median ms and ratio to the workload's best variant."""
+    import numgrad as ng
+    rows = []
+    for name in names or list(VARIANTS):
+        times = []
+        for label, build in VARIANTS[name]:
+            ng.reset_default_graph()
+            fetches, feeds, data = build(ng)
+            fn = ng.Session().make_callable(fetches, feeds)
+            got = fn(*data)
+            B.check(got, _reference(name, data),
+                    1e-3 if name in ("W2", "W3") else 1e-8)
+            B.warm_up(fn, data)
+            times.append((label, fn, data))
+        # interleave the timings so that a noisy machine slows every variant alike
+        ms = {label: [] for label, _, _ in times}
+        for _ in range(2 if quick else 5):
+            for label, fn, data in times:
+                ms[label].append(B.median_time(fn, *data, repeat=3, min_time=0.05) * 1e3)
+        med = {label: float(np.median(v)) for label, v in ms.items()}
+        best = min(med.values())
+        for label, _, _ in times:
+            rows.append({"workload": name, "variant": label, "ms": med[label],
+                         "over_best": med[label] / best})
+    return rows
+
+
+def print_table(rows, out=print):
+    out(f"{'workload':<12}{'variant':<34}{'ms':>10}{'/ best':>8}")
+    for r in rows:
+        ms = f"{r['ms']:.3f}" if r["ms"] >= 0.1 else f"{r['ms'] * 1e3:.2f} us"
+        out(f"{r['workload']:<12}{r['variant']:<34}{ms:>10}{r['over_best']:>8.2f}")
+    worst = {}
+    for r in rows:
+        worst[r["workload"]] = max(worst.get(r["workload"], 0), r["over_best"])
+    out("worst / best per workload: " + ", ".join(f"{k} {v:.2f}" for k, v in worst.items()))

@@ -1,0 +1,15 @@
+"""W10 (numgrad/bench_dask.py) runs end to end at a tiny size and its columns agree (the bench
+checks every column's loss and gradient against the local numgrad run)."""
+import pytest
+
+pytest.importorskip("distributed")
+
+
+def test_bench_dask_small():
+    from numgrad import bench_dask
+    lines = []
+    times = bench_dask.run(rows=4000, chunk=1000, workers=2, repeats=1, out=lines.append)
+    assert set(times) == {"numgrad local", "numgrad dask", "dask.array by hand",
+                          "phase overhead"}
+    assert all(t > 0 for t in times.values())
+    assert lines[0].startswith("W10") and len(lines) == 7

@@ -1,0 +1,60 @@
+"""W7 (numgrad/bench_loops.py): the NumPy adjoint written by hand is the reference of every
+column, so it is checked against finite differences; numgrad and the peers (when installed)
+must agree with it."""
+import numpy as np
+import pytest
+
+from numgrad import bench_loops as bl
+
+N, STEPS = 6, 12
+
+
+def _fd(fun, x, eps=1e-6):
+    x = np.array(x, dtype=np.float64)
+    g = np.zeros_like(x)
+    for k in np.ndindex(x.shape):
+        up, dn = x.copy(), x.copy()
+        up[k] += eps
+        dn[k] -= eps
+        g[k] = (fun(up) - fun(dn)) / (2 * eps)
+    return g
+
+
+def test_numpy_adjoint_is_the_gradient():
+    x0, t = bl.problem(N)
+    x0 = x0 + np.linspace(-1, 1, N)           # away from the fixed point: every term matters
+    loss, gf, gx = bl.loss_numpy(bl.FORCING, x0, t, STEPS)
+    assert np.isclose(loss, np.sum((_final(bl.FORCING, x0) - t) ** 2))
+    np.testing.assert_allclose(gf, _fd(lambda f: bl.loss_numpy(f[()], x0, t, STEPS)[0],
+                                       bl.FORCING), rtol=1e-6)
+    np.testing.assert_allclose(gx, _fd(lambda x: bl.loss_numpy(bl.FORCING, x, t, STEPS)[0], x0),
+                               rtol=1e-6)
+
+
+def _final(f, x):
+    for _ in range(STEPS):                     # RK4 from its definition
+        k1 = bl._rhs(x, f)
+        k2 = bl._rhs(x + bl.DT / 2 * k1, f)
+        k3 = bl._rhs(x + bl.DT / 2 * k2, f)
+        k4 = bl._rhs(x + bl.DT * k3, f)
+        x = x + bl.DT / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    return x
+
+
+def test_rhs_is_lorenz96():
+    x = np.arange(5.0)
+    want = [(x[(i + 1) % 5] - x[i - 2]) * x[i - 1] - x[i] + 3.0 for i in range(5)]
+    np.testing.assert_allclose(bl._rhs(x, 3.0), want)
+
+
+def test_run_checks_numgrad_against_numpy():
+    res = bl.run(steps=STEPS, repeats=1, peers=(), cold=False, out=lambda s: None)
+    assert set(res) == {"numpy", "numgrad", "numgrad-interp"}
+    assert res["numgrad"]["ms"] > 0 and res["numgrad"]["first_s"] > 0
+
+
+@pytest.mark.parametrize("peer", ["tf1", "jax"])
+def test_peers_agree_with_numpy(peer):
+    pytest.importorskip({"tf1": "tensorflow", "jax": "jax"}[peer])
+    x0, t = bl.problem(N)
+    bl._check(peer, bl.PEERS[peer](x0, t, STEPS)(), bl.loss_numpy(bl.FORCING, x0, t, STEPS))
