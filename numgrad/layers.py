@@ -417,3 +417,13 @@ def batch_normalization(inputs, axis=-1, momentum=0.99, epsilon=1e-3, center=Tru
         trainable=trainable, virtual_batch_size=virtual_batch_size, adjustment=adjustment,
         name=name, _reuse=reuse)
     return layer(inputs, training=training)
+
+
+# The convolution and pooling layers live in numgrad/conv_layers.py (built on Layer above).
+from .conv_layers import (AveragePooling1D, AveragePooling2D, Conv1D, Conv2D,  # noqa: E402
+                          MaxPooling1D, MaxPooling2D, average_pooling1d, average_pooling2d,
+                          conv1d, conv2d, max_pooling1d, max_pooling2d)
+
+__all__ += ["Conv1D", "Conv2D", "MaxPooling1D", "MaxPooling2D", "AveragePooling1D",
+            "AveragePooling2D", "conv1d", "conv2d", "max_pooling1d", "max_pooling2d",
+            "average_pooling1d", "average_pooling2d"]
