@@ -46,6 +46,23 @@ def test_values_outputs_and_calls_per_run(backend):
     assert isinstance(c, list) and d.shape.as_list() == [3]
 
 
+def test_constant_inputs_still_run_every_time_and_override_gradient(sess):
+    calls = []
+    c = ng.py_func(lambda a: np.float32(calls.append(1) or a.sum()), [ng.constant([1.0, 2.0])],
+                   ng.float32)
+    assert [sess.run(c) for _ in range(3)] == [3.0, 3.0, 3.0] and len(calls) == 3
+
+    @ng.RegisterGradient("PyFuncTimesThree")
+    def _grad(op, grad):
+        return [grad * 3.0]
+    x = ng.placeholder(ng.float32, [2])
+    with ng.get_default_graph().gradient_override_map({"PyFunc": "PyFuncTimesThree"}):
+        y = ng.py_func(lambda a: a * 3, [x], ng.float32)
+    assert [t.op.type for t in y.op.inputs] == ["StatefulInput"]      # one input: x's
+    gx, = ng.gradients(ng.reduce_sum(y), [x])
+    np.testing.assert_array_equal(sess.run(gx, {x: [1.0, 2.0]}), [3.0, 3.0])
+
+
 def test_static_facts_and_no_gradient():
     p = ng.placeholder(ng.float32, [3])
     d = ng.py_func(np.negative, [p], ng.float32, name="neg")

@@ -6,9 +6,10 @@ whose NumPy reference *is* the call, so the cpu backend runs them as their own h
 (never fused: the kernels around them end before and start after), and the cuda backend runs
 them on the host like any opaque op without a device kernel.
 
-* A stateful op (the default) gets the run counter of its Session as a last, hidden input: so
-  it is never folded into a constant when the graph is planned nor merged with an equal op,
-  and the function is called once per run that needs it.  A stateless one may be folded when
+* A stateful op (the default) reads its first input through a StatefulInput op that also
+  reads the Session's run counter (``stateful_inputs``): so it is never folded into a
+  constant when the graph is planned nor merged with an equal op, and the function is called
+  once per run that needs it, while its own inputs are still the user's.  A stateless one may be folded when
   its inputs are constants and merged with an identical call, as TF allows.
 * The outputs' static shapes are unknown, as in TF.  A plan whose shapes are unknown is
   interpreted with NumPy; ``out.set_shape(...)`` on the outputs (as TF users do) lets the rest
@@ -16,7 +17,8 @@ them on the host like any opaque op without a device kernel.
 * The returned values must have the declared dtypes exactly (TF's rule: a Python float is a
   float64), else InvalidArgumentError.  A ValueError or TypeError raised by the function
   becomes InvalidArgumentError; any other exception UnknownError (its message kept).
-* Not differentiable (TF's NotDifferentiable): ``gradients`` gives None through them.
+* Not differentiable (TF's NotDifferentiable): ``gradients`` gives None through them, unless
+  a gradient is given with ``Graph.gradient_override_map({"PyFunc": "MyGrad"})``.
 
 ``run_counter`` is also used by the other ops that must run on every run (printing).
 """
@@ -28,12 +30,12 @@ from .. import dtypes as _dt
 from ..errors import InvalidArgumentError, OpError, UnknownError
 from .. import batching
 from ..graph import executing_eagerly, get_default_graph
-from ..gradients.registry import NotDifferentiable
+from ..gradients.registry import NotDifferentiable, RegisterGradient
 from ..tensor_shape import TensorShape
 from .core import convert_to_tensor
 from .registry import register_op
 
-__all__ = ["py_func", "numpy_function", "run_counter", "OutputShapes"]
+__all__ = ["py_func", "numpy_function", "run_counter", "stateful_inputs", "OutputShapes"]
 
 
 def run_counter(graph, name):
@@ -44,6 +46,37 @@ def run_counter(graph, name):
         return None
     return graph.create_op("RandomCounter", [], {"random_start": False},
                            name=name).outputs[0]
+
+
+def _pass_infer(inputs, attrs):
+    return [(inputs[0].dtype, inputs[0].shape)]
+
+
+# StatefulInput(x, counter) -> a copy of x: a value that is never a constant, so an op reading
+# it is neither folded nor merged, while its gradient (registered below) is x's alone.
+register_op("StatefulInput", _pass_infer, lambda values, attrs: [np.array(values[0])],
+            kind="opaque")
+
+
+@RegisterGradient("StatefulInput")
+def _stateful_input_grad(op, grad):
+    return [grad, None]
+
+
+batching.NOT_BATCHABLE.setdefault("StatefulInput", "forward only: its gradient is the "
+                                                   "incoming gradient itself")
+
+
+def stateful_inputs(graph, inputs, counter):
+    """`inputs` for an op that must run on every run: the first one passed through
+    StatefulInput with the run `counter` (or [counter] when there are none), so that the op's
+    own inputs stay the user's (a gradient_override_map gradient sees them) and yet the op
+    is never folded into a constant nor merged with an equal one."""
+    if not inputs:
+        return [counter]
+    first = graph.create_op("StatefulInput", [inputs[0], counter], {},
+                            "StatefulInput").outputs[0]
+    return [first] + list(inputs[1:])
 
 
 class OutputShapes:
@@ -120,12 +153,14 @@ def _build(func, inp, Tout, stateful, name, default_name):
     with graph._transaction():
         inputs = [convert_to_tensor(x) for x in inp]
         op_type = "PyFunc" if stateful else "PyFuncStateless"
+        n_inputs = len(inputs)
         counter = run_counter(graph, (name or op_type) + "_run") if stateful else None
+        if counter is not None:
+            inputs = stateful_inputs(graph, inputs, counter)
         holder = OutputShapes()
-        attrs = {"func": func, "Tout": touts, "single": single, "n_inputs": len(inputs),
+        attrs = {"func": func, "Tout": touts, "single": single, "n_inputs": n_inputs,
                  "outputs": holder, "op_name": name or op_type}
-        op = graph.create_op(op_type, inputs + ([counter] if counter is not None else []),
-                             attrs, name or op_type)
+        op = graph.create_op(op_type, inputs, attrs, name or op_type)
         op._attrs["op_name"] = op.name       # the run-time errors name the op
         holder.tensors = tuple(op.outputs)
     if single:
