@@ -1,10 +1,12 @@
-"""ng.summary: tf.compat.v1.summary's scalar, histogram, merge, merge_all and FileWriter.
+"""ng.summary: tf.compat.v1.summary's scalar, histogram, image, merge, merge_all and FileWriter.
 
 As in TF, a summary op's value is an encoded ``Summary`` protocol buffer, ready for
 ``FileWriter.add_summary``; numgrad has no string dtype, so the value is a vector of its byte
 values (int32, 0..255: ``bytes(value.astype(np.uint8))`` gives TF's string).  The encoding
-has a fixed length for a given tag (numgrad/summary_proto.py), so summary ops have static
-shapes and the cpu backend compiles the graphs that fetch them.  ``merge`` concatenates
+has a fixed length for a given tag (and image shape: images are stored as uncompressed
+PNGs; numgrad/summary_proto.py), so summary ops have static shapes and the cpu backend
+compiles the graphs that fetch them (an image summary of images whose shape is unknown has an
+unknown length: a plan fetching it is interpreted with NumPy).  ``merge`` concatenates
 encoded summaries, which merges them.  Tags are the summary's name scope (``loss``,
 ``train/loss``, ``loss_1`` for a second ``loss``), prefixed by `family` if given, as in TF; a
 tag that two merged summaries share is refused when the graph is built.
@@ -26,12 +28,12 @@ from .gradients.registry import NotDifferentiable
 from .graph_tools import summary as _describe
 from .ops.core import convert_to_tensor
 from .ops.registry import register_op
-from .summary_proto import histogram_value, scalar_value
+from .summary_proto import histogram_value, image_value, scalar_value
 from .summary_writer import FileWriter  # noqa: F401  (ng.summary.FileWriter)
 from .tensor_shape import TensorShape
 from .variables import GraphKeys, add_to_collections, get_collection
 
-__all__ = ["scalar", "histogram", "merge", "merge_all", "FileWriter"]
+__all__ = ["scalar", "histogram", "image", "merge", "merge_all", "FileWriter"]
 
 
 def _bytes_vector(data):
@@ -74,6 +76,59 @@ def _histogram_compute(values, attrs):
     return [_bytes_vector(histogram_value(attrs["tag"], v))]
 
 
+def _image_tags(tag, count, max_outputs):
+    return [f"{tag}/image/{i}" if max_outputs > 1 else f"{tag}/image" for i in range(count)]
+
+
+def _image_infer(inputs, attrs):
+    x = inputs[0]
+    if not (x.dtype.is_floating or x.dtype.is_integer):
+        raise TypeError(f"image summary '{attrs['tag']}': the images must be real, got "
+                        f"{x.dtype.name}")
+    dims = x.shape.as_list() if x.shape.ndims is not None else None
+    if dims is not None and (len(dims) != 4 or dims[3] not in (None, 1, 3, 4)):
+        raise ValueError(f"image summary '{attrs['tag']}': the images must be 4-D [batch, "
+                         f"height, width, channels] with 1, 3 or 4 channels, got shape "
+                         f"{x.shape}")
+    if dims is None or any(d is None for d in dims):
+        return [(_dt.int32, TensorShape([None]))]
+    count = min(dims[0], attrs["max_outputs"])
+    blank = np.zeros(dims[1:], np.uint8)
+    n = sum(len(image_value(t, blank)) for t in _image_tags(attrs["tag"], count,
+                                                             attrs["max_outputs"]))
+    return [(_dt.int32, TensorShape([n]))]
+
+
+def _to_uint8(img):
+    """TF's scaling of one image to 0..255: non-negative images so that the largest value is
+    255; others so that 0 is 128 and the largest magnitude 127; non-finite values red."""
+    if img.dtype.kind in "iu":
+        return np.clip(img, 0, 255).astype(np.uint8)
+    img = img.astype(np.float32)
+    finite = np.isfinite(img)
+    vals = img[finite]
+    lo, hi = (vals.min(), vals.max()) if vals.size else (0.0, 0.0)
+    if lo < 0:
+        m = max(abs(lo), abs(hi))
+        scale, offset = (0.0 if m < 1e-6 else 127.0 / m), 128.0
+    else:
+        scale, offset = (0.0 if hi < 1e-6 else 255.0 / hi), 0.0
+    with np.errstate(invalid="ignore"):
+        out = np.where(finite, img * np.float32(scale) + np.float32(offset), 0).astype(np.uint8)
+    bad = ~finite.all(axis=-1)
+    red = np.array([255, 0, 0, 255][:img.shape[-1]] if img.shape[-1] > 1 else [255], np.uint8)
+    out[bad] = red
+    return out
+
+
+def _image_compute(values, attrs):
+    x = np.asarray(values[0])
+    count = min(x.shape[0], attrs["max_outputs"])
+    tags = _image_tags(attrs["tag"], count, attrs["max_outputs"])
+    return [_bytes_vector(b"".join(image_value(t, _to_uint8(x[i]))
+                                   for i, t in enumerate(tags)))]
+
+
 def _merge_infer(inputs, attrs):
     n = 0
     for t in inputs:
@@ -83,12 +138,22 @@ def _merge_infer(inputs, attrs):
     return [(_dt.int32, TensorShape([n]))]
 
 
+def _merge_infer_any(inputs, attrs):
+    for t in inputs:
+        if t.dtype != _dt.int32 or t.shape.ndims != 1:
+            raise TypeError(f"merge: inputs must be summary op values, got {t}")
+    if any(t.shape.as_list()[0] is None for t in inputs):
+        return [(_dt.int32, TensorShape([None]))]
+    return _merge_infer(inputs, attrs)
+
+
 register_op("ScalarSummary", _scalar_infer, _scalar_compute, kind="opaque")
 register_op("HistogramSummary", _histogram_infer, _histogram_compute, kind="opaque")
-register_op("MergeSummary", _merge_infer,
+register_op("ImageSummary", _image_infer, _image_compute, kind="opaque")
+register_op("MergeSummary", _merge_infer_any,
             lambda values, attrs: [np.concatenate([np.asarray(v, np.int32) for v in values])],
             kind="opaque")
-for _t in ("ScalarSummary", "HistogramSummary", "MergeSummary"):
+for _t in ("ScalarSummary", "HistogramSummary", "ImageSummary", "MergeSummary"):
     NotDifferentiable(_t)
     batching.NOT_BATCHABLE.setdefault(_t, "not differentiable: no seed-dependent tensor "
                                           "reaches it in a backward graph")
@@ -98,7 +163,7 @@ def _clean_tag(name):
     return re.sub(r"[^-/\w\.]", "_", name).lstrip("/") if name else name
 
 
-def _summary_op(op_type, name, values, collections, family):
+def _summary_op(op_type, name, values, collections, family, **attrs):
     name, family = _clean_tag(name), _clean_tag(family)
     graph = get_default_graph()
     with graph._transaction():
@@ -107,7 +172,7 @@ def _summary_op(op_type, name, values, collections, family):
         scope = scope.rstrip("/")
         tag = scope if family is None else f"{family}/{scope}"
         # the op is named as its scope ("loss"), as TF names it
-        out = graph.create_op(op_type, [x], {"tag": tag}, scope,
+        out = graph.create_op(op_type, [x], {"tag": tag, **attrs}, scope,
                               exact_name=scope not in graph._ops_by_name).outputs[0]
         add_to_collections(collections if collections is not None
                            else [GraphKeys.SUMMARIES], out)
@@ -127,11 +192,29 @@ def histogram(name, values, collections=None, family=None):
     return _summary_op("HistogramSummary", name, values, collections, family)
 
 
+def image(name, tensor, max_outputs=3, collections=None, family=None):
+    """tf.compat.v1.summary.image: a summary of the first `max_outputs` images of `tensor`
+    ([batch, height, width, channels], 1, 3 or 4 channels) as PNGs, tagged
+    ``<name>/image/<i>`` (``<name>/image`` when max_outputs is 1).  Float images are scaled
+    to 0..255 one at a time as TF does; integer ones are clipped.  Its length is static
+    when the images' shape is."""
+    if not isinstance(max_outputs, int) or max_outputs < 1:
+        raise ValueError(f"summary.image: max_outputs must be a positive int, got "
+                         f"{max_outputs!r}")
+    return _summary_op("ImageSummary", name, tensor, collections, family,
+                       max_outputs=max_outputs)
+
+
 def _tags(t):
     """The tags in summary value `t`, from the ops that made it."""
     op = t.op
     if op.type in ("ScalarSummary", "HistogramSummary"):
         return [op.attrs["tag"]]
+    if op.type == "ImageSummary":
+        batch = t.op.inputs[0].shape.as_list()[0] if t.op.inputs[0].shape.ndims else None
+        count = op.attrs["max_outputs"] if batch is None else min(batch,
+                                                                   op.attrs["max_outputs"])
+        return _image_tags(op.attrs["tag"], count, op.attrs["max_outputs"])
     if op.type == "MergeSummary":
         return list(op.attrs["tags"])
     return []

@@ -9,11 +9,12 @@ histogram always lists every bucket (TF's ``preserve_zero_buckets`` form), so a 
 given tag always has the same length whatever the values: the summary ops have static shapes.
 """
 import struct
+import zlib
 
 import numpy as np
 
-__all__ = ["varint", "field_bytes", "scalar_value", "histogram_value", "event",
-           "graph_def", "DEFAULT_BUCKET_LIMITS", "histogram_counts"]
+__all__ = ["varint", "field_bytes", "scalar_value", "histogram_value", "image_value", "png",
+           "event", "graph_def", "DEFAULT_BUCKET_LIMITS", "histogram_counts"]
 
 
 def varint(n):
@@ -92,6 +93,32 @@ def histogram_value(tag, values):
              + field_bytes(6, DEFAULT_BUCKET_LIMITS.astype("<f8").tobytes())
              + field_bytes(7, counts.astype("<f8").tobytes()))
     return _summary(field_bytes(1, tag) + field_bytes(5, histo))
+
+
+def png(pixels):
+    """An 8-bit PNG of `pixels` (uint8, [height, width, channels] with 1, 3 or 4 channels),
+    its data in stored (uncompressed) deflate blocks: the file's length depends only on the
+    image's shape."""
+    h, w, c = pixels.shape
+    color_type = {1: 0, 3: 2, 4: 6}[c]
+    rows = np.concatenate([np.zeros((h, 1), np.uint8),           # filter type 0 per row
+                           np.ascontiguousarray(pixels, np.uint8).reshape(h, w * c)], axis=1)
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    header = struct.pack(">IIBBBBB", w, h, 8, color_type, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 0)) + chunk(b"IEND", b""))
+
+
+def image_value(tag, pixels):
+    """Summary{value{tag, image{height, width, colorspace, encoded_image_string}}} of one
+    uint8 [height, width, channels] image (TF's ImageSummary, one image)."""
+    h, w, c = pixels.shape
+    image = (_key(1, 0) + varint(h) + _key(2, 0) + varint(w) + _key(3, 0) + varint(c)
+             + field_bytes(4, png(pixels)))
+    return _summary(field_bytes(1, tag) + field_bytes(4, image))
 
 
 def event(wall_time, step=0, file_version=None, summary=None, graph_def=None):

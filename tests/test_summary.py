@@ -155,3 +155,54 @@ def test_file_writer_event_file(sess, tmp_path):
 def test_calling_the_module_still_describes_a_graph():
     ng.exp(ng.placeholder(ng.float32, [2]))
     assert "ops" in ng.summary()
+
+
+def _decode_png(data):
+    """Pixels of an 8-bit, unfiltered PNG (what summary.image writes)."""
+    import zlib
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    i, idat, header = 8, b"", None
+    while i < len(data):
+        (n,) = struct.unpack(">I", data[i:i + 4])
+        kind, body = data[i + 4:i + 8], data[i + 8:i + 8 + n]
+        assert struct.unpack(">I", data[i + 8 + n:i + 12 + n])[0] == zlib.crc32(kind + body)
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+        i += 12 + n
+    w, h, depth, color = header[:4]
+    channels = {0: 1, 2: 3, 6: 4}[color]
+    rows = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(h, 1 + w * channels)
+    assert depth == 8 and not rows[:, 0].any()
+    return rows[:, 1:].reshape(h, w, channels)
+
+
+def _images(value_bytes):
+    out = {}
+    for _, value in _fields(value_bytes):
+        f = dict(_fields(value))
+        image = dict(_fields(f[4]))
+        out[f[1].decode()] = ((image[1], image[2], image[3]), _decode_png(image[4]).tolist())
+    return out
+
+
+def test_image_pixels_match_tf(sess):
+    a = np.array([[[[-1.0, 0.5, 2.0], [0.25, np.nan, -0.5]],
+                   [[1.5, 1.0, 0.0], [3.0, -2.0, 0.1]]]], np.float32)
+    b = np.array([[[[0.0], [0.5]], [[1.0], [2.0]]]] * 3, np.float32)
+    sa = ng.summary.image("a", a, max_outputs=1)
+    p = ng.placeholder(ng.float32, [None, 2, 2, 1])
+    sb = ng.summary.image("b", p, max_outputs=2)
+    assert sa.shape.is_fully_defined() and sb.shape.as_list() == [None]
+    got = _images(bytes(sess.run(sa).astype(np.uint8)))
+    got.update(_images(bytes(sess.run(sb, {p: b}).astype(np.uint8))))
+    assert got == {                                   # TF 2.21's decoded pixels
+        "a/image": ((2, 2, 3), [[[85, 149, 212], [255, 0, 0]], [[191, 170, 128],
+                                                                [255, 43, 132]]]),
+        "b/image/0": ((2, 2, 1), [[[0], [63]], [[127], [255]]]),
+        "b/image/1": ((2, 2, 1), [[[0], [63]], [[127], [255]]])}
+    m = ng.summary.merge_all()
+    assert m.op.attrs["tags"] == ("a/image", "b/image/0", "b/image/1")
+    with pytest.raises(ValueError, match="1, 3 or 4 channels"):
+        ng.summary.image("c", np.zeros((1, 2, 2, 2), np.float32))
