@@ -98,6 +98,7 @@ from .explain import explain
 from .function import function
 from .graph_tools import to_dot
 from . import summary  # noqa: E402  (tf.summary; ng.summary(...) still describes a graph)
+from .summary_proto import Summary  # noqa: E402  (tf.Summary, for Python values)
 from .diagnostics import (RunOptions, add_check_numerics_ops, check_numerics,
                           find_first_non_finite, verify_tensor_all_finite, why_none)
 

@@ -28,12 +28,12 @@ from .gradients.registry import NotDifferentiable
 from .graph_tools import summary as _describe
 from .ops.core import convert_to_tensor
 from .ops.registry import register_op
-from .summary_proto import histogram_value, image_value, scalar_value
+from .summary_proto import Summary, histogram_value, image_value, scalar_value  # noqa: F401
 from .summary_writer import FileWriter  # noqa: F401  (ng.summary.FileWriter)
 from .tensor_shape import TensorShape
 from .variables import GraphKeys, add_to_collections, get_collection
 
-__all__ = ["scalar", "histogram", "image", "merge", "merge_all", "FileWriter"]
+__all__ = ["scalar", "histogram", "image", "merge", "merge_all", "FileWriter", "Summary"]
 
 
 def _bytes_vector(data):

@@ -14,7 +14,7 @@ import zlib
 import numpy as np
 
 __all__ = ["varint", "field_bytes", "scalar_value", "histogram_value", "image_value", "png",
-           "event", "graph_def", "DEFAULT_BUCKET_LIMITS", "histogram_counts"]
+           "event", "graph_def", "DEFAULT_BUCKET_LIMITS", "histogram_counts", "Summary"]
 
 
 def varint(n):
@@ -149,3 +149,30 @@ def graph_def(graph):
         out += field_bytes(1, node)
     out += field_bytes(4, _key(1, 0) + varint(27))
     return bytes(out)
+
+
+class Summary:
+    """tf.compat.v1.Summary for values computed in Python:
+    ``Summary(value=[Summary.Value(tag="acc", simple_value=0.9)])``, for
+    ``FileWriter.add_summary``.  Only scalar values (`simple_value`) are supported."""
+
+    class Value:
+        """One tagged scalar of a Summary (tf.compat.v1.Summary.Value)."""
+
+        def __init__(self, tag="", simple_value=None, **others):
+            if others:
+                raise NotImplementedError(f"Summary.Value: only tag and simple_value are "
+                                          f"supported, got {sorted(others)}")
+            self.tag = tag
+            self.simple_value = 0.0 if simple_value is None else float(simple_value)
+
+        def SerializeToString(self):  # noqa: N802  (protobuf's name)
+            """The encoded Value message."""
+            return field_bytes(1, self.tag) + _float(2, np.float32(self.simple_value))
+
+    def __init__(self, value=()):
+        self.value = list(value)
+
+    def SerializeToString(self):  # noqa: N802  (protobuf's name)
+        """The encoded Summary message."""
+        return b"".join(field_bytes(1, v.SerializeToString()) for v in self.value)

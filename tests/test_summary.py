@@ -206,3 +206,16 @@ def test_image_pixels_match_tf(sess):
     assert m.op.attrs["tags"] == ("a/image", "b/image/0", "b/image/1")
     with pytest.raises(ValueError, match="1, 3 or 4 channels"):
         ng.summary.image("c", np.zeros((1, 2, 2, 2), np.float32))
+
+
+def test_python_summary_message(sess, tmp_path):
+    s = ng.Summary(value=[ng.Summary.Value(tag="acc", simple_value=0.5),
+                          ng.summary.Summary.Value(tag="b", simple_value=2)])
+    assert s.SerializeToString().hex() == ("0a0a0a036163631500000" "03f"
+                                           "0a080a01621500000040")   # TF 2.21's bytes
+    with ng.summary.FileWriter(str(tmp_path)) as w:
+        w.add_summary(s, 7)
+    (path,) = glob.glob(str(tmp_path / "events.out.tfevents.*"))
+    assert _records(path)[1][9:].hex() == "1007" "2a16" + s.SerializeToString().hex()
+    with pytest.raises(NotImplementedError, match="simple_value"):
+        ng.Summary.Value(tag="h", histo=None)
