@@ -96,9 +96,25 @@ from .clip_ops import clip_by_global_norm, clip_by_norm, global_norm
 from .threads import get_num_threads, set_num_threads
 from .explain import explain
 from .function import function
-from .graph_tools import summary, to_dot
+from .graph_tools import to_dot
+from . import summary  # noqa: E402  (tf.summary; ng.summary(...) still describes a graph)
+from .summary_proto import Summary  # noqa: E402  (tf.Summary, for Python values)
 from .diagnostics import (RunOptions, add_check_numerics_ops, check_numerics,
                           find_first_non_finite, verify_tensor_all_finite, why_none)
+
+from . import layers, losses  # noqa: E402  (tf.compat.v1.layers, .losses)
+from .ops.py_func import numpy_function, py_func  # noqa: E402
+from .printing import Print, print_v2 as print  # noqa: E402,A004  (tf.print)
+from .asserts import (Assert, assert_equal, assert_greater, assert_greater_equal,  # noqa: E402
+                      assert_less, assert_less_equal, assert_negative, assert_non_negative,
+                      assert_non_positive, assert_none_equal, assert_positive, assert_rank,
+                      assert_rank_at_least, assert_type)
+from . import debugging, metrics  # noqa: E402
+from .template import make_template  # noqa: E402
+from . import compat  # noqa: E402  (ng.compat.v1: every name, as tf.compat.v1)
+from .compat import (disable_control_flow_v2, disable_resource_variables,  # noqa: E402
+                     disable_tensor_equality, disable_v2_behavior, disable_v2_tensorshape,
+                     enable_v2_behavior)
 
 bool = bool_  # noqa: A001  (ng.bool, like tf.bool)
 __version__ = "0.1.0"

@@ -48,3 +48,8 @@ def resource_exhausted(what, shape, dtype, op=None):
     return ResourceExhaustedError(
         f"OOM when allocating {what} with shape {tuple(int(d) for d in shape)} and type "
         f"{dtype.name}: {n * dtype.itemsize} bytes", op)
+
+
+class UnknownError(OpError):
+    """An op failed for a reason no other error class names (e.g. a py_func's function raised
+    an exception other than ValueError / TypeError)."""

@@ -462,7 +462,9 @@ def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=Non
                  trainable=None, collections=None, caching_device=None, partitioner=None,
                  validate_shape=True, use_resource=None, custom_getter=None, constraint=None,
                  synchronization=None, aggregation=None):
-    """tf.compat.v1.get_variable: create, or with reuse share, the variable `scope/name`."""
+    """tf.compat.v1.get_variable: create, or with reuse share, the variable `scope/name`.
+    `regularizer` (or the scope's) is applied when the variable is made: its loss joins the
+    REGULARIZATION_LOSSES collection."""
     graph = get_default_graph()
     scope = get_variable_scope()
     full = f"{scope.name}/{name}" if scope.name else name
@@ -511,9 +513,16 @@ def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=Non
         def init_value():
             return _call_initializer(initializer, shape_list, dtype)
         init_dtype = dtype
+    if regularizer is None:
+        regularizer = scope.regularizer
     with graph._transaction(), graph.name_scope(None):
         v = _variable_with_exact_name(full, init_value, init_dtype, trainable, collections,
                                       validate_shape)
+        if regularizer is not None:         # once, when the variable is made (as TF1)
+            with graph.name_scope(full + "/Regularizer/"):
+                loss = regularizer(v)
+            if loss is not None:
+                graph.add_to_collection(GraphKeys.REGULARIZATION_LOSSES, loss)
     store[full] = v
     return v
 

@@ -1,10 +1,14 @@
 """ng.contrib.layers: tf.contrib.layers' initializers (xavier_initializer,
-variance_scaling_initializer)."""
+variance_scaling_initializer) and regularizers (numgrad/regularizers.py)."""
 import math
 
 from .. import dtypes as _dt
+from ..regularizers import (apply_regularization, l1_l2_regularizer,  # noqa: F401
+                            l1_regularizer, l2_regularizer, sum_regularizer)
 
-__all__ = ["xavier_initializer", "xavier_initializer_conv2d", "variance_scaling_initializer"]
+__all__ = ["xavier_initializer", "xavier_initializer_conv2d", "variance_scaling_initializer",
+           "l1_regularizer", "l2_regularizer", "l1_l2_regularizer", "sum_regularizer",
+           "apply_regularization"]
 
 
 def variance_scaling_initializer(factor=2.0, mode="FAN_IN", uniform=False, seed=None,

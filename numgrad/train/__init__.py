@@ -9,6 +9,7 @@ from .training_util import (assert_global_step, create_global_step, get_global_s
                             get_or_create_global_step, global_step)
 from .saver import (CheckpointState, Saver, checkpoint_exists, get_checkpoint_state,
                     latest_checkpoint)
+from .moving_averages import ExponentialMovingAverage
 from ..clip_ops import clip_by_global_norm, clip_by_norm, global_norm
 
 __all__ = ["Optimizer", "GradientDescentOptimizer", "MomentumOptimizer", "AdamOptimizer",
@@ -17,4 +18,4 @@ __all__ = ["Optimizer", "GradientDescentOptimizer", "MomentumOptimizer", "AdamOp
            "polynomial_decay", "natural_exp_decay", "inverse_time_decay", "cosine_decay",
            "global_step", "get_global_step", "create_global_step", "get_or_create_global_step",
            "assert_global_step", "Saver", "latest_checkpoint", "get_checkpoint_state",
-           "checkpoint_exists", "CheckpointState"]
+           "checkpoint_exists", "CheckpointState", "ExponentialMovingAverage"]
