@@ -18,8 +18,7 @@ from numgrad import config  # noqa: E402
 # Session) are marked ``backend_independent``: a run under another backend deselects them, as
 # the default run has run them already.  The default run holds them to that claim: while one
 # runs, NUMGRAD_BACKEND names no backend, so a Session that reads it fails the test.
-BACKEND = config.get("NUMGRAD_BACKEND")
-DEFAULT_RUN = BACKEND == config.SWITCHES["NUMGRAD_BACKEND"].default
+DEFAULT_RUN = config.get("NUMGRAD_BACKEND") == config.SWITCHES["NUMGRAD_BACKEND"].default
 _NO_BACKEND = "none: a test marked backend_independent must name its backend"
 
 
