@@ -208,10 +208,12 @@ def warm_up(fn, data):
     parallel kernel's first runs after compiling try threads and one thread in turn
     (cpu.THREAD_TRIALS each)."""
     from numgrad.backends import cpu
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     fn(*data)
     calls = 2 * cpu.THREAD_TRIALS
-    if time.perf_counter() - t0 < 0.02:         # big plans compile on their first call
+    # Big plans compile on their first call (>= 0.2 s of cpu time); a small one is planned and
+    # interpreted (~20 ms).  Process time, as a busy machine stretches the wall time of both.
+    if time.process_time() - t0 < 0.1:
         calls += max(cpu.INTERPRET_CALLS, cpu.FUSED_CALL_AFTER) + 1
     for _ in range(calls):
         fn(*data)

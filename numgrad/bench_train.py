@@ -169,8 +169,9 @@ def jax_step(weights, data):
 PEERS = {"tf1": tf1_step, "jax": jax_step}
 
 
-def run(quick=False, peers=tuple(PEERS), n_f=10000):
-    weights, data = problem(n_f=n_f)
+def run(quick=False, peers=tuple(PEERS), n_f=10000, layers=LAYERS):
+    """The table's row (median ms per column); `n_f` and `layers` size the problem."""
+    weights, data = problem(n_f=n_f, layers=layers)
     repeat, min_time = (3, 0.5) if quick else (10, 2.0)
     grad_fn, train_fn, first = numgrad_calls(weights, data)
     for _ in range(3):                          # compile, thread trials

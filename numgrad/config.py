@@ -129,7 +129,8 @@ SWITCHES = {s.name: s for s in [
            "measured for large ones) or an integer >= 1.",
            timing="import", mirror=("numgrad.blas_threads", "SETTING")),
     Switch("NUMGRAD_SLOW", "bool", False,
-           "Run the slow tests (exhaustive vecmath sweeps, long fuzzing, peer benchmarks).",
+           "Run the slow tests (exhaustive vecmath sweeps, long fuzzing, peer benchmarks, the "
+           "PINN example on a non-default backend).",
            scope="tests"),
     Switch("NUMGRAD_FUZZ_EXAMPLES", "int", 0,
            "Graphs tried by tests/test_random_graphs.py (0: 40, or 1000 for the slow run).",

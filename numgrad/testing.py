@@ -38,41 +38,56 @@ def _seed_shape(y, y_shape):
     return tuple(y_shape)
 
 
-def _jacobians(x, x_shape, y, y_shape, x_init, delta, feeds, session):
+def _jacobians(xs, x_shapes, y, y_shape, x_inits, delta, feeds, session):
+    """(theoretical, numerical) Jacobian pairs of y with respect to each of `xs`.
+
+    One gradient graph gives the gradients with respect to all of `xs` (one callable, one set of
+    kernels, instead of one per x), and one callable of y serves every finite difference; all
+    of `xs` are fed in both, each with its initial value unless it is the one perturbed."""
     graph = y.graph
     # Checked before any op is added, so a wrong shape leaves the graph as it was.
-    if not x.shape.is_compatible_with(x_shape):
-        raise ValueError(f"compute_gradient: x_shape {list(x_shape)} is incompatible with the "
-                         f"static shape {x.shape} of '{x.name}'")
+    for x, shape in zip(xs, x_shapes):
+        if not x.shape.is_compatible_with(shape):
+            raise ValueError(f"compute_gradient: x_shape {list(shape)} is incompatible with the "
+                             f"static shape {x.shape} of '{x.name}'")
     y_shape = _seed_shape(y, y_shape)
-    x_size = int(np.prod(x_shape, dtype=np.int64))
+    sizes = [int(np.prod(s, dtype=np.int64)) for s in x_shapes]
     y_size = int(np.prod(y_shape, dtype=np.int64))
+    fed = {id(x) for x in xs}
+    feeds = {k: v for k, v in feeds.items() if id(k) not in fed}
+    keys, extra = list(xs) + list(feeds), list(feeds.values())
     with graph.as_default():
         dy = placeholder(y.dtype, y_shape, name="compute_gradient_dy")
-        grad, = gradients(y, x, grad_ys=dy)
-    jt = np.zeros((x_size, y_size), dtype=np.float64)
-    if grad is not None:
-        run = session.make_callable(grad, [x, dy] + list(feeds))
-        extra = list(feeds.values())
+        grads = gradients(y, list(xs), grad_ys=dy)
+    jts = [np.zeros((n, y_size), dtype=np.float64) for n in sizes]
+    live = [i for i, g in enumerate(grads) if g is not None]
+    if live:
+        run = session.make_callable([grads[i] for i in live], list(xs) + [dy] + list(feeds))
         one_hot = np.zeros(y_size, dtype=y.dtype.np)
         for j in range(y_size):
             one_hot[:] = 0
             one_hot[j] = 1
-            g = run(x_init, one_hot.reshape(y_shape), *extra)
-            jt[:, j] = _dense(g, x_shape).reshape(-1)
-    run_y = session.make_callable(y, [x] + list(feeds))
-    extra = list(feeds.values())
-    jn = np.zeros((x_size, y_size), dtype=np.float64)
-    flat = np.array(x_init, dtype=x.dtype.np).reshape(-1)
-    for i in range(x_size):
-        orig = flat[i]
-        flat[i] = orig + delta
-        y_pos = np.asarray(run_y(flat.reshape(x_shape), *extra), dtype=np.float64)
-        flat[i] = orig - delta
-        y_neg = np.asarray(run_y(flat.reshape(x_shape), *extra), dtype=np.float64)
-        flat[i] = orig
-        jn[i, :] = ((y_pos - y_neg) / (2 * delta)).reshape(-1)
-    return jt, jn
+            gs = run(*x_inits, one_hot.reshape(y_shape), *extra)
+            for i, g in zip(live, gs):
+                jts[i][:, j] = _dense(g, x_shapes[i]).reshape(-1)
+    run_y = session.make_callable(y, keys)
+    out = []
+    for i, (x, shape) in enumerate(zip(xs, x_shapes)):
+        jn = np.zeros((sizes[i], y_size), dtype=np.float64)
+        flat = np.array(x_inits[i], dtype=x.dtype.np).reshape(-1)
+        vals = list(x_inits)
+        for k in range(sizes[i]):
+            orig = flat[k]
+            flat[k] = orig + delta
+            vals[i] = flat.reshape(shape)
+            y_pos = np.asarray(run_y(*vals, *extra), dtype=np.float64)
+            flat[k] = orig - delta
+            vals[i] = flat.reshape(shape)
+            y_neg = np.asarray(run_y(*vals, *extra), dtype=np.float64)
+            flat[k] = orig
+            jn[k, :] = ((y_pos - y_neg) / (2 * delta)).reshape(-1)
+        out.append((jts[i], jn))
+    return out
 
 
 def compute_gradient(x, x_shape, y, y_shape, x_init_value=None, delta=1e-3,
@@ -99,20 +114,16 @@ def _compute_gradient(x, x_shape, y, y_shape, x_init_value, delta, init_targets,
     y_shape = tuple(y_shape)
     if isinstance(x, (list, tuple)):
         inits = x_init_value if x_init_value is not None else [None] * len(x)
-        out = []
-        for i, (xi, si, vi) in enumerate(zip(x, x_shape, inits)):
-            others = {xj: (inits[j] if inits[j] is not None else _default_init(xj, x_shape[j], j))
-                      for j, xj in enumerate(x) if j != i}
-            out.append(_jacobians(xi, tuple(si), y, y_shape,
-                                  vi if vi is not None else _default_init(xi, si, i),
-                                  delta, {**feeds, **others}, session))
-        return out
+        shapes = [tuple(s) for s in x_shape]
+        inits = [np.asarray(v if v is not None else _default_init(xi, si, i), dtype=xi.dtype.np)
+                 for i, (xi, si, v) in enumerate(zip(x, shapes, inits))]
+        return _jacobians(list(x), shapes, y, y_shape, inits, delta, feeds, session)
     x_shape = tuple(x_shape)
     init = x_init_value if x_init_value is not None else _default_init(x, x_shape, 0)
     init = np.asarray(init, dtype=x.dtype.np)
     if init.shape != x_shape:
         raise ValueError(f"x_init_value has shape {init.shape}, expected x_shape {x_shape}")
-    return _jacobians(x, x_shape, y, y_shape, init, delta, feeds, session)
+    return _jacobians([x], [x_shape], y, y_shape, [init], delta, feeds, session)[0]
 
 
 def _default_init(x, shape, seed):

@@ -17,6 +17,8 @@ import pytest
 import numgrad as ng
 from numgrad import bench, bench_peers, config
 
+pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
+
 
 @functools.lru_cache(maxsize=None)
 def _available():

@@ -14,6 +14,8 @@ from numgrad import blas_threads
 from numgrad.backends import cpu
 from numgrad.ops import registry
 
+pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
+
 threadpoolctl = pytest.importorskip("threadpoolctl")
 
 

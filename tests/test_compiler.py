@@ -14,6 +14,8 @@ from numgrad.backends.cpu import PARALLEL_MIN
 
 from plan_checks import check_plan
 
+pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
+
 
 def both(fetches, feed_dict=None):
     """Run with the numpy reference and the cpu backend; return both results."""
@@ -400,6 +402,7 @@ def test_two_fetched_tensors_that_cse_merges_are_still_two_arrays(switches, rng)
                 assert out[2] is out[0]
 
 
+@pytest.mark.backend_independent(False)    # ng.function runs on NUMGRAD_BACKEND
 def test_function_plugs_into_scipy_minimize():
     optimize = pytest.importorskip("scipy.optimize")
     x = ng.placeholder(ng.float64, [2])

@@ -32,6 +32,8 @@ import pytest
 import numgrad as ng
 from numgrad import cache
 
+pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
+
 
 # --- 8 threads, one session ----------------------------------------------------------------------
 def _fetch_sets():

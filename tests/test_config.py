@@ -8,6 +8,8 @@ import pytest
 
 from numgrad import config
 
+pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BEGIN = "<!-- numgrad-switches:begin"
 END = "<!-- numgrad-switches:end -->"

@@ -10,6 +10,8 @@ import numgrad as ng
 from numgrad.errors import InvalidArgumentError
 from numgrad.graph_tools import fusion_plan
 
+pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
+
 BACKENDS = ["numpy", "cpu"]
 
 

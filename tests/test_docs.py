@@ -32,3 +32,15 @@ def test_python_blocks_run(path):
     for line, source in python_blocks(path):
         code = compile(source, f"{path.name}:{line}", "exec")
         exec(code, namespace)  # noqa: S102  (the repository's own documentation)
+
+
+@pytest.mark.backend_independent
+def test_ci_runs_the_readme_test_command():
+    """.ci/run ends with the README's test command, and CONTRIBUTING.md gives the same one."""
+    root = DOCS.parent
+    ci_lines = (root / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()
+    command = ci_lines[-1]
+    assert command.startswith("python -m pytest"), ci_lines[-1]
+    for name in ("README.md", "CONTRIBUTING.md"):
+        text = (root / name).read_text(encoding="utf-8")
+        assert f"```bash\n{command}\n```" in text, f"{name} does not give .ci/run's test command"

@@ -18,6 +18,8 @@ import pytest
 import numgrad as ng
 from numgrad.compiler.emit_cpu import VECTOR_MIN
 
+pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
+
 BACKENDS = ["numpy", "cpu"]
 ULPS = 4                      # vecmath's accuracy contract (tests/test_vecmath.py)
 TRIG_RANGE = 1.6e6            # sin/cos/tan are accurate only up to here (vecmath)

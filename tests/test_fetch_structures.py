@@ -14,6 +14,8 @@ import pytest
 import numgrad as ng
 from numgrad import session as session_module
 
+pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
+
 BACKENDS = ["cpu", "numpy"]
 Pair = collections.namedtuple("Pair", ["loss", "grads"])
 LR = float(np.float32(0.1))     # an optimizer's learning rate is a float32 constant

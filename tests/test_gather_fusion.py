@@ -11,6 +11,8 @@ from numgrad.errors import InvalidArgumentError
 
 from ab_switch import assert_close, run_with_switch
 
+pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
+
 
 def _plans(sess):
     return [cp for p in sess._plans.values() for cp in p._compiled.values()

@@ -11,6 +11,8 @@ import numgrad as ng
 from numgrad.backends.numpy import prune
 from numgrad.graph_tools import fusion_plan, graph_stats, is_gradient_op
 
+pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
+
 
 def _model():
     """A small forward graph, its gradient, and a MatMul (an opaque kernel)."""

@@ -17,6 +17,8 @@ from numgrad.ops.registry import get_op_def, op_types
 import batching_cases_math as _math_cases
 from batching_rows import assert_rule_matches_rows
 
+pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
+
 F64 = ng.float64
 BACKENDS = ["numpy", "cpu"]
 DELTA = 1e-6

@@ -10,6 +10,8 @@ from numgrad.backends import cpu
 from ab_switch import assert_close, run_with_switch
 from plan_checks import plan_of
 
+pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
+
 
 def _lane_runners(sess):
     return [r for p in sess._plans.values() for cp in p._compiled.values()

@@ -9,6 +9,8 @@ import pytest
 
 from numgrad import numba_start
 
+pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
+
 RUN_A_KERNEL = (
     "import sys, numpy as np, numgrad as ng\n"
     "x = ng.placeholder(ng.float64, [5])\n"

@@ -8,7 +8,11 @@ class defines itself (``vars(cls)``; inherited ones are checked on the class tha
 import inspect
 import types
 
+import pytest
+
 import numgrad as ng
+
+pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
 
 _NAMESPACES = (("ng", ng), ("ng.nn", ng.nn), ("ng.test", ng.test))
 

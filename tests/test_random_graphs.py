@@ -21,6 +21,8 @@ from numgrad import backends as _backends, config
 from graph_strategies import (GraphSpec, Node, build, connected_xs, constant_tensors,
                               graph_specs, input_values)
 
+pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
+
 EXAMPLES = config.get("NUMGRAD_FUZZ_EXAMPLES")
 RTOL = 1e-10          # compiled vs reference (float64; summation order may differ)
 FD_STEP = 1e-5        # relative central-difference step

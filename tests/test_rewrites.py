@@ -14,6 +14,8 @@ from numgrad.compiler.lower import lower
 from numgrad.ops.array import sum_to_shape
 from numgrad.ops.core import make_op
 
+pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
+
 
 def lowered(fetches, feed_dict, disabled=()):
     """(live node type counts, fetch Values) of the fetches lowered with `disabled` off."""

@@ -15,6 +15,8 @@ from numgrad.compiler import pipeline
 
 from plan_checks import plan_of
 
+pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
+
 
 def run_three_ways(fetches, feed):
     ref = ng.Session(backend="numpy").run(fetches, feed)
@@ -54,6 +56,7 @@ def test_softplus_of_centred_rows_is_one_kernel(rows, cols, dtype, rng):
     assert plan.kernels[0].row_buffers == 1, plan   # d loss / d(X*v) never reaches memory
 
 
+@pytest.mark.backend_independent(False)    # its finite differences run on NUMGRAD_BACKEND
 @pytest.mark.parametrize("rows,cols", SIZES)
 def test_layer_norm_forward_and_backward(rows, cols, rng):
     x = ng.placeholder(ng.float64, [rows, cols])
@@ -139,7 +142,7 @@ def test_hot_small_pipeline_called_often(rng):
     p = e / ng.reduce_sum(e, axis=1, keepdims=True)
     loss = ng.reduce_sum(p * p)
     fetches = [loss] + ng.gradients(loss, [x])
-    fn = ng.Session().make_callable(fetches, [x])
+    fn = ng.Session(backend="cpu").make_callable(fetches, [x])
     ref = ng.Session(backend="numpy").make_callable(fetches, [x])
     for _ in range(130):
         data = rng.standard_normal((8, 10)).astype(np.float32)

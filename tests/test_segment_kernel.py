@@ -8,6 +8,8 @@ from numgrad.errors import InvalidArgumentError
 from numgrad.kernels.cpu import segment
 from numgrad.ops.registry import get_op_def
 
+pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
+
 
 def _reference(data, ids, num):
     return get_op_def("UnsortedSegmentSum").compute([data, ids, np.array(num)], {})[0]

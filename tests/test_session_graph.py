@@ -612,6 +612,32 @@ def test_compute_gradient_error_small_and_detects_wrong_rule():
     assert err2 > 0.5
 
 
+def test_compute_gradient_of_a_list_matches_one_x_at_a_time():
+    # a list of xs: one gradient graph for all of them; each pair equals the pair computed for
+    # that x alone (the others fed their initial values), an unconnected x gets zero Jacobians,
+    # and extra_feed_dict feeds the rest
+    a = ng.placeholder(ng.float64, [2, 3], name="a")
+    b = ng.placeholder(ng.float64, [3], name="b")
+    c = ng.placeholder(ng.float64, [2], name="c")       # y does not depend on it
+    s = ng.placeholder(ng.float64, [], name="s")
+    y = ng.reduce_sum(ng.tanh(a * b) * s, axis=1)
+    r = np.random.default_rng(3)
+    a0, b0, c0 = r.normal(size=(2, 3)), r.normal(size=3), r.normal(size=2)
+    pairs = ng.test.compute_gradient([a, b, c], [[2, 3], [3], [2]], y, [2],
+                                     x_init_value=[a0, b0, c0], extra_feed_dict={s: 1.5})
+    alone = [ng.test.compute_gradient(a, [2, 3], y, [2], x_init_value=a0,
+                                      extra_feed_dict={b: b0, s: 1.5}),
+             ng.test.compute_gradient(b, [3], y, [2], x_init_value=b0,
+                                      extra_feed_dict={a: a0, s: 1.5})]
+    for (jt, jn), (jt1, jn1) in zip(pairs, alone):
+        np.testing.assert_allclose(jt, jt1, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(jn, jn1, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(jt, jn, atol=1e-5)         # delta 1e-3: error ~1e-6
+    t = 1 - np.tanh(a0 * b0) ** 2                 # d y[i] / d a[i, k] = 1.5 (1 - tanh^2) b[k]
+    np.testing.assert_allclose(pairs[0][0][:3, 0], 1.5 * t[0] * b0, rtol=1e-12)
+    assert pairs[2][0].shape == (2, 2) and not pairs[2][0].any() and not pairs[2][1].any()
+
+
 def test_run_reuses_a_callable_for_repeated_common_calls(sess, monkeypatch):
     # run(list/tuple/Tensor of Tensors, {Tensor: value}) goes through a remembered
     # make_callable function: same results, structures, errors and fresh arrays as the full

@@ -1,10 +1,13 @@
 """compiler/stages.py: the ordered stage lists the backends compile by."""
 import numpy as np
+import pytest
 
 import numgrad as ng
 from numgrad.backends import cpu
 from numgrad.backends.numpy import prune
 from numgrad.compiler import rewrites, stages
+
+pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
 
 CPU_ORDER = ["prune", "lower", "graph_rewrites", "gathers", "fuse", "row_pipelines", "lanes",
              "emit"]

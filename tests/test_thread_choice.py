@@ -10,6 +10,8 @@ from numgrad.backends import cpu
 
 from plan_checks import describe
 
+pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
+
 
 def _graph(n=cpu.PARALLEL_MIN * 2):
     x = ng.placeholder(ng.float64, [n // 64, 64])

@@ -15,6 +15,8 @@ from numgrad.errors import InvalidArgumentError
 
 from plan_checks import describe
 
+pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
+
 
 def _compiled_plans(sess):
     return [cp for p in sess._plans.values() for cp in p._compiled.values()

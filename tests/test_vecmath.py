@@ -21,6 +21,8 @@ from numba import njit
 from numgrad import config
 from numgrad.kernels import vecmath as vm
 
+pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
+
 MAX_ULP = 4.0
 FUNCS = ["exp", "log", "expm1", "log1p", "tanh", "sigmoid", "sin", "cos", "tan", "erf",
          "atan", "asin", "acos", "erfc"]
