@@ -7,6 +7,8 @@ import numgrad as ng
 from numgrad import bench as B
 from numgrad import bench_variants as V
 
+pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
+
 CASES = [(w, label, build) for w, vs in V.VARIANTS.items() for label, build in vs]
 
 

@@ -5,6 +5,8 @@ import pytest
 import numgrad as ng
 from numgrad.scaleout import Unsplittable, partition
 
+pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
+
 
 @pytest.fixture(autouse=True)
 def fresh_graph():
