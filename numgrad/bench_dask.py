@@ -73,6 +73,8 @@ def run(rows=20_000_000, chunk=1_000_000, workers=2, repeats=3, out=print):
         X, y, w, b, loss, grads = build(ng)
         Xd, yd = data(da, rows, chunk)
         Xd, yd = client.persist([Xd, yd])
+        from distributed import wait
+        wait([Xd, yd])                  # the data exist on the workers before any timing
         fetch = [loss] + grads
         with ng.Session(target=client) as sess:
             sess.run(ng.global_variables_initializer())
@@ -89,7 +91,8 @@ def run(rows=20_000_000, chunk=1_000_000, workers=2, repeats=3, out=print):
                                               repeats)
         results["dask.array by hand"] = _best(
             lambda: dask.compute(*hand_dask(da, Xd, yd, w0, b0)), repeats)
-        Xn, yn = client.compute([Xd, yd], sync=True)
+        # the same data in this process, as ordinary (aligned, owned) NumPy arrays
+        Xn, yn = (np.require(a, requirements="CA") for a in client.compute([Xd, yd], sync=True))
         with ng.Session() as local:
             local.run(ng.global_variables_initializer())
             local.run(fetch, {X: Xn, y: yn})
