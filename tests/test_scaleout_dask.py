@@ -105,7 +105,7 @@ def test_results_are_bit_identical_for_one_and_two_workers(client):
     feeds = {X: da.from_array(Xn, chunks=(70, 4)), y: da.from_array(yn, chunks=70)}
     outs = []
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                  dashboard_address=None, silence_logs=40) as one, \
+                                  dashboard_address=":0", silence_logs=40) as one, \
             distributed.Client(one) as c1:
         for cl in (client, c1):
             with ng.Session(target=cl) as s:
