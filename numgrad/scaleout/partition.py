@@ -26,7 +26,7 @@ from ..ops.state import state_kind
 from .split_rules import (BATCHED, SHAPE_INPUTS, SHAPE_OF, Reduce, Unsplittable,
                           split_rule)
 
-__all__ = ["partition", "Partition", "Phase", "Unsplittable"]
+__all__ = ["partition", "Partition", "Phase", "Unsplittable", "shape_op_value"]
 
 # Global-data ops that make a batched tensor out of a shape of batched rows.
 _BROADCAST_TO_ROWS = ("BroadcastTo", "Fill", "Reshape")
@@ -61,8 +61,9 @@ class Partition:
         self.batched_fetches = []
 
 
-def _static_shape_value(kind, shape, dtype):
-    dims = [int(d) for d in shape.dims]
+def shape_op_value(kind, dims, dtype):
+    """The value of a Shape, Size or Rank op (`kind`) of a tensor with these dims."""
+    dims = [int(d) for d in dims]
     if kind == "Shape":
         return np.array(dims, dtype=dtype)
     if kind == "Size":
@@ -92,7 +93,8 @@ def _classify(p, ops, chunked):
             # the shape of a global tensor is known without computing it (a loss's shape,
             # which its gradient's seed is filled to): fed as a constant, stage 0
             out = op.outputs[0]
-            p.static_shapes[out] = _static_shape_value(op.type, ins[0].shape, out.dtype.np)
+            p.static_shapes[out] = shape_op_value(op.type, ins[0].shape.dims,
+                                                     out.dtype.np)
             p.stage[out] = 0
             continue
         if not any(in_b):

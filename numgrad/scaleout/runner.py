@@ -15,7 +15,7 @@ import numpy as np
 
 from ..graph import Tensor
 from . import combine as C
-from .partition import partition
+from .partition import partition, shape_op_value
 from .worker import run_chunk
 
 __all__ = ["DaskRunner", "is_dask_array", "is_dask_target"]
@@ -225,14 +225,8 @@ def _batched_array(da, tasks, j, t, rows):
 
 
 def _whole_shape_value(t, base, rows):
-    shape = (rows,) + tuple(base.shape.dims[1:])
-    kind = t.op.type
-    dt = t.dtype.np
-    if kind == "Shape":
-        return np.array(shape, dtype=dt)
-    if kind == "Size":
-        return np.array(int(np.prod(shape)), dtype=dt)
-    return np.array(len(shape), dtype=dt)
+    """Shape/Size/Rank `t` of the batched tensor `base` over the whole data (`rows` rows)."""
+    return shape_op_value(t.op.type, (rows,) + tuple(base.shape.dims[1:]), t.dtype.np)
 
 
 def _align(arrays, placeholders):
