@@ -4,7 +4,7 @@
 whose feeds include a ``dask.array`` goes through ``run``; any other run is an ordinary local
 run of the session (variable initialisation, a fetch of a variable, ...).  Variables and every
 other global value live with the Session on the client; what each phase needs of them is
-broadcast to the workers once per run (NumPy feeds once per distinct value), the graph once per
+sent to the cluster once per run (NumPy feeds once per distinct value), the graph once per
 graph version.
 """
 import pickle
@@ -72,35 +72,39 @@ class DaskRunner:
             self.client.close()
 
     # --- shipping ---------------------------------------------------------------------------
+    # Values go to the cluster as tasks that return them (`_held`), not with client.scatter:
+    # the scheduler keeps such a task's spec, so when the worker holding the value dies the
+    # value is computed again elsewhere.  Scattered data has no spec: Dask's memory manager may
+    # drop its extra replicas, and a dead worker then takes the only copy with it.  Each
+    # worker fetches a value once, from a peer, the first time one of its tasks needs it.
+    def _ship(self, value):
+        return self.client.submit(_held, value, key=f"numgrad-value-{uuid.uuid4().hex}",
+                                  pure=False)
+
     def _graph_blob(self):
         g = self.session.graph
         key = g._version
         if self._graph_key is None or self._graph_key[0] != key:
             blob = pickle.dumps(g, protocol=pickle.HIGHEST_PROTOCOL)
             token = f"numgrad-graph-{uuid.uuid4().hex}"
-            fut = self.client.scatter(blob, broadcast=True, hash=False)
-            self._graph_key = (key, token, fut, len(blob))
+            self._graph_key = (key, token, self._ship(blob), len(blob))
         return self._graph_key[1], self._graph_key[2]
 
     def _scatter(self, values, keep):
-        """One future holding the list `values` on every worker.  NumPy feeds (`keep`) are
-        kept across runs: each distinct value is sent once."""
+        """Futures of `values` on the cluster.  NumPy feeds (`keep`) are kept across runs:
+        each distinct value is sent once."""
         from dask.base import tokenize
-        out, todo = [], []
+        out = []
         for v, k in zip(values, keep):
             tok = tokenize(v) if k else None
             fut = self._scattered.get(tok) if k else None
-            out.append(fut)
             if fut is None:
-                todo.append((len(out) - 1, v, tok))
-        if todo:
-            futs = self.client.scatter([v for _, v, _ in todo], broadcast=True, hash=False)
-            for (i, _, tok), fut in zip(todo, futs):
-                out[i] = fut
+                fut = self._ship(v)
                 if tok is not None:
                     if len(self._scattered) >= 32:
                         self._scattered.pop(next(iter(self._scattered)))
                     self._scattered[tok] = fut
+            out.append(fut)
         return out
 
     # --- running ----------------------------------------------------------------------------
@@ -203,6 +207,10 @@ class DaskRunner:
         except BaseException:
             self.client.cancel([fut])           # an interrupted run leaves nothing running
             raise
+
+
+def _held(value):
+    return value
 
 
 def _second_item(t, j):
