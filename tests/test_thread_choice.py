@@ -138,3 +138,42 @@ def test_the_choice_is_measured_again_after_thread_recheck_runs(two_threads, mon
     for _ in range(5 + 2 * cpu.THREAD_TRIALS):
         sess.run(fetches, {x: v})
     assert all(r.threads_pay == (2, True) for r in runners)
+
+
+def test_a_serial_verdict_is_measured_again_sooner(two_threads, monkeypatch, rng):
+    # threads look slower during the first trial (a noisy moment): the kernel runs serially,
+    # but is measured again after SERIAL_RECHECK runs, not THREAD_RECHECK, and then uses them
+    assert cpu.SERIAL_RECHECK < cpu.THREAD_RECHECK
+    x, fetches = _graph()
+    v = rng.standard_normal((cpu.PARALLEL_MIN * 2 // 64, 64))
+    sess = ng.Session(backend="cpu")
+    sess.run(fetches, {x: v})                          # compiles
+    runners = _runners(sess)
+    now, slow = [0.0], [True]
+    monkeypatch.setattr(cpu, "_clock", lambda: now[0])
+    real = threads.run_chunks
+
+    def run_chunks(kernel, n_chunks, args):
+        now[0] += 3.0 if slow[0] else 1.0
+        real(kernel, n_chunks, args)
+
+    monkeypatch.setattr(threads, "run_chunks", run_chunks)
+    for r in runners:
+        kernel = r.kernel
+
+        def timed(mode, *args, kernel=kernel):
+            if mode == 7:
+                now[0] += 2.0
+            return kernel(mode, *args)
+
+        timed.stats = kernel.stats
+        r.kernel = timed
+    for _ in range(2 * cpu.THREAD_TRIALS):
+        sess.run(fetches, {x: v})
+    assert all(r.threads_pay == (2, False) for r in runners)
+    assert all(r.recheck_after == cpu.SERIAL_RECHECK for r in runners)
+    slow[0] = False
+    for _ in range(cpu.SERIAL_RECHECK + 2 * cpu.THREAD_TRIALS):
+        sess.run(fetches, {x: v})
+    assert all(r.threads_pay == (2, True) for r in runners)
+    assert all(r.recheck_after == cpu.THREAD_RECHECK for r in runners)

@@ -46,6 +46,11 @@ THREAD_TRIALS = 3
 # ... and measured again after this many runs: a choice made during a noisy moment of a VM
 # (another guest, a compile in another thread) does not stick for the life of the plan.
 THREAD_RECHECK = 1000
+# A verdict that threads do not pay is measured again sooner: after SERIAL_RECHECK runs, then
+# twice as many after each repeated verdict, up to THREAD_RECHECK.  Such a verdict, taken in a
+# noisy moment, halved W1's speed in one formulation of the variants bench; a true one costs
+# a trial's few slower runs per recheck.
+SERIAL_RECHECK = 25
 _clock = time.perf_counter
 CHUNKS = 64                # fixed chunk count for reductions over dim 0: deterministic sums
 
@@ -87,6 +92,8 @@ class _GroupRunner:
         self.threads_pay = None
         self.trial_seconds = ([], [])
         self.runs_since_trial = 0
+        self.recheck_after = THREAD_RECHECK
+        self.serial_verdicts = 0        # consecutive verdicts that threads do not pay
 
     @property
     def kernel(self):
@@ -125,7 +132,7 @@ class _GroupRunner:
         n_threads = threads.get_num_threads()
         if self.parallel and self.compiled and n_threads > 1:
             self.runs_since_trial += 1
-            if self.runs_since_trial > THREAD_RECHECK:
+            if self.runs_since_trial > self.recheck_after:
                 self.threads_pay = None
             if self.threads_pay is None or self.threads_pay[0] != n_threads:
                 self._timed_trial(args, n_threads)
@@ -164,7 +171,11 @@ class _GroupRunner:
             self.kernel(7, 0, self.C, *args)
             serial.append(_clock() - t0)
         if len(serial) >= THREAD_TRIALS:
-            self.threads_pay = (n_threads, min(parallel) < min(serial))
+            pays = min(parallel) < min(serial)
+            self.threads_pay = (n_threads, pays)
+            self.serial_verdicts = 0 if pays else self.serial_verdicts + 1
+            self.recheck_after = THREAD_RECHECK if pays else min(
+                THREAD_RECHECK, SERIAL_RECHECK << min(self.serial_verdicts - 1, 16))
             self.runs_since_trial = 0
             log.debug("numgrad: kernel over %s: serial %.1f us, %d threads %.1f us",
                       self.space, min(serial) * 1e6, n_threads, min(parallel) * 1e6)
