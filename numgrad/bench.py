@@ -27,11 +27,16 @@ import numpy as np
 
 
 # --- workloads: build(ng) -> (fetches, feeds, numpy_inputs); numpy_fn(*inputs) ---------------------
-def w1(ng, n, dtype):
+def w1_loss(ng, x, w, b):
+    return ng.reduce_sum(ng.tanh(x * w + b) ** 2 + ng.exp(-x * x) * ng.sin(w))
+
+
+def w1(ng, n, dtype, loss_fn=w1_loss):
+    """`loss_fn(ng, x, w, b)`: the formulation (bench_variants.py has others)."""
     rng = np.random.default_rng(0)
     data = [rng.random(n).astype(dtype) for _ in range(3)]
     x, w, b = (ng.placeholder(dtype, [None]) for _ in range(3))
-    loss = ng.reduce_sum(ng.tanh(x * w + b) ** 2 + ng.exp(-x * x) * ng.sin(w))
+    loss = loss_fn(ng, x, w, b)
     return [loss] + ng.gradients(loss, [x, w, b]), [x, w, b], data
 
 
@@ -44,13 +49,17 @@ def w1_numpy(x, w, b):
     return loss, dt * w - 2 * x * e * s, dt * x + e * np.cos(w), dt
 
 
-def w2(ng):
+def w2_loss(ng, X, v):
+    return ng.reduce_sum(ng.log(1 + ng.exp(X * v - ng.reduce_mean(X, axis=1, keepdims=True))))
+
+
+def w2(ng, loss_fn=w2_loss):
     rng = np.random.default_rng(0)
     data = [rng.standard_normal((4096, 1024)).astype(np.float32),
             rng.standard_normal(1024).astype(np.float32)]
     X = ng.placeholder(ng.float32, [4096, 1024])
     v = ng.placeholder(ng.float32, [1024])
-    loss = ng.reduce_sum(ng.log(1 + ng.exp(X * v - ng.reduce_mean(X, axis=1, keepdims=True))))
+    loss = loss_fn(ng, X, v)
     return [loss] + ng.gradients(loss, [X, v]), [X, v], data
 
 
@@ -64,7 +73,13 @@ def w2_numpy(X, v):
     return loss, gX, gv
 
 
-def w3(ng):
+def w3_loss(ng, x, y, W1, b1, W2, b2):
+    h = ng.tanh(ng.matmul(x, W1) + b1)
+    logits = ng.matmul(h, W2) + b2
+    return ng.reduce_mean(ng.nn.softmax_cross_entropy_with_logits_v2(labels=y, logits=logits))
+
+
+def w3(ng, loss_fn=w3_loss):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((256, 784)).astype(np.float32)
     labels = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 256)]
@@ -74,11 +89,8 @@ def w3(ng):
     b2 = np.zeros(10, np.float32)
     data = [x, labels, W1, b1, W2, b2]
     phs = [ng.placeholder(ng.float32, a.shape) for a in data]
-    px, py, pW1, pb1, pW2, pb2 = phs
-    h = ng.tanh(ng.matmul(px, pW1) + pb1)
-    logits = ng.matmul(h, pW2) + pb2
-    loss = ng.reduce_mean(ng.nn.softmax_cross_entropy_with_logits_v2(labels=py, logits=logits))
-    return [loss] + ng.gradients(loss, [pW1, pb1, pW2, pb2]), phs, data
+    loss = loss_fn(ng, *phs)
+    return [loss] + ng.gradients(loss, phs[2:]), phs, data
 
 
 def w3_numpy(x, y, W1, b1, W2, b2):
@@ -96,15 +108,23 @@ def w3_numpy(x, y, W1, b1, W2, b2):
     return loss, x.T @ gh, gh.sum(axis=0), gW2, gb2
 
 
-def w4(ng):
+def w4_step(ng, a, b, t, i):
+    return ng.tanh(t * b + 0.1 * i) + ng.sigmoid(a - t) * 0.5
+
+
+def w4_tail(ng, b, t):
+    return ng.reduce_sum(t * t) + ng.reduce_mean(ng.exp(-b * b))
+
+
+def w4(ng, step=w4_step, tail=w4_tail):
     rng = np.random.default_rng(0)
     data = [rng.random(16), rng.random(16)]
     a = ng.placeholder(ng.float64, [16])
     b = ng.placeholder(ng.float64, [16])
     t = a
     for i in range(6):
-        t = ng.tanh(t * b + 0.1 * i) + ng.sigmoid(a - t) * 0.5
-    loss = ng.reduce_sum(t * t) + ng.reduce_mean(ng.exp(-b * b))
+        t = step(ng, a, b, t, i)
+    loss = tail(ng, b, t)
     return [loss] + ng.gradients(loss, [a, b]), [a, b], data
 
 
@@ -130,7 +150,15 @@ def w4_numpy(a, b):
     return loss, ga + g, gb
 
 
-def w5(ng, n=1000):
+def w5_inv6(ng, r2):
+    return 1.0 / (r2 * r2 * r2)
+
+
+def w5_energy(ng, inv6, eye):
+    return 2.0 * ng.reduce_sum((inv6 * inv6 - inv6) * (1.0 - eye))
+
+
+def w5(ng, n=1000, inv6_fn=w5_inv6, energy_fn=w5_energy):
     rng = np.random.default_rng(0)
     side = int(np.ceil(n ** (1 / 3)))
     grid = np.stack(np.meshgrid(*[np.arange(side)] * 3), -1).reshape(-1, 3)[:n] * 1.12
@@ -139,8 +167,8 @@ def w5(ng, n=1000):
     eye = np.eye(n)
     d = ng.expand_dims(p, 1) - ng.expand_dims(p, 0)
     r2 = ng.reduce_sum(d * d, axis=2) + eye
-    inv6 = 1.0 / (r2 * r2 * r2)
-    energy = 2.0 * ng.reduce_sum((inv6 * inv6 - inv6) * (1.0 - eye))
+    inv6 = inv6_fn(ng, r2)
+    energy = energy_fn(ng, inv6, eye)
     force = -ng.gradients(energy, p)[0]
     return [energy, force], [p], [pos]
 

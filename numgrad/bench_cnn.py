@@ -54,27 +54,25 @@ def build(tf, params, batch, size):
     return x, labels, loss, tf.gradients(loss, [p[k] for k in ORDER]), p
 
 
-def numgrad_call(params, x, labels):
-    import numgrad as ng
-    graph = ng.Graph()
+def _session_call(m, graph, params, x, labels):
+    """A call of the loss and gradients through a TF1-style module `m` (numgrad or
+    tf.compat.v1) on a fresh `graph`: make_callable, as a training loop would."""
     with graph.as_default():
-        xp, lp, loss, grads, _ = build(ng, params, *x.shape[:2])
-        sess = ng.Session(graph=graph)
-        sess.run(ng.global_variables_initializer())
+        xp, lp, loss, grads, _ = build(m, params, *x.shape[:2])
+        sess = m.Session(graph=graph)
+        sess.run(m.global_variables_initializer())
     fn = sess.make_callable([loss] + grads, [xp, lp])
     return lambda: fn(x, labels)
+
+
+def numgrad_call(params, x, labels):
+    import numgrad as ng
+    return _session_call(ng, ng.Graph(), params, x, labels)
 
 
 def tf1_call(params, x, labels):
     import tensorflow as tf
-    v1 = tf.compat.v1
-    graph = tf.Graph()
-    with graph.as_default():
-        xp, lp, loss, grads, _ = build(v1, params, *x.shape[:2])
-        sess = v1.Session(graph=graph)
-        sess.run(v1.global_variables_initializer())
-    fn = sess.make_callable([loss] + grads, [xp, lp])
-    return lambda: fn(x, labels)
+    return _session_call(tf.compat.v1, tf.Graph(), params, x, labels)
 
 
 def jax_call(params, x, labels):

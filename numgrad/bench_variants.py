@@ -19,10 +19,6 @@ __all__ = ["VARIANTS", "run", "print_table"]
 
 
 # --- W1: reduce_sum(tanh(x w + b)^2 + exp(-x^2) sin(w)) --------------------------------------
-def _w1_a(ng, x, w, b):          # the reference formulation (bench.w1)
-    return ng.reduce_sum(ng.tanh(x * w + b) ** 2 + ng.exp(-x * x) * ng.sin(w))
-
-
 def _w1_b(ng, x, w, b):          # square(), other association, exp(-square(x))
     return ng.reduce_sum(ng.sin(w) * ng.exp(-ng.square(x)) + ng.square(ng.tanh(b + w * x)))
 
@@ -32,31 +28,13 @@ def _w1_c(ng, x, w, b):          # a product for the square, two reductions, x *
     return ng.reduce_sum(t * t) + ng.reduce_sum(ng.exp(-(x ** 2)) * ng.sin(w))
 
 
-def _w1(loss_fn, dtype=np.float64, n=10 ** 6):
-    def build(ng):
-        rng = np.random.default_rng(0)
-        data = [rng.random(n).astype(dtype) for _ in range(3)]
-        x, w, b = (ng.placeholder(dtype, [None]) for _ in range(3))
-        loss = loss_fn(ng, x, w, b)
-        return [loss] + ng.gradients(loss, [x, w, b]), [x, w, b], data
-    return build
+def _w1(loss_fn):
+    return lambda ng: B.w1(ng, 10 ** 6, np.float64, loss_fn)
 
 
 # --- W2: reduce_sum(log(1 + exp(X v - mean(X, 1)))) -----------------------------------------
 def _w2(loss_fn):
-    def build(ng):
-        rng = np.random.default_rng(0)
-        data = [rng.standard_normal((4096, 1024)).astype(np.float32),
-                rng.standard_normal(1024).astype(np.float32)]
-        X = ng.placeholder(ng.float32, [4096, 1024])
-        v = ng.placeholder(ng.float32, [1024])
-        loss = loss_fn(ng, X, v)
-        return [loss] + ng.gradients(loss, [X, v]), [X, v], data
-    return build
-
-
-def _w2_a(ng, X, v):
-    return ng.reduce_sum(ng.log(1 + ng.exp(X * v - ng.reduce_mean(X, axis=1, keepdims=True))))
+    return lambda ng: B.w2(ng, loss_fn)
 
 
 def _w2_b(ng, X, v):             # sum / n, [:, None], log1p
@@ -70,19 +48,7 @@ def _w2_c(ng, X, v):             # softplus, expand_dims
 
 # --- W3: a 784-512-10 tanh MLP with softmax cross-entropy --------------------------------------
 def _w3(loss_fn):
-    def build(ng):
-        fetches, phs, data = B.w3(ng)       # data and placeholders of the workload
-        ng.reset_default_graph()
-        phs = [ng.placeholder(ng.float32, a.shape) for a in data]
-        loss = loss_fn(ng, *phs)
-        return [loss] + ng.gradients(loss, phs[2:]), phs, data
-    return build
-
-
-def _w3_a(ng, x, y, W1, b1, W2, b2):
-    h = ng.tanh(ng.matmul(x, W1) + b1)
-    logits = ng.matmul(h, W2) + b2
-    return ng.reduce_mean(ng.nn.softmax_cross_entropy_with_logits_v2(labels=y, logits=logits))
+    return lambda ng: B.w3(ng, loss_fn)
 
 
 def _w3_b(ng, x, y, W1, b1, W2, b2):     # xw_plus_b / bias_add, log_softmax by hand, sum / n
@@ -100,21 +66,7 @@ def _w3_c(ng, x, y, W1, b1, W2, b2):     # the cross-entropy written out with lo
 
 # --- W4: a small chain of tanh and sigmoid (16 elements: dispatch-bound) ----------------------
 def _w4(step, tail):
-    def build(ng):
-        rng = np.random.default_rng(0)
-        data = [rng.random(16), rng.random(16)]
-        a = ng.placeholder(ng.float64, [16])
-        b = ng.placeholder(ng.float64, [16])
-        t = a
-        for i in range(6):
-            t = step(ng, a, b, t, i)
-        loss = tail(ng, b, t)
-        return [loss] + ng.gradients(loss, [a, b]), [a, b], data
-    return build
-
-
-def _w4_step_a(ng, a, b, t, i):
-    return ng.tanh(t * b + 0.1 * i) + ng.sigmoid(a - t) * 0.5
+    return lambda ng: B.w4(ng, step, tail)
 
 
 def _w4_step_b(ng, a, b, t, i):           # sigmoid written out, division
@@ -123,10 +75,6 @@ def _w4_step_b(ng, a, b, t, i):           # sigmoid written out, division
 
 def _w4_step_c(ng, a, b, t, i):           # 0.5 sigmoid(u) = 0.25 (1 + tanh(u / 2))
     return ng.tanh(t * b + 0.1 * i) + 0.25 * (1.0 + ng.tanh(0.5 * (a - t)))
-
-
-def _w4_tail_a(ng, b, t):
-    return ng.reduce_sum(t * t) + ng.reduce_mean(ng.exp(-b * b))
 
 
 def _w4_tail_b(ng, b, t):                 # square, sum / n
@@ -138,22 +86,8 @@ def _w4_tail_c(ng, b, t):                 # ** 2
 
 
 # --- W5: Lennard-Jones energy and forces of 1000 atoms ---------------------------------------
-def _w5(inv6_fn, energy_fn, n=1000):
-    def build(ng):
-        _, _, data = B.w5(ng, n)
-        ng.reset_default_graph()
-        p = ng.placeholder(ng.float64, [n, 3])
-        eye = np.eye(n)
-        d = ng.expand_dims(p, 1) - ng.expand_dims(p, 0)
-        r2 = ng.reduce_sum(d * d, axis=2) + eye
-        inv6 = inv6_fn(ng, r2)
-        energy = energy_fn(ng, inv6, eye)
-        return [energy, -ng.gradients(energy, p)[0]], [p], data
-    return build
-
-
-def _w5_inv6_a(ng, r2):
-    return 1.0 / (r2 * r2 * r2)
+def _w5(inv6_fn, energy_fn):
+    return lambda ng: B.w5(ng, 1000, inv6_fn, energy_fn)
 
 
 def _w5_inv6_b(ng, r2):                   # (1 / r2) ** 3
@@ -165,27 +99,23 @@ def _w5_inv6_c(ng, r2):                   # a reciprocal, then products
     return ir2 * ir2 * ir2
 
 
-def _w5_energy_a(ng, inv6, eye):
-    return 2.0 * ng.reduce_sum((inv6 * inv6 - inv6) * (1.0 - eye))
-
-
 def _w5_energy_b(ng, inv6, eye):          # a where mask instead of a 0/1 product
     e = inv6 * inv6 - inv6
     return 2.0 * ng.reduce_sum(ng.where(eye > 0, ng.zeros_like(e), e))
 
 
 VARIANTS = {   # workload -> [(variant name, build(ng)), ...]; the first is bench.py's
-    "W1 f64 1e6": [("as in bench", _w1(_w1_a)), ("square, reassociated", _w1(_w1_b)),
+    "W1 f64 1e6": [("as in bench", _w1(B.w1_loss)), ("square, reassociated", _w1(_w1_b)),
                    ("t*t, two sums, x**2", _w1(_w1_c))],
-    "W2": [("as in bench", _w2(_w2_a)), ("sum/n, [:, None], log1p", _w2(_w2_b)),
+    "W2": [("as in bench", _w2(B.w2_loss)), ("sum/n, [:, None], log1p", _w2(_w2_b)),
            ("softplus, expand_dims", _w2(_w2_c))],
-    "W3": [("as in bench", _w3(_w3_a)), ("xw_plus_b, log_softmax, sum/n", _w3(_w3_b)),
+    "W3": [("as in bench", B.w3), ("xw_plus_b, log_softmax, sum/n", _w3(_w3_b)),
            ("logsumexp by hand", _w3(_w3_c))],
-    "W4": [("as in bench", _w4(_w4_step_a, _w4_tail_a)),
+    "W4": [("as in bench", B.w4),
            ("sigmoid by hand, square, sum/n", _w4(_w4_step_b, _w4_tail_b)),
            ("sigmoid as tanh, ** 2", _w4(_w4_step_c, _w4_tail_c))],
-    "W5": [("as in bench", _w5(_w5_inv6_a, _w5_energy_a)),
-           ("(1/r2)**3", _w5(_w5_inv6_b, _w5_energy_a)),
+    "W5": [("as in bench", B.w5),
+           ("(1/r2)**3", _w5(_w5_inv6_b, B.w5_energy)),
            ("reciprocal products, where mask", _w5(_w5_inv6_c, _w5_energy_b))],
 }
 

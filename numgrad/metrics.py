@@ -25,6 +25,15 @@ __all__ = ["mean", "accuracy", "mean_absolute_error", "mean_squared_error",
 METRIC_VARIABLES = "metric_variables"        # tf GraphKeys.METRIC_VARIABLES
 
 
+def _collected(value, update_op, metrics_collections, updates_collections):
+    """(value, update_op), each added to the collections the caller named (TF1's metrics)."""
+    if metrics_collections:
+        add_to_collections(metrics_collections, value)
+    if updates_collections:
+        add_to_collections(updates_collections, update_op)
+    return value, update_op
+
+
 def _metric_variable(name):
     return Variable(_array.zeros([], _dt.float32), trainable=False, name=name,
                     collections=[GraphKeys.LOCAL_VARIABLES, METRIC_VARIABLES])
@@ -53,11 +62,7 @@ def mean(values, weights=None, metrics_collections=None, updates_collections=Non
         value = _math.div_no_nan(total, _math.maximum(count, 0.0), name="value")
         update_op = _math.div_no_nan(update_total, _math.maximum(update_count, 0.0),
                                      name="update_op")
-        if metrics_collections:
-            add_to_collections(metrics_collections, value)
-        if updates_collections:
-            add_to_collections(updates_collections, update_op)
-        return value, update_op
+        return _collected(value, update_op, metrics_collections, updates_collections)
 
 
 def accuracy(labels, predictions, weights=None, metrics_collections=None,
@@ -117,11 +122,7 @@ def root_mean_squared_error(labels, predictions, weights=None, metrics_collectio
     mse, update_mse = mean(_math.squared_difference(labels, predictions), weights, None, None,
                            name or "root_mean_squared_error")
     value, update_op = _math.sqrt(mse), _math.sqrt(update_mse)
-    if metrics_collections:
-        add_to_collections(metrics_collections, value)
-    if updates_collections:
-        add_to_collections(updates_collections, update_op)
-    return value, update_op
+    return _collected(value, update_op, metrics_collections, updates_collections)
 
 
 def _count(condition, weights, metrics_collections, updates_collections, name, default):
@@ -135,11 +136,7 @@ def _count(condition, weights, metrics_collections, updates_collections, name, d
             values = _math.multiply(values, weights)
         update_op = count.assign_add(_reduce.reduce_sum(values))
         value = _array.identity(count, name="value")
-        if metrics_collections:
-            add_to_collections(metrics_collections, value)
-        if updates_collections:
-            add_to_collections(updates_collections, update_op)
-        return value, update_op
+        return _collected(value, update_op, metrics_collections, updates_collections)
 
 
 def _bools(labels, predictions, what):
@@ -184,11 +181,7 @@ def _ratio(kind, other, labels, predictions, weights, metrics_collections,
                                   _array.zeros_like(t), name=op_name)
         value = ratio(tp, miss, "value")
         update_op = ratio(tp_update, miss_update, "update_op")
-        if metrics_collections:
-            add_to_collections(metrics_collections, value)
-        if updates_collections:
-            add_to_collections(updates_collections, update_op)
-        return value, update_op
+        return _collected(value, update_op, metrics_collections, updates_collections)
 
 
 def precision(labels, predictions, weights=None, metrics_collections=None,

@@ -104,14 +104,9 @@ def test_a_new_thread_count_is_measured_again(two_threads, rng):
     assert all(r.threads_pay[0] == 3 for r in _runners(sess))
 
 
-def test_the_choice_is_measured_again_after_thread_recheck_runs(two_threads, monkeypatch, rng):
-    monkeypatch.setattr(cpu, "THREAD_RECHECK", 5)
-    x, fetches = _graph()
-    v = rng.standard_normal((cpu.PARALLEL_MIN * 2 // 64, 64))
-    sess = ng.Session(backend="cpu")
-    sess.run(fetches, {x: v})                          # compiles
-    runners = _runners(sess)
-    # threads look slower during the first trials (a noisy moment), faster later
+def _noisy_moment(monkeypatch, runners):
+    """A fake clock under which a parallel run of `runners`' kernels takes 3 units and a
+    serial one 2 while the returned flag's [0] is True, and a parallel run 1 unit after."""
     now, slow = [0.0], [True]
     monkeypatch.setattr(cpu, "_clock", lambda: now[0])
     real = threads.run_chunks
@@ -131,6 +126,18 @@ def test_the_choice_is_measured_again_after_thread_recheck_runs(two_threads, mon
 
         timed.stats = kernel.stats
         r.kernel = timed
+    return slow
+
+
+def test_the_choice_is_measured_again_after_thread_recheck_runs(two_threads, monkeypatch, rng):
+    monkeypatch.setattr(cpu, "THREAD_RECHECK", 5)
+    x, fetches = _graph()
+    v = rng.standard_normal((cpu.PARALLEL_MIN * 2 // 64, 64))
+    sess = ng.Session(backend="cpu")
+    sess.run(fetches, {x: v})                          # compiles
+    runners = _runners(sess)
+    # threads look slower during the first trials (a noisy moment), faster later
+    slow = _noisy_moment(monkeypatch, runners)
     for _ in range(2 * cpu.THREAD_TRIALS):
         sess.run(fetches, {x: v})
     assert all(r.threads_pay == (2, False) for r in runners)
@@ -149,25 +156,7 @@ def test_a_serial_verdict_is_measured_again_sooner(two_threads, monkeypatch, rng
     sess = ng.Session(backend="cpu")
     sess.run(fetches, {x: v})                          # compiles
     runners = _runners(sess)
-    now, slow = [0.0], [True]
-    monkeypatch.setattr(cpu, "_clock", lambda: now[0])
-    real = threads.run_chunks
-
-    def run_chunks(kernel, n_chunks, args):
-        now[0] += 3.0 if slow[0] else 1.0
-        real(kernel, n_chunks, args)
-
-    monkeypatch.setattr(threads, "run_chunks", run_chunks)
-    for r in runners:
-        kernel = r.kernel
-
-        def timed(mode, *args, kernel=kernel):
-            if mode == 7:
-                now[0] += 2.0
-            return kernel(mode, *args)
-
-        timed.stats = kernel.stats
-        r.kernel = timed
+    slow = _noisy_moment(monkeypatch, runners)
     for _ in range(2 * cpu.THREAD_TRIALS):
         sess.run(fetches, {x: v})
     assert all(r.threads_pay == (2, False) for r in runners)
