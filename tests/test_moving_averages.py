@@ -52,5 +52,39 @@ def test_num_updates_and_variables_to_restore(sess):
     restore = ema.variables_to_restore()
     assert restore == {"w/avg": w, "other": other}   # the shadow's own name is taken
     assert restore["w/avg"] is w
-    with pytest.raises(NotImplementedError, match="zero_debias"):
-        ng.train.ExponentialMovingAverage(0.9, zero_debias=True)
+
+
+def test_zero_debias_corrects_tensor_averages_only(sess):
+    w = ng.Variable([1.0, 2.0], name="w")
+    t = ng.reduce_sum(w) * 2.0
+    t2 = ng.identity(w * 3.0, name="t2")
+    ema = ng.train.ExponentialMovingAverage(0.9, zero_debias=True)
+    op = ema.apply([w, t, t2])
+    names = [v.op.name for v in ng.global_variables()]
+    assert names == ["w", "w/ExponentialMovingAverage", "mul/ExponentialMovingAverage",
+                     "t2/ExponentialMovingAverage", "mul/ExponentialMovingAverage/biased",
+                     "mul/ExponentialMovingAverage/local_step",
+                     "t2/ExponentialMovingAverage/biased",
+                     "t2/ExponentialMovingAverage/local_step"]    # as TF 2.21 names them
+    step = ng.assign_add(w, [1.0, -1.0])
+    sess.run(ng.global_variables_initializer())
+    # the recurrence written out: a variable's shadow starts at its value and is not
+    # debiased; a tensor's biased average starts at 0 and is divided by 1 - decay**t
+    wv, avg_w = np.array([1.0, 2.0]), np.array([1.0, 2.0])
+    biased_t, biased_t2 = 0.0, np.zeros(2)
+    got = []
+    for k in range(1, 4):
+        sess.run(step)
+        wv = wv + [1.0, -1.0]
+        sess.run(op)
+        avg_w = avg_w - 0.1 * (avg_w - wv)
+        biased_t = biased_t - 0.1 * (biased_t - 2 * wv.sum())
+        biased_t2 = biased_t2 - 0.1 * (biased_t2 - 3 * wv)
+        got = sess.run([ema.average(w), ema.average(t), ema.average(t2)])
+        np.testing.assert_allclose(got[0], avg_w, rtol=1e-6)
+        np.testing.assert_allclose(got[1], biased_t / (1 - 0.9 ** k), rtol=1e-6)
+        np.testing.assert_allclose(got[2], biased_t2 / (1 - 0.9 ** k), rtol=1e-5)
+    # TF 2.21's values after the third update, for the same script
+    np.testing.assert_allclose(got[0], [1.5610001, 1.4389999], rtol=1e-6)
+    np.testing.assert_allclose(got[1], 5.999999, rtol=1e-6)
+    np.testing.assert_allclose(got[2], [9.210331, -0.21033208], rtol=1e-5)

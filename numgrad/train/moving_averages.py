@@ -7,7 +7,10 @@ starts at zero.  With `num_updates` the decay used is ``min(decay, (1 + n) / (10
 early averages move faster.  ``variables_to_restore()`` maps the shadow names to the
 variables, for a Saver that loads the averages into the model's variables.
 
-zero_debias (TF's bias correction of a tensor's zero-started average) is not supported.
+With ``zero_debias=True`` a tensor's average (not a variable's: it starts at the variable's
+value, not at zero) is corrected for its zero start, as TF does: two more non-trainable
+variables, ``<shadow>/biased`` (the zero-started average) and ``<shadow>/local_step`` (the
+number of updates t), and each update sets the shadow to ``biased / (1 - decay ** t)``.
 """
 from .. import dtypes as _dt
 from ..graph import Tensor, get_default_graph, name_scope
@@ -29,13 +32,12 @@ class ExponentialMovingAverage:
 
     def __init__(self, decay, num_updates=None, zero_debias=False,
                  name="ExponentialMovingAverage"):
-        if zero_debias:
-            raise NotImplementedError("ExponentialMovingAverage(zero_debias=True) is not "
-                                      "supported")
+        self._zero_debias = bool(zero_debias)
         self._decay = decay
         self._num_updates = num_updates
         self._name = name
         self._averages = {}             # id(var) -> (var, shadow)
+        self._debias = {}               # id(tensor) -> (biased, local_step), zero_debias only
 
     name = property(lambda self: self._name, doc="The name given to the averages.")
 
@@ -52,10 +54,13 @@ class ExponentialMovingAverage:
             if id(v) in self._averages:
                 raise ValueError(f"Moving average already computed for: {v.name}")
         graph = get_default_graph()
-        made = {}
+        made, debias = {}, {}
         with graph._transaction():
             for v in var_list:
                 made[id(v)] = (v, self._make_shadow(graph, v))
+            for v in var_list:
+                if self._zero_debias and not isinstance(v, Variable):
+                    debias[id(v)] = self._make_debias_slots(graph, made[id(v)][1])
                 if isinstance(v, Variable) and all(
                         v is not m for m in get_collection(MOVING_AVERAGE_VARIABLES)):
                     add_to_collection(MOVING_AVERAGE_VARIABLES, v)
@@ -69,11 +74,37 @@ class ExponentialMovingAverage:
                     shadow = made[id(v)][1]
                     with name_scope(v.op.name):
                         d = _math.cast(decay, v.dtype) if v.dtype != _dt.float32 else decay
-                        updates.append(shadow.assign_sub((shadow - v) * (1.0 - d),
-                                                         name="AssignMovingAvg"))
+                        if id(v) in debias:
+                            updates.append(self._debiased_update(shadow, v, d,
+                                                                 *debias[id(v)]))
+                        else:
+                            updates.append(shadow.assign_sub((shadow - v) * (1.0 - d),
+                                                             name="AssignMovingAvg"))
             op = self._group(graph, updates, scope.rstrip("/"))
         self._averages.update(made)
+        self._debias.update(debias)
         return op
+
+    @staticmethod
+    def _make_debias_slots(graph, shadow):
+        """The zero-started average and the update count of a debiased shadow, named under
+        it as TF names them."""
+        base = shadow.op.name
+        with graph.name_scope(None):
+            biased = Variable(_array.zeros(shadow.shape.as_list(), shadow.dtype),
+                              trainable=False, name=f"{base}/biased",
+                              collections=[GraphKeys.GLOBAL_VARIABLES])
+            step = Variable(_array.zeros([], shadow.dtype), trainable=False,
+                            name=f"{base}/local_step",
+                            collections=[GraphKeys.GLOBAL_VARIABLES])
+        return biased, step
+
+    @staticmethod
+    def _debiased_update(shadow, value, decay, biased, step):
+        """biased -= (biased - value) * (1 - decay); t += 1; shadow = biased / (1 - decay**t)."""
+        new_biased = biased.assign_sub((biased - value) * (1.0 - decay))
+        t = step.assign_add(_array.ones([], step.dtype))
+        return shadow.assign(new_biased / (1.0 - _math.pow(decay, t)), name="AssignMovingAvg")
 
     @staticmethod
     def _group(graph, updates, scope):
