@@ -335,6 +335,8 @@ class Graph:
                 return inner.create_op(op_type, inputs, attrs, name, exact_name)
         if self._finalized:
             raise RuntimeError("Graph is finalized and cannot be modified.")
+        if name and name.endswith("/"):     # a name scope's name: the op takes it as is (TF)
+            name, exact_name = name[:-1], True
         op_def = get_op_def(op_type)
         inputs = list(inputs)
         for i, t in enumerate(inputs):

@@ -531,3 +531,23 @@ def test_v1_softmax_cross_entropy_gives_labels_no_gradient(sess):
                                                       [-0.78806, 0.21194, 0.57612]], atol=1e-5)
     loss2 = ng.nn.softmax_cross_entropy_with_logits_v2(labels=labels, logits=logits)
     assert ng.gradients(loss2, [labels])[0] is not None
+
+
+# --- 16. operators name their ops as TF's operator wrappers do ----------------------------
+def test_operator_op_names_match_tf():
+    """`a * 2.0` is an op named `mul` with a constant `mul/y` (TF 2.21 graph mode); a
+    function call keeps the op type's name (`Mul_2`: names are unique case-insensitively)."""
+    a = ng.placeholder(ng.float32, [2], name="a")
+    b = ng.placeholder(ng.bool, [2], name="b")
+    ts = [a * 2.0, 2.0 * a, a + 1.0, 1.0 + a, a - a, a / 2.0, a // 2.0, a % 2.0, a ** 2.0,
+          3.0 - a, b & b, b | b, ng.multiply(a, a), b * 3.0]
+    with ng.name_scope("s"):
+        ts.append(a * a)
+    # TF 2.21's names for the same lines
+    assert [t.op.name for t in ts] == [
+        "mul", "mul_1", "add", "add_1", "sub", "truediv", "floordiv", "mod", "pow", "sub_1",
+        "and", "or", "Mul_2", "mul_3/Cast_2", "s/mul"]
+    assert ts[0].op.inputs[1].op.name == "mul/y" and ts[1].op.inputs[0].op.name == "mul_1/x"
+    assert ts[0].op.inputs[1].dtype == ng.float32
+    names = {o.name for o in ng.get_default_graph().get_operations()}
+    assert {"add/y", "add_1/x", "pow/y", "truediv/y", "sub_1/x"} <= names

@@ -162,8 +162,8 @@ def _sub_grad(op, grad):
 
 @RegisterGradient("Mul")
 def _mul_grad(op, grad):
-    x, y = op.inputs
-    return [reduce_to(grad * y, x), reduce_to(x * grad, y)]
+    x, y = op.inputs       # Mul ops (not the `*` operator's "mul"): named as TF names them
+    return [reduce_to(M.multiply(grad, y), x), reduce_to(M.multiply(x, grad), y)]
 
 
 @RegisterGradient("RealDiv")
