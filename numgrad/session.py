@@ -551,9 +551,9 @@ class Session:
         return cp.summary()
 
     def _compiled_plan(self, fetches, feed_dict=None):
-        """Run `fetches` once; the backend's compiled plan for this feed signature (the cpu
+        """Run `fetches` once; the backend's SignaturePlan for this feed signature (the cpu
         backend's CompiledPlan: what plan_summary describes, and what tests/plan_checks.py
-        checks), or a string saying why there is none."""
+        checks), or a string saying why there is none (backends/plan.py)."""
         self.run(fetches, feed_dict)
         mapper = _FetchMapper(self._graph, fetches)
         feeds, values = [], []
@@ -564,11 +564,10 @@ class Session:
         plan = self._runner(mapper.tensors, mapper.targets, feeds)
         if isinstance(plan, StatefulRun):       # the plan inside, fed with the state it reads
             plan, values = plan.plan, plan.plan_inputs(values)
-        compiled = getattr(plan, "compiled", None)
-        if compiled is None:
+        cp = plan.compiled(values)
+        if cp is None:
             return f"backend '{self.backend}' interprets the graph op by op (no compiled plan)"
-        cp = compiled(values)
-        if not hasattr(cp, "summary"):
+        if cp.summary() is None:
             return "the graph's shapes depend on data: interpreted with NumPy"
         return cp
 
@@ -600,8 +599,8 @@ class Session:
             return self._stateful_callable(mapper, feeds, plan)
         n = len(feeds)
         dtypes = [np.dtype(t.dtype.np) for t in feeds]     # the builtin singletons
-        resolve = getattr(plan, "compiled", None)   # feed shapes -> plan for those shapes
-        hot = {}                                    # validated feed shapes -> plan
+        resolve = plan.compiled     # feeds -> its SignaturePlan, or None (backends/plan.py)
+        hot = {}                    # validated feed shapes -> SignaturePlan
         build, flat, tensors = mapper.build, mapper.flat, mapper.tensors
         ndarray = np.ndarray
 
@@ -615,9 +614,10 @@ class Session:
             values = [check_feed(t, v) for t, v in zip(feeds, args)]
             exact = all(type(a) is ndarray and a.dtype is d and a.flags.c_contiguous and
                         a.flags.aligned for a, d in zip(args, dtypes))
-            if exact and resolve is not None:
+            run = resolve(values) if exact else None
+            if run is not None:
                 with self._lock:
-                    hot[tuple([a.shape for a in args])] = resolve(values)
+                    hot[tuple([a.shape for a in args])] = run
             return build(_results(plan(values), values, tensors))
 
         def checked(args):
@@ -633,7 +633,7 @@ class Session:
                 f = a.flags
                 if not (f.c_contiguous and f.aligned):
                     return slow(args)
-            fast = getattr(run, "fast", None)
+            fast = run.fast
             if fast is not None:
                 if lean[1]:
                     lean[0] = fast
