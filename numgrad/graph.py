@@ -10,7 +10,7 @@ import functools
 import threading
 
 from . import dtypes as _dtypes
-from .tensor_shape import TensorShape, as_shape
+from .tensor_shape import as_shape
 
 __all__ = ["Graph", "Operation", "Tensor", "get_default_graph", "reset_default_graph",
            "name_scope", "control_dependencies", "enable_eager_execution",

@@ -27,44 +27,11 @@ import numpy as np
 from .. import dtypes as _dt
 from ..graph import Tensor
 from ..tensor_shape import TensorShape
+from .common import ANY, BOOL, FLOAT, NUMERIC  # noqa: F401  (re-exported)
+from .common import check_dtype as _check_dtype, format_shape as _fmt
 from .core import convert_to_tensor, make_op
 from .registry import register_op
 from ..kernels import special as _special
-
-FLOAT = "float"
-NUMERIC = "numeric"
-BOOL = "bool"
-ANY = "any"
-
-
-def _allowed(dtype, which):
-    if which == FLOAT:
-        return dtype.is_floating
-    if which == NUMERIC:
-        return dtype.is_numeric
-    if which == BOOL:
-        return dtype.is_bool
-    return True
-
-
-def _check_dtype(dtype, which, what="input"):
-    if not _allowed(dtype, which):
-        kinds = {FLOAT: "float16, float32, float64",
-                 NUMERIC: "float16, float32, float64, int32, int64",
-                 BOOL: "bool"}[which]
-        raise TypeError(f"{what} has dtype {dtype.name}, which is not in the list of allowed "
-                        f"dtypes: {kinds}")
-
-
-def _fmt(shape):
-    return "<unknown>" if shape.rank is None else "[" + ",".join(
-        "?" if d is None else str(d) for d in shape) + "]"
-
-
-# public names for other ops modules (tools/check_architecture.py: no private imports)
-check_dtype = _check_dtype
-format_shape = _fmt
-
 
 def broadcast_static_shape(a, b):
     """NumPy broadcasting of two static shapes; ValueError naming both if incompatible."""

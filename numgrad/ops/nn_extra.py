@@ -17,9 +17,7 @@ from . import array as _array
 from . import math as _math
 from . import reduce as _reduce
 from .core import convert_to_tensor, make_op
-from .math import FLOAT
-from .math import check_dtype as _check_dtype
-from .math import format_shape as _fmt
+from .common import FLOAT, check_dtype as _check_dtype, format_shape as _fmt
 from .registry import register_op
 
 

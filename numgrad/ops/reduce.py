@@ -2,9 +2,9 @@
 import numpy as np
 
 from ..tensor_shape import TensorShape
-from .array import _static_ints
 from .core import convert_to_tensor, make_op
-from .math import NUMERIC, _check_dtype, _fmt
+from .common import NUMERIC, check_dtype as _check_dtype, format_shape as _fmt
+from .common import static_ints as _static_ints
 from .registry import register_op
 
 
