@@ -28,7 +28,8 @@ import numpy as np
 from .. import dtypes as _dt
 from ..graph import Tensor
 from ..tensor_shape import TensorShape
-from .common import ANY, BOOL, FLOAT, NUMERIC  # noqa: F401  (re-exported)
+# re-exported: op modules written before ops/common.py import these from here
+from .common import ANY, BOOL, FLOAT, NUMERIC, check_dtype, format_shape  # noqa: F401
 from .common import check_dtype as _check_dtype, format_shape as _fmt
 from . import array as _A
 from .core import convert_to_tensor, make_op
