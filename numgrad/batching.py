@@ -26,7 +26,7 @@ from .ops import array as A
 from .ops import math as M
 from .ops import reduce as R
 from .ops.core import constant, constant_value, make_op, shape_tensor_value
-from .ops.math import _fmt
+from .ops.common import format_shape as _fmt
 
 __all__ = ["vectorize", "Plain", "NoBatchingRule", "BATCH_RULES", "NOT_BATCHABLE",
            "has_batching_rule"]

@@ -2,9 +2,9 @@
 
 Each workload is "the loss and all its gradients in one call" (W1-W5 of the compiler issue).
 Columns: NumPy written by hand, numgrad (cpu backend via make_callable), and PyTorch eager,
-torch.compile, JAX and PyTensor (C and Numba backends) when they are installed
-(numgrad/bench_peers.py; --no-peers skips them), with the best peer's time over numgrad's.  Also: cold compile time and
-warm-cache first-call time, each measured in a fresh process with compilation on the first
+torch.compile, JAX and PyTensor (C and Numba backends) when they are installed and numgrad
+runs from a checkout (benchmarks/bench_peers.py, see peers_module; --no-peers skips them), with
+the best peer's time over numgrad's.  Also: cold compile time and warm-cache first-call time, each measured in a fresh process with compilation on the first
 call (NUMGRAD_INTERPRET_CALLS=0), and the cold first call with the defaults (a small plan's
 first calls are interpreted with NumPy, so W4's first call does not compile); peak temporary
 memory of a numgrad call (tracemalloc); for W1 the multiple of the memory-traffic bound, from
@@ -15,8 +15,10 @@ one core busy (busy_core), side by side: a BLAS call that hands work to a thread
 core waits for it (numgrad/blas_threads.py, issue 21).
 """
 import argparse
+import importlib.util
 import json
 import os
+import pathlib
 import subprocess
 import sys
 import tempfile
@@ -293,10 +295,51 @@ def cpu_steal_ticks():
     return (fields[7] if len(fields) > 7 else 0), sum(fields)
 
 
+# The peers' code is not part of the installed package: it is benchmarks/bench_peers.py of the
+# checkout, found next to this package's directory.
+PEERS_FILE = pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "bench_peers.py"
+_PEERS_MODULE = "benchmarks.bench_peers"
+
+
+def peers_module():
+    """The module of the peer columns (benchmarks/bench_peers.py of the checkout numgrad runs
+    from), loaded once; None where numgrad is installed without its checkout."""
+    mod = sys.modules.get(_PEERS_MODULE)
+    if mod is not None:
+        return mod
+    if not PEERS_FILE.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location(_PEERS_MODULE, PEERS_FILE)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[_PEERS_MODULE] = mod
+    try:
+        spec.loader.exec_module(mod)
+    except BaseException:
+        del sys.modules[_PEERS_MODULE]
+        raise
+    return mod
+
+
+def peer_names(wanted=None):
+    """The peers installed here (those of `wanted`, a comma-separated string, if given); []
+    with a note on stderr where numgrad runs without its checkout's benchmarks/."""
+    bench_peers = peers_module()
+    if bench_peers is None:
+        print(f"no peer columns: {PEERS_FILE} is missing (the peers' code comes with a "
+              "checkout of numgrad, not with the installed package; --no-peers leaves them "
+              "out without this note)", file=sys.stderr)
+        return []
+    peers = bench_peers.available_peers()
+    if wanted:
+        peers = [p for p in wanted.split(",") if p in peers]
+    return peers
+
+
 def run(names, quick=False, compile_times=True, peers=()):
-    """The table's rows; `peers` (names from bench_peers.available_peers()) add a column each
-    (median ms of one call, after a first call that compiles) and `best_peer_over_numgrad`."""
-    from numgrad import bench_peers
+    """The table's rows; `peers` (names from peers_module().available_peers()) add a column
+    each (median ms of one call, after a first call that compiles) and
+    `best_peer_over_numgrad`."""
+    bench_peers = peers_module() if peers else None
     rows = []
     steal0 = cpu_steal_ticks()
     bw = triad_bandwidth()
@@ -338,7 +381,7 @@ def run(names, quick=False, compile_times=True, peers=()):
     if steal0 and steal1 and steal1[1] > steal0[1]:
         steal = 100.0 * (steal1[0] - steal0[0]) / (steal1[1] - steal0[1])
     return {"triad_GBps": bw / 1e9, "rows": rows, "cpu_steal_percent": steal,
-            "peers": {p: bench_peers.peer_info(p) for p in peers}}
+            "peers": {p: bench_peers.peer_info(p) for p in peers} if peers else {}}
 
 
 class busy_core:
@@ -458,10 +501,7 @@ def main(argv=None):
                 json.dump(result, f, indent=1)
         return
     if not args.no_peers:
-        from numgrad import bench_peers
-        peers = bench_peers.available_peers()
-        if args.peers:
-            peers = [p for p in args.peers.split(",") if p in peers]
+        peers = peer_names(args.peers)
     result = run(names, args.quick, not args.no_compile, peers)
     print_table(result)
     if args.json:

@@ -14,6 +14,7 @@ import collections
 import numpy as np
 
 from .errors import InvalidArgumentError
+from .fetch_mapper import graph_of_fetches, resolve_fetches
 from .graph import Tensor, graph_of, executing_eagerly
 from .ops.debug import (add_check_numerics_ops, check_numerics, non_finite_status,  # noqa: F401
                         verify_tensor_all_finite)
@@ -132,9 +133,8 @@ def find_first_non_finite(fetches, feed_dict=None):
     interpreter; return a NonFiniteReport naming the first op (creation order) whose output
     holds NaN/inf while its inputs were finite and any feed that was not finite, or None if
     every value is finite.  The graph is not changed."""
-    from .graph_tools import _graph_of_fetches, _resolve
-    graph = _graph_of_fetches(fetches)
-    tensors, targets, feeds, values = _resolve(graph, fetches, feed_dict)
+    graph = graph_of_fetches(fetches)
+    tensors, targets, feeds, values = resolve_fetches(graph, fetches, feed_dict)
     report = _first_non_finite(tensors, targets, feeds, values)
     return None if report.op is None and not report.feeds else report
 

@@ -1,4 +1,5 @@
 """ng.explain: how the cpu backend runs a set of fetches (kernels, fusion, buffers, memory)."""
+from .fetch_mapper import graph_of_fetches
 from .session import Session, get_default_session
 
 __all__ = ["explain"]
@@ -15,7 +16,6 @@ def explain(fetches, feed_dict=None, session=None):
             and session._dask_feeds(feed_dict):
         return session._dask_explain(fetches, feed_dict)
     if session is None or session.backend != "cpu":
-        from .graph_tools import _graph_of_fetches   # (graph_tools imports session)
-        graph = _graph_of_fetches(fetches)
+        graph = graph_of_fetches(fetches)
         session = Session(graph=graph, backend="cpu")
     return session.plan_summary(fetches, feed_dict)

@@ -10,7 +10,7 @@ import functools
 import threading
 
 from . import dtypes as _dtypes
-from .tensor_shape import TensorShape, as_shape
+from .tensor_shape import as_shape
 
 __all__ = ["Graph", "Operation", "Tensor", "get_default_graph", "reset_default_graph",
            "name_scope", "control_dependencies", "enable_eager_execution",
@@ -182,7 +182,7 @@ class Graph:
         self._control_stack = []
         self._tls = threading.local()   # per thread: its open transaction's journal
         self._lock = threading.RLock()
-        self._version = 0           # bumped on every change; plan caches key on it
+        self._version = 0           # bumped when ops are added or removed (see version)
         self._keep_ops = True       # False for the eager-mode scratch graph
         self._finalized = False
         self._collections = {}      # name -> list (GraphKeys.GLOBAL_VARIABLES, ...)
@@ -529,7 +529,11 @@ class Graph:
 
     @property
     def version(self):
-        """A counter that increases whenever ops are added or removed (plan caches key on it)."""
+        """A counter that increases whenever ops are added or removed (tf.Graph.version).
+
+        The Dask runner sends the graph to its workers again when it has changed.  Session's
+        plan caches do not need it: a plan keys on the tensors and ops it runs, and an op does
+        not change once built."""
         return self._version
 
     def __repr__(self):

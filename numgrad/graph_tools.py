@@ -15,6 +15,7 @@ import re
 import numpy as np
 
 from .errors import OpError
+from .fetch_mapper import graph_of_fetches, resolve_fetches
 from .graph import Graph, Operation, Tensor, get_default_graph
 from .indexed_slices import IndexedSlices
 
@@ -33,35 +34,6 @@ def _looks_like_fetches(x):
     return isinstance(x, (Tensor, Operation, IndexedSlices, list, tuple, dict, str))
 
 
-def _graph_of_fetches(fetches):
-    stack = [fetches]
-    while stack:
-        f = stack.pop()
-        if isinstance(f, (list, tuple)):
-            stack.extend(f)
-        elif isinstance(f, dict):
-            stack.extend(f.values())
-        elif isinstance(f, IndexedSlices):
-            stack.append(f.values)
-        elif isinstance(f, (Tensor, Operation)):
-            return f.graph
-    return get_default_graph()
-
-
-def _resolve(graph, fetches, feed_dict):
-    """(fetched tensors, target ops, fed tensors, fed arrays) as Session.run sees them."""
-    from .session import _FetchMapper, check_feed
-    mapper = _FetchMapper(graph, fetches)
-    feeds, values = [], []
-    for k, v in (feed_dict or {}).items():
-        t = graph.as_graph_element(k) if isinstance(k, str) else k
-        if not isinstance(t, Tensor) or t.graph is not graph:
-            raise ValueError(f"feed_dict key {k!r} is not a Tensor of this graph")
-        feeds.append(t)
-        values.append(check_feed(t, v))
-    return mapper.tensors, mapper.targets, feeds, values
-
-
 def _pruned_ops(tensors, targets, feeds):
     from .backends.numpy import prune
     return prune(tensors, targets, feeds)
@@ -77,8 +49,8 @@ def fusion_plan(fetches, feed_dict=None, graph=None):
     Placeholders missing from `feed_dict` are planned at their static shape when it is
     fully known.  Nothing is run or compiled and the graph is not changed.
     """
-    graph = graph or _graph_of_fetches(fetches)
-    tensors, targets, feeds, values = _resolve(graph, fetches, feed_dict)
+    graph = graph or graph_of_fetches(fetches)
+    tensors, targets, feeds, values = resolve_fetches(graph, fetches, feed_dict)
     return _fusion_plan(graph, tensors, targets, feeds, values)
 
 
@@ -154,8 +126,8 @@ def graph_stats(graph=None, fetches=None, feed_dict=None):
         graph, fetches = None, graph            # summary(loss) reads naturally too
     fusion = None
     if fetches is not None:
-        graph = graph or _graph_of_fetches(fetches)
-        tensors, targets, feeds, values = _resolve(graph, fetches, feed_dict)
+        graph = graph or graph_of_fetches(fetches)
+        tensors, targets, feeds, values = resolve_fetches(graph, fetches, feed_dict)
         ops = _pruned_ops(tensors, targets, feeds)
         fusion = _fusion_plan(graph, tensors, targets, feeds, values)
     else:
@@ -253,8 +225,8 @@ def to_dot(fetches, path=None, feed_dict=None, fused=True):
     drawn together as ``subgraph cluster_k``.  Render with ``dot -Tsvg graph.dot -o g.svg``.
     The graph is not changed.
     """
-    graph = _graph_of_fetches(fetches)
-    tensors, targets, feeds, values = _resolve(graph, fetches, feed_dict)
+    graph = graph_of_fetches(fetches)
+    tensors, targets, feeds, values = resolve_fetches(graph, fetches, feed_dict)
     ops = _pruned_ops(tensors, targets, feeds)
     pruned = set(ops)
     included = set(ops)

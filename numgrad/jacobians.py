@@ -20,7 +20,7 @@ import numpy as np
 from . import batching
 from .graph import Tensor, graph_of, executing_eagerly
 from .gradients import UnconnectedGradients, gradients
-from .gradients.impl import _unconnected_enum
+from .gradients.impl import unconnected_enum
 from .gradients.registry import declared_not_differentiable
 from .indexed_slices import IndexedSlices
 from .ops import array as A
@@ -161,7 +161,7 @@ def jacobian(y, xs, unconnected_gradients=UnconnectedGradients.NONE,
     """
     _check_graph_mode("jacobian")
     single = not isinstance(xs, (list, tuple))
-    unconnected = _unconnected_enum(unconnected_gradients)
+    unconnected = unconnected_enum(unconnected_gradients)
     xs = _as_list(xs)
     graph = graph_of([y] + xs)
     with graph.as_default(), graph._transaction():
@@ -192,7 +192,7 @@ def batch_jacobian(y, x, unconnected_gradients=UnconnectedGradients.NONE,
     vectorised backward pass over prod(ys) seeds, not B * prod(ys).
     """
     _check_graph_mode("batch_jacobian")
-    unconnected = _unconnected_enum(unconnected_gradients)
+    unconnected = unconnected_enum(unconnected_gradients)
     graph = graph_of([y, x])
     with graph.as_default(), graph._transaction():
         first_new = len(graph._ops)
@@ -250,7 +250,7 @@ def jvp(ys, xs, vs, unconnected_gradients=UnconnectedGradients.NONE, name="jvp")
     """
     _check_graph_mode("jvp")
     single = not isinstance(ys, (list, tuple))
-    unconnected = _unconnected_enum(unconnected_gradients)
+    unconnected = unconnected_enum(unconnected_gradients)
     vs = _as_list(vs) if isinstance(xs, (list, tuple)) else [vs]   # one x: vs is its tangent
     ys, xs = _as_list(ys), _as_list(xs)
     if len(vs) != len(xs):
@@ -300,7 +300,7 @@ def hvp(ys, xs, vs, unconnected_gradients=UnconnectedGradients.NONE, name="hvp")
     on x, zeros where it does but its gradient does not (sum(ys) linear in x).
     """
     _check_graph_mode("hvp")
-    unconnected = _unconnected_enum(unconnected_gradients)
+    unconnected = unconnected_enum(unconnected_gradients)
     vs = _as_list(vs) if isinstance(xs, (list, tuple)) else [vs]   # one x: vs is its vector
     xs = _as_list(xs)
     if len(vs) != len(xs):

@@ -61,6 +61,7 @@ from . import dtypes as _dt
 from .errors import InvalidArgumentError
 from .graph import Tensor, atomic, executing_eagerly, get_default_graph, name_scope
 from .tensor_shape import TensorShape
+from .ops.common import format_shape as _fmt
 from .ops.core import constant_value, convert_to_tensor, make_op, shape_tensor_value
 from .ops.registry import register_op
 from .ops import array as _array
@@ -221,10 +222,6 @@ def _counter(graph, name, random_start=False):
 
 
 # --- op registrations ---------------------------------------------------------------------------
-def _fmt(shape):
-    return _math._fmt(shape)
-
-
 def _shape_of(shape_t):
     if shape_t.dtype not in (_dt.int32, _dt.int64):
         raise TypeError(f"shape must be an int32 or int64 tensor, got {shape_t.dtype.name}")

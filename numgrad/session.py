@@ -7,7 +7,8 @@ import numpy as np
 from .backends import get_backend
 from .errors import FeedSignatureMiss, is_allocation_failure, resource_exhausted
 from .graph import Operation, Tensor, executing_eagerly, get_default_graph
-from .indexed_slices import IndexedSlices, IndexedSlicesValue
+from .fetch_mapper import FetchMapper, compile_source
+from .indexed_slices import IndexedSlices
 from .session_options import apply_config
 from .session_state import SessionState, StatefulRun, analyse
 
@@ -28,168 +29,6 @@ def get_default_session():
     InteractiveSession), or None (tf.compat.v1.get_default_session)."""
     s = _session_stack()
     return s[-1] if s else None
-
-
-class _FetchMapper:
-    """Flattens a nested fetch structure into tensors + target ops (each distinct tensor once),
-    and makes ``build``: a function of the flat list of results that rebuilds the structure.
-
-    ``build`` is generated Python (one expression: ``lambda v: [v[0], [v[1], v[2]]]``), so
-    rebuilding a nested fetch costs about what a list display costs; structures nested too
-    deep for one expression are rebuilt by a tree of closures instead."""
-
-    _MAX_DEPTH = 40             # deeper structures: closures (the parser has a nesting limit)
-
-    def __init__(self, graph, fetches):
-        self.graph = graph
-        self.tensors = []
-        self.targets = []
-        self._index = {}
-        self._depth = 0
-        node = self._map(fetches, 0)
-        # build_source: an expression of the flat results `v` giving the structure, with the
-        # names in build_names (make_callable's function inlines it)
-        if self._depth <= self._MAX_DEPTH:
-            self.build_source, self.build_names = _build_expression(node)
-            self.build = _compiled("lambda v: " + self.build_source, "eval", self.build_names)
-        else:
-            self.build = _closure(node)
-            self.build_source, self.build_names = "build(v)", {"build": self.build}
-        # A list of distinct tensors: results come back as they are, in order.
-        self.flat = (type(fetches) is list and not self.targets and
-                     len(self.tensors) == len(fetches) and
-                     all(isinstance(v, Tensor) for v in fetches))
-
-    def _leaf(self, t):
-        if t not in self._index:
-            self._index[t] = len(self.tensors)
-            self.tensors.append(t)
-        return self._index[t]
-
-    def _element(self, f):
-        if isinstance(f, str):
-            try:
-                return self.graph.as_graph_element(f)
-            except KeyError as e:
-                raise ValueError(f"Fetch argument {f!r} cannot be interpreted as a Tensor: "
-                                 f"{e.args[0]}") from None
-        if isinstance(f, (Tensor, Operation)):
-            if f.graph is not self.graph:
-                raise ValueError(f"Fetch argument {f!r} cannot be interpreted as a Tensor: "
-                                 f"'{f.name}' is not an element of this graph.")
-            return f
-        raise TypeError(f"Fetch argument {f!r} has invalid type {type(f).__name__}, must be a "
-                        "string, Tensor, Operation or IndexedSlices (or a list/tuple/dict of "
-                        "them).")
-
-    # The structure as nodes: ("leaf", i), ("none",), ("list" | "tuple" | "call", cls,
-    # [nodes]) (cls(list), cls(tuple), cls(*values)), ("dict", cls, keys, [nodes], factory)
-    # and ("apply", fn, node) (fn(value)).
-    def _map(self, f, depth):
-        self._depth = max(self._depth, depth)
-        if f is None:
-            return ("none",)
-        if isinstance(f, IndexedSlices):
-            return ("call", IndexedSlicesValue,
-                    [self._map(f.values, depth + 1), self._map(f.indices, depth + 1),
-                     self._map(f.dense_shape, depth + 1)])
-        if hasattr(f, "_fetch_parts"):       # e.g. report_uninitialized_variables()
-            tensor, result = f._fetch_parts()
-            return ("apply", result, self._map(tensor, depth + 1))
-        if isinstance(f, dict):
-            factory = f.default_factory if isinstance(f, collections.defaultdict) else None
-            return ("dict", type(f), list(f), [self._map(v, depth + 1) for v in f.values()],
-                    factory)
-        if isinstance(f, (list, tuple)):
-            nodes = [self._map(v, depth + 1) for v in f]
-            if isinstance(f, tuple) and hasattr(f, "_fields"):
-                return ("call", type(f), nodes)          # a namedtuple: cls(*values)
-            return ("list" if isinstance(f, list) else "tuple", type(f), nodes)
-        el = self._element(f)
-        if isinstance(el, Operation):
-            self.targets.append(el)
-            return ("none",)
-        return ("leaf", self._leaf(el))
-
-
-_CODE = {}                  # generated source -> its compiled code
-
-
-def _compiled(source, mode, names):
-    """eval (mode "eval") or exec (mode "exec", returning the namespace) generated `source`
-    in namespace `names`; its code compiled once per source (the full path of run() maps
-    fetches on every call, and structures of one shape share their source)."""
-    code = _CODE.get(source)
-    if code is None:
-        code = compile(source, "<fetch structure>", mode)
-        if len(_CODE) >= 1024:
-            _CODE.clear()
-        _CODE[source] = code
-    if mode == "eval":
-        return eval(code, names)
-    exec(code, names)
-    return names
-
-
-def _build_expression(node):
-    """(Python expression of the flat results `v` rebuilding the structure, its names)."""
-    names = {}
-
-    def const(obj):
-        name = f"_c{len(names)}"
-        names[name] = obj
-        return name
-
-    def expr(n):
-        kind = n[0]
-        if kind == "leaf":
-            return f"v[{n[1]}]"
-        if kind == "none":
-            return "None"
-        if kind == "apply":
-            return f"{const(n[1])}({expr(n[2])})"
-        if kind == "dict":
-            _, cls, keys, nodes, factory = n
-            pairs = [(const(k), expr(c)) for k, c in zip(keys, nodes)]
-            if cls is dict:
-                return "{" + "".join(f"{k}: {e}, " for k, e in pairs) + "}"
-            items = "(" + "".join(f"({k}, {e}), " for k, e in pairs) + ")"
-            if factory is not None or issubclass(cls, collections.defaultdict):
-                return f"{const(cls)}({const(factory)}, {items})"
-            return f"{const(cls)}({items})"
-        _, cls, nodes = n
-        body = "".join(f"{expr(c)}, " for c in nodes)
-        if kind == "call":
-            return f"{const(cls)}({body})"
-        if kind == "list":
-            return f"[{body}]" if cls is list else f"{const(cls)}([{body}])"
-        return f"({body})" if cls is tuple else f"{const(cls)}(({body}))"
-
-    return expr(node), names
-
-
-def _closure(n):
-    """The rebuilding function of a structure as a tree of closures (any depth)."""
-    kind = n[0]
-    if kind == "leaf":
-        i = n[1]
-        return lambda vals: vals[i]
-    if kind == "none":
-        return lambda vals: None
-    if kind == "apply":
-        fn, part = n[1], _closure(n[2])
-        return lambda vals: fn(part(vals))
-    if kind == "dict":
-        _, cls, keys, nodes, factory = n
-        items = [(k, _closure(c)) for k, c in zip(keys, nodes)]
-        if factory is not None or issubclass(cls, collections.defaultdict):
-            return lambda vals: cls(factory, [(k, b(vals)) for k, b in items])
-        return lambda vals: cls([(k, b(vals)) for k, b in items])
-    _, cls, nodes = n
-    parts = [_closure(c) for c in nodes]
-    if kind == "call":
-        return lambda vals: cls(*[b(vals) for b in parts])
-    return lambda vals: cls([b(vals) for b in parts])
 
 
 def _result(v):
@@ -501,7 +340,7 @@ class Session:
                         self._run_callables.clear()
                     self._run_callables[key] = call
             return call(*feed_dict.values()) if feed_dict else call()
-        mapper = _FetchMapper(self._graph, fetches)
+        mapper = FetchMapper(self._graph, fetches)
         feeds, values = [], []
         for k, v in (feed_dict or {}).items():
             if isinstance(k, IndexedSlices):
@@ -524,7 +363,7 @@ class Session:
     def _dask_parts(self, fetches, feed_dict):
         """(fetch mapper, {tensor: value}) of a run with dask-array feeds; NumPy feeds checked."""
         from .scaleout.runner import is_dask_array
-        mapper = _FetchMapper(self._graph, fetches)
+        mapper = FetchMapper(self._graph, fetches)
         feeds = {}
         for k, v in feed_dict.items():
             t = self._feed_tensor(k)
@@ -551,11 +390,11 @@ class Session:
         return cp.summary()
 
     def _compiled_plan(self, fetches, feed_dict=None):
-        """Run `fetches` once; the backend's compiled plan for this feed signature (the cpu
+        """Run `fetches` once; the backend's SignaturePlan for this feed signature (the cpu
         backend's CompiledPlan: what plan_summary describes, and what tests/plan_checks.py
-        checks), or a string saying why there is none."""
+        checks), or a string saying why there is none (backends/plan.py)."""
         self.run(fetches, feed_dict)
-        mapper = _FetchMapper(self._graph, fetches)
+        mapper = FetchMapper(self._graph, fetches)
         feeds, values = [], []
         for k, v in (feed_dict or {}).items():
             t = self._feed_tensor(k)
@@ -564,11 +403,10 @@ class Session:
         plan = self._runner(mapper.tensors, mapper.targets, feeds)
         if isinstance(plan, StatefulRun):       # the plan inside, fed with the state it reads
             plan, values = plan.plan, plan.plan_inputs(values)
-        compiled = getattr(plan, "compiled", None)
-        if compiled is None:
+        cp = plan.compiled(values)
+        if cp is None:
             return f"backend '{self.backend}' interprets the graph op by op (no compiled plan)"
-        cp = compiled(values)
-        if not hasattr(cp, "summary"):
+        if cp.summary() is None:
             return "the graph's shapes depend on data: interpreted with NumPy"
         return cp
 
@@ -580,7 +418,7 @@ class Session:
         shapes already validated skip check_feed, and the backend's plan for those shapes is
         looked up once per shape: a hot call is a tuple build, a dict lookup and the plan.
         """
-        mapper = _FetchMapper(self._graph, fetches)
+        mapper = FetchMapper(self._graph, fetches)
         feeds = [self._feed_tensor(k) for k in (feed_list or [])]
         local = self._local_callable(mapper, feeds)
         if self._dask is None:
@@ -600,8 +438,8 @@ class Session:
             return self._stateful_callable(mapper, feeds, plan)
         n = len(feeds)
         dtypes = [np.dtype(t.dtype.np) for t in feeds]     # the builtin singletons
-        resolve = getattr(plan, "compiled", None)   # feed shapes -> plan for those shapes
-        hot = {}                                    # validated feed shapes -> plan
+        resolve = plan.compiled     # feeds -> its SignaturePlan, or None (backends/plan.py)
+        hot = {}                    # validated feed shapes -> SignaturePlan
         build, flat, tensors = mapper.build, mapper.flat, mapper.tensors
         ndarray = np.ndarray
 
@@ -615,9 +453,10 @@ class Session:
             values = [check_feed(t, v) for t, v in zip(feeds, args)]
             exact = all(type(a) is ndarray and a.dtype is d and a.flags.c_contiguous and
                         a.flags.aligned for a, d in zip(args, dtypes))
-            if exact and resolve is not None:
+            run = resolve(values) if exact else None
+            if run is not None:
                 with self._lock:
-                    hot[tuple([a.shape for a in args])] = resolve(values)
+                    hot[tuple([a.shape for a in args])] = run
             return build(_results(plan(values), values, tensors))
 
         def checked(args):
@@ -633,7 +472,7 @@ class Session:
                 f = a.flags
                 if not (f.c_contiguous and f.aligned):
                     return slow(args)
-            fast = getattr(run, "fast", None)
+            fast = run.fast
             if fast is not None:
                 if lean[1]:
                     lean[0] = fast
@@ -645,7 +484,7 @@ class Session:
         names = dict(mapper.build_names, session=self, n=n, feeds=feeds, lean=lean,
                      checked=checked, FeedSignatureMiss=FeedSignatureMiss)
         source = _CALL_SOURCE.replace("RESULT", "v" if flat else mapper.build_source)
-        return _compiled(source, "exec", names)["call"]
+        return compile_source(source, "exec", names)["call"]
 
 
     def _stateful_callable(self, mapper, feeds, run):

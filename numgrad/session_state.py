@@ -160,7 +160,7 @@ class StatefulRun:
         self.plan = session._plan(fetch, list(targets),
                                   list(feeds) + [op.outputs[0] for op, _ in sources] + early_out)
         # a backend that keeps variables on its device (cuda) gets them back there
-        self.on_device = bool(getattr(self.plan, "keeps_state_on_device", False))
+        self.on_device = self.plan.keeps_state_on_device
 
     def plan_inputs(self, values):
         """What the inner plan is fed for user feeds `values` (state read now; an earlier

@@ -454,10 +454,6 @@ def variable_scope(name_or_scope, default_name=None, values=None, initializer=No
             stack.pop()
 
 
-def _is_value_initializer(init):
-    return not callable(init) or isinstance(init, (Tensor, np.ndarray, list, tuple, int, float))
-
-
 def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=None,
                  trainable=None, collections=None, caching_device=None, partitioner=None,
                  validate_shape=True, use_resource=None, custom_getter=None, constraint=None,

@@ -143,8 +143,8 @@ def plan_of(fetches, feed=None, session=None):
     """Run `fetches` once in `session` (default: a new cpu Session on their graph, as
     ng.explain does) and describe the compiled plan of that feed signature."""
     if session is None:
-        from numgrad.graph_tools import _graph_of_fetches
-        session = ng.Session(graph=_graph_of_fetches(fetches), backend="cpu")
+        from numgrad.fetch_mapper import graph_of_fetches
+        session = ng.Session(graph=graph_of_fetches(fetches), backend="cpu")
     cp = session._compiled_plan(fetches, feed)
     assert not isinstance(cp, str), cp
     return describe(cp)

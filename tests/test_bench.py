@@ -1,5 +1,7 @@
 """The benchmark table runs (so it cannot rot) and its workloads agree with NumPy by hand."""
 import json
+import pathlib
+import sys
 
 import numpy as np
 import pytest
@@ -127,7 +129,7 @@ def test_asv_call_overhead_benchmark_runs():
 
 def test_peer_columns_in_the_table(monkeypatch, capsys):
     # CI installs no peer: a stand-in peer checks the table's peer columns and the ratio
-    from numgrad import bench_peers
+    bench_peers = bench.peers_module()
     monkeypatch.setattr(bench_peers, "available_peers", lambda: ["jax", "torch"])
     monkeypatch.setattr(bench_peers, "peer_info", lambda p: {"version": "0"})
 
@@ -137,14 +139,27 @@ def test_peer_columns_in_the_table(monkeypatch, capsys):
         return {"ms": 1.0, "first_call_s": 0.5}
 
     monkeypatch.setattr(bench_peers, "measure", measure)
-    result = bench.run(["W4"], quick=True, compile_times=False,
-                       peers=bench_peers.available_peers())
+    assert bench.peer_names("torch,pytensor") == ["torch"]
+    result = bench.run(["W4"], quick=True, compile_times=False, peers=bench.peer_names())
     row, = result["rows"]
     assert row["jax_ms"] == 1.0 and row["torch_ms"] == "failed"
     assert row["best_peer_over_numgrad"] == 1.0 / row["numgrad_ms"]
     bench.print_table(result)
     text = capsys.readouterr()
     assert "jax_ms" in text.out and "failed" in text.out and "torch failed on W4" in text.err
+
+
+def test_peers_module_is_the_checkouts_and_absent_when_installed(monkeypatch, tmp_path, capsys):
+    mod = bench.peers_module()
+    assert mod is not None and pathlib.Path(mod.__file__) == bench.PEERS_FILE
+    assert bench.PEERS_FILE.parent.name == "benchmarks" and bench.peers_module() is mod
+    # an installed numgrad has no benchmarks/ beside it: no peer columns, and a note saying why
+    monkeypatch.delitem(sys.modules, "benchmarks.bench_peers")
+    monkeypatch.setattr(bench, "PEERS_FILE", tmp_path / "benchmarks" / "bench_peers.py")
+    assert bench.peers_module() is None
+    assert bench.peer_names() == []
+    err = capsys.readouterr().err
+    assert "no peer columns" in err and "bench_peers.py is missing" in err
 
 
 def test_busy_table_prints_quiet_and_busy_side_by_side(capsys, monkeypatch):

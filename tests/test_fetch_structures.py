@@ -1,6 +1,7 @@
 """Fetch structures (Session.run and make_callable): any structure TF accepts -- nested lists,
 tuples, dicts, namedtuples, IndexedSlices, Operations and names mixed in -- is flattened once
-per call signature and rebuilt by a precompiled function (session.py _FetchMapper, _fetch_key).
+per call signature and rebuilt by a precompiled function (fetch_mapper.py FetchMapper,
+session.py _fetch_key).
 
 Checked on both backends: the structure and types that come back, the values against NumPy,
 that repeated calls do not map the structure again, that a structure the caller mutates is
@@ -49,15 +50,15 @@ def _reference(av, bv):
 
 @pytest.fixture
 def counted(monkeypatch):
-    """How many times the fetch structure is flattened (a _FetchMapper made)."""
+    """How many times the fetch structure is flattened (a FetchMapper made)."""
     made = []
-    real = session_module._FetchMapper
+    real = session_module.FetchMapper
 
     class Counting(real):
         def __init__(self, *args, **kwargs):
             made.append(1)
             super().__init__(*args, **kwargs)
-    monkeypatch.setattr(session_module, "_FetchMapper", Counting)
+    monkeypatch.setattr(session_module, "FetchMapper", Counting)
     return made
 
 

@@ -2,7 +2,8 @@
 
 A backend has ``name`` and ``prepare(graph, fetches, targets, feeds) -> plan``; a plan is a
 callable taking the list of fed arrays (in the order of `feeds`) and returning the list of
-fetched arrays (in the order of `fetches`).  ``cpu`` (the default) compiles fused Numba
+fetched arrays (in the order of `fetches`), and implements the contract of backends/plan.py
+(Plan, and SignaturePlan for what it compiles per feed signature).  ``cpu`` (the default) compiles fused Numba
 kernels; ``numpy`` is the reference interpreter; ``cuda`` runs the cpu backend's plan as Numba
 CUDA kernels on an NVIDIA GPU (imported only when asked for: ``import numgrad`` does not
 import ``numba.cuda``).

@@ -21,7 +21,9 @@ from ..kernels.cpu import OPAQUE
 from ..errors import InvalidArgumentError, OpError, is_allocation_failure, resource_exhausted
 from ..ops.registry import get_op_def
 from . import functions_run_by, register_backend
+from .arrays import contiguous as _contiguous
 from .numpy import NumpyPlan
+from .plan import Plan, SignaturePlan
 
 log = logging.getLogger("numgrad.compiler")
 
@@ -53,11 +55,6 @@ THREAD_RECHECK = 1000
 SERIAL_RECHECK = 25
 _clock = time.perf_counter
 CHUNKS = 64                # fixed chunk count for reductions over dim 0: deterministic sums
-
-
-def _contiguous(a):
-    """C-contiguous `a` (np.ascontiguousarray would turn a 0-d array into 1-d)."""
-    return a if a.flags.c_contiguous else np.array(a, order="C")
 
 
 class _GroupRunner:
@@ -284,7 +281,7 @@ def _single_runner(node):
     return run_opaque
 
 
-class CompiledPlan:
+class CompiledPlan(SignaturePlan):
     """The steps for one feed signature, with what the plan summary reports."""
 
     def __init__(self, ops, fetches, feeds, signature, reference=None, fuse_at_once=False,
@@ -787,11 +784,9 @@ class _BlasOpDef:
         return self.site(self._compute, vals, attrs)
 
 
-class CpuPlan:
+class CpuPlan(Plan):
     """Per (fetches, feeds): a CompiledPlan per feed signature (shapes and dtypes), built on
     first use; signatures whose shapes depend on data get the NumPy interpreter."""
-
-    runs_functions = True       # control-flow ops run their function graphs with cpu plans
 
     def __init__(self, fetches, targets, feeds, stable=False):
         # NumpyPlan validates (unfed placeholders) and is the fallback for dynamic shapes.

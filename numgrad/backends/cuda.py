@@ -36,7 +36,9 @@ from ..compiler.emit_cuda import emit_group_cuda
 from ..errors import InvalidArgumentError, OpError, ResourceExhaustedError
 from ..kernels.cuda import KERNELS
 from ..ops.registry import get_op_def, op_types
-from .cpu import CpuPlan, _contiguous
+from .arrays import contiguous
+from .cpu import CpuPlan
+from .plan import SignaturePlan
 
 log = logging.getLogger("numgrad.compiler")
 STAGES = stages.cuda_stages()
@@ -298,7 +300,7 @@ class HostRunner:
             env[vid] = a
 
 
-class CudaCompiledPlan:
+class CudaCompiledPlan(SignaturePlan):
     """The device steps for one feed signature."""
 
     def __init__(self, ops, fetches, feeds, signature, launch, pool):
@@ -333,7 +335,7 @@ class CudaCompiledPlan:
         used = set()
         for st in steps:
             used.update(v.id for v in (st.loads if st.kind == "group" else st.node.inputs))
-        self.consts = [(v.id, cuda.to_device(_contiguous(v.const_array())))
+        self.consts = [(v.id, cuda.to_device(contiguous(v.const_array())))
                        for v in L.values if v.const is not None and v.id in used]
         self._plan_release(steps, L.values, fetch_values)
         self.n_ops = len(ops)
@@ -382,7 +384,7 @@ class CudaCompiledPlan:
                     continue
                 buf = alloc(shape, dtype)
                 if buf.size:
-                    buf.copy_to_device(_contiguous(host))
+                    buf.copy_to_device(contiguous(host))
                 env[vid] = owned[vid] = buf
             for st, run, dead in zip(self.steps, self.runners, self.release):
                 if run is None:                                   # Reshape: a view
@@ -464,8 +466,6 @@ def cuda_plan_summary(plan):
 
 class CudaPlan(CpuPlan):
     """Per (fetches, feeds): a CudaCompiledPlan per feed signature (CpuPlan's bookkeeping)."""
-
-    runs_functions = False      # control-flow functions stay NumPy plans on the host
 
     def __init__(self, fetches, targets, feeds, launch, pool):
         super().__init__(fetches, targets, feeds)

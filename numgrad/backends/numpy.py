@@ -9,6 +9,7 @@ from ..errors import (InvalidArgumentError, OpError, ResourceExhaustedError, is_
                       resource_exhausted)
 from ..ops.registry import get_op_def
 from . import register_backend
+from .plan import Plan, SignaturePlan
 
 
 def prune(fetches, targets, feeds):
@@ -39,7 +40,10 @@ def prune(fetches, targets, feeds):
     return order
 
 
-class NumpyPlan:
+class NumpyPlan(Plan, SignaturePlan):
+    """Interprets the pruned graph on every call: a Plan that is the same SignaturePlan for
+    every feed signature (``compiled`` is None: there is nothing per signature to look up)."""
+
     def __init__(self, fetches, targets, feeds):
         self.fetches = list(fetches)
         self.feeds = list(feeds)

@@ -15,7 +15,7 @@ import enum
 import numpy as np
 
 from .. import dtypes as _dt
-from ..graph import Operation, Tensor, graph_of, executing_eagerly
+from ..graph import Tensor, graph_of, executing_eagerly
 from ..indexed_slices import IndexedSlices
 from ..ops import array as _array
 from ..ops import control as _control
@@ -72,7 +72,9 @@ def _convert(values, what):
     return out
 
 
-def _unconnected_enum(value):
+def unconnected_enum(value):
+    """UnconnectedGradients member of `value` (a member or its string value, "none" or
+    "zero"); ValueError for anything else (gradients and the jacobian functions share it)."""
     if isinstance(value, UnconnectedGradients):
         return value
     for member in UnconnectedGradients:
@@ -92,7 +94,7 @@ def gradients(ys, xs, grad_ys=None, name="gradients", colocate_gradients_with_op
     if executing_eagerly():
         raise RuntimeError("ng.gradients is not supported when eager execution is enabled. "
                            "Use graph mode (ng.disable_eager_execution()).")
-    unconnected = _unconnected_enum(unconnected_gradients)
+    unconnected = unconnected_enum(unconnected_gradients)
     ys = _as_list(ys)
     xs = _as_list(xs)
     stop_gradients = _as_list(stop_gradients)

@@ -5,7 +5,12 @@ of gradients work.  ``None`` registered under a name means "not differentiable: 
 None".  An op is looked up under its *gradient name*: its type, or the name that
 ``Graph.gradient_override_map`` gave it when it was created (``rule_name``); every lookup goes
 through that one function.
+
+A rule is found under its name in this registry, else in the op declaration of that name
+(``register_op(..., gradient=fn)``, numgrad/ops/registry.py): an op may carry its rule with it.
 """
+from ..ops.registry import NOT_DIFFERENTIABLE, declared_gradient
+
 __all__ = ["RegisterGradient", "NotDifferentiable", "NoGradient", "get_gradient_function",
            "no_gradient", "rule_name", "declared_not_differentiable", "unregister"]
 
@@ -23,7 +28,7 @@ class RegisterGradient:
         self._op_type = op_type
 
     def __call__(self, fn):
-        if self._op_type in _RULES:
+        if self._op_type in _RULES or declared_gradient(self._op_type) is not None:
             raise KeyError(f"Registering two gradient with name '{self._op_type}'!")
         _RULES[self._op_type] = fn
         return fn
@@ -45,12 +50,25 @@ def rule_name(op):
     return op._gradient_op_type or op.type
 
 
+_MISSING = object()
+
+
+def _rule(name):
+    """The rule registered under `name` (None: not differentiable), else the one declared with
+    the op type `name`, else _MISSING."""
+    fn = _RULES.get(name, _MISSING)
+    if fn is _MISSING:
+        fn = declared_gradient(name)
+        if fn is None:
+            return _MISSING
+    return None if fn is NOT_DIFFERENTIABLE else fn
+
+
 def get_gradient_function(op):
     """The rule for `op` (None if declared non-differentiable); LookupError if none exists."""
     name = rule_name(op)
-    try:
-        return _RULES[name]
-    except KeyError:
+    fn = _rule(name)
+    if fn is _MISSING:
         override = (f" The op was created inside gradient_override_map with the gradient "
                     f"name '{name}', which has no registered gradient."
                     if name != op.type else "")
@@ -58,17 +76,18 @@ def get_gradient_function(op):
             f"No gradient defined for operation '{op.name}' (op type: {op.type}). In general "
             "every operation must have an associated `@ng.RegisterGradient` for correct "
             "autodiff, which this op is lacking. If you want to pretend this operation is a "
-            "constant in your program, you may insert `ng.stop_gradient`." + override) from None
+            "constant in your program, you may insert `ng.stop_gradient`." + override)
+    return fn
 
 
 def declared_not_differentiable(op):
     """Whether `op`'s gradient name is registered as not differentiable (NotDifferentiable)."""
-    name = rule_name(op)
-    return name in _RULES and _RULES[name] is None
+    return _rule(rule_name(op)) is None
 
 
 def has_rule(op_type):
-    return op_type in _RULES
+    """Whether a rule (or NotDifferentiable) is registered or declared under `op_type`."""
+    return _rule(op_type) is not _MISSING
 
 
 def unregister(name):

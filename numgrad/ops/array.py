@@ -7,12 +7,12 @@ import numbers
 import numpy as np
 
 from .. import dtypes as _dt
-from ..graph import Tensor, executing_eagerly, get_default_graph
+from ..graph import Tensor
 from ..errors import resource_exhausted
 from ..indexed_slices import IndexedSlices
 from ..tensor_shape import TensorShape, as_shape
 from .core import constant, constant_value, convert_to_tensor, make_op, shape_tensor_value
-from .math import _fmt
+from .common import format_shape as _fmt, static_ints as _static_ints
 from .registry import register_op
 
 _pyslice = builtins.slice   # this module defines tf.slice
@@ -350,21 +350,6 @@ def _transpose_infer(inputs, attrs):
 
 register_op("Transpose", _transpose_infer,
             lambda v, a: [np.transpose(v[0], a["perm"])], kind="opaque")
-
-
-def _static_ints(value, what):
-    if isinstance(value, Tensor):
-        v = constant_value(value)
-        if v is None:
-            raise TypeError(f"{what} must be known when the graph is built (a Python int/list "
-                            f"or a constant); got the computed Tensor '{value.name}'")
-        value = v
-    arr = np.asarray(value)
-    if arr.size == 0 and arr.dtype.kind == "f":
-        arr = arr.astype(np.int64)
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"{what} must be integers, got {value!r}")
-    return arr
 
 
 def transpose(a, perm=None, name="transpose", conjugate=False):

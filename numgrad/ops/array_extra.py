@@ -28,6 +28,7 @@ from . import array as A
 from . import math as M
 from . import reduce as R
 from . import core as _core
+from .common import format_shape as _fmt, static_ints as _static_ints
 from .core import constant, constant_value, convert_to_tensor, make_op, shape_tensor_value
 from .registry import register_op
 
@@ -38,8 +39,6 @@ __all__ = ["range", "lin_space", "linspace", "one_hot", "argmax", "argmin", "spl
            "placeholder_with_default", "gather_batch_dims"]
 
 _pyrange = builtins.range
-_static_ints = A._static_ints
-_fmt = M._fmt
 
 
 def _axis_in(axis, rank, what, shape, extra=0):

@@ -21,7 +21,7 @@ from .conv_common import (channel_index, check_float_pair, from_nhwc, from_nhwc_
                           geometry, get_sequence, nhwc_shape, rank4, to_nhwc,
                           window_attrs)
 from .core import convert_to_tensor, make_op, shape_tensor_value
-from .math import format_shape
+from .common import format_shape
 from .registry import register_op
 
 # op family -> (forward op, backprop-input op, backprop-filter op, NumPy references)

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..tensor_shape import TensorShape
 from .conv_reference import Geometry
-from .math import FLOAT, check_dtype, format_shape
+from .common import FLOAT, check_dtype, format_shape
 
 FORMATS = ("NHWC", "NCHW")
 

@@ -19,6 +19,7 @@ from ..tensor_shape import TensorShape
 from . import array as _A
 from . import math as _M
 from . import reduce as _R
+from .common import format_shape as _fmt
 from .core import constant, constant_value, convert_to_tensor, make_op
 from .registry import register_op
 
@@ -44,11 +45,6 @@ __all__ = ["cholesky", "cholesky_solve", "matrix_triangular_solve", "matrix_solv
 
 
 # --- static checks ------------------------------------------------------------------------
-def _fmt(shape):
-    return "<unknown>" if shape.rank is None else "[" + ",".join(
-        "?" if d is None else str(d) for d in shape) + "]"
-
-
 def _float_input(op_name, x):
     if not x.dtype.is_floating:
         raise TypeError(f"{op_name}: input '{x.name}' has dtype {x.dtype.name}, which is not "

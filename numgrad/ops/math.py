@@ -15,8 +15,9 @@ Adding an elementwise op (the recipe):
    or bool variants go in emit_cpu's _INT_TEMPLATES / _BOOL_TEMPLATES;
 3. optionally a vectorised form for big kernels: compiler/vecmath_calls.py FUNCTIONS (a
    vecmath function of its own) or COMPOSED (an expression over vecmath functions);
-4. its gradient in numgrad/gradients/rules/math.py (_UNARY table or a RegisterGradient, as
-   TF's math_grad.py), or NotDifferentiable;
+4. its gradient, as TF's math_grad.py: declared with the row (a rule function above the
+   table as the row's last element, as the issue-17 binary rows do), or in
+   numgrad/gradients/rules/math.py (_UNARY table or a RegisterGradient), or NotDifferentiable;
 5. the public name exported in numgrad/__init__.py and/or numgrad/math_ns.py (ng.math) /
    numgrad/nn.py (ng.nn), and tests (tests/test_math_ops.py).
 """
@@ -27,44 +28,14 @@ import numpy as np
 from .. import dtypes as _dt
 from ..graph import Tensor
 from ..tensor_shape import TensorShape
+# re-exported: op modules written before ops/common.py import these from here
+from .common import ANY, BOOL, FLOAT, NUMERIC, check_dtype, format_shape  # noqa: F401
+from .common import check_dtype as _check_dtype, format_shape as _fmt
+from . import array as _A
 from .core import convert_to_tensor, make_op
+from .reduce import reduce_to
 from .registry import register_op
 from ..kernels import special as _special
-
-FLOAT = "float"
-NUMERIC = "numeric"
-BOOL = "bool"
-ANY = "any"
-
-
-def _allowed(dtype, which):
-    if which == FLOAT:
-        return dtype.is_floating
-    if which == NUMERIC:
-        return dtype.is_numeric
-    if which == BOOL:
-        return dtype.is_bool
-    return True
-
-
-def _check_dtype(dtype, which, what="input"):
-    if not _allowed(dtype, which):
-        kinds = {FLOAT: "float16, float32, float64",
-                 NUMERIC: "float16, float32, float64, int32, int64",
-                 BOOL: "bool"}[which]
-        raise TypeError(f"{what} has dtype {dtype.name}, which is not in the list of allowed "
-                        f"dtypes: {kinds}")
-
-
-def _fmt(shape):
-    return "<unknown>" if shape.rank is None else "[" + ",".join(
-        "?" if d is None else str(d) for d in shape) + "]"
-
-
-# public names for other ops modules (tools/check_architecture.py: no private imports)
-check_dtype = _check_dtype
-format_shape = _fmt
-
 
 def broadcast_static_shape(a, b):
     """NumPy broadcasting of two static shapes; ValueError naming both if incompatible."""
@@ -263,7 +234,64 @@ UNARY_PRED = [
     ("IsFinite", "is_finite", np.isfinite, "isfinite({0})", FLOAT),
 ]
 
-# (type, public name, reference, template, dtypes, output dtype or None = same as input)
+# --- gradients declared with their ops (the issue-17 binary family: see BINARY) ----------------
+# TF's math_grad.py formulas.  Each reads the op's inputs (so stop_gradients on an input blocks
+# what flows through it) and sums a broadcast gradient back to each input's shape.
+def _atan2_grad(op, grad):
+    y, x = op.inputs
+    grad_inv = _A.densify(grad) / (square(y) + square(x))
+    return [reduce_to(x * grad_inv, y), reduce_to(-y * grad_inv, x)]
+
+
+def _not_zero(x):
+    return cast(not_equal(x, _A.zeros_like(x)), x.dtype)
+
+
+def _xlogy_grad(op, grad):
+    x, y = op.inputs
+    grad = _A.densify(grad)
+    return [reduce_to(xlogy(_not_zero(x), y) * grad, x), reduce_to(xdivy(x, y) * grad, y)]
+
+
+def _xlog1py_grad(op, grad):
+    x, y = op.inputs
+    grad = _A.densify(grad)
+    return [reduce_to(xlog1py(_not_zero(x), y) * grad, x),
+            reduce_to(xdivy(x, y + 1.0) * grad, y)]
+
+
+def _xdivy_grad(op, grad):
+    x, y = op.inputs
+    grad = _A.densify(grad)
+    return [reduce_to(xdivy(_not_zero(x), y) * grad, x),
+            reduce_to(xdivy(negative(x), square(y)) * grad, y)]
+
+
+def _mul_no_nan_grad(op, grad):
+    x, y = op.inputs
+    grad = _A.densify(grad)
+    return [reduce_to(multiply_no_nan(grad, y), x), reduce_to(multiply_no_nan(x, grad), y)]
+
+
+def _next_after_grad(op, grad):
+    """TF's _NextAfterGrad: ones * grad for x1, zeros * grad for x2."""
+    x1, x2 = op.inputs
+    grad = _A.densify(grad)
+    return [reduce_to(_A.ones_like(x1) * grad, x1), reduce_to(_A.zeros_like(x2) * grad, x2)]
+
+
+def _polygamma_grad(op, grad):
+    n, x = op.inputs
+    return [None, reduce_to(polygamma(n + 1.0, x) * _A.densify(grad), x)]
+
+
+def _zeta_grad(op, grad):
+    x, q = op.inputs
+    return [None, reduce_to(-x * zeta(x + 1.0, q) * _A.densify(grad), q)]
+
+
+# (type, public name, reference, template, dtypes, output dtype or None = same as input
+#  [, gradient rule declared with the op; the other rows' rules are in gradients/rules/math.py])
 BINARY = [
     ("AddV2", "add", np.add, "({0} + {1})", NUMERIC, None),
     ("Sub", "subtract", np.subtract, "({0} - {1})", NUMERIC, None),
@@ -294,14 +322,16 @@ BINARY = [
     ("LogicalAnd", "logical_and", np.logical_and, "({0} and {1})", BOOL, None),
     ("LogicalOr", "logical_or", np.logical_or, "({0} or {1})", BOOL, None),
     # issue 17
-    ("Atan2", "atan2", _np1(np.arctan2), "atan2({0}, {1})", FLOAT, None),
-    ("Xlogy", "xlogy", _xlogy, "xlogy({0}, {1})", FLOAT, None),
-    ("Xlog1py", "xlog1py", _xlog1py, "xlog1py({0}, {1})", FLOAT, None),
-    ("Xdivy", "xdivy", _xdivy, "xdivy({0}, {1})", FLOAT, None),
-    ("MulNoNan", "multiply_no_nan", _mul_no_nan, "mulnonan({0}, {1})", FLOAT, None),
-    ("NextAfter", "nextafter", _np1(np.nextafter), "nextafter({0}, {1})", FLOAT, None),
-    ("Polygamma", "polygamma", _polygamma, "polygamma({0}, {1})", FLOAT, None),
-    ("Zeta", "zeta", _zeta, "zeta({0}, {1})", FLOAT, None),
+    ("Atan2", "atan2", _np1(np.arctan2), "atan2({0}, {1})", FLOAT, None, _atan2_grad),
+    ("Xlogy", "xlogy", _xlogy, "xlogy({0}, {1})", FLOAT, None, _xlogy_grad),
+    ("Xlog1py", "xlog1py", _xlog1py, "xlog1py({0}, {1})", FLOAT, None, _xlog1py_grad),
+    ("Xdivy", "xdivy", _xdivy, "xdivy({0}, {1})", FLOAT, None, _xdivy_grad),
+    ("MulNoNan", "multiply_no_nan", _mul_no_nan, "mulnonan({0}, {1})", FLOAT, None,
+     _mul_no_nan_grad),
+    ("NextAfter", "nextafter", _np1(np.nextafter), "nextafter({0}, {1})", FLOAT, None,
+     _next_after_grad),
+    ("Polygamma", "polygamma", _polygamma, "polygamma({0}, {1})", FLOAT, None, _polygamma_grad),
+    ("Zeta", "zeta", _zeta, "zeta({0}, {1})", FLOAT, None, _zeta_grad),
 ]
 
 # TF's argument names where they are not (x) / (x, y)
@@ -349,8 +379,9 @@ for _t, _n, _f, _tpl, _w in UNARY:
     register_op(_t, _unary_infer(_w), _wrap1(_f), kind="elementwise", template=_tpl)
 for _t, _n, _f, _tpl, _w in UNARY_PRED:
     register_op(_t, _pred_infer(_w), _wrap1(_f), kind="elementwise", template=_tpl)
-for _t, _n, _f, _tpl, _w, _o in BINARY:
-    register_op(_t, _binary_infer(_w, _o), _wrap2(_f), kind="elementwise", template=_tpl)
+for _t, _n, _f, _tpl, _w, _o, *_g in BINARY:
+    register_op(_t, _binary_infer(_w, _o), _wrap2(_f), kind="elementwise", template=_tpl,
+                gradient=_g[0] if _g else None)
 
 
 def _as_tensor_for(op_type, value, other):
@@ -426,6 +457,11 @@ floordiv = globals()["floordiv"]
 floormod = globals()["floormod"]
 mod = floormod       # tf.compat.v1.mod is FloorMod (Python's %), not truncatemod
 _realdiv = globals()["_realdiv"]
+# called by the gradient rules declared above BINARY
+square, not_equal = globals()["square"], globals()["not_equal"]
+xlogy, xlog1py, xdivy = globals()["xlogy"], globals()["xlog1py"], globals()["xdivy"]
+multiply_no_nan = globals()["multiply_no_nan"]
+polygamma, zeta = globals()["polygamma"], globals()["zeta"]
 
 
 def realdiv(x, y, name=None):

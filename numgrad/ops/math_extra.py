@@ -15,8 +15,8 @@ from ..tensor_shape import TensorShape
 from . import array as _array
 from . import math as _math
 from . import reduce as _reduce
+from .common import NUMERIC, check_dtype, format_shape as _fmt
 from .core import constant_value, convert_to_tensor, make_op
-from .math import format_shape as _fmt
 from .reduce import normalize_axes, reduced_shape
 from .registry import register_op
 
@@ -278,7 +278,7 @@ def _cross_infer(inputs, attrs):
     if a.dtype != b.dtype:
         raise TypeError(f"a '{a.name}' ({a.dtype.name}) and b '{b.name}' ({b.dtype.name}) must "
                         "have the same dtype")
-    _math.check_dtype(a.dtype, _math.NUMERIC, f"input '{a.name}'")
+    check_dtype(a.dtype, NUMERIC, f"input '{a.name}'")
     if not a.shape.is_compatible_with(b.shape):
         raise ValueError(f"Dimensions must be equal: a and b must have the same shape, got "
                          f"{_fmt(a.shape)} and {_fmt(b.shape)}")
@@ -350,7 +350,7 @@ def _check_ids(ids, num, sorted_ids, op_name):
 
 def _segment_infer(inputs, attrs):
     data, ids = inputs
-    _math.check_dtype(data.dtype, _math.NUMERIC, f"data '{data.name}'")
+    check_dtype(data.dtype, NUMERIC, f"data '{data.name}'")
     if not ids.dtype.is_integer:
         raise TypeError(f"segment_ids '{ids.name}' must be int32/int64, got {ids.dtype.name}")
     if ids.shape.rank is not None and ids.shape.rank != 1:
@@ -426,7 +426,7 @@ UNSORTED_SEGMENT_OPS = [("UnsortedSegmentMax", "unsorted_segment_max", "max"),
 def _unsorted_infer(inputs, attrs):
     """As UnsortedSegmentSum: ids' shape a prefix of data's; output (num_segments, *tail)."""
     data, ids, num = inputs
-    _math.check_dtype(data.dtype, _math.NUMERIC, f"data '{data.name}'")
+    check_dtype(data.dtype, NUMERIC, f"data '{data.name}'")
     if not ids.dtype.is_integer:
         raise TypeError(f"segment_ids '{ids.name}' must be int32/int64, got {ids.dtype.name}")
     n = constant_value(num)

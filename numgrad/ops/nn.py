@@ -7,7 +7,8 @@ from ..tensor_shape import TensorShape
 from . import array as _array
 from . import math as _math
 from .core import convert_to_tensor, make_op
-from .math import FLOAT, _check_dtype, _fmt, relu, sigmoid  # noqa: F401  (re-exported)
+from .common import FLOAT, check_dtype as _check_dtype, format_shape as _fmt
+from .math import relu, sigmoid  # noqa: F401  (re-exported)
 from .registry import register_op
 
 

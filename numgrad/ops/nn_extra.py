@@ -11,23 +11,14 @@ import math as _pymath
 import numpy as np
 
 from ..errors import InvalidArgumentError
-from ..graph import Tensor, get_default_graph, name_scope
+from ..graph import Tensor, name_scope
 from ..tensor_shape import TensorShape
 from . import array as _array
 from . import math as _math
 from . import reduce as _reduce
 from .core import convert_to_tensor, make_op
-from .math import FLOAT
-from .math import check_dtype as _check_dtype
-from .math import format_shape as _fmt
+from .common import FLOAT, check_dtype as _check_dtype, format_shape as _fmt
 from .registry import register_op
-
-
-def _graph_of(*ts):
-    for t in ts:
-        if isinstance(t, Tensor):
-            return t.graph
-    return get_default_graph()
 
 
 def _like(value, ref):

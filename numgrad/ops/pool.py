@@ -16,7 +16,7 @@ from .conv import nhwc_attrs
 from .conv_common import (check_float_pair, from_nhwc, from_nhwc_shape, geometry, nhwc_shape,
                           rank4, to_nhwc, window_attrs)
 from .core import convert_to_tensor, make_op, shape_tensor_value
-from .math import FLOAT, check_dtype, format_shape
+from .common import FLOAT, check_dtype, format_shape
 from .registry import register_op
 
 

@@ -2,9 +2,10 @@
 import numpy as np
 
 from ..tensor_shape import TensorShape
-from .array import _static_ints
+from . import array as _array
 from .core import convert_to_tensor, make_op
-from .math import NUMERIC, _check_dtype, _fmt
+from .common import NUMERIC, check_dtype as _check_dtype, format_shape as _fmt
+from .common import static_ints as _static_ints
 from .registry import register_op
 
 
@@ -161,3 +162,18 @@ def _make_scan(op_type, ufunc):
 
 cumsum = _make_scan("Cumsum", np.add)
 cumprod = _make_scan("Cumprod", np.multiply)
+
+
+# --- gradients of broadcasting ops -------------------------------------------------------------
+def reduce_to(g, x):
+    """Sum a broadcast gradient `g` down to x's shape (TF's BroadcastGradientArgs path)."""
+    gs, xs = g.shape, x.shape
+    if gs.is_fully_defined() and xs.is_fully_defined():
+        if gs == xs:
+            return g
+        lead = gs.rank - xs.rank
+        axes = list(range(lead)) + [lead + i for i, d in enumerate(xs)
+                                    if d == 1 and gs[lead + i] != 1]
+        r = reduce_sum(g, axes, keepdims=True) if axes else g
+        return _array.reshape(r, xs.as_list())
+    return _array.sum_to_shape(g, _array.shape(x))

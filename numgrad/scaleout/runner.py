@@ -83,7 +83,7 @@ class DaskRunner:
 
     def _graph_blob(self):
         g = self.session.graph
-        key = g._version
+        key = g.version
         if self._graph_key is None or self._graph_key[0] != key:
             blob = pickle.dumps(g, protocol=pickle.HIGHEST_PROTOCOL)
             token = f"numgrad-graph-{uuid.uuid4().hex}"

@@ -1,6 +1,6 @@
 """Shape helpers shared by gradient rules: static when shapes are known, dynamic otherwise."""
 from ...ops import array as _array
-from ...ops import reduce as _reduce
+from ...ops.reduce import reduce_to  # noqa: F401  (the rules' helper; declared ops use it too)
 
 
 def shape_of(x):
@@ -8,20 +8,6 @@ def shape_of(x):
     if x.shape.is_fully_defined():
         return x.shape.as_list()
     return _array.shape(x)
-
-
-def reduce_to(g, x):
-    """Sum a broadcast gradient `g` down to x's shape (TF's BroadcastGradientArgs path)."""
-    gs, xs = g.shape, x.shape
-    if gs.is_fully_defined() and xs.is_fully_defined():
-        if gs == xs:
-            return g
-        lead = gs.rank - xs.rank
-        axes = list(range(lead)) + [lead + i for i, d in enumerate(xs)
-                                    if d == 1 and gs[lead + i] != 1]
-        r = _reduce.reduce_sum(g, axes, keepdims=True) if axes else g
-        return _array.reshape(r, xs.as_list())
-    return _array.sum_to_shape(g, _array.shape(x))
 
 
 def keep_dims(g, x, axes, keepdims):

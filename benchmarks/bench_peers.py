@@ -1,6 +1,9 @@
 """Peer columns for the benchmark table: ``numgrad.bench``'s workloads in PyTorch, JAX, PyTensor.
 
-``python -m numgrad.bench_peers [--only W4,W5] [--quick] [--peers torch,jax]`` prints them.
+``python benchmarks/bench_peers.py [--only W4,W5] [--quick] [--peers torch,jax]`` prints them;
+``python -m numgrad.bench`` run from a checkout adds them to its table (numgrad.bench's
+peers_module()).  This is the peer libraries' code, so it lives with the benchmarks and not in
+the installed package.
 
 Peers (each optional; ``available_peers()`` lists those whose package imports):
 

@@ -1,0 +1,121 @@
+"""An op's declaration and the facts kept elsewhere agree (numgrad/ops/registry.py).
+
+* A gradient rule may be declared with the op (``register_op(..., gradient=fn)``): the gradient
+  registry finds it, refuses a second rule under the same name, and NOT_DIFFERENTIABLE works
+  as NotDifferentiable does.  (The declared rules' values are checked with the ops' other
+  gradients, in tests/test_math_ops.py: finite differences and TF's numbers.)
+* Every function an elementwise template calls exists where the generated kernels look it up:
+  ``numgrad/kernels/cpu/scalar.py`` (its ``__all__``) and ``numgrad/kernels/cuda/scalar.py``
+  (read as source: importing it needs numba.cuda).
+* Every op type has a gradient rule, NotDifferentiable, or is one of those TF leaves without
+  either.
+"""
+import ast
+import builtins
+import pathlib
+import re
+
+import numpy as np
+import pytest
+
+import numgrad as ng
+from numgrad.gradients import registry as grad_registry
+from numgrad.kernels.cpu import scalar as cpu_scalar
+from numgrad.ops import registry
+from numgrad.ops.math import BINARY
+
+pytestmark = pytest.mark.backend_independent
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+# op types without any gradient entry, as in TF (a LookupError there too), and numgrad's own
+# shape helper that only gradient graphs build
+NO_GRADIENT_ENTRY = {"TruncateMod", "VariableV2", "ReducedShape"}
+# template names the emitters handle themselves (Cast's template is rewritten per dtype)
+EMITTER_HANDLED = {"cast"}
+
+
+def _declared_family():
+    return [row[0] for row in BINARY if len(row) > 6]
+
+
+def test_declared_gradients_are_found():
+    family = _declared_family()
+    assert {"Atan2", "Xlogy", "Zeta"} <= set(family)
+    g = ng.Graph()
+    with g.as_default():
+        y = ng.placeholder(ng.float64, [3])
+        x = ng.placeholder(ng.float64, [1])
+        op = ng.atan2(y, x).op
+    fn = grad_registry.get_gradient_function(op)
+    assert fn is registry.get_op_def("Atan2").gradient and callable(fn)
+    for t in family:
+        assert registry.declared_gradient(t) is not None and grad_registry.has_rule(t), t
+    with pytest.raises(KeyError, match="Registering two gradient with name 'Atan2'"):
+        ng.RegisterGradient("Atan2")(lambda op, grad: [grad, grad])
+    assert registry.declared_gradient("Square") is None     # registered apart, in rules/
+
+
+def test_not_differentiable_and_bad_gradients_in_a_declaration(monkeypatch):
+    infer = lambda inputs, attrs: [(inputs[0].dtype, inputs[0].shape)]    # noqa: E731
+    compute = lambda vals, attrs: [vals[0]]                                # noqa: E731
+    name = "DeclaredNoGradientForTest"
+    op_def = registry.OpDef(name, infer, compute, gradient=registry.NOT_DIFFERENTIABLE)
+    monkeypatch.setitem(registry._OPS, name, op_def)
+    g = ng.Graph()
+    with g.as_default():
+        x = ng.placeholder(ng.float64, [2])
+        y = g.create_op(name, [x]).outputs[0]
+        assert grad_registry.declared_not_differentiable(y.op)
+        assert grad_registry.get_gradient_function(y.op) is None
+        assert ng.gradients(y, x) == [None]
+    with pytest.raises(TypeError, match="gradient must be a function"):
+        registry.register_op("BadGradientForTest", infer, compute, gradient="zero")
+    assert "BadGradientForTest" not in registry.op_types()
+
+
+def _called_names(template):
+    """Names of the functions a scalar template calls (parsed as the Python it is)."""
+    tree = ast.parse(re.sub(r"\{(\d+)\}", r"a\1", template), mode="eval")
+    return {n.func.id for n in ast.walk(tree)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+
+
+def _cuda_scalar_names():
+    tree = ast.parse((ROOT / "numgrad" / "kernels" / "cuda" / "scalar.py").read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names
+
+
+def _numgrad_op_types():
+    """Op types numgrad declares (not the user ops other tests register in this process)."""
+    return [t for t in registry.op_types()
+            if registry.get_op_def(t).compute.__module__.startswith("numgrad.")]
+
+
+def test_every_template_function_exists_for_cpu_and_cuda():
+    cpu, cuda = set(cpu_scalar.__all__), _cuda_scalar_names()
+    missing = []
+    for t in _numgrad_op_types():
+        template = registry.get_op_def(t).template
+        if not template:
+            continue
+        for name in _called_names(template) - EMITTER_HANDLED:
+            if hasattr(builtins, name):
+                continue
+            for where, names in (("kernels/cpu/scalar.py __all__", cpu),
+                                 ("kernels/cuda/scalar.py", cuda)):
+                if name not in names:
+                    missing.append(f"{t}: {name}() not in {where}")
+    assert not missing, "\n".join(missing)
+
+
+def test_every_op_type_has_a_gradient_entry():
+    types = _numgrad_op_types()
+    assert len(types) > 150
+    without = {t for t in types if not grad_registry.has_rule(t)}
+    assert without <= NO_GRADIENT_ENTRY, sorted(without - NO_GRADIENT_ENTRY)
