@@ -5,6 +5,7 @@ NumPy compute: it takes the same (values, attrs) and returns the outputs, or Non
 does not cover that case (then the NumPy compute runs)."""
 from . import conv as _conv
 from . import segment as _segment
+from . import segment_reduce as _segment_reduce
 from . import softmax as _softmax
 
 OPAQUE = {
@@ -13,4 +14,5 @@ OPAQUE = {
     "SoftmaxCrossEntropyWithLogits": _softmax.softmax_cross_entropy,
     "UnsortedSegmentSum": _segment.unsorted_segment_sum,
     **_conv.OPAQUE,
+    **_segment_reduce.OPAQUE,
 }

@@ -15,17 +15,15 @@ is NumPy's single-threaded reshape; the products are the same BLAS calls.
 
 MaxPool and MaxPoolGrad are direct loops (first maximum, row-major, as the reference;
 MaxPoolGrad finds each window's maximum again and adds the gradient there in one pass); AvgPool
-and the depthwise ops keep their NumPy references.  Anything else (other dtypes, NCHW, empty
+and AvgPoolGrad are in pool_avg.py.  Anything else (other dtypes, NCHW, empty
 arrays) returns None and runs the reference.
 """
-import time
-
 import numpy as np
 from numba import njit
 
-from ... import threads
 from ...ops.conv import run_geometry
 from ...ops.pool import pool_geometry
+from . import threaded
 
 _jit = dict(cache=True, nogil=True)
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -147,55 +145,6 @@ def _max_pool_grad(mode, n0, n1, x, g, dx, k, s, pad):
                         dxf[(n * h * w + a) * c + ch] += gf[src + ch]
 
 
-class _ThreadChoice:
-    """Whether numgrad's threads pay for one kernel at one shape, measured as for the fused
-    kernels (backends/cpu.py): the first TRIALS runs alternate serial and threaded, the faster
-    way is kept, and the choice is measured again every RECHECK runs.  On a machine whose
-    other processes keep the cores busy, waking a worker costs more than the work it takes
-    (W9 on the 2-core VM under load: 99-147 ms a step serial, 134-223 ms threaded)."""
-
-    TRIALS, RECHECK = 3, 500
-    __slots__ = ("serial", "threaded", "pays", "runs")
-
-    def __init__(self):
-        self.serial, self.threaded, self.pays, self.runs = [], [], None, 0
-
-    def run(self, kernel, count, args):
-        n = min(threads.get_num_threads(), count)
-        if n <= 1:
-            kernel(0, 0, count, *args)
-            return
-        self.runs += 1
-        if self.pays is not None and self.runs <= self.RECHECK:
-            if self.pays:
-                threads.run_chunks(kernel, count, args)
-            else:
-                kernel(0, 0, count, *args)
-            return
-        serial = len(self.serial) <= len(self.threaded)
-        t0 = time.perf_counter()
-        if serial:
-            kernel(0, 0, count, *args)
-        else:
-            threads.run_chunks(kernel, count, args)
-        (self.serial if serial else self.threaded).append(time.perf_counter() - t0)
-        if len(self.threaded) >= self.TRIALS:
-            self.pays = min(self.threaded) < min(self.serial)
-            self.serial, self.threaded, self.runs = [], [], 0
-
-
-_CHOICES = {}
-
-
-def _parallel(site, kernel, count, *args):
-    """kernel(mode, c0, c1, *args) over chunks 0..count, serially or on numgrad's threads as
-    measured for `site` (a hashable key: op type and shapes)."""
-    choice = _CHOICES.get(site)
-    if choice is None:
-        choice = _CHOICES.setdefault(site, _ThreadChoice())
-    choice.run(kernel, count, args)
-
-
 def _usable(attrs, *arrays):
     return (attrs["data_format"] == "NHWC" and all(a.dtype in _FLOATS for a in arrays)
             and len({a.dtype for a in arrays}) == 1 and all(a.size for a in arrays))
@@ -229,7 +178,7 @@ def _over_chunks(site, n, rows_per_image, width, work):
         scratch = {}
         for c in range(c0, c1):
             work(c * per, min(n, (c + 1) * per), scratch)
-    _parallel(site, run, count)
+    threaded.run(site, run, count)
     return per, count
 
 
@@ -316,8 +265,8 @@ def max_pool(vals, attrs):
     g = pool_geometry("MaxPool", attrs, x.shape[1:3])
     y = np.empty((x.shape[0],) + g.out + (x.shape[3],), x.dtype)
     k, s, _, pad, _ = _geom_args(g)
-    _parallel(("MaxPool", x.shape, g), _max_pool, x.shape[0], np.ascontiguousarray(x), y, k, s,
-              pad)
+    threaded.run(("MaxPool", x.shape, g), _max_pool, x.shape[0], np.ascontiguousarray(x), y,
+                 k, s, pad)
     return [y]
 
 
@@ -328,8 +277,8 @@ def max_pool_grad(vals, attrs):
     g = pool_geometry("MaxPoolGrad", attrs, x.shape[1:3])
     dx = np.empty(x.shape, dy.dtype)
     k, s, _, pad, _ = _geom_args(g)
-    _parallel(("MaxPoolGrad", x.shape, g), _max_pool_grad, x.shape[0], np.ascontiguousarray(x),
-              np.ascontiguousarray(dy), dx, k, s, pad)
+    threaded.run(("MaxPoolGrad", x.shape, g), _max_pool_grad, x.shape[0],
+                 np.ascontiguousarray(x), np.ascontiguousarray(dy), dx, k, s, pad)
     return [dx]
 
 
