@@ -140,9 +140,17 @@ def window_counts(g, dtype):
 
 
 def avg_pool(x, g):
-    """The mean of each window over its input elements (padding is not counted, as TF)."""
+    """The mean of each window over its input elements (padding is not counted, as TF).  The
+    window is summed tap by tap, row-major, from +0.0: an order of additions that does not
+    depend on how NumPy iterates a reduction (`win.sum(axis=(3, 4))` sums a one-channel
+    input's windows in another order), which the cpu kernel (kernels/cpu/pool_avg.py)
+    follows bit for bit."""
     win = windows(pad_hw(x, g.pad), g)
-    return (win.sum(axis=(3, 4)) / window_counts(g, x.dtype)).astype(x.dtype, copy=False)
+    total = np.zeros(win.shape[:3] + win.shape[5:], x.dtype)
+    for i in range(g.k[0]):
+        for j in range(g.k[1]):
+            total += win[:, :, :, i, j, :]
+    return (total / window_counts(g, x.dtype)).astype(x.dtype, copy=False)
 
 
 def avg_pool_grad(input_shape, dy, g):

@@ -145,12 +145,15 @@ def _max_pool_grad(mode, n0, n1, x, g, dx, k, s, pad):
                         dxf[(n * h * w + a) * c + ch] += gf[src + ch]
 
 
-def _usable(attrs, *arrays):
+def usable(attrs, *arrays):
+    """Whether the kernels here cover a call: NHWC, one float dtype, no empty array."""
     return (attrs["data_format"] == "NHWC" and all(a.dtype in _FLOATS for a in arrays)
             and len({a.dtype for a in arrays}) == 1 and all(a.size for a in arrays))
 
 
-def _geom_args(g):
+def geom_args(g):
+    """A `Geometry` as the kernels' int64 arrays: window, strides, dilations, padding before
+    (rows, cols) and output size."""
     k, s, d = (np.array(v, np.int64) for v in (g.k, g.s, g.d))
     return k, s, d, np.array([g.pad[0][0], g.pad[1][0]], np.int64), np.array(g.out, np.int64)
 
@@ -192,12 +195,12 @@ def _scratch(scratch, shape, dtype):
 
 def conv2d(vals, attrs):
     x, f = vals
-    if not _usable(attrs, x, f):
+    if not usable(attrs, x, f):
         return None
     g = run_geometry("Conv2D", attrs, x.shape, f.shape)
     if not all(g.out):
         return None
-    x, ga = np.ascontiguousarray(x), _geom_args(g)
+    x, ga = np.ascontiguousarray(x), geom_args(g)
     n, rows, o = x.shape[0], g.out[0] * g.out[1], f.shape[3]
     f2 = np.ascontiguousarray(f).reshape(-1, o)
     y = np.empty((n * rows, o), x.dtype)
@@ -211,7 +214,7 @@ def conv2d(vals, attrs):
 
 def conv2d_backprop_input(vals, attrs):
     sizes, f, dy = vals
-    if not _usable(attrs, f, dy):
+    if not usable(attrs, f, dy):
         return None
     sizes = tuple(int(v) for v in sizes)
     g = run_geometry("Conv2DBackpropInput", attrs, sizes, f.shape, dy.shape)
@@ -219,7 +222,7 @@ def conv2d_backprop_input(vals, attrs):
     ft = np.ascontiguousarray(np.ascontiguousarray(f).reshape(-1, o).T)
     dy2 = np.ascontiguousarray(dy).reshape(-1, o)
     dx = np.empty(sizes, dy.dtype)
-    ga = _geom_args(g)
+    ga = geom_args(g)
 
     def work(i0, i1, scratch):
         cols = dy2[i0 * rows:i1 * rows] @ ft
@@ -230,11 +233,11 @@ def conv2d_backprop_input(vals, attrs):
 
 def conv2d_backprop_filter(vals, attrs):
     x, sizes, dy = vals
-    if not _usable(attrs, x, dy):
+    if not usable(attrs, x, dy):
         return None
     sizes = tuple(int(v) for v in sizes)
     g = run_geometry("Conv2DBackpropFilter", attrs, x.shape, sizes, dy.shape)
-    x, ga = np.ascontiguousarray(x), _geom_args(g)
+    x, ga = np.ascontiguousarray(x), geom_args(g)
     n, rows, o = x.shape[0], g.out[0] * g.out[1], sizes[3]
     kk = sizes[0] * sizes[1] * sizes[2]
     dy2 = np.ascontiguousarray(dy).reshape(-1, o)
@@ -260,11 +263,11 @@ def _sum_parts(parts):
 
 def max_pool(vals, attrs):
     x, = vals
-    if not _usable(attrs, x):
+    if not usable(attrs, x):
         return None
     g = pool_geometry("MaxPool", attrs, x.shape[1:3])
     y = np.empty((x.shape[0],) + g.out + (x.shape[3],), x.dtype)
-    k, s, _, pad, _ = _geom_args(g)
+    k, s, _, pad, _ = geom_args(g)
     threaded.run(("MaxPool", x.shape, g), _max_pool, x.shape[0], np.ascontiguousarray(x), y,
                  k, s, pad)
     return [y]
@@ -272,11 +275,11 @@ def max_pool(vals, attrs):
 
 def max_pool_grad(vals, attrs):
     x, _, dy = vals
-    if not _usable(attrs, *vals):
+    if not usable(attrs, *vals):
         return None
     g = pool_geometry("MaxPoolGrad", attrs, x.shape[1:3])
     dx = np.empty(x.shape, dy.dtype)
-    k, s, _, pad, _ = _geom_args(g)
+    k, s, _, pad, _ = geom_args(g)
     threaded.run(("MaxPoolGrad", x.shape, g), _max_pool_grad, x.shape[0],
                  np.ascontiguousarray(x), np.ascontiguousarray(dy), dx, k, s, pad)
     return [dx]
