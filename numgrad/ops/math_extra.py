@@ -309,7 +309,7 @@ def _seg_reduce_np(kind, data, ids, num, dtype):
     """Reduce rows of data (leading dims = ids' shape) into `num` segments; ids < 0 dropped."""
     tail = data.shape[ids.ndim:]
     flat_ids = ids.reshape(-1)
-    rows = data.reshape((-1,) + tail)
+    rows = data.reshape(flat_ids.shape + tail)      # (not -1: the tail may hold a 0)
     keep = flat_ids >= 0
     flat_ids, rows = flat_ids[keep], rows[keep]
     if kind == "sum" or kind == "mean":
