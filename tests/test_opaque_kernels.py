@@ -246,3 +246,11 @@ def test_gradients_match_finite_differences_on_cpu(name, rng):
         err = ng.test.compute_gradient_error(x, [6, 2], y, y_shape,
                                              x_init_value=_distinct(rng, (6, 2)), delta=1e-6)
     assert err < 1e-7
+
+
+def test_bench_runs_every_case_small():
+    from numgrad import bench_opaque
+    lines = []
+    best = bench_opaque.run(small=True, repeats=1, out=lines.append)
+    assert len(best) == len(bench_opaque.cases(small=True)) == len(lines) - 1
+    assert all(r > 0 and k > 0 for r, k in best.values())

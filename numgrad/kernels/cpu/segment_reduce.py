@@ -9,16 +9,23 @@ Work is split by segment: a chunk of segments is one thread's, its rows found fr
 ids' offsets (Segment*) or by scanning all ids (UnsortedSegment*), so no two threads write one
 output row and any split gives the same bits.
 
-Milliseconds for (100000, 64) float32 data into 1000 segments (min of 5, one process, the
-2-core VM shared with other jobs; kernel on numgrad's threads where they paid):
+Milliseconds, min / median of 11 interleaved runs (python -m numgrad.bench_opaque; one
+process, the 2-core VM loaded by other jobs; the kernel on numgrad's threads where they paid):
 
-    op                   NumPy reference   kernel
-    SegmentSum                 166            1.9
-    SegmentMean                181            2.0
-    SegmentMax                 319            2.0
-    SegmentProd                166            1.9
-    UnsortedSegmentMax         317            4.1
-    UnsortedSegmentProd        163            4.1
+    op, float32 data -> segments         reference          kernel
+    SegmentSum (100000, 64) -> 1000       200 / 208        1.5 / 1.6
+    SegmentMean                           199 / 212        1.6 / 1.6
+    SegmentMax                            363 / 387        1.5 / 1.6
+    SegmentProd                           169 / 176        1.4 / 1.6
+    UnsortedSegmentMax                    387 / 398        2.7 / 11
+    UnsortedSegmentProd                   167 / 184        2.6 / 11
+    SegmentSum (1000, 16) -> 50          0.17 / 0.18      0.02 / 0.03
+    SegmentMax                           0.31 / 0.32      0.03 / 0.03
+    UnsortedSegmentMax                   0.29 / 0.29      0.02 / 0.03
+
+A Segment* op's output shape depends on its ids, so the cpu backend interprets a plan that
+holds one with the NumPy references (backends/cpu.py): these kernels run where an
+interpreter consults OPAQUE, and UnsortedSegment* ops with a constant count run compiled.
 
 Dtypes float32, float64, int32 and int64 (int32/int64 ids); anything else (float16), and ids
 the reference rejects (out of range, unsorted, a wrong length), return None so that the
