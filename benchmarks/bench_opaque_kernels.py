@@ -1,7 +1,8 @@
 """asv benchmarks for the cpu backend's opaque-op kernels (numgrad/kernels/cpu/) against the
 ops' NumPy references (what the numpy backend runs), on the cases of numgrad/bench_opaque.py
-(segment reductions, TopKV2, AvgPool/AvgPoolGrad).  `python -m numgrad.bench_opaque` prints
-the same comparison as one table, the two interleaved."""
+(segment reductions, TopKV2, AvgPool/AvgPoolGrad, depthwise convolutions).
+`python -m numgrad.bench_opaque` prints the same comparison as one table, the two
+interleaved."""
 import numpy as np
 
 from numgrad import bench_opaque

@@ -16,17 +16,20 @@ import numpy as np
 
 from . import dtypes
 from .kernels.cpu import OPAQUE
+from .ops.conv import conv_attrs
 from .ops.pool import pool_attrs
 from .ops.registry import get_op_def
 
 
 @dataclass(frozen=True)
 class Case:
-    """One op at one size: `make(rng)` gives its input values."""
+    """One op at one size: `make(rng)` gives its input values; `exact`: the kernel gives the
+    reference's bits (else its values to float rounding)."""
     name: str
     op_type: str
     make: object
     attrs: dict
+    exact: bool = True
 
 
 def _segment_cases(rows, width, segments):
@@ -67,18 +70,46 @@ def _pool_cases(shape, k, s, padding):
             Case(f"AvgPoolGrad {size}", "AvgPoolGrad", dy, bwd)]
 
 
+def _depthwise_cases(shape, k, m, s):
+    attrs = conv_attrs("DepthwiseConv2dNative", [1, s, s, 1], "SAME", "NHWC", None)
+    c = shape[3]
+    out = (shape[0], -(-shape[1] // s), -(-shape[2] // s), c * m)
+
+    def forward(rng):
+        return [rng.standard_normal(shape).astype(np.float32),
+                rng.standard_normal((k, k, c, m)).astype(np.float32)]
+
+    def backprop_input(rng):
+        return [np.array(shape, np.int32), rng.standard_normal((k, k, c, m)).astype(np.float32),
+                rng.standard_normal(out).astype(np.float32)]
+
+    def backprop_filter(rng):
+        return [rng.standard_normal(shape).astype(np.float32), np.array((k, k, c, m), np.int32),
+                rng.standard_normal(out).astype(np.float32)]
+    size = f"{shape} f32 {k}x{k}x{m}/{s} SAME"
+    op = "DepthwiseConv2dNative"
+    return [Case(f"{op} {size}", op, forward, attrs),
+            Case(f"{op}BackpropInput {size}", op + "BackpropInput", backprop_input, attrs),
+            Case(f"{op}BackpropFilter {size}", op + "BackpropFilter", backprop_filter, attrs,
+                 exact=False)]
+
+
 def cases(small=False):
     """The benchmarked cases (`small`: sizes for a quick check of the bench itself)."""
     if small:
         return (_segment_cases(200, 4, 20) + [_top_k_case((20, 30), 3),
                                               _top_k_case((20, 30), 30)]
-                + _pool_cases((2, 8, 8, 3), 3, 2, "SAME"))
+                + _pool_cases((2, 8, 8, 3), 3, 2, "SAME")
+                + _depthwise_cases((2, 6, 6, 3), 3, 2, 1))
     return (_segment_cases(100000, 64, 1000) + _segment_cases(1000, 16, 50)
             + [_top_k_case((1000, 1000), k) for k in (1, 10, 100, 1000)]
             + [_top_k_case((64, 100000), 5), _top_k_case((100000, 10), 3),
                _top_k_case((1000, 1000), 10, np.float64)]
             + _pool_cases((32, 56, 56, 64), 3, 2, "SAME")
-            + _pool_cases((64, 28, 28, 32), 2, 2, "VALID"))
+            + _pool_cases((64, 28, 28, 32), 2, 2, "VALID")
+            + _depthwise_cases((32, 56, 56, 64), 3, 1, 1)
+            + _depthwise_cases((32, 28, 28, 128), 3, 1, 2)
+            + _depthwise_cases((16, 32, 32, 8), 3, 4, 1))
 
 
 def _call(fn, values, attrs):
@@ -99,7 +130,11 @@ def compare(case, repeats=15, seed=0):
         _, got = _call(kernel, values, case.attrs)
     assert got is not None, f"the kernel does not cover {case.name}"
     for w, g in zip(want, got):
-        np.testing.assert_array_equal(g, w, err_msg=case.name)
+        if case.exact:
+            np.testing.assert_array_equal(g, w, err_msg=case.name)
+        else:
+            np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4 * np.abs(w).max(),
+                                       err_msg=case.name)
     times = {"reference": [], "kernel": []}
     for _ in range(repeats):
         times["reference"].append(_call(reference, values, case.attrs)[0])

@@ -11,10 +11,11 @@ import pytest
 import numgrad as ng
 from numgrad.errors import InvalidArgumentError
 from numgrad.kernels.cpu import OPAQUE
+from numgrad.ops.conv import conv_attrs
 from numgrad.ops.math_extra import SEGMENT_OPS, UNSORTED_SEGMENT_OPS
 from numgrad.ops.pool import pool_attrs
 from numgrad.ops.registry import get_op_def
-from test_conv_ops import pool_loops
+from test_conv_ops import CONV_CASES, _padding_arg, pool_loops
 
 pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
 
@@ -214,6 +215,51 @@ def test_avg_pool_cases_left_to_the_reference():
     assert OPAQUE["AvgPoolGrad"]([np.array([1, 4, 4, 2]), np.ones((1, 3, 3, 2))], grad) is None
 
 
+# --- depthwise convolutions -------------------------------------------------------------------
+DEPTHWISE = "DepthwiseConv2dNative"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("multiplier", [1, 2])
+def test_depthwise_ops_match_the_reference(dtype, multiplier, rng):
+    """Forward and input gradient bit for bit; the filter gradient (summed in float64 by the
+    kernel, in the dtype by the reference's einsum) to rounding."""
+    x = rng.standard_normal((2, 6, 7, 3)).astype(dtype)
+    f = rng.standard_normal((3, 2, 3, multiplier)).astype(dtype)
+    for strides, dilations, padding in CONV_CASES:
+        attrs = conv_attrs(DEPTHWISE, [1, *strides, 1], _padding_arg(padding), "NHWC",
+                           [1, *dilations, 1])
+        want, got = _both(DEPTHWISE, [x, f], attrs)
+        _assert_same_bits(want, got)
+        dy = rng.standard_normal(got[0].shape).astype(dtype)
+        _assert_same_bits(*_both(DEPTHWISE + "BackpropInput",
+                                 [np.array(x.shape, np.int32), f, dy], attrs))
+        want, got = _both(DEPTHWISE + "BackpropFilter", [x, np.array(f.shape), dy], attrs)
+        assert got[0].dtype == want[0].dtype and got[0].shape == want[0].shape
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-5 if dtype == np.float32 else 1e-12,
+                                   atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_depthwise_padding_multiplies_zeros_as_the_reference():
+    """A filter holding inf makes NaN where its tap meets SAME padding (0 * inf), in both."""
+    x = np.ones((1, 4, 4, 2), np.float32)
+    f = np.ones((3, 3, 2, 1), np.float32)
+    f[0, 0, 1, 0] = np.inf
+    attrs = conv_attrs(DEPTHWISE, [1, 1, 1, 1], "SAME", "NHWC", None)
+    want, got = _both(DEPTHWISE, [x, f], attrs)
+    assert np.isnan(got[0]).sum() == 7      # channel 1 of the top row and left column
+    np.testing.assert_array_equal(got[0], want[0])
+
+
+def test_depthwise_cases_left_to_the_reference():
+    x, f = np.ones((1, 4, 4, 2), np.float32), np.ones((2, 2, 2, 1), np.float32)
+    nchw = conv_attrs(DEPTHWISE, [1, 1, 1, 1], "VALID", "NCHW", None)
+    assert OPAQUE[DEPTHWISE]([x, f], nchw) is None
+    nhwc = conv_attrs(DEPTHWISE, [1, 1, 1, 1], "VALID", "NHWC", None)
+    assert OPAQUE[DEPTHWISE]([x, f.astype(np.float64)], nhwc) is None
+    assert OPAQUE[DEPTHWISE]([x.astype(np.float16), f.astype(np.float16)], nhwc) is None
+
+
 # --- gradients through the ops on the cpu backend ----------------------------------------------
 def _distinct(rng, shape):
     """float64 values far from each other and from 0 (no ties for max/min, no zero in a
@@ -234,6 +280,12 @@ GRADIENT_CASES = {      # name: (y of x (6, 2), y's shape)
     "top_k": (lambda x: ng.nn.top_k(x, 2)[0], [6, 2]),
     "avg_pool": (lambda x: ng.nn.avg_pool(ng.reshape(x, [1, 3, 2, 2]), [1, 2, 2, 1],
                                           [1, 1, 1, 1], "SAME"), [1, 3, 2, 2]),
+    "depthwise_input": (lambda x: ng.nn.depthwise_conv2d_native(
+        ng.reshape(x, [1, 3, 2, 2]), np.linspace(-1, 1, 16).reshape(2, 2, 2, 2), [1, 1, 1, 1],
+        "SAME"), [1, 3, 2, 4]),
+    "depthwise_filter": (lambda x: ng.nn.depthwise_conv2d_native(
+        np.linspace(-1, 1, 24).reshape(1, 3, 4, 2), ng.reshape(x, [2, 3, 2, 1]), [1, 1, 1, 1],
+        "SAME"), [1, 3, 4, 2]),
 }
 
 

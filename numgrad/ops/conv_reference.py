@@ -62,6 +62,11 @@ def add_windows(cols, g, n, c, dtype):
     return xp[:, t:t + g.inp[0], l:l + g.inp[1], :]
 
 
+# Elements of running sums a reference keeps at once (a block of images), so that they stay in
+# cache while every tap is added.
+CACHE_ELEMENTS = 1 << 16
+
+
 # --- convolution ---------------------------------------------------------------------------------
 def conv2d(x, f, g):
     """out[n, p, q, o] = sum_{i, j, c} xpad[n, p*s0 + i*d0, q*s1 + j*d1, c] * f[i, j, c, o]."""
@@ -81,15 +86,37 @@ def conv2d_backprop_filter(x, filter_shape, dy, g):
 
 
 def depthwise_conv2d(x, f, g):
-    """out[n, p, q, c*M + m] = sum_{i, j} xpad[n, p*s0 + i*d0, q*s1 + j*d1, c] * f[i, j, c, m]."""
-    win = windows(pad_hw(x, g.pad), g)
-    out = np.einsum("npqijc,ijcm->npqcm", win, f)
-    return out.reshape(out.shape[:3] + (-1,)).astype(x.dtype, copy=False)
+    """out[n, p, q, c*M + m] = sum_{i, j} xpad[n, p*s0 + i*d0, q*s1 + j*d1, c] * f[i, j, c, m],
+    the taps added row-major from +0.0 (an order the cpu kernel, kernels/cpu/depthwise.py,
+    follows bit for bit), a few images at a time so that the running sums stay in cache."""
+    c, m = f.shape[2], f.shape[3]
+    out = np.empty((x.shape[0],) + tuple(g.out) + (c, m), x.dtype)
+    step = max(1, CACHE_ELEMENTS // max(1, g.out[0] * g.out[1] * c * m))
+    for n0 in range(0, x.shape[0], step):
+        win = windows(pad_hw(x[n0:n0 + step], g.pad), g)
+        total = out[n0:n0 + step]
+        total[...] = 0
+        product = np.empty(total.shape[:4], x.dtype)
+        for i in range(g.k[0]):
+            for j in range(g.k[1]):
+                for k in range(m):          # one multiplier at a time: long inner loops
+                    total[..., k] += np.multiply(win[:, :, :, i, j, :], f[i, j, :, k],
+                                                 out=product)
+    return out.reshape(out.shape[:3] + (-1,))
 
 
 def depthwise_backprop_input(input_shape, f, dy, g):
+    """Each tap's part of the input gradient, sum_m dy[..., c*M + m] * f[i, j, c, m] (m in
+    order, from +0.0), added back at the windows (`add_windows`: taps row-major)."""
     c, m = f.shape[2], f.shape[3]
-    cols = np.einsum("npqcm,ijcm->npqijc", dy.reshape(dy.shape[:3] + (c, m)), f)
+    dy4 = dy.reshape(dy.shape[:3] + (c, m))
+    cols = np.zeros(dy.shape[:3] + tuple(g.k) + (c,), dy.dtype)
+    product = np.empty(dy.shape[:3] + (c,), dy.dtype)
+    for i in range(g.k[0]):
+        for j in range(g.k[1]):
+            tap = cols[:, :, :, i, j, :]
+            for k in range(m):
+                tap += np.multiply(dy4[..., k], f[i, j, :, k], out=product)
     return add_windows(cols, g, input_shape[0], c, dy.dtype)
 
 
