@@ -15,8 +15,8 @@ is NumPy's single-threaded reshape; the products are the same BLAS calls.
 
 MaxPool and MaxPoolGrad are direct loops (first maximum, row-major, as the reference;
 MaxPoolGrad finds each window's maximum again and adds the gradient there in one pass); AvgPool
-and AvgPoolGrad are in pool_avg.py.  Anything else (other dtypes, NCHW, empty
-arrays) returns None and runs the reference.
+and AvgPoolGrad are in pool_avg.py, the depthwise ops in depthwise.py.  Anything else (other
+dtypes, NCHW, empty arrays) returns None and runs the reference.
 """
 import numpy as np
 from numba import njit
