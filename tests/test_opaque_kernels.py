@@ -5,6 +5,8 @@ runs and raises its error) where a kernel does not cover a case, and gradients t
 ops on the cpu backend against finite differences.
 
 The arrays are small and share shapes, so each kernel compiles once per dtype."""
+import os
+
 import numpy as np
 import pytest
 
@@ -306,3 +308,28 @@ def test_bench_runs_every_case_small():
     best = bench_opaque.run(small=True, repeats=1, out=lines.append)
     assert len(best) == len(bench_opaque.cases(small=True)) == len(lines) - 1
     assert all(r > 0 and k > 0 for r, k in best.values())
+
+
+def test_results_do_not_depend_on_the_thread_split(monkeypatch):
+    """Every kernel run serially and split across 3 threads (chunks of images, rows, segments
+    or channel blocks) gives the same bits."""
+    from numgrad import bench_opaque, threads
+    from numgrad.kernels.cpu import threaded
+    calls = [(c.op_type, c.make(np.random.default_rng(5)), c.attrs)
+             for c in bench_opaque.cases(small=True)]
+    x, dy = (np.random.default_rng(5).standard_normal((2, 5, 5, c)) for c in (20, 40))
+    calls.append((DEPTHWISE + "BackpropFilter", [x, np.array([3, 3, 20, 2]), dy],  # 3 blocks
+                  conv_attrs(DEPTHWISE, [1, 1, 1, 1], "SAME", "NHWC", None)))
+
+    def outputs(split):
+        monkeypatch.setattr(threaded, "run", split)
+        return [OPAQUE[op_type](values, attrs) for op_type, values, attrs in calls]
+    serial = outputs(lambda site, kernel, count, *args: kernel(0, 0, count, *args))
+    ng.set_num_threads(3)
+    try:
+        split = outputs(lambda site, kernel, count, *args: threads.run_chunks(kernel, count,
+                                                                              args))
+    finally:
+        ng.set_num_threads(os.cpu_count() or 1)
+    for want, got in zip(serial, split):
+        _assert_same_bits(want, got)
