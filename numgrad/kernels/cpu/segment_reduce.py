@@ -125,10 +125,12 @@ def _rows(data, lead):
 
 
 def _run(op_type, segment_kernel, kind, num, index, data, lead):
+    """The op's output, its segments split across threads where they pay (measured per data
+    shape: a Segment* op's count of segments changes with its ids)."""
     rows, tail = _rows(data, lead)
     out = np.empty((num, rows.shape[1]), data.dtype)
     if num:
-        threaded.run((op_type, rows.shape, num), segment_kernel, num, kind, index, rows, out,
+        threaded.run((op_type, rows.shape), segment_kernel, num, kind, index, rows, out,
                      _start(kind, data.dtype))
     return [out.reshape((num,) + tail)]
 
