@@ -104,7 +104,9 @@ def cases(small=False):
     return (_segment_cases(100000, 64, 1000) + _segment_cases(1000, 16, 50)
             + [_top_k_case((1000, 1000), k) for k in (1, 10, 100, 1000)]
             + [_top_k_case((64, 100000), 5), _top_k_case((100000, 10), 3),
-               _top_k_case((1000, 1000), 10, np.float64)]
+               _top_k_case((1000, 1000), 10, np.float64),
+               _top_k_case((1000, 1000), 100, np.float64),
+               _top_k_case((200, 5000), 50, np.float64)]
             + _pool_cases((32, 56, 56, 64), 3, 2, "SAME")
             + _pool_cases((64, 28, 28, 32), 2, 2, "VALID")
             + _depthwise_cases((32, 56, 56, 64), 3, 1, 1)

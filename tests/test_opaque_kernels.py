@@ -117,6 +117,8 @@ def test_other_dtypes_are_left_to_the_reference():
     assert OPAQUE["UnsortedSegmentProd"]([data, np.array([0, 0, 1]), np.array(2)], {}) is None
     assert OPAQUE["UnsortedSegmentMin"]([data.astype(np.float32), np.array([0.0, 0.0, 1.0]),
                                          np.array(2)], {}) is None
+    assert OPAQUE["SegmentMin"]([data.astype(np.float32), np.array([0, 0, 1], np.uint8)],
+                                {}) is None
 
 
 @pytest.mark.parametrize("backend", ["cpu", "numpy"])
@@ -154,7 +156,8 @@ def _top_k_attrs(k, index_type=ng.int32):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_top_k_matches_the_reference_bit_for_bit(dtype, rng):
     """Ties (values from a small range), NaN/inf/signed zeros; k on both of the kernel's paths
-    (<= 16: a sorted buffer; 20 and all: the packed sort, 32-bit dtypes only)."""
+    (<= 16: a sorted buffer; 20 and all: the packed sort, 32-bit dtypes only: 64-bit ones run
+    the reference for rows this short)."""
     x = _data(rng, (3, 2, 24), dtype)
     for k in (0, 1, 3, 16, 20, None):
         for index_type in (ng.int32, ng.int64):
@@ -163,6 +166,14 @@ def test_top_k_matches_the_reference_bit_for_bit(dtype, rng):
                 _assert_same_bits(want, got)
             else:
                 assert got is None
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.int64])
+def test_top_k_heap_for_64_bit_dtypes_matches_the_reference(dtype, rng):
+    """k > 16 of a row at least HEAP_RATIO (8) times longer: the heap path."""
+    x = _data(rng, (3, 200), dtype)
+    for k in (17, 25):
+        _assert_same_bits(*_both("TopKV2", [x], _top_k_attrs(k)))
 
 
 def test_top_k_takes_the_lower_index_on_ties():

@@ -39,6 +39,7 @@ from . import threaded
 
 _jit = dict(cache=True, nogil=True)
 _DTYPES = {np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64)}
+_ID_DTYPES = {np.dtype(np.int32), np.dtype(np.int64)}
 SUM, MEAN, MAX, MIN, PROD = range(5)
 _KINDS = {"sum": SUM, "mean": MEAN, "max": MAX, "min": MIN, "prod": PROD}
 
@@ -142,7 +143,7 @@ def segment_op(op_type, kind):
 
     def run(values, attrs):
         data, ids = (np.asarray(v) for v in values)
-        if (data.dtype not in _DTYPES or ids.dtype.kind not in "iu" or ids.ndim != 1
+        if (data.dtype not in _DTYPES or ids.dtype not in _ID_DTYPES or ids.ndim != 1
                 or data.ndim < 1 or ids.shape[0] != data.shape[0]):
             return None
         offsets = _sorted_offsets(np.ascontiguousarray(ids))
@@ -162,7 +163,7 @@ def unsorted_segment_op(op_type, kind):
 
     def run(values, attrs):
         data, ids, num = (np.asarray(v) for v in values)
-        if (data.dtype not in _DTYPES or ids.dtype.kind not in "iu" or num.size != 1
+        if (data.dtype not in _DTYPES or ids.dtype not in _ID_DTYPES or num.size != 1
                 or data.shape[:ids.ndim] != ids.shape):
             return None
         n = int(num.reshape(-1)[0])

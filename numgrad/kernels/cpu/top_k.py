@@ -11,20 +11,24 @@ larger first, NaN as large as +inf, equal values (0.0 and -0.0 included) by lowe
   values, descending) << 32 | its index.  The packed words are all distinct, so NumPy's fast
   (unstable) sort of them gives exactly the stable order; a row much longer than k is first
   partitioned around its k-th word.
-- larger k, 64-bit dtypes: the key and index do not fit one word; the reference runs.
+- larger k, 64-bit dtypes (the key and index do not fit one word): a heap of the k best
+  entries, whose root is the worst, where rows are HEAP_RATIO times k or longer (fewer
+  entries enter it); for shorter rows the reference runs.
 
 Rows are independent and split across numgrad's threads where they pay.  Milliseconds for
 float32 input, min / median of 11 interleaved runs (python -m numgrad.bench_opaque; one
 process, the 2-core VM loaded by other jobs):
 
-    input, k                  reference min/median   kernel min/median
-    (1000, 1000), k=1               165 / 171             0.8 / 0.8
-    (1000, 1000), k=10              165 / 172             2.0 / 2.4
-    (1000, 1000), k=100             169 / 175              30 / 42
-    (1000, 1000), k=1000            174 / 187              42 / 53
-    (64, 100000), k=5              2191 / 2359             10 / 14
-    (100000, 10), k=3                45 / 50               22 / 33
-    (1000, 1000) float64, k=10      274 / 301             2.0 / 21
+    input, k                        reference min/median   kernel min/median
+    (1000, 1000), k=1                      108 / 111             0.8 / 0.8
+    (1000, 1000), k=10                      96 / 146             2.0 / 2.0
+    (1000, 1000), k=100                     94 / 142              24 / 29
+    (1000, 1000), k=1000                   103 / 107              24 / 30
+    (64, 100000), k=5                     1261 / 1352            3.8 / 8.1
+    (100000, 10), k=3                       36 / 41               12 / 21
+    (1000, 1000) float64, k=10              98 / 103             2.0 / 2.0
+    (1000, 1000) float64, k=100 (heap)     104 / 105              58 / 61
+    (200, 5000) float64, k=50 (heap)       131 / 136             9.1 / 13
 
 Dtypes float32, float64, int32 and int64; other dtypes (float16, small or unsigned integers)
 and rows shorter than k (the reference's error) return None and run the reference.
@@ -36,8 +40,9 @@ from numba.extending import overload
 from . import threaded
 
 _jit = dict(cache=True, nogil=True)
-INSERT_MAX_K = 16       # larger k sorts packed keys (32-bit dtypes) or runs the reference
+INSERT_MAX_K = 16       # larger k: packed keys (32-bit dtypes), a heap or the reference
 PARTITION_RATIO = 4     # rows longer than this many times k are partitioned before the sort
+HEAP_RATIO = 8          # 64-bit dtypes: a heap for rows this many times k or longer
 _DTYPES = {np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64)}
 
 
@@ -51,8 +56,6 @@ def _key_impl(v):
         inf = v(np.inf)
         return lambda v: v if v == v else inf
     return lambda v: v
-
-
 
 
 @njit(**_jit)
@@ -82,6 +85,55 @@ def _insert_rows(mode, r0, r1, x, k, values, indices):
         for j in range(k):
             values[r, j] = row[ki[j]]
             indices[r, j] = ki[j]
+
+
+@njit(**_jit)
+def _worse(kv, ki, a, b):
+    """Whether heap entry a ranks below entry b: a smaller key, or an equal key at a higher
+    index."""
+    return kv[a] < kv[b] or (kv[a] == kv[b] and ki[a] > ki[b])
+
+
+@njit(**_jit)
+def _sift_down(kv, ki, root, size):
+    """Restore the heap (the worst entry at 0) below `root`."""
+    while True:
+        child = 2 * root + 1
+        if child >= size:
+            return
+        if child + 1 < size and _worse(kv, ki, child + 1, child):
+            child += 1
+        if not _worse(kv, ki, child, root):
+            return
+        kv[root], kv[child] = kv[child], kv[root]
+        ki[root], ki[child] = ki[child], ki[root]
+        root = child
+
+
+@njit(**_jit)
+def _heap_rows(mode, r0, r1, x, k, values, indices):
+    """As `_insert_rows` with a heap of the k best entries, its worst at the root."""
+    n = x.shape[1]
+    kv = np.empty(k, x.dtype)
+    ki = np.empty(k, np.int64)
+    for r in range(r0, r1):
+        row = x[r]
+        for j in range(k):
+            kv[j] = _key(row[j])
+            ki[j] = j
+        for j in range(k // 2 - 1, -1, -1):
+            _sift_down(kv, ki, j, k)
+        for j in range(k, n):
+            v = _key(row[j])
+            if v > kv[0]:           # a tie loses: j is later than every entry in the heap
+                kv[0] = v
+                ki[0] = j
+                _sift_down(kv, ki, 0, k)
+        for size in range(k, 0, -1):         # pop the worst into the last free place
+            values[r, size - 1] = row[ki[0]]
+            indices[r, size - 1] = ki[0]
+            kv[0], ki[0] = kv[size - 1], ki[size - 1]
+            _sift_down(kv, ki, 0, size - 1)
 
 
 @njit(**_jit)
@@ -143,6 +195,8 @@ def top_k(vals, attrs):
             kernel = _insert_rows
         elif x.dtype.itemsize == 4 and n < 2 ** 32:
             kernel = _sorted_rows
+        elif HEAP_RATIO * k <= n:
+            kernel = _heap_rows
         else:
             return None
         threaded.run(("TopKV2", x.shape, k), kernel, rows, x2, k, values, indices)
