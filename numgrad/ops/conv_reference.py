@@ -107,17 +107,23 @@ def depthwise_conv2d(x, f, g):
 
 def depthwise_backprop_input(input_shape, f, dy, g):
     """Each tap's part of the input gradient, sum_m dy[..., c*M + m] * f[i, j, c, m] (m in
-    order, from +0.0), added back at the windows (`add_windows`: taps row-major)."""
+    order, from +0.0), added back at the windows (`add_windows`: taps row-major); a few
+    images at a time."""
     c, m = f.shape[2], f.shape[3]
     dy4 = dy.reshape(dy.shape[:3] + (c, m))
-    cols = np.zeros(dy.shape[:3] + tuple(g.k) + (c,), dy.dtype)
-    product = np.empty(dy.shape[:3] + (c,), dy.dtype)
-    for i in range(g.k[0]):
-        for j in range(g.k[1]):
-            tap = cols[:, :, :, i, j, :]
-            for k in range(m):
-                tap += np.multiply(dy4[..., k], f[i, j, :, k], out=product)
-    return add_windows(cols, g, input_shape[0], c, dy.dtype)
+    dx = np.empty(tuple(input_shape), dy.dtype)
+    step = max(1, CACHE_ELEMENTS // max(1, g.out[0] * g.out[1] * g.k[0] * g.k[1] * c))
+    for n0 in range(0, dx.shape[0], step):
+        block = dy4[n0:n0 + step]
+        cols = np.zeros(block.shape[:3] + tuple(g.k) + (c,), dy.dtype)
+        product = np.empty(block.shape[:3] + (c,), dy.dtype)
+        for i in range(g.k[0]):
+            for j in range(g.k[1]):
+                tap = cols[:, :, :, i, j, :]
+                for k in range(m):
+                    tap += np.multiply(block[..., k], f[i, j, :, k], out=product)
+        dx[n0:n0 + step] = add_windows(cols, g, block.shape[0], c, dy.dtype)
+    return dx
 
 
 def depthwise_backprop_filter(x, filter_shape, dy, g):
@@ -171,12 +177,17 @@ def avg_pool(x, g):
     window is summed tap by tap, row-major, from +0.0: an order of additions that does not
     depend on how NumPy iterates a reduction (`win.sum(axis=(3, 4))` sums a one-channel
     input's windows in another order), which the cpu kernel (kernels/cpu/pool_avg.py)
-    follows bit for bit."""
-    win = windows(pad_hw(x, g.pad), g)
-    total = np.zeros(win.shape[:3] + win.shape[5:], x.dtype)
-    for i in range(g.k[0]):
-        for j in range(g.k[1]):
-            total += win[:, :, :, i, j, :]
+    follows bit for bit; a few images at a time, so that the sums stay in cache."""
+    c = x.shape[3]
+    total = np.empty((x.shape[0],) + tuple(g.out) + (c,), x.dtype)
+    step = max(1, CACHE_ELEMENTS // max(1, g.out[0] * g.out[1] * c))
+    for n0 in range(0, x.shape[0], step):
+        win = windows(pad_hw(x[n0:n0 + step], g.pad), g)
+        block = total[n0:n0 + step]
+        block[...] = 0
+        for i in range(g.k[0]):
+            for j in range(g.k[1]):
+                block += win[:, :, :, i, j, :]
     return (total / window_counts(g, x.dtype)).astype(x.dtype, copy=False)
 
 
