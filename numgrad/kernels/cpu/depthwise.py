@@ -11,27 +11,29 @@ gradient), on numgrad's threads where they pay, with channels innermost.
   (it matters only where the filter holds inf or NaN).
 - Input gradient: each input element adds, taps row-major from +0.0, the tap's
   sum_m dy * f (m in order, from +0.0): the reference's order, the same bits.
-- Filter gradient: each filter entry adds its N*OH*OW products in (n, p, q) order, in float64
-  for float32 data and rounded once at the end (the reference's einsum sums in its own order,
-  in the dtype, so the two agree to rounding, not bit for bit); the split by channel blocks
-  keeps the order, so the result does not depend on the thread count.
+- Filter gradient: each filter entry sums one image's products in (p, q) order in the dtype,
+  and the images' sums in order in float64, rounded once at the end (the reference's einsum
+  sums in its own order, so the two agree to rounding, not bit for bit); the split by channel
+  blocks keeps the order, so the result does not depend on the thread count.
 
 Milliseconds, min / median of 11 interleaved runs (python -m numgrad.bench_opaque; one
 process, the 2-core VM loaded by other jobs):
 
     op, float32 input, filter KHxKWxM/stride, SAME   reference min/median   kernel min/median
-    forward (32, 56, 56, 64), 3x3x1/1                      126 / 135            30 / 38
-    input gradient                                         819 / 1374           52 / 116
-    filter gradient                                         89 / 112            33 / 70
-    forward (32, 28, 28, 128), 3x3x1/2                      22 / 27            1.7 / 22
-    input gradient                                          95 / 121           2.4 / 22
-    filter gradient                                        3.6 / 24            1.6 / 26
-    forward (16, 32, 32, 8), 3x3x4/1                        33 / 68            1.4 / 1.5
-    input gradient                                          70 / 86             20 / 30
-    filter gradient                                        9.2 / 39            1.3 / 1.3
+    forward (32, 56, 56, 64), 3x3x1/1                       64 / 83             19 / 28
+    input gradient                                         261 / 280            31 / 38
+    filter gradient                                         31 / 39             13 / 24
+    forward (32, 28, 28, 128), 3x3x1/2                     6.0 / 14            1.5 / 5.2
+    input gradient                                          26 / 29            2.1 / 6.4
+    filter gradient                                        3.9 / 7.9           1.4 / 1.4
+    forward (16, 32, 32, 8), 3x3x4/1                        17 / 21            1.3 / 1.4
+    input gradient                                          30 / 35            8.3 / 12
+    filter gradient                                        9.2 / 9.4           1.4 / 1.4
 
-(The reference of the filter gradient is NumPy's einsum; those of the forward op and the
-input gradient add taps in an explicit order, 1.2-2x slower than the einsum they replaced.)
+(The filter gradient's reference is NumPy's einsum; those of the forward op and the input
+gradient add taps in an explicit order, a block of images at a time, about as fast as the
+einsums they replaced.)
+
 NCHW, other dtypes and empty arrays return None and run the reference.
 """
 import numpy as np

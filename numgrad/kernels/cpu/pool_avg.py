@@ -13,10 +13,10 @@ Milliseconds, min / median of 11 interleaved runs (python -m numgrad.bench_opaqu
 process, the 2-core VM loaded by other jobs):
 
     op, input (float32)                   reference min/median   kernel min/median
-    AvgPool (32, 56, 56, 64) 3x3/2 SAME          72 / 97              2.3 / 22
-    AvgPoolGrad (32, 56, 56, 64) 3x3/2 SAME      96 / 112             2.8 / 4.7
-    AvgPool (64, 28, 28, 32) 2x2/2 VALID        0.67 / 1.3           0.35 / 0.58
-    AvgPoolGrad (64, 28, 28, 32) 2x2/2 VALID    1.1 / 10             0.73 / 0.80
+    AvgPool (32, 56, 56, 64) 3x3/2 SAME          17 / 21              2.4 / 6.5
+    AvgPoolGrad (32, 56, 56, 64) 3x3/2 SAME      41 / 44              3.1 / 7.2
+    AvgPool (64, 28, 28, 32) 2x2/2 VALID        0.78 / 1.1           0.34 / 0.39
+    AvgPoolGrad (64, 28, 28, 32) 2x2/2 VALID    1.1 / 1.3            0.73 / 0.78
 
 NCHW, other dtypes and empty arrays return None and run the reference.
 """
