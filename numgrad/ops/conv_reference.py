@@ -62,6 +62,11 @@ def add_windows(cols, g, n, c, dtype):
     return xp[:, t:t + g.inp[0], l:l + g.inp[1], :]
 
 
+# Elements of running sums a reference keeps at once (a block of images), so that they stay in
+# cache while every tap is added.
+CACHE_ELEMENTS = 1 << 16
+
+
 # --- convolution ---------------------------------------------------------------------------------
 def conv2d(x, f, g):
     """out[n, p, q, o] = sum_{i, j, c} xpad[n, p*s0 + i*d0, q*s1 + j*d1, c] * f[i, j, c, o]."""
@@ -81,16 +86,44 @@ def conv2d_backprop_filter(x, filter_shape, dy, g):
 
 
 def depthwise_conv2d(x, f, g):
-    """out[n, p, q, c*M + m] = sum_{i, j} xpad[n, p*s0 + i*d0, q*s1 + j*d1, c] * f[i, j, c, m]."""
-    win = windows(pad_hw(x, g.pad), g)
-    out = np.einsum("npqijc,ijcm->npqcm", win, f)
-    return out.reshape(out.shape[:3] + (-1,)).astype(x.dtype, copy=False)
+    """out[n, p, q, c*M + m] = sum_{i, j} xpad[n, p*s0 + i*d0, q*s1 + j*d1, c] * f[i, j, c, m],
+    the taps added row-major from +0.0 (an order the cpu kernel, kernels/cpu/depthwise.py,
+    follows bit for bit), a few images at a time so that the running sums stay in cache."""
+    c, m = f.shape[2], f.shape[3]
+    out = np.empty((x.shape[0],) + tuple(g.out) + (c, m), x.dtype)
+    step = max(1, CACHE_ELEMENTS // max(1, g.out[0] * g.out[1] * c * m))
+    for n0 in range(0, x.shape[0], step):
+        win = windows(pad_hw(x[n0:n0 + step], g.pad), g)
+        total = out[n0:n0 + step]
+        total[...] = 0
+        product = np.empty(total.shape[:4], x.dtype)
+        for i in range(g.k[0]):
+            for j in range(g.k[1]):
+                for k in range(m):          # one multiplier at a time: long inner loops
+                    total[..., k] += np.multiply(win[:, :, :, i, j, :], f[i, j, :, k],
+                                                 out=product)
+    return out.reshape(out.shape[:3] + (-1,))
 
 
 def depthwise_backprop_input(input_shape, f, dy, g):
+    """Each tap's part of the input gradient, sum_m dy[..., c*M + m] * f[i, j, c, m] (m in
+    order, from +0.0), added back at the windows (`add_windows`: taps row-major); a few
+    images at a time."""
     c, m = f.shape[2], f.shape[3]
-    cols = np.einsum("npqcm,ijcm->npqijc", dy.reshape(dy.shape[:3] + (c, m)), f)
-    return add_windows(cols, g, input_shape[0], c, dy.dtype)
+    dy4 = dy.reshape(dy.shape[:3] + (c, m))
+    dx = np.empty(tuple(input_shape), dy.dtype)
+    step = max(1, CACHE_ELEMENTS // max(1, g.out[0] * g.out[1] * g.k[0] * g.k[1] * c))
+    for n0 in range(0, dx.shape[0], step):
+        block = dy4[n0:n0 + step]
+        cols = np.zeros(block.shape[:3] + tuple(g.k) + (c,), dy.dtype)
+        product = np.empty(block.shape[:3] + (c,), dy.dtype)
+        for i in range(g.k[0]):
+            for j in range(g.k[1]):
+                tap = cols[:, :, :, i, j, :]
+                for k in range(m):
+                    tap += np.multiply(block[..., k], f[i, j, :, k], out=product)
+        dx[n0:n0 + step] = add_windows(cols, g, block.shape[0], c, dy.dtype)
+    return dx
 
 
 def depthwise_backprop_filter(x, filter_shape, dy, g):
@@ -140,9 +173,22 @@ def window_counts(g, dtype):
 
 
 def avg_pool(x, g):
-    """The mean of each window over its input elements (padding is not counted, as TF)."""
-    win = windows(pad_hw(x, g.pad), g)
-    return (win.sum(axis=(3, 4)) / window_counts(g, x.dtype)).astype(x.dtype, copy=False)
+    """The mean of each window over its input elements (padding is not counted, as TF).  The
+    window is summed tap by tap, row-major, from +0.0: an order of additions that does not
+    depend on how NumPy iterates a reduction (`win.sum(axis=(3, 4))` sums a one-channel
+    input's windows in another order), which the cpu kernel (kernels/cpu/pool_avg.py)
+    follows bit for bit; a few images at a time, so that the sums stay in cache."""
+    c = x.shape[3]
+    total = np.empty((x.shape[0],) + tuple(g.out) + (c,), x.dtype)
+    step = max(1, CACHE_ELEMENTS // max(1, g.out[0] * g.out[1] * c))
+    for n0 in range(0, x.shape[0], step):
+        win = windows(pad_hw(x[n0:n0 + step], g.pad), g)
+        block = total[n0:n0 + step]
+        block[...] = 0
+        for i in range(g.k[0]):
+            for j in range(g.k[1]):
+                block += win[:, :, :, i, j, :]
+    return (total / window_counts(g, x.dtype)).astype(x.dtype, copy=False)
 
 
 def avg_pool_grad(input_shape, dy, g):

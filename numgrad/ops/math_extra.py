@@ -309,17 +309,14 @@ def _seg_reduce_np(kind, data, ids, num, dtype):
     """Reduce rows of data (leading dims = ids' shape) into `num` segments; ids < 0 dropped."""
     tail = data.shape[ids.ndim:]
     flat_ids = ids.reshape(-1)
-    rows = data.reshape((-1,) + tail)
+    rows = data.reshape(flat_ids.shape + tail)      # (not -1: the tail may hold a 0)
     keep = flat_ids >= 0
     flat_ids, rows = flat_ids[keep], rows[keep]
     if kind == "sum" or kind == "mean":
         out = np.zeros((num,) + tail, dtype)
         np.add.at(out, flat_ids, rows)
         if kind == "mean":
-            cnt = np.bincount(flat_ids, minlength=num).reshape((num,) + (1,) * len(tail))
-            with np.errstate(all="ignore"):
-                out = np.where(cnt > 0, out / np.maximum(cnt, 1), 0).astype(dtype) \
-                    if dtype.kind == "f" else np.where(cnt > 0, out // np.maximum(cnt, 1), 0)
+            return mean_from_sums(out, np.bincount(flat_ids, minlength=num), dtype)
         return out.astype(dtype)
     if kind == "prod":
         out = np.ones((num,) + tail, dtype)
@@ -334,6 +331,17 @@ def _seg_reduce_np(kind, data, ids, num, dtype):
         out = np.full((num,) + tail, highest, dtype)
         np.minimum.at(out, flat_ids, rows)
     return out
+
+
+def mean_from_sums(sums, counts, dtype):
+    """Each segment's sum (num, *tail) divided by its row count (num,): a float dtype divides
+    in float64 and rounds to `dtype`, an integer one floor-divides; an empty segment is 0.
+    Shared with the cpu kernel (kernels/cpu/segment_reduce.py), whose bits must match."""
+    cnt = counts.reshape((counts.shape[0],) + (1,) * (sums.ndim - 1))
+    with np.errstate(all="ignore"):
+        out = np.where(cnt > 0, sums / np.maximum(cnt, 1), 0) if dtype.kind == "f" else \
+            np.where(cnt > 0, sums // np.maximum(cnt, 1), 0)
+    return out.astype(dtype)
 
 
 def _check_ids(ids, num, sorted_ids, op_name):

@@ -15,17 +15,15 @@ is NumPy's single-threaded reshape; the products are the same BLAS calls.
 
 MaxPool and MaxPoolGrad are direct loops (first maximum, row-major, as the reference;
 MaxPoolGrad finds each window's maximum again and adds the gradient there in one pass); AvgPool
-and the depthwise ops keep their NumPy references.  Anything else (other dtypes, NCHW, empty
-arrays) returns None and runs the reference.
+and AvgPoolGrad are in pool_avg.py, the depthwise ops in depthwise.py.  Anything else (other
+dtypes, NCHW, empty arrays) returns None and runs the reference.
 """
-import time
-
 import numpy as np
 from numba import njit
 
-from ... import threads
 from ...ops.conv import run_geometry
 from ...ops.pool import pool_geometry
+from . import threaded
 
 _jit = dict(cache=True, nogil=True)
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -147,61 +145,15 @@ def _max_pool_grad(mode, n0, n1, x, g, dx, k, s, pad):
                         dxf[(n * h * w + a) * c + ch] += gf[src + ch]
 
 
-class _ThreadChoice:
-    """Whether numgrad's threads pay for one kernel at one shape, measured as for the fused
-    kernels (backends/cpu.py): the first TRIALS runs alternate serial and threaded, the faster
-    way is kept, and the choice is measured again every RECHECK runs.  On a machine whose
-    other processes keep the cores busy, waking a worker costs more than the work it takes
-    (W9 on the 2-core VM under load: 99-147 ms a step serial, 134-223 ms threaded)."""
-
-    TRIALS, RECHECK = 3, 500
-    __slots__ = ("serial", "threaded", "pays", "runs")
-
-    def __init__(self):
-        self.serial, self.threaded, self.pays, self.runs = [], [], None, 0
-
-    def run(self, kernel, count, args):
-        n = min(threads.get_num_threads(), count)
-        if n <= 1:
-            kernel(0, 0, count, *args)
-            return
-        self.runs += 1
-        if self.pays is not None and self.runs <= self.RECHECK:
-            if self.pays:
-                threads.run_chunks(kernel, count, args)
-            else:
-                kernel(0, 0, count, *args)
-            return
-        serial = len(self.serial) <= len(self.threaded)
-        t0 = time.perf_counter()
-        if serial:
-            kernel(0, 0, count, *args)
-        else:
-            threads.run_chunks(kernel, count, args)
-        (self.serial if serial else self.threaded).append(time.perf_counter() - t0)
-        if len(self.threaded) >= self.TRIALS:
-            self.pays = min(self.threaded) < min(self.serial)
-            self.serial, self.threaded, self.runs = [], [], 0
-
-
-_CHOICES = {}
-
-
-def _parallel(site, kernel, count, *args):
-    """kernel(mode, c0, c1, *args) over chunks 0..count, serially or on numgrad's threads as
-    measured for `site` (a hashable key: op type and shapes)."""
-    choice = _CHOICES.get(site)
-    if choice is None:
-        choice = _CHOICES.setdefault(site, _ThreadChoice())
-    choice.run(kernel, count, args)
-
-
-def _usable(attrs, *arrays):
+def usable(attrs, *arrays):
+    """Whether the kernels here cover a call: NHWC, one float dtype, no empty array."""
     return (attrs["data_format"] == "NHWC" and all(a.dtype in _FLOATS for a in arrays)
             and len({a.dtype for a in arrays}) == 1 and all(a.size for a in arrays))
 
 
-def _geom_args(g):
+def geom_args(g):
+    """A `Geometry` as the kernels' int64 arrays: window, strides, dilations, padding before
+    (rows, cols) and output size."""
     k, s, d = (np.array(v, np.int64) for v in (g.k, g.s, g.d))
     return k, s, d, np.array([g.pad[0][0], g.pad[1][0]], np.int64), np.array(g.out, np.int64)
 
@@ -229,7 +181,7 @@ def _over_chunks(site, n, rows_per_image, width, work):
         scratch = {}
         for c in range(c0, c1):
             work(c * per, min(n, (c + 1) * per), scratch)
-    _parallel(site, run, count)
+    threaded.run(site, run, count)
     return per, count
 
 
@@ -243,12 +195,12 @@ def _scratch(scratch, shape, dtype):
 
 def conv2d(vals, attrs):
     x, f = vals
-    if not _usable(attrs, x, f):
+    if not usable(attrs, x, f):
         return None
     g = run_geometry("Conv2D", attrs, x.shape, f.shape)
     if not all(g.out):
         return None
-    x, ga = np.ascontiguousarray(x), _geom_args(g)
+    x, ga = np.ascontiguousarray(x), geom_args(g)
     n, rows, o = x.shape[0], g.out[0] * g.out[1], f.shape[3]
     f2 = np.ascontiguousarray(f).reshape(-1, o)
     y = np.empty((n * rows, o), x.dtype)
@@ -262,7 +214,7 @@ def conv2d(vals, attrs):
 
 def conv2d_backprop_input(vals, attrs):
     sizes, f, dy = vals
-    if not _usable(attrs, f, dy):
+    if not usable(attrs, f, dy):
         return None
     sizes = tuple(int(v) for v in sizes)
     g = run_geometry("Conv2DBackpropInput", attrs, sizes, f.shape, dy.shape)
@@ -270,7 +222,7 @@ def conv2d_backprop_input(vals, attrs):
     ft = np.ascontiguousarray(np.ascontiguousarray(f).reshape(-1, o).T)
     dy2 = np.ascontiguousarray(dy).reshape(-1, o)
     dx = np.empty(sizes, dy.dtype)
-    ga = _geom_args(g)
+    ga = geom_args(g)
 
     def work(i0, i1, scratch):
         cols = dy2[i0 * rows:i1 * rows] @ ft
@@ -281,11 +233,11 @@ def conv2d_backprop_input(vals, attrs):
 
 def conv2d_backprop_filter(vals, attrs):
     x, sizes, dy = vals
-    if not _usable(attrs, x, dy):
+    if not usable(attrs, x, dy):
         return None
     sizes = tuple(int(v) for v in sizes)
     g = run_geometry("Conv2DBackpropFilter", attrs, x.shape, sizes, dy.shape)
-    x, ga = np.ascontiguousarray(x), _geom_args(g)
+    x, ga = np.ascontiguousarray(x), geom_args(g)
     n, rows, o = x.shape[0], g.out[0] * g.out[1], sizes[3]
     kk = sizes[0] * sizes[1] * sizes[2]
     dy2 = np.ascontiguousarray(dy).reshape(-1, o)
@@ -311,25 +263,25 @@ def _sum_parts(parts):
 
 def max_pool(vals, attrs):
     x, = vals
-    if not _usable(attrs, x):
+    if not usable(attrs, x):
         return None
     g = pool_geometry("MaxPool", attrs, x.shape[1:3])
     y = np.empty((x.shape[0],) + g.out + (x.shape[3],), x.dtype)
-    k, s, _, pad, _ = _geom_args(g)
-    _parallel(("MaxPool", x.shape, g), _max_pool, x.shape[0], np.ascontiguousarray(x), y, k, s,
-              pad)
+    k, s, _, pad, _ = geom_args(g)
+    threaded.run(("MaxPool", x.shape, g), _max_pool, x.shape[0], np.ascontiguousarray(x), y,
+                 k, s, pad)
     return [y]
 
 
 def max_pool_grad(vals, attrs):
     x, _, dy = vals
-    if not _usable(attrs, *vals):
+    if not usable(attrs, *vals):
         return None
     g = pool_geometry("MaxPoolGrad", attrs, x.shape[1:3])
     dx = np.empty(x.shape, dy.dtype)
-    k, s, _, pad, _ = _geom_args(g)
-    _parallel(("MaxPoolGrad", x.shape, g), _max_pool_grad, x.shape[0], np.ascontiguousarray(x),
-              np.ascontiguousarray(dy), dx, k, s, pad)
+    k, s, _, pad, _ = geom_args(g)
+    threaded.run(("MaxPoolGrad", x.shape, g), _max_pool_grad, x.shape[0],
+                 np.ascontiguousarray(x), np.ascontiguousarray(dy), dx, k, s, pad)
     return [dx]
 
 
