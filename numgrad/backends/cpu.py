@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import blas_threads, cache, config, numba_start, threads
 from ..compiler import stages
+from ..compiler.canonical import canonical
 from ..compiler.emit_cpu import emit_group
 from ..compiler.lower import Unsupported
 from ..kernels.cpu import OPAQUE
@@ -295,6 +296,8 @@ class CompiledPlan:
             # a function plan's one-row gathers run in its plan function (native_single)
             options={"gathers": FUSE_GATHERS and not fuse_at_once}))
         L, fetch_values, feed_values, steps = c.L, c.fetch_values, c.feed_values, c.steps
+        for spec in c.kernels.values():     # kernels equal up to value names: one module
+            spec.source = canonical(spec.source)
         self.n_values = len(L.values)
         self.consts = []
         for v in L.values:
@@ -364,8 +367,7 @@ class CompiledPlan:
                 for st, run in zip(self.steps, self.runners)):
             return
         try:
-            runners = [_GroupRunner(st, emit_group(st, hot=True)) if st.kind == "group"
-                       else run for st, run in zip(self.steps, self.runners)]
+            runners = [_GroupRunner(st, _emit_hot(st)) if st.kind == "group" else run for st, run in zip(self.steps, self.runners)]
             fn, const_args, out_ids, out_allocs = _emit_plan_function(self, runners)
         except Exception as e:  # noqa: BLE001  (an optimisation: fall back to the step runner)
             log.debug("numgrad: no fused plan function: %s", e)
@@ -427,6 +429,13 @@ class CompiledPlan:
 
     def summary(self):
         return plan_summary(self)
+
+
+def _emit_hot(group):
+    """The `hot` kernel spec of `group` (emit_group), its value names canonical."""
+    spec = emit_group(group, hot=True)
+    spec.source = canonical(spec.source)
+    return spec
 
 
 def _pick(outs, given, i, fresh, const, scalar):
