@@ -93,7 +93,9 @@ def test_interpreted_then_step_kernels_when_no_plan_function(tiers, rng):
         np.testing.assert_allclose(out[1], ref[1], rtol=1e-5, atol=1e-6)
 
 
-def test_big_plan_compiles_on_its_first_call(tiers, rng):
+def test_big_plan_compiles_on_its_first_call(tiers, rng, switches):
+    # (unless its kernels compile in worker processes: tests/test_background_compile.py)
+    switches(BACKGROUND_COMPILE=False)
     n = cpu.PARALLEL_MIN
     x = ng.placeholder(ng.float64, [n])
     loss = ng.reduce_sum(ng.sin(x) * x)

@@ -13,7 +13,7 @@ import weakref
 
 import numpy as np
 
-from .. import blas_threads, cache, config, numba_start, threads
+from .. import blas_threads, cache, compile_workers, config, numba_start, threads
 from ..compiler import stages
 from ..compiler.canonical import canonical
 from ..compiler.emit_cpu import emit_group
@@ -36,6 +36,13 @@ STAGES = stages.cpu_stages()
 # often then compiles straight into its one-dispatch plan function (FUSED_CALL_AFTER), not
 # first into step kernels it would stop using.  0 compiles on the first call.
 INTERPRET_CALLS = config.get("NUMGRAD_INTERPRET_CALLS")
+# A big plan (one with a kernel big enough for threads, so not interpreted for INTERPRET_CALLS
+# calls) whose kernels are not in the on-disk cache has worker processes compile them
+# (compile_workers.py) and runs the NumPy interpreter until they are done: W6's first call
+# takes one interpreted call (~0.3 s) instead of 2.5-5 s of compiling.  Only while
+# INTERPRET_CALLS > 0: with 0, every plan compiles on its first call.
+BACKGROUND_COMPILE = config.get("NUMGRAD_BACKGROUND_COMPILE")
+_BACKGROUND_LOCK = threading.Lock()
 # A gather (axis 0) read only by fused loops is read by them in place (params[indices[i]])
 # instead of being copied out first; NUMGRAD_FUSE_GATHERS=0 turns that off (A/B).
 FUSE_GATHERS = config.get("NUMGRAD_FUSE_GATHERS")
@@ -352,6 +359,13 @@ class CompiledPlan:
         self.fused_after = FUSED_CALL_AFTER
         if stable:      # one code path from the first call: the same bits on every call
             self.interpret_calls, self.fused_after = 0, float("inf")
+        # a big plan's kernels missing from the cache compile in worker processes while its
+        # calls are interpreted (BACKGROUND_COMPILE); compile_job is the workers' Job, False
+        # once decided that there is none (or it has finished)
+        self.background = (BACKGROUND_COMPILE and INTERPRET_CALLS > 0 and not small and
+                           reference is not None and not stable and self.kernels > 0)
+        self.compile_job = None
+        self.background_calls = 0       # calls interpreted while the workers compiled
         self.plan_seconds = time.perf_counter() - t0
 
     def _try_fused_call(self):
@@ -382,6 +396,9 @@ class CompiledPlan:
             self.calls += 1
             if self.calls <= self.interpret_calls:
                 return self._reference(feed_values)
+            if self.background and self._compiling(feed_values):
+                self.background_calls += 1
+                return self._reference(feed_values)
             numba_start.start()     # before any kernel, opaque ones included, is compiled
             if self.calls > self.fused_after:
                 self._try_fused_call()
@@ -409,6 +426,19 @@ class CompiledPlan:
         finally:
             blas_threads.end()
 
+    def _compiling(self, feed_values):
+        """Whether worker processes are still compiling this plan's kernels.  The first call
+        starts them, for the kernels not in the cache; when they are done (or there are
+        none) the plan runs its compiled kernels from then on."""
+        if self.compile_job is None:
+            with _BACKGROUND_LOCK:
+                if self.compile_job is None:
+                    self.compile_job = _start_compile_job(self, feed_values) or False
+        if self.compile_job and self.compile_job.running():
+            return True
+        self.background = False
+        return False
+
     def _run_steps(self, feed_values):
         env = [None] * self.n_values
         for vid, arr in self.consts:
@@ -429,6 +459,63 @@ class CompiledPlan:
 
     def summary(self):
         return plan_summary(self)
+
+
+def _start_compile_job(plan, feed_values):
+    """Worker processes compiling the kernels of `plan` that are not in the cache, for the
+    argument types they get with `feed_values`; None if there are none to compile."""
+    sources = {r._source for r in plan.runners if isinstance(r, _GroupRunner)}
+    missing = sources - cache.compiled(sources)
+    if not missing or not cache.writable():
+        return None
+    try:
+        signatures = _kernel_signatures(plan, feed_values)
+    except Exception as e:  # noqa: BLE001  (the dry run is an optimisation: compile on use)
+        log.debug("numgrad: no background compile: %s", e)
+        return None
+    items = [(src, sorted(signatures[src], key=str)) for src in sorted(missing)
+             if signatures.get(src)]
+    return compile_workers.start(items, cache.cache_dir()) if items else None
+
+
+class _SignatureRecorder:
+    """Stands in for a kernel in a dry run: records the Numba types of each call's arguments."""
+
+    def __init__(self):
+        self.signatures = set()
+
+    def __call__(self, *args):
+        from numba import typeof
+        self.signatures.add(tuple(typeof(a) for a in args))
+
+
+def _kernel_signatures(plan, feed_values):
+    """{kernel source: the Numba signatures its runner calls it with}, from a dry run of the
+    plan's steps on `feed_values`: the kernels record their arguments instead of running,
+    opaque steps leave zero arrays of their outputs' shapes and dtypes (untouched memory)."""
+    env = [None] * plan.n_values
+    for vid, arr in plan.consts:
+        env[vid] = arr
+    for vid, arr in zip(plan.feed_ids, feed_values):
+        env[vid] = _contiguous(arr)
+    found = {}
+    for st, run, dead in zip(plan.steps, plan.runners, plan._release):
+        if st.kind == "group":
+            saved = run._kernel, run.compiled, run.compile_seconds
+            recorder = run._kernel = _SignatureRecorder()
+            try:
+                run(env)
+            finally:
+                run._kernel, run.compiled, run.compile_seconds = saved
+            found.setdefault(run._source, set()).update(recorder.signatures)
+        elif st.node.type == "Reshape":
+            run(env)
+        else:
+            for v in st.node.outputs:
+                env[v.id] = np.zeros(v.shape, v.dtype)
+        for vid in dead:
+            env[vid] = None
+    return found
 
 
 def _emit_hot(group):
@@ -713,6 +800,12 @@ def plan_summary(plan):
         lines.append(f"  small plan: its first {plan.interpret_calls} calls run the NumPy "
                      f"interpreter ({done} so far), later ones compiled code "
                      "(NUMGRAD_INTERPRET_CALLS)")
+    job = plan.compile_job
+    if job:
+        state = "compiled" if job.seconds is not None else "compiling"
+        lines.append(f"  big plan: its kernels {state} in {len(job.procs)} worker processes "
+                     f"while {plan.background_calls} calls ran the NumPy interpreter "
+                     "(NUMGRAD_BACKGROUND_COMPILE)")
     for i, (st, run) in enumerate(zip(plan.steps, plan.runners)):
         if st.kind == "group":
             ops = ", ".join(f"{n.type}" for n in st.nodes)
