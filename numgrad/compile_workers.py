@@ -32,8 +32,9 @@ import time
 
 log = logging.getLogger("numgrad.compiler")
 
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()
 _JOBS = []                  # running jobs of this process
+_IN_FLIGHT = {}             # kernel source -> the running job compiling it
 
 
 def worker_count(n_items):
@@ -48,38 +49,55 @@ def worker_count(n_items):
 
 class Job:
     """Worker processes compiling `items` ([(source, [signature, ...]), ...]) into the cache
-    directory `cache_dir`.  Their stderr goes to a temporary file, read when one fails."""
+    directory `cache_dir`, and the jobs of this process already compiling other kernels the
+    caller needs (`waits_for`): the job runs until all of them are done.  The workers' stderr
+    goes to a temporary file, read when one fails."""
 
-    def __init__(self, items, cache_dir, workers=None):
+    def __init__(self, items, cache_dir, workers=None, waits_for=()):
         self.owner = os.getpid()
         self.started = time.perf_counter()
+        self.sources = [source for source, _ in items]
+        self.waits_for = list(waits_for)
         self.seconds = None         # how long the workers took, once finished
         self.failed = []            # stderr tails of workers that exited with an error
+        self.procs = []
+        if not items:
+            return
         n = workers or worker_count(len(items))
-        shares = [items[k::n] for k in range(n)]
         package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         env = dict(os.environ, NUMGRAD_CACHE_DIR=cache_dir)
         env["PYTHONPATH"] = os.pathsep.join(
             [package_root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-        self.procs = []
-        for share in shares:
-            err = tempfile.TemporaryFile()
+        try:
+            for k in range(n):
+                self._spawn(items[k::n], env)
+        except OSError:
+            self.kill()
+            raise
+
+    def _spawn(self, share, env):
+        err = tempfile.TemporaryFile()
+        try:
             proc = subprocess.Popen(
                 [sys.executable, "-c", "from numgrad.compile_workers import main; main()",
                  str(os.getpid())],
                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err, env=env)
-            self.procs.append((proc, err))
-            try:
-                proc.stdin.write(pickle.dumps(share))
-                proc.stdin.close()
-            except OSError:         # the worker died at once: poll() reports it
-                pass
+        except OSError:
+            err.close()
+            raise
+        self.procs.append((proc, err))
+        try:
+            proc.stdin.write(pickle.dumps(share))
+            proc.stdin.close()
+        except OSError:         # the worker died at once: poll() reports it
+            pass
 
     def running(self):
         """Whether a worker still runs (False in a forked child, which does not own them)."""
         if os.getpid() != self.owner:
             return False
-        if any(proc.poll() is None for proc, _ in self.procs):
+        if any([proc.poll() is None for proc, _ in self.procs] +
+               [job.running() for job in self.waits_for]):
             return True
         self._finish()
         return False
@@ -116,19 +134,33 @@ class Job:
         with _LOCK:
             if self in _JOBS:
                 _JOBS.remove(self)
+            for source in self.sources:
+                if _IN_FLIGHT.get(source) is self:
+                    del _IN_FLIGHT[source]
         for text in self.failed:
             log.info("numgrad: a compile worker failed (its kernels compile on use): %s", text)
 
 
 def start(items, cache_dir, workers=None):
-    """A running :class:`Job` compiling `items`, or None if no worker could be started."""
-    try:
-        job = Job(items, cache_dir, workers)
-    except OSError as e:
-        log.info("numgrad: no compile workers (%s); compiling on use", e)
-        return None
+    """A running :class:`Job` compiling `items` (kernels that another job of this process is
+    compiling already are waited for, not compiled twice), or None if no worker could be
+    started."""
     with _LOCK:
+        others, mine = {}, []
+        for source, signatures in items:
+            job = _IN_FLIGHT.get(source)
+            if job is None:
+                mine.append((source, signatures))
+            else:
+                others[id(job)] = job
+        try:
+            job = Job(mine, cache_dir, workers, others.values())
+        except OSError as e:
+            log.info("numgrad: no compile workers (%s); compiling on use", e)
+            return None
         _JOBS.append(job)
+        for source in job.sources:
+            _IN_FLIGHT[source] = job
     return job
 
 
@@ -148,9 +180,9 @@ def _kill_all():
 
 
 def _after_fork_in_child():
-    global _LOCK, _JOBS
-    _LOCK = threading.Lock()
-    _JOBS = []              # the parent's workers: not ours to wait for or kill
+    global _LOCK, _JOBS, _IN_FLIGHT
+    _LOCK = threading.RLock()
+    _JOBS, _IN_FLIGHT = [], {}      # the parent's workers: not ours to wait for or kill
 
 
 atexit.register(_kill_all)
