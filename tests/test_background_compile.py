@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import numgrad as ng
+from numgrad import cache, config
 from numgrad.backends import cpu
 
 from plan_checks import compiled_plans
@@ -185,3 +186,18 @@ def test_stable_plans_and_compile_at_once_start_no_workers(rng, switches):
         s.run(y, {x: xv})
         cp, = compiled_plans(s)
     assert not cp.background and cp.compile_job is None
+
+
+def test_the_cache_knows_which_kernels_have_machine_code(tmp_path):
+    c = 1.0 + os.getpid() % 997 / 1024
+    src = f"from numba import njit\n\n\n@njit(cache=True)\ndef kernel(a):\n    return a * {c!r}\n"
+    key = cache.source_key(src)
+    with config.override(NUMGRAD_CACHE_DIR=str(tmp_path)):
+        assert cache.compiled([src]) == set()
+        kernel = cache.load(src, "kernel")
+        assert cache.compiled([src]) == set()           # loaded, not compiled yet
+        np.testing.assert_array_equal(kernel(np.arange(3.0)), np.arange(3.0) * c)
+        assert cache.compiled([src]) == {src}
+        cache._LOADED.pop(key)                          # as another process sees it: on disk
+        assert cache.compiled([src]) == {src}
+    sys.modules.pop(f"numgrad_k_{key}", None)
