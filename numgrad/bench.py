@@ -247,6 +247,9 @@ def warm_up(fn, data):
         calls += max(cpu.INTERPRET_CALLS, cpu.FUSED_CALL_AFTER) + 1
     for _ in range(calls):
         fn(*data)
+    if compile_workers.wait_all():
+        for _ in range(2 * cpu.THREAD_TRIALS + 1):  # the plan function compiled meanwhile
+            fn(*data)
 
 
 def first_call_seconds(name, cache_dir, compile_at_once=True):

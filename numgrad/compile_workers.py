@@ -148,7 +148,7 @@ def start(items, cache_dir, workers=None):
     with _LOCK:
         others, mine = {}, []
         for source, signatures in items:
-            job = _IN_FLIGHT.get(source)
+            job = _IN_FLIGHT.get(source) if signatures else None
             if job is None:
                 mine.append((source, signatures))
             else:
@@ -159,17 +159,21 @@ def start(items, cache_dir, workers=None):
             log.info("numgrad: no compile workers (%s); compiling on use", e)
             return None
         _JOBS.append(job)
-        for source in job.sources:
-            _IN_FLIGHT[source] = job
+        for source, signatures in mine:
+            if signatures:          # (an item without any is only loaded, for an import)
+                _IN_FLIGHT[source] = job
     return job
 
 
 def wait_all(timeout=None):
     """Wait until this process's compile workers are done (at most `timeout` seconds each);
-    benchmarks call it after a first call, so that what they time is compiled code."""
+    the number of jobs that were running.  Benchmarks call it after the calls that start
+    them, so that what they time is compiled code."""
     with _LOCK:
         jobs = list(_JOBS)
-    return all([job.wait(timeout) for job in jobs])
+    for job in jobs:
+        job.wait(timeout)
+    return len(jobs)
 
 
 def _kill_all():
@@ -191,8 +195,10 @@ if hasattr(os, "register_at_fork"):
 
 
 def main():
-    """A worker: compile each (source, signatures) pickled on stdin into the cache directory
-    (NUMGRAD_CACHE_DIR), while the parent process (pid in argv[1]) lives."""
+    """A worker: load each (source, signatures) pickled on stdin and compile its `kernel` for
+    each signature into the cache directory (NUMGRAD_CACHE_DIR), while the parent process
+    (pid in argv[1]) lives.  A source without signatures is only loaded: a plan function
+    (compiled as it loads, its signature explicit) imports the kernels loaded before it."""
     from . import cache
     from .compiler import vecmath_calls
     vecmath_calls.module_name()     # big kernels import the vecmath wrappers by module name
@@ -200,9 +206,9 @@ def main():
     for source, signatures in pickle.loads(sys.stdin.buffer.read()):
         if os.getppid() != parent:
             return
-        kernel = cache.load(source, "kernel")
+        module = cache.load(source)
         for sig in signatures:
-            kernel.compile(sig)
+            module.kernel.compile(sig)
     # Numba saved each kernel as it compiled it; skip the interpreter's teardown (~1 s).
     sys.stdout.flush()
     sys.stderr.flush()

@@ -61,9 +61,9 @@ def kernel_stats(cp):
 """
 
 
-def _run(script, cache_dir, timeout=300):
-    env = dict(os.environ, NUMGRAD_CACHE_DIR=str(cache_dir), NUMGRAD_INTERPRET_CALLS="",
-               NUMGRAD_BACKGROUND_COMPILE="", PYTHONPATH=ROOT)
+def _run(script, cache_dir, timeout=300, env=None):
+    env = {**os.environ, "NUMGRAD_CACHE_DIR": str(cache_dir), "NUMGRAD_INTERPRET_CALLS": "",
+           "NUMGRAD_BACKGROUND_COMPILE": "", "PYTHONPATH": ROOT, **(env or {})}
     out = subprocess.run([sys.executable, "-c", PRELUDE + textwrap.dedent(script)],
                          capture_output=True, text=True, env=env, timeout=timeout)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -201,3 +201,32 @@ def test_the_cache_knows_which_kernels_have_machine_code(tmp_path):
         cache._LOADED.pop(key)                          # as another process sees it: on disk
         assert cache.compiled([src]) == {src}
     sys.modules.pop(f"numgrad_k_{key}", None)
+
+
+def test_a_small_plan_interprets_while_a_worker_compiles_its_plan_function(tmp_path):
+    """Past FUSED_CALL_AFTER calls a small plan's one-dispatch function compiles in a worker;
+    the calls go on interpreted meanwhile, then run it."""
+    out = _run("""
+        from numgrad import config
+        x = ng.placeholder(ng.float64, [16])
+        y = ng.reduce_sum(x * x * 3.0 - x)
+        fx = sess.make_callable([y, ng.gradients(y, x)[0]], [x])
+        xv = np.linspace(-1, 1, 16)
+        want_x = [np.sum(xv * xv * 3.0 - xv), 6 * xv - 1]
+        cp = None
+        for call in range(1, 6):
+            got = fx(xv)
+            for g, w in zip(got, want_x):
+                np.testing.assert_allclose(g, w, rtol=1e-13, atol=1e-13)
+            cp, = [c for p in sess._plans.values() for c in p._compiled.values()]
+            assert not cp.fused_call, call      # interpreted, then waiting for the worker
+        job = cp.compile_job
+        assert job and cp.background_calls >= 2 and job.procs and job.wait(240)
+        assert not job.failed, job.failed
+        again = fx(xv)
+        assert cp.fused_call
+        for g, w in zip(again, got):
+            np.testing.assert_allclose(g, w, rtol=1e-13, atol=1e-13)
+        print("ok")
+        """, tmp_path / "c", env={"NUMGRAD_INTERPRET_CALLS": "3", "NUMGRAD_FUSED_CALL_AFTER": "3"})
+    assert out.strip() == "ok"

@@ -355,16 +355,19 @@ class CompiledPlan:
         # plan (see INTERPRET_CALLS); calls beyond interpret_calls run compiled code.
         small = not any(getattr(run, "parallel", False) for run in self.runners)
         self._reference = reference
-        self.interpret_calls = INTERPRET_CALLS if small and reference is not None else 0
+        self.interpret_calls = (INTERPRET_CALLS if small and reference is not None
+                                and not fuse_at_once else 0)
         self.fused_after = FUSED_CALL_AFTER
         if stable:      # one code path from the first call: the same bits on every call
             self.interpret_calls, self.fused_after = 0, float("inf")
         # a big plan's kernels missing from the cache compile in worker processes while its
         # calls are interpreted (BACKGROUND_COMPILE); compile_job is the workers' Job, False
         # once decided that there is none (or it has finished)
-        self.background = (BACKGROUND_COMPILE and INTERPRET_CALLS > 0 and not small and
-                           reference is not None and not stable and self.kernels > 0)
+        self.in_background = (BACKGROUND_COMPILE and INTERPRET_CALLS > 0 and
+                              reference is not None and not stable)
+        self.background = self.in_background and not small and self.kernels > 0
         self.compile_job = None
+        self._fused_pending = None      # (job, plan function source and its facts)
         self.background_calls = 0       # calls interpreted while the workers compiled
         self.plan_seconds = time.perf_counter() - t0
 
@@ -372,7 +375,16 @@ class CompiledPlan:
         """Small all-kernel plans become one Numba function: a call is one dispatch.
 
         Its kernels are re-emitted `hot` (vectorised vecmath): a plan called this often is
-        worth the longer compile, and its math is then no longer libm-bound."""
+        worth the longer compile, and its math is then no longer libm-bound.  A plan with an
+        interpreter (in_background) has a worker process compile that function into the
+        cache and returns "pending" until it is done: the caller interprets meanwhile."""
+        if self._fused_pending is not None:
+            job, made = self._fused_pending
+            if job.running():
+                return "pending"
+            self._fused_pending = None
+            self._use_plan_function(*made)
+            return None
         self.fused_call = False
         if not self.steps or not all(
                 st.kind == "group" and not run.parallel and not st.gathered or
@@ -381,10 +393,30 @@ class CompiledPlan:
                 for st, run in zip(self.steps, self.runners)):
             return
         try:
-            runners = [_GroupRunner(st, _emit_hot(st)) if st.kind == "group" else run for st, run in zip(self.steps, self.runners)]
-            fn, const_args, out_ids, out_allocs = _emit_plan_function(self, runners)
+            runners = [_GroupRunner(st, _emit_hot(st)) if st.kind == "group" else run
+                       for st, run in zip(self.steps, self.runners)]
+            made = _emit_plan_function(self, runners)
         except Exception as e:  # noqa: BLE001  (an optimisation: fall back to the step runner)
             log.debug("numgrad: no fused plan function: %s", e)
+            return None
+        if self.in_background and not cache.compiled([made[0]]):
+            # the worker loads the hot kernels' modules (the function imports them by name),
+            # then the function, whose explicit signature compiles it as it loads
+            items = [(run._source, []) for run in runners if isinstance(run, _GroupRunner)]
+            job = compile_workers.start(items + [(made[0], [])], cache.cache_dir(), workers=1)
+            if job is not None:
+                self.fused_call, self._fused_pending = None, (job, made)
+                self.compile_job = job
+                return "pending"
+        self._use_plan_function(*made)
+        return None
+
+    def _use_plan_function(self, source, const_args, out_ids, out_allocs):
+        try:
+            fn = cache.load(source, "plan")
+        except Exception as e:  # noqa: BLE001  (as in _try_fused_call: run the steps)
+            log.debug("numgrad: no fused plan function: %s", e)
+            self.fused_call = False
             return
         self.fused_call = (fn, const_args, out_ids, out_allocs)
         self.fast = _final_results(fn, const_args, out_ids, out_allocs)
@@ -400,8 +432,9 @@ class CompiledPlan:
                 self.background_calls += 1
                 return self._reference(feed_values)
             numba_start.start()     # before any kernel, opaque ones included, is compiled
-            if self.calls > self.fused_after:
-                self._try_fused_call()
+            if self.calls > self.fused_after and self._try_fused_call() == "pending":
+                self.background_calls += 1
+                return self._reference(feed_values)
         if self.fused_call:
             fn, const_args, out_ids, out_allocs = self.fused_call
             given = [np.empty(shape, dtype) for shape, dtype in out_allocs]
@@ -573,9 +606,10 @@ def _final_results(fn, const_args, out_ids, out_allocs=()):
 
 
 def _emit_plan_function(plan, runners):
-    """Source of one njit function running every step of a small plan; compiled and cached.
+    """Source of one njit function running every step of a small plan (cache.load compiles
+    it, with the explicit signature, as it loads it).
 
-    Returns the function, its constant arguments, per fetch (index in the returned tuple,
+    Returns the source, its constant arguments, per fetch (index in the returned tuple,
     -1 for a constant or -2 - k for output array k, whether that array is freshly allocated
     by the function, the constant or None, the scalar type of a 0-d result), and the
     (shape, dtype) of each output array the caller allocates and passes last.
@@ -670,7 +704,7 @@ def _emit_plan_function(plan, runners):
               f"@njit(({', '.join(sig)}{',' if len(sig) == 1 else ''}), cache=True, nogil=True)\n"
               f"def plan({', '.join(params)}):\n" + guard + "\n".join(body) +
               f"\n    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})\n")
-    return cache.load(source, "plan"), [a for _, a in const_args], out_ids, out_allocs
+    return source, [a for _, a in const_args], out_ids, out_allocs
 
 
 def native_single(node):
@@ -964,7 +998,8 @@ class FunctionPlan(CpuPlan):
         return super().compiled(feed_values)
 
     def _build(self, sig):
-        return CompiledPlan(self.ops, self.fetches, self.feeds, sig, fuse_at_once=True)
+        return CompiledPlan(self.ops, self.fetches, self.feeds, sig, fuse_at_once=True,
+                            reference=self._reference)
 
 
 class CpuBackend:
