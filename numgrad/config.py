@@ -101,9 +101,9 @@ SWITCHES = {s.name: s for s in [
            "0 compiles on the first call.",
            timing="import", mirror=("numgrad.backends.cpu", "INTERPRET_CALLS"), minimum=0),
     Switch("NUMGRAD_BACKGROUND_COMPILE", "bool", True,
-           "A big cpu plan whose kernels are not in the on-disk cache has worker processes "
-           "compile them and runs the NumPy interpreter until they are done (only while "
-           "`NUMGRAD_INTERPRET_CALLS` > 0).",
+           "Worker processes compile what a cpu plan needs and the on-disk cache lacks (a big "
+           "plan's kernels, the plan function of a small plan or a loop body) while its calls "
+           "run the NumPy interpreter (only while `NUMGRAD_INTERPRET_CALLS` > 0).",
            timing="import", mirror=("numgrad.backends.cpu", "BACKGROUND_COMPILE")),
     Switch("NUMGRAD_FUSED_CALL_AFTER", "int", 100,
            "After this many calls a small cpu plan is compiled into one Numba plan function.",
