@@ -837,9 +837,10 @@ def plan_summary(plan):
     job = plan.compile_job
     if job:
         state = "compiled" if job.seconds is not None else "compiling"
-        lines.append(f"  big plan: its kernels {state} in the background ({len(job.procs)} "
-                     f"worker processes of its own) while {plan.background_calls} calls ran "
-                     "the NumPy interpreter (NUMGRAD_BACKGROUND_COMPILE)")
+        what = "its plan function" if plan._fused_pending or plan.fused_call else "its kernels"
+        lines.append(f"  {what} {state} in the background ({len(job.procs)} worker processes "
+                     f"of its own) while {plan.background_calls} calls ran the NumPy "
+                     "interpreter (NUMGRAD_BACKGROUND_COMPILE)")
     for i, (st, run) in enumerate(zip(plan.steps, plan.runners)):
         if st.kind == "group":
             ops = ", ".join(f"{n.type}" for n in st.nodes)
