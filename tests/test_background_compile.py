@@ -230,3 +230,28 @@ def test_a_small_plan_interprets_while_a_worker_compiles_its_plan_function(tmp_p
         print("ok")
         """, tmp_path / "c", env={"NUMGRAD_INTERPRET_CALLS": "3", "NUMGRAD_FUSED_CALL_AFTER": "3"})
     assert out.strip() == "ok"
+
+
+def test_a_loop_body_runs_interpreted_while_a_worker_compiles_it(tmp_path):
+    out = _run("""
+        from numgrad import compile_workers
+        x = ng.placeholder(ng.float64, [8])
+        _, y = ng.while_loop(lambda i, v: i < 50, lambda i, v: (i + 1, v * 0.9 + ng.sin(v)),
+                             [ng.constant(0), x])
+        lossy = ng.reduce_sum(y * y)
+        fetch = [lossy, ng.gradients(lossy, x)[0]]
+        xv = np.linspace(-1, 1, 8)
+        with ng.Session(backend="numpy") as s0:
+            want_y = s0.run(fetch, {x: xv})
+        first = sess.run(fetch, {x: xv})        # the bodies' plan functions: workers
+        assert compile_workers.wait_all() >= 1
+        second = sess.run(fetch, {x: xv})       # ... loaded: one dispatch per iteration
+        bodies = [cp for p in list(cpu._PLANS) if isinstance(p, cpu.FunctionPlan)
+                  for cp in p._compiled.values() if isinstance(cp, cpu.CompiledPlan)]
+        assert any(cp.fused_call and cp.compile_job for cp in bodies)
+        for got in (first, second):
+            for g, w in zip(got, want_y):
+                np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+        print("ok")
+        """, tmp_path / "c", env={"NUMGRAD_FUNCTION_COMPILE_AFTER": "2"})
+    assert out.strip() == "ok"
