@@ -48,8 +48,9 @@ TIMED = "\nimport time\nt0 = time.perf_counter()\ncall()\nprint(time.perf_counte
 
 
 def first_call(name, root, cache_dir, compile_at_once):
-    """Seconds of `name`'s first call in a fresh process importing numgrad from `root`."""
-    env = dict(os.environ, NUMGRAD_CACHE_DIR=cache_dir, PYTHONPATH=root)
+    """Seconds of `name`'s first call on the cpu backend in a fresh process importing numgrad
+    from `root`."""
+    env = dict(os.environ, NUMGRAD_CACHE_DIR=cache_dir, PYTHONPATH=root, NUMGRAD_BACKEND="cpu")
     env.pop("NUMGRAD_INTERPRET_CALLS", None)
     env.pop("NUMGRAD_BACKGROUND_COMPILE", None)
     if compile_at_once:
