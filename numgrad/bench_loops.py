@@ -215,6 +215,8 @@ def run(steps=STEPS, repeats=5, peers=tuple(PEERS), cold=True, out=print):
         calls[name] = call
     if cold:
         first["numgrad"] = numgrad_cold_first_call(steps)
+    from numgrad import compile_workers
+    compile_workers.wait_all()                  # numgrad's kernels compiling in the background
     for call in calls.values():                 # warm up (the first hot calls)
         call()
     times = {k: [] for k in calls}

@@ -100,6 +100,38 @@ def load(source, attr=None):
     return module if attr is None else getattr(module, attr)
 
 
+def compiled(sources):
+    """The subset of `sources` whose functions have machine code at hand: compiled or loaded
+    by this process, or saved by Numba in the cache directory (for some signature; a new
+    signature of a saved function still compiles on use)."""
+    done, rest = set(), []
+    for source in sources:
+        module = _LOADED.get(source_key(source))
+        if module is not None and any(getattr(f, "overloads", None)
+                                      for f in vars(module).values()):
+            done.add(source)
+        else:
+            rest.append(source)
+    if rest:
+        try:
+            saved = {name.split(".", 1)[0] for name in
+                     os.listdir(os.path.join(cache_dir(), "__pycache__")) if name.endswith(".nbi")}
+        except OSError:
+            saved = set()
+        done.update(s for s in rest if f"numgrad_k_{source_key(s)}" in saved)
+    return done
+
+
+def writable():
+    """Whether the cache directory exists (or can be made) and is writable."""
+    d = cache_dir()
+    try:
+        os.makedirs(d, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(d, os.W_OK)
+
+
 def _import(key, source):
     numba_start.start()         # before Numba's first compile or cache load
     modname = f"numgrad_k_{key}"

@@ -100,6 +100,11 @@ SWITCHES = {s.name: s for s in [
            "A small cpu plan's first calls run with the NumPy interpreter before it compiles; "
            "0 compiles on the first call.",
            timing="import", mirror=("numgrad.backends.cpu", "INTERPRET_CALLS"), minimum=0),
+    Switch("NUMGRAD_BACKGROUND_COMPILE", "bool", True,
+           "Worker processes compile what a cpu plan needs and the on-disk cache lacks (a big "
+           "plan's kernels, the plan function of a small plan or a loop body) while its calls "
+           "run the NumPy interpreter (only while `NUMGRAD_INTERPRET_CALLS` > 0).",
+           timing="import", mirror=("numgrad.backends.cpu", "BACKGROUND_COMPILE")),
     Switch("NUMGRAD_FUSED_CALL_AFTER", "int", 100,
            "After this many calls a small cpu plan is compiled into one Numba plan function.",
            timing="import", mirror=("numgrad.backends.cpu", "FUSED_CALL_AFTER"), minimum=0),

@@ -45,8 +45,10 @@ def _finite_difference(f, x, eps=1e-6):
 
 @pytest.fixture
 def tiers(switches):
-    """Three interpreted calls, then the plan function (as with the defaults, 100 and 100)."""
-    switches(INTERPRET_CALLS=3, FUSED_CALL_AFTER=3)
+    """Three interpreted calls, then the plan function (as with the defaults, 100 and 100),
+    compiled on the call that needs it (tests/test_background_compile.py has it compiled by
+    a worker process meanwhile, as the defaults do)."""
+    switches(INTERPRET_CALLS=3, FUSED_CALL_AFTER=3, BACKGROUND_COMPILE=False)
 
 
 def test_small_plan_interprets_its_first_calls_then_compiles(tiers, rng):

@@ -13,8 +13,9 @@ import weakref
 
 import numpy as np
 
-from .. import blas_threads, cache, config, numba_start, threads
+from .. import blas_threads, cache, compile_workers, config, numba_start, threads
 from ..compiler import stages
+from ..compiler.canonical import canonical
 from ..compiler.emit_cpu import emit_group
 from ..compiler.lower import Unsupported
 from ..kernels.cpu import OPAQUE
@@ -37,6 +38,13 @@ STAGES = stages.cpu_stages()
 # often then compiles straight into its one-dispatch plan function (FUSED_CALL_AFTER), not
 # first into step kernels it would stop using.  0 compiles on the first call.
 INTERPRET_CALLS = config.get("NUMGRAD_INTERPRET_CALLS")
+# A big plan (one with a kernel big enough for threads, so not interpreted for INTERPRET_CALLS
+# calls) whose kernels are not in the on-disk cache has worker processes compile them
+# (compile_workers.py) and runs the NumPy interpreter until they are done: W6's first call
+# takes one interpreted call (~0.3 s) instead of 2.5-5 s of compiling.  Only while
+# INTERPRET_CALLS > 0: with 0, every plan compiles on its first call.
+BACKGROUND_COMPILE = config.get("NUMGRAD_BACKGROUND_COMPILE")
+_BACKGROUND_LOCK = threading.Lock()
 # A gather (axis 0) read only by fused loops is read by them in place (params[indices[i]])
 # instead of being copied out first; NUMGRAD_FUSE_GATHERS=0 turns that off (A/B).
 FUSE_GATHERS = config.get("NUMGRAD_FUSE_GATHERS")
@@ -292,6 +300,8 @@ class CompiledPlan(SignaturePlan):
             # a function plan's one-row gathers run in its plan function (native_single)
             options={"gathers": FUSE_GATHERS and not fuse_at_once}))
         L, fetch_values, feed_values, steps = c.L, c.fetch_values, c.feed_values, c.steps
+        for spec in c.kernels.values():     # kernels equal up to value names: one module
+            spec.source = canonical(spec.source)
         self.n_values = len(L.values)
         self.consts = []
         for v in L.values:
@@ -342,17 +352,36 @@ class CompiledPlan(SignaturePlan):
         # plan (see INTERPRET_CALLS); calls beyond interpret_calls run compiled code.
         small = not any(getattr(run, "parallel", False) for run in self.runners)
         self._reference = reference
-        self.interpret_calls = INTERPRET_CALLS if small and reference is not None else 0
+        self.interpret_calls = (INTERPRET_CALLS if small and reference is not None
+                                and not fuse_at_once else 0)
         self.fused_after = FUSED_CALL_AFTER
         if stable:      # one code path from the first call: the same bits on every call
             self.interpret_calls, self.fused_after = 0, float("inf")
+        # a big plan's kernels missing from the cache compile in worker processes while its
+        # calls are interpreted (BACKGROUND_COMPILE); compile_job is the workers' Job, False
+        # once decided that there is none (or it has finished)
+        self.in_background = (BACKGROUND_COMPILE and INTERPRET_CALLS > 0 and
+                              reference is not None and not stable)
+        self.background = self.in_background and not small and self.kernels > 0
+        self.compile_job = None
+        self._fused_pending = None      # (job, plan function source and its facts)
+        self.background_calls = 0       # calls interpreted while the workers compiled
         self.plan_seconds = time.perf_counter() - t0
 
     def _try_fused_call(self):
         """Small all-kernel plans become one Numba function: a call is one dispatch.
 
         Its kernels are re-emitted `hot` (vectorised vecmath): a plan called this often is
-        worth the longer compile, and its math is then no longer libm-bound."""
+        worth the longer compile, and its math is then no longer libm-bound.  A plan with an
+        interpreter (in_background) has a worker process compile that function into the
+        cache and returns "pending" until it is done: the caller interprets meanwhile."""
+        if self._fused_pending is not None:
+            job, made = self._fused_pending
+            if job.running():
+                return "pending"
+            self._fused_pending = None
+            self._use_plan_function(*made)
+            return None
         self.fused_call = False
         if not self.steps or not all(
                 st.kind == "group" and not run.parallel and not st.gathered or
@@ -361,11 +390,30 @@ class CompiledPlan(SignaturePlan):
                 for st, run in zip(self.steps, self.runners)):
             return
         try:
-            runners = [_GroupRunner(st, emit_group(st, hot=True)) if st.kind == "group"
-                       else run for st, run in zip(self.steps, self.runners)]
-            fn, const_args, out_ids, out_allocs = _emit_plan_function(self, runners)
+            runners = [_GroupRunner(st, _emit_hot(st)) if st.kind == "group" else run
+                       for st, run in zip(self.steps, self.runners)]
+            made = _emit_plan_function(self, runners)
         except Exception as e:  # noqa: BLE001  (an optimisation: fall back to the step runner)
             log.debug("numgrad: no fused plan function: %s", e)
+            return None
+        if self.in_background and not cache.compiled([made[0]]):
+            # the worker loads the hot kernels' modules (the function imports them by name),
+            # then the function, whose explicit signature compiles it as it loads
+            items = [(run._source, []) for run in runners if isinstance(run, _GroupRunner)]
+            job = compile_workers.start(items + [(made[0], [])], cache.cache_dir(), workers=1)
+            if job is not None:
+                self.fused_call, self._fused_pending = None, (job, made)
+                self.compile_job = job
+                return "pending"
+        self._use_plan_function(*made)
+        return None
+
+    def _use_plan_function(self, source, const_args, out_ids, out_allocs):
+        try:
+            fn = cache.load(source, "plan")
+        except Exception as e:  # noqa: BLE001  (as in _try_fused_call: run the steps)
+            log.debug("numgrad: no fused plan function: %s", e)
+            self.fused_call = False
             return
         self.fused_call = (fn, const_args, out_ids, out_allocs)
         self.fast = _final_results(fn, const_args, out_ids, out_allocs)
@@ -377,9 +425,13 @@ class CompiledPlan(SignaturePlan):
             self.calls += 1
             if self.calls <= self.interpret_calls:
                 return self._reference(feed_values)
+            if self.background and self._compiling(feed_values):
+                self.background_calls += 1
+                return self._reference(feed_values)
             numba_start.start()     # before any kernel, opaque ones included, is compiled
-            if self.calls > self.fused_after:
-                self._try_fused_call()
+            if self.calls > self.fused_after and self._try_fused_call() == "pending":
+                self.background_calls += 1
+                return self._reference(feed_values)
         if self.fused_call:
             fn, const_args, out_ids, out_allocs = self.fused_call
             given = [np.empty(shape, dtype) for shape, dtype in out_allocs]
@@ -404,6 +456,19 @@ class CompiledPlan(SignaturePlan):
         finally:
             blas_threads.end()
 
+    def _compiling(self, feed_values):
+        """Whether worker processes are still compiling this plan's kernels.  The first call
+        starts them, for the kernels not in the cache; when they are done (or there are
+        none) the plan runs its compiled kernels from then on."""
+        if self.compile_job is None:
+            with _BACKGROUND_LOCK:
+                if self.compile_job is None:
+                    self.compile_job = _start_compile_job(self, feed_values) or False
+        if self.compile_job and self.compile_job.running():
+            return True
+        self.background = False
+        return False
+
     def _run_steps(self, feed_values):
         env = [None] * self.n_values
         for vid, arr in self.consts:
@@ -424,6 +489,70 @@ class CompiledPlan(SignaturePlan):
 
     def summary(self):
         return plan_summary(self)
+
+
+def _start_compile_job(plan, feed_values):
+    """Worker processes compiling the kernels of `plan` that are not in the cache, for the
+    argument types they get with `feed_values`; None if there are none to compile."""
+    sources = {r._source for r in plan.runners if isinstance(r, _GroupRunner)}
+    missing = sources - cache.compiled(sources)
+    if not missing or not cache.writable():
+        return None
+    try:
+        signatures = _kernel_signatures(plan, feed_values)
+    except Exception as e:  # noqa: BLE001  (the dry run is an optimisation: compile on use)
+        log.debug("numgrad: no background compile: %s", e)
+        return None
+    items = [(src, sorted(signatures[src], key=str)) for src in sorted(missing)
+             if signatures.get(src)]
+    return compile_workers.start(items, cache.cache_dir()) if items else None
+
+
+class _SignatureRecorder:
+    """Stands in for a kernel in a dry run: records the Numba types of each call's arguments."""
+
+    def __init__(self):
+        self.signatures = set()
+
+    def __call__(self, *args):
+        from numba import typeof
+        self.signatures.add(tuple(typeof(a) for a in args))
+
+
+def _kernel_signatures(plan, feed_values):
+    """{kernel source: the Numba signatures its runner calls it with}, from a dry run of the
+    plan's steps on `feed_values`: the kernels record their arguments instead of running,
+    opaque steps leave zero arrays of their outputs' shapes and dtypes (untouched memory)."""
+    env = [None] * plan.n_values
+    for vid, arr in plan.consts:
+        env[vid] = arr
+    for vid, arr in zip(plan.feed_ids, feed_values):
+        env[vid] = _contiguous(arr)
+    found = {}
+    for st, run, dead in zip(plan.steps, plan.runners, plan._release):
+        if st.kind == "group":
+            saved = run._kernel, run.compiled, run.compile_seconds
+            recorder = run._kernel = _SignatureRecorder()
+            try:
+                run(env)
+            finally:
+                run._kernel, run.compiled, run.compile_seconds = saved
+            found.setdefault(run._source, set()).update(recorder.signatures)
+        elif st.node.type == "Reshape":
+            run(env)
+        else:
+            for v in st.node.outputs:
+                env[v.id] = np.zeros(v.shape, v.dtype)
+        for vid in dead:
+            env[vid] = None
+    return found
+
+
+def _emit_hot(group):
+    """The `hot` kernel spec of `group` (emit_group), its value names canonical."""
+    spec = emit_group(group, hot=True)
+    spec.source = canonical(spec.source)
+    return spec
 
 
 def _pick(outs, given, i, fresh, const, scalar):
@@ -474,9 +603,10 @@ def _final_results(fn, const_args, out_ids, out_allocs=()):
 
 
 def _emit_plan_function(plan, runners):
-    """Source of one njit function running every step of a small plan; compiled and cached.
+    """Source of one njit function running every step of a small plan (cache.load compiles
+    it, with the explicit signature, as it loads it).
 
-    Returns the function, its constant arguments, per fetch (index in the returned tuple,
+    Returns the source, its constant arguments, per fetch (index in the returned tuple,
     -1 for a constant or -2 - k for output array k, whether that array is freshly allocated
     by the function, the constant or None, the scalar type of a 0-d result), and the
     (shape, dtype) of each output array the caller allocates and passes last.
@@ -571,7 +701,7 @@ def _emit_plan_function(plan, runners):
               f"@njit(({', '.join(sig)}{',' if len(sig) == 1 else ''}), cache=True, nogil=True)\n"
               f"def plan({', '.join(params)}):\n" + guard + "\n".join(body) +
               f"\n    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})\n")
-    return cache.load(source, "plan"), [a for _, a in const_args], out_ids, out_allocs
+    return source, [a for _, a in const_args], out_ids, out_allocs
 
 
 def native_single(node):
@@ -701,6 +831,13 @@ def plan_summary(plan):
         lines.append(f"  small plan: its first {plan.interpret_calls} calls run the NumPy "
                      f"interpreter ({done} so far), later ones compiled code "
                      "(NUMGRAD_INTERPRET_CALLS)")
+    job = plan.compile_job
+    if job:
+        state = "compiled" if job.seconds is not None else "compiling"
+        what = "its plan function" if plan._fused_pending or plan.fused_call else "its kernels"
+        lines.append(f"  {what} {state} in the background ({len(job.procs)} worker processes "
+                     f"of its own) while {plan.background_calls} calls ran the NumPy "
+                     "interpreter (NUMGRAD_BACKGROUND_COMPILE)")
     for i, (st, run) in enumerate(zip(plan.steps, plan.runners)):
         if st.kind == "group":
             ops = ", ".join(f"{n.type}" for n in st.nodes)
@@ -857,7 +994,8 @@ class FunctionPlan(CpuPlan):
         return super().compiled(feed_values)
 
     def _build(self, sig):
-        return CompiledPlan(self.ops, self.fetches, self.feeds, sig, fuse_at_once=True)
+        return CompiledPlan(self.ops, self.fetches, self.feeds, sig, fuse_at_once=True,
+                            reference=self._reference)
 
 
 class CpuBackend:

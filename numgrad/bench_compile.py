@@ -1,0 +1,113 @@
+"""First-call times of W1-W7, each in a fresh process: ``python -m numgrad.bench_compile``.
+
+``[--only W1,W6] [--repeats 3] [--compare DIR]``
+
+Columns (seconds of the first call, planning included, Python start and imports not):
+* ``cold``: an empty kernel cache, compiling on the first call (NUMGRAD_INTERPRET_CALLS=0);
+* ``warm``: the same with the cache the cold run filled;
+* ``first``: an empty cache with the defaults (a small plan's first calls are interpreted;
+  a big plan's are too while worker processes compile its kernels, NUMGRAD_BACKGROUND_COMPILE).
+
+``--compare DIR`` runs the same processes with the numgrad checkout in DIR first on the path
+(another branch, say), alternating with this one's for each workload and repeat, so that a
+busy machine slows both alike; the table then has a row per checkout.  Min and median over
+the repeats.
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# workload -> code defining `call` (the first call is timed), using only what both checkouts
+# of a comparison have
+BUILD = {
+    "W1 f64 1e6": "import numgrad.bench as b; fn, d = b.numgrad_call('W1 f64 1e6'); "
+                  "call = lambda: fn(*d)",
+    "W2": "import numgrad.bench as b; fn, d = b.numgrad_call('W2'); call = lambda: fn(*d)",
+    "W3": "import numgrad.bench as b; fn, d = b.numgrad_call('W3'); call = lambda: fn(*d)",
+    "W4": "import numgrad.bench as b; fn, d = b.numgrad_call('W4'); call = lambda: fn(*d)",
+    "W5": "import numgrad.bench as b; fn, d = b.numgrad_call('W5'); call = lambda: fn(*d)",
+    "W6": ("import numgrad as ng, numgrad.bench_train as b\n"
+           "w, data = b.problem()\n"
+           "g = ng.Graph()\n"
+           "with g.as_default():\n"
+           "    loss, _, ph = b.build_numgrad(ng, w)\n"
+           "    train = ng.train.AdamOptimizer(b.LR, b.BETA1, b.BETA2, b.EPS).minimize(loss)\n"
+           "    s = ng.Session(graph=g)\n"
+           "    s.run(ng.global_variables_initializer())\n"
+           "fn = s.make_callable([train, loss], list(ph.values()))\n"
+           "vals = [data[k] for k in ph]\n"
+           "call = lambda: fn(*vals)"),
+    "W7": "import numgrad.bench_loops as b; x0, t = b.problem(); call = b.numgrad_call(x0, t)",
+}
+TIMED = "\nimport time\nt0 = time.perf_counter()\ncall()\nprint(time.perf_counter() - t0)\n"
+
+
+def first_call(name, root, cache_dir, compile_at_once):
+    """Seconds of `name`'s first call on the cpu backend in a fresh process importing numgrad
+    from `root`."""
+    env = dict(os.environ, NUMGRAD_CACHE_DIR=cache_dir, PYTHONPATH=root, NUMGRAD_BACKEND="cpu")
+    env.pop("NUMGRAD_INTERPRET_CALLS", None)
+    env.pop("NUMGRAD_BACKGROUND_COMPILE", None)
+    if compile_at_once:
+        env["NUMGRAD_INTERPRET_CALLS"] = "0"
+    out = subprocess.run([sys.executable, "-c", BUILD[name] + TIMED], capture_output=True,
+                         text=True, env=env, cwd=tempfile.gettempdir())
+    if out.returncode:
+        raise RuntimeError(f"{name} ({root}): {out.stderr}")
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def measure(name, root):
+    """(cold, warm, first with the defaults) seconds of one repeat."""
+    with tempfile.TemporaryDirectory() as d:
+        cold = first_call(name, root, d, True)
+        warm = first_call(name, root, d, True)
+    with tempfile.TemporaryDirectory() as d:
+        first = first_call(name, root, d, False)
+    return cold, warm, first
+
+
+def run(names, repeats=3, roots=(HERE,), out=print):
+    """{(workload, root): [(cold, warm, first) per repeat]}, checkouts alternating."""
+    results = {}
+    for name in names:
+        for _ in range(repeats):
+            for root in roots:
+                results.setdefault((name, root), []).append(measure(name, root))
+        for root in roots:
+            out(_row(name, root, results[(name, root)], len(roots) > 1))
+    return results
+
+
+def _row(name, root, samples, label):
+    cells = [f"{name:11s}"] + ([f"{os.path.basename(root.rstrip('/')):>14s}"] if label else [])
+    for k in range(3):
+        xs = [s[k] for s in samples]
+        cells.append(f"{min(xs):7.2f} {statistics.median(xs):7.2f}")
+    return " | ".join(cells)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", help="comma-separated workloads (prefix match)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--compare", help="another numgrad checkout, measured alternately")
+    args = ap.parse_args(argv)
+    names = list(BUILD)
+    if args.only:
+        wanted = [w.strip() for w in args.only.split(",")]
+        names = [n for n in names if any(n.startswith(w) for w in wanted)]
+    roots = (args.compare, HERE) if args.compare else (HERE,)
+    print("seconds of the first call in a fresh process, min and median of "
+          f"{args.repeats}: cold (empty cache, compile at once) | warm (filled cache) | "
+          "first (empty cache, defaults)")
+    run(names, args.repeats, roots)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,257 @@
+"""A big cpu plan whose kernels are not cached runs the NumPy interpreter while worker
+processes compile them into the cache, then switches (NUMGRAD_BACKGROUND_COMPILE,
+numgrad/compile_workers.py).
+
+Each scenario runs in a fresh process with its own cache directory: a process that has
+compiled a kernel once would find it in its in-memory cache and start no workers.  The rest
+of the suite compiles at once (NUMGRAD_INTERPRET_CALLS=0 in conftest.py), which turns the
+background compile off; these scripts set the defaults back.
+"""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import numgrad as ng
+from numgrad import cache, config
+from numgrad.backends import cpu
+
+from plan_checks import compiled_plans
+
+pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# A plan with kernels big enough for threads (so not interpreted for INTERPRET_CALLS calls),
+# compiled quickly (no transcendental functions); float64 so that the interpreted and the
+# compiled results can be compared closely.
+PRELUDE = """
+import os, sys, time
+import numpy as np
+import numgrad as ng
+from numgrad import cache
+from numgrad.backends import cpu
+
+N = 40000
+a = ng.placeholder(ng.float64, [N], name="a")
+b = ng.placeholder(ng.float64, [N], name="b")
+loss = ng.reduce_sum(a * b * b + 0.5 * a * a - b)
+fetches = [loss] + ng.gradients(loss, [a, b])
+rng = np.random.default_rng(0)
+va, vb = rng.standard_normal(N), rng.standard_normal(N)
+want = [np.sum(va * vb * vb + 0.5 * va * va - vb), vb * vb + va, 2 * va * vb - 1]
+sess = ng.Session(backend="cpu")
+fn = sess.make_callable(fetches, [a, b])
+
+def plan():
+    cp, = [cp for p in sess._plans.values() for cp in p._compiled.values()
+           if isinstance(cp, cpu.CompiledPlan)]
+    return cp
+
+def check(got, rtol=1e-12):
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=1e-9)
+
+def kernel_stats(cp):
+    return [(sum(r._kernel.stats.cache_hits.values()), sum(r._kernel.stats.cache_misses.values()))
+            for r in cp.runners if isinstance(r, cpu._GroupRunner)]
+"""
+
+
+def _run(script, cache_dir, timeout=300, env=None):
+    env = {**os.environ, "NUMGRAD_CACHE_DIR": str(cache_dir), "NUMGRAD_INTERPRET_CALLS": "",
+           "NUMGRAD_BACKGROUND_COMPILE": "", "PYTHONPATH": ROOT, **(env or {})}
+    out = subprocess.run([sys.executable, "-c", PRELUDE + textwrap.dedent(script)],
+                         capture_output=True, text=True, env=env, timeout=timeout)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout
+
+
+SWITCH = """
+first = fn(va, vb)                      # interpreted; the workers start
+cp = plan()
+job = cp.compile_job
+assert job and job.running() and cp.background_calls == 1, (job, cp.background_calls)
+assert not any(r.compiled for r in cp.runners if isinstance(r, cpu._GroupRunner))
+check(first)
+# the same loss over other tensors: the same kernels, which the first plan's workers compile
+a2 = ng.placeholder(ng.float64, [N])
+b2 = ng.placeholder(ng.float64, [N])
+loss2 = ng.reduce_sum(a2 * b2 * b2 + 0.5 * a2 * a2 - b2)
+fn2 = sess.make_callable([loss2] + ng.gradients(loss2, [a2, b2]), [a2, b2])
+check(fn2(va, vb))
+cp2, = [c for p in sess._plans.values() for c in p._compiled.values() if c is not cp]
+assert cp2.compile_job.procs == [] and cp2.compile_job.waits_for == [job]
+assert job.wait(240) and not cp2.compile_job.running()
+check(fn2(va, vb))
+assert all(hits > 0 and misses == 0 for hits, misses in kernel_stats(cp2))
+assert [p.returncode for p, _ in job.procs] == [0] * len(job.procs), job.failed
+compiled = fn(va, vb)                   # the kernels the workers saved, loaded
+assert all(r.compiled for r in cp.runners if isinstance(r, cpu._GroupRunner))
+stats = kernel_stats(cp)
+assert stats and all(hits > 0 and misses == 0 for hits, misses in stats), stats
+check(compiled)
+for x, y in zip(first, compiled):       # the two tiers agree to rounding
+    np.testing.assert_allclose(x, y, rtol=1e-13, atol=1e-12)
+assert fn(va, vb)[0] == compiled[0]     # and compiled calls repeat bit for bit
+print(cp.summary().splitlines()[1])
+"""
+
+
+def test_big_plan_interprets_while_workers_compile_then_switches(tmp_path):
+    out = _run(SWITCH, tmp_path / "c")
+    assert "in the background" in out
+    # a new process finds every kernel in the cache: it starts no workers, compiles nothing
+    out = _run("""
+        check(fn(va, vb))
+        cp = plan()
+        assert cp.compile_job is False and cp.background_calls == 0
+        stats = kernel_stats(cp)
+        assert stats and all(hits > 0 and misses == 0 for hits, misses in stats), stats
+        print("ok")
+        """, tmp_path / "c")
+    assert out.strip() == "ok"
+
+
+KILL = """
+fn(va, vb)
+job = plan().compile_job
+time.sleep(DELAY)
+job.kill()                              # SIGKILL, wherever the workers are
+assert not job.running()
+check(fn(va, vb))                       # what the workers did not save compiles here
+"""
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.8, 1.6])
+def test_a_worker_killed_mid_compile_leaves_a_whole_cache(tmp_path, delay):
+    d = tmp_path / "c"
+    _run(f"DELAY = {delay}\n" + KILL, d)
+    assert not list(d.glob(".tmp-*")), "a temporary file was left behind"
+    for p in d.glob("numgrad_k_*.py"):
+        compile(p.read_text(), str(p), "exec")      # every entry is whole, valid Python
+    out = _run("""
+        import warnings
+        warnings.simplefilter("error", RuntimeWarning)   # an unreadable entry warns
+        check(fn(va, vb))
+        stats = kernel_stats(plan())
+        assert all(misses == 0 for hits, misses in stats), stats
+        print("ok")
+        """, d)
+    assert out.strip() == "ok"
+
+
+def test_fork_while_workers_compile(tmp_path):
+    """The child does not own its parent's workers (neither waits for nor kills them): its
+    plan compiles on its own; the parent's workers finish and the parent switches."""
+    out = _run("""
+        import signal
+        fn(va, vb)
+        job = plan().compile_job
+        assert job.running()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                signal.alarm(200)
+                assert not job.running()            # not the child's to wait for
+                check(fn(va, vb))                   # compiles in the child
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert job.wait(240) and not job.failed, job.failed
+        check(fn(va, vb))
+        assert all(r.compiled for r in plan().runners if isinstance(r, cpu._GroupRunner))
+        print("ok")
+        """, tmp_path / "c")
+    assert out.strip() == "ok"
+
+
+def test_stable_plans_and_compile_at_once_start_no_workers(rng, switches):
+    switches(INTERPRET_CALLS=100, BACKGROUND_COMPILE=True)
+    x = ng.placeholder(ng.float64, [cpu.PARALLEL_MIN + 1])
+    y = ng.reduce_sum(x * x * 3.0)
+    xv = rng.standard_normal(cpu.PARALLEL_MIN + 1)
+    with ng.Session(backend="cpu-stable") as s:
+        s.run(y, {x: xv})
+        cp, = compiled_plans(s)
+    assert not cp.background and cp.compile_job is None
+    switches(INTERPRET_CALLS=0)
+    with ng.Session(backend="cpu") as s:
+        s.run(y, {x: xv})
+        cp, = compiled_plans(s)
+    assert not cp.background and cp.compile_job is None
+
+
+def test_the_cache_knows_which_kernels_have_machine_code(tmp_path):
+    c = 1.0 + os.getpid() % 997 / 1024
+    src = f"from numba import njit\n\n\n@njit(cache=True)\ndef kernel(a):\n    return a * {c!r}\n"
+    key = cache.source_key(src)
+    with config.override(NUMGRAD_CACHE_DIR=str(tmp_path)):
+        assert cache.compiled([src]) == set()
+        kernel = cache.load(src, "kernel")
+        assert cache.compiled([src]) == set()           # loaded, not compiled yet
+        np.testing.assert_array_equal(kernel(np.arange(3.0)), np.arange(3.0) * c)
+        assert cache.compiled([src]) == {src}
+        cache._LOADED.pop(key)                          # as another process sees it: on disk
+        assert cache.compiled([src]) == {src}
+    sys.modules.pop(f"numgrad_k_{key}", None)
+
+
+def test_a_small_plan_interprets_while_a_worker_compiles_its_plan_function(tmp_path):
+    """Past FUSED_CALL_AFTER calls a small plan's one-dispatch function compiles in a worker;
+    the calls go on interpreted meanwhile, then run it."""
+    out = _run("""
+        from numgrad import config
+        x = ng.placeholder(ng.float64, [16])
+        y = ng.reduce_sum(x * x * 3.0 - x)
+        fx = sess.make_callable([y, ng.gradients(y, x)[0]], [x])
+        xv = np.linspace(-1, 1, 16)
+        want_x = [np.sum(xv * xv * 3.0 - xv), 6 * xv - 1]
+        cp = None
+        for call in range(1, 6):
+            got = fx(xv)
+            for g, w in zip(got, want_x):
+                np.testing.assert_allclose(g, w, rtol=1e-13, atol=1e-13)
+            cp, = [c for p in sess._plans.values() for c in p._compiled.values()]
+            assert not cp.fused_call, call      # interpreted, then waiting for the worker
+        job = cp.compile_job
+        assert job and cp.background_calls >= 2 and job.procs and job.wait(240)
+        assert not job.failed, job.failed
+        again = fx(xv)
+        assert cp.fused_call
+        for g, w in zip(again, got):
+            np.testing.assert_allclose(g, w, rtol=1e-13, atol=1e-13)
+        print("ok")
+        """, tmp_path / "c", env={"NUMGRAD_INTERPRET_CALLS": "3", "NUMGRAD_FUSED_CALL_AFTER": "3"})
+    assert out.strip() == "ok"
+
+
+def test_a_loop_body_runs_interpreted_while_a_worker_compiles_it(tmp_path):
+    out = _run("""
+        from numgrad import compile_workers
+        x = ng.placeholder(ng.float64, [8])
+        _, y = ng.while_loop(lambda i, v: i < 50, lambda i, v: (i + 1, v * 0.9 + ng.sin(v)),
+                             [ng.constant(0), x])
+        lossy = ng.reduce_sum(y * y)
+        fetch = [lossy, ng.gradients(lossy, x)[0]]
+        xv = np.linspace(-1, 1, 8)
+        with ng.Session(backend="numpy") as s0:
+            want_y = s0.run(fetch, {x: xv})
+        first = sess.run(fetch, {x: xv})        # the bodies' plan functions: workers
+        assert compile_workers.wait_all() >= 1
+        second = sess.run(fetch, {x: xv})       # ... loaded: one dispatch per iteration
+        bodies = [cp for p in list(cpu._PLANS) if isinstance(p, cpu.FunctionPlan)
+                  for cp in p._compiled.values() if isinstance(cp, cpu.CompiledPlan)]
+        assert any(cp.fused_call and cp.compile_job for cp in bodies)
+        for got in (first, second):
+            for g, w in zip(got, want_y):
+                np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+        print("ok")
+        """, tmp_path / "c", env={"NUMGRAD_FUNCTION_COMPILE_AFTER": "2"})
+    assert out.strip() == "ok"

@@ -1,0 +1,23 @@
+"""numgrad/bench_compile.py: first calls in fresh processes (no timings are checked)."""
+import pytest
+
+from numgrad import bench_compile
+
+pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
+
+
+def test_every_workload_has_a_first_call_script():
+    assert list(bench_compile.BUILD) == ["W1 f64 1e6", "W2", "W3", "W4", "W5", "W6", "W7"]
+    for name, code in bench_compile.BUILD.items():
+        compile(code + bench_compile.TIMED, name, "exec")
+
+
+def test_first_call_in_a_fresh_process_and_its_row(tmp_path):
+    # W4 with the defaults is interpreted: no compile, so this stays cheap
+    seconds = bench_compile.first_call("W4", bench_compile.HERE, str(tmp_path), False)
+    assert seconds > 0
+    assert not list(tmp_path.glob("numgrad_k_*.py"))      # nothing compiled nor cached
+    row = bench_compile._row("W4", "/x/main", [(1.0, 0.1, seconds), (3.0, 0.3, seconds)], True)
+    cells = [c.split() for c in row.split("|")]
+    assert cells[0] == ["W4"] and cells[1] == ["main"]
+    assert cells[2] == ["1.00", "2.00"] and cells[3] == ["0.10", "0.20"]
