@@ -200,6 +200,12 @@ def _xdivy(x, y):
         return np.where(x == 0, np.zeros((), x.dtype), x / y).astype(x.dtype)
 
 
+def _squared_difference(x, y):
+    """(x - y)^2; for complex operands TF's |x - y|^2 (a complex tensor with imaginary part 0)."""
+    d = x - y
+    return d * np.conj(d) if d.dtype.kind == "c" else np.square(d)
+
+
 def _mul_no_nan(x, y):
     with np.errstate(all="ignore"):
         return np.where(y == 0, np.zeros((), x.dtype), x * y).astype(x.dtype)
@@ -291,8 +297,8 @@ BINARY = [
     ("Pow", "pow", _int_safe_power, "pow({0}, {1})", NUMERIC_C, None),
     ("Maximum", "maximum", np.maximum, "maximum({0}, {1})", NUMERIC, None),
     ("Minimum", "minimum", np.minimum, "minimum({0}, {1})", NUMERIC, None),
-    ("SquaredDifference", "squared_difference", lambda x, y: np.square(x - y),
-     "sqdiff({0}, {1})", NUMERIC, None),
+    ("SquaredDifference", "squared_difference", _squared_difference,
+     "sqdiff({0}, {1})", NUMERIC_C, None),
     ("Equal", "equal", np.equal, "({0} == {1})", ANY, _dt.bool_),
     ("NotEqual", "not_equal", np.not_equal, "({0} != {1})", ANY, _dt.bool_),
     ("Less", "less", np.less, "({0} < {1})", NUMERIC, _dt.bool_),
