@@ -139,3 +139,13 @@ def angle(input, name=None):    # noqa: A002
     if x.dtype.is_complex:
         return make_op("Angle", [x], name=name).outputs[0]
     return where(less(x, 0), multiply(_pymath.pi, ones_like(x)), zeros_like(x), name=name)
+
+
+# --- batching rules (numgrad/batching.py): all six ops are elementwise --------------------------
+def _register_batching():
+    from .. import batching as B
+    for t in ["Complex", "Conj"] + [t for t, _ in PARTS]:
+        B.BATCH_RULES.setdefault(t, B._elementwise)
+
+
+_register_batching()
