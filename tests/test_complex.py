@@ -142,6 +142,9 @@ NOT_COMPLEX = {
     "is_nan": lambda z: ng.is_nan(z), "floormod": lambda z: ng.floormod(z, z),
     "reduce_max": lambda z: ng.reduce_max(z), "softplus": lambda z: ng.nn.softplus(z),
     "raw_abs": lambda z: ng.ops.math.unary_op("Abs", z),
+    "argmax": lambda z: ng.argmax(z), "argmin": lambda z: ng.argmin(z),
+    "top_k": lambda z: ng.nn.top_k(z, 1), "sign": lambda z: ng.sign(z),
+    "xlogy": lambda z: ng.math.xlogy(z, z),
 }
 
 
@@ -174,6 +177,8 @@ def test_everyday_ops_on_complex_match_numpy():
         (ng.matmul(m, m, adjoint_b=True), np.outer(Z, W) @ np.conj(np.outer(Z, W)).T),
         (ng.transpose(m, conjugate=True), np.conj(np.outer(Z, W)).T),
         (ng.linalg.adjoint(m), np.conj(np.outer(Z, W)).T), (ng.transpose(m), np.outer(Z, W).T),
+        (ng.norm(z), np.linalg.norm(Z) + 0j), (ng.cumsum(z), np.cumsum(Z)),
+        (ng.cumprod(z), np.cumprod(Z)),
     ]
     got, ref = run([t for t, _ in cases], {z: Z, w: W})
     for (t, want), g, r in zip(cases, got, ref):
