@@ -358,3 +358,61 @@ def test_jacobian_of_a_complex_graph_is_vectorised():
     with ng.Session(backend="numpy") as s:
         np.testing.assert_allclose(s.run(jac, {x: [0.1, 0.2, 0.3]}),
                                    np.diag(np.exp([0.1, 0.2, 0.3])), rtol=1e-12)
+
+
+# --- complex ops in fused cpu loops ----------------------------------------------------------------
+def _complex_chain(dtype):
+    z = ng.placeholder(dtype, [5])
+    w = ng.placeholder(dtype, [5])
+    y = (ng.exp(z) * w + ng.conj(z) * ng.square(z) - w / z + ng.sqrt(w) * ng.tanh(z)
+         + ng.math.rsqrt(z) + ng.sigmoid(w) + ng.math.log(w) * ng.sin(z) * ng.cos(w)
+         + ng.math.reciprocal(w) + ng.math.divide_no_nan(z, w)
+         + ng.math.squared_difference(z, w))
+    parts = ng.abs(y) + ng.math.angle(y) + ng.real(y) * ng.imag(y)
+    back = ng.cast(parts, dtype) * ng.complex(ng.real(z), ng.imag(w))
+    return z, w, [y, parts, back, ng.equal(z, w), ng.cast(y, ng.bool)]
+
+
+@pytest.mark.backend_independent
+@pytest.mark.parametrize("dtype", [ng.complex64, ng.complex128])
+def test_complex_chain_is_one_fused_kernel(dtype, switches):
+    from plan_checks import plan_of
+    z, w, outs = _complex_chain(dtype)
+    zv = (Z[[0, 1, 2, 0, 1]] * [1, 2, -1, 0.5, 3]).astype(dtype.np)
+    wv = np.concatenate([W, [0, 2 - 1j]]).astype(dtype.np)       # a zero divisor: div_no_nan
+    feed = {z: zv, w: wv}
+    with ng.Session(backend="numpy") as s:
+        ref = s.run(outs, feed)
+    plan = plan_of(outs, feed)
+    assert len(plan.kernels) == 1 and plan.opaque == [], plan
+    with ng.Session(backend="cpu") as s:
+        got = s.run(outs, feed)
+    switches(NUMGRAD_FUSE_COMPLEX=False)
+    unfused = plan_of(outs, feed)
+    assert "Exp" in unfused.opaque and "ComplexAbs" in unfused.opaque
+    rtol = 2e-5 if dtype == ng.complex64 else 1e-12
+    for g, r in zip(got, ref):
+        assert g.dtype == r.dtype
+        np.testing.assert_allclose(g, r, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.backend_independent
+def test_fused_gradient_kernels_of_complex_values_give_zero_where_dy_is_zero():
+    """SqrtGrad / RsqrtGrad / ReciprocalGrad in a fused loop: conj(y) as TF's kernels, and 0
+    where the incoming gradient is 0 (even where y is 0 or inf)."""
+    y = ng.placeholder(ng.complex128, [4])
+    dy = ng.placeholder(ng.complex128, [4])
+    outs = [ng.ops.math._sqrt_grad(y, dy), ng.ops.math._rsqrt_grad(y, dy),
+            ng.ops.math._reciprocal_grad(y, dy)]
+    feed = {y: np.array([0, 1 + 1j, np.inf, 2 - 1j]), dy: np.array([0, 0.5j, 0, 1 + 2j])}
+    with ng.Session(backend="cpu") as s:
+        got = s.run(outs, feed)
+    with ng.Session(backend="numpy") as s:
+        ref = s.run(outs, feed)
+    cy = np.conj(feed[y][[1, 3]])
+    d = feed[dy][[1, 3]]
+    want = [0.5 * d / cy, -0.5 * d * cy ** 3, -d * cy ** 2]
+    for g, r, w in zip(got, ref, want):
+        for v in (g, r):
+            assert v[0] == 0 and v[2] == 0
+            np.testing.assert_allclose(v[[1, 3]], w, rtol=1e-13)

@@ -84,6 +84,37 @@ for _t, _f in PARTS:
 register_op("Conj", _conj_infer, lambda v, a: [np.conj(v[0])], kind="elementwise")
 
 
+# --- fused cpu kernels ---------------------------------------------------------------------------
+# The scalar form of each op that a fused cpu loop computes on complex values (an op with a
+# complex input or output fuses only if it is here; compiler/fuse.py, emit_cpu.py).  Numba
+# runs NumPy's complex ufuncs on scalars, except division (cdiv: NumPy's algorithm; Numba's
+# raises on a zero divisor) and tanh (ctanh: Numba's overflows to NaN for |Re z| > ~350);
+# the value is then wrapped in the output's dtype.  Complex reductions, Pow (Numba's
+# np.power differs from NumPy's at infinities), Tan and the inverse trigonometric and
+# hyperbolic functions run their NumPy references as steps of their own.
+FUSED_TEMPLATES = {
+    "AddV2": "({0} + {1})", "Sub": "({0} - {1})", "Mul": "({0} * {1})",
+    "RealDiv": "cdiv({0}, {1})", "Neg": "(-{0})", "Square": "({0} * {0})",
+    "Reciprocal": "cdiv(1 + 0j, {0})", "Exp": "np.exp({0})", "Log": "np.log({0})",
+    "Sqrt": "np.sqrt({0})", "Rsqrt": "cdiv(1 + 0j, np.sqrt({0}))", "Sin": "np.sin({0})",
+    "Cos": "np.cos({0})", "Tanh": "ctanh({0})", "Sigmoid": "cdiv(1 + 0j, 1 + np.exp(-{0}))",
+    "SquaredDifference": "(({0} - {1}) * np.conj({0} - {1}))",
+    # TF's gradient kernels read conj(y) and give 0 where dy is 0
+    "SqrtGrad": "(0j if {1} == 0 else cdiv(0.5 * {1}, np.conj({0})))",
+    "RsqrtGrad": "(0j if {1} == 0 else -0.5 * ({1} * np.conj({0})) * np.conj({0} * {0}))",
+    "ReciprocalGrad": "(0j if {1} == 0 else -{1} * np.conj({0} * {0}))",
+    "DivNoNan": "(0j if {1} == 0 else cdiv({0}, {1}))",
+    "Equal": "({0} == {1})", "NotEqual": "({0} != {1})",
+    "Complex": "complex({0}, {1})", "Real": "{0}.real", "Imag": "{0}.imag",
+    "Conj": "np.conj({0})", "ComplexAbs": "abs({0})",
+    "Angle": "math.atan2({0}.imag, {0}.real)",
+}
+# ops whose own template serves complex values too (they only move or pick values; Cast's
+# kernel form keeps the real part, emit_cpu._expr)
+FUSED_AS_IS = {"Cast", "AddN", "Select", "SelectV2", "BroadcastTo", "Fill", "Identity",
+               "StopGradient"}
+
+
 # --- public builders ---------------------------------------------------------------------------
 def _numeric(x, what):
     x = convert_to_tensor(x, name=what)
