@@ -143,7 +143,7 @@ NOT_COMPLEX = {
     "reduce_max": lambda z: ng.reduce_max(z), "softplus": lambda z: ng.nn.softplus(z),
     "raw_abs": lambda z: ng.ops.math.unary_op("Abs", z),
     "argmax": lambda z: ng.argmax(z), "argmin": lambda z: ng.argmin(z),
-    "top_k": lambda z: ng.nn.top_k(z, 1), "sign": lambda z: ng.sign(z),
+    "top_k": lambda z: ng.nn.top_k(z, 1), "raw_sign": lambda z: ng.ops.math.unary_op("Sign", z),
     "xlogy": lambda z: ng.math.xlogy(z, z),
 }
 
@@ -291,6 +291,22 @@ def test_gradients_match_tf_and_finite_differences(name):
             for k, g in enumerate(got[1:]):
                 np.testing.assert_allclose(g, _fd_grad(s, loss, [z, w], [Z, W], k),
                                            rtol=1e-6, atol=1e-6)
+
+
+def test_sign_of_complex_is_x_over_its_modulus_with_tf_gradient():
+    """TF builds sign(z) as div_no_nan(z, |z|): 0 at 0, and a gradient (TF 2.21's numbers)."""
+    z = ng.placeholder(ng.complex128, [3])
+    y = ng.sign(z)
+    loss = ng.reduce_sum(ng.real(y * W) + ng.square(ng.imag(y)))
+    g, = ng.gradients(loss, z)
+    zv = np.array([Z[0], 0, Z[2]])
+    got, ref = run([y, loss, g], {z: zv})
+    for vals in (got, ref):
+        np.testing.assert_allclose(vals[0], [0.86824314 + 0.49613894j, 0, 0.92307692 - 0.38461538j],
+                                   atol=1e-8)
+        np.testing.assert_allclose(vals[1], 0.8658937374318212, rtol=1e-12)
+        np.testing.assert_allclose(vals[2], [-0.48438007 + 0.84766513j, 0,
+                                             -0.47407304 - 1.13777529j], atol=1e-8)
 
 
 @pytest.mark.parametrize("dtype", [ng.complex64, ng.complex128])

@@ -438,6 +438,18 @@ pow = globals()["pow"]   # noqa: A001  (tf.pow)
 _abs_op = globals()["abs"]
 
 
+_sign_op = globals()["sign"]
+
+
+def sign(x, name=None):
+    """tf.sign: -1, 0 or 1 (op Sign); for complex64/128 x / |x| (0 where x is 0), built as TF
+    builds it: div_no_nan(x, cast(ComplexAbs(x))), so it has a gradient."""
+    x = _as_tensor_for("Sign", x, None)
+    if x.dtype.is_complex:
+        return div_no_nan(x, cast(abs(x), x.dtype), name=name)
+    return _sign_op(x, name)
+
+
 def abs(x, name=None):  # noqa: A001  (tf.abs)
     """tf.abs: elementwise |x| (op Abs); for complex64/128 the modulus, a float32/float64 tensor
     (op ComplexAbs, declared in ops/complex.py)."""
