@@ -432,3 +432,23 @@ def test_fused_gradient_kernels_of_complex_values_give_zero_where_dy_is_zero():
         for v in (g, r):
             assert v[0] == 0 and v[2] == 0
             np.testing.assert_allclose(v[[1, 3]], w, rtol=1e-13)
+
+
+def test_casts_and_selects_of_complex_values_in_fused_loops():
+    z = ng.placeholder(ng.complex64, [4])
+    b = ng.placeholder(ng.bool, [4])
+    i = ng.placeholder(ng.int32, [4])
+    outs = [ng.cast(b, ng.complex64) * z, ng.cast(i, ng.complex64) * z,
+            ng.cast(z * z, ng.int32) + i, ng.cast(z * z, ng.bool), ng.cast(z * z, ng.complex128),
+            ng.where(b, z * z, z), ng.cast(z * z, ng.float64)]
+    zv = np.array([1 + 1j, 0.5j, -2, 3 - 1j], np.complex64)
+    got, ref = run(outs, {z: zv, b: [True, False, True, False], i: [1, 2, 3, 4]})
+    sq = zv * zv
+    ints = np.array([1, 2, 3, 4], np.int32)
+    want = [zv * np.array([1, 0, 1, 0], np.complex64), zv * ints.astype(np.complex64),
+            sq.real.astype(np.int32) + ints, sq.real != 0, sq.astype(np.complex128),
+            np.where([True, False, True, False], sq, zv), sq.real.astype(np.float64)]
+    for g, r, w in zip(got, ref, want):
+        assert g.dtype == r.dtype == np.asarray(w).dtype
+        np.testing.assert_allclose(g, w, rtol=1e-6)
+        np.testing.assert_allclose(r, w, rtol=1e-6)
