@@ -26,10 +26,10 @@ import numpy as np
 
 from .. import config
 from ..kernels import vecmath
+from ..ops.complex import FUSED_TEMPLATES
 from .fuse import REDUCTIONS, data_inputs
 # re-exported: the emitters' users read them from here too
 from .layout import PARALLEL_MIN, VECTOR_MIN, coalesce, layout  # noqa: F401
-from ..ops.complex import FUSED_TEMPLATES
 from . import vecmath_calls
 
 BLOCK = 256   # elements per block buffer of an innermost-dim reduction
