@@ -227,11 +227,18 @@ CASES = {
                                          * ng.reshape(w, [3, 1])),
     "cast": lambda z, w: (ng.reduce_sum(ng.cast(z, ng.float64) * ng.imag(w))
                           + _loss(ng.cast(ng.real(w), ng.complex128) * z)),
+    # TF's Cumprod gradient does not conjugate (finite differences disagree; TF's numbers kept)
+    "cumprod": lambda z, w: _loss(ng.math.cumprod(z * w)),
+    "norm": lambda z, w: _loss(ng.cast(ng.norm(z), ng.complex128) * w),
+    "einsum": lambda z, w: _loss(ng.einsum("i,j->ij", z, w)),
+    "broadcast_add": lambda z, w: _loss(ng.reshape(z, [3, 1]) + w),
+    "reduce_mean_axis": lambda z, w: _loss(ng.reduce_mean(ng.reshape(z, [3, 1])
+                                                          * ng.reshape(w, [1, 3]), axis=0)),
     # TF's complex SquaredDifference is |x - y|^2 + 0i and its gradient 2 grad (x - y): the
     # imaginary part of grad leaks in, so finite differences disagree (TF's numbers kept)
     "squared_difference": lambda z, w: _loss(ng.math.squared_difference(z, w)),
 }
-NOT_FD = {"squared_difference"}
+NOT_FD = {"squared_difference", "cumprod"}
 
 # TF 2.21 (tf.compat.v1 graph mode, complex128, the same Z and W): loss, d/dz, d/dw
 TF = {
@@ -252,6 +259,11 @@ TF = {
     "cast": (5.325800000000001, [[0.15+1.5j, -0.186+2.7j, 1.184-1.2j], [1.69+0.7j, 3.462-0.3j, -2.652+1.2j]]),  # noqa: E501
     "squared_difference": (22.548900000000007, [[-3.28+2.16j, -14.784-0.544j, 35-12.5j], [3.28-2.16j, 14.784+0.544j, -35+12.5j]]),  # noqa: E501
     "asinh_acosh_atanh": (17.700446522903448, [[6.918329252+3.332875515j, 1.686525785+4.116870399j, 0.4879382713+4.779534234j], [3.718832204-2.968135215j, -3.684606373+1.343838868j, -3.122821263+3.431771611j]]),  # noqa: E501
+    "cumprod": (0.4913208400000004, [[1.15237936-0.56132192j, -1.49685624+1.06189848j, -0.63764064+1.13332752j], [0.41480336-1.87367552j, 1.17448776+1.86702072j, -0.37525644-1.85241888j]]),  # noqa: E501
+    "norm": (9.592071687651506, [[2.698629171+1.542073812j, -1.156555359+4.240702983j, 4.626221435-1.927592265j], [3.64+5.723635209j, 6.552+5.723635209j, -2.912+5.723635209j]]),  # noqa: E501
+    "einsum": (10.8368, [[4.528+3.826j, 2.298+4.604j, 5.478+2.59j], [4.76+4.802j, 7.026+6.942j, 2.424+6.872j]]),  # noqa: E501
+    "broadcast_add": (30.020000000000003, [[6.2+9j, 0.2+9j, 9.2+9j], [6.2+9j, 8.6+9j, 0.8+9j]]),  # noqa: E501
+    "reduce_mean_axis": (2.9259111111111116, [[1.367111111+1.224444444j, 1.367111111+1.224444444j, 1.367111111+1.224444444j], [1.355555556+1.377777778j, 1.405333333+1.346666667j, 0.488+1.92j]]),  # noqa: E501
     "reciprocal": (-1.7798396414691362, [[2.294037324-5.197997269j, -1.477469276+1.807919891j, -1.852155327-0.6532887463j]]),  # noqa: E501
 }
 
