@@ -4,7 +4,8 @@
 ``ng.Session().run(...)``, ...
 """
 from . import config, dtypes, errors
-from .dtypes import DType, as_dtype, bool_, float16, float32, float64, int32, int64
+from .dtypes import (DType, as_dtype, bool_, complex64, complex128, float16, float32, float64,
+                     int32, int64)
 from .graph import (Graph, Operation, Tensor, control_dependencies, disable_eager_execution,
                     enable_eager_execution, executing_eagerly, get_default_graph,
                     name_scope, reset_default_graph)
@@ -34,6 +35,7 @@ from .ops.math_extra import (count_nonzero, cross, logical_xor, norm, reduce_all
                              reduce_logsumexp, segment_max, segment_mean, segment_min,
                              segment_prod, segment_sum, unsorted_segment_max,
                              unsorted_segment_mean, unsorted_segment_min, unsorted_segment_prod)
+from .ops.complex import angle, complex, conj, imag, real  # noqa: A004
 from .graph import atomic as _atomic
 
 

@@ -1,17 +1,18 @@
-"""DType objects mirroring tf.dtypes: float16/32/64, int32/64, bool.
+"""DType objects mirroring tf.dtypes: float16/32/64, complex64/128, int32/64, bool.
 
 A DType wraps a NumPy dtype and answers the questions gradients() asks: is it floating,
 integer, differentiable?  ``as_dtype`` accepts a DType, a NumPy dtype or type, or a name.
 """
 import numpy as np
 
-__all__ = ["DType", "as_dtype", "float16", "float32", "float64", "int32", "int64", "bool_"]
+__all__ = ["DType", "as_dtype", "float16", "float32", "float64", "complex64", "complex128",
+           "int32", "int64", "bool_"]
 
 
 class DType:
     """An element type (tf.compat.v1.DType): `name`, `as_numpy_dtype`, `np` and the is_* questions.
     Compare with ==, which also accepts NumPy dtypes and names; ng.as_dtype converts them. The
-    instances are ng.float16/32/64, ng.int32/64 and ng.bool."""
+    instances are ng.float16/32/64, ng.complex64/128, ng.int32/64 and ng.bool."""
     __slots__ = ("name", "as_numpy_dtype", "_np")
 
     def __init__(self, name, np_dtype):
@@ -46,7 +47,7 @@ class DType:
 
     @property
     def is_complex(self):
-        """True for complex types (none is supported yet)."""
+        """True for complex64 and complex128."""
         return self._np.kind == "c"
 
     @property
@@ -60,16 +61,29 @@ class DType:
         return self._np.kind in "fc"
 
     @property
+    def real_dtype(self):
+        """The dtype of the real and imaginary parts of a complex dtype (float32 for
+        complex64, float64 for complex128); any other dtype itself."""
+        return _REAL_OF.get(self.name, self)
+
+    @property
     def min(self):
         """The smallest value: -inf for floating types (TF gives the lowest finite value), False for
-        bool."""
+        bool; TypeError for complex types, which are not ordered."""
+        self._check_ordered("minimum")
         return -np.inf if self.is_floating else (False if self.is_bool else np.iinfo(self._np).min)
 
     @property
     def max(self):
         """The largest value: inf for floating types (TF gives the largest finite value), True for
-        bool."""
+        bool; TypeError for complex types, which are not ordered."""
+        self._check_ordered("maximum")
         return np.inf if self.is_floating else (True if self.is_bool else np.iinfo(self._np).max)
+
+    def _check_ordered(self, what):
+        if self.is_complex:
+            raise TypeError(f"Cannot find {what} value of {self!r}: complex values are not "
+                            "ordered")
 
     def __repr__(self):
         return "ng." + self.name
@@ -92,8 +106,11 @@ float64 = DType("float64", np.float64)
 int32 = DType("int32", np.int32)
 int64 = DType("int64", np.int64)
 bool_ = DType("bool", np.bool_)
+complex64 = DType("complex64", np.complex64)
+complex128 = DType("complex128", np.complex128)
+_REAL_OF = {"complex64": float32, "complex128": float64}
 
-_ALL = (float16, float32, float64, int32, int64, bool_)
+_ALL = (float16, float32, float64, complex64, complex128, int32, int64, bool_)
 _BY_NP = {d.np: d for d in _ALL}
 _BY_NAME = {d.name: d for d in _ALL}
 _BY_NAME.update({"half": float16, "float": float32, "double": float64, "bool_": bool_})

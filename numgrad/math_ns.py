@@ -21,6 +21,7 @@ from .ops.nn_extra import l2_normalize, softplus, softsign  # noqa: F401
 from .ops.array import unsorted_segment_sum  # noqa: F401
 from .ops.array_extra import argmax, argmin, top_k  # noqa: F401
 from .ops.math import cast, matmul  # noqa: F401
+from .ops.complex import angle, conj, imag, real  # noqa: F401
 from .ops.math_extra import cross, norm  # noqa: F401
 from .ops.reduce import (cumprod, cumsum, reduce_max, reduce_mean, reduce_min,  # noqa: F401
                          reduce_prod, reduce_sum)

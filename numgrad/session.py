@@ -73,10 +73,11 @@ def check_feed(t, value):
         raise TypeError(f"Cannot convert the value fed for '{t.name}' to an array: {e}") from None
     dt = t.dtype
     kind = arr.dtype.kind
-    if kind not in "biuf":
+    if kind not in "biufc":
         raise TypeError(f"Cannot feed a value of dtype {arr.dtype} for Tensor '{t.name}' of "
                         f"dtype {dt.name}")
-    if (dt.is_integer and kind == "f") or (dt.is_bool and kind != "b"):
+    if ((dt.is_integer and kind in "fc") or (dt.is_bool and kind != "b")
+            or (kind == "c" and not dt.is_complex)):
         raise TypeError(f"Cannot feed a value of dtype {arr.dtype} for Tensor '{t.name}' of "
                         f"dtype {dt.name} (it would lose information)")
     if arr.dtype != dt.np:

@@ -1,7 +1,9 @@
 """Gradient checking (ng.test.compute_gradient / compute_gradient_error), as in TF 1.x.
 
 The theoretical Jacobian comes from gradients() with one-hot grad_ys; the numerical one from
-central differences.  Both are arrays of shape (x_size, y_size).
+central differences.  Both are arrays of shape (x_size, y_size).  As in TF's checker, a complex
+tensor counts as its (real, imaginary) pairs: its size doubles, one-hot seeds are 1 or 1j,
+perturbations move the real or the imaginary part, and Jacobian entries are real.
 """
 import numpy as np
 
@@ -19,6 +21,16 @@ def _dense(v, shape):
         np.add.at(out, v.indices, v.values)
         return out
     return np.broadcast_to(v, shape)
+
+
+def _reals(a):
+    """A flat real view of `a`: (re, im) pairs for a complex array, `a` itself otherwise."""
+    a = np.ascontiguousarray(a).reshape(-1)
+    return a.view(a.real.dtype) if a.dtype.kind == "c" else a
+
+
+def _pairs(dtype):
+    return 2 if dtype.is_complex else 1
 
 
 def _seed_shape(y, y_shape):
@@ -51,8 +63,8 @@ def _jacobians(xs, x_shapes, y, y_shape, x_inits, delta, feeds, session):
             raise ValueError(f"compute_gradient: x_shape {list(shape)} is incompatible with the "
                              f"static shape {x.shape} of '{x.name}'")
     y_shape = _seed_shape(y, y_shape)
-    sizes = [int(np.prod(s, dtype=np.int64)) for s in x_shapes]
-    y_size = int(np.prod(y_shape, dtype=np.int64))
+    sizes = [int(np.prod(s, dtype=np.int64)) * _pairs(x.dtype) for x, s in zip(xs, x_shapes)]
+    y_size = int(np.prod(y_shape, dtype=np.int64)) * _pairs(y.dtype)
     fed = {id(x) for x in xs}
     feeds = {k: v for k, v in feeds.items() if id(k) not in fed}
     keys, extra = list(xs) + list(feeds), list(feeds.values())
@@ -63,29 +75,30 @@ def _jacobians(xs, x_shapes, y, y_shape, x_inits, delta, feeds, session):
     live = [i for i, g in enumerate(grads) if g is not None]
     if live:
         run = session.make_callable([grads[i] for i in live], list(xs) + [dy] + list(feeds))
-        one_hot = np.zeros(y_size, dtype=y.dtype.np)
+        one_hot = np.zeros(y_shape, dtype=y.dtype.np)
+        seed = _reals(one_hot)          # a view: setting seed[j] sets a real or imaginary part
         for j in range(y_size):
-            one_hot[:] = 0
-            one_hot[j] = 1
-            gs = run(*x_inits, one_hot.reshape(y_shape), *extra)
+            seed[:] = 0
+            seed[j] = 1
+            gs = run(*x_inits, one_hot, *extra)
             for i, g in zip(live, gs):
-                jts[i][:, j] = _dense(g, x_shapes[i]).reshape(-1)
+                jts[i][:, j] = _reals(_dense(g, x_shapes[i]))
     run_y = session.make_callable(y, keys)
     out = []
     for i, (x, shape) in enumerate(zip(xs, x_shapes)):
         jn = np.zeros((sizes[i], y_size), dtype=np.float64)
-        flat = np.array(x_inits[i], dtype=x.dtype.np).reshape(-1)
+        arr = np.array(x_inits[i], dtype=x.dtype.np).reshape(shape)
+        flat = _reals(arr)              # a view of arr's real (and imaginary) parts
         vals = list(x_inits)
+        vals[i] = arr
         for k in range(sizes[i]):
             orig = flat[k]
             flat[k] = orig + delta
-            vals[i] = flat.reshape(shape)
-            y_pos = np.asarray(run_y(*vals, *extra), dtype=np.float64)
+            y_pos = _reals(np.array(run_y(*vals, *extra))).astype(np.float64)
             flat[k] = orig - delta
-            vals[i] = flat.reshape(shape)
-            y_neg = np.asarray(run_y(*vals, *extra), dtype=np.float64)
+            y_neg = _reals(np.array(run_y(*vals, *extra))).astype(np.float64)
             flat[k] = orig
-            jn[k, :] = ((y_pos - y_neg) / (2 * delta)).reshape(-1)
+            jn[k, :] = (y_pos - y_neg) / (2 * delta)
         out.append((jts[i], jn))
     return out
 

@@ -37,6 +37,8 @@ _SUBPROCESS_ENV = {k: v for k, v in os.environ.items()
 
 def _tol(dtype):
     dtype = np.dtype(dtype)
+    if dtype.kind == "c":                       # complex: its parts' tolerance
+        dtype = np.dtype(np.float32 if dtype == np.complex64 else np.float64)
     if dtype == np.float32:
         return dict(rtol=1e-5, atol=1e-6)
     if dtype == np.float64:
@@ -279,6 +281,22 @@ def test_host_fallback(rng):
     s = assert_same(fetches, feed)
     text = summary(s, fetches, feed)
     assert "host fallback (NumPy) Cumsum" in text and "host fallbacks: " in text, text
+
+
+@needs_cuda
+def test_complex_values(rng):
+    """Complex elementwise ops and reductions run on the host (never fused on cuda); MatMul,
+    Transpose, GatherV2 and ConcatV2 run their device kernels on complex values."""
+    z = ng.placeholder(ng.complex64, [3, 3])
+    r = ng.placeholder(ng.float32, [3])
+    fetches = [ng.matmul(z, z, adjoint_a=True), ng.transpose(z), ng.gather(z, [2, 0]),
+               ng.concat([z, z], 0), ng.abs(z) * 2.0, ng.complex(r, r * 2.0),
+               ng.reduce_sum(z * z, 0)]
+    zv = (rng.standard_normal((3, 3)) + 1j * rng.standard_normal((3, 3))).astype(np.complex64)
+    feed = {z: zv, r: rng.standard_normal(3).astype(np.float32)}
+    s = assert_same(fetches, feed)
+    text = summary(s, fetches, feed)
+    assert "host fallback (NumPy) ComplexAbs" in text and "cuda kernel MatMul" in text, text
 
 
 @needs_cuda

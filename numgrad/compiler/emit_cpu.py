@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import config
 from ..kernels import vecmath
+from ..ops.complex import FUSED_TEMPLATES
 from .fuse import REDUCTIONS, data_inputs
 # re-exported: the emitters' users read them from here too
 from .layout import PARALLEL_MIN, VECTOR_MIN, coalesce, layout  # noqa: F401
@@ -41,11 +42,13 @@ REGISTER_SUMS = config.get("NUMGRAD_REGISTER_SUMS")
 # a later stage of the row reads, e.g. Select before a row max)
 _NP = {np.dtype(np.float32): "np.float32", np.dtype(np.float64): "np.float64",
        np.dtype(np.int32): "np.int32", np.dtype(np.int64): "np.int64",
-       np.dtype(np.bool_): "np.bool_"}
+       np.dtype(np.bool_): "np.bool_",
+       np.dtype(np.complex64): "np.complex64", np.dtype(np.complex128): "np.complex128"}
 
 _CTOR = {np.dtype(np.float32): "np.float32", np.dtype(np.float64): "np.float64",
          np.dtype(np.int32): "np.int32", np.dtype(np.int64): "np.int64",
-         np.dtype(np.bool_): None}
+         np.dtype(np.bool_): None,
+         np.dtype(np.complex64): "np.complex64", np.dtype(np.complex128): "np.complex128"}
 
 
 def _acc_dtype(node):
@@ -112,9 +115,14 @@ def _expr(node, operands):
     out_dt = node.outputs[0].dtype
     in_dt = node.inputs[0].dtype if node.inputs else out_dt
     if t == "Cast":
+        x = operands[0]
+        if in_dt.kind == "c" and out_dt.kind != "c":
+            x = f"{x}.real"         # TF's Cast keeps the real part
         if out_dt.kind == "b":
-            return f"({operands[0]} != 0)"
-        return f"{_CTOR[out_dt]}({operands[0]})"
+            return f"({x} != 0)"
+        return f"{_CTOR[out_dt]}({x})"
+    if t in FUSED_TEMPLATES and "c" in (in_dt.kind, out_dt.kind):
+        return FUSED_TEMPLATES[t].format(*operands)
     if t == "AddN":
         return "(" + " + ".join(operands) + ")"
     if in_dt.kind in "iu" and t in _INT_TEMPLATES:

@@ -11,10 +11,18 @@ so they share one loop.  Reductions end a chain: their consumers land in a later
 """
 import numpy as np
 
+from .. import config
+from ..ops.complex import FUSED_AS_IS, FUSED_TEMPLATES
+
 REDUCTIONS = {"Sum", "Mean", "Max", "Min", "Prod"}
 # data inputs of elementwise nodes whose other inputs are shape arguments
 _DATA_INPUTS = {"Fill": (1,), "BroadcastTo": (0,)}
 _NATIVE = {np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64, np.bool_)}
+# Complex elementwise ops fuse into cpu loops (those of ops/complex.py's FUSED_TEMPLATES and
+# FUSED_AS_IS; never a reduction); the cuda emitter has no complex scalar functions.
+# NUMGRAD_FUSE_COMPLEX=0 runs each complex op as a NumPy step of its own (A/B).
+FUSE_COMPLEX = config.get("NUMGRAD_FUSE_COMPLEX")
+_COMPLEX = {np.dtype(np.complex64), np.dtype(np.complex128)}
 
 
 def data_inputs(node):
@@ -22,13 +30,20 @@ def data_inputs(node):
     return node.inputs if idx is None else [node.inputs[i] for i in idx]
 
 
-def is_fusible(node):
+def is_fusible(node, complex_ok=False):
+    """Whether `node` can be part of a fused loop; `complex_ok`: also complex elementwise ops
+    (the cpu emitter's; only where FUSE_COMPLEX is on)."""
     if node.kind not in ("elementwise", "reduce") or node.type == "SumToShape":
         return False
     if node.type in REDUCTIONS and node.type not in ("Sum", "Mean", "Max", "Min", "Prod"):
         return False
-    return all(v.dtype in _NATIVE for v in list(node.inputs) + node.outputs
-               if not (node.type in _DATA_INPUTS and v in node.inputs and v not in data_inputs(node)))
+    data = data_inputs(node)
+    values = [v for v in list(node.inputs) + node.outputs
+              if not (node.type in _DATA_INPUTS and v in node.inputs and v not in data)]
+    if complex_ok and FUSE_COMPLEX and any(v.dtype in _COMPLEX for v in values):
+        return ((node.type in FUSED_TEMPLATES or node.type in FUSED_AS_IS)
+                and all(v.dtype in _NATIVE or v.dtype in _COMPLEX for v in values))
+    return all(v.dtype in _NATIVE for v in values)
 
 
 def space_of(node):
@@ -126,10 +141,11 @@ def virtual_gathers(nodes, fetch_values):
     return found
 
 
-def fuse(nodes, fetch_values, gathers=False, virtual=None):
+def fuse(nodes, fetch_values, gathers=False, virtual=None, complex_ok=False):
     """Steps (Groups and Singles) in run order.  With `gathers`, a gather read only by fused
     loops becomes a gathered load of theirs (virtual_gathers; the cpu emitter reads them);
-    `virtual` passes virtual_gathers' result when the caller found it already."""
+    `virtual` passes virtual_gathers' result when the caller found it already; `complex_ok`
+    lets complex elementwise ops into loops (the cpu emitter has their scalar forms)."""
     if virtual is None:
         virtual = virtual_gathers(nodes, fetch_values) if gathers else {}
     avail = {}          # value id -> phase at which it is in memory
@@ -145,7 +161,7 @@ def fuse(nodes, fetch_values, gathers=False, virtual=None):
             # in memory when its params and indices are: the readers' loops gather
             avail[node.outputs[0].id] = max(value_phase(v) for v in node.inputs)
             continue
-        if is_fusible(node):
+        if is_fusible(node, complex_ok):
             space = space_of(node)
             p = 1
             for v in data_inputs(node):

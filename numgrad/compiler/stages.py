@@ -82,6 +82,12 @@ def _fuse(c):
     c.steps = fuse(c.L.nodes, c.fetch_values, virtual=c.virtual)
 
 
+def _fuse_cpu(c):
+    """Group elementwise ops (complex ones too) and reductions into loop nests; the rest are
+    single steps."""
+    c.steps = fuse(c.L.nodes, c.fetch_values, virtual=c.virtual, complex_ok=True)
+
+
 def _row_pipelines(c):
     """Chain loop nests that read an earlier nest's row reductions into one row pipeline."""
     c.steps = pipeline_rows(c.steps, c.L.nodes, c.fetch_values)
@@ -125,7 +131,7 @@ def cpu_stages():
         Stage("graph_rewrites", _graph_rewrites, switch="NUMGRAD_DISABLE_REWRITES",
               rules=tuple(r.name for r in rewrites.RULES if r.when == "graph")),
         Stage("gathers", _gathers, switch="NUMGRAD_FUSE_GATHERS"),
-        Stage("fuse", _fuse),
+        Stage("fuse", _fuse_cpu, switch="NUMGRAD_FUSE_COMPLEX"),
         Stage("row_pipelines", _row_pipelines, switch="NUMGRAD_ROW_PIPELINES"),
         Stage("lanes", _lanes, switch="NUMGRAD_LANES"),
         Stage("emit", _emit_cpu),

@@ -119,6 +119,9 @@ def _default_grad_ys(grad_ys, ys, connected=None):
     out = []
     for i, (y, gy) in enumerate(zip(ys, grad_ys)):
         if gy is None:
+            if y.dtype.is_complex:
+                raise TypeError(f"Gradients of complex tensors ('{y.name}') must set grad_ys "
+                                f"(y.dtype = {y.dtype.name})")
             one = convert_to_tensor(np.ones((), y.dtype.np))
             out.append(_array.fill(_array.shape(y), one, name=f"grad_ys_{i}"))
             continue
@@ -132,6 +135,10 @@ def _default_grad_ys(grad_ys, ys, connected=None):
                 raise TypeError(f"Gradient type {gy.dtype.name} generated for real or "
                                 f"integer-valued tensor {y.name} with type {y.dtype.name} "
                                 "must be real or integer")
+        elif y.dtype.is_complex:
+            if not gy.dtype.is_complex:
+                raise TypeError(f"Gradient type {gy.dtype.name} generated for complex-valued "
+                                f"tensor {y.name} with type {y.dtype.name} must be complex")
         else:
             raise TypeError(f"Tensor {y.name} with type {y.dtype.name} must be numeric to "
                             "obtain a default gradient")

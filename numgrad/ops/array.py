@@ -355,8 +355,12 @@ register_op("Transpose", _transpose_infer,
 def transpose(a, perm=None, name="transpose", conjugate=False):
     """`a` with its dimensions permuted: output dim i is input dim perm[i]; by default they are
     reversed (tf.compat.v1.transpose). Unlike TF, `perm` must be known when the graph is built
-    (Python ints or a constant). `conjugate` is ignored (no complex dtypes)."""
+    (Python ints or a constant). With `conjugate`, a complex `a` is conjugated first (TF's
+    ConjugateTranspose, built as Conj then Transpose); real tensors ignore it."""
     a = convert_to_tensor(a)
+    if conjugate and a.dtype.is_complex:
+        from .complex import conj
+        a = conj(a)
     if perm is None:
         perm = None if a.shape.rank is None else tuple(range(a.shape.rank - 1, -1, -1))
     else:

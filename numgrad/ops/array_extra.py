@@ -249,8 +249,8 @@ def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None
 # --- ArgMax / ArgMin --------------------------------------------------------------------------
 def _arg_infer(inputs, attrs):
     x, = inputs
-    if x.dtype.is_bool:
-        raise TypeError(f"{attrs['what']}: input of dtype bool is not supported")
+    if x.dtype.is_bool or x.dtype.is_complex:      # TF: no order on bool or complex values
+        raise TypeError(f"{attrs['what']}: input of dtype {x.dtype.name} is not supported")
     ax = attrs["axis"]
     if x.shape.rank is None:
         return [(attrs["output_type"], TensorShape(None))]
@@ -877,8 +877,8 @@ def sequence_mask(lengths, maxlen=None, dtype=_dt.bool_, name=None):
 def _top_k_infer(inputs, attrs):
     x, = inputs
     k = attrs["k"]
-    if x.dtype.is_bool:
-        raise TypeError("TopKV2: input of dtype bool is not supported")
+    if x.dtype.is_bool or x.dtype.is_complex:
+        raise TypeError(f"TopKV2: input of dtype {x.dtype.name} is not supported")
     if x.shape.rank is None:
         return [(x.dtype, TensorShape(None)), (attrs["index_type"], TensorShape(None))]
     if x.shape.rank == 0:

@@ -6,33 +6,36 @@ import numpy as np
 from ..graph import Tensor
 from .core import constant_value
 
-# dtype classes of an op's inputs (the last column of ops/math.py's tables)
+# dtype classes of an op's inputs (the last column of ops/math.py's tables): real floating, real
+# numeric (floating or integer), their complex-inclusive forms (FLOAT_C, NUMERIC_C) for the
+# ops TF also runs on complex64/128, bool, and any
 FLOAT = "float"
 NUMERIC = "numeric"
+FLOAT_C = "float_or_complex"
+NUMERIC_C = "numeric_or_complex"
 BOOL = "bool"
 ANY = "any"
 
-_ALLOWED_NAMES = {FLOAT: "float16, float32, float64",
-                  NUMERIC: "float16, float32, float64, int32, int64",
-                  BOOL: "bool"}
+# class -> (NumPy dtype kinds it admits, the list an error names)
+_ALLOWED = {
+    FLOAT: ("f", "float16, float32, float64"),
+    NUMERIC: ("fiu", "float16, float32, float64, int32, int64"),
+    FLOAT_C: ("fc", "float16, float32, float64, complex64, complex128"),
+    NUMERIC_C: ("fiuc", "float16, float32, float64, int32, int64, complex64, complex128"),
+    BOOL: ("b", "bool"),
+}
 
 
 def allowed(dtype, which):
-    """Whether `dtype` belongs to the dtype class `which` (FLOAT, NUMERIC, BOOL or ANY)."""
-    if which == FLOAT:
-        return dtype.is_floating
-    if which == NUMERIC:
-        return dtype.is_numeric
-    if which == BOOL:
-        return dtype.is_bool
-    return True
+    """Whether `dtype` belongs to the dtype class `which` (one of the classes above)."""
+    return which == ANY or dtype.np.kind in _ALLOWED[which][0]
 
 
 def check_dtype(dtype, which, what="input"):
     """TypeError naming `what` unless `dtype` belongs to the dtype class `which`."""
     if not allowed(dtype, which):
         raise TypeError(f"{what} has dtype {dtype.name}, which is not in the list of allowed "
-                        f"dtypes: {_ALLOWED_NAMES[which]}")
+                        f"dtypes: {_ALLOWED[which][1]}")
 
 
 def format_shape(shape):

@@ -7,7 +7,7 @@ from .. import dtypes as _dt
 from ..graph import Tensor, get_default_graph, executing_eagerly
 from ..indexed_slices import IndexedSlices
 from ..tensor_shape import TensorShape, as_shape
-from .registry import register_op
+from .registry import get_op_def, register_op
 
 __all__ = ["constant", "placeholder", "convert_to_tensor", "constant_value",
            "shape_tensor_value", "make_op"]
@@ -29,6 +29,9 @@ def _const_infer(inputs, attrs):
 register_op("Const", _const_infer, lambda vals, attrs: [attrs["value"]], kind="source")
 
 
+_KEPT = {np.dtype(t) for t in (np.float16, np.float32, np.float64, np.complex64, np.complex128)}
+
+
 def _python_default_array(value, dtype):
     """NumPy array for `value` with TF's defaults: Python floats -> float32, ints -> int32."""
     if value is None:
@@ -37,7 +40,7 @@ def _python_default_array(value, dtype):
         arr = np.asarray(value)
         if arr.dtype.kind == "U" or arr.dtype.kind == "S" or arr.dtype == object:
             raise TypeError(f"Cannot convert {value!r} to a numeric Tensor")
-        if arr.dtype == np.float32 or arr.dtype == np.float64 or arr.dtype == np.float16:
+        if arr.dtype in _KEPT:
             return arr
         if arr.dtype.kind in "iub":
             return arr.astype(np.int64) if arr.dtype.kind == "u" or arr.dtype.itemsize > 4 else (
@@ -51,8 +54,13 @@ def _python_default_array(value, dtype):
         raise TypeError(f"Cannot convert {value!r} (of type {type(value).__name__}) to a Tensor")
     if dtype is not None:
         dtype = _dt.as_dtype(dtype)
-        if arr.dtype.kind == "c":
-            raise TypeError(f"Cannot convert complex value {value!r} to {dtype.name}")
+        if arr.dtype.kind == "c" and not dtype.is_complex:
+            raise TypeError(f"Expected {dtype.name}, but got {value!r} of type "
+                            f"'{type(value).__name__}' instead (a complex value needs a complex "
+                            "dtype).")
+        if dtype.is_complex and arr.dtype.kind == "b":
+            raise TypeError(f"Expected {dtype.name}, got {value!r} of type "
+                            f"'{type(value).__name__}' instead.")
         if (dtype.is_integer or dtype.is_bool) and arr.dtype.kind == "f":
             if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
                 raise TypeError(f"Expected {dtype.name}, got {value!r} of type "
@@ -72,6 +80,8 @@ def _python_default_array(value, dtype):
         return arr.astype(np.int32)
     if arr.dtype.kind == "b":
         return arr
+    if arr.dtype.kind == "c":
+        return arr.astype(np.complex128)    # TF: a Python complex is complex128
     raise TypeError(f"Cannot convert {value!r} (dtype {arr.dtype}) to a Tensor")
 
 
@@ -183,7 +193,7 @@ def constant_value(t):
         return constant_value(op.inputs[0])
     if typ == "Cast":
         v = constant_value(op.inputs[0])
-        return None if v is None else v.astype(t.dtype.np)
+        return None if v is None else get_op_def("Cast").compute([v], op.attrs)[0]
     if typ in ("Pack", "ConcatV2"):
         vals = [constant_value(x) for x in op.inputs]
         if any(v is None for v in vals):

@@ -761,8 +761,8 @@ def trace(x, name=None):
 
 
 def matrix_transpose(a, name="matrix_transpose", conjugate=False):
-    """Swap the last two dimensions of `a` (rank >= 2, known rank); `conjugate` is a no-op for
-    the real dtypes numgrad has."""
+    """Swap the last two dimensions of `a` (rank >= 2, known rank); with `conjugate`, a complex
+    `a` is also conjugated."""
     a = _t(a, "a")
     r = a.shape.rank
     if r is None:
@@ -770,12 +770,12 @@ def matrix_transpose(a, name="matrix_transpose", conjugate=False):
     if r < 2:
         raise ValueError(f"matrix_transpose: '{a.name}' must be at least rank 2, got shape "
                          f"{_fmt(a.shape)}")
-    return _A.transpose(a, list(range(r - 2)) + [r - 1, r - 2], name=name)
+    return _A.transpose(a, list(range(r - 2)) + [r - 1, r - 2], name=name, conjugate=conjugate)
 
 
 def adjoint(matrix, name=None):
     """The conjugate transpose of the last two dimensions (= matrix_transpose for reals)."""
-    return matrix_transpose(matrix, name=name or "adjoint")
+    return matrix_transpose(matrix, name=name or "adjoint", conjugate=True)
 
 
 def eye(num_rows, num_columns=None, batch_shape=None, dtype=_dt.float32, name=None):

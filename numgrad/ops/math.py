@@ -26,10 +26,11 @@ import math as _pymath
 import numpy as np
 
 from .. import dtypes as _dt
-from ..graph import Tensor
+from ..graph import Tensor, atomic
 from ..tensor_shape import TensorShape
 # re-exported: op modules written before ops/common.py import these from here
-from .common import ANY, BOOL, FLOAT, NUMERIC, check_dtype, format_shape  # noqa: F401
+from .common import (ANY, BOOL, FLOAT, FLOAT_C, NUMERIC, NUMERIC_C,  # noqa: F401
+                     check_dtype, format_shape)
 from .common import check_dtype as _check_dtype, format_shape as _fmt
 from . import array as _A
 from .core import convert_to_tensor, make_op
@@ -70,6 +71,9 @@ def _erf(x):
 
 
 def _sigmoid(x):
+    if x.dtype.kind == "c":
+        with np.errstate(all="ignore"):
+            return (1 / (1 + np.exp(-x))).astype(x.dtype)
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype)
 
@@ -79,7 +83,7 @@ def _rsqrt(x):
 
 
 def _reciprocal(x):
-    return (np.ones((), x.dtype) / x).astype(x.dtype) if x.dtype.kind == "f" else (1 // x).astype(x.dtype)
+    return (np.ones((), x.dtype) / x).astype(x.dtype) if x.dtype.kind in "fc" else (1 // x).astype(x.dtype)
 
 
 def _int_safe_power(x, y):
@@ -164,17 +168,24 @@ def _xdivy(x, y):
         return np.where(x == 0, np.zeros((), x.dtype), x / y).astype(x.dtype)
 
 
+def _squared_difference(x, y):
+    """(x - y)^2; for complex operands TF's |x - y|^2 (a complex tensor with imaginary part 0)."""
+    d = x - y
+    return d * np.conj(d) if d.dtype.kind == "c" else np.square(d)
+
+
 def _mul_no_nan(x, y):
     with np.errstate(all="ignore"):
         return np.where(y == 0, np.zeros((), x.dtype), x * y).astype(x.dtype)
 
 
 def _grad_ref(fn):
-    """TF's SqrtGrad / RsqrtGrad / ReciprocalGrad kernels: fn(y, dy), and 0 where dy is 0
+    """TF's SqrtGrad / RsqrtGrad / ReciprocalGrad kernels: fn(conj(y), dy), and 0 where dy is 0
     (even where y is 0 or inf)."""
     def ref(y, dy):
         with np.errstate(all="ignore"):
-            return np.where(dy == 0, np.zeros((), dy.dtype), fn(y, dy)).astype(dy.dtype)
+            cy = np.conj(y) if y.dtype.kind == "c" else y
+            return np.where(dy == 0, np.zeros((), dy.dtype), fn(cy, dy)).astype(dy.dtype)
     return ref
 
 
@@ -185,35 +196,35 @@ def _div_no_nan_ref(x, y):
 
 # (type, public name, reference, template, dtypes)
 UNARY = [
-    ("Neg", "negative", np.negative, "(-{0})", NUMERIC),
-    ("Square", "square", np.square, "({0} * {0})", NUMERIC),
-    ("Sqrt", "sqrt", np.sqrt, "sqrt({0})", FLOAT),
-    ("Rsqrt", "rsqrt", _rsqrt, "rsqrt({0})", FLOAT),
-    ("Exp", "exp", np.exp, "exp({0})", FLOAT),
-    ("Log", "log", np.log, "log({0})", FLOAT),
-    ("Log1p", "log1p", np.log1p, "log1p({0})", FLOAT),
-    ("Expm1", "expm1", np.expm1, "expm1({0})", FLOAT),
-    ("Sin", "sin", np.sin, "sin({0})", FLOAT),
-    ("Cos", "cos", np.cos, "cos({0})", FLOAT),
-    ("Tan", "tan", np.tan, "tan({0})", FLOAT),
-    ("Tanh", "tanh", np.tanh, "tanh({0})", FLOAT),
-    ("Sigmoid", "sigmoid", _sigmoid, "sigmoid({0})", FLOAT),
+    ("Neg", "negative", np.negative, "(-{0})", NUMERIC_C),
+    ("Square", "square", np.square, "({0} * {0})", NUMERIC_C),
+    ("Sqrt", "sqrt", np.sqrt, "sqrt({0})", FLOAT_C),
+    ("Rsqrt", "rsqrt", _rsqrt, "rsqrt({0})", FLOAT_C),
+    ("Exp", "exp", np.exp, "exp({0})", FLOAT_C),
+    ("Log", "log", np.log, "log({0})", FLOAT_C),
+    ("Log1p", "log1p", np.log1p, "log1p({0})", FLOAT_C),
+    ("Expm1", "expm1", np.expm1, "expm1({0})", FLOAT_C),
+    ("Sin", "sin", np.sin, "sin({0})", FLOAT_C),
+    ("Cos", "cos", np.cos, "cos({0})", FLOAT_C),
+    ("Tan", "tan", np.tan, "tan({0})", FLOAT_C),
+    ("Tanh", "tanh", np.tanh, "tanh({0})", FLOAT_C),
+    ("Sigmoid", "sigmoid", _sigmoid, "sigmoid({0})", FLOAT_C),
     ("Erf", "erf", _erf, "erf({0})", FLOAT),
     ("Abs", "abs", np.abs, "abs({0})", NUMERIC),
     ("Sign", "sign", np.sign, "sign({0})", NUMERIC),
-    ("Reciprocal", "reciprocal", _reciprocal, "(1 / {0})", NUMERIC),
+    ("Reciprocal", "reciprocal", _reciprocal, "(1 / {0})", NUMERIC_C),
     ("Floor", "floor", np.floor, "floor({0})", FLOAT),
     ("Relu", "relu", lambda x: np.maximum(x, np.zeros((), x.dtype)), "({0} if ({0} >= 0 or {0} != {0}) else 0)", NUMERIC),
     ("LogicalNot", "logical_not", np.logical_not, "(not {0})", BOOL),
     # issue 17: inverse trigonometric / hyperbolic, rounding, special functions, activations
-    ("Asin", "asin", _np1(np.arcsin), "asin({0})", FLOAT),
-    ("Acos", "acos", _np1(np.arccos), "acos({0})", FLOAT),
-    ("Atan", "atan", _np1(np.arctan), "atan({0})", FLOAT),
-    ("Sinh", "sinh", _np1(np.sinh), "sinh({0})", FLOAT),
-    ("Cosh", "cosh", _np1(np.cosh), "cosh({0})", FLOAT),
-    ("Asinh", "asinh", _np1(np.arcsinh), "asinh({0})", FLOAT),
-    ("Acosh", "acosh", _np1(np.arccosh), "acosh({0})", FLOAT),
-    ("Atanh", "atanh", _np1(np.arctanh), "atanh({0})", FLOAT),
+    ("Asin", "asin", _np1(np.arcsin), "asin({0})", FLOAT_C),
+    ("Acos", "acos", _np1(np.arccos), "acos({0})", FLOAT_C),
+    ("Atan", "atan", _np1(np.arctan), "atan({0})", FLOAT_C),
+    ("Sinh", "sinh", _np1(np.sinh), "sinh({0})", FLOAT_C),
+    ("Cosh", "cosh", _np1(np.cosh), "cosh({0})", FLOAT_C),
+    ("Asinh", "asinh", _np1(np.arcsinh), "asinh({0})", FLOAT_C),
+    ("Acosh", "acosh", _np1(np.arccosh), "acosh({0})", FLOAT_C),
+    ("Atanh", "atanh", _np1(np.arctanh), "atanh({0})", FLOAT_C),
     ("Ceil", "ceil", np.ceil, "ceil({0})", FLOAT),
     ("Round", "round", _np1(np.rint), "rint({0})", NUMERIC),   # half to even, as TF
     ("Rint", "rint", np.rint, "rint({0})", FLOAT),
@@ -293,26 +304,26 @@ def _zeta_grad(op, grad):
 # (type, public name, reference, template, dtypes, output dtype or None = same as input
 #  [, gradient rule declared with the op; the other rows' rules are in gradients/rules/math.py])
 BINARY = [
-    ("AddV2", "add", np.add, "({0} + {1})", NUMERIC, None),
-    ("Sub", "subtract", np.subtract, "({0} - {1})", NUMERIC, None),
-    ("Mul", "multiply", np.multiply, "({0} * {1})", NUMERIC, None),
-    ("RealDiv", "_realdiv", np.true_divide, "({0} / {1})", FLOAT, None),
+    ("AddV2", "add", np.add, "({0} + {1})", NUMERIC_C, None),
+    ("Sub", "subtract", np.subtract, "({0} - {1})", NUMERIC_C, None),
+    ("Mul", "multiply", np.multiply, "({0} * {1})", NUMERIC_C, None),
+    ("RealDiv", "_realdiv", np.true_divide, "({0} / {1})", FLOAT_C, None),
     ("FloorDiv", "floordiv", _floordiv, "floordiv({0}, {1})", NUMERIC, None),
     ("TruncateMod", "truncatemod", np.fmod, "fmod({0}, {1})", NUMERIC, None),
     ("FloorMod", "floormod", _floormod, "floormod({0}, {1})", NUMERIC, None),
-    ("DivNoNan", "_div_no_nan", _div_no_nan_ref, "divnonan({0}, {1})", FLOAT, None),
+    ("DivNoNan", "_div_no_nan", _div_no_nan_ref, "divnonan({0}, {1})", FLOAT_C, None),
     # the gradients of Sqrt, Rsqrt and Reciprocal as TF's kernels compute them: (y, dy)
     ("SqrtGrad", "_sqrt_grad", _grad_ref(lambda y, dy: (0.5 * dy) / y),
-     "sqrtgrad({0}, {1})", FLOAT, None),
+     "sqrtgrad({0}, {1})", FLOAT_C, None),
     ("RsqrtGrad", "_rsqrt_grad", _grad_ref(lambda y, dy: -0.5 * (dy * y) * (y * y)),
-     "rsqrtgrad({0}, {1})", FLOAT, None),
+     "rsqrtgrad({0}, {1})", FLOAT_C, None),
     ("ReciprocalGrad", "_reciprocal_grad", _grad_ref(lambda y, dy: -dy * y * y),
-     "recipgrad({0}, {1})", FLOAT, None),
-    ("Pow", "pow", _int_safe_power, "pow({0}, {1})", NUMERIC, None),
+     "recipgrad({0}, {1})", FLOAT_C, None),
+    ("Pow", "pow", _int_safe_power, "pow({0}, {1})", NUMERIC_C, None),
     ("Maximum", "maximum", np.maximum, "maximum({0}, {1})", NUMERIC, None),
     ("Minimum", "minimum", np.minimum, "minimum({0}, {1})", NUMERIC, None),
-    ("SquaredDifference", "squared_difference", lambda x, y: np.square(x - y),
-     "sqdiff({0}, {1})", NUMERIC, None),
+    ("SquaredDifference", "squared_difference", _squared_difference,
+     "sqdiff({0}, {1})", NUMERIC_C, None),
     ("Equal", "equal", np.equal, "({0} == {1})", ANY, _dt.bool_),
     ("NotEqual", "not_equal", np.not_equal, "({0} != {1})", ANY, _dt.bool_),
     ("Less", "less", np.less, "({0} < {1})", NUMERIC, _dt.bool_),
@@ -452,7 +463,29 @@ negative = globals()["negative"]
 maximum = globals()["maximum"]
 minimum = globals()["minimum"]
 pow = globals()["pow"]   # noqa: A001  (tf.pow)
-abs = globals()["abs"]   # noqa: A001  (tf.abs)
+_abs_op = globals()["abs"]
+
+
+_sign_op = globals()["sign"]
+
+
+def sign(x, name=None):
+    """tf.sign: -1, 0 or 1 (op Sign); for complex64/128 x / |x| (0 where x is 0), built as TF
+    builds it: div_no_nan(x, cast(ComplexAbs(x))), so it has a gradient."""
+    x = _as_tensor_for("Sign", x, None)
+    if x.dtype.is_complex:
+        return div_no_nan(x, cast(abs(x), x.dtype), name=name)
+    return _sign_op(x, name)
+
+
+def abs(x, name=None):  # noqa: A001  (tf.abs)
+    """tf.abs: elementwise |x| (op Abs); for complex64/128 the modulus, a float32/float64 tensor
+    (op ComplexAbs, declared in ops/complex.py)."""
+    x = _as_tensor_for("Abs", x, None)
+    if x.dtype.is_complex:
+        return make_op("ComplexAbs", [x], name=name).outputs[0]
+    return _abs_op(x, name)
+
 floordiv = globals()["floordiv"]
 floormod = globals()["floormod"]
 mod = floormod       # tf.compat.v1.mod is FloorMod (Python's %), not truncatemod
@@ -499,7 +532,8 @@ def div(x, y, name=None):
     if x.dtype != y.dtype:
         raise TypeError(f"div: x '{x.name}' and y '{y.name}' must have the same dtype, "
                         f"got {x.dtype.name} and {y.dtype.name}")
-    return binary_op("RealDiv" if x.dtype.is_floating else "FloorDiv", x, y, name)
+    real_div = x.dtype.is_floating or x.dtype.is_complex
+    return binary_op("RealDiv" if real_div else "FloorDiv", x, y, name)
 
 
 def div_no_nan(x, y, name=None):
@@ -526,8 +560,14 @@ def _cast_infer(inputs, attrs):
     return [(attrs["DstT"], inputs[0].shape)]
 
 
-register_op("Cast", _cast_infer, lambda v, a: [v[0].astype(a["DstT"].np)],
-            kind="elementwise", template="cast({0})")
+def _cast_compute(vals, attrs):
+    x, dst = vals[0], attrs["DstT"]
+    if x.dtype.kind == "c" and not dst.is_complex:
+        x = x.real      # TF's Cast keeps the real part (so 1j cast to bool is False)
+    return [x.astype(dst.np)]
+
+
+register_op("Cast", _cast_infer, _cast_compute, kind="elementwise", template="cast({0})")
 
 
 def cast(x, dtype, name=None):
@@ -555,7 +595,7 @@ def _addn_infer(inputs, attrs):
             raise ValueError(f"all inputs must have the same shape: '{inputs[0].name}' has "
                              f"shape {_fmt(shape)} but '{t.name}' has shape {_fmt(t.shape)}")
         shape = shape.merge_with(t.shape)
-    _check_dtype(inputs[0].dtype, NUMERIC, f"input '{inputs[0].name}'")
+    _check_dtype(inputs[0].dtype, NUMERIC_C, f"input '{inputs[0].name}'")
     return [(inputs[0].dtype, shape)]
 
 
@@ -695,7 +735,7 @@ def _matmul_infer(inputs, attrs):
     ta, tb = attrs["transpose_a"], attrs["transpose_b"]
     if a.dtype != b.dtype:
         raise TypeError(f"a '{a.name}' is {a.dtype.name} but b '{b.name}' is {b.dtype.name}")
-    _check_dtype(a.dtype, NUMERIC, f"input '{a.name}'")
+    _check_dtype(a.dtype, NUMERIC_C, f"input '{a.name}'")
     if a.shape.rank is None or b.shape.rank is None:
         return [(a.dtype, TensorShape(None))]
     if a.shape.rank < 2 or b.shape.rank < 2:
@@ -724,11 +764,16 @@ register_op("MatMul", _matmul_infer, _matmul_compute, kind="opaque")
 register_op("BatchMatMulV2", _matmul_infer, _matmul_compute, kind="opaque")
 
 
+@atomic
 def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_b=False,
            a_is_sparse=False, b_is_sparse=False, name=None):
-    """a @ b (rank >= 2; leading batch dimensions broadcast)."""
+    """a @ b (rank >= 2; leading batch dimensions broadcast).  `adjoint_a` / `adjoint_b`
+    transpose and conjugate (a complex operand gets a Conj op before the MatMul)."""
     a = convert_to_tensor(a)
     b = convert_to_tensor(b, dtype=a.dtype) if not isinstance(b, Tensor) else b
+    if adjoint_a or adjoint_b:
+        from .complex import conj
+        a, b = (conj(a) if adjoint_a else a), (conj(b) if adjoint_b else b)
     ta, tb = bool(transpose_a or adjoint_a), bool(transpose_b or adjoint_b)
     rank = max(a.shape.rank or 2, b.shape.rank or 2)
     typ = "MatMul" if rank == 2 else "BatchMatMulV2"

@@ -16,6 +16,7 @@ from . import array as _array
 from . import math as _math
 from . import reduce as _reduce
 from .common import NUMERIC, check_dtype, format_shape as _fmt
+from .complex import conj
 from .core import constant_value, convert_to_tensor, make_op
 from .reduce import normalize_axes, reduced_shape
 from .registry import register_op
@@ -197,7 +198,8 @@ def norm(tensor, ord="euclidean", axis=None, keepdims=None, name=None,  # noqa: 
         if ord == 2 and is_matrix_norm:
             result = _matrix_2_norm(tensor, ax)
         elif ord == "euclidean" or ord == "fro" or (ord == 2 and not is_matrix_norm):
-            result = _math.sqrt(_reduce.reduce_sum(tensor * tensor, red_axis, keepdims=True))
+            result = _math.sqrt(_reduce.reduce_sum(tensor * conj(tensor), red_axis,
+                                                   keepdims=True))
         else:
             result = _math.abs(tensor)
             if ord == 1:

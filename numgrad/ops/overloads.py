@@ -19,7 +19,8 @@ def _binary(fn, reflected=False, scope=None):
 
     def op(self, other):
         graph = graph_of([self])
-        with graph.as_default(), graph.name_scope(scope) as name:
+        # a rejected operand or op leaves the graph as it was (no scope name, no constant)
+        with graph.as_default(), graph._transaction(), graph.name_scope(scope) as name:
             if not isinstance(other, Tensor):
                 other = _convert_operand(other, self, "x" if reflected else "y")
             return fn(other, self, name=name) if reflected else fn(self, other, name=name)
@@ -64,7 +65,7 @@ def _rmul(self, other):
     """`other * self` with `other` not a Tensor: TF converts `other` to self's dtype first
     (force_same_dtype=True), so `3.0 * b` is a TypeError and `True * b` works."""
     graph = graph_of([self])
-    with graph.as_default(), graph.name_scope("mul") as name:
+    with graph.as_default(), graph._transaction(), graph.name_scope("mul") as name:
         if _is_bool(self):
             other = _convert(other, dtype=self.dtype, name="x")
         elif not isinstance(other, Tensor):

@@ -4,7 +4,7 @@ import numpy as np
 from ..tensor_shape import TensorShape
 from . import array as _array
 from .core import convert_to_tensor, make_op
-from .common import NUMERIC, check_dtype as _check_dtype, format_shape as _fmt
+from .common import NUMERIC, NUMERIC_C, check_dtype as _check_dtype, format_shape as _fmt
 from .common import static_ints as _static_ints
 from .registry import register_op
 
@@ -20,10 +20,12 @@ def reduced_shape(shape, axis, keepdims):
     return TensorShape([d for i, d in enumerate(shape) if i not in axes])
 
 
-def _reduce_infer(inputs, attrs):
-    x, = inputs
-    _check_dtype(x.dtype, NUMERIC, f"input '{x.name}'")
-    return [(x.dtype, reduced_shape(x.shape, attrs["axis"], attrs["keepdims"]))]
+def _reduce_infer(which):
+    def infer(inputs, attrs):
+        x, = inputs
+        _check_dtype(x.dtype, which, f"input '{x.name}'")
+        return [(x.dtype, reduced_shape(x.shape, attrs["axis"], attrs["keepdims"]))]
+    return infer
 
 
 def _np_axis(a):
@@ -55,12 +57,15 @@ def _highest(dt):
     return np.inf if dt.kind == "f" else np.iinfo(dt).max
 
 
+# (type, public name, reference, dtypes: Max and Min need ordered values)
 REDUCTIONS = [
-    ("Sum", "reduce_sum", lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims)),
-    ("Mean", "reduce_mean", _mean),
-    ("Max", "reduce_max", _minmax(np.max, _lowest)),
-    ("Min", "reduce_min", _minmax(np.min, _highest)),
-    ("Prod", "reduce_prod", lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims)),
+    ("Sum", "reduce_sum", lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
+     NUMERIC_C),
+    ("Mean", "reduce_mean", _mean, NUMERIC_C),
+    ("Max", "reduce_max", _minmax(np.max, _lowest), NUMERIC),
+    ("Min", "reduce_min", _minmax(np.min, _highest), NUMERIC),
+    ("Prod", "reduce_prod", lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims),
+     NUMERIC_C),
 ]
 
 
@@ -70,8 +75,8 @@ def _make_compute(fn):
     return compute
 
 
-for _t, _n, _f in REDUCTIONS:
-    register_op(_t, _reduce_infer, _make_compute(_f), kind="reduce", template=_t.lower())
+for _t, _n, _f, _w in REDUCTIONS:
+    register_op(_t, _reduce_infer(_w), _make_compute(_f), kind="reduce", template=_t.lower())
 
 
 def normalize_axes(axis, x, what):
@@ -111,7 +116,7 @@ def _make_reduce(op_type, public):
     return f
 
 
-for _t, _n, _f in REDUCTIONS:
+for _t, _n, *_ in REDUCTIONS:
     globals()[_n] = _make_reduce(_t, _n)
 
 reduce_sum = globals()["reduce_sum"]

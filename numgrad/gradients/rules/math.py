@@ -3,11 +3,16 @@
 Each rule: ``(op, grad) -> [gradient for each input]``; broadcasting inputs are reduced back
 to their own shape.  Rules that need the op's output read ``op.outputs[0]`` so second
 derivatives flow through it.
+
+Complex operands: like TF, a rule multiplies by the conjugate of the op's derivative (it reads
+``conj(x)`` / ``conj(y)``, which is the tensor itself for real dtypes, so real graphs are
+unchanged); see numgrad/gradients/rules/complex.py for the convention.
 """
 import math
 
 from ...ops import array as A
 from ...ops import math as M
+from ...ops.complex import conj
 from ...ops import nn as N
 from ...indexed_slices import IndexedSlices
 from ..registry import NotDifferentiable, RegisterGradient
@@ -29,21 +34,39 @@ def _y(op):
     return op.outputs[0]
 
 
+def _cx(op):
+    """conj(x): x itself for real dtypes."""
+    return conj(op.inputs[0])
+
+
+def _cy(op):
+    """conj(y): y itself for real dtypes."""
+    return conj(op.outputs[0])
+
+
+def _tanh_grad(g, cy):
+    return g * (1.0 - cy * cy)
+
+
+def _sigmoid_grad(g, cy):
+    return g * (cy * (1.0 - cy))
+
+
 _UNARY = {
     "Neg": lambda op, g: -g,
-    "Square": lambda op, g: g * (2.0 * _x(op)),
+    "Square": lambda op, g: g * (2.0 * _cx(op)),
     # TF's SqrtGrad/RsqrtGrad/ReciprocalGrad ops: 0 where g is 0 (rules for them below)
     "Sqrt": lambda op, g: M._sqrt_grad(_y(op), g),
     "Rsqrt": lambda op, g: M._rsqrt_grad(_y(op), g),
-    "Exp": lambda op, g: g * _y(op),
-    "Log": lambda op, g: g * M.reciprocal(_x(op)),
-    "Log1p": lambda op, g: g * M.reciprocal(1.0 + _x(op)),
-    "Expm1": lambda op, g: g * M.exp(_x(op)),
-    "Sin": lambda op, g: g * M.cos(_x(op)),
-    "Cos": lambda op, g: -g * M.sin(_x(op)),
-    "Tan": lambda op, g: g * M.square(M.reciprocal(M.cos(_x(op)))),
-    "Tanh": lambda op, g: g * (1.0 - _y(op) * _y(op)),
-    "Sigmoid": lambda op, g: g * (_y(op) * (1.0 - _y(op))),
+    "Exp": lambda op, g: g * _cy(op),
+    "Log": lambda op, g: g * M.reciprocal(_cx(op)),
+    "Log1p": lambda op, g: g * M.reciprocal(1.0 + _cx(op)),
+    "Expm1": lambda op, g: g * M.exp(_cx(op)),
+    "Sin": lambda op, g: g * M.cos(_cx(op)),
+    "Cos": lambda op, g: -g * M.sin(_cx(op)),
+    "Tan": lambda op, g: g * M.square(M.reciprocal(M.cos(_cx(op)))),
+    "Tanh": lambda op, g: _tanh_grad(g, _cy(op)),
+    "Sigmoid": lambda op, g: _sigmoid_grad(g, _cy(op)),
     "Erf": lambda op, g: g * (2.0 / math.sqrt(math.pi)) * M.exp(-M.square(_x(op))),
     "Abs": lambda op, g: g * M.sign(_x(op)),
     "Sign": lambda op, g: A.zeros_like(_x(op)),
@@ -51,14 +74,14 @@ _UNARY = {
     "Relu": lambda op, g: N.relu_grad(g, _y(op)),
     "Identity": lambda op, g: g,
     # issue 17, as TF's math_grad.py / nn_grad.py
-    "Asin": lambda op, g: g * M.reciprocal(M.sqrt(1.0 - M.square(_x(op)))),
-    "Acos": lambda op, g: -g * M.reciprocal(M.sqrt(1.0 - M.square(_x(op)))),
-    "Atan": lambda op, g: g * M.reciprocal(1.0 + M.square(_x(op))),
-    "Sinh": lambda op, g: g * M.cosh(_x(op)),
-    "Cosh": lambda op, g: g * M.sinh(_x(op)),
-    "Asinh": lambda op, g: g / M.cosh(_y(op)),
-    "Acosh": lambda op, g: g / M.sinh(_y(op)),
-    "Atanh": lambda op, g: g * M.reciprocal(1.0 - M.square(_x(op))),
+    "Asin": lambda op, g: g * M.reciprocal(M.sqrt(1.0 - M.square(_cx(op)))),
+    "Acos": lambda op, g: -g * M.reciprocal(M.sqrt(1.0 - M.square(_cx(op)))),
+    "Atan": lambda op, g: g * M.reciprocal(1.0 + M.square(_cx(op))),
+    "Sinh": lambda op, g: g * M.cosh(_cx(op)),
+    "Cosh": lambda op, g: g * M.sinh(_cx(op)),
+    "Asinh": lambda op, g: g / M.cosh(_cy(op)),
+    "Acosh": lambda op, g: g / M.sinh(_cy(op)),
+    "Atanh": lambda op, g: g * M.reciprocal(1.0 - M.square(_cx(op))),
     "Lgamma": lambda op, g: g * M.digamma(_x(op)),
     "Digamma": lambda op, g: g * M.polygamma(A.ones_like(_x(op)), _x(op)),
     "Erfc": lambda op, g: g * (-2.0 / math.sqrt(math.pi)) * M.exp(-M.square(_x(op))),
@@ -163,42 +186,47 @@ def _sub_grad(op, grad):
 @RegisterGradient("Mul")
 def _mul_grad(op, grad):
     x, y = op.inputs       # Mul ops (not the `*` operator's "mul"): named as TF names them
-    return [reduce_to(M.multiply(grad, y), x), reduce_to(M.multiply(x, grad), y)]
+    return [reduce_to(M.multiply(grad, conj(y)), x), reduce_to(M.multiply(conj(x), grad), y)]
 
 
 @RegisterGradient("RealDiv")
 def _realdiv_grad(op, grad):
     x, y = op.inputs
-    return [reduce_to(grad / y, x), reduce_to(grad * ((-x / y) / y), y)]
+    cx, cy = conj(x), conj(y)
+    return [reduce_to(grad / cy, x), reduce_to(grad * ((-cx / cy) / cy), y)]
 
 
 @RegisterGradient("SqrtGrad")
 def _sqrt_grad_grad(op, grad):
     """TF's _SqrtGradGrad: with ga = grad / y, [-ga * out, 0.5 * ga]."""
     ga = grad / op.inputs[0]
-    return [-ga * op.outputs[0], 0.5 * ga]
+    return [-conj(ga) * op.outputs[0], 0.5 * ga]
 
 
 @RegisterGradient("RsqrtGrad")
 def _rsqrt_grad_grad(op, grad):
-    """TF's _RsqrtGradGrad: [-1.5 * grad * dy * y^2, rsqrt_grad(y, grad)]."""
+    """TF's _RsqrtGradGrad: [-1.5 * conj(grad) * dy * conj(y)^2, rsqrt_grad(conj(y), grad)]."""
     y, dy = op.inputs
-    return [-1.5 * grad * dy * M.square(y), M._rsqrt_grad(y, grad)]
+    cy = conj(y)
+    return [-1.5 * conj(grad) * dy * M.square(cy), M._rsqrt_grad(cy, grad)]
 
 
 @RegisterGradient("ReciprocalGrad")
 def _reciprocal_grad_grad(op, grad):
-    """TF's _ReciprocalGradGrad: [grad * -2 * dy * y, reciprocal_grad(y, grad)]."""
+    """TF's _ReciprocalGradGrad: [conj(grad) * -2 * dy * conj(y), reciprocal_grad(conj(y),
+    grad)]."""
     y, dy = op.inputs
-    return [grad * -2.0 * dy * y, M._reciprocal_grad(y, grad)]
+    cy = conj(y)
+    return [conj(grad) * -2.0 * dy * cy, M._reciprocal_grad(cy, grad)]
 
 
 @RegisterGradient("DivNoNan")
 def _div_no_nan_grad(op, grad):
     """TF's _DivNoNanGrad: div_no_nan(grad, y) and grad * div_no_nan(div_no_nan(-x, y), y)."""
     x, y = op.inputs
-    return [reduce_to(M.div_no_nan(grad, y), x),
-            reduce_to(grad * M.div_no_nan(M.div_no_nan(-x, y), y), y)]
+    cx, cy = conj(x), conj(y)
+    return [reduce_to(M.div_no_nan(grad, cy), x),
+            reduce_to(grad * M.div_no_nan(M.div_no_nan(-cx, cy), cy), y)]
 
 
 @RegisterGradient("FloorMod")
@@ -210,13 +238,14 @@ def _floor_mod_grad(op, grad):
 
 @RegisterGradient("Pow")
 def _pow_grad(op, grad):
+    """TF's _PowGrad; log(x) is taken where x > 0 (x != 0 for complex x), 0 elsewhere."""
     x, y = op.inputs
-    z = op.outputs[0]
-    gx = reduce_to(grad * y * M.pow(x, y - 1), x)
-    mask = M.greater(x, 0)
-    safe_x = M.where(mask, x, A.ones_like(x))
+    cx, cy = conj(x), conj(y)
+    gx = reduce_to(grad * cy * M.pow(cx, cy - 1), x)
+    mask = M.not_equal(cx, 0) if x.dtype.is_complex else M.greater(x, 0)
+    safe_x = M.where(mask, cx, A.ones_like(x))
     log_x = M.where(mask, M.log(safe_x), A.zeros_like(x))
-    gy = reduce_to(grad * z * log_x, y)
+    gy = reduce_to(grad * conj(op.outputs[0]) * log_x, y)
     return [gx, gy]
 
 
@@ -266,7 +295,7 @@ def _select_v2_grad(op, grad):
 # --- matmul ------------------------------------------------------------------------------------
 @RegisterGradient("MatMul")
 def _matmul_grad(op, grad):
-    a, b = op.inputs
+    a, b = (conj(t) for t in op.inputs)
     ta, tb = op.get_attr("transpose_a"), op.get_attr("transpose_b")
     mm = M.matmul
     if not ta and not tb:

@@ -4,6 +4,7 @@ import numpy as np
 from ...ops import array as A
 from ...ops import math as M
 from ...ops import reduce as R
+from ...ops.complex import conj
 from ..registry import RegisterGradient
 from ._util import keep_dims, shape_of
 
@@ -72,7 +73,7 @@ def _prod_grad(op, grad):
         permuted_shape = A.shape(permuted)
     left = R.cumprod(reshaped, axis=0, exclusive=True)
     right = R.cumprod(reshaped, axis=0, exclusive=True, reverse=True)
-    y = A.reshape(left * right, permuted_shape)
+    y = A.reshape(conj(left * right), permuted_shape)    # conj: complex inputs, as TF
     inv = tuple(int(i) for i in np.argsort(perm))
     return [g * A.transpose(y, inv)]
 

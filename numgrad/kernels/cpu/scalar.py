@@ -18,7 +18,9 @@ __all__ = ["sqrt", "rsqrt", "exp", "log", "log1p", "expm1", "sin", "cos", "tan",
            "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "ceil", "rint",
            "lgamma", "digamma", "erfc", "softplus", "softsign", "elu", "selu", "relu6",
            "isnan", "isinf", "isfinite", "atan2", "xlogy", "xlog1py", "xdivy", "mulnonan", "sqrtgrad", "rsqrtgrad", "recipgrad",
-           "nextafter", "polygamma", "zeta"]
+           "nextafter", "polygamma", "zeta",
+           # complex values (ops/complex.py FUSED_TEMPLATES)
+           "cdiv", "ctanh"]
 
 
 # Small kernels call libm (quick to compile); the emitter pastes vecmath's vectorisable
@@ -189,3 +191,33 @@ mulnonan = register_jitable(arith.mulnonan)
 @register_jitable
 def nextafter(x, y):
     return np.nextafter(x, y)
+
+
+# --- complex values -----------------------------------------------------------------------------
+@register_jitable
+def cdiv(a, b):
+    """a / b for complex values by NumPy's algorithm (Smith's, scaled by the larger part of b):
+    division by 0 gives inf/NaN parts, as NumPy, where Numba's own division raises."""
+    ar, ai, br, bi = a.real, a.imag, b.real, b.imag
+    if abs(br) >= abs(bi):
+        if br == 0 and bi == 0:
+            return complex(ar / abs(br), ai / abs(br))
+        rat = bi / br
+        scl = 1.0 / (br + bi * rat)
+        return complex((ar + ai * rat) * scl, (ai - ar * rat) * scl)
+    rat = br / bi
+    scl = 1.0 / (bi + br * rat)
+    return complex((ar * rat + ai) * scl, (ai * rat - ar) * scl)
+
+
+@register_jitable
+def ctanh(z):
+    """tanh of a complex value; where |Re z| >= 22 (tanh(Re z) is +-1 in double precision) the
+    closed form NumPy's C library uses, where Numba's formula overflows to NaN."""
+    x, y = z.real, z.imag
+    if abs(x) < 22.0 or x != x:
+        return np.tanh(z)
+    if math.isinf(y) or y != y:
+        return complex(math.copysign(1.0, x), math.copysign(0.0, y) if math.isinf(x) else y)
+    e = math.exp(-abs(x))
+    return complex(math.copysign(1.0, x), 4.0 * math.sin(y) * math.cos(y) * e * e)

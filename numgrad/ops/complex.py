@@ -1,0 +1,182 @@
+"""Complex numbers: the ops that build, split and conjugate complex64/complex128 tensors.
+
+``complex(real, imag)`` (op Complex) joins two float32 (float64) tensors into a complex64
+(complex128) one; ``real``, ``imag``, ``angle`` and ``abs`` (ops Real, Imag, Angle and
+ComplexAbs) take one apart into real tensors of ``dtype.real_dtype``; ``conj`` (op Conj) flips
+the sign of the imaginary part.  Like TF, the public functions accept real tensors too:
+``real`` and ``conj`` return them unchanged, ``imag`` gives zeros and ``angle`` gives pi where
+the value is negative, 0 elsewhere.
+
+The everyday elementwise ops, reductions and matmul accept complex operands through their own
+tables (the FLOAT_C / NUMERIC_C dtype classes of ops/math.py and ops/reduce.py).  Complex
+values never enter a fused cpu kernel (compiler/fuse.py lets in real and bool dtypes only):
+each complex op runs its NumPy reference as its own step on cpu, and on the host on cuda.
+
+Gradients (numgrad/gradients/rules/complex.py) follow TF's convention: for a real loss L of a
+complex z, the gradient is dL/dRe(z) + i dL/dIm(z), the conjugate of the Wirtinger derivative
+dL/dz; the rules of holomorphic ops multiply by the conjugate of their derivative.
+"""
+import math as _pymath
+
+import numpy as np
+
+from .. import dtypes as _dt
+from ..graph import atomic
+from .array import ones_like, zeros_like
+from .core import convert_to_tensor, make_op
+from .math import broadcast_static_shape, less, multiply, where
+from .registry import register_op
+
+__all__ = ["complex", "real", "imag", "conj", "angle"]
+
+_PARTS = (_dt.float32, _dt.float64)
+_COMPLEX_OF = {_dt.float32: _dt.complex64, _dt.float64: _dt.complex128}
+
+
+def _require_complex(x, op_type):
+    if not x.dtype.is_complex:
+        raise TypeError(f"{op_type}: input '{x.name}' has dtype {x.dtype.name}, which is not in "
+                        "the list of allowed dtypes: complex64, complex128")
+
+
+# --- declarations: (dtype, shape) rule and NumPy reference of each op -------------------------
+def _complex_infer(inputs, attrs):
+    re, im = inputs
+    if re.dtype != im.dtype or re.dtype not in _PARTS:
+        raise TypeError(f"The `real` and `imag` components have incorrect types: "
+                        f"{re.dtype.name} {im.dtype.name}. They must be consistent, and one of "
+                        f"[float32, float64] (real '{re.name}', imag '{im.name}')")
+    return [(_COMPLEX_OF[re.dtype], broadcast_static_shape(re.shape, im.shape))]
+
+
+def _complex_compute(vals, attrs):
+    re, im = vals
+    out = np.empty(np.broadcast_shapes(re.shape, im.shape), np.result_type(re, np.complex64))
+    out.real, out.imag = re, im
+    return [out]
+
+
+def _part_infer(op_type):
+    def infer(inputs, attrs):
+        x, = inputs
+        _require_complex(x, op_type)
+        return [(x.dtype.real_dtype, x.shape)]
+    return infer
+
+
+def _conj_infer(inputs, attrs):
+    x, = inputs
+    _require_complex(x, "Conj")
+    return [(x.dtype, x.shape)]
+
+
+# (type, NumPy reference); all elementwise, one input, one output
+PARTS = [
+    ("Real", lambda x: np.real(x).copy()),
+    ("Imag", lambda x: np.imag(x).copy()),
+    ("Angle", np.angle),
+    ("ComplexAbs", np.abs),
+]
+
+register_op("Complex", _complex_infer, _complex_compute, kind="elementwise")
+for _t, _f in PARTS:
+    register_op(_t, _part_infer(_t), lambda v, a, f=_f: [np.asarray(f(v[0]))], kind="elementwise")
+register_op("Conj", _conj_infer, lambda v, a: [np.conj(v[0])], kind="elementwise")
+
+
+# --- fused cpu kernels ---------------------------------------------------------------------------
+# The scalar form of each op that a fused cpu loop computes on complex values (an op with a
+# complex input or output fuses only if it is here; compiler/fuse.py, emit_cpu.py).  Numba
+# runs NumPy's complex ufuncs on scalars, except division (cdiv: NumPy's algorithm; Numba's
+# raises on a zero divisor) and tanh (ctanh: Numba's overflows to NaN for |Re z| > ~350);
+# the value is then wrapped in the output's dtype.  Complex reductions, Pow (Numba's
+# np.power differs from NumPy's at infinities), Tan and the inverse trigonometric and
+# hyperbolic functions run their NumPy references as steps of their own.
+FUSED_TEMPLATES = {
+    "AddV2": "({0} + {1})", "Sub": "({0} - {1})", "Mul": "({0} * {1})",
+    "RealDiv": "cdiv({0}, {1})", "Neg": "(-{0})", "Square": "({0} * {0})",
+    "Reciprocal": "cdiv(1 + 0j, {0})", "Exp": "np.exp({0})", "Log": "np.log({0})",
+    "Sqrt": "np.sqrt({0})", "Rsqrt": "cdiv(1 + 0j, np.sqrt({0}))", "Sin": "np.sin({0})",
+    "Cos": "np.cos({0})", "Tanh": "ctanh({0})", "Sigmoid": "cdiv(1 + 0j, 1 + np.exp(-{0}))",
+    "SquaredDifference": "(({0} - {1}) * np.conj({0} - {1}))",
+    # TF's gradient kernels read conj(y) and give 0 where dy is 0
+    "SqrtGrad": "(0j if {1} == 0 else cdiv(0.5 * {1}, np.conj({0})))",
+    "RsqrtGrad": "(0j if {1} == 0 else -0.5 * ({1} * np.conj({0})) * np.conj({0} * {0}))",
+    "ReciprocalGrad": "(0j if {1} == 0 else -{1} * np.conj({0} * {0}))",
+    "DivNoNan": "(0j if {1} == 0 else cdiv({0}, {1}))",
+    "Equal": "({0} == {1})", "NotEqual": "({0} != {1})",
+    "Complex": "complex({0}, {1})", "Real": "{0}.real", "Imag": "{0}.imag",
+    "Conj": "np.conj({0})", "ComplexAbs": "abs({0})",
+    "Angle": "math.atan2({0}.imag, {0}.real)",
+}
+# ops whose own template serves complex values too (they only move or pick values; Cast's
+# kernel form keeps the real part, emit_cpu._expr)
+FUSED_AS_IS = {"Cast", "AddN", "Select", "SelectV2", "BroadcastTo", "Fill", "Identity",
+               "StopGradient"}
+
+
+# --- public builders ---------------------------------------------------------------------------
+def _numeric(x, what):
+    x = convert_to_tensor(x, name=what)
+    if not x.dtype.is_numeric:
+        raise TypeError(f"{what}: expected a numeric tensor, got '{x.name}' of dtype "
+                        f"{x.dtype.name}")
+    return x
+
+
+@atomic
+def complex(real, imag, name=None):     # noqa: A001  (tf.complex)
+    """tf.complex: the complex tensor real + i imag (float32 parts give complex64, float64
+    parts complex128; shapes broadcast)."""
+    real, imag = convert_to_tensor(real, name="real"), convert_to_tensor(imag, name="imag")
+    return make_op("Complex", [real, imag], name=name).outputs[0]
+
+
+@atomic
+def real(input, name=None):     # noqa: A002  (TF's argument name)
+    """tf.math.real: the real part of a complex tensor; a real tensor as it is."""
+    x = _numeric(input, "real")
+    if not x.dtype.is_complex:
+        return x
+    return make_op("Real", [x], name=name).outputs[0]
+
+
+@atomic
+def imag(input, name=None):     # noqa: A002
+    """tf.math.imag: the imaginary part of a complex tensor; zeros for a real tensor."""
+    x = _numeric(input, "imag")
+    if not x.dtype.is_complex:
+        return zeros_like(x, name=name)
+    return make_op("Imag", [x], name=name).outputs[0]
+
+
+@atomic
+def conj(x, name=None):
+    """tf.math.conj: the complex conjugate; a real tensor as it is (TypeError for bool)."""
+    x = convert_to_tensor(x, name="x")
+    if not x.dtype.is_numeric:
+        raise TypeError(f"Expected numeric or variant tensor, got dtype {x.dtype!r} "
+                        f"('{x.name}').")
+    if not x.dtype.is_complex:
+        return x
+    return make_op("Conj", [x], name=name).outputs[0]
+
+
+@atomic
+def angle(input, name=None):    # noqa: A002
+    """tf.math.angle: the argument of a complex tensor, in (-pi, pi]; for a real tensor pi
+    where it is negative and 0 elsewhere (an integer tensor cannot hold pi: TypeError)."""
+    x = _numeric(input, "angle")
+    if x.dtype.is_complex:
+        return make_op("Angle", [x], name=name).outputs[0]
+    return where(less(x, 0), multiply(_pymath.pi, ones_like(x)), zeros_like(x), name=name)
+
+
+# --- batching rules (numgrad/batching.py): all six ops are elementwise --------------------------
+def _register_batching():
+    from .. import batching as B
+    for t in ["Complex", "Conj"] + [t for t, _ in PARTS]:
+        B.BATCH_RULES.setdefault(t, B._elementwise)
+
+
+_register_batching()
