@@ -624,5 +624,5 @@ def emit_group(group, hot=False):
     spec = KernelSpec(source, R, dims, load_shapes,
                       [shape_for(m) for m in omasks], red_shapes, part_shapes,
                       [_acc_dtype(r) for r in reds], any(partial), counts)
-    spec.index_shapes = index_shapes
+    spec.index_shapes, spec.row_blocked = index_shapes, row_blocked
     return spec

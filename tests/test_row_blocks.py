@@ -1,0 +1,77 @@
+"""Row blocks (numgrad/compiler/emit_cpu.py, NUMGRAD_ROW_BLOCKS): a big 2-D elementwise loop
+nest over (rows, n1) with a short n1 that is not a whole number of vectors runs flat over
+blocks of rows, reading rows broadcast along dim 0 from a replicated buffer.  Checked against
+the NumPy backend with the switch on and off, and in plans: which kernels run that way."""
+import numpy as np
+import pytest
+
+import numgrad as ng
+
+from ab_switch import assert_close, run_with_switch
+from plan_checks import plan_of
+
+pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
+
+# 9000 rows: 256 chunks of 35-36 rows, each a full block of 32 and a partial one
+ROWS, N1 = 9000, 20
+
+
+def _layer(dtype, rng, n1=N1, rows=ROWS):
+    """A W6-like layer and its derivative stream: h = tanh(x * w + b) with w, b of shape
+    (1, n1), and (1 - h^2) * y; integers: x * w + b and (x - b) * y."""
+    x = ng.placeholder(dtype, [None, n1])
+    y = ng.placeholder(dtype, [None, n1])
+    if np.dtype(dtype).kind == "f":
+        w = ng.constant(rng.uniform(0.5, 1.5, (1, n1)).astype(dtype))
+        b = ng.constant(rng.normal(size=(1, n1)).astype(dtype))
+        h = ng.tanh(x * w + b)
+        fetches = [h, (1.0 - h * h) * y]
+        feed = {x: rng.normal(size=(rows, n1)).astype(dtype),
+                y: rng.normal(size=(rows, n1)).astype(dtype)}
+    else:
+        w = ng.constant(rng.integers(-3, 4, (1, n1)).astype(dtype))
+        b = ng.constant(rng.integers(-9, 10, (1, n1)).astype(dtype))
+        fetches = [x * w + b, (x - b) * y]
+        feed = {x: rng.integers(-50, 50, (rows, n1)).astype(dtype),
+                y: rng.integers(-50, 50, (rows, n1)).astype(dtype)}
+    return fetches, feed
+
+
+def _row_blocked_kernels(sess, fetches, feed):
+    return [k.row_blocks for k in plan_of(fetches, feed, sess).kernels]
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float32, 1e-6), (np.float64, 1e-13),
+                                         (np.int32, 0)])
+def test_layer_runs_as_row_blocks(dtype, rtol, rng):
+    fetches, feed = _layer(dtype, rng)
+    ref, outs = run_with_switch(fetches, feed, "NUMGRAD_ROW_BLOCKS",
+                                lambda sess: _row_blocked_kernels(sess, fetches, feed))
+    assert outs[True][1] == [True]              # one kernel, row-blocked
+    assert outs[False][1] == [False]
+    for on in (True, False):
+        assert_close(ref, outs[on][0], rtol)
+
+
+@pytest.mark.parametrize("case", ["inner_multiple_of_vector", "column_broadcast", "reduction",
+                                  "small"])
+def test_other_nests_keep_their_loops(case, rng):
+    n1, rows = (32, ROWS) if case == "inner_multiple_of_vector" else (N1, ROWS)
+    if case == "small":
+        rows = 100                                  # 2000 elements: one serial pass
+    x = ng.placeholder(ng.float64, [None, n1])
+    b = ng.constant(rng.normal(size=(1, n1)))
+    feed = {x: rng.normal(size=(rows, n1))}
+    if case == "column_broadcast":
+        c = ng.placeholder(ng.float64, [None, 1])
+        feed[c] = rng.normal(size=(rows, 1))
+        out = [ng.tanh(x * c + b)]
+    elif case == "reduction":
+        out = [ng.tanh(x + b), ng.reduce_sum(ng.tanh(x + b), axis=0)]
+    else:
+        out = [ng.tanh(x + b)]
+    ref = ng.Session(backend="numpy").run(out, feed)
+    sess = ng.Session(backend="cpu")
+    assert_close(ref, sess.run(out, feed), 1e-13)
+    assert not any(_row_blocked_kernels(sess, out, feed))
+
