@@ -226,29 +226,38 @@ def _lane_combine(reds, buffered):
     return out
 
 
-def _row_blocked(group, dims, lmasks, omasks, vector, small, tiny_inner):
-    """Whether `group` runs as row blocks (_row_block_lines): a big elementwise nest (no
-    reductions, stages or gathered loads) over (rows, n1), with n1 short and not a multiple
-    of the vector width, whose loads are whole arrays or rows broadcast along dim 0.
+def _row_blocked(group, masks, vector, small, tiny_inner):
+    """Whether `group` runs as row blocks (_row_block_lines): a big nest (no stages or
+    gathered loads) over (rows, n1), with n1 short and not a multiple of the vector width,
+    whose loads are whole arrays or rows broadcast along dim 0, and whose reductions, if any,
+    are sums or means over the rows (a bias gradient).  `masks`: layout()'s result.
 
     The 2-D nest vectorises its inner loop of n1 and runs the n1 % 16 elements left over in
     each row as scalar code: with n1 = 20 (W6's layers) a fifth of the elements, and a tanh
     kernel over (10240, 20) with a (1, 20) bias took 0.25 ms against 0.13 ms flat (AVX-512,
     float32)."""
+    dims, lmasks, omasks, rmasks = masks
     return (ROW_BLOCKS and len(dims) == 2 and vector and not small and not tiny_inner
-            and not group.reductions and not group.stage_nodes and not group.gathered
+            and not group.stage_nodes and not group.gathered
             and dims[1] <= ROW_BLOCK_INNER_MAX and dims[1] % VECTOR_LANES != 0
             and all(m in ([True, True], [False, True]) for m in lmasks)
-            and all(m == [True, True] for m in omasks))
+            and all(m == [True, True] for m in omasks)
+            and all(r.type in ("Sum", "Mean") and m == [False, True]
+                    for r, m in zip(group.reductions, rmasks)))
 
 
 def _row_block_lines(group, lmasks, vector):
     """Statements (one level in) of a row-blocked kernel's chunk loop: each chunk of rows is
     cut into blocks of ROW_BLOCK rows, and a block's rows * n1 elements are one flat loop.
     A row broadcast along dim 0 (a bias) is read from a buffer holding ROW_BLOCK copies of
-    it, filled once per call; whole arrays are read and written through flat views."""
+    it, filled once per call; whole arrays are read and written through flat views.  A sum
+    over the rows accumulates into ROW_BLOCK rows of accumulators (element jj of a block
+    into e{j}[jj]), added up row by row into the chunk's partial at the end of each chunk."""
     ind = "    "
+    reds = group.reductions
     lines = [f"{ind}w{j}f = w{j}.reshape(-1)" for j in range(len(group.outputs))]
+    lines += [f"{ind}e{j} = np.empty({ROW_BLOCK} * n1, {_NP[_acc_dtype(r)]})"
+              for j, r in enumerate(reds)]
     loads = []
     for j, (v, m) in enumerate(zip(group.loads, lmasks)):
         if m[0]:
@@ -265,13 +274,25 @@ def _row_block_lines(group, lmasks, vector):
     body = ["uf = np.uint64(o + jj)", "ub = np.uint64(jj)"] + elementwise_body(
         group, names, None, lmasks, vector, load_ids=(), extra=loads)
     body += [f"w{j}f[uf] = {names[v.id]}" for j, v in enumerate(group.outputs)]
+    body += [f"e{j}[ub] = e{j}[ub] + {_CTOR[_acc_dtype(r)]}({names[data_inputs(r)[0].id]})"
+             for j, r in enumerate(reds)]
     lines += [f"{ind}for c in range(c0, c1):",
               f"{ind}    lo = (c * n0) // C",
-              f"{ind}    hi = ((c + 1) * n0) // C",
-              f"{ind}    for i0 in range(lo, hi, {ROW_BLOCK}):",
+              f"{ind}    hi = ((c + 1) * n0) // C"]
+    for j, r in enumerate(reds):
+        lines += [f"{ind}    for jj in range({ROW_BLOCK} * n1):",
+                  f"{ind}        e{j}[jj] = {_init_literal(r, _acc_dtype(r))}"]
+    lines += [f"{ind}    for i0 in range(lo, hi, {ROW_BLOCK}):",
               f"{ind}        o = i0 * n1",
               f"{ind}        for jj in range((min(i0 + {ROW_BLOCK}, hi) - i0) * n1):"]
-    return lines + [ind * 4 + st for st in body]
+    lines += [ind * 4 + st for st in body]
+    for j, r in enumerate(reds):        # the chunk's partial: its block rows in order
+        lines += [f"{ind}    for k in range(n1):",
+                  f"{ind}        t = e{j}[k]",
+                  f"{ind}        for r in range(1, {ROW_BLOCK}):",
+                  f"{ind}            t = t + e{j}[r * n1 + k]",
+                  f"{ind}        p{j}[c, k] = t"]
+    return lines
 
 
 def emit_group(group, hot=False):
@@ -295,7 +316,7 @@ def emit_group(group, hot=False):
     # completely; block buffers around a 3-trip loop would only add overhead.
     tiny_inner = R > 1 and dims[-1] <= TINY_INNER
     blocked = (not small or hot) and not tiny_inner   # reductions staged in block buffers
-    row_blocked = _row_blocked(group, dims, lmasks, omasks, vector, small, tiny_inner)
+    row_blocked = _row_blocked(group, (dims, lmasks, omasks, rmasks), vector, small, tiny_inner)
 
     def shape_for(mask):
         return tuple(d if m else 1 for d, m in zip(dims, mask))
