@@ -229,8 +229,9 @@ def _lane_combine(reds, buffered):
 def _row_blocked(group, masks, vector, small, tiny_inner):
     """Whether `group` runs as row blocks (_row_block_lines): a big nest (no stages or
     gathered loads) over (rows, n1), with n1 short and not a multiple of the vector width,
-    whose loads are whole arrays or rows broadcast along dim 0, and whose reductions, if any,
-    are sums or means over the rows (a bias gradient).  `masks`: layout()'s result.
+    whose loads are whole arrays, rows broadcast along dim 0 or columns broadcast along dim
+    1, and whose reductions, if any, are sums or means over the rows (a bias gradient).
+    `masks`: layout()'s result.
 
     The 2-D nest vectorises its inner loop of n1 and runs the n1 % 16 elements left over in
     each row as scalar code: with n1 = 20 (W6's layers) a fifth of the elements, and a tanh
@@ -240,7 +241,7 @@ def _row_blocked(group, masks, vector, small, tiny_inner):
     return (ROW_BLOCKS and len(dims) == 2 and vector and not small and not tiny_inner
             and not group.stage_nodes and not group.gathered
             and dims[1] <= ROW_BLOCK_INNER_MAX and dims[1] % VECTOR_LANES != 0
-            and all(m in ([True, True], [False, True]) for m in lmasks)
+            and all(m != [False, False] for m in lmasks)
             and all(m == [True, True] for m in omasks)
             and all(r.type in ("Sum", "Mean") and m == [False, True]
                     for r, m in zip(group.reductions, rmasks)))
@@ -250,7 +251,9 @@ def _row_block_lines(group, lmasks, vector):
     """Statements (one level in) of a row-blocked kernel's chunk loop: each chunk of rows is
     cut into blocks of ROW_BLOCK rows, and a block's rows * n1 elements are one flat loop.
     A row broadcast along dim 0 (a bias) is read from a buffer holding ROW_BLOCK copies of
-    it, filled once per call; whole arrays are read and written through flat views.  A sum
+    it, filled once per call, a column broadcast along dim 1 from a buffer holding each of the
+    block's values n1 times, filled per block; whole arrays are read and written through flat
+    views.  A sum
     over the rows accumulates into ROW_BLOCK rows of accumulators (element jj of a block
     into e{j}[jj]), added up row by row into the chunk's partial at the end of each chunk."""
     ind = "    "
@@ -258,11 +261,16 @@ def _row_block_lines(group, lmasks, vector):
     lines = [f"{ind}w{j}f = w{j}.reshape(-1)" for j in range(len(group.outputs))]
     lines += [f"{ind}e{j} = np.empty({ROW_BLOCK} * n1, {_NP[_acc_dtype(r)]})"
               for j, r in enumerate(reds)]
-    loads = []
+    loads, fills = [], []
     for j, (v, m) in enumerate(zip(group.loads, lmasks)):
-        if m[0]:
+        if m == [True, True]:
             lines.append(f"{ind}a{j}f = a{j}.reshape(-1)")
             loads.append(f"l{j} = a{j}f[uf]")
+        elif m[0]:          # a column: its block's values, each n1 times
+            lines.append(f"{ind}b{j} = np.empty({ROW_BLOCK} * n1, {_NP[v.dtype]})")
+            fills += ["for r in range(nr):", f"    cv{j} = a{j}[i0 + r, 0]",
+                      "    for k in range(n1):", f"        b{j}[r * n1 + k] = cv{j}"]
+            loads.append(f"l{j} = b{j}[ub]")
         else:
             lines += [f"{ind}b{j} = np.empty({ROW_BLOCK} * n1, {_NP[v.dtype]})",
                       f"{ind}for r in range({ROW_BLOCK}):",
@@ -284,14 +292,16 @@ def _row_block_lines(group, lmasks, vector):
                   f"{ind}        e{j}[jj] = {_init_literal(r, _acc_dtype(r))}"]
     lines += [f"{ind}    for i0 in range(lo, hi, {ROW_BLOCK}):",
               f"{ind}        o = i0 * n1",
-              f"{ind}        for jj in range((min(i0 + {ROW_BLOCK}, hi) - i0) * n1):"]
+              f"{ind}        nr = min(i0 + {ROW_BLOCK}, hi) - i0"]
+    lines += [ind * 3 + st for st in fills]
+    lines.append(f"{ind}        for jj in range(nr * n1):")
     lines += [ind * 4 + st for st in body]
     for j, r in enumerate(reds):        # the chunk's partial: its block rows in order
         lines += [f"{ind}    for k in range(n1):",
-                  f"{ind}        t = e{j}[k]",
+                  f"{ind}        t{j} = e{j}[k]",
                   f"{ind}        for r in range(1, {ROW_BLOCK}):",
-                  f"{ind}            t = t + e{j}[r * n1 + k]",
-                  f"{ind}        p{j}[c, k] = t"]
+                  f"{ind}            t{j} = t{j} + e{j}[r * n1 + k]",
+                  f"{ind}        p{j}[c, k] = t{j}"]
     return lines
 
 
