@@ -22,7 +22,7 @@ kernel?  Each row of the table times one way, on one BLAS thread as numgrad's ru
 Measured on the development VM (AMD EPYC with AVX-512, OpenBLAS, float32, M=10000, K=N=20,
 machine shared with other jobs; min ms): x @ W BLAS 0.127, row form 0.80, block form 0.37;
 tanh(tanh(z) @ W + b) unfused 0.49, row form 1.34, block form 0.78; x.T @ dy BLAS 0.15, row
-accumulator 0.50; outer product BLAS 0.23, multiply 0.025.  OpenBLAS runs K = 20 at ~60
+accumulator 0.50; tanh of an outer product BLAS + kernel 0.36, one loop 0.26.  OpenBLAS runs K = 20 at ~60
 GFLOP/s, 3-6x any Numba loop tried (signed or unsigned indices, 256- or 512-bit vectors,
 literal or runtime trip counts, 4-16 row blocks, scalar accumulators in the source), and the
 round trips fusion saves are L2-resident 800 KB arrays: fusing loses.  So the compiler keeps
