@@ -128,6 +128,10 @@ SWITCHES = {s.name: s for s in [
     Switch("NUMGRAD_REGISTER_SUMS", "bool", True,
            "Fused sums accumulate in vector registers (off: per-block buffers).",
            timing="import", mirror=("numgrad.compiler.emit_cpu", "REGISTER_SUMS")),
+    Switch("NUMGRAD_ROW_BLOCKS", "bool", True,
+           "Run big 2-D elementwise loops over a short inner dim (not a whole number of "
+           "vectors) flat over blocks of rows.",
+           timing="import", mirror=("numgrad.compiler.emit_cpu", "ROW_BLOCKS")),
     Switch("NUMGRAD_DISABLE_REWRITES", "str", None,
            "Comma-separated names of lowering rewrites to turn off (numgrad/compiler/"
            "rewrites.py, e.g. `mul_one,pow_integer`); an unknown name raises ValueError.",

@@ -17,6 +17,7 @@ import dataclasses
 
 import numgrad as ng
 from numgrad.backends import cpu
+from numgrad.compiler.emit_cpu import emit_group
 
 __all__ = ["Kernel", "Single", "Plan", "describe", "compiled_plans", "plan_of", "check_plan"]
 
@@ -34,6 +35,7 @@ class Kernel:
     row_buffers: int            # row-sized temporaries of a pipeline
     lanes: object               # the lane count of a lane kernel (compiler/lanes.py), else None
     gathers: int                # gathers fused into its loads
+    row_blocks: bool            # runs flat over blocks of rows (emit_cpu._row_blocked)
     parallel: bool              # big enough to run chunked on threads
     threads_pay: object         # None (not measured) or (threads, whether they were faster)
     compiled: bool              # its Numba kernel is compiled (not only interpreted yet)
@@ -120,6 +122,7 @@ def describe(cp):
                 row_buffers=len(st.row_temps) if st.stage_nodes else 0,
                 lanes=run.lanes if isinstance(run, cpu._LaneRunner) else None,
                 gathers=len(st.gathered) if st.gathered else 0,
+                row_blocks=_row_blocked(st, run),
                 parallel=bool(run.parallel), threads_pay=run.threads_pay,
                 compiled=bool(getattr(run, "compiled", False)),
                 cache_hits=sum(stats.cache_hits.values()) if stats is not None else None,
@@ -131,6 +134,14 @@ def describe(cp):
                                 output_shapes=[o.shape for o in n.outputs], node=n))
     return Plan(compiled=cp, n_ops=cp.n_ops, steps=steps, interpret_calls=cp.interpret_calls,
                 calls=cp.calls)
+
+
+def _row_blocked(group, run):
+    """Whether the kernel of `group` is row-blocked: the emitter's spec of it says so (the
+    emitter is deterministic, so this is the spec the runner's kernel was made from)."""
+    if isinstance(run, cpu._LaneRunner):
+        return False
+    return emit_group(group).row_blocked
 
 
 def compiled_plans(sess):

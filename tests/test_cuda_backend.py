@@ -207,6 +207,18 @@ def test_batched_matmul_broadcast(rng):
 
 
 @needs_cuda
+@pytest.mark.parametrize("ta,tb", [(False, True), (True, False)])
+def test_outer_product_matmul_is_a_fused_multiply(rng, ta, tb):
+    a = ng.placeholder(ng.float32, [1, 5] if ta else [5, 1])
+    b = ng.placeholder(ng.float32, [6, 1] if tb else [1, 6])
+    c = ng.tanh(ng.matmul(a, b, transpose_a=ta, transpose_b=tb))   # matmul_outer: a * b
+    feed = {a: rng.standard_normal(a.shape.as_list()).astype(np.float32),
+            b: rng.standard_normal(b.shape.as_list()).astype(np.float32)}
+    s = assert_same([c], feed)
+    assert "cuda kernel MatMul" not in summary(s, [c], feed)
+
+
+@needs_cuda
 def test_gather_and_its_gradient_scatter_add(rng):
     p = ng.placeholder(ng.float64, [3, 5, 2])
     idx = ng.constant(np.array([4, 0, 4, 2], np.int32))

@@ -161,6 +161,11 @@ def _pow_case(c):
     return build
 
 
+def _case_matmul_outer():
+    x, v = _x((4, 1))
+    return ng.exp(ng.matmul(x, ng.constant([[1.0, -2.0, 3.0]], ng.float64))), {x: v}
+
+
 def _case_diagonal_constants():
     x, v = _x((64, 64))
     return x * (1.0 - np.eye(64)), {x: v}
@@ -199,6 +204,8 @@ CASES = {
                        lambda k, f, on: (k["Rsqrt"], k["Pow"]) == ((1, 0) if on else (0, 1))),
     "pow_three_halves": (_pow_case(1.5), lambda k, f, on: (
         k["Sqrt"], k["Mul"], k["Pow"]) == ((1, 1, 0) if on else (0, 0, 1))),
+    "matmul_outer": (_case_matmul_outer,
+                     lambda k, f, on: (k["MatMul"], k["Mul"]) == ((0, 1) if on else (1, 0))),
     "diagonal_constants": (_case_diagonal_constants,
                            lambda k, f, on: (k["SelectV2"] == 1) == on),
 }
