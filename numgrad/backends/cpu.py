@@ -785,6 +785,8 @@ def plan_summary(plan):
             what = "view" if n.type == "Reshape" else "opaque"
             lines.append(f"  [{i}] {what} {n.type} '{n.name}' -> "
                          f"{[o.shape for o in n.outputs]}")
+    if plan._interop is not None and not plan.fused_call:
+        lines.append("  " + plan._interop.describe())
     return "\n".join(lines)
 
 
