@@ -27,10 +27,10 @@ How:
   caller runs the plan again in the serial order, which raises that order's error (plans are
   pure functions of their inputs; a plan with a step that has effects never runs here).
 * `InteropChoice` decides per plan, by measurement, like the kernels' thread choice
-  (backends/cpu.py THREAD_TRIALS): PROFILE_RUNS serial runs timed step by step give the
-  costs; if `simulate` promises a gain, serial and dispatched runs alternate until TRIALS of
-  each decide.  A dispatched run that later takes SLOWER times its best trial (a core got
-  busy) starts a new trial; a verdict is measured again after RECHECK runs (a serial one
+  (backends/cpu.py THREAD_TRIALS): PROFILE_RUNS serial runs timed step by step, every step on
+  one thread as in a lane, give the costs; if `simulate` promises a gain, serial and
+  dispatched runs alternate until TRIALS of each decide.  A dispatched run that later takes
+  SLOWER times its best trial (a core got busy) starts a new trial; a verdict is measured again after RECHECK runs (a serial one
   sooner, SERIAL_RECHECK doubling per repeated verdict), on fresh step times.
 
 ``NUMGRAD_INTEROP``: ``auto`` (default, measured), ``off`` (always the serial order) or ``on``
@@ -53,6 +53,7 @@ SLOWER = 2.0
 RECHECK = 1000
 SERIAL_RECHECK = 25
 _clock = time.perf_counter
+HELPERS_URGENT = False
 
 # Steps with effects beyond their outputs (printing, user Python code, nested control-flow
 # plans that may hold either): a plan that has one always runs in the serial order.
@@ -125,7 +126,7 @@ class Dispatch:
         while ready or running:
             while ready and idle:
                 k = idle.pop(0)
-                s = ready.pop()[1] if k == 0 else ready.pop(0)[1]
+                s = ready.pop()[1] if k == 0 or HELPERS_URGENT else ready.pop(0)[1]
                 lane_of[s] = k
                 free[k] = max(now, free[k]) + self.costs[s]
                 bisect.insort(running, (free[k], s, k))
@@ -169,7 +170,7 @@ def run_steps(dispatch, runners, env, n_lanes):
                         cond.wait()
                     if state[1] is not None or not ready:
                         return
-                    s = ready.pop()[1] if urgent else ready.pop(0)[1]
+                    s = ready.pop()[1] if urgent or HELPERS_URGENT else ready.pop(0)[1]
                     cond.release()
                     try:
                         runners[s](env)
@@ -240,7 +241,8 @@ class InteropChoice:
         its results and each step's seconds."""
         how = self.next_run(n_threads)
         if how == PROFILE:
-            out, seconds = timed_serial()
+            with threads.limited(1):        # each step as a lane runs it
+                out, seconds = timed_serial()
             self.profile(seconds)
             return out
         t0 = _clock()
