@@ -260,3 +260,16 @@ def test_the_switch_parses():
     assert config.SWITCHES["NUMGRAD_INTEROP"].parse("off") == "off"
     with pytest.raises(ValueError, match="NUMGRAD_INTEROP"):
         config.SWITCHES["NUMGRAD_INTEROP"].parse("sometimes")
+
+
+def test_an_interrupt_in_a_lane_is_not_run_again(monkeypatch):
+    runs = _FakeRuns(monkeypatch, 2.0, 1.0)
+    choice = _choice()
+
+    def interrupted(dispatch, lanes):
+        runs.log.append("dispatched")
+        raise cs.StepFailed() from KeyboardInterrupt()
+    with config.override(NUMGRAD_INTEROP="on"):
+        with pytest.raises(KeyboardInterrupt):
+            choice.call(2, lambda: runs._run("serial"), None, interrupted)
+    assert runs.log == ["dispatched"]

@@ -249,7 +249,9 @@ class InteropChoice:
         if how == CONCURRENT:
             try:
                 out = dispatched(self.dispatch, n_threads)
-            except StepFailed:
+            except StepFailed as e:
+                if not isinstance(e.__cause__, Exception):
+                    raise e.__cause__ from None     # KeyboardInterrupt: no second run
                 return serial()         # raises the serial order's error
         else:
             out = serial()
