@@ -46,15 +46,26 @@ def _plan(sess):
     return plan
 
 
-def test_dispatched_runs_are_bit_identical_to_the_serial_order(two_threads):
+def test_dispatched_runs_are_bit_identical_to_the_serial_order(two_threads, monkeypatch):
+    monkeypatch.setattr(cs, "HELPER_MIN_SECONDS", 0.0)     # the helper takes small steps too
     fetches, feed = _pinn()
     ref = ng.Session(backend="numpy").run(fetches, feed)
     with config.override(NUMGRAD_INTEROP="off"):
         serial = ng.Session(backend="cpu").run(fetches, feed)
     with config.override(NUMGRAD_INTEROP="on"):
         sess = ng.Session(backend="cpu")
-        outs = [sess.run(fetches, feed) for _ in range(3)]
-        assert "dispatched on lanes" in _plan(sess)._interop.describe()
+        outs = [sess.run(fetches, feed)]
+        plan = _plan(sess)
+        ran_on = set()
+
+        def recorded(run):
+            def step(env):
+                ran_on.add(threading.get_ident())
+                run(env)
+            return step
+        plan.runners = [recorded(r) for r in plan.runners]
+        outs += [sess.run(fetches, feed) for _ in range(3)]
+        assert plan._interop.dispatch is not None and len(ran_on) == 2
     for out in outs:
         for a, b in zip(serial, out):
             assert np.array_equal(a, b)
@@ -134,6 +145,14 @@ def test_simulate_runs_the_chains_side_by_side_and_the_longest_on_the_caller():
     assert lane_of[:3] == [0, 0, 0] and lane_of[3:5] == [1, 1]
     assert seconds == pytest.approx(4 * (1.0 + cs.STEP_SECONDS), rel=1e-9)    # a0, a1, a2, join
     assert d.simulate(1)[0] == pytest.approx(d.serial_seconds())
+
+
+def test_helpers_leave_short_steps_to_the_caller():
+    short = cs.HELPER_MIN_SECONDS / 4
+    d = cs.Dispatch(READS, WRITES, [1.0, 1.0, 1.0, short, short, 1.0])
+    seconds, lane_of = d.simulate(2)
+    assert lane_of == [0] * 6                   # b0, b1 are mostly Python: not worth a lane
+    assert seconds == pytest.approx(d.serial_seconds())
 
 
 def test_run_steps_runs_independent_steps_at_once_and_drops_dead_values():

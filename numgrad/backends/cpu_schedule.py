@@ -53,7 +53,13 @@ SLOWER = 2.0
 RECHECK = 1000
 SERIAL_RECHECK = 25
 _clock = time.perf_counter
-HELPERS_URGENT = False
+# A helper lane takes no step shorter than this (its Python, which holds the GIL, would be
+# most of it).  Simulated on W6's measured step times (2 lanes, ms): serial 28.3, longest
+# chain 16.0; every lane taking the most urgent step 17.0 (89 steps on the helper); the
+# helper taking the least urgent 18.7 (113), of at least 50 us 18.8 (48).  Measured on the
+# loaded VM (load ~7.5, 150 interleaved calls, 10th percentile): 49 ms with this threshold,
+# 64 ms without, 51 ms with every lane taking the most urgent step, 67 ms serial.
+HELPER_MIN_SECONDS = 50e-6
 
 # Steps with effects beyond their outputs (printing, user Python code, nested control-flow
 # plans that may hold either): a plan that has one always runs in the serial order.
@@ -114,8 +120,7 @@ class Dispatch:
 
     def simulate(self, n_lanes):
         """(seconds, lane per step) of a run by run_steps's policy if every step took its
-        cost and handing work between lanes took nothing: lane 0 (the caller) takes the most
-        urgent ready step, the others the least urgent."""
+        cost and handing work between lanes took nothing (the lanes pick steps by _pick)."""
         missing = list(self.missing)
         ready = list(self.initial)
         free = [0.0] * n_lanes               # when each lane is next free
@@ -124,9 +129,11 @@ class Dispatch:
         now = 0.0
         idle = list(range(n_lanes))
         while ready or running:
-            while ready and idle:
-                k = idle.pop(0)
-                s = ready.pop()[1] if k == 0 or HELPERS_URGENT else ready.pop(0)[1]
+            for k in list(idle):
+                s = _pick(ready, self.costs, k == 0)
+                if s is None:
+                    continue
+                idle.remove(k)
                 lane_of[s] = k
                 free[k] = max(now, free[k]) + self.costs[s]
                 bisect.insort(running, (free[k], s, k))
@@ -151,10 +158,24 @@ class _Stopped(Exception):
     """Every step ran: the helper lanes may return."""
 
 
+def _pick(ready, costs, urgent):
+    """The step a lane takes from `ready` ((priority, step) pairs, sorted), or None: the
+    caller's lane the most urgent ready step, a helper the least urgent one of at least
+    HELPER_MIN_SECONDS (a short step is mostly Python, which holds the GIL)."""
+    if urgent:
+        return ready.pop()[1] if ready else None
+    for k, (_, s) in enumerate(ready):
+        if costs[s] >= HELPER_MIN_SECONDS:
+            del ready[k]
+            return s
+    return None
+
+
 def run_steps(dispatch, runners, env, n_lanes):
     """Run `runners` (callables of env, one per step) on `n_lanes` lanes by `dispatch`."""
     n = dispatch.n
-    users, priority, drops = dispatch.users, dispatch.priority, dispatch.drops
+    users, priority, drops, costs = dispatch.users, dispatch.priority, dispatch.drops, \
+        dispatch.costs
     missing = list(dispatch.missing)
     readers = dict(dispatch.readers)
     ready = list(dispatch.initial)
@@ -166,11 +187,12 @@ def run_steps(dispatch, runners, env, n_lanes):
             cond.acquire()
             try:
                 while True:
-                    while not ready and state[0] < n and state[1] is None:
+                    s = _pick(ready, costs, urgent)
+                    if s is None:
+                        if state[1] is not None or state[0] >= n:
+                            return
                         cond.wait()
-                    if state[1] is not None or not ready:
-                        return
-                    s = ready.pop()[1] if urgent or HELPERS_URGENT else ready.pop(0)[1]
+                        continue
                     cond.release()
                     try:
                         runners[s](env)
@@ -191,7 +213,9 @@ def run_steps(dispatch, runners, env, n_lanes):
                         readers[v] -= 1
                         if not readers[v]:      # its last reader has run
                             env[v] = None
-                    if woken > 1 or state[0] == n:
+                    # a lane that takes one of the woken steps itself wakes the others only
+                    # for a second one (a helper may leave a small one to the caller's lane)
+                    if woken > (1 if urgent else 0) or state[0] == n:
                         cond.notify_all()
             finally:
                 cond.release()
