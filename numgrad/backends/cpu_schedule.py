@@ -350,6 +350,9 @@ class InteropChoice:
         if MODE == "on":
             return "steps: dispatched on lanes (NUMGRAD_INTEROP=on)"
         how = ("being measured" if self.verdict is None else
-               "measured faster" if self.verdict[1] else "measured slower: serial order")
+               "measured faster" if self.verdict[1] else
+               "no gain promised: serial order"
+               if self.estimate > GAIN * self.dispatch.serial_seconds() else
+               "measured slower: serial order")
         return (f"steps: {self.lanes} lanes estimated {self.estimate * 1e3:.2f} ms against "
                 f"{self.dispatch.serial_seconds() * 1e3:.2f} ms in the serial order ({how})")
