@@ -292,3 +292,16 @@ def test_an_interrupt_in_a_lane_is_not_run_again(monkeypatch):
         with pytest.raises(KeyboardInterrupt):
             choice.call(2, lambda: runs._run("serial"), None, interrupted)
     assert runs.log == ["dispatched"]
+
+
+def test_auto_after_on_schedules_on_measured_times(monkeypatch):
+    runs = _FakeRuns(monkeypatch, 2.0, 1.0)
+    choice = _choice()
+    with config.override(NUMGRAD_INTEROP="on"):
+        runs.call(choice)
+        estimated = choice.dispatch
+    with config.override(NUMGRAD_INTEROP="auto"):
+        for _ in range(1 + cs.PROFILE_RUNS + 1):
+            runs.call(choice)
+    assert choice.dispatch is not estimated
+    assert choice.dispatch.costs == [0.001 + cs.STEP_SECONDS] * len(READS)

@@ -38,9 +38,8 @@ How:
 estimated costs: tests and A/B).
 """
 import bisect
-import time
-
 import threading
+import time
 
 from .. import config, threads
 
@@ -110,6 +109,7 @@ class Dispatch:
         for p, i in enumerate(order):
             self.priority[i] = n - p
         self.missing = [len(ds) for ds in deps]
+        self.measured = None            # the measured step times it was made from, if any
         self.initial = sorted((self.priority[i], i) for i in range(n) if not deps[i])
         droppable = set(droppable)
         self.drops = [sorted(set(ins) & droppable) for ins in reads]
@@ -295,8 +295,9 @@ class InteropChoice:
             return SERIAL                   # compiles the kernels
         if self.profiled < PROFILE_RUNS:
             return PROFILE
-        if self.dispatch is None:
+        if self.dispatch is None or self.dispatch.measured is not self.step_seconds:
             self.dispatch = Dispatch(self.reads, self.writes, self.step_seconds, self.droppable)
+            self.dispatch.measured, self.lanes = self.step_seconds, None
         if self.lanes != n_threads:
             self.lanes = n_threads
             self.estimate = self.dispatch.simulate(n_threads)[0]
