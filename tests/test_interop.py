@@ -305,3 +305,20 @@ def test_auto_after_on_schedules_on_measured_times(monkeypatch):
             runs.call(choice)
     assert choice.dispatch is not estimated
     assert choice.dispatch.costs == [0.001 + cs.STEP_SECONDS] * len(READS)
+
+
+def test_a_helper_that_never_started_is_not_waited_for(two_threads):
+    d = cs.Dispatch(READS, WRITES, [1.0] * 6)
+    gate = threading.Event()
+    blocker = threads.pool().submit(gate.wait, 10)     # the pool's one worker is busy
+    ran_on = []
+
+    def step(env):
+        ran_on.append(threading.get_ident())
+    try:
+        cs.run_steps(d, [step] * 6, [0] * 7, 2)
+        assert ran_on == [threading.get_ident()] * 6     # all on the caller's lane
+        assert not blocker.done()       # returned without waiting for the queued helper
+    finally:
+        gate.set()
+        blocker.result()

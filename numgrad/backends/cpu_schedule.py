@@ -229,7 +229,10 @@ def run_steps(dispatch, runners, env, n_lanes):
                 state[1] = _Stopped()
             cond.notify_all()
         for f in futures:
-            f.result()
+            # a helper still queued behind other work of the pool (another thread's run) is
+            # not waited for: the caller's lane ran every step
+            if not f.cancel():
+                f.result()
     if not isinstance(state[1], _Stopped):
         raise StepFailed() from state[1]
 
