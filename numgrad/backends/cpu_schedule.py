@@ -267,6 +267,8 @@ class InteropChoice:
         """serial() and dispatched(dispatch, lanes) return a call's results, timed_serial()
         its results and each step's seconds."""
         how = self.next_run(n_threads)
+        if how == SERIAL and (self.verdict is not None or self.dispatch is None):
+            return serial()                 # nothing to time
         if how == PROFILE:
             with threads.limited(1):        # each step as a lane runs it
                 out, seconds = timed_serial()
