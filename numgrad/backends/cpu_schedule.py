@@ -23,7 +23,10 @@ How:
   ``threads.limited(1)``: a kernel does not also split itself across the pool and BLAS stays
   at one thread, so the lanes are the only threads that run.  Each step computes exactly what
   it computes in the serial order (no sum is split or reordered): results are bit-identical.
-  A value is dropped when its last reader has run.  A failed step stops every lane and the
+  A value is dropped when its last reader has run.  The dispatch itself costs 0.75 us a step
+  on one lane and 1.1 us on two (W6's 199 steps as no-ops: 0.15 and 0.22 ms a call); a
+  dispatched W6 call used 2.3 ms more CPU time than one in plan order (36.1 against 33.8 ms,
+  minimum of 60, all threads: wake-ups, GIL hand-offs, arrays moving between cores' caches).  A failed step stops every lane and the
   caller runs the plan again in the serial order, which raises that order's error (plans are
   pure functions of their inputs; a plan with a step that has effects never runs here).
 * `InteropChoice` decides per plan, by measurement, like the kernels' thread choice
