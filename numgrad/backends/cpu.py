@@ -13,7 +13,7 @@ import weakref
 
 import numpy as np
 
-from .. import blas_threads, cache, config, numba_start, threads
+from .. import blas_threads, cache, config, malloc_tuning, numba_start, threads
 from ..compiler import stages
 from ..compiler.emit_cpu import emit_group
 from ..compiler.lower import Unsupported
@@ -413,6 +413,7 @@ class CompiledPlan:
         """The steps in the serial order, or independent ones at once (cpu_schedule.py)."""
         choice = self._interop
         if choice is None:
+            malloc_tuning.tune_once()       # freed intermediates reused, not faulted in again
             choice = self._interop = _interop_choice(self)
         return choice.call(threads.get_num_threads(),
                            lambda: self._serial_steps(feed_values),
