@@ -27,7 +27,7 @@ How:
   on one lane and 1.1 us on two (W6's 199 steps as no-ops: 0.15 and 0.22 ms a call); a
   dispatched W6 call used 1.3 ms more CPU time than one in plan order (28.4 against 27.1 ms,
   minimum of 60, all threads: wake-ups, GIL hand-offs, arrays moving between cores' caches;
-  3.2 ms more without malloc_tuning.py, whose page faults a second arena adds to).  A failed step stops every lane and the
+  3.2 ms more with glibc's default malloc thresholds, see malloc_tuning.py).  A failed step stops every lane and the
   caller runs the plan again in the serial order, which raises that order's error (plans are
   pure functions of their inputs; a plan with a step that has effects never runs here).
 * `InteropChoice` decides per plan, by measurement, like the kernels' thread choice
