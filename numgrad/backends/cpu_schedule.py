@@ -31,7 +31,7 @@ How:
   caller runs the plan again in the serial order, which raises that order's error (plans are
   pure functions of their inputs; a plan with a step that has effects never runs here).
 * Measured (docs/benchmarks.md, W6): on a quiet moment of the 2-core VM dispatched calls
-  were 6% faster (median 26.5 against 28.2 ms), not the 35% simulate() promises: the calling
+  were 6% faster (median 26.5 against 28.2 ms), not the ~30% simulate() promises: the calling
   thread spent ~10 ms of its 28 ms in steps waiting to take the GIL back after a kernel,
   while the other lane held it for its Python part; every hand-off waits for the OS to wake
   a thread.  On the loaded VM (load 5-10) the trial mostly keeps the plan's order.
