@@ -28,7 +28,8 @@ def _pinn(n=48, layers=(2, 6, 6, 1), seed=0):
     rng = np.random.default_rng(seed)
     t = ng.placeholder(ng.float64, [None, 1])
     x = ng.placeholder(ng.float64, [None, 1])
-    params = [(ng.constant(rng.normal(size=(a, b)) / np.sqrt(a)), ng.constant(0.1 * rng.normal(size=(1, b))))
+    params = [(ng.constant(rng.normal(size=(a, b)) / np.sqrt(a)),
+               ng.constant(0.1 * rng.normal(size=(1, b))))
               for a, b in zip(layers[:-1], layers[1:])]
     h = ng.concat([t, x], 1)
     for w, b in params[:-1]:

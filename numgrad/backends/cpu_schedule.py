@@ -27,9 +27,10 @@ How:
   on one lane and 1.1 us on two (W6's 199 steps as no-ops: 0.15 and 0.22 ms a call); a
   dispatched W6 call used 1.3 ms more CPU time than one in plan order (28.4 against 27.1 ms,
   minimum of 60, all threads: wake-ups, GIL hand-offs, arrays moving between cores' caches;
-  3.2 ms more with glibc's default malloc thresholds, see malloc_tuning.py).  A failed step stops every lane and the
-  caller runs the plan again in the serial order, which raises that order's error (plans are
-  pure functions of their inputs; a plan with a step that has effects never runs here).
+  3.2 ms more with glibc's default malloc thresholds, see malloc_tuning.py).  A failed step
+  stops every lane and the caller runs the plan again in the serial order, which raises that
+  order's error (plans are pure functions of their inputs; a plan with a step that has
+  effects never runs here).
 * Measured (docs/benchmarks.md, W6): on a quiet moment of the 2-core VM dispatched calls
   were 6% faster (median 26.5 against 28.2 ms), not the ~30% simulate() promises: the calling
   thread spent ~10 ms of its 28 ms in steps waiting to take the GIL back after a kernel,
@@ -39,8 +40,9 @@ How:
   (backends/cpu.py THREAD_TRIALS): PROFILE_RUNS serial runs timed step by step, every step on
   one thread as in a lane, give the costs; if `simulate` promises a gain, serial and
   dispatched runs alternate until TRIALS of each decide.  A dispatched run that later takes
-  SLOWER times its best trial (a core got busy) starts a new trial; a verdict is measured again after RECHECK runs (a serial one
-  sooner, SERIAL_RECHECK doubling per repeated verdict), on fresh step times.
+  SLOWER times its best trial (a core got busy) starts a new trial; a verdict is measured
+  again after RECHECK runs (a serial one sooner, SERIAL_RECHECK doubling per repeated
+  verdict), on fresh step times.
 
 ``NUMGRAD_INTEROP``: ``auto`` (default, measured), ``off`` (always the serial order) or ``on``
 (dispatched whenever numgrad has two or more threads, from the first call, prioritised on
