@@ -162,7 +162,7 @@ class TrainStep:
         from numgrad import bench_train
         weights, data = bench_train.problem()
         self.grads, self.train, _ = bench_train.numgrad_calls(weights, data)
-        for _ in range(8):              # compile and the thread trials, outside the timing
+        for _ in range(16):     # compile, the thread trials and the step dispatch's choice
             self.grads()
             self.train()
 
@@ -177,6 +177,30 @@ class TrainStep:
         return median_ms(self.train, 5, 0.5) / median_ms(self.grads, 5, 0.5)
 
     track_train_over_grads.unit = "ratio"
+
+
+class StepDispatch:
+    """W6's loss and gradients with its steps in the plan's order (``off``) and with the
+    default choice (``auto``: independent steps at once where measured faster,
+    numgrad/backends/cpu_schedule.py)."""
+    params = ["off", "auto"]
+    param_names = ["interop"]
+    timeout = 900
+
+    def setup(self, interop):
+        from numgrad import bench_train, config
+        self.switch = config.override(NUMGRAD_INTEROP=interop)
+        self.switch.__enter__()
+        weights, data = bench_train.problem()
+        self.grads, _, _ = bench_train.numgrad_calls(weights, data)
+        for _ in range(16):             # compile, thread trials, the dispatch's choice
+            self.grads()
+
+    def teardown(self, interop):
+        self.switch.__exit__(None, None, None)
+
+    def time_loss_and_gradients(self, interop):
+        self.grads()
 
 
 class LoopGradient:

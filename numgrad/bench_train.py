@@ -1,6 +1,6 @@
 """W6-train: one Adam step of a physics-informed network, numgrad against its peers.
 
-``python -m numgrad.bench_train [--quick] [--no-peers]``
+``python -m numgrad.bench_train [--quick] [--no-peers] [--threads N] [--ab-interop]``
 
 The network is the Burgers PINN of the speed issue: u(t, x) = MLP [2, 20 x 8, 1] with tanh,
 float32; N_u = 100 data points and N_f = 10,000 collocation points; u_t, u_x by
@@ -14,7 +14,11 @@ Columns (median ms of one call):
   stay in the Session, no copies per step); ``train / grads`` is the target's ratio (<= 1.15);
 * peers, when installed, run the same step from the same initial weights and data: TF 2.x's
   ``tf.compat.v1`` graph mode (Session, AdamOptimizer) and JAX (``jit`` of value_and_grad
-  plus Adam written out).  Each peer's first-step loss is checked against numgrad's.
+  plus Adam written out).  Each peer's first-step loss is checked against numgrad's;
+* ``--ab-interop``: numgrad's two calls again, alternating call by call between the serial
+  order of steps (``NUMGRAD_INTEROP=off``) and the default (``auto``: independent steps at
+  once when measured faster, backends/cpu_schedule.py): ``{grads,train}_{off,auto}_{min,med}``
+  (min and median ms), so that a loaded machine's noise falls on both alike.
 """
 import argparse
 import sys
@@ -169,7 +173,37 @@ def jax_step(weights, data):
 PEERS = {"tf1": tf1_step, "jax": jax_step}
 
 
-def run(quick=False, peers=tuple(PEERS), n_f=10000, layers=LAYERS):
+def interleaved_ms(fns, repeat, min_time):
+    """{name: (min ms, median ms)} of the calls `fns` (name -> (call, config overrides)),
+    run one after another, round after round."""
+    from numgrad import config
+    times = {name: [] for name in fns}
+    t_end = time.perf_counter() + min_time
+    while min(len(t) for t in times.values()) < repeat or time.perf_counter() < t_end:
+        for name, (fn, switches) in fns.items():
+            with config.override(**switches):
+                t = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t)
+    return {name: (1e3 * min(t), 1e3 * float(np.median(t))) for name, t in times.items()}
+
+
+def interop_ab(grad_fn, train_fn, repeat, min_time):
+    """The --ab-interop columns (see the module docstring)."""
+    from numgrad import config
+    with config.override(NUMGRAD_INTEROP="auto"):
+        for _ in range(20):                     # profile and trial runs of the choice
+            grad_fn()
+            train_fn()
+    fns = {f"{name}_{mode}": (fn, {"NUMGRAD_INTEROP": mode}) for name, fn in
+           (("grads", grad_fn), ("train", train_fn)) for mode in ("off", "auto")}
+    row = {}
+    for name, (lo, med) in interleaved_ms(fns, repeat, min_time).items():
+        row[f"{name}_min"], row[f"{name}_med"] = lo, med
+    return row
+
+
+def run(quick=False, peers=tuple(PEERS), n_f=10000, layers=LAYERS, ab_interop=False):
     """The table's row (median ms per column); `n_f` and `layers` size the problem."""
     weights, data = problem(n_f=n_f, layers=layers)
     repeat, min_time = (3, 0.5) if quick else (10, 2.0)
@@ -183,6 +217,8 @@ def run(quick=False, peers=tuple(PEERS), n_f=10000, layers=LAYERS):
     row = {"grads_ms": median_ms(grad_fn, repeat, min_time),
            "train_ms": median_ms(train_fn, repeat, min_time)}
     row["train_over_grads"] = row["train_ms"] / row["grads_ms"]
+    if ab_interop:
+        row.update(interop_ab(grad_fn, train_fn, 4 * repeat, 2 * min_time))
     for name in peers:
         try:
             call, peer_first = PEERS[name](weights, data)
@@ -194,8 +230,7 @@ def run(quick=False, peers=tuple(PEERS), n_f=10000, layers=LAYERS):
         for _ in range(3):
             call()
         row[f"{name}_ms"] = median_ms(call, repeat, min_time)
-    peer_ms = [v for k, v in row.items() if k.endswith("_ms") and k not in
-               ("grads_ms", "train_ms")]
+    peer_ms = [row[f"{name}_ms"] for name in peers if f"{name}_ms" in row]
     if peer_ms:
         row["best_peer_over_numgrad"] = min(peer_ms) / row["train_ms"]
     return row
@@ -206,11 +241,13 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--threads", type=int, help="numgrad's kernel threads")
+    ap.add_argument("--ab-interop", action="store_true",
+                    help="also numgrad's calls with NUMGRAD_INTEROP=off and auto, alternating")
     args = ap.parse_args(argv)
     if args.threads:
         import numgrad as ng
         ng.set_num_threads(args.threads)
-    row = run(args.quick, () if args.no_peers else tuple(PEERS))
+    row = run(args.quick, () if args.no_peers else tuple(PEERS), ab_interop=args.ab_interop)
     print(" | ".join(f"{k:>22}" for k in row))
     print(" | ".join(f"{v:22.3g}" for v in row.values()))
     return row

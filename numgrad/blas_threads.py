@@ -193,8 +193,10 @@ class MatmulSite:
         self.seen_threads = None
 
     def __call__(self, compute, vals, attrs):
+        # (a thread limited to one, such as a lane of a dispatched run, keeps BLAS at one)
         if _depth == 0 or SETTING is not None or matmul_macs(vals, attrs) < SMALL_MACS or \
-                (_cap if _cap is not None else _large_cap()) <= 1:
+                (_cap if _cap is not None else _large_cap()) <= 1 or \
+                threads.get_num_threads() <= 1:
             if TRACE:
                 self.seen_threads = _current_threads()
             return compute(vals, attrs)

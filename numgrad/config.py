@@ -140,6 +140,16 @@ SWITCHES = {s.name: s for s in [
            "Threads of NumPy's BLAS in numgrad's matmuls: `auto` (one for small products, "
            "measured for large ones) or an integer >= 1.",
            timing="import", mirror=("numgrad.blas_threads", "SETTING")),
+    Switch("NUMGRAD_INTEROP", "choice", "auto",
+           "Independent steps of a cpu plan run at once on numgrad's threads: `auto` (when a "
+           "measured trial shows it pays), `on` (always, with two or more threads) or `off`.",
+           timing="import", mirror=("numgrad.backends.cpu_schedule", "MODE"),
+           choices=("auto", "on", "off")),
+    Switch("NUMGRAD_MALLOC_TUNING", "bool", True,
+           "On glibc, the first cpu plan run step by step raises malloc's mmap and trim "
+           "thresholds (32 MiB, 256 MiB), so freed intermediates are reused instead of being "
+           "returned to the OS and faulted in again.",
+           timing="use"),
     Switch("NUMGRAD_SLOW", "bool", False,
            "Run the slow tests (exhaustive vecmath sweeps, long fuzzing, peer benchmarks, the "
            "PINN example on a non-default backend).",

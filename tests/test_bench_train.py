@@ -46,3 +46,10 @@ def test_peers_start_from_numgrads_loss(peer):
     _, _, first = bt.numgrad_calls(weights, data)
     _, peer_first = bt.PEERS[peer](weights, data)
     assert peer_first == pytest.approx(first, rel=1e-4)
+
+
+def test_interop_ab_columns():
+    row = bt.run(quick=True, peers=(), n_f=SMALL["n_f"], layers=SMALL["layers"],
+                 ab_interop=True)
+    for name in ("grads_off", "grads_auto", "train_off", "train_auto"):
+        assert 0 < row[f"{name}_min"] <= row[f"{name}_med"]

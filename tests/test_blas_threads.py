@@ -239,6 +239,23 @@ def test_small_products_never_use_threads(fake):
     assert seen == [1] * 10
 
 
+def test_a_thread_limited_to_one_keeps_large_products_on_one_thread(fake, monkeypatch):
+    # A lane of a dispatched run (backends/cpu_schedule.py) runs inside threads.limited(1),
+    # while a run on another thread may have found that large products get 3 threads.
+    big = np.empty((512, 512), np.float32)
+    seen = []
+    site = blas_threads.MatmulSite()
+    blas_threads.begin()
+    try:
+        monkeypatch.setattr(blas_threads, "_cap", 3)
+        monkeypatch.setattr(blas_threads.threads, "get_num_threads", lambda: 1)
+        for _ in range(4):
+            site(lambda v, a: seen.append(fake.n), [big, big], {})
+    finally:
+        blas_threads.end()
+    assert seen == [1] * 4
+
+
 def test_setting_parsing():
     assert blas_threads.parse_setting("auto") is None
     assert blas_threads.parse_setting(" AUTO ") is None

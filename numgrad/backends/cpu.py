@@ -13,7 +13,7 @@ import weakref
 
 import numpy as np
 
-from .. import blas_threads, cache, compile_workers, config, numba_start, threads
+from .. import blas_threads, cache, compile_workers, config, malloc_tuning, numba_start, threads
 from ..compiler import stages
 from ..compiler.canonical import canonical
 from ..compiler.emit_cpu import emit_group
@@ -21,7 +21,7 @@ from ..compiler.lower import Unsupported
 from ..kernels.cpu import OPAQUE
 from ..errors import InvalidArgumentError, OpError, is_allocation_failure, resource_exhausted
 from ..ops.registry import get_op_def
-from . import functions_run_by, register_backend
+from . import cpu_schedule, functions_run_by, register_backend
 from .arrays import contiguous as _contiguous
 from .numpy import NumpyPlan
 from .plan import Plan, SignaturePlan
@@ -469,23 +469,61 @@ class CompiledPlan(SignaturePlan):
         self.background = False
         return False
 
+    _interop = None             # its InteropChoice (cpu_schedule.py), made on first run
+
     def _run_steps(self, feed_values):
+        """The steps in the serial order, or independent ones at once (cpu_schedule.py)."""
+        choice = self._interop
+        if choice is None:
+            malloc_tuning.tune_once()       # freed intermediates reused, not faulted in again
+            choice = self._interop = _interop_choice(self)
+        return choice.call(threads.get_num_threads(),
+                           lambda: self._serial_steps(feed_values),
+                           lambda: self._timed_steps(feed_values),
+                           lambda dispatch, lanes: self._dispatched_steps(feed_values, dispatch,
+                                                                          lanes))
+
+    def _env(self, feed_values):
         env = [None] * self.n_values
         for vid, arr in self.consts:
             env[vid] = arr
         for vid, arr in zip(self.feed_ids, feed_values):
             env[vid] = _contiguous(arr)
+        return env
+
+    def _results(self, env):
+        return [np.array(env[vid]) if copy else env[vid] for vid, copy in self.fetch]
+
+    def _serial_steps(self, feed_values, seconds=None):
+        """The steps in plan order; each step's seconds appended to `seconds` if given."""
+        env = self._env(feed_values)
         step = 0
+        clock = time.perf_counter
         try:
             for step, (run, dead) in enumerate(zip(self.runners, self._release)):
-                run(env)
+                if seconds is None:
+                    run(env)
+                else:
+                    t0 = clock()
+                    run(env)
+                    seconds.append(clock() - t0)
                 for vid in dead:          # last reader has run: the allocator can reuse it
                     env[vid] = None
         except (MemoryError, ValueError) as e:
             if not is_allocation_failure(e):
                 raise
             raise _oom(self.steps[step], e) from e
-        return [np.array(env[vid]) if copy else env[vid] for vid, copy in self.fetch]
+        return self._results(env)
+
+    def _timed_steps(self, feed_values):
+        """_serial_steps and each step's seconds (the dispatcher's step costs)."""
+        seconds = []
+        return self._serial_steps(feed_values, seconds), seconds
+
+    def _dispatched_steps(self, feed_values, dispatch, lanes):
+        env = self._env(feed_values)
+        cpu_schedule.run_steps(dispatch, self.runners, env, lanes)
+        return self._results(env)
 
     def summary(self):
         return plan_summary(self)
@@ -821,6 +859,28 @@ def _liveness(steps, values, fetch_values):
     return release, peak
 
 
+def _interop_choice(plan):
+    """The InteropChoice of a CompiledPlan: its steps' values and sizes."""
+    reads, writes, sizes = [], [], []
+    for st in plan.steps:
+        ins, outs = _step_values(st)
+        reads.append([v.id for v in ins])
+        writes.append([v.id for v in outs])
+        if st.kind == "group":
+            sizes.append(int(np.prod(st.space, dtype=np.int64)) * len(st.nodes))
+        elif st.node.type in blas_threads.BLAS_OPS:     # multiply-adds
+            a = st.node.inputs[0].shape
+            k = a[-2] if st.node.attrs.get("transpose_a") or st.node.attrs.get("adj_x") else a[-1]
+            sizes.append(outs[0].size * k)
+        else:
+            sizes.append(sum(v.size for v in ins + outs))
+    fetched = {v.id for v in plan._fetch_values}
+    droppable = {v.id for v in plan._values if v.node is not None and v.id not in fetched}
+    effects = any(st.kind == "single" and st.node.type in cpu_schedule.SERIAL_OPS
+                  for st in plan.steps)
+    return cpu_schedule.InteropChoice(reads, writes, droppable, sizes, serial_only=effects)
+
+
 def plan_summary(plan):
     """A readable account of a CompiledPlan: kernels, what each fused, buffers, memory."""
     lines = [f"plan: {plan.n_ops} graph ops -> {len(plan.steps)} steps "
@@ -860,6 +920,8 @@ def plan_summary(plan):
             what = "view" if n.type == "Reshape" else "opaque"
             lines.append(f"  [{i}] {what} {n.type} '{n.name}' -> "
                          f"{[o.shape for o in n.outputs]}")
+    if plan._interop is not None and not plan.fused_call:
+        lines.append("  " + plan._interop.describe())
     return "\n".join(lines)
 
 
