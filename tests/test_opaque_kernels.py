@@ -344,3 +344,25 @@ def test_results_do_not_depend_on_the_thread_split(monkeypatch):
         ng.set_num_threads(os.cpu_count() or 1)
     for want, got in zip(serial, split):
         _assert_same_bits(want, got)
+
+
+def test_data_dependent_shapes_interpret_with_the_kernels(monkeypatch):
+    """A Segment* output's shape depends on its ids, so the cpu backend interprets that
+    signature; the interpreter it keeps for it runs the kernels (counted here), while the
+    first calls' interpreter of compilable plans does not."""
+    from numgrad.backends import cpu
+    data = ng.placeholder(ng.float32, [None, 3])
+    ids = ng.placeholder(ng.int32, [None])
+    y = ng.math.segment_max(data, ids)
+    calls = []
+    kernel = cpu.OPAQUE["SegmentMax"]
+    monkeypatch.setitem(cpu.OPAQUE, "SegmentMax",
+                        lambda v, a: calls.append(1) or kernel(v, a))
+    feed = {data: np.arange(12, dtype=np.float32).reshape(4, 3) - 5,
+            ids: np.array([0, 0, 2, 2], np.int32)}
+    with ng.Session(backend="cpu") as s:
+        got = s.run(y, feed)
+    with ng.Session(backend="numpy") as s:
+        want = s.run(y, feed)
+    assert got.tobytes() == want.tobytes() and got.shape == (3, 3)
+    assert calls, "the interpreter of a data-dependent signature did not use the kernel"

@@ -954,9 +954,11 @@ class _ReferencePlan(NumpyPlan):
     data): the numpy backend's NumpyPlan, with the BLAS thread policy around runs that
     contain a BLAS op (blas_threads.py); the numpy backend itself stays plain."""
 
-    def __init__(self, fetches, targets, feeds, functions=True):
+    def __init__(self, fetches, targets, feeds, functions=True, native=False):
         super().__init__(fetches, targets, feeds)
         self.blas = blas_threads.uses_blas(op.type for op in self.ops)
+        if native:      # the interpreter is this signature's only path: Numba kernels pay
+            self.defs = [_NativeOpDef(d) if d.type in OPAQUE else d for d in self.defs]
         if self.blas:
             self.defs = [_BlasOpDef(d) if d.type in blas_threads.BLAS_OPS else d
                          for d in self.defs]
@@ -971,6 +973,18 @@ class _ReferencePlan(NumpyPlan):
             return super().__call__(feed_values)
         finally:
             blas_threads.end()
+
+
+class _NativeOpDef:
+    """An op's definition whose compute tries its cpu kernel (kernels/cpu OPAQUE) first and
+    runs the NumPy reference for the cases the kernel leaves to it (None), errors included."""
+
+    def __init__(self, op_def):
+        self.type, self._native, self._compute = op_def.type, OPAQUE[op_def.type], op_def.compute
+
+    def compute(self, vals, attrs):
+        res = self._native(vals, attrs)
+        return self._compute(vals, attrs) if res is None else res
 
 
 class _BlasOpDef:
@@ -990,6 +1004,8 @@ class CpuPlan(Plan):
     def __init__(self, fetches, targets, feeds, stable=False):
         # NumpyPlan validates (unfed placeholders) and is the fallback for dynamic shapes.
         self._reference = _ReferencePlan(fetches, targets, feeds)
+        self._native_reference = None
+        self._targets = list(targets)
         self.fetches, self.feeds = list(fetches), list(feeds)
         self.ops = self._reference.ops
         self._compiled = {}
@@ -1011,9 +1027,19 @@ class CpuPlan(Plan):
                         plan = self._build(sig)
                     except Unsupported as e:
                         log.info("numgrad: interpreting with NumPy: %s", e)
-                        plan = self._reference
+                        plan = self._interpreter()
                     self._compiled[sig] = plan
         return plan
+
+    def _interpreter(self):
+        """The interpreter of the signatures that cannot compile (shapes that depend on data:
+        Segment* outputs, boolean_mask, ...): it stays their only path, so it runs the ops'
+        Numba kernels where there are some (the first calls' interpreter does not: it would
+        compile them).  One per plan, made on first need."""
+        if self._native_reference is None:
+            self._native_reference = _ReferencePlan(self.fetches, self._targets, self.feeds,
+                                                    native=True)
+        return self._native_reference
 
     def _build(self, sig):
         return CompiledPlan(self.ops, self.fetches, self.feeds, sig, reference=self._reference,
