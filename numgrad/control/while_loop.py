@@ -18,6 +18,7 @@ from ..graph import Tensor, graph_of, executing_eagerly
 from ..ops.core import convert_to_tensor, placeholder
 from ..ops.registry import register_op
 from ..tensor_shape import TensorShape, as_shape
+from . import native_loop
 from .tensor_array import TensorArray
 from .func_graph import (FuncGraph, assert_same_structure, branch_outputs, flatten, is_nested,
                          pack_sequence_as)
@@ -43,8 +44,16 @@ def _while_compute(vals, attrs):
     body_caps = [caps[k] for k in attrs["body_idx"]]
     history = attrs["history"]
     stacks = [[] for _ in range(n)] if history else None
+    tails = None                # history blocks of the iterations run natively
+    native = native_loop.candidate(attrs, loop, caps)
     t = 0
     while maxit is None or t < maxit:
+        if native is not None and native.due():
+            done = native.finish(loop, t, maxit)
+            native = None
+            if done is not None:
+                loop, tails, t = done
+                break
         c = np.asarray(cond_fg.run(loop + cond_caps)[0])
         if c.ndim != 0:
             raise ValueError(f"while_loop: the cond must return a scalar, got shape {c.shape}")
@@ -57,19 +66,24 @@ def _while_compute(vals, attrs):
         t += 1
     if not history:
         return loop
+    return loop + _history(stacks, tails, vals[:n]) + [np.array(t, np.int32)]
+
+
+def _history(stacks, tails, initial):
+    """Per loop var, the stack of its values at the start of every iteration: those recorded
+    in Python (`stacks`), then the blocks the native loop recorded (`tails`, or None)."""
     hist = []
-    for i, (s, v0) in enumerate(zip(stacks, vals[:n])):
+    for i, (s, v0) in enumerate(zip(stacks, initial)):
         v0 = np.asarray(v0)
-        if not s:
-            hist.append(np.empty((0,) + v0.shape, v0.dtype))
-            continue
         shapes = {np.shape(v) for v in s}
         if len(shapes) > 1:
             raise ValueError(f"the gradient of while_loop needs loop variable {i} to keep one "
                              f"shape, but it took shapes {sorted(shapes)} (varying shapes under "
                              "shape_invariants are not supported by the gradient yet)")
-        hist.append(np.stack(s))
-    return loop + hist + [np.array(t, np.int32)]
+        head = np.stack(s) if s else np.empty((0,) + v0.shape, v0.dtype)
+        hist.append(head if tails is None else
+                    tails[i] if not s else np.concatenate([head, tails[i]]))
+    return hist
 
 
 register_op("While", _while_infer, _while_compute, kind="opaque")

@@ -1,0 +1,108 @@
+"""Emit a whole ``while_loop`` as one Numba function: the cond's and the body's plans inlined
+into a native ``while``, so an iteration costs no Python and no dispatch.
+
+    def loop(maxit, cap, a0, .., p0, .., <cond constants>, <body constants>):
+        x0 = a0.copy(); ..                   # the loop vars (mutable, C-contiguous)
+        h0 = np.empty((cap, size0), dtype)   # history=True: every iteration's loop vars
+        t = 0
+        while t < maxit:
+            <cond plan>                      # values named cv<id>
+            if not <cond result>: break
+            h0[t] = x0 (the buffer doubled when full)
+            <body plan>                      # values named bv<id>
+            x0, x1 = <body results>          # a result that is not a new array is copied
+            t += 1
+        return x0, .., h0[:t], .., t
+
+Both plans are cpu CompiledPlans built with fuse_at_once whose every step a plan function can
+hold (compiler/emit_plan.py emittable): serial fused kernels (re-emitted hot), views, and the
+native singles (axis-0 rolls, one-row gathers, TensorArray reads and fixed-size writes).
+Values are never written in place (a kernel writes a new array, a TensorArray write copies),
+so loop vars, captures and results can share buffers safely.  Kernel sizes are baked into
+the source; only a captured array read solely by one-row gathers (a gradient loop's recorded
+history) may change its length between calls (control/native_loop.py keys on that).
+"""
+import numpy as np
+
+from .emit_plan import PlanEmitter
+
+__all__ = ["loop_source"]
+
+
+def _array_type(dtype, ndim):
+    return f"nt.Array(from_dtype(np.dtype({np.dtype(dtype).str!r})), {ndim}, 'C', readonly=True)"
+
+
+def _plan_lines(em, plan, runners, names, mutable):
+    """Bind a plan's feeds to `names`, emit its steps inside the loop; (lines, result names
+    of its fetches, whether each is a new mutable array)."""
+    for v, name in zip(plan._feed_values, names):
+        em.bind(v, name)
+        if name in mutable:
+            em.fresh.add(v.id)
+    lines = em.steps(plan.steps, runners,
+                     lambda vid, shape, dtype: f"np.empty({shape!r}, np.{dtype.name})",
+                     indent="    ")
+    outs = [(em.arg(v), v.id in em.fresh) for v in plan._fetch_values]
+    return lines, outs
+
+
+def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_idx, body_idx,
+                n_caps, history):
+    """(source of the njit function `loop`, its constant arguments in order).
+
+    `cond_idx` / `body_idx`: for each capture feed of the cond / body plan, its index among
+    the While's captures (`n_caps` of them).  The function's arguments are maxit (int64),
+    cap (int64, the first history capacity), the loop vars, the captures, then the constants;
+    it returns the final loop vars, the history blocks (history=True; 2-D: iterations x
+    elements) and the trip count."""
+    var_vals = body_plan._feed_values[:n_vars]
+    xs = [f"x{i}" for i in range(n_vars)]
+    caps = [f"p{j}" for j in range(n_caps)]
+    cem, bem = PlanEmitter("c"), PlanEmitter("b")
+    cond_lines, cond_outs = _plan_lines(cem, cond_plan, cond_runners,
+                                        xs + [caps[k] for k in cond_idx], set(xs))
+    body_lines, body_outs = _plan_lines(bem, body_plan, body_runners,
+                                        xs + [caps[k] for k in body_idx], set(xs))
+    (c_name, _), = cond_outs
+    lines = [f"    x{i} = a{i}.copy()" for i in range(n_vars)]
+    if history:
+        for i, v in enumerate(var_vals):
+            size = int(np.prod(v.shape, dtype=np.int64))
+            lines.append(f"    h{i} = np.empty((max(cap, 1), {size}), np.{v.dtype.name})")
+    lines += ["    t = 0", "    while t < maxit:"]
+    lines += cond_lines
+    lines += [f"        if not {c_name}.reshape((1,))[0]:", "            break"]
+    if history:
+        for i, v in enumerate(var_vals):
+            size = int(np.prod(v.shape, dtype=np.int64))
+            lines += [f"        if t == h{i}.shape[0]:",
+                      f"            g{i} = np.empty((2 * t, {size}), np.{v.dtype.name})",
+                      f"            g{i}[:t] = h{i}",
+                      f"            h{i} = g{i}",
+                      f"        h{i}[t] = x{i}.reshape(({size},))"]
+    lines += body_lines
+    results = [name if new else f"{name}.copy()" for name, new in body_outs]
+    lines.append(f"        {', '.join(xs)}{',' if n_vars == 1 else ''} = "
+                 f"({', '.join(results)}{',' if n_vars == 1 else ''})")
+    lines.append("        t += 1")
+    rets = xs + ([f"h{i}[:t]" for i in range(n_vars)] if history else []) + ["t"]
+    lines.append(f"    return ({', '.join(rets)},)")
+    const_args = cem.const_args + bem.const_args
+    params = (["maxit", "cap"] + [f"a{i}" for i in range(n_vars)] + caps
+              + [name for name, _ in const_args])
+    cap_vals = [None] * n_caps
+    for plan, idx in ((cond_plan, cond_idx), (body_plan, body_idx)):
+        for k, v in zip(idx, plan._feed_values[n_vars:]):
+            cap_vals[k] = v
+    sig = ["nt.int64", "nt.int64"] + [_array_type(v.dtype, len(v.shape)) for v in var_vals]
+    if any(v is None for v in cap_vals):
+        raise ValueError("a capture that neither the cond nor the body reads")
+    sig += [_array_type(v.dtype, len(v.shape)) for v in cap_vals]
+    sig += [_array_type(a.dtype, a.ndim) for _, a in const_args]
+    source = ("import numpy as np\nfrom numba import njit, types as nt\n"
+              "from numba.np.numpy_support import from_dtype\n"
+              + "\n".join(cem.imports + bem.imports) + "\n\n\n"
+              f"@njit(({', '.join(sig)},), cache=True, nogil=True)\n"
+              f"def loop({', '.join(params)}):\n" + "\n".join(lines) + "\n")
+    return source, [a for _, a in const_args]
