@@ -33,7 +33,7 @@ import numpy as np
 from .. import cache, config
 from ..backends import function_backend
 
-__all__ = ["candidate", "loop_report", "NATIVE_LOOPS"]
+__all__ = ["candidate", "loop_status", "loop_report", "NATIVE_LOOPS"]
 
 NATIVE_LOOPS = config.get("NUMGRAD_NATIVE_LOOPS")
 _NO_MAX = 1 << 62
@@ -202,6 +202,25 @@ def candidate(attrs, loop, caps):
     if not body.compilable() or not attrs["cond_graph"].compilable():
         return None
     return Candidate(attrs, caps)
+
+
+def loop_status(op):
+    """How While `op` ran under cpu plans so far, per signature: a list of ("native", the
+    compiled loop's facts as a dict) or ("python", the reason) pairs (empty before its first
+    native attempt)."""
+    table = _LOOPS.get(op.get_attr("body_graph"), {})
+    out = []
+    for k, v in table.items():
+        if k[0] != id(op.get_attr("cond_graph")) or k[1] != op.get_attr("history"):
+            continue
+        if isinstance(v, str):
+            out.append(("python", v))
+        else:
+            out.append(("native", {"kernels": v.kernels, "steps": v.steps, "calls": v.calls,
+                                   "history": v.history, "last_trips": v.last_trips,
+                                   "history_bytes_per_iteration": v.row_bytes,
+                                   "signature": k[2]}))
+    return out
 
 
 def loop_report(ops):
