@@ -164,6 +164,19 @@ def test_tensor_array_in_the_body():
     assert _native(_whiles(g)[0])
 
 
+def test_map_fn_and_scan_run_natively():
+    g = ng.Graph()
+    with g.as_default():
+        xs = ng.placeholder(F64, [5, 3], name="xs")
+        mapped = ng.map_fn(lambda r: ng.sin(r) * r, xs)
+        summed = ng.scan(lambda acc, r: acc * 0.5 + r, xs)
+        loss = ng.reduce_sum(mapped * summed)
+        gx, = ng.gradients(loss, [xs])
+    res = _run_three(g, [mapped, summed, gx], {xs: np.random.default_rng(6).normal(size=(5, 3))})
+    _assert_same(res)
+    assert sum(bool(_native(op)) for op in _whiles(g)) >= 4
+
+
 def test_nested_loop_and_cond_in_body_fall_back_and_say_why():
     g = ng.Graph()
     with g.as_default():
