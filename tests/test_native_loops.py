@@ -227,3 +227,35 @@ def test_switch_off_keeps_loops_in_python():
             s.run(fetches, {x0: np.ones(3), a: 0.5, n: 4})
         assert all(not loop_status(op) for op in _whiles(g))
         assert all("NUMGRAD_NATIVE_LOOPS=0" in ln for ln in loop_report(_whiles(g)))
+
+
+def test_forward_loop_runs_once_per_run_with_its_gradient():
+    """The While and the history copy its gradient made run one native loop per Session run:
+    the second takes the first's results (inputs compared bitwise), and a new input runs it
+    again."""
+    g, (x0, a, n), fetches = _decay_graph()
+    whiles = {op.name: op for op in _whiles(g)}
+    plain, hist = whiles["while/While"], whiles["gradients/while/While_grad/While_history"]
+    with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=0):
+        with ng.Session(graph=g, backend="cpu") as s:
+            for av in (0.5, 0.5, 0.7, 0.5):
+                got = s.run(fetches[:4], {x0: np.ones(3), a: av, n: 6})
+                with ng.Session(graph=g, backend="numpy") as ref:
+                    _assert_same([got, ref.run(fetches[:4], {x0: np.ones(3), a: av, n: 6})])
+    (kind, facts), = loop_status(hist)
+    assert kind == "native" and facts["calls"] <= 5            # 4 runs (+1 for the first)
+    own = [f for k, f in loop_status(plain) if k == "native" and not f["history_copy"]]
+    assert sum(f["calls"] for f in own) <= 1
+    assert [f["history_copy"] for k, f in loop_status(plain) if k == "native"].count(True) == 1
+
+
+def test_explain_reports_the_loops():
+    g, (x0, a, n), fetches = _decay_graph()
+    with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=0):
+        with ng.Session(graph=g, backend="cpu") as s:
+            text = ng.explain(fetches[1:3], {x0: np.ones(3), a: 0.5, n: 3}, session=s)
+            lines = loop_report([op for op in _whiles(g)
+                                 if op.name in ("while/While",
+                                                "gradients/while/While_grad/While_history",
+                                                "gradients/while/While_grad/while_grad/While")])
+    assert len(lines) == 3 and all(ln in text for ln in lines)

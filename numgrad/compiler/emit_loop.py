@@ -24,7 +24,7 @@ history) may change its length between calls (control/native_loop.py keys on tha
 """
 import numpy as np
 
-from .emit_plan import PlanEmitter
+from .emit_plan import FRESH_SINGLES, PlanEmitter
 
 __all__ = ["loop_source"]
 
@@ -33,16 +33,45 @@ def _array_type(dtype, ndim):
     return f"nt.Array(from_dtype(np.dtype({np.dtype(dtype).str!r})), {ndim}, 'C', readonly=True)"
 
 
-def _plan_lines(em, plan, runners, names, mutable):
+def _carried(plan):
+    """Ids of the values a plan's results are, or are views of (through Reshapes, gathers
+    and reads: every single step but the FRESH_SINGLES): these need a new array per
+    iteration; every other array the plan makes is dead at the end of the iteration."""
+    made_by = {st.node.outputs[0].id: st.node for st in plan.steps if st.kind == "single"}
+    out = set()
+    for v in plan._fetch_values:
+        while True:
+            out.add(v.id)
+            node = made_by.get(v.id)
+            if node is None or node.type in FRESH_SINGLES:
+                break
+            v = node.inputs[0]
+    return out
+
+
+def _plan_lines(em, plan, runners, names, mutable, temps):
     """Bind a plan's feeds to `names`, emit its steps inside the loop; (lines, result names
-    of its fetches, whether each is a new mutable array)."""
+    of its fetches, whether each is a new mutable array).  The arrays of values that do not
+    outlive an iteration are allocated once, before the loop: (name, shape, dtype) appended
+    to `temps`."""
     for v, name in zip(plan._feed_values, names):
         em.bind(v, name)
         if name in mutable:
             em.fresh.add(v.id)
-    lines = em.steps(plan.steps, runners,
-                     lambda vid, shape, dtype: f"np.empty({shape!r}, np.{dtype.name})",
-                     indent="    ")
+    carried = _carried(plan)
+
+    def temp(vid, shape, dtype):
+        name = f"{em.prefix}t{vid}"
+        temps.append((name, shape, dtype))
+        return name
+
+    def alloc(vid, shape, dtype):
+        return f"np.empty({shape!r}, np.{dtype.name})" if vid in carried else \
+            temp(vid, shape, dtype)
+
+    def into(v):
+        return None if v.id in carried else temp(v.id, v.shape, v.dtype)
+    lines = em.steps(plan.steps, runners, alloc, indent="    ", into=into)
     outs = [(em.arg(v), v.id in em.fresh) for v in plan._fetch_values]
     return lines, outs
 
@@ -60,12 +89,14 @@ def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_i
     xs = [f"x{i}" for i in range(n_vars)]
     caps = [f"p{j}" for j in range(n_caps)]
     cem, bem = PlanEmitter("c"), PlanEmitter("b")
+    temps = []
     cond_lines, cond_outs = _plan_lines(cem, cond_plan, cond_runners,
-                                        xs + [caps[k] for k in cond_idx], set(xs))
+                                        xs + [caps[k] for k in cond_idx], set(xs), temps)
     body_lines, body_outs = _plan_lines(bem, body_plan, body_runners,
-                                        xs + [caps[k] for k in body_idx], set(xs))
+                                        xs + [caps[k] for k in body_idx], set(xs), temps)
     (c_name, _), = cond_outs
     lines = [f"    x{i} = a{i}.copy()" for i in range(n_vars)]
+    lines += [f"    {name} = np.empty({shape!r}, np.{dtype.name})" for name, shape, dtype in temps]
     if history:
         for i, v in enumerate(var_vals):
             size = int(np.prod(v.shape, dtype=np.int64))

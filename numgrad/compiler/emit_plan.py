@@ -45,15 +45,19 @@ def emittable(step, parallel, singles=True):
 FRESH_SINGLES = ("Roll", "UnsortedSegmentSum", "TensorArrayWrite")
 
 
-def single_source(node, src, others, dst, idx):
+def single_source(node, src, others, dst, idx, into=None):
     """Lines computing `dst` (a name), the output of the unfused `node`, from input names;
-    `idx` names its index scalar."""
+    `idx` names its index scalar.  A roll writes into the array named `into` if given."""
     out = node.outputs[0]
     if node.type == "Reshape":
         return [f"    {dst} = {src}.reshape({out.shape!r})"]
     if node.type == "Roll":             # out[i] = x[(i - shift) % n] along axis 0
         n = node.inputs[0].shape[0]
         cut = n - sum(node.attrs["shift"]) % n
+        if into is not None:
+            return [f"    {into}[:{n - cut}] = {src}[{cut}:]",
+                    f"    {into}[{n - cut}:] = {src}[:{cut}]",
+                    f"    {dst} = {into}"]
         return [f"    {dst} = np.concatenate(({src}[{cut}:], {src}[:{cut}]))"]
     if node.type == "UnsortedSegmentSum":     # zeros but row `id`, which is the data
         k = int(np.prod(node.inputs[0].shape, dtype=np.int64))
@@ -113,16 +117,19 @@ class PlanEmitter:
             self.names[v.id] = name
         return self.names[v.id]
 
-    def steps(self, steps, runners, alloc, indent=""):
+    def steps(self, steps, runners, alloc, indent="", into=None):
         """The lines running `steps` (with their serial `runners`); `alloc(vid, shape, dtype)`
-        is the expression of the array a kernel writes value `vid` into."""
+        is the expression of the array a kernel writes value `vid` into; `into(value)` (if
+        given) names an array a roll writes its output `value` into, or None."""
         p, lines = self.prefix, []
         for st, run in zip(steps, runners):
             if st.kind == "single":             # a view, or a native_single
                 src, dst = st.node.inputs[0], st.node.outputs[0]
                 lines += single_source(st.node, self.arg(src),
                                        [self.arg(v) for v in st.node.inputs[1:]],
-                                       f"{p}v{dst.id}", f"{p}i{dst.id}")
+                                       f"{p}v{dst.id}", f"{p}i{dst.id}",
+                                       into(dst) if into is not None and
+                                       st.node.type == "Roll" else None)
                 self.names[dst.id] = f"{p}v{dst.id}"
                 if src.id in self.fresh or st.node.type in FRESH_SINGLES:
                     self.fresh.add(dst.id)

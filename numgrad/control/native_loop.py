@@ -165,15 +165,69 @@ class Candidate:
         """Run iterations t.. natively: (loop vars, history blocks or None, trip count), or
         None when this loop cannot run natively or an index was out of range (the caller
         carries on interpreting, which raises TF's error)."""
-        native = _native_for(self.attrs, loop, self.caps)
+        history = bool(self.attrs["history"])
+        whole = t == 0
+        if whole:
+            hit = _recall(self.body, loop, self.caps, maxit)
+            if hit is not None:
+                return hit[0], (hit[1] if history else None), hit[2]
+        native = None
+        if whole and not history:
+            # The gradient's history copy of this loop has run natively on these shapes:
+            # record the history now, and that copy will not run the loop again (_recall).
+            twin = _LOOPS.get(self.body, {}).get(_key(dict(self.attrs, history=True), loop,
+                                                       self.caps))
+            if isinstance(twin, _NativeLoop) and twin.calls:
+                native = twin
         if native is None:
-            return None
+            native = _native_for(self.attrs, loop, self.caps)
+            if native is None:
+                return None
         left = _NO_MAX if maxit is None else maxit - t
         try:
             out, hist, k = native(loop, self.caps, left)
         except IndexError:
             return None
-        return out, hist, t + k
+        if whole and hist is not None:
+            _remember(self.body, loop, self.caps, maxit, out, hist, k)
+        return out, (hist if history else None), t + k
+
+
+class _Memo:
+    """A native loop's last whole call that recorded history: its inputs (copies), final loop
+    vars, history and trip count."""
+
+    def __init__(self, inputs, maxit, out, hist, t):
+        self.inputs, self.maxit, self.out, self.hist, self.t = inputs, maxit, out, hist, t
+
+
+# body FuncGraph -> _Memo: a While and the history copy its gradient made run the same loop on
+# the same inputs in one Session run; the second of them takes the first's results.
+_MEMOS = weakref.WeakKeyDictionary()
+MEMO_BYTES = 1 << 20        # inputs larger than this are not compared, nor remembered
+
+
+def _same(a, b):
+    a = np.asarray(a)
+    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+def _remember(body, loop, caps, maxit, out, hist, t):
+    inputs = [np.array(v) for v in list(loop) + list(caps)]
+    if sum(a.nbytes for a in inputs) <= MEMO_BYTES:
+        _MEMOS[body] = _Memo(inputs, maxit, out, hist, t)
+
+
+def _recall(body, loop, caps, maxit):
+    """(final loop vars (copies), history, trip count) of the remembered call of this loop on
+    inputs bitwise equal to these, taken (a memo serves one call); else None."""
+    m = _MEMOS.get(body)
+    vals = list(loop) + list(caps)
+    if m is None or m.maxit != maxit or len(m.inputs) != len(vals) \
+            or not all(_same(v, a) for v, a in zip(vals, m.inputs)):
+        return None
+    _MEMOS.pop(body, None)
+    return [np.array(v) for v in m.out], m.hist, m.t
 
 
 def _native_for(attrs, loop, caps):
@@ -209,9 +263,13 @@ def loop_status(op):
     compiled loop's facts as a dict) or ("python", the reason) pairs (empty before its first
     native attempt)."""
     table = _LOOPS.get(op.get_attr("body_graph"), {})
+    history = op.get_attr("history")
     out = []
     for k, v in table.items():
-        if k[0] != id(op.get_attr("cond_graph")) or k[1] != op.get_attr("history"):
+        # a While without history runs its gradient's history copy where that compiled
+        if k[0] != id(op.get_attr("cond_graph")) or (history and not k[1]):
+            continue
+        if not history and k[1] and not isinstance(v, _NativeLoop):
             continue
         if isinstance(v, str):
             out.append(("python", v))
@@ -219,40 +277,47 @@ def loop_status(op):
             out.append(("native", {"kernels": v.kernels, "steps": v.steps, "calls": v.calls,
                                    "history": v.history, "last_trips": v.last_trips,
                                    "history_bytes_per_iteration": v.row_bytes,
-                                   "signature": k[2]}))
+                                   "signature": k[2], "history_copy": k[1] != history}))
     return out
 
 
-def loop_report(ops):
-    """Lines saying how each While op among `ops` ran its last calls: natively (kernels,
-    history storage) or in Python, and why."""
+def loop_report(ops, indent="  "):
+    """Lines saying how each While op among `ops` (and the loops nested in its functions) ran:
+    natively (kernels, history storage per iteration and in all) or in Python, and why."""
     lines = []
     for op in ops:
         if op.type != "While":
             continue
-        table = _LOOPS.get(op.get_attr("body_graph"), {})
-        mine = {k: v for k, v in table.items()
-                if k[0] == id(op.get_attr("cond_graph")) and k[1] == op.get_attr("history")}
-        if not NATIVE_LOOPS:
-            lines.append(f"  While '{op.name}': in Python, one plan call per iteration "
-                         "(NUMGRAD_NATIVE_LOOPS=0)")
-        elif not op.get_attr("body_graph").compilable():
-            lines.append(f"  While '{op.name}': in Python, one plan call per iteration (its "
-                         "loop vars' shapes are not static)")
-        elif not mine:
-            lines.append(f"  While '{op.name}': not native yet (its body runs "
-                         "NUMGRAD_FUNCTION_COMPILE_AFTER iterations interpreted first)")
-        for v in mine.values():
-            if isinstance(v, str):
-                lines.append(f"  While '{op.name}': in Python, one plan call per iteration: "
-                             f"{v}")
-                continue
-            text = (f"  While '{op.name}': native loop ({v.kernels} fused kernels, {v.steps} "
-                    f"steps inlined), built in {v.build_seconds:.2f} s")
-            if v.history:
-                trips = v.last_trips or 0
-                text += (f"; records {v.row_bytes} bytes of loop vars per iteration "
-                         f"(last call: {trips} iterations, {trips * v.row_bytes / 2 ** 20:.2f} "
-                         "MiB of history)")
-            lines.append(text)
+        lines += _op_report(op, indent)
+        for key in ("cond_graph", "body_graph"):
+            lines += loop_report(op.get_attr(key).get_operations(), indent + "  ")
+    return lines
+
+
+def _op_report(op, indent):
+    head = f"{indent}While '{op.name}'"
+    if not NATIVE_LOOPS:
+        return [f"{head}: in Python, one plan call per iteration (NUMGRAD_NATIVE_LOOPS=0)"]
+    if not op.get_attr("body_graph").compilable():
+        return [f"{head}: in Python, one plan call per iteration (its loop vars' shapes are "
+                "not static)"]
+    status = loop_status(op)
+    if not status:
+        return [f"{head}: not native (yet): not run under a cpu plan, or its body has not "
+                "run NUMGRAD_FUNCTION_COMPILE_AFTER iterations"]
+    lines = []
+    for kind, facts in status:
+        if kind == "python":
+            lines.append(f"{head}: in Python, one plan call per iteration: {facts}")
+            continue
+        text = (f"{head}: native loop ({facts['kernels']} fused kernels, {facts['steps']} "
+                f"steps inlined, {facts['calls']} calls)")
+        if facts["history_copy"]:
+            text += (": the loop of its gradient's recording copy, whose run this While's "
+                     "result is")
+        if facts["history"]:
+            per, trips = facts["history_bytes_per_iteration"], facts["last_trips"] or 0
+            text += (f"; history: {per} bytes per iteration (its loop vars), "
+                     f"{trips * per / 2 ** 20:.2f} MiB for the last call's {trips} iterations")
+        lines.append(text)
     return lines
