@@ -3,8 +3,9 @@
 ``While`` takes [loop vars..., maximum_iterations (if given), captures...]; its attrs hold the
 cond and body FuncGraphs.  Running it iterates in Python, each step one call of the cond's and
 the body's plans (FuncGraph.run: NumPy plans, or on the cpu backend compiled ones once a
-function has been called often; compiling the whole loop to one Numba function is future
-work).  A TensorArray loop variable is carried as its flow.  A While built with attr ``history=True`` also outputs, per loop var, the stack
+function has been called often), until, on the cpu backend, the loop can continue as one
+native Numba function (native_loop.py).  A TensorArray loop variable is carried as its flow.
+A While built with attr ``history=True`` also outputs, per loop var, the stack
 of its values at the start of every iteration, and the trip count: the gradient rule
 (numgrad/gradients/rules/control.py) builds such a copy of the forward loop and runs the body's
 gradient backwards over those stacks as another While, so its gradient (second derivatives)
@@ -120,9 +121,10 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
     """tf.compat.v1.while_loop: repeat `loop_vars = body(*loop_vars)` while `cond(*loop_vars)`.
 
     `loop_vars` is a list/tuple (nests allowed); `cond` and `body` are traced once, into
-    FuncGraphs, and run as one While op.  The loop runs in Python, calling the plans of cond
-    and body once per iteration (compiled on the cpu backend after their first calls; a
-    single-Numba-function loop is future work).  TensorArrays may be loop vars.
+    FuncGraphs, and run as one While op.  The loop calls the plans of cond and body once per
+    iteration (compiled on the cpu backend after their first calls), or on the cpu backend
+    runs as one native Numba function where its shapes are static and its plans allow it
+    (docs/control-flow.md).  TensorArrays may be loop vars.
     A loop var may change shape only within its `shape_invariants` entry (TF's ValueError
     otherwise).  `maximum_iterations` bounds the trip count.  Gradients (TF 2's, second
     derivatives included) flow to the initial loop vars and to outer tensors the functions
