@@ -177,6 +177,31 @@ def test_map_fn_and_scan_run_natively():
     assert sum(bool(_native(op)) for op in _whiles(g)) >= 4
 
 
+def test_cond_in_the_body_runs_natively_taking_one_branch():
+    g = ng.Graph()
+    with g.as_default():
+        x = ng.placeholder(F64, [3], name="x")
+        w = ng.placeholder(F64, [], name="w")
+
+        def body(i, v):
+            v = ng.cond(ng.reduce_sum(v) > 0.0, lambda: v * w - 0.5,
+                        lambda: ng.sin(v) + w * w)
+            return i + 1, v
+
+        _, y = ng.while_loop(lambda i, v: i < 6, body, [0, x])
+        loss = ng.reduce_sum(y * y)
+        gx, gw = ng.gradients(loss, [x, w])
+        ggw, = ng.gradients(gw, [w])
+    for xv in ([0.5, -2.0, 0.25], [2.0, 1.0, 0.5]):
+        res = _run_three(g, [y, gx, gw, ggw], {x: np.array(xv), w: 0.8})
+        _assert_same(res)
+    fwd = g.get_operation_by_name("while/While")
+    natives = _native(fwd)
+    assert natives and natives[0]["branches"] == 2
+    bwd = g.get_operation_by_name("gradients/while/While_grad/while_grad/While")
+    assert _native(bwd)             # the backward body holds the cond's gradient, an If
+
+
 def test_nested_loop_and_cond_in_body_fall_back_and_say_why():
     g = ng.Graph()
     with g.as_default():
@@ -197,7 +222,7 @@ def test_nested_loop_and_cond_in_body_fall_back_and_say_why():
     outer = next(op for op in _whiles(g) if op.name == "while/While")
     kinds = loop_status(outer)
     assert kinds and kinds[0][0] == "python"
-    assert "If" in kinds[0][1] or "While" in kinds[0][1]
+    assert "While" in kinds[0][1]
     assert any("in Python" in ln and outer.name in ln for ln in loop_report([outer]))
     inner_ops = _whiles(outer.get_attr("body_graph"))
     assert inner_ops and all(_native(op) for op in inner_ops)   # the inner loop is native

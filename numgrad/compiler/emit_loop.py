@@ -33,6 +33,34 @@ def _array_type(dtype, ndim):
     return f"nt.Array(from_dtype(np.dtype({np.dtype(dtype).str!r})), {ndim}, 'C', readonly=True)"
 
 
+def if_lines(em, node, branches):
+    """Lines of an If step (a cond inside the loop body): the taken branch's plan only.
+    `branches(node)` gives ((plan, runners, capture index), ...) for then and else; each
+    branch's values are named with their own prefix, its results copied unless the branch
+    made them, so both branches give the If's outputs as new mutable arrays."""
+    lines = [f"    if {em.arg(node.inputs[0])}.reshape((1,))[0]:"]
+    for k, (plan, runners, idx) in enumerate(branches(node)):
+        if k:
+            lines.append("    else:")
+        sub = PlanEmitter(f"{em.prefix}{'te'[k]}{node.outputs[0].id}_")
+        for v, j in zip(plan._feed_values, idx):
+            sub.bind(v, em.arg(node.inputs[1 + j]))
+        fed = {v.id for v in plan._feed_values}
+        lines += sub.steps(plan.steps, runners,
+                           lambda vid, shape, dtype: f"np.empty({shape!r}, np.{dtype.name})",
+                           indent="    ", special=lambda e, n: if_lines(e, n, branches))
+        for out, v in zip(node.outputs, plan._fetch_values):
+            own = v.id in sub.fresh and v.id not in fed
+            lines.append(f"        {em.prefix}v{out.id} = {sub.arg(v)}{'' if own else '.copy()'}")
+        em.imports += sub.imports
+        em.const_args += sub.const_args
+        em.params += sub.params
+    for out in node.outputs:
+        em.bind(out, f"{em.prefix}v{out.id}")
+        em.fresh.add(out.id)
+    return lines
+
+
 def _carried(plan):
     """Ids of the values a plan's results are, or are views of (through Reshapes, gathers
     and reads: every single step but the FRESH_SINGLES): these need a new array per
@@ -43,13 +71,13 @@ def _carried(plan):
         while True:
             out.add(v.id)
             node = made_by.get(v.id)
-            if node is None or node.type in FRESH_SINGLES:
+            if node is None or node.type in FRESH_SINGLES or node.type == "If":
                 break
             v = node.inputs[0]
     return out
 
 
-def _plan_lines(em, plan, runners, names, mutable, temps):
+def _plan_lines(em, plan, runners, names, mutable, temps, branches):
     """Bind a plan's feeds to `names`, emit its steps inside the loop; (lines, result names
     of its fetches, whether each is a new mutable array).  The arrays of values that do not
     outlive an iteration are allocated once, before the loop: (name, shape, dtype) appended
@@ -71,29 +99,33 @@ def _plan_lines(em, plan, runners, names, mutable, temps):
 
     def into(v):
         return None if v.id in carried else temp(v.id, v.shape, v.dtype)
-    lines = em.steps(plan.steps, runners, alloc, indent="    ", into=into)
+    lines = em.steps(plan.steps, runners, alloc, indent="    ", into=into,
+                     special=lambda e, node: if_lines(e, node, branches))
     outs = [(em.arg(v), v.id in em.fresh) for v in plan._fetch_values]
     return lines, outs
 
 
 def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_idx, body_idx,
-                n_caps, history):
+                n_caps, history, branches):
     """(source of the njit function `loop`, its constant arguments in order).
 
     `cond_idx` / `body_idx`: for each capture feed of the cond / body plan, its index among
     the While's captures (`n_caps` of them).  The function's arguments are maxit (int64),
     cap (int64, the first history capacity), the loop vars, the captures, then the constants;
     it returns the final loop vars, the history blocks (history=True; 2-D: iterations x
-    elements) and the trip count."""
+    elements) and the trip count.  `branches(node)`: the branch plans of an If step
+    (if_lines)."""
     var_vals = body_plan._feed_values[:n_vars]
     xs = [f"x{i}" for i in range(n_vars)]
     caps = [f"p{j}" for j in range(n_caps)]
     cem, bem = PlanEmitter("c"), PlanEmitter("b")
     temps = []
     cond_lines, cond_outs = _plan_lines(cem, cond_plan, cond_runners,
-                                        xs + [caps[k] for k in cond_idx], set(xs), temps)
+                                        xs + [caps[k] for k in cond_idx], set(xs), temps,
+                                        branches)
     body_lines, body_outs = _plan_lines(bem, body_plan, body_runners,
-                                        xs + [caps[k] for k in body_idx], set(xs), temps)
+                                        xs + [caps[k] for k in body_idx], set(xs), temps,
+                                        branches)
     (c_name, _), = cond_outs
     lines = [f"    x{i} = a{i}.copy()" for i in range(n_vars)]
     lines += [f"    {name} = np.empty({shape!r}, np.{dtype.name})" for name, shape, dtype in temps]

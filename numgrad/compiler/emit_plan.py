@@ -117,12 +117,18 @@ class PlanEmitter:
             self.names[v.id] = name
         return self.names[v.id]
 
-    def steps(self, steps, runners, alloc, indent="", into=None):
+    def steps(self, steps, runners, alloc, indent="", into=None, special=None):
         """The lines running `steps` (with their serial `runners`); `alloc(vid, shape, dtype)`
         is the expression of the array a kernel writes value `vid` into; `into(value)` (if
-        given) names an array a roll writes its output `value` into, or None."""
+        given) names an array a roll writes its output `value` into, or None;
+        `special(emitter, node)` (if given) gives the lines of a single step other than a view
+        or a native_single (naming its outputs and marking them fresh)."""
         p, lines = self.prefix, []
         for st, run in zip(steps, runners):
+            if st.kind == "single" and special is not None and st.node.type != "Reshape" \
+                    and not native_single(st.node):
+                lines += special(self, st.node)
+                continue
             if st.kind == "single":             # a view, or a native_single
                 src, dst = st.node.inputs[0], st.node.outputs[0]
                 lines += single_source(st.node, self.arg(src),

@@ -80,41 +80,68 @@ class _NativeLoop:
     """The compiled loop of one While signature."""
 
     def __init__(self, attrs, loop, caps):
-        from ..backends.cpu import CompiledPlan, hot_runners
         from ..compiler.emit_loop import loop_source
-        from ..compiler.emit_plan import emittable
         t0 = time.perf_counter()
         n = attrs["n_vars"]
         cond_fg, body_fg = attrs["cond_graph"], attrs["body_graph"]
         cond_idx, body_idx = attrs["cond_idx"], attrs["body_idx"]
+        self._branch_plans = {}
+        self.branches = 0
         plans = []
         for fg, idx, what in ((cond_fg, cond_idx, "cond"), (body_fg, body_idx, "body")):
-            vals = list(loop) + [caps[k] for k in idx]
-            plan = fg.cpu_plan().compiled(vals)
-            if not isinstance(plan, CompiledPlan):
-                raise _NotNative(f"its {what}'s shapes depend on data")
-            for i, (st, run) in enumerate(zip(plan.steps, plan.runners)):
-                if not emittable(st, getattr(run, "parallel", False)):
-                    raise _NotNative(f"its {what}'s step {i} ({_step_text(st, run)}) cannot "
-                                     "run inside a native loop")
-            plans.append(plan)
+            plans.append(self._plan(fg, list(loop) + [caps[k] for k in idx], f"its {what}"))
         cond_plan, body_plan = plans
         c = cond_plan._fetch_values[0]
         if c.shape != ():
             raise _NotNative(f"its cond returns shape {c.shape}")
         self.history = bool(attrs["history"])
         source, self.consts = loop_source(
-            cond_plan, hot_runners(cond_plan), body_plan, hot_runners(body_plan), n,
-            cond_idx, body_idx, len(caps), self.history)
+            cond_plan, _runners(cond_plan), body_plan, _runners(body_plan), n,
+            cond_idx, body_idx, len(caps), self.history, self._branches)
         self.fn = cache.load(source, "loop")
         self.shapes = [np.shape(v) for v in loop]
-        self.kernels = cond_plan.kernels + body_plan.kernels
+        self.kernels = cond_plan.kernels + body_plan.kernels + sum(
+            p.kernels for p, _, _ in self._branch_plans.values())
         self.steps = len(cond_plan.steps) + len(body_plan.steps)
         self.row_bytes = sum(int(np.prod(v.shape, dtype=np.int64)) * v.dtype.itemsize
                              for v in body_plan._feed_values[:n])
         self.last_trips = None
         self.calls = 0
         self.build_seconds = time.perf_counter() - t0
+
+    def _plan(self, fg, vals, what):
+        """The cpu plan of function graph `fg` for `vals` (their shapes and dtypes), checked
+        step by step: every step must fit a native loop (an If step: both its branches)."""
+        from ..backends.cpu import CompiledPlan
+        from ..compiler.emit_plan import emittable
+        plan = fg.cpu_plan().compiled(vals)
+        if not isinstance(plan, CompiledPlan):
+            raise _NotNative(f"{what} has no compiled plan for these shapes (they depend on "
+                             "data, or it has been compiled for too many)")
+        for i, (st, run) in enumerate(zip(plan.steps, plan.runners)):
+            if st.kind == "single" and st.node.type == "If":
+                self._branches(st.node, f"{what}'s step {i} (If '{st.node.name}')")
+            elif not emittable(st, getattr(run, "parallel", False)):
+                raise _NotNative(f"{what}'s step {i} ({_step_text(st, run)}) cannot "
+                                 "run inside a native loop")
+        return plan
+
+    def _branches(self, node, what=None):
+        """((plan, runners, capture index) of the then branch, ... of the else branch) of the
+        If step `node`, for compiler/emit_loop.py if_lines."""
+        got = []
+        for g, i in (("then_graph", "then_idx"), ("else_graph", "else_idx")):
+            key = (id(node), g)
+            if key not in self._branch_plans:
+                idx = node.attrs[i]
+                vals = [np.zeros(node.inputs[1 + k].shape, node.inputs[1 + k].dtype) for k in idx]
+                plan = self._plan(node.attrs[g], vals, f"{what}, its {g[:4]} branch,")
+                if [v.shape for v in plan._fetch_values] != [v.shape for v in node.outputs]:
+                    raise _NotNative(f"{what}: its branches give shapes that differ")
+                self._branch_plans[key] = (plan, _runners(plan), idx)
+                self.branches += 1
+            got.append(self._branch_plans[key])
+        return got
 
     def __call__(self, loop, caps, maxit):
         """(final loop vars, history blocks or None, trip count)."""
@@ -131,6 +158,11 @@ class _NativeLoop:
         if self.history:
             hist = [h.reshape((t,) + s) for h, s in zip(res[n:2 * n], self.shapes)]
         return out, hist, t
+
+
+def _runners(plan):
+    from ..backends.cpu import hot_runners
+    return hot_runners(plan)
 
 
 def _contiguous(a):
@@ -275,6 +307,7 @@ def loop_status(op):
             out.append(("python", v))
         else:
             out.append(("native", {"kernels": v.kernels, "steps": v.steps, "calls": v.calls,
+                                   "branches": v.branches,
                                    "history": v.history, "last_trips": v.last_trips,
                                    "history_bytes_per_iteration": v.row_bytes,
                                    "signature": k[2], "history_copy": k[1] != history}))
