@@ -202,7 +202,7 @@ def test_cond_in_the_body_runs_natively_taking_one_branch():
     assert _native(bwd)             # the backward body holds the cond's gradient, an If
 
 
-def test_nested_loop_and_cond_in_body_fall_back_and_say_why():
+def test_nested_loop_and_cond_in_the_body_run_natively():
     g = ng.Graph()
     with g.as_default():
         x = ng.placeholder(F64, [3], name="x")
@@ -219,13 +219,31 @@ def test_nested_loop_and_cond_in_body_fall_back_and_say_why():
         dy, = ng.gradients(ng.reduce_sum(y * y), [x])
     res = _run_three(g, [y, dy], {x: np.array([0.5, -2.0, 0.25])})
     _assert_same(res)
-    outer = next(op for op in _whiles(g) if op.name == "while/While")
-    kinds = loop_status(outer)
-    assert kinds and kinds[0][0] == "python"
-    assert "While" in kinds[0][1]
-    assert any("in Python" in ln and outer.name in ln for ln in loop_report([outer]))
-    inner_ops = _whiles(outer.get_attr("body_graph"))
-    assert inner_ops and all(_native(op) for op in inner_ops)   # the inner loop is native
+    outer = g.get_operation_by_name("while/While")
+    (kind, facts), = loop_status(outer)
+    assert kind == "native" and facts["inner_loops"] == 1 and facts["branches"] == 2
+    inner_op, = _whiles(outer.get_attr("body_graph"))
+    assert _native(inner_op)
+    # the backward body runs the inner loop's gradient, whose recorded history has a length
+    # known only at run time: that loop stays in Python and says why
+    bwd = g.get_operation_by_name("gradients/while/While_grad/while_grad/While")
+    (kind, why), = loop_status(bwd)
+    assert kind == "python"
+    assert any(why in ln and bwd.name in ln for ln in loop_report([bwd]))
+
+
+def test_an_opaque_op_in_the_body_falls_back_and_says_why():
+    g = ng.Graph()
+    with g.as_default():
+        x = ng.placeholder(F64, [3, 1], name="x")
+        m = ng.constant(np.eye(3) * 0.5 + 0.1, F64)
+        _, y = ng.while_loop(lambda i, v: i < 4, lambda i, v: (i + 1, ng.matmul(m, v) + 1.0),
+                             [0, x])
+        dy, = ng.gradients(ng.reduce_sum(y), [x])
+    res = _run_three(g, [y, dy], {x: np.array([[0.5], [-2.0], [0.25]])})
+    _assert_same(res)
+    (kind, why), = loop_status(g.get_operation_by_name("while/While"))
+    assert kind == "python" and "MatMul" in why
 
 
 def test_index_out_of_range_inside_a_native_loop_raises_tf_error():

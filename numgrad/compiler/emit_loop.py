@@ -33,7 +33,7 @@ def _array_type(dtype, ndim):
     return f"nt.Array(from_dtype(np.dtype({np.dtype(dtype).str!r})), {ndim}, 'C', readonly=True)"
 
 
-def if_lines(em, node, branches):
+def if_lines(em, node, branches, inner=None):
     """Lines of an If step (a cond inside the loop body): the taken branch's plan only.
     `branches(node)` gives ((plan, runners, capture index), ...) for then and else; each
     branch's values are named with their own prefix, its results copied unless the branch
@@ -48,7 +48,7 @@ def if_lines(em, node, branches):
         fed = {v.id for v in plan._feed_values}
         lines += sub.steps(plan.steps, runners,
                            lambda vid, shape, dtype: f"np.empty({shape!r}, np.{dtype.name})",
-                           indent="    ", special=lambda e, n: if_lines(e, n, branches))
+                           indent="    ", special=_special(branches, inner))
         for out, v in zip(node.outputs, plan._fetch_values):
             own = v.id in sub.fresh and v.id not in fed
             lines.append(f"        {em.prefix}v{out.id} = {sub.arg(v)}{'' if own else '.copy()'}")
@@ -61,6 +61,41 @@ def if_lines(em, node, branches):
     return lines
 
 
+def while_lines(em, node, inner):
+    """Lines of a While step (a loop inside the loop body): a call of the inner loop's own
+    native function (`inner(node)`: its module name and constant arguments); its results
+    are new arrays."""
+    n, has_max = node.attrs["n_vars"], node.attrs["has_max"]
+    module, consts = inner(node)
+    fn = f"{em.prefix}w{node.outputs[0].id}_"
+    em.imports.append(f"from {module} import loop as {fn}")
+    maxit = (f"np.int64({em.arg(node.inputs[n])}.reshape((1,))[0])" if has_max
+             else f"np.int64({1 << 62})")
+    args = [maxit, "np.int64(16)"] + [em.arg(v) for v in node.inputs[:n]]
+    args += [em.arg(v) for v in node.inputs[n + has_max:]]
+    for j, a in enumerate(consts):
+        em.const_args.append((f"{fn}c{j}", a))
+        em.params.append(f"{fn}c{j}")
+        args.append(f"{fn}c{j}")
+    lines = [f"    {fn}r = {fn}({', '.join(args)})"]
+    for i, out in enumerate(node.outputs):
+        lines.append(f"    {em.prefix}v{out.id} = {fn}r[{i}]")
+        em.bind(out, f"{em.prefix}v{out.id}")
+        em.fresh.add(out.id)
+    return lines
+
+
+def _special(branches, inner):
+    """The `special` step emitter of PlanEmitter.steps inside a native loop."""
+    def emit(em, node):
+        if node.type == "If":
+            return if_lines(em, node, branches, inner)
+        if node.type == "While":
+            return while_lines(em, node, inner)
+        raise ValueError(f"{node.type} '{node.name}' cannot run inside a native loop")
+    return emit
+
+
 def _carried(plan):
     """Ids of the values a plan's results are, or are views of (through Reshapes, gathers
     and reads: every single step but the FRESH_SINGLES): these need a new array per
@@ -71,13 +106,13 @@ def _carried(plan):
         while True:
             out.add(v.id)
             node = made_by.get(v.id)
-            if node is None or node.type in FRESH_SINGLES or node.type == "If":
+            if node is None or node.type in FRESH_SINGLES or node.type in ("If", "While"):
                 break
             v = node.inputs[0]
     return out
 
 
-def _plan_lines(em, plan, runners, names, mutable, temps, branches):
+def _plan_lines(em, plan, runners, names, mutable, temps, branches, inner):
     """Bind a plan's feeds to `names`, emit its steps inside the loop; (lines, result names
     of its fetches, whether each is a new mutable array).  The arrays of values that do not
     outlive an iteration are allocated once, before the loop: (name, shape, dtype) appended
@@ -100,13 +135,13 @@ def _plan_lines(em, plan, runners, names, mutable, temps, branches):
     def into(v):
         return None if v.id in carried else temp(v.id, v.shape, v.dtype)
     lines = em.steps(plan.steps, runners, alloc, indent="    ", into=into,
-                     special=lambda e, node: if_lines(e, node, branches))
+                     special=_special(branches, inner))
     outs = [(em.arg(v), v.id in em.fresh) for v in plan._fetch_values]
     return lines, outs
 
 
 def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_idx, body_idx,
-                n_caps, history, branches):
+                n_caps, history, branches, inner):
     """(source of the njit function `loop`, its constant arguments in order).
 
     `cond_idx` / `body_idx`: for each capture feed of the cond / body plan, its index among
@@ -114,7 +149,7 @@ def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_i
     cap (int64, the first history capacity), the loop vars, the captures, then the constants;
     it returns the final loop vars, the history blocks (history=True; 2-D: iterations x
     elements) and the trip count.  `branches(node)`: the branch plans of an If step
-    (if_lines)."""
+    (if_lines); `inner(node)`: the native function of a While step (while_lines)."""
     var_vals = body_plan._feed_values[:n_vars]
     xs = [f"x{i}" for i in range(n_vars)]
     caps = [f"p{j}" for j in range(n_caps)]
@@ -122,10 +157,10 @@ def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_i
     temps = []
     cond_lines, cond_outs = _plan_lines(cem, cond_plan, cond_runners,
                                         xs + [caps[k] for k in cond_idx], set(xs), temps,
-                                        branches)
+                                        branches, inner)
     body_lines, body_outs = _plan_lines(bem, body_plan, body_runners,
                                         xs + [caps[k] for k in body_idx], set(xs), temps,
-                                        branches)
+                                        branches, inner)
     (c_name, _), = cond_outs
     lines = [f"    x{i} = a{i}.copy()" for i in range(n_vars)]
     lines += [f"    {name} = np.empty({shape!r}, np.{dtype.name})" for name, shape, dtype in temps]
