@@ -164,6 +164,32 @@ def test_tensor_array_in_the_body():
     assert _native(_whiles(g)[0])
 
 
+def test_rolls_and_row_gathers_in_the_body():
+    """A periodic stencil (axis-0 rolls of a [5, 2] state) forced by one row per step: the
+    rolls write into buffers allocated before the loop, the result is a new array."""
+    g = ng.Graph()
+    with g.as_default():
+        x0 = ng.placeholder(F64, [5, 2], name="x0")
+        forcing = ng.placeholder(F64, [6, 2], name="forcing")
+
+        def body(i, x):
+            lap = ng.roll(x, 1, 0) + ng.roll(x, -2, 0) - 2.0 * x
+            return i + 1, x + 0.1 * ng.tanh(lap) + 0.01 * ng.gather(forcing, i)
+        _, x = ng.while_loop(lambda i, x: i < 6, body, [0, x0])
+        loss = ng.reduce_sum(x * x)
+        gx, gf = ng.gradients(loss, [x0, forcing])
+    rng = np.random.default_rng(4)
+    xv, fv = rng.normal(size=(5, 2)), rng.normal(size=(6, 2))
+    res = _run_three(g, [x, gx, gf], {x0: xv, forcing: fv})
+    _assert_same(res)
+    want = xv
+    for i in range(6):
+        lap = np.roll(want, 1, 0) + np.roll(want, -2, 0) - 2.0 * want
+        want = want + 0.1 * np.tanh(lap) + 0.01 * fv[i]
+    np.testing.assert_allclose(res[0][0], want, rtol=1e-12)
+    assert all(_native(op) for op in _whiles(g) if op.get_attr("body_graph").compilable())
+
+
 def test_map_fn_and_scan_run_natively():
     g = ng.Graph()
     with g.as_default():

@@ -54,9 +54,14 @@ def single_source(node, src, others, dst, idx, into=None):
     if node.type == "Roll":             # out[i] = x[(i - shift) % n] along axis 0
         n = node.inputs[0].shape[0]
         cut = n - sum(node.attrs["shift"]) % n
-        if into is not None:
-            return [f"    {into}[:{n - cut}] = {src}[{cut}:]",
-                    f"    {into}[{n - cut}:] = {src}[:{cut}]",
+        if into is not None:            # two copy loops: quick to compile, and to run
+            k = int(np.prod(out.shape[1:], dtype=np.int64))
+            flat = (lambda a: a) if len(out.shape) == 1 else \
+                (lambda a: f"{a}.reshape(({n * k},))")
+            head, off = (n - cut) * k, cut * k
+            return [f"    {idx}s = {flat(src)}", f"    {idx}o = {flat(into)}",
+                    f"    for q in range({head}):", f"        {idx}o[q] = {idx}s[q + {off}]",
+                    f"    for q in range({off}):", f"        {idx}o[{head} + q] = {idx}s[q]",
                     f"    {dst} = {into}"]
         return [f"    {dst} = np.concatenate(({src}[{cut}:], {src}[:{cut}]))"]
     if node.type == "UnsortedSegmentSum":     # zeros but row `id`, which is the data
@@ -117,6 +122,10 @@ class PlanEmitter:
             self.names[v.id] = name
         return self.names[v.id]
 
+    @staticmethod
+    def _into(into, node):
+        return into(node.outputs[0]) if into is not None and node.type == "Roll" else None
+
     def steps(self, steps, runners, alloc, indent="", into=None, special=None):
         """The lines running `steps` (with their serial `runners`); `alloc(vid, shape, dtype)`
         is the expression of the array a kernel writes value `vid` into; `into(value)` (if
@@ -134,8 +143,7 @@ class PlanEmitter:
                 lines += single_source(st.node, self.arg(src),
                                        [self.arg(v) for v in st.node.inputs[1:]],
                                        f"{p}v{dst.id}", f"{p}i{dst.id}",
-                                       into(dst) if into is not None and
-                                       st.node.type == "Roll" else None)
+                                       self._into(into, st.node))
                 self.names[dst.id] = f"{p}v{dst.id}"
                 if src.id in self.fresh or st.node.type in FRESH_SINGLES:
                     self.fresh.add(dst.id)
