@@ -231,7 +231,7 @@ class Candidate:
         history = bool(self.attrs["history"])
         whole = t == 0
         if whole:
-            hit = _recall(self.body, loop, self.caps, maxit)
+            hit = _recall(self.body, self.attrs, loop, self.caps, maxit)
             if hit is not None:
                 return hit[0], (hit[1] if history else None), hit[2]
         native = None
@@ -252,16 +252,17 @@ class Candidate:
         except IndexError:
             return None
         if whole and hist is not None:
-            _remember(self.body, loop, self.caps, maxit, out, hist, k)
+            _remember(self.body, self.attrs, loop, self.caps, maxit, out, hist, k)
         return out, (hist if history else None), t + k
 
 
 class _Memo:
-    """A native loop's last whole call that recorded history: its inputs (copies), final loop
-    vars, history and trip count."""
+    """A native loop's last whole call that recorded history: the op that ran it (its attrs),
+    its inputs (copies), final loop vars, history and trip count."""
 
-    def __init__(self, inputs, maxit, out, hist, t):
-        self.inputs, self.maxit, self.out, self.hist, self.t = inputs, maxit, out, hist, t
+    def __init__(self, attrs, inputs, maxit, out, hist, t):
+        self.attrs, self.inputs, self.maxit = attrs, inputs, maxit
+        self.out, self.hist, self.t = out, hist, t
 
 
 # body FuncGraph -> _Memo: a While and the history copy its gradient made run the same loop on
@@ -275,18 +276,19 @@ def _same(a, b):
     return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
 
 
-def _remember(body, loop, caps, maxit, out, hist, t):
+def _remember(body, attrs, loop, caps, maxit, out, hist, t):
     inputs = [np.array(v) for v in list(loop) + list(caps)]
     if sum(a.nbytes for a in inputs) <= MEMO_BYTES:
-        _MEMOS[body] = _Memo(inputs, maxit, out, hist, t)
+        _MEMOS[body] = _Memo(attrs, inputs, maxit, out, hist, t)
 
 
-def _recall(body, loop, caps, maxit):
-    """(final loop vars (copies), history, trip count) of the remembered call of this loop on
-    inputs bitwise equal to these, taken (a memo serves one call); else None."""
+def _recall(body, attrs, loop, caps, maxit):
+    """(final loop vars (copies), history, trip count) of the remembered call of this loop by
+    another While op (the twin) on inputs bitwise equal to these, taken: a memo serves one
+    call, and no array of it goes to two ops.  Else None."""
     m = _MEMOS.get(body)
     vals = list(loop) + list(caps)
-    if m is None or m.maxit != maxit or len(m.inputs) != len(vals) \
+    if m is None or m.attrs is attrs or m.maxit != maxit or len(m.inputs) != len(vals) \
             or not all(_same(v, a) for v, a in zip(vals, m.inputs)):
         return None
     _MEMOS.pop(body, None)
