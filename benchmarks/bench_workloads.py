@@ -205,9 +205,9 @@ class StepDispatch:
 
 class LoopGradient:
     """W7 (numgrad/bench_loops.py): loss and gradients (F, x0) through a 1000-step RK4
-    ``while_loop`` of Lorenz-96 (40 variables, float64): the loop runs in Python, one call of
-    the body's compiled plan function per iteration, forward twice (value, then the recorded
-    history) and backward once."""
+    ``while_loop`` of Lorenz-96 (40 variables, float64): the forward loop (recording its
+    history) and the backward loop each run as one native Numba function
+    (numgrad/control/native_loop.py)."""
     timeout = 900
 
     def setup(self):

@@ -8,12 +8,15 @@ cyclic), integrated by classical RK4 with dt = 0.005 for 1000 steps in float64, 
 state to a target; every call computes the loss and its gradients w.r.t. the forcing F and
 the initial state x0.
 
-Columns (median ms of one loss-and-gradients call, the calls interleaved so that a noisy,
-shared machine slows every column alike; ``first`` is the first call, compilation included):
+Columns (median and minimum ms of one loss-and-gradients call, the calls interleaved so that a
+noisy, shared machine slows every column alike; ``first`` is the first call, compilation included):
 * ``numpy``: by hand, the forward loop keeping every state and a backward loop through the
   RK4 stages (the discrete adjoint written out; the reference the others are checked against);
 * ``numgrad``: ``sess.run([loss] + ng.gradients(loss, [F, x0]))`` with the default backend.
   Its ``first`` is measured in a fresh process with an empty compile cache;
+* ``numgrad-pyloop``: the same with native loops off (``NUMGRAD_NATIVE_LOOPS=0``): the loop in
+  Python, one call of the body's compiled plan function per iteration, as numgrad ran loops
+  before they ran natively;
 * ``numgrad-interp``: the same with the loop bodies interpreted by NumPy on every iteration
   (``NUMGRAD_FUNCTION_COMPILE_AFTER`` out of reach), as numgrad ran loops before they compiled;
 * ``tf1``: the same graph in TF's ``tf.compat.v1`` graph mode (``while_loop`` in a Session),
@@ -128,6 +131,17 @@ def numgrad_interpreted_call(x0v, tv, steps=STEPS):
     return interpreted
 
 
+def numgrad_python_loop_call(x0v, tv, steps=STEPS):
+    """numgrad_call with native loops off: the loop in Python, a plan call per iteration."""
+    from numgrad import config
+    call = numgrad_call(x0v, tv, steps)
+
+    def python_loop():
+        with config.override(NUMGRAD_NATIVE_LOOPS=False):
+            return call()
+    return python_loop
+
+
 def tf1_call(x0v, tv, steps=STEPS):
     """The same graph in TF's tf.compat.v1 graph mode (raises ImportError without TF)."""
     import tensorflow as tf
@@ -201,7 +215,8 @@ def run(steps=STEPS, repeats=5, peers=tuple(PEERS), cold=True, out=print):
     x0v, tv = problem()
     want = loss_numpy(FORCING, x0v, tv, steps)
     calls, first = {"numpy": lambda: loss_numpy(FORCING, x0v, tv, steps)}, {}
-    makers = {"numgrad": numgrad_call, "numgrad-interp": numgrad_interpreted_call,
+    makers = {"numgrad": numgrad_call, "numgrad-pyloop": numgrad_python_loop_call,
+              "numgrad-interp": numgrad_interpreted_call,
               **{k: PEERS[k] for k in peers}}
     for name, make in makers.items():
         try:
@@ -225,15 +240,16 @@ def run(steps=STEPS, repeats=5, peers=tuple(PEERS), cold=True, out=print):
             t0 = time.perf_counter()
             call()
             times[name].append(time.perf_counter() - t0)
-    res = {k: {"ms": 1e3 * float(np.median(v)), "first_s": first.get(k)}
-           for k, v in times.items()}
+    res = {k: {"ms": 1e3 * float(np.median(v)), "min_ms": 1e3 * float(np.min(v)),
+               "first_s": first.get(k)} for k, v in times.items()}
     out(f"W7 Lorenz-96 n={len(x0v)}, RK4 {steps} steps, loss + gradients (F, x0), float64, "
-        f"median of {repeats} (interleaved)")
+        f"median and min of {repeats} (interleaved)")
     out(f"  loss = {want[0]:.6g}, dloss/dF = {want[1]:.6g}")
     base = res["numpy"]["ms"]
     for k, r in res.items():
         fc = "" if r["first_s"] is None else f"   first call {r['first_s']:.2f} s"
-        out(f"  {k:14s} {r['ms']:9.1f} ms   x{r['ms'] / base:.2f} of numpy{fc}")
+        out(f"  {k:14s} {r['ms']:9.2f} ms (min {r['min_ms']:8.2f})   "
+            f"x{r['ms'] / base:.3f} of numpy{fc}")
     return res
 
 

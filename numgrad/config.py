@@ -113,6 +113,12 @@ SWITCHES = {s.name: s for s in [
            "branch) runs with the NumPy interpreter for this many calls, then compiled into one "
            "Numba plan function where it can be.",
            timing="import", mirror=("numgrad.control.func_graph", "COMPILE_AFTER"), minimum=0),
+    Switch("NUMGRAD_NATIVE_LOOPS", "bool", True,
+           "On the cpu backend a while_loop whose cond and body compile to plan functions runs "
+           "as one Numba function (the loop itself native, history buffers preallocated) once "
+           "its body has run NUMGRAD_FUNCTION_COMPILE_AFTER iterations; 0 keeps the loop in "
+           "Python, one plan call per iteration.",
+           timing="import", mirror=("numgrad.control.native_loop", "NATIVE_LOOPS")),
     Switch("NUMGRAD_FUSE_GATHERS", "bool", True,
            "Fused loops read an axis-0 gather in place instead of copying its rows out.",
            timing="import", mirror=("numgrad.backends.cpu", "FUSE_GATHERS")),

@@ -386,9 +386,13 @@ class Session:
         """Run `fetches` once and describe the compiled plan (cpu backend).  The run is real:
         assignments among the fetches (a train op) take effect."""
         cp = self._compiled_plan(fetches, feed_dict)
-        if isinstance(cp, str):
-            return cp
-        return cp.summary()
+        text = cp if isinstance(cp, str) else cp.summary()
+        from .backends.numpy import prune
+        from .control.native_loop import loop_report
+        mapper = _FetchMapper(self._graph, fetches)
+        loops = loop_report(prune(mapper.tensors, mapper.targets,
+                                  [self._feed_tensor(k) for k in (feed_dict or {})]))
+        return "\n".join([text, "loops:"] + loops) if loops else text
 
     def _compiled_plan(self, fetches, feed_dict=None):
         """Run `fetches` once; the backend's SignaturePlan for this feed signature (the cpu

@@ -49,7 +49,7 @@ def test_rhs_is_lorenz96():
 
 def test_run_checks_numgrad_against_numpy():
     res = bl.run(steps=STEPS, repeats=1, peers=(), cold=False, out=lambda s: None)
-    assert set(res) == {"numpy", "numgrad", "numgrad-interp"}
+    assert set(res) == {"numpy", "numgrad", "numgrad-pyloop", "numgrad-interp"}
     assert res["numgrad"]["ms"] > 0 and res["numgrad"]["first_s"] > 0
 
 

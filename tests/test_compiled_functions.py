@@ -93,8 +93,8 @@ def test_rolls_and_row_gathers_run_inside_the_plan_function(switches):
     """A body with axis-0 rolls (a periodic stencil) and a one-row gather compiles into one
     plan function (the rolls and the gather are not fused kernels); its values and gradient
     are the interpreter's; so does the backward body (the gather's gradient is a one-row
-    segment sum)."""
-    switches(FUNCTION_COMPILE_AFTER=2)
+    segment sum).  (The loop in Python: native loops would not call the body's plan.)"""
+    switches(FUNCTION_COMPILE_AFTER=2, NATIVE_LOOPS=False)
     x0 = ng.placeholder(ng.float64, [5, 2])
     forcing = ng.placeholder(ng.float64, [6, 2])
 
@@ -152,8 +152,9 @@ def test_make_callable_hot_path_compiles_bodies_too(switches):
 @pytest.mark.skipif(ng.backends.default_backend_name() != "cpu", reason="cpu backend only")
 def test_tensor_array_loops_and_map_fn_run_in_the_plan_function(switches):
     """TensorArray reads and fixed-size writes run in the plan function: a recurrence written
-    into an array, and map_fn (whose accumulators are such writes), forward and backward."""
-    switches(FUNCTION_COMPILE_AFTER=1)
+    into an array, and map_fn (whose accumulators are such writes), forward and backward.
+    (The loops in Python; tests/test_native_loops.py runs such loops natively.)"""
+    switches(FUNCTION_COMPILE_AFTER=1, NATIVE_LOOPS=False)
     xs = ng.placeholder(ng.float64, [5, 3])
     inputs = ng.TensorArray(ng.float64, size=5).unstack(xs)
 

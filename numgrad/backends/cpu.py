@@ -17,6 +17,7 @@ from .. import blas_threads, cache, compile_workers, config, malloc_tuning, numb
 from ..compiler import stages
 from ..compiler.canonical import canonical
 from ..compiler.emit_cpu import emit_group
+from ..compiler.emit_plan import PlanEmitter, emittable
 from ..compiler.lower import Unsupported
 from ..kernels.cpu import OPAQUE
 from ..errors import InvalidArgumentError, OpError, is_allocation_failure, resource_exhausted
@@ -384,14 +385,11 @@ class CompiledPlan(SignaturePlan):
             return None
         self.fused_call = False
         if not self.steps or not all(
-                st.kind == "group" and not run.parallel and not st.gathered or
-                st.kind == "single" and (st.node.type == "Reshape" or
-                                         self.native_singles and native_single(st.node))
+                emittable(st, getattr(run, "parallel", False), self.native_singles)
                 for st, run in zip(self.steps, self.runners)):
             return
         try:
-            runners = [_GroupRunner(st, _emit_hot(st)) if st.kind == "group" else run
-                       for st, run in zip(self.steps, self.runners)]
+            runners = hot_runners(self)
             made = _emit_plan_function(self, runners)
         except Exception as e:  # noqa: BLE001  (an optimisation: fall back to the step runner)
             log.debug("numgrad: no fused plan function: %s", e)
@@ -593,6 +591,13 @@ def _emit_hot(group):
     return spec
 
 
+def hot_runners(plan):
+    """Serial runners of a CompiledPlan's steps for a plan function: its kernels re-emitted
+    `hot` (vectorised vecmath, canonical names), other steps' runners as they are."""
+    return [_GroupRunner(st, _emit_hot(st)) if st.kind == "group" else run
+            for st, run in zip(plan.steps, plan.runners)]
+
+
 def _pick(outs, given, i, fresh, const, scalar):
     """Fetch (i, fresh, const, scalar) of out_ids from a plan function's returned tuple
     `outs` (i >= 0), the arrays `given` to it (i <= -2: given[-2 - i]), or a constant."""
@@ -652,53 +657,24 @@ def _emit_plan_function(plan, runners):
     A fetched array that a kernel writes is such an output array: the caller allocates it
     and the function only fills it.  Numba spends ~1.3 us returning an array (boxing it,
     even one it was given), NumPy ~0.15 us allocating a small one."""
-    names, fresh = {}, set()
-    params = []
+    em = PlanEmitter()
     for i, v in enumerate(plan._feed_values):
-        names[v.id] = f"f{i}"
-        params.append(f"f{i}")
+        em.bind(v, f"f{i}")
+        em.params.append(f"f{i}")
     fetch_count = {}
     for v in plan._fetch_values:
         fetch_count[v.id] = fetch_count.get(v.id, 0) + 1
     given = {}                  # value id -> index of the output array the caller passes
     out_allocs = []
-    const_args = []
-    body, imports = [], []
-    for st, run in zip(plan.steps, runners):
-        if st.kind == "single":             # a view, or a native_single
-            src, dst = st.node.inputs[0], st.node.outputs[0]
-            body += _single_source(st.node, _arg(src, names, params, const_args),
-                                   [_arg(v, names, params, const_args)
-                                    for v in st.node.inputs[1:]])
-            names[dst.id] = f"v{dst.id}"
-            if src.id in fresh or st.node.type in ("Roll", "UnsortedSegmentSum",
-                                                   "TensorArrayWrite"):
-                fresh.add(dst.id)
-            continue
-        mod = run.kernel.py_func.__module__
-        k = f"k{len(imports)}"
-        imports.append(f"from {mod} import kernel as {k}")
-        args = [str(d) for d in run.sizes] + [str(run.C)]
-        for (vid, shape), v in zip(run.loads, st.loads):
-            a = _arg(v, names, params, const_args)
-            args.append(a if v.shape == shape else f"{a}.reshape({shape!r})")
-        for x in run.scalars:
-            args.append(f"np.{np.asarray(x).dtype.name}({float(x)!r})" if np.asarray(x).dtype.kind == "f"
-                        else f"np.{np.asarray(x).dtype.name}({x!r})")
-        for vid, shape, dtype, kshape in run.outs_and_reds:
-            if fetch_count.get(vid) == 1 and shape != ():
-                given[vid] = len(out_allocs)
-                out_allocs.append((shape, dtype))
-                body.append(f"    v{vid} = o{given[vid]}")
-            else:
-                body.append(f"    v{vid} = np.empty({shape!r}, np.{dtype.name})")
-            names[vid] = f"v{vid}"
-            fresh.add(vid)
-            args.append(f"v{vid}" if shape == kshape else f"v{vid}.reshape({kshape!r})")
-        if run.parts:
-            raise ValueError("chunked kernel")
-        args += [repr(c) for c in run.counts]
-        body.append(f"    {k}(7, 0, {run.C}, {', '.join(args)})")
+
+    def alloc(vid, shape, dtype):
+        if fetch_count.get(vid) == 1 and shape != ():
+            given[vid] = len(out_allocs)
+            out_allocs.append((shape, dtype))
+            return f"o{given[vid]}"
+        return f"np.empty({shape!r}, np.{dtype.name})"
+    body = em.steps(plan.steps, runners, alloc)
+    params, const_args, imports, fresh = em.params, em.const_args, em.imports, em.fresh
     out_ids, rets = [], []
     returned = set()
     for v in plan._fetch_values:
@@ -708,7 +684,7 @@ def _emit_plan_function(plan, runners):
             # A value fetched twice, or a view of another fetched value, is not fresh twice.
             own = v.id in fresh and v.id not in returned
             returned.add(v.id)
-            ret = _arg(v, names, params, const_args)
+            ret = em.arg(v)
             # A fresh 0-d result comes back as a Python scalar, made a NumPy one by the
             # caller: boxing a new array costs Numba ~0.9 us, a float nothing.
             scalar = v.dtype.type if own and v.shape == () else None
@@ -742,79 +718,12 @@ def _emit_plan_function(plan, runners):
     return source, [a for _, a in const_args], out_ids, out_allocs
 
 
-def native_single(node):
-    """Whether the plan function can run the unfused `node` itself (_single_source): a roll
-    along axis 0 only, a gather of one row (axis 0, a 0-d index), or a segment sum of one
-    row (one segment id: the dense gradient of such a gather), a TensorArray's one-element
-    read or fixed-size write (map_fn, scan and TensorArray loops)."""
-    if node.type == "Roll":
-        r = len(node.inputs[0].shape)
-        return r >= 1 and node.inputs[0].shape[0] > 0 and all(
-            a % r == 0 for a in node.attrs["axis"])
-    if node.type == "GatherV2":
-        params, indices = node.inputs
-        return node.attrs.get("axis") == 0 and indices.shape == () and len(params.shape) >= 1
-    if node.type == "UnsortedSegmentSum":
-        return node.inputs[1].shape in ((), (1,))
-    if node.type == "TensorArrayRead":
-        return node.inputs[1].shape == ()
-    if node.type == "TensorArrayWrite":
-        return not node.attrs["dynamic_size"]
-    return False
-
-
-def _single_source(node, src, others):
-    """Plan-function lines computing the output of the unfused `node` from input names."""
-    dst = node.outputs[0]
-    if node.type == "Reshape":
-        return [f"    v{dst.id} = {src}.reshape({dst.shape!r})"]
-    if node.type == "Roll":             # out[i] = x[(i - shift) % n] along axis 0
-        n = node.inputs[0].shape[0]
-        cut = n - sum(node.attrs["shift"]) % n
-        return [f"    v{dst.id} = np.concatenate(({src}[{cut}:], {src}[:{cut}]))"]
-    if node.type == "UnsortedSegmentSum":     # zeros but row `id`, which is the data
-        k = int(np.prod(node.inputs[0].shape, dtype=np.int64))
-        n = dst.shape[0]
-        return [f"    i{dst.id} = {others[0]}.reshape((1,))[0]",
-                f"    if i{dst.id} < 0 or i{dst.id} >= {n}:",
-                "        raise IndexError('segment id out of range')",
-                f"    v{dst.id} = np.zeros({dst.shape!r}, np.{dst.dtype.name})",
-                f"    v{dst.id}.reshape(({n * k},))[i{dst.id} * {k}:(i{dst.id} + 1) * {k}] = "
-                f"{src}.reshape(({k},))"]
-    if node.type == "TensorArrayWrite":        # a copy with element `index` replaced
-        n = node.inputs[0].shape[0]
-        k = int(np.prod(node.inputs[2].shape, dtype=np.int64))
-        return [f"    i{dst.id} = {others[0]}.reshape((1,))[0]",
-                f"    if i{dst.id} < 0 or i{dst.id} >= {n}:",
-                "        raise IndexError('TensorArray index out of range')",
-                f"    v{dst.id} = {src}.copy()",
-                f"    v{dst.id}.reshape(({n * k},))[i{dst.id} * {k}:(i{dst.id} + 1) * {k}] = "
-                f"{others[1]}.reshape(({k},))"]
-    # GatherV2 or TensorArrayRead of one row: checked, since Numba does not check indices
-    return [f"    i{dst.id} = {others[0]}.reshape((1,))[0]",
-            f"    if i{dst.id} < 0 or i{dst.id} >= {src}.shape[0]:",
-            "        raise IndexError('gather index out of range')",
-            f"    v{dst.id} = {src}[i{dst.id}:i{dst.id} + 1].reshape({dst.shape!r})"]
-
-
 def _oom(step, e):
     """ResourceExhaustedError naming the output buffer of `step` that could not be made."""
     outs = _step_values(step)[1]
     shape = tuple(getattr(e, "shape", ()) or ())
     v = next((v for v in outs if v.shape == shape), None) or max(outs, key=lambda v: v.size)
     return resource_exhausted(f"tensor '{v.name}'", v.shape, v.dtype)
-
-
-def _arg(v, names, params, const_args):
-    """The source name of value `v` inside a plan function (constants become parameters)."""
-    if v.id not in names:
-        if v.const is None:
-            raise ValueError(f"value {v} is not available")
-        name = f"c{len(const_args)}"
-        const_args.append((name, _contiguous(v.const_array())))
-        params.append(name)
-        names[v.id] = name
-    return names[v.id]
 
 
 def _step_values(step):

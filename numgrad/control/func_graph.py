@@ -106,22 +106,30 @@ class FuncGraph(Graph):
         shapes is interpreted for its first COMPILE_AFTER calls and then runs as a compiled cpu
         plan (one Numba dispatch per call where the plan allows): a loop body is called once
         per iteration.  Otherwise, and on the other backends, the NumPy interpreter runs it."""
-        if function_backend() == "cpu" and self._compilable():
+        if function_backend() == "cpu" and self.compilable():
             self._calls += 1
             if self._calls > COMPILE_AFTER:
-                plan = self._cpu_plan
-                if plan is None:
-                    from ..backends.cpu import FunctionPlan
-                    plan = self._cpu_plan = FunctionPlan(self.outputs, [], self.feeds)
-                return plan(values)
+                return self.cpu_plan()(values)
         plan = self._plan
         if plan is None:
             from ..backends.numpy import NumpyPlan
             plan = self._plan = NumpyPlan(self.outputs, [], self.feeds)
         return plan(values)
 
+    @property
+    def calls(self):
+        """How many times run() was called under a cpu plan (the compiling count)."""
+        return self._calls
 
-    def _compilable(self):
+    def cpu_plan(self):
+        """The cpu backend's FunctionPlan of this function (made on first use)."""
+        plan = self._cpu_plan
+        if plan is None:
+            from ..backends.cpu import FunctionPlan
+            plan = self._cpu_plan = FunctionPlan(self.outputs, [], self.feeds)
+        return plan
+
+    def compilable(self):
         """Whether the arguments' shapes are static (a loop body's do not change between
         iterations; a capture's shape is fixed for one run of the loop, and FunctionPlan
         compiles only a few signatures)."""

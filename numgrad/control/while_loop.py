@@ -3,8 +3,9 @@
 ``While`` takes [loop vars..., maximum_iterations (if given), captures...]; its attrs hold the
 cond and body FuncGraphs.  Running it iterates in Python, each step one call of the cond's and
 the body's plans (FuncGraph.run: NumPy plans, or on the cpu backend compiled ones once a
-function has been called often; compiling the whole loop to one Numba function is future
-work).  A TensorArray loop variable is carried as its flow.  A While built with attr ``history=True`` also outputs, per loop var, the stack
+function has been called often), until, on the cpu backend, the loop can continue as one
+native Numba function (native_loop.py).  A TensorArray loop variable is carried as its flow.
+A While built with attr ``history=True`` also outputs, per loop var, the stack
 of its values at the start of every iteration, and the trip count: the gradient rule
 (numgrad/gradients/rules/control.py) builds such a copy of the forward loop and runs the body's
 gradient backwards over those stacks as another While, so its gradient (second derivatives)
@@ -18,6 +19,7 @@ from ..graph import Tensor, graph_of, executing_eagerly
 from ..ops.core import convert_to_tensor, placeholder
 from ..ops.registry import register_op
 from ..tensor_shape import TensorShape, as_shape
+from . import native_loop
 from .tensor_array import TensorArray
 from .func_graph import (FuncGraph, assert_same_structure, branch_outputs, flatten, is_nested,
                          pack_sequence_as)
@@ -43,8 +45,16 @@ def _while_compute(vals, attrs):
     body_caps = [caps[k] for k in attrs["body_idx"]]
     history = attrs["history"]
     stacks = [[] for _ in range(n)] if history else None
+    tails = None                # history blocks of the iterations run natively
+    native = native_loop.candidate(attrs, loop, caps)
     t = 0
     while maxit is None or t < maxit:
+        if native is not None and native.due():
+            done = native.finish(loop, t, maxit)
+            native = None
+            if done is not None:
+                loop, tails, t = done
+                break
         c = np.asarray(cond_fg.run(loop + cond_caps)[0])
         if c.ndim != 0:
             raise ValueError(f"while_loop: the cond must return a scalar, got shape {c.shape}")
@@ -57,19 +67,24 @@ def _while_compute(vals, attrs):
         t += 1
     if not history:
         return loop
+    return loop + _history(stacks, tails, vals[:n]) + [np.array(t, np.int32)]
+
+
+def _history(stacks, tails, initial):
+    """Per loop var, the stack of its values at the start of every iteration: those recorded
+    in Python (`stacks`), then the blocks the native loop recorded (`tails`, or None)."""
     hist = []
-    for i, (s, v0) in enumerate(zip(stacks, vals[:n])):
+    for i, (s, v0) in enumerate(zip(stacks, initial)):
         v0 = np.asarray(v0)
-        if not s:
-            hist.append(np.empty((0,) + v0.shape, v0.dtype))
-            continue
         shapes = {np.shape(v) for v in s}
         if len(shapes) > 1:
             raise ValueError(f"the gradient of while_loop needs loop variable {i} to keep one "
                              f"shape, but it took shapes {sorted(shapes)} (varying shapes under "
                              "shape_invariants are not supported by the gradient yet)")
-        hist.append(np.stack(s))
-    return loop + hist + [np.array(t, np.int32)]
+        head = np.stack(s) if s else np.empty((0,) + v0.shape, v0.dtype)
+        hist.append(head if tails is None else
+                    tails[i] if not s else np.concatenate([head, tails[i]]))
+    return hist
 
 
 register_op("While", _while_infer, _while_compute, kind="opaque")
@@ -106,9 +121,10 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
     """tf.compat.v1.while_loop: repeat `loop_vars = body(*loop_vars)` while `cond(*loop_vars)`.
 
     `loop_vars` is a list/tuple (nests allowed); `cond` and `body` are traced once, into
-    FuncGraphs, and run as one While op.  The loop runs in Python, calling the plans of cond
-    and body once per iteration (compiled on the cpu backend after their first calls; a
-    single-Numba-function loop is future work).  TensorArrays may be loop vars.
+    FuncGraphs, and run as one While op.  The loop calls the plans of cond and body once per
+    iteration (compiled on the cpu backend after their first calls), or on the cpu backend
+    runs as one native Numba function where its shapes are static and its plans allow it
+    (docs/control-flow.md).  TensorArrays may be loop vars.
     A loop var may change shape only within its `shape_invariants` entry (TF's ValueError
     otherwise).  `maximum_iterations` bounds the trip count.  Gradients (TF 2's, second
     derivatives included) flow to the initial loop vars and to outer tensors the functions

@@ -1,0 +1,216 @@
+"""Emit a whole ``while_loop`` as one Numba function: the cond's and the body's plans inlined
+into a native ``while``, so an iteration costs no Python and no dispatch.
+
+    def loop(maxit, cap, a0, .., p0, .., <cond constants>, <body constants>):
+        x0 = a0.copy(); ..                   # the loop vars (mutable, C-contiguous)
+        bt7 = np.empty(..); ..               # arrays of values dead at the iteration's end
+        h0 = np.empty((cap, size0), dtype)   # history=True: every iteration's loop vars
+        t = 0
+        while t < maxit:
+            <cond plan>                      # values named cv<id>
+            if not <cond result>: break
+            h0[t] = x0 (the buffer doubled when full)
+            <body plan>                      # values named bv<id>
+            x0, x1 = <body results>          # a result that is not a new array is copied
+            t += 1
+        return x0, .., h0[:t], .., t
+
+Both plans are cpu CompiledPlans built with fuse_at_once whose every step a plan function can
+hold (compiler/emit_plan.py emittable): serial fused kernels (re-emitted hot), views, and the
+native singles (axis-0 rolls, one-row gathers, TensorArray reads and fixed-size writes).
+Values are never written in place (a kernel writes a new array, a TensorArray write copies),
+so loop vars, captures and results can share buffers safely; a value that is not a result
+(nor a view of one) is dead when the iteration ends, so its array is allocated once, before
+the loop (a W7 backward iteration makes ~45 arrays: allocating them once cut it from ~2.1 to
+~0.9 us).  A cond inside is a native if/else of its branch plans (if_lines), a loop inside a
+call of its own native function (while_lines).
+
+Compile time is most of a cold first call, and Numba's front end dominates it: the body is
+kept to kernel calls, reshapes and simple copy loops (a slice assignment per roll made the
+W7 backward loop ~2x slower to compile; separate njit functions for cond and body, called
+from a small loop, compiled slower still and ran slower).  Kernel sizes are baked into
+the source; only a captured array read solely by one-row gathers (a gradient loop's recorded
+history) may change its length between calls (control/native_loop.py keys on that).
+"""
+import numpy as np
+
+from .emit_plan import FRESH_SINGLES, PlanEmitter
+
+__all__ = ["loop_source"]
+
+
+def _array_type(dtype, ndim):
+    return f"nt.Array(from_dtype(np.dtype({np.dtype(dtype).str!r})), {ndim}, 'C', readonly=True)"
+
+
+def if_lines(em, node, branches, inner=None):
+    """Lines of an If step (a cond inside the loop body): the taken branch's plan only.
+    `branches(node)` gives ((plan, runners, capture index), ...) for then and else; each
+    branch's values are named with their own prefix, its results copied unless the branch
+    made them, so both branches give the If's outputs as new mutable arrays."""
+    lines = [f"    if {em.arg(node.inputs[0])}.reshape((1,))[0]:"]
+    for k, (plan, runners, idx) in enumerate(branches(node)):
+        if k:
+            lines.append("    else:")
+        sub = PlanEmitter(f"{em.prefix}{'te'[k]}{node.outputs[0].id}_")
+        for v, j in zip(plan._feed_values, idx):
+            sub.bind(v, em.arg(node.inputs[1 + j]))
+        fed = {v.id for v in plan._feed_values}
+        lines += sub.steps(plan.steps, runners,
+                           lambda vid, shape, dtype: f"np.empty({shape!r}, np.{dtype.name})",
+                           indent="    ", special=_special(branches, inner))
+        for out, v in zip(node.outputs, plan._fetch_values):
+            own = v.id in sub.fresh and v.id not in fed
+            lines.append(f"        {em.prefix}v{out.id} = {sub.arg(v)}{'' if own else '.copy()'}")
+        em.imports += sub.imports
+        em.const_args += sub.const_args
+        em.params += sub.params
+    for out in node.outputs:
+        em.bind(out, f"{em.prefix}v{out.id}")
+        em.fresh.add(out.id)
+    return lines
+
+
+def while_lines(em, node, inner):
+    """Lines of a While step (a loop inside the loop body): a call of the inner loop's own
+    native function (`inner(node)`: its module name and constant arguments); its results
+    are new arrays."""
+    n, has_max = node.attrs["n_vars"], node.attrs["has_max"]
+    module, consts = inner(node)
+    fn = f"{em.prefix}w{node.outputs[0].id}_"
+    em.imports.append(f"from {module} import loop as {fn}")
+    maxit = (f"np.int64({em.arg(node.inputs[n])}.reshape((1,))[0])" if has_max
+             else f"np.int64({1 << 62})")
+    args = [maxit, "np.int64(16)"] + [em.arg(v) for v in node.inputs[:n]]
+    args += [em.arg(v) for v in node.inputs[n + has_max:]]
+    for j, a in enumerate(consts):
+        em.const_args.append((f"{fn}c{j}", a))
+        em.params.append(f"{fn}c{j}")
+        args.append(f"{fn}c{j}")
+    lines = [f"    {fn}r = {fn}({', '.join(args)})"]
+    for i, out in enumerate(node.outputs):
+        lines.append(f"    {em.prefix}v{out.id} = {fn}r[{i}]")
+        em.bind(out, f"{em.prefix}v{out.id}")
+        em.fresh.add(out.id)
+    return lines
+
+
+def _special(branches, inner):
+    """The `special` step emitter of PlanEmitter.steps inside a native loop."""
+    def emit(em, node):
+        if node.type == "If":
+            return if_lines(em, node, branches, inner)
+        if node.type == "While":
+            return while_lines(em, node, inner)
+        raise ValueError(f"{node.type} '{node.name}' cannot run inside a native loop")
+    return emit
+
+
+def _carried(plan):
+    """Ids of the values a plan's results are, or are views of (through Reshapes, gathers
+    and reads: every single step but the FRESH_SINGLES): these need a new array per
+    iteration; every other array the plan makes is dead at the end of the iteration."""
+    made_by = {st.node.outputs[0].id: st.node for st in plan.steps if st.kind == "single"}
+    out = set()
+    for v in plan._fetch_values:
+        while True:
+            out.add(v.id)
+            node = made_by.get(v.id)
+            if node is None or node.type in FRESH_SINGLES or node.type in ("If", "While"):
+                break
+            v = node.inputs[0]
+    return out
+
+
+def _plan_lines(em, plan, runners, names, mutable, temps, branches, inner):
+    """Bind a plan's feeds to `names`, emit its steps inside the loop; (lines, result names
+    of its fetches, whether each is a new mutable array).  The arrays of values that do not
+    outlive an iteration are allocated once, before the loop: (name, shape, dtype) appended
+    to `temps`."""
+    for v, name in zip(plan._feed_values, names):
+        em.bind(v, name)
+        if name in mutable:
+            em.fresh.add(v.id)
+    carried = _carried(plan)
+
+    def temp(vid, shape, dtype):
+        name = f"{em.prefix}t{vid}"
+        temps.append((name, shape, dtype))
+        return name
+
+    def alloc(vid, shape, dtype):
+        return f"np.empty({shape!r}, np.{dtype.name})" if vid in carried else \
+            temp(vid, shape, dtype)
+
+    def into(v):
+        return None if v.id in carried else temp(v.id, v.shape, v.dtype)
+    lines = em.steps(plan.steps, runners, alloc, indent="    ", into=into,
+                     special=_special(branches, inner))
+    outs = [(em.arg(v), v.id in em.fresh) for v in plan._fetch_values]
+    return lines, outs
+
+
+def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_idx, body_idx,
+                n_caps, history, branches, inner):
+    """(source of the njit function `loop`, its constant arguments in order).
+
+    `cond_idx` / `body_idx`: for each capture feed of the cond / body plan, its index among
+    the While's captures (`n_caps` of them).  The function's arguments are maxit (int64),
+    cap (int64, the first history capacity), the loop vars, the captures, then the constants;
+    it returns the final loop vars, the history blocks (history=True; 2-D: iterations x
+    elements) and the trip count.  `branches(node)`: the branch plans of an If step
+    (if_lines); `inner(node)`: the native function of a While step (while_lines)."""
+    var_vals = body_plan._feed_values[:n_vars]
+    xs = [f"x{i}" for i in range(n_vars)]
+    caps = [f"p{j}" for j in range(n_caps)]
+    cem, bem = PlanEmitter("c"), PlanEmitter("b")
+    temps = []
+    cond_lines, cond_outs = _plan_lines(cem, cond_plan, cond_runners,
+                                        xs + [caps[k] for k in cond_idx], set(xs), temps,
+                                        branches, inner)
+    body_lines, body_outs = _plan_lines(bem, body_plan, body_runners,
+                                        xs + [caps[k] for k in body_idx], set(xs), temps,
+                                        branches, inner)
+    (c_name, _), = cond_outs
+    lines = [f"    x{i} = a{i}.copy()" for i in range(n_vars)]
+    lines += [f"    {name} = np.empty({shape!r}, np.{dtype.name})" for name, shape, dtype in temps]
+    if history:
+        for i, v in enumerate(var_vals):
+            size = int(np.prod(v.shape, dtype=np.int64))
+            lines.append(f"    h{i} = np.empty((max(cap, 1), {size}), np.{v.dtype.name})")
+    lines += ["    t = 0", "    while t < maxit:"]
+    lines += cond_lines
+    lines += [f"        if not {c_name}.reshape((1,))[0]:", "            break"]
+    if history:
+        for i, v in enumerate(var_vals):
+            size = int(np.prod(v.shape, dtype=np.int64))
+            lines += [f"        if t == h{i}.shape[0]:",
+                      f"            g{i} = np.empty((2 * t, {size}), np.{v.dtype.name})",
+                      f"            g{i}[:t] = h{i}",
+                      f"            h{i} = g{i}",
+                      f"        h{i}[t] = x{i}.reshape(({size},))"]
+    lines += body_lines
+    results = [name if new else f"{name}.copy()" for name, new in body_outs]
+    lines.append(f"        {', '.join(xs)}{',' if n_vars == 1 else ''} = "
+                 f"({', '.join(results)}{',' if n_vars == 1 else ''})")
+    lines.append("        t += 1")
+    rets = xs + ([f"h{i}[:t]" for i in range(n_vars)] if history else []) + ["t"]
+    lines.append(f"    return ({', '.join(rets)},)")
+    const_args = cem.const_args + bem.const_args
+    params = (["maxit", "cap"] + [f"a{i}" for i in range(n_vars)] + caps
+              + [name for name, _ in const_args])
+    cap_vals = [None] * n_caps
+    for plan, idx in ((cond_plan, cond_idx), (body_plan, body_idx)):
+        for k, v in zip(idx, plan._feed_values[n_vars:]):
+            cap_vals[k] = v
+    sig = ["nt.int64", "nt.int64"] + [_array_type(v.dtype, len(v.shape)) for v in var_vals]
+    if any(v is None for v in cap_vals):
+        raise ValueError("a capture that neither the cond nor the body reads")
+    sig += [_array_type(v.dtype, len(v.shape)) for v in cap_vals]
+    sig += [_array_type(a.dtype, a.ndim) for _, a in const_args]
+    source = ("import numpy as np\nfrom numba import njit, types as nt\n"
+              "from numba.np.numpy_support import from_dtype\n"
+              + "\n".join(cem.imports + bem.imports) + "\n\n\n"
+              f"@njit(({', '.join(sig)},), cache=True, nogil=True)\n"
+              f"def loop({', '.join(params)}):\n" + "\n".join(lines) + "\n")
+    return source, [a for _, a in const_args]

@@ -1,0 +1,167 @@
+"""Lines of one Numba function that runs a whole small cpu plan (its fused kernels, views and
+the few unfused ops it can run itself), shared by the cpu backend's one-dispatch plan function
+(backends/cpu.py) and the native while loop (compiler/emit_loop.py), which inlines a loop's
+cond and body plans into one native loop.
+
+A PlanEmitter names every value of one plan ``{prefix}v{id}``, its constants parameters
+``{prefix}c{k}`` and its kernels ``{prefix}k{k}``: two plans with different prefixes can be
+emitted into one function.
+"""
+import numpy as np
+
+__all__ = ["PlanEmitter", "native_single", "single_source", "emittable"]
+
+
+def native_single(node):
+    """Whether the plan function can run the unfused `node` itself (single_source): a roll
+    along axis 0 only, a gather of one row (axis 0, a 0-d index), or a segment sum of one
+    row (one segment id: the dense gradient of such a gather), a TensorArray's one-element
+    read or fixed-size write (map_fn, scan and TensorArray loops)."""
+    if node.type == "Roll":
+        r = len(node.inputs[0].shape)
+        return r >= 1 and node.inputs[0].shape[0] > 0 and all(
+            a % r == 0 for a in node.attrs["axis"])
+    if node.type == "GatherV2":
+        params, indices = node.inputs
+        return node.attrs.get("axis") == 0 and indices.shape == () and len(params.shape) >= 1
+    if node.type == "UnsortedSegmentSum":
+        return node.inputs[1].shape in ((), (1,))
+    if node.type == "TensorArrayRead":
+        return node.inputs[1].shape == ()
+    if node.type == "TensorArrayWrite":
+        return not node.attrs["dynamic_size"]
+    return False
+
+
+def emittable(step, parallel, singles=True):
+    """Whether a plan function can hold `step`: a serial kernel reading no fused gather, a
+    view, or (with `singles`) a native_single."""
+    if step.kind == "group":
+        return not parallel and not step.gathered
+    return step.node.type == "Reshape" or singles and native_single(step.node)
+
+
+# The ops whose single_source makes a new array (not a view of its input).
+FRESH_SINGLES = ("Roll", "UnsortedSegmentSum", "TensorArrayWrite")
+
+
+def single_source(node, src, others, dst, idx, into=None):
+    """Lines computing `dst` (a name), the output of the unfused `node`, from input names;
+    `idx` names its index scalar.  A roll writes into the array named `into` if given."""
+    out = node.outputs[0]
+    if node.type == "Reshape":
+        return [f"    {dst} = {src}.reshape({out.shape!r})"]
+    if node.type == "Roll":             # out[i] = x[(i - shift) % n] along axis 0
+        n = node.inputs[0].shape[0]
+        cut = n - sum(node.attrs["shift"]) % n
+        if into is not None:            # two copy loops: quick to compile, and to run
+            k = int(np.prod(out.shape[1:], dtype=np.int64))
+            flat = (lambda a: a) if len(out.shape) == 1 else \
+                (lambda a: f"{a}.reshape(({n * k},))")
+            head, off = (n - cut) * k, cut * k
+            return [f"    {idx}s = {flat(src)}", f"    {idx}o = {flat(into)}",
+                    f"    for q in range({head}):", f"        {idx}o[q] = {idx}s[q + {off}]",
+                    f"    for q in range({off}):", f"        {idx}o[{head} + q] = {idx}s[q]",
+                    f"    {dst} = {into}"]
+        return [f"    {dst} = np.concatenate(({src}[{cut}:], {src}[:{cut}]))"]
+    if node.type == "UnsortedSegmentSum":     # zeros but row `id`, which is the data
+        k = int(np.prod(node.inputs[0].shape, dtype=np.int64))
+        n = out.shape[0]
+        return [f"    {idx} = {others[0]}.reshape((1,))[0]",
+                f"    if {idx} < 0 or {idx} >= {n}:",
+                "        raise IndexError('segment id out of range')",
+                f"    {dst} = np.zeros({out.shape!r}, np.{out.dtype.name})",
+                f"    {dst}.reshape(({n * k},))[{idx} * {k}:({idx} + 1) * {k}] = "
+                f"{src}.reshape(({k},))"]
+    if node.type == "TensorArrayWrite":        # a copy with element `index` replaced
+        n = node.inputs[0].shape[0]
+        k = int(np.prod(node.inputs[2].shape, dtype=np.int64))
+        return [f"    {idx} = {others[0]}.reshape((1,))[0]",
+                f"    if {idx} < 0 or {idx} >= {n}:",
+                "        raise IndexError('TensorArray index out of range')",
+                f"    {dst} = {src}.copy()",
+                f"    {dst}.reshape(({n * k},))[{idx} * {k}:({idx} + 1) * {k}] = "
+                f"{others[1]}.reshape(({k},))"]
+    # GatherV2 or TensorArrayRead of one row: checked, since Numba does not check indices
+    return [f"    {idx} = {others[0]}.reshape((1,))[0]",
+            f"    if {idx} < 0 or {idx} >= {src}.shape[0]:",
+            "        raise IndexError('gather index out of range')",
+            f"    {dst} = {src}[{idx}:{idx} + 1].reshape({out.shape!r})"]
+
+
+def _scalar_literal(x):
+    a = np.asarray(x)
+    return f"np.{a.dtype.name}({float(x)!r})" if a.dtype.kind == "f" else \
+        f"np.{a.dtype.name}({x!r})"
+
+
+class PlanEmitter:
+    """Source lines of one plan's steps.  `names` maps a value id to its source name (bind the
+    feeds first); a constant read by a step becomes a parameter (`params`, `const_args`); a
+    kernel an import (`imports`).  `fresh` holds the ids of values that are new arrays (a
+    kernel's output, a roll, ...; views of them), as opposed to feeds, constants and views of
+    those."""
+
+    def __init__(self, prefix=""):
+        self.prefix = prefix
+        self.names, self.fresh = {}, set()
+        self.params, self.const_args, self.imports = [], [], []
+
+    def bind(self, v, name):
+        self.names[v.id] = name
+
+    def arg(self, v):
+        """The source name of value `v` (a constant becomes a parameter)."""
+        if v.id not in self.names:
+            if v.const is None:
+                raise ValueError(f"value {v} is not available")
+            name = f"{self.prefix}c{len(self.const_args)}"
+            a = v.const_array()
+            self.const_args.append((name, a if a.flags.c_contiguous else np.array(a, order="C")))
+            self.params.append(name)
+            self.names[v.id] = name
+        return self.names[v.id]
+
+    @staticmethod
+    def _into(into, node):
+        return into(node.outputs[0]) if into is not None and node.type == "Roll" else None
+
+    def steps(self, steps, runners, alloc, indent="", into=None, special=None):
+        """The lines running `steps` (with their serial `runners`); `alloc(vid, shape, dtype)`
+        is the expression of the array a kernel writes value `vid` into; `into(value)` (if
+        given) names an array a roll writes its output `value` into, or None;
+        `special(emitter, node)` (if given) gives the lines of a single step other than a view
+        or a native_single (naming its outputs and marking them fresh)."""
+        p, lines = self.prefix, []
+        for st, run in zip(steps, runners):
+            if st.kind == "single" and special is not None and st.node.type != "Reshape" \
+                    and not native_single(st.node):
+                lines += special(self, st.node)
+                continue
+            if st.kind == "single":             # a view, or a native_single
+                src, dst = st.node.inputs[0], st.node.outputs[0]
+                lines += single_source(st.node, self.arg(src),
+                                       [self.arg(v) for v in st.node.inputs[1:]],
+                                       f"{p}v{dst.id}", f"{p}i{dst.id}",
+                                       self._into(into, st.node))
+                self.names[dst.id] = f"{p}v{dst.id}"
+                if src.id in self.fresh or st.node.type in FRESH_SINGLES:
+                    self.fresh.add(dst.id)
+                continue
+            if run.parts:
+                raise ValueError("chunked kernel")
+            k = f"{p}k{len(self.imports)}"
+            self.imports.append(f"from {run.kernel.py_func.__module__} import kernel as {k}")
+            args = [str(d) for d in run.sizes] + [str(run.C)]
+            for (vid, shape), v in zip(run.loads, st.loads):
+                a = self.arg(v)
+                args.append(a if v.shape == shape else f"{a}.reshape({shape!r})")
+            args += [_scalar_literal(x) for x in run.scalars]
+            for vid, shape, dtype, kshape in run.outs_and_reds:
+                name = self.names[vid] = f"{p}v{vid}"
+                lines.append(f"    {name} = {alloc(vid, shape, dtype)}")
+                self.fresh.add(vid)
+                args.append(name if shape == kshape else f"{name}.reshape({kshape!r})")
+            args += [repr(c) for c in run.counts]
+            lines.append(f"    {k}(7, 0, {run.C}, {', '.join(args)})")
+        return [indent + ln for ln in lines]

@@ -1,0 +1,330 @@
+"""Native while loops on the cpu backend (numgrad/control/native_loop.py, issue 18 item 6).
+
+With NUMGRAD_FUNCTION_COMPILE_AFTER=0 every loop of a cpu Session tries its native form from
+its first iteration.  Each case checks values and gradients (first and second order) against
+the same graph with native loops off (the loop in Python, one plan call per iteration) and
+against the numpy backend, and asserts through loop_status which loops ran natively.  Loop
+bodies share a few small shapes so the suite compiles few distinct kernels.
+"""
+import numpy as np
+import pytest
+
+import numgrad as ng
+from numgrad import config
+from numgrad.control.native_loop import loop_report, loop_status
+from numgrad.errors import InvalidArgumentError
+
+pytestmark = pytest.mark.backend_independent
+
+F64 = ng.float64
+
+
+def _whiles(graph):
+    return [op for op in graph.get_operations() if op.type == "While"]
+
+
+def _run_three(graph, fetches, feed):
+    """(native cpu, Python-loop cpu, numpy backend) results of one run."""
+    out = []
+    for backend, native in (("cpu", True), ("cpu", False), ("numpy", True)):
+        with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=0, NUMGRAD_NATIVE_LOOPS=native):
+            with ng.Session(graph=graph, backend=backend) as s:
+                out.append(s.run(fetches, feed))
+    return out
+
+
+def _assert_same(results, rtol=1e-12):
+    first = results[0]
+    for other in results[1:]:
+        for a, b in zip(first, other):
+            np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-12)
+
+
+def _native(op):
+    return [facts for kind, facts in loop_status(op) if kind == "native"]
+
+
+def _decay_graph():
+    """x <- x * a + 0.1 sin(x) for n steps (n fed: a data-dependent trip count); the loss,
+    its gradients w.r.t. x0 and a, and d/da of the sum of the x0-gradient (second order)."""
+    g = ng.Graph()
+    with g.as_default():
+        x0 = ng.placeholder(F64, [3], name="x0")
+        a = ng.placeholder(F64, [], name="a")
+        n = ng.placeholder(ng.int32, [], name="n")
+        _, x = ng.while_loop(lambda i, x: i < n,
+                             lambda i, x: (i + 1, x * a + 0.1 * ng.sin(x)),
+                             [ng.constant(0), x0])
+        loss = ng.reduce_sum(x * x)
+        gx, ga = ng.gradients(loss, [x0, a])
+        gga, = ng.gradients(ng.reduce_sum(gx), [a])
+    return g, (x0, a, n), [x, loss, gx, ga, gga]
+
+
+@pytest.mark.parametrize("trips", [0, 1, 7])
+def test_values_and_gradients_match_python_loop_and_numpy(trips):
+    g, (x0, a, n), fetches = _decay_graph()
+    feed = {x0: np.array([0.3, -1.2, 2.0]), a: 0.9, n: trips}
+    res = _run_three(g, fetches, feed)
+    _assert_same(res)
+    if trips == 0:          # zero iterations pass x0 and its gradient through
+        np.testing.assert_allclose(res[0][0], feed[x0])
+        np.testing.assert_allclose(res[0][2], 2 * feed[x0])
+    with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=0):
+        with ng.Session(graph=g, backend="cpu") as s:
+            s.run(fetches, feed)
+    whiles = _whiles(g)
+    assert len(whiles) >= 4         # forward, its history copy, backward, backward's history
+    for op in whiles:
+        # the second-order loop carries gradients of the recorded history: not static shapes
+        if op.get_attr("body_graph").compilable():
+            assert _native(op), (op.name, loop_status(op))
+        else:
+            assert not loop_status(op)
+            assert "not static" in loop_report([op])[0]
+    assert sum(bool(_native(op)) for op in whiles) >= 4
+    hist = [f for op in whiles for f in _native(op) if f["history"]]
+    assert hist and all(f["last_trips"] is not None for f in hist)
+    fwd_hist = next(f for op in whiles if op.get_attr("history")
+                    and "While_history" in op.name for f in _native(op))
+    assert fwd_hist["history_bytes_per_iteration"] == 4 + 3 * 8     # O(n) per step
+
+
+def test_gradient_matches_finite_differences():
+    g, (x0, a, n), fetches = _decay_graph()
+    with g.as_default(), config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=0):
+        x0v = np.array([0.3, -1.2, 2.0])
+        with ng.Session(graph=g, backend="cpu").as_default():
+            err = ng.test.compute_gradient_error(x0, [3], fetches[1], [], x_init_value=x0v,
+                                                 extra_feed_dict={a: 0.9, n: 5})
+    assert err < 1e-6
+
+
+def test_backward_loop_compiles_once_for_every_trip_count():
+    g, (x0, a, n), fetches = _decay_graph()
+    with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=0):
+        with ng.Session(graph=g, backend="cpu") as s:
+            for trips in (2, 3, 6):
+                s.run(fetches[2], {x0: np.ones(3), a: 0.5, n: trips})
+    bwd = g.get_operation_by_name("gradients/while/While_grad/while_grad/While")
+    natives = _native(bwd)
+    assert len(natives) == 1 and natives[0]["calls"] == 3    # the history length is not keyed
+    assert natives[0]["signature"][4][0] == (None, 3)
+
+
+def test_data_dependent_termination_and_maximum_iterations():
+    g = ng.Graph()
+    with g.as_default():
+        x = ng.placeholder(F64, [], name="x")
+        c = ng.constant(1.5, F64)
+        i, y = ng.while_loop(lambda i, y: y <= 10.0, lambda i, y: (i + 1, y * c), [0, x])
+        j, z = ng.while_loop(lambda i, y: y <= 10.0, lambda i, y: (i + 1, y * c), [0, x],
+                             maximum_iterations=3)
+        fetches = [i, y, j, z, ng.gradients(y, x)[0], ng.gradients(z, x)[0]]
+    for xv in (2.0, 0.5, 20.0):
+        res = _run_three(g, fetches, {x: xv})
+        _assert_same(res)
+        n_free = int(res[0][0])
+        assert res[0][1] == pytest.approx(xv * 1.5 ** n_free)
+        assert int(res[0][2]) == min(n_free, 3)
+    assert all(_native(op) for op in _whiles(g))
+
+
+def test_switch_to_native_in_the_middle_of_a_loop():
+    """The first iterations run interpreted; the rest of that call natively, its history
+    appended to the recorded one."""
+    g, (x0, a, n), fetches = _decay_graph()
+    feed = {x0: np.array([0.3, -1.2, 2.0]), a: 0.9, n: 12}
+    want = _run_three(g, fetches, feed)[2]
+    g2, (x0, a, n), fetches = _decay_graph()
+    with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=5):
+        with ng.Session(graph=g2, backend="cpu") as s:
+            got = s.run(fetches, {x0: feed[list(feed)[0]], a: 0.9, n: 12})
+    _assert_same([got, want])
+    assert any(_native(op) for op in _whiles(g2))
+
+
+def test_tensor_array_in_the_body():
+    g = ng.Graph()
+    with g.as_default():
+        x = ng.placeholder(F64, [4], name="x")
+        w = ng.constant(0.5, F64)
+        inputs = ng.TensorArray(F64, size=4).unstack(x)
+
+        def body(t, h, out):
+            h = ng.tanh(w * h + inputs.read(t))
+            return t + 1, h, out.write(t, h)
+
+        _, _, out = ng.while_loop(lambda t, h, out: t < 4, body,
+                                  [0, ng.constant(0.0, F64), ng.TensorArray(F64, size=4)])
+        hs = out.stack()
+        dx, = ng.gradients(ng.reduce_sum(hs * hs), [x])
+    res = _run_three(g, [hs, dx], {x: np.array([0.1, -0.3, 0.8, 0.2])})
+    _assert_same(res)
+    assert _native(_whiles(g)[0])
+
+
+def test_rolls_and_row_gathers_in_the_body():
+    """A periodic stencil (axis-0 rolls of a [5, 2] state) forced by one row per step: the
+    rolls write into buffers allocated before the loop, the result is a new array."""
+    g = ng.Graph()
+    with g.as_default():
+        x0 = ng.placeholder(F64, [5, 2], name="x0")
+        forcing = ng.placeholder(F64, [6, 2], name="forcing")
+
+        def body(i, x):
+            lap = ng.roll(x, 1, 0) + ng.roll(x, -2, 0) - 2.0 * x
+            return i + 1, x + 0.1 * ng.tanh(lap) + 0.01 * ng.gather(forcing, i)
+        _, x = ng.while_loop(lambda i, x: i < 6, body, [0, x0])
+        loss = ng.reduce_sum(x * x)
+        gx, gf = ng.gradients(loss, [x0, forcing])
+    rng = np.random.default_rng(4)
+    xv, fv = rng.normal(size=(5, 2)), rng.normal(size=(6, 2))
+    res = _run_three(g, [x, gx, gf], {x0: xv, forcing: fv})
+    _assert_same(res)
+    want = xv
+    for i in range(6):
+        lap = np.roll(want, 1, 0) + np.roll(want, -2, 0) - 2.0 * want
+        want = want + 0.1 * np.tanh(lap) + 0.01 * fv[i]
+    np.testing.assert_allclose(res[0][0], want, rtol=1e-12)
+    assert all(_native(op) for op in _whiles(g) if op.get_attr("body_graph").compilable())
+
+
+def test_map_fn_and_scan_run_natively():
+    g = ng.Graph()
+    with g.as_default():
+        xs = ng.placeholder(F64, [5, 3], name="xs")
+        mapped = ng.map_fn(lambda r: ng.sin(r) * r, xs)
+        summed = ng.scan(lambda acc, r: acc * 0.5 + r, xs)
+        loss = ng.reduce_sum(mapped * summed)
+        gx, = ng.gradients(loss, [xs])
+    res = _run_three(g, [mapped, summed, gx], {xs: np.random.default_rng(6).normal(size=(5, 3))})
+    _assert_same(res)
+    assert sum(bool(_native(op)) for op in _whiles(g)) >= 4
+
+
+def test_cond_in_the_body_runs_natively_taking_one_branch():
+    g = ng.Graph()
+    with g.as_default():
+        x = ng.placeholder(F64, [3], name="x")
+        w = ng.placeholder(F64, [], name="w")
+
+        def body(i, v):
+            v = ng.cond(ng.reduce_sum(v) > 0.0, lambda: v * w - 0.5,
+                        lambda: ng.sin(v) + w * w)
+            return i + 1, v
+
+        _, y = ng.while_loop(lambda i, v: i < 6, body, [0, x])
+        loss = ng.reduce_sum(y * y)
+        gx, gw = ng.gradients(loss, [x, w])
+        ggw, = ng.gradients(gw, [w])
+    for xv in ([0.5, -2.0, 0.25], [2.0, 1.0, 0.5]):
+        res = _run_three(g, [y, gx, gw, ggw], {x: np.array(xv), w: 0.8})
+        _assert_same(res)
+    fwd = g.get_operation_by_name("while/While")
+    natives = _native(fwd)
+    assert natives and natives[0]["branches"] == 2
+    bwd = g.get_operation_by_name("gradients/while/While_grad/while_grad/While")
+    assert _native(bwd)             # the backward body holds the cond's gradient, an If
+
+
+def test_nested_loop_and_cond_in_the_body_run_natively():
+    g = ng.Graph()
+    with g.as_default():
+        x = ng.placeholder(F64, [3], name="x")
+
+        def inner(v):
+            return ng.while_loop(lambda k, v: k < 2, lambda k, v: (k + 1, v * 0.5 + 1.0),
+                                 [0, v])[1]
+
+        def body(i, v):
+            v = ng.cond(ng.reduce_sum(v) > 0.0, lambda: v * 0.9, lambda: v + 0.1)
+            return i + 1, inner(v)
+
+        _, y = ng.while_loop(lambda i, v: i < 3, body, [0, x])
+        dy, = ng.gradients(ng.reduce_sum(y * y), [x])
+    res = _run_three(g, [y, dy], {x: np.array([0.5, -2.0, 0.25])})
+    _assert_same(res)
+    outer = g.get_operation_by_name("while/While")
+    (kind, facts), = loop_status(outer)
+    assert kind == "native" and facts["inner_loops"] == 1 and facts["branches"] == 2
+    inner_op, = _whiles(outer.get_attr("body_graph"))
+    assert _native(inner_op)
+    # the backward body runs the inner loop's gradient, whose recorded history has a length
+    # known only at run time: that loop stays in Python and says why
+    bwd = g.get_operation_by_name("gradients/while/While_grad/while_grad/While")
+    (kind, why), = loop_status(bwd)
+    assert kind == "python"
+    assert any(why in ln and bwd.name in ln for ln in loop_report([bwd]))
+
+
+def test_an_opaque_op_in_the_body_falls_back_and_says_why():
+    g = ng.Graph()
+    with g.as_default():
+        x = ng.placeholder(F64, [3, 1], name="x")
+        m = ng.constant(np.eye(3) * 0.5 + 0.1, F64)
+        _, y = ng.while_loop(lambda i, v: i < 4, lambda i, v: (i + 1, ng.matmul(m, v) + 1.0),
+                             [0, x])
+        dy, = ng.gradients(ng.reduce_sum(y), [x])
+    res = _run_three(g, [y, dy], {x: np.array([[0.5], [-2.0], [0.25]])})
+    _assert_same(res)
+    (kind, why), = loop_status(g.get_operation_by_name("while/While"))
+    assert kind == "python" and "MatMul" in why
+
+
+def test_index_out_of_range_inside_a_native_loop_raises_tf_error():
+    g = ng.Graph()
+    with g.as_default():
+        table = ng.placeholder(F64, [3, 2], name="table")
+        n = ng.placeholder(ng.int32, [], name="n")
+        _, acc = ng.while_loop(lambda i, acc: i < n,
+                               lambda i, acc: (i + 1, acc + ng.gather(table, i)),
+                               [0, ng.zeros([2], F64)])
+    feed = {table: np.arange(6.0).reshape(3, 2)}
+    with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=0):
+        with ng.Session(graph=g, backend="cpu") as s:
+            np.testing.assert_allclose(s.run(acc, {**feed, n: 3}), [6.0, 9.0])
+            with pytest.raises(InvalidArgumentError):
+                s.run(acc, {**feed, n: 4})
+    assert _native(_whiles(g)[0])
+
+
+def test_switch_off_keeps_loops_in_python():
+    g, (x0, a, n), fetches = _decay_graph()
+    with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=0, NUMGRAD_NATIVE_LOOPS=False):
+        with ng.Session(graph=g, backend="cpu") as s:
+            s.run(fetches, {x0: np.ones(3), a: 0.5, n: 4})
+        assert all(not loop_status(op) for op in _whiles(g))
+        assert all("NUMGRAD_NATIVE_LOOPS=0" in ln for ln in loop_report(_whiles(g)))
+
+
+def test_forward_loop_runs_once_per_run_with_its_gradient():
+    """The While and the history copy its gradient made run one native loop per Session run:
+    the second takes the first's results (inputs compared bitwise), and a new input runs it
+    again."""
+    g, (x0, a, n), fetches = _decay_graph()
+    whiles = {op.name: op for op in _whiles(g)}
+    plain, hist = whiles["while/While"], whiles["gradients/while/While_grad/While_history"]
+    with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=0):
+        with ng.Session(graph=g, backend="cpu") as s:
+            for av in (0.5, 0.5, 0.7, 0.5):
+                got = s.run(fetches[:4], {x0: np.ones(3), a: av, n: 6})
+                with ng.Session(graph=g, backend="numpy") as ref:
+                    _assert_same([got, ref.run(fetches[:4], {x0: np.ones(3), a: av, n: 6})])
+    (kind, facts), = loop_status(hist)
+    assert kind == "native" and facts["calls"] <= 5            # 4 runs (+1 for the first)
+    own = [f for k, f in loop_status(plain) if k == "native" and not f["history_copy"]]
+    assert sum(f["calls"] for f in own) <= 1
+    assert [f["history_copy"] for k, f in loop_status(plain) if k == "native"].count(True) == 1
+
+
+def test_explain_reports_the_loops():
+    g, (x0, a, n), fetches = _decay_graph()
+    with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=0):
+        with ng.Session(graph=g, backend="cpu") as s:
+            text = ng.explain(fetches[1:3], {x0: np.ones(3), a: 0.5, n: 3}, session=s)
+            lines = loop_report([op for op in _whiles(g)
+                                 if op.name in ("while/While",
+                                                "gradients/while/While_grad/While_history",
+                                                "gradients/while/While_grad/while_grad/While")])
+    assert len(lines) == 3 and all(ln in text for ln in lines)
