@@ -389,7 +389,7 @@ class Session:
         text = cp if isinstance(cp, str) else cp.summary()
         from .backends.numpy import prune
         from .control.native_loop import loop_report
-        mapper = _FetchMapper(self._graph, fetches)
+        mapper = FetchMapper(self._graph, fetches)
         loops = loop_report(prune(mapper.tensors, mapper.targets,
                                   [self._feed_tensor(k) for k in (feed_dict or {})]))
         return "\n".join([text, "loops:"] + loops) if loops else text

@@ -253,5 +253,6 @@ def test_a_loop_body_runs_interpreted_while_a_worker_compiles_it(tmp_path):
             for g, w in zip(got, want_y):
                 np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
         print("ok")
-        """, tmp_path / "c", env={"NUMGRAD_FUNCTION_COMPILE_AFTER": "2"})
+        """, tmp_path / "c", env={"NUMGRAD_FUNCTION_COMPILE_AFTER": "2",
+                                      "NUMGRAD_NATIVE_LOOPS": "0"})   # the per-iteration path
     assert out.strip() == "ok"
