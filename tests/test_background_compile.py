@@ -256,3 +256,31 @@ def test_a_loop_body_runs_interpreted_while_a_worker_compiles_it(tmp_path):
         """, tmp_path / "c", env={"NUMGRAD_FUNCTION_COMPILE_AFTER": "2",
                                       "NUMGRAD_NATIVE_LOOPS": "0"})   # the per-iteration path
     assert out.strip() == "ok"
+
+
+def test_a_native_loop_compiles_in_a_worker_while_the_loop_runs_in_python(tmp_path):
+    """A loop due to go native (its body ran NUMGRAD_FUNCTION_COMPILE_AFTER iterations) gets
+    its whole-loop function from a worker process: the calls meanwhile loop in Python, later
+    ones natively, with the same results."""
+    out = _run("""
+        from numgrad import compile_workers
+        from numgrad.control.native_loop import loop_status
+        x = ng.placeholder(ng.float64, [8])
+        _, y = ng.while_loop(lambda i, v: i < 60, lambda i, v: (i + 1, v * 0.9 + ng.sin(v)),
+                             [ng.constant(0), x])
+        loss = ng.reduce_sum(y * y)
+        xv = np.linspace(-1, 1, 8)
+        with ng.Session(backend="numpy") as s0:
+            want = s0.run(loss, {x: xv})
+        first = sess.run(loss, {x: xv})       # due after 3 iterations: a worker compiles it
+        (kind, facts), = loop_status(y.op)
+        assert kind == "native" and facts["compiling"] and facts["calls"] == 0, facts
+        assert compile_workers.wait_all() >= 1
+        second = sess.run(loss, {x: xv})
+        (kind, facts), = loop_status(y.op)
+        assert kind == "native" and not facts["compiling"] and facts["calls"] == 1, facts
+        for got in (first, second):
+            np.testing.assert_allclose(got, want, rtol=1e-12)
+        print("ok")
+        """, tmp_path / "c", env={"NUMGRAD_FUNCTION_COMPILE_AFTER": "3"})
+    assert out.strip() == "ok"

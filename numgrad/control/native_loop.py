@@ -102,10 +102,15 @@ class _NativeLoop:
         if c.shape != ():
             raise _NotNative(f"its cond returns shape {c.shape}")
         self.history = bool(attrs["history"])
+        runners = [_runners(cond_plan), _runners(body_plan)]
         source, self.consts = loop_source(
-            cond_plan, _runners(cond_plan), body_plan, _runners(body_plan), n,
+            cond_plan, runners[0], body_plan, runners[1], n,
             cond_idx, body_idx, len(caps), self.history, self._branches, self._inner)
-        self.fn = cache.load(source, "loop")
+        runners += [v[1] for v in self._branch_plans.values() if isinstance(v, tuple)]
+        self.source, self.fn = source, None
+        self.job = _start_background(source, runners, body_plan, self.inner_loops)
+        if self.job is None:
+            self.fn = cache.load(source, "loop")
         self.shapes = [np.shape(v) for v in loop]
         self.kernels = cond_plan.kernels + body_plan.kernels + sum(
             v[0].kernels for v in self._branch_plans.values() if isinstance(v, tuple)) + sum(
@@ -153,6 +158,9 @@ class _NativeLoop:
             if got is None:
                 reason = _LOOPS.get(attrs["body_graph"], {}).get(_key(attrs, loop, caps))
                 raise _NotNative(f"{what} does not run natively: {reason}")
+            if got.fn is None:          # its worker's function, needed by name now
+                got.job.wait()
+                got.ready()
             self._branch_plans[key] = got
             self.inner_loops.append(got)
         return got.fn.py_func.__module__, got.consts
@@ -174,6 +182,15 @@ class _NativeLoop:
             got.append(self._branch_plans[key])
         return got
 
+    def ready(self):
+        """Whether the loop's function is loaded: False while a worker process still
+        compiles it (the loop runs in Python meanwhile)."""
+        if self.fn is None:
+            if self.job.running():
+                return False
+            self.fn = cache.load(self.source, "loop")   # compiles here if the worker failed
+        return True
+
     def __call__(self, loop, caps, maxit):
         """(final loop vars, history blocks or None, trip count)."""
         cap = self.last_trips if self.last_trips is not None else 16
@@ -189,6 +206,20 @@ class _NativeLoop:
         if self.history:
             hist = [h.reshape((t,) + s) for h, s in zip(res[n:2 * n], self.shapes)]
         return out, hist, t
+
+
+def _start_background(source, runners, body_plan, inner_loops):
+    """A worker process compiling the loop's function and the kernel modules it imports into
+    the cache (compile_workers.py), where the body's plan compiles in the background
+    (NUMGRAD_BACKGROUND_COMPILE: not for cpu-stable plans) and the function is not cached
+    yet; None where the caller compiles it now.  A loop holding an inner native loop
+    compiles now: its source names the inner function's loaded module."""
+    from .. import compile_workers
+    if inner_loops or not body_plan.in_background or cache.compiled([source]) \
+            or not cache.writable():
+        return None
+    items = [(r._source, []) for rs in runners for r in rs if hasattr(r, "_source")]
+    return compile_workers.start(items + [(source, [])], cache.cache_dir(), workers=1)
 
 
 def _runners(plan):
@@ -244,7 +275,7 @@ class Candidate:
                 native = twin
         if native is None:
             native = _native_for(self.attrs, loop, self.caps)
-            if native is None:
+            if native is None or not native.ready():
                 return None
         left = _NO_MAX if maxit is None else maxit - t
         try:
@@ -340,6 +371,7 @@ def loop_status(op):
             out.append(("python", v))
         else:
             out.append(("native", {"kernels": v.kernels, "steps": v.steps, "calls": v.calls,
+                                   "compiling": v.fn is None and v.job.running(),
                                    "branches": v.branches, "inner_loops": len(v.inner_loops),
                                    "history": v.history, "last_trips": v.last_trips,
                                    "history_bytes_per_iteration": v.row_bytes,
@@ -378,6 +410,8 @@ def _op_report(op, indent):
             continue
         text = (f"{head}: native loop ({facts['kernels']} fused kernels, {facts['steps']} "
                 f"steps inlined, {facts['calls']} calls)")
+        if facts["compiling"]:
+            text += " compiling in a worker process; in Python meanwhile"
         if facts["history_copy"]:
             text += (": the loop of its gradient's recording copy, whose run this While's "
                      "result is")
