@@ -73,3 +73,13 @@ def switches():
     globals that mirror them): ``switches(FUSED_CALL_AFTER=2)``."""
     with contextlib.ExitStack() as stack:
         yield lambda **values: stack.enter_context(config.switches(**values))
+
+
+@pytest.fixture
+def two_threads():
+    """numgrad's kernel threads set to 2 for the test (the thread-choice and dispatch tests)."""
+    from numgrad import threads
+    old = threads.get_num_threads()
+    threads.set_num_threads(2)
+    yield
+    threads.set_num_threads(old)

@@ -14,14 +14,6 @@ from numgrad.errors import InvalidArgumentError
 pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
 
 
-@pytest.fixture
-def two_threads():
-    old = threads.get_num_threads()
-    threads.set_num_threads(2)
-    yield
-    threads.set_num_threads(old)
-
-
 def _pinn(n=48, layers=(2, 6, 6, 1), seed=0):
     """A small W6: an MLP u(t, x), u_x by ng.gradients, a residual and the loss's gradients
     with respect to the weights (feeds, fetches, feed_dict)."""

@@ -25,14 +25,6 @@ def _runners(sess):
             for r in cp.runners if isinstance(r, cpu._GroupRunner) and r.parallel]
 
 
-@pytest.fixture
-def two_threads():
-    old = threads.get_num_threads()
-    threads.set_num_threads(2)
-    yield
-    threads.set_num_threads(old)
-
-
 def _fake_costs(monkeypatch, sess, serial_cost, parallel_cost):
     """Make the trial clock see serial runs take serial_cost and parallel ones parallel_cost;
     returns the list of parallel launches."""
