@@ -33,12 +33,7 @@ KNOWN_LONG = {
 }
 
 # "path: from <module> import <name>" as written (relative modules keep their dots).
-KNOWN_PRIVATE_IMPORTS = {
-    "numgrad/compiler/emit_cuda.py: from .emit_cpu import _CTOR",
-    "numgrad/compiler/emit_cuda.py: from .emit_cpu import _acc_dtype",
-    "numgrad/compiler/emit_cuda.py: from .emit_cpu import _combine",
-    "numgrad/compiler/emit_cuda.py: from .emit_cpu import _init_literal",
-}
+KNOWN_PRIVATE_IMPORTS = set()
 
 _ENV_READ = re.compile(r"""os\.(?:environ\.get|getenv)\(\s*["']NUMGRAD_"""
                        r"""|os\.environ\[\s*["']NUMGRAD_[A-Z0-9_]*["']\s*\](?!\s*=[^=])""")

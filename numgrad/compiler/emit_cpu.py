@@ -31,6 +31,8 @@ from .fuse import REDUCTIONS, data_inputs
 # re-exported: the emitters' users read them from here too
 from .layout import PARALLEL_MIN, VECTOR_MIN, coalesce, layout  # noqa: F401
 from . import vecmath_calls
+from .reduction_text import (CTOR as _CTOR, acc_dtype as _acc_dtype, combine as _combine,
+                             init_literal as _init_literal)
 
 BLOCK = 256   # elements per block buffer of an innermost-dim reduction
 # Sums over the innermost dim accumulate in registers with a reassociable add (vecmath._radd)
@@ -56,36 +58,12 @@ _NP = {np.dtype(np.float32): "np.float32", np.dtype(np.float64): "np.float64",
        np.dtype(np.bool_): "np.bool_",
        np.dtype(np.complex64): "np.complex64", np.dtype(np.complex128): "np.complex128"}
 
-_CTOR = {np.dtype(np.float32): "np.float32", np.dtype(np.float64): "np.float64",
-         np.dtype(np.int32): "np.int32", np.dtype(np.int64): "np.int64",
-         np.dtype(np.bool_): None,
-         np.dtype(np.complex64): "np.complex64", np.dtype(np.complex128): "np.complex128"}
-
-
-def _acc_dtype(node):
-    dt = node.outputs[0].dtype
-    if node.type in ("Sum", "Mean", "Prod"):
-        return np.dtype(np.float64) if dt.kind == "f" else np.dtype(np.int64)
-    return dt
-
 
 def _buf_dtype(node):
     """Block buffers hold the reduction's input as it is (float32 stays float32, so the main
     loop vectorises 8 wide); the widening to the accumulator happens when they are summed."""
     dt = node.outputs[0].dtype
     return dt if dt.kind == "f" else _acc_dtype(node)
-
-
-def _init_literal(node, dt):
-    ctor = _CTOR[dt]
-    if node.type in ("Sum", "Mean"):
-        return f"{ctor}(0)"
-    if node.type == "Prod":
-        return f"{ctor}(1)"
-    if dt.kind == "f":
-        return f"{ctor}({'-' if node.type == 'Max' else ''}np.inf)"
-    info = np.iinfo(dt)
-    return f"{ctor}({info.min if node.type == 'Max' else info.max})"
 
 
 def _in_registers(node):
@@ -103,14 +81,6 @@ def _accumulate(node, acc, x):
     if node.type in ("Sum", "Mean") and _acc_dtype(node).kind == "f":
         return f"vm._radd({acc}, {x})"
     return _combine(node, acc, x)
-
-
-def _combine(node, a, b):
-    if node.type in ("Sum", "Mean"):
-        return f"({a} + {b})"
-    if node.type == "Prod":
-        return f"({a} * {b})"
-    return f"{'maximum' if node.type == 'Max' else 'minimum'}({a}, {b})"
 
 
 # integer versions with NumPy's semantics (floor division, C remainder, no negative powers)

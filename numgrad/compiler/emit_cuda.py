@@ -23,7 +23,9 @@ types (float64 for float sums and products), so results match it to rounding.
 """
 import numpy as np
 
-from .emit_cpu import _CTOR, _acc_dtype, _combine, _init_literal, elementwise_body
+from .emit_cpu import elementwise_body
+from .reduction_text import CTOR as _CTOR, acc_dtype as _acc_dtype, combine as _combine
+from .reduction_text import init_literal as _init_literal
 from .layout import layout
 from .fuse import data_inputs
 
