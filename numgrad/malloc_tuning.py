@@ -15,7 +15,10 @@ The cost: up to 256 MiB of freed memory at the top of each malloc arena stays ma
 process, and blocks under 32 MiB come from the heap rather than from their own mappings.
 `tune_once` sets both the first time a cpu plan runs its steps (not at import: importing
 numgrad leaves the process's allocator alone), once per process; NUMGRAD_MALLOC_TUNING=0
-leaves glibc's defaults.  On other C libraries it does nothing.
+leaves glibc's defaults.  On other C libraries it does nothing.  cpu-stable plans (what Dask
+workers run, numgrad/scaleout) never set it: a worker's memory manager watches its resident
+size, and memory kept mapped after it was freed made a worker with a 400 MB limit pause for
+good (examples/dask_logistic_regression.py hung).
 """
 import ctypes
 import ctypes.util

@@ -49,3 +49,18 @@ def test_a_refused_mmap_threshold_sets_no_trim_threshold(fresh):
 def test_glibc_is_found_here_or_nothing_is_done():
     fn = malloc_tuning._glibc_mallopt()
     assert fn is None or callable(fn)
+
+
+@pytest.mark.parametrize("backend, tuned", [("cpu", True), ("cpu-stable", False)])
+def test_cpu_plans_tune_and_stable_ones_do_not(fresh, monkeypatch, backend, tuned):
+    """A Dask worker runs cpu-stable plans, and its memory manager pauses a worker whose
+    resident size stays high: freed memory kept mapped hung the Dask example."""
+    import numpy as np
+    import numgrad as ng
+    seen = []
+    monkeypatch.setattr(malloc_tuning, "tune_once", lambda *a: seen.append(1) or True)
+    x = ng.placeholder(ng.float64, [100000])
+    y = ng.reduce_sum(ng.sin(x) * x)
+    with ng.Session(backend=backend) as s:
+        s.run([y, ng.gradients(y, x)[0]], {x: np.linspace(0, 1, 100000)})
+    assert bool(seen) == tuned

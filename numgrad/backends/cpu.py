@@ -356,6 +356,7 @@ class CompiledPlan(SignaturePlan):
         self.interpret_calls = (INTERPRET_CALLS if small and reference is not None
                                 and not fuse_at_once else 0)
         self.fused_after = FUSED_CALL_AFTER
+        self.stable = stable
         if stable:      # one code path from the first call: the same bits on every call
             self.interpret_calls, self.fused_after = 0, float("inf")
         # a big plan's kernels missing from the cache compile in worker processes while its
@@ -473,7 +474,8 @@ class CompiledPlan(SignaturePlan):
         """The steps in the serial order, or independent ones at once (cpu_schedule.py)."""
         choice = self._interop
         if choice is None:
-            malloc_tuning.tune_once()       # freed intermediates reused, not faulted in again
+            if not self.stable:         # not in a Dask worker (cpu-stable): see malloc_tuning
+                malloc_tuning.tune_once()   # freed intermediates reused, not faulted in again
             choice = self._interop = _interop_choice(self)
         return choice.call(threads.get_num_threads(),
                            lambda: self._serial_steps(feed_values),
