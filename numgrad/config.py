@@ -154,7 +154,8 @@ SWITCHES = {s.name: s for s in [
     Switch("NUMGRAD_MALLOC_TUNING", "bool", True,
            "On glibc, the first cpu plan run step by step raises malloc's mmap and trim "
            "thresholds (32 MiB, 256 MiB), so freed intermediates are reused instead of being "
-           "returned to the OS and faulted in again.",
+           "returned to the OS and faulted in again (not in cpu-stable plans, which Dask "
+           "workers run: their memory manager watches the resident size).",
            timing="use"),
     Switch("NUMGRAD_SLOW", "bool", False,
            "Run the slow tests (exhaustive vecmath sweeps, long fuzzing, peer benchmarks, the "
