@@ -21,6 +21,7 @@ flushes once per outer iteration; when it reduces dim 0 it flushes into a per-ch
 array, combined after the parallel loop in a fixed order (deterministic results).
 """
 import re
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -287,14 +288,22 @@ def _row_block_lines(group, lmasks, vector):
     return lines
 
 
-def emit_group(group, hot=False):
-    """Source of one fused kernel for `group`.
+# the names _kernel_layout gives the other parts of emit_group
+_LAYOUT_NAMES = frozenset((
+    "group", "hot", "space", "size", "small", "vector", "loads", "scalars",
+    "outs", "reds", "gather_masks", "dims", "lmasks", "omasks", "rmasks", "R",
+    "nl", "no", "tiny_inner", "blocked", "row_blocked", "shape_for", "index", "names",
+    "stage_nodes", "out_stage", "red_stage", "row_temps", "row_stages", "staged", "levels",
+    "partial", "stored_once", "lane_red", "n_lanes", "params", "in_regs", "blocksum",
+    "buffered", "colbuf",
+))
 
-    Small spaces get the simplest loop nest (fastest to compile): one pass, no block buffers,
-    reductions accumulate straight into their outputs, libm for transcendental functions.
-    `hot` (a small plan called often enough to be worth a longer compile) keeps the single
-    pass but adds what makes LLVM vectorise: block-buffered reductions and vecmath calls.
-    """
+
+def _kernel_layout(group, hot):
+    """What every part of a group's kernel source depends on (a namespace): the
+    layout (dims; the masks of loads, outputs and reductions), the kernel's mode
+    (small, vector, blocked, row blocks), its stages, its parameters and how each
+    reduction accumulates."""
     space = group.space
     size = int(np.prod(space, dtype=np.int64))
     small = size < PARALLEL_MIN         # one serial pass, no chunks, no partials
@@ -388,7 +397,203 @@ def emit_group(group, hot=False):
     colbuf = [j for j in range(len(reds)) if levels[j] == R and not (
         REGISTER_SUMS and _in_registers(reds[j]))] if blocked else []
 
-    lines = ["def chunks():"]
+    return SimpleNamespace(**{n: v for n, v in locals().items() if n in _LAYOUT_NAMES})
+
+
+def _open_accs(kl, level, pad, stage=None):
+    """Open the accumulators of the reductions whose loop is `level` (of `stage`)."""
+    lines = kl.lines
+    reds, R, red_stage, levels = kl.reds, kl.R, kl.red_stage, kl.levels
+    lane_red, n_lanes = kl.lane_red, kl.n_lanes
+    for j, r in enumerate(reds):
+        if stage not in (None, red_stage[j]):
+            continue
+        if levels[j] == level and level < R:
+            lines.append(f"{pad}r{j} = {_init_literal(r, _acc_dtype(r))}")
+        if lane_red.get(j) == level:
+            lines.extend(f"{pad}r{j}_{k} = {_init_literal(r, _acc_dtype(r))}"
+                         for k in range(n_lanes))
+
+
+def _flush_accs(kl, level, pad, stage=None):
+    """Store the accumulators of the reductions whose loop is `level` (of `stage`)."""
+    lines = kl.lines
+    reds, rmasks, R, index = kl.reds, kl.rmasks, kl.R, kl.index
+    red_stage, levels, partial, stored_once = kl.red_stage, kl.levels, kl.partial, kl.stored_once
+    lane_red, n_lanes = kl.lane_red, kl.n_lanes
+    for j, r in enumerate(reds):
+        if stage not in (None, red_stage[j]):
+            continue
+        if levels[j] == level and level < R:
+            tgt = f"p{j}[{index(rmasks[j], level, chunk='c')}]" if partial[j] else \
+                f"q{j}[{index(rmasks[j], level)}]"
+            value = f"r{j}" if j in stored_once else _combine(r, tgt, f"r{j}")
+            lines.append(f"{pad}{tgt} = {value}")
+        if lane_red.get(j) == level:
+            idx = index(rmasks[j], R, chunk="c") if partial[j] else index(rmasks[j])
+            for k in range(n_lanes):
+                tgt = f"{'p' if partial[j] else 'q'}{j}[" + \
+                    re.sub(rf"\bu{R - 1}\b", str(k), idx) + "]"
+                lines.append(f"{pad}{tgt} = {_combine(r, tgt, f'r{j}_{k}')}")
+
+
+def _emit_stage(kl, s, k0, pad):
+    """Loops k0..R-1 of stage `s` with its body, then the flushes of its accumulators."""
+    lines = kl.lines
+    group, vector, loads, outs = kl.group, kl.vector, kl.loads, kl.outs
+    reds, gather_masks, dims, lmasks = kl.reds, kl.gather_masks, kl.dims, kl.lmasks
+    omasks, rmasks, R, tiny_inner = kl.omasks, kl.rmasks, kl.R, kl.tiny_inner
+    blocked, index, names, stage_nodes = kl.blocked, kl.index, kl.names, kl.stage_nodes
+    out_stage, red_stage = kl.out_stage, kl.red_stage
+    row_temps, row_stages = kl.row_temps, kl.row_stages
+    levels, partial, lane_red, n_lanes = kl.levels, kl.partial, kl.lane_red, kl.n_lanes
+    blocksum, buffered, colbuf = kl.blocksum, kl.buffered, kl.colbuf
+    ind = "    "
+    s_reds = [j for j in range(len(reds)) if red_stage[j] == s]
+    s_buffered = [j for j in buffered if j in s_reds]
+    s_blocksum = [j for j in blocksum if j in s_reds]
+    s_colbuf = [j for j in colbuf if j in s_reds]
+    unroll = any(j in lane_red for j in s_reds)   # the tiny innermost loop, in source
+    if k0 > 0:
+        _open_accs(kl, k0, pad, s)
+    pads = [pad]
+    rows_at = {}            # loop dim -> gathered loads whose row is read after opening it
+    for j, (imask, _) in gather_masks.items():
+        level = _gather_row_level(imask)
+        if level < R - 1:
+            rows_at.setdefault(level, []).append(j)
+    lines.extend(f"{pad}gr{j} = {_gather_row(j, gather_masks[j][0], index)}"
+                 for j in rows_at.get(-1, []))
+    for k in range(k0, R):
+        pad = pads[-1]
+        lo, hi = ("lo", "hi") if k == 0 else ("0", f"n{k}")
+        if k == R - 1 and tiny_inner:
+            hi = str(dims[k])
+        if k == R - 1 and unroll:
+            pads.append(pad)
+            continue
+        if k == R - 1 and (s_buffered or s_colbuf or s_blocksum):
+            lines.append(f"{pad}for bb in range({lo}, {hi}, {BLOCK}):")
+            lines.append(f"{pad}    be = min(bb + {BLOCK}, {hi})")
+            lines.extend(f"{pad}    x{j} = np.float32(0)" for j in s_blocksum)
+            lines.append(f"{pad}    for i{k} in range(bb, be):")
+            pads.append(pad + ind * 2)
+        else:
+            lines.append(f"{pad}for i{k} in range({lo}, {hi}):")
+            pads.append(pad + ind)
+            _open_accs(kl, k + 1, pads[-1], s)
+        # Arrays are indexed with unsigned copies of the loop counters: Numba wraps a
+        # signed index (a[i] is a[i + n] when i < 0), and that select hides the address
+        # pattern from LLVM, which then vectorises badly and guards the loop with alias
+        # checks that fail whenever two arrays lie within a vector of each other (adjacent
+        # malloc blocks): 2-6x slower kernels (benchmarks/output_alloc_anomaly.py).
+        lines.append(f"{pads[-1]}u{k} = np.uint64(i{k})")
+        lines.extend(f"{pads[-1]}gr{j} = {_gather_row(j, gather_masks[j][0], index)}"
+                     for j in rows_at.get(k, []))
+    body = pads[-1]
+    mark = len(lines)
+    nodes = stage_nodes[s]
+    read = {v.id for n in nodes for v in data_inputs(n)}
+    load_ids = [j for j, v in enumerate(loads) if v.id in read]
+    for j in load_ids:
+        names[loads[j].id] = f"l{j}"
+    temp_reads = []         # values earlier stages wrote for this row
+    for k, (v, ts) in enumerate(row_temps):
+        if ts < s and v.id in read:
+            names[v.id] = f"y{k}"
+            temp_reads.append(f"y{k} = t{k}[u1]")
+    for j, v in enumerate(outs):
+        if out_stage[j] < s and out_stage[j] not in row_stages and v.id in read:
+            names[v.id] = f"z{j}"
+            temp_reads.append(f"z{j} = w{j}[{index(omasks[j])}]")
+    lines.extend(body + st for st in elementwise_body(
+        group, names, index, lmasks, vector, nodes=nodes, load_ids=load_ids,
+        extra=temp_reads, gather_masks=gather_masks))
+    for j, v in enumerate(outs):
+        if out_stage[j] == s:
+            lines.append(f"{body}w{j}[{index(omasks[j])}] = {names[v.id]}")
+    for k, (v, ts) in enumerate(row_temps):
+        if ts == s:
+            lines.append(f"{body}t{k}[u1] = {names[v.id]}")
+    for j in s_reds:
+        r = reds[j]
+        x = names[data_inputs(r)[0].id]
+        xv = f"{_CTOR[_acc_dtype(r)]}({x})"
+        if j in lane_red:
+            lines.append(f"{body}r{j}_LANE = {_combine(r, f'r{j}_LANE', xv)}")
+        elif levels[j] == R and j not in colbuf:
+            tgt = f"p{j}[{index(rmasks[j], R, chunk='c')}]" if partial[j] else \
+                f"q{j}[{index(rmasks[j])}]"
+            lines.append(f"{body}{tgt} = {_combine(r, tgt, xv)}")
+        elif j in blocksum:
+            lines.append(f"{body}x{j} = vm._radd(x{j}, np.float32({x}))")
+        elif j in buffered or j in colbuf:
+            lines.append(f"{body}b{j}[np.uint64(i{R - 1} - bb)] = "
+                         f"{_CTOR[_buf_dtype(r)]}({x})")
+        else:
+            acc = _accumulate(r, f"r{j}", xv) if blocked else _combine(r, f"r{j}", xv)
+            lines.append(f"{body}r{j} = {acc}")
+    if unroll:
+        one = lines[mark:]
+        del lines[mark:]
+        for k in range(n_lanes):
+            lines.append(f"{body}u{R - 1} = np.uint64({k})")
+            lines.extend(ln.replace("_LANE", f"_{k}") for ln in one)
+    if s_colbuf:    # column sums: an elementwise update of a row of partials (vectorises)
+        bpad = pads[R - 1 - k0] + ind
+        lines.append(f"{bpad}for jj in range(be - bb):")
+        for j in s_colbuf:
+            idx = index(rmasks[j], R, chunk="c") if partial[j] else index(rmasks[j])
+            idx = re.sub(rf"\bu{R - 1}\b", "np.uint64(bb + jj)", idx)
+            tgt = f"p{j}[{idx}]" if partial[j] else f"q{j}[{idx}]"
+            lines.append(f"{bpad}    {tgt} = {_combine(reds[j], tgt, f'b{j}[jj]')}")
+    if s_buffered:
+        lines.extend(pads[R - 1 - k0] + ind + ln for ln in _lane_combine(reds, s_buffered))
+    lines.extend(f"{pads[R - 1 - k0] + ind}r{j} = (r{j} + np.float64(x{j}))"
+                 for j in s_blocksum)
+    for k in range(R - 1, k0 - 1, -1):
+        _flush_accs(kl, k + 1, pads[k + 1 - k0], s)
+    if k0 > 0:
+        _flush_accs(kl, k0, pads[0], s)
+        # this row's reductions, as later stages read them (the stored value's rounding)
+        for j in s_reds:
+            v = reds[j].outputs[0]
+            if v.id in group.row_values:
+                ctor = _CTOR[v.dtype]
+                val = f"{ctor}({ctor}(r{j}) / m{j})" if reds[j].type == "Mean" else \
+                    f"{ctor}(r{j})"
+                lines.append(f"{pads[0]}g{j} = {val}")
+                names[v.id] = f"g{j}"
+
+
+def _emit_row_stage(kl, s, pad):
+    """A stage over the rows only: its statements run once per row, between the inner
+    loops of the stages around it; its values stay in registers for later stages."""
+    lines = kl.lines
+    group, vector, loads, outs = kl.group, kl.vector, kl.loads, kl.outs
+    lmasks, omasks, index, names = kl.lmasks, kl.omasks, kl.index, kl.names
+    stage_nodes, out_stage = kl.stage_nodes, kl.out_stage
+    nodes = stage_nodes[s]
+    read = {v.id for n in nodes for v in data_inputs(n)}
+    load_ids = [j for j, v in enumerate(loads) if v.id in read]
+    for j in load_ids:
+        names[loads[j].id] = f"l{j}"
+    lines.extend(pad + st for st in elementwise_body(
+        group, names, index, lmasks, vector, nodes=nodes, load_ids=load_ids))
+    for j, v in enumerate(outs):
+        if out_stage[j] == s:
+            lines.append(f"{pad}w{j}[{index(omasks[j])}] = {names[v.id]}")
+
+
+def _chunk_lines(kl):
+    """The kernel's loop nest as lines (its first is `def chunks():`): a chunk of the
+    outermost dim per pass (one serial pass for small spaces), the stages, and the
+    reductions' accumulators."""
+    lines = kl.lines = []
+    small, reds, stage_nodes, row_temps = kl.small, kl.reds, kl.stage_nodes, kl.row_temps
+    row_stages, staged, partial, buffered = kl.row_stages, kl.staged, kl.partial, kl.buffered
+    colbuf = kl.colbuf
+    lines.append("def chunks():")
     ind = "    "
     pad = ind * 2
     if small:       # one serial pass, reductions straight into their outputs
@@ -407,180 +612,30 @@ def emit_group(group, hot=False):
         if partial[j]:
             lines.append(f"{pad}p{j}[c] = {_init_literal(r, _acc_dtype(r))}")
 
-    def open_accs(level, pad, stage=None):
-        for j, r in enumerate(reds):
-            if stage not in (None, red_stage[j]):
-                continue
-            if levels[j] == level and level < R:
-                lines.append(f"{pad}r{j} = {_init_literal(r, _acc_dtype(r))}")
-            if lane_red.get(j) == level:
-                lines.extend(f"{pad}r{j}_{k} = {_init_literal(r, _acc_dtype(r))}"
-                             for k in range(n_lanes))
-
-    def flush_accs(level, pad, stage=None):
-        for j, r in enumerate(reds):
-            if stage not in (None, red_stage[j]):
-                continue
-            if levels[j] == level and level < R:
-                tgt = f"p{j}[{index(rmasks[j], level, chunk='c')}]" if partial[j] else \
-                    f"q{j}[{index(rmasks[j], level)}]"
-                value = f"r{j}" if j in stored_once else _combine(r, tgt, f"r{j}")
-                lines.append(f"{pad}{tgt} = {value}")
-            if lane_red.get(j) == level:
-                idx = index(rmasks[j], R, chunk="c") if partial[j] else index(rmasks[j])
-                for k in range(n_lanes):
-                    tgt = f"{'p' if partial[j] else 'q'}{j}[" + \
-                        re.sub(rf"\bu{R - 1}\b", str(k), idx) + "]"
-                    lines.append(f"{pad}{tgt} = {_combine(r, tgt, f'r{j}_{k}')}")
-
-    def emit_stage(s, k0, pad):
-        """Loops k0..R-1 of stage `s` with its body, then the flushes of its accumulators."""
-        s_reds = [j for j in range(len(reds)) if red_stage[j] == s]
-        s_buffered = [j for j in buffered if j in s_reds]
-        s_blocksum = [j for j in blocksum if j in s_reds]
-        s_colbuf = [j for j in colbuf if j in s_reds]
-        unroll = any(j in lane_red for j in s_reds)   # the tiny innermost loop, in source
-        if k0 > 0:
-            open_accs(k0, pad, s)
-        pads = [pad]
-        rows_at = {}            # loop dim -> gathered loads whose row is read after opening it
-        for j, (imask, _) in gather_masks.items():
-            level = _gather_row_level(imask)
-            if level < R - 1:
-                rows_at.setdefault(level, []).append(j)
-        lines.extend(f"{pad}gr{j} = {_gather_row(j, gather_masks[j][0], index)}"
-                     for j in rows_at.get(-1, []))
-        for k in range(k0, R):
-            pad = pads[-1]
-            lo, hi = ("lo", "hi") if k == 0 else ("0", f"n{k}")
-            if k == R - 1 and tiny_inner:
-                hi = str(dims[k])
-            if k == R - 1 and unroll:
-                pads.append(pad)
-                continue
-            if k == R - 1 and (s_buffered or s_colbuf or s_blocksum):
-                lines.append(f"{pad}for bb in range({lo}, {hi}, {BLOCK}):")
-                lines.append(f"{pad}    be = min(bb + {BLOCK}, {hi})")
-                lines.extend(f"{pad}    x{j} = np.float32(0)" for j in s_blocksum)
-                lines.append(f"{pad}    for i{k} in range(bb, be):")
-                pads.append(pad + ind * 2)
-            else:
-                lines.append(f"{pad}for i{k} in range({lo}, {hi}):")
-                pads.append(pad + ind)
-                open_accs(k + 1, pads[-1], s)
-            # Arrays are indexed with unsigned copies of the loop counters: Numba wraps a
-            # signed index (a[i] is a[i + n] when i < 0), and that select hides the address
-            # pattern from LLVM, which then vectorises badly and guards the loop with alias
-            # checks that fail whenever two arrays lie within a vector of each other (adjacent
-            # malloc blocks): 2-6x slower kernels (benchmarks/output_alloc_anomaly.py).
-            lines.append(f"{pads[-1]}u{k} = np.uint64(i{k})")
-            lines.extend(f"{pads[-1]}gr{j} = {_gather_row(j, gather_masks[j][0], index)}"
-                         for j in rows_at.get(k, []))
-        body = pads[-1]
-        mark = len(lines)
-        nodes = stage_nodes[s]
-        read = {v.id for n in nodes for v in data_inputs(n)}
-        load_ids = [j for j, v in enumerate(loads) if v.id in read]
-        for j in load_ids:
-            names[loads[j].id] = f"l{j}"
-        temp_reads = []         # values earlier stages wrote for this row
-        for k, (v, ts) in enumerate(row_temps):
-            if ts < s and v.id in read:
-                names[v.id] = f"y{k}"
-                temp_reads.append(f"y{k} = t{k}[u1]")
-        for j, v in enumerate(outs):
-            if out_stage[j] < s and out_stage[j] not in row_stages and v.id in read:
-                names[v.id] = f"z{j}"
-                temp_reads.append(f"z{j} = w{j}[{index(omasks[j])}]")
-        lines.extend(body + st for st in elementwise_body(
-            group, names, index, lmasks, vector, nodes=nodes, load_ids=load_ids,
-            extra=temp_reads, gather_masks=gather_masks))
-        for j, v in enumerate(outs):
-            if out_stage[j] == s:
-                lines.append(f"{body}w{j}[{index(omasks[j])}] = {names[v.id]}")
-        for k, (v, ts) in enumerate(row_temps):
-            if ts == s:
-                lines.append(f"{body}t{k}[u1] = {names[v.id]}")
-        for j in s_reds:
-            r = reds[j]
-            x = names[data_inputs(r)[0].id]
-            xv = f"{_CTOR[_acc_dtype(r)]}({x})"
-            if j in lane_red:
-                lines.append(f"{body}r{j}_LANE = {_combine(r, f'r{j}_LANE', xv)}")
-            elif levels[j] == R and j not in colbuf:
-                tgt = f"p{j}[{index(rmasks[j], R, chunk='c')}]" if partial[j] else \
-                    f"q{j}[{index(rmasks[j])}]"
-                lines.append(f"{body}{tgt} = {_combine(r, tgt, xv)}")
-            elif j in blocksum:
-                lines.append(f"{body}x{j} = vm._radd(x{j}, np.float32({x}))")
-            elif j in buffered or j in colbuf:
-                lines.append(f"{body}b{j}[np.uint64(i{R - 1} - bb)] = "
-                             f"{_CTOR[_buf_dtype(r)]}({x})")
-            else:
-                acc = _accumulate(r, f"r{j}", xv) if blocked else _combine(r, f"r{j}", xv)
-                lines.append(f"{body}r{j} = {acc}")
-        if unroll:
-            one = lines[mark:]
-            del lines[mark:]
-            for k in range(n_lanes):
-                lines.append(f"{body}u{R - 1} = np.uint64({k})")
-                lines.extend(ln.replace("_LANE", f"_{k}") for ln in one)
-        if s_colbuf:    # column sums: an elementwise update of a row of partials (vectorises)
-            bpad = pads[R - 1 - k0] + ind
-            lines.append(f"{bpad}for jj in range(be - bb):")
-            for j in s_colbuf:
-                idx = index(rmasks[j], R, chunk="c") if partial[j] else index(rmasks[j])
-                idx = re.sub(rf"\bu{R - 1}\b", "np.uint64(bb + jj)", idx)
-                tgt = f"p{j}[{idx}]" if partial[j] else f"q{j}[{idx}]"
-                lines.append(f"{bpad}    {tgt} = {_combine(reds[j], tgt, f'b{j}[jj]')}")
-        if s_buffered:
-            lines.extend(pads[R - 1 - k0] + ind + ln for ln in _lane_combine(reds, s_buffered))
-        lines.extend(f"{pads[R - 1 - k0] + ind}r{j} = (r{j} + np.float64(x{j}))"
-                     for j in s_blocksum)
-        for k in range(R - 1, k0 - 1, -1):
-            flush_accs(k + 1, pads[k + 1 - k0], s)
-        if k0 > 0:
-            flush_accs(k0, pads[0], s)
-            # this row's reductions, as later stages read them (the stored value's rounding)
-            for j in s_reds:
-                v = reds[j].outputs[0]
-                if v.id in group.row_values:
-                    ctor = _CTOR[v.dtype]
-                    val = f"{ctor}({ctor}(r{j}) / m{j})" if reds[j].type == "Mean" else \
-                        f"{ctor}(r{j})"
-                    lines.append(f"{pads[0]}g{j} = {val}")
-                    names[v.id] = f"g{j}"
-
-    def emit_row_stage(s, pad):
-        """A stage over the rows only: its statements run once per row, between the inner
-        loops of the stages around it; its values stay in registers for later stages."""
-        nodes = stage_nodes[s]
-        read = {v.id for n in nodes for v in data_inputs(n)}
-        load_ids = [j for j, v in enumerate(loads) if v.id in read]
-        for j in load_ids:
-            names[loads[j].id] = f"l{j}"
-        lines.extend(pad + st for st in elementwise_body(
-            group, names, index, lmasks, vector, nodes=nodes, load_ids=load_ids))
-        for j, v in enumerate(outs):
-            if out_stage[j] == s:
-                lines.append(f"{pad}w{j}[{index(omasks[j])}] = {names[v.id]}")
-
-    open_accs(0, pad)
+    _open_accs(kl, 0, pad)
     if staged:
         lines.append(f"{pad}for i0 in range(lo, hi):")
         lines.append(f"{pad}    u0 = np.uint64(i0)")
         for s in range(len(stage_nodes)):
             if s in row_stages:
-                emit_row_stage(s, pad + ind)
+                _emit_row_stage(kl, s, pad + ind)
             else:
-                emit_stage(s, 1, pad + ind)
+                _emit_stage(kl, s, 1, pad + ind)
     else:
-        emit_stage(0, 0, pad)
-    flush_accs(0, pad)
+        _emit_stage(kl, 0, 0, pad)
+    _flush_accs(kl, 0, pad)
+    return lines
+
+
+def _kernel_source(kl, chunk_lines):
+    """The kernel module's source: one function whose mode bits fill the outputs of
+    direct reductions, run the loop nest (`chunk_lines`) and combine partials."""
+    size, vector, reds, partial = kl.size, kl.vector, kl.reds, kl.partial
+    stored_once, params = kl.stored_once, kl.params
+    ind = "    "
     # One function, three modes (bits): 1 = set direct reduction outputs to the identity,
     # 2 = run chunks [c0, c1), 4 = combine partials / divide means.  One function means one
     # Numba compilation per kernel.
-    chunk_lines = _row_block_lines(group, lmasks, vector) if row_blocked else lines[1:]
     lines = [f"def kernel(mode, c0, c1, {', '.join(params)}):"]
     if size >= VECTOR_MIN:       # long loops: 512-bit vectors where the CPU has them
         lines.append(f"{ind}vm._prefer_wide_vectors()")
@@ -619,6 +674,15 @@ def emit_group(group, hot=False):
               "@njit(error_model='numpy', cache=True, nogil=True)\n")
     source = header + "\n".join(lines) + "\n"
 
+    return source
+
+
+def _kernel_spec(kl, source):
+    """The KernelSpec of `source`: the shapes the runner gives its arguments."""
+    group, space, loads, reds = kl.group, kl.space, kl.loads, kl.reds
+    gather_masks, dims, lmasks, omasks = kl.gather_masks, kl.dims, kl.lmasks, kl.omasks
+    rmasks, R, row_blocked, shape_for = kl.rmasks, kl.R, kl.row_blocked, kl.shape_for
+    partial = kl.partial
     red_shapes = [shape_for(m) for m in rmasks]
     part_shapes = [(None,) + s[1:] if partial[j] else None for j, s in enumerate(red_shapes)]
     counts = []
@@ -631,11 +695,26 @@ def emit_group(group, hot=False):
     index_shapes = []
     for j in sorted(gather_masks):           # a gathered load passes (params, indices)
         imask, tmask = gather_masks[j]
-        params = group.gathered[loads[j].id][0]
-        load_shapes[j] = (params.shape[0],) + tuple(d for d, m in zip(dims, tmask) if m)
+        gathered = group.gathered[loads[j].id][0]
+        load_shapes[j] = (gathered.shape[0],) + tuple(d for d, m in zip(dims, tmask) if m)
         index_shapes.append(shape_for(imask))
     spec = KernelSpec(source, R, dims, load_shapes,
                       [shape_for(m) for m in omasks], red_shapes, part_shapes,
                       [_acc_dtype(r) for r in reds], any(partial), counts)
     spec.index_shapes, spec.row_blocked = index_shapes, row_blocked
     return spec
+
+
+def emit_group(group, hot=False):
+    """Source of one fused kernel for `group`.
+
+    Small spaces get the simplest loop nest (fastest to compile): one pass, no block buffers,
+    reductions accumulate straight into their outputs, libm for transcendental functions.
+    `hot` (a small plan called often enough to be worth a longer compile) keeps the single
+    pass but adds what makes LLVM vectorise: block-buffered reductions and vecmath calls.
+    """
+    kl = _kernel_layout(group, hot)
+    lines = _chunk_lines(kl)
+    chunk_lines = (_row_block_lines(group, kl.lmasks, kl.vector) if kl.row_blocked
+                   else lines[1:])
+    return _kernel_spec(kl, _kernel_source(kl, chunk_lines))
