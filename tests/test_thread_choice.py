@@ -121,21 +121,29 @@ def _noisy_moment(monkeypatch, runners):
     return slow
 
 
-def test_the_choice_is_measured_again_after_thread_recheck_runs(two_threads, monkeypatch, rng):
-    monkeypatch.setattr(cpu, "THREAD_RECHECK", 5)
+def _serial_after_a_noisy_moment(monkeypatch, rng):
+    """A plan whose threads looked slower during its first trials (a noisy moment): its
+    kernels have decided to run serially.  (run, runners, slow): set slow[0] = False to end
+    the noisy moment."""
     x, fetches = _graph()
     v = rng.standard_normal((cpu.PARALLEL_MIN * 2 // 64, 64))
     sess = ng.Session(backend="cpu")
     sess.run(fetches, {x: v})                          # compiles
     runners = _runners(sess)
-    # threads look slower during the first trials (a noisy moment), faster later
     slow = _noisy_moment(monkeypatch, runners)
     for _ in range(2 * cpu.THREAD_TRIALS):
         sess.run(fetches, {x: v})
     assert all(r.threads_pay == (2, False) for r in runners)
+    return lambda: sess.run(fetches, {x: v}), runners, slow
+
+
+def test_the_choice_is_measured_again_after_thread_recheck_runs(two_threads, monkeypatch, rng):
+    monkeypatch.setattr(cpu, "THREAD_RECHECK", 5)
+    # threads look slower during the first trials (a noisy moment), faster later
+    run, runners, slow = _serial_after_a_noisy_moment(monkeypatch, rng)
     slow[0] = False
     for _ in range(5 + 2 * cpu.THREAD_TRIALS):
-        sess.run(fetches, {x: v})
+        run()
     assert all(r.threads_pay == (2, True) for r in runners)
 
 
@@ -143,18 +151,10 @@ def test_a_serial_verdict_is_measured_again_sooner(two_threads, monkeypatch, rng
     # threads look slower during the first trial (a noisy moment): the kernel runs serially,
     # but is measured again after SERIAL_RECHECK runs, not THREAD_RECHECK, and then uses them
     assert cpu.SERIAL_RECHECK < cpu.THREAD_RECHECK
-    x, fetches = _graph()
-    v = rng.standard_normal((cpu.PARALLEL_MIN * 2 // 64, 64))
-    sess = ng.Session(backend="cpu")
-    sess.run(fetches, {x: v})                          # compiles
-    runners = _runners(sess)
-    slow = _noisy_moment(monkeypatch, runners)
-    for _ in range(2 * cpu.THREAD_TRIALS):
-        sess.run(fetches, {x: v})
-    assert all(r.threads_pay == (2, False) for r in runners)
+    run, runners, slow = _serial_after_a_noisy_moment(monkeypatch, rng)
     assert all(r.recheck_after == cpu.SERIAL_RECHECK for r in runners)
     slow[0] = False
     for _ in range(cpu.SERIAL_RECHECK + 2 * cpu.THREAD_TRIALS):
-        sess.run(fetches, {x: v})
+        run()
     assert all(r.threads_pay == (2, True) for r in runners)
     assert all(r.recheck_after == cpu.THREAD_RECHECK for r in runners)
