@@ -27,7 +27,7 @@ import numpy as np
 
 from .. import config
 from ..kernels import vecmath
-from ..ops.complex import FUSED_TEMPLATES
+from ..ops.registry import get_op_def
 from .fuse import REDUCTIONS, data_inputs
 # re-exported: the emitters' users read them from here too
 from .layout import PARALLEL_MIN, VECTOR_MIN, coalesce, layout  # noqa: F401
@@ -84,32 +84,21 @@ def _accumulate(node, acc, x):
     return _combine(node, acc, x)
 
 
-# integer versions with NumPy's semantics (floor division, C remainder, no negative powers)
-_INT_TEMPLATES = {"FloorDiv": "ifloordiv({0}, {1})", "TruncateMod": "ifmod({0}, {1})",
-                  "FloorMod": "ifloormod({0}, {1})",
-                  "Pow": "ipow({0}, {1})", "Reciprocal": "ifloordiv(1, {0})"}
-# bitwise forms: no short-circuit branches in the loop body
-_BOOL_TEMPLATES = {"LogicalAnd": "({0} & {1})", "LogicalOr": "({0} | {1})"}
-
-
 def _expr(node, operands):
-    t = node.type
+    """The scalar expression of elementwise `node`: the form its declaration
+    (ops/registry.Template) gives for its dtypes."""
     out_dt = node.outputs[0].dtype
     in_dt = node.inputs[0].dtype if node.inputs else out_dt
-    if t == "Cast":
-        x = operands[0]
-        if in_dt.kind == "c" and out_dt.kind != "c":
-            x = f"{x}.real"         # TF's Cast keeps the real part
-        if out_dt.kind == "b":
-            return f"({x} != 0)"
-        return f"{_CTOR[out_dt]}({x})"
-    if t in FUSED_TEMPLATES and "c" in (in_dt.kind, out_dt.kind):
-        return FUSED_TEMPLATES[t].format(*operands)
-    if t == "AddN":
-        return "(" + " + ".join(operands) + ")"
-    if in_dt.kind in "iu" and t in _INT_TEMPLATES:
-        return _INT_TEMPLATES[t].format(*operands)
-    return _BOOL_TEMPLATES.get(t, node.template).format(*operands)
+    forms = get_op_def(node.type).forms
+    if forms.expr is not None:
+        return forms.expr(operands, in_dt, out_dt)
+    if forms.complex is not None and "c" in (in_dt.kind, out_dt.kind):
+        return forms.complex.format(*operands)
+    if forms.int is not None and in_dt.kind in "iu":
+        return forms.int.format(*operands)
+    if forms.bool is not None:
+        return forms.bool.format(*operands)
+    return node.template.format(*operands)
 
 
 class KernelSpec:

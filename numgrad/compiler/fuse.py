@@ -12,14 +12,14 @@ so they share one loop.  Reductions end a chain: their consumers land in a later
 import numpy as np
 
 from .. import config
-from ..ops.complex import FUSED_AS_IS, FUSED_TEMPLATES
+from ..ops.registry import find_op_def
 
 REDUCTIONS = {"Sum", "Mean", "Max", "Min", "Prod"}
 # data inputs of elementwise nodes whose other inputs are shape arguments
 _DATA_INPUTS = {"Fill": (1,), "BroadcastTo": (0,)}
 _NATIVE = {np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64, np.bool_)}
-# Complex elementwise ops fuse into cpu loops (those of ops/complex.py's FUSED_TEMPLATES and
-# FUSED_AS_IS; never a reduction); the cuda emitter has no complex scalar functions.
+# Complex elementwise ops fuse into cpu loops (those declared with a complex form, or with the
+# complex_as_is trait: ops/registry.py; never a reduction); the cuda emitter has no complex scalar functions.
 # NUMGRAD_FUSE_COMPLEX=0 runs each complex op as a NumPy step of its own (A/B).
 FUSE_COMPLEX = config.get("NUMGRAD_FUSE_COMPLEX")
 _COMPLEX = {np.dtype(np.complex64), np.dtype(np.complex128)}
@@ -41,9 +41,15 @@ def is_fusible(node, complex_ok=False):
     values = [v for v in list(node.inputs) + node.outputs
               if not (node.type in _DATA_INPUTS and v in node.inputs and v not in data)]
     if complex_ok and FUSE_COMPLEX and any(v.dtype in _COMPLEX for v in values):
-        return ((node.type in FUSED_TEMPLATES or node.type in FUSED_AS_IS)
+        return (_fuses_complex(node.type)
                 and all(v.dtype in _NATIVE or v.dtype in _COMPLEX for v in values))
     return all(v.dtype in _NATIVE for v in values)
+
+
+def _fuses_complex(op_type):
+    op_def = find_op_def(op_type)
+    return op_def is not None and ((op_def.forms is not None and op_def.forms.complex is not None)
+            or op_def.has_trait("complex_as_is"))
 
 
 def space_of(node):

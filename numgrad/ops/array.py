@@ -27,8 +27,11 @@ def _first(vals, attrs):
 
 
 # --- identity-like ---------------------------------------------------------------------------
-register_op("Identity", _same, _first, kind="elementwise", template="{0}")
-register_op("StopGradient", _same, _first, kind="elementwise", template="{0}")
+# (complex_as_is: these only move or pick values, so their templates serve complex values too)
+register_op("Identity", _same, _first, kind="elementwise", template="{0}",
+            traits=("complex_as_is",))
+register_op("StopGradient", _same, _first, kind="elementwise", template="{0}",
+            traits=("complex_as_is",))
 register_op("ZerosLike", _same, lambda v, a: [np.zeros_like(v[0])], kind="elementwise",
             template="zero")
 register_op("OnesLike", _same, lambda v, a: [np.ones_like(v[0])], kind="elementwise",
@@ -167,7 +170,7 @@ def _fill_infer(inputs, attrs):
 
 register_op("Fill", _fill_infer,
             lambda v, a: [np.full(tuple(int(d) for d in v[0]), v[1], dtype=v[1].dtype)],
-            kind="elementwise", template="{1}")
+            kind="elementwise", template="{1}", traits=("complex_as_is",))
 
 
 def fill(dims, value, name=None):
@@ -282,7 +285,7 @@ def _broadcast_to_infer(inputs, attrs):
 
 register_op("BroadcastTo", _broadcast_to_infer,
             lambda v, a: [np.broadcast_to(v[0], tuple(int(d) for d in v[1]))],
-            kind="elementwise", template="{0}")
+            kind="elementwise", template="{0}", traits=("complex_as_is",))
 
 
 def broadcast_to(input, shape, name=None):  # noqa: A002
