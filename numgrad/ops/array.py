@@ -170,7 +170,7 @@ def _fill_infer(inputs, attrs):
 
 register_op("Fill", _fill_infer,
             lambda v, a: [np.full(tuple(int(d) for d in v[0]), v[1], dtype=v[1].dtype)],
-            kind="elementwise", template="{1}", traits=("complex_as_is",))
+            kind="elementwise", template="{1}", traits=("complex_as_is",), data_inputs=(1,))
 
 
 def fill(dims, value, name=None):
@@ -285,7 +285,8 @@ def _broadcast_to_infer(inputs, attrs):
 
 register_op("BroadcastTo", _broadcast_to_infer,
             lambda v, a: [np.broadcast_to(v[0], tuple(int(d) for d in v[1]))],
-            kind="elementwise", template="{0}", traits=("complex_as_is",))
+            kind="elementwise", template="{0}", traits=("complex_as_is", "cheap"),
+            data_inputs=(0,))
 
 
 def broadcast_to(input, shape, name=None):  # noqa: A002
@@ -789,7 +790,7 @@ def _gather_compute(v, a):
     return [np.take(params, idx, axis=a["axis"])]
 
 
-register_op("GatherV2", _gather_infer, _gather_compute, kind="opaque")
+register_op("GatherV2", _gather_infer, _gather_compute, kind="opaque", traits=("row_gather",))
 
 
 def gather(params, indices, validate_indices=None, name=None, axis=None, batch_dims=0):

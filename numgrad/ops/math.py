@@ -459,13 +459,25 @@ def _pred_infer(which):
     return infer
 
 
+# the rows' traits (registry.TRAITS): bit-identical with the inputs swapped (not Maximum or
+# Minimum: NumPy's maximum(-0.0, 0.0) and maximum(0.0, -0.0) differ in the sign of zero), and
+# cheap enough to recompute in a later loop
+ROW_TRAITS = {
+    "AddV2": ("commutative", "cheap"), "Mul": ("commutative", "cheap"),
+    "Equal": ("commutative",), "NotEqual": ("commutative",),
+    "LogicalAnd": ("commutative",), "LogicalOr": ("commutative",),
+    "Sub": ("cheap",), "Neg": ("cheap",), "Square": ("cheap",), "RealDiv": ("cheap",),
+    "Maximum": ("cheap",), "Minimum": ("cheap",), "SquaredDifference": ("cheap",),
+}
+
 for _t, _n, _f, _tpl, _w in UNARY:
-    register_op(_t, _unary_infer(_w), _wrap1(_f), kind="elementwise", template=_tpl)
+    register_op(_t, _unary_infer(_w), _wrap1(_f), kind="elementwise", template=_tpl,
+                traits=ROW_TRAITS.get(_t, ()))
 for _t, _n, _f, _tpl, _w in UNARY_PRED:
     register_op(_t, _pred_infer(_w), _wrap1(_f), kind="elementwise", template=_tpl)
 for _t, _n, _f, _tpl, _w, _o, *_g in BINARY:
     register_op(_t, _binary_infer(_w, _o), _wrap2(_f), kind="elementwise", template=_tpl,
-                gradient=_g[0] if _g else None)
+                gradient=_g[0] if _g else None, traits=ROW_TRAITS.get(_t, ()))
 
 
 def _as_tensor_for(op_type, value, other):
@@ -650,7 +662,7 @@ def _cast_expr(operands, in_dtype, out_dtype):
 
 
 register_op("Cast", _cast_infer, _cast_compute, kind="elementwise",
-            template=Template("cast({0})", expr=_cast_expr), traits=("complex_as_is",))
+            template=Template("cast({0})", expr=_cast_expr), traits=("complex_as_is", "cheap"))
 
 
 def cast(x, dtype, name=None):
@@ -747,7 +759,8 @@ def _selectv2_infer(inputs, attrs):
 register_op("Select", _select_infer, _select_compute, kind="elementwise",
             template="({1} if {0} else {2})", traits=("complex_as_is",))
 register_op("SelectV2", _selectv2_infer, lambda v, a: [np.where(v[0], v[1], v[2])],
-            kind="elementwise", template="({1} if {0} else {2})", traits=("complex_as_is",))
+            kind="elementwise", template="({1} if {0} else {2})",
+            traits=("complex_as_is", "cheap"))
 
 
 def _where_infer(inputs, attrs):

@@ -10,6 +10,9 @@
   for every dtype) or a ``Template`` (forms per dtype class, the vectorised form for big cpu
   loops, or a function building the expression); ``OpDef.template`` is the generic string and
   ``OpDef.forms`` the whole ``Template``;
+* ``reduction``: a ``Reduction`` for the reductions a fused loop computes (Sum, Mean, ...);
+* ``data_inputs``: for an elementwise op whose other inputs are shape arguments (Fill,
+  BroadcastTo), the indices of the inputs that carry data;
 * ``traits``: named facts that a pass asks about (TRAITS lists them), so that no pass keeps
   its own list of op types;
 * ``gradient`` (optional): its gradient rule ``fn(op, grad) -> [grad for each input]``, or
@@ -24,7 +27,7 @@ from typing import Callable, Optional
 
 import re
 
-__all__ = ["OpDef", "Template", "TRAITS", "register_op", "get_op_def", "find_op_def",
+__all__ = ["OpDef", "Template", "Reduction", "TRAITS", "register_op", "get_op_def", "find_op_def",
            "op_types", "op_types_with", "declared_gradient", "NOT_DIFFERENTIABLE"]
 
 # gradient=NOT_DIFFERENTIABLE: the op's inputs get no gradient (as NotDifferentiable)
@@ -34,6 +37,12 @@ NOT_DIFFERENTIABLE = "not differentiable"
 TRAITS = {
     "complex_as_is": "its generic template also serves complex values (it only moves or picks "
                      "values), so it fuses into cpu loops over complex dtypes",
+    "commutative": "two inputs whose swap gives a bit-identical result (so CSE shares a*b and "
+                   "b*a; not Maximum/Minimum, whose results differ in the sign of zero)",
+    "cheap": "cheap enough that a later loop recomputes it from its inputs rather than "
+             "storing it and loading it back (one memory pass saved)",
+    "row_gather": "with axis 0, it reads whole rows of its first input by index; the gathers "
+                  "stage fuses it into the loop that consumes it",
 }
 
 
@@ -70,6 +79,22 @@ class Template:
 
 
 @dataclass(frozen=True)
+class Reduction:
+    """How a fused loop computes a reduction op (compiler/reduction_text.py writes the text):
+    ``combine``: "add", "mul", "max" or "min" (the initial value follows: 0, 1, the lowest or
+    the highest value); ``widens``: float values accumulate in float64 and integers in int64
+    (else in the output's dtype); ``mean``: the result is divided by the count."""
+    combine: str
+    widens: bool = False
+    mean: bool = False
+
+    def __post_init__(self):
+        if self.combine not in ("add", "mul", "max", "min"):
+            raise ValueError(f"Reduction: combine must be add, mul, max or min, "
+                             f"got {self.combine!r}")
+
+
+@dataclass(frozen=True)
 class OpDef:
     type: str
     infer: Callable
@@ -80,6 +105,8 @@ class OpDef:
     gradient: Optional[Callable] = None
     forms: Optional[Template] = None
     traits: frozenset = frozenset()
+    reduction: Optional[Reduction] = None
+    data_inputs: Optional[tuple] = None
 
     def has_trait(self, trait):
         if trait not in TRAITS:
@@ -91,7 +118,7 @@ _OPS = {}
 
 
 def register_op(op_type, infer, compute, kind="opaque", template=None, gradient=None,
-                traits=(), **extra):
+                traits=(), reduction=None, data_inputs=None, **extra):
     if op_type in _OPS:
         raise KeyError(f"Op type '{op_type}' is already registered")
     if gradient is not None and gradient is not NOT_DIFFERENTIABLE and not callable(gradient):
@@ -107,7 +134,8 @@ def register_op(op_type, infer, compute, kind="opaque", template=None, gradient=
         raise TypeError(f"register_op('{op_type}'): template must be a string or a Template, "
                         f"got {template!r}")
     _OPS[op_type] = OpDef(op_type, infer, compute, kind, None if forms is None else forms.text,
-                          extra, gradient, forms, frozenset(traits))
+                          extra, gradient, forms, frozenset(traits), reduction,
+                          None if data_inputs is None else tuple(data_inputs))
     return _OPS[op_type]
 
 
