@@ -174,8 +174,8 @@ def _lower_op(L, op, ins):
     if out is not None:
         return out
     (shape0, dt0) = specs[0] if specs else ((), None)
-    if typ in ("ZerosLike", "OnesLike"):     # (like_splat off) the full constant
-        return [L.const(np.full(shape0, 0 if typ == "ZerosLike" else 1, dt0), name=op.name)]
+    if "like_value" in op_def.extra:     # ZerosLike/OnesLike (like_splat off): the full constant
+        return [L.const(np.full(shape0, op_def.extra["like_value"], dt0), name=op.name)]
     if op_def.kind == "shape_view":     # every view is one Reshape
         return L.node("Reshape", {"shape": shape0}, [ins[0]], [(shape0, dt0)], op.name)
     if typ == "Select" and len(ins[0].shape) == 1 and len(shape0) > 1:

@@ -29,13 +29,14 @@ def _first(vals, attrs):
 # --- identity-like ---------------------------------------------------------------------------
 # (complex_as_is: these only move or pick values, so their templates serve complex values too)
 register_op("Identity", _same, _first, kind="elementwise", template="{0}",
-            traits=("complex_as_is",))
+            traits=("complex_as_is", "identity"))
 register_op("StopGradient", _same, _first, kind="elementwise", template="{0}",
-            traits=("complex_as_is",))
+            traits=("complex_as_is", "identity"))
+# like_value: lowering makes them a splat of that value (compiler/rewrites.py like_splat)
 register_op("ZerosLike", _same, lambda v, a: [np.zeros_like(v[0])], kind="elementwise",
-            template="zero")
+            template="zero", like_value=0)
 register_op("OnesLike", _same, lambda v, a: [np.ones_like(v[0])], kind="elementwise",
-            template="one")
+            template="one", like_value=1)
 register_op("NoOp", lambda inputs, attrs: [], lambda v, a: [], kind="control")
 
 
@@ -54,7 +55,8 @@ def _identity_n_infer(inputs, attrs):
 # Several tensors passed through by one op: custom_gradient hangs its gradient on one of these
 # (its rule gets the gradients of all outputs at once).  Lowering aliases the outputs to the
 # inputs (the "identity" rewrite), so it costs nothing at run time.
-register_op("IdentityN", _identity_n_infer, lambda vals, attrs: list(vals))
+register_op("IdentityN", _identity_n_infer, lambda vals, attrs: list(vals),
+            traits=("identity",))
 
 
 def identity_n(input, name=None):  # noqa: A002  (TF's argument name)

@@ -13,6 +13,7 @@
 * ``reduction``: a ``Reduction`` for the reductions a fused loop computes (Sum, Mean, ...);
 * ``data_inputs``: for an elementwise op whose other inputs are shape arguments (Fill,
   BroadcastTo), the indices of the inputs that carry data;
+* ``like_value`` (an extra): the value ZerosLike / OnesLike fill their output with;
 * ``traits``: named facts that a pass asks about (TRAITS lists them), so that no pass keeps
   its own list of op types;
 * ``gradient`` (optional): its gradient rule ``fn(op, grad) -> [grad for each input]``, or
@@ -41,6 +42,7 @@ TRAITS = {
                    "b*a; not Maximum/Minimum, whose results differ in the sign of zero)",
     "cheap": "cheap enough that a later loop recomputes it from its inputs rather than "
              "storing it and loading it back (one memory pass saved)",
+    "identity": "its outputs are its inputs as they are (lowering passes them through)",
     "row_gather": "with axis 0, it reads whole rows of its first input by index; the gathers "
                   "stage fuses it into the loop that consumes it",
 }
