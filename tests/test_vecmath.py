@@ -895,7 +895,8 @@ def test_loop_vectorises():
 # wiring into the fused cpu kernels
 # --------------------------------------------------------------------------
 # vecmath functions a big fused loop calls, with the op builder of the op wired to each
-# (declared with the op: `vecmath=` of its registry.Template) and the relative tolerance against the NumPy backend
+# (declared with the op: `vecmath=` of its registry.Template) and the relative tolerance
+# against the NumPy backend
 # (digamma: that is Cephes, as TF, a few e-13 off near psi's roots); the exp/tanh/... rows
 # are covered by test_compiler
 _EPS4 = 4 * np.finfo(np.float64).eps
