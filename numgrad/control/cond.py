@@ -16,6 +16,7 @@ from ..ops.registry import register_op
 from ..tensor_shape import TensorShape
 from .func_graph import (FuncGraph, assert_same_structure, branch_outputs, flatten,
                          pack_sequence_as)
+from . import stateful
 from .tensor_array import TensorArray
 
 __all__ = ["cond", "case"]
@@ -46,7 +47,9 @@ def _if_compute(vals, attrs):
         fg, idx = attrs["then_graph"], attrs["then_idx"]
     else:
         fg, idx = attrs["else_graph"], attrs["else_idx"]
-    return fg.run([vals[1 + k] for k in idx])
+    args = [vals[1 + k] for k in idx]
+    stateful.check_initialized(fg, args)
+    return fg.run(args)
 
 
 register_op("If", _if_infer, _if_compute, kind="opaque")
@@ -156,7 +159,12 @@ def cond(pred, true_fn=None, false_fn=None, strict=False, name=None, fn1=None, f
                 raise ValueError("Outputs of 'true_fn' and 'false_fn' must have the same "
                                  f"type(s). Received {a.dtype.name} from 'true_fn' and "
                                  f"{b.dtype.name} from 'false_fn'.")
+        n = len(then_fg.outputs)
+        keys = stateful.prepare_cond(graph, then_fg, else_fg)
         outs = build_if(pred, then_fg, else_fg)
+        if keys:
+            stateful.write_back(graph, outs[0].op, keys, outs[n:])
+        outs = outs[:n]
         res = pack_sequence_as(then_res, _arrays_back(outs, then_res, else_res))
     return res if strict else _unpack_singleton(res)
 
