@@ -13,6 +13,11 @@ as 1, 2, 3", SC'11; the Random123 reference), written in vectorised NumPy: each 
   truncated normal's resampling rounds, ``run`` is the op's ``RandomCounter``: how many
   earlier runs of this Session used the op (the Session feeds it and increments it after a
   successful run, see numgrad/ops/state.py).
+* inside a cond/while_loop function the op's counter input is (run, draw): ``draw`` numbers
+  its executions within the run (one more per loop iteration, numgrad/control/stateful.py)
+  and fills the stream word's bits from bit 10 up (resampling rounds use the low 10 bits), so
+  a random op in a loop body draws new numbers every iteration, and draw 0 is the stream of
+  an op outside loops.
 
 So a value depends only on (seeds, run index, element index): the same in every process, on
 the numpy and cpu backends (the cpu backend runs these opaque ops by calling the same NumPy

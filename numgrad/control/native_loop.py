@@ -395,8 +395,9 @@ def loop_report(ops, indent="  "):
 
 def _op_report(op, indent):
     head = f"{indent}While '{op.name}'"
-    if stateful.interpreted_reason(op.attrs):      # state: one iteration at a time
-        return [f"{head}: in Python, one plan call per iteration ({stateful.interpreted_reason(op.attrs)})"]
+    why = stateful.interpreted_reason(op.attrs)     # state: one iteration at a time
+    if why:
+        return [f"{head}: in Python, one plan call per iteration ({why})"]
     if not NATIVE_LOOPS:
         return [f"{head}: in Python, one plan call per iteration (NUMGRAD_NATIVE_LOOPS=0)"]
     if not op.get_attr("body_graph").compilable():
