@@ -93,6 +93,34 @@ def test_scan_and_map_fn_assign_per_element(sess):
     assert sess.run(z) == 10.0
 
 
+def test_loop_inside_cond_assigns_only_when_taken(sess):
+    v = ng.Variable(0)
+    p = ng.placeholder(ng.bool_, [])
+
+    def loop():
+        def body(i):
+            with ng.control_dependencies([v.assign_add(2)]):
+                return i + 1
+        return ng.while_loop(lambda i: i < 3, body, [0])
+    r = ng.cond(p, loop, lambda: ng.constant(-1))
+    _init(sess)
+    assert [sess.run(r, {p: False}), sess.run(v), sess.run(r, {p: True}), sess.run(v)] == \
+        [-1, 0, 3, 6]
+
+
+def test_read_ordered_after_a_loop_sees_its_assignments(sess):
+    c = ng.Variable(0)
+
+    def body(i):
+        with ng.control_dependencies([c.assign_add(1)]):
+            return i + 1
+    lo = ng.while_loop(lambda i: i < 4, body, [0])
+    with ng.control_dependencies([lo]):
+        after = c.read_value()
+    _init(sess)
+    assert sess.run([lo, after]) == [4, 4] and sess.run(c) == 4
+
+
 def test_failed_run_changes_no_variable(sess):
     v = ng.Variable(0.0)
 
@@ -232,6 +260,18 @@ def test_random_op_in_body_draws_per_iteration_by_the_philox_rule(sess):
         for i, row in enumerate(rows):
             want = random_ops._normal_blocks(seeds, np.array([run, i]), [0], np.float32)
             np.testing.assert_array_equal(row, want[0, :2].astype(np.float32))
+
+
+def test_gradient_through_dropout_in_loop_uses_the_same_draws(sess):
+    ng.set_random_seed(2)
+    x0 = np.linspace(1, 2, 6)
+    x = ng.constant(x0)
+    y = ng.while_loop(lambda i, s: i < 3, lambda i, s: (i + 1, s + ng.nn.dropout(x, rate=0.5)),
+                      [0, ng.zeros([6], F64)])[1]
+    g, = ng.gradients(ng.reduce_sum(y), x)
+    for _ in range(2):      # y is linear in x: y = x * dy/dx when the gradient's loop redraws
+        yv, gv = sess.run([y, g])       # the forward loop's numbers
+        np.testing.assert_allclose(yv, x0 * gv, rtol=1e-12)
 
 
 def test_random_loop_cpu_equals_numpy_and_every_session():
