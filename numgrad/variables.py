@@ -497,7 +497,10 @@ def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=Non
     graph = get_default_graph()
     scope = get_variable_scope()
     full = f"{scope.name}/{name}" if scope.name else name
-    store = _ScopeStore.variables(_root(graph))
+    root = _root(graph)
+    store = _ScopeStore.variables(root)
+    if full in store and root._ops_by_name.get(full) is not store[full].op:
+        del store[full]         # made by a build that failed and was undone
     dtype = _dt.as_dtype(dtype) if dtype is not None else (
         _dt.as_dtype(scope.dtype) if scope.dtype is not None else None)
     shape = as_shape(shape) if shape is not None else None

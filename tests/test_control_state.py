@@ -231,6 +231,20 @@ def test_variables_created_in_body_live_in_the_outer_graph(sess):
     assert sess.run(out) == 6.0
 
 
+def test_failed_build_undoes_variables_made_inside(sess):
+    g = sess.graph
+    n = len(g.get_operations())
+
+    def body(i):
+        u = ng.get_variable("gv", [], initializer=ng.ones_initializer())
+        return i + u + ng.Variable(2.0, name="inner"), 1      # not the loop vars' structure
+    with pytest.raises(ValueError, match="same nested structure"):
+        ng.while_loop(lambda i: i < 5, body, [0.0])
+    assert len(g.get_operations()) == n and ng.global_variables() == []
+    u = ng.get_variable("gv", [], initializer=ng.ones_initializer())    # made anew
+    assert u.op in g.get_operations()
+
+
 def test_variable_from_a_value_computed_inside_is_tfs_error(sess):
     n = len(sess.graph.get_operations())
     with pytest.raises(ValueError, match=r"Argument `initial_value` \(.*mul:0.*\) could not be "
