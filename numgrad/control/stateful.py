@@ -63,9 +63,6 @@ class FunctionState:
         self.reads = {}         # (current, handle) -> StateRead output (one per pair)
         self.stateful = False   # assigns, draws random numbers, or holds such functions
 
-    def read_vars(self):
-        return [k for k in self.args if k is not DRAW]
-
 
 def _is_function(graph):
     return getattr(graph, "outer_graph", None) is not None
