@@ -12,6 +12,9 @@ once and finds
   session's lock, so overlapping runs draw different numbers), as TF's random kernels advance
   their state even if a later op of the run fails.
 
+A While or If whose functions assign variables comes with Assign ops of its final values
+(numgrad/control/stateful.py); the run brings them along, so they are stored like the others.
+
 Ordering (the resource-variable semantics of TF1 graph mode): every read in one run sees the
 value from before that run's assignments, unless the reading op runs after an assignment to
 the same variable through ``control_dependencies`` (``with ng.control_dependencies([a]):
