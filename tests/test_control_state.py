@@ -313,6 +313,38 @@ def test_random_loop_cpu_equals_numpy_and_every_session():
     assert runs["numpy"][0][0] != runs["numpy"][0][1]
 
 
+def test_compiled_loop_bodies_keep_the_state_semantics(switches):
+    switches(FUNCTION_COMPILE_AFTER=2)      # the cpu backend compiles bodies after 2 calls
+    runs = {}
+    for backend in ("numpy", "cpu"):
+        with ng.Graph().as_default() as g:
+            ng.set_random_seed(4)
+            w = ng.Variable(np.arange(3.0))
+            x = ng.placeholder(F64, [3])
+
+            def body(i, acc, total):
+                a = w.assign_add(x * ng.random_uniform([3], dtype=F64))
+                return i + 1, acc + a * w, total + a
+            i, acc, total = ng.while_loop(lambda i, *_: i < 7, body,
+                                          [0, ng.zeros([3], F64), ng.zeros([3], F64)])
+            gw, = ng.gradients(ng.reduce_sum(acc), w)
+            with ng.Session(graph=g, backend=backend) as s:
+                _init(s)
+                runs[backend] = [s.run([i, acc, total, gw], {x: np.ones(3)}) + [s.run(w)]
+                                 for _ in range(2)]
+            body = i.op.get_attr("body_graph")
+            assert body.calls > 2 if backend == "cpu" else body.calls == 0
+    for a, b in zip(runs["numpy"], runs["cpu"]):
+        assert a[0] == b[0] == 7
+        for u, v in zip(a[1:], b[1:]):
+            np.testing.assert_allclose(u, v, rtol=1e-12)
+    # acc adds w_k * w_k (two reads of the value after the k-th assignment): its gradient
+    # adds 2 w_k over the iterations, twice the sum of the values
+    first, second = runs["numpy"]
+    np.testing.assert_allclose(first[3], 2 * first[2], rtol=1e-12)
+    assert (second[4] > first[4]).all()             # the second run went on from the first
+
+
 # --- initialized_value ---------------------------------------------------------------------------
 def test_initialized_value_before_and_after_initialisation(sess):
     v = ng.Variable(3.0)
