@@ -4,8 +4,8 @@
 ``ng.Session().run(...)``, ...
 """
 from . import config, dtypes, errors
-from .dtypes import (DType, as_dtype, bool_, complex64, complex128, float16, float32, float64,
-                     int32, int64)
+from .dtypes import (DType, as_dtype, bfloat16, bool_, complex64, complex128, double, float16,
+                     float32, float64, half, int32, int64)
 from .graph import (Graph, Operation, Tensor, control_dependencies, disable_eager_execution,
                     enable_eager_execution, executing_eagerly, get_default_graph,
                     name_scope, reset_default_graph)

@@ -574,6 +574,7 @@ def cast(x, dtype, name=None):
     """tf.cast; a cast to the same dtype returns `x` itself."""
     from ..indexed_slices import IndexedSlices
     dtype = _dt.as_dtype(dtype)
+    dtype.np                # bfloat16 without ml_dtypes: its ImportError, before any op is made
     if isinstance(x, IndexedSlices):
         return IndexedSlices(cast(x.values, dtype, name), x.indices, x.dense_shape)
     x = convert_to_tensor(x)

@@ -11,10 +11,16 @@
   when none was registered under the name).  Most rules are still registered apart, in
   ``numgrad/gradients/rules/``, with ``RegisterGradient``.
 
-This module imports nothing from numgrad, so any module may read it without an import cycle.
+bfloat16 values: ``register_op`` wraps ``compute`` with ``numgrad/bf16.py``'s ``widened``
+(bfloat16 inputs computed in float32, results rounded), so no reference handles bfloat16.
+
+This module imports nothing from numgrad but numgrad/bf16.py (which imports nothing), so any
+module may read it without an import cycle.
 """
 from dataclasses import dataclass, field
 from typing import Callable, Optional
+
+from ..bf16 import widened
 
 __all__ = ["OpDef", "register_op", "get_op_def", "op_types", "declared_gradient",
            "NOT_DIFFERENTIABLE"]
@@ -43,7 +49,8 @@ def register_op(op_type, infer, compute, kind="opaque", template=None, gradient=
     if gradient is not None and gradient is not NOT_DIFFERENTIABLE and not callable(gradient):
         raise TypeError(f"register_op('{op_type}'): gradient must be a function "
                         f"(op, grad) -> input gradients or NOT_DIFFERENTIABLE, got {gradient!r}")
-    _OPS[op_type] = OpDef(op_type, infer, compute, kind, template, extra, gradient)
+    _OPS[op_type] = OpDef(op_type, infer, widened(compute, op_type), kind, template, extra,
+                          gradient)
     return _OPS[op_type]
 
 
