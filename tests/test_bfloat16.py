@@ -39,7 +39,7 @@ assert ng.bfloat16.is_floating and ng.as_dtype('bfloat16') is ng.bfloat16
 g = ng.get_default_graph()
 x = ng.constant([1.0])
 for build in (lambda: ng.placeholder(ng.bfloat16, [2]), lambda: ng.cast(x, ng.bfloat16),
-              lambda: ng.constant([1.0], dtype=ng.bfloat16)):
+              lambda: ng.constant([1.0], dtype=ng.bfloat16), lambda: ng.to_bfloat16(x)):
     try:
         build()
     except ImportError as e:
