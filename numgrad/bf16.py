@@ -16,6 +16,8 @@ Until bfloat16 is first used the wrapper costs one global lookup per call.
 
 This module imports nothing from numgrad (the op registry imports it).
 """
+import functools
+
 import numpy as np
 
 __all__ = ["INSTALL_HINT", "load", "loaded_dtype", "widened", "KEEP_NATIVE"]
@@ -70,5 +72,4 @@ def widened(compute, op_type):
         outs = compute(wide, attrs)
         return [o.astype(bf) if getattr(o, "dtype", None) == np.float32 else o for o in outs]
 
-    run.__wrapped__ = compute
-    return run
+    return functools.update_wrapper(run, compute)      # the reference's name and module
