@@ -108,12 +108,13 @@ FUSED_TEMPLATES = {
     "Complex": "complex({0}, {1})", "Real": "{0}.real", "Imag": "{0}.imag",
     "Conj": "np.conj({0})", "ComplexAbs": "abs({0})",
     "Angle": "math.atan2({0}.imag, {0}.real)",
+    # NumPy's special cases of a complex power (kernels/cpu/scalar.py)
+    "Pow": "cpow({0}, {1})",
     # Numba's complex versions of these NumPy ufuncs follow NumPy's algorithms: within an ulp
     # or two of NumPy for every finite input (a sweep of tiny, huge and branch-cut values,
     # tests/test_complex_fused.py); for an inf or NaN part, which part of the result is NaN
-    # can differ.  Not here, because Numba's differ from NumPy's for finite inputs: Pow (0 to
-    # a complex power is NaN, integer powers are not exact), Sinh/Cosh (NaN parts where NumPy
-    # overflows to inf), Acosh and Expm1 (inaccurate near 0).
+    # can differ.  Not here, because Numba's differ from NumPy's for finite inputs: Sinh/Cosh
+    # (NaN parts where NumPy overflows to inf), Acosh and Expm1 (inaccurate near 0).
     "Tan": "np.tan({0})", "Asin": "np.arcsin({0})", "Acos": "np.arccos({0})",
     "Atan": "np.arctan({0})", "Asinh": "np.arcsinh({0})", "Atanh": "np.arctanh({0})",
     "Log1p": "np.log1p({0})",
