@@ -202,9 +202,13 @@ def _div_no_nan_ref(x, y):
 # or output fuses only with one, or with the complex_as_is trait; compiler/fuse.py).  Numba runs
 # NumPy's complex ufuncs on scalars, except division (cdiv: NumPy's algorithm; Numba's raises on
 # a zero divisor) and tanh (ctanh: Numba's overflows to NaN for |Re z| > ~350); the value is
-# then wrapped in the output's dtype.  Complex reductions, Pow (Numba's np.power differs from
-# NumPy's at infinities), Tan and the inverse trigonometric and hyperbolic functions run their
-# NumPy references as steps of their own.  The gradient kernels read conj(y) and give 0 where
+# then wrapped in the output's dtype.  Pow's cpow follows NumPy's special cases of a complex
+# power (kernels/cpu/scalar.py).  Numba's complex tan, inverse trigonometric and inverse
+# hyperbolic functions and log1p follow NumPy's algorithms (within an ulp or two for finite
+# inputs; for an inf or NaN part, which part of the result is NaN can differ:
+# tests/test_complex_fused.py).  Complex reductions, Sinh/Cosh (Numba gives NaN parts where
+# NumPy overflows to inf), Acosh and Expm1 (inaccurate near 0) run their NumPy references as
+# steps of their own.  The gradient kernels read conj(y) and give 0 where
 # dy is 0, as TF's.
 # `vecmath=`: the kernels/vecmath.py function of big float loops (compiler/vecmath_calls.py);
 # `vecmath_expr=`: an expression over them ({w}: f32 or f64; {z}: a zero of the dtype; {c}: its
@@ -244,11 +248,11 @@ UNARY = [
      Template("rsqrt({0})", complex="cdiv(1 + 0j, np.sqrt({0}))"), FLOAT_C),
     ("Exp", "exp", np.exp, Template("exp({0})", complex="np.exp({0})", vecmath="exp"), FLOAT_C),
     ("Log", "log", np.log, Template("log({0})", complex="np.log({0})", vecmath="log"), FLOAT_C),
-    ("Log1p", "log1p", np.log1p, Template("log1p({0})", vecmath="log1p"), FLOAT_C),
+    ("Log1p", "log1p", np.log1p, Template("log1p({0})", complex="np.log1p({0})", vecmath="log1p"), FLOAT_C),
     ("Expm1", "expm1", np.expm1, Template("expm1({0})", vecmath="expm1"), FLOAT_C),
     ("Sin", "sin", np.sin, Template("sin({0})", complex="np.sin({0})", vecmath="sin"), FLOAT_C),
     ("Cos", "cos", np.cos, Template("cos({0})", complex="np.cos({0})", vecmath="cos"), FLOAT_C),
-    ("Tan", "tan", np.tan, Template("tan({0})", vecmath="tan"), FLOAT_C),
+    ("Tan", "tan", np.tan, Template("tan({0})", complex="np.tan({0})", vecmath="tan"), FLOAT_C),
     ("Tanh", "tanh", np.tanh,
      Template("tanh({0})", complex="ctanh({0})", vecmath="tanh"), FLOAT_C),
     ("Sigmoid", "sigmoid", _sigmoid,
@@ -263,17 +267,17 @@ UNARY = [
     ("Relu", "relu", lambda x: np.maximum(x, np.zeros((), x.dtype)), "({0} if ({0} >= 0 or {0} != {0}) else 0)", NUMERIC),
     ("LogicalNot", "logical_not", np.logical_not, "(not {0})", BOOL),
     # issue 17: inverse trigonometric / hyperbolic, rounding, special functions, activations
-    ("Asin", "asin", _np1(np.arcsin), Template("asin({0})", vecmath="asin"), FLOAT_C),
-    ("Acos", "acos", _np1(np.arccos), Template("acos({0})", vecmath="acos"), FLOAT_C),
-    ("Atan", "atan", _np1(np.arctan), Template("atan({0})", vecmath="atan"), FLOAT_C),
+    ("Asin", "asin", _np1(np.arcsin), Template("asin({0})", complex="np.arcsin({0})", vecmath="asin"), FLOAT_C),
+    ("Acos", "acos", _np1(np.arccos), Template("acos({0})", complex="np.arccos({0})", vecmath="acos"), FLOAT_C),
+    ("Atan", "atan", _np1(np.arctan), Template("atan({0})", complex="np.arctan({0})", vecmath="atan"), FLOAT_C),
     ("Sinh", "sinh", _np1(np.sinh), Template("sinh({0})", vecmath_expr=VECMATH_SINH), FLOAT_C),
     ("Cosh", "cosh", _np1(np.cosh), Template("cosh({0})", vecmath_expr=VECMATH_COSH), FLOAT_C),
     ("Asinh", "asinh", _np1(np.arcsinh),
-     Template("asinh({0})", vecmath_expr=VECMATH_ASINH), FLOAT_C),
+     Template("asinh({0})", complex="np.arcsinh({0})", vecmath_expr=VECMATH_ASINH), FLOAT_C),
     ("Acosh", "acosh", _np1(np.arccosh),
      Template("acosh({0})", vecmath_expr=VECMATH_ACOSH), FLOAT_C),
     ("Atanh", "atanh", _np1(np.arctanh),
-     Template("atanh({0})", vecmath_expr=VECMATH_ATANH), FLOAT_C),
+     Template("atanh({0})", complex="np.arctanh({0})", vecmath_expr=VECMATH_ATANH), FLOAT_C),
     ("Ceil", "ceil", np.ceil, "ceil({0})", FLOAT),
     ("Round", "round", _np1(np.rint), "rint({0})", NUMERIC),   # half to even, as TF
     ("Rint", "rint", np.rint, "rint({0})", FLOAT),
@@ -384,7 +388,7 @@ BINARY = [
      Template("recipgrad({0}, {1})",
               complex="(0j if {1} == 0 else -{1} * np.conj({0} * {0}))"), FLOAT_C, None),
     ("Pow", "pow", _int_safe_power,
-     Template("pow({0}, {1})", int="ipow({0}, {1})"), NUMERIC_C, None),
+     Template("pow({0}, {1})", int="ipow({0}, {1})", complex="cpow({0}, {1})"), NUMERIC_C, None),
     ("Maximum", "maximum", np.maximum, "maximum({0}, {1})", NUMERIC, None),
     ("Minimum", "minimum", np.minimum, "minimum({0}, {1})", NUMERIC, None),
     ("SquaredDifference", "squared_difference", _squared_difference,
@@ -406,11 +410,11 @@ BINARY = [
     ("Atan2", "atan2", _np1(np.arctan2),
      Template("atan2({0}, {1})", vecmath="atan2"), FLOAT, None, _atan2_grad),
     ("Xlogy", "xlogy", _xlogy,
-     Template("xlogy({0}, {1})", vecmath_expr=VECMATH_XLOGY), FLOAT, None, _xlogy_grad),
+     Template("xlogy({0}, {1})", vecmath_expr=VECMATH_XLOGY), FLOAT_C, None, _xlogy_grad),
     ("Xlog1py", "xlog1py", _xlog1py,
-     Template("xlog1py({0}, {1})", vecmath_expr=VECMATH_XLOG1PY), FLOAT, None, _xlog1py_grad),
-    ("Xdivy", "xdivy", _xdivy, "xdivy({0}, {1})", FLOAT, None, _xdivy_grad),
-    ("MulNoNan", "multiply_no_nan", _mul_no_nan, "mulnonan({0}, {1})", FLOAT, None,
+     Template("xlog1py({0}, {1})", vecmath_expr=VECMATH_XLOG1PY), FLOAT_C, None, _xlog1py_grad),
+    ("Xdivy", "xdivy", _xdivy, "xdivy({0}, {1})", FLOAT_C, None, _xdivy_grad),
+    ("MulNoNan", "multiply_no_nan", _mul_no_nan, "mulnonan({0}, {1})", FLOAT_C, None,
      _mul_no_nan_grad),
     ("NextAfter", "nextafter", _np1(np.nextafter), "nextafter({0}, {1})", FLOAT, None,
      _next_after_grad),
@@ -669,6 +673,7 @@ def cast(x, dtype, name=None):
     """tf.cast; a cast to the same dtype returns `x` itself."""
     from ..indexed_slices import IndexedSlices
     dtype = _dt.as_dtype(dtype)
+    dtype.np                # bfloat16 without ml_dtypes: its ImportError, before any op is made
     if isinstance(x, IndexedSlices):
         return IndexedSlices(cast(x.values, dtype, name), x.indices, x.dense_shape)
     x = convert_to_tensor(x)

@@ -21,12 +21,18 @@
   when none was registered under the name).  Most rules are still registered apart, in
   ``numgrad/gradients/rules/``, with ``RegisterGradient``.
 
-This module imports nothing from numgrad, so any module may read it without an import cycle.
+bfloat16 values: ``register_op`` wraps ``compute`` with ``numgrad/bf16.py``'s ``widened``
+(bfloat16 inputs computed in float32, results rounded), so no reference handles bfloat16.
+
+This module imports nothing from numgrad but numgrad/bf16.py (which imports nothing), so any
+module may read it without an import cycle.
 """
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import re
+
+from ..bf16 import widened
 
 __all__ = ["OpDef", "Template", "Reduction", "TRAITS", "register_op", "get_op_def", "find_op_def",
            "op_types", "op_types_with", "declared_gradient", "NOT_DIFFERENTIABLE"]
@@ -135,7 +141,7 @@ def register_op(op_type, infer, compute, kind="opaque", template=None, gradient=
     if forms is not None and not isinstance(forms.text, (str, type(None))):
         raise TypeError(f"register_op('{op_type}'): template must be a string or a Template, "
                         f"got {template!r}")
-    _OPS[op_type] = OpDef(op_type, infer, compute, kind, None if forms is None else forms.text,
+    _OPS[op_type] = OpDef(op_type, infer, widened(compute, op_type), kind, None if forms is None else forms.text,
                           extra, gradient, forms, frozenset(traits), reduction,
                           None if data_inputs is None else tuple(data_inputs))
     return _OPS[op_type]
