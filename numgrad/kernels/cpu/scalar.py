@@ -19,7 +19,7 @@ __all__ = ["sqrt", "rsqrt", "exp", "log", "log1p", "expm1", "sin", "cos", "tan",
            "lgamma", "digamma", "erfc", "softplus", "softsign", "elu", "selu", "relu6",
            "isnan", "isinf", "isfinite", "atan2", "xlogy", "xlog1py", "xdivy", "mulnonan", "sqrtgrad", "rsqrtgrad", "recipgrad",
            "nextafter", "polygamma", "zeta",
-           # complex values (ops/complex.py FUSED_TEMPLATES)
+           # complex values (the `complex=` forms of ops/math.py's rows)
            "cdiv", "ctanh"]
 
 
