@@ -236,13 +236,13 @@ def warm_up(fn, data):
     """Call fn until it runs its final code: a small plan is interpreted for its first calls,
     then compiled into one plan function (cpu.INTERPRET_CALLS, cpu.FUSED_CALL_AFTER); a
     parallel kernel's first runs after compiling try threads and one thread in turn
-    (cpu.THREAD_TRIALS each)."""
-    from numgrad.backends import cpu
+    (cpu_runners.THREAD_TRIALS each)."""
+    from numgrad.backends import cpu, cpu_runners
     from numgrad import compile_workers
     t0 = time.process_time()
     fn(*data)
     compile_workers.wait_all()      # a big plan's kernels, compiling while it is interpreted
-    calls = 2 * cpu.THREAD_TRIALS
+    calls = 2 * cpu_runners.THREAD_TRIALS
     # Big plans compile on their first call (>= 0.2 s of cpu time); a small one is planned and
     # interpreted (~20 ms).  Process time, as a busy machine stretches the wall time of both.
     if time.process_time() - t0 < 0.1:
@@ -250,7 +250,7 @@ def warm_up(fn, data):
     for _ in range(calls):
         fn(*data)
     if compile_workers.wait_all():
-        for _ in range(2 * cpu.THREAD_TRIALS + 1):  # the plan function compiled meanwhile
+        for _ in range(2 * cpu_runners.THREAD_TRIALS + 1):  # the plan function compiled meanwhile
             fn(*data)
 
 

@@ -22,7 +22,7 @@ The policy (NUMGRAD_BLAS_THREADS=auto, the default):
 * A larger one may use up to min(ng.get_num_threads(), the user's BLAS count) threads; numgrad's
   own pool is idle while a matmul step runs (steps run one after another), so the two pools
   never run at once.  Whether threads pay is measured per matmul step, as for fused kernels
-  (backends/cpu.py THREAD_TRIALS): one-thread and threaded runs alternate until TRIALS of each
+  (backends/cpu_runners.py THREAD_TRIALS): one-thread and threaded runs alternate until TRIALS of each
   decide, a threaded run slower than twice the one-thread time decides at once, a threaded
   run later slower than twice its trial time (a core became busy) starts a new trial, and the
   choice is measured again every RECHECK runs.  The results do not depend on the choice

@@ -4,7 +4,7 @@ A big cpu plan whose kernels are not in the cache yet would make its first call 
 Numba: W6 (a PINN's Adam step, 16 distinct kernels) waited 2.5-5 s.  Instead the plan hands
 its kernels' sources and Numba signatures to :func:`start`, runs its first calls with the
 NumPy interpreter, and switches to the compiled kernels once the workers have saved them
-(backends/cpu.py, NUMGRAD_BACKGROUND_COMPILE).
+(backends/cpu_background.py, NUMGRAD_BACKGROUND_COMPILE).
 
 Workers are separate processes (:func:`main` in a fresh Python), not threads: Numba's
 typing is Python code, and a compiling thread would hold the GIL the interpreted calls need.

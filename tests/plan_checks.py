@@ -2,9 +2,10 @@
 
 Tests that care how a graph compiles (how many fused kernels, what each fused, row stages,
 lanes, opaque ops, thread choices, tiers) check the plan's own data structures here -- the
-CompiledPlan's ``steps`` (compiler groups and single nodes) and ``runners`` (backends/cpu.py)
--- instead of the text of ``ng.explain`` / ``plan_summary``, whose wording may change.  The
-summary text is built from the same fields, so these checks are as strong as the text ones.
+CompiledPlan's ``steps`` (compiler groups and single nodes) and ``runners``
+(backends/cpu_runners.py) -- instead of the text of ``ng.explain`` / ``plan_summary``, whose
+wording may change.  The summary text is built from the same fields, so these checks are as
+strong as the text ones.
 
     plan = check_plan(fetches, feed, kernels=1, steps=1, has_kernel=dict(reductions=1))
     assert plan.kernel(space=(130, 130, 3)).lanes == 3
@@ -16,7 +17,7 @@ import collections
 import dataclasses
 
 import numgrad as ng
-from numgrad.backends import cpu
+from numgrad.backends import cpu, cpu_runners
 from numgrad.compiler.emit_cpu import emit_group
 
 __all__ = ["Kernel", "Single", "Plan", "describe", "compiled_plans", "plan_of", "check_plan"]
@@ -120,7 +121,7 @@ def describe(cp):
                 loads=len(st.loads), outputs=len(st.outputs), reductions=len(st.reductions),
                 stages=len(st.stage_nodes) if st.stage_nodes else 1,
                 row_buffers=len(st.row_temps) if st.stage_nodes else 0,
-                lanes=run.lanes if isinstance(run, cpu._LaneRunner) else None,
+                lanes=run.lanes if isinstance(run, cpu_runners.LaneRunner) else None,
                 gathers=len(st.gathered) if st.gathered else 0,
                 row_blocks=_row_blocked(st, run),
                 parallel=bool(run.parallel), threads_pay=run.threads_pay,
@@ -139,7 +140,7 @@ def describe(cp):
 def _row_blocked(group, run):
     """Whether the kernel of `group` is row-blocked: the emitter's spec of it says so (the
     emitter is deterministic, so this is the spec the runner's kernel was made from)."""
-    if isinstance(run, cpu._LaneRunner):
+    if isinstance(run, cpu_runners.LaneRunner):
         return False
     return emit_group(group).row_blocked
 

@@ -17,7 +17,7 @@ import pytest
 
 import numgrad as ng
 from numgrad import cache, config
-from numgrad.backends import cpu
+from numgrad.compiler.layout import PARALLEL_MIN
 
 from plan_checks import compiled_plans
 
@@ -33,7 +33,7 @@ import os, sys, time
 import numpy as np
 import numgrad as ng
 from numgrad import cache
-from numgrad.backends import cpu
+from numgrad.backends import cpu, cpu_runners
 
 N = 40000
 a = ng.placeholder(ng.float64, [N], name="a")
@@ -57,7 +57,7 @@ def check(got, rtol=1e-12):
 
 def kernel_stats(cp):
     return [(sum(r._kernel.stats.cache_hits.values()), sum(r._kernel.stats.cache_misses.values()))
-            for r in cp.runners if isinstance(r, cpu._GroupRunner)]
+            for r in cp.runners if isinstance(r, cpu_runners.GroupRunner)]
 """
 
 
@@ -75,7 +75,7 @@ first = fn(va, vb)                      # interpreted; the workers start
 cp = plan()
 job = cp.compile_job
 assert job and job.running() and cp.background_calls == 1, (job, cp.background_calls)
-assert not any(r.compiled for r in cp.runners if isinstance(r, cpu._GroupRunner))
+assert not any(r.compiled for r in cp.runners if isinstance(r, cpu_runners.GroupRunner))
 check(first)
 # the same loss over other tensors: the same kernels, which the first plan's workers compile
 a2 = ng.placeholder(ng.float64, [N])
@@ -90,7 +90,7 @@ check(fn2(va, vb))
 assert all(hits > 0 and misses == 0 for hits, misses in kernel_stats(cp2))
 assert [p.returncode for p, _ in job.procs] == [0] * len(job.procs), job.failed
 compiled = fn(va, vb)                   # the kernels the workers saved, loaded
-assert all(r.compiled for r in cp.runners if isinstance(r, cpu._GroupRunner))
+assert all(r.compiled for r in cp.runners if isinstance(r, cpu_runners.GroupRunner))
 stats = kernel_stats(cp)
 assert stats and all(hits > 0 and misses == 0 for hits, misses in stats), stats
 check(compiled)
@@ -166,7 +166,7 @@ def test_fork_while_workers_compile(tmp_path):
         assert os.waitstatus_to_exitcode(status) == 0
         assert job.wait(240) and not job.failed, job.failed
         check(fn(va, vb))
-        assert all(r.compiled for r in plan().runners if isinstance(r, cpu._GroupRunner))
+        assert all(r.compiled for r in plan().runners if isinstance(r, cpu_runners.GroupRunner))
         print("ok")
         """, tmp_path / "c")
     assert out.strip() == "ok"
@@ -174,9 +174,9 @@ def test_fork_while_workers_compile(tmp_path):
 
 def test_stable_plans_and_compile_at_once_start_no_workers(rng, switches):
     switches(INTERPRET_CALLS=100, BACKGROUND_COMPILE=True)
-    x = ng.placeholder(ng.float64, [cpu.PARALLEL_MIN + 1])
+    x = ng.placeholder(ng.float64, [PARALLEL_MIN + 1])
     y = ng.reduce_sum(x * x * 3.0)
-    xv = rng.standard_normal(cpu.PARALLEL_MIN + 1)
+    xv = rng.standard_normal(PARALLEL_MIN + 1)
     with ng.Session(backend="cpu-stable") as s:
         s.run(y, {x: xv})
         cp, = compiled_plans(s)

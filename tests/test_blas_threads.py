@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 import numgrad as ng
-from numgrad import blas_threads
-from numgrad.backends import cpu
+from numgrad import blas_threads, config
 from numgrad.ops import registry
 
 pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
@@ -75,11 +74,10 @@ def test_small_matmuls_run_single_threaded_and_the_user_setting_comes_back(
 
 
 @needs_blas
-def test_interpreted_first_calls_follow_the_policy_too(rng, user_two_threads, seen,
-                                                       monkeypatch):
-    monkeypatch.setattr(cpu, "INTERPRET_CALLS", 100)
+def test_interpreted_first_calls_follow_the_policy_too(rng, user_two_threads, seen):
     fetches, feeds, data = _small_graph(rng)
-    _run(fetches, feeds, data, calls=2)
+    with config.override(NUMGRAD_INTERPRET_CALLS=100):
+        _run(fetches, feeds, data, calls=2)
     assert seen and set(seen) == {1}
     assert {i["num_threads"] for i in _blas_info()} == {2}
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import numgrad as ng
-from numgrad.backends.cpu import PARALLEL_MIN
+from numgrad.compiler.layout import PARALLEL_MIN
 
 from plan_checks import check_plan
 

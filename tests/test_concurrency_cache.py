@@ -156,7 +156,7 @@ def test_hot_callable_from_four_threads_with_mixed_shapes_and_types(switches):
 
 def test_fork_while_parent_threads_run_the_session():
     """Locks held by running threads at fork time must not hang or break the child."""
-    from numgrad.backends.cpu import PARALLEL_MIN
+    from numgrad.compiler.layout import PARALLEL_MIN
     x = ng.placeholder(ng.float64, [None], name="x")
     y = ng.reduce_sum(ng.exp(x) * 0.5)
     z = ng.tanh(x) * 3.0

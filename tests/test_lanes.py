@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import numgrad as ng
-from numgrad.backends import cpu
+from numgrad.backends import cpu_runners
 
 from ab_switch import assert_close, run_with_switch
 from plan_checks import plan_of
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
 
 def _lane_runners(sess):
     return [r for p in sess._plans.values() for cp in p._compiled.values()
-            for r in cp.runners if isinstance(r, cpu._LaneRunner)]
+            for r in cp.runners if isinstance(r, cpu_runners.LaneRunner)]
 
 
 def _run_both(fetches, feed_dict):

@@ -10,7 +10,7 @@ import pytest
 
 import numgrad as ng
 from numgrad import config
-from numgrad.backends.cpu import PARALLEL_MIN
+from numgrad.compiler.layout import PARALLEL_MIN
 from numgrad.compiler import pipeline
 
 from plan_checks import plan_of

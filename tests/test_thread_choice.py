@@ -6,14 +6,15 @@ import pytest
 
 import numgrad as ng
 from numgrad import threads
-from numgrad.backends import cpu
+from numgrad.backends import cpu_runners
+from numgrad.compiler.layout import PARALLEL_MIN
 
 from plan_checks import describe
 
 pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
 
 
-def _graph(n=cpu.PARALLEL_MIN * 2):
+def _graph(n=PARALLEL_MIN * 2):
     x = ng.placeholder(ng.float64, [n // 64, 64])
     loss = ng.reduce_sum(ng.sin(x) * x)
     col = ng.reduce_sum(ng.exp(-x * x), axis=0)        # a reduction over dim 0 (chunk partials)
@@ -22,7 +23,7 @@ def _graph(n=cpu.PARALLEL_MIN * 2):
 
 def _runners(sess):
     return [r for p in sess._plans.values() for cp in p._compiled.values()
-            for r in cp.runners if isinstance(r, cpu._GroupRunner) and r.parallel]
+            for r in cp.runners if isinstance(r, cpu_runners.GroupRunner) and r.parallel]
 
 
 def _fake_costs(monkeypatch, sess, serial_cost, parallel_cost):
@@ -30,7 +31,7 @@ def _fake_costs(monkeypatch, sess, serial_cost, parallel_cost):
     returns the list of parallel launches."""
     now = [0.0]
     launches = []
-    monkeypatch.setattr(cpu, "_clock", lambda: now[0])
+    monkeypatch.setattr(cpu_runners, "_clock", lambda: now[0])
     real = threads.run_chunks
 
     def run_chunks(kernel, n_chunks, args):
@@ -56,15 +57,15 @@ def _fake_costs(monkeypatch, sess, serial_cost, parallel_cost):
 def test_the_faster_way_is_chosen_and_results_do_not_change(threads_faster, two_threads,
                                                            monkeypatch, rng):
     x, fetches = _graph()
-    v = rng.standard_normal((cpu.PARALLEL_MIN * 2 // 64, 64))
+    v = rng.standard_normal((PARALLEL_MIN * 2 // 64, 64))
     sess = ng.Session(backend="cpu")
     first = sess.run(fetches, {x: v})                  # compiles (serially)
     runners = _runners(sess)
     assert runners and all(r.threads_pay is None for r in runners)
     costs = (2.0, 1.0) if threads_faster else (1.0, 2.0)
     launches = _fake_costs(monkeypatch, sess, *costs)
-    outs = [sess.run(fetches, {x: v}) for _ in range(2 * cpu.THREAD_TRIALS)]
-    assert len(launches) == cpu.THREAD_TRIALS * len(runners)     # the trials alternate
+    outs = [sess.run(fetches, {x: v}) for _ in range(2 * cpu_runners.THREAD_TRIALS)]
+    assert len(launches) == cpu_runners.THREAD_TRIALS * len(runners)     # the trials alternate
     assert all(r.threads_pay == (2, threads_faster) for r in runners)
     plan, = [cp for p in sess._plans.values() for cp in p._compiled.values()]
     kernels = describe(plan).kernels                # what the plan summary reports
@@ -82,16 +83,16 @@ def test_the_faster_way_is_chosen_and_results_do_not_change(threads_faster, two_
 
 def test_a_new_thread_count_is_measured_again(two_threads, rng):
     x, fetches = _graph()
-    v = rng.standard_normal((cpu.PARALLEL_MIN * 2 // 64, 64))
+    v = rng.standard_normal((PARALLEL_MIN * 2 // 64, 64))
     sess = ng.Session(backend="cpu")
-    for _ in range(1 + 2 * cpu.THREAD_TRIALS):
+    for _ in range(1 + 2 * cpu_runners.THREAD_TRIALS):
         sess.run(fetches, {x: v})
     assert all(r.threads_pay is not None and r.threads_pay[0] == 2 for r in _runners(sess))
     threads.set_num_threads(1)          # one thread: nothing to measure, runs serially
     sess.run(fetches, {x: v})
     assert all(r.threads_pay[0] == 2 for r in _runners(sess))
     threads.set_num_threads(3)
-    for _ in range(2 * cpu.THREAD_TRIALS):
+    for _ in range(2 * cpu_runners.THREAD_TRIALS):
         sess.run(fetches, {x: v})
     assert all(r.threads_pay[0] == 3 for r in _runners(sess))
 
@@ -100,7 +101,7 @@ def _noisy_moment(monkeypatch, runners):
     """A fake clock under which a parallel run of `runners`' kernels takes 3 units and a
     serial one 2 while the returned flag's [0] is True, and a parallel run 1 unit after."""
     now, slow = [0.0], [True]
-    monkeypatch.setattr(cpu, "_clock", lambda: now[0])
+    monkeypatch.setattr(cpu_runners, "_clock", lambda: now[0])
     real = threads.run_chunks
 
     def run_chunks(kernel, n_chunks, args):
@@ -126,23 +127,23 @@ def _serial_after_a_noisy_moment(monkeypatch, rng):
     kernels have decided to run serially.  (run, runners, slow): set slow[0] = False to end
     the noisy moment."""
     x, fetches = _graph()
-    v = rng.standard_normal((cpu.PARALLEL_MIN * 2 // 64, 64))
+    v = rng.standard_normal((PARALLEL_MIN * 2 // 64, 64))
     sess = ng.Session(backend="cpu")
     sess.run(fetches, {x: v})                          # compiles
     runners = _runners(sess)
     slow = _noisy_moment(monkeypatch, runners)
-    for _ in range(2 * cpu.THREAD_TRIALS):
+    for _ in range(2 * cpu_runners.THREAD_TRIALS):
         sess.run(fetches, {x: v})
     assert all(r.threads_pay == (2, False) for r in runners)
     return lambda: sess.run(fetches, {x: v}), runners, slow
 
 
 def test_the_choice_is_measured_again_after_thread_recheck_runs(two_threads, monkeypatch, rng):
-    monkeypatch.setattr(cpu, "THREAD_RECHECK", 5)
+    monkeypatch.setattr(cpu_runners, "THREAD_RECHECK", 5)
     # threads look slower during the first trials (a noisy moment), faster later
     run, runners, slow = _serial_after_a_noisy_moment(monkeypatch, rng)
     slow[0] = False
-    for _ in range(5 + 2 * cpu.THREAD_TRIALS):
+    for _ in range(5 + 2 * cpu_runners.THREAD_TRIALS):
         run()
     assert all(r.threads_pay == (2, True) for r in runners)
 
@@ -150,11 +151,11 @@ def test_the_choice_is_measured_again_after_thread_recheck_runs(two_threads, mon
 def test_a_serial_verdict_is_measured_again_sooner(two_threads, monkeypatch, rng):
     # threads look slower during the first trial (a noisy moment): the kernel runs serially,
     # but is measured again after SERIAL_RECHECK runs, not THREAD_RECHECK, and then uses them
-    assert cpu.SERIAL_RECHECK < cpu.THREAD_RECHECK
+    assert cpu_runners.SERIAL_RECHECK < cpu_runners.THREAD_RECHECK
     run, runners, slow = _serial_after_a_noisy_moment(monkeypatch, rng)
-    assert all(r.recheck_after == cpu.SERIAL_RECHECK for r in runners)
+    assert all(r.recheck_after == cpu_runners.SERIAL_RECHECK for r in runners)
     slow[0] = False
-    for _ in range(cpu.SERIAL_RECHECK + 2 * cpu.THREAD_TRIALS):
+    for _ in range(cpu_runners.SERIAL_RECHECK + 2 * cpu_runners.THREAD_TRIALS):
         run()
     assert all(r.threads_pay == (2, True) for r in runners)
-    assert all(r.recheck_after == cpu.THREAD_RECHECK for r in runners)
+    assert all(r.recheck_after == cpu_runners.THREAD_RECHECK for r in runners)

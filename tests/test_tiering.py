@@ -11,6 +11,7 @@ import pytest
 import numgrad as ng
 from numgrad import config
 from numgrad.backends import cpu
+from numgrad.compiler.layout import PARALLEL_MIN
 from numgrad.errors import InvalidArgumentError
 
 from plan_checks import describe
@@ -96,7 +97,7 @@ def test_interpreted_then_step_kernels_when_no_plan_function(tiers, rng):
 
 
 def test_big_plan_compiles_on_its_first_call(tiers, rng):
-    n = cpu.PARALLEL_MIN
+    n = PARALLEL_MIN
     x = ng.placeholder(ng.float64, [n])
     loss = ng.reduce_sum(ng.sin(x) * x)
     g, = ng.gradients(loss, [x])

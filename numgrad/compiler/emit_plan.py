@@ -1,6 +1,6 @@
 """Lines of one Numba function that runs a whole small cpu plan (its fused kernels, views and
 the few unfused ops it can run itself), shared by the cpu backend's one-dispatch plan function
-(backends/cpu.py) and the native while loop (compiler/emit_loop.py), which inlines a loop's
+(backends/cpu_plan_function.py) and the native while loop (compiler/emit_loop.py), which inlines a loop's
 cond and body plans into one native loop.
 
 A PlanEmitter names every value of one plan ``{prefix}v{id}``, its constants parameters

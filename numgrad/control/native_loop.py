@@ -224,7 +224,7 @@ def _start_background(source, runners, body_plan, inner_loops):
 
 
 def _runners(plan):
-    from ..backends.cpu import hot_runners
+    from ..backends.cpu_plan_function import hot_runners
     return hot_runners(plan)
 
 

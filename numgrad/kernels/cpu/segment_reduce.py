@@ -24,7 +24,7 @@ process, the 2-core VM loaded by other jobs; the kernel on numgrad's threads whe
     UnsortedSegmentMax                   0.29 / 0.29      0.02 / 0.03
 
 A Segment* op's output shape depends on its ids, so the cpu backend interprets a plan that
-holds one with the NumPy references (backends/cpu.py): these kernels run where an
+holds one with the NumPy references (backends/cpu_interpreter.py): these kernels run where an
 interpreter consults OPAQUE, and UnsortedSegment* ops with a constant count run compiled.
 
 Dtypes float32, float64, int32 and int64 (int32/int64 ids); anything else (float16), and ids

@@ -12,7 +12,7 @@ from ... import threads
 
 class ThreadChoice:
     """Whether numgrad's threads pay for one kernel at one shape, measured as for the fused
-    kernels (backends/cpu.py): the first TRIALS runs alternate serial and threaded, the faster
+    kernels (cpu_runners.py): the first TRIALS runs alternate serial and threaded, the faster
     way is kept, and the choice is measured again every RECHECK runs.  On a machine whose
     other processes keep the cores busy, waking a worker costs more than the work it takes
     (W9 on the 2-core VM under load: 99-147 ms a step serial, 134-223 ms threaded)."""
