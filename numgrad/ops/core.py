@@ -120,7 +120,7 @@ def _placeholder_compute(vals, attrs):
 
 
 register_op("Placeholder", lambda inputs, attrs: [(attrs["dtype"], attrs["shape"])],
-            _placeholder_compute, kind="source")
+            _placeholder_compute, kind="source", traits=("placeholder",))
 
 
 def placeholder(dtype, shape=None, name=None):

@@ -45,6 +45,14 @@ TRAITS = {
     "identity": "its outputs are its inputs as they are (lowering passes them through)",
     "row_gather": "with axis 0, it reads whole rows of its first input by index; the gathers "
                   "stage fuses it into the loop that consumes it",
+    "placeholder": "a value fed at run time (a Session feed, a function graph's argument or "
+                   "capture); it has no value of its own, so a plan or a copy must be given one",
+    "variable": "a variable's state source: ng.Variable makes it in the outermost graph, and a "
+                "function graph that uses it captures its value there",
+    "lifted": "a state source (not a variable) that an op built inside a control-flow function "
+              "makes in the outermost graph instead (TF's init_scope)",
+    "state_write": "writes a variable's session state; a function graph notes the write, and a "
+                   "copy of the function computes only the written value",
 }
 
 
