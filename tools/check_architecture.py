@@ -62,7 +62,6 @@ KNOWN_OP_KEYED = {
     "numgrad/compiler/emit_plan.py": 13,
     "numgrad/compiler/lower.py": 8,
     "numgrad/compiler/rewrites.py": 6,
-    "numgrad/control/func_graph.py": 6,
     "numgrad/control/native_loop.py": 4,
     "numgrad/control/stateful.py": 1,
     "numgrad/gradients/custom.py": 1,
