@@ -63,7 +63,6 @@ KNOWN_OP_KEYED = {
     "numgrad/compiler/lower.py": 8,
     "numgrad/compiler/rewrites.py": 6,
     "numgrad/control/native_loop.py": 4,
-    "numgrad/gradients/custom.py": 1,
     "numgrad/kernels/cpu/__init__.py": 1,
     "numgrad/kernels/cpu/conv.py": 1,
     "numgrad/kernels/cpu/depthwise.py": 1,
