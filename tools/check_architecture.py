@@ -62,9 +62,6 @@ KNOWN_OP_KEYED = {
     "numgrad/compiler/lower.py": 8,
     "numgrad/compiler/rewrites.py": 6,
     "numgrad/control/native_loop.py": 4,
-    "numgrad/kernels/cuda/__init__.py": 1,
-    "numgrad/kernels/cuda/concat.py": 1,
-    "numgrad/kernels/cuda/softmax.py": 1,
 }
 
 _ENV_READ = re.compile(r"""os\.(?:environ\.get|getenv)\(\s*["']NUMGRAD_"""
