@@ -56,7 +56,6 @@ KNOWN_OP_KEYED = {
     "numgrad/backends/cpu.py": 5,
     "numgrad/backends/cpu_schedule.py": 1,
     "numgrad/backends/cuda.py": 2,
-    "numgrad/batching.py": 3,
     "numgrad/compiler/emit_loop.py": 3,
     "numgrad/compiler/emit_plan.py": 13,
     "numgrad/compiler/lower.py": 8,
