@@ -21,7 +21,10 @@ lists the offenders when a rule is broken (tests/test_architecture.py runs it).
    ``frozenset(...)`` call) with two or more elements or keys that are registered op type
    names, and no comparison (``==``, ``!=``, ``in``, ``not in``) with an op type name as a
    string literal.  Such a fact belongs in the op's declaration (numgrad/ops/registry.py's
-   OpDef: its templates, ``vecmath``, fusion traits); a pass asks the OpDef.  This rule alone
+   OpDef: its templates, ``vecmath``, traits, fields); a pass asks the OpDef.  A registration
+   is not a table: a kernel or rule registering itself for the op types it serves, where it is
+   defined (``@register_kernel("TopKV2")``, ``@batching_rule("Sum", "Mean")``, like
+   ``@RegisterGradient``), names them as call arguments, which this rule does not count.  This rule alone
    imports numgrad, for the registered op type names (op_type_names()).  Today's are counted
    per file in KNOWN_OP_KEYED as debt: a file's count may shrink (then lower it, or drop the
    entry at zero) but not grow, and no other pass module may start one.
