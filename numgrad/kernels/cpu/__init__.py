@@ -14,6 +14,8 @@ from . import softmax as _softmax  # noqa: F401
 from . import top_k as _top_k  # noqa: F401
 from .registry import OPAQUE, register_kernel
 
+__all__ = ["OPAQUE", "register_kernel"]
+
 # the Segment* kernels are made per op of ops/math_extra.py's SEGMENT_OPS tables
 for _t, _kernel in _segment_reduce.OPAQUE.items():
     register_kernel(_t)(_kernel)

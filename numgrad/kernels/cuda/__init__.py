@@ -14,4 +14,6 @@ after the run).  ``prepare`` returns None for cases it does not handle (a dtype 
 atomics, say); the backend then runs the NumPy reference on the host.
 """
 from . import concat, gather, matmul, scatter, softmax, transpose  # noqa: F401  (they register)
-from .registry import KERNELS  # noqa: F401  (op type -> prepare, see registry.py)
+from .registry import KERNELS, register_kernel
+
+__all__ = ["KERNELS", "register_kernel"]
