@@ -8,13 +8,15 @@ they are: NumPy broadcasting lets a batched operand of shape ``(m, *s)`` meet an
 once the batched operand is given enough unit dims after ``m`` to line up with an unbatched
 operand of higher rank.
 
-Each op type has a *batching rule* in ``BATCH_RULES``:
+Each op type has a *batching rule* in ``BATCH_RULES``, registered next to the rule
+(``@batching_rule("Select")`` here, ``BATCH_RULES.setdefault`` in an op module):
 ``rule(ctx, op, inputs, batched) -> [output, ...]`` where ``inputs`` are the new input tensors,
 ``batched`` says which of them carry the batch dim, and each output is a batched tensor or
 ``Plain(t)`` for an output that does not depend on the seed's value (Shape, ZerosLike, ...).
-Op types that cannot have a seed-dependent input are listed, with the reason, in
-``NOT_BATCHABLE``; an op met on a seed path without a rule raises ``NoBatchingRule`` (the
-caller falls back to a loop and says so).
+Op types that cannot have a seed-dependent input declare the reason with the op
+(``register_op(..., not_batchable=...)``) or add it to ``NOT_BATCHABLE``
+(``not_batchable_reason`` asks both); an op met on a seed path without a rule raises
+``NoBatchingRule`` (the caller falls back to a loop and says so).
 
 This is what makes ``ng.jacobian`` one graph instead of ``y.size`` gradient graphs: the
 backward graph is built once with a seed placeholder and then vectorised over an identity seed.
@@ -27,9 +29,10 @@ from .ops import math as M
 from .ops import reduce as R
 from .ops.core import constant, constant_value, make_op, shape_tensor_value
 from .ops.common import format_shape as _fmt
+from .ops.registry import find_op_def
 
 __all__ = ["vectorize", "Plain", "NoBatchingRule", "BATCH_RULES", "NOT_BATCHABLE",
-           "has_batching_rule"]
+           "batching_rule", "has_batching_rule", "not_batchable_reason"]
 
 
 class NoBatchingRule(Exception):
@@ -120,10 +123,36 @@ def _same_op(ctx, op, inputs, attrs=None):
 
 
 # --- rules ----------------------------------------------------------------------------------
+BATCH_RULES = {}
+# op type -> why it needs no rule: never a seed-dependent (batched) input; op modules add theirs
+# (an op may also declare its reason with register_op(..., not_batchable=...))
+NOT_BATCHABLE = {}
+
+
+def batching_rule(*op_types):
+    """Decorator: the function is the batching rule of each of `op_types`.  Rules live next to
+    their op where they can (op modules add theirs with ``BATCH_RULES.setdefault``); the
+    rules of the core ops are registered here, each where it is defined."""
+    def register(rule):
+        for op_type in op_types:
+            if op_type in BATCH_RULES:
+                raise KeyError(f"batching_rule: op type '{op_type}' already has a batching "
+                               f"rule ({BATCH_RULES[op_type].__qualname__})")
+            BATCH_RULES[op_type] = rule
+        return rule
+    return register
+
+
+@batching_rule("Cast", "ReluGrad", "SelectV2", "Identity", "StopGradient")
 def _elementwise(ctx, op, inputs, batched):
     return _same_op(ctx, op, _align(ctx, op, inputs, batched))
 
 
+for _t, *_ in list(M.UNARY) + list(M.BINARY):      # ops/math.py's elementwise tables
+    batching_rule(_t)(_elementwise)
+
+
+@batching_rule("Select")
 def _select_v1(ctx, op, inputs, batched):
     """Select's condition may be a vector over dim 0: make it broadcastable, use SelectV2."""
     c, x, y = inputs
@@ -135,6 +164,7 @@ def _select_v1(ctx, op, inputs, batched):
     return [M.where_v2(c, x, y)]
 
 
+@batching_rule("AddN")
 def _add_n(ctx, op, inputs, batched):
     """Sum the batched terms with AddN, then add the unbatched ones (they broadcast)."""
     b = [t for t, f in zip(inputs, batched) if f]
@@ -145,6 +175,7 @@ def _add_n(ctx, op, inputs, batched):
     return [total]
 
 
+@batching_rule("Shape")
 def _plain_shape(ctx, op, inputs, batched):
     x = op.inputs[0]
     out_type = op.attrs["out_type"]
@@ -153,6 +184,7 @@ def _plain_shape(ctx, op, inputs, batched):
     return [Plain(A.strided_slice(A.shape(inputs[0], out_type=out_type), slice(1, None)))]
 
 
+@batching_rule("Size")
 def _plain_size(ctx, op, inputs, batched):
     x = op.inputs[0]
     out_type = op.attrs["out_type"]
@@ -163,6 +195,7 @@ def _plain_size(ctx, op, inputs, batched):
                              constant(np.array(ctx.m, out_type.np))))]
 
 
+@batching_rule("Rank")
 def _plain_rank(ctx, op, inputs, batched):
     r = op.inputs[0].shape.rank
     if r is not None:
@@ -179,6 +212,11 @@ def _like(value):
     return rule
 
 
+batching_rule("ZerosLike")(_like(0))
+batching_rule("OnesLike")(_like(1))
+
+
+@batching_rule("Fill")
 def _fill(ctx, op, inputs, batched):
     _require_unbatched(op, batched, 0)
     dims, value = inputs
@@ -190,6 +228,7 @@ def _fill(ctx, op, inputs, batched):
     return [A.broadcast_to(A.reshape(value, [ctx.m] + [1] * rank), target)]
 
 
+@batching_rule("BroadcastTo")
 def _broadcast_to(ctx, op, inputs, batched):
     _require_unbatched(op, batched, 1)
     x, shp = inputs
@@ -200,6 +239,7 @@ def _broadcast_to(ctx, op, inputs, batched):
     return [A.broadcast_to(x, _with_batch_dim(ctx, shp))]
 
 
+@batching_rule("SumToShape")
 def _sum_to_shape(ctx, op, inputs, batched):
     _require_unbatched(op, batched, 1)
     g, shp = inputs
@@ -222,16 +262,19 @@ def _sum_to_shape(ctx, op, inputs, batched):
     return [A.transpose(out, [k] + list(range(k)))]
 
 
+@batching_rule("Reshape")
 def _reshape(ctx, op, inputs, batched):
     _require_unbatched(op, batched, 1)
     x, shp = inputs
     return [A.reshape(x, _with_batch_dim(ctx, shp))]
 
 
+@batching_rule("ExpandDims")
 def _expand_dims(ctx, op, inputs, batched):
     return _same_op(ctx, op, inputs, {"axis": _shift_axis(op.attrs["axis"])})
 
 
+@batching_rule("Squeeze")
 def _squeeze(ctx, op, inputs, batched):
     axis = op.attrs["axis"]
     if axis is None:                 # squeeze every unit dim of the row, never the batch dim
@@ -242,6 +285,7 @@ def _squeeze(ctx, op, inputs, batched):
     return _same_op(ctx, op, inputs, {"axis": tuple(_shift_axis(a) for a in axis)})
 
 
+@batching_rule("Transpose")
 def _transpose(ctx, op, inputs, batched):
     perm = op.attrs["perm"]
     if perm is None:
@@ -253,25 +297,30 @@ def _all_batched(ctx, inputs, batched):
     return [t if b else _broadcast_batch(ctx, t) for t, b in zip(inputs, batched)]
 
 
+@batching_rule("ConcatV2")
 def _concat(ctx, op, inputs, batched):
     return _same_op(ctx, op, _all_batched(ctx, inputs, batched),
                     {"axis": _shift_axis(op.attrs["axis"])})
 
 
+@batching_rule("Pack")
 def _pack(ctx, op, inputs, batched):
     return _same_op(ctx, op, _all_batched(ctx, inputs, batched),
                     {"axis": _shift_axis(op.attrs["axis"])})
 
 
+@batching_rule("Unpack")
 def _unpack(ctx, op, inputs, batched):
     return _same_op(ctx, op, inputs, {**op.attrs, "axis": _shift_axis(op.attrs["axis"])})
 
 
+@batching_rule("SplitV")
 def _split_v(ctx, op, inputs, batched):
     _require_unbatched(op, batched, 1)
     return _same_op(ctx, op, inputs, {**op.attrs, "axis": _shift_axis(op.attrs["axis"])})
 
 
+@batching_rule("Tile")
 def _tile(ctx, op, inputs, batched):
     return _same_op(ctx, op, inputs, {"multiples": (1,) + tuple(op.attrs["multiples"])})
 
@@ -280,10 +329,12 @@ def _batched_spec(spec):
     return (slice(None),) + tuple(spec)
 
 
+@batching_rule("StridedSlice")
 def _strided_slice(ctx, op, inputs, batched):
     return _same_op(ctx, op, inputs, {"spec": _batched_spec(op.attrs["spec"])})
 
 
+@batching_rule("StridedSliceGrad")
 def _strided_slice_grad(ctx, op, inputs, batched):
     _require_unbatched(op, batched, 0)
     shp, dy = inputs
@@ -293,11 +344,13 @@ def _strided_slice_grad(ctx, op, inputs, batched):
     return _same_op(ctx, op, [target, dy], {"spec": _batched_spec(op.attrs["spec"])})
 
 
+@batching_rule("GatherV2")
 def _gather(ctx, op, inputs, batched):
     _require_unbatched(op, batched, 1)
     return _same_op(ctx, op, inputs, {"axis": op.attrs["axis"] + 1})
 
 
+@batching_rule("UnsortedSegmentSum")
 def _unsorted_segment_sum(ctx, op, inputs, batched):
     """Move the batch dim behind the segment-id dims, segment-sum, move it back in front."""
     _require_unbatched(op, batched, 1, 2)
@@ -309,6 +362,7 @@ def _unsorted_segment_sum(ctx, op, inputs, batched):
     return [A.transpose(summed, [1, 0] + list(range(2, r - r_ids + 2)))]
 
 
+@batching_rule("Sum", "Mean", "Max", "Min", "Prod")
 def _reduction(ctx, op, inputs, batched):
     axis = op.attrs["axis"]
     if axis is None:
@@ -317,20 +371,24 @@ def _reduction(ctx, op, inputs, batched):
                                       "keepdims": op.attrs["keepdims"]})
 
 
+@batching_rule("Cumsum", "Cumprod")
 def _scan(ctx, op, inputs, batched):
     return _same_op(ctx, op, inputs, {**op.attrs, "axis": _shift_axis(op.attrs["axis"])})
 
 
+@batching_rule("MatMul", "BatchMatMulV2")
 def _matmul(ctx, op, inputs, batched):
     """A batch dim in front turns MatMul into a (broadcasting) BatchMatMulV2."""
     a, b = _align(ctx, op, inputs, batched)
     return list(make_op("BatchMatMulV2", [a, b], op.attrs, graph=ctx.graph).outputs)
 
 
+@batching_rule("Softmax", "LogSoftmax")
 def _softmax(ctx, op, inputs, batched):
     return _same_op(ctx, op, inputs, {"axis": _shift_axis(op.attrs["axis"])})
 
 
+@batching_rule("SoftmaxCrossEntropyWithLogits")
 def _softmax_cross_entropy(ctx, op, inputs, batched):
     """Fold the batch dim into the rows of the 2-D op, then split it out again."""
     logits, labels = _all_batched(ctx, inputs, batched)
@@ -344,6 +402,7 @@ def _softmax_cross_entropy(ctx, op, inputs, batched):
     return [A.reshape(loss, [ctx.m, -1]), A.reshape(backprop, [ctx.m, -1, c])]
 
 
+@batching_rule("CheckNumerics")
 def _check_numerics(ctx, op, inputs, batched):
     """Check the batched values; the new op's own name goes in its attrs (it reports it)."""
     new_op = make_op(op.type, inputs, dict(op.attrs), graph=ctx.graph)
@@ -352,73 +411,25 @@ def _check_numerics(ctx, op, inputs, batched):
     return list(new_op.outputs)
 
 
+@batching_rule("IdentityN")
 def _identity_n(ctx, op, inputs, batched):
     """Each output is its input (batched or not).  Like TF's vectorisation, the twin is plain
     identities: an override of IdentityN's gradient does not carry over to the batched copy."""
     return [t if b else Plain(t) for t, b in zip(inputs, batched)]
 
 
-def _elementwise_types():
-    return ([t for t, *_ in M.UNARY] + [t for t, *_ in M.BINARY] +
-            ["Cast", "ReluGrad", "SelectV2", "Identity", "StopGradient"])
-
-
-BATCH_RULES = {t: _elementwise for t in _elementwise_types()}
-BATCH_RULES.update({
-    "Select": _select_v1,
-    "AddN": _add_n,
-    "Shape": _plain_shape,
-    "Size": _plain_size,
-    "Rank": _plain_rank,
-    "ZerosLike": _like(0),
-    "OnesLike": _like(1),
-    "Fill": _fill,
-    "BroadcastTo": _broadcast_to,
-    "SumToShape": _sum_to_shape,
-    "Reshape": _reshape,
-    "ExpandDims": _expand_dims,
-    "Squeeze": _squeeze,
-    "Transpose": _transpose,
-    "ConcatV2": _concat,
-    "Pack": _pack,
-    "Unpack": _unpack,
-    "SplitV": _split_v,
-    "Tile": _tile,
-    "StridedSlice": _strided_slice,
-    "StridedSliceGrad": _strided_slice_grad,
-    "GatherV2": _gather,
-    "UnsortedSegmentSum": _unsorted_segment_sum,
-    "Sum": _reduction, "Mean": _reduction, "Max": _reduction, "Min": _reduction,
-    "Prod": _reduction,
-    "Cumsum": _scan, "Cumprod": _scan,
-    "MatMul": _matmul, "BatchMatMulV2": _matmul,
-    "Softmax": _softmax, "LogSoftmax": _softmax,
-    "SoftmaxCrossEntropyWithLogits": _softmax_cross_entropy,
-    "CheckNumerics": _check_numerics,
-    "IdentityN": _identity_n,
-})
-
-# Op types that never receive a seed-dependent (batched) input, so need no rule.
-NOT_BATCHABLE = {
-    "Const": "source: has no inputs",
-    "Placeholder": "source: has no inputs",
-    "NoOp": "control only: no data inputs or outputs",
-    # Its input is a shape vector; shape vectors of batched tensors are themselves unbatched
-    # (the Shape rule returns the row shape), so a batched one never reaches it.
-    "ReducedShape": "input is a shape vector, never batched",
-    # Output size depends on the values (number of true elements), so rows cannot be stacked;
-    # it is not differentiable and only ever sees forward (bool) values in backward graphs.
-    "Where": "data-dependent output shape",
-    # Session state (numgrad/ops/state.py): sources without inputs, and the assignment, which
-    # has no gradient, so no seed-dependent tensor reaches it in a backward graph.
-    "VariableV2": "state source: has no inputs",
-    "IsVariableInitialized": "state source: has no inputs",
-    "Assign": "writes session state; not differentiable",
-}
-
-
 def has_batching_rule(op_type):
     return op_type in BATCH_RULES
+
+
+def not_batchable_reason(op_type):
+    """Why op type `op_type` needs no batching rule (NOT_BATCHABLE, or the reason declared with
+    the op: register_op's `not_batchable`), or None."""
+    reason = NOT_BATCHABLE.get(op_type)
+    if reason is None:
+        op_def = find_op_def(op_type)
+        reason = None if op_def is None else op_def.not_batchable
+    return reason
 
 
 # --- the walk -------------------------------------------------------------------------------

@@ -21,7 +21,10 @@ lists the offenders when a rule is broken (tests/test_architecture.py runs it).
    ``frozenset(...)`` call) with two or more elements or keys that are registered op type
    names, and no comparison (``==``, ``!=``, ``in``, ``not in``) with an op type name as a
    string literal.  Such a fact belongs in the op's declaration (numgrad/ops/registry.py's
-   OpDef: its templates, ``vecmath``, fusion traits); a pass asks the OpDef.  This rule alone
+   OpDef: its templates, ``vecmath``, traits, fields); a pass asks the OpDef.  A registration
+   is not a table: a kernel or rule registering itself for the op types it serves, where it is
+   defined (``@register_kernel("TopKV2")``, ``@batching_rule("Sum", "Mean")``, like
+   ``@RegisterGradient``), names them as call arguments, which this rule does not count.  This rule alone
    imports numgrad, for the registered op type names (op_type_names()).  Today's are counted
    per file in KNOWN_OP_KEYED as debt: a file's count may shrink (then lower it, or drop the
    entry at zero) but not grow, and no other pass module may start one.
@@ -60,23 +63,11 @@ KNOWN_OP_KEYED = {
     "numgrad/backends/cpu_summary.py": 1,
     "numgrad/backends/cpu_schedule.py": 1,
     "numgrad/backends/cuda.py": 2,
-    "numgrad/backends/numpy.py": 1,
-    "numgrad/batching.py": 3,
     "numgrad/compiler/emit_loop.py": 3,
     "numgrad/compiler/emit_plan.py": 13,
     "numgrad/compiler/lower.py": 8,
     "numgrad/compiler/rewrites.py": 6,
-    "numgrad/control/func_graph.py": 6,
     "numgrad/control/native_loop.py": 4,
-    "numgrad/control/stateful.py": 1,
-    "numgrad/gradients/custom.py": 1,
-    "numgrad/kernels/cpu/__init__.py": 1,
-    "numgrad/kernels/cpu/conv.py": 1,
-    "numgrad/kernels/cpu/depthwise.py": 1,
-    "numgrad/kernels/cpu/pool_avg.py": 1,
-    "numgrad/kernels/cuda/__init__.py": 1,
-    "numgrad/kernels/cuda/concat.py": 1,
-    "numgrad/kernels/cuda/softmax.py": 1,
 }
 
 _ENV_READ = re.compile(r"""os\.(?:environ\.get|getenv)\(\s*["']NUMGRAD_"""

@@ -50,7 +50,7 @@ class NumpyPlan(Plan, SignaturePlan):
         self.ops = prune(fetches, targets, feeds)
         fed = set(feeds)
         for op in self.ops:
-            if op.type == "Placeholder" and op.outputs[0] not in fed:
+            if get_op_def(op.type).has_trait("placeholder") and op.outputs[0] not in fed:
                 p = op.outputs[0]
                 raise InvalidArgumentError(
                     f"You must feed a value for placeholder tensor '{op.name}' with dtype "

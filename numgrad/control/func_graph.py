@@ -13,14 +13,19 @@ from .. import config
 from .. import graph as _graph
 from ..backends import function_backend
 from ..graph import Graph, Tensor
+from ..ops.registry import find_op_def
 from . import stateful
 
 __all__ = ["FuncGraph", "flatten", "pack_sequence_as", "assert_same_structure", "copy_ops"]
 
-# state sources built inside a function are made in the outermost graph (TF's init_scope)
-_LIFTED = ("IsVariableInitialized", "RandomCounter")
 # The cpu backend's function graphs: interpreted for this many calls, then compiled.
 COMPILE_AFTER = config.get("NUMGRAD_FUNCTION_COMPILE_AFTER")
+
+
+def _has_trait(op_type, trait):
+    """Whether op type `op_type` is registered with `trait` (ops/registry.py's TRAITS)."""
+    op_def = find_op_def(op_type)
+    return op_def is not None and op_def.has_trait(trait)
 
 
 class FuncGraph(Graph):
@@ -62,15 +67,15 @@ class FuncGraph(Graph):
             _graph._TRACING[0] -= 1
 
     def create_op(self, op_type, inputs, attrs=None, name=None, exact_name=False):
-        if op_type in _LIFTED:
+        if _has_trait(op_type, "lifted"):    # made in the outermost graph (TF's init_scope)
             with stateful.lifted(self) as root:
                 return root.create_op(op_type, inputs, attrs, name, exact_name)
-        if op_type == "VariableV2":
-            raise ValueError(f"a VariableV2 op cannot be built inside the control-flow function "
+        if _has_trait(op_type, "variable"):
+            raise ValueError(f"a {op_type} op cannot be built inside the control-flow function "
                              f"{self.name}: create variables with ng.Variable/get_variable, "
                              "which make them in the outermost graph")
         op = super().create_op(op_type, inputs, attrs, name, exact_name)
-        if op_type == "Assign":
+        if _has_trait(op_type, "state_write"):
             stateful.note_write(self, op)
         return op
 
@@ -82,7 +87,7 @@ class FuncGraph(Graph):
         return self._capture(t, "capture") if state else self._plain_capture(t, "capture")
 
     def _capture(self, t, op_type):
-        if t.op.type == "VariableV2":       # a variable: its value now, in this function
+        if _has_trait(t.op.type, "variable"):      # its value now, in this function
             return stateful.read_variable(self, t, self._plain_capture(t, op_type))
         return self._plain_capture(t, op_type)
 
@@ -208,12 +213,12 @@ def copy_ops(fg, mapping, fetches):
     env = dict(mapping)
     op_map = {}
     for op in prune([t for t in fetches if t not in env], [], list(env)):
-        if op.type == "Placeholder":
+        if _has_trait(op.type, "placeholder"):
             raise ValueError(f"copy_ops: placeholder '{op.name}' of {fg!r} is not mapped")
         ins = [env[t] for t in op.inputs]
         ctrl = [op_map[c] for c in op.control_inputs if c in op_map]
         typ, attrs = op.type, op.attrs
-        if typ == "Assign":     # a copy computes values only: the assigned value, no gradient
+        if _has_trait(typ, "state_write"):  # a copy computes values only: the value, no gradient
             typ, attrs = "StopGradient", {}
         with target.control_dependencies(ctrl):
             new = target.create_op(typ, ins, attrs, op.name.replace("/", "_"))

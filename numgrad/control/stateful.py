@@ -31,7 +31,7 @@ from .. import batching
 from .. import dtypes as _dt
 from ..errors import FailedPreconditionError
 from ..graph import Graph
-from ..ops.registry import register_op
+from ..ops.registry import get_op_def, register_op
 from ..tensor_shape import TensorShape
 
 __all__ = ["DRAW", "FunctionState", "root_graph", "lifted", "read_variable", "note_write",
@@ -240,6 +240,6 @@ def uninitialized_marker(op):
 def check_initialized(fg, values):
     """FailedPreconditionError where a branch about to run reads an uninitialised variable."""
     for (outer, _), v in zip(fg.captures, values):
-        if outer.op.type == "VariableV2" and _MARKERS.get(id(v)) is v:
+        if _MARKERS.get(id(v)) is v and get_op_def(outer.op.type).has_trait("variable"):
             raise FailedPreconditionError(
                 f"Attempting to use uninitialized value {outer.op.name}", outer.op)

@@ -27,6 +27,7 @@ import itertools
 from ..control.func_graph import flatten, pack_sequence_as
 from ..graph import Tensor, executing_eagerly, get_default_graph
 from .registry import RegisterGradient
+from ..ops.registry import get_op_def
 from ..indexed_slices import IndexedSlices
 from ..ops.array import identity_n
 from ..ops.core import convert_to_tensor
@@ -35,8 +36,6 @@ from ..variables import Variable
 __all__ = ["custom_gradient"]
 
 _UIDS = itertools.count(1)
-# Ops that read a variable only to write or test its state: not a use of its value.
-_STATE_OPS = ("Assign", "IsVariableInitialized")
 
 
 def custom_gradient(f=None):
@@ -112,7 +111,9 @@ def _variables_used(new_ops, flat_args, flat_result):
     args = set(flat_args)
     found = {}
     for op in new_ops:
-        if op.type not in _STATE_OPS:
+        # an op writing a variable's state takes the value written, not a use of a variable
+        # (a state source such as IsVariableInitialized has no inputs)
+        if not get_op_def(op.type).has_trait("state_write"):
             for t in op.inputs:
                 if isinstance(t, Variable) and t.trainable and t not in args:
                     found[t.name] = t

@@ -37,7 +37,8 @@ register_op("ZerosLike", _same, lambda v, a: [np.zeros_like(v[0])], kind="elemen
             template="zero", like_value=0)
 register_op("OnesLike", _same, lambda v, a: [np.ones_like(v[0])], kind="elementwise",
             template="one", like_value=1)
-register_op("NoOp", lambda inputs, attrs: [], lambda v, a: [], kind="control")
+register_op("NoOp", lambda inputs, attrs: [], lambda v, a: [], kind="control",
+            not_batchable="control only: no data inputs or outputs")
 
 
 def identity(input, name=None):  # noqa: A002  (TF's argument name)
@@ -330,8 +331,10 @@ def _reduced_shape_compute(v, a):
     return [out]
 
 
+# Its input is a shape vector; shape vectors of batched tensors are themselves unbatched
+# (batching's Shape rule returns the row shape), so a batched one never reaches it.
 register_op("ReducedShape", lambda i, a: [(i[0].dtype, i[0].shape)], _reduced_shape_compute,
-            kind="shape")
+            kind="shape", not_batchable="input is a shape vector, never batched")
 
 
 def reduced_shape(shape_tensor, axes, name=None):

@@ -26,7 +26,8 @@ def _const_infer(inputs, attrs):
     return [(_dt.as_dtype(v.dtype), TensorShape(v.shape))]
 
 
-register_op("Const", _const_infer, lambda vals, attrs: [attrs["value"]], kind="source")
+register_op("Const", _const_infer, lambda vals, attrs: [attrs["value"]], kind="source",
+            not_batchable="source: has no inputs")
 
 
 _KEPT = {np.dtype(t) for t in (np.float16, np.float32, np.float64, np.complex64, np.complex128)}
@@ -120,7 +121,8 @@ def _placeholder_compute(vals, attrs):
 
 
 register_op("Placeholder", lambda inputs, attrs: [(attrs["dtype"], attrs["shape"])],
-            _placeholder_compute, kind="source")
+            _placeholder_compute, kind="source", traits=("placeholder",),
+            not_batchable="source: has no inputs")
 
 
 def placeholder(dtype, shape=None, name=None):

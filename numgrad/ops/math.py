@@ -773,8 +773,11 @@ def _where_infer(inputs, attrs):
     return [(_dt.int64, TensorShape([None, c.shape.rank]))]
 
 
+# Output size depends on the values (number of true elements), so rows cannot be stacked;
+# it is not differentiable and only ever sees forward (bool) values in backward graphs.
 register_op("Where", _where_infer,
-            lambda v, a: [np.argwhere(v[0].astype(bool)).astype(np.int64)], kind="opaque")
+            lambda v, a: [np.argwhere(v[0].astype(bool)).astype(np.int64)], kind="opaque",
+            not_batchable="data-dependent output shape")
 
 
 def _select_operands(x, y):

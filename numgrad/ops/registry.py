@@ -13,6 +13,8 @@
 * ``reduction``: a ``Reduction`` for the reductions a fused loop computes (Sum, Mean, ...);
 * ``data_inputs``: for an elementwise op whose other inputs are shape arguments (Fill,
   BroadcastTo), the indices of the inputs that carry data;
+* ``not_batchable``: why the op needs no batching rule (numgrad/batching.py): no
+  seed-dependent tensor ever reaches it (a source without inputs, say);
 * ``like_value`` (an extra): the value ZerosLike / OnesLike fill their output with;
 * ``traits``: named facts that a pass asks about (TRAITS lists them), so that no pass keeps
   its own list of op types;
@@ -51,6 +53,14 @@ TRAITS = {
     "identity": "its outputs are its inputs as they are (lowering passes them through)",
     "row_gather": "with axis 0, it reads whole rows of its first input by index; the gathers "
                   "stage fuses it into the loop that consumes it",
+    "placeholder": "a value fed at run time (a Session feed, a function graph's argument or "
+                   "capture); it has no value of its own, so a plan or a copy must be given one",
+    "variable": "a variable's state source: ng.Variable makes it in the outermost graph, and a "
+                "function graph that uses it captures its value there",
+    "lifted": "a state source (not a variable) that an op built inside a control-flow function "
+              "makes in the outermost graph instead (TF's init_scope)",
+    "state_write": "writes a variable's session state; a function graph notes the write, and a "
+                   "copy of the function computes only the written value",
 }
 
 
@@ -115,6 +125,7 @@ class OpDef:
     traits: frozenset = frozenset()
     reduction: Optional[Reduction] = None
     data_inputs: Optional[tuple] = None
+    not_batchable: Optional[str] = None
 
     def has_trait(self, trait):
         if trait not in TRAITS:
@@ -126,7 +137,7 @@ _OPS = {}
 
 
 def register_op(op_type, infer, compute, kind="opaque", template=None, gradient=None,
-                traits=(), reduction=None, data_inputs=None, **extra):
+                traits=(), reduction=None, data_inputs=None, not_batchable=None, **extra):
     if op_type in _OPS:
         raise KeyError(f"Op type '{op_type}' is already registered")
     if gradient is not None and gradient is not NOT_DIFFERENTIABLE and not callable(gradient):
@@ -143,7 +154,7 @@ def register_op(op_type, infer, compute, kind="opaque", template=None, gradient=
                         f"got {template!r}")
     _OPS[op_type] = OpDef(op_type, infer, widened(compute, op_type), kind, None if forms is None else forms.text,
                           extra, gradient, forms, frozenset(traits), reduction,
-                          None if data_inputs is None else tuple(data_inputs))
+                          None if data_inputs is None else tuple(data_inputs), not_batchable)
     return _OPS[op_type]
 
 

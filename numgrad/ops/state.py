@@ -31,13 +31,16 @@ def _never_computed(what):
 
 
 register_op("VariableV2", lambda inputs, attrs: [(attrs["dtype"], attrs["shape"])],
-            _never_computed("A variable"), kind="source", state="variable")
+            _never_computed("A variable"), kind="source", state="variable",
+            traits=("variable",), not_batchable="state source: has no inputs")
 
 register_op("IsVariableInitialized", lambda inputs, attrs: [(_dt.bool_, TensorShape([]))],
-            _never_computed("IsVariableInitialized"), kind="source", state="initialized")
+            _never_computed("IsVariableInitialized"), kind="source", state="initialized",
+            traits=("lifted",), not_batchable="state source: has no inputs")
 
 register_op("RandomCounter", lambda inputs, attrs: [(_dt.int64, TensorShape([]))],
-            _never_computed("A random op's counter"), kind="source", state="counter")
+            _never_computed("A random op's counter"), kind="source", state="counter",
+            traits=("lifted",))
 
 
 def _assign_infer(inputs, attrs):
@@ -55,7 +58,8 @@ def _assign_infer(inputs, attrs):
 
 
 register_op("Assign", _assign_infer, lambda vals, attrs: [np.asarray(vals[0])],
-            kind="opaque", alias=0)
+            kind="opaque", alias=0, traits=("state_write",),
+            not_batchable="writes session state; not differentiable")
 
 STATE_SOURCE_TYPES = frozenset({"VariableV2", "IsVariableInitialized", "RandomCounter"})
 

@@ -2,23 +2,20 @@
 
 OPAQUE maps an op type to a Numba implementation the cpu backend uses instead of the op's
 NumPy compute: it takes the same (values, attrs) and returns the outputs, or None when it
-does not cover that case (then the NumPy compute runs)."""
-from . import conv as _conv
-from . import depthwise as _depthwise
-from . import pool_avg as _pool_avg
-from . import segment as _segment
+does not cover that case (then the NumPy compute runs).  Each kernel module registers its
+kernels with ``registry.register_kernel`` next to their definitions; importing the modules
+here fills OPAQUE."""
+from . import conv as _conv  # noqa: F401  (each module registers its kernels)
+from . import depthwise as _depthwise  # noqa: F401
+from . import pool_avg as _pool_avg  # noqa: F401
+from . import segment as _segment  # noqa: F401
 from . import segment_reduce as _segment_reduce
-from . import softmax as _softmax
-from . import top_k as _top_k
+from . import softmax as _softmax  # noqa: F401
+from . import top_k as _top_k  # noqa: F401
+from .registry import OPAQUE, register_kernel
 
-OPAQUE = {
-    "Softmax": _softmax.softmax,
-    "LogSoftmax": _softmax.log_softmax,
-    "SoftmaxCrossEntropyWithLogits": _softmax.softmax_cross_entropy,
-    "UnsortedSegmentSum": _segment.unsorted_segment_sum,
-    **_conv.OPAQUE,
-    **_depthwise.OPAQUE,
-    **_pool_avg.OPAQUE,
-    **_segment_reduce.OPAQUE,
-    "TopKV2": _top_k.top_k,
-}
+__all__ = ["OPAQUE", "register_kernel"]
+
+# the Segment* kernels are made per op of ops/math_extra.py's SEGMENT_OPS tables
+for _t, _kernel in _segment_reduce.OPAQUE.items():
+    register_kernel(_t)(_kernel)

@@ -24,6 +24,7 @@ from numba import njit
 from ...ops.conv import run_geometry
 from ...ops.pool import pool_geometry
 from . import threaded
+from .registry import register_kernel
 
 _jit = dict(cache=True, nogil=True)
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -193,6 +194,7 @@ def _scratch(scratch, shape, dtype):
     return buf[:shape[0]]
 
 
+@register_kernel("Conv2D")
 def conv2d(vals, attrs):
     x, f = vals
     if not usable(attrs, x, f):
@@ -212,6 +214,7 @@ def conv2d(vals, attrs):
     return [y.reshape((n,) + g.out + (o,))]
 
 
+@register_kernel("Conv2DBackpropInput")
 def conv2d_backprop_input(vals, attrs):
     sizes, f, dy = vals
     if not usable(attrs, f, dy):
@@ -231,6 +234,7 @@ def conv2d_backprop_input(vals, attrs):
     return [dx]
 
 
+@register_kernel("Conv2DBackpropFilter")
 def conv2d_backprop_filter(vals, attrs):
     x, sizes, dy = vals
     if not usable(attrs, x, dy):
@@ -261,6 +265,7 @@ def _sum_parts(parts):
     return out
 
 
+@register_kernel("MaxPool")
 def max_pool(vals, attrs):
     x, = vals
     if not usable(attrs, x):
@@ -273,6 +278,7 @@ def max_pool(vals, attrs):
     return [y]
 
 
+@register_kernel("MaxPoolGrad")
 def max_pool_grad(vals, attrs):
     x, _, dy = vals
     if not usable(attrs, *vals):
@@ -283,12 +289,3 @@ def max_pool_grad(vals, attrs):
     threaded.run(("MaxPoolGrad", x.shape, g), _max_pool_grad, x.shape[0],
                  np.ascontiguousarray(x), np.ascontiguousarray(dy), dx, k, s, pad)
     return [dx]
-
-
-OPAQUE = {
-    "Conv2D": conv2d,
-    "Conv2DBackpropInput": conv2d_backprop_input,
-    "Conv2DBackpropFilter": conv2d_backprop_filter,
-    "MaxPool": max_pool,
-    "MaxPoolGrad": max_pool_grad,
-}

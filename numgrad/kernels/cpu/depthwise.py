@@ -42,6 +42,7 @@ from numba import njit
 from ...ops.conv import run_geometry
 from . import threaded
 from .conv import geom_args, usable
+from .registry import register_kernel
 
 _jit = dict(cache=True, nogil=True)
 CHANNEL_BLOCK = 16      # output channels per chunk of the filter gradient
@@ -147,6 +148,7 @@ def _expanded(x, m):
     return x if m == 1 else np.repeat(x, m, axis=3)
 
 
+@register_kernel("DepthwiseConv2dNative")
 def depthwise_conv2d(vals, attrs):
     """The OPAQUE entry of DepthwiseConv2dNative, or None (see the module docstring)."""
     x, f = vals
@@ -162,6 +164,7 @@ def depthwise_conv2d(vals, attrs):
     return [y]
 
 
+@register_kernel("DepthwiseConv2dNativeBackpropInput")
 def depthwise_backprop_input(vals, attrs):
     """The OPAQUE entry of DepthwiseConv2dNativeBackpropInput, or None."""
     sizes, f, dy = vals
@@ -178,6 +181,7 @@ def depthwise_backprop_input(vals, attrs):
     return [dx]
 
 
+@register_kernel("DepthwiseConv2dNativeBackpropFilter")
 def depthwise_backprop_filter(vals, attrs):
     """The OPAQUE entry of DepthwiseConv2dNativeBackpropFilter, or None."""
     x, sizes, dy = vals
@@ -195,10 +199,3 @@ def depthwise_backprop_filter(vals, attrs):
                  blocks, _expanded(x, sizes[3]), np.ascontiguousarray(dy), part, total, k, s,
                  d, pad)
     return [total.astype(x.dtype).reshape(sizes)]
-
-
-OPAQUE = {
-    "DepthwiseConv2dNative": depthwise_conv2d,
-    "DepthwiseConv2dNativeBackpropInput": depthwise_backprop_input,
-    "DepthwiseConv2dNativeBackpropFilter": depthwise_backprop_filter,
-}

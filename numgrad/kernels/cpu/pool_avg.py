@@ -26,6 +26,7 @@ from numba import njit
 from ...ops.pool import pool_geometry
 from . import threaded
 from .conv import geom_args, usable
+from .registry import register_kernel
 
 _jit = dict(cache=True, nogil=True, error_model="numpy")
 
@@ -90,6 +91,7 @@ def _avg_pool_grad(mode, n0, n1, dy, dx, k, s, pad):
                             dx[n, r, z, ch] += dy[n, p, q, ch] / count
 
 
+@register_kernel("AvgPool")
 def avg_pool(vals, attrs):
     """The OPAQUE entry of AvgPool, or None (see the module docstring)."""
     x, = vals
@@ -105,6 +107,7 @@ def avg_pool(vals, attrs):
     return [y]
 
 
+@register_kernel("AvgPoolGrad")
 def avg_pool_grad(vals, attrs):
     """The OPAQUE entry of AvgPoolGrad, or None (see the module docstring)."""
     sizes, dy = vals
@@ -121,6 +124,3 @@ def avg_pool_grad(vals, attrs):
     threaded.run(("AvgPoolGrad", sizes, g), _avg_pool_grad, sizes[0],
                  np.ascontiguousarray(dy), dx, k, s, pad)
     return [dx]
-
-
-OPAQUE = {"AvgPool": avg_pool, "AvgPoolGrad": avg_pool_grad}

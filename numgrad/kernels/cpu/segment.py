@@ -9,6 +9,8 @@ across threads, and a fixed order keeps float sums deterministic.
 import numpy as np
 from numba import njit
 
+from .registry import register_kernel
+
 _DATA_DTYPES = {np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64)}
 
 
@@ -22,6 +24,7 @@ def _add_rows(out, ids, data):
                 out[r, t] += data[i, t]
 
 
+@register_kernel("UnsortedSegmentSum")
 def unsorted_segment_sum(values, attrs):
     """The op's outputs, or None for cases left to the NumPy reference (other dtypes; ids out
     of range or a negative count, whose errors the reference raises)."""

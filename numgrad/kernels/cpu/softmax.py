@@ -10,6 +10,7 @@ import numpy as np
 from numba import njit
 
 from .. import vecmath as vm
+from .registry import register_kernel
 
 _jit = dict(cache=True, nogil=True, error_model="numpy")
 
@@ -94,10 +95,11 @@ def _over_rows(kernel):
     return run
 
 
-softmax = _over_rows(softmax_rows)
-log_softmax = _over_rows(log_softmax_rows)
+softmax = register_kernel("Softmax")(_over_rows(softmax_rows))
+log_softmax = register_kernel("LogSoftmax")(_over_rows(log_softmax_rows))
 
 
+@register_kernel("SoftmaxCrossEntropyWithLogits")
 def softmax_cross_entropy(vals, attrs):
     logits, labels = vals
     rows = _last_axis_rows(logits, -1)

@@ -38,6 +38,7 @@ from numba import njit, types
 from numba.extending import overload
 
 from . import threaded
+from .registry import register_kernel
 
 _jit = dict(cache=True, nogil=True)
 INSERT_MAX_K = 16       # larger k: packed keys (32-bit dtypes), a heap or the reference
@@ -177,6 +178,7 @@ def _sorted_rows(mode, r0, r1, x, k, values, indices):
     _unpack_rows(r0, x, packed, values, indices)
 
 
+@register_kernel("TopKV2")
 def top_k(vals, attrs):
     """The OPAQUE entry of TopKV2: (values, indices), or None for the cases above."""
     x = np.asarray(vals[0])

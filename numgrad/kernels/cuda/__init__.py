@@ -2,7 +2,8 @@
 
 Importing this package imports ``numba.cuda``; only numgrad/backends/cuda.py does, lazily.
 
-Each module has ``prepare(node, launch) -> run or None``: `node` is an IR node with concrete
+Each module registers a ``prepare(node, launch) -> run or None`` for each op type it serves
+(``registry.register_kernel``, next to the function): `node` is an IR node with concrete
 shapes, `launch` the backend's LaunchConfig (threads per block, grid size, matmul tile, all
 from the device's attributes).  ``run(inputs, alloc)`` takes the node's input device arrays
 and an allocator ``alloc(shape, dtype)`` (the backend's device-memory pool) and returns
@@ -12,19 +13,7 @@ range) with the NumPy reference's message; `buffers` are pooled scratch it reads
 after the run).  ``prepare`` returns None for cases it does not handle (a dtype without
 atomics, say); the backend then runs the NumPy reference on the host.
 """
-from . import concat, gather, matmul, scatter, softmax, transpose
+from . import concat, gather, matmul, scatter, softmax, transpose  # noqa: F401  (they register)
+from .registry import KERNELS, register_kernel
 
-# op type -> prepare; every other opaque op runs its NumPy reference on the host
-KERNELS = {
-    "MatMul": matmul.prepare,
-    "BatchMatMulV2": matmul.prepare,
-    "GatherV2": gather.prepare,
-    "UnsortedSegmentSum": scatter.prepare,
-    "Transpose": transpose.prepare,
-    "ConcatV2": concat.prepare,
-    "Pack": concat.prepare_pack,
-    "Unpack": concat.prepare_split,
-    "SplitV": concat.prepare_split,
-    "Softmax": softmax.prepare,
-    "LogSoftmax": softmax.prepare,
-}
+__all__ = ["KERNELS", "register_kernel"]

@@ -5,6 +5,8 @@ output (and each output of a split one slab of the input), copied by one grid-st
 """
 from numba import cuda
 
+from .registry import register_kernel
+
 
 @cuda.jit
 def _copy_slab(x, out, off):
@@ -17,6 +19,7 @@ def _copy_slab(x, out, off):
         out[o, off + e] = x[o, e]
 
 
+@register_kernel("ConcatV2")
 def prepare(node, launch):
     """ConcatV2(values..., axis): the slab widths and offsets are fixed by the plan's shapes."""
     out = node.outputs[0]
@@ -67,6 +70,7 @@ def _outer_inner(shape, axis):
     return outer, inner
 
 
+@register_kernel("Pack")
 def prepare_pack(node, launch):
     """Pack(values..., axis) (tf.stack): input i is the slab [i*inner, (i+1)*inner)."""
     out = node.outputs[0]
@@ -86,15 +90,28 @@ def prepare_pack(node, launch):
     return run
 
 
+@register_kernel("SplitV")
 def prepare_split(node, launch):
-    """SplitV(x, sizes, axis) and Unpack(x, num, axis) (tf.split, tf.unstack): each output is
-    one slab of the input along `axis`; sizes come from the plan's output shapes."""
+    """SplitV(x, sizes, axis) (tf.split): each output is one slab of the input along `axis`;
+    sizes come from the plan's output shapes."""
+    return _prepare_slabs(node, launch, unpack=False)
+
+
+@register_kernel("Unpack")
+def prepare_unpack(node, launch):
+    """Unpack(x, num, axis) (tf.unstack): each output is one slab of the input along `axis`,
+    without the axis."""
+    return _prepare_slabs(node, launch, unpack=True)
+
+
+def _prepare_slabs(node, launch, unpack):
+    """Each output one slab of the input along `axis`: one index wide where `unpack`, else
+    as wide as the output along `axis`."""
     x = node.inputs[0]
     axis = node.attrs["axis"]
     axis = axis + len(x.shape) if axis < 0 else axis
     outer, inner = _outer_inner(x.shape, axis)
     width = x.shape[axis] * inner
-    unpack = node.type == "Unpack"
     slabs, off = [], 0
     for v in node.outputs:
         w = inner if unpack else v.shape[axis] * inner

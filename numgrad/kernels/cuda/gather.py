@@ -2,6 +2,7 @@
 import numpy as np
 from numba import cuda
 
+from .registry import register_kernel
 from .scatter import fill
 
 
@@ -26,6 +27,7 @@ def _gather(params, idx, out, err):
             cuda.atomic.min(err, 0, i)
 
 
+@register_kernel("GatherV2")
 def prepare(node, launch):
     """GatherV2(params, indices, axis)."""
     params, idx = node.inputs

@@ -10,6 +10,8 @@ once per plan.  Accumulation is in the operands' dtype, as NumPy's matmul does.
 import numpy as np
 from numba import cuda
 
+from .registry import register_kernel
+
 _KERNELS = {}
 MAX_GRID_Z = 65535
 
@@ -70,6 +72,7 @@ def _batch_offsets(a_batch, b_batch, out_batch):
     return offs(a_batch), offs(b_batch)
 
 
+@register_kernel("MatMul", "BatchMatMulV2")
 def prepare(node, launch):
     """MatMul(a, b, transpose_a, transpose_b), with or without (broadcast) batch dims."""
     a, b = node.inputs

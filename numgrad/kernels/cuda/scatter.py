@@ -9,6 +9,8 @@ exact and deterministic.
 import numpy as np
 from numba import cuda
 
+from .registry import register_kernel
+
 # dtypes with device atomic add; others run the NumPy reference on the host
 ATOMIC_DTYPES = {np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64)}
 
@@ -36,6 +38,7 @@ def _scatter_add(data, ids, out, err):
             cuda.atomic.add(out, (s, e), data[i, e])
 
 
+@register_kernel("UnsortedSegmentSum")
 def prepare(node, launch):
     """UnsortedSegmentSum(data, segment_ids, num_segments); host fallback for other dtypes."""
     data, ids, _ = node.inputs

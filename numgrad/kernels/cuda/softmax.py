@@ -8,6 +8,7 @@ import math
 
 from numba import cuda
 
+from .registry import register_kernel
 from .scalar import exp, log
 
 
@@ -39,11 +40,23 @@ def _build(log_softmax):
     return softmax
 
 
-_KERNELS = {"Softmax": _build(False), "LogSoftmax": _build(True)}
+_SOFTMAX, _LOG_SOFTMAX = _build(False), _build(True)
 
 
-def prepare(node, launch):
-    """Softmax / LogSoftmax(logits, axis)."""
+@register_kernel("Softmax")
+def prepare_softmax(node, launch):
+    """Softmax(logits, axis)."""
+    return _prepare(node, launch, _SOFTMAX)
+
+
+@register_kernel("LogSoftmax")
+def prepare_log_softmax(node, launch):
+    """LogSoftmax(logits, axis)."""
+    return _prepare(node, launch, _LOG_SOFTMAX)
+
+
+def _prepare(node, launch, kernel):
+    """Softmax or LogSoftmax (`kernel`) over `axis` of (outer, axis, inner) views."""
     x, out = node.inputs[0], node.outputs[0]
     axis = node.attrs["axis"]
     axis = axis + len(x.shape) if axis < 0 else axis
@@ -54,7 +67,6 @@ def prepare(node, launch):
     for d in x.shape[axis + 1:]:
         inner *= d
     shape3 = (outer, x.shape[axis], inner)
-    kernel = _KERNELS[node.type]
 
     def run(ins, alloc):
         y = alloc(out.shape, out.dtype)

@@ -2,6 +2,8 @@
 import numpy as np
 from numba import cuda
 
+from .registry import register_kernel
+
 
 @cuda.jit
 def _transpose(x, out, oshape, istride, rank):
@@ -16,6 +18,7 @@ def _transpose(x, out, oshape, istride, rank):
         out[t] = x[off]
 
 
+@register_kernel("Transpose")
 def prepare(node, launch):
     """Transpose(x, perm): the output's strides in the input are uploaded once, here."""
     x, out = node.inputs[0], node.outputs[0]
