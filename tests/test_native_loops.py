@@ -190,6 +190,30 @@ def test_rolls_and_row_gathers_in_the_body():
     assert all(_native(op) for op in _whiles(g) if op.get_attr("body_graph").compilable())
 
 
+def test_loop_vars_the_body_permutes_keep_their_values():
+    """x, y, z <- y, z, roll(x): a loop var holds the roll of two iterations back, the array
+    the iteration about to run writes its roll into (results are double-buffered), unless
+    a permuted loop var is copied."""
+    g = ng.Graph()
+    with g.as_default():
+        x0 = ng.placeholder(F64, [3], name="x0")
+        a = ng.placeholder(F64, [], name="a")
+        _, x, y, z = ng.while_loop(lambda i, x, y, z: i < 7,
+                                   lambda i, x, y, z: (i + 1, y, z * a, ng.roll(x, 1, 0)),
+                                   [0, x0, 2.0 * x0, 3.0 * x0])
+        loss = ng.reduce_sum(x * y + z)
+        gx, ga = ng.gradients(loss, [x0, a])
+    xv = np.array([0.3, -1.2, 2.0])
+    res = _run_three(g, [x, y, z, gx, ga], {x0: xv, a: 0.9})
+    _assert_same(res)
+    want = [xv, 2.0 * xv, 3.0 * xv]
+    for _ in range(7):
+        want = [want[1], want[2] * 0.9, np.roll(want[0], 1, 0)]
+    for got, w in zip(res[0][:3], want):
+        np.testing.assert_allclose(got, w, rtol=1e-12)
+    assert all(_native(op) for op in _whiles(g) if op.get_attr("body_graph").compilable())
+
+
 def test_map_fn_and_scan_run_natively():
     g = ng.Graph()
     with g.as_default():
