@@ -144,6 +144,52 @@ def test_switch_to_native_in_the_middle_of_a_loop():
     assert any(_native(op) for op in _whiles(g2))
 
 
+class _FakeJob:
+    """A compile job that reports itself running for its first `polls` checks."""
+
+    def __init__(self, polls):
+        self.polls, self.seconds, self.procs = polls, None, []
+
+    def running(self):
+        self.polls -= 1
+        return self.polls > 0
+
+    def wait(self, timeout=None):
+        self.polls = 0
+        return True
+
+
+def test_loop_compiling_in_a_worker_runs_in_python_then_switches(monkeypatch):
+    """While a worker compiles a loop's native function (here a fake job, done after a few
+    checks), the loop runs in Python and switches to native in the middle of the call once
+    it is done; one job per loop, none for the plan functions of its cond and body; the
+    forward While runs its gradient's history copy's native loop (no function of its own)."""
+    from numgrad import cache, compile_workers
+    started = []
+
+    def start(items, cache_dir, workers=None):
+        started.append(items)
+        return _FakeJob(4)
+    xv = np.array([0.3, -1.2, 2.0])
+    g, (x0, a, n), fetches = _decay_graph()
+    want = _run_three(g, fetches, {x0: xv, a: 0.9, n: 12})[2]
+    g2, (x0, a, n), fetches = _decay_graph()
+    monkeypatch.setattr(compile_workers, "start", start)
+    monkeypatch.setattr(cache, "compiled", lambda sources: set())
+    with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=3, NUMGRAD_INTERPRET_CALLS=1,
+                         NUMGRAD_BACKGROUND_COMPILE=True):
+        with ng.Session(graph=g2, backend="cpu") as s:
+            got = s.run(fetches, {x0: xv, a: 0.9, n: 12})
+    _assert_same([got, want])
+    assert started and all("def loop(" in items[-1][0] for items in started)
+    hist = g2.get_operation_by_name("gradients/while/While_grad/While_history")
+    facts, = _native(hist)
+    # its switch in the middle of the loop, then the forward While's whole run
+    assert facts["calls"] == 2 and hist.get_attr("body_graph").calls < 12
+    fwd, = [op for op in _whiles(g2) if op.name == "while/While"]
+    assert [f["history_copy"] for f in _native(fwd)] == [True]
+
+
 def test_tensor_array_in_the_body():
     g = ng.Graph()
     with g.as_default():
