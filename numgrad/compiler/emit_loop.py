@@ -136,12 +136,15 @@ def _plan_lines(em, plan, runners, names, mutable, temps, branches, inner, twin=
         em.bind(v, name)
         if name in mutable:
             em.fresh.add(v.id)
+        else:
+            em.fixed.add(name)          # a capture
     carried = {vid for chain in _roots(plan) for vid in chain}
 
     def temp(vid, shape, dtype):
         name = f"{em.prefix}t{vid}"
         if not (twin and vid in carried):
             temps.append((name, shape, dtype))
+            em.fixed.add(name)
             return name
         temps.extend([(name + "a", shape, dtype), (name + "b", shape, dtype)])
         return f"({name}a if t & 1 else {name}b)"
@@ -176,7 +179,8 @@ def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_i
     var_vals = body_plan._feed_values[:n_vars]
     xs = [f"x{i}" for i in range(n_vars)]
     caps = [f"p{j}" for j in range(n_caps)]
-    cem, bem = PlanEmitter("c"), PlanEmitter("b")
+    hoist = {}                          # reshapes of fixed arrays, made before the loop
+    cem, bem = PlanEmitter("c", hoist), PlanEmitter("b", hoist)
     temps = []
     cond_lines, cond_outs = _plan_lines(cem, cond_plan, cond_runners,
                                         xs + [caps[k] for k in cond_idx], set(xs), temps,
@@ -185,15 +189,17 @@ def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_i
                                         xs + [caps[k] for k in body_idx], set(xs), temps,
                                         branches, inner, twin=True)
     (c_name, _), = cond_outs
+    c_flat = cem.reshaped(c_name, (1,))
     lines = [f"    x{i} = a{i}.copy()" for i in range(n_vars)]
     lines += [f"    {name} = np.empty({shape!r}, np.{dtype.name})" for name, shape, dtype in temps]
+    lines += [f"    {name} = {expr}" for expr, name in hoist.items()]
     if history:
         for i, v in enumerate(var_vals):
             size = int(np.prod(v.shape, dtype=np.int64))
             lines.append(f"    h{i} = np.empty((max(cap, 1), {size}), np.{v.dtype.name})")
     lines += ["    t = 0", "    while t < maxit:"]
     lines += cond_lines
-    lines += [f"        if not {c_name}.reshape((1,))[0]:", "            break"]
+    lines += [f"        if not {c_flat}[0]:", "            break"]
     if history:
         for i, v in enumerate(var_vals):
             size = int(np.prod(v.shape, dtype=np.int64))
