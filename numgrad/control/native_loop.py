@@ -4,13 +4,16 @@ function can hold runs as one Numba function (compiler/emit_loop.py), the loop i
 Before, each iteration was two plan calls from Python (the cond's and the body's, ~15-20 us
 with the dispatch around them): W7 (1000 RK4 steps of a 40-variable ODE, forward and gradient:
 three loops) spent ~45 ms per call, nearly all of it there, while its arithmetic is well under
-a microsecond per iteration.  Natively its forward loop (recording history) takes ~0.44 ms and
-its backward loop ~0.86 ms per call (a loaded 2-core VM, minimum of 20).
+a microsecond per iteration.  Natively its forward loop (recording history) takes ~0.32 ms and
+its backward loop ~0.6 ms per call (a loaded 2-core VM, minimum of 200).
 
 When: under a cpu plan (the While runs its function graphs with cpu plans), with
 NUMGRAD_NATIVE_LOOPS on, once the loop body has run NUMGRAD_FUNCTION_COMPILE_AFTER iterations
 (interpreted, as before): the iterations left of that call and every later call then run
-natively.  A small loop run a few times never waits for Numba.
+natively.  A small loop run a few times never waits for Numba.  Where a worker process
+compiles the function (compile_workers.py), the loop goes on in Python, checking at every
+iteration whether it is done (Candidate.due), its cond and body plans held to their
+interpreter meanwhile (_hold: no workers of their own compiling the same kernels).
 
 What: the loop vars' shapes must be static (their shape invariants fully defined), and every
 step of the cond and body plans must be a serial fused kernel, a view, a native single
