@@ -206,7 +206,7 @@ def torch_call(x0v, tv, steps=STEPS, dt=DT):
             x = x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
         loss = torch.sum((x - target) ** 2)
         loss.backward()
-        return float(loss), float(f.grad), x0.grad.numpy().copy()
+        return loss.item(), f.grad.item(), x0.grad.numpy().copy()
     return call
 
 
