@@ -4,8 +4,8 @@
 ``ng.Session().run(...)``, ...
 """
 from . import config, dtypes, errors
-from .dtypes import (DType, as_dtype, bool_, complex64, complex128, float16, float32, float64,
-                     int32, int64)
+from .dtypes import (DType, as_dtype, bfloat16, bool_, complex64, complex128, double, float16,
+                     float32, float64, half, int32, int64)
 from .graph import (Graph, Operation, Tensor, control_dependencies, disable_eager_execution,
                     enable_eager_execution, executing_eagerly, get_default_graph,
                     name_scope, reset_default_graph)
@@ -36,6 +36,11 @@ from .ops.math_extra import (count_nonzero, cross, logical_xor, norm, reduce_all
                              segment_prod, segment_sum, unsorted_segment_max,
                              unsorted_segment_mean, unsorted_segment_min, unsorted_segment_prod)
 from .ops.complex import angle, complex, conj, imag, real  # noqa: A004
+from .ops.math_extra import log_sigmoid
+from .ops.aliases import (accumulate_n, arg_max, arg_min, dimension_value, floor_div,  # noqa: E402
+                          is_tensor, tensor_scatter_add, tensor_scatter_nd_sub,
+                          tensor_scatter_sub, tensor_scatter_update, to_bfloat16,
+                          to_complex64, to_complex128, to_double, to_float, to_int32, to_int64)
 from .graph import atomic as _atomic
 
 
@@ -119,4 +124,5 @@ from .compat import (disable_control_flow_v2, disable_resource_variables,  # noq
                      enable_v2_behavior)
 
 bool = bool_  # noqa: A001  (ng.bool, like tf.bool)
+newaxis = None  # (tf.newaxis, for indexing)
 __version__ = "0.1.0"

@@ -1,12 +1,16 @@
-"""DType objects mirroring tf.dtypes: float16/32/64, complex64/128, int32/64, bool.
+"""DType objects mirroring tf.dtypes: float16/32/64, bfloat16, complex64/128, int32/64, bool.
 
 A DType wraps a NumPy dtype and answers the questions gradients() asks: is it floating,
 integer, differentiable?  ``as_dtype`` accepts a DType, a NumPy dtype or type, or a name.
+``bfloat16``'s NumPy dtype comes from the optional ml_dtypes package, imported the first time
+it is needed (numgrad/bf16.py; an ImportError says how to install it).
 """
 import numpy as np
 
-__all__ = ["DType", "as_dtype", "float16", "float32", "float64", "complex64", "complex128",
-           "int32", "int64", "bool_"]
+from . import bf16 as _bf16
+
+__all__ = ["DType", "as_dtype", "float16", "bfloat16", "float32", "float64", "complex64",
+           "complex128", "int32", "int64", "bool_", "half", "double"]
 
 
 class DType:
@@ -24,6 +28,17 @@ class DType:
     def np(self):
         """The numpy.dtype instance."""
         return self._np
+
+    @property
+    def kind(self):
+        """The NumPy kind letter of the values: 'f' floating (bfloat16 too, whose NumPy dtype
+        is an ml_dtypes type of kind 'V'), 'i'/'u' integer, 'b' bool, 'c' complex."""
+        return self._np.kind
+
+    @property
+    def size(self):
+        """Bytes per element."""
+        return self._np.itemsize
 
     @property
     def base_dtype(self):
@@ -100,7 +115,35 @@ class DType:
         return hash(self.name)
 
 
+class _BFloat16(DType):
+    """ng.bfloat16: a floating DType (8 exponent bits, 7 mantissa bits) whose NumPy dtype is
+    ml_dtypes.bfloat16, loaded on first use of `np` or `as_numpy_dtype` (ImportError naming
+    the install command when ml_dtypes is missing).  Everything else works without it."""
+    __slots__ = ()
+
+    def __init__(self):
+        self.name = "bfloat16"
+
+    def __getattr__(self, attr):
+        if attr in ("_np", "as_numpy_dtype"):       # slots still unset: load ml_dtypes
+            npd = _bf16.load()
+            self._np = npd
+            self.as_numpy_dtype = npd.type
+            return getattr(self, attr)
+        raise AttributeError(attr)
+
+    kind = property(lambda self: "f", doc="'f': bfloat16 is a floating type.")
+    size = property(lambda self: 2, doc="2 bytes per element.")
+    is_floating = property(lambda self: True, doc="True.")
+    is_integer = property(lambda self: False, doc="False.")
+    is_bool = property(lambda self: False, doc="False.")
+    is_complex = property(lambda self: False, doc="False.")
+    is_numeric = property(lambda self: True, doc="True.")
+    is_differentiable = property(lambda self: True, doc="True: bfloat16 tensors carry gradients.")
+
+
 float16 = DType("float16", np.float16)
+bfloat16 = _BFloat16()
 float32 = DType("float32", np.float32)
 float64 = DType("float64", np.float64)
 int32 = DType("int32", np.int32)
@@ -113,7 +156,10 @@ _REAL_OF = {"complex64": float32, "complex128": float64}
 _ALL = (float16, float32, float64, complex64, complex128, int32, int64, bool_)
 _BY_NP = {d.np: d for d in _ALL}
 _BY_NAME = {d.name: d for d in _ALL}
-_BY_NAME.update({"half": float16, "float": float32, "double": float64, "bool_": bool_})
+_BY_NAME.update({"half": float16, "float": float32, "double": float64, "bool_": bool_,
+                 "bfloat16": bfloat16})
+half = float16
+double = float64
 
 
 def as_dtype(value):
@@ -132,6 +178,8 @@ def as_dtype(value):
         npd = None
     if npd is not None and npd in _BY_NP:
         return _BY_NP[npd]
+    if npd is not None and npd.name == "bfloat16" and npd == _bf16.load():
+        return bfloat16
     raise TypeError(
         f"Cannot convert {value!r} to a numgrad dtype; supported: "
-        + ", ".join(d.name for d in _ALL))
+        + ", ".join(d.name for d in _ALL) + ", bfloat16")

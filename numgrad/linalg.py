@@ -21,3 +21,6 @@ from .ops.linalg import self_adjoint_eigvals as eigvalsh  # noqa: F401
 from .ops.math import matmul  # noqa: F401
 from .ops.math_extra import cross, norm  # noqa: F401
 from .ops.nn_extra import l2_normalize  # noqa: F401
+from .ops.aliases import normalize  # noqa: F401
+from .ops.array_extra import einsum, tensordot  # noqa: F401
+from .clip_ops import global_norm  # noqa: F401

@@ -25,3 +25,5 @@ from .ops.complex import angle, conj, imag, real  # noqa: F401
 from .ops.math_extra import cross, norm  # noqa: F401
 from .ops.reduce import (cumprod, cumsum, reduce_max, reduce_mean, reduce_min,  # noqa: F401
                          reduce_prod, reduce_sum)
+from .ops.aliases import accumulate_n, reciprocal_no_nan, zero_fraction  # noqa: F401
+from .ops.nn import log_softmax, softmax  # noqa: F401

@@ -15,6 +15,11 @@ from .ops.conv import (conv1d, conv2d, conv2d_backprop_filter,  # noqa: F401
                        depthwise_conv2d_native_backprop_input)
 from .ops.pool import avg_pool, avg_pool2d, max_pool, max_pool2d, pool  # noqa: F401
 from .random_ops import dropout  # noqa: E402,F401
+from .ops.aliases import (crelu, embedding_lookup, normalize_moments, relu_layer,  # noqa: F401
+                          sufficient_statistics, zero_fraction)
+from .ops.conv import (  # noqa: F401  (tf.nn's shorter names)
+    depthwise_conv2d_native_backprop_filter as depthwise_conv2d_backprop_filter,
+    depthwise_conv2d_native_backprop_input as depthwise_conv2d_backprop_input)
 
 def softmax_cross_entropy_with_logits(_sentinel=None, labels=None, logits=None, dim=-1,
                                       name=None, axis=None):

@@ -13,6 +13,11 @@ as 1, 2, 3", SC'11; the Random123 reference), written in vectorised NumPy: each 
   truncated normal's resampling rounds, ``run`` is the op's ``RandomCounter``: how many
   earlier runs of this Session used the op (the Session feeds it and increments it after a
   successful run, see numgrad/ops/state.py).
+* inside a cond/while_loop function the op's counter input is (run, draw): ``draw`` numbers
+  its executions within the run (one more per loop iteration, numgrad/control/stateful.py)
+  and fills the stream word's bits from bit 10 up (resampling rounds use the low 10 bits), so
+  a random op in a loop body draws new numbers every iteration, and draw 0 is the stream of
+  an op outside loops.
 
 So a value depends only on (seeds, run index, element index): the same in every process, on
 the numpy and cpu backends (the cpu backend runs these opaque ops by calling the same NumPy
@@ -59,7 +64,7 @@ import numpy as np
 
 from . import dtypes as _dt
 from .errors import InvalidArgumentError
-from .graph import Tensor, atomic, executing_eagerly, get_default_graph, name_scope
+from .graph import Tensor, atomic, executing_eagerly, get_default_graph, graph_of, name_scope
 from .tensor_shape import TensorShape
 from .ops.common import format_shape as _fmt
 from .ops.core import constant_value, convert_to_tensor, make_op, shape_tensor_value
@@ -106,10 +111,24 @@ def _block_words(attrs, run, blocks, stream=0):
     blocks = np.asarray(blocks, dtype=np.int64)
     if blocks.size and int(blocks.max()) > _M32:
         raise InvalidArgumentError("random op: output too large (more than 2**32 Philox blocks)")
+    run = np.asarray(run)
+    draw = 0
+    if run.ndim == 1:           # inside a loop: (run, draw index)
+        run, draw = run
+        if not 0 <= draw < _MAX_DRAWS:
+            raise InvalidArgumentError(f"random op inside a loop: more than {_MAX_DRAWS} loop "
+                                       "iterations in one run (its draw index ran out)")
     run = int(run)
+    stream = int(stream) | int(draw) << _DRAW_SHIFT
     words = philox4x32((blocks, stream, run & _M32, (run >> 32) & _M32),
                        (attrs["seed"], attrs["seed2"]))
     return np.stack(words, axis=-1)
+
+
+# The draw index of a random op inside loops takes the high bits of the counter's stream word
+# (the truncated normal's resampling rounds, at most _MAX_TRUNC_ROUNDS, the low ones).
+_DRAW_SHIFT = 10
+_MAX_DRAWS = 1 << (32 - _DRAW_SHIFT)
 
 
 def _u64(hi, lo):
@@ -170,6 +189,12 @@ def _u64_values(attrs, run, n, stream=0):
 _graph_to_seed_count = weakref.WeakKeyDictionary()
 
 
+def _root(graph):
+    while getattr(graph, "outer_graph", None) is not None:
+        graph = graph.outer_graph
+    return graph
+
+
 def _truncate_seed(seed):
     return int(seed) % _MAXINT32
 
@@ -180,9 +205,10 @@ def get_seed(op_seed):
     graph = get_default_graph()
     global_seed = graph.seed
     if global_seed is not None:
-        if op_seed is None:
-            op_seed = _graph_to_seed_count.setdefault(graph, 0)
-            _graph_to_seed_count[graph] += 1
+        if op_seed is None:         # one count per outermost graph (loop bodies included)
+            root = _root(graph)
+            op_seed = _graph_to_seed_count.setdefault(root, 0)
+            _graph_to_seed_count[root] += 1
         seeds = _truncate_seed(global_seed), _truncate_seed(op_seed)
     elif op_seed is not None:
         seeds = DEFAULT_GRAPH_SEED, _truncate_seed(op_seed)
@@ -217,8 +243,14 @@ def _counter(graph, name, random_start=False):
     if executing_eagerly():
         raise RuntimeError("numgrad's random ops are stateful graph ops: they need graph mode "
                            "and a Session (eager execution is not supported)")
-    return graph.create_op("RandomCounter", [], {"random_start": random_start},
-                           name=name).outputs[0]
+    run = graph.create_op("RandomCounter", [], {"random_start": random_start},
+                          name=name).outputs[0]
+    if getattr(graph, "outer_graph", None) is None:
+        return run
+    # inside a cond/while_loop function: the run count and the loop draw index, (2,) int64
+    from .control.stateful import draw_index
+    with graph.as_default():
+        return _array.stack([run, draw_index(graph)], name=name)
 
 
 # --- op registrations ---------------------------------------------------------------------------
@@ -236,8 +268,10 @@ def _shape_of(shape_t):
 
 
 def _check_counter(t):
-    if t.op.type != "RandomCounter":
-        raise ValueError(f"the last input must be a RandomCounter, got a {t.op.type}")
+    if t.op.type != "RandomCounter" and not (t.dtype == _dt.int64 and t.shape.rank == 1
+                                           and t.shape.as_list() == [2]):
+        raise ValueError(f"the last input must be a RandomCounter (or inside a loop its run "
+                         f"count and draw index, int64 [2]), got a {t.op.type}")
 
 
 def _run_shape(v):
@@ -490,7 +524,7 @@ def random_shuffle(value, seed=None, name=None):
     """tf.compat.v1.random_shuffle: `value` with its first dimension randomly permuted
     (a new permutation on each run)."""
     value = convert_to_tensor(value)
-    graph = value.graph
+    graph = graph_of([value])           # inside a cond/while_loop function: the function
     with graph.as_default(), name_scope(name, "random_shuffle", [value]):
         seeds = _op_seeds(seed)
         counter = _counter(graph, "RandomShuffleCounter", seeds.pop("random_start", False))
@@ -503,7 +537,7 @@ def multinomial(logits, num_samples, seed=None, name=None, output_dtype=_dt.int6
     """tf.compat.v1.multinomial: `num_samples` class indices per row of the 2-D
     [batch_size, num_classes] unnormalised log-probabilities `logits`; [batch, num_samples]."""
     logits = convert_to_tensor(logits)
-    graph = logits.graph
+    graph = graph_of([logits])
     with graph.as_default(), name_scope(name, "multinomial", [logits]):
         ns = convert_to_tensor(num_samples, dtype=_dt.int32, name="num_samples") \
             if not isinstance(num_samples, Tensor) else num_samples
@@ -534,7 +568,7 @@ def dropout(x, keep_prob=None, noise_shape=None, seed=None, name=None, rate=None
     if not x.dtype.is_floating:
         raise ValueError(f"dropout: x has to be a floating point tensor since it's going to be "
                          f"scaled. Got a {x.dtype.name} tensor instead.")
-    graph = x.graph
+    graph = graph_of([x])
     with graph.as_default(), name_scope(name, "dropout", [x]):
         if keep_prob is not None:
             if isinstance(keep_prob, numbers.Real) and not 0 < keep_prob <= 1:

@@ -12,6 +12,9 @@ once and finds
   session's lock, so overlapping runs draw different numbers), as TF's random kernels advance
   their state even if a later op of the run fails.
 
+A While or If whose functions assign variables comes with Assign ops of its final values
+(numgrad/control/stateful.py); the run brings them along, so they are stored like the others.
+
 Ordering (the resource-variable semantics of TF1 graph mode): every read in one run sees the
 value from before that run's assignments, unless the reading op runs after an assignment to
 the same variable through ``control_dependencies`` (``with ng.control_dependencies([a]):
@@ -39,10 +42,14 @@ class SessionState:
         self.counters = {}      # RandomCounter op -> int
 
     def read(self, op, kind):
-        if kind == "variable":
+        if kind in ("variable", "branch_variable"):
             try:
                 return self.values[op]
             except KeyError:
+                # read only inside cond branches: the branch that reads it raises when it runs
+                marker = _marker(op) if kind == "branch_variable" else None
+                if marker is not None:
+                    return marker
                 raise FailedPreconditionError(
                     f"Attempting to use uninitialized value {op.name}", op) from None
         if kind == "initialized":
@@ -74,16 +81,40 @@ def _owned(v, taken):
     return v
 
 
+def _marker(op):
+    from .control.stateful import uninitialized_marker
+    return uninitialized_marker(op)
+
+
+def _state_assigns(op):
+    """The Assign ops storing what a top-level While/If assigned inside its functions."""
+    if op.type not in ("While", "If"):
+        return ()
+    from .control.stateful import state_assigns
+    return state_assigns(op)
+
+
 def analyse(tensors, targets, feeds):
-    """(sources, assigns, early_assigns) of the run, or None when it touches no state."""
+    """(sources, assigns, early_assigns) of the run, or None when it touches no state.
+
+    A While/If that assigns variables inside its functions brings its Assign ops along.  A
+    variable read only inside cond branches (an If's input, not fetched) is a
+    ``branch_variable`` source: uninitialised, it is fed a stand-in, and only a branch that
+    runs and reads it raises (``Variable.initialized_value``)."""
     ops = prune(tensors, targets, feeds)
     sources, assigns = [], []
+    in_run = set(ops)
+    fetched = set(tensors)
     for op in ops:
         kind = state_kind(op)
         if kind == "assign":
             assigns.append(op)
+        elif kind == "variable" and op.outputs[0] not in fetched and all(
+                c.type == "If" for c in op.outputs[0].consumers() if c in in_run):
+            sources.append((op, "branch_variable"))
         elif kind is not None:
             sources.append((op, kind))
+        assigns.extend(a for a in _state_assigns(op) if a not in assigns)
     if not sources and not assigns:
         return None
     return sources, assigns, _early_assigns(ops, assigns)
@@ -125,6 +156,7 @@ def _control_ancestors(op, memo):
             continue
         seen.add(c)
         out.add(c)
+        out.update(_state_assigns(c))       # a While/If ordered first: its assignments too
         stack.extend(c.control_inputs)
         stack.extend(t.op for t in c.inputs)
     for t in op.inputs:                 # ordered before an input's producer: before op too

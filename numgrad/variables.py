@@ -80,7 +80,12 @@ class Variable(Tensor):
         if initial_value is None:
             raise ValueError("initial_value must be specified.")
         trainable = True if trainable is None else bool(trainable)
-        graph = get_default_graph()
+        with _outermost(initial_value, name) as graph:
+            self._build(graph, initial_value, trainable, collections, validate_shape, name,
+                        dtype, shape)
+
+    def _build(self, graph, initial_value, trainable, collections, validate_shape, name, dtype,
+               shape):
         with graph._transaction(), graph.control_dependencies(None):
             base = graph.unique_name(name or "Variable")
             with graph.name_scope(base + "/"):
@@ -125,9 +130,15 @@ class Variable(Tensor):
                              doc="The tensor the initializer assigns.")
 
     def initialized_value(self):
-        """The initial value, for initialising another variable from this one (the initial value
-        tensor: within one run it is the value the initializer assigns)."""
-        return self._initial_value
+        """TF1's ``cond(is_variable_initialized(v), v.read_value, lambda: v.initial_value)``:
+        the current value once the session has initialised the variable, the initial value
+        before (to initialise another variable from this one in either order)."""
+        from .control.cond import cond
+        graph = self.graph
+        with graph.as_default(), graph.control_dependencies(None), \
+                graph.name_scope(self.op.name + "/"):
+            return cond(is_variable_initialized(self), self.read_value,
+                        lambda: self._initial_value, name="initialized_value")
 
     def value(self):
         """A tensor holding the value (the variable itself)."""
@@ -191,9 +202,31 @@ VariableV1 = Variable
 def _make_assign(var, value, name, validate_shape=True):
     with var.graph._transaction():          # a failed assign leaves no converted value behind
         value = convert_to_tensor(value, dtype=var.dtype, name="value")
-        return var.graph.create_op("Assign", [value], {"variable": var.op,
-                                                       "validate_shape": validate_shape},
-                                   name=name).outputs[0]
+        op = var.graph.create_op("Assign", [value], {"variable": var.op,
+                                                     "validate_shape": validate_shape},
+                                 name=name)
+        if op.graph is not var.graph:       # inside a cond/while_loop function: TF's value
+            return op.graph.capture(var, state=True)    # is a read of the variable
+        return op.outputs[0]
+
+
+def _outermost(initial_value, name):
+    """The graph a new variable goes to, as a context: the default graph, or inside a
+    cond/while_loop function the outermost graph (TF's init_scope), where an initial value
+    computed inside the function cannot go (TF's ValueError)."""
+    graph = get_default_graph()
+    if getattr(graph, "outer_graph", None) is None:
+        return contextlib.nullcontext(graph)
+    if isinstance(initial_value, Tensor) and getattr(initial_value.graph, "outer_graph", None):
+        raise ValueError(
+            f"Argument `initial_value` ({initial_value}) could not be lifted out of a "
+            f"`tf.function`. (Tried to create variable with name='{name}'). To avoid this "
+            "error, when constructing `tf.Variable`s inside of `tf.function` you can create "
+            "the `initial_value` tensor in a `tf.init_scope` or pass a callable "
+            "`initial_value` (e.g., `tf.Variable(lambda : tf.truncated_normal([10, 40]))`). "
+            "Please file a feature request if this restriction inconveniences you.")
+    from .control.stateful import lifted
+    return lifted(graph)
 
 
 def _as_variable(v, what):
@@ -464,7 +497,10 @@ def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=Non
     graph = get_default_graph()
     scope = get_variable_scope()
     full = f"{scope.name}/{name}" if scope.name else name
-    store = _ScopeStore.variables(graph)
+    root = _root(graph)
+    store = _ScopeStore.variables(root)
+    if full in store and root._ops_by_name.get(full) is not store[full].op:
+        del store[full]         # made by a build that failed and was undone
     dtype = _dt.as_dtype(dtype) if dtype is not None else (
         _dt.as_dtype(scope.dtype) if scope.dtype is not None else None)
     shape = as_shape(shape) if shape is not None else None
@@ -523,6 +559,13 @@ def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=Non
     return v
 
 
+def _root(graph):
+    """The outermost graph (variables made inside cond/while_loop functions live there)."""
+    while getattr(graph, "outer_graph", None) is not None:
+        graph = graph.outer_graph
+    return graph
+
+
 def _call_initializer(initializer, shape, dtype):
     try:
         return initializer(shape, dtype=dtype)
@@ -532,7 +575,7 @@ def _call_initializer(initializer, shape, dtype):
 
 def _variable_with_exact_name(full, init_value, dtype, trainable, collections, validate_shape):
     """A Variable named exactly `full` (get_variable's names ignore name scopes)."""
-    graph = get_default_graph()
+    graph = _root(get_default_graph())
     if full in graph._ops_by_name:
         raise ValueError(f"Variable {full} already exists (an op of that name is in the graph)")
     # name_scope('x/') re-enters 'x' as is; Variable() then names its op unique_name(full),

@@ -44,6 +44,7 @@ def test_check_catches_offenders(tmp_path, monkeypatch):
         f'os.environ["{env}BACKEND"] = "cpu"\n'
         f"def long_one():\n{body}\n")
     monkeypatch.setattr(mod, "ROOT", root)
+    monkeypatch.setattr(mod, "KNOWN_OP_KEYED", {})
     problems, notes = mod.check()
     text = "\n".join(problems)
     assert "numgrad/sub/m.py:4:" in text and "numgrad/sub/m.py:5:" in text
@@ -67,3 +68,65 @@ def test_check_catches_offenders(tmp_path, monkeypatch):
     problems, _ = mod.check()
     assert "private imports paid off (drop them from KNOWN_PRIVATE_IMPORTS):" in problems
     assert "  numgrad/sub/m.py: from ..config import _gone" in problems
+
+
+_TABLES = """\
+import numpy as np
+SCALE = {"Exp": 1.0, "Log": 2.0}                  # 2: a dict keyed by two op types
+ONE = {"Exp": 1.0}                                 # one op type: not a table
+ORDER = ("Sum", "Mean", "cpu")                     # 4: a tuple of op types
+KINDS = frozenset({"Sum", "Max"})                  # 5
+BY_CALL = dict(Exp="exp", Tanh="tanh")             # 6: dict() keywords
+WORDS = {"alpha": 1, "beta": 2}                    # no op types
+
+
+def f(node):
+    if node.type == "Reshape":                     # 11: a special case by op type
+        return 1
+    if node.type in ("Mean", "Sum"):               # 13
+        return 2
+    return node.type != "elementwise"              # not an op type
+"""
+
+
+def test_check_catches_op_keyed_tables(tmp_path, monkeypatch):
+    mod = _load()
+    root = tmp_path / "repo"
+    for d in ("numgrad/compiler", "numgrad/ops", "numgrad/gradients/rules", "tools"):
+        (root / d).mkdir(parents=True)
+    (root / "numgrad" / "compiler" / "m.py").write_text(_TABLES)
+    (root / "numgrad" / "batching.py").write_text('RULES = {"Exp": 1, "Sum": 2}\n')
+    # where op facts are declared, tables are fine
+    (root / "numgrad" / "ops" / "decl.py").write_text(_TABLES)
+    (root / "numgrad" / "gradients" / "rules" / "math.py").write_text(_TABLES)
+    monkeypatch.setattr(mod, "ROOT", root)
+    monkeypatch.setattr(mod, "KNOWN_OP_KEYED", {})
+    monkeypatch.setattr(mod, "op_type_names",
+                        lambda: frozenset({"Exp", "Log", "Sum", "Mean", "Max", "Tanh",
+                                           "Reshape"}))
+    found = mod.op_keyed()
+    lines = sorted(int(k.split(":")[1]) for k in found if k.startswith("numgrad/compiler/m.py"))
+    assert lines == [2, 4, 5, 6, 11, 13], found
+    assert any(k.startswith("numgrad/batching.py:1:") for k in found)
+    assert not any("ops/" in k or "rules/" in k for k in found), found
+    problems, _ = mod.check()
+    assert "  numgrad/compiler/m.py:11: compares with op type(s) Reshape" in problems
+    # known debt: a file may keep its count, not grow it, and a paid-off entry must go
+    monkeypatch.setattr(mod, "KNOWN_OP_KEYED", {"numgrad/compiler/m.py": 6,
+                                                "numgrad/batching.py": 1})
+    problems, notes = mod.check()
+    assert not any("op-keyed" in p or "op type" in p for p in problems), problems
+    assert "  numgrad/compiler/m.py: 6" in notes
+    monkeypatch.setattr(mod, "KNOWN_OP_KEYED", {"numgrad/compiler/m.py": 5,
+                                                "numgrad/batching.py": 1,
+                                                "numgrad/compiler/gone.py": 2})
+    problems, _ = mod.check()
+    assert "  numgrad/compiler/m.py: 6, ceiling 5:" in problems
+    assert "op-keyed debt paid off (drop them from KNOWN_OP_KEYED):" in problems
+    assert "  numgrad/compiler/gone.py" in problems
+
+
+def test_op_type_names_are_the_registry():
+    mod = _load()
+    names = mod.op_type_names()
+    assert {"Exp", "Atan2", "TopKV2", "Reshape"} <= names and "exp" not in names

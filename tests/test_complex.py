@@ -144,7 +144,6 @@ NOT_COMPLEX = {
     "raw_abs": lambda z: ng.ops.math.unary_op("Abs", z),
     "argmax": lambda z: ng.argmax(z), "argmin": lambda z: ng.argmin(z),
     "top_k": lambda z: ng.nn.top_k(z, 1), "raw_sign": lambda z: ng.ops.math.unary_op("Sign", z),
-    "xlogy": lambda z: ng.math.xlogy(z, z),
 }
 
 

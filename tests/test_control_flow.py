@@ -149,17 +149,16 @@ def test_nested_cond_and_case():
         ng.case([(x, lambda: x)], default=lambda: x)
 
 
-def test_assign_inside_cond_is_not_implemented():
+def test_variables_inside_cond():
     x, _, _ = _xyz()
     v = ng.Variable(1.0, dtype=F64)
-    with pytest.raises(NotImplementedError, match="Assign inside a control-flow function"):
-        ng.cond(x > 0, lambda: ng.assign(v, x), lambda: x)
-    # reading a variable's value inside is fine
+    a = ng.cond(x > 0, lambda: ng.assign(v, x), lambda: x)   # tests/test_control_state.py
     c = ng.cond(x > 0, lambda: v * x, lambda: x)
     g, = ng.gradients(c, v)
     with ng.Session() as s:
         s.run(ng.global_variables_initializer())
         assert s.run([c, g], {x: 3.}) == [3., 3.]
+        assert s.run(a, {x: 2.}) == 2. and s.run(v) == 2.
 
 
 # --- while_loop ---------------------------------------------------------------------------

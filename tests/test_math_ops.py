@@ -129,7 +129,7 @@ def test_round_half_to_even_and_integers():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
 def test_large_arrays_use_the_vectorised_loop(dtype):
-    """Big enough for the kernels' vector path (vecmath calls and vecmath_calls.COMPOSED
+    """Big enough for the kernels' vector path (vecmath calls and the ops' `vecmath_expr`
     expressions where they exist, else the scalar templates)."""
     v = np.linspace(-3, 3, 20000).astype(dtype)
     v[::1000] = [0.0, -0.0, INF, -INF, NAN, 100.0, -100.0, 1e-30, 3.0, 0.5, 1.0, -1.0, 1e20,

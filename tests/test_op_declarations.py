@@ -9,6 +9,8 @@
   (read as source: importing it needs numba.cuda).
 * Every op type has a gradient rule, NotDifferentiable, or is one of those TF leaves without
   either.
+* The compiler facts declared with an op (registry.Template's forms, the vectorised forms,
+  traits such as `commutative`) hold, and a bad declaration is refused when it is registered.
 """
 import ast
 import builtins
@@ -98,20 +100,87 @@ def _numgrad_op_types():
 
 
 def test_every_template_function_exists_for_cpu_and_cuda():
+    """The generic, integer and bool forms run in both backends' loops; the complex forms only
+    in the cpu's (the cuda emitter fuses no complex values)."""
     cpu, cuda = set(cpu_scalar.__all__), _cuda_scalar_names()
+    both = (("kernels/cpu/scalar.py __all__", cpu), ("kernels/cuda/scalar.py", cuda))
     missing = []
     for t in _numgrad_op_types():
-        template = registry.get_op_def(t).template
-        if not template:
+        forms = registry.get_op_def(t).forms
+        if forms is None:
             continue
-        for name in _called_names(template) - EMITTER_HANDLED:
-            if hasattr(builtins, name):
+        for form, where_all in ((forms.text, both), (forms.int, both), (forms.bool, both),
+                                (forms.complex, both[:1])):
+            if not form:
                 continue
-            for where, names in (("kernels/cpu/scalar.py __all__", cpu),
-                                 ("kernels/cuda/scalar.py", cuda)):
-                if name not in names:
-                    missing.append(f"{t}: {name}() not in {where}")
+            for name in _called_names(form) - EMITTER_HANDLED:
+                if hasattr(builtins, name):
+                    continue
+                for where, names in where_all:
+                    if name not in names:
+                        missing.append(f"{t}: {name}() not in {where}")
     assert not missing, "\n".join(missing)
+
+
+def test_every_vecmath_form_names_vecmath_functions():
+    """A declared ``vecmath=`` name has vecmath's two widths, takes as many operands as the
+    template, and the wrapper module (compiler/vecmath_calls.py) defines it; a vecmath_expr
+    calls only wrapped functions."""
+    from numgrad.compiler import vecmath_calls
+    from numgrad.kernels import vecmath
+    wrapped = vecmath_calls.functions()
+    assert wrapped["atan2"] == 2 and wrapped["exp"] == 1
+    source = vecmath_calls.source()
+    for name, arity in wrapped.items():
+        for width in ("f32", "f64"):
+            assert hasattr(vecmath, f"_{name}_{width}"), name
+            args = ", ".join("xyzw"[:arity])
+            assert f"def {name}_{width}({args}):" in source
+    exprs = [(t, registry.get_op_def(t).forms.vecmath_expr) for t in _numgrad_op_types()
+             if registry.get_op_def(t).forms is not None
+             and registry.get_op_def(t).forms.vecmath_expr is not None]
+    assert {"Softplus", "Xlogy", "Sinh"} <= {t for t, _ in exprs}
+    for t, expr in exprs:
+        called = set(re.findall(r"vmc\.(\w+)_\{w\}", expr))
+        assert called and called <= set(wrapped), (t, called - set(wrapped))
+
+
+def test_commutative_ops_give_bit_identical_results_swapped():
+    """The `commutative` trait lets CSE share a*b and b*a: it must hold bit for bit, signed
+    zeros and NaNs included.  Maximum and Minimum do not have it (the sign of a zero result
+    depends on the order), and this test shows why."""
+    vals = np.array([0.0, -0.0, 1.5, -2.0, np.inf, -np.inf, np.nan, 3e-310], np.float64)
+    a, b = np.meshgrid(vals, vals)
+    declared = registry.op_types_with("commutative")
+    assert {"AddV2", "Mul", "Equal"} <= declared and "Sub" not in declared
+    for t in sorted(declared):
+        compute = registry.get_op_def(t).compute
+        x, y = (a != 0, b != 0) if t.startswith("Logical") else (a, b)
+        with np.errstate(invalid="ignore"):     # inf - inf: NaN either way
+            r1, = compute([x, y], {})
+            r2, = compute([y, x], {})
+        assert np.array_equal(np.asarray(r1).view(np.uint8), np.asarray(r2).view(np.uint8)), t
+    r1, = registry.get_op_def("Maximum").compute([a, b], {})
+    r2, = registry.get_op_def("Maximum").compute([b, a], {})
+    assert "Maximum" not in declared
+    assert not np.array_equal(np.signbit(r1), np.signbit(r2))
+
+
+def test_declarations_are_checked_when_registered():
+    before = registry.op_types()
+    with pytest.raises(KeyError, match="unknown trait.*'?fast_path"):
+        registry.register_op("TestOnlyBadTrait", lambda i, a: [], lambda v, a: [],
+                             traits=("fast_path",))
+    with pytest.raises(TypeError, match="template must be a string or a Template"):
+        registry.register_op("TestOnlyBadTemplate", lambda i, a: [], lambda v, a: [],
+                             kind="elementwise", template=registry.Template(text=3))
+    with pytest.raises(ValueError, match="combine must be add, mul, max or min"):
+        registry.Reduction("mean")
+    with pytest.raises(KeyError, match="Unknown op trait 'fused'"):
+        registry.get_op_def("Mul").has_trait("fused")
+    assert registry.op_types() == before
+    assert registry.get_op_def("Mean").reduction == registry.Reduction("add", True, True)
+    assert registry.get_op_def("Fill").data_inputs == (1,)
 
 
 def test_every_op_type_has_a_gradient_entry():

@@ -895,7 +895,8 @@ def test_loop_vectorises():
 # wiring into the fused cpu kernels
 # --------------------------------------------------------------------------
 # vecmath functions a big fused loop calls, with the op builder of the op wired to each
-# (compiler/vecmath_calls.FUNCTIONS) and the relative tolerance against the NumPy backend
+# (declared with the op: `vecmath=` of its registry.Template) and the relative tolerance
+# against the NumPy backend
 # (digamma: that is Cephes, as TF, a few e-13 off near psi's roots); the exp/tanh/... rows
 # are covered by test_compiler
 _EPS4 = 4 * np.finfo(np.float64).eps
@@ -914,7 +915,7 @@ def test_big_kernels_call_the_vecmath_function(name):
     from numgrad.compiler import vecmath_calls
     from numgrad.compiler.emit_cpu import emit_group
     from numgrad.compiler.layout import VECTOR_MIN
-    assert name in vecmath_calls.FUNCTIONS.values()
+    assert name in vecmath_calls.functions()
     ng.reset_default_graph()
     x = ng.placeholder(ng.float64, [VECTOR_MIN])
     build, rtol = WIRED[name]

@@ -300,6 +300,12 @@ class HostRunner:
             env[vid] = a
 
 
+def _reads_bfloat16(node):
+    """Whether `node` has a bfloat16 input or output: such ops run on the host (NumPy, in
+    float32 and rounded; numgrad/bf16.py), the device kernels being float32/float64 ones."""
+    return any(v.dtype.name == "bfloat16" for v in list(node.inputs) + list(node.outputs))
+
+
 class CudaCompiledPlan(SignaturePlan):
     """The device steps for one feed signature."""
 
@@ -324,7 +330,7 @@ class CudaCompiledPlan(SignaturePlan):
             elif s.node.type == "Reshape":
                 self.runners.append(None)
             else:
-                prep = KERNELS.get(s.node.type)
+                prep = None if _reads_bfloat16(s.node) else KERNELS.get(s.node.type)
                 run = prep(s.node, launch) if prep is not None else None
                 if run is None:
                     self.runners.append(HostRunner(s.node))

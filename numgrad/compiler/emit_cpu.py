@@ -27,13 +27,13 @@ import numpy as np
 
 from .. import config
 from ..kernels import vecmath
-from ..ops.complex import FUSED_TEMPLATES
-from .fuse import REDUCTIONS, data_inputs
+from ..ops.registry import get_op_def
+from .fuse import data_inputs
 # re-exported: the emitters' users read them from here too
 from .layout import PARALLEL_MIN, VECTOR_MIN, coalesce, layout  # noqa: F401
 from . import vecmath_calls
 from .reduction_text import (CTOR as _CTOR, acc_dtype as _acc_dtype, combine as _combine,
-                             init_literal as _init_literal)
+                             init_literal as _init_literal, is_mean, is_reduction, is_sum)
 
 BLOCK = 256   # elements per block buffer of an innermost-dim reduction
 # Sums over the innermost dim accumulate in registers with a reassociable add (vecmath._radd)
@@ -75,41 +75,30 @@ def _in_registers(node):
     14.4 ms, W2 40 -> 47 ms), so it sums each block in float32 registers and adds that to the
     float64 accumulator (emit_group's `blocksum`).  Max, min, prod and int32 sums keep block
     buffers (NaN handling and rounding stay NumPy's)."""
-    return node.type in ("Sum", "Mean") and node.outputs[0].dtype == _acc_dtype(node)
+    return is_sum(node) and node.outputs[0].dtype == _acc_dtype(node)
 
 
 def _accumulate(node, acc, x):
-    if node.type in ("Sum", "Mean") and _acc_dtype(node).kind == "f":
+    if is_sum(node) and _acc_dtype(node).kind == "f":
         return f"vm._radd({acc}, {x})"
     return _combine(node, acc, x)
 
 
-# integer versions with NumPy's semantics (floor division, C remainder, no negative powers)
-_INT_TEMPLATES = {"FloorDiv": "ifloordiv({0}, {1})", "TruncateMod": "ifmod({0}, {1})",
-                  "FloorMod": "ifloormod({0}, {1})",
-                  "Pow": "ipow({0}, {1})", "Reciprocal": "ifloordiv(1, {0})"}
-# bitwise forms: no short-circuit branches in the loop body
-_BOOL_TEMPLATES = {"LogicalAnd": "({0} & {1})", "LogicalOr": "({0} | {1})"}
-
-
 def _expr(node, operands):
-    t = node.type
+    """The scalar expression of elementwise `node`: the form its declaration
+    (ops/registry.Template) gives for its dtypes."""
     out_dt = node.outputs[0].dtype
     in_dt = node.inputs[0].dtype if node.inputs else out_dt
-    if t == "Cast":
-        x = operands[0]
-        if in_dt.kind == "c" and out_dt.kind != "c":
-            x = f"{x}.real"         # TF's Cast keeps the real part
-        if out_dt.kind == "b":
-            return f"({x} != 0)"
-        return f"{_CTOR[out_dt]}({x})"
-    if t in FUSED_TEMPLATES and "c" in (in_dt.kind, out_dt.kind):
-        return FUSED_TEMPLATES[t].format(*operands)
-    if t == "AddN":
-        return "(" + " + ".join(operands) + ")"
-    if in_dt.kind in "iu" and t in _INT_TEMPLATES:
-        return _INT_TEMPLATES[t].format(*operands)
-    return _BOOL_TEMPLATES.get(t, node.template).format(*operands)
+    forms = get_op_def(node.type).forms
+    if forms.expr is not None:
+        return forms.expr(operands, in_dt, out_dt)
+    if forms.complex is not None and "c" in (in_dt.kind, out_dt.kind):
+        return forms.complex.format(*operands)
+    if forms.int is not None and in_dt.kind in "iu":
+        return forms.int.format(*operands)
+    if forms.bool is not None:
+        return forms.bool.format(*operands)
+    return node.template.format(*operands)
 
 
 class KernelSpec:
@@ -147,7 +136,7 @@ def elementwise_body(group, names, index, lmasks, vector=False, nodes=None, load
     stmts = [_gathered_read(j, gmasks[j], index) if j in gmasks else
              f"l{j} = a{j}[{index(lmasks[j])}]" for j in load_ids] + list(extra)
     for node in (group.nodes if nodes is None else nodes):
-        if node.type in REDUCTIONS:
+        if is_reduction(node):
             continue
         operands = [names.get(v.id, "0") for v in node.inputs]
         out = node.outputs[0]
@@ -226,7 +215,7 @@ def _row_blocked(group, masks, vector, small, tiny_inner):
             and dims[1] <= ROW_BLOCK_INNER_MAX and dims[1] % VECTOR_LANES != 0
             and all(m != [False, False] for m in lmasks)
             and all(m == [True, True] for m in omasks)
-            and all(r.type in ("Sum", "Mean") and m == [False, True]
+            and all(is_sum(r) and m == [False, True]
                     for r, m in zip(group.reductions, rmasks)))
 
 
@@ -378,11 +367,11 @@ def _kernel_layout(group, hot):
     params += [f"s{j}" for j in range(len(scalars))]
     params += [f"w{j}" for j in range(no)] + [f"q{j}" for j in range(len(reds))]
     params += [f"p{j}" for j in range(len(reds)) if partial[j]]
-    params += [f"m{j}" for j in range(len(reds)) if reds[j].type == "Mean"]
+    params += [f"m{j}" for j in range(len(reds)) if is_mean(reds[j])]
     # Reductions over the innermost dim go through a small block buffer: the elementwise
     # loop then has no loop-carried dependence and LLVM vectorises it.
     in_regs = [j for j in range(len(reds)) if levels[j] < R and REGISTER_SUMS and
-               reds[j].type in ("Sum", "Mean") and reds[j].outputs[0].dtype.kind in "fi"]
+               is_sum(reds[j]) and reds[j].outputs[0].dtype.kind in "fi"]
     # float32 sums: a float32 partial sum per block, in registers, added to the float64
     # accumulator after each block (a float64 one in the loop would halve its vector width)
     blocksum = [j for j in in_regs if not _in_registers(reds[j]) and
@@ -560,7 +549,7 @@ def _emit_stage(kl, s, k0, pad):
             v = reds[j].outputs[0]
             if v.id in group.row_values:
                 ctor = _CTOR[v.dtype]
-                val = f"{ctor}({ctor}(r{j}) / m{j})" if reds[j].type == "Mean" else \
+                val = f"{ctor}({ctor}(r{j}) / m{j})" if is_mean(reds[j]) else \
                     f"{ctor}(r{j})"
                 lines.append(f"{pads[0]}g{j} = {val}")
                 names[v.id] = f"g{j}"
@@ -659,7 +648,7 @@ def _kernel_source(kl, chunk_lines):
             lines.append(f"{fin}    for cc in range(C):")
             lines.append(f"{fin}        t = {_combine(r, 't', f'p{j}f[cc, k]')}")
             lines.append(f"{fin}    q{j}f[k] = t")
-        if r.type == "Mean":
+        if is_mean(r):
             lines.append(f"{fin}q{j}f = q{j}.reshape(-1)")
             lines.append(f"{fin}for k in range(q{j}f.size):")
             if r.outputs[0].dtype.kind == "f":
@@ -687,7 +676,7 @@ def _kernel_spec(kl, source):
     part_shapes = [(None,) + s[1:] if partial[j] else None for j, s in enumerate(red_shapes)]
     counts = []
     for r in reds:
-        if r.type == "Mean":
+        if is_mean(r):
             n_in = int(np.prod(space, dtype=np.int64))
             n_out = int(np.prod(r.outputs[0].shape, dtype=np.int64))
             counts.append(max(n_in // max(n_out, 1), 1) if n_in else 0)

@@ -25,7 +25,7 @@ import numpy as np
 
 from .emit_cpu import elementwise_body
 from .reduction_text import CTOR as _CTOR, acc_dtype as _acc_dtype, combine as _combine
-from .reduction_text import init_literal as _init_literal
+from .reduction_text import init_literal as _init_literal, is_mean
 from .layout import layout
 from .fuse import data_inputs
 
@@ -132,7 +132,7 @@ def emit_group_cuda(group, tpb):
         r = reds[j]
         out_dt = r.outputs[0].dtype
         lines = [f"{pad}z{j} = {src_expr}"]
-        if r.type == "Mean":
+        if is_mean(r):
             if out_dt.kind == "f":
                 lines.append(f"{pad}z{j} = z{j} / m{j}")
             else:          # C-style truncation, as NumPy's integer mean then cast

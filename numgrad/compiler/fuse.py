@@ -12,42 +12,61 @@ so they share one loop.  Reductions end a chain: their consumers land in a later
 import numpy as np
 
 from .. import config
-from ..ops.complex import FUSED_AS_IS, FUSED_TEMPLATES
+from ..ops.registry import find_op_def
+from .reduction_text import is_reduction
 
-REDUCTIONS = {"Sum", "Mean", "Max", "Min", "Prod"}
-# data inputs of elementwise nodes whose other inputs are shape arguments
-_DATA_INPUTS = {"Fill": (1,), "BroadcastTo": (0,)}
 _NATIVE = {np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64, np.bool_)}
-# Complex elementwise ops fuse into cpu loops (those of ops/complex.py's FUSED_TEMPLATES and
-# FUSED_AS_IS; never a reduction); the cuda emitter has no complex scalar functions.
+# Complex elementwise ops fuse into cpu loops (those declared with a complex form, or with the
+# complex_as_is trait: ops/registry.py; never a reduction); the cuda emitter has no complex
+# scalar functions.
 # NUMGRAD_FUSE_COMPLEX=0 runs each complex op as a NumPy step of its own (A/B).
 FUSE_COMPLEX = config.get("NUMGRAD_FUSE_COMPLEX")
 _COMPLEX = {np.dtype(np.complex64), np.dtype(np.complex128)}
 
 
+def _declared_data_inputs(node):
+    op_def = find_op_def(node.type)
+    return None if op_def is None else op_def.data_inputs
+
+
 def data_inputs(node):
-    idx = _DATA_INPUTS.get(node.type)
+    """The inputs of `node` that carry data (not the shape arguments of Fill/BroadcastTo:
+    OpDef.data_inputs)."""
+    idx = _declared_data_inputs(node)
     return node.inputs if idx is None else [node.inputs[i] for i in idx]
+
+
+def _has_trait(node, trait):
+    op_def = find_op_def(node.type)
+    return op_def is not None and op_def.has_trait(trait)
 
 
 def is_fusible(node, complex_ok=False):
     """Whether `node` can be part of a fused loop; `complex_ok`: also complex elementwise ops
-    (the cpu emitter's; only where FUSE_COMPLEX is on)."""
-    if node.kind not in ("elementwise", "reduce") or node.type == "SumToShape":
-        return False
-    if node.type in REDUCTIONS and node.type not in ("Sum", "Mean", "Max", "Min", "Prod"):
+    (the cpu emitter's; only where FUSE_COMPLEX is on).  Of the "reduce" ops, those declared
+    with a Reduction fuse (not SumToShape, which lowering turns into a Sum)."""
+    if node.kind not in ("elementwise", "reduce") or (node.kind == "reduce"
+                                                       and not is_reduction(node)):
         return False
     data = data_inputs(node)
+    shaped = _declared_data_inputs(node) is not None
     values = [v for v in list(node.inputs) + node.outputs
-              if not (node.type in _DATA_INPUTS and v in node.inputs and v not in data)]
+              if not (shaped and v in node.inputs and v not in data)]
     if complex_ok and FUSE_COMPLEX and any(v.dtype in _COMPLEX for v in values):
-        return ((node.type in FUSED_TEMPLATES or node.type in FUSED_AS_IS)
+        return (_fuses_complex(node.type)
                 and all(v.dtype in _NATIVE or v.dtype in _COMPLEX for v in values))
     return all(v.dtype in _NATIVE for v in values)
 
 
+def _fuses_complex(op_type):
+    op_def = find_op_def(op_type)
+    return op_def is not None and (
+        (op_def.forms is not None and op_def.forms.complex is not None)
+        or op_def.has_trait("complex_as_is"))
+
+
 def space_of(node):
-    return data_inputs(node)[0].shape if node.type in REDUCTIONS else node.outputs[0].shape
+    return data_inputs(node)[0].shape if is_reduction(node) else node.outputs[0].shape
 
 
 class Group:
@@ -90,23 +109,19 @@ class Single:
     kind = "single"
 
 
-# cheap enough to recompute in a later loop rather than store and reload (one memory pass)
-_RECOMPUTE = {"Mul", "AddV2", "Sub", "Neg", "Cast", "Square", "RealDiv", "BroadcastTo",
-              "Maximum", "Minimum", "SquaredDifference", "SelectV2"}
-
-
 def _recomputable(node, space, p, group_of, value_phase):
     """Same-space producers from earlier groups that `node` can recompute from memory."""
     out = []
     for v in data_inputs(node):
         prod = v.node
-        if prod is None or prod.type not in _RECOMPUTE or prod.id not in group_of:
+        # (the "cheap" trait: recomputed in a later loop rather than stored and reloaded)
+        if prod is None or not _has_trait(prod, "cheap") or prod.id not in group_of:
             continue
         gp = group_of[prod.id]
         if gp.space != space or gp.phase >= p:
             continue
         ok = all(u.node is None or (value_phase(u) < p and not (
-            u.node.id in group_of and group_of[u.node.id] is gp and u.node.type not in REDUCTIONS))
+            u.node.id in group_of and group_of[u.node.id] is gp and not is_reduction(u.node)))
             for u in data_inputs(prod) if not (u.const is not None and u.const.size == 1))
         if ok:
             out.append(prod)
@@ -126,7 +141,7 @@ def virtual_gathers(nodes, fetch_values):
             readers.setdefault(v.id, []).append(n)
     found = {}
     for n in nodes:
-        if n.type != "GatherV2" or n.attrs.get("axis") != 0:
+        if not _has_trait(n, "row_gather") or n.attrs.get("axis") != 0:
             continue
         params, indices = n.inputs
         y = n.outputs[0]
@@ -168,7 +183,7 @@ def fuse(nodes, fetch_values, gathers=False, virtual=None, complex_ok=False):
                 if v.const is not None and v.const.size == 1:
                     continue
                 prod = v.node
-                if prod is not None and prod.id in group_of and prod.type not in REDUCTIONS \
+                if prod is not None and prod.id in group_of and not is_reduction(prod) \
                         and group_of[prod.id].space == space:
                     p = max(p, group_of[prod.id].phase)
                 else:
@@ -187,7 +202,7 @@ def fuse(nodes, fetch_values, gathers=False, virtual=None, complex_ok=False):
                 avail[o.id] = p
         else:
             p = max([value_phase(v) for v in node.inputs] + [0])
-            if node.type != "Reshape":
+            if node.kind != "shape_view":      # a Reshape (every view is one) is free
                 p += 1
             steps.append(Single(node, p))
             for o in node.outputs:
@@ -223,7 +238,7 @@ def fuse(nodes, fetch_values, gathers=False, virtual=None, complex_ok=False):
             for v in data_inputs(node):
                 if v.id in seen:
                     continue
-                in_regs = v.node is not None and v.node.id in members and v.node.type not in REDUCTIONS
+                in_regs = v.node is not None and v.node.id in members and not is_reduction(v.node)
                 if in_regs:
                     continue
                 seen.add(v.id)
@@ -233,7 +248,7 @@ def fuse(nodes, fetch_values, gathers=False, virtual=None, complex_ok=False):
                     g.loads.append(v)
                     if v.id in virtual:
                         g.gathered[v.id] = virtual[v.id]
-            if node.type in REDUCTIONS:
+            if is_reduction(node):
                 g.reductions.append(node)
             elif group_of[node.id] is g:          # a recomputed copy stores nothing
                 out = node.outputs[0]

@@ -28,6 +28,7 @@ from .. import config
 from .layout import PARALLEL_MIN
 from .fuse import Group, data_inputs
 from .ir import Node, Value
+from .reduction_text import is_mean, is_sum
 
 LANES_MAX = 4           # last dims up to this size are lanes
 MIN_SIZE = PARALLEL_MIN  # loops this big (parallel ones): copying small inputs pays
@@ -81,7 +82,7 @@ def expand(group):
         if aligned(v)[-1] == lanes and v.size * COPY_SHARE > size:
             return None
     for r in group.reductions:
-        if rank - 1 in _axes(r, rank) and r.type != "Sum":
+        if rank - 1 in _axes(r, rank) and not (is_sum(r) and not is_mean(r)):
             return None
 
     ids = iter(range(_PSEUDO_BASE, _PSEUDO_BASE + (1 << 28)))

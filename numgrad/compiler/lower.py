@@ -19,14 +19,6 @@ from .ir import Node, Value
 # re-exported: older code and tests read them from here
 from .rewrites import DIAGONAL_MIN, ELEMENTWISE_FOLD_LIMIT, FOLD_LIMIT  # noqa: F401
 
-_VIEWS = {"Reshape", "ExpandDims", "Squeeze"}
-
-
-# Two-input ops whose result is bit-identical with the inputs swapped (not Maximum/Minimum:
-# NumPy's maximum(-0.0, 0.0) and maximum(0.0, -0.0) differ in the sign of zero).
-_COMMUTATIVE = frozenset({"Mul", "AddV2", "Equal", "NotEqual", "LogicalAnd", "LogicalOr"})
-
-
 class Unsupported(Exception):
     """The graph cannot be planned statically; interpret it instead."""
 
@@ -87,13 +79,13 @@ class Lowering:
     # --- nodes -----------------------------------------------------------------------------
     def node(self, op_type, attrs, inputs, out_specs, name, op_def=None):
         ids = tuple(v.id for v in inputs)
-        if op_type in _COMMUTATIVE:     # a*b and b*a are one value (IEEE: exactly equal)
+        op_def = op_def or get_op_def(op_type)
+        if op_def.has_trait("commutative"):     # a*b and b*a are one value (IEEE: exactly equal)
             ids = tuple(sorted(ids))
         key = (op_type, ids, _freeze(attrs))
         hit = self._cse.get(key)
         if hit is not None:
             return hit.outputs
-        op_def = op_def or get_op_def(op_type)
         n = Node(len(self.nodes), op_type, attrs, inputs, op_def.kind, op_def.template, name)
         for i, (shape, dtype) in enumerate(out_specs):
             n.outputs.append(self._value(shape, dtype, node=n, index=i, name=f"{name}:{i}"))
@@ -182,9 +174,9 @@ def _lower_op(L, op, ins):
     if out is not None:
         return out
     (shape0, dt0) = specs[0] if specs else ((), None)
-    if typ in ("ZerosLike", "OnesLike"):     # (like_splat off) the full constant
-        return [L.const(np.full(shape0, 0 if typ == "ZerosLike" else 1, dt0), name=op.name)]
-    if typ in _VIEWS:               # every view is one Reshape
+    if "like_value" in op_def.extra:     # ZerosLike/OnesLike (like_splat off): the full constant
+        return [L.const(np.full(shape0, op_def.extra["like_value"], dt0), name=op.name)]
+    if op_def.kind == "shape_view":     # every view is one Reshape
         return L.node("Reshape", {"shape": shape0}, [ins[0]], [(shape0, dt0)], op.name)
     if typ == "Select" and len(ins[0].shape) == 1 and len(shape0) > 1:
         c = ins[0]

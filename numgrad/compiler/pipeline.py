@@ -20,6 +20,7 @@ and a row of everything the stages read and write is at most ROW_BYTES.
 """
 from .. import config
 from .layout import layout
+from .reduction_text import is_mean
 
 ROW_BYTES = 1 << 18     # a row's loads + outputs; 2 passes over it should hit L2
 # NUMGRAD_ROW_PIPELINES=0 turns the pass off (A/B benchmarks; tests compare both ways).
@@ -119,7 +120,7 @@ def _row_loads(p, g, pos, produced_at):
     for v in g.loads:
         if v.id in red_index:
             r = p.reductions[red_index[v.id]]
-            if r.type == "Mean" and v.dtype.kind != "f":
+            if is_mean(r) and v.dtype.kind != "f":
                 return None     # integer means round in the combine step (emit_cpu, mode 4)
             row_loads[v.id] = red_index[v.id]
         elif v.id in row_outs:

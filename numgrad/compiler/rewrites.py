@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import config
 from ..errors import InvalidArgumentError, OpError
+from ..ops.registry import find_op_def
 
 FOLD_LIMIT = 1 << 12   # fold ops whose result has at most this many elements
 # Elementwise ops of constants fold up to this size: the plan then loads one constant
@@ -31,37 +32,57 @@ ELEMENTWISE_FOLD_LIMIT = 1 << 21
 DIAGONAL_MIN = 1 << 12
 POW_MAX = 8             # x ** c with |c| up to this becomes multiplications
 
-_ALIASES = ("Identity", "StopGradient")
-_VIEWS = ("Reshape", "ExpandDims", "Squeeze")
-_SHAPED = ("Fill", "BroadcastTo")     # elementwise ops with a shape operand
 
 
 @dataclass(frozen=True)
 class Rule:
     """One named rewrite: `fn(site)` returns the op's values, or None (not applicable).
 
-    `ops`: the op types it looks at; `when`: "op" (after shape inference), "early" (before
-    it: the op's output is one of its inputs) or "graph" (`fn(L, fetch_values)`, once)."""
+    `ops`: the op types it looks at, or `select`: a test of their declarations (OpDef), such
+    as "a view" (none: every op); `when`: "op" (after shape inference), "early" (before it: the
+    op's output is one of its inputs) or "graph" (`fn(L, fetch_values)`, once)."""
     name: str
     fn: object
     ops: tuple = ()
     when: str = "op"
+    select: object = None
 
     @property
     def doc(self):
         """The docstring's first paragraph, on one line."""
         return " ".join((self.fn.__doc__ or "").strip().split("\n\n")[0].split())
 
+    def looks_at(self, op_type):
+        if self.ops:
+            return op_type in self.ops
+        if self.select is not None:
+            op_def = find_op_def(op_type)
+            return op_def is not None and bool(self.select(op_def))
+        return True
+
 
 RULES = []
 
 
-def rule(name, ops=(), when="op"):
+def rule(name, ops=(), when="op", select=None):
     def register(fn):
         assert name not in names(), name
-        RULES.append(Rule(name, fn, tuple(ops), when))
+        RULES.append(Rule(name, fn, tuple(ops), when, select))
         return fn
     return register
+
+
+# what the rules below select by (the facts declared with each op: ops/registry.py)
+def _is_view(op_def):
+    return op_def.kind == "shape_view"
+
+
+def _is_identity(op_def):
+    return op_def.has_trait("identity")
+
+
+def _fills_like(op_def):
+    return "like_value" in op_def.extra
 
 
 def names():
@@ -120,7 +141,7 @@ class Site:
 def apply(rules, site):
     """The values of the first rule in `rules` that applies to `site`, or None."""
     for r in rules:
-        if r.ops and site.type not in r.ops:
+        if not r.looks_at(site.type):
             continue
         out = r.fn(site)
         if out is not None:
@@ -162,16 +183,16 @@ def fold(L, op, ins, op_def, specs):
 
 # --- op rules, in the order they are tried ------------------------------------------------
 
-@rule("identity", _ALIASES + ("IdentityN",), when="early")
+@rule("identity", when="early", select=_is_identity)
 def _identity(s):
     """Identity(x), StopGradient(x) -> x; IdentityN(x, y, ...) -> x, y, ..."""
-    return list(s.ins) if s.type == "IdentityN" else [s.ins[0]]
+    return list(s.ins)
 
 
-@rule("like_splat", ("ZerosLike", "OnesLike"))
+@rule("like_splat", select=_fills_like)
 def _like_splat(s):
     """zeros_like(x), ones_like(x) -> a splat of 0 / 1"""
-    return [s.L.splat(0 if s.type == "ZerosLike" else 1, s.shape, s.dtype, s.op.name)]
+    return [s.L.splat(s.op_def.extra["like_value"], s.shape, s.dtype, s.op.name)]
 
 
 @rule("fill_splat", ("Fill",))
@@ -196,14 +217,14 @@ def _broadcast_scalar_splat(s):
         return [s.L.splat(x.const.reshape(()), s.shape, s.dtype, s.op.name)]
 
 
-@rule("view_same_shape", _VIEWS)
+@rule("view_same_shape", select=_is_view)
 def _view_same_shape(s):
     """reshape / expand_dims / squeeze of x to x's own shape -> x"""
     if s.ins[0].shape == s.shape:
         return [s.ins[0]]
 
 
-@rule("view_of_const", _VIEWS)
+@rule("view_of_const", select=_is_view)
 def _view_of_const(s):
     """reshape / expand_dims / squeeze of a constant -> the reshaped constant (or splat)"""
     x = s.ins[0]
@@ -213,7 +234,7 @@ def _view_of_const(s):
         return [s.L.const(x.const.reshape(s.shape), name=s.op.name)]
 
 
-@rule("reshape_chain", _VIEWS)
+@rule("reshape_chain", select=_is_view)
 def _reshape_chain(s):
     """reshape(reshape(x)) -> reshape(x) (any chain of views: one Reshape of its source)"""
     x = s.ins[0]
@@ -243,7 +264,7 @@ def _single_add_n(s):
 def _splat_fold(s):
     """an elementwise op of one-value constants (splats) -> a splat of its value, any size"""
     ins = s.ins
-    if s.type in _SHAPED:               # a one-element operand there is a shape
+    if s.op_def.data_inputs is not None:    # a one-element operand there is a shape
         return None
     if ins and all(v.const is not None and v.const.size == 1 for v in ins) \
             and len(s.specs) == 1 and s.op_def.kind == "elementwise":

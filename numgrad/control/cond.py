@@ -10,12 +10,13 @@ import numpy as np
 
 from .. import batching
 from .. import dtypes as _dt
-from ..graph import Tensor, graph_of, executing_eagerly
+from ..graph import Operation, Tensor, graph_of, executing_eagerly
 from ..ops.core import convert_to_tensor
 from ..ops.registry import register_op
 from ..tensor_shape import TensorShape
 from .func_graph import (FuncGraph, assert_same_structure, branch_outputs, flatten,
                          pack_sequence_as)
+from . import stateful
 from .tensor_array import TensorArray
 
 __all__ = ["cond", "case"]
@@ -46,7 +47,9 @@ def _if_compute(vals, attrs):
         fg, idx = attrs["then_graph"], attrs["then_idx"]
     else:
         fg, idx = attrs["else_graph"], attrs["else_idx"]
-    return fg.run([vals[1 + k] for k in idx])
+    args = [vals[1 + k] for k in idx]
+    stateful.check_initialized(fg, args)
+    return fg.run(args)
 
 
 register_op("If", _if_infer, _if_compute, kind="opaque")
@@ -74,10 +77,15 @@ def build_if(pred, then_fg, else_fg, name="If"):
     return list(graph.create_op("If", [pred] + inputs, attrs, name).outputs)
 
 
-def _trace(fn, what, graph):
+def _trace(fn, what, graph, pred):
     fg = FuncGraph(what, graph)
     with fg.as_default():
         result = fn()
+        if isinstance(result, Operation) and result.graph is fg:
+            # TF: a branch returning an op (tf.group, no_op) returns pred, after the op
+            from ..ops.array import identity
+            with fg.control_dependencies([result]):
+                result = identity(pred)
     if result is None:
         return fg, None
     with fg.as_default():               # a TensorArray is returned as its flow
@@ -108,7 +116,9 @@ def cond(pred, true_fn=None, false_fn=None, strict=False, name=None, fn1=None, f
 
     Both functions are traced (each into a FuncGraph); only the taken one runs.  They must
     return the same structure (nests of lists/tuples/dicts) of tensors with the same dtypes;
-    a shape that differs between them becomes unknown in that dimension.  Unless `strict`,
+    a shape that differs between them becomes unknown in that dimension.  A branch returning
+    an Operation (``ng.group(...)``, ``ng.no_op``) returns `pred` once the op has run (TF's
+    conditional update idiom).  Unless `strict`,
     a one-element list/tuple result is unpacked (TF 1).  Gradients are TF 2's (an If of the
     branch gradients); the gradient of an input used only by the branch not taken is zeros.
     """
@@ -144,8 +154,8 @@ def cond(pred, true_fn=None, false_fn=None, strict=False, name=None, fn1=None, f
             raise ValueError(f"Shape must be rank 0 but is rank {pred.shape.rank} for "
                              f"'{graph.get_name_scope()}/If' (op: 'If') with input shapes: "
                              f"{pred.shape}.")
-        then_fg, then_res = _trace(true_fn, "true_fn", graph)
-        else_fg, else_res = _trace(false_fn, "false_fn", graph)
+        then_fg, then_res = _trace(true_fn, "true_fn", graph, pred)
+        else_fg, else_res = _trace(false_fn, "false_fn", graph, pred)
         if then_res is None:
             raise ValueError("'true_fn' must have a return value.")
         if else_res is None:
@@ -156,7 +166,12 @@ def cond(pred, true_fn=None, false_fn=None, strict=False, name=None, fn1=None, f
                 raise ValueError("Outputs of 'true_fn' and 'false_fn' must have the same "
                                  f"type(s). Received {a.dtype.name} from 'true_fn' and "
                                  f"{b.dtype.name} from 'false_fn'.")
+        n = len(then_fg.outputs)
+        keys = stateful.prepare_cond(graph, then_fg, else_fg)
         outs = build_if(pred, then_fg, else_fg)
+        if keys:
+            stateful.write_back(graph, outs[0].op, keys, outs[n:])
+        outs = outs[:n]
         res = pack_sequence_as(then_res, _arrays_back(outs, then_res, else_res))
     return res if strict else _unpack_singleton(res)
 

@@ -13,11 +13,12 @@ from .. import config
 from .. import graph as _graph
 from ..backends import function_backend
 from ..graph import Graph, Tensor
-from ..ops.state import STATE_SOURCE_TYPES
+from . import stateful
 
 __all__ = ["FuncGraph", "flatten", "pack_sequence_as", "assert_same_structure", "copy_ops"]
 
-_STATEFUL = STATE_SOURCE_TYPES | {"Assign"}
+# state sources built inside a function are made in the outermost graph (TF's init_scope)
+_LIFTED = ("IsVariableInitialized", "RandomCounter")
 # The cpu backend's function graphs: interpreted for this many calls, then compiled.
 COMPILE_AFTER = config.get("NUMGRAD_FUNCTION_COMPILE_AFTER")
 
@@ -38,6 +39,7 @@ class FuncGraph(Graph):
         self._plan = None
         self._cpu_plan = None
         self._calls = 0
+        self.state = stateful.FunctionState()
 
     def __repr__(self):
         return f"<ng.FuncGraph '{self.name}' with {len(self._ops)} ops>"
@@ -60,21 +62,31 @@ class FuncGraph(Graph):
             _graph._TRACING[0] -= 1
 
     def create_op(self, op_type, inputs, attrs=None, name=None, exact_name=False):
-        if op_type in _STATEFUL:
-            raise NotImplementedError(
-                f"{op_type} inside a control-flow function ({self.name}): creating, reading by "
-                "state or assigning variables (and stateful random ops) inside ng.cond / "
-                "ng.while_loop functions is not supported yet; read variables outside and "
-                "use their values inside.")
-        return super().create_op(op_type, inputs, attrs, name, exact_name)
+        if op_type in _LIFTED:
+            with stateful.lifted(self) as root:
+                return root.create_op(op_type, inputs, attrs, name, exact_name)
+        if op_type == "VariableV2":
+            raise ValueError(f"a VariableV2 op cannot be built inside the control-flow function "
+                             f"{self.name}: create variables with ng.Variable/get_variable, "
+                             "which make them in the outermost graph")
+        op = super().create_op(op_type, inputs, attrs, name, exact_name)
+        if op_type == "Assign":
+            stateful.note_write(self, op)
+        return op
 
-    def capture(self, t):
-        """The placeholder standing for `t` (a tensor of this graph or an enclosing one)."""
+    def capture(self, t, state=False):
+        """The placeholder standing for `t` (a tensor of this graph or an enclosing one); with
+        `state`, a variable's value now in this function (what ops built here read)."""
         if t.graph is self:
             return t
-        return self._capture(t, "capture")
+        return self._capture(t, "capture") if state else self._plain_capture(t, "capture")
 
     def _capture(self, t, op_type):
+        if t.op.type == "VariableV2":       # a variable: its value now, in this function
+            return stateful.read_variable(self, t, self._plain_capture(t, op_type))
+        return self._plain_capture(t, op_type)
+
+    def _plain_capture(self, t, op_type):
         hit = self._capture_map.get(t)
         if hit is not None:
             return hit
@@ -200,8 +212,11 @@ def copy_ops(fg, mapping, fetches):
             raise ValueError(f"copy_ops: placeholder '{op.name}' of {fg!r} is not mapped")
         ins = [env[t] for t in op.inputs]
         ctrl = [op_map[c] for c in op.control_inputs if c in op_map]
+        typ, attrs = op.type, op.attrs
+        if typ == "Assign":     # a copy computes values only: the assigned value, no gradient
+            typ, attrs = "StopGradient", {}
         with target.control_dependencies(ctrl):
-            new = target.create_op(op.type, ins, op.attrs, op.name.replace("/", "_"))
+            new = target.create_op(typ, ins, attrs, op.name.replace("/", "_"))
         new._gradient_op_type = op._gradient_op_type     # a gradient override goes along
         op_map[op] = new
         env.update(zip(op.outputs, new.outputs))
@@ -225,5 +240,5 @@ def branch_outputs(fg, result, what):
             if v is None:
                 raise ValueError(f"{what} returned None inside its result {result!r}")
             t = v if isinstance(v, Tensor) else convert_to_tensor(v)
-            out.append(fg.capture(t))
+            out.append(fg.capture(t, state=True))
     return out

@@ -41,6 +41,7 @@ import numpy as np
 
 from .. import cache, config
 from ..backends import function_backend
+from . import stateful
 
 __all__ = ["candidate", "loop_status", "loop_report", "NATIVE_LOOPS"]
 
@@ -382,7 +383,7 @@ def candidate(attrs, loop, caps):
     """A Candidate for this While call, or None where it runs in Python throughout (native
     loops off, not under a cpu plan, loop vars without static shapes, or a signature already
     known not to compile)."""
-    if not NATIVE_LOOPS or function_backend() != "cpu":
+    if not NATIVE_LOOPS or function_backend() != "cpu" or stateful.interpreted_reason(attrs):
         return None
     body = attrs["body_graph"]
     if not body.compilable() or not attrs["cond_graph"].compilable():
@@ -430,6 +431,9 @@ def loop_report(ops, indent="  "):
 
 def _op_report(op, indent):
     head = f"{indent}While '{op.name}'"
+    why = stateful.interpreted_reason(op.attrs)     # state: one iteration at a time
+    if why:
+        return [f"{head}: in Python, one plan call per iteration ({why})"]
     if not NATIVE_LOOPS:
         return [f"{head}: in Python, one plan call per iteration (NUMGRAD_NATIVE_LOOPS=0)"]
     if not op.get_attr("body_graph").compilable():

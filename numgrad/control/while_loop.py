@@ -19,7 +19,7 @@ from ..graph import Tensor, graph_of, executing_eagerly
 from ..ops.core import convert_to_tensor, placeholder
 from ..ops.registry import register_op
 from ..tensor_shape import TensorShape, as_shape
-from . import native_loop
+from . import native_loop, stateful
 from .tensor_array import TensorArray
 from .func_graph import (FuncGraph, assert_same_structure, branch_outputs, flatten, is_nested,
                          pack_sequence_as)
@@ -197,7 +197,11 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
                     f"shape {_fmt(out.shape)} after one iteration. To allow the shape to vary "
                     "across iterations, use the `shape_invariants` argument of tf.while_loop "
                     "to specify a less-specific shape.")
-        outs = build_while(graph, flat, invariants, maxit, cond_fg, body_fg, back_prop)
+        keys, inits, invs = stateful.prepare_loop(graph, cond_fg, body_fg)
+        outs = build_while(graph, flat + inits, invariants + invs, maxit, cond_fg, body_fg,
+                           back_prop)
+        if keys:
+            stateful.write_back(graph, outs[0].op, keys, outs[len(flat):])
         outs = [o if ta is None else ta.with_flow(o) for o, ta in zip(outs, tas)]
         packed = pack_sequence_as(structure, outs)
     if return_same_structure:

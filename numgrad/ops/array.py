@@ -27,12 +27,16 @@ def _first(vals, attrs):
 
 
 # --- identity-like ---------------------------------------------------------------------------
-register_op("Identity", _same, _first, kind="elementwise", template="{0}")
-register_op("StopGradient", _same, _first, kind="elementwise", template="{0}")
+# (complex_as_is: these only move or pick values, so their templates serve complex values too)
+register_op("Identity", _same, _first, kind="elementwise", template="{0}",
+            traits=("complex_as_is", "identity"))
+register_op("StopGradient", _same, _first, kind="elementwise", template="{0}",
+            traits=("complex_as_is", "identity"))
+# like_value: lowering makes them a splat of that value (compiler/rewrites.py like_splat)
 register_op("ZerosLike", _same, lambda v, a: [np.zeros_like(v[0])], kind="elementwise",
-            template="zero")
+            template="zero", like_value=0)
 register_op("OnesLike", _same, lambda v, a: [np.ones_like(v[0])], kind="elementwise",
-            template="one")
+            template="one", like_value=1)
 register_op("NoOp", lambda inputs, attrs: [], lambda v, a: [], kind="control")
 
 
@@ -51,7 +55,8 @@ def _identity_n_infer(inputs, attrs):
 # Several tensors passed through by one op: custom_gradient hangs its gradient on one of these
 # (its rule gets the gradients of all outputs at once).  Lowering aliases the outputs to the
 # inputs (the "identity" rewrite), so it costs nothing at run time.
-register_op("IdentityN", _identity_n_infer, lambda vals, attrs: list(vals))
+register_op("IdentityN", _identity_n_infer, lambda vals, attrs: list(vals),
+            traits=("identity",))
 
 
 def identity_n(input, name=None):  # noqa: A002  (TF's argument name)
@@ -167,7 +172,7 @@ def _fill_infer(inputs, attrs):
 
 register_op("Fill", _fill_infer,
             lambda v, a: [np.full(tuple(int(d) for d in v[0]), v[1], dtype=v[1].dtype)],
-            kind="elementwise", template="{1}")
+            kind="elementwise", template="{1}", traits=("complex_as_is",), data_inputs=(1,))
 
 
 def fill(dims, value, name=None):
@@ -282,7 +287,8 @@ def _broadcast_to_infer(inputs, attrs):
 
 register_op("BroadcastTo", _broadcast_to_infer,
             lambda v, a: [np.broadcast_to(v[0], tuple(int(d) for d in v[1]))],
-            kind="elementwise", template="{0}")
+            kind="elementwise", template="{0}", traits=("complex_as_is", "cheap"),
+            data_inputs=(0,))
 
 
 def broadcast_to(input, shape, name=None):  # noqa: A002
@@ -786,7 +792,7 @@ def _gather_compute(v, a):
     return [np.take(params, idx, axis=a["axis"])]
 
 
-register_op("GatherV2", _gather_infer, _gather_compute, kind="opaque")
+register_op("GatherV2", _gather_infer, _gather_compute, kind="opaque", traits=("row_gather",))
 
 
 def gather(params, indices, validate_indices=None, name=None, axis=None, batch_dims=0):

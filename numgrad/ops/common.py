@@ -16,19 +16,20 @@ NUMERIC_C = "numeric_or_complex"
 BOOL = "bool"
 ANY = "any"
 
-# class -> (NumPy dtype kinds it admits, the list an error names)
+# class -> (DType.kind letters it admits; bfloat16's is 'f', the list an error names)
 _ALLOWED = {
-    FLOAT: ("f", "float16, float32, float64"),
-    NUMERIC: ("fiu", "float16, float32, float64, int32, int64"),
-    FLOAT_C: ("fc", "float16, float32, float64, complex64, complex128"),
-    NUMERIC_C: ("fiuc", "float16, float32, float64, int32, int64, complex64, complex128"),
+    FLOAT: ("f", "float16, bfloat16, float32, float64"),
+    NUMERIC: ("fiu", "float16, bfloat16, float32, float64, int32, int64"),
+    FLOAT_C: ("fc", "float16, bfloat16, float32, float64, complex64, complex128"),
+    NUMERIC_C: ("fiuc", "float16, bfloat16, float32, float64, int32, int64, complex64, "
+                        "complex128"),
     BOOL: ("b", "bool"),
 }
 
 
 def allowed(dtype, which):
     """Whether `dtype` belongs to the dtype class `which` (one of the classes above)."""
-    return which == ANY or dtype.np.kind in _ALLOWED[which][0]
+    return which == ANY or dtype.kind in _ALLOWED[which][0]
 
 
 def check_dtype(dtype, which, what="input"):

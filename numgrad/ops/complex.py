@@ -25,7 +25,7 @@ from ..graph import atomic
 from .array import ones_like, zeros_like
 from .core import convert_to_tensor, make_op
 from .math import broadcast_static_shape, less, multiply, where
-from .registry import register_op
+from .registry import Template, register_op
 
 __all__ = ["complex", "real", "imag", "conj", "angle"]
 
@@ -71,48 +71,23 @@ def _conj_infer(inputs, attrs):
 
 
 # (type, NumPy reference); all elementwise, one input, one output
+# (type, NumPy reference, the fused loop's form)
 PARTS = [
-    ("Real", lambda x: np.real(x).copy()),
-    ("Imag", lambda x: np.imag(x).copy()),
-    ("Angle", np.angle),
-    ("ComplexAbs", np.abs),
+    ("Real", lambda x: np.real(x).copy(), "{0}.real"),
+    ("Imag", lambda x: np.imag(x).copy(), "{0}.imag"),
+    ("Angle", np.angle, "math.atan2({0}.imag, {0}.real)"),
+    ("ComplexAbs", np.abs, "abs({0})"),
 ]
 
-register_op("Complex", _complex_infer, _complex_compute, kind="elementwise")
-for _t, _f in PARTS:
-    register_op(_t, _part_infer(_t), lambda v, a, f=_f: [np.asarray(f(v[0]))], kind="elementwise")
-register_op("Conj", _conj_infer, lambda v, a: [np.conj(v[0])], kind="elementwise")
-
-
-# --- fused cpu kernels ---------------------------------------------------------------------------
-# The scalar form of each op that a fused cpu loop computes on complex values (an op with a
-# complex input or output fuses only if it is here; compiler/fuse.py, emit_cpu.py).  Numba
-# runs NumPy's complex ufuncs on scalars, except division (cdiv: NumPy's algorithm; Numba's
-# raises on a zero divisor) and tanh (ctanh: Numba's overflows to NaN for |Re z| > ~350);
-# the value is then wrapped in the output's dtype.  Complex reductions, Pow (Numba's
-# np.power differs from NumPy's at infinities), Tan and the inverse trigonometric and
-# hyperbolic functions run their NumPy references as steps of their own.
-FUSED_TEMPLATES = {
-    "AddV2": "({0} + {1})", "Sub": "({0} - {1})", "Mul": "({0} * {1})",
-    "RealDiv": "cdiv({0}, {1})", "Neg": "(-{0})", "Square": "({0} * {0})",
-    "Reciprocal": "cdiv(1 + 0j, {0})", "Exp": "np.exp({0})", "Log": "np.log({0})",
-    "Sqrt": "np.sqrt({0})", "Rsqrt": "cdiv(1 + 0j, np.sqrt({0}))", "Sin": "np.sin({0})",
-    "Cos": "np.cos({0})", "Tanh": "ctanh({0})", "Sigmoid": "cdiv(1 + 0j, 1 + np.exp(-{0}))",
-    "SquaredDifference": "(({0} - {1}) * np.conj({0} - {1}))",
-    # TF's gradient kernels read conj(y) and give 0 where dy is 0
-    "SqrtGrad": "(0j if {1} == 0 else cdiv(0.5 * {1}, np.conj({0})))",
-    "RsqrtGrad": "(0j if {1} == 0 else -0.5 * ({1} * np.conj({0})) * np.conj({0} * {0}))",
-    "ReciprocalGrad": "(0j if {1} == 0 else -{1} * np.conj({0} * {0}))",
-    "DivNoNan": "(0j if {1} == 0 else cdiv({0}, {1}))",
-    "Equal": "({0} == {1})", "NotEqual": "({0} != {1})",
-    "Complex": "complex({0}, {1})", "Real": "{0}.real", "Imag": "{0}.imag",
-    "Conj": "np.conj({0})", "ComplexAbs": "abs({0})",
-    "Angle": "math.atan2({0}.imag, {0}.real)",
-}
-# ops whose own template serves complex values too (they only move or pick values; Cast's
-# kernel form keeps the real part, emit_cpu._expr)
-FUSED_AS_IS = {"Cast", "AddN", "Select", "SelectV2", "BroadcastTo", "Fill", "Identity",
-               "StopGradient"}
+# The forms a fused cpu loop computes (registry.Template's `complex`: these ops read or make
+# complex values; ops/math.py's rows give the arithmetic ops theirs).
+register_op("Complex", _complex_infer, _complex_compute, kind="elementwise",
+            template=Template(complex="complex({0}, {1})"))
+for _t, _f, _form in PARTS:
+    register_op(_t, _part_infer(_t), lambda v, a, f=_f: [np.asarray(f(v[0]))],
+                kind="elementwise", template=Template(complex=_form))
+register_op("Conj", _conj_infer, lambda v, a: [np.conj(v[0])], kind="elementwise",
+            template=Template(complex="np.conj({0})"))
 
 
 # --- public builders ---------------------------------------------------------------------------
@@ -175,7 +150,7 @@ def angle(input, name=None):    # noqa: A002
 # --- batching rules (numgrad/batching.py): all six ops are elementwise --------------------------
 def _register_batching():
     from .. import batching as B
-    for t in ["Complex", "Conj"] + [t for t, _ in PARTS]:
+    for t in ["Complex", "Conj"] + [t for t, *_ in PARTS]:
         B.BATCH_RULES.setdefault(t, B._elementwise)
 
 

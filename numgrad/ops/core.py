@@ -40,7 +40,7 @@ def _python_default_array(value, dtype):
         arr = np.asarray(value)
         if arr.dtype.kind == "U" or arr.dtype.kind == "S" or arr.dtype == object:
             raise TypeError(f"Cannot convert {value!r} to a numeric Tensor")
-        if arr.dtype in _KEPT:
+        if arr.dtype in _KEPT or arr.dtype.name == "bfloat16":    # (ml_dtypes' bfloat16)
             return arr
         if arr.dtype.kind in "iub":
             return arr.astype(np.int64) if arr.dtype.kind == "u" or arr.dtype.itemsize > 4 else (
@@ -50,7 +50,7 @@ def _python_default_array(value, dtype):
         arr = np.asarray(value)
     except (ValueError, TypeError) as e:
         raise TypeError(f"Cannot convert {value!r} to a Tensor: {e}") from None
-    if arr.dtype == object or arr.dtype.kind in "USV":
+    if arr.dtype == object or arr.dtype.kind in "USV" and arr.dtype.name != "bfloat16":
         raise TypeError(f"Cannot convert {value!r} (of type {type(value).__name__}) to a Tensor")
     if dtype is not None:
         dtype = _dt.as_dtype(dtype)
@@ -128,6 +128,7 @@ def placeholder(dtype, shape=None, name=None):
     if executing_eagerly():
         raise RuntimeError("ng.placeholder() is not compatible with eager execution.")
     dtype = _dt.as_dtype(dtype)
+    dtype.np                # bfloat16 without ml_dtypes: its ImportError, before any op is made
     return get_default_graph().create_op(
         "Placeholder", [], {"dtype": dtype, "shape": as_shape(shape)}, name).outputs[0]
 

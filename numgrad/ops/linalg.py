@@ -45,15 +45,21 @@ __all__ = ["cholesky", "cholesky_solve", "matrix_triangular_solve", "matrix_solv
 
 
 # --- static checks ------------------------------------------------------------------------
-def _float_input(op_name, x):
-    if not x.dtype.is_floating:
+def _float_input(op_name, x, complex_ok=False):
+    if not (x.dtype.is_floating or complex_ok and x.dtype.is_complex):
         raise TypeError(f"{op_name}: input '{x.name}' has dtype {x.dtype.name}, which is not "
-                        "in the list of allowed dtypes: float16, float32, float64")
+                        "in the list of allowed dtypes: float16, float32, float64"
+                        + (", complex64, complex128" if complex_ok else ""))
+
+
+# ops that take complex64/complex128 matrices too (TF's complex gradients: ../docs/complex.md)
+_COMPLEX_OK = {"Cholesky", "CholeskyGrad", "MatrixTriangularSolve", "MatrixSolve",
+               "MatrixInverse", "MatrixDeterminant", "LogMatrixDeterminant"}
 
 
 def _matrix(op_name, x, square=False, what="input"):
     """Check that x is a (batch of) matrix; return its shape (may be of unknown rank)."""
-    _float_input(op_name, x)
+    _float_input(op_name, x, op_name in _COMPLEX_OK)
     s = x.shape
     if s.rank is None:
         return s
@@ -126,32 +132,38 @@ def _band_np(x, num_lower, num_upper):
     return np.tril(np.triu(x, -num_lower), num_upper)
 
 
+def _adjoint_np(x):
+    """The conjugate transpose of the last two dims (the transpose for real x)."""
+    x = np.swapaxes(x, -1, -2)
+    return x.conj() if x.dtype.kind == "c" else x
+
+
 def _cholesky_grad_np(vals, attrs):
-    """TF's Cholesky gradient, l⁻ᴴ Φ(lᴴ ḡ) l⁻¹ symmetrised (Φ: lower triangle, diagonal
+    """TF's Cholesky gradient, l⁻ᴴ Φ(lᴴ ḡ) l⁻¹ made Hermitian (Φ: lower triangle, diagonal
     halved), evaluated with triangular solves instead of forming l⁻¹."""
     l, g = vals
     batch = np.broadcast_shapes(l.shape[:-2], g.shape[:-2])
     l = np.broadcast_to(l, batch + l.shape[-2:])
-    middle = np.swapaxes(l, -1, -2) @ g
+    middle = _adjoint_np(l) @ g
     idx = np.arange(l.shape[-1])
     middle[..., idx, idx] *= 0.5
     middle = np.tril(middle)
     _solve_triangular = _triangular_solver()
     if _solve_triangular is None:           # pragma: no cover - without SciPy: as TF builds it
         l_inv = np.linalg.inv(l)
-        x = np.swapaxes(l_inv, -1, -2) @ middle @ l_inv
+        x = _adjoint_np(l_inv) @ middle @ l_inv
     else:
         flat_l = l.reshape((-1,) + l.shape[-2:])
         flat_m = middle.reshape(flat_l.shape)
         x = np.empty_like(flat_m)
         with np.errstate(all="ignore"):
             for i in range(flat_l.shape[0]):
-                y = _solve_triangular(flat_l[i], flat_m[i], lower=True, trans=1,
-                                      check_finite=False)                  # l⁻ᵀ Φ
+                y = _solve_triangular(flat_l[i], flat_m[i], lower=True, trans=2,
+                                      check_finite=False)                  # l⁻ᴴ Φ
                 x[i] = _solve_triangular(flat_l[i], y.T, lower=True, trans=1,
-                                         check_finite=False).T           # (l⁻ᵀ Φ) l⁻¹
+                                         check_finite=False).T           # (l⁻ᴴ Φ) l⁻¹
         x = x.reshape(l.shape)
-    return [(x + np.swapaxes(x, -1, -2)) * np.asarray(0.5, l.dtype)]
+    return [(x + _adjoint_np(x)) * np.asarray(0.5, l.dtype)]
 
 
 def _triangular_solve_np(vals, attrs):
@@ -166,18 +178,18 @@ def _triangular_solve_np(vals, attrs):
     with np.errstate(all="ignore"):
         for i in range(a.shape[0]):
             if _solve_triangular is not None:
-                out[i] = _solve_triangular(a[i], b[i], lower=lower, trans=1 if adj else 0,
+                out[i] = _solve_triangular(a[i], b[i], lower=lower, trans=2 if adj else 0,
                                            check_finite=False)
             else:
                 t = np.tril(a[i]) if lower else np.triu(a[i])
-                out[i] = np.linalg.solve(t.T if adj else t, b[i])
+                out[i] = np.linalg.solve(_adjoint_np(t) if adj else t, b[i])
     return [out.reshape(out_shape)]
 
 
 def _solve_np(vals, attrs):
     a, b = vals
     if attrs["adjoint"]:
-        a = np.swapaxes(a, -1, -2)
+        a = _adjoint_np(a)
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     a = np.broadcast_to(a, batch + a.shape[-2:])
     b = np.broadcast_to(b, batch + b.shape[-2:])
@@ -186,7 +198,7 @@ def _solve_np(vals, attrs):
 
 def _inverse_np(vals, attrs):
     inv = np.linalg.inv(vals[0])
-    return [np.swapaxes(inv, -1, -2) if attrs["adjoint"] else inv]
+    return [_adjoint_np(inv) if attrs["adjoint"] else inv]
 
 
 def _slogdet_np(vals, attrs):
@@ -673,10 +685,12 @@ def slogdet(input, name=None):  # noqa: A002
 
 def logdet(matrix, name=None):
     """log(det(matrix)) of Hermitian positive definite matrices, via the Cholesky factor:
-    2 * sum(log(diag(cholesky(matrix)))) (tf.linalg.logdet)."""
+    2 * sum(log(real(diag(cholesky(matrix))))) (tf.linalg.logdet); real for a complex
+    matrix, as in TF."""
+    from .complex import real
     chol = cholesky(matrix)
-    return _M.multiply(2.0, _R.reduce_sum(_M.log(matrix_diag_part(chol)), axis=[-1]),
-                       name=name)
+    diag = real(matrix_diag_part(chol))
+    return _M.multiply(2.0, _R.reduce_sum(_M.log(diag), axis=[-1]), name=name)
 
 
 def _k_attr(k, what):

@@ -11,10 +11,11 @@ Adding an elementwise op (the recipe):
    BINARY; ops/math_extra.py adds UNARY_PRED's) and a row test in tests/test_jacobians.py;
 2. the template's scalar function in numgrad/kernels/cpu/scalar.py (``register_jitable``,
    NumPy's semantics, in ``__all__``) and its device twin of the same name in
-   numgrad/kernels/cuda/scalar.py (libdevice on a GPU, NumPy under the simulator); integer
-   or bool variants go in emit_cpu's _INT_TEMPLATES / _BOOL_TEMPLATES;
-3. optionally a vectorised form for big kernels: compiler/vecmath_calls.py FUNCTIONS (a
-   vecmath function of its own) or COMPOSED (an expression over vecmath functions);
+   numgrad/kernels/cuda/scalar.py (libdevice on a GPU, NumPy under the simulator); forms of
+   its own for integer, bool or complex values go in the row, as a registry.Template
+   (``Template("floordiv({0}, {1})", int="ifloordiv({0}, {1})")``);
+3. optionally a vectorised form for big kernels, in the same Template: ``vecmath="atan2"``
+   (a function of kernels/vecmath.py) or ``vecmath_expr=`` (an expression over them);
 4. its gradient, as TF's math_grad.py: declared with the row (a rule function above the
    table as the row's last element, as the issue-17 binary rows do), or in
    numgrad/gradients/rules/math.py (_UNARY table or a RegisterGradient), or NotDifferentiable;
@@ -35,7 +36,7 @@ from .common import check_dtype as _check_dtype, format_shape as _fmt
 from . import array as _A
 from .core import convert_to_tensor, make_op
 from .reduce import reduce_to
-from .registry import register_op
+from .registry import Template, register_op
 from ..kernels import special as _special
 
 def broadcast_static_shape(a, b):
@@ -194,47 +195,101 @@ def _div_no_nan_ref(x, y):
         return np.where(y == 0, np.zeros((), x.dtype), x / y).astype(x.dtype)
 
 
-# (type, public name, reference, template, dtypes)
+# --- the scalar forms of the rows' templates (registry.Template) -------------------------------
+# `int=`: integer versions with NumPy's semantics (floor division, C remainder, no negative
+# powers); `bool=`: bitwise forms (no short-circuit branches in the loop body).
+# `complex=`: the form a fused cpu loop computes on complex values (an op with a complex input
+# or output fuses only with one, or with the complex_as_is trait; compiler/fuse.py).  Numba runs
+# NumPy's complex ufuncs on scalars, except division (cdiv: NumPy's algorithm; Numba's raises on
+# a zero divisor) and tanh (ctanh: Numba's overflows to NaN for |Re z| > ~350); the value is
+# then wrapped in the output's dtype.  Pow's cpow follows NumPy's special cases of a complex
+# power (kernels/cpu/scalar.py).  Numba's complex tan, inverse trigonometric and inverse
+# hyperbolic functions and log1p follow NumPy's algorithms (within an ulp or two for finite
+# inputs; for an inf or NaN part, which part of the result is NaN can differ:
+# tests/test_complex_fused.py).  Complex reductions, Sinh/Cosh (Numba gives NaN parts where
+# NumPy overflows to inf), Acosh and Expm1 (inaccurate near 0) run their NumPy references as
+# steps of their own.  The gradient kernels read conj(y) and give 0 where
+# dy is 0, as TF's.
+# `vecmath=`: the kernels/vecmath.py function of big float loops (compiler/vecmath_calls.py);
+# `vecmath_expr=`: an expression over them ({w}: f32 or f64; {z}: a zero of the dtype; {c}: its
+# constructor) with the same values as the template's scalar function (kernels/cpu/scalar.py),
+# to vecmath's accuracy.  Constants are float64, as in the templates.
+VECMATH_SOFTPLUS = "(({0} if {0} > {z} else {z}) + vmc.log1p_{w}(vmc.exp_{w}(-abs({0}))))"
+VECMATH_ELU = "({0} if {0} > {z} else vmc.expm1_{w}({0}))"
+VECMATH_SELU = ("(1.0507009873554805 * {0} if {0} > {z} else "
+                "1.7580993408473766 * vmc.expm1_{w}({0}))")
+VECMATH_XLOGY = "({z} if {0} == {z} else {0} * vmc.log_{w}({1}))"
+VECMATH_XLOG1PY = "({z} if {0} == {z} else {0} * vmc.log1p_{w}({1}))"
+# inverse hyperbolic functions (as glibc's): log1p forms near 0, log(a) + ln2 for huge a
+VECMATH_ASINH = ("np.copysign(vmc.log_{w}(abs({0})) + {c}(0.6931471805599453) if abs({0}) > "
+                 "{c}(268435456.0) else vmc.log1p_{w}(abs({0}) + abs({0}) * abs({0}) / ({c}(1) + "
+                 "sqrt({c}(1) + abs({0}) * abs({0})))), {0})")
+VECMATH_ACOSH = ("(vmc.log_{w}({0}) + {c}(0.6931471805599453) if {0} > {c}(268435456.0) else "
+                 "vmc.log1p_{w}(({0} - {c}(1)) + sqrt(({0} - {c}(1)) * ({0} + {c}(1)))) "
+                 "if {0} >= {c}(1) else {c}(np.nan))")
+VECMATH_ATANH = ("np.copysign({c}(0.5) * vmc.log1p_{w}({c}(2) * abs({0}) + {c}(2) * abs({0}) * "
+                 "abs({0}) / ({c}(1) - abs({0})) if abs({0}) < {c}(0.5) else {c}(2) * abs({0}) / "
+                 "({c}(1) - abs({0}))), {0})")
+# hyperbolic functions: expm1 form for sinh, exp(a/2) squared where exp(a) would overflow
+VECMATH_SINH = ("np.copysign({c}(0.5) * (vmc.expm1_{w}(abs({0})) + vmc.expm1_{w}(abs({0})) / "
+                "(vmc.expm1_{w}(abs({0})) + {c}(1))) if abs({0}) <= {c}(20) else "
+                "({c}(0.5) * vmc.exp_{w}({c}(0.5) * abs({0}))) * vmc.exp_{w}({c}(0.5) * abs({0})), "
+                "{0})")
+VECMATH_COSH = ("({c}(0.5) * vmc.exp_{w}(abs({0})) + {c}(0.5) / vmc.exp_{w}(abs({0})) if abs({0}) "
+                "<= {c}(20) else ({c}(0.5) * vmc.exp_{w}({c}(0.5) * abs({0}))) * "
+                "vmc.exp_{w}({c}(0.5) * abs({0})))")
+
+# (type, public name, reference, template (a string or a registry.Template), dtypes)
 UNARY = [
-    ("Neg", "negative", np.negative, "(-{0})", NUMERIC_C),
-    ("Square", "square", np.square, "({0} * {0})", NUMERIC_C),
-    ("Sqrt", "sqrt", np.sqrt, "sqrt({0})", FLOAT_C),
-    ("Rsqrt", "rsqrt", _rsqrt, "rsqrt({0})", FLOAT_C),
-    ("Exp", "exp", np.exp, "exp({0})", FLOAT_C),
-    ("Log", "log", np.log, "log({0})", FLOAT_C),
-    ("Log1p", "log1p", np.log1p, "log1p({0})", FLOAT_C),
-    ("Expm1", "expm1", np.expm1, "expm1({0})", FLOAT_C),
-    ("Sin", "sin", np.sin, "sin({0})", FLOAT_C),
-    ("Cos", "cos", np.cos, "cos({0})", FLOAT_C),
-    ("Tan", "tan", np.tan, "tan({0})", FLOAT_C),
-    ("Tanh", "tanh", np.tanh, "tanh({0})", FLOAT_C),
-    ("Sigmoid", "sigmoid", _sigmoid, "sigmoid({0})", FLOAT_C),
-    ("Erf", "erf", _erf, "erf({0})", FLOAT),
+    ("Neg", "negative", np.negative, Template("(-{0})", complex="(-{0})"), NUMERIC_C),
+    ("Square", "square", np.square, Template("({0} * {0})", complex="({0} * {0})"), NUMERIC_C),
+    ("Sqrt", "sqrt", np.sqrt, Template("sqrt({0})", complex="np.sqrt({0})"), FLOAT_C),
+    ("Rsqrt", "rsqrt", _rsqrt,
+     Template("rsqrt({0})", complex="cdiv(1 + 0j, np.sqrt({0}))"), FLOAT_C),
+    ("Exp", "exp", np.exp, Template("exp({0})", complex="np.exp({0})", vecmath="exp"), FLOAT_C),
+    ("Log", "log", np.log, Template("log({0})", complex="np.log({0})", vecmath="log"), FLOAT_C),
+    ("Log1p", "log1p", np.log1p, Template("log1p({0})", complex="np.log1p({0})", vecmath="log1p"), FLOAT_C),
+    ("Expm1", "expm1", np.expm1, Template("expm1({0})", vecmath="expm1"), FLOAT_C),
+    ("Sin", "sin", np.sin, Template("sin({0})", complex="np.sin({0})", vecmath="sin"), FLOAT_C),
+    ("Cos", "cos", np.cos, Template("cos({0})", complex="np.cos({0})", vecmath="cos"), FLOAT_C),
+    ("Tan", "tan", np.tan, Template("tan({0})", complex="np.tan({0})", vecmath="tan"), FLOAT_C),
+    ("Tanh", "tanh", np.tanh,
+     Template("tanh({0})", complex="ctanh({0})", vecmath="tanh"), FLOAT_C),
+    ("Sigmoid", "sigmoid", _sigmoid,
+     Template("sigmoid({0})", complex="cdiv(1 + 0j, 1 + np.exp(-{0}))", vecmath="sigmoid"),
+     FLOAT_C),
+    ("Erf", "erf", _erf, Template("erf({0})", vecmath="erf"), FLOAT),
     ("Abs", "abs", np.abs, "abs({0})", NUMERIC),
     ("Sign", "sign", np.sign, "sign({0})", NUMERIC),
-    ("Reciprocal", "reciprocal", _reciprocal, "(1 / {0})", NUMERIC_C),
+    ("Reciprocal", "reciprocal", _reciprocal,
+     Template("(1 / {0})", int="ifloordiv(1, {0})", complex="cdiv(1 + 0j, {0})"), NUMERIC_C),
     ("Floor", "floor", np.floor, "floor({0})", FLOAT),
     ("Relu", "relu", lambda x: np.maximum(x, np.zeros((), x.dtype)), "({0} if ({0} >= 0 or {0} != {0}) else 0)", NUMERIC),
     ("LogicalNot", "logical_not", np.logical_not, "(not {0})", BOOL),
     # issue 17: inverse trigonometric / hyperbolic, rounding, special functions, activations
-    ("Asin", "asin", _np1(np.arcsin), "asin({0})", FLOAT_C),
-    ("Acos", "acos", _np1(np.arccos), "acos({0})", FLOAT_C),
-    ("Atan", "atan", _np1(np.arctan), "atan({0})", FLOAT_C),
-    ("Sinh", "sinh", _np1(np.sinh), "sinh({0})", FLOAT_C),
-    ("Cosh", "cosh", _np1(np.cosh), "cosh({0})", FLOAT_C),
-    ("Asinh", "asinh", _np1(np.arcsinh), "asinh({0})", FLOAT_C),
-    ("Acosh", "acosh", _np1(np.arccosh), "acosh({0})", FLOAT_C),
-    ("Atanh", "atanh", _np1(np.arctanh), "atanh({0})", FLOAT_C),
+    ("Asin", "asin", _np1(np.arcsin), Template("asin({0})", complex="np.arcsin({0})", vecmath="asin"), FLOAT_C),
+    ("Acos", "acos", _np1(np.arccos), Template("acos({0})", complex="np.arccos({0})", vecmath="acos"), FLOAT_C),
+    ("Atan", "atan", _np1(np.arctan), Template("atan({0})", complex="np.arctan({0})", vecmath="atan"), FLOAT_C),
+    ("Sinh", "sinh", _np1(np.sinh), Template("sinh({0})", vecmath_expr=VECMATH_SINH), FLOAT_C),
+    ("Cosh", "cosh", _np1(np.cosh), Template("cosh({0})", vecmath_expr=VECMATH_COSH), FLOAT_C),
+    ("Asinh", "asinh", _np1(np.arcsinh),
+     Template("asinh({0})", complex="np.arcsinh({0})", vecmath_expr=VECMATH_ASINH), FLOAT_C),
+    ("Acosh", "acosh", _np1(np.arccosh),
+     Template("acosh({0})", vecmath_expr=VECMATH_ACOSH), FLOAT_C),
+    ("Atanh", "atanh", _np1(np.arctanh),
+     Template("atanh({0})", complex="np.arctanh({0})", vecmath_expr=VECMATH_ATANH), FLOAT_C),
     ("Ceil", "ceil", np.ceil, "ceil({0})", FLOAT),
     ("Round", "round", _np1(np.rint), "rint({0})", NUMERIC),   # half to even, as TF
     ("Rint", "rint", np.rint, "rint({0})", FLOAT),
-    ("Lgamma", "lgamma", _vec_math(_special.lgamma), "lgamma({0})", FLOAT),
-    ("Digamma", "digamma", _digamma, "digamma({0})", FLOAT),
-    ("Erfc", "erfc", _vec_math(_pymath.erfc), "erfc({0})", FLOAT),
-    ("Softplus", "softplus", _softplus, "softplus({0})", FLOAT),
+    ("Lgamma", "lgamma", _vec_math(_special.lgamma),
+     Template("lgamma({0})", vecmath="lgamma"), FLOAT),
+    ("Digamma", "digamma", _digamma, Template("digamma({0})", vecmath="digamma"), FLOAT),
+    ("Erfc", "erfc", _vec_math(_pymath.erfc), Template("erfc({0})", vecmath="erfc"), FLOAT),
+    ("Softplus", "softplus", _softplus,
+     Template("softplus({0})", vecmath_expr=VECMATH_SOFTPLUS), FLOAT),
     ("Softsign", "softsign", _softsign, "softsign({0})", FLOAT),
-    ("Elu", "elu", _elu, "elu({0})", FLOAT),
-    ("Selu", "selu", _selu, "selu({0})", FLOAT),
+    ("Elu", "elu", _elu, Template("elu({0})", vecmath_expr=VECMATH_ELU), FLOAT),
+    ("Selu", "selu", _selu, Template("selu({0})", vecmath_expr=VECMATH_SELU), FLOAT),
     ("Relu6", "relu6", _relu6, "relu6({0})", NUMERIC),
 ]
 
@@ -301,43 +356,65 @@ def _zeta_grad(op, grad):
     return [None, reduce_to(-x * zeta(x + 1.0, q) * _A.densify(grad), q)]
 
 
-# (type, public name, reference, template, dtypes, output dtype or None = same as input
+# (type, public name, reference, template (a string or a Template), dtypes, output dtype or
+#  None = same as input
 #  [, gradient rule declared with the op; the other rows' rules are in gradients/rules/math.py])
 BINARY = [
-    ("AddV2", "add", np.add, "({0} + {1})", NUMERIC_C, None),
-    ("Sub", "subtract", np.subtract, "({0} - {1})", NUMERIC_C, None),
-    ("Mul", "multiply", np.multiply, "({0} * {1})", NUMERIC_C, None),
-    ("RealDiv", "_realdiv", np.true_divide, "({0} / {1})", FLOAT_C, None),
-    ("FloorDiv", "floordiv", _floordiv, "floordiv({0}, {1})", NUMERIC, None),
-    ("TruncateMod", "truncatemod", np.fmod, "fmod({0}, {1})", NUMERIC, None),
-    ("FloorMod", "floormod", _floormod, "floormod({0}, {1})", NUMERIC, None),
-    ("DivNoNan", "_div_no_nan", _div_no_nan_ref, "divnonan({0}, {1})", FLOAT_C, None),
+    ("AddV2", "add", np.add, Template("({0} + {1})", complex="({0} + {1})"), NUMERIC_C, None),
+    ("Sub", "subtract", np.subtract,
+     Template("({0} - {1})", complex="({0} - {1})"), NUMERIC_C, None),
+    ("Mul", "multiply", np.multiply,
+     Template("({0} * {1})", complex="({0} * {1})"), NUMERIC_C, None),
+    ("RealDiv", "_realdiv", np.true_divide,
+     Template("({0} / {1})", complex="cdiv({0}, {1})"), FLOAT_C, None),
+    ("FloorDiv", "floordiv", _floordiv,
+     Template("floordiv({0}, {1})", int="ifloordiv({0}, {1})"), NUMERIC, None),
+    ("TruncateMod", "truncatemod", np.fmod,
+     Template("fmod({0}, {1})", int="ifmod({0}, {1})"), NUMERIC, None),
+    ("FloorMod", "floormod", _floormod,
+     Template("floormod({0}, {1})", int="ifloormod({0}, {1})"), NUMERIC, None),
+    ("DivNoNan", "_div_no_nan", _div_no_nan_ref,
+     Template("divnonan({0}, {1})", complex="(0j if {1} == 0 else cdiv({0}, {1}))"),
+     FLOAT_C, None),
     # the gradients of Sqrt, Rsqrt and Reciprocal as TF's kernels compute them: (y, dy)
     ("SqrtGrad", "_sqrt_grad", _grad_ref(lambda y, dy: (0.5 * dy) / y),
-     "sqrtgrad({0}, {1})", FLOAT_C, None),
+     Template("sqrtgrad({0}, {1})",
+              complex="(0j if {1} == 0 else cdiv(0.5 * {1}, np.conj({0})))"), FLOAT_C, None),
     ("RsqrtGrad", "_rsqrt_grad", _grad_ref(lambda y, dy: -0.5 * (dy * y) * (y * y)),
-     "rsqrtgrad({0}, {1})", FLOAT_C, None),
+     Template("rsqrtgrad({0}, {1})",
+              complex="(0j if {1} == 0 else -0.5 * ({1} * np.conj({0})) * np.conj({0} * {0}))"),
+     FLOAT_C, None),
     ("ReciprocalGrad", "_reciprocal_grad", _grad_ref(lambda y, dy: -dy * y * y),
-     "recipgrad({0}, {1})", FLOAT_C, None),
-    ("Pow", "pow", _int_safe_power, "pow({0}, {1})", NUMERIC_C, None),
+     Template("recipgrad({0}, {1})",
+              complex="(0j if {1} == 0 else -{1} * np.conj({0} * {0}))"), FLOAT_C, None),
+    ("Pow", "pow", _int_safe_power,
+     Template("pow({0}, {1})", int="ipow({0}, {1})", complex="cpow({0}, {1})"), NUMERIC_C, None),
     ("Maximum", "maximum", np.maximum, "maximum({0}, {1})", NUMERIC, None),
     ("Minimum", "minimum", np.minimum, "minimum({0}, {1})", NUMERIC, None),
     ("SquaredDifference", "squared_difference", _squared_difference,
-     "sqdiff({0}, {1})", NUMERIC_C, None),
-    ("Equal", "equal", np.equal, "({0} == {1})", ANY, _dt.bool_),
-    ("NotEqual", "not_equal", np.not_equal, "({0} != {1})", ANY, _dt.bool_),
+     Template("sqdiff({0}, {1})", complex="(({0} - {1}) * np.conj({0} - {1}))"),
+     NUMERIC_C, None),
+    ("Equal", "equal", np.equal,
+     Template("({0} == {1})", complex="({0} == {1})"), ANY, _dt.bool_),
+    ("NotEqual", "not_equal", np.not_equal,
+     Template("({0} != {1})", complex="({0} != {1})"), ANY, _dt.bool_),
     ("Less", "less", np.less, "({0} < {1})", NUMERIC, _dt.bool_),
     ("LessEqual", "less_equal", np.less_equal, "({0} <= {1})", NUMERIC, _dt.bool_),
     ("Greater", "greater", np.greater, "({0} > {1})", NUMERIC, _dt.bool_),
     ("GreaterEqual", "greater_equal", np.greater_equal, "({0} >= {1})", NUMERIC, _dt.bool_),
-    ("LogicalAnd", "logical_and", np.logical_and, "({0} and {1})", BOOL, None),
-    ("LogicalOr", "logical_or", np.logical_or, "({0} or {1})", BOOL, None),
+    ("LogicalAnd", "logical_and", np.logical_and,
+     Template("({0} and {1})", bool="({0} & {1})"), BOOL, None),
+    ("LogicalOr", "logical_or", np.logical_or,
+     Template("({0} or {1})", bool="({0} | {1})"), BOOL, None),
     # issue 17
-    ("Atan2", "atan2", _np1(np.arctan2), "atan2({0}, {1})", FLOAT, None, _atan2_grad),
-    ("Xlogy", "xlogy", _xlogy, "xlogy({0}, {1})", FLOAT, None, _xlogy_grad),
-    ("Xlog1py", "xlog1py", _xlog1py, "xlog1py({0}, {1})", FLOAT, None, _xlog1py_grad),
-    ("Xdivy", "xdivy", _xdivy, "xdivy({0}, {1})", FLOAT, None, _xdivy_grad),
-    ("MulNoNan", "multiply_no_nan", _mul_no_nan, "mulnonan({0}, {1})", FLOAT, None,
+    ("Atan2", "atan2", _np1(np.arctan2),
+     Template("atan2({0}, {1})", vecmath="atan2"), FLOAT, None, _atan2_grad),
+    ("Xlogy", "xlogy", _xlogy,
+     Template("xlogy({0}, {1})", vecmath_expr=VECMATH_XLOGY), FLOAT_C, None, _xlogy_grad),
+    ("Xlog1py", "xlog1py", _xlog1py,
+     Template("xlog1py({0}, {1})", vecmath_expr=VECMATH_XLOG1PY), FLOAT_C, None, _xlog1py_grad),
+    ("Xdivy", "xdivy", _xdivy, "xdivy({0}, {1})", FLOAT_C, None, _xdivy_grad),
+    ("MulNoNan", "multiply_no_nan", _mul_no_nan, "mulnonan({0}, {1})", FLOAT_C, None,
      _mul_no_nan_grad),
     ("NextAfter", "nextafter", _np1(np.nextafter), "nextafter({0}, {1})", FLOAT, None,
      _next_after_grad),
@@ -386,13 +463,25 @@ def _pred_infer(which):
     return infer
 
 
+# the rows' traits (registry.TRAITS): bit-identical with the inputs swapped (not Maximum or
+# Minimum: NumPy's maximum(-0.0, 0.0) and maximum(0.0, -0.0) differ in the sign of zero), and
+# cheap enough to recompute in a later loop
+ROW_TRAITS = {
+    "AddV2": ("commutative", "cheap"), "Mul": ("commutative", "cheap"),
+    "Equal": ("commutative",), "NotEqual": ("commutative",),
+    "LogicalAnd": ("commutative",), "LogicalOr": ("commutative",),
+    "Sub": ("cheap",), "Neg": ("cheap",), "Square": ("cheap",), "RealDiv": ("cheap",),
+    "Maximum": ("cheap",), "Minimum": ("cheap",), "SquaredDifference": ("cheap",),
+}
+
 for _t, _n, _f, _tpl, _w in UNARY:
-    register_op(_t, _unary_infer(_w), _wrap1(_f), kind="elementwise", template=_tpl)
+    register_op(_t, _unary_infer(_w), _wrap1(_f), kind="elementwise", template=_tpl,
+                traits=ROW_TRAITS.get(_t, ()))
 for _t, _n, _f, _tpl, _w in UNARY_PRED:
     register_op(_t, _pred_infer(_w), _wrap1(_f), kind="elementwise", template=_tpl)
 for _t, _n, _f, _tpl, _w, _o, *_g in BINARY:
     register_op(_t, _binary_infer(_w, _o), _wrap2(_f), kind="elementwise", template=_tpl,
-                gradient=_g[0] if _g else None)
+                gradient=_g[0] if _g else None, traits=ROW_TRAITS.get(_t, ()))
 
 
 def _as_tensor_for(op_type, value, other):
@@ -567,13 +656,24 @@ def _cast_compute(vals, attrs):
     return [x.astype(dst.np)]
 
 
-register_op("Cast", _cast_infer, _cast_compute, kind="elementwise", template="cast({0})")
+def _cast_expr(operands, in_dtype, out_dtype):
+    """Cast's scalar expression: TF's Cast keeps the real part of a complex value; a cast to
+    bool tests for non-zero."""
+    x = operands[0]
+    if in_dtype.kind == "c" and out_dtype.kind != "c":
+        x = f"{x}.real"
+    return f"({x} != 0)" if out_dtype.kind == "b" else f"np.{out_dtype.name}({x})"
+
+
+register_op("Cast", _cast_infer, _cast_compute, kind="elementwise",
+            template=Template("cast({0})", expr=_cast_expr), traits=("complex_as_is", "cheap"))
 
 
 def cast(x, dtype, name=None):
     """tf.cast; a cast to the same dtype returns `x` itself."""
     from ..indexed_slices import IndexedSlices
     dtype = _dt.as_dtype(dtype)
+    dtype.np                # bfloat16 without ml_dtypes: its ImportError, before any op is made
     if isinstance(x, IndexedSlices):
         return IndexedSlices(cast(x.values, dtype, name), x.indices, x.dense_shape)
     x = convert_to_tensor(x)
@@ -606,7 +706,9 @@ def _addn_compute(vals, attrs):
     return [out]
 
 
-register_op("AddN", _addn_infer, _addn_compute, kind="elementwise", template="addn")
+register_op("AddN", _addn_infer, _addn_compute, kind="elementwise",
+            template=Template("addn", expr=lambda operands, *_: "(" + " + ".join(operands) + ")"),
+            traits=("complex_as_is",))
 
 
 def add_n(inputs, name=None):
@@ -660,9 +762,10 @@ def _selectv2_infer(inputs, attrs):
 
 
 register_op("Select", _select_infer, _select_compute, kind="elementwise",
-            template="({1} if {0} else {2})")
+            template="({1} if {0} else {2})", traits=("complex_as_is",))
 register_op("SelectV2", _selectv2_infer, lambda v, a: [np.where(v[0], v[1], v[2])],
-            kind="elementwise", template="({1} if {0} else {2})")
+            kind="elementwise", template="({1} if {0} else {2})",
+            traits=("complex_as_is", "cheap"))
 
 
 def _where_infer(inputs, attrs):

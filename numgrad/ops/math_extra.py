@@ -6,6 +6,8 @@ log_sigmoid, logical_xor, polyval, unsorted_segment_mean) are composed from exis
 TF's Python builds them, so their gradients (and second derivatives) follow from the rules of
 those ops.  The elementwise ones live in ops/math.py's UNARY/BINARY tables.
 """
+import functools
+
 import numpy as np
 
 from .. import dtypes as _dt
@@ -15,7 +17,7 @@ from ..tensor_shape import TensorShape
 from . import array as _array
 from . import math as _math
 from . import reduce as _reduce
-from .common import NUMERIC, check_dtype, format_shape as _fmt
+from .common import NUMERIC, NUMERIC_C, check_dtype, format_shape as _fmt
 from .complex import conj
 from .core import constant_value, convert_to_tensor, make_op
 from .reduce import normalize_axes, reduced_shape
@@ -341,7 +343,7 @@ def mean_from_sums(sums, counts, dtype):
     Shared with the cpu kernel (kernels/cpu/segment_reduce.py), whose bits must match."""
     cnt = counts.reshape((counts.shape[0],) + (1,) * (sums.ndim - 1))
     with np.errstate(all="ignore"):
-        out = np.where(cnt > 0, sums / np.maximum(cnt, 1), 0) if dtype.kind == "f" else \
+        out = np.where(cnt > 0, sums / np.maximum(cnt, 1), 0) if dtype.kind in "fc" else \
             np.where(cnt > 0, sums // np.maximum(cnt, 1), 0)
     return out.astype(dtype)
 
@@ -358,9 +360,13 @@ def _check_ids(ids, num, sorted_ids, op_name):
         raise InvalidArgumentError(f"{op_name}: segment ids are not increasing")
 
 
-def _segment_infer(inputs, attrs):
+# sums, means and products take complex data too (TF's number types); max/min need an order
+_COMPLEX_KINDS = ("sum", "mean", "prod")
+
+
+def _segment_infer(inputs, attrs, allowed=NUMERIC):
     data, ids = inputs
-    check_dtype(data.dtype, NUMERIC, f"data '{data.name}'")
+    check_dtype(data.dtype, allowed, f"data '{data.name}'")
     if not ids.dtype.is_integer:
         raise TypeError(f"segment_ids '{ids.name}' must be int32/int64, got {ids.dtype.name}")
     if ids.shape.rank is not None and ids.shape.rank != 1:
@@ -397,7 +403,9 @@ SEGMENT_OPS = [("SegmentSum", "segment_sum", "sum"), ("SegmentMean", "segment_me
                ("SegmentMax", "segment_max", "max"), ("SegmentMin", "segment_min", "min"),
                ("SegmentProd", "segment_prod", "prod")]
 for _t, _n, _k in SEGMENT_OPS:
-    register_op(_t, _segment_infer, _segment_compute(_k, _t), kind="opaque")
+    register_op(_t, functools.partial(_segment_infer,
+                                      allowed=NUMERIC_C if _k in _COMPLEX_KINDS else NUMERIC),
+                _segment_compute(_k, _t), kind="opaque")
 
 
 def _make_segment(op_type, public):
@@ -433,10 +441,10 @@ def _unsorted_compute(kind, op_type):
 UNSORTED_SEGMENT_OPS = [("UnsortedSegmentMax", "unsorted_segment_max", "max"),
                         ("UnsortedSegmentMin", "unsorted_segment_min", "min"),
                         ("UnsortedSegmentProd", "unsorted_segment_prod", "prod")]
-def _unsorted_infer(inputs, attrs):
+def _unsorted_infer(inputs, attrs, allowed=NUMERIC):
     """As UnsortedSegmentSum: ids' shape a prefix of data's; output (num_segments, *tail)."""
     data, ids, num = inputs
-    check_dtype(data.dtype, NUMERIC, f"data '{data.name}'")
+    check_dtype(data.dtype, allowed, f"data '{data.name}'")
     if not ids.dtype.is_integer:
         raise TypeError(f"segment_ids '{ids.name}' must be int32/int64, got {ids.dtype.name}")
     n = constant_value(num)
@@ -451,7 +459,9 @@ def _unsorted_infer(inputs, attrs):
 
 
 for _t, _n, _k in UNSORTED_SEGMENT_OPS:
-    register_op(_t, _unsorted_infer, _unsorted_compute(_k, _t), kind="opaque")
+    register_op(_t, functools.partial(_unsorted_infer,
+                                      allowed=NUMERIC_C if _k in _COMPLEX_KINDS else NUMERIC),
+                _unsorted_compute(_k, _t), kind="opaque")
 
 
 def _make_unsorted(op_type, public):

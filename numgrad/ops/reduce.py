@@ -6,7 +6,7 @@ from . import array as _array
 from .core import convert_to_tensor, make_op
 from .common import NUMERIC, NUMERIC_C, check_dtype as _check_dtype, format_shape as _fmt
 from .common import static_ints as _static_ints
-from .registry import register_op
+from .registry import Reduction, register_op
 
 
 def reduced_shape(shape, axis, keepdims):
@@ -57,15 +57,17 @@ def _highest(dt):
     return np.inf if dt.kind == "f" else np.iinfo(dt).max
 
 
-# (type, public name, reference, dtypes: Max and Min need ordered values)
+# (type, public name, reference, dtypes: Max and Min need ordered values, how a fused loop
+#  computes it: sums, means and products accumulate float values in float64 and integers in
+#  int64, Max and Min in the output's dtype)
 REDUCTIONS = [
     ("Sum", "reduce_sum", lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
-     NUMERIC_C),
-    ("Mean", "reduce_mean", _mean, NUMERIC_C),
-    ("Max", "reduce_max", _minmax(np.max, _lowest), NUMERIC),
-    ("Min", "reduce_min", _minmax(np.min, _highest), NUMERIC),
+     NUMERIC_C, Reduction("add", widens=True)),
+    ("Mean", "reduce_mean", _mean, NUMERIC_C, Reduction("add", widens=True, mean=True)),
+    ("Max", "reduce_max", _minmax(np.max, _lowest), NUMERIC, Reduction("max")),
+    ("Min", "reduce_min", _minmax(np.min, _highest), NUMERIC, Reduction("min")),
     ("Prod", "reduce_prod", lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims),
-     NUMERIC_C),
+     NUMERIC_C, Reduction("mul", widens=True)),
 ]
 
 
@@ -75,8 +77,9 @@ def _make_compute(fn):
     return compute
 
 
-for _t, _n, _f, _w in REDUCTIONS:
-    register_op(_t, _reduce_infer(_w), _make_compute(_f), kind="reduce", template=_t.lower())
+for _t, _n, _f, _w, _r in REDUCTIONS:
+    register_op(_t, _reduce_infer(_w), _make_compute(_f), kind="reduce", template=_t.lower(),
+                reduction=_r)
 
 
 def normalize_axes(axis, x, what):

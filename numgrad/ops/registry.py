@@ -6,21 +6,100 @@
 * ``kind``: how the compiler treats it: ``source`` (const/placeholder), ``elementwise``
   (with a scalar ``template`` such as ``"tanh({0})"``), ``reduce``, ``shape`` (host-side
   shape arithmetic), ``opaque`` (a hand-written kernel) or ``control`` (no data);
+* ``template``: an elementwise op's scalar forms for the kernel emitters, a string (one form
+  for every dtype) or a ``Template`` (forms per dtype class, the vectorised form for big cpu
+  loops, or a function building the expression); ``OpDef.template`` is the generic string and
+  ``OpDef.forms`` the whole ``Template``;
+* ``reduction``: a ``Reduction`` for the reductions a fused loop computes (Sum, Mean, ...);
+* ``data_inputs``: for an elementwise op whose other inputs are shape arguments (Fill,
+  BroadcastTo), the indices of the inputs that carry data;
+* ``like_value`` (an extra): the value ZerosLike / OnesLike fill their output with;
+* ``traits``: named facts that a pass asks about (TRAITS lists them), so that no pass keeps
+  its own list of op types;
 * ``gradient`` (optional): its gradient rule ``fn(op, grad) -> [grad for each input]``, or
   NOT_DIFFERENTIABLE, declared with the op (numgrad/gradients/registry.py looks rules up here
   when none was registered under the name).  Most rules are still registered apart, in
   ``numgrad/gradients/rules/``, with ``RegisterGradient``.
 
-This module imports nothing from numgrad, so any module may read it without an import cycle.
+bfloat16 values: ``register_op`` wraps ``compute`` with ``numgrad/bf16.py``'s ``widened``
+(bfloat16 inputs computed in float32, results rounded), so no reference handles bfloat16.
+
+This module imports nothing from numgrad but numgrad/bf16.py (which imports nothing), so any
+module may read it without an import cycle.
 """
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-__all__ = ["OpDef", "register_op", "get_op_def", "op_types", "declared_gradient",
-           "NOT_DIFFERENTIABLE"]
+import re
+
+from ..bf16 import widened
+
+__all__ = ["OpDef", "Template", "Reduction", "TRAITS", "register_op", "get_op_def", "find_op_def",
+           "op_types", "op_types_with", "declared_gradient", "NOT_DIFFERENTIABLE"]
 
 # gradient=NOT_DIFFERENTIABLE: the op's inputs get no gradient (as NotDifferentiable)
 NOT_DIFFERENTIABLE = "not differentiable"
+
+# traits=...: the named facts a pass may ask an OpDef about (has_trait)
+TRAITS = {
+    "complex_as_is": "its generic template also serves complex values (it only moves or picks "
+                     "values), so it fuses into cpu loops over complex dtypes",
+    "commutative": "two inputs whose swap gives a bit-identical result (so CSE shares a*b and "
+                   "b*a; not Maximum/Minimum, whose results differ in the sign of zero)",
+    "cheap": "cheap enough that a later loop recomputes it from its inputs rather than "
+             "storing it and loading it back (one memory pass saved)",
+    "identity": "its outputs are its inputs as they are (lowering passes them through)",
+    "row_gather": "with axis 0, it reads whole rows of its first input by index; the gathers "
+                  "stage fuses it into the loop that consumes it",
+}
+
+
+@dataclass(frozen=True)
+class Template:
+    """An elementwise op's scalar forms, for the kernel emitters (compiler/scalar forms read
+    by emit_cpu/emit_cuda).  Operands are ``{0}``, ``{1}``, ...; the functions a form calls live
+    in numgrad/kernels/cpu/scalar.py and numgrad/kernels/cuda/scalar.py.
+
+    * ``text``: the form for every dtype without a form of its own;
+    * ``int``: the form when the (first) input is an integer (NumPy's integer semantics);
+    * ``bool``: the form for bool operands (the only dtype of logical ops: bitwise forms keep
+      short-circuit branches out of the loop body);
+    * ``complex``: the form when an input or the output is complex (an op without one does not
+      fuse over complex values unless it has the ``complex_as_is`` trait);
+    * ``vecmath``: the name of a kernels/vecmath.py function (``_<name>_f32``/``_f64``)
+      computing the op in big float loops, or ``vecmath_expr``: an expression over such
+      functions (``vmc.<name>_{w}(...)``; ``{w}``: f32 or f64, ``{z}``: a zero of the dtype,
+      ``{c}``: the dtype's constructor), the same values as ``text`` to vecmath's accuracy;
+    * ``expr``: ``fn(operands, in_dtype, out_dtype) -> str`` for an op whose expression
+      depends on its dtypes or number of inputs (Cast, AddN); it replaces every other form.
+    """
+    text: Optional[str] = None
+    int: Optional[str] = None
+    bool: Optional[str] = None
+    complex: Optional[str] = None
+    vecmath: Optional[str] = None
+    vecmath_expr: Optional[str] = None
+    expr: Optional[Callable] = None
+
+    def arity(self):
+        """How many operands ``text`` reads (a vecmath function takes as many)."""
+        return len(set(re.findall(r"\{(\d+)\}", self.text or ""))) or 1
+
+
+@dataclass(frozen=True)
+class Reduction:
+    """How a fused loop computes a reduction op (compiler/reduction_text.py writes the text):
+    ``combine``: "add", "mul", "max" or "min" (the initial value follows: 0, 1, the lowest or
+    the highest value); ``widens``: float values accumulate in float64 and integers in int64
+    (else in the output's dtype); ``mean``: the result is divided by the count."""
+    combine: str
+    widens: bool = False
+    mean: bool = False
+
+    def __post_init__(self):
+        if self.combine not in ("add", "mul", "max", "min"):
+            raise ValueError(f"Reduction: combine must be add, mul, max or min, "
+                             f"got {self.combine!r}")
 
 
 @dataclass(frozen=True)
@@ -32,18 +111,39 @@ class OpDef:
     template: Optional[str] = None
     extra: dict = field(default_factory=dict)
     gradient: Optional[Callable] = None
+    forms: Optional[Template] = None
+    traits: frozenset = frozenset()
+    reduction: Optional[Reduction] = None
+    data_inputs: Optional[tuple] = None
+
+    def has_trait(self, trait):
+        if trait not in TRAITS:
+            raise KeyError(f"Unknown op trait '{trait}' (known: {', '.join(sorted(TRAITS))})")
+        return trait in self.traits
 
 
 _OPS = {}
 
 
-def register_op(op_type, infer, compute, kind="opaque", template=None, gradient=None, **extra):
+def register_op(op_type, infer, compute, kind="opaque", template=None, gradient=None,
+                traits=(), reduction=None, data_inputs=None, **extra):
     if op_type in _OPS:
         raise KeyError(f"Op type '{op_type}' is already registered")
     if gradient is not None and gradient is not NOT_DIFFERENTIABLE and not callable(gradient):
         raise TypeError(f"register_op('{op_type}'): gradient must be a function "
                         f"(op, grad) -> input gradients or NOT_DIFFERENTIABLE, got {gradient!r}")
-    _OPS[op_type] = OpDef(op_type, infer, compute, kind, template, extra, gradient)
+    unknown = sorted(set(traits) - set(TRAITS))
+    if unknown:
+        raise KeyError(f"register_op('{op_type}'): unknown trait(s) {', '.join(unknown)} "
+                       f"(known: {', '.join(sorted(TRAITS))})")
+    forms = template if isinstance(template, Template) else (
+        None if template is None else Template(template))
+    if forms is not None and not isinstance(forms.text, (str, type(None))):
+        raise TypeError(f"register_op('{op_type}'): template must be a string or a Template, "
+                        f"got {template!r}")
+    _OPS[op_type] = OpDef(op_type, infer, widened(compute, op_type), kind, None if forms is None else forms.text,
+                          extra, gradient, forms, frozenset(traits), reduction,
+                          None if data_inputs is None else tuple(data_inputs))
     return _OPS[op_type]
 
 
@@ -54,8 +154,20 @@ def get_op_def(op_type):
         raise LookupError(f"Unknown op type '{op_type}'") from None
 
 
+def find_op_def(op_type):
+    """The OpDef of `op_type`, or None if no op of that type is registered."""
+    return _OPS.get(op_type)
+
+
 def op_types():
     return sorted(_OPS)
+
+
+def op_types_with(trait):
+    """The registered op types that have `trait` (a name of TRAITS)."""
+    if trait not in TRAITS:
+        raise KeyError(f"Unknown op trait '{trait}' (known: {', '.join(sorted(TRAITS))})")
+    return frozenset(t for t, d in _OPS.items() if trait in d.traits)
 
 
 def declared_gradient(op_type):

@@ -83,7 +83,8 @@ def _while_grad(op, *grads):
     H = hop.outputs[n:2 * n]
     T = hop.outputs[2 * n]
     dv = [i for i in range(n) if _diff(op.inputs[i])]
-    dc = [j for j, k in enumerate(body_idx) if _diff(caps[k])]
+    # (one outer tensor may feed several placeholders: a variable's read and its handle)
+    dc = [j for j, k in enumerate(body_idx) if _diff(caps[k]) and k not in body_idx[:j]]
     if not dv and not dc:
         return [None] * len(op.inputs)
     gh = {i: _dense(g_hist[i]) for i in dv

@@ -19,8 +19,8 @@ __all__ = ["sqrt", "rsqrt", "exp", "log", "log1p", "expm1", "sin", "cos", "tan",
            "lgamma", "digamma", "erfc", "softplus", "softsign", "elu", "selu", "relu6",
            "isnan", "isinf", "isfinite", "atan2", "xlogy", "xlog1py", "xdivy", "mulnonan", "sqrtgrad", "rsqrtgrad", "recipgrad",
            "nextafter", "polygamma", "zeta",
-           # complex values (ops/complex.py FUSED_TEMPLATES)
-           "cdiv", "ctanh"]
+           # complex values (the `complex=` forms of ops/math.py's rows)
+           "cdiv", "ctanh", "cpow"]
 
 
 # Small kernels call libm (quick to compile); the emitter pastes vecmath's vectorisable
@@ -221,3 +221,39 @@ def ctanh(z):
         return complex(math.copysign(1.0, x), math.copysign(0.0, y) if math.isinf(x) else y)
     e = math.exp(-abs(x))
     return complex(math.copysign(1.0, x), 4.0 * math.sin(y) * math.cos(y) * e * e)
+
+
+@register_jitable
+def cpow(a, b):
+    """a ** b for complex values by NumPy's algorithm: b == 0 gives 1; a == 0 gives 0 for
+    Re b > 0, else NaN; an integer b with |b| < 100 multiplies out (exact for Gaussian
+    integers, and 1 / the product for b < 0); anything else exp(b log a).  Numba's own power
+    takes the last road for all of them."""
+    ar, ai, br, bi = a.real, a.imag, b.real, b.imag
+    if br == 0 and bi == 0:
+        return complex(1.0, 0.0)
+    if ar == 0 and ai == 0:
+        if br > 0:
+            return complex(0.0, 0.0)
+        return complex(np.nan, np.nan)
+    if bi == 0 and abs(br) < 100 and br == math.floor(br):
+        n = int(abs(br))
+        if br == 1:
+            return a
+        if br == 2:
+            return a * a
+        if br == 3:
+            return a * (a * a)
+        acc = a * 0 + 1
+        p = a
+        while True:
+            if n & 1:
+                acc = acc * p
+            n >>= 1
+            if n == 0:
+                break
+            p = p * p
+        if br < 0:
+            return cdiv(a * 0 + 1, acc)
+        return acc
+    return np.power(a, b)
