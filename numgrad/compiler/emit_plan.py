@@ -152,12 +152,12 @@ class PlanEmitter:
         or a native_single (naming its outputs and marking them fresh)."""
         p, lines = self.prefix, []
         for st, run in zip(steps, runners):
-            if st.kind == "single" and special is not None and st.node.type != "Reshape" \
+            view = st.kind == "single" and st.node.type == "Reshape"
+            if st.kind == "single" and special is not None and not view \
                     and not native_single(st.node):
                 lines += special(self, st.node)
                 continue
-            if st.kind == "single" and st.node.type == "Reshape" and self.hoist is not None \
-                    and self.arg(st.node.inputs[0]) in self.fixed:
+            if view and self.hoist is not None and self.arg(st.node.inputs[0]) in self.fixed:
                 src, dst = st.node.inputs[0], st.node.outputs[0]
                 self.names[dst.id] = self.reshaped(self.arg(src), dst.shape)
                 if src.id in self.fresh:
