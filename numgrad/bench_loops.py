@@ -22,7 +22,8 @@ noisy, shared machine slows every column alike; ``first`` is the first call, com
 * ``tf1``: the same graph in TF's ``tf.compat.v1`` graph mode (``while_loop`` in a Session),
   when TensorFlow is importable;
 * ``jax``: ``jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))`` over ``lax.fori_loop``, when
-  JAX is importable (float64 enabled).
+  JAX is importable (float64 enabled);
+* ``torch``: PyTorch eager, the loop in Python and ``backward()``, when torch is importable.
 Each column's loss and gradients are checked against the NumPy column (rtol 1e-6).  With F = 8
 the system is chaotic, so rounding differences grow along the trajectory: over 5 time units
 (dt = 0.005) XLA's reordered arithmetic still agrees with NumPy's to ~1e-9 in the gradient, but
@@ -183,7 +184,33 @@ def jax_call(x0v, tv, steps=STEPS, dt=DT):
     return call
 
 
-PEERS = {"tf1": tf1_call, "jax": jax_call}
+def torch_call(x0v, tv, steps=STEPS, dt=DT):
+    """PyTorch eager: the RK4 loop in Python over float64 tensors, ``backward()`` through the
+    recorded graph (raises ImportError without torch)."""
+    import torch
+    x0 = torch.tensor(x0v, requires_grad=True)
+    f = torch.tensor(FORCING, dtype=torch.float64, requires_grad=True)
+    target = torch.tensor(tv)
+
+    def rhs(x):
+        return (torch.roll(x, -1) - torch.roll(x, 2)) * torch.roll(x, 1) - x + f
+
+    def call():
+        x0.grad = f.grad = None
+        x = x0
+        for _ in range(steps):
+            k1 = rhs(x)
+            k2 = rhs(x + 0.5 * dt * k1)
+            k3 = rhs(x + 0.5 * dt * k2)
+            k4 = rhs(x + dt * k3)
+            x = x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        loss = torch.sum((x - target) ** 2)
+        loss.backward()
+        return loss.item(), f.grad.item(), x0.grad.numpy().copy()
+    return call
+
+
+PEERS = {"tf1": tf1_call, "jax": jax_call, "torch": torch_call}
 
 
 def numgrad_cold_first_call(steps=STEPS):

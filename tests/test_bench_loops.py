@@ -53,8 +53,8 @@ def test_run_checks_numgrad_against_numpy():
     assert res["numgrad"]["ms"] > 0 and res["numgrad"]["first_s"] > 0
 
 
-@pytest.mark.parametrize("peer", ["tf1", "jax"])
+@pytest.mark.parametrize("peer", ["tf1", "jax", "torch"])
 def test_peers_agree_with_numpy(peer):
-    pytest.importorskip({"tf1": "tensorflow", "jax": "jax"}[peer])
+    pytest.importorskip({"tf1": "tensorflow", "jax": "jax", "torch": "torch"}[peer])
     x0, t = bl.problem(N)
     bl._check(peer, bl.PEERS[peer](x0, t, STEPS)(), bl.loss_numpy(bl.FORCING, x0, t, STEPS))

@@ -144,6 +144,52 @@ def test_switch_to_native_in_the_middle_of_a_loop():
     assert any(_native(op) for op in _whiles(g2))
 
 
+class _FakeJob:
+    """A compile job that reports itself running for its first `polls` checks."""
+
+    def __init__(self, polls):
+        self.polls, self.seconds, self.procs = polls, None, []
+
+    def running(self):
+        self.polls -= 1
+        return self.polls > 0
+
+    def wait(self, timeout=None):
+        self.polls = 0
+        return True
+
+
+def test_loop_compiling_in_a_worker_runs_in_python_then_switches(monkeypatch):
+    """While a worker compiles a loop's native function (here a fake job, done after a few
+    checks), the loop runs in Python and switches to native in the middle of the call once
+    it is done; one job per loop, none for the plan functions of its cond and body; the
+    forward While runs its gradient's history copy's native loop (no function of its own)."""
+    from numgrad import cache, compile_workers
+    started = []
+
+    def start(items, cache_dir, workers=None):
+        started.append(items)
+        return _FakeJob(4)
+    xv = np.array([0.3, -1.2, 2.0])
+    g, (x0, a, n), fetches = _decay_graph()
+    want = _run_three(g, fetches, {x0: xv, a: 0.9, n: 12})[2]
+    g2, (x0, a, n), fetches = _decay_graph()
+    monkeypatch.setattr(compile_workers, "start", start)
+    monkeypatch.setattr(cache, "compiled", lambda sources: set())
+    with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=3, NUMGRAD_INTERPRET_CALLS=1,
+                         NUMGRAD_BACKGROUND_COMPILE=True):
+        with ng.Session(graph=g2, backend="cpu") as s:
+            got = s.run(fetches, {x0: xv, a: 0.9, n: 12})
+    _assert_same([got, want])
+    assert started and all("def loop(" in items[-1][0] for items in started)
+    hist = g2.get_operation_by_name("gradients/while/While_grad/While_history")
+    facts, = _native(hist)
+    # its switch in the middle of the loop, then the forward While's whole run
+    assert facts["calls"] == 2 and hist.get_attr("body_graph").calls < 12
+    fwd, = [op for op in _whiles(g2) if op.name == "while/While"]
+    assert [f["history_copy"] for f in _native(fwd)] == [True]
+
+
 def test_tensor_array_in_the_body():
     g = ng.Graph()
     with g.as_default():
@@ -187,6 +233,30 @@ def test_rolls_and_row_gathers_in_the_body():
         lap = np.roll(want, 1, 0) + np.roll(want, -2, 0) - 2.0 * want
         want = want + 0.1 * np.tanh(lap) + 0.01 * fv[i]
     np.testing.assert_allclose(res[0][0], want, rtol=1e-12)
+    assert all(_native(op) for op in _whiles(g) if op.get_attr("body_graph").compilable())
+
+
+def test_loop_vars_the_body_permutes_keep_their_values():
+    """x, y, z <- y, z, roll(x): a loop var holds the roll of two iterations back, the array
+    the iteration about to run writes its roll into (results are double-buffered), unless
+    a permuted loop var is copied."""
+    g = ng.Graph()
+    with g.as_default():
+        x0 = ng.placeholder(F64, [3], name="x0")
+        a = ng.placeholder(F64, [], name="a")
+        _, x, y, z = ng.while_loop(lambda i, x, y, z: i < 7,
+                                   lambda i, x, y, z: (i + 1, y, z * a, ng.roll(x, 1, 0)),
+                                   [0, x0, 2.0 * x0, 3.0 * x0])
+        loss = ng.reduce_sum(x * y + z)
+        gx, ga = ng.gradients(loss, [x0, a])
+    xv = np.array([0.3, -1.2, 2.0])
+    res = _run_three(g, [x, y, z, gx, ga], {x0: xv, a: 0.9})
+    _assert_same(res)
+    want = [xv, 2.0 * xv, 3.0 * xv]
+    for _ in range(7):
+        want = [want[1], want[2] * 0.9, np.roll(want[0], 1, 0)]
+    for got, w in zip(res[0][:3], want):
+        np.testing.assert_allclose(got, w, rtol=1e-12)
     assert all(_native(op) for op in _whiles(g) if op.get_attr("body_graph").compilable())
 
 

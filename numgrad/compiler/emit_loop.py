@@ -12,6 +12,7 @@ into a native ``while``, so an iteration costs no Python and no dispatch.
             h0[t] = x0 (the buffer doubled when full)
             <body plan>                      # values named bv<id>
             x0, x1 = <body results>          # a result that is not a new array is copied
+                                             # (results: two arrays, by the parity of t)
             t += 1
         return x0, .., h0[:t], .., t
 
@@ -22,7 +23,8 @@ Values are never written in place (a kernel writes a new array, a TensorArray wr
 so loop vars, captures and results can share buffers safely; a value that is not a result
 (nor a view of one) is dead when the iteration ends, so its array is allocated once, before
 the loop (a W7 backward iteration makes ~45 arrays: allocating them once cut it from ~2.1 to
-~0.9 us).  A cond inside is a native if/else of its branch plans (if_lines), a loop inside a
+~0.9 us).  The values the results are outlive it: each has two arrays, written on even and
+odd iterations (a W7 iteration then allocates nothing; ~0.07 us less of ~0.8).  A cond inside is a native if/else of its branch plans (if_lines), a loop inside a
 call of its own native function (while_lines).
 
 Compile time is most of a cold first call, and Numba's front end dominates it: the body is
@@ -106,48 +108,62 @@ def _special(branches, inner):
     return emit
 
 
-def _carried(plan):
-    """Ids of the values a plan's results are, or are views of (through Reshapes, gathers
-    and reads: every single step but the FRESH_SINGLES): these need a new array per
-    iteration; every other array the plan makes is dead at the end of the iteration."""
+def _roots(plan):
+    """For each of a plan's results, the value it is or is a view of (through Reshapes,
+    gathers and reads: every single step but the FRESH_SINGLES, If and While)."""
     made_by = {st.node.outputs[0].id: st.node for st in plan.steps if st.kind == "single"}
-    out = set()
+    roots = []
     for v in plan._fetch_values:
-        while True:
-            out.add(v.id)
-            node = made_by.get(v.id)
-            if node is None or node.type in FRESH_SINGLES or node.type in ("If", "While"):
-                break
+        chain = [v.id]
+        node = made_by.get(v.id)
+        while node is not None and node.type not in FRESH_SINGLES + ("If", "While"):
             v = node.inputs[0]
-    return out
+            chain.append(v.id)
+            node = made_by.get(v.id)
+        roots.append(chain)
+    return roots
 
 
-def _plan_lines(em, plan, runners, names, mutable, temps, branches, inner):
+def _plan_lines(em, plan, runners, names, mutable, temps, branches, inner, twin=False):
     """Bind a plan's feeds to `names`, emit its steps inside the loop; (lines, result names
     of its fetches, whether each is a new mutable array).  The arrays of values that do not
     outlive an iteration are allocated once, before the loop: (name, shape, dtype) appended
-    to `temps`."""
+    to `temps`.  The values the results are (or are views of) outlive it: with `twin` (the
+    body) each gets two arrays, before the loop too, and iteration t writes the one of its
+    parity (the loop vars of iteration t hold the other's, from iteration t - 1); without
+    (the cond, whose result is read at once) one."""
     for v, name in zip(plan._feed_values, names):
         em.bind(v, name)
         if name in mutable:
             em.fresh.add(v.id)
-    carried = _carried(plan)
+        else:
+            em.fixed.add(name)          # a capture
+    carried = {vid for chain in _roots(plan) for vid in chain}
 
     def temp(vid, shape, dtype):
         name = f"{em.prefix}t{vid}"
-        temps.append((name, shape, dtype))
-        return name
-
-    def alloc(vid, shape, dtype):
-        return f"np.empty({shape!r}, np.{dtype.name})" if vid in carried else \
-            temp(vid, shape, dtype)
+        if not (twin and vid in carried):
+            temps.append((name, shape, dtype))
+            em.fixed.add(name)
+            return name
+        temps.extend([(name + "a", shape, dtype), (name + "b", shape, dtype)])
+        return f"({name}a if t & 1 else {name}b)"
 
     def into(v):
-        return None if v.id in carried else temp(v.id, v.shape, v.dtype)
-    lines = em.steps(plan.steps, runners, alloc, indent="    ", into=into,
+        return temp(v.id, v.shape, v.dtype)
+    lines = em.steps(plan.steps, runners, temp, indent="    ", into=into,
                      special=_special(branches, inner))
     outs = [(em.arg(v), v.id in em.fresh) for v in plan._fetch_values]
     return lines, outs
+
+
+def _moved(plan, n_vars):
+    """Indices of the body results that are another loop var (or a view of one): the body
+    permutes its loop vars.  These are copied: a loop var must never hold an array that
+    two iterations back was a double-buffered result (_plan_lines' `twin`), which the
+    iteration about to run overwrites."""
+    feeds = {v.id: j for j, v in enumerate(plan._feed_values[:n_vars])}
+    return {i for i, chain in enumerate(_roots(plan)) if feeds.get(chain[-1], i) != i}
 
 
 def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_idx, body_idx,
@@ -163,24 +179,27 @@ def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_i
     var_vals = body_plan._feed_values[:n_vars]
     xs = [f"x{i}" for i in range(n_vars)]
     caps = [f"p{j}" for j in range(n_caps)]
-    cem, bem = PlanEmitter("c"), PlanEmitter("b")
+    hoist = {}                          # reshapes of fixed arrays, made before the loop
+    cem, bem = PlanEmitter("c", hoist), PlanEmitter("b", hoist)
     temps = []
     cond_lines, cond_outs = _plan_lines(cem, cond_plan, cond_runners,
                                         xs + [caps[k] for k in cond_idx], set(xs), temps,
                                         branches, inner)
     body_lines, body_outs = _plan_lines(bem, body_plan, body_runners,
                                         xs + [caps[k] for k in body_idx], set(xs), temps,
-                                        branches, inner)
+                                        branches, inner, twin=True)
     (c_name, _), = cond_outs
+    c_flat = cem.reshaped(c_name, (1,))
     lines = [f"    x{i} = a{i}.copy()" for i in range(n_vars)]
     lines += [f"    {name} = np.empty({shape!r}, np.{dtype.name})" for name, shape, dtype in temps]
+    lines += [f"    {name} = {expr}" for expr, name in hoist.items()]
     if history:
         for i, v in enumerate(var_vals):
             size = int(np.prod(v.shape, dtype=np.int64))
             lines.append(f"    h{i} = np.empty((max(cap, 1), {size}), np.{v.dtype.name})")
     lines += ["    t = 0", "    while t < maxit:"]
     lines += cond_lines
-    lines += [f"        if not {c_name}.reshape((1,))[0]:", "            break"]
+    lines += [f"        if not {c_flat}[0]:", "            break"]
     if history:
         for i, v in enumerate(var_vals):
             size = int(np.prod(v.shape, dtype=np.int64))
@@ -190,7 +209,9 @@ def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_i
                       f"            h{i} = g{i}",
                       f"        h{i}[t] = x{i}.reshape(({size},))"]
     lines += body_lines
-    results = [name if new else f"{name}.copy()" for name, new in body_outs]
+    moved = _moved(body_plan, n_vars)
+    results = [name if new and i not in moved else f"{name}.copy()"
+               for i, (name, new) in enumerate(body_outs)]
     lines.append(f"        {', '.join(xs)}{',' if n_vars == 1 else ''} = "
                  f"({', '.join(results)}{',' if n_vars == 1 else ''})")
     lines.append("        t += 1")

@@ -102,10 +102,27 @@ class PlanEmitter:
     kernel's output, a roll, ...; views of them), as opposed to feeds, constants and views of
     those."""
 
-    def __init__(self, prefix=""):
+    def __init__(self, prefix="", hoist=None):
         self.prefix = prefix
         self.names, self.fresh = {}, set()
         self.params, self.const_args, self.imports = [], [], []
+        # Inside a native loop (compiler/emit_loop.py): `hoist` maps the reshape of an array
+        # that stays the same over the iterations (a name in `fixed`: a capture, a constant,
+        # an array allocated before the loop) to the name of that view, made once before
+        # the loop; a kernel's output written into such an array is named by it.
+        self.hoist, self.fixed = hoist, set()
+
+    def reshaped(self, name, shape):
+        """The source of array `name` reshaped to `shape`: a name made before the loop where
+        `name` is fixed (see __init__)."""
+        expr = f"{name}.reshape({shape!r})"
+        if self.hoist is None or name not in self.fixed:
+            return expr
+        view = self.hoist.get(expr)
+        if view is None:
+            view = self.hoist[expr] = f"{self.prefix}z{len(self.hoist)}"
+            self.fixed.add(view)
+        return view
 
     def bind(self, v, name):
         self.names[v.id] = name
@@ -120,6 +137,7 @@ class PlanEmitter:
             self.const_args.append((name, a if a.flags.c_contiguous else np.array(a, order="C")))
             self.params.append(name)
             self.names[v.id] = name
+            self.fixed.add(name)
         return self.names[v.id]
 
     @staticmethod
@@ -134,17 +152,28 @@ class PlanEmitter:
         or a native_single (naming its outputs and marking them fresh)."""
         p, lines = self.prefix, []
         for st, run in zip(steps, runners):
-            if st.kind == "single" and special is not None and st.node.type != "Reshape" \
+            view = st.kind == "single" and st.node.type == "Reshape"
+            if st.kind == "single" and special is not None and not view \
                     and not native_single(st.node):
                 lines += special(self, st.node)
                 continue
+            if view and self.hoist is not None and self.arg(st.node.inputs[0]) in self.fixed:
+                src, dst = st.node.inputs[0], st.node.outputs[0]
+                self.names[dst.id] = self.reshaped(self.arg(src), dst.shape)
+                if src.id in self.fresh:
+                    self.fresh.add(dst.id)
+                continue
             if st.kind == "single":             # a view, or a native_single
                 src, dst = st.node.inputs[0], st.node.outputs[0]
-                lines += single_source(st.node, self.arg(src),
-                                       [self.arg(v) for v in st.node.inputs[1:]],
-                                       f"{p}v{dst.id}", f"{p}i{dst.id}",
-                                       self._into(into, st.node))
+                target = self._into(into, st.node)
+                got = single_source(st.node, self.arg(src),
+                                    [self.arg(v) for v in st.node.inputs[1:]],
+                                    f"{p}v{dst.id}", f"{p}i{dst.id}", target)
                 self.names[dst.id] = f"{p}v{dst.id}"
+                if self.hoist is not None and target in self.fixed:    # a roll into it
+                    got.pop()                       # (its last line names the output)
+                    self.names[dst.id] = target
+                lines += got
                 if src.id in self.fresh or st.node.type in FRESH_SINGLES:
                     self.fresh.add(dst.id)
                 continue
@@ -155,13 +184,17 @@ class PlanEmitter:
             args = [str(d) for d in run.sizes] + [str(run.C)]
             for (vid, shape), v in zip(run.loads, st.loads):
                 a = self.arg(v)
-                args.append(a if v.shape == shape else f"{a}.reshape({shape!r})")
+                args.append(a if v.shape == shape else self.reshaped(a, shape))
             args += [_scalar_literal(x) for x in run.scalars]
             for vid, shape, dtype, kshape in run.outs_and_reds:
-                name = self.names[vid] = f"{p}v{vid}"
-                lines.append(f"    {name} = {alloc(vid, shape, dtype)}")
+                made = alloc(vid, shape, dtype)
+                if self.hoist is not None and made in self.fixed:
+                    name = self.names[vid] = made
+                else:
+                    name = self.names[vid] = f"{p}v{vid}"
+                    lines.append(f"    {name} = {made}")
                 self.fresh.add(vid)
-                args.append(name if shape == kshape else f"{name}.reshape({kshape!r})")
+                args.append(name if shape == kshape else self.reshaped(name, kshape))
             args += [repr(c) for c in run.counts]
             lines.append(f"    {k}(7, 0, {run.C}, {', '.join(args)})")
         return [indent + ln for ln in lines]

@@ -4,13 +4,16 @@ function can hold runs as one Numba function (compiler/emit_loop.py), the loop i
 Before, each iteration was two plan calls from Python (the cond's and the body's, ~15-20 us
 with the dispatch around them): W7 (1000 RK4 steps of a 40-variable ODE, forward and gradient:
 three loops) spent ~45 ms per call, nearly all of it there, while its arithmetic is well under
-a microsecond per iteration.  Natively its forward loop (recording history) takes ~0.44 ms and
-its backward loop ~0.86 ms per call (a loaded 2-core VM, minimum of 20).
+a microsecond per iteration.  Natively its forward loop (recording history) takes ~0.32 ms and
+its backward loop ~0.6 ms per call (a loaded 2-core VM, minimum of 200).
 
 When: under a cpu plan (the While runs its function graphs with cpu plans), with
 NUMGRAD_NATIVE_LOOPS on, once the loop body has run NUMGRAD_FUNCTION_COMPILE_AFTER iterations
 (interpreted, as before): the iterations left of that call and every later call then run
-natively.  A small loop run a few times never waits for Numba.
+natively.  A small loop run a few times never waits for Numba.  Where a worker process
+compiles the function (compile_workers.py), the loop goes on in Python, checking at every
+iteration whether it is done (Candidate.due), its cond and body plans held to their
+interpreter meanwhile (_hold: no workers of their own compiling the same kernels).
 
 What: the loop vars' shapes must be static (their shape invariants fully defined), and every
 step of the cond and body plans must be a serial fused kernel, a view, a native single
@@ -112,6 +115,9 @@ class _NativeLoop:
         self.job = _start_background(source, runners, body_plan, self.inner_loops)
         if self.job is None:
             self.fn = cache.load(source, "loop")
+        else:
+            _hold([cond_plan, body_plan] + [v[0] for v in self._branch_plans.values()
+                                            if isinstance(v, tuple)], self.job)
         self.shapes = [np.shape(v) for v in loop]
         self.kernels = cond_plan.kernels + body_plan.kernels + sum(
             v[0].kernels for v in self._branch_plans.values() if isinstance(v, tuple)) + sum(
@@ -223,6 +229,16 @@ def _start_background(source, runners, body_plan, inner_loops):
     return compile_workers.start(items + [(source, [])], cache.cache_dir(), workers=1)
 
 
+def _hold(plans, job):
+    """Have `plans` (the cpu plans of the loop's functions, which run its iterations in Python
+    until its native function is ready) interpret while `job` compiles that function and
+    their kernels: they would otherwise start workers of their own to compile their plan
+    functions, the same kernels again (W7's cold first call started seven workers, not two)."""
+    for plan in plans:
+        if plan.compile_job is None and plan.fused_call is None:
+            plan.background, plan.compile_job = True, job
+
+
 def _runners(plan):
     from ..backends.cpu_plan_function import hot_runners
     return hot_runners(plan)
@@ -246,15 +262,44 @@ def _step_text(st, run):
 
 
 class Candidate:
-    """A While call that may switch to its native loop (see _while_compute)."""
+    """A While call that may switch to its native loop (see _while_compute): due() says when
+    to, finish() runs the rest of the loop natively."""
 
-    def __init__(self, attrs, caps):
-        self.attrs, self.caps = attrs, caps
+    def __init__(self, attrs, loop, caps):
+        self.attrs, self.loop0, self.caps = attrs, loop, caps
         self.body = attrs["body_graph"]
+        self.start = self.body.calls        # body.calls still equal to it: iteration 0
+        self.native = None                  # the _NativeLoop to use, once resolved
 
     def due(self):
+        """Whether to call finish() now: once the body has run COMPILE_AFTER iterations, when
+        the native function is ready (it compiles in a worker meanwhile: the call checks
+        again at every iteration, and switches in the middle of the loop when it is), or at
+        once where the loop cannot run natively or a twin's results may serve (_recall)."""
         from .func_graph import COMPILE_AFTER
-        return self.body.calls >= COMPILE_AFTER
+        if self.body.calls < COMPILE_AFTER:
+            return False
+        if self.body.calls == self.start and self.body in _MEMOS:
+            return True
+        native = self._resolve()
+        return native is None or native.ready()
+
+    def _resolve(self):
+        """The _NativeLoop this call runs, or None where the loop cannot run natively.  A
+        While without history whose gradient's history copy has a native loop on these
+        shapes (and that has none of its own) uses that one: it records the history, which
+        spares the copy its loop (_recall), and one native function compiles, not two."""
+        if self.native is None:
+            attrs, loop, caps = self.attrs, self.loop0, self.caps
+            table = _LOOPS.get(self.body, {})
+            if not attrs["history"] and table:
+                own = table.get(_key(attrs, loop, caps))
+                twin = table.get(_key(dict(attrs, history=True), loop, caps))
+                if not isinstance(own, _NativeLoop) and isinstance(twin, _NativeLoop):
+                    self.native = twin
+            if self.native is None:
+                self.native = _native_for(attrs, loop, caps) or False
+        return self.native or None
 
     def finish(self, loop, t, maxit):
         """Run iterations t.. natively: (loop vars, history blocks or None, trip count), or
@@ -266,18 +311,9 @@ class Candidate:
             hit = _recall(self.body, self.attrs, loop, self.caps, maxit)
             if hit is not None:
                 return hit[0], (hit[1] if history else None), hit[2]
-        native = None
-        if whole and not history:
-            # The gradient's history copy of this loop has run natively on these shapes:
-            # record the history now, and that copy will not run the loop again (_recall).
-            twin = _LOOPS.get(self.body, {}).get(_key(dict(self.attrs, history=True), loop,
-                                                       self.caps))
-            if isinstance(twin, _NativeLoop) and twin.calls:
-                native = twin
-        if native is None:
-            native = _native_for(self.attrs, loop, self.caps)
-            if native is None or not native.ready():
-                return None
+        native = self._resolve()
+        if native is None or not native.ready():
+            return None
         left = _NO_MAX if maxit is None else maxit - t
         try:
             out, hist, k = native(loop, self.caps, left)
@@ -352,7 +388,7 @@ def candidate(attrs, loop, caps):
     body = attrs["body_graph"]
     if not body.compilable() or not attrs["cond_graph"].compilable():
         return None
-    return Candidate(attrs, caps)
+    return Candidate(attrs, loop, caps)
 
 
 def loop_status(op):
