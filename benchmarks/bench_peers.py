@@ -351,11 +351,15 @@ def _make_pytensor(name, data, mode):
 # would promote the float32 arithmetic to float64.  Outputs are allocated inside the call, as
 # numgrad's are.  No fastmath: numgrad's results follow IEEE order too.
 @functools.lru_cache(maxsize=None)
-def _hand_numba_kernels():
+def _hand_numba_kernels(parallel):
+    """{workload prefix: [njit functions]}; with parallel=False the same code runs serially
+    (`prange` is `range` there), and W5 has a second, serial-only form."""
     numba = importlib.import_module("numba")
-    njit, prange = numba.njit, numba.prange
+    prange = numba.prange
+    jit = numba.njit(parallel=parallel)
+    serial = numba.njit
 
-    @njit(parallel=True)
+    @jit
     def w1(x, w, b, one):
         gx, gw, gb = np.empty_like(x), np.empty_like(x), np.empty_like(x)
         loss = 0.0
@@ -371,7 +375,7 @@ def _hand_numba_kernels():
             gb[i] = dt
         return loss, gx, gw, gb
 
-    @njit(parallel=True)
+    @jit
     def w2(X, v, one):
         n, m = X.shape
         inv_m = one / np.float32(m)
@@ -399,7 +403,7 @@ def _hand_numba_kernels():
             losses[c] = acc
         return losses.sum(), gX, part.sum(axis=0)
 
-    @njit(parallel=True)
+    @jit
     def w3(x, y, W1, b1, W2, b2, one):
         n = x.shape[0]
         h = x @ W1
@@ -431,7 +435,7 @@ def _hand_numba_kernels():
                 gh[i, k] *= one - h[i, k] * h[i, k]
         return losses.sum() / n, x.T @ gh, gh.sum(axis=0), gW2, gb2
 
-    @njit
+    @serial
     def w4(a, b, one):
         n = a.size
         ga, gb = np.empty_like(a), np.empty_like(a)
@@ -462,36 +466,83 @@ def _hand_numba_kernels():
             gb[k] = gbk
         return loss + esum / n, ga, gb
 
-    @njit(parallel=True)
+    @jit
     def w5(pos, one):
         n = pos.shape[0]
+        px, py, pz = pos[:, 0].copy(), pos[:, 1].copy(), pos[:, 2].copy()
         force = np.empty_like(pos)
-        energy = 0.0
+        energies = np.zeros(n)
         for i in prange(n):
-            xi, yi, zi = pos[i, 0], pos[i, 1], pos[i, 2]
-            fx = fy = fz = 0.0
-            for j in range(n):
-                if j == i:
-                    continue
-                dx, dy, dz = xi - pos[j, 0], yi - pos[j, 1], zi - pos[j, 2]
-                ir2 = 1.0 / (dx * dx + dy * dy + dz * dz)
+            xi, yi, zi = px[i], py[i], pz[i]
+            fx = fy = fz = e = 0.0
+            for j in range(n):      # no branch in the loop (it vectorises): the pair i, i masked
+                dx, dy, dz = xi - px[j], yi - py[j], zi - pz[j]
+                r2 = dx * dx + dy * dy + dz * dz
+                other = 0.0 if j == i else 1.0
+                ir2 = 1.0 / (r2 + 1.0 - other)
                 inv6 = ir2 * ir2 * ir2
-                energy += 2.0 * (inv6 * inv6 - inv6)
+                e += other * (inv6 * inv6 - inv6)
                 # d energy / d r2 of the pair, counted from both ends (x 2) and d r2 / d p = 2 d
-                c = 8.0 * (3.0 * inv6 - 6.0 * inv6 * inv6) * ir2
+                c = other * 8.0 * (3.0 * inv6 - 6.0 * inv6 * inv6) * ir2
                 fx += c * dx
                 fy += c * dy
                 fz += c * dz
+            energies[i] = 2.0 * e
             force[i, 0], force[i, 1], force[i, 2] = -fx, -fy, -fz
+        return energies.sum(), force
+
+    @serial
+    def w5_pairs_once(pos, one):
+        # serial, each pair visited once (Newton's third law): half the arithmetic
+        n = pos.shape[0]
+        px, py, pz = pos[:, 0].copy(), pos[:, 1].copy(), pos[:, 2].copy()
+        fx, fy, fz = np.zeros(n), np.zeros(n), np.zeros(n)
+        energy = 0.0
+        for i in range(n):
+            xi, yi, zi = px[i], py[i], pz[i]
+            gx = gy = gz = e = 0.0
+            for j in range(i + 1, n):
+                dx, dy, dz = xi - px[j], yi - py[j], zi - pz[j]
+                ir2 = 1.0 / (dx * dx + dy * dy + dz * dz)
+                inv6 = ir2 * ir2 * ir2
+                e += inv6 * inv6 - inv6
+                c = 8.0 * (3.0 * inv6 - 6.0 * inv6 * inv6) * ir2
+                gx += c * dx
+                gy += c * dy
+                gz += c * dz
+                fx[j] += c * dx
+                fy[j] += c * dy
+                fz[j] += c * dz
+            energy += 4.0 * e
+            fx[i] -= gx
+            fy[i] -= gy
+            fz[i] -= gz
+        force = np.empty_like(pos)
+        force[:, 0], force[:, 1], force[:, 2] = fx, fy, fz
         return energy, force
 
-    return {"W1": w1, "W2": w2, "W3": w3, "W4": w4, "W5": w5}
+    kernels = {"W1": [w1], "W2": [w2], "W3": [w3], "W4": [w4], "W5": [w5]}
+    if not parallel:
+        kernels["W5"].append(w5_pairs_once)
+    return kernels
 
 
-def _make_hand_numba(name, data):
-    kernel = _hand_numba_kernels()[name.split()[0]]
+def _make_hand_numba(name, data, tries=3):
+    """The fastest of the workload's kernels, parallel and serial, on `data` (the choice a user
+    makes when writing it, made here by timing `tries` calls of each)."""
     scalar = data[0].dtype.type
     args = list(data) + [scalar(1)]     # `one`, in the data's dtype (unused by W4, W5)
+    best = None
+    for parallel in (True, False):
+        for candidate in _hand_numba_kernels(parallel)[name.split()[0]]:
+            candidate(*args)            # compile
+            t = time.perf_counter()
+            for _ in range(tries):
+                candidate(*args)
+            t = time.perf_counter() - t
+            if best is None or t < best[0]:
+                best = (t, candidate)
+    kernel = best[1]
 
     def call():
         out = list(kernel(*args))
