@@ -31,6 +31,7 @@ def lowered(fetches, feed_dict, disabled=()):
         seen.add(n.id)
         counts[n.type] += 1
         stack.extend(v.node for v in n.inputs)
+    counts.all_nodes = len(L.nodes)         # live or not (unused_nodes drops the others)
     return counts, fetch_values
 
 
@@ -171,6 +172,32 @@ def _case_diagonal_constants():
     return x * (1.0 - np.eye(64)), {x: v}
 
 
+def _case_view_of_reduction():
+    x, v = _x((4, 3))
+    return ng.exp(ng.expand_dims(ng.reduce_mean(x, 1), 1)), {x: v}
+
+
+def _case_slice_of_everything():
+    x, v = _x()
+    return ng.exp(x[:, None]), {x: v}
+
+
+def _case_slice_grad_of_everything():
+    x, v = _x()
+    return ng.gradients(ng.reduce_sum(ng.exp(x[:, None])), x)[0], {x: v}
+
+
+def _case_view_through_scalar_op():
+    x, v = _x((4, 3))
+    return ng.exp(ng.reshape(ng.reduce_sum(x, 1) / 3.0, [4, 1])), {x: v}
+
+
+def _case_unused_nodes():
+    # view_through_scalar_op leaves the (4,) sum and quotient unread
+    x, v = _x((4, 3))
+    return ng.exp(ng.expand_dims(ng.reduce_sum(x, 1) / 3.0, 1)), {x: v}
+
+
 CASES = {
     "identity": (_case_identity,
                  lambda k, f, on: (k["Identity"] + k["StopGradient"] == 0) == on),
@@ -208,6 +235,16 @@ CASES = {
                      lambda k, f, on: (k["MatMul"], k["Mul"]) == ((0, 1) if on else (1, 0))),
     "diagonal_constants": (_case_diagonal_constants,
                            lambda k, f, on: (k["SelectV2"] == 1) == on),
+    "view_of_reduction": (_case_view_of_reduction,
+                          lambda k, f, on: (k["Reshape"], k["Mean"]) == ((0, 1) if on else (1, 1))),
+    "slice_of_everything": (_case_slice_of_everything, lambda k, f, on: (
+        k["StridedSlice"], k["Reshape"]) == ((0, 1) if on else (1, 0))),
+    "slice_grad_of_everything": (_case_slice_grad_of_everything, lambda k, f, on: (
+        k["StridedSliceGrad"] == 0) == on),
+    "view_through_scalar_op": (_case_view_through_scalar_op, lambda k, f, on: (
+        k["Reshape"], k["RealDiv"], k["Sum"]) == ((0, 1, 1) if on else (1, 1, 1))),
+    "unused_nodes": (_case_unused_nodes,
+                     lambda k, f, on: (k.all_nodes == sum(k.values())) == on),
 }
 
 

@@ -236,14 +236,119 @@ def _view_of_const(s):
 
 @rule("reshape_chain", select=_is_view)
 def _reshape_chain(s):
-    """reshape(reshape(x)) -> reshape(x) (any chain of views: one Reshape of its source)"""
+    """reshape(reshape(x)) -> reshape(x) (any chain of views: one Reshape of its source, or
+    the source where the chain ends at its shape)"""
     x = s.ins[0]
     if x.const is not None or x.node is None or x.node.type != "Reshape" \
             or len(x.node.outputs) != 1:
         return None
     while x.node is not None and x.node.type == "Reshape" and len(x.node.outputs) == 1:
         x = x.node.inputs[0]
+    if x.shape == s.shape:      # back to the source's own shape: the source itself
+        return [x]
     return s.L.node("Reshape", {"shape": s.shape}, [x], [(s.shape, s.dtype)], s.op.name)
+
+
+# --- views of reductions: keep a row reduction's rows where a later loop reads them ---------
+# `m = reduce_mean(X, 1)` used as `m[:, None]` or `expand_dims(m, 1)`, or `reduce_sum(X, 1) / n`
+# viewed likewise, is the keepdims reduction `reduce_mean(X, 1, keepdims=True)` up to views.
+# Without these rules the (n0,) value and the view between the reduction and its (n0, n1)
+# reader split W2's row pipeline (compiler/pipeline.py) into three kernels, each a pass over
+# X (W2's formulations were 1.3x apart); with them every formulation is one kernel.
+_REDUCTIONS = ("Sum", "Mean", "Max", "Min", "Prod")
+
+
+def _kept_reduction(L, x, shape, name):
+    """reduce(y, axes) of `x`'s node as the keepdims reduction of `shape` (one new node), or
+    None when `shape` is not its keepdims shape."""
+    n = x.node
+    if n is None or n.type not in _REDUCTIONS or n.attrs.get("keepdims") \
+            or len(n.outputs) != 1 or len(n.inputs) != 1:
+        return None
+    y = n.inputs[0]
+    axes = range(len(y.shape)) if n.attrs["axis"] is None else n.attrs["axis"]
+    kept = tuple(1 if k in axes else d for k, d in enumerate(y.shape))
+    if kept != tuple(shape):
+        return None
+    return L.node(n.type, dict(n.attrs, keepdims=True), [y], [(kept, x.dtype)], name)[0]
+
+
+def _free_view(L, x, shape, name):
+    """`x` as `shape` without a Reshape step: the source of x's view chain where it has that
+    shape, or the keepdims form of a reduction; None if neither."""
+    src = x
+    while src.node is not None and src.node.type == "Reshape" and len(src.node.outputs) == 1:
+        src = src.node.inputs[0]
+    if src.shape == tuple(shape) and src is not x:
+        return src
+    return _kept_reduction(L, x, shape, name)
+
+
+def _cheap_view(L, x, shape, name):
+    """`x` as `shape`: _free_view, else _through_scalar_op, else a view (_view)."""
+    return (_free_view(L, x, shape, name) or _through_scalar_op(L, x, shape, name)
+            or _view(L, x, shape, name))
+
+
+@rule("view_of_reduction", _VIEWS)
+def _view_of_reduction(s):
+    """reshape(reduce(y, a)) to reduce's keepdims shape -> reduce(y, a, keepdims=True)"""
+    r = _kept_reduction(s.L, s.ins[0], s.shape, s.op.name)
+    if r is not None:
+        return [r]
+
+
+def _takes_everything(spec, in_shape, out_shape):
+    """Whether x[spec] keeps every element of x in order (unit steps, as many elements):
+    then it only adds or drops dims of size 1, a view."""
+    size = int(np.prod(in_shape))
+    steps_ok = all(k.step in (None, 1) for k in spec if isinstance(k, slice))
+    return steps_ok and size > 0 and size == int(np.prod(out_shape))
+
+
+@rule("slice_of_everything", ("StridedSlice",))
+def _slice_of_everything(s):
+    """x[spec] that keeps every element (x[:, None], x[..., 0] of a size-1 dim) -> a view of
+    x (the keepdims reduction where x is a reduction)"""
+    x = s.ins[0]
+    if _takes_everything(s.op.attrs["spec"], x.shape, s.shape):
+        return [_cheap_view(s.L, x, s.shape, s.op.name)]
+
+
+@rule("slice_grad_of_everything", ("StridedSliceGrad",))
+def _slice_grad_of_everything(s):
+    """the gradient of a slice that keeps every element -> a view of the incoming gradient"""
+    dy = s.ins[1]
+    if _takes_everything(s.op.attrs["spec"], s.shape, dy.shape):
+        return [_cheap_view(s.L, dy, s.shape, s.op.name)]
+
+
+def _through_scalar_op(L, x, shape, name):
+    """f(v, c) of `shape` for x = f(v, c), an elementwise f of one array v and splat
+    constants c, where _free_view gives v as `shape` without a view step; else None."""
+    f = x.node
+    if f is None or f.kind != "elementwise" or f.type in _SHAPED or len(f.outputs) != 1:
+        return None
+    arrays = [v for v in f.inputs if not (v.const is not None and v.const.ndim == 0)]
+    if len(arrays) != 1 or arrays[0].shape != x.shape:
+        return None
+    v = arrays[0]
+    src = _free_view(L, v, shape, name + "/operand")
+    if src is None:
+        return None
+    ins = [src if u is v else L.splat(u.const, shape, u.dtype, u.name) for u in f.inputs]
+    return L.node(f.type, dict(f.attrs), ins, [(tuple(shape), x.dtype)], name)[0]
+
+
+@rule("view_through_scalar_op", _VIEWS)
+def _view_through_scalar_op(s):
+    """reshape(f(v, c)) -> f(v', c) for an elementwise f of one array v and splat constants
+    c, where v' is v as the target shape without a view step (the source of v's view chain,
+    or a reduction's keepdims form): `reduce_sum(X, 1) / n` viewed as (n0, 1), and its
+    gradient, stay in the row pipeline"""
+    r = _through_scalar_op(s.L, s.ins[0], s.shape, s.op.name)
+    if r is not None:
+        return [r]
 
 
 @rule("sum_to_same_shape", ("SumToShape",))
@@ -573,6 +678,36 @@ def diagonal_constants(L, fetch_values):
             L.nodes.insert(pos, L.nodes.pop(i))
         for u in users:
             u.inputs = [value if x is v else x for x in u.inputs]
+
+
+_PURE_KINDS = ("elementwise", "reduce")
+
+
+@rule("unused_nodes", when="graph")
+def unused_nodes(L, fetch_values):
+    """an elementwise, reduction or view node that nothing reads -> dropped
+
+    Op rules that build a new form of a value (view_of_reduction, view_through_scalar_op)
+    leave the old form in the IR when the view was its only reader; fuse() would still
+    compute it (W2's `reduce_sum(X, 1)` a second time).  Only elementwise and reduction
+    nodes and Reshape views are dropped: they have no effects besides their outputs."""
+    fetched = {v.id for v in fetch_values}
+    readers = {}
+    for n in L.nodes:
+        for v in n.inputs:
+            readers[v.id] = readers.get(v.id, 0) + 1
+    keep = [True] * len(L.nodes)
+    for i in range(len(L.nodes) - 1, -1, -1):
+        n = L.nodes[i]
+        if not (n.kind in _PURE_KINDS or n.type == "Reshape"):
+            continue
+        if any(readers.get(v.id) or v.id in fetched for v in n.outputs):
+            continue
+        keep[i] = False
+        for v in n.inputs:
+            readers[v.id] -= 1
+    if not all(keep):
+        L.nodes[:] = [n for n, k in zip(L.nodes, keep) if k]
 
 
 def apply_graph(rules, L, fetch_values):
