@@ -198,6 +198,17 @@ def _case_unused_nodes():
     return ng.exp(ng.expand_dims(ng.reduce_sum(x, 1) / 3.0, 1)), {x: v}
 
 
+def _case_softplus_terms():
+    x, v = _x()
+    return ng.nn.softplus(x), {x: v - 1.0}
+
+
+def _case_sigmoid_of_shared_exp():
+    x, v = _x()
+    y = ng.nn.softplus(x)
+    return y + ng.gradients(ng.reduce_sum(y * 3.0), x)[0], {x: v - 1.0}
+
+
 CASES = {
     "identity": (_case_identity,
                  lambda k, f, on: (k["Identity"] + k["StopGradient"] == 0) == on),
@@ -243,6 +254,10 @@ CASES = {
         k["StridedSliceGrad"] == 0) == on),
     "view_through_scalar_op": (_case_view_through_scalar_op, lambda k, f, on: (
         k["Reshape"], k["RealDiv"], k["Sum"]) == ((0, 1, 1) if on else (1, 1, 1))),
+    "softplus_terms": (_case_softplus_terms, lambda k, f, on: (
+        k["Softplus"], k["Log1p"]) == ((0, 1) if on else (1, 0))),
+    "sigmoid_of_shared_exp": (_case_sigmoid_of_shared_exp, lambda k, f, on: (
+        k["Exp"], k["RealDiv"]) == ((1, 0) if on else (2, 1))),
     "unused_nodes": (_case_unused_nodes,
                      lambda k, f, on: (k.all_nodes == sum(k.values())) == on),
 }
@@ -351,3 +366,20 @@ def test_pow_gradient_uses_the_rules(y):
     assert counts["Pow"] == (1 if y in (-0.5, 3.3) else 0), dict(counts)   # -1.5, 2.3 stay
     ref = ng.Session(backend="numpy").run(g, {x: v})
     np.testing.assert_allclose(ng.Session(backend="cpu").run(g, {x: v}), ref, rtol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softplus_gradient_special_values(dtype):
+    # sigmoid_of_shared_exp's stable sigmoid against TF's g / (exp(-x) + 1): the same values at
+    # +-0, +-inf and NaN, within 3 ulp elsewhere; where exp(-x) overflows (x < -88 in float32)
+    # TF's form gives 0 and the stable form the true, subnormal value
+    x = ng.placeholder(dtype, [None])
+    grad = ng.gradients(ng.reduce_sum(ng.nn.softplus(x) * 3.0), x)[0]
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan], dtype)
+    rest = np.linspace(-80, 80, 1001).astype(dtype)
+    with config.override(NUMGRAD_INTERPRET_CALLS=0):
+        got = ng.Session(backend="cpu").run(grad, {x: np.concatenate([special, rest])})
+    np.testing.assert_array_equal(got[:5], np.array([1.5, 1.5, 3.0, 0.0, np.nan], dtype))
+    r = rest.astype(np.float64)
+    want = 3.0 / (np.exp(-r) + 1.0)
+    np.testing.assert_allclose(got[5:], want, rtol=4 * np.finfo(dtype).eps, atol=0)

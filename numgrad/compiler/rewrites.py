@@ -470,6 +470,73 @@ def _reciprocal_squared(s):
     return L.node("Neg", {}, sq, s.specs, name) if negate else sq
 
 
+# --- softplus and its gradient share exp(-|x|) ---------------------------------------------
+# TF's gradient of softplus(x) is g / (exp(-x) + 1): a second exp per element besides the one
+# in softplus's own log1p(exp(-|x|)).  W2 written with nn.softplus paid it (1.15-1.3x the
+# log(1 + exp(z)) form, which shares exp(z) between loss and gradient).
+
+@rule("softplus_terms", ("Softplus",))
+def _softplus_terms(s):
+    """softplus(x) -> maximum(x, 0) + log1p(exp(-|x|)) as nodes (the template's formula), so
+    that its gradient can reuse exp(-|x|) (sigmoid_of_shared_exp)"""
+    if s.dtype.kind != "f":
+        return None
+    x = s.ins[0]
+    L, name, specs = s.L, s.op.name, s.specs
+    pos, = L.node("Maximum", {}, [x, L.splat(0, x.shape, x.dtype, name + "/zero")], specs,
+                  name + "/positive_part")
+    a, = L.node("Abs", {}, [x], specs, name + "/abs")
+    na, = L.node("Neg", {}, [a], specs, name + "/neg_abs")
+    e, = L.node("Exp", {}, [na], specs, name + "/exp_neg_abs")
+    tail, = L.node("Log1p", {}, [e], specs, name + "/log1p")
+    return L.node("AddV2", {}, [pos, tail], specs, name)
+
+
+def _exp_neg_abs(L, x):
+    """exp(-|x|) if the IR has it already (softplus_terms made it), else None."""
+    a = L.existing("Abs", {}, [x])
+    na = a and L.existing("Neg", {}, a)
+    e = na and L.existing("Exp", {}, na)
+    return e[0] if e else None
+
+
+@rule("sigmoid_of_shared_exp", ("RealDiv",))
+def _sigmoid_of_shared_exp(s):
+    """g / (exp(-x) + 1) -> g * where(x >= 0, r, e * r), r = 1 / (1 + e), where e = exp(-|x|)
+    is computed already (softplus's gradient without a second exp; <= ~3 ulp apart)
+
+    The stable sigmoid: no exp of a positive argument, so no overflow; at x = +-inf, NaN and
+    +-0 it gives TF's values (g, 0, NaN, g / 2)."""
+    if s.dtype.kind != "f":
+        return None
+    g, d = s.ins
+    if d.node is None or d.node.type != "AddV2":
+        return None
+    a, b = d.node.inputs
+    if is_scalar_const(a, 1):
+        a, b = b, a
+    if not is_scalar_const(b, 1) or a.node is None or a.node.type != "Exp":
+        return None
+    n = a.node.inputs[0]
+    if n.node is None or n.node.type != "Neg":
+        return None
+    x = n.node.inputs[0]
+    if not (g.shape == x.shape == s.shape and x.dtype == s.dtype):
+        return None
+    e = _exp_neg_abs(s.L, x)
+    if e is None:
+        return None
+    L, name, specs = s.L, s.op.name, s.specs
+    one = L.splat(1, x.shape, x.dtype, name + "/one")
+    r, = L.node("Reciprocal", {}, L.node("AddV2", {}, [e, one], specs, name + "/one_plus_e"),
+                specs, name + "/r")
+    er, = L.node("Mul", {}, [e, r], specs, name + "/e_r")
+    nonneg, = L.node("GreaterEqual", {}, [x, L.splat(0, x.shape, x.dtype, name + "/zero")],
+                     [(x.shape, np.dtype(np.bool_))], name + "/nonneg")
+    sig, = L.node("SelectV2", {}, [nonneg, r, er], specs, name + "/sigmoid")
+    return L.node("Mul", {}, [g, sig], specs, name)
+
+
 # --- power algebra: x ** c for a constant c -----------------------------------------------
 
 def _exponent(s):
