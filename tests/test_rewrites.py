@@ -209,6 +209,13 @@ def _case_sigmoid_of_shared_exp():
     return y + ng.gradients(ng.reduce_sum(y * 3.0), x)[0], {x: v - 1.0}
 
 
+def _case_kept_reduction_shared():
+    # the row sum read as it is (m * m) and through a view (the keepdims sum)
+    x, v = _x((4, 3))
+    m = ng.reduce_sum(x, 1)
+    return ng.exp(ng.expand_dims(m, 1)) * ng.reduce_sum(m * m), {x: v}
+
+
 CASES = {
     "identity": (_case_identity,
                  lambda k, f, on: (k["Identity"] + k["StopGradient"] == 0) == on),
@@ -258,6 +265,8 @@ CASES = {
         k["Softplus"], k["Log1p"]) == ((0, 1) if on else (1, 0))),
     "sigmoid_of_shared_exp": (_case_sigmoid_of_shared_exp, lambda k, f, on: (
         k["Exp"], k["RealDiv"]) == ((1, 0) if on else (2, 1))),
+    "kept_reduction_shared": (_case_kept_reduction_shared,
+                              lambda k, f, on: k["Sum"] == (2 if on else 3)),
     "unused_nodes": (_case_unused_nodes,
                      lambda k, f, on: (k.all_nodes == sum(k.values())) == on),
 }

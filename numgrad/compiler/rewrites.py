@@ -747,6 +747,39 @@ def diagonal_constants(L, fetch_values):
             u.inputs = [value if x is v else x for x in u.inputs]
 
 
+@rule("kept_reduction_shared", when="graph")
+def kept_reduction_shared(L, fetch_values):
+    """reduce(y, a) beside reduce(y, a, keepdims=True) -> a view of the keepdims one
+
+    view_of_reduction (and the slice rules) build the keepdims form of a reduction that may
+    have other readers too; the two would be two accumulators over the same loop.  The
+    keepdims node moves up to the plain one's place (it reads only y), the plain one's
+    readers read a view of it, and unused_nodes drops the plain one."""
+    kept = {}
+    for n in L.nodes:
+        if n.type in _REDUCTIONS and n.attrs.get("keepdims") and len(n.inputs) == 1:
+            kept.setdefault((n.type, n.inputs[0].id, n.attrs["axis"]), n)
+    if not kept:
+        return
+    fetched = {v.id for v in fetch_values}
+    for n in list(L.nodes):
+        if n.type not in _REDUCTIONS or n.attrs.get("keepdims") or len(n.inputs) != 1:
+            continue
+        k = kept.get((n.type, n.inputs[0].id, n.attrs["axis"]))
+        old = n.outputs[0]
+        if k is None or old.id in fetched or k.outputs[0].dtype != old.dtype:
+            continue
+        view = L.node("Reshape", {"shape": old.shape}, [k.outputs[0]],
+                      [(old.shape, old.dtype)], old.name + "/of_kept")[0]
+        for m in (k, view.node):
+            L.nodes.remove(m)
+        at = L.nodes.index(n)
+        L.nodes[at:at] = [k, view.node]
+        for u in L.nodes:
+            if u is not view.node:
+                u.inputs = [view if x is old else x for x in u.inputs]
+
+
 _PURE_KINDS = ("elementwise", "reduce")
 
 
