@@ -541,13 +541,14 @@ def _make_hand_numba(name, data, tries=3):
                 candidate(*args)
             t = time.perf_counter() - t
             if best is None or t < best[0]:
-                best = (t, candidate)
-    kernel = best[1]
+                best = (t, candidate, parallel)
+    _, kernel, parallel = best
 
     def call():
         out = list(kernel(*args))
         out[0] = scalar(out[0])         # the loss, accumulated in float64, in the data's dtype
         return out
+    call.choice = (kernel.py_func.__name__, "parallel" if parallel else "serial")
     return call
 
 

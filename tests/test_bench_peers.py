@@ -179,3 +179,12 @@ def test_pytensor_compiles_on_the_first_call(peer):
     finally:
         pytensor.function = real
     assert made == [{"pytensor": "CVM", "pytensor-numba": "NUMBA"}[peer]]
+
+
+def test_numba_hand_keeps_the_fastest_of_its_kernels():
+    # the parallel and serial builds (and W5's pairs-once form) are timed on the data; the
+    # call says which it kept
+    data = SMALL["W5"][0]()
+    fn = bench_peers.make_peer("numba-hand", "W5", data)
+    assert fn.choice[0] in ("w5", "w5_pairs_once") and fn.choice[1] in ("parallel", "serial")
+    bench.check(bench_peers.to_numpy("numba-hand", fn()), bench.w5_numpy(*data), 1e-9)
