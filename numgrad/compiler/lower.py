@@ -93,12 +93,11 @@ class Lowering:
         self._cse[key] = n
         return n.outputs
 
-
     def existing(self, op_type, attrs, inputs):
         """The outputs of the node that node() would return for these arguments if one is
         built already, else None (rules that reuse a value another rule made)."""
         ids = tuple(v.id for v in inputs)
-        if op_type in _COMMUTATIVE:
+        if get_op_def(op_type).has_trait("commutative"):
             ids = tuple(sorted(ids))
         hit = self._cse.get((op_type, ids, _freeze(attrs)))
         return None if hit is None else hit.outputs

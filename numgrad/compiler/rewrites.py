@@ -255,15 +255,20 @@ def _reshape_chain(s):
 # Without these rules the (n0,) value and the view between the reduction and its (n0, n1)
 # reader split W2's row pipeline (compiler/pipeline.py) into three kernels, each a pass over
 # X (W2's formulations were 1.3x apart); with them every formulation is one kernel.
-_REDUCTIONS = ("Sum", "Mean", "Max", "Min", "Prod")
+
+
+def _is_reduction(n, keepdims):
+    """Whether IR node `n` reduces its one input over static axes (attrs axis, keepdims)
+    with keepdims as given."""
+    return (n is not None and n.kind == "reduce" and len(n.inputs) == 1
+            and "axis" in n.attrs and bool(n.attrs.get("keepdims")) == keepdims)
 
 
 def _kept_reduction(L, x, shape, name):
     """reduce(y, axes) of `x`'s node as the keepdims reduction of `shape` (one new node), or
     None when `shape` is not its keepdims shape."""
     n = x.node
-    if n is None or n.type not in _REDUCTIONS or n.attrs.get("keepdims") \
-            or len(n.outputs) != 1 or len(n.inputs) != 1:
+    if not _is_reduction(n, False) or len(n.outputs) != 1:
         return None
     y = n.inputs[0]
     axes = range(len(y.shape)) if n.attrs["axis"] is None else n.attrs["axis"]
@@ -277,7 +282,7 @@ def _free_view(L, x, shape, name):
     """`x` as `shape` without a Reshape step: the source of x's view chain where it has that
     shape, or the keepdims form of a reduction; None if neither."""
     src = x
-    while src.node is not None and src.node.type == "Reshape" and len(src.node.outputs) == 1:
+    while src.node is not None and src.node.kind == "shape_view" and len(src.node.outputs) == 1:
         src = src.node.inputs[0]
     if src.shape == tuple(shape) and src is not x:
         return src
@@ -290,7 +295,7 @@ def _cheap_view(L, x, shape, name):
             or _view(L, x, shape, name))
 
 
-@rule("view_of_reduction", _VIEWS)
+@rule("view_of_reduction", select=_is_view)
 def _view_of_reduction(s):
     """reshape(reduce(y, a)) to reduce's keepdims shape -> reduce(y, a, keepdims=True)"""
     r = _kept_reduction(s.L, s.ins[0], s.shape, s.op.name)
@@ -327,7 +332,10 @@ def _through_scalar_op(L, x, shape, name):
     """f(v, c) of `shape` for x = f(v, c), an elementwise f of one array v and splat
     constants c, where _free_view gives v as `shape` without a view step; else None."""
     f = x.node
-    if f is None or f.kind != "elementwise" or f.type in _SHAPED or len(f.outputs) != 1:
+    if f is None or f.kind != "elementwise" or len(f.outputs) != 1:
+        return None
+    op_def = find_op_def(f.type)
+    if op_def is None or op_def.data_inputs is not None:    # (Fill, BroadcastTo: shapes)
         return None
     arrays = [v for v in f.inputs if not (v.const is not None and v.const.ndim == 0)]
     if len(arrays) != 1 or arrays[0].shape != x.shape:
@@ -340,7 +348,7 @@ def _through_scalar_op(L, x, shape, name):
     return L.node(f.type, dict(f.attrs), ins, [(tuple(shape), x.dtype)], name)[0]
 
 
-@rule("view_through_scalar_op", _VIEWS)
+@rule("view_through_scalar_op", select=_is_view)
 def _view_through_scalar_op(s):
     """reshape(f(v, c)) -> f(v', c) for an elementwise f of one array v and splat constants
     c, where v' is v as the target shape without a view step (the source of v's view chain,
@@ -492,6 +500,12 @@ def _softplus_terms(s):
     return L.node("AddV2", {}, [pos, tail], specs, name)
 
 
+def _built(L, op_type, inputs, value):
+    """Whether `value` is the output of the op_type node of `inputs` (no attributes)."""
+    out = L.existing(op_type, {}, inputs)
+    return out is not None and len(out) == 1 and out[0] is value
+
+
 def _exp_neg_abs(L, x):
     """exp(-|x|) if the IR has it already (softplus_terms made it), else None."""
     a = L.existing("Abs", {}, [x])
@@ -510,17 +524,21 @@ def _sigmoid_of_shared_exp(s):
     if s.dtype.kind != "f":
         return None
     g, d = s.ins
-    if d.node is None or d.node.type != "AddV2":
+    if d.node is None or len(d.node.inputs) != 2:
         return None
     a, b = d.node.inputs
     if is_scalar_const(a, 1):
         a, b = b, a
-    if not is_scalar_const(b, 1) or a.node is None or a.node.type != "Exp":
+    if not is_scalar_const(b, 1) or a.node is None or len(a.node.inputs) != 1:
         return None
     n = a.node.inputs[0]
-    if n.node is None or n.node.type != "Neg":
+    if n.node is None or len(n.node.inputs) != 1:
         return None
     x = n.node.inputs[0]
+    L = s.L     # d is exp(-x) + 1 when CSE built those very nodes from x
+    if not (_built(L, "Neg", [x], n) and _built(L, "Exp", [n], a)
+            and _built(L, "AddV2", [a, b], d)):
+        return None
     if not (g.shape == x.shape == s.shape and x.dtype == s.dtype):
         return None
     e = _exp_neg_abs(s.L, x)
@@ -757,13 +775,13 @@ def kept_reduction_shared(L, fetch_values):
     readers read a view of it, and unused_nodes drops the plain one."""
     kept = {}
     for n in L.nodes:
-        if n.type in _REDUCTIONS and n.attrs.get("keepdims") and len(n.inputs) == 1:
+        if _is_reduction(n, True):
             kept.setdefault((n.type, n.inputs[0].id, n.attrs["axis"]), n)
     if not kept:
         return
     fetched = {v.id for v in fetch_values}
     for n in list(L.nodes):
-        if n.type not in _REDUCTIONS or n.attrs.get("keepdims") or len(n.inputs) != 1:
+        if not _is_reduction(n, False):
             continue
         k = kept.get((n.type, n.inputs[0].id, n.attrs["axis"]))
         old = n.outputs[0]
@@ -780,7 +798,7 @@ def kept_reduction_shared(L, fetch_values):
                 u.inputs = [view if x is old else x for x in u.inputs]
 
 
-_PURE_KINDS = ("elementwise", "reduce")
+_PURE_KINDS = ("elementwise", "reduce", "shape_view")
 
 
 @rule("unused_nodes", when="graph")
@@ -799,7 +817,7 @@ def unused_nodes(L, fetch_values):
     keep = [True] * len(L.nodes)
     for i in range(len(L.nodes) - 1, -1, -1):
         n = L.nodes[i]
-        if not (n.kind in _PURE_KINDS or n.type == "Reshape"):
+        if n.kind not in _PURE_KINDS:
             continue
         if any(readers.get(v.id) or v.id in fetched for v in n.outputs):
             continue
