@@ -392,3 +392,16 @@ def test_softplus_gradient_special_values(dtype):
     r = rest.astype(np.float64)
     want = 3.0 / (np.exp(-r) + 1.0)
     np.testing.assert_allclose(got[5:], want, rtol=4 * np.finfo(dtype).eps, atol=0)
+
+
+def test_kept_reduction_shared_when_the_keepdims_one_comes_first():
+    # reduce_logsumexp's keepdims sum is built before the plain sum: the view of it must not
+    # move after a reader (the plan then fails to fuse: a value read before it is made)
+    x, v = _x((4, 3))
+    kept = ng.reduce_sum(x, 1, keepdims=True)
+    m = ng.reduce_sum(x, 1)
+    fetch = ng.exp(kept) * ng.reduce_sum(m * m)
+    counts, _ = lowered([fetch], {x: v})
+    assert counts["Sum"] == 2
+    got = ng.Session(backend="cpu").run(fetch, {x: v})
+    np.testing.assert_allclose(got, ng.Session(backend="numpy").run(fetch, {x: v}), rtol=1e-13)

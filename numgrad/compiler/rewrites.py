@@ -771,7 +771,7 @@ def kept_reduction_shared(L, fetch_values):
 
     view_of_reduction (and the slice rules) build the keepdims form of a reduction that may
     have other readers too; the two would be two accumulators over the same loop.  The
-    keepdims node moves up to the plain one's place (it reads only y), the plain one's
+    keepdims node moves up to the earlier of the two places (it reads only y), the plain one's
     readers read a view of it, and unused_nodes drops the plain one."""
     kept = {}
     for n in L.nodes:
@@ -789,10 +789,13 @@ def kept_reduction_shared(L, fetch_values):
             continue
         view = L.node("Reshape", {"shape": old.shape}, [k.outputs[0]],
                       [(old.shape, old.dtype)], old.name + "/of_kept")[0]
-        for m in (k, view.node):
-            L.nodes.remove(m)
-        at = L.nodes.index(n)
-        L.nodes[at:at] = [k, view.node]
+        # k reads only y, which comes before both: k goes to the earlier of its place and
+        # n's, the view (new, or an existing one CSE returned) right after it
+        L.nodes.remove(view.node)
+        if L.nodes.index(k) > L.nodes.index(n):
+            L.nodes.remove(k)
+            L.nodes.insert(L.nodes.index(n), k)
+        L.nodes.insert(L.nodes.index(k) + 1, view.node)
         for u in L.nodes:
             if u is not view.node:
                 u.inputs = [view if x is old else x for x in u.inputs]
