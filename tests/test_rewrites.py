@@ -395,8 +395,9 @@ def test_softplus_gradient_special_values(dtype):
 
 
 def test_kept_reduction_shared_when_the_keepdims_one_comes_first():
-    # reduce_logsumexp's keepdims sum is built before the plain sum: the view of it must not
-    # move after a reader (the plan then fails to fuse: a value read before it is made)
+    # the keepdims sum built before the plain one (as reduce_logsumexp builds it): one sum,
+    # the same values (tests/test_math_ops.py::test_reduce_logsumexp_values caught the rule
+    # moving the keepdims sum after its readers there)
     x, v = _x((4, 3))
     kept = ng.reduce_sum(x, 1, keepdims=True)
     m = ng.reduce_sum(x, 1)
