@@ -1,4 +1,5 @@
-"""Peer columns for the benchmark table: ``numgrad.bench``'s workloads in PyTorch, JAX, PyTensor.
+"""Peer columns for the benchmark table: ``numgrad.bench``'s workloads in PyTorch, JAX, PyTensor
+and hand-written Numba.
 
 ``python benchmarks/bench_peers.py [--only W4,W5] [--quick] [--peers torch,jax]`` prints them;
 ``python -m numgrad.bench`` run from a checkout adds them to its table (numgrad.bench's
@@ -20,6 +21,11 @@ Peers (each optional; ``available_peers()`` lists those whose package imports):
   compiler.
 * ``"pytensor-numba"``: the same graph compiled with PyTensor's Numba backend (mode
   ``"NUMBA"``, PyTensor 3's default), the peer closest to numgrad's cpu backend.
+* ``"numba-hand"``: the loss and its gradients written by hand as one ``@numba.njit`` function
+  per workload (``_hand_numba_kernels``): derivatives worked out on paper, ``parallel=True``
+  with ``prange`` where it pays, serial for W4, BLAS through ``@`` for W3.  The bar numgrad's
+  generated kernels should reach (issue 20).  Numba is numgrad's own dependency, so this peer
+  is always available.
 
   Both build the graph from symbolic inputs with the data's dtype and static shape, and compile
   it on the first call (so the first-call time includes graph construction, ``pytensor.grad``,
@@ -49,13 +55,14 @@ torch, jax and pytensor are imported inside functions only: importing this modul
 and never fails when they are absent.
 """
 import argparse
+import functools
 import importlib
 import shutil
 import time
 
 import numpy as np
 
-PEERS = ("torch", "torch.compile", "jax", "pytensor", "pytensor-numba")
+PEERS = ("torch", "torch.compile", "jax", "pytensor", "pytensor-numba", "numba-hand")
 _PYTENSOR_MODES = {"pytensor": "CVM", "pytensor-numba": "NUMBA"}
 
 
@@ -210,6 +217,11 @@ def available_peers():
             found.append("pytensor-numba")
         except Exception:
             pass
+    try:
+        importlib.import_module("numba")        # numgrad's own dependency: always there
+        found.append("numba-hand")
+    except Exception:
+        pass
     return found
 
 
@@ -237,6 +249,10 @@ def peer_info(peer):
             info.update(numba=numba.__version__, threads=1, fastmath=cfg.numba__fastmath,
                         cache=cfg.numba__cache)
         return info
+    if peer == "numba-hand":
+        numba = importlib.import_module("numba")
+        return {"version": numba.__version__, "threads": numba.get_num_threads(),
+                "threading_layer": numba.config.THREADING_LAYER}
     raise ValueError(f"unknown peer {peer!r}; known: {PEERS}")
 
 
@@ -327,6 +343,215 @@ def _make_pytensor(name, data, mode):
     return call
 
 
+# --- hand-written Numba: the loss and its gradients as one @njit function per workload ---------
+# What a user who knows Numba writes by hand: the derivatives worked out on paper, one loop nest,
+# `parallel=True` with `prange` over the independent rows where that pays (W1, W2, W5), serial
+# where the work is too small to share (W4: 16 elements), BLAS through `@` for W3's products.
+# Constants of float32 workloads are passed in the data's dtype (`one`), since a Python literal
+# would promote the float32 arithmetic to float64.  Outputs are allocated inside the call, as
+# numgrad's are.  No fastmath: numgrad's results follow IEEE order too.
+@functools.lru_cache(maxsize=None)
+def _hand_numba_kernels(parallel):
+    """{workload prefix: [njit functions]}; with parallel=False the same code runs serially
+    (`prange` is `range` there), and W5 has a second, serial-only form."""
+    numba = importlib.import_module("numba")
+    prange = numba.prange
+    jit = numba.njit(parallel=parallel)
+    serial = numba.njit
+
+    @jit
+    def w1(x, w, b, one):
+        gx, gw, gb = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+        loss = 0.0
+        for i in prange(x.size):
+            xi, wi = x[i], w[i]
+            t = np.tanh(xi * wi + b[i])
+            e = np.exp(-xi * xi)
+            s = np.sin(wi)
+            loss += t * t + e * s
+            dt = (t + t) * (one - t * t)
+            gx[i] = dt * wi - (xi + xi) * e * s
+            gw[i] = dt * xi + e * np.cos(wi)
+            gb[i] = dt
+        return loss, gx, gw, gb
+
+    @jit
+    def w2(X, v, one):
+        n, m = X.shape
+        inv_m = one / np.float32(m)
+        chunks = numba.get_num_threads()
+        gX = np.empty_like(X)
+        part = np.zeros((chunks, m), X.dtype)     # each thread's share of gv
+        losses = np.zeros(chunks)
+        for c in prange(chunks):
+            gv = part[c]
+            acc = 0.0
+            for i in range(c * n // chunks, (c + 1) * n // chunks):
+                row = X[i]
+                mean = row.sum() * inv_m
+                ssum = np.float32(0.0)
+                for j in range(m):
+                    e = np.exp(row[j] * v[j] - mean)
+                    acc += np.log1p(e)
+                    s = e / (one + e)
+                    gX[i, j] = s * v[j]
+                    gv[j] += s * row[j]
+                    ssum += s
+                shift = ssum * inv_m
+                for j in range(m):
+                    gX[i, j] -= shift
+            losses[c] = acc
+        return losses.sum(), gX, part.sum(axis=0)
+
+    @jit
+    def w3(x, y, W1, b1, W2, b2, one):
+        n = x.shape[0]
+        h = x @ W1
+        for i in prange(n):
+            for k in range(h.shape[1]):
+                h[i, k] = np.tanh(h[i, k] + b1[k])
+        g = h @ W2                      # logits, then d loss / d logits in place
+        losses = np.zeros(n)
+        inv_n = one / np.float32(n)
+        for i in prange(n):
+            row = g[i]
+            for k in range(row.size):
+                row[k] += b2[k]
+            m = row.max()
+            s = np.float32(0.0)
+            for k in range(row.size):
+                s += np.exp(row[k] - m)
+            lse = m + np.log(s)
+            loss = 0.0
+            for k in range(row.size):
+                loss -= y[i, k] * (row[k] - lse)
+                row[k] = (np.exp(row[k] - lse) - y[i, k]) * inv_n
+            losses[i] = loss
+        gW2 = h.T @ g
+        gb2 = g.sum(axis=0)
+        gh = g @ W2.T
+        for i in prange(n):
+            for k in range(gh.shape[1]):
+                gh[i, k] *= one - h[i, k] * h[i, k]
+        return losses.sum() / n, x.T @ gh, gh.sum(axis=0), gW2, gb2
+
+    @serial
+    def w4(a, b, one):
+        n = a.size
+        ga, gb = np.empty_like(a), np.empty_like(a)
+        tp, th, sg = np.empty(6), np.empty(6), np.empty(6)
+        loss = 0.0
+        esum = 0.0
+        for k in range(n):
+            ak, bk = a[k], b[k]
+            t = ak
+            for i in range(6):
+                tp[i] = t
+                th[i] = np.tanh(t * bk + 0.1 * i)
+                sg[i] = 1.0 / (1.0 + np.exp(t - ak))
+                t = th[i] + 0.5 * sg[i]
+            e = np.exp(-bk * bk)
+            loss += t * t
+            esum += e
+            g = 2.0 * t
+            gak = 0.0
+            gbk = -2.0 * bk * e / n
+            for i in range(5, -1, -1):
+                dth = g * (1.0 - th[i] * th[i])
+                ds = g * 0.5 * sg[i] * (1.0 - sg[i])
+                gbk += dth * tp[i]
+                gak += ds
+                g = dth * bk - ds
+            ga[k] = gak + g
+            gb[k] = gbk
+        return loss + esum / n, ga, gb
+
+    @jit
+    def w5(pos, one):
+        n = pos.shape[0]
+        px, py, pz = pos[:, 0].copy(), pos[:, 1].copy(), pos[:, 2].copy()
+        force = np.empty_like(pos)
+        energies = np.zeros(n)
+        for i in prange(n):
+            xi, yi, zi = px[i], py[i], pz[i]
+            fx = fy = fz = e = 0.0
+            for j in range(n):      # no branch in the loop (it vectorises): the pair i, i masked
+                dx, dy, dz = xi - px[j], yi - py[j], zi - pz[j]
+                r2 = dx * dx + dy * dy + dz * dz
+                other = 0.0 if j == i else 1.0
+                ir2 = 1.0 / (r2 + 1.0 - other)
+                inv6 = ir2 * ir2 * ir2
+                e += other * (inv6 * inv6 - inv6)
+                # d energy / d r2 of the pair, counted from both ends (x 2) and d r2 / d p = 2 d
+                c = other * 8.0 * (3.0 * inv6 - 6.0 * inv6 * inv6) * ir2
+                fx += c * dx
+                fy += c * dy
+                fz += c * dz
+            energies[i] = 2.0 * e
+            force[i, 0], force[i, 1], force[i, 2] = -fx, -fy, -fz
+        return energies.sum(), force
+
+    @serial
+    def w5_pairs_once(pos, one):
+        # serial, each pair visited once (Newton's third law): half the arithmetic
+        n = pos.shape[0]
+        px, py, pz = pos[:, 0].copy(), pos[:, 1].copy(), pos[:, 2].copy()
+        fx, fy, fz = np.zeros(n), np.zeros(n), np.zeros(n)
+        energy = 0.0
+        for i in range(n):
+            xi, yi, zi = px[i], py[i], pz[i]
+            gx = gy = gz = e = 0.0
+            for j in range(i + 1, n):
+                dx, dy, dz = xi - px[j], yi - py[j], zi - pz[j]
+                ir2 = 1.0 / (dx * dx + dy * dy + dz * dz)
+                inv6 = ir2 * ir2 * ir2
+                e += inv6 * inv6 - inv6
+                c = 8.0 * (3.0 * inv6 - 6.0 * inv6 * inv6) * ir2
+                gx += c * dx
+                gy += c * dy
+                gz += c * dz
+                fx[j] += c * dx
+                fy[j] += c * dy
+                fz[j] += c * dz
+            energy += 4.0 * e
+            fx[i] -= gx
+            fy[i] -= gy
+            fz[i] -= gz
+        force = np.empty_like(pos)
+        force[:, 0], force[:, 1], force[:, 2] = fx, fy, fz
+        return energy, force
+
+    kernels = {"W1": [w1], "W2": [w2], "W3": [w3], "W4": [w4], "W5": [w5]}
+    if not parallel:
+        kernels["W5"].append(w5_pairs_once)
+    return kernels
+
+
+def _make_hand_numba(name, data, tries=3):
+    """The fastest of the workload's kernels, parallel and serial, on `data` (the choice a user
+    makes when writing it, made here by timing `tries` calls of each)."""
+    scalar = data[0].dtype.type
+    args = list(data) + [scalar(1)]     # `one`, in the data's dtype (unused by W4, W5)
+    best = None
+    for parallel in (True, False):
+        for candidate in _hand_numba_kernels(parallel)[name.split()[0]]:
+            candidate(*args)            # compile
+            t = time.perf_counter()
+            for _ in range(tries):
+                candidate(*args)
+            t = time.perf_counter() - t
+            if best is None or t < best[0]:
+                best = (t, candidate, parallel)
+    _, kernel, parallel = best
+
+    def call():
+        out = list(kernel(*args))
+        out[0] = scalar(out[0])         # the loss, accumulated in float64, in the data's dtype
+        return out
+    call.choice = (kernel.py_func.__name__, "parallel" if parallel else "serial")
+    return call
+
+
 def make_peer(peer, name, data):
     """A function of no arguments running one call of workload `name` in `peer`: the loss and
     all gradients, on `data` (the NumPy reference's arguments) converted once, here.  It returns
@@ -339,6 +564,8 @@ def make_peer(peer, name, data):
         return _make_jax(name, data)
     if peer in _PYTENSOR_MODES:
         return _make_pytensor(name, data, _PYTENSOR_MODES[peer])
+    if peer == "numba-hand":
+        return _make_hand_numba(name, data)
     raise ValueError(f"unknown peer {peer!r}; known: {PEERS}")
 
 

@@ -2,7 +2,8 @@
 
 Each workload is "the loss and all its gradients in one call" (W1-W5 of the compiler issue).
 Columns: NumPy written by hand, numgrad (cpu backend via make_callable), and PyTorch eager,
-torch.compile, JAX and PyTensor (C and Numba backends) when they are installed and numgrad
+torch.compile, JAX and PyTensor (C and Numba backends) when they are installed, and the
+loss and gradients written by hand as one Numba ``@njit`` function ("numba-hand"), when numgrad
 runs from a checkout (benchmarks/bench_peers.py, see peers_module; --no-peers skips them), with
 the best peer's time over numgrad's.  Also: cold compile time and warm-cache first-call time, each measured in a fresh process with compilation on the first
 call (NUMGRAD_INTERPRET_CALLS=0), and the cold first call with the defaults (a small plan's

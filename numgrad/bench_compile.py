@@ -6,7 +6,9 @@ Columns (seconds of the first call, planning included, Python start and imports 
 * ``cold``: an empty kernel cache, compiling on the first call (NUMGRAD_INTERPRET_CALLS=0);
 * ``warm``: the same with the cache the cold run filled;
 * ``first``: an empty cache with the defaults (a small plan's first calls are interpreted;
-  a big plan's are too while worker processes compile its kernels, NUMGRAD_BACKGROUND_COMPILE).
+  a big plan's are too while worker processes compile its kernels, NUMGRAD_BACKGROUND_COMPILE);
+* ``cold kernels``: cold, but with the vecmath wrappers (compiled once per machine, shared by
+  every kernel) already in the cache: the cost of a new graph on a machine that ran one.
 
 ``--compare DIR`` runs the same processes with the numgrad checkout in DIR first on the path
 (another branch, say), alternating with this one's for each workload and repeat, so that a
@@ -15,6 +17,7 @@ the repeats.
 """
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -62,14 +65,36 @@ def first_call(name, root, cache_dir, compile_at_once):
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def _copy_vecmath_wrappers(src, dst):
+    """Copy the vecmath wrapper module of cache directory `src` (compiled code included) to
+    `dst`, leaving the kernels out: a cache as a machine has it after its first workload."""
+    for fname in os.listdir(src):
+        if not fname.endswith(".py"):
+            continue
+        with open(os.path.join(src, fname)) as f:
+            if "vm._always_inline()" not in f.read():
+                continue
+        stem = fname[:-3]
+        shutil.copy(os.path.join(src, fname), dst)
+        cache = os.path.join(src, "__pycache__")
+        os.makedirs(os.path.join(dst, "__pycache__"), exist_ok=True)
+        for entry in os.listdir(cache):
+            if entry.startswith(stem + "."):
+                shutil.copy(os.path.join(cache, entry), os.path.join(dst, "__pycache__"))
+
+
 def measure(name, root):
-    """(cold, warm, first with the defaults) seconds of one repeat."""
-    with tempfile.TemporaryDirectory() as d:
+    """(cold, warm, first with the defaults, cold kernels) seconds of one repeat; "cold
+    kernels" compiles the kernels with the vecmath wrappers already cached (they are compiled
+    once per machine)."""
+    with tempfile.TemporaryDirectory() as d, tempfile.TemporaryDirectory() as d2:
         cold = first_call(name, root, d, True)
         warm = first_call(name, root, d, True)
+        _copy_vecmath_wrappers(d, d2)
+        cold_kernels = first_call(name, root, d2, True)
     with tempfile.TemporaryDirectory() as d:
         first = first_call(name, root, d, False)
-    return cold, warm, first
+    return cold, warm, first, cold_kernels
 
 
 def run(names, repeats=3, roots=(HERE,), out=print):
@@ -86,7 +111,7 @@ def run(names, repeats=3, roots=(HERE,), out=print):
 
 def _row(name, root, samples, label):
     cells = [f"{name:11s}"] + ([f"{os.path.basename(root.rstrip('/')):>14s}"] if label else [])
-    for k in range(3):
+    for k in range(len(samples[0])):
         xs = [s[k] for s in samples]
         cells.append(f"{min(xs):7.2f} {statistics.median(xs):7.2f}")
     return " | ".join(cells)
@@ -105,7 +130,8 @@ def main(argv=None):
     roots = (args.compare, HERE) if args.compare else (HERE,)
     print("seconds of the first call in a fresh process, min and median of "
           f"{args.repeats}: cold (empty cache, compile at once) | warm (filled cache) | "
-          "first (empty cache, defaults)")
+          "first (empty cache, defaults) | cold kernels (cold with the vecmath wrappers "
+          "cached)")
     run(names, args.repeats, roots)
 
 

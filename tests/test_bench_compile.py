@@ -21,3 +21,16 @@ def test_first_call_in_a_fresh_process_and_its_row(tmp_path):
     cells = [c.split() for c in row.split("|")]
     assert cells[0] == ["W4"] and cells[1] == ["main"]
     assert cells[2] == ["1.00", "2.00"] and cells[3] == ["0.10", "0.20"]
+
+
+def test_cold_kernels_cache_keeps_only_the_vecmath_wrappers(tmp_path):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    (src / "__pycache__").mkdir(parents=True)
+    dst.mkdir()
+    (src / "numgrad_k_aa.py").write_text("def tanh_f64(x):\n    vm._always_inline()\n")
+    (src / "numgrad_k_bb.py").write_text("def kernel(x):\n    return vmc.tanh_f64(x)\n")
+    for stem in ("numgrad_k_aa", "numgrad_k_bb"):
+        (src / "__pycache__" / f"{stem}.f-1.py311.nbi").write_text("index")
+    bench_compile._copy_vecmath_wrappers(str(src), str(dst))
+    assert sorted(p.name for p in dst.iterdir()) == ["__pycache__", "numgrad_k_aa.py"]
+    assert [p.name for p in (dst / "__pycache__").iterdir()] == ["numgrad_k_aa.f-1.py311.nbi"]

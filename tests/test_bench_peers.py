@@ -36,6 +36,7 @@ def _require(peer):
 SMALL = {
     "W1 f64 1e6": (lambda: bench.w1(ng, 1000, np.float64)[2], 1e-9),
     "W1 f32 1e6": (lambda: bench.w1(ng, 1000, np.float32)[2], 1e-4),
+    "W2": (lambda: [a.astype(np.float32) for a in _small_data("W2")], 1e-4),
     "W3": (lambda: bench.w3(ng)[2], 1e-4),
     "W4": (lambda: bench.w4(ng)[2], 1e-9),
     "W5": (lambda: bench.w5(ng, n=27)[2], 1e-9),
@@ -47,7 +48,7 @@ slow_compile = [
                        reason="torch.compile compiles for 10-20 s; set NUMGRAD_SLOW=1 to run"),
 ]
 PEERS = ["torch", "jax", pytest.param("torch.compile", marks=slow_compile),
-         "pytensor", "pytensor-numba"]
+         "pytensor", "pytensor-numba", "numba-hand"]
 
 
 def _check_peer(peer, name):
@@ -136,13 +137,14 @@ def test_unknown_peer_is_an_error():
 
 
 def test_import_needs_neither_torch_nor_jax_nor_pytensor():
-    # importing imports none of them; with all unimportable, no peer is available (and no error)
+    # importing imports none of them; with all unimportable, only hand-written Numba (numgrad's
+    # own dependency) is available, and there is no error
     code = ("import sys\n"
             "from numgrad import bench\n"
             "bp = bench.peers_module()\n"
             "assert not {'torch', 'jax', 'pytensor'} & set(sys.modules)\n"
             "sys.modules['torch'] = sys.modules['jax'] = sys.modules['pytensor'] = None\n"
-            "assert bp.available_peers() == [], bp.available_peers()\n")
+            "assert bp.available_peers() == ['numba-hand'], bp.available_peers()\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
 
@@ -177,3 +179,12 @@ def test_pytensor_compiles_on_the_first_call(peer):
     finally:
         pytensor.function = real
     assert made == [{"pytensor": "CVM", "pytensor-numba": "NUMBA"}[peer]]
+
+
+def test_numba_hand_keeps_the_fastest_of_its_kernels():
+    # the parallel and serial builds (and W5's pairs-once form) are timed on the data; the
+    # call says which it kept
+    data = SMALL["W5"][0]()
+    fn = bench_peers.make_peer("numba-hand", "W5", data)
+    assert fn.choice[0] in ("w5", "w5_pairs_once") and fn.choice[1] in ("parallel", "serial")
+    bench.check(bench_peers.to_numpy("numba-hand", fn()), bench.w5_numpy(*data), 1e-9)

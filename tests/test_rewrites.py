@@ -31,6 +31,7 @@ def lowered(fetches, feed_dict, disabled=()):
         seen.add(n.id)
         counts[n.type] += 1
         stack.extend(v.node for v in n.inputs)
+    counts.all_nodes = len(L.nodes)         # live or not (unused_nodes drops the others)
     return counts, fetch_values
 
 
@@ -171,6 +172,50 @@ def _case_diagonal_constants():
     return x * (1.0 - np.eye(64)), {x: v}
 
 
+def _case_view_of_reduction():
+    x, v = _x((4, 3))
+    return ng.exp(ng.expand_dims(ng.reduce_mean(x, 1), 1)), {x: v}
+
+
+def _case_slice_of_everything():
+    x, v = _x()
+    return ng.exp(x[:, None]), {x: v}
+
+
+def _case_slice_grad_of_everything():
+    x, v = _x()
+    return ng.gradients(ng.reduce_sum(ng.exp(x[:, None])), x)[0], {x: v}
+
+
+def _case_view_through_scalar_op():
+    x, v = _x((4, 3))
+    return ng.exp(ng.reshape(ng.reduce_sum(x, 1) / 3.0, [4, 1])), {x: v}
+
+
+def _case_unused_nodes():
+    # view_through_scalar_op leaves the (4,) sum and quotient unread
+    x, v = _x((4, 3))
+    return ng.exp(ng.expand_dims(ng.reduce_sum(x, 1) / 3.0, 1)), {x: v}
+
+
+def _case_softplus_terms():
+    x, v = _x()
+    return ng.nn.softplus(x), {x: v - 1.0}
+
+
+def _case_sigmoid_of_shared_exp():
+    x, v = _x()
+    y = ng.nn.softplus(x)
+    return y + ng.gradients(ng.reduce_sum(y * 3.0), x)[0], {x: v - 1.0}
+
+
+def _case_kept_reduction_shared():
+    # the row sum read as it is (m * m) and through a view (the keepdims sum)
+    x, v = _x((4, 3))
+    m = ng.reduce_sum(x, 1)
+    return ng.exp(ng.expand_dims(m, 1)) * ng.reduce_sum(m * m), {x: v}
+
+
 CASES = {
     "identity": (_case_identity,
                  lambda k, f, on: (k["Identity"] + k["StopGradient"] == 0) == on),
@@ -208,6 +253,22 @@ CASES = {
                      lambda k, f, on: (k["MatMul"], k["Mul"]) == ((0, 1) if on else (1, 0))),
     "diagonal_constants": (_case_diagonal_constants,
                            lambda k, f, on: (k["SelectV2"] == 1) == on),
+    "view_of_reduction": (_case_view_of_reduction,
+                          lambda k, f, on: (k["Reshape"], k["Mean"]) == ((0, 1) if on else (1, 1))),
+    "slice_of_everything": (_case_slice_of_everything, lambda k, f, on: (
+        k["StridedSlice"], k["Reshape"]) == ((0, 1) if on else (1, 0))),
+    "slice_grad_of_everything": (_case_slice_grad_of_everything, lambda k, f, on: (
+        k["StridedSliceGrad"] == 0) == on),
+    "view_through_scalar_op": (_case_view_through_scalar_op, lambda k, f, on: (
+        k["Reshape"], k["RealDiv"], k["Sum"]) == ((0, 1, 1) if on else (1, 1, 1))),
+    "softplus_terms": (_case_softplus_terms, lambda k, f, on: (
+        k["Softplus"], k["Log1p"]) == ((0, 1) if on else (1, 0))),
+    "sigmoid_of_shared_exp": (_case_sigmoid_of_shared_exp, lambda k, f, on: (
+        k["Exp"], k["RealDiv"]) == ((1, 0) if on else (2, 1))),
+    "kept_reduction_shared": (_case_kept_reduction_shared,
+                              lambda k, f, on: k["Sum"] == (2 if on else 3)),
+    "unused_nodes": (_case_unused_nodes,
+                     lambda k, f, on: (k.all_nodes == sum(k.values())) == on),
 }
 
 
@@ -314,3 +375,34 @@ def test_pow_gradient_uses_the_rules(y):
     assert counts["Pow"] == (1 if y in (-0.5, 3.3) else 0), dict(counts)   # -1.5, 2.3 stay
     ref = ng.Session(backend="numpy").run(g, {x: v})
     np.testing.assert_allclose(ng.Session(backend="cpu").run(g, {x: v}), ref, rtol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softplus_gradient_special_values(dtype):
+    # sigmoid_of_shared_exp's stable sigmoid against TF's g / (exp(-x) + 1): the same values at
+    # +-0, +-inf and NaN, within 3 ulp elsewhere; where exp(-x) overflows (x < -88 in float32)
+    # TF's form gives 0 and the stable form the true, subnormal value
+    x = ng.placeholder(dtype, [None])
+    grad = ng.gradients(ng.reduce_sum(ng.nn.softplus(x) * 3.0), x)[0]
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan], dtype)
+    rest = np.linspace(-80, 80, 1001).astype(dtype)
+    with config.override(NUMGRAD_INTERPRET_CALLS=0):
+        got = ng.Session(backend="cpu").run(grad, {x: np.concatenate([special, rest])})
+    np.testing.assert_array_equal(got[:5], np.array([1.5, 1.5, 3.0, 0.0, np.nan], dtype))
+    r = rest.astype(np.float64)
+    want = 3.0 / (np.exp(-r) + 1.0)
+    np.testing.assert_allclose(got[5:], want, rtol=4 * np.finfo(dtype).eps, atol=0)
+
+
+def test_kept_reduction_shared_when_the_keepdims_one_comes_first():
+    # the keepdims sum built before the plain one (as reduce_logsumexp builds it): one sum,
+    # the same values (tests/test_math_ops.py::test_reduce_logsumexp_values caught the rule
+    # moving the keepdims sum after its readers there)
+    x, v = _x((4, 3))
+    kept = ng.reduce_sum(x, 1, keepdims=True)
+    m = ng.reduce_sum(x, 1)
+    fetch = ng.exp(kept) * ng.reduce_sum(m * m)
+    counts, _ = lowered([fetch], {x: v})
+    assert counts["Sum"] == 2
+    got = ng.Session(backend="cpu").run(fetch, {x: v})
+    np.testing.assert_allclose(got, ng.Session(backend="numpy").run(fetch, {x: v}), rtol=1e-13)

@@ -56,6 +56,32 @@ def test_softplus_of_centred_rows_is_one_kernel(rows, cols, dtype, rng):
     assert plan.kernels[0].row_buffers == 1, plan   # d loss / d(X*v) never reaches memory
 
 
+def _mean_then_view(ng, X):
+    return ng.expand_dims(ng.reduce_mean(X, 1), 1)
+
+
+def _sum_over_n_sliced(ng, X):
+    return (ng.reduce_sum(X, axis=1) / float(X.shape[1]))[:, None]
+
+
+@pytest.mark.parametrize("centre", [_mean_then_view, _sum_over_n_sliced])
+def test_softplus_of_centred_rows_written_other_ways_is_one_kernel(centre, rng):
+    # W2's other formulations (bench_variants.py): the row mean as a (rows,) value and a view
+    # of it, or a sum over n sliced with [:, None].  The rewrites view_of_reduction,
+    # slice_of_everything, slice_grad_of_everything and view_through_scalar_op give the
+    # keepdims form, so they pipeline as the keepdims formulation does.
+    rows, cols = SIZES[0]
+    X = ng.placeholder(ng.float32, [rows, cols])
+    v = ng.placeholder(ng.float32, [cols])
+    loss = ng.reduce_sum(ng.nn.softplus(X * v - centre(ng, X)))
+    fetches = [loss] + ng.gradients(loss, [X, v])
+    feed = {X: rng.standard_normal((rows, cols)).astype(np.float32),
+            v: rng.standard_normal(cols).astype(np.float32)}
+    plan = run_three_ways(fetches, feed)
+    assert len(plan.stages) == 1 and plan.stages[0] >= 3, plan
+    assert plan.opaque == [], plan      # no StridedSlice or StridedSliceGrad step
+
+
 @pytest.mark.backend_independent(False)    # its finite differences run on NUMGRAD_BACKEND
 @pytest.mark.parametrize("rows,cols", SIZES)
 def test_layer_norm_forward_and_backward(rows, cols, rng):

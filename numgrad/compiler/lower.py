@@ -93,6 +93,15 @@ class Lowering:
         self._cse[key] = n
         return n.outputs
 
+    def existing(self, op_type, attrs, inputs):
+        """The outputs of the node that node() would return for these arguments if one is
+        built already, else None (rules that reuse a value another rule made)."""
+        ids = tuple(v.id for v in inputs)
+        if get_op_def(op_type).has_trait("commutative"):
+            ids = tuple(sorted(ids))
+        hit = self._cse.get((op_type, ids, _freeze(attrs)))
+        return None if hit is None else hit.outputs
+
 
 def lower(ops, fetches, feeds, feed_signature, disabled=None):
     """Build the IR with every rewrite (op rules, then graph rules) not in `disabled` (None:

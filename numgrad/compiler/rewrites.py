@@ -236,14 +236,127 @@ def _view_of_const(s):
 
 @rule("reshape_chain", select=_is_view)
 def _reshape_chain(s):
-    """reshape(reshape(x)) -> reshape(x) (any chain of views: one Reshape of its source)"""
+    """reshape(reshape(x)) -> reshape(x) (any chain of views: one Reshape of its source, or
+    the source where the chain ends at its shape)"""
     x = s.ins[0]
     if x.const is not None or x.node is None or x.node.type != "Reshape" \
             or len(x.node.outputs) != 1:
         return None
     while x.node is not None and x.node.type == "Reshape" and len(x.node.outputs) == 1:
         x = x.node.inputs[0]
+    if x.shape == s.shape:      # back to the source's own shape: the source itself
+        return [x]
     return s.L.node("Reshape", {"shape": s.shape}, [x], [(s.shape, s.dtype)], s.op.name)
+
+
+# --- views of reductions: keep a row reduction's rows where a later loop reads them ---------
+# `m = reduce_mean(X, 1)` used as `m[:, None]` or `expand_dims(m, 1)`, or `reduce_sum(X, 1) / n`
+# viewed likewise, is the keepdims reduction `reduce_mean(X, 1, keepdims=True)` up to views.
+# Without these rules the (n0,) value and the view between the reduction and its (n0, n1)
+# reader split W2's row pipeline (compiler/pipeline.py) into three kernels, each a pass over
+# X (W2's formulations were 1.3x apart); with them every formulation is one kernel.
+
+
+def _is_reduction(n, keepdims):
+    """Whether IR node `n` reduces its one input over static axes (attrs axis, keepdims)
+    with keepdims as given."""
+    return (n is not None and n.kind == "reduce" and len(n.inputs) == 1
+            and "axis" in n.attrs and bool(n.attrs.get("keepdims")) == keepdims)
+
+
+def _kept_reduction(L, x, shape, name):
+    """reduce(y, axes) of `x`'s node as the keepdims reduction of `shape` (one new node), or
+    None when `shape` is not its keepdims shape."""
+    n = x.node
+    if not _is_reduction(n, False) or len(n.outputs) != 1:
+        return None
+    y = n.inputs[0]
+    axes = range(len(y.shape)) if n.attrs["axis"] is None else n.attrs["axis"]
+    kept = tuple(1 if k in axes else d for k, d in enumerate(y.shape))
+    if kept != tuple(shape):
+        return None
+    return L.node(n.type, dict(n.attrs, keepdims=True), [y], [(kept, x.dtype)], name)[0]
+
+
+def _free_view(L, x, shape, name):
+    """`x` as `shape` without a Reshape step: the source of x's view chain where it has that
+    shape, or the keepdims form of a reduction; None if neither."""
+    src = x
+    while src.node is not None and src.node.kind == "shape_view" and len(src.node.outputs) == 1:
+        src = src.node.inputs[0]
+    if src.shape == tuple(shape) and src is not x:
+        return src
+    return _kept_reduction(L, x, shape, name)
+
+
+def _cheap_view(L, x, shape, name):
+    """`x` as `shape`: _free_view, else _through_scalar_op, else a view (_view)."""
+    return (_free_view(L, x, shape, name) or _through_scalar_op(L, x, shape, name)
+            or _view(L, x, shape, name))
+
+
+@rule("view_of_reduction", select=_is_view)
+def _view_of_reduction(s):
+    """reshape(reduce(y, a)) to reduce's keepdims shape -> reduce(y, a, keepdims=True)"""
+    r = _kept_reduction(s.L, s.ins[0], s.shape, s.op.name)
+    if r is not None:
+        return [r]
+
+
+def _takes_everything(spec, in_shape, out_shape):
+    """Whether x[spec] keeps every element of x in order (unit steps, as many elements):
+    then it only adds or drops dims of size 1, a view."""
+    size = int(np.prod(in_shape))
+    steps_ok = all(k.step in (None, 1) for k in spec if isinstance(k, slice))
+    return steps_ok and size > 0 and size == int(np.prod(out_shape))
+
+
+@rule("slice_of_everything", ("StridedSlice",))
+def _slice_of_everything(s):
+    """x[spec] that keeps every element (x[:, None], x[..., 0] of a size-1 dim) -> a view of
+    x (the keepdims reduction where x is a reduction)"""
+    x = s.ins[0]
+    if _takes_everything(s.op.attrs["spec"], x.shape, s.shape):
+        return [_cheap_view(s.L, x, s.shape, s.op.name)]
+
+
+@rule("slice_grad_of_everything", ("StridedSliceGrad",))
+def _slice_grad_of_everything(s):
+    """the gradient of a slice that keeps every element -> a view of the incoming gradient"""
+    dy = s.ins[1]
+    if _takes_everything(s.op.attrs["spec"], s.shape, dy.shape):
+        return [_cheap_view(s.L, dy, s.shape, s.op.name)]
+
+
+def _through_scalar_op(L, x, shape, name):
+    """f(v, c) of `shape` for x = f(v, c), an elementwise f of one array v and splat
+    constants c, where _free_view gives v as `shape` without a view step; else None."""
+    f = x.node
+    if f is None or f.kind != "elementwise" or len(f.outputs) != 1:
+        return None
+    op_def = find_op_def(f.type)
+    if op_def is None or op_def.data_inputs is not None:    # (Fill, BroadcastTo: shapes)
+        return None
+    arrays = [v for v in f.inputs if not (v.const is not None and v.const.ndim == 0)]
+    if len(arrays) != 1 or arrays[0].shape != x.shape:
+        return None
+    v = arrays[0]
+    src = _free_view(L, v, shape, name + "/operand")
+    if src is None:
+        return None
+    ins = [src if u is v else L.splat(u.const, shape, u.dtype, u.name) for u in f.inputs]
+    return L.node(f.type, dict(f.attrs), ins, [(tuple(shape), x.dtype)], name)[0]
+
+
+@rule("view_through_scalar_op", select=_is_view)
+def _view_through_scalar_op(s):
+    """reshape(f(v, c)) -> f(v', c) for an elementwise f of one array v and splat constants
+    c, where v' is v as the target shape without a view step (the source of v's view chain,
+    or a reduction's keepdims form): `reduce_sum(X, 1) / n` viewed as (n0, 1), and its
+    gradient, stay in the row pipeline"""
+    r = _through_scalar_op(s.L, s.ins[0], s.shape, s.op.name)
+    if r is not None:
+        return [r]
 
 
 @rule("sum_to_same_shape", ("SumToShape",))
@@ -363,6 +476,83 @@ def _reciprocal_squared(s):
     L, name = s.L, s.op.name
     sq = L.node("Square", {}, [q], s.specs, name + "/reciprocal_squared")
     return L.node("Neg", {}, sq, s.specs, name) if negate else sq
+
+
+# --- softplus and its gradient share exp(-|x|) ---------------------------------------------
+# TF's gradient of softplus(x) is g / (exp(-x) + 1): a second exp per element besides the one
+# in softplus's own log1p(exp(-|x|)).  W2 written with nn.softplus paid it (1.15-1.3x the
+# log(1 + exp(z)) form, which shares exp(z) between loss and gradient).
+
+@rule("softplus_terms", ("Softplus",))
+def _softplus_terms(s):
+    """softplus(x) -> maximum(x, 0) + log1p(exp(-|x|)) as nodes (the template's formula), so
+    that its gradient can reuse exp(-|x|) (sigmoid_of_shared_exp)"""
+    if s.dtype.kind != "f":
+        return None
+    x = s.ins[0]
+    L, name, specs = s.L, s.op.name, s.specs
+    pos, = L.node("Maximum", {}, [x, L.splat(0, x.shape, x.dtype, name + "/zero")], specs,
+                  name + "/positive_part")
+    a, = L.node("Abs", {}, [x], specs, name + "/abs")
+    na, = L.node("Neg", {}, [a], specs, name + "/neg_abs")
+    e, = L.node("Exp", {}, [na], specs, name + "/exp_neg_abs")
+    tail, = L.node("Log1p", {}, [e], specs, name + "/log1p")
+    return L.node("AddV2", {}, [pos, tail], specs, name)
+
+
+def _built(L, op_type, inputs, value):
+    """Whether `value` is the output of the op_type node of `inputs` (no attributes)."""
+    out = L.existing(op_type, {}, inputs)
+    return out is not None and len(out) == 1 and out[0] is value
+
+
+def _exp_neg_abs(L, x):
+    """exp(-|x|) if the IR has it already (softplus_terms made it), else None."""
+    a = L.existing("Abs", {}, [x])
+    na = a and L.existing("Neg", {}, a)
+    e = na and L.existing("Exp", {}, na)
+    return e[0] if e else None
+
+
+@rule("sigmoid_of_shared_exp", ("RealDiv",))
+def _sigmoid_of_shared_exp(s):
+    """g / (exp(-x) + 1) -> g * where(x >= 0, r, e * r), r = 1 / (1 + e), where e = exp(-|x|)
+    is computed already (softplus's gradient without a second exp; <= ~3 ulp apart)
+
+    The stable sigmoid: no exp of a positive argument, so no overflow; at x = +-inf, NaN and
+    +-0 it gives TF's values (g, 0, NaN, g / 2)."""
+    if s.dtype.kind != "f":
+        return None
+    g, d = s.ins
+    if d.node is None or len(d.node.inputs) != 2:
+        return None
+    a, b = d.node.inputs
+    if is_scalar_const(a, 1):
+        a, b = b, a
+    if not is_scalar_const(b, 1) or a.node is None or len(a.node.inputs) != 1:
+        return None
+    n = a.node.inputs[0]
+    if n.node is None or len(n.node.inputs) != 1:
+        return None
+    x = n.node.inputs[0]
+    L = s.L     # d is exp(-x) + 1 when CSE built those very nodes from x
+    if not (_built(L, "Neg", [x], n) and _built(L, "Exp", [n], a)
+            and _built(L, "AddV2", [a, b], d)):
+        return None
+    if not (g.shape == x.shape == s.shape and x.dtype == s.dtype):
+        return None
+    e = _exp_neg_abs(s.L, x)
+    if e is None:
+        return None
+    L, name, specs = s.L, s.op.name, s.specs
+    one = L.splat(1, x.shape, x.dtype, name + "/one")
+    r, = L.node("Reciprocal", {}, L.node("AddV2", {}, [e, one], specs, name + "/one_plus_e"),
+                specs, name + "/r")
+    er, = L.node("Mul", {}, [e, r], specs, name + "/e_r")
+    nonneg, = L.node("GreaterEqual", {}, [x, L.splat(0, x.shape, x.dtype, name + "/zero")],
+                     [(x.shape, np.dtype(np.bool_))], name + "/nonneg")
+    sig, = L.node("SelectV2", {}, [nonneg, r, er], specs, name + "/sigmoid")
+    return L.node("Mul", {}, [g, sig], specs, name)
 
 
 # --- power algebra: x ** c for a constant c -----------------------------------------------
@@ -573,6 +763,72 @@ def diagonal_constants(L, fetch_values):
             L.nodes.insert(pos, L.nodes.pop(i))
         for u in users:
             u.inputs = [value if x is v else x for x in u.inputs]
+
+
+@rule("kept_reduction_shared", when="graph")
+def kept_reduction_shared(L, fetch_values):
+    """reduce(y, a) beside reduce(y, a, keepdims=True) -> a view of the keepdims one
+
+    view_of_reduction (and the slice rules) build the keepdims form of a reduction that may
+    have other readers too; the two would be two accumulators over the same loop.  The
+    keepdims node moves up to the earlier of the two places (it reads only y), the plain one's
+    readers read a view of it, and unused_nodes drops the plain one."""
+    kept = {}
+    for n in L.nodes:
+        if _is_reduction(n, True):
+            kept.setdefault((n.type, n.inputs[0].id, n.attrs["axis"]), n)
+    if not kept:
+        return
+    fetched = {v.id for v in fetch_values}
+    for n in list(L.nodes):
+        if not _is_reduction(n, False):
+            continue
+        k = kept.get((n.type, n.inputs[0].id, n.attrs["axis"]))
+        old = n.outputs[0]
+        if k is None or old.id in fetched or k.outputs[0].dtype != old.dtype:
+            continue
+        view = L.node("Reshape", {"shape": old.shape}, [k.outputs[0]],
+                      [(old.shape, old.dtype)], old.name + "/of_kept")[0]
+        # k reads only y, which comes before both: k goes to the earlier of its place and
+        # n's, the view (new, or an existing one CSE returned) right after it
+        L.nodes.remove(view.node)
+        if L.nodes.index(k) > L.nodes.index(n):
+            L.nodes.remove(k)
+            L.nodes.insert(L.nodes.index(n), k)
+        L.nodes.insert(L.nodes.index(k) + 1, view.node)
+        for u in L.nodes:
+            if u is not view.node:
+                u.inputs = [view if x is old else x for x in u.inputs]
+
+
+_PURE_KINDS = ("elementwise", "reduce", "shape_view")
+
+
+@rule("unused_nodes", when="graph")
+def unused_nodes(L, fetch_values):
+    """an elementwise, reduction or view node that nothing reads -> dropped
+
+    Op rules that build a new form of a value (view_of_reduction, view_through_scalar_op)
+    leave the old form in the IR when the view was its only reader; fuse() would still
+    compute it (W2's `reduce_sum(X, 1)` a second time).  Only elementwise and reduction
+    nodes and Reshape views are dropped: they have no effects besides their outputs."""
+    fetched = {v.id for v in fetch_values}
+    readers = {}
+    for n in L.nodes:
+        for v in n.inputs:
+            readers[v.id] = readers.get(v.id, 0) + 1
+    keep = [True] * len(L.nodes)
+    for i in range(len(L.nodes) - 1, -1, -1):
+        n = L.nodes[i]
+        if n.kind not in _PURE_KINDS:
+            continue
+        if any(readers.get(v.id) or v.id in fetched for v in n.outputs):
+            continue
+        keep[i] = False
+        for v in n.inputs:
+            readers[v.id] -= 1
+    if not all(keep):
+        L.nodes[:] = [n for n, k in zip(L.nodes, keep) if k]
 
 
 def apply_graph(rules, L, fetch_values):
