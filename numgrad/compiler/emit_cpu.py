@@ -656,7 +656,9 @@ def _kernel_source(kl, chunk_lines):
             else:
                 lines.append(f"{fin}    t = abs(q{j}f[k]) // m{j}")
                 lines.append(f"{fin}    q{j}f[k] = -t if q{j}f[k] < 0 else t")
-    vmc = f"import {vecmath_calls.module_name()} as vmc\n" if vector else ""
+    # the wrapper module is imported only by a kernel that calls it (importing it costs ~0.1 s)
+    uses_vmc = vector and any("vmc." in line for line in lines)
+    vmc = f"import {vecmath_calls.module_name()} as vmc\n" if uses_vmc else ""
     header = ("import math\n\nimport numpy as np\nfrom numba import njit\n\n"
               "import numgrad.kernels.vecmath as vm\n" + vmc +
               "from numgrad.kernels.cpu.scalar import *  # noqa: F401,F403\n\n\n"
