@@ -78,7 +78,6 @@ def interop_choice(plan):
             sizes.append(sum(v.size for v in ins + outs))
     fetched = {v.id for v in plan._fetch_values}
     droppable = {v.id for v in plan._values if v.node is not None and v.id not in fetched}
-    effects = any(st.kind == "single" and st.node.type in cpu_schedule.SERIAL_OPS
-                  for st in plan.steps)
+    effects = any(cpu_schedule.serial_step(st) for st in plan.steps)
     return cpu_schedule.InteropChoice(reads, writes, droppable, sizes, serial_only=effects)
 
