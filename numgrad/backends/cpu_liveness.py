@@ -39,7 +39,7 @@ def liveness(steps, values, fetch_values):
             last[v.id] = i
     base = {}                       # a Reshape's output shares its input's buffer
     for st in steps:
-        if st.kind == "single" and st.node.type == "Reshape":
+        if st.kind == "single" and st.node.kind == "shape_view":
             src = st.node.inputs[0]
             base[st.node.outputs[0].id] = base.get(src.id, src.id)
     for vid in list(last):
