@@ -158,8 +158,8 @@ def _print_v2(values, attrs):
     return []
 
 
-register_op("Print", _no_outputs, _print_v1, kind="opaque")
-register_op("PrintV2", _no_outputs, _print_v2, kind="opaque")
+register_op("Print", _no_outputs, _print_v1, kind="opaque", traits=("serial",))
+register_op("PrintV2", _no_outputs, _print_v2, kind="opaque", traits=("serial",))
 for _t in ("Print", "PrintV2"):
     NotDifferentiable(_t)
     batching.NOT_BATCHABLE.setdefault(_t, "has no outputs: nothing to batch")

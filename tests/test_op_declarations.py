@@ -16,6 +16,7 @@ import ast
 import builtins
 import pathlib
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -188,3 +189,31 @@ def test_every_op_type_has_a_gradient_entry():
     assert len(types) > 150
     without = {t for t in types if not grad_registry.has_rule(t)}
     assert without <= NO_GRADIENT_ENTRY, sorted(without - NO_GRADIENT_ENTRY)
+
+
+def test_plan_code_facts_are_declared_with_the_ops():
+    """The plan code's facts (cpu schedule, interpreter, native loops) come from traits."""
+    assert registry.op_types_with("control_flow") == {"If", "While"}
+    assert registry.op_types_with("loop") == {"While"}
+    assert {"Print", "PrintV2", "PyFunc", "PyFuncStateless", "StatefulInput", "If",
+            "While"} <= registry.op_types_with("serial")
+    assert not registry.has_trait("Add", "serial") and not registry.has_trait("NoSuchOp", "loop")
+    with pytest.raises(KeyError, match="Unknown op trait 'fused'"):
+        registry.has_trait("Add", "fused")
+
+
+def test_plan_singles_register_their_forms_once():
+    from numgrad.compiler import plan_singles
+    from numgrad.compiler.emit_plan import fresh_single, native_single
+    for t, fresh in [("Roll", True), ("GatherV2", False), ("UnsortedSegmentSum", True),
+                     ("TensorArrayRead", False), ("TensorArrayWrite", True)]:
+        assert plan_singles.registered(t) is not None and fresh_single(t) == fresh, t
+    assert plan_singles.registered("Reshape") is None and not fresh_single("MatMul")
+    with pytest.raises(KeyError, match="'Roll' already has a plan-function form"):
+        plan_singles.plan_single("Roll", lambda node: True)(lambda *a: [])
+    # a form counts only where its `fits` says so: a gather of one row along axis 0 only
+    def gather(axis, index_shape):
+        ins = [SimpleNamespace(shape=(3, 4)), SimpleNamespace(shape=index_shape)]
+        return SimpleNamespace(type="GatherV2", attrs={"axis": axis}, inputs=ins)
+    assert native_single(gather(0, ()))
+    assert not native_single(gather(1, ())) and not native_single(gather(0, (2,)))

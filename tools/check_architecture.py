@@ -56,18 +56,8 @@ PASS_EXEMPT = ("numgrad/gradients/rules",)
 
 # "path": how many op-keyed tables and op-type comparisons it has today (a ceiling).
 KNOWN_OP_KEYED = {
-    "numgrad/backends/cpu_background.py": 1,
-    "numgrad/backends/cpu_interpreter.py": 1,
-    "numgrad/backends/cpu_liveness.py": 1,
-    "numgrad/backends/cpu_runners.py": 1,
-    "numgrad/backends/cpu_summary.py": 1,
-    "numgrad/backends/cpu_schedule.py": 1,
-    "numgrad/backends/cuda.py": 2,
-    "numgrad/compiler/emit_loop.py": 3,
-    "numgrad/compiler/emit_plan.py": 13,
     "numgrad/compiler/lower.py": 8,
     "numgrad/compiler/rewrites.py": 6,
-    "numgrad/control/native_loop.py": 4,
 }
 
 _ENV_READ = re.compile(r"""os\.(?:environ\.get|getenv)\(\s*["']NUMGRAD_"""

@@ -8,10 +8,11 @@ compiled plans' unfused steps (cpu_runners.single_runner).
 """
 from .. import blas_threads
 from ..kernels.cpu import OPAQUE
+from ..ops.registry import has_trait
 from . import functions_run_by
 from .numpy import NumpyPlan
 
-__all__ = ["ReferencePlan", "FunctionOpDef", "FUNCTION_OPS"]
+__all__ = ["ReferencePlan", "FunctionOpDef"]
 
 
 class ReferencePlan(NumpyPlan):
@@ -28,7 +29,7 @@ class ReferencePlan(NumpyPlan):
             self.defs = [_BlasOpDef(d) if d.type in blas_threads.BLAS_OPS else d
                          for d in self.defs]
         if functions:
-            self.defs = [FunctionOpDef(d) if d.type in FUNCTION_OPS else d for d in self.defs]
+            self.defs = [FunctionOpDef(d) if has_trait(d.type, "control_flow") else d for d in self.defs]
 
     def __call__(self, feed_values):
         if not self.blas:
@@ -62,13 +63,10 @@ class _BlasOpDef:
         return self.site(self._compute, vals, attrs)
 
 
-# Control-flow ops: under a cpu plan they run their function graphs with cpu plans too
-# (FuncGraph.run, FunctionPlan), in the compiled steps and in the reference interpreter.
-FUNCTION_OPS = ("While", "If")
-
-
 class FunctionOpDef:
-    """A FUNCTION_OPS op's definition whose compute runs its function graphs with cpu plans."""
+    """A control_flow op's definition (If, While) whose compute runs its function graphs with
+    cpu plans (FuncGraph.run, FunctionPlan), in the compiled steps and in the reference
+    interpreter."""
 
     def __init__(self, op_def):
         self._def = op_def

@@ -39,7 +39,7 @@ def liveness(steps, values, fetch_values):
             last[v.id] = i
     base = {}                       # a Reshape's output shares its input's buffer
     for st in steps:
-        if st.kind == "single" and st.node.type == "Reshape":
+        if st.kind == "single" and st.node.kind == "shape_view":
             src = st.node.inputs[0]
             base[st.node.outputs[0].id] = base.get(src.id, src.id)
     for vid in list(last):
@@ -78,7 +78,6 @@ def interop_choice(plan):
             sizes.append(sum(v.size for v in ins + outs))
     fetched = {v.id for v in plan._fetch_values}
     droppable = {v.id for v in plan._values if v.node is not None and v.id not in fetched}
-    effects = any(st.kind == "single" and st.node.type in cpu_schedule.SERIAL_OPS
-                  for st in plan.steps)
+    effects = any(cpu_schedule.serial_step(st) for st in plan.steps)
     return cpu_schedule.InteropChoice(reads, writes, droppable, sizes, serial_only=effects)
 

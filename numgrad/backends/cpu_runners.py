@@ -14,8 +14,8 @@ from .. import blas_threads, cache, threads
 from ..compiler.layout import PARALLEL_MIN
 from ..errors import InvalidArgumentError, OpError, is_allocation_failure
 from ..kernels.cpu import OPAQUE
-from ..ops.registry import get_op_def
-from .cpu_interpreter import FUNCTION_OPS, FunctionOpDef
+from ..ops.registry import get_op_def, has_trait
+from .cpu_interpreter import FunctionOpDef
 
 __all__ = ["GroupRunner", "LaneRunner", "single_runner", "THREAD_TRIALS", "THREAD_RECHECK",
            "SERIAL_RECHECK", "CHUNKS"]
@@ -223,14 +223,14 @@ class LaneRunner(GroupRunner):
 
 
 def single_runner(node):
-    if node.type == "Reshape":
+    if node.kind == "shape_view":        # a view (every one is a Reshape)
         src, dst, shape = node.inputs[0].id, node.outputs[0].id, node.outputs[0].shape
 
         def run_view(env):
             env[dst] = env[src].reshape(shape)
         return run_view
     op_def = get_op_def(node.type)
-    if node.type in FUNCTION_OPS:
+    if has_trait(node.type, "control_flow"):
         op_def = FunctionOpDef(op_def)
     ins = [v.id for v in node.inputs]
     outs = [(v.id, v.shape, v.dtype) for v in node.outputs]

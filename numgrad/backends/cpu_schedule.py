@@ -53,6 +53,7 @@ import threading
 import time
 
 from .. import config, threads
+from ..ops.registry import has_trait
 
 MODE = config.get("NUMGRAD_INTEROP")
 STEP_SECONDS = 4e-6         # Python around every step, on top of its own time
@@ -71,10 +72,12 @@ _clock = time.perf_counter
 # 64 ms without, 51 ms with every lane taking the most urgent step, 67 ms serial.
 HELPER_MIN_SECONDS = 50e-6
 
-# Steps with effects beyond their outputs (printing, user Python code, nested control-flow
-# plans that may hold either): a plan that has one always runs in the serial order.
-SERIAL_OPS = frozenset(("Print", "PrintV2", "PyFunc", "PyFuncStateless", "EagerPyFunc",
-                        "StatefulInput", "While", "If"))
+
+def serial_step(step):
+    """Whether `step` has effects beyond its outputs (its op has the ``serial`` trait:
+    printing, user Python code, nested control-flow plans that may hold either): a plan that
+    has one always runs in the serial order."""
+    return step.kind == "single" and has_trait(step.node.type, "serial")
 
 
 def dependencies(reads, writes):

@@ -40,7 +40,7 @@ def plan_summary(plan):
                          "      not compiled yet")
         else:
             n = st.node
-            what = "view" if n.type == "Reshape" else "opaque"
+            what = "view" if n.kind == "shape_view" else "opaque"
             lines.append(f"  [{i}] {what} {n.type} '{n.name}' -> "
                          f"{[o.shape for o in n.outputs]}")
     if plan._interop is not None and not plan.fused_call:

@@ -327,7 +327,7 @@ class CudaCompiledPlan(SignaturePlan):
             if s.kind == "group":
                 self.runners.append(CudaGroupRunner(s, launch, c.kernels[i]))
                 self.kernels += 1
-            elif s.node.type == "Reshape":
+            elif s.node.kind == "shape_view":     # a view (every one is a Reshape)
                 self.runners.append(None)
             else:
                 prep = None if _reads_bfloat16(s.node) else KERNELS.get(s.node.type)
@@ -351,7 +351,7 @@ class CudaCompiledPlan(SignaturePlan):
         """Per step, the pooled buffers whose last reader it is (views share their base)."""
         base = {}
         for st in steps:
-            if st.kind == "single" and st.node.type == "Reshape":
+            if st.kind == "single" and st.node.kind == "shape_view":
                 src = st.node.inputs[0].id
                 base[st.node.outputs[0].id] = base.get(src, src)
         last = {}

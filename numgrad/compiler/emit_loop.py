@@ -36,7 +36,8 @@ history) may change its length between calls (control/native_loop.py keys on tha
 """
 import numpy as np
 
-from .emit_plan import FRESH_SINGLES, PlanEmitter
+from ..ops.registry import has_trait
+from .emit_plan import PlanEmitter, fresh_single
 
 __all__ = ["loop_source"]
 
@@ -100,23 +101,24 @@ def while_lines(em, node, inner):
 def _special(branches, inner):
     """The `special` step emitter of PlanEmitter.steps inside a native loop."""
     def emit(em, node):
-        if node.type == "If":
-            return if_lines(em, node, branches, inner)
-        if node.type == "While":
+        if has_trait(node.type, "loop"):
             return while_lines(em, node, inner)
+        if has_trait(node.type, "control_flow"):        # a branch (If)
+            return if_lines(em, node, branches, inner)
         raise ValueError(f"{node.type} '{node.name}' cannot run inside a native loop")
     return emit
 
 
 def _roots(plan):
     """For each of a plan's results, the value it is or is a view of (through Reshapes,
-    gathers and reads: every single step but the FRESH_SINGLES, If and While)."""
+    gathers and reads: every single step but the fresh singles and control flow)."""
     made_by = {st.node.outputs[0].id: st.node for st in plan.steps if st.kind == "single"}
     roots = []
     for v in plan._fetch_values:
         chain = [v.id]
         node = made_by.get(v.id)
-        while node is not None and node.type not in FRESH_SINGLES + ("If", "While"):
+        while node is not None and not fresh_single(node.type) \
+                and not has_trait(node.type, "control_flow"):
             v = node.inputs[0]
             chain.append(v.id)
             node = made_by.get(v.id)

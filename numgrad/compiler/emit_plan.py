@@ -9,28 +9,16 @@ emitted into one function.
 """
 import numpy as np
 
-__all__ = ["PlanEmitter", "native_single", "single_source", "emittable"]
+from ..kernels.cpu import plan_forms as _plan_forms  # noqa: F401  (registers the forms)
+from .plan_singles import find_plan_single, registered
+
+__all__ = ["PlanEmitter", "native_single", "fresh_single", "single_source", "emittable"]
 
 
 def native_single(node):
-    """Whether the plan function can run the unfused `node` itself (single_source): a roll
-    along axis 0 only, a gather of one row (axis 0, a 0-d index), or a segment sum of one
-    row (one segment id: the dense gradient of such a gather), a TensorArray's one-element
-    read or fixed-size write (map_fn, scan and TensorArray loops)."""
-    if node.type == "Roll":
-        r = len(node.inputs[0].shape)
-        return r >= 1 and node.inputs[0].shape[0] > 0 and all(
-            a % r == 0 for a in node.attrs["axis"])
-    if node.type == "GatherV2":
-        params, indices = node.inputs
-        return node.attrs.get("axis") == 0 and indices.shape == () and len(params.shape) >= 1
-    if node.type == "UnsortedSegmentSum":
-        return node.inputs[1].shape in ((), (1,))
-    if node.type == "TensorArrayRead":
-        return node.inputs[1].shape == ()
-    if node.type == "TensorArrayWrite":
-        return not node.attrs["dynamic_size"]
-    return False
+    """Whether the plan function can run the unfused `node` itself (single_source): its op
+    registered a plan-function form that fits it (compiler/plan_singles.py)."""
+    return find_plan_single(node) is not None
 
 
 def emittable(step, parallel, singles=True):
@@ -38,55 +26,23 @@ def emittable(step, parallel, singles=True):
     view, or (with `singles`) a native_single."""
     if step.kind == "group":
         return not parallel and not step.gathered
-    return step.node.type == "Reshape" or singles and native_single(step.node)
+    return step.node.kind == "shape_view" or singles and native_single(step.node)
 
 
-# The ops whose single_source makes a new array (not a view of its input).
-FRESH_SINGLES = ("Roll", "UnsortedSegmentSum", "TensorArrayWrite")
+def fresh_single(op_type):
+    """Whether the single steps of `op_type` that single_source writes make a new array (not a
+    view of their input)."""
+    form = registered(op_type)
+    return form is not None and form.fresh
 
 
 def single_source(node, src, others, dst, idx, into=None):
-    """Lines computing `dst` (a name), the output of the unfused `node`, from input names;
-    `idx` names its index scalar.  A roll writes into the array named `into` if given."""
-    out = node.outputs[0]
-    if node.type == "Reshape":
-        return [f"    {dst} = {src}.reshape({out.shape!r})"]
-    if node.type == "Roll":             # out[i] = x[(i - shift) % n] along axis 0
-        n = node.inputs[0].shape[0]
-        cut = n - sum(node.attrs["shift"]) % n
-        if into is not None:            # two copy loops: quick to compile, and to run
-            k = int(np.prod(out.shape[1:], dtype=np.int64))
-            flat = (lambda a: a) if len(out.shape) == 1 else \
-                (lambda a: f"{a}.reshape(({n * k},))")
-            head, off = (n - cut) * k, cut * k
-            return [f"    {idx}s = {flat(src)}", f"    {idx}o = {flat(into)}",
-                    f"    for q in range({head}):", f"        {idx}o[q] = {idx}s[q + {off}]",
-                    f"    for q in range({off}):", f"        {idx}o[{head} + q] = {idx}s[q]",
-                    f"    {dst} = {into}"]
-        return [f"    {dst} = np.concatenate(({src}[{cut}:], {src}[:{cut}]))"]
-    if node.type == "UnsortedSegmentSum":     # zeros but row `id`, which is the data
-        k = int(np.prod(node.inputs[0].shape, dtype=np.int64))
-        n = out.shape[0]
-        return [f"    {idx} = {others[0]}.reshape((1,))[0]",
-                f"    if {idx} < 0 or {idx} >= {n}:",
-                "        raise IndexError('segment id out of range')",
-                f"    {dst} = np.zeros({out.shape!r}, np.{out.dtype.name})",
-                f"    {dst}.reshape(({n * k},))[{idx} * {k}:({idx} + 1) * {k}] = "
-                f"{src}.reshape(({k},))"]
-    if node.type == "TensorArrayWrite":        # a copy with element `index` replaced
-        n = node.inputs[0].shape[0]
-        k = int(np.prod(node.inputs[2].shape, dtype=np.int64))
-        return [f"    {idx} = {others[0]}.reshape((1,))[0]",
-                f"    if {idx} < 0 or {idx} >= {n}:",
-                "        raise IndexError('TensorArray index out of range')",
-                f"    {dst} = {src}.copy()",
-                f"    {dst}.reshape(({n * k},))[{idx} * {k}:({idx} + 1) * {k}] = "
-                f"{others[1]}.reshape(({k},))"]
-    # GatherV2 or TensorArrayRead of one row: checked, since Numba does not check indices
-    return [f"    {idx} = {others[0]}.reshape((1,))[0]",
-            f"    if {idx} < 0 or {idx} >= {src}.shape[0]:",
-            "        raise IndexError('gather index out of range')",
-            f"    {dst} = {src}[{idx}:{idx} + 1].reshape({out.shape!r})"]
+    """Lines computing `dst` (a name), the output of the unfused `node` (a view or a
+    native_single), from input names; `idx` names its index scalar.  A form that writes into
+    a given array writes into the one named `into` if given."""
+    if node.kind == "shape_view":       # a view (every one is a Reshape)
+        return [f"    {dst} = {src}.reshape({node.outputs[0].shape!r})"]
+    return registered(node.type).lines(node, src, others, dst, idx, into)
 
 
 def _scalar_literal(x):
@@ -142,7 +98,9 @@ class PlanEmitter:
 
     @staticmethod
     def _into(into, node):
-        return into(node.outputs[0]) if into is not None and node.type == "Roll" else None
+        form = registered(node.type)
+        return into(node.outputs[0]) if into is not None and form is not None \
+            and form.writes_into else None
 
     def steps(self, steps, runners, alloc, indent="", into=None, special=None):
         """The lines running `steps` (with their serial `runners`); `alloc(vid, shape, dtype)`
@@ -152,7 +110,7 @@ class PlanEmitter:
         or a native_single (naming its outputs and marking them fresh)."""
         p, lines = self.prefix, []
         for st, run in zip(steps, runners):
-            view = st.kind == "single" and st.node.type == "Reshape"
+            view = st.kind == "single" and st.node.kind == "shape_view"
             if st.kind == "single" and special is not None and not view \
                     and not native_single(st.node):
                 lines += special(self, st.node)
@@ -174,7 +132,7 @@ class PlanEmitter:
                     got.pop()                       # (its last line names the output)
                     self.names[dst.id] = target
                 lines += got
-                if src.id in self.fresh or st.node.type in FRESH_SINGLES:
+                if src.id in self.fresh or fresh_single(st.node.type):
                     self.fresh.add(dst.id)
                 continue
             if run.parts:

@@ -52,7 +52,7 @@ def _if_compute(vals, attrs):
     return fg.run(args)
 
 
-register_op("If", _if_infer, _if_compute, kind="opaque")
+register_op("If", _if_infer, _if_compute, kind="opaque", traits=("control_flow", "serial"))
 batching.NOT_BATCHABLE.setdefault(
     "If", "control flow: its branches are whole graphs; jacobian falls back to a loop of "
     "gradients")

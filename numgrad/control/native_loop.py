@@ -41,13 +41,14 @@ import numpy as np
 
 from .. import cache, config
 from ..backends import function_backend
+from ..compiler.plan_singles import registered
+from ..ops.registry import has_trait
 from . import stateful
 
 __all__ = ["candidate", "loop_status", "loop_report", "NATIVE_LOOPS"]
 
 NATIVE_LOOPS = config.get("NUMGRAD_NATIVE_LOOPS")
 _NO_MAX = 1 << 62
-_ROW_READERS = ("GatherV2", "TensorArrayRead")
 # body FuncGraph -> {key: _NativeLoop or the reason (str) it runs in Python}
 _LOOPS = weakref.WeakKeyDictionary()
 # body FuncGraph -> the While capture indices read only as one-row gathers (_row_rows)
@@ -55,11 +56,16 @@ _ROWS = weakref.WeakKeyDictionary()
 
 
 def _row_read_only(ph):
-    """Whether placeholder `ph` is read only as the params of one-row gathers/reads (its
-    length then appears nowhere in the emitted code)."""
+    """Whether placeholder `ph` is read only as the params of one-row gathers/reads (ops whose
+    plan-function form is a row_read: its length then appears nowhere in the emitted code)."""
     cons = ph.consumers()
-    return bool(cons) and all(op.type in _ROW_READERS and op.inputs[0] is ph
+    return bool(cons) and all(_row_reader(op.type) and op.inputs[0] is ph
                               and op.inputs[1] is not ph for op in cons)
+
+
+def _row_reader(op_type):
+    form = registered(op_type)
+    return form is not None and form.row_read
 
 
 def _key(attrs, loop, caps):
@@ -139,10 +145,10 @@ class _NativeLoop:
             raise _NotNative(f"{what} has no compiled plan for these shapes (they depend on "
                              "data, or it has been compiled for too many)")
         for i, (st, run) in enumerate(zip(plan.steps, plan.runners)):
-            if st.kind == "single" and st.node.type == "If":
-                self._branches(st.node, f"{what}'s step {i} (If '{st.node.name}')")
-            elif st.kind == "single" and st.node.type == "While":
+            if st.kind == "single" and has_trait(st.node.type, "loop"):
                 self._inner(st.node, f"{what}'s step {i} (While '{st.node.name}')")
+            elif st.kind == "single" and has_trait(st.node.type, "control_flow"):
+                self._branches(st.node, f"{what}'s step {i} (If '{st.node.name}')")
             elif not emittable(st, getattr(run, "parallel", False)):
                 raise _NotNative(f"{what}'s step {i} ({_step_text(st, run)}) cannot "
                                  "run inside a native loop")
@@ -421,7 +427,7 @@ def loop_report(ops, indent="  "):
     natively (kernels, history storage per iteration and in all) or in Python, and why."""
     lines = []
     for op in ops:
-        if op.type != "While":
+        if not has_trait(op.type, "loop"):
             continue
         lines += _op_report(op, indent)
         for key in ("cond_graph", "body_graph"):

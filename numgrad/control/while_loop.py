@@ -87,7 +87,8 @@ def _history(stacks, tails, initial):
     return hist
 
 
-register_op("While", _while_infer, _while_compute, kind="opaque")
+register_op("While", _while_infer, _while_compute, kind="opaque",
+            traits=("control_flow", "loop", "serial"))
 batching.NOT_BATCHABLE.setdefault(
     "While", "control flow: its body is a whole graph; jacobian falls back to a loop of "
     "gradients")

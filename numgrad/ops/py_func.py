@@ -55,7 +55,7 @@ def _pass_infer(inputs, attrs):
 # StatefulInput(x, counter) -> a copy of x: a value that is never a constant, so an op reading
 # it is neither folded nor merged, while its gradient (registered below) is x's alone.
 register_op("StatefulInput", _pass_infer, lambda values, attrs: [np.array(values[0])],
-            kind="opaque")
+            kind="opaque", traits=("serial",))
 
 
 @RegisterGradient("StatefulInput")
@@ -132,8 +132,8 @@ def _call(values, attrs):
     return out
 
 
-register_op("PyFunc", _infer, _call, kind="opaque")
-register_op("PyFuncStateless", _infer, _call, kind="opaque")
+register_op("PyFunc", _infer, _call, kind="opaque", traits=("serial",))
+register_op("PyFuncStateless", _infer, _call, kind="opaque", traits=("serial",))
 for _t in ("PyFunc", "PyFuncStateless"):
     NotDifferentiable(_t)
     batching.NOT_BATCHABLE.setdefault(_t, "not differentiable: no seed-dependent tensor "

@@ -37,7 +37,7 @@ import re
 from ..bf16 import widened
 
 __all__ = ["OpDef", "Template", "Reduction", "TRAITS", "register_op", "get_op_def", "find_op_def",
-           "op_types", "op_types_with", "declared_gradient", "NOT_DIFFERENTIABLE"]
+           "op_types", "op_types_with", "has_trait", "declared_gradient", "NOT_DIFFERENTIABLE"]
 
 # gradient=NOT_DIFFERENTIABLE: the op's inputs get no gradient (as NotDifferentiable)
 NOT_DIFFERENTIABLE = "not differentiable"
@@ -61,6 +61,12 @@ TRAITS = {
               "makes in the outermost graph instead (TF's init_scope)",
     "state_write": "writes a variable's session state; a function graph notes the write, and a "
                    "copy of the function computes only the written value",
+    "control_flow": "runs function graphs of its own (If's branches, While's cond and body): a "
+                    "cpu plan runs them with cpu plans, a native loop inlines them",
+    "loop": "a control_flow op that repeats its body while its cond holds (a native loop "
+            "candidate); a control_flow op without it picks one branch",
+    "serial": "effects beyond its outputs (printing, user Python code, nested plans that may "
+              "hold either): a cpu plan that has one runs its steps in the serial order",
 }
 
 
@@ -179,6 +185,14 @@ def op_types_with(trait):
     if trait not in TRAITS:
         raise KeyError(f"Unknown op trait '{trait}' (known: {', '.join(sorted(TRAITS))})")
     return frozenset(t for t, d in _OPS.items() if trait in d.traits)
+
+
+def has_trait(op_type, trait):
+    """Whether op type `op_type` has `trait` (a name of TRAITS); False for an unknown type."""
+    if trait not in TRAITS:
+        raise KeyError(f"Unknown op trait '{trait}' (known: {', '.join(sorted(TRAITS))})")
+    op_def = _OPS.get(op_type)
+    return op_def is not None and trait in op_def.traits
 
 
 def declared_gradient(op_type):

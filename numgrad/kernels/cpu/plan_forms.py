@@ -1,0 +1,72 @@
+"""The plan-function forms of the unfused ops a one-dispatch cpu plan function runs itself
+(compiler/plan_singles.py describes a form): a roll along axis 0 only, a gather of one row
+(axis 0, a 0-d index), a segment sum of one row (one segment id: the dense gradient of such a
+gather), a TensorArray's one-element read or fixed-size write (map_fn, scan and TensorArray
+loops).  Each registers itself with ``plan_single``; importing this module fills the registry.
+"""
+import numpy as np
+
+from ...compiler.plan_singles import plan_single, row_read_lines
+
+__all__ = []
+
+
+def _roll_fits(node):
+    r = len(node.inputs[0].shape)
+    return r >= 1 and node.inputs[0].shape[0] > 0 and all(
+        a % r == 0 for a in node.attrs["axis"])
+
+
+@plan_single("Roll", _roll_fits, fresh=True, writes_into=True)
+def _roll_lines(node, src, others, dst, idx, into=None):
+    """out[i] = x[(i - shift) % n] along axis 0."""
+    out = node.outputs[0]
+    n = node.inputs[0].shape[0]
+    cut = n - sum(node.attrs["shift"]) % n
+    if into is not None:            # two copy loops: quick to compile, and to run
+        k = int(np.prod(out.shape[1:], dtype=np.int64))
+        flat = (lambda a: a) if len(out.shape) == 1 else \
+            (lambda a: f"{a}.reshape(({n * k},))")
+        head, off = (n - cut) * k, cut * k
+        return [f"    {idx}s = {flat(src)}", f"    {idx}o = {flat(into)}",
+                f"    for q in range({head}):", f"        {idx}o[q] = {idx}s[q + {off}]",
+                f"    for q in range({off}):", f"        {idx}o[{head} + q] = {idx}s[q]",
+                f"    {dst} = {into}"]
+    return [f"    {dst} = np.concatenate(({src}[{cut}:], {src}[:{cut}]))"]
+
+
+def _gather_fits(node):
+    params, indices = node.inputs
+    return node.attrs.get("axis") == 0 and indices.shape == () and len(params.shape) >= 1
+
+
+plan_single("GatherV2", _gather_fits, row_read=True)(row_read_lines)
+plan_single("TensorArrayRead", lambda node: node.inputs[1].shape == (),
+            row_read=True)(row_read_lines)
+
+
+@plan_single("UnsortedSegmentSum", lambda node: node.inputs[1].shape in ((), (1,)), fresh=True)
+def _segment_sum_lines(node, src, others, dst, idx, into=None):
+    """Zeros but row `id`, which is the data."""
+    out = node.outputs[0]
+    k = int(np.prod(node.inputs[0].shape, dtype=np.int64))
+    n = out.shape[0]
+    return [f"    {idx} = {others[0]}.reshape((1,))[0]",
+            f"    if {idx} < 0 or {idx} >= {n}:",
+            "        raise IndexError('segment id out of range')",
+            f"    {dst} = np.zeros({out.shape!r}, np.{out.dtype.name})",
+            f"    {dst}.reshape(({n * k},))[{idx} * {k}:({idx} + 1) * {k}] = "
+            f"{src}.reshape(({k},))"]
+
+
+@plan_single("TensorArrayWrite", lambda node: not node.attrs["dynamic_size"], fresh=True)
+def _tensor_array_write_lines(node, src, others, dst, idx, into=None):
+    """A copy with element `index` replaced."""
+    n = node.inputs[0].shape[0]
+    k = int(np.prod(node.inputs[2].shape, dtype=np.int64))
+    return [f"    {idx} = {others[0]}.reshape((1,))[0]",
+            f"    if {idx} < 0 or {idx} >= {n}:",
+            "        raise IndexError('TensorArray index out of range')",
+            f"    {dst} = {src}.copy()",
+            f"    {dst}.reshape(({n * k},))[{idx} * {k}:({idx} + 1) * {k}] = "
+            f"{others[1]}.reshape(({k},))"]
