@@ -22,7 +22,7 @@ from ..compiler.lower import Unsupported
 from ..kernels.cpu import OPAQUE
 from ..errors import InvalidArgumentError, OpError, is_allocation_failure, resource_exhausted
 from ..ops.registry import get_op_def
-from . import cpu_schedule, functions_run_by, register_backend
+from . import cpu_native, cpu_schedule, functions_run_by, register_backend
 from .arrays import contiguous as _contiguous
 from .numpy import NumpyPlan
 from .plan import Plan, SignaturePlan
@@ -447,6 +447,18 @@ class CompiledPlan(SignaturePlan):
             # (a feed or a view of one, a constant) is copied, as TF returns fresh arrays.
             return [_pick(outs, given, i, fresh, const, scalar)
                     for i, fresh, const, scalar in out_ids]
+        native = self._native or self._native_choice()        # backends/cpu_native.py
+        if native.reason is None:
+            return native.call(feed_values, lambda: self._blas_steps(feed_values))
+        return self._blas_steps(feed_values)
+
+    _native = None
+
+    def _native_choice(self):
+        self._native = cpu_native.NativeChoice(self)
+        return self._native
+
+    def _blas_steps(self, feed_values):
         if not self.blas:
             return self._run_steps(feed_values)
         blas_threads.begin()
@@ -833,6 +845,8 @@ def plan_summary(plan):
                          f"{[o.shape for o in n.outputs]}")
     if plan._interop is not None and not plan.fused_call:
         lines.append("  " + plan._interop.describe())
+    if plan._native is not None:
+        lines.append("  " + plan._native.describe())
     return "\n".join(lines)
 
 
