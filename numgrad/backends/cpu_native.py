@@ -242,7 +242,8 @@ class NativeChoice:
             return (f"native lanes: possible, not worth compiling (steps estimated at "
                     f"{self.estimate * 1e3:.2f} ms a call, auto needs {AUTO_MIN_SECONDS * 1e3:g})")
         if self.native is None:
-            return "native lanes: possible, being built"
+            return ("native lanes: possible, being built" if self.lanes is not None else
+                    "native lanes: possible, not built yet")
         how = {None: "being measured", True: "measured faster", False:
                "measured slower: steps run by the step runner"}[self.verdict]
         if MODE == "on":

@@ -28,6 +28,10 @@ def scalar_literal(x):
         f"np.{a.dtype.name}({x!r})"
 
 
+def _int(n):
+    return f"np.int64({int(n)})"
+
+
 def step_values(step):
     """(values read, values written) of a plan step."""
     if step.kind == "group":
@@ -163,7 +167,10 @@ class _LaneEmitter:
     def _group(self, st, run):
         k = f"k{len(self.imports)}"
         self.imports.append(f"from {run.kernel.py_func.__module__} import kernel as {k}")
-        args = [str(d) for d in run.sizes] + [str(run.C)]
+        # integers as np.int64(...), not literals: a literal argument would make Numba compile
+        # every kernel again for Literal[int] types (minutes for W6) instead of reusing the
+        # step runner's compiled int64 specialisation
+        args = [_int(d) for d in run.sizes] + [_int(run.C)]
         for (vid, shape), v in zip(run.loads, st.loads):
             a = self.value(v)
             args.append(a if tuple(v.shape) == tuple(shape) else f"{a}.reshape({shape!r})")
@@ -177,8 +184,8 @@ class _LaneEmitter:
             self.lines.append(f"    {part} = np.empty({(run.C,) + tuple(shape[1:])!r}, "
                               f"np.{np.dtype(dtype).name})")
             args.append(part)
-        args += [repr(c) for c in run.counts]
-        self.lines.append(f"    {k}(7, 0, {run.C}, {', '.join(args)})")
+        args += [_int(c) for c in run.counts]
+        self.lines.append(f"    {k}({_int(7)}, {_int(0)}, {_int(run.C)}, {', '.join(args)})")
 
     def _matmul(self, node):
         a, b = (self.value(v) for v in node.inputs)
