@@ -218,3 +218,18 @@ def test_lane_sources_name_every_step_once(pinn):
     waited = {s for s in range(len(plan.steps)) if f"wait_for(flags, {s}," in
               "".join(sources.values())}
     assert waited <= signalled
+
+
+@needs_blas
+def test_the_native_matmuls_call_the_library_numgrads_blas_policy_controls():
+    # blas_threads.begin() (one BLAS thread in numgrad's runs, issue 21) sets threadpoolctl's
+    # controllers: the library native lanes call must be one of them
+    from numgrad import blas_threads
+    paths = [lc.filepath for lc in blas_threads.controllers()]
+    assert blas_call.LIBRARY in paths
+    blas_threads.begin()
+    try:
+        lc = next(lc for lc in blas_threads.controllers() if lc.filepath == blas_call.LIBRARY)
+        assert lc.get_num_threads() == 1 or blas_threads.SETTING is not None
+    finally:
+        blas_threads.end()

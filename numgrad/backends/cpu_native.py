@@ -40,6 +40,9 @@ MAX_LANES = 2
 # more: compiling the lanes costs seconds to minutes (W6's 197 steps: ~2 minutes of CPU on the
 # development VM, then Numba's disk cache), which only plans run often and long repay.
 AUTO_MIN_SECONDS = 2e-3
+# ... and after this many calls by the step runner, which compile the kernels first (a build
+# running beside them would hold Numba's compiler lock for minutes)
+BUILD_AFTER = 3
 _clock = time.perf_counter
 
 
@@ -231,6 +234,7 @@ class NativeChoice:
         self.trial = ([], [])           # step-runner and native seconds
         self.verdict = None
         self.runs = 0
+        self.calls = 0
         self.estimate = sum(estimated_costs(plan)) if self.reason is None else 0.0
 
     def describe(self):
@@ -259,6 +263,9 @@ class NativeChoice:
             return steps()
         if MODE == "auto" and self.estimate < AUTO_MIN_SECONDS:
             return steps()
+        self.calls += 1
+        if MODE == "auto" and self.calls <= BUILD_AFTER:
+            return steps()      # the step runner's first calls compile its kernels
         n = max(1, min(MAX_LANES, threads.get_num_threads()))
         if self.lanes != n:
             self._build(n)
