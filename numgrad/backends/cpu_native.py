@@ -235,6 +235,7 @@ class NativeChoice:
         self.verdict = None
         self.runs = 0
         self.calls = 0
+        self.builder = None             # the background build's thread
         self.estimate = sum(estimated_costs(plan)) if self.reason is None else 0.0
 
     def describe(self):
@@ -269,6 +270,8 @@ class NativeChoice:
         n = max(1, min(MAX_LANES, threads.get_num_threads()))
         if self.lanes != n:
             self._build(n)
+        if self.native is None and MODE == "on" and self.builder is not None:
+            self.builder.join()             # built in the background before `on` was set
         if self.native is None:             # being built (auto) in the background
             return steps()
         if MODE == "on" or self.verdict:
@@ -315,7 +318,9 @@ class NativeChoice:
                 return
             if self.lanes == n:
                 self.native = made
-        threading.Thread(target=build, name="numgrad-native-lanes", daemon=True).start()
+        # not a daemon: an interpreter exiting while LLVM compiles in a daemon thread crashes
+        self.builder = threading.Thread(target=build, name="numgrad-native-lanes")
+        self.builder.start()
 
     def _native(self, feed_values):
         blas_threads.begin()
