@@ -9,10 +9,11 @@ data), and threadpoolctl's limits (blas_threads.py) apply to it as to NumPy's ow
 
 How: `available()` (once, on first use: `find()`) asks threadpoolctl which BLAS library
 NumPy loaded, opens it with ctypes and looks up the four routines a plan needs (s/d gemm,
-s/d gemv).  Their addresses are given to LLVM under numgrad's own symbol names (``numgrad_cblas_sgemm``, ...), which the jitted
-functions below call as external functions: a function calling them is cached on disk like
-any other (a baked-in ctypes pointer would not be), and loading it from the cache links to
-the addresses of this process.  Anything else (MKL, Accelerate, a BLAS with 32-bit integers
+s/d gemv).  Their addresses are given to LLVM under numgrad's own symbol names
+(``numgrad_cblas_sgemm``, ...), which the jitted functions below call as external
+functions: a function calling them is cached on disk like any other (a baked-in ctypes
+pointer would not be), and loading it from the cache links to the addresses of this
+process.  Anything else (MKL, Accelerate, a BLAS with 32-bit integers
 or other names, no threadpoolctl) leaves `AVAILABLE` False with the reason in `REASON`, and
 plans run their matmuls through NumPy as before.  ``NUMGRAD_NATIVE_BLAS=0`` turns the
 lookup off (config.py).
@@ -20,9 +21,10 @@ lookup off (config.py).
 `matmul_into(a, b, out)` dispatches as NumPy 2.x's matmul does for the two cases it handles:
 a general product calls gemm (transposed views as transposed operands, their leading
 dimension from their strides), a matrix-vector product (one output column) gemv.  Other
-shapes (a row times a matrix, an inner dimension of 1, empty dimensions) are `supported(...) == False`: their plans keep NumPy's path.  A @ A.T of one buffer
-(NumPy's syrk) is seen only at run time: matmul_into raises, and the plan's step runner
-computes that call.
+shapes (a row times a matrix, an inner dimension of 1, empty dimensions) are
+`supported(...) == False`: their plans keep NumPy's path.  A @ A.T of one buffer (NumPy's
+syrk) is seen only at run time: matmul_into raises, and the plan's step runner computes that
+call.
 """
 import ctypes
 import threading
