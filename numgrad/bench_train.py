@@ -1,6 +1,7 @@
 """W6-train: one Adam step of a physics-informed network, numgrad against its peers.
 
-``python -m numgrad.bench_train [--quick] [--no-peers] [--threads N] [--ab-interop]``
+``python -m numgrad.bench_train [--quick] [--no-peers] [--threads N] [--ab-interop]
+[--ab-native]``
 
 The network is the Burgers PINN of the speed issue: u(t, x) = MLP [2, 20 x 8, 1] with tanh,
 float32; N_u = 100 data points and N_f = 10,000 collocation points; u_t, u_x by
@@ -14,11 +15,15 @@ Columns (median ms of one call):
   stay in the Session, no copies per step); ``train / grads`` is the target's ratio (<= 1.15);
 * peers, when installed, run the same step from the same initial weights and data: TF 2.x's
   ``tf.compat.v1`` graph mode (Session, AdamOptimizer) and JAX (``jit`` of value_and_grad
-  plus Adam written out).  Each peer's first-step loss is checked against numgrad's;
+  plus Adam written out) and PyTorch eager (torch.autograd.grad with create_graph,
+  torch.optim.Adam; ``torch_grads``: its loss and gradients alone).  Each peer's first-step
+  loss is checked against numgrad's;
 * ``--ab-interop``: numgrad's two calls again, alternating call by call between the serial
   order of steps (``NUMGRAD_INTEROP=off``) and the default (``auto``: independent steps at
   once when measured faster, backends/cpu_schedule.py): ``{grads,train}_{off,auto}_{min,med}``
-  (min and median ms), so that a loaded machine's noise falls on both alike.
+  (min and median ms), so that a loaded machine's noise falls on both alike;
+* ``--ab-native``: the same, between the step runner (``NUMGRAD_NATIVE_PLAN=off``) and native
+  lanes (``on``, backends/cpu_native.py): ``{grads,train}_{off,on}_{min,med}``.
 """
 import argparse
 import sys
@@ -170,7 +175,56 @@ def jax_step(weights, data):
     return call, first
 
 
-PEERS = {"tf1": tf1_step, "jax": jax_step}
+def torch_calls(weights, data):
+    """PyTorch eager: the same formulas (torch.autograd.grad with create_graph for u_t, u_x
+    and u_xx) and torch.optim.Adam; ((train call, grads call), first-step loss)."""
+    import torch
+    params = []
+    for w, b in weights:
+        params += [torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True)]
+    batch = {k: torch.tensor(v) for k, v in data.items()}
+
+    def net(t, x):
+        h = torch.cat([t, x], 1)
+        for i in range(0, len(params) - 2, 2):
+            h = torch.tanh(h @ params[i] + params[i + 1])
+        return h @ params[-2] + params[-1]
+
+    def loss_fn():
+        t = batch["t_f"].clone().requires_grad_(True)
+        x = batch["x_f"].clone().requires_grad_(True)
+        u = net(t, x)
+        u_t, u_x = torch.autograd.grad(u.sum(), [t, x], create_graph=True)
+        u_xx = torch.autograd.grad(u_x.sum(), x, create_graph=True)[0]
+        f = u_t + u * u_x - NU * u_xx
+        u_pred = net(batch["t_u"], batch["x_u"])
+        return torch.mean((batch["u"] - u_pred) ** 2) + torch.mean(f ** 2)
+
+    opt = torch.optim.Adam(params, lr=LR, betas=(BETA1, BETA2), eps=EPS)
+
+    def train():
+        opt.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        opt.step()
+        return loss
+
+    def grads():
+        loss = loss_fn()
+        return [loss] + list(torch.autograd.grad(loss, params))
+    first = float(train().detach())
+    return (train, grads), first
+
+
+def torch_step(weights, data):
+    """PyTorch eager: (train call, first-step loss)."""
+    (train, _), first = torch_calls(weights, data)
+    return train, first
+
+
+# torch first: made after TensorFlow in one process, its first step crashed (SIGSEGV, torch
+# 2.14 cpu beside tensorflow-cpu 2.21; in that order it runs)
+PEERS = {"torch": torch_step, "tf1": tf1_step, "jax": jax_step}
 
 
 def interleaved_ms(fns, repeat, min_time):
@@ -203,7 +257,24 @@ def interop_ab(grad_fn, train_fn, repeat, min_time):
     return row
 
 
-def run(quick=False, peers=tuple(PEERS), n_f=10000, layers=LAYERS, ab_interop=False):
+def native_ab(grad_fn, train_fn, repeat, min_time):
+    """The --ab-native columns: numgrad's calls alternating between the step runner
+    (NUMGRAD_NATIVE_PLAN=off) and native lanes (on), {grads,train}_{off,on}_{min,med}."""
+    from numgrad import config
+    with config.override(NUMGRAD_NATIVE_PLAN="on"):
+        for _ in range(3):                      # builds (or loads) the lanes
+            grad_fn()
+            train_fn()
+    fns = {f"{name}_{mode}": (fn, {"NUMGRAD_NATIVE_PLAN": mode}) for name, fn in
+           (("grads", grad_fn), ("train", train_fn)) for mode in ("off", "on")}
+    row = {}
+    for name, (lo, med) in interleaved_ms(fns, repeat, min_time).items():
+        row[f"{name}_min"], row[f"{name}_med"] = lo, med
+    return row
+
+
+def run(quick=False, peers=tuple(PEERS), n_f=10000, layers=LAYERS, ab_interop=False,
+        ab_native=False):
     """The table's row (median ms per column); `n_f` and `layers` size the problem."""
     weights, data = problem(n_f=n_f, layers=layers)
     repeat, min_time = (3, 0.5) if quick else (10, 2.0)
@@ -219,6 +290,8 @@ def run(quick=False, peers=tuple(PEERS), n_f=10000, layers=LAYERS, ab_interop=Fa
     row["train_over_grads"] = row["train_ms"] / row["grads_ms"]
     if ab_interop:
         row.update(interop_ab(grad_fn, train_fn, 4 * repeat, 2 * min_time))
+    if ab_native:
+        row.update(native_ab(grad_fn, train_fn, 4 * repeat, 2 * min_time))
     for name in peers:
         try:
             call, peer_first = PEERS[name](weights, data)
@@ -230,6 +303,9 @@ def run(quick=False, peers=tuple(PEERS), n_f=10000, layers=LAYERS, ab_interop=Fa
         for _ in range(3):
             call()
         row[f"{name}_ms"] = median_ms(call, repeat, min_time)
+        if name == "torch":
+            (_, torch_grads), _ = torch_calls(weights, data)
+            row["torch_grads_ms"] = median_ms(torch_grads, repeat, min_time)
     peer_ms = [row[f"{name}_ms"] for name in peers if f"{name}_ms" in row]
     if peer_ms:
         row["best_peer_over_numgrad"] = min(peer_ms) / row["train_ms"]
@@ -243,11 +319,14 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, help="numgrad's kernel threads")
     ap.add_argument("--ab-interop", action="store_true",
                     help="also numgrad's calls with NUMGRAD_INTEROP=off and auto, alternating")
+    ap.add_argument("--ab-native", action="store_true",
+                    help="also numgrad's calls with NUMGRAD_NATIVE_PLAN=off and on, alternating")
     args = ap.parse_args(argv)
     if args.threads:
         import numgrad as ng
         ng.set_num_threads(args.threads)
-    row = run(args.quick, () if args.no_peers else tuple(PEERS), ab_interop=args.ab_interop)
+    row = run(args.quick, () if args.no_peers else tuple(PEERS), ab_interop=args.ab_interop,
+              ab_native=args.ab_native)
     print(" | ".join(f"{k:>22}" for k in row))
     print(" | ".join(f"{v:22.3g}" for v in row.values()))
     return row

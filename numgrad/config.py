@@ -151,6 +151,17 @@ SWITCHES = {s.name: s for s in [
            "measured trial shows it pays), `on` (always, with two or more threads) or `off`.",
            timing="import", mirror=("numgrad.backends.cpu_schedule", "MODE"),
            choices=("auto", "on", "off")),
+    Switch("NUMGRAD_NATIVE_BLAS", "bool", True,
+           "Native code calls the BLAS library NumPy bundles (an OpenBLAS with 64-bit "
+           "integers, looked up once): plans with matmuls may then run whole in Numba "
+           "(`NUMGRAD_NATIVE_PLAN`). Off, or with another BLAS, their matmuls run in NumPy.",
+           timing="import", mirror=("numgrad.kernels.cpu.blas_call", "ENABLED")),
+    Switch("NUMGRAD_NATIVE_PLAN", "choice", "auto",
+           "A cpu plan whose steps are all fused kernels, matmuls, views, concats and splits "
+           "runs as native lanes (one nogil Numba function per lane, no Python between "
+           "steps): `auto` (when a measured trial shows it pays), `on` (always) or `off`.",
+           timing="import", mirror=("numgrad.backends.cpu_native", "MODE"),
+           choices=("auto", "on", "off")),
     Switch("NUMGRAD_MALLOC_TUNING", "bool", True,
            "On glibc, the first cpu plan run step by step raises malloc's mmap and trim "
            "thresholds (32 MiB, 256 MiB), so freed intermediates are reused instead of being "

@@ -26,7 +26,7 @@ from ..compiler.canonical import canonical
 from ..compiler.emit_plan import emittable
 from ..compiler.lower import Unsupported
 from ..errors import is_allocation_failure, resource_exhausted
-from . import cpu_schedule, register_backend
+from . import cpu_native, cpu_schedule, register_backend
 from .arrays import contiguous as _contiguous
 from .cpu_background import start_compile_job
 from .cpu_interpreter import ReferencePlan
@@ -216,6 +216,18 @@ class CompiledPlan(SignaturePlan):
             # (a feed or a view of one, a constant) is copied, as TF returns fresh arrays.
             return [pick_result(outs, given, i, fresh, const, scalar)
                     for i, fresh, const, scalar in out_ids]
+        native = self._native or self._native_choice()        # backends/cpu_native.py
+        if native.reason is None:
+            return native.call(feed_values, lambda: self._blas_steps(feed_values))
+        return self._blas_steps(feed_values)
+
+    _native = None
+
+    def _native_choice(self):
+        self._native = cpu_native.NativeChoice(self)
+        return self._native
+
+    def _blas_steps(self, feed_values):
         if not self.blas:
             return self._run_steps(feed_values)
         blas_threads.begin()

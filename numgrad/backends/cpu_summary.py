@@ -45,6 +45,8 @@ def plan_summary(plan):
                          f"{[o.shape for o in n.outputs]}")
     if plan._interop is not None and not plan.fused_call:
         lines.append("  " + plan._interop.describe())
+    if plan._native is not None:
+        lines.append("  " + plan._native.describe())
     return "\n".join(lines)
 
 

@@ -1,0 +1,330 @@
+"""Native lanes: a cpu plan run whole inside nogil Numba functions, one per lane.
+
+Why: W6 (bench_train.py) runs ~67 fused kernels and ~122 small matmuls a call.  Run step by
+step, every step returns to Python (a few us each, holding the GIL), and the inter-op lanes
+of cpu_schedule.py hand the GIL back and forth between their threads: they gained ~6%.  Here
+each lane is one Numba function that runs its steps back to back, matmuls included (NumPy's
+own OpenBLAS called from native code, kernels/cpu/blas_call.py), and waits for the other
+lane's values on step flags (kernels/cpu/lane_sync.py): the lanes hold no GIL while they run.
+
+How: `NativePlan` assigns the steps to lanes once per plan (`schedule`: list scheduling on
+the steps' measured seconds, the most urgent ready step first, every lane's steps in the
+order of their simulated start, so that no lane waits for a step that waits for it), emits
+and loads the lane functions (compiler/emit_lane.py) and runs a call: the calling thread
+runs lane 0, numgrad's pool the others.  Matmuls run at one BLAS thread (blas_threads.begin);
+a plan with a product of SMALL_MACS or more keeps the step runner and its measured BLAS
+threads.  Each step is the serial order's kernel or BLAS call on the same data: results are
+bit-identical to the step runner's, for 1 or 2 lanes.
+
+`NUMGRAD_NATIVE_PLAN`: ``auto`` (default) alternates native and step-runner calls until
+TRIALS of each decide, and measures again after RECHECK calls; ``on`` always runs native
+where it can; ``off`` never.  A plan runs native only when every step can (emit_lane's
+native_step) and its fetches are values its steps make.  A failed native call (a lane
+raised) is run again by the step runner, which raises the step's own error.
+"""
+import threading
+import time
+
+import numba
+import numpy as np
+
+from .. import blas_threads, cache, config, threads
+from ..compiler import emit_lane
+from ..kernels.cpu import blas_call
+
+MODE = config.get("NUMGRAD_NATIVE_PLAN")
+TRIALS = 3
+RECHECK = 1000
+MAX_LANES = 2
+# `auto` builds lanes only for plans whose steps are estimated at this many seconds a call or
+# more: compiling the lanes costs seconds to minutes (W6's 197 steps: ~2 minutes of CPU on the
+# development VM, then Numba's disk cache), which only plans run often and long repay.
+AUTO_MIN_SECONDS = 2e-3
+# ... and after this many calls by the step runner, which compile the kernels first (a build
+# running beside them would hold Numba's compiler lock for minutes)
+BUILD_AFTER = 3
+_clock = time.perf_counter
+
+
+def matmul_ok(node):
+    a, b = node.inputs
+    if not blas_call.supported(a.shape, b.shape, a.dtype, node.attrs["transpose_a"],
+                               node.attrs["transpose_b"]):
+        return False
+    m = a.shape[1] if node.attrs["transpose_a"] else a.shape[0]
+    n = b.shape[0] if node.attrs["transpose_b"] else b.shape[1]
+    return m * n * (a.size // m) < blas_threads.SMALL_MACS
+
+
+def why_not(plan):
+    """None when `plan` (a CompiledPlan) can run native, else the reason."""
+    if not (blas_call.ENABLED and blas_call.available()):
+        return blas_call.describe()
+    if not any(st.kind == "single" and st.node.type == "MatMul" for st in plan.steps):
+        return "no matmul (the plan function or the step runner serve it)"
+    for st, run in zip(plan.steps, plan.runners):
+        if not emit_lane.native_step(st, run, matmul_ok):
+            what = "a fused kernel with gathers or lanes" if st.kind == "group" else \
+                f"{st.node.type} '{st.node.name}'"
+            return f"{what} has no native step"
+    produced = {v.id for st in plan.steps for v in emit_lane.step_values(st)[1]}
+    views = {st.node.outputs[0].id for st in plan.steps
+             if st.kind == "single" and st.node.type in emit_lane.VIEW_OPS}
+    ids = [v.id for v in plan._fetch_values]
+    if any(vid not in produced or vid in views or ids.count(vid) > 1 for vid in ids):
+        return "a fetch that no step makes (a feed, constant or view) or fetched twice"
+    return None
+
+
+def schedule(deps, costs, n_lanes):
+    """Per lane, its steps in run order: list scheduling (a free lane takes the ready step
+    with the longest chain of costs to the end of the plan; the calling thread's lane 0
+    first when several are free)."""
+    n = len(costs)
+    users = [[] for _ in range(n)]
+    for i, ds in enumerate(deps):
+        for d in ds:
+            users[d].append(i)
+    chain = [0.0] * n
+    for i in reversed(range(n)):
+        chain[i] = costs[i] + max((chain[u] for u in users[i]), default=0.0)
+    ready_at = [0.0] * n
+    missing = [len(ds) for ds in deps]
+    ready = [i for i in range(n) if not missing[i]]
+    free = [0.0] * n_lanes
+    lanes = [[] for _ in range(n_lanes)]
+    finish = [0.0] * n
+    done = 0
+    while done < n:
+        k = min(range(n_lanes), key=lambda j: (free[j], j))
+        # the most urgent step ready by the time lane k is free, else the earliest ready
+        now = free[k]
+        avail = [s for s in ready if ready_at[s] <= now]
+        s = max(avail, key=lambda i: (chain[i], -i)) if avail else \
+            min(ready, key=lambda i: (ready_at[i], -chain[i]))
+        ready.remove(s)
+        start = max(now, ready_at[s])
+        finish[s] = free[k] = start + costs[s]
+        lanes[k].append(s)
+        done += 1
+        for u in users[s]:
+            missing[u] -= 1
+            ready_at[u] = max(ready_at[u], finish[s])
+            if not missing[u]:
+                ready.append(u)
+    return lanes
+
+
+# Seconds per unit of work, for the schedule (W6 on the development VM, one thread: a
+# (10000, 20) @ (20, 20) product 127 us, a fused kernel over (10000, 20) of ~10 ops ~100 us).
+# The schedule is made from these estimates, not from timings, so that a plan's lane
+# sources are the same in every process and Numba's disk cache serves them.
+SECONDS_PER_MAC = 0.03e-9
+SECONDS_PER_ELEMENT_OP = 0.05e-9
+SECONDS_PER_COPIED = 1e-9
+
+
+def estimated_costs(plan):
+    """Per step of `plan`, its estimated seconds."""
+    costs = []
+    for st in plan.steps:
+        if st.kind == "group":
+            n = int(np.prod(st.space, dtype=np.int64)) * len(st.nodes)
+            costs.append(SECONDS_PER_ELEMENT_OP * n)
+        elif st.node.type == "MatMul":
+            a, b = st.node.inputs
+            k = a.shape[0] if st.node.attrs["transpose_a"] else a.shape[1]
+            costs.append(SECONDS_PER_MAC * st.node.outputs[0].size * k)
+        elif st.node.type in emit_lane.VIEW_OPS:
+            costs.append(0.0)
+        else:
+            costs.append(SECONDS_PER_COPIED * sum(v.size for v in st.node.outputs))
+    return costs
+
+
+def dependencies(plan):
+    producer, deps = {}, []
+    for i, st in enumerate(plan.steps):
+        ins, outs = emit_lane.step_values(st)
+        deps.append(sorted({producer[v.id] for v in ins if v.id in producer}))
+        for v in outs:
+            producer[v.id] = i
+    return deps
+
+
+class NativePlan:
+    """The lane functions of one CompiledPlan for `n_lanes` lanes, and their buffers."""
+
+    def __init__(self, plan, costs, n_lanes):
+        self.plan = plan
+        deps = dependencies(plan)
+        self.lanes = schedule(deps, costs, n_lanes)
+        lane_of = [0] * len(plan.steps)
+        for k, steps in enumerate(self.lanes):
+            for s in steps:
+                lane_of[s] = k
+        self.layout = emit_lane.Layout(plan, lane_of)
+        runners = plan.runners
+        self.sources = emit_lane.lane_sources(plan, runners, self.lanes, self.layout)
+        self.functions = [cache.load(src, "lane") for _, src in sorted(self.sources.items())]
+        self.arena = np.empty(self.layout.arena_bytes, np.uint8)
+        self.flags = np.zeros(len(plan.steps) + 1, np.int64)
+        self.epoch = 0
+        self.consts = [a for _, a in plan.consts]
+        self.lock = threading.Lock()
+        self.fetch = [self.layout.given[v.id] for v in plan._fetch_values]
+        # compiled here, for the argument types every call passes (feeds as writable
+        # C-contiguous arrays), so that a background build leaves nothing to compile
+        sample = ([np.empty(v.shape, v.dtype) for v in plan._feed_values] + self.consts +
+                  [np.empty(shape, dtype) for shape, dtype in self.layout.out_allocs] +
+                  [self.arena, self.flags, np.int64(0)])
+        sig = tuple(numba.typeof(a) for a in sample)
+        for fn in self.functions:
+            fn.compile(sig)
+
+    def __call__(self, feed_values):
+        """The fetched results, or None when the caller must run the steps (a call of this
+        plan already running in another thread, or a lane failed)."""
+        if not self.lock.acquire(blocking=False):
+            return None
+        try:
+            self.epoch += 1
+            outs = [np.empty(shape, dtype) for shape, dtype in self.layout.out_allocs]
+            args = ([a if a.flags.c_contiguous and a.flags.writeable else np.array(a, order="C")
+                     for a in feed_values] + self.consts + outs +
+                    [self.arena, self.flags, np.int64(self.epoch)])
+            if not self._run(args):
+                return None
+            return [outs[k] for k in self.fetch]
+        finally:
+            self.lock.release()
+
+    def _run(self, args):
+        fns = self.functions
+        helpers = [threads.pool().submit(_guarded, fn, args, self.flags, self.epoch)
+                   for fn in fns[1:]]
+        ok = _guarded(fns[0], args, self.flags, self.epoch)
+        for f in helpers:
+            ok = f.result() and ok
+        return ok
+
+
+def _guarded(fn, args, flags, epoch):
+    """Run a lane function; on an error, flag the other lanes to stop and report False."""
+    try:
+        with threads.limited(1):
+            done = fn(*args)
+    except Exception:  # noqa: BLE001  (the step runner runs the call again and raises)
+        flags[-1] = epoch
+        return False
+    if not done:
+        return False
+    return True
+
+
+class NativeChoice:
+    """Per CompiledPlan: its NativePlan (made on the first call after its steps were timed)
+    and whether native calls are faster than the step runner's (NUMGRAD_NATIVE_PLAN)."""
+
+    def __init__(self, plan):
+        self.plan = plan
+        self.reason = why_not(plan)
+        self.native = None
+        self.lanes = None
+        self.trial = ([], [])           # step-runner and native seconds
+        self.verdict = None
+        self.runs = 0
+        self.calls = 0
+        self.builder = None             # the background build's thread
+        self.estimate = sum(estimated_costs(plan)) if self.reason is None else 0.0
+
+    def describe(self):
+        if self.reason is not None:
+            return f"native lanes: no ({self.reason})"
+        if MODE == "off":
+            return "native lanes: possible, off (NUMGRAD_NATIVE_PLAN=off)"
+        if MODE == "auto" and self.estimate < AUTO_MIN_SECONDS:
+            return (f"native lanes: possible, not worth compiling (steps estimated at "
+                    f"{self.estimate * 1e3:.2f} ms a call, auto needs {AUTO_MIN_SECONDS * 1e3:g})")
+        if self.native is None:
+            return ("native lanes: possible, being built" if self.lanes is not None else
+                    "native lanes: possible, not built yet")
+        how = {None: "being measured", True: "measured faster", False:
+               "measured slower: steps run by the step runner"}[self.verdict]
+        if MODE == "on":
+            how = "NUMGRAD_NATIVE_PLAN=on"
+        return (f"native lanes: {len(self.native.lanes)} lane(s) of "
+                f"{[len(x) for x in self.native.lanes]} steps, "
+                f"{self.native.layout.arena_bytes / 2 ** 20:.1f} MiB shared buffer ({how}); "
+                + blas_call.describe())
+
+    def call(self, feed_values, steps):
+        """Results of one call, native or by `steps()` (the step runner)."""
+        if self.reason is not None or MODE == "off":
+            return steps()
+        if MODE == "auto" and self.estimate < AUTO_MIN_SECONDS:
+            return steps()
+        self.calls += 1
+        if MODE == "auto" and self.calls <= BUILD_AFTER:
+            return steps()      # the step runner's first calls compile its kernels
+        n = max(1, min(MAX_LANES, threads.get_num_threads()))
+        if self.lanes != n:
+            self._build(n)
+        if self.native is None and MODE == "on" and self.builder is not None:
+            self.builder.join()             # built in the background before `on` was set
+        if self.native is None:             # being built (auto) in the background
+            return steps()
+        if MODE == "on" or self.verdict:
+            out = self._native(feed_values)
+            self.runs += 1
+            if self.runs > RECHECK and MODE != "on":
+                self.verdict, self.runs = None, 0
+            return out if out is not None else steps()
+        if self.verdict is False:
+            self.runs += 1
+            if self.runs > RECHECK:
+                self.verdict, self.runs = None, 0
+            return steps()
+        stepped, native = self.trial
+        t0 = _clock()
+        if len(native) <= len(stepped):
+            out = self._native(feed_values)
+            if out is None:
+                return steps()
+            native.append(_clock() - t0)
+        else:
+            out = steps()
+            stepped.append(_clock() - t0)
+        if len(stepped) >= TRIALS:
+            self.verdict, self.runs = min(native) < min(stepped), 0
+            self.trial = ([], [])
+        return out
+
+    def _build(self, n):
+        """Make the NativePlan for n lanes: at once with NUMGRAD_NATIVE_PLAN=on, else in a
+        background thread (compiling the lanes takes seconds to minutes; LLVM runs without
+        the GIL) while calls run the step runner."""
+        self.lanes, self.native, self.verdict, self.trial = n, None, None, ([], [])
+        costs = estimated_costs(self.plan)
+        if MODE == "on":
+            self.native = NativePlan(self.plan, costs, n)
+            return
+
+        def build():
+            try:
+                made = NativePlan(self.plan, costs, n)
+            except Exception as e:  # noqa: BLE001  (an optimisation: keep the step runner)
+                self.reason = f"building the lanes failed: {type(e).__name__}: {e}"
+                return
+            if self.lanes == n:
+                self.native = made
+        # not a daemon: an interpreter exiting while LLVM compiles in a daemon thread crashes
+        self.builder = threading.Thread(target=build, name="numgrad-native-lanes")
+        self.builder.start()
+
+    def _native(self, feed_values):
+        blas_threads.begin()
+        try:
+            return self.native(feed_values)
+        finally:
+            blas_threads.end()

@@ -1,0 +1,232 @@
+"""Source of a native plan: one nogil Numba function per lane (backends/cpu_native.py).
+
+A lane function runs its steps in its order without returning to Python: fused kernels (all
+in their serial mode, chunked reductions included), matmuls through NumPy's own BLAS
+(kernels/cpu/blas_call.py), views, concats and splits.  Before a step reads a value made by
+another lane it waits for that step's flag (kernels/cpu/lane_sync.py); after a step whose
+values another lane reads it sets its flag.  Values that cross lanes live in one byte
+buffer of the plan (`Layout`, allocated once, not per call); fetched values are arrays the
+caller allocates per call; every other intermediate is allocated and freed inside its lane.
+Each step computes what the serial order computes, with the same kernel or BLAS call on the
+same data: results are bit-identical to the step runner's for any number of lanes.
+
+Every lane function has the same parameters: the feeds ``f{i}``, the constants ``c{k}``,
+the fetched outputs ``o{k}``, the shared buffer ``arena``, the flags and the call's epoch.
+"""
+import numpy as np
+
+
+ALIGN = 64
+VIEW_OPS = ("Reshape",)
+COPY_OPS = ("ConcatV2", "SplitV")
+
+
+def scalar_literal(x):
+    """A kernel's scalar argument as source (its NumPy type kept)."""
+    a = np.asarray(x)
+    return f"np.{a.dtype.name}({float(x)!r})" if a.dtype.kind == "f" else \
+        f"np.{a.dtype.name}({x!r})"
+
+
+def _int(n):
+    return f"np.int64({int(n)})"
+
+
+def step_values(step):
+    """(values read, values written) of a plan step."""
+    if step.kind == "group":
+        return list(step.loads), list(step.outputs) + [r.outputs[0] for r in step.reductions]
+    return list(step.node.inputs), list(step.node.outputs)
+
+
+class Layout:
+    """Where each value of a native plan lives.  base: a view's value id -> the value it
+    views; offsets: value id -> byte offset in the shared buffer (values that cross lanes);
+    given: value id -> index of the output array the caller passes (fetched values)."""
+
+    def __init__(self, plan, lane_of):
+        self.base = {}
+        for st in plan.steps:
+            if st.kind == "single" and st.node.type in VIEW_OPS:
+                src = st.node.inputs[0].id
+                self.base[st.node.outputs[0].id] = self.base.get(src, src)
+        producer = {}
+        for i, st in enumerate(plan.steps):
+            for v in step_values(st)[1]:
+                producer[v.id] = i
+        self.producer = producer
+        fetched = [v.id for v in plan._fetch_values]
+        self.given, self.out_allocs = {}, []
+        for v in plan._fetch_values:
+            if v.id in producer and fetched.count(v.id) == 1 and v.id not in self.base:
+                self.given[v.id] = len(self.out_allocs)
+                self.out_allocs.append((v.shape, v.dtype))
+        crossing = set()
+        for i, st in enumerate(plan.steps):
+            for v in step_values(st)[0]:
+                b = self.base.get(v.id, v.id)
+                if b in producer and lane_of[producer[b]] != lane_of[i]:
+                    crossing.add(b)
+        self.offsets, size = {}, 0
+        for vid in sorted(crossing - set(self.given)):
+            v = plan._values[vid]
+            self.offsets[vid] = size
+            size += -(-max(1, v.size * v.dtype.itemsize) // ALIGN) * ALIGN
+        self.arena_bytes = size
+        self.crossing = crossing
+
+
+def lane_sources(plan, runners, lanes, layout):
+    """{lane: source of its function} for `lanes` (per lane, its steps in order)."""
+    lane_of = {s: k for k, steps in enumerate(lanes) for s in steps}
+    n = len(plan.steps)
+    signalled = sorted({layout.producer[b] for b in layout.crossing})
+    sources = {}
+    for k, steps in enumerate(lanes):
+        sources[k] = _LaneEmitter(plan, runners, layout, lane_of, k, n, signalled).source(steps)
+    return sources
+
+
+class _LaneEmitter:
+    def __init__(self, plan, runners, layout, lane_of, lane, n, signalled):
+        self.plan, self.runners, self.layout = plan, runners, layout
+        self.lane_of, self.lane, self.n = lane_of, lane, n
+        self.signalled = set(signalled)
+        self.names = {}
+        for i, v in enumerate(plan._feed_values):
+            self.names[v.id] = f"f{i}"
+        self.consts = [vid for vid, _ in plan.consts]
+        for k, vid in enumerate(self.consts):
+            self.names[vid] = f"c{k}"
+        self.imports, self.lines = [], []
+
+    def value(self, v):
+        """The name of value `v` in this lane, waiting for it if another lane makes it."""
+        if v.id in self.names:
+            return self.names[v.id]
+        b = self.layout.base.get(v.id, v.id)
+        if b not in self.names:
+            s = self.layout.producer[b]
+            if self.lane_of[s] != self.lane:
+                self.lines += [f"    if not wait_for(flags, {s}, epoch):", "        return False"]
+            self.names[b] = self._place(self.plan._values[b])
+        if b == v.id:
+            return self.names[b]
+        name = f"v{v.id}"
+        self.lines.append(f"    {name} = {self.names[b]}.reshape({tuple(v.shape)!r})")
+        self.names[v.id] = name
+        return name
+
+    def _place(self, v):
+        """An expression of the array of value `v`: given, in the arena, or new."""
+        if v.id in self.layout.given:
+            return f"o{self.layout.given[v.id]}"
+        off = self.layout.offsets.get(v.id)
+        name = f"v{v.id}"
+        if off is None:
+            self.lines.append(f"    {name} = np.empty({tuple(v.shape)!r}, np.{v.dtype.name})")
+        elif v.size:
+            self.lines.append(f"    {name} = arena[{off}:{off + v.size * v.dtype.itemsize}]"
+                              f".view(np.{v.dtype.name}).reshape({tuple(v.shape)!r})")
+        else:
+            self.lines.append(f"    {name} = np.empty({tuple(v.shape)!r}, np.{v.dtype.name})")
+        return name
+
+    def output(self, v):
+        name = self._place(v)
+        self.names[v.id] = name
+        return name
+
+    def source(self, steps):
+        for s in steps:
+            st = self.plan.steps[s]
+            if st.kind == "group":
+                self._group(st, self.runners[s])
+            elif st.node.type in VIEW_OPS:
+                self.value(st.node.inputs[0])
+                continue        # a view costs nothing: made where it is read
+            elif st.node.type == "MatMul":
+                self._matmul(st.node)
+            else:
+                self._copy(st.node)
+            if s in self.signalled:
+                self.lines.append(f"    mark_done(flags, {s}, epoch)")
+        p = self.plan
+        params = [f"f{i}" for i in range(len(p._feed_values))]
+        params += [f"c{k}" for k in range(len(self.consts))]
+        params += [f"o{k}" for k in range(len(self.layout.out_allocs))]
+        params += ["arena", "flags", "epoch"]
+        head = ("import numpy as np\nfrom numba import njit\n"
+                "from numgrad.kernels.cpu.blas_call import matmul_into\n"
+                "from numgrad.kernels.cpu.lane_sync import wait_for, mark_done\n" +
+                "\n".join(self.imports) + "\n\n\n")
+        return (head + "@njit(nogil=True, cache=True)\n"
+                f"def lane({', '.join(params)}):\n" + "\n".join(self.lines) +
+                "\n    return True\n")
+
+    def _group(self, st, run):
+        k = f"k{len(self.imports)}"
+        self.imports.append(f"from {run.kernel.py_func.__module__} import kernel as {k}")
+        # integers as np.int64(...), not literals: a literal argument would make Numba compile
+        # every kernel again for Literal[int] types (minutes for W6) instead of reusing the
+        # step runner's compiled int64 specialisation
+        args = [_int(d) for d in run.sizes] + [_int(run.C)]
+        for (vid, shape), v in zip(run.loads, st.loads):
+            a = self.value(v)
+            args.append(a if tuple(v.shape) == tuple(shape) else f"{a}.reshape({shape!r})")
+        args += [scalar_literal(x) for x in run.scalars]
+        values = {v.id: v for v in step_values(st)[1]}
+        for vid, shape, dtype, kshape in run.outs_and_reds:
+            name = self.output(values[vid])
+            args.append(name if tuple(shape) == tuple(kshape) else f"{name}.reshape({kshape!r})")
+        for j, (shape, dtype) in enumerate(run.parts):
+            part = f"p{len(self.imports)}_{j}"
+            self.lines.append(f"    {part} = np.empty({(run.C,) + tuple(shape[1:])!r}, "
+                              f"np.{np.dtype(dtype).name})")
+            args.append(part)
+        args += [_int(c) for c in run.counts]
+        self.lines.append(f"    {k}({_int(7)}, {_int(0)}, {_int(run.C)}, {', '.join(args)})")
+
+    def _matmul(self, node):
+        a, b = (self.value(v) for v in node.inputs)
+        out = self.output(node.outputs[0])
+        self.lines.append(f"    matmul_into({a}, {b}, {out}, {bool(node.attrs['transpose_a'])}, "
+                          f"{bool(node.attrs['transpose_b'])})")
+
+    def _copy(self, node):
+        """A concat or split as copies of (outer, axis, inner) blocks."""
+        ax = node.attrs["axis"]
+        src = node.inputs if node.type == "ConcatV2" else node.outputs
+        whole = node.outputs[0] if node.type == "ConcatV2" else node.inputs[0]
+        shape = tuple(whole.shape)
+        ax = ax % len(shape)
+        outer = int(np.prod(shape[:ax], dtype=np.int64))
+        inner = int(np.prod(shape[ax + 1:], dtype=np.int64))
+        w = self.value(whole) if node.type == "SplitV" else self.output(whole)
+        w3 = f"{w}.reshape(({outer}, {shape[ax]}, {inner}))"
+        start = 0
+        for v in src:
+            d = v.shape[ax]
+            part = self.value(v) if node.type == "ConcatV2" else self.output(v)
+            p3 = f"{part}.reshape(({outer}, {d}, {inner}))"
+            if node.type == "ConcatV2":
+                self.lines.append(f"    {w3}[:, {start}:{start + d}, :] = {p3}")
+            else:
+                self.lines.append(f"    {p3}[:, :, :] = {w3}[:, {start}:{start + d}, :]")
+            start += d
+
+
+def native_step(step, runner, matmul_ok):
+    """Whether a native lane can run `step` (`matmul_ok(node)`: blas_call.supported)."""
+    if step.kind == "group":
+        return not step.gathered and not hasattr(runner, "lanes")
+    t = step.node.type
+    if t in VIEW_OPS:
+        return True
+    if t == "MatMul":
+        return matmul_ok(step.node)
+    if t in COPY_OPS:
+        if t == "SplitV" and step.node.inputs[0].size == 0:
+            return False
+        return all(v.shape is not None for v in step.node.inputs + step.node.outputs)
+    return False

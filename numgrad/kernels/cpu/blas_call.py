@@ -1,0 +1,220 @@
+"""NumPy's own BLAS, callable from Numba's nopython code: the matmuls of a native plan.
+
+Why: a plan that runs whole inside one Numba function (backends/cpu_native.py) needs its
+matmuls there too, and Numba's ``np.dot`` needs SciPy, which numgrad does not depend on.
+NumPy's wheels bundle OpenBLAS built with 64-bit integers and export its CBLAS functions
+under prefixed names (``scipy_cblas_sgemm64_``, ...).  Calling that same library keeps the
+results of a native plan bit for bit those of ``np.matmul`` (the same routine, arguments and
+data), and threadpoolctl's limits (blas_threads.py) apply to it as to NumPy's own calls.
+
+How: `available()` (once, on first use: `find()`) asks threadpoolctl which BLAS library
+NumPy loaded, opens it with ctypes and looks up the four routines a plan needs (s/d gemm,
+s/d gemv).  Their addresses are given to LLVM under numgrad's own symbol names
+(``numgrad_cblas_sgemm``, ...), which the jitted functions below call as external
+functions: a function calling them is cached on disk like any other (a baked-in ctypes
+pointer would not be), and loading it from the cache links to the addresses of this
+process.  Anything else (MKL, Accelerate, a BLAS with 32-bit integers
+or other names, no threadpoolctl) leaves `AVAILABLE` False with the reason in `REASON`, and
+plans run their matmuls through NumPy as before.  ``NUMGRAD_NATIVE_BLAS=0`` turns the
+lookup off (config.py).
+
+`matmul_into(a, b, out)` dispatches as NumPy 2.x's matmul does for the two cases it handles:
+a general product calls gemm (transposed views as transposed operands, their leading
+dimension from their strides), a matrix-vector product (one output column) gemv.  Other
+shapes (a row times a matrix, an inner dimension of 1, empty dimensions) are
+`supported(...) == False`: their plans keep NumPy's path.  A @ A.T of one buffer (NumPy's
+syrk) is seen only at run time: matmul_into raises, and the plan's step runner computes that
+call.
+"""
+import ctypes
+import threading
+
+import numpy as np
+from numba import njit, types
+from numba.extending import overload
+
+from ... import config
+
+ENABLED = config.get("NUMGRAD_NATIVE_BLAS")
+
+# CBLAS enums
+ROW_MAJOR, COL_MAJOR, NO_TRANS, TRANS = 101, 102, 111, 112
+
+# our symbol -> the names NumPy's bundled OpenBLAS exports it under (64-bit integers)
+ROUTINES = {
+    "numgrad_cblas_sgemm": ("scipy_cblas_sgemm64_", "cblas_sgemm64_"),
+    "numgrad_cblas_dgemm": ("scipy_cblas_dgemm64_", "cblas_dgemm64_"),
+    "numgrad_cblas_sgemv": ("scipy_cblas_sgemv64_", "cblas_sgemv64_"),
+    "numgrad_cblas_dgemv": ("scipy_cblas_dgemv64_", "cblas_dgemv64_"),
+}
+
+_LOCK = threading.Lock()
+AVAILABLE = False
+REASON = "not looked up yet"
+LIBRARY = None              # the path of the library found
+
+
+def numpy_blas_path():
+    """(path, internal api) of the BLAS library NumPy loaded, from threadpoolctl, or None."""
+    import threadpoolctl
+    for info in threadpoolctl.threadpool_info():
+        if info.get("user_api") == "blas" and "numpy" in (info.get("filepath") or "").lower():
+            return info["filepath"], info.get("internal_api")
+    for info in threadpoolctl.threadpool_info():
+        if info.get("user_api") == "blas":
+            return info["filepath"], info.get("internal_api")
+    return None
+
+
+def lookup(lib):
+    """{our symbol: address} of every routine in `lib` (a ctypes library), or None and the
+    first missing routine's names."""
+    found = {}
+    for ours, names in ROUTINES.items():
+        for name in names:
+            fn = getattr(lib, name, None)
+            if fn is not None:
+                found[ours] = ctypes.cast(fn, ctypes.c_void_p).value
+                break
+        else:
+            return None, f"no {' or '.join(names)} in NumPy's BLAS"
+    return found, None
+
+
+def find():
+    """Look the routines up once and register them with LLVM; sets AVAILABLE and REASON."""
+    global AVAILABLE, REASON, LIBRARY
+    if not ENABLED:
+        AVAILABLE, REASON = False, "NUMGRAD_NATIVE_BLAS=0"
+        return AVAILABLE
+    try:
+        where = numpy_blas_path()
+    except Exception as e:  # noqa: BLE001  (no threadpoolctl: NumPy's path)
+        where, REASON = None, f"threadpoolctl could not tell NumPy's BLAS ({e})"
+    else:
+        REASON = "threadpoolctl found no BLAS library of NumPy's"
+    if where is None:
+        AVAILABLE = False
+        return AVAILABLE
+    path, api = where
+    if api != "openblas":
+        AVAILABLE, REASON = False, f"NumPy's BLAS is {api} ({path}), not a bundled OpenBLAS"
+        return AVAILABLE
+    found, missing = lookup(ctypes.CDLL(path))
+    if found is None:
+        AVAILABLE, REASON = False, missing
+        return AVAILABLE
+    register(found)
+    AVAILABLE, REASON, LIBRARY = True, f"NumPy's OpenBLAS ({path})", path
+    return AVAILABLE
+
+
+def register(addresses):
+    """Give LLVM our symbols' addresses (jitted code links to them by name)."""
+    import llvmlite.binding as llvm
+    for name, address in addresses.items():
+        llvm.add_symbol(name, address)
+
+
+def available():
+    """Whether native code can call NumPy's BLAS (looked up on the first call: threadpoolctl
+    is not imported by `import numgrad`)."""
+    if REASON == "not looked up yet":
+        with _LOCK:
+            if REASON == "not looked up yet":
+                find()
+    return AVAILABLE
+
+
+def describe():
+    """One line for plan summaries and explain()."""
+    available()
+    return ("native matmuls: " + REASON) if AVAILABLE else ("native matmuls off: " + REASON)
+
+
+_i, _p = types.int64, types.intp       # BLAS integers (64-bit), pointers as integers
+_gemm_sig = types.void(types.intc, types.intc, types.intc, _i, _i, _i, None, _p, _i, _p, _i,
+                       None, _p, _i)
+_gemv_sig = types.void(types.intc, types.intc, _i, _i, None, _p, _i, _p, _i, None, _p, _i)
+
+
+def _typed(sig, scalar):
+    args = [scalar if a is None else a for a in sig.args]
+    return types.void(*args)
+
+
+sgemm = types.ExternalFunction("numgrad_cblas_sgemm", _typed(_gemm_sig, types.float32))
+dgemm = types.ExternalFunction("numgrad_cblas_dgemm", _typed(_gemm_sig, types.float64))
+sgemv = types.ExternalFunction("numgrad_cblas_sgemv", _typed(_gemv_sig, types.float32))
+dgemv = types.ExternalFunction("numgrad_cblas_dgemv", _typed(_gemv_sig, types.float64))
+
+
+def supported(a_shape, b_shape, dtype, transpose_a, transpose_b):
+    """Whether matmul_into computes this 2-D product as NumPy does (see the docstring)."""
+    if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
+        return False
+    if len(a_shape) != 2 or len(b_shape) != 2:
+        return False
+    m, k = (a_shape[1], a_shape[0]) if transpose_a else a_shape
+    n = b_shape[0] if transpose_b else b_shape[1]
+    if min(m, k, n) < 1 or m == 1 or k == 1:
+        return False
+    return max(m, k, n) < 2 ** 31
+
+
+def _gemm(out, order, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
+    """c = op(a) @ op(b) by s/dgemm as out's dtype says (alpha 1, beta 0)."""
+
+
+def _gemv(out, order, trans, rows, cols, a, lda, x, incx, y, incy):
+    """y = op(a) @ x by s/dgemv as out's dtype says (alpha 1, beta 0)."""
+
+
+@overload(_gemm, jit_options={"nogil": True, "cache": True})
+def _gemm_typed(out, order, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
+    if out.dtype == types.float32:
+        def impl(out, order, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
+            sgemm(order, ta, tb, m, n, k, np.float32(1.0), a, lda, b, ldb, np.float32(0.0), c,
+                  ldc)
+        return impl
+    if out.dtype == types.float64:
+        def impl(out, order, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
+            dgemm(order, ta, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc)
+        return impl
+    return None
+
+
+@overload(_gemv, jit_options={"nogil": True, "cache": True})
+def _gemv_typed(out, order, trans, rows, cols, a, lda, x, incx, y, incy):
+    if out.dtype == types.float32:
+        def impl(out, order, trans, rows, cols, a, lda, x, incx, y, incy):
+            sgemv(order, trans, rows, cols, np.float32(1.0), a, lda, x, incx, np.float32(0.0),
+                  y, incy)
+        return impl
+    if out.dtype == types.float64:
+        def impl(out, order, trans, rows, cols, a, lda, x, incx, y, incy):
+            dgemv(order, trans, rows, cols, 1.0, a, lda, x, incx, 0.0, y, incy)
+        return impl
+    return None
+
+
+@njit(nogil=True, cache=True)
+def matmul_into(a, b, out, transpose_a, transpose_b):
+    """out = op(a) @ op(b) for C-contiguous 2-D float arrays (op: transpose if asked), by the
+    BLAS routine NumPy's matmul picks.  Raises ValueError for A @ A.T of one buffer (NumPy's
+    syrk case), which the caller must not pass (`supported` rules out the other cases)."""
+    m, n = out.shape
+    k = a.shape[0] if transpose_a else a.shape[1]
+    if a.ctypes.data == b.ctypes.data and transpose_a != transpose_b:
+        raise ValueError("A @ A.T of one buffer: NumPy computes it with syrk")
+    ta = TRANS if transpose_a else NO_TRANS
+    if n == 1:
+        # matrix @ vector: gemv over a (rows x cols as stored); the vector's stride is b's
+        # row stride (1 when b is a transposed row)
+        inc = 1 if transpose_b else b.shape[1]
+        _gemv(out, ROW_MAJOR, ta, a.shape[0], a.shape[1], a.ctypes.data, a.shape[1],
+              b.ctypes.data, inc, out.ctypes.data, 1)
+        return
+    tb = TRANS if transpose_b else NO_TRANS
+    _gemm(out, ROW_MAJOR, ta, tb, m, n, k, a.ctypes.data, a.shape[1], b.ctypes.data,
+          b.shape[1], out.ctypes.data, n)

@@ -1,0 +1,69 @@
+"""Step flags shared by the lanes of a native plan (backends/cpu_native.py).
+
+Each lane of a native plan is one nogil Numba function running on its own thread; a step that
+reads a value of another lane waits for that step's flag.  `flags` is an int64 array: entry s
+holds the number of the call (`epoch`) whose step s is done, so it is never reset between
+calls; the entry after the last step is set by Python to the epoch when a lane failed, and
+waiting lanes then return early.
+
+The flag is written with release order after the step's outputs and read with acquire order
+before its readers run (LLVM atomics): on any CPU the outputs are visible to the reader once
+it sees the flag.  A waiting lane spins for SPINS reads, then yields its core (sched_yield)
+between reads, so that a lane whose core is taken by another process gets it back soon.
+"""
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+SPINS = 2000
+
+_sched_yield = types.ExternalFunction("sched_yield", types.intc())
+
+
+@intrinsic
+def load_acquire(typingctx, flags, index):
+    """flags[index] read with acquire order (an int64 1-D array)."""
+    sig = types.int64(flags, index)
+
+    def codegen(context, builder, sig, args):
+        ary = context.make_array(sig.args[0])(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, sig.args[0], ary, [args[1]])
+        return builder.load_atomic(ptr, "acquire", 8)
+    return sig, codegen
+
+
+@intrinsic
+def store_release(typingctx, flags, index, value):
+    """flags[index] = value with release order (an int64 1-D array)."""
+    sig = types.void(flags, index, types.int64)
+
+    def codegen(context, builder, sig, args):
+        ary = context.make_array(sig.args[0])(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, sig.args[0], ary, [args[1]])
+        val = context.cast(builder, args[2], sig.args[2], types.int64)
+        builder.store_atomic(val, ptr, "release", 8)
+        return context.get_dummy_value()
+    return sig, codegen
+
+
+@njit(nogil=True, cache=True)
+def wait_for(flags, step, epoch):
+    """Wait until step `step` of call `epoch` is done: True, or False when a lane failed
+    (the flag after the last step holds `epoch`)."""
+    abort = flags.shape[0] - 1
+    n = 0
+    while load_acquire(flags, step) != epoch:
+        if load_acquire(flags, abort) == epoch:
+            return False
+        n += 1
+        if n > SPINS:
+            _sched_yield()
+    return True
+
+
+@njit(nogil=True, cache=True)
+def mark_done(flags, step, epoch):
+    store_release(flags, step, epoch)
+
+
+__all__ = ["load_acquire", "store_release", "wait_for", "mark_done"]

@@ -1,0 +1,235 @@
+"""Native lanes (backends/cpu_native.py): a plan with matmuls run whole in nogil Numba
+functions calling NumPy's own BLAS (kernels/cpu/blas_call.py), bit for bit the step runner's
+results, with the step runner as the fallback."""
+import numpy as np
+import pytest
+
+import numgrad as ng
+from numgrad import config, threads
+from numgrad.backends import cpu_native
+from numgrad.compiler import emit_lane
+from numgrad.kernels.cpu import blas_call
+
+pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
+
+needs_blas = pytest.mark.skipif(not blas_call.available(), reason=blas_call.describe())
+
+# (a shape, b shape, transpose_a, transpose_b): W6's kinds of product, gemm and gemv
+PRODUCTS = [((40, 2), (2, 8), False, False), ((40, 8), (8, 8), False, True),
+            ((40, 8), (40, 8), True, False), ((40, 8), (8, 1), False, False),
+            ((40, 8), (40, 1), True, False), ((6, 5), (1, 5), False, True)]
+
+
+@needs_blas
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_into_is_numpys_matmul_bit_for_bit(dtype):
+    rng = np.random.default_rng(0)
+    for a_shape, b_shape, ta, tb in PRODUCTS:
+        a = rng.standard_normal(a_shape).astype(dtype)
+        b = rng.standard_normal(b_shape).astype(dtype)
+        assert blas_call.supported(a_shape, b_shape, dtype, ta, tb)
+        want = np.matmul(a.T if ta else a, b.T if tb else b)
+        got = np.full(want.shape, np.nan, dtype)
+        blas_call.matmul_into(a, b, got, ta, tb)
+        assert np.array_equal(got, want), (a_shape, b_shape, ta, tb)
+
+
+def test_supported_leaves_numpys_other_routines_to_numpy():
+    f32 = np.float32
+    assert not blas_call.supported((1, 8), (8, 8), f32, False, False)     # a row: gemv
+    assert not blas_call.supported((8, 1), (1, 8), f32, False, False)     # k = 1: no BLAS
+    assert not blas_call.supported((8, 0), (0, 8), f32, False, False)
+    assert not blas_call.supported((8, 8), (8, 8), np.int32, False, False)
+    assert not blas_call.supported((2, 8, 8), (8, 8), f32, False, False)
+    assert blas_call.supported((8, 3), (3, 8), f32, False, False)
+
+
+def test_lookup_reports_the_missing_symbol():
+    class NoCblas:                      # a BLAS without NumPy's prefixed CBLAS names
+        pass
+    found, why = blas_call.lookup(NoCblas())
+    assert found is None and "scipy_cblas_sgemm64_" in why
+
+
+def _pinn(n=48, layers=(2, 6, 6, 1), dtype=np.float32, seed=0):
+    """A small W6: MLP u(t, x), u_t and u_x, u_xx by ng.gradients, the residual's loss and its
+    gradients with respect to the weights (fetches, feed_dict)."""
+    rng = np.random.default_rng(seed)
+    t = ng.placeholder(dtype, [n, 1])
+    x = ng.placeholder(dtype, [n, 1])
+    params = [(ng.Variable((rng.normal(size=(a, b)) / np.sqrt(a)).astype(dtype)),
+               ng.Variable((0.1 * rng.normal(size=(1, b))).astype(dtype)))
+              for a, b in zip(layers[:-1], layers[1:])]
+    h = ng.concat([t, x], 1)
+    for w, b in params[:-1]:
+        h = ng.tanh(ng.matmul(h, w) + b)
+    u = ng.matmul(h, params[-1][0]) + params[-1][1]
+    u_t, u_x = ng.gradients(u, [t, x])
+    u_xx = ng.gradients(u_x, x)[0]
+    f = u_t + u * u_x - 0.01 * u_xx
+    loss = ng.reduce_mean(ng.square(f))
+    fetches = [loss] + ng.gradients(loss, [p for pair in params for p in pair])
+    feed = {t: rng.uniform(0, 1, (n, 1)).astype(dtype),
+            x: rng.uniform(-1, 1, (n, 1)).astype(dtype)}
+    return fetches, feed
+
+
+def _plan(sess):
+    """The session's compiled plan with matmuls (not the initializer's)."""
+    plan, = [cp for p in sess._plans.values() for cp in p._compiled.values()
+             if any(st.kind == "single" and st.node.type == "MatMul"
+                    for st in getattr(cp, "steps", ()))]
+    return plan
+
+
+@pytest.fixture(scope="module")
+def pinn():
+    """One small W6 graph and a cpu Session (its kernels compile once for the module)."""
+    graph = ng.Graph()
+    with graph.as_default():
+        fetches, feed = _pinn()
+        sess = ng.Session(backend="cpu", graph=graph)
+        sess.run(ng.global_variables_initializer())
+    with config.override(NUMGRAD_NATIVE_PLAN="off", NUMGRAD_INTERPRET_CALLS=0):
+        stepped = sess.run(fetches, feed)
+    return sess, fetches, feed, stepped
+
+
+@needs_blas
+def test_a_w6_like_plan_runs_every_step_natively(pinn):
+    sess, fetches, feed, _ = pinn
+    plan = _plan(sess)
+    assert cpu_native.why_not(plan) is None
+    kinds = {st.node.type for st in plan.steps if st.kind == "single"}
+    assert "MatMul" in kinds and kinds <= {"MatMul", "ConcatV2", "SplitV", "Reshape"}
+    deps = cpu_native.dependencies(plan)
+    for n_lanes in (1, 2):
+        lanes = cpu_native.schedule(deps, cpu_native.estimated_costs(plan), n_lanes)
+        assert sorted(s for lane in lanes for s in lane) == list(range(len(plan.steps)))
+        assert all(lanes), "a lane without steps"
+        # every lane's order is the order of a serial run in which no lane waits for a
+        # step that is not yet done: the steps' start times of the schedule sort them
+        done, pos = set(), [0] * n_lanes
+        while len(done) < len(plan.steps):
+            moved = False
+            for k, lane in enumerate(lanes):
+                while pos[k] < len(lane) and set(deps[lane[pos[k]]]) <= done:
+                    done.add(lane[pos[k]])
+                    pos[k] += 1
+                    moved = True
+            assert moved, "the lanes wait for each other"
+
+
+@needs_blas
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_native_lanes_give_the_step_runners_results_bit_for_bit(pinn, n_threads):
+    sess, fetches, feed, stepped = pinn
+    old = threads.get_num_threads()
+    threads.set_num_threads(n_threads)
+    try:
+        with config.override(NUMGRAD_NATIVE_PLAN="on", NUMGRAD_INTERPRET_CALLS=0):
+            native = sess.run(fetches, feed)
+            again = sess.run(fetches, feed)
+    finally:
+        threads.set_num_threads(old)
+    choice = _plan(sess)._native
+    assert choice.native is not None and len(choice.native.lanes) == n_threads
+    if n_threads == 2:
+        assert choice.native.layout.arena_bytes > 0     # values cross between the lanes
+    for a, b, c in zip(stepped, native, again):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert np.array_equal(a, b) and np.array_equal(a, c)
+
+
+@needs_blas
+def test_cpu_native_lanes_match_the_numpy_backend(pinn):
+    sess, fetches, feed, _ = pinn
+    with config.override(NUMGRAD_NATIVE_PLAN="on", NUMGRAD_INTERPRET_CALLS=0):
+        native = sess.run(fetches, feed)
+    with ng.Session(backend="numpy", graph=sess.graph) as ref_sess:
+        ref_sess.run(ng.global_variables_initializer())
+        want = ref_sess.run(fetches, feed)
+    for a, b in zip(native, want):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6)
+
+
+def test_without_native_blas_plans_keep_the_step_runner(pinn):
+    sess, fetches, feed, stepped = pinn
+    graph = ng.Graph()
+    with graph.as_default():
+        fetches2, feed2 = _pinn(seed=0)
+        sess2 = ng.Session(backend="cpu", graph=graph)
+        sess2.run(ng.global_variables_initializer())
+    try:
+        with config.override(NUMGRAD_NATIVE_BLAS=False, NUMGRAD_NATIVE_PLAN="on",
+                             NUMGRAD_INTERPRET_CALLS=0):
+            assert not blas_call.find()     # as if NumPy's BLAS had no such symbols
+            got = sess2.run(fetches2, feed2)
+            choice = _plan(sess2)._native
+            assert choice.reason is not None and "NUMGRAD_NATIVE_BLAS=0" in choice.reason
+            assert choice.native is None
+            assert "native lanes: no" in _plan(sess2).summary()
+    finally:
+        blas_call.find()
+    for a, b in zip(stepped, got):
+        assert np.array_equal(a, b)
+
+
+@needs_blas
+def test_a_failing_lane_falls_back_to_the_step_runner():
+    # x.T @ x of one buffer is NumPy's syrk case: the native matmul refuses it at run time,
+    # the other lane stops at its next wait, and the step runner computes the call
+    rng = np.random.default_rng(3)
+    graph = ng.Graph()
+    with graph.as_default():
+        x = ng.placeholder(ng.float32, [32, 4])
+        y = ng.tanh(ng.matmul(x, x, transpose_a=True))
+        z = ng.matmul(ng.sin(x), ng.ones([4, 4]))
+        out = [ng.reduce_sum(y), ng.reduce_sum(z * 2.0)]
+        sess = ng.Session(backend="cpu", graph=graph)
+    xv = rng.standard_normal((32, 4)).astype(np.float32)
+    old = threads.get_num_threads()
+    threads.set_num_threads(2)
+    try:
+        with config.override(NUMGRAD_NATIVE_PLAN="on", NUMGRAD_INTERPRET_CALLS=0):
+            got = sess.run(out, {x: xv})
+    finally:
+        threads.set_num_threads(old)
+    with ng.Session(backend="numpy", graph=graph) as ref:
+        want = ref.run(out, {x: xv})
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    assert _plan(sess)._native.native is not None
+
+
+def test_lane_sources_name_every_step_once(pinn):
+    sess = pinn[0]
+    plan = _plan(sess)
+    if cpu_native.why_not(plan) is not None:
+        pytest.skip(cpu_native.why_not(plan))
+    lanes = cpu_native.schedule(cpu_native.dependencies(plan),
+                                cpu_native.estimated_costs(plan), 2)
+    lane_of = {s: k for k, lane in enumerate(lanes) for s in lane}
+    layout = emit_lane.Layout(plan, [lane_of[i] for i in range(len(plan.steps))])
+    sources = emit_lane.lane_sources(plan, plan.runners, lanes, layout)
+    n_matmuls = sum(st.kind == "single" and st.node.type == "MatMul" for st in plan.steps)
+    assert sum(src.count("matmul_into(") for src in sources.values()) == n_matmuls
+    signalled = {s for s in range(len(plan.steps)) if f"mark_done(flags, {s}," in
+                 "".join(sources.values())}
+    waited = {s for s in range(len(plan.steps)) if f"wait_for(flags, {s}," in
+              "".join(sources.values())}
+    assert waited <= signalled
+
+
+@needs_blas
+def test_the_native_matmuls_call_the_library_numgrads_blas_policy_controls():
+    # blas_threads.begin() (one BLAS thread in numgrad's runs, issue 21) sets threadpoolctl's
+    # controllers: the library native lanes call must be one of them
+    from numgrad import blas_threads
+    paths = [lc.filepath for lc in blas_threads.controllers()]
+    assert blas_call.LIBRARY in paths
+    blas_threads.begin()
+    try:
+        lc = next(lc for lc in blas_threads.controllers() if lc.filepath == blas_call.LIBRARY)
+        assert lc.get_num_threads() == 1 or blas_threads.SETTING is not None
+    finally:
+        blas_threads.end()
