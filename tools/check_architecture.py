@@ -65,7 +65,6 @@ KNOWN_OP_KEYED = {
     "numgrad/backends/cuda.py": 2,
     "numgrad/compiler/emit_loop.py": 3,
     "numgrad/compiler/emit_plan.py": 13,
-    "numgrad/compiler/rewrites.py": 6,
     "numgrad/control/native_loop.py": 4,
 }
 

@@ -470,7 +470,7 @@ ROW_TRAITS = {
     "AddV2": ("commutative", "cheap"), "Mul": ("commutative", "cheap"),
     "Equal": ("commutative",), "NotEqual": ("commutative",),
     "LogicalAnd": ("commutative",), "LogicalOr": ("commutative",),
-    "Sub": ("cheap",), "Neg": ("cheap",), "Square": ("cheap",), "RealDiv": ("cheap",),
+    "Sub": ("cheap",), "Neg": ("cheap", "negation"), "Square": ("cheap",), "RealDiv": ("cheap",),
     "Maximum": ("cheap",), "Minimum": ("cheap",), "SquaredDifference": ("cheap",),
 }
 
@@ -876,8 +876,9 @@ def _matmul_compute(vals, attrs):
     return [np.matmul(a, b)]
 
 
-register_op("MatMul", _matmul_infer, _matmul_compute, kind="opaque")
-register_op("BatchMatMulV2", _matmul_infer, _matmul_compute, kind="opaque")
+register_op("MatMul", _matmul_infer, _matmul_compute, kind="opaque", traits=("matmul",))
+register_op("BatchMatMulV2", _matmul_infer, _matmul_compute, kind="opaque",
+            traits=("matmul",))
 
 
 @atomic

@@ -67,6 +67,9 @@ TRAITS = {
     "static_value": "its value follows from its attrs and its inputs' static shapes alone (a "
                     "constant, the shape/size/rank of a tensor): lowering makes it a constant, "
                     "its NumPy reference run on stand-ins of those shapes",
+    "negation": "-x: its one output is its one input negated (Neg)",
+    "matmul": "a matrix product of its two inputs' last two dims (batched over leading ones), "
+              "with transpose_a/transpose_b attrs",
 }
 
 
