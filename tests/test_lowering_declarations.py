@@ -12,6 +12,8 @@ from numgrad.ops.array import sum_to_shape
 from numgrad.ops.registry import get_op_def, op_types_with
 from test_rewrites import lowered
 
+pytestmark = pytest.mark.backend_independent     # no Session: the IR only
+
 
 def test_static_value_ops_lower_to_their_reference_value():
     x = ng.placeholder(ng.float32, [None, None, 2])
