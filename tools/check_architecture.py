@@ -58,8 +58,6 @@ PASS_EXEMPT = ("numgrad/gradients/rules",)
 KNOWN_OP_KEYED = {
     "numgrad/backends/cpu_native.py": 2,
     "numgrad/compiler/emit_lane.py": 9,
-    "numgrad/compiler/lower.py": 8,
-    "numgrad/compiler/rewrites.py": 6,
 }
 
 _ENV_READ = re.compile(r"""os\.(?:environ\.get|getenv)\(\s*["']NUMGRAD_"""

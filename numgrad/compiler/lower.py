@@ -76,6 +76,18 @@ class Lowering:
     def splat(self, scalar, shape, dtype, name=""):
         return self.const(np.asarray(scalar, dtype=dtype).reshape(()), shape, name)
 
+    def reshape(self, v, shape, name):
+        """`v` with `shape`: itself if it has it, a reshaped constant (or splat), else a
+        Reshape node."""
+        if v.shape == tuple(shape):
+            return v
+        if v.const is not None:
+            if v.const.ndim == 0:
+                return self.splat(v.const, shape, v.dtype, name)
+            return self.const(v.const.reshape(shape), name=name)
+        return self.node("Reshape", {"shape": tuple(shape)}, [v], [(tuple(shape), v.dtype)],
+                         name)[0]
+
     # --- nodes -----------------------------------------------------------------------------
     def node(self, op_type, attrs, inputs, out_specs, name, op_def=None):
         ids = tuple(v.id for v in inputs)
@@ -123,16 +135,17 @@ def lower_ops(ops, fetches, feeds, feed_signature, rules=None):
         env[t] = v
         feed_values.append(v)
     for op in ops:
-        if op.type == "NoOp":
-            continue
         if op.outputs and all(t in env for t in op.outputs):
             continue
-        if op.type == "Placeholder":
+        op_def = get_op_def(op.type)
+        if op_def.kind == "control":        # no data (NoOp)
+            continue
+        if op_def.has_trait("placeholder"):     # not fed
             p = op.outputs[0]
             raise InvalidArgumentError(f"You must feed a value for placeholder tensor '{op.name}' "
                                        f"with dtype {p.dtype.name} and shape {p.shape}", op)
         ins = [env[t] for t in op.inputs]
-        outs = _lower_op(L, op, ins)
+        outs = _lower_op(L, op, ins, op_def)
         for t, v in zip(op.outputs, outs):
             if t not in env:
                 env[t] = v
@@ -160,24 +173,22 @@ def _infer(op, ins):
     return out, op_def
 
 
-def _lower_op(L, op, ins):
-    typ = op.type
-    if typ == "Const":
-        return [L.const(op.attrs["value"], name=op.name)]
+def _static_value(op, op_def, ins):
+    """The value of a `static_value` op (Const, Shape, ...): its NumPy reference run on
+    zero-strided stand-ins of its inputs' shapes (their values are never read)."""
+    stand_ins = [np.broadcast_to(np.zeros((), np.bool_), v.shape) for v in ins]
+    return op_def.compute(stand_ins, op.attrs)[0]
+
+
+def _lower_op(L, op, ins, op_def):
+    if op_def.has_trait("static_value"):
+        return [L.const(_static_value(op, op_def, ins), name=op.name)]
     out = rewrites.apply(L.rules["early"], rewrites.Site(L, op, ins))
     if out is not None:
         return out
-    op_def = get_op_def(typ)
     alias = op_def.extra.get("alias")
     if alias is not None:           # an op that passes one input through (Assign)
         return [ins[alias]]
-    if typ in ("Shape", "Size", "Rank"):
-        x = ins[0]
-        if typ == "Shape":
-            return [L.const(np.array(x.shape, op.attrs["out_type"].np), name=op.name)]
-        if typ == "Size":
-            return [L.const(np.array(x.size, op.attrs["out_type"].np), name=op.name)]
-        return [L.const(np.array(len(x.shape), np.int32), name=op.name)]
     specs, op_def = _infer(op, ins)
     out = rewrites.apply(L.rules["op"], rewrites.Site(L, op, ins, specs, op_def))
     if out is not None:
@@ -187,27 +198,9 @@ def _lower_op(L, op, ins):
         return [L.const(np.full(shape0, op_def.extra["like_value"], dt0), name=op.name)]
     if op_def.kind == "shape_view":     # every view is one Reshape
         return L.node("Reshape", {"shape": shape0}, [ins[0]], [(shape0, dt0)], op.name)
-    if typ == "Select" and len(ins[0].shape) == 1 and len(shape0) > 1:
-        c = ins[0]
-        c2 = _lower_reshape(L, c, (c.shape[0],) + (1,) * (len(shape0) - 1), op.name + "/cond")
-        return L.node("SelectV2", {}, [c2, ins[1], ins[2]], specs, op.name)
-    if typ == "SumToShape":
-        g = ins[0]
-        target = shape0
-        lead = len(g.shape) - len(target)
-        axes = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(target)
-                                          if d == 1 and g.shape[lead + i] != 1)
-        kept = tuple(1 if i in axes else d for i, d in enumerate(g.shape))
-        s, = L.node("Sum", {"axis": axes, "keepdims": True}, [g], [(kept, dt0)], op.name)
-        return [_lower_reshape(L, s, target, op.name + "/reshape")]
-    return L.node(typ, dict(op.attrs), ins, specs, op.name, op_def)
-
-
-def _lower_reshape(L, v, shape, name):
-    if v.shape == tuple(shape):
-        return v
-    if v.const is not None:
-        if v.const.ndim == 0:
-            return L.splat(v.const, shape, v.dtype, name)
-        return L.const(v.const.reshape(shape), name=name)
-    return L.node("Reshape", {"shape": tuple(shape)}, [v], [(tuple(shape), v.dtype)], name)[0]
+    lower_fn = op_def.extra.get("lower")     # declared with the op (Select, SumToShape)
+    if lower_fn is not None:
+        out = lower_fn(L, op, ins, specs)
+        if out is not None:
+            return out
+    return L.node(op.type, dict(op.attrs), ins, specs, op.name, op_def)

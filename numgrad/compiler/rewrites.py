@@ -85,6 +85,24 @@ def _fills_like(op_def):
     return "like_value" in op_def.extra
 
 
+def _is_matmul(op_def):
+    return op_def.has_trait("matmul")
+
+
+def _made_by(v, trait):
+    """Whether IR value `v` is the output of a node whose op has `trait`."""
+    if v.node is None:
+        return False
+    op_def = find_op_def(v.node.type)
+    return op_def is not None and op_def.has_trait(trait)
+
+
+def _is_view_value(v):
+    """Whether IR value `v` is the one output of a view node (lowering makes every view a
+    Reshape node)."""
+    return v.node is not None and v.node.kind == "shape_view" and len(v.node.outputs) == 1
+
+
 def names():
     return [r.name for r in RULES]
 
@@ -239,10 +257,9 @@ def _reshape_chain(s):
     """reshape(reshape(x)) -> reshape(x) (any chain of views: one Reshape of its source, or
     the source where the chain ends at its shape)"""
     x = s.ins[0]
-    if x.const is not None or x.node is None or x.node.type != "Reshape" \
-            or len(x.node.outputs) != 1:
+    if x.const is not None or not _is_view_value(x):
         return None
-    while x.node is not None and x.node.type == "Reshape" and len(x.node.outputs) == 1:
+    while _is_view_value(x):
         x = x.node.inputs[0]
     if x.shape == s.shape:      # back to the source's own shape: the source itself
         return [x]
@@ -394,7 +411,7 @@ def _constant_fold(s):
     limit = ELEMENTWISE_FOLD_LIMIT if s.op_def.kind == "elementwise" else FOLD_LIMIT
     if all(v.const is not None for v in s.ins) and all(
             int(np.prod(shape, dtype=np.int64)) <= limit for shape, _ in s.specs) \
-            and s.type != "Placeholder":
+            and not s.op_def.has_trait("placeholder"):
         return fold(s.L, s.op, s.ins, s.op_def, s.specs)
 
 
@@ -466,9 +483,10 @@ def _reciprocal_squared(s):
     if s.dtype.kind != "f":
         return None
     x, y = s.ins
-    negate = x.node is not None and x.node.type == "Neg"
+    negate = _made_by(x, "negation")
     q = x.node.inputs[0] if negate else x
-    if q.node is None or q.node.type != "RealDiv" or q.shape != s.shape or q.dtype != x.dtype:
+    # q is the same division as this one (the rule looks at RealDiv only)
+    if q.node is None or q.node.type != s.type or q.shape != s.shape or q.dtype != x.dtype:
         return None
     one, divisor = q.node.inputs
     if divisor.id != y.id or not is_scalar_const(one, 1):
@@ -689,7 +707,7 @@ def _view(L, x, shape, name):
     return L.node("Reshape", {"shape": shape}, [x], [(shape, x.dtype)], name)[0]
 
 
-@rule("matmul_outer", ("MatMul", "BatchMatMulV2"))
+@rule("matmul_outer", select=_is_matmul)
 def _matmul_outer(s):
     """a @ b with an inner dimension of 1 -> a * b (broadcast: (..., m, 1) * (..., 1, n);
     a transposed operand is a reshape, as one of its two dims is 1)

@@ -107,11 +107,12 @@ def _shape_infer(inputs, attrs):
 
 
 register_op("Shape", _shape_infer, lambda v, a: [np.array(v[0].shape, a["out_type"].np)],
-            kind="shape")
+            kind="shape", traits=("static_value",))
 register_op("Size", lambda i, a: [(a["out_type"], TensorShape([]))],
-            lambda v, a: [np.array(v[0].size, a["out_type"].np)], kind="shape")
+            lambda v, a: [np.array(v[0].size, a["out_type"].np)], kind="shape",
+            traits=("static_value",))
 register_op("Rank", lambda i, a: [(_dt.int32, TensorShape([]))],
-            lambda v, a: [np.array(v[0].ndim, np.int32)], kind="shape")
+            lambda v, a: [np.array(v[0].ndim, np.int32)], kind="shape", traits=("static_value",))
 
 
 def _shape_source(x):
@@ -299,14 +300,28 @@ def broadcast_to(input, shape, name=None):  # noqa: A002
     return make_op("BroadcastTo", [input, _shape_arg(shape, "broadcast_to")], name=name).outputs[0]
 
 
+def _broadcast_axes(g_shape, shape):
+    """The axes of `g_shape` along which an array of `shape` was broadcast to it."""
+    lead = len(g_shape) - len(shape)
+    return tuple(range(lead)) + tuple(
+        lead + i for i, d in enumerate(shape) if d == 1 and g_shape[lead + i] != 1)
+
+
 def sum_to_shape_np(g, shape):
     """Sum `g` over the axes along which an array of `shape` was broadcast to g's shape."""
     shape = tuple(int(d) for d in shape)
-    lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1)
+    axes = _broadcast_axes(g.shape, shape)
     out = np.sum(g, axis=axes, keepdims=True) if axes else g
     return out.reshape(shape)
+
+
+def _sum_to_shape_lower(L, op, ins, specs):
+    """SumToShape in the IR: a keepdims Sum over the broadcast axes, then a reshape."""
+    g, (target, dtype) = ins[0], specs[0]
+    axes = _broadcast_axes(g.shape, target)
+    kept = tuple(1 if i in axes else d for i, d in enumerate(g.shape))
+    s, = L.node("Sum", {"axis": axes, "keepdims": True}, [g], [(kept, dtype)], op.name)
+    return [L.reshape(s, target, op.name + "/reshape")]
 
 
 def _sum_to_shape_infer(inputs, attrs):
@@ -316,7 +331,8 @@ def _sum_to_shape_infer(inputs, attrs):
 
 
 register_op("SumToShape", _sum_to_shape_infer,
-            lambda v, a: [np.asarray(sum_to_shape_np(v[0], v[1]))], kind="reduce")
+            lambda v, a: [np.asarray(sum_to_shape_np(v[0], v[1]))], kind="reduce",
+            lower=_sum_to_shape_lower)
 
 
 def sum_to_shape(g, shape_tensor, name=None):

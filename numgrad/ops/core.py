@@ -27,7 +27,7 @@ def _const_infer(inputs, attrs):
 
 
 register_op("Const", _const_infer, lambda vals, attrs: [attrs["value"]], kind="source",
-            not_batchable="source: has no inputs")
+            traits=("static_value",), not_batchable="source: has no inputs")
 
 
 _KEPT = {np.dtype(t) for t in (np.float16, np.float32, np.float64, np.complex64, np.complex128)}

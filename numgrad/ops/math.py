@@ -470,7 +470,7 @@ ROW_TRAITS = {
     "AddV2": ("commutative", "cheap"), "Mul": ("commutative", "cheap"),
     "Equal": ("commutative",), "NotEqual": ("commutative",),
     "LogicalAnd": ("commutative",), "LogicalOr": ("commutative",),
-    "Sub": ("cheap",), "Neg": ("cheap",), "Square": ("cheap",), "RealDiv": ("cheap",),
+    "Sub": ("cheap",), "Neg": ("cheap", "negation"), "Square": ("cheap",), "RealDiv": ("cheap",),
     "Maximum": ("cheap",), "Minimum": ("cheap",), "SquaredDifference": ("cheap",),
 }
 
@@ -761,8 +761,18 @@ def _selectv2_infer(inputs, attrs):
     return [(x.dtype, broadcast_static_shape(c.shape, broadcast_static_shape(x.shape, y.shape)))]
 
 
+def _select_lower(L, op, ins, specs):
+    """Select with a vector condition picking rows (TF1) in the IR: SelectV2 with the
+    condition reshaped to (n, 1, ..., 1); None (one Select node) otherwise."""
+    c, shape = ins[0], specs[0][0]
+    if len(c.shape) != 1 or len(shape) <= 1:
+        return None
+    rows = L.reshape(c, (c.shape[0],) + (1,) * (len(shape) - 1), op.name + "/cond")
+    return L.node("SelectV2", {}, [rows, ins[1], ins[2]], specs, op.name)
+
+
 register_op("Select", _select_infer, _select_compute, kind="elementwise",
-            template="({1} if {0} else {2})", traits=("complex_as_is",))
+            template="({1} if {0} else {2})", traits=("complex_as_is",), lower=_select_lower)
 register_op("SelectV2", _selectv2_infer, lambda v, a: [np.where(v[0], v[1], v[2])],
             kind="elementwise", template="({1} if {0} else {2})",
             traits=("complex_as_is", "cheap"))
@@ -866,8 +876,9 @@ def _matmul_compute(vals, attrs):
     return [np.matmul(a, b)]
 
 
-register_op("MatMul", _matmul_infer, _matmul_compute, kind="opaque")
-register_op("BatchMatMulV2", _matmul_infer, _matmul_compute, kind="opaque")
+register_op("MatMul", _matmul_infer, _matmul_compute, kind="opaque", traits=("matmul",))
+register_op("BatchMatMulV2", _matmul_infer, _matmul_compute, kind="opaque",
+            traits=("matmul",))
 
 
 @atomic

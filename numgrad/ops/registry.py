@@ -16,6 +16,9 @@
 * ``not_batchable``: why the op needs no batching rule (numgrad/batching.py): no
   seed-dependent tensor ever reaches it (a source without inputs, say);
 * ``like_value`` (an extra): the value ZerosLike / OnesLike fill their output with;
+* ``lower`` (an extra): ``fn(L, op, ins, specs)`` -> the op's IR values, or None to lower it
+  as one node of its own type, for an op that lowers to other IR ops (compiler/lower.py
+  calls it after the op rules; ``L`` is its Lowering: ``L.node``, ``L.const``, ``L.reshape``);
 * ``traits``: named facts that a pass asks about (TRAITS lists them), so that no pass keeps
   its own list of op types;
 * ``gradient`` (optional): its gradient rule ``fn(op, grad) -> [grad for each input]``, or
@@ -67,6 +70,12 @@ TRAITS = {
             "candidate); a control_flow op without it picks one branch",
     "serial": "effects beyond its outputs (printing, user Python code, nested plans that may "
               "hold either): a cpu plan that has one runs its steps in the serial order",
+    "static_value": "its value follows from its attrs and its inputs' static shapes alone (a "
+                    "constant, the shape/size/rank of a tensor): lowering makes it a constant, "
+                    "its NumPy reference run on stand-ins of those shapes",
+    "negation": "-x: its one output is its one input negated (Neg)",
+    "matmul": "a matrix product of its two inputs' last two dims (batched over leading ones), "
+              "with transpose_a/transpose_b attrs",
 }
 
 
