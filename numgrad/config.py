@@ -163,7 +163,7 @@ SWITCHES = {s.name: s for s in [
            "backend).",
            scope="tests"),
     Switch("NUMGRAD_FUZZ_EXAMPLES", "int", 0,
-           "Graphs tried by tests/test_random_graphs.py (0: 12, or 40 and 1000 for the slow run).",
+           "Graphs tried by tests/test_random_graphs.py (0: 40, or 1000 for the slow run).",
            timing="import", scope="tests", minimum=0),
     Switch("NUMGRAD_FUZZ_LOG", "str", None,
            "File the slow fuzz run appends each graph it tries to.", scope="tests"),

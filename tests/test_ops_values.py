@@ -10,10 +10,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import numgrad as ng
-from budget import examples
 
 # Deterministic, no example database, no shrinking: bounded run time even when a property fails.
-HYP = settings(max_examples=examples(8, 20), deadline=None, derandomize=True, database=None,
+HYP = settings(max_examples=20, deadline=None, derandomize=True, database=None,
                phases=[Phase.explicit, Phase.generate],
                suppress_health_check=[HealthCheck.function_scoped_fixture])
 
