@@ -169,8 +169,9 @@ SWITCHES = {s.name: s for s in [
            "workers run: their memory manager watches the resident size).",
            timing="use"),
     Switch("NUMGRAD_SLOW", "bool", False,
-           "Run the slow tests (exhaustive vecmath sweeps, long fuzzing, peer benchmarks, the "
-           "PINN example on a non-default backend).",
+           "Run the slow tests (exhaustive vecmath sweeps, long fuzzing, more property-test "
+           "examples (tests/budget.py), peer benchmarks, the PINN example on a non-default "
+           "backend).",
            scope="tests"),
     Switch("NUMGRAD_FUZZ_EXAMPLES", "int", 0,
            "Graphs tried by tests/test_random_graphs.py (0: 40, or 1000 for the slow run).",

@@ -12,6 +12,7 @@ import pytest
 import numgrad as ng
 from numgrad.compiler.layout import PARALLEL_MIN
 
+from budget import examples
 from plan_checks import check_plan
 
 pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
@@ -283,7 +284,7 @@ def _programs(draw):
     return rows, cols, steps, reduce_axis
 
 
-@settings(max_examples=12, deadline=None, derandomize=True,
+@settings(max_examples=examples(6, 12), deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(_programs())
 def test_random_fused_graphs_match_reference(program):

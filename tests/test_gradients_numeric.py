@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import numgrad as ng
+from budget import examples
 
 F64 = ng.float64
 TOL = 1e-6
@@ -1134,7 +1135,7 @@ _PROP_OPS = {"mul": ng.multiply, "add": ng.add, "maximum": ng.maximum,
              "sub": ng.subtract, "squared_difference": ng.squared_difference}
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(8, 20), deadline=None)
 @given(_broadcast_pair(), st.sampled_from(sorted(_PROP_OPS)))
 def test_property_broadcast_binary_gradients(pair, opname):
     ng.reset_default_graph()
@@ -1152,7 +1153,7 @@ def test_property_broadcast_binary_gradients(pair, opname):
         np.testing.assert_allclose(jt, jn, atol=TOL)
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(6, 15), deadline=None)
 @given(st.lists(st.integers(1, 3), min_size=1, max_size=3), st.integers(0, 2 ** 16),
        st.sampled_from(sorted(_REDUCE)), st.booleans(), st.data())
 def test_property_reductions(shape, seed, name, keepdims, data):
@@ -1173,7 +1174,7 @@ def test_property_reductions(shape, seed, name, keepdims, data):
     np.testing.assert_allclose(jt, jn, atol=TOL)
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(6, 15), deadline=None)
 @given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(0, 2),
        st.booleans(), st.booleans(), st.integers(0, 2 ** 16))
 def test_property_matmul(m, k, n, batch, ta, tb, seed):

@@ -13,6 +13,7 @@ from numgrad import config
 from numgrad.compiler.layout import PARALLEL_MIN
 from numgrad.compiler import pipeline
 
+from budget import examples
 from plan_checks import plan_of
 
 pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
@@ -218,7 +219,7 @@ def build_row_program(shape, steps):
     return [loss, full[-1]] + ng.gradients(loss, [x, v]), x, v
 
 
-@settings(max_examples=12, deadline=None, derandomize=True,
+@settings(max_examples=examples(6, 12), deadline=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
 @given(row_programs())
 def test_random_row_programs(program):
