@@ -60,7 +60,7 @@ def why_not(plan):
     """None when `plan` (a CompiledPlan) can run native, else the reason."""
     if not (blas_call.ENABLED and blas_call.available()):
         return blas_call.describe()
-    if not any(st.kind == "single" and st.node.type == "MatMul" for st in plan.steps):
+    if not any(emit_lane.is_matmul(st) for st in plan.steps):
         return "no matmul (the plan function or the step runner serve it)"
     for st, run in zip(plan.steps, plan.runners):
         if not emit_lane.native_step(st, run, matmul_ok):
@@ -68,8 +68,7 @@ def why_not(plan):
                 f"{st.node.type} '{st.node.name}'"
             return f"{what} has no native step"
     produced = {v.id for st in plan.steps for v in emit_lane.step_values(st)[1]}
-    views = {st.node.outputs[0].id for st in plan.steps
-             if st.kind == "single" and st.node.type in emit_lane.VIEW_OPS}
+    views = {st.node.outputs[0].id for st in plan.steps if emit_lane.is_view(st)}
     ids = [v.id for v in plan._fetch_values]
     if any(vid not in produced or vid in views or ids.count(vid) > 1 for vid in ids):
         return "a fetch that no step makes (a feed, constant or view) or fetched twice"
@@ -131,11 +130,11 @@ def estimated_costs(plan):
         if st.kind == "group":
             n = int(np.prod(st.space, dtype=np.int64)) * len(st.nodes)
             costs.append(SECONDS_PER_ELEMENT_OP * n)
-        elif st.node.type == "MatMul":
+        elif emit_lane.is_matmul(st):
             a, b = st.node.inputs
             k = a.shape[0] if st.node.attrs["transpose_a"] else a.shape[1]
             costs.append(SECONDS_PER_MAC * st.node.outputs[0].size * k)
-        elif st.node.type in emit_lane.VIEW_OPS:
+        elif emit_lane.is_view(st):
             costs.append(0.0)
         else:
             costs.append(SECONDS_PER_COPIED * sum(v.size for v in st.node.outputs))

@@ -15,10 +15,26 @@ the fetched outputs ``o{k}``, the shared buffer ``arena``, the flags and the cal
 """
 import numpy as np
 
+from ..ops.registry import has_trait
+
 
 ALIGN = 64
-VIEW_OPS = ("Reshape",)
-COPY_OPS = ("ConcatV2", "SplitV")
+
+
+def is_view(step):
+    """Whether a plan step is a view (its op's kind is shape_view: lowering makes every view
+    one Reshape): a lane makes it where it is read."""
+    return step.kind == "single" and step.node.kind == "shape_view"
+
+
+def is_matmul(step):
+    """Whether a plan step is a matrix product (the `matmul` trait)."""
+    return step.kind == "single" and has_trait(step.node.type, "matmul")
+
+
+def _copy_kind(node):
+    """'concat', 'split' or None: how a lane copies `node`'s slabs (its op's trait)."""
+    return next((t for t in ("concat", "split") if has_trait(node.type, t)), None)
 
 
 def scalar_literal(x):
@@ -47,7 +63,7 @@ class Layout:
     def __init__(self, plan, lane_of):
         self.base = {}
         for st in plan.steps:
-            if st.kind == "single" and st.node.type in VIEW_OPS:
+            if is_view(st):
                 src = st.node.inputs[0].id
                 self.base[st.node.outputs[0].id] = self.base.get(src, src)
         producer = {}
@@ -142,10 +158,10 @@ class _LaneEmitter:
             st = self.plan.steps[s]
             if st.kind == "group":
                 self._group(st, self.runners[s])
-            elif st.node.type in VIEW_OPS:
+            elif is_view(st):
                 self.value(st.node.inputs[0])
                 continue        # a view costs nothing: made where it is read
-            elif st.node.type == "MatMul":
+            elif is_matmul(st):
                 self._matmul(st.node)
             else:
                 self._copy(st.node)
@@ -196,20 +212,21 @@ class _LaneEmitter:
     def _copy(self, node):
         """A concat or split as copies of (outer, axis, inner) blocks."""
         ax = node.attrs["axis"]
-        src = node.inputs if node.type == "ConcatV2" else node.outputs
-        whole = node.outputs[0] if node.type == "ConcatV2" else node.inputs[0]
+        concat = _copy_kind(node) == "concat"
+        src = node.inputs if concat else node.outputs
+        whole = node.outputs[0] if concat else node.inputs[0]
         shape = tuple(whole.shape)
         ax = ax % len(shape)
         outer = int(np.prod(shape[:ax], dtype=np.int64))
         inner = int(np.prod(shape[ax + 1:], dtype=np.int64))
-        w = self.value(whole) if node.type == "SplitV" else self.output(whole)
+        w = self.output(whole) if concat else self.value(whole)
         w3 = f"{w}.reshape(({outer}, {shape[ax]}, {inner}))"
         start = 0
         for v in src:
             d = v.shape[ax]
-            part = self.value(v) if node.type == "ConcatV2" else self.output(v)
+            part = self.value(v) if concat else self.output(v)
             p3 = f"{part}.reshape(({outer}, {d}, {inner}))"
-            if node.type == "ConcatV2":
+            if concat:
                 self.lines.append(f"    {w3}[:, {start}:{start + d}, :] = {p3}")
             else:
                 self.lines.append(f"    {p3}[:, :, :] = {w3}[:, {start}:{start + d}, :]")
@@ -220,13 +237,13 @@ def native_step(step, runner, matmul_ok):
     """Whether a native lane can run `step` (`matmul_ok(node)`: blas_call.supported)."""
     if step.kind == "group":
         return not step.gathered and not hasattr(runner, "lanes")
-    t = step.node.type
-    if t in VIEW_OPS:
+    if is_view(step):
         return True
-    if t == "MatMul":
+    if is_matmul(step):
         return matmul_ok(step.node)
-    if t in COPY_OPS:
-        if t == "SplitV" and step.node.inputs[0].size == 0:
+    copy = _copy_kind(step.node)
+    if copy is not None:
+        if copy == "split" and step.node.inputs[0].size == 0:
             return False
         return all(v.shape is not None for v in step.node.inputs + step.node.outputs)
     return False

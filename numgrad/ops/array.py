@@ -519,7 +519,7 @@ def _concat_infer(inputs, attrs):
 
 
 register_op("ConcatV2", _concat_infer,
-            lambda v, a: [np.concatenate(v, axis=a["axis"])], kind="opaque")
+            lambda v, a: [np.concatenate(v, axis=a["axis"])], kind="opaque", traits=("concat",))
 
 
 def concat(values, axis, name="concat"):
@@ -630,7 +630,7 @@ def _splitv_compute(v, a):
     return list(np.split(x, cuts, axis=a["axis"]))
 
 
-register_op("SplitV", _splitv_infer, _splitv_compute, kind="opaque")
+register_op("SplitV", _splitv_infer, _splitv_compute, kind="opaque", traits=("split",))
 
 
 def split_v(value, size_splits, axis, name=None):

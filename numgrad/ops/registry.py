@@ -74,6 +74,10 @@ TRAITS = {
                     "constant, the shape/size/rank of a tensor): lowering makes it a constant, "
                     "its NumPy reference run on stand-ins of those shapes",
     "negation": "-x: its one output is its one input negated (Neg)",
+    "concat": "its one output is its inputs side by side along attrs['axis'] (a native lane "
+              "copies each input into its slab of the output)",
+    "split": "its outputs are consecutive slabs of its first input along attrs['axis'] (a "
+             "native lane copies each slab out)",
     "matmul": "a matrix product of its two inputs' last two dims (batched over leading ones), "
               "with transpose_a/transpose_b attrs",
 }
