@@ -29,6 +29,7 @@ from .ops import math as M
 from .ops import reduce as R
 from .ops.core import constant, constant_value, make_op, shape_tensor_value
 from .ops.common import format_shape as _fmt
+from .op_tables import registrar
 from .ops.registry import find_op_def
 
 __all__ = ["vectorize", "Plain", "NoBatchingRule", "BATCH_RULES", "NOT_BATCHABLE",
@@ -129,18 +130,10 @@ BATCH_RULES = {}
 NOT_BATCHABLE = {}
 
 
-def batching_rule(*op_types):
-    """Decorator: the function is the batching rule of each of `op_types`.  Rules live next to
-    their op where they can (op modules add theirs with ``BATCH_RULES.setdefault``); the
-    rules of the core ops are registered here, each where it is defined."""
-    def register(rule):
-        for op_type in op_types:
-            if op_type in BATCH_RULES:
-                raise KeyError(f"batching_rule: op type '{op_type}' already has a batching "
-                               f"rule ({BATCH_RULES[op_type].__qualname__})")
-            BATCH_RULES[op_type] = rule
-        return rule
-    return register
+# Rules live next to their op where they can (op modules add theirs with
+# ``BATCH_RULES.setdefault``); the rules of the core ops are registered here, each where it is
+# defined.
+batching_rule = registrar(BATCH_RULES, "batching_rule", "a batching rule")
 
 
 @batching_rule("Cast", "ReluGrad", "SelectV2", "Identity", "StopGradient")

@@ -6,18 +6,11 @@ no module keeps its own list of op types.  A kernel takes the op's NumPy compute
 NumPy compute runs).  This module imports nothing, so any kernel module may import it.
 """
 
+from ...op_tables import registrar
+
 __all__ = ["OPAQUE", "register_kernel"]
 
 OPAQUE = {}
 
 
-def register_kernel(*op_types):
-    """Decorator: the function is the cpu kernel of each of `op_types`."""
-    def register(fn):
-        for op_type in op_types:
-            if op_type in OPAQUE:
-                raise KeyError(f"register_kernel: op type '{op_type}' already has a cpu kernel "
-                               f"({OPAQUE[op_type].__qualname__})")
-            OPAQUE[op_type] = fn
-        return fn
-    return register
+register_kernel = registrar(OPAQUE, "register_kernel", "a cpu kernel")

@@ -6,18 +6,11 @@ opaque op runs its NumPy reference on the host.  This module imports nothing (no
 numba.cuda), so the backend may read it without importing the kernels.
 """
 
+from ...op_tables import registrar
+
 __all__ = ["KERNELS", "register_kernel"]
 
 KERNELS = {}
 
 
-def register_kernel(*op_types):
-    """Decorator: the function is the cuda ``prepare`` of each of `op_types`."""
-    def register(prepare):
-        for op_type in op_types:
-            if op_type in KERNELS:
-                raise KeyError(f"register_kernel: op type '{op_type}' already has a cuda kernel "
-                               f"({KERNELS[op_type].__qualname__})")
-            KERNELS[op_type] = prepare
-        return prepare
-    return register
+register_kernel = registrar(KERNELS, "register_kernel", "a cuda kernel")
