@@ -16,9 +16,11 @@ a plan with a product of SMALL_MACS or more keeps the step runner and its measur
 threads.  Each step is the serial order's kernel or BLAS call on the same data: results are
 bit-identical to the step runner's, for 1 or 2 lanes.
 
-`NUMGRAD_NATIVE_PLAN`: ``auto`` (default) alternates native and step-runner calls until
-TRIALS of each decide, and measures again after RECHECK calls; ``on`` always runs native
-where it can; ``off`` never.  A plan runs native only when every step can (emit_lane's
+`NUMGRAD_NATIVE_PLAN`: ``auto`` (default) has compile workers (compile_workers.py) compile
+the lanes into the on-disk cache, never the user's process (NativeChoice._build), loads them
+when the workers are done, then alternates native and step-runner calls until TRIALS of each
+decide, and measures again after RECHECK calls; ``on`` compiles the lanes in the calling
+process and always runs native where it can; ``off`` never.  A plan runs native only when every step can (emit_lane's
 native_step) and its fetches are values its steps make.  A failed native call (a lane
 raised) is run again by the step runner, which raises the step's own error.
 """
@@ -40,8 +42,8 @@ MAX_LANES = 2
 # more: compiling the lanes costs seconds to minutes (W6's 197 steps: ~2 minutes of CPU on the
 # development VM, then Numba's disk cache), which only plans run often and long repay.
 AUTO_MIN_SECONDS = 2e-3
-# ... and after this many calls by the step runner, which compile the kernels first (a build
-# running beside them would hold Numba's compiler lock for minutes)
+# ... and after this many calls by the step runner, which compile or load the kernels first
+# (the compile workers load the kernel modules the lanes import from the cache)
 BUILD_AFTER = 3
 _clock = time.perf_counter
 
