@@ -20,8 +20,8 @@ bit-identical to the step runner's, for 1 or 2 lanes.
 the lanes into the on-disk cache, never the user's process (NativeChoice._build), loads them
 when the workers are done, then alternates native and step-runner calls until TRIALS of each
 decide, and measures again after RECHECK calls; ``on`` compiles the lanes in the calling
-process and always runs native where it can; ``off`` never.  A plan runs native only when every step can (emit_lane's
-native_step) and its fetches are values its steps make.  A failed native call (a lane
+process and always runs native where it can; ``off`` never.  A plan runs native only when
+every step can (emit_lane's native_step) and its fetches are values its steps make.  A failed native call (a lane
 raised) is run again by the step runner, which raises the step's own error.
 """
 import threading
