@@ -41,6 +41,11 @@ MAX_LANES = 2
 # `auto` builds lanes only for plans whose steps are estimated at this many seconds a call or
 # more: compiling the lanes costs seconds to minutes (W6's 197 steps: ~2 minutes of CPU on the
 # development VM, then Numba's disk cache), which only plans run often and long repay.
+# Where the time goes (W6, warm kernels, one lane compiled in process on a loaded 2-core VM):
+# 66-68 s a lane as emitted; 22-26 s with the lane function itself unoptimised by LLVM
+# (Numba's _dbg_optnone: its kernels keep their optimised code, calls 10% slower or less),
+# but such a lane keeps dead loads of process-specific addresses, which Numba refuses to
+# cache, so compile workers could not hand it over: not used.
 AUTO_MIN_SECONDS = 2e-3
 # ... and after this many calls by the step runner, which compile or load the kernels first
 # (the compile workers load the kernel modules the lanes import from the cache)
