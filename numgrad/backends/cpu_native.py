@@ -43,7 +43,7 @@ MAX_LANES = 2
 # development VM, then Numba's disk cache), which only plans run often and long repay.
 # Where the time goes (W6, warm kernels, one lane compiled in process on a loaded 2-core VM):
 # 66-68 s a lane as emitted; 22-26 s with the lane function itself unoptimised by LLVM
-# (Numba's _dbg_optnone: its kernels keep their optimised code, calls 10% slower or less),
+# (Numba's _dbg_optnone: its kernels keep their optimised code; calls ~10% slower, one run),
 # but such a lane keeps dead loads of process-specific addresses, which Numba refuses to
 # cache, so compile workers could not hand it over: not used.
 AUTO_MIN_SECONDS = 2e-3
