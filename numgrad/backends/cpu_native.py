@@ -21,8 +21,9 @@ the lanes into the on-disk cache, never the user's process (NativeChoice._build)
 when the workers are done, then alternates native and step-runner calls until TRIALS of each
 decide, and measures again after RECHECK calls; ``on`` compiles the lanes in the calling
 process and always runs native where it can; ``off`` never.  A plan runs native only when
-every step can (emit_lane's native_step) and its fetches are values its steps make.  A failed native call (a lane
-raised) is run again by the step runner, which raises the step's own error.
+every step can (emit_lane's native_step) and its fetches are values its steps make.  A
+failed native call (a lane raised) is run again by the step runner, which raises the step's
+own error.
 """
 import threading
 import time
