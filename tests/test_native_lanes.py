@@ -1,6 +1,12 @@
 """Native lanes (backends/cpu_native.py): a plan with matmuls run whole in nogil Numba
 functions calling NumPy's own BLAS (kernels/cpu/blas_call.py), bit for bit the step runner's
 results, with the step runner as the fallback."""
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
 import numpy as np
 import pytest
 
@@ -51,7 +57,7 @@ def test_lookup_reports_the_missing_symbol():
     assert found is None and "scipy_cblas_sgemm64_" in why
 
 
-def _pinn(n=48, layers=(2, 6, 6, 1), dtype=np.float32, seed=0):
+def _pinn(n=48, layers=(2, 5, 1), dtype=np.float32, seed=0):
     """A small W6: MLP u(t, x), u_t and u_x, u_xx by ng.gradients, the residual's loss and its
     gradients with respect to the weights (fetches, feed_dict)."""
     rng = np.random.default_rng(seed)
@@ -233,3 +239,68 @@ def test_the_native_matmuls_call_the_library_numgrads_blas_policy_controls():
         assert lc.get_num_threads() == 1 or blas_threads.SETTING is not None
     finally:
         blas_threads.end()
+
+
+# A tiny plan with matmuls in a fresh process, NUMGRAD_NATIVE_PLAN=auto with its size limit
+# lifted: after BUILD_AFTER step-runner calls it has compile workers build its lanes.
+AUTO_SCRIPT = """
+import sys, time
+import numpy as np
+import numgrad as ng
+from numgrad import compile_workers
+from numgrad.backends import cpu_native
+cpu_native.AUTO_MIN_SECONDS = 0.0
+g = ng.Graph()
+with g.as_default():
+    x = ng.placeholder(ng.float32, [16, 3])
+    w = ng.constant(np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4))
+    y = ng.reduce_sum(ng.square(ng.matmul(ng.tanh(ng.matmul(x, w)), ng.transpose(w))))
+    sess = ng.Session(backend="cpu", graph=g)
+xv = np.linspace(0, 1, 48, dtype=np.float32).reshape(16, 3)
+for _ in range(cpu_native.BUILD_AFTER + 1):
+    first = sess.run(y, {x: xv})
+choice, = [cp._native for p in sess._plans.values() for cp in p._compiled.values()
+           if getattr(cp, "_native", None) is not None]
+print("EXPLAIN", choice.describe())
+print("WORKERS", [proc.pid for job in choice.jobs for proc, _ in job.procs])
+if sys.argv[1] == "wait":
+    compile_workers.wait_all()
+    assert sess.run(y, {x: xv}) == first
+    print("AFTER", choice.describe())
+print("EXIT", time.time(), flush=True)
+"""
+
+
+def _auto(cache_dir, how, background="1"):
+    env = {**os.environ, "NUMGRAD_CACHE_DIR": str(cache_dir), "NUMGRAD_NATIVE_PLAN": "auto",
+           "NUMGRAD_INTERPRET_CALLS": "0", "NUMGRAD_BACKGROUND_COMPILE": background,
+           "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(AUTO_SCRIPT), how],
+                         capture_output=True, text=True, env=env, timeout=300)
+    ended = time.time()
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = dict(line.split(" ", 1) for line in out.stdout.splitlines())
+    return lines, ended - float(lines["EXIT"])
+
+
+@needs_blas
+def test_auto_compiles_lanes_in_workers_and_never_holds_up_an_exiting_script(tmp_path):
+    # NUMGRAD_BACKGROUND_COMPILE off: auto compiles no lane (and starts no worker)
+    out, _ = _auto(tmp_path, "exit", background="0")
+    assert "not compiled (NUMGRAD_BACKGROUND_COMPILE=0" in out["EXPLAIN"], out
+    assert out["WORKERS"] == "[]"
+    # a script that ends while its lanes compile: the workers die with it, no wait at exit
+    out, exit_seconds = _auto(tmp_path, "exit")
+    assert out["EXPLAIN"].startswith("native lanes: compiling in a worker"), out
+    workers = eval(out["WORKERS"])
+    assert workers and exit_seconds < 30, (out, exit_seconds)
+    for pid in workers:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    # waited for, the workers fill the cache and the plan loads the lanes from it ...
+    out, _ = _auto(tmp_path, "wait")
+    assert out["EXPLAIN"].startswith("native lanes: compiling in a worker"), out
+    assert " lane(s) of " in out["AFTER"], out
+    # ... where a second process finds them at once, starting no worker
+    out, _ = _auto(tmp_path, "exit")
+    assert " lane(s) of " in out["EXPLAIN"] and out["WORKERS"] == "[]", out

@@ -16,11 +16,14 @@ a plan with a product of SMALL_MACS or more keeps the step runner and its measur
 threads.  Each step is the serial order's kernel or BLAS call on the same data: results are
 bit-identical to the step runner's, for 1 or 2 lanes.
 
-`NUMGRAD_NATIVE_PLAN`: ``auto`` (default) alternates native and step-runner calls until
-TRIALS of each decide, and measures again after RECHECK calls; ``on`` always runs native
-where it can; ``off`` never.  A plan runs native only when every step can (emit_lane's
-native_step) and its fetches are values its steps make.  A failed native call (a lane
-raised) is run again by the step runner, which raises the step's own error.
+`NUMGRAD_NATIVE_PLAN`: ``auto`` (default) has compile workers (compile_workers.py) compile
+the lanes into the on-disk cache, never the user's process (NativeChoice._build), loads them
+when the workers are done, then alternates native and step-runner calls until TRIALS of each
+decide, and measures again after RECHECK calls; ``on`` compiles the lanes in the calling
+process and always runs native where it can; ``off`` never.  A plan runs native only when
+every step can (emit_lane's native_step) and its fetches are values its steps make.  A
+failed native call (a lane raised) is run again by the step runner, which raises the step's
+own error.
 """
 import threading
 import time
@@ -28,7 +31,7 @@ import time
 import numba
 import numpy as np
 
-from .. import blas_threads, cache, config, threads
+from .. import blas_threads, cache, compile_workers, config, threads
 from ..compiler import emit_lane
 from ..kernels.cpu import blas_call
 
@@ -39,9 +42,14 @@ MAX_LANES = 2
 # `auto` builds lanes only for plans whose steps are estimated at this many seconds a call or
 # more: compiling the lanes costs seconds to minutes (W6's 197 steps: ~2 minutes of CPU on the
 # development VM, then Numba's disk cache), which only plans run often and long repay.
+# Where the time goes (W6, warm kernels, one lane compiled in process on a loaded 2-core VM):
+# 66-68 s a lane as emitted; 22-26 s with the lane function itself unoptimised by LLVM
+# (Numba's _dbg_optnone: its kernels keep their optimised code; calls ~10% slower, one run),
+# but such a lane keeps dead loads of process-specific addresses, which Numba refuses to
+# cache, so compile workers could not hand it over: not used.
 AUTO_MIN_SECONDS = 2e-3
-# ... and after this many calls by the step runner, which compile the kernels first (a build
-# running beside them would hold Numba's compiler lock for minutes)
+# ... and after this many calls by the step runner, which compile or load the kernels first
+# (the compile workers load the kernel modules the lanes import from the cache)
 BUILD_AFTER = 3
 _clock = time.perf_counter
 
@@ -154,7 +162,7 @@ def dependencies(plan):
 class NativePlan:
     """The lane functions of one CompiledPlan for `n_lanes` lanes, and their buffers."""
 
-    def __init__(self, plan, costs, n_lanes):
+    def __init__(self, plan, costs, n_lanes, load=True):
         self.plan = plan
         deps = dependencies(plan)
         self.lanes = schedule(deps, costs, n_lanes)
@@ -165,21 +173,42 @@ class NativePlan:
         self.layout = emit_lane.Layout(plan, lane_of)
         runners = plan.runners
         self.sources = emit_lane.lane_sources(plan, runners, self.lanes, self.layout)
-        self.functions = [cache.load(src, "lane") for _, src in sorted(self.sources.items())]
         self.arena = np.empty(self.layout.arena_bytes, np.uint8)
         self.flags = np.zeros(len(plan.steps) + 1, np.int64)
         self.epoch = 0
         self.consts = [a for _, a in plan.consts]
         self.lock = threading.Lock()
         self.fetch = [self.layout.given[v.id] for v in plan._fetch_values]
-        # compiled here, for the argument types every call passes (feeds as writable
-        # C-contiguous arrays), so that a background build leaves nothing to compile
+        # the argument types every call passes (feeds as writable C-contiguous arrays): what
+        # load() and the compile workers compile the lanes for
         sample = ([np.empty(v.shape, v.dtype) for v in plan._feed_values] + self.consts +
                   [np.empty(shape, dtype) for shape, dtype in self.layout.out_allocs] +
                   [self.arena, self.flags, np.int64(0)])
-        sig = tuple(numba.typeof(a) for a in sample)
-        for fn in self.functions:
-            fn.compile(sig)
+        self.signature = tuple(numba.typeof(a) for a in sample)
+        self.functions = None
+        if load:
+            self.load()
+
+    def kernel_sources(self):
+        """The sources of the kernel modules the lane functions import, in step order."""
+        seen = []
+        for st, run in zip(self.plan.steps, self.plan.runners):
+            if st.kind == "group" and run._source not in seen:
+                seen.append(run._source)
+        return seen
+
+    def cached(self):
+        """Whether Numba's disk cache (or this process) holds machine code of every lane."""
+        lanes = list(self.sources.values())
+        return len(cache.compiled(lanes)) == len(lanes)
+
+    def load(self):
+        """Load the lane functions and compile them for the calls' argument types (a hit in
+        Numba's disk cache when a worker compiled them)."""
+        functions = [cache.load(src, "lane") for _, src in sorted(self.sources.items())]
+        for fn in functions:
+            fn.compile(self.signature)
+        self.functions = functions
 
     def __call__(self, feed_values):
         """The fetched results, or None when the caller must run the steps (a call of this
@@ -208,6 +237,26 @@ class NativePlan:
         return ok
 
 
+def start_workers(native):
+    """Compile workers (compile_workers.Job) compiling the lanes of `native` (a NativePlan
+    made with load=False) into the cache: one process per lane where there are CPUs for it,
+    each loading the kernel modules the lanes import first.  [] when none could start."""
+    lanes = [src for _, src in sorted(native.sources.items())]
+    kernels = [(src, []) for src in native.kernel_sources()]
+    n = min(len(lanes), compile_workers.worker_count(len(lanes)))
+    groups = [lanes[k::n] for k in range(n)]
+    jobs = []
+    for group in groups:
+        job = compile_workers.start(kernels + [(src, [native.signature]) for src in group],
+                                    cache.cache_dir(), workers=1)
+        if job is None:
+            for j in jobs:
+                j.kill()
+            return []
+        jobs.append(job)
+    return jobs
+
+
 def _guarded(fn, args, flags, epoch):
     """Run a lane function; on an error, flag the other lanes to stop and report False."""
     try:
@@ -234,7 +283,9 @@ class NativeChoice:
         self.verdict = None
         self.runs = 0
         self.calls = 0
-        self.builder = None             # the background build's thread
+        self.pending = None             # a NativePlan whose lanes workers compile (auto)
+        self.jobs = []                  # those workers (compile_workers.Job)
+        self.held = None                # why auto leaves uncached lanes uncompiled
         self.estimate = sum(estimated_costs(plan)) if self.reason is None else 0.0
 
     def describe(self):
@@ -246,8 +297,13 @@ class NativeChoice:
             return (f"native lanes: possible, not worth compiling (steps estimated at "
                     f"{self.estimate * 1e3:.2f} ms a call, auto needs {AUTO_MIN_SECONDS * 1e3:g})")
         if self.native is None:
-            return ("native lanes: possible, being built" if self.lanes is not None else
-                    "native lanes: possible, not built yet")
+            if self.pending is not None:
+                since = _clock() - min(job.started for job in self.jobs)
+                return (f"native lanes: compiling in a worker ({len(self.jobs)} process(es), "
+                        f"{since:.0f} s so far; the step runner runs the calls meanwhile)")
+            if self.held is not None:
+                return f"native lanes: possible, not compiled ({self.held})"
+            return "native lanes: possible, not built yet"
         how = {None: "being measured", True: "measured faster", False:
                "measured slower: steps run by the step runner"}[self.verdict]
         if MODE == "on":
@@ -269,9 +325,9 @@ class NativeChoice:
         n = max(1, min(MAX_LANES, threads.get_num_threads()))
         if self.lanes != n:
             self._build(n)
-        if self.native is None and MODE == "on" and self.builder is not None:
-            self.builder.join()             # built in the background before `on` was set
-        if self.native is None:             # being built (auto) in the background
+        if self.pending is not None:
+            self._poll()
+        if self.native is None:             # compiling in workers, or held (auto)
             return steps()
         if MODE == "on" or self.verdict:
             out = self._native(feed_values)
@@ -300,26 +356,63 @@ class NativeChoice:
         return out
 
     def _build(self, n):
-        """Make the NativePlan for n lanes: at once with NUMGRAD_NATIVE_PLAN=on, else in a
-        background thread (compiling the lanes takes seconds to minutes; LLVM runs without
-        the GIL) while calls run the step runner."""
+        """Make the NativePlan for n lanes.  NUMGRAD_NATIVE_PLAN=on compiles its lanes now, in
+        this process.  auto never compiles a lane in this process (minutes of Numba and LLVM
+        for W6, most of it holding the GIL): it loads lanes that Numba's disk cache holds,
+        else has compile workers (compile_workers.py, NUMGRAD_BACKGROUND_COMPILE) compile
+        them into the cache while the step runner runs the calls, and loads them once they
+        are done (_poll).  With NUMGRAD_BACKGROUND_COMPILE off, or a cache directory it cannot
+        write, auto keeps the step runner."""
         self.lanes, self.native, self.verdict, self.trial = n, None, None, ([], [])
+        self.pending, self.jobs, self.held = None, [], None
         costs = estimated_costs(self.plan)
         if MODE == "on":
             self.native = NativePlan(self.plan, costs, n)
             return
-
-        def build():
-            try:
-                made = NativePlan(self.plan, costs, n)
-            except Exception as e:  # noqa: BLE001  (an optimisation: keep the step runner)
-                self.reason = f"building the lanes failed: {type(e).__name__}: {e}"
-                return
-            if self.lanes == n:
+        try:
+            made = NativePlan(self.plan, costs, n, load=False)
+            if made.cached():
+                made.load()
                 self.native = made
-        # not a daemon: an interpreter exiting while LLVM compiles in a daemon thread crashes
-        self.builder = threading.Thread(target=build, name="numgrad-native-lanes")
-        self.builder.start()
+                return
+        except Exception as e:  # noqa: BLE001  (an optimisation: keep the step runner)
+            self.reason = f"building the lanes failed: {type(e).__name__}: {e}"
+            return
+        from . import cpu
+        if not cpu.BACKGROUND_COMPILE:
+            self.held = ("NUMGRAD_BACKGROUND_COMPILE=0; NUMGRAD_NATIVE_PLAN=on compiles them "
+                         "in this process")
+            return
+        if not cache.writable():
+            self.held = f"the cache directory {cache.cache_dir()!r} is not writable"
+            return
+        self.jobs = start_workers(made)
+        if not self.jobs:
+            self.held = "no compile worker could be started"
+            return
+        self.pending = made
+
+    def _poll(self):
+        """Load the pending lanes once their workers are done (never waits for them; with
+        NUMGRAD_NATIVE_PLAN=on set meanwhile, waits and compiles what they left)."""
+        if MODE == "on":
+            for job in self.jobs:
+                job.wait()
+        elif any(job.running() for job in self.jobs):
+            return
+        made, self.pending = self.pending, None
+        failed = [text for job in self.jobs for text in job.failed]
+        if MODE != "on" and (failed or not made.cached()):
+            last = failed[-1].strip().splitlines()[-1] if failed and failed[-1].strip() else \
+                "it saved no machine code"
+            self.reason = f"compiling the lanes in a worker failed: {last}"
+            return
+        try:
+            made.load()
+        except Exception as e:  # noqa: BLE001  (an optimisation: keep the step runner)
+            self.reason = f"loading the lanes failed: {type(e).__name__}: {e}"
+            return
+        self.native = made
 
     def _native(self, feed_values):
         blas_threads.begin()

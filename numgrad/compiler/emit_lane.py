@@ -173,12 +173,15 @@ class _LaneEmitter:
         params += [f"o{k}" for k in range(len(self.layout.out_allocs))]
         params += ["arena", "flags", "epoch"]
         head = ("import numpy as np\nfrom numba import njit\n"
-                "from numgrad.kernels.cpu.blas_call import matmul_into\n"
+                "from numgrad.kernels.cpu.blas_call import available, matmul_into\n"
                 "from numgrad.kernels.cpu.lane_sync import wait_for, mark_done\n" +
-                "\n".join(self.imports) + "\n\n\n")
+                "\n".join(self.imports) + "\n\n"
+                "available()     # registers the BLAS symbols the lane links to (any process)\n"
+                "\n\n")
         return (head + "@njit(nogil=True, cache=True)\n"
                 f"def lane({', '.join(params)}):\n" + "\n".join(self.lines) +
-                "\n    return True\n")
+                "\n    return True\n\n\n"
+                "kernel = lane      # the name compile workers compile (compile_workers.main)\n")
 
     def _group(self, st, run):
         k = f"k{len(self.imports)}"
