@@ -4,9 +4,9 @@ import os
 
 # The cpu backend interprets a small plan's first calls with NumPy (NUMGRAD_INTERPRET_CALLS);
 # the suite's arrays are small, so it compiles at once instead, or it would not test the
-# compiled kernels at all.  tests/test_tiering.py tests the interpreted first calls.  The value
-# the suite found is kept for subprocesses that run as a user's would (the `user_env` fixture).
-_USER_INTERPRET_CALLS = os.environ.get("NUMGRAD_INTERPRET_CALLS")
+# compiled kernels at all.  tests/test_tiering.py tests the interpreted first calls.  Whether
+# the suite set it is kept for subprocesses that run as a user's would (the `user_env` fixture).
+_SUITE_SETS_INTERPRET_CALLS = "NUMGRAD_INTERPRET_CALLS" not in os.environ
 os.environ.setdefault("NUMGRAD_INTERPRET_CALLS", "0")
 
 import numpy as np  # noqa: E402
@@ -69,10 +69,8 @@ def user_env():
     """The environment for a subprocess that runs as a user's would: the suite's own
     NUMGRAD_INTERPRET_CALLS=0 is taken back out (a value set before the run is kept)."""
     env = dict(os.environ)
-    if _USER_INTERPRET_CALLS is None:
+    if _SUITE_SETS_INTERPRET_CALLS:
         env.pop("NUMGRAD_INTERPRET_CALLS", None)
-    else:
-        env["NUMGRAD_INTERPRET_CALLS"] = _USER_INTERPRET_CALLS
     return env
 
 
