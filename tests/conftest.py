@@ -4,7 +4,9 @@ import os
 
 # The cpu backend interprets a small plan's first calls with NumPy (NUMGRAD_INTERPRET_CALLS);
 # the suite's arrays are small, so it compiles at once instead, or it would not test the
-# compiled kernels at all.  tests/test_tiering.py tests the interpreted first calls.
+# compiled kernels at all.  tests/test_tiering.py tests the interpreted first calls.  Whether
+# the suite set it is kept for subprocesses that run as a user's would (the `user_env` fixture).
+_SUITE_SETS_INTERPRET_CALLS = "NUMGRAD_INTERPRET_CALLS" not in os.environ
 os.environ.setdefault("NUMGRAD_INTERPRET_CALLS", "0")
 
 import numpy as np  # noqa: E402
@@ -60,6 +62,16 @@ def sess():
     """A Session on the default graph with the backend under test (NUMGRAD_BACKEND)."""
     with ng.Session() as s:
         yield s
+
+
+@pytest.fixture
+def user_env():
+    """The environment for a subprocess that runs as a user's would: the suite's own
+    NUMGRAD_INTERPRET_CALLS=0 is taken back out (a value set before the run is kept)."""
+    env = dict(os.environ)
+    if _SUITE_SETS_INTERPRET_CALLS:
+        env.pop("NUMGRAD_INTERPRET_CALLS", None)
+    return env
 
 
 @pytest.fixture
