@@ -15,9 +15,10 @@ that a noisy, shared machine slows every column alike):
 Every column's loss and gradients are checked against the unfused column.
 """
 import argparse
-import time
 
 import numpy as np
+
+from .bench_timing import interleaved_seconds
 
 C = 0.3 + 0.7j
 
@@ -108,12 +109,7 @@ def run(n=200_000, repeats=15, peers=True, out=print):
         for g, w in zip(got, want):
             if not np.allclose(g, w, rtol=1e-9, atol=1e-12):
                 raise AssertionError(f"{name}: {g} differs from the unfused column's {w}")
-    times = {k: [] for k in calls}
-    for _ in range(repeats):
-        for name, call in calls.items():
-            t0 = time.perf_counter()
-            call()
-            times[name].append(time.perf_counter() - t0)
+    times = interleaved_seconds(calls, repeats)
     s1.close()
     s2.close()
     stats = {k: (min(v), float(np.median(v))) for k, v in times.items()}

@@ -17,9 +17,10 @@ Each column's nll and gradient are checked against the NumPy column.
 """
 import argparse
 import math
-import time
 
 import numpy as np
+
+from .bench_timing import interleaved_seconds
 
 try:
     from scipy.linalg import solve_triangular as _solve_tri
@@ -125,12 +126,7 @@ def run(n=2000, repeats=7, peers=True, out=print):
         v, g = call()
         if not (np.isclose(v, want_v, rtol=1e-8) and np.allclose(g, want_g, rtol=1e-6)):
             raise AssertionError(f"{name}: nll {v} grad {g} != numpy's {want_v} {want_g}")
-    times = {k: [] for k in calls}
-    for _ in range(repeats):
-        for name, call in calls.items():
-            t0 = time.perf_counter()
-            call()
-            times[name].append(time.perf_counter() - t0)
+    times = interleaved_seconds(calls, repeats)
     sess.close()
     med = {k: float(np.median(v)) for k, v in times.items()}
     out(f"W8 GP nll + gradient, n={n}, float64, median of {repeats} (interleaved)")

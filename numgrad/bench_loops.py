@@ -38,6 +38,8 @@ import time
 
 import numpy as np
 
+from .bench_timing import interleaved_seconds
+
 N, STEPS, DT, FORCING = 40, 1000, 0.005, 8.0
 
 
@@ -261,12 +263,7 @@ def run(steps=STEPS, repeats=5, peers=tuple(PEERS), cold=True, out=print):
     compile_workers.wait_all()                  # numgrad's kernels compiling in the background
     for call in calls.values():                 # warm up (the first hot calls)
         call()
-    times = {k: [] for k in calls}
-    for _ in range(repeats):
-        for name, call in calls.items():
-            t0 = time.perf_counter()
-            call()
-            times[name].append(time.perf_counter() - t0)
+    times = interleaved_seconds(calls, repeats)
     res = {k: {"ms": 1e3 * float(np.median(v)), "min_ms": 1e3 * float(np.min(v)),
                "first_s": first.get(k)} for k, v in times.items()}
     out(f"W7 Lorenz-96 n={len(x0v)}, RK4 {steps} steps, loss + gradients (F, x0), float64, "
