@@ -34,13 +34,15 @@ import numpy as np
 from numba import njit
 
 from . import bench_train
+from .kernels import vecmath
+from .kernels.cpu import blas_call
 from .kernels.cpu.blas_call import NO_TRANS, ROW_MAJOR, TRANS, sgemm
 
 HIDDEN = 8              # hidden layers of the W6 network (bench_train.LAYERS)
 WIDTH = 20
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy")
 def gemm(a, b, out, ta, tb, beta):
     """out = op(a) @ op(b) + beta * out, float32 C-contiguous 2-D arrays (op: transpose when
     ta / tb is 1)."""
@@ -51,7 +53,13 @@ def gemm(a, b, out, ta, tb, beta):
           np.float32(beta), out.ctypes.data, n)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy", inline="always")
+def flat(a):
+    """The C-contiguous array `a` as one row (a view): loops over it vectorise."""
+    return a.reshape(a.size)
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
 def forward(h0, W, b, H, u):
     """H[l] = tanh(H[l-1] @ W[l] + b[l]) (H[-1] = h0), u = H[7] @ W[8] + b[8]."""
     nb = h0.shape[0]
@@ -62,13 +70,28 @@ def forward(h0, W, b, H, u):
         bl = b[l]
         for i in range(nb):
             for j in range(WIDTH):
-                hl[i, j] = np.tanh(hl[i, j] + bl[0, j])
+                hl[i, j] += bl[0, j]
+        hf = flat(hl)
+        for k in range(nb * WIDTH):
+            hf[k] = vecmath.tanh(hf[k])
     gemm(H[HIDDEN - 1], W[HIDDEN], u, 0, 0, 0.0)
     for i in range(nb):
         u[i, 0] += b[HIDDEN][0, 0]
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy")
+def column_sums_into(a, out):
+    """out[0, :] += the sums of a's columns (row by row: the loop over columns vectorises
+    without reassociating a sum)."""
+    acc = np.zeros(a.shape[1], np.float32)
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            acc[j] += a[i, j]
+    for j in range(a.shape[1]):
+        out[0, j] += acc[j]
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
 def backward_forward(h0, W, H, dH, du, dW, db, T1, T2):
     """The loss's gradient through `forward`, given du and what dH holds already:
     accumulates dW and db (beta = 1)."""
@@ -82,119 +105,111 @@ def backward_forward(h0, W, H, dH, du, dW, db, T1, T2):
         s += du[i, 0]
     db[HIDDEN][0, 0] += s
     gemm(H[HIDDEN - 1], du, dW[HIDDEN], 1, 0, 1.0)
+    t1, t2 = flat(T1), flat(T2)
     for l in range(HIDDEN - 1, -1, -1):
-        hl, dl, dbl = H[l], dH[l], db[l]
-        for i in range(nb):
-            for j in range(WIDTH):
-                T2[i, j] = dl[i, j] * (np.float32(1.0) - hl[i, j] * hl[i, j])
-        for j in range(WIDTH):
-            c = np.float32(0.0)
-            for i in range(nb):
-                c += T2[i, j]
-            dbl[0, j] += c
+        hl, dl = flat(H[l]), flat(dH[l])
+        for k in range(nb * WIDTH):
+            t2[k] = dl[k] * (np.float32(1.0) - hl[k] * hl[k])
+        column_sums_into(T2, db[l])
         hin = h0 if l == 0 else H[l - 1]
         gemm(hin, T2, dW[l], 1, 0, 1.0)
         if l > 0:
             gemm(T2, W[l], T1, 0, 1, 0.0)
-            dp = dH[l - 1]
-            for i in range(nb):
-                for j in range(WIDTH):
-                    dp[i, j] += T1[i, j]
+            dp = flat(dH[l - 1])
+            for k in range(nb * WIDTH):
+                dp[k] += t1[k]
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy")
 def derivatives(h0, W, H, GH, GZ, AGZ, AGH, AHT, AZ, g0, ag0, a0, T1):
     """u_t, u_x (g0 = du/d[t, x]) by reverse mode over `forward`, and u_xx (a0[:, 1]) by
     reverse mode over that, keeping every intermediate the loss's gradient needs."""
     nb = h0.shape[0]
+    n = nb * WIDTH
     w8 = W[HIDDEN]
     g7 = GH[HIDDEN - 1]
     for i in range(nb):
         for j in range(WIDTH):
             g7[i, j] = w8[j, 0]
     for l in range(HIDDEN - 1, -1, -1):          # gh[l-1] = (gh[l] * (1 - h^2)) @ W^T
-        hl, gl, zl = H[l], GH[l], GZ[l]
-        for i in range(nb):
-            for j in range(WIDTH):
-                zl[i, j] = gl[i, j] * (np.float32(1.0) - hl[i, j] * hl[i, j])
-        gemm(zl, W[l], g0 if l == 0 else GH[l - 1], 0, 1, 0.0)
+        hl, gl, zl = flat(H[l]), flat(GH[l]), flat(GZ[l])
+        for k in range(n):
+            zl[k] = gl[k] * (np.float32(1.0) - hl[k] * hl[k])
+        gemm(GZ[l], W[l], g0 if l == 0 else GH[l - 1], 0, 1, 0.0)
     for i in range(nb):
         ag0[i, 0] = 0.0
         ag0[i, 1] = 1.0
     for l in range(HIDDEN):                      # the adjoint of u_x, up the first chain
-        hl, gl, al, agh, aht = H[l], GH[l], AGZ[l], AGH[l], AHT[l]
-        gemm(ag0 if l == 0 else AGH[l - 1], W[l], al, 0, 0, 0.0)
-        for i in range(nb):
-            for j in range(WIDTH):
-                h = hl[i, j]
-                agh[i, j] = al[i, j] * (np.float32(1.0) - h * h)
-                aht[i, j] = al[i, j] * gl[i, j] * (np.float32(-2.0) * h)
+        gemm(ag0 if l == 0 else AGH[l - 1], W[l], AGZ[l], 0, 0, 0.0)
+        hl, gl, al, agh, aht = flat(H[l]), flat(GH[l]), flat(AGZ[l]), flat(AGH[l]), \
+            flat(AHT[l])
+        for k in range(n):
+            h = hl[k]
+            agh[k] = al[k] * (np.float32(1.0) - h * h)
+            aht[k] = al[k] * gl[k] * (np.float32(-2.0) * h)
+    t1 = flat(T1)
     for l in range(HIDDEN - 1, -1, -1):          # ... and down the forward pass
-        hl, aht, az = H[l], AHT[l], AZ[l]
-        for i in range(nb):
-            for j in range(WIDTH):
-                az[i, j] = aht[i, j] * (np.float32(1.0) - hl[i, j] * hl[i, j])
+        hl, aht, az = flat(H[l]), flat(AHT[l]), flat(AZ[l])
+        for k in range(n):
+            az[k] = aht[k] * (np.float32(1.0) - hl[k] * hl[k])
         if l == 0:
-            gemm(az, W[0], a0, 0, 1, 0.0)
+            gemm(AZ[0], W[0], a0, 0, 1, 0.0)
         else:
-            gemm(az, W[l], T1, 0, 1, 0.0)
-            prev = AHT[l - 1]
-            for i in range(nb):
-                for j in range(WIDTH):
-                    prev[i, j] += T1[i, j]
+            gemm(AZ[l], W[l], T1, 0, 1, 0.0)
+            prev = flat(AHT[l - 1])
+            for k in range(n):
+                prev[k] += t1[k]
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy")
 def reverse_derivatives(W, H, GH, GZ, AGZ, AGH, AHT, AZ, ag0, dG0, dA0, dH, dAGZ, dGH, dW,
                         T1, T2):
     """The loss's gradient through `derivatives`, given dG0 (of u_t, u_x) and dA0 (of u_xx):
     fills dH (the gradient reaching the forward pass's H) and accumulates dW (beta = 1)."""
     nb = dG0.shape[0]
+    n = nb * WIDTH
+    t1, t2 = flat(T1), flat(T2)
     for l in range(HIDDEN):                      # through the down chain (AZ, AHT)
         dahin = dA0 if l == 0 else T1
         gemm(dahin, W[l], T2, 0, 0, 0.0)
         gemm(dahin, AZ[l], dW[l], 1, 0, 1.0)
-        hl, gl, al, aht, dh, dag, dgh = H[l], GH[l], AGZ[l], AHT[l], dH[l], dAGZ[l], dGH[l]
-        for i in range(nb):
-            for j in range(WIDTH):
-                h = hl[i, j]
-                m2h = np.float32(-2.0) * h
-                d = T2[i, j] * (np.float32(1.0) - h * h)
-                dh[i, j] = T2[i, j] * aht[i, j] * m2h + d * al[i, j] * gl[i, j] * \
-                    np.float32(-2.0)
-                dag[i, j] = d * gl[i, j] * m2h
-                dgh[i, j] = d * al[i, j] * m2h
-                T1[i, j] = d
+        hl, gl, al, aht = flat(H[l]), flat(GH[l]), flat(AGZ[l]), flat(AHT[l])
+        dh, dag, dgh = flat(dH[l]), flat(dAGZ[l]), flat(dGH[l])
+        for k in range(n):
+            h = hl[k]
+            m2h = np.float32(-2.0) * h
+            d = t2[k] * (np.float32(1.0) - h * h)
+            dh[k] = t2[k] * aht[k] * m2h + d * al[k] * gl[k] * np.float32(-2.0)
+            dag[k] = d * gl[k] * m2h
+            dgh[k] = d * al[k] * m2h
+            t1[k] = d
     for l in range(HIDDEN - 1, -1, -1):          # through the up chain (AGZ, AGH)
-        hl, al, dh, dag = H[l], AGZ[l], dH[l], dAGZ[l]
+        hl, al, dh, dag = flat(H[l]), flat(AGZ[l]), flat(dH[l]), flat(dAGZ[l])
         if l < HIDDEN - 1:
-            for i in range(nb):
-                for j in range(WIDTH):
-                    h = hl[i, j]
-                    dag[i, j] += T1[i, j] * (np.float32(1.0) - h * h)
-                    dh[i, j] += T1[i, j] * al[i, j] * (np.float32(-2.0) * h)
-        gemm(ag0 if l == 0 else AGH[l - 1], dag, dW[l], 1, 0, 1.0)
+            for k in range(n):
+                h = hl[k]
+                dag[k] += t1[k] * (np.float32(1.0) - h * h)
+                dh[k] += t1[k] * al[k] * (np.float32(-2.0) * h)
+        gemm(ag0 if l == 0 else AGH[l - 1], dAGZ[l], dW[l], 1, 0, 1.0)
         if l > 0:
-            gemm(dag, W[l], T1, 0, 1, 0.0)
+            gemm(dAGZ[l], W[l], T1, 0, 1, 0.0)
     for l in range(HIDDEN):                      # through the first chain (GZ, GH)
         dghin = dG0 if l == 0 else T1
         gemm(dghin, W[l], T2, 0, 0, 0.0)
         gemm(dghin, GZ[l], dW[l], 1, 0, 1.0)
-        hl, gl, dh, dgh = H[l], GH[l], dH[l], dGH[l]
-        for i in range(nb):
-            for j in range(WIDTH):
-                h = hl[i, j]
-                T1[i, j] = dgh[i, j] + T2[i, j] * (np.float32(1.0) - h * h)
-                dh[i, j] += T2[i, j] * gl[i, j] * (np.float32(-2.0) * h)
-    w8 = dW[HIDDEN]
-    for j in range(WIDTH):                       # gh[7] = ones @ W[8]^T
-        c = np.float32(0.0)
-        for i in range(nb):
-            c += T1[i, j]
-        w8[j, 0] += c
+        hl, gl, dh, dgh = flat(H[l]), flat(GH[l]), flat(dH[l]), flat(dGH[l])
+        for k in range(n):
+            h = hl[k]
+            t1[k] = dgh[k] + t2[k] * (np.float32(1.0) - h * h)
+            dh[k] += t2[k] * gl[k] * (np.float32(-2.0) * h)
+    w8 = dW[HIDDEN]                              # gh[7] = ones @ W[8]^T
+    acc = np.zeros((1, WIDTH), np.float32)
+    column_sums_into(T1, acc)
+    for j in range(WIDTH):
+        w8[j, 0] += acc[0, j]
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy")
 def block_grads(t, x, start, stop, W, b, nu, scale, dW, db, ws):
     """The collocation part of the loss on rows [start, stop) (a multiple of the block size
     `ws[0].shape[1]`, blocks of that size): accumulates its gradient into dW and db and
@@ -232,7 +247,7 @@ def block_grads(t, x, start, stop, W, b, nu, scale, dW, db, ws):
     return total
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, error_model="numpy")
 def data_grads(t, x, target, W, b, dW, db, ws):
     """The data part of the loss (all rows of t, x, one block): accumulates its gradient
     into dW and db and returns mean((target - u)^2)."""
@@ -268,6 +283,8 @@ class RowBlocks:
     threads (the calling thread and numgrad's pool)."""
 
     def __init__(self, weights, data, rows, threads):
+        if not blas_call.available():        # registers the BLAS symbols gemm links to
+            raise RuntimeError(blas_call.describe())
         self.W = tuple(np.ascontiguousarray(w) for w, _ in weights)
         self.b = tuple(np.ascontiguousarray(b) for _, b in weights)
         self.data = data
