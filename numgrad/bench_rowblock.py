@@ -400,6 +400,30 @@ def run(rows=(250, 500, 1000), repeats=30, tf=True, thread_counts=(1, 2)):
     return table, error
 
 
+def plan_roles():
+    """{call: (rows, {role: (steps, estimated ms)})} of W6's two plans (loss and gradients;
+    the Adam step) by compiler/row_blocks.py: how much of numgrad's own plans a row-block
+    planner could take from the ops' declarations."""
+    import numgrad as ng
+    from .backends import cpu_native
+    from .compiler import row_blocks
+    weights, data = bench_train.problem()
+    graph = ng.Graph()
+    with graph.as_default():
+        loss, variables, ph = bench_train.build_numgrad(ng, weights)
+        grads = ng.gradients(loss, variables)
+        train = ng.train.AdamOptimizer(bench_train.LR).minimize(loss)
+        sess = ng.Session(graph=graph, backend="cpu")
+        sess.run(ng.global_variables_initializer())
+    feed = {ph[k]: data[k] for k in ph}
+    out = {}
+    for name, fetches in (("grads", [loss] + grads), ("train", [train, loss])):
+        plan = sess._compiled_plan(fetches, feed)       # as tests/plan_checks.py reads it
+        rows, roles = row_blocks.summary(plan, cpu_native.estimated_costs(plan))
+        out[name] = (rows, {k: (n, 1e3 * sec) for k, (n, sec) in roles.items()})
+    return out
+
+
 def _one_blas_thread(call, blas_threads):
     def run():
         blas_threads.begin()
@@ -416,7 +440,14 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--no-tf", action="store_true")
+    ap.add_argument("--plan", action="store_true",
+                    help="only the roles compiler/row_blocks.py gives the steps of W6's plans")
     args = ap.parse_args(argv)
+    if args.plan:
+        for name, (rows, roles) in plan_roles().items():
+            print(f"{name}: {rows} rows; " + ", ".join(
+                f"{role} {n} steps ({ms:.2f} ms estimated)" for role, (n, ms) in roles.items()))
+        return None
     t0 = time.perf_counter()
     table, error = run(tuple(args.rows), args.repeats, not args.no_tf, tuple(args.threads))
     print(f"prototype vs numgrad: largest relative error {error:.2e}")
