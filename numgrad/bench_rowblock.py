@@ -44,13 +44,16 @@ WIDTH = 20
 
 @njit(nogil=True, cache=True, error_model="numpy")
 def gemm(a, b, out, ta, tb, beta):
-    """out = op(a) @ op(b) + beta * out, float32 C-contiguous 2-D arrays (op: transpose when
-    ta / tb is 1)."""
+    """out = op(a) @ op(b) (beta 0) or out += op(a) @ op(b) (beta 1), float32 C-contiguous
+    2-D arrays (op: transpose when ta / tb is 1), always by sgemm."""
+    if beta:
+        blas_call.matmul_acc_into(a, b, out, ta == 1, tb == 1)
+        return
     m, n = out.shape
     k = a.shape[0] if ta else a.shape[1]
     sgemm(ROW_MAJOR, TRANS if ta else NO_TRANS, TRANS if tb else NO_TRANS, m, n, k,
           np.float32(1.0), a.ctypes.data, a.shape[1], b.ctypes.data, b.shape[1],
-          np.float32(beta), out.ctypes.data, n)
+          np.float32(0.0), out.ctypes.data, n)
 
 
 @njit(nogil=True, cache=True, error_model="numpy", inline="always")

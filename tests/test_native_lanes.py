@@ -40,6 +40,22 @@ def test_matmul_into_is_numpys_matmul_bit_for_bit(dtype):
         assert np.array_equal(got, want), (a_shape, b_shape, ta, tb)
 
 
+@needs_blas
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_acc_into_adds_the_product(dtype):
+    rng = np.random.default_rng(5)
+    for a_shape, b_shape, ta, tb in PRODUCTS:
+        a = rng.standard_normal(a_shape).astype(dtype)
+        b = rng.standard_normal(b_shape).astype(dtype)
+        prod = np.matmul(a.T if ta else a, b.T if tb else b)
+        start = rng.standard_normal(prod.shape).astype(dtype)
+        got = start.copy()
+        blas_call.matmul_acc_into(a, b, got, ta, tb)
+        blas_call.matmul_acc_into(a, b, got, ta, tb)
+        np.testing.assert_allclose(got, start + 2 * prod, rtol=1e-5 if dtype == np.float32
+                                   else 1e-12, atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
 def test_supported_leaves_numpys_other_routines_to_numpy():
     f32 = np.float32
     assert not blas_call.supported((1, 8), (8, 8), f32, False, False)     # a row: gemv
