@@ -1,7 +1,8 @@
 """The ceiling of row-block lanes for W6: the PINN's loss and gradients written by hand as
 blocks of rows, against numgrad and TF1 in one process.
 
-``python -m numgrad.bench_rowblock [--rows B ...] [--repeats R] [--no-tf]``
+``python -m numgrad.bench_rowblock [--rows B ...] [--repeats R] [--threads N ...] [--no-tf]
+[--products | --kernels | --plan]``
 
 Why: W6 (bench_train.py) spends its time on (10000, 20) arrays: ~60 products with a (20, 20)
 right operand, ~35 weight-gradient products X^T @ dY over the 10,000 rows and ~30 fused
@@ -25,6 +26,10 @@ row-block prototype for each block size B, and TF 2.x's tf.compat.v1 Session run
 graph's gradients (`tf1_grads`) and its Adam step (`tf1_train`, bench_train's peer column),
 with intra- and inter-op threads set to the phase's count.  The prototype's loss and
 gradients are checked against numgrad's before timing.
+
+``--products``: W6's two kinds of product, whole and in blocks of rows (`products`);
+``--kernels``: numgrad's own fused kernels of W6's plan over whole arrays and in blocks
+(`kernel_blocks`); ``--plan``: the roles compiler/row_blocks.py gives W6's plans' steps.
 """
 import argparse
 import sys
@@ -363,10 +368,7 @@ def check(got, want):
 
 def phase(calls, repeats):
     """{name: (min ms, median ms)} of `calls`, interleaved round by round."""
-    from .bench_timing import interleaved_seconds
-    for call in calls.values():
-        call()
-    times = interleaved_seconds(calls, repeats)
+    times = phase_seconds(calls, repeats)
     return {k: (1e3 * min(v), 1e3 * float(np.median(v))) for k, v in times.items()}
 
 
@@ -427,6 +429,133 @@ def plan_roles():
     return out
 
 
+def _w6_plan():
+    """numgrad's compiled plan of W6's loss and gradients (cpu backend)."""
+    import numgrad as ng
+    weights, data = bench_train.problem()
+    graph = ng.Graph()
+    with graph.as_default():
+        loss, variables, ph = bench_train.build_numgrad(ng, weights)
+        grads = ng.gradients(loss, variables)
+        sess = ng.Session(graph=graph, backend="cpu")
+        sess.run(ng.global_variables_initializer())
+    return sess._compiled_plan([loss] + grads, {ph[k]: data[k] for k in ph})
+
+
+def _kernel_args(run, rows, block, rng, chunks):
+    """Arguments of a group kernel (GroupRunner's order) with random loads, its first
+    dimension `rows` cut to `block` (arrays of `rows` rows get `block`)."""
+    def cut(shape):
+        return (block,) + tuple(shape[1:]) if shape and shape[0] == rows else tuple(shape)
+    sizes = [np.int64(block if k == 0 else d) for k, d in enumerate(run.sizes)]
+    args = sizes + [np.int64(chunks)]
+    for _, shape in run.loads:
+        args.append(rng.standard_normal(cut(shape)).astype(np.float32) * np.float32(0.5))
+    args += list(run.scalars)
+    for _, _, dtype, kshape in run.outs_and_reds:
+        args.append(np.zeros(cut(kshape), dtype))
+    args += [np.zeros((chunks,) + tuple(shape[1:]), dtype) for shape, dtype in run.parts]
+    args += [np.int64(c) for c in run.counts]
+    return args
+
+
+def kernel_blocks(block=500, copies=6, repeats=20):
+    """numgrad's own fused kernels of W6's plan (one thread) over the whole rows and over
+    blocks of `block` rows: {"whole_hot", "whole_cold", "blocks": seconds a call of all the
+    plan's group kernels over the collocation rows}.  whole_hot reuses one set of arrays
+    (they stay in L2/L3), whole_cold rotates `copies` sets (as the plan's intermediates come
+    from memory), blocks calls each kernel rows / block times on one block's arrays (in
+    cache, as a row-block lane would)."""
+    from .compiler import row_blocks
+    plan = _w6_plan()
+    rows, roles = row_blocks.classify(plan)
+    rng = np.random.default_rng(0)
+    runs = [run for st, run, role in zip(plan.steps, plan.runners, roles)
+            if st.kind == "group" and role in (row_blocks.ROW, row_blocks.REDUCE)]
+    out = {"whole_hot": 0.0, "whole_cold": 0.0, "blocks": 0.0, "kernels": len(runs)}
+    for run in runs:
+        k = run.kernel
+        whole = [_kernel_args(run, rows, rows, rng, run.C) for _ in range(copies)]
+        part = _kernel_args(run, rows, block, rng, 1)
+        k(7, 0, run.C, *whole[0])
+        k(7, 0, 1, *part)
+        hot, cold, blocked = [], [], []
+        for r in range(repeats):
+            t0 = time.perf_counter()
+            k(7, 0, run.C, *whole[0])
+            t1 = time.perf_counter()
+            k(7, 0, run.C, *whole[1 + r % (copies - 1)])
+            t2 = time.perf_counter()
+            for _ in range(rows // block):
+                k(7, 0, 1, *part)
+            t3 = time.perf_counter()
+            hot.append(t1 - t0)
+            cold.append(t2 - t1)
+            blocked.append(t3 - t2)
+        out["whole_hot"] += min(hot)
+        out["whole_cold"] += min(cold)
+        out["blocks"] += min(blocked)
+    return out
+
+
+@njit(nogil=True, cache=True)
+def _xw_in_blocks(x, w, out, block):
+    for b in range(x.shape[0] // block):
+        gemm(x[b * block:(b + 1) * block], w, out[b * block:(b + 1) * block], 0, 0, 0.0)
+
+
+@njit(nogil=True, cache=True)
+def _xty_in_blocks(x, y, out, block):
+    out[:] = 0.0
+    for b in range(x.shape[0] // block):
+        gemm(x[b * block:(b + 1) * block], y[b * block:(b + 1) * block], out, 1, 0, 1.0)
+
+
+def products(rows=10000, block=500, copies=40, repeats=50):
+    """W6's two kinds of product on one thread, microseconds (min of `repeats`): X @ W
+    ((rows, 20) @ (20, 20)) and X^T @ Y ((20, rows) @ (rows, 20)), whole with hot operands,
+    whole with operands from memory (rotating `copies` arrays: 32 MB for the defaults), and
+    as rows / block products of `block` rows (X^T @ Y accumulated with beta = 1)."""
+    from . import blas_threads
+    if not blas_call.available():
+        raise RuntimeError(blas_call.describe())
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((rows, WIDTH)).astype(np.float32) for _ in range(copies)]
+    w = rng.standard_normal((WIDTH, WIDTH)).astype(np.float32)
+    out, small = np.empty((rows, WIDTH), np.float32), np.empty((WIDTH, WIDTH), np.float32)
+    turn = [0]
+
+    def cold(ta):
+        turn[0] = (turn[0] + 1) % (copies - 1)
+        x = xs[turn[0]]
+        if ta:
+            blas_call.matmul_into(x, xs[turn[0] + 1], small, True, False)
+        else:
+            blas_call.matmul_into(x, w, out, False, False)
+    x, y = xs[0], xs[1]
+    calls = {
+        "xw_hot": lambda: blas_call.matmul_into(x, w, out, False, False),
+        "xw_cold": lambda: cold(False),
+        "xw_blocks": lambda: _xw_in_blocks(x, w, out, block),
+        "xty_hot": lambda: blas_call.matmul_into(x, y, small, True, False),
+        "xty_cold": lambda: cold(True),
+        "xty_blocks": lambda: _xty_in_blocks(x, y, small, block),
+    }
+    blas_threads.begin()
+    try:
+        return {k: 1e6 * min(v) for k, v in phase_seconds(calls, repeats).items()}
+    finally:
+        blas_threads.end()
+
+
+def phase_seconds(calls, repeats):
+    """{name: [seconds]} of `calls` (one warm-up call each), interleaved round by round."""
+    from .bench_timing import interleaved_seconds
+    for call in calls.values():
+        call()
+    return interleaved_seconds(calls, repeats)
+
+
 def _one_blas_thread(call, blas_threads):
     def run():
         blas_threads.begin()
@@ -443,9 +572,27 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--no-tf", action="store_true")
+    ap.add_argument("--products", action="store_true",
+                    help="only W6's two kinds of product, whole and in blocks of rows")
+    ap.add_argument("--kernels", action="store_true",
+                    help="only numgrad's own W6 kernels, over whole arrays and in blocks")
     ap.add_argument("--plan", action="store_true",
                     help="only the roles compiler/row_blocks.py gives the steps of W6's plans")
     args = ap.parse_args(argv)
+    if args.products:
+        for b in args.rows:
+            res = products(block=b)
+            print(f"B = {b}, one thread, us (min): " + ", ".join(
+                f"{k} {v:.0f}" for k, v in res.items()))
+        return None
+    if args.kernels:
+        for b in args.rows:
+            res = kernel_blocks(b)
+            print(f"B = {b}: W6's {res['kernels']} fused kernels over the rows, one thread, "
+                  f"sum of per-kernel minima: whole arrays in cache {1e3 * res['whole_hot']:.2f}"
+                  f" ms, from memory {1e3 * res['whole_cold']:.2f} ms, in blocks "
+                  f"{1e3 * res['blocks']:.2f} ms")
+        return None
     if args.plan:
         for name, (rows, roles) in plan_roles().items():
             print(f"{name}: {rows} rows; " + ", ".join(

@@ -90,3 +90,16 @@ def test_blocks_must_divide_the_rows(problem):
     weights, data = problem
     with pytest.raises(ValueError, match="not a multiple of the block size 70"):
         rb.RowBlocks(weights, data, 70, 2)
+
+
+def test_the_blocked_products_it_times_are_the_products():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((600, rb.WIDTH)).astype(np.float32)
+    y = rng.standard_normal((600, rb.WIDTH)).astype(np.float32)
+    w = rng.standard_normal((rb.WIDTH, rb.WIDTH)).astype(np.float32)
+    out = np.full((600, rb.WIDTH), np.nan, np.float32)
+    rb._xw_in_blocks(x, w, out, 200)
+    np.testing.assert_allclose(out, x @ w, rtol=1e-5, atol=1e-5)
+    small = np.full((rb.WIDTH, rb.WIDTH), np.nan, np.float32)
+    rb._xty_in_blocks(x, y, small, 150)
+    np.testing.assert_allclose(small, x.T @ y, rtol=1e-4, atol=1e-4)
