@@ -499,13 +499,15 @@ def kernel_blocks(block=500, copies=6, repeats=20):
 
 
 @njit(nogil=True, cache=True)
-def _xw_in_blocks(x, w, out, block):
+def xw_in_blocks(x, w, out, block):
+    """out = x @ w as products of `block` rows (rows a multiple of `block`)."""
     for b in range(x.shape[0] // block):
         gemm(x[b * block:(b + 1) * block], w, out[b * block:(b + 1) * block], 0, 0, 0.0)
 
 
 @njit(nogil=True, cache=True)
-def _xty_in_blocks(x, y, out, block):
+def xty_in_blocks(x, y, out, block):
+    """out = x^T @ y as a sum of products of `block` rows (gemm with beta = 1)."""
     out[:] = 0.0
     for b in range(x.shape[0] // block):
         gemm(x[b * block:(b + 1) * block], y[b * block:(b + 1) * block], out, 1, 0, 1.0)
@@ -536,10 +538,10 @@ def products(rows=10000, block=500, copies=40, repeats=50):
     calls = {
         "xw_hot": lambda: blas_call.matmul_into(x, w, out, False, False),
         "xw_cold": lambda: cold(False),
-        "xw_blocks": lambda: _xw_in_blocks(x, w, out, block),
+        "xw_blocks": lambda: xw_in_blocks(x, w, out, block),
         "xty_hot": lambda: blas_call.matmul_into(x, y, small, True, False),
         "xty_cold": lambda: cold(True),
-        "xty_blocks": lambda: _xty_in_blocks(x, y, small, block),
+        "xty_blocks": lambda: xty_in_blocks(x, y, small, block),
     }
     blas_threads.begin()
     try:
