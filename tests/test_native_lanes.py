@@ -40,6 +40,22 @@ def test_matmul_into_is_numpys_matmul_bit_for_bit(dtype):
         assert np.array_equal(got, want), (a_shape, b_shape, ta, tb)
 
 
+@needs_blas
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_acc_into_adds_the_product(dtype):
+    rng = np.random.default_rng(5)
+    for a_shape, b_shape, ta, tb in PRODUCTS:
+        a = rng.standard_normal(a_shape).astype(dtype)
+        b = rng.standard_normal(b_shape).astype(dtype)
+        prod = np.matmul(a.T if ta else a, b.T if tb else b)
+        start = rng.standard_normal(prod.shape).astype(dtype)
+        got = start.copy()
+        blas_call.matmul_acc_into(a, b, got, ta, tb)
+        blas_call.matmul_acc_into(a, b, got, ta, tb)
+        np.testing.assert_allclose(got, start + 2 * prod, rtol=1e-5 if dtype == np.float32
+                                   else 1e-12, atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
 def test_supported_leaves_numpys_other_routines_to_numpy():
     f32 = np.float32
     assert not blas_call.supported((1, 8), (8, 8), f32, False, False)     # a row: gemv
@@ -304,3 +320,77 @@ def test_auto_compiles_lanes_in_workers_and_never_holds_up_an_exiting_script(tmp
     # ... where a second process finds them at once, starting no worker
     out, _ = _auto(tmp_path, "exit")
     assert " lane(s) of " in out["EXPLAIN"] and out["WORKERS"] == "[]", out
+
+
+def test_row_blocks_take_every_step_of_a_w6_like_plan_over_its_rows(pinn):
+    from numgrad.compiler import row_blocks
+    sess, fetches, feed, _ = pinn
+    plan = _plan(sess)
+    rows, roles = row_blocks.classify(plan)
+    assert rows == 48 and row_blocks.OTHER not in roles
+    for st, role in zip(plan.steps, roles):
+        ins, outs = emit_lane.step_values(st)
+        over_rows = any(v.shape and v.shape[0] == 48 for v in ins + outs)
+        if emit_lane.is_matmul(st) and st.node.attrs["transpose_a"]:
+            assert role == row_blocks.REDUCE            # a weight gradient X^T @ dY
+        elif emit_lane.is_matmul(st):
+            assert role == row_blocks.ROW               # X @ W
+        elif st.kind == "group" and any(0 in (r.attrs["axis"] or (0,)) for r in
+                                        st.reductions):
+            assert role == row_blocks.REDUCE            # bias gradients, the loss's mean
+        else:
+            assert role == (row_blocks.ROW if over_rows else row_blocks.OUTSIDE), st
+    # the partial weight gradients are added after the block loop
+    assert roles[-1] == row_blocks.OUTSIDE
+
+
+def _roles_of(build, rows=48):
+    """{label: role} of the steps build(x) labels ({label: (predicate of a step)})."""
+    from numgrad.compiler import row_blocks
+    rng = np.random.default_rng(4)
+    graph = ng.Graph()
+    with graph.as_default():
+        x = ng.placeholder(ng.float32, [rows, 4])
+        fetches, labels = build(x, ng.constant(rng.standard_normal((4, 4)).astype(np.float32)))
+        sess = ng.Session(backend="cpu", graph=graph)
+        with config.override(NUMGRAD_INTERPRET_CALLS=0):
+            plan = sess._compiled_plan(fetches, {x: rng.standard_normal((rows, 4)).astype(
+                np.float32)})
+    _, roles = row_blocks.classify(plan, rows)
+    return {label: [role for st, role in zip(plan.steps, roles) if pick(st)]
+            for label, pick in labels.items()}
+
+
+def _product(ta, tb):
+    return lambda st: emit_lane.is_matmul(st) and \
+        (st.node.attrs["transpose_a"], st.node.attrs["transpose_b"]) == (ta, tb)
+
+
+def test_row_blocks_leave_products_that_mix_rows_to_the_lanes():
+    from numgrad.compiler import row_blocks
+
+    def build(x, w):
+        h = ng.tanh(ng.matmul(x, w))
+        return [ng.reduce_sum(ng.matmul(h, h, transpose_b=True)),
+                ng.matmul(h, ng.cos(h), transpose_a=True)], \
+            {"xw": _product(False, False), "gram": _product(False, True),
+             "partial": _product(True, False)}
+    assert _roles_of(build) == {"xw": [row_blocks.ROW], "gram": [row_blocks.OTHER],
+                                "partial": [row_blocks.REDUCE]}
+
+
+def test_row_blocks_sum_over_rows_but_nothing_else():
+    from numgrad.compiler import row_blocks
+
+    def build(x, w):
+        h = ng.tanh(ng.matmul(x, w))
+        return [ng.reduce_max(ng.sin(h), 0)], {"groups": lambda st: st.kind == "group"}
+    assert _roles_of(build) == {"groups": [row_blocks.OTHER]}
+
+    def build(x, w):
+        e = ng.exp(ng.matmul(x, w))
+        centred = e - ng.reduce_mean(e, 0)          # reads the mean over all rows
+        return [ng.reduce_sum(centred * centred, 1)], \
+            {"groups": lambda st: st.kind == "group"}
+    roles = _roles_of(build)["groups"]
+    assert roles[-1] == row_blocks.OTHER and row_blocks.ROW not in roles, roles

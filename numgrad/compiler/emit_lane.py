@@ -32,7 +32,7 @@ def is_matmul(step):
     return step.kind == "single" and has_trait(step.node.type, "matmul")
 
 
-def _copy_kind(node):
+def copy_kind(node):
     """'concat', 'split' or None: how a lane copies `node`'s slabs (its op's trait)."""
     return next((t for t in ("concat", "split") if has_trait(node.type, t)), None)
 
@@ -215,7 +215,7 @@ class _LaneEmitter:
     def _copy(self, node):
         """A concat or split as copies of (outer, axis, inner) blocks."""
         ax = node.attrs["axis"]
-        concat = _copy_kind(node) == "concat"
+        concat = copy_kind(node) == "concat"
         src = node.inputs if concat else node.outputs
         whole = node.outputs[0] if concat else node.inputs[0]
         shape = tuple(whole.shape)
@@ -244,7 +244,7 @@ def native_step(step, runner, matmul_ok):
         return True
     if is_matmul(step):
         return matmul_ok(step.node)
-    copy = _copy_kind(step.node)
+    copy = copy_kind(step.node)
     if copy is not None:
         if copy == "split" and step.node.inputs[0].size == 0:
             return False

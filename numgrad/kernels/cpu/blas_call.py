@@ -166,6 +166,10 @@ def _gemm(out, order, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
     """c = op(a) @ op(b) by s/dgemm as out's dtype says (alpha 1, beta 0)."""
 
 
+def _gemm_acc(out, order, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
+    """c += op(a) @ op(b) by s/dgemm as out's dtype says (alpha 1, beta 1)."""
+
+
 def _gemv(out, order, trans, rows, cols, a, lda, x, incx, y, incy):
     """y = op(a) @ x by s/dgemv as out's dtype says (alpha 1, beta 0)."""
 
@@ -180,6 +184,20 @@ def _gemm_typed(out, order, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
     if out.dtype == types.float64:
         def impl(out, order, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
             dgemm(order, ta, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc)
+        return impl
+    return None
+
+
+@overload(_gemm_acc, jit_options={"nogil": True, "cache": True})
+def _gemm_acc_typed(out, order, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
+    if out.dtype == types.float32:
+        def impl(out, order, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
+            sgemm(order, ta, tb, m, n, k, np.float32(1.0), a, lda, b, ldb, np.float32(1.0), c,
+                  ldc)
+        return impl
+    if out.dtype == types.float64:
+        def impl(out, order, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
+            dgemm(order, ta, tb, m, n, k, 1.0, a, lda, b, ldb, 1.0, c, ldc)
         return impl
     return None
 
@@ -218,3 +236,16 @@ def matmul_into(a, b, out, transpose_a, transpose_b):
     tb = TRANS if transpose_b else NO_TRANS
     _gemm(out, ROW_MAJOR, ta, tb, m, n, k, a.ctypes.data, a.shape[1], b.ctypes.data,
           b.shape[1], out.ctypes.data, n)
+
+
+@njit(nogil=True, cache=True)
+def matmul_acc_into(a, b, out, transpose_a, transpose_b):
+    """out += op(a) @ op(b) for C-contiguous 2-D float arrays, always by gemm (beta = 1): the
+    partial sums of a product over blocks of rows (a weight gradient X^T @ dY summed block by
+    block; bench_rowblock.py).  Unlike matmul_into it does not follow NumPy's choice of
+    routine, so its results are not bit for bit np.matmul's (the same sums within rounding)."""
+    m, n = out.shape
+    k = a.shape[0] if transpose_a else a.shape[1]
+    _gemm_acc(out, ROW_MAJOR, TRANS if transpose_a else NO_TRANS,
+              TRANS if transpose_b else NO_TRANS, m, n, k, a.ctypes.data, a.shape[1],
+              b.ctypes.data, b.shape[1], out.ctypes.data, n)
