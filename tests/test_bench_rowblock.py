@@ -1,16 +1,22 @@
 """The row-block prototype of W6 (numgrad/bench_rowblock.py): its loss is checked against an
 independent forward-mode NumPy reference, its gradients against finite differences of that
 reference and against numgrad's NumPy backend, for one and two threads and blocks that do
-and do not split the rows evenly between the threads."""
+and do not split the rows evenly between the threads.
+
+The prototype's Numba functions take ~15 CPU s to compile and they test a benchmark, not the
+package: the file runs with NUMGRAD_SLOW=1 (tests/budget.py); the benchmark itself reports its
+largest error against numgrad's values on every run."""
 import numpy as np
 import pytest
 
 import numgrad as ng
+import budget
 from numgrad import bench_rowblock as rb
 from numgrad import bench_train as bt
 from numgrad.kernels.cpu import blas_call
 
 pytestmark = [pytest.mark.backend_independent,
+              pytest.mark.skipif(not budget.SLOW, reason="a benchmark's prototype: NUMGRAD_SLOW=1"),
               pytest.mark.skipif(not blas_call.available(), reason=blas_call.describe())]
 
 N_F, N_U = 300, 20
