@@ -20,7 +20,7 @@ import llvmlite
 import numba
 import numpy as np
 
-from . import config, numba_start
+from . import config, numba_load, numba_start
 
 log = logging.getLogger("numgrad.cache")
 
@@ -164,7 +164,7 @@ def _import(key, source):
 
 
 def _guard_numba_cache(module):
-    """Make the Numba caches of `module`'s functions fail soft.
+    """Make the Numba caches of `module`'s functions load fast (numba_load.py) and fail soft.
 
     Numba raises when its index or data file is corrupt (truncated, garbage) and when saving
     fails (disk full, read-only): a bad entry is treated as a miss (the fresh machine code is
@@ -175,9 +175,10 @@ def _guard_numba_cache(module):
         if c is None or not hasattr(c, "load_overload") or getattr(c, "_numgrad_guard", False):
             continue
 
-        def load_overload(*args, _load=c.load_overload, _c=c, _name=name, **kwargs):
+        def load_overload(sig, target_context, _load=c.load_overload, _c=c, _name=name):
             try:
-                return _load(*args, **kwargs)
+                # without Numba's registry refresh where that is safe (numba_load.py)
+                return numba_load.load_overload(_c, sig, target_context, _load)
             except Exception as e:  # noqa: BLE001  (any unreadable entry: recompile)
                 warnings.warn(f"numgrad: Numba's cache of {module.__name__}.{_name} is "
                               f"unreadable ({type(e).__name__}: {e}); recompiling",

@@ -1,0 +1,94 @@
+"""Loading a kernel's machine code from Numba's cache without Numba's registry refresh.
+
+Numba's ``Cache.load_overload`` first calls ``target_context.refresh()``.  On a process's
+first load that imports every typing and lowering registry Numba has (numba.np.*,
+numba.cpython.*, the typed containers, extension entry points) and compiles the NRT's own
+LLVM module: 0.12-0.19 s of a warm-cache first call of ~0.2 s (W4, quiet machine).
+Compiling needs all of that; loading machine code does not.  A loaded library needs only
+that the symbols its object code refers to resolve in LLVM's symbol table.  Numba adds its C
+helpers, Python's C API and the exception objects when the target context is made. The NRT's
+C functions (``NRT_adapt_ndarray_from_python``, ``NRT_MemInfo_call_dtor``, ...) are added
+only by the refresh (``rtsys.initialize``).  Loading without any of it segfaults at the
+first call: the kernel's array unboxing jumps to an unresolved NRT function.
+
+So :func:`load_overload` adds the NRT's C symbols (what ``rtsys.initialize`` does before it
+compiles the NRT module), reads the cache entry, and checks that every function and global
+the library declares resolves (LLVM intrinsics aside) before it lets Numba rebuild the
+library.  If one does not (a symbol some registry import would have added, or one only
+another JIT-compiled library defines), it falls back to Numba's own load, refresh included,
+so the result is never a library with a dangling symbol.  Once the NRT is initialised (the
+process compiled something, or loaded through the fallback), Numba's own load runs: the
+refresh is then cheap and nothing is gained.
+
+A later compile in the same process is unaffected: Numba's compiler refreshes its contexts
+itself before typing (``compile_extra``), and ``rtsys.initialize`` compiles the NRT module
+then.  Measured with ``python -m numgrad.bench_compile`` (warm column); the module relies on
+a few of Numba's private cache attributes and falls back to Numba's load where any of them is
+missing.
+"""
+import logging
+
+log = logging.getLogger("numgrad.cache")
+
+__all__ = ["load_overload", "unresolved_symbols"]
+
+_NEEDED = ("_index_key", "_cache_file", "_impl", "_enabled", "_guard_against_spurious_io_errors")
+
+
+def load_overload(cache, sig, target_context, numba_load):
+    """The compile result of `cache` (a Numba function cache) for `sig`, or None on a miss:
+    loaded without the refresh where that is safe, else by `numba_load(sig,
+    target_context)` (Numba's own ``load_overload``)."""
+    from numba.core import config
+    from numba.core.runtime import rtsys
+
+    if rtsys._init or config.NRT_STATS or not all(hasattr(cache, a) for a in _NEEDED):
+        return numba_load(sig, target_context)
+    _add_runtime_symbols()
+    with cache._guard_against_spurious_io_errors():
+        if not cache._enabled:
+            return None
+        data = cache._cache_file.load(cache._index_key(sig, target_context.codegen()))
+        if data is None:
+            return None
+        missing = unresolved_symbols(data)
+        if missing:
+            log.debug("numgrad: %s needs %s; loading with Numba's refresh",
+                      cache._name, ", ".join(sorted(missing)[:5]))
+            return numba_load(sig, target_context)
+        return cache._impl.rebuild(target_context, data)
+    return None         # Numba's guard swallowed a spurious I/O error: a miss
+
+
+_symbols_added = False
+
+
+def _add_runtime_symbols():
+    """Put the NRT's C functions in LLVM's symbol table, under the names ``rtsys.initialize``
+    gives them (without compiling the NRT module, which only compiling kernels links)."""
+    global _symbols_added
+    if _symbols_added:
+        return
+    import llvmlite.binding as ll
+    from numba.core.runtime import _nrt_python as nrt
+
+    for py_name, address in nrt.c_helpers.items():
+        ll.add_symbol(py_name if py_name.startswith("_") else "NRT_" + py_name, address)
+    _symbols_added = True
+
+
+def unresolved_symbols(data):
+    """The names a cached compile result (`data`, as Numba's cache file holds it) declares
+    that LLVM's symbol table cannot resolve now; LLVM intrinsics are not counted.  A payload
+    of a shape this does not know counts as unresolved (``{"?"}``)."""
+    import llvmlite.binding as ll
+
+    try:
+        _name, kind, payload = data[0]
+        bitcode = payload[1] if kind == "object" else payload
+        module = ll.parse_bitcode(bitcode)
+    except Exception:  # noqa: BLE001  (another Numba's layout: let Numba load it)
+        return {"?"}
+    names = [f.name for f in module.functions if f.is_declaration]
+    names += [g.name for g in module.global_variables if g.is_declaration]
+    return {n for n in names if not n.startswith("llvm.") and not ll.address_of_symbol(n)}
