@@ -1,0 +1,148 @@
+"""numgrad/numba_load.py: cached kernels load without Numba's registry refresh, only where
+every symbol they declare resolves, and a later compile in the same process still works."""
+import contextlib
+import os
+import subprocess
+import sys
+
+import llvmlite.binding as ll
+import pytest
+
+from numgrad import numba_load
+
+pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
+
+GRAPH = (
+    "import sys, numpy as np, numgrad as ng\n"
+    "x = ng.placeholder(ng.float64, [6])\n"
+    "loss = ng.reduce_sum(ng.tanh(x) * x)\n"
+    "s = ng.Session(backend='cpu')\n"
+    "v = np.linspace(-1.0, 1.0, 6)\n"
+    "l, g = s.run([loss, ng.gradients(loss, x)[0]], {x: v})\n"
+    "t = np.tanh(v)\n"
+    "assert np.isclose(l, (t * v).sum()) and np.allclose(g, (1 - t * t) * v + t)\n")
+
+AFTER = (
+    "print('refreshed' if 'numba.np.arraymath' in sys.modules else 'not-refreshed')\n"
+    "from numba import njit\n"
+    "@njit\n"
+    "def new_kernel(a):\n"
+    "    return np.sin(a).sum() + np.ones(2)\n"      # compiles: arraymath, NRT allocation
+    "assert np.allclose(new_kernel(v), np.sin(v).sum() + 1)\n"
+    "l2, g2 = s.run([loss, ng.gradients(loss, x)[0]], {x: v + 1})\n"
+    "t = np.tanh(v + 1)\n"
+    "assert np.allclose(g2, (1 - t * t) * (v + 1) + t)\n"
+    "print('compiled-after-load', 'linalg' if 'scipy.linalg' in sys.modules else 'no-linalg')\n")
+
+
+def _run(code, cache_dir):
+    env = dict(os.environ, NUMGRAD_INTERPRET_CALLS="0", NUMGRAD_CACHE_DIR=str(cache_dir),
+               NUMGRAD_BACKGROUND_COMPILE="0")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
+def test_a_warm_process_loads_without_the_refresh_and_compiles_after(tmp_path):
+    # the first process compiles (Numba refreshes: its registries are imported)...
+    assert _run(GRAPH + AFTER, tmp_path)[0] == "refreshed"
+    # ...the second only loads: no registry import, right values, and a new compile (which
+    # refreshes) and the loaded kernels' next calls still work
+    assert _run(GRAPH + AFTER, tmp_path) == ["not-refreshed", "compiled-after-load",
+                                             "no-linalg"]
+
+
+# --- the decision, on a stand-in for Numba's cache ------------------------------------------------
+def _payload(ir):
+    """A cache entry as Numba's data file holds it, for a library whose linking module is `ir`
+    (the object code is not looked at)."""
+    bitcode = ll.parse_assembly(ir).as_bitcode()
+    return ("lib", "object", (b"", bitcode)), "fndesc", "env"
+
+
+RESOLVED = ("declare double @llvm.fabs.f64(double)\n"
+            "declare void @NRT_MemInfo_call_dtor(i8*)\n"
+            "define double @f(double %x) {\n  %y = call double @llvm.fabs.f64(double %x)\n"
+            "  ret double %y\n}\n")
+UNRESOLVED = RESOLVED + "declare double @numgrad_test_nowhere(double)\n"
+
+
+class _FakeCache:
+    """The attributes of Numba's Cache that numba_load uses."""
+
+    _name = "fake"
+    _enabled = True
+
+    def __init__(self, data):
+        self._cache_file = self
+        self._impl = self
+        self.data = data
+
+    def _index_key(self, sig, codegen):
+        return sig
+
+    def load(self, key):
+        return self.data
+
+    def rebuild(self, target_context, data):
+        return ("rebuilt", data)
+
+    @contextlib.contextmanager
+    def _guard_against_spurious_io_errors(self):
+        yield
+
+
+class _FakeContext:
+    def codegen(self):
+        return None
+
+
+@pytest.fixture
+def nrt_uninitialised(monkeypatch):
+    """A process that has not compiled anything yet (the NRT is initialised by a compile)."""
+    from numba.core.runtime import rtsys
+    monkeypatch.setattr(rtsys, "_init", False)
+
+
+def _numba_load(sig, target_context):
+    return "numba's load"
+
+
+def test_unresolved_symbols_lists_only_the_names_nothing_provides():
+    numba_load._add_runtime_symbols()
+    assert numba_load.unresolved_symbols(_payload(RESOLVED)) == set()
+    assert numba_load.unresolved_symbols(_payload(UNRESOLVED)) == {"numgrad_test_nowhere"}
+    assert numba_load.unresolved_symbols((("lib", "object", b"not a pair"),)) == {"?"}
+
+
+def test_an_entry_whose_symbols_resolve_is_rebuilt_directly(nrt_uninitialised):
+    data = _payload(RESOLVED)
+    got = numba_load.load_overload(_FakeCache(data), "sig", _FakeContext(), _numba_load)
+    assert got == ("rebuilt", data)
+
+
+def test_an_unresolved_symbol_falls_back_to_numbas_load(nrt_uninitialised):
+    got = numba_load.load_overload(_FakeCache(_payload(UNRESOLVED)), "sig", _FakeContext(),
+                                   _numba_load)
+    assert got == "numba's load"
+
+
+def test_a_miss_is_none_and_a_disabled_cache_loads_nothing(nrt_uninitialised):
+    assert numba_load.load_overload(_FakeCache(None), "sig", _FakeContext(), _numba_load) is None
+    off = _FakeCache(_payload(RESOLVED))
+    off._enabled = False
+    assert numba_load.load_overload(off, "sig", _FakeContext(), _numba_load) is None
+
+
+def test_after_a_compile_numbas_own_load_runs(monkeypatch):
+    from numba.core.runtime import rtsys
+    monkeypatch.setattr(rtsys, "_init", True)
+    got = numba_load.load_overload(_FakeCache(_payload(RESOLVED)), "sig", _FakeContext(),
+                                   _numba_load)
+    assert got == "numba's load"
+
+
+def test_a_cache_without_the_expected_attributes_uses_numbas_load(nrt_uninitialised):
+    class Other:
+        pass
+    assert numba_load.load_overload(Other(), "sig", _FakeContext(), _numba_load) == "numba's load"
