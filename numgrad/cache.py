@@ -152,7 +152,7 @@ def _import(key, source):
             module = importlib.util.module_from_spec(spec)
             sys.modules[modname] = module
             spec.loader.exec_module(module)
-            return _guard_numba_cache(module)
+            return guard_numba_cache(module)
         except (OSError, RuntimeError) as e:   # e.g. Numba found nowhere writable to cache
             warnings.warn(f"numgrad: cannot load kernel cache entry {path!r} ({e}); compiling "
                           "without the on-disk cache", RuntimeWarning, stacklevel=3)
@@ -163,8 +163,9 @@ def _import(key, source):
     return module
 
 
-def _guard_numba_cache(module):
-    """Make the Numba caches of `module`'s functions load fast (numba_load.py) and fail soft.
+def guard_numba_cache(module):
+    """Make the Numba caches of `module`'s functions load fast (numba_load.py) and fail soft
+    (the kernel cache's modules, and the opaque kernels' modules, kernels/cpu/__init__.py).
 
     Numba raises when its index or data file is corrupt (truncated, garbage) and when saving
     fails (disk full, read-only): a bad entry is treated as a miss (the fresh machine code is

@@ -115,6 +115,32 @@ def test_unresolved_symbols_lists_only_the_names_nothing_provides():
     assert numba_load.unresolved_symbols((("lib", "object", b"not a pair"),)) == {"?"}
 
 
+def _object_code(ir):
+    import numba.core.codegen  # noqa: F401  (initialises LLVM's native target)
+    module = ll.parse_assembly(ir)
+    return ll.Target.from_default_triple().create_target_machine().emit_object(module)
+
+
+CALLS = ("declare double @numgrad_test_nowhere(double)\n"
+         "declare void @NRT_MemInfo_call_dtor(i8*)\n"
+         "define double @g(double %x, i8* %m) {\n"
+         "  call void @NRT_MemInfo_call_dtor(i8* %m)\n"
+         "  %y = call double @numgrad_test_nowhere(double %x)\n  ret double %y\n}\n")
+
+
+def test_the_object_codes_undefined_symbols_are_read_from_its_elf_symbol_table():
+    obj = _object_code(CALLS)
+    if obj[:4] != b"\x7fELF":
+        pytest.skip("not an ELF platform: the bitcode's declarations are checked instead")
+    assert numba_load.elf_undefined_symbols(obj) == {"numgrad_test_nowhere",
+                                                     "NRT_MemInfo_call_dtor"}
+    numba_load._add_runtime_symbols()
+    data = (("lib", "object", (obj, b"no bitcode: the ELF table is enough")),)
+    assert numba_load.unresolved_symbols(data) == {"numgrad_test_nowhere"}
+    assert numba_load.elf_undefined_symbols(b"not an object") is None
+    assert numba_load.unresolved_symbols((("lib", "object", (obj[:80], b"")),)) == {"?"}
+
+
 def test_an_entry_whose_symbols_resolve_is_rebuilt_directly(nrt_uninitialised):
     data = _payload(RESOLVED)
     got = numba_load.load_overload(_FakeCache(data), "sig", _FakeContext(), _numba_load)
