@@ -172,3 +172,62 @@ def test_a_cache_without_the_expected_attributes_uses_numbas_load(nrt_uninitiali
     class Other:
         pass
     assert numba_load.load_overload(Other(), "sig", _FakeContext(), _numba_load) == "numba's load"
+
+
+# --- a kernel's cached machine code is loaded with its module (numba_load.preload) ------------------
+KERNEL = ("from numba import njit\n\n\n"
+          "@njit(cache=True)\n"
+          "def kernel(a):\n"
+          "    return a * 2.0 + 1.0\n")
+
+PRELOAD = (
+    "import sys, numpy as np\n"
+    "from numgrad import cache\n"
+    "fn = cache.load(sys.argv[1], 'kernel')\n"
+    "print(len(fn.overloads))\n"                # machine code before the first call
+    "assert np.array_equal(fn(np.arange(3.0)), [1.0, 3.0, 5.0])\n"
+    "assert fn(np.float32(1.0)) == 3.0\n")      # a new signature still compiles
+
+
+def test_a_loaded_kernel_has_its_cached_machine_code_before_its_first_call(tmp_path):
+    env = dict(os.environ, NUMGRAD_CACHE_DIR=str(tmp_path))
+    counts = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", PRELOAD, KERNEL], env=env,
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        counts.append(int(out.stdout))
+    assert counts == [0, 2]         # the second process finds both saved signatures
+
+
+def test_preload_leaves_functions_without_a_cache_or_with_code_alone():
+    class Compiled:
+        overloads = {"sig": "code"}
+
+    class NoCache:
+        overloads = {}
+    assert numba_load.preload(Compiled()) == 0
+    assert numba_load.preload(NoCache()) == 0
+
+
+# --- the kernel module's code object (cache._module_code) ------------------------------------------
+def test_the_module_code_is_kept_and_reused_only_for_its_own_path(tmp_path):
+    from numgrad import cache
+    path = str(tmp_path / "numgrad_k_x.py")
+    source = "VALUE = 41 + 1\n"
+    code = cache._module_code(path, source, "numgrad_k_x")
+    kept = list((tmp_path / "__pycache__").glob("numgrad_k_x.*.ngcode"))
+    assert len(kept) == 1 and code.co_filename == path
+    ns = {}
+    exec(cache._module_code(path, source, "numgrad_k_x"), ns)
+    assert ns["VALUE"] == 42
+    # a copy of the directory elsewhere compiles again: the code must name its own file
+    other = tmp_path / "copy"
+    (other / "__pycache__").mkdir(parents=True)
+    (other / "__pycache__" / kept[0].name).write_bytes(kept[0].read_bytes())
+    assert cache._module_code(str(other / "numgrad_k_x.py"), source,
+                              "numgrad_k_x").co_filename == str(other / "numgrad_k_x.py")
+    # a damaged copy is compiled again and rewritten
+    kept[0].write_bytes(b"garbage")
+    exec(cache._module_code(path, source, "numgrad_k_x"), ns)
+    assert ns["VALUE"] == 42 and kept[0].read_bytes() != b"garbage"
