@@ -93,7 +93,10 @@ def preload(dispatcher):
             cres = c.load_overload(sig, ctx)
             if cres is None:
                 continue
-            if not cres.objectmode:     # as Numba's Dispatcher.compile does on a cache hit
+            # as Numba's Dispatcher.compile does on a cache hit (its stats included)
+            if hasattr(dispatcher, "_cache_hits"):
+                dispatcher._cache_hits[sig] += 1
+            if not cres.objectmode:
                 ctx.insert_user_function(cres.entry_point, cres.fndesc, [cres.library])
             dispatcher.add_overload(cres)
             loaded += 1
