@@ -145,6 +145,7 @@ def writable():
 
 def _import(key, source):
     numba_start.start()         # before Numba's first compile or cache load
+    numba_load.install()        # before the module runs: it may load (explicit signatures)
     modname = f"numgrad_k_{key}"
     path = None
     d = cache_dir()
@@ -215,22 +216,23 @@ def _module_code(path, source, modname):
 
 
 def guard_numba_cache(module):
-    """Make the Numba caches of `module`'s functions load fast (numba_load.py) and fail soft
-    (the kernel cache's modules, and the opaque kernels' modules, kernels/cpu/__init__.py).
+    """Make the Numba caches of `module`'s functions fail soft (the kernel cache's modules,
+    and the opaque kernels' modules, kernels/cpu/__init__.py); their loads skip Numba's
+    registry refresh where that is safe (numba_load.install).
 
     Numba raises when its index or data file is corrupt (truncated, garbage) and when saving
     fails (disk full, read-only): a bad entry is treated as a miss (the fresh machine code is
     saved over it) and a failed save only costs the next process a compile.  Both warn.
     """
+    numba_load.install()
     for name, fn in list(vars(module).items()):
         c = getattr(fn, "_cache", None)
         if c is None or not hasattr(c, "load_overload") or getattr(c, "_numgrad_guard", False):
             continue
 
-        def load_overload(sig, target_context, _load=c.load_overload, _c=c, _name=name):
+        def load_overload(*args, _load=c.load_overload, _c=c, _name=name, **kwargs):
             try:
-                # without Numba's registry refresh where that is safe (numba_load.py)
-                return numba_load.load_overload(_c, sig, target_context, _load)
+                return _load(*args, **kwargs)
             except Exception as e:  # noqa: BLE001  (any unreadable entry: recompile)
                 warnings.warn(f"numgrad: Numba's cache of {module.__name__}.{_name} is "
                               f"unreadable ({type(e).__name__}: {e}); recompiling",

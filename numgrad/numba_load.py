@@ -20,6 +20,10 @@ so the result is never a library with a dangling symbol.  Once the NRT is initia
 process compiled something, or loaded through the fallback), Numba's own load runs: the
 refresh is then cheap and nothing is gained.
 
+:func:`install` puts this in front of Numba's cpu function cache for numgrad's own
+functions (its kernel cache's modules and its opaque kernels); a user's functions load as
+Numba loads them.  :func:`preload` loads a kernel's machine code when its module is loaded.
+
 A later compile in the same process is unaffected: Numba's compiler refreshes its contexts
 itself before typing (``compile_extra``), and ``rtsys.initialize`` compiles the NRT module
 then.  Measured with ``python -m numgrad.bench_compile`` (warm column); the module relies on
@@ -28,10 +32,47 @@ missing.
 """
 import logging
 import struct
+import threading
 
 log = logging.getLogger("numgrad.cache")
 
-__all__ = ["load_overload", "preload", "unresolved_symbols", "elf_undefined_symbols"]
+__all__ = ["install", "load_overload", "preload", "unresolved_symbols", "elf_undefined_symbols"]
+
+_lock = threading.Lock()
+_installed = False
+
+
+def install():
+    """Route the cache loads of numgrad's own functions (defined in numgrad's modules or its
+    kernel cache's ``numgrad_k_*`` modules) through :func:`load_overload`; other functions'
+    loads stay Numba's.  Once per process; cheap afterwards.
+
+    It is installed on Numba's cpu function cache class, not on each function's cache after
+    its module ran: a function with an explicit signature (a plan function, a loop) loads as
+    its module runs, before anything could wrap its own cache."""
+    global _installed
+    if _installed:
+        return
+    with _lock:
+        if _installed:
+            return
+        from numba.core import caching
+        cls = caching.FunctionCache
+        numba_load = cls.load_overload
+
+        def load(self, sig, target_context):
+            if _numgrads(self):
+                return load_overload(self, sig, target_context,
+                                     lambda s, c: numba_load(self, s, c))
+            return numba_load(self, sig, target_context)
+
+        cls.load_overload = load
+        _installed = True
+
+
+def _numgrads(cache):
+    module = getattr(getattr(cache, "_py_func", None), "__module__", None) or ""
+    return module.startswith(("numgrad_k_", "numgrad."))
 
 _NEEDED = ("_index_key", "_cache_file", "_impl", "_enabled", "_guard_against_spurious_io_errors")
 

@@ -231,3 +231,37 @@ def test_the_module_code_is_kept_and_reused_only_for_its_own_path(tmp_path):
     kept[0].write_bytes(b"garbage")
     exec(cache._module_code(path, source, "numgrad_k_x"), ns)
     assert ns["VALUE"] == 42 and kept[0].read_bytes() != b"garbage"
+
+
+# --- functions compiled as their module runs (explicit signatures: plan functions, loops) ----------
+EXPLICIT = ("from numba import njit\n\n\n"
+            "@njit('float64(float64)', cache=True)\n"
+            "def loop(x):\n"
+            "    return x * 3.0\n")
+
+LOAD_EXPLICIT = (
+    "import sys\n"
+    "from numgrad import cache\n"
+    "assert cache.load(sys.argv[1], 'loop')(2.0) == 6.0\n"
+    "print('refreshed' if 'numba.np.arraymath' in sys.modules else 'not-refreshed')\n")
+
+
+def test_a_function_loaded_as_its_module_runs_skips_the_refresh_too(tmp_path):
+    env = dict(os.environ, NUMGRAD_CACHE_DIR=str(tmp_path))
+    seen = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", LOAD_EXPLICIT, EXPLICIT], env=env,
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        seen.append(out.stdout.strip())
+    assert seen == ["refreshed", "not-refreshed"]
+
+
+def test_only_numgrads_functions_take_the_light_load():
+    class Cache:
+        def __init__(self, module):
+            self._py_func = type("F", (), {"__module__": module})()
+    assert numba_load._numgrads(Cache("numgrad_k_0123"))
+    assert numba_load._numgrads(Cache("numgrad.kernels.cpu.softmax"))
+    assert not numba_load._numgrads(Cache("users_model"))
+    assert not numba_load._numgrads(Cache("numgradient_tools"))
