@@ -74,6 +74,7 @@ def _numgrads(cache):
     module = getattr(getattr(cache, "_py_func", None), "__module__", None) or ""
     return module.startswith(("numgrad_k_", "numgrad."))
 
+
 _NEEDED = ("_index_key", "_cache_file", "_impl", "_enabled", "_guard_against_spurious_io_errors")
 
 
@@ -107,6 +108,10 @@ def preload(dispatcher):
     cache holds for this machine and its current code, unless it has machine code already;
     how many were loaded.
 
+    Only what loads without Numba's refresh is preloaded: an entry with a symbol nobody has
+    registered yet (say, one the caller registers before its first call), or any entry once
+    the process has compiled something, is left to the first call, which loads it as usual.
+
     Its first call then finds machine code at hand and skips Numba's compile entry, which on
     a process's first call scans the installed packages' entry points for Numba extensions
     (4-13 ms of a warm first call on the loaded development VM, whose environment has ~90
@@ -131,7 +136,11 @@ def preload(dispatcher):
             sig = key[0]
             if tuple(sig) in dispatcher.overloads:
                 continue
-            cres = c.load_overload(sig, ctx)
+            try:
+                cres = load_overload(c, sig, ctx, _left_to_the_call)
+            except Exception as e:  # noqa: BLE001  (the call's load warns and recompiles)
+                log.debug("numgrad: no preload of %s: %s", c._name, e)
+                cres = None
             if cres is None:
                 continue
             # as Numba's Dispatcher.compile does on a cache hit (its stats included)
@@ -142,6 +151,11 @@ def preload(dispatcher):
             dispatcher.add_overload(cres)
             loaded += 1
     return loaded
+
+
+def _left_to_the_call(sig, target_context):
+    """load_overload's fallback for preload: nothing (the first call loads it)."""
+    return None
 
 
 _symbols_added = False

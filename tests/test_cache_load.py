@@ -265,3 +265,44 @@ def test_only_numgrads_functions_take_the_light_load():
     assert numba_load._numgrads(Cache("numgrad.kernels.cpu.softmax"))
     assert not numba_load._numgrads(Cache("users_model"))
     assert not numba_load._numgrads(Cache("numgradient_tools"))
+
+
+class _IndexedCache(_FakeCache):
+    """A stand-in cache whose index holds one entry, for this machine."""
+
+    def _index_key(self, sig, codegen):
+        return (sig, "this machine")
+
+    def _load_index(self):
+        return {("sig", "this machine"): "file"}
+
+
+class _FakeDispatcher:
+    def __init__(self, data):
+        self._cache = _IndexedCache(data)
+        self.overloads, self.added = {}, []
+        self.targetctx = self
+
+    def codegen(self):
+        return None
+
+    def insert_user_function(self, *args):
+        pass
+
+    def add_overload(self, cres):
+        self.added.append(cres)
+
+
+class _Rebuilt:
+    objectmode, entry_point, fndesc, library = True, None, None, None
+
+
+def test_preload_loads_what_resolves_and_leaves_the_rest_to_the_first_call(nrt_uninitialised):
+    ok = _FakeDispatcher(_payload(RESOLVED))
+    ok._cache.rebuild = lambda ctx, data: _Rebuilt()
+    assert numba_load.preload(ok) == 1 and len(ok.added) == 1
+    later = _FakeDispatcher(_payload(UNRESOLVED))     # its symbol registered before its call
+    assert numba_load.preload(later) == 0 and later.added == []
+    broken = _FakeDispatcher(_payload(RESOLVED))
+    broken._cache.rebuild = lambda ctx, data: 1 / 0   # the call's own load will warn
+    assert numba_load.preload(broken) == 0 and broken.added == []
