@@ -8,7 +8,9 @@ Columns (seconds of the first call, planning included, Python start and imports 
 * ``first``: an empty cache with the defaults (a small plan's first calls are interpreted;
   a big plan's are too while worker processes compile its kernels, NUMGRAD_BACKGROUND_COMPILE);
 * ``cold kernels``: cold, but with the vecmath wrappers (compiled once per machine, shared by
-  every kernel) already in the cache: the cost of a new graph on a machine that ran one.
+  every kernel) already in the cache: the cost of a new graph on a machine that ran one;
+* ``warm defaults``: the cache the cold run filled, with the defaults (a small plan's first
+  call is still interpreted, a big plan's loads its kernels).
 
 ``--compare DIR`` runs the same processes with the numgrad checkout in DIR first on the path
 (another branch, say), alternating with this one's for each workload and repeat, so that a
@@ -84,21 +86,22 @@ def _copy_vecmath_wrappers(src, dst):
 
 
 def measure(name, root):
-    """(cold, warm, first with the defaults, cold kernels) seconds of one repeat; "cold
-    kernels" compiles the kernels with the vecmath wrappers already cached (they are compiled
-    once per machine)."""
+    """(cold, warm, first with the defaults, cold kernels, warm with the defaults) seconds of
+    one repeat; "cold kernels" compiles the kernels with the vecmath wrappers already cached
+    (they are compiled once per machine)."""
     with tempfile.TemporaryDirectory() as d, tempfile.TemporaryDirectory() as d2:
         cold = first_call(name, root, d, True)
         warm = first_call(name, root, d, True)
+        warm_defaults = first_call(name, root, d, False)
         _copy_vecmath_wrappers(d, d2)
         cold_kernels = first_call(name, root, d2, True)
     with tempfile.TemporaryDirectory() as d:
         first = first_call(name, root, d, False)
-    return cold, warm, first, cold_kernels
+    return cold, warm, first, cold_kernels, warm_defaults
 
 
 def run(names, repeats=3, roots=(HERE,), out=print):
-    """{(workload, root): [(cold, warm, first) per repeat]}, checkouts alternating."""
+    """{(workload, root): [measure(workload, root) per repeat]}, checkouts alternating."""
     results = {}
     for name in names:
         for _ in range(repeats):
@@ -131,8 +134,10 @@ def main(argv=None):
     print("seconds of the first call in a fresh process, min and median of "
           f"{args.repeats}: cold (empty cache, compile at once) | warm (filled cache) | "
           "first (empty cache, defaults) | cold kernels (cold with the vecmath wrappers "
-          "cached)")
+          "cached) | warm defaults (filled cache, defaults)")
+    print("load average: %.2f %.2f %.2f" % os.getloadavg())
     run(names, args.repeats, roots)
+    print("load average: %.2f %.2f %.2f" % os.getloadavg())
 
 
 if __name__ == "__main__":

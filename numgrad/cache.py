@@ -9,6 +9,7 @@ if the directory is unusable the kernel is compiled from memory with a warning.
 import hashlib
 import importlib.util
 import logging
+import marshal
 import os
 import platform
 import sys
@@ -20,12 +21,13 @@ import llvmlite
 import numba
 import numpy as np
 
-from . import config, numba_start
+from . import config, numba_load, numba_start
 
 log = logging.getLogger("numgrad.cache")
 
 _LOCK = threading.RLock()
 _LOADED = {}
+_PRELOADED = set()          # (key, attr) of the functions whose cache load was tried
 
 
 def _before_fork():
@@ -88,7 +90,8 @@ def source_key(source):
 
 
 def load(source, attr=None):
-    """The module defined by `source` (or its attribute `attr`), through the in-memory and
+    """The module defined by `source` (or its attribute `attr`, a function about to be called:
+    its cached machine code is loaded now, numba_load.preload), through the in-memory and
     on-disk caches."""
     key = source_key(source)
     module = _LOADED.get(key)
@@ -97,7 +100,15 @@ def load(source, attr=None):
             module = _LOADED.get(key)
             if module is None:
                 module = _LOADED[key] = _import(key, source)
-    return module if attr is None else getattr(module, attr)
+    if attr is None:
+        return module
+    fn = getattr(module, attr)
+    if (key, attr) not in _PRELOADED:
+        with _LOCK:
+            if (key, attr) not in _PRELOADED:
+                _PRELOADED.add((key, attr))
+                numba_load.preload(fn)
+    return fn
 
 
 def compiled(sources):
@@ -134,6 +145,7 @@ def writable():
 
 def _import(key, source):
     numba_start.start()         # before Numba's first compile or cache load
+    numba_load.install()        # before the module runs: it may load (explicit signatures)
     modname = f"numgrad_k_{key}"
     path = None
     d = cache_dir()
@@ -151,8 +163,8 @@ def _import(key, source):
             spec = importlib.util.spec_from_file_location(modname, path)
             module = importlib.util.module_from_spec(spec)
             sys.modules[modname] = module
-            spec.loader.exec_module(module)
-            return _guard_numba_cache(module)
+            exec(_module_code(path, source, modname), module.__dict__)
+            return guard_numba_cache(module)
         except (OSError, RuntimeError) as e:   # e.g. Numba found nowhere writable to cache
             warnings.warn(f"numgrad: cannot load kernel cache entry {path!r} ({e}); compiling "
                           "without the on-disk cache", RuntimeWarning, stacklevel=3)
@@ -163,13 +175,56 @@ def _import(key, source):
     return module
 
 
-def _guard_numba_cache(module):
-    """Make the Numba caches of `module`'s functions fail soft.
+def _module_code(path, source, modname):
+    """The code object of the kernel module `modname` (`source`, saved at `path`), from its
+    marshalled copy in the cache's __pycache__ where there is a valid one, else compiled (and
+    the copy written, if it can be).
+
+    Python's own bytecode cache would do this, but not where PYTHONDONTWRITEBYTECODE is set
+    (as on the development VM and in many containers): a warm first call of W6 then compiled
+    its 20 kernel modules' 35,000 characters of source, 25 ms on the loaded VM, against
+    0.3 ms to unmarshal them.  The file is named by the module (the source's hash) and the
+    interpreter's cache tag, starts with the interpreter's bytecode magic number, and is used
+    only if its code names `path` (a cache directory copied elsewhere compiles again: Numba
+    finds a function's cache by its code's file name)."""
+    cached = os.path.join(os.path.dirname(path), "__pycache__",
+                          f"{modname}.{sys.implementation.cache_tag}.ngcode")
+    magic = importlib.util.MAGIC_NUMBER
+    try:
+        with open(cached, "rb") as f:
+            data = f.read()
+        if data[:len(magic)] == magic:
+            code = marshal.loads(data[len(magic):])
+            if code.co_filename == path:
+                return code
+    except (OSError, ValueError, EOFError, TypeError):
+        pass
+    code = compile(source, path, "exec")
+    try:
+        os.makedirs(os.path.dirname(cached), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(cached))
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(magic + marshal.dumps(code))
+            os.replace(tmp, cached)
+        except OSError:
+            os.unlink(tmp)
+            raise
+    except OSError:         # a read-only cache: compiled again next time
+        pass
+    return code
+
+
+def guard_numba_cache(module):
+    """Make the Numba caches of `module`'s functions fail soft (the kernel cache's modules,
+    and the opaque kernels' modules, kernels/cpu/__init__.py); their loads skip Numba's
+    registry refresh where that is safe (numba_load.install).
 
     Numba raises when its index or data file is corrupt (truncated, garbage) and when saving
     fails (disk full, read-only): a bad entry is treated as a miss (the fresh machine code is
     saved over it) and a failed save only costs the next process a compile.  Both warn.
     """
+    numba_load.install()
     for name, fn in list(vars(module).items()):
         c = getattr(fn, "_cache", None)
         if c is None or not hasattr(c, "load_overload") or getattr(c, "_numgrad_guard", False):

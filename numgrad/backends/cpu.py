@@ -331,7 +331,7 @@ class CpuPlan(Plan):
 
     def __init__(self, fetches, targets, feeds, stable=False):
         # NumpyPlan validates (unfed placeholders) and is the fallback for dynamic shapes.
-        self._reference = ReferencePlan(fetches, targets, feeds)
+        self._reference = ReferencePlan(fetches, targets, feeds, stable=stable)
         self._native_reference = None
         self._targets = list(targets)
         self.fetches, self.feeds = list(fetches), list(feeds)
@@ -366,7 +366,7 @@ class CpuPlan(Plan):
         compile them).  One per plan, made on first need."""
         if self._native_reference is None:
             self._native_reference = ReferencePlan(self.fetches, self._targets, self.feeds,
-                                                    native=True)
+                                                    native=True, stable=self._stable)
         return self._native_reference
 
     def _build(self, sig):

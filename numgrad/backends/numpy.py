@@ -60,11 +60,12 @@ class NumpyPlan(Plan, SignaturePlan):
         # op is then one tuple comparison (TensorShape.is_compatible_with only where not)
         self._shapes = [[tuple(t.shape.as_list()) if t.shape.is_fully_defined() else None
                          for t in op.outputs] for op in self.ops]
+        self._release = release_after(self.ops, self.fetches, self.feeds)
 
     def __call__(self, feed_values):
         env = dict(zip(self.feeds, feed_values))
         with np.errstate(all="ignore"):
-            for op, op_def, shapes in zip(self.ops, self.defs, self._shapes):
+            for op, op_def, shapes, dead in zip(self.ops, self.defs, self._shapes, self._release):
                 args = [env[t] for t in op.inputs]
                 try:
                     outs = op_def.compute(args, op.attrs)
@@ -92,7 +93,26 @@ class NumpyPlan(Plan, SignaturePlan):
                             f"{op.type} op '{op.name}' produced shape {v.shape} for '{t.name}', "
                             f"which contradicts its static shape {t.shape}", op)
                     env[t] = v
+                for t in dead:      # freed memory is reused by the next op, not faulted in
+                    del env[t]
         return [env[t] for t in self.fetches]
+
+
+def release_after(ops, fetches, feeds):
+    """Per op of `ops` (in run order), the tensors no later op reads: its inputs it is the
+    last reader of and its outputs nobody reads, fetched and fed tensors excepted."""
+    keep = set(fetches) | set(feeds)
+    last = {}
+    for i, op in enumerate(ops):
+        for t in op.outputs:
+            last[t] = i
+        for t in op.inputs:
+            last[t] = i
+    out = [[] for _ in ops]
+    for t, i in last.items():
+        if t not in keep:
+            out[i].append(t)
+    return out
 
 
 def _oom(op, e):

@@ -12,9 +12,14 @@ from . import segment as _segment  # noqa: F401
 from . import segment_reduce as _segment_reduce
 from . import softmax as _softmax  # noqa: F401
 from . import top_k as _top_k  # noqa: F401
+from ...cache import guard_numba_cache
 from .registry import OPAQUE, register_kernel
 
 __all__ = ["OPAQUE", "register_kernel"]
+
+# their Numba caches load without Numba's registry refresh, and fail soft (numgrad/cache.py)
+for _module in (_conv, _depthwise, _pool_avg, _segment, _segment_reduce, _softmax, _top_k):
+    guard_numba_cache(_module)
 
 # the Segment* kernels are made per op of ops/math_extra.py's SEGMENT_OPS tables
 for _t, _kernel in _segment_reduce.OPAQUE.items():

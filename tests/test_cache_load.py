@@ -1,0 +1,308 @@
+"""numgrad/numba_load.py: cached kernels load without Numba's registry refresh, only where
+every symbol they declare resolves, and a later compile in the same process still works."""
+import contextlib
+import os
+import subprocess
+import sys
+
+import llvmlite.binding as ll
+import pytest
+
+from numgrad import numba_load
+
+pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
+
+GRAPH = (
+    "import sys, numpy as np, numgrad as ng\n"
+    "x = ng.placeholder(ng.float64, [6])\n"
+    "loss = ng.reduce_sum(ng.tanh(x) * x)\n"
+    "s = ng.Session(backend='cpu')\n"
+    "v = np.linspace(-1.0, 1.0, 6)\n"
+    "l, g = s.run([loss, ng.gradients(loss, x)[0]], {x: v})\n"
+    "t = np.tanh(v)\n"
+    "assert np.isclose(l, (t * v).sum()) and np.allclose(g, (1 - t * t) * v + t)\n")
+
+AFTER = (
+    "print('refreshed' if 'numba.np.arraymath' in sys.modules else 'not-refreshed')\n"
+    "from numba import njit\n"
+    "@njit\n"
+    "def new_kernel(a):\n"
+    "    return np.sin(a).sum() + np.ones(2)\n"      # compiles: arraymath, NRT allocation
+    "assert np.allclose(new_kernel(v), np.sin(v).sum() + 1)\n"
+    "l2, g2 = s.run([loss, ng.gradients(loss, x)[0]], {x: v + 1})\n"
+    "t = np.tanh(v + 1)\n"
+    "assert np.allclose(g2, (1 - t * t) * (v + 1) + t)\n"
+    "print('compiled-after-load', 'linalg' if 'scipy.linalg' in sys.modules else 'no-linalg')\n")
+
+
+def _run(code, cache_dir):
+    env = dict(os.environ, NUMGRAD_INTERPRET_CALLS="0", NUMGRAD_CACHE_DIR=str(cache_dir),
+               NUMGRAD_BACKGROUND_COMPILE="0")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
+def test_a_warm_process_loads_without_the_refresh_and_compiles_after(tmp_path):
+    # the first process compiles (Numba refreshes: its registries are imported)...
+    assert _run(GRAPH + AFTER, tmp_path)[0] == "refreshed"
+    # ...the second only loads: no registry import, right values, and a new compile (which
+    # refreshes) and the loaded kernels' next calls still work
+    assert _run(GRAPH + AFTER, tmp_path) == ["not-refreshed", "compiled-after-load",
+                                             "no-linalg"]
+
+
+# --- the decision, on a stand-in for Numba's cache ------------------------------------------------
+def _payload(ir):
+    """A cache entry as Numba's data file holds it, for a library whose linking module is `ir`
+    (the object code is not looked at)."""
+    bitcode = ll.parse_assembly(ir).as_bitcode()
+    return ("lib", "object", (b"", bitcode)), "fndesc", "env"
+
+
+RESOLVED = ("declare double @llvm.fabs.f64(double)\n"
+            "declare void @NRT_MemInfo_call_dtor(i8*)\n"
+            "define double @f(double %x) {\n  %y = call double @llvm.fabs.f64(double %x)\n"
+            "  ret double %y\n}\n")
+UNRESOLVED = RESOLVED + "declare double @numgrad_test_nowhere(double)\n"
+
+
+class _FakeCache:
+    """The attributes of Numba's Cache that numba_load uses."""
+
+    _name = "fake"
+    _enabled = True
+
+    def __init__(self, data):
+        self._cache_file = self
+        self._impl = self
+        self.data = data
+
+    def _index_key(self, sig, codegen):
+        return sig
+
+    def load(self, key):
+        return self.data
+
+    def rebuild(self, target_context, data):
+        return ("rebuilt", data)
+
+    @contextlib.contextmanager
+    def _guard_against_spurious_io_errors(self):
+        yield
+
+
+class _FakeContext:
+    def codegen(self):
+        return None
+
+
+@pytest.fixture
+def nrt_uninitialised(monkeypatch):
+    """A process that has not compiled anything yet (the NRT is initialised by a compile)."""
+    from numba.core.runtime import rtsys
+    monkeypatch.setattr(rtsys, "_init", False)
+
+
+def _numba_load(sig, target_context):
+    return "numba's load"
+
+
+def test_unresolved_symbols_lists_only_the_names_nothing_provides():
+    numba_load._add_runtime_symbols()
+    assert numba_load.unresolved_symbols(_payload(RESOLVED)) == set()
+    assert numba_load.unresolved_symbols(_payload(UNRESOLVED)) == {"numgrad_test_nowhere"}
+    assert numba_load.unresolved_symbols((("lib", "object", b"not a pair"),)) == {"?"}
+
+
+def _object_code(ir):
+    import numba.core.codegen  # noqa: F401  (initialises LLVM's native target)
+    module = ll.parse_assembly(ir)
+    return ll.Target.from_default_triple().create_target_machine().emit_object(module)
+
+
+CALLS = ("declare double @numgrad_test_nowhere(double)\n"
+         "declare void @NRT_MemInfo_call_dtor(i8*)\n"
+         "define double @g(double %x, i8* %m) {\n"
+         "  call void @NRT_MemInfo_call_dtor(i8* %m)\n"
+         "  %y = call double @numgrad_test_nowhere(double %x)\n  ret double %y\n}\n")
+
+
+def test_the_object_codes_undefined_symbols_are_read_from_its_elf_symbol_table():
+    obj = _object_code(CALLS)
+    if obj[:4] != b"\x7fELF":
+        pytest.skip("not an ELF platform: the bitcode's declarations are checked instead")
+    assert numba_load.elf_undefined_symbols(obj) == {"numgrad_test_nowhere",
+                                                     "NRT_MemInfo_call_dtor"}
+    numba_load._add_runtime_symbols()
+    data = (("lib", "object", (obj, b"no bitcode: the ELF table is enough")),)
+    assert numba_load.unresolved_symbols(data) == {"numgrad_test_nowhere"}
+    assert numba_load.elf_undefined_symbols(b"not an object") is None
+    assert numba_load.unresolved_symbols((("lib", "object", (obj[:80], b"")),)) == {"?"}
+
+
+def test_an_entry_whose_symbols_resolve_is_rebuilt_directly(nrt_uninitialised):
+    data = _payload(RESOLVED)
+    got = numba_load.load_overload(_FakeCache(data), "sig", _FakeContext(), _numba_load)
+    assert got == ("rebuilt", data)
+
+
+def test_an_unresolved_symbol_falls_back_to_numbas_load(nrt_uninitialised):
+    got = numba_load.load_overload(_FakeCache(_payload(UNRESOLVED)), "sig", _FakeContext(),
+                                   _numba_load)
+    assert got == "numba's load"
+
+
+def test_a_miss_is_none_and_a_disabled_cache_loads_nothing(nrt_uninitialised):
+    assert numba_load.load_overload(_FakeCache(None), "sig", _FakeContext(), _numba_load) is None
+    off = _FakeCache(_payload(RESOLVED))
+    off._enabled = False
+    assert numba_load.load_overload(off, "sig", _FakeContext(), _numba_load) is None
+
+
+def test_after_a_compile_numbas_own_load_runs(monkeypatch):
+    from numba.core.runtime import rtsys
+    monkeypatch.setattr(rtsys, "_init", True)
+    got = numba_load.load_overload(_FakeCache(_payload(RESOLVED)), "sig", _FakeContext(),
+                                   _numba_load)
+    assert got == "numba's load"
+
+
+def test_a_cache_without_the_expected_attributes_uses_numbas_load(nrt_uninitialised):
+    class Other:
+        pass
+    assert numba_load.load_overload(Other(), "sig", _FakeContext(), _numba_load) == "numba's load"
+
+
+# --- a kernel's cached machine code is loaded with its module (numba_load.preload) ------------------
+KERNEL = ("from numba import njit\n\n\n"
+          "@njit(cache=True)\n"
+          "def kernel(a):\n"
+          "    return a * 2.0 + 1.0\n")
+
+PRELOAD = (
+    "import sys, numpy as np\n"
+    "from numgrad import cache\n"
+    "fn = cache.load(sys.argv[1], 'kernel')\n"
+    "print(len(fn.overloads))\n"                # machine code before the first call
+    "assert np.array_equal(fn(np.arange(3.0)), [1.0, 3.0, 5.0])\n"
+    "assert fn(np.float32(1.0)) == 3.0\n")      # a new signature still compiles
+
+
+def test_a_loaded_kernel_has_its_cached_machine_code_before_its_first_call(tmp_path):
+    env = dict(os.environ, NUMGRAD_CACHE_DIR=str(tmp_path))
+    counts = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", PRELOAD, KERNEL], env=env,
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        counts.append(int(out.stdout))
+    assert counts == [0, 2]         # the second process finds both saved signatures
+
+
+def test_preload_leaves_functions_without_a_cache_or_with_code_alone():
+    class Compiled:
+        overloads = {"sig": "code"}
+
+    class NoCache:
+        overloads = {}
+    assert numba_load.preload(Compiled()) == 0
+    assert numba_load.preload(NoCache()) == 0
+
+
+# --- the kernel module's code object (cache._module_code) ------------------------------------------
+def test_the_module_code_is_kept_and_reused_only_for_its_own_path(tmp_path):
+    from numgrad import cache
+    path = str(tmp_path / "numgrad_k_x.py")
+    source = "VALUE = 41 + 1\n"
+    code = cache._module_code(path, source, "numgrad_k_x")
+    kept = list((tmp_path / "__pycache__").glob("numgrad_k_x.*.ngcode"))
+    assert len(kept) == 1 and code.co_filename == path
+    ns = {}
+    exec(cache._module_code(path, source, "numgrad_k_x"), ns)
+    assert ns["VALUE"] == 42
+    # a copy of the directory elsewhere compiles again: the code must name its own file
+    other = tmp_path / "copy"
+    (other / "__pycache__").mkdir(parents=True)
+    (other / "__pycache__" / kept[0].name).write_bytes(kept[0].read_bytes())
+    assert cache._module_code(str(other / "numgrad_k_x.py"), source,
+                              "numgrad_k_x").co_filename == str(other / "numgrad_k_x.py")
+    # a damaged copy is compiled again and rewritten
+    kept[0].write_bytes(b"garbage")
+    exec(cache._module_code(path, source, "numgrad_k_x"), ns)
+    assert ns["VALUE"] == 42 and kept[0].read_bytes() != b"garbage"
+
+
+# --- functions compiled as their module runs (explicit signatures: plan functions, loops) ----------
+EXPLICIT = ("from numba import njit\n\n\n"
+            "@njit('float64(float64)', cache=True)\n"
+            "def loop(x):\n"
+            "    return x * 3.0\n")
+
+LOAD_EXPLICIT = (
+    "import sys\n"
+    "from numgrad import cache\n"
+    "assert cache.load(sys.argv[1], 'loop')(2.0) == 6.0\n"
+    "print('refreshed' if 'numba.np.arraymath' in sys.modules else 'not-refreshed')\n")
+
+
+def test_a_function_loaded_as_its_module_runs_skips_the_refresh_too(tmp_path):
+    env = dict(os.environ, NUMGRAD_CACHE_DIR=str(tmp_path))
+    seen = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", LOAD_EXPLICIT, EXPLICIT], env=env,
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        seen.append(out.stdout.strip())
+    assert seen == ["refreshed", "not-refreshed"]
+
+
+def test_only_numgrads_functions_take_the_light_load():
+    class Cache:
+        def __init__(self, module):
+            self._py_func = type("F", (), {"__module__": module})()
+    assert numba_load._numgrads(Cache("numgrad_k_0123"))
+    assert numba_load._numgrads(Cache("numgrad.kernels.cpu.softmax"))
+    assert not numba_load._numgrads(Cache("users_model"))
+    assert not numba_load._numgrads(Cache("numgradient_tools"))
+
+
+class _IndexedCache(_FakeCache):
+    """A stand-in cache whose index holds one entry, for this machine."""
+
+    def _index_key(self, sig, codegen):
+        return (sig, "this machine")
+
+    def _load_index(self):
+        return {("sig", "this machine"): "file"}
+
+
+class _FakeDispatcher:
+    def __init__(self, data):
+        self._cache = _IndexedCache(data)
+        self.overloads, self.added = {}, []
+        self.targetctx = self
+
+    def codegen(self):
+        return None
+
+    def insert_user_function(self, *args):
+        pass
+
+    def add_overload(self, cres):
+        self.added.append(cres)
+
+
+class _Rebuilt:
+    objectmode, entry_point, fndesc, library = True, None, None, None
+
+
+def test_preload_loads_what_resolves_and_leaves_the_rest_to_the_first_call(nrt_uninitialised):
+    ok = _FakeDispatcher(_payload(RESOLVED))
+    ok._cache.rebuild = lambda ctx, data: _Rebuilt()
+    assert numba_load.preload(ok) == 1 and len(ok.added) == 1
+    later = _FakeDispatcher(_payload(UNRESOLVED))     # its symbol registered before its call
+    assert numba_load.preload(later) == 0 and later.added == []
+    broken = _FakeDispatcher(_payload(RESOLVED))
+    broken._cache.rebuild = lambda ctx, data: 1 / 0   # the call's own load will warn
+    assert numba_load.preload(broken) == 0 and broken.added == []
