@@ -17,6 +17,7 @@ from numgrad.backends.cpu import CompiledPlan
 from numgrad.compiler.ir import RUNTIME
 from numgrad.compiler.lower import Unsupported, lower_ops
 from numgrad.backends.numpy import prune
+from numgrad.control.native_loop import loop_status
 
 pytestmark = pytest.mark.backend_independent
 
@@ -120,3 +121,25 @@ def test_lowering_gives_run_time_dims_only_where_the_backend_asks():
     runtime = [v for v in L.values if v.runtime_sized]
     assert runtime and all(v.node.type == "While" and v.size == 0 for v in runtime)
     assert not any(v.runtime_sized for v in fetch_values)
+
+
+def test_native_history_of_a_matrix_loop_var():
+    """The native loop records a 2-D loop var element by element (emit_loop._record_lines)."""
+    g = ng.Graph()
+    with g.as_default():
+        x0 = ng.placeholder(F64, [3, 1], name="x0")
+        a = ng.placeholder(F64, [], name="a")
+        _, x = ng.while_loop(lambda i, x: i < 6, lambda i, x: (i + 1, x * a + 0.1 * ng.sin(x)),
+                             [ng.constant(0), x0])
+        loss = ng.reduce_sum(x * x)
+        grads = ng.gradients(loss, [x0, a])
+    feed = {x0: FEED_X0.reshape(3, 1), a: 0.9}
+    with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=0):
+        with ng.Session(graph=g, backend="cpu") as s:
+            got = s.run([loss] + grads, feed)
+    hist, = [f for kind, f in loop_status(_history_op(g)) if kind == "native"]
+    assert hist["history"] and hist["last_trips"] == 6
+    with ng.Session(graph=g, backend="numpy") as ref:
+        want = ref.run([loss] + grads, feed)
+    for u, v in zip(got, want):
+        np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-12)
