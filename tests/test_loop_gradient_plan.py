@@ -143,3 +143,22 @@ def test_native_history_of_a_matrix_loop_var():
         want = ref.run([loss] + grads, feed)
     for u, v in zip(got, want):
         np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-12)
+
+
+def test_a_loop_with_state_and_its_recording_copy_stay_two_steps():
+    """A body that draws random numbers runs in both loops, as the interpreter runs it (the
+    recording copy redraws the forward loop's numbers): no merged step."""
+    g = ng.Graph()
+    with g.as_default():
+        ng.set_random_seed(2)
+        x0 = ng.placeholder(F64, [3], name="x0")
+        y = ng.while_loop(lambda i, s: i < 3,
+                          lambda i, s: (i + 1, s + ng.nn.dropout(x0, rate=0.5)),
+                          [0, ng.zeros([3], F64)])[1]
+        gx, = ng.gradients(ng.reduce_sum(y), x0)
+    feed = {x0: FEED_X0}
+    with ng.Session(graph=g, backend="cpu") as s:
+        plan = plan_of([y, gx], feed, session=s)
+        yv, gv = s.run([y, gx], feed)
+    assert plan.opaque == ["While"] * 3, plan
+    np.testing.assert_allclose(yv, FEED_X0 * gv, rtol=1e-12)     # y is linear in x0
