@@ -68,7 +68,8 @@ class CompiledPlan(SignaturePlan):
         c = stages.compile_signature(STAGES, stages.Compilation(
             ops, fetches, feeds, signature,
             # a function plan's one-row gathers run in its plan function (native_single)
-            options={"gathers": FUSE_GATHERS and not fuse_at_once}))
+            options={"gathers": FUSE_GATHERS and not fuse_at_once,
+                     "runtime_sized": True}))     # a loop's history (compiler/lower.py)
         L, fetch_values, feed_values, steps = c.L, c.fetch_values, c.feed_values, c.steps
         for spec in c.kernels.values():     # kernels equal up to value names: one module
             spec.source = canonical(spec.source)

@@ -168,6 +168,23 @@ def _moved(plan, n_vars):
     return {i for i, chain in enumerate(_roots(plan)) if feeds.get(chain[-1], i) != i}
 
 
+def _record_lines(h, x, shape):
+    """Lines copying loop var `x` (of `shape`) into row t of history buffer `h`, element by
+    element: a slice assignment of its flat view (``h[t] = x.reshape(..)``) made W7's
+    forward loop ~8% slower (0.307 -> 0.283 ms a call, its 1000 iterations)."""
+    if not shape:
+        return [f"        {h}[t, 0] = {x}[()]"]
+    qs = [f"q{k}" for k in range(len(shape))]
+    flat = qs[0]
+    for q, d in zip(qs[1:], shape[1:]):
+        flat = f"({flat}) * {d} + {q}"
+    lines = []
+    for k, (q, d) in enumerate(zip(qs, shape)):
+        lines.append(f"        {'    ' * k}for {q} in range({d}):")
+    lines.append(f"        {'    ' * len(shape)}{h}[t, {flat}] = {x}[{', '.join(qs)}]")
+    return lines
+
+
 def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_idx, body_idx,
                 n_caps, history, branches, inner):
     """(source of the njit function `loop`, its constant arguments in order).
@@ -208,8 +225,8 @@ def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_i
             lines += [f"        if t == h{i}.shape[0]:",
                       f"            g{i} = np.empty((2 * t, {size}), np.{v.dtype.name})",
                       f"            g{i}[:t] = h{i}",
-                      f"            h{i} = g{i}",
-                      f"        h{i}[t] = x{i}.reshape(({size},))"]
+                      f"            h{i} = g{i}"]
+            lines += _record_lines(f"h{i}", f"x{i}", v.shape)
     lines += body_lines
     moved = _moved(body_plan, n_vars)
     results = [name if new and i not in moved else f"{name}.copy()"

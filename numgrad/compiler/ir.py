@@ -3,8 +3,13 @@
 A Value is an array of known shape and dtype: a feed, a constant, or a node output.  A
 *splat* constant has a 0-d `const` and a bigger `shape`: it means "this scalar everywhere"
 and is materialised only if something needs the array (a fetch or an opaque kernel).
+A dim of RUNTIME (-1) is known only when the plan runs: the recorded history of a loop
+(compiler/lower.py allows such values where only loop ops read them); it counts as 0 in
+`size`.
 """
 import numpy as np
+
+RUNTIME = -1    # a dim known only at run time
 
 
 class Value:
@@ -24,8 +29,13 @@ class Value:
     def size(self):
         n = 1
         for d in self.shape:
-            n *= d
+            n *= max(d, 0)
         return n
+
+    @property
+    def runtime_sized(self):
+        """Whether a dim of the shape is only known at run time (RUNTIME)."""
+        return RUNTIME in self.shape
 
     @property
     def is_const(self):

@@ -7,6 +7,13 @@ tried in table order before the op is lowered, and each can be turned off by nam
 (NUMGRAD_DISABLE_REWRITES).  Common-subexpression elimination is part of building a node
 (``Lowering.node``).  A graph whose shapes depend on data (e.g. `where(c)`) raises
 Unsupported: the backend then interprets it with NumPy.
+
+One exception, where the backend asks for it (``runtime_sized``: the cpu backend): a loop op
+(trait ``loop``: a While) may output arrays with one dim only known when it runs (a
+gradient's recording copy of a loop outputs every iteration's loop vars, as many rows as
+the loop ran).  Their Values carry ir.RUNTIME for those dims; only loop ops (single steps,
+which take any array) may read them, so no kernel's size depends on them.  The graph around
+a loop gradient then compiles like any other; any other reader raises Unsupported.
 """
 import numpy as np
 
@@ -15,7 +22,7 @@ from ..graph import Tensor
 from ..ops.registry import get_op_def
 from ..tensor_shape import TensorShape
 from . import rewrites
-from .ir import Node, Value
+from .ir import RUNTIME, Node, Value
 # re-exported: older code and tests read them from here
 from .rewrites import DIAGONAL_MIN, ELEMENTWISE_FOLD_LIMIT, FOLD_LIMIT  # noqa: F401
 
@@ -27,7 +34,7 @@ def _fake_tensor(op, index, value):
     t = Tensor.__new__(Tensor)
     t._op, t._index = op, index
     t._dtype = op.outputs[index].dtype if index < len(op.outputs) else None
-    t._shape = TensorShape(value.shape)
+    t._shape = TensorShape([None if d == RUNTIME else d for d in value.shape])
     t._consumers = []
     t._value = value.const_array() if value.const is not None else None
     t._is_zeros_tensor = False
@@ -47,12 +54,13 @@ def _freeze(v):
 
 
 class Lowering:
-    def __init__(self, rules=None):
+    def __init__(self, rules=None, runtime_sized=False):
         self.values = []
         self.nodes = []
         self._cse = {}
         self._consts = {}
         self.rules = rewrites.active() if rules is None else rules   # by `when`
+        self.runtime_sized = runtime_sized      # loop ops may output RUNTIME dims
 
     # --- values ----------------------------------------------------------------------------
     def _value(self, shape, dtype, **kw):
@@ -124,10 +132,11 @@ def lower(ops, fetches, feeds, feed_signature, disabled=None):
     return L, fetch_values, feed_values
 
 
-def lower_ops(ops, fetches, feeds, feed_signature, rules=None):
+def lower_ops(ops, fetches, feeds, feed_signature, rules=None, runtime_sized=False):
     """The IR of `ops` with the op rules of `rules` (rewrites.active()) applied as it is
-    built; the graph rules are left to the caller (rewrites.apply_graph)."""
-    L = Lowering(rules)
+    built; the graph rules are left to the caller (rewrites.apply_graph).  `runtime_sized`:
+    loop ops may output dims known only at run time (see the module docstring)."""
+    L = Lowering(rules, runtime_sized)
     env = {}
     feed_values = []
     for i, (t, (shape, dtype)) in enumerate(zip(feeds, feed_signature)):
@@ -145,6 +154,7 @@ def lower_ops(ops, fetches, feeds, feed_signature, rules=None):
             raise InvalidArgumentError(f"You must feed a value for placeholder tensor '{op.name}' "
                                        f"with dtype {p.dtype.name} and shape {p.shape}", op)
         ins = [env[t] for t in op.inputs]
+        _check_runtime_readers(op, op_def, ins)
         outs = _lower_op(L, op, ins, op_def)
         for t, v in zip(op.outputs, outs):
             if t not in env:
@@ -152,7 +162,27 @@ def lower_ops(ops, fetches, feeds, feed_signature, rules=None):
     return L, [env[t] for t in fetches], feed_values
 
 
-def _infer(op, ins):
+def _check_runtime_readers(op, op_def, ins):
+    """Unsupported where `op` reads a value of run-time size and is not a loop op."""
+    if op_def.has_trait("loop"):
+        return
+    for t, v in zip(op.inputs, ins):
+        if v.runtime_sized:
+            raise Unsupported(f"{op.type} op '{op.name}' reads '{t.name}', whose shape "
+                              f"{t.shape} is only known when the graph runs")
+
+
+def _runtime_shape(L, op, op_def, shape):
+    """`shape` (not fully defined) with RUNTIME for its unknown dim where `op` may output
+    such a value (a loop op, under a Lowering that allows them; one unknown dim, which the
+    step's reshape of its result can take as -1), else Unsupported."""
+    if L.runtime_sized and op_def.has_trait("loop") and shape.rank is not None \
+            and shape.as_list().count(None) == 1:
+        return tuple(RUNTIME if d is None else d for d in shape.as_list())
+    raise Unsupported(f"{op.type} op '{op.name}' has a data-dependent shape {shape}")
+
+
+def _infer(L, op, ins):
     op_def = get_op_def(op.type)
     fakes = [_fake_tensor(t.op, t.value_index, v) for t, v in zip(op.inputs, ins)]
     try:
@@ -163,13 +193,13 @@ def _infer(op, ins):
     out = []
     for t, (dtype, shape) in zip(op.outputs, specs):
         shape = TensorShape(shape) if not isinstance(shape, TensorShape) else shape
-        if not shape.is_fully_defined():
-            raise Unsupported(f"{op.type} op '{op.name}' has a data-dependent shape {shape}")
         if not t.shape.is_compatible_with(shape):
             raise InvalidArgumentError(f"{op.type} op '{op.name}' would produce shape "
                                        f"{tuple(shape.as_list())} for '{t.name}', which contradicts "
                                        f"its static shape {t.shape}", op)
-        out.append((tuple(shape.as_list()), t.dtype.np))
+        dims = (tuple(shape.as_list()) if shape.is_fully_defined()
+                else _runtime_shape(L, op, op_def, shape))
+        out.append((dims, t.dtype.np))
     return out, op_def
 
 
@@ -189,7 +219,7 @@ def _lower_op(L, op, ins, op_def):
     alias = op_def.extra.get("alias")
     if alias is not None:           # an op that passes one input through (Assign)
         return [ins[alias]]
-    specs, op_def = _infer(op, ins)
+    specs, op_def = _infer(L, op, ins)
     out = rewrites.apply(L.rules["op"], rewrites.Site(L, op, ins, specs, op_def))
     if out is not None:
         return out

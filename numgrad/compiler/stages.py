@@ -63,8 +63,9 @@ def _lower(c):
     """Build the IR with concrete shapes, applying the op rewrites as each op is lowered
     (CSE included)."""
     c.rules = rewrites.active()
-    c.L, c.fetch_values, c.feed_values = lower_ops(c.ops, c.fetches, c.feeds, c.signature,
-                                                   c.rules)
+    c.L, c.fetch_values, c.feed_values = lower_ops(
+        c.ops, c.fetches, c.feeds, c.signature, c.rules,
+        runtime_sized=c.options.get("runtime_sized", False))
 
 
 def _graph_rewrites(c):

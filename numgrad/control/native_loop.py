@@ -72,10 +72,17 @@ def _key(attrs, loop, caps):
     """The cache key of a While call: its functions, history flag, and the signature (a
     capture only row-gathered contributes its dims after the first)."""
     rows = _row_rows(attrs)
-    sig = tuple((np.shape(v), np.asarray(v).dtype.str) for v in loop)
-    sig += tuple(((None,) + np.shape(v)[1:] if k in rows else np.shape(v), np.asarray(v).dtype.str)
-                 for k, v in enumerate(caps))
+    sig = tuple(_shape_dtype(v) for v in loop)
+    for k, v in enumerate(caps):
+        shape, dtype = _shape_dtype(v)
+        sig += (((None,) + shape[1:] if k in rows else shape, dtype),)
     return (id(attrs["cond_graph"]), bool(attrs["history"]), sig)
+
+
+def _shape_dtype(v):
+    if isinstance(v, np.ndarray):
+        return v.shape, v.dtype.str
+    return np.shape(v), np.asarray(v).dtype.str
 
 
 def _row_rows(attrs):
@@ -298,13 +305,18 @@ class Candidate:
         if self.native is None:
             attrs, loop, caps = self.attrs, self.loop0, self.caps
             table = _LOOPS.get(self.body, {})
+            try:
+                key = _key(attrs, loop, caps)
+            except (TypeError, ValueError):
+                self.native = False
+                return None
             if not attrs["history"] and table:
-                own = table.get(_key(attrs, loop, caps))
-                twin = table.get(_key(dict(attrs, history=True), loop, caps))
+                own = table.get(key)
+                twin = table.get(key[:1] + (True,) + key[2:])
                 if not isinstance(own, _NativeLoop) and isinstance(twin, _NativeLoop):
                     self.native = twin
             if self.native is None:
-                self.native = _native_for(attrs, loop, caps) or False
+                self.native = _native_for(attrs, loop, caps, key) or False
         return self.native or None
 
     def finish(self, loop, t, maxit):
@@ -369,11 +381,12 @@ def _recall(body, attrs, loop, caps, maxit):
     return [np.array(v) for v in m.out], m.hist, m.t
 
 
-def _native_for(attrs, loop, caps):
-    try:
-        key = _key(attrs, loop, caps)
-    except (TypeError, ValueError):
-        return None
+def _native_for(attrs, loop, caps, key=None):
+    if key is None:
+        try:
+            key = _key(attrs, loop, caps)
+        except (TypeError, ValueError):
+            return None
     table = _LOOPS.setdefault(attrs["body_graph"], {})
     got = table.get(key)
     if got is None:
@@ -403,12 +416,16 @@ def loop_status(op):
     native attempt)."""
     table = _LOOPS.get(op.get_attr("body_graph"), {})
     history = op.get_attr("history")
+    cond = id(op.get_attr("cond_graph"))
+    # a While without history runs its gradient's history copy where that compiled, and a
+    # compiled plan runs only that copy (while_loop._while_lower): its reasons are this op's
+    # where it has none of its own
+    own = any(k[0] == cond and not k[1] for k in table)
     out = []
     for k, v in table.items():
-        # a While without history runs its gradient's history copy where that compiled
-        if k[0] != id(op.get_attr("cond_graph")) or (history and not k[1]):
+        if k[0] != cond or (history and not k[1]):
             continue
-        if not history and k[1] and not isinstance(v, _NativeLoop):
+        if not history and k[1] and own and not isinstance(v, _NativeLoop):
             continue
         if isinstance(v, str):
             out.append(("python", v))

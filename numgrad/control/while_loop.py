@@ -75,6 +75,9 @@ def _history(stacks, tails, initial):
     in Python (`stacks`), then the blocks the native loop recorded (`tails`, or None)."""
     hist = []
     for i, (s, v0) in enumerate(zip(stacks, initial)):
+        if not s and tails is not None:         # the whole loop ran natively
+            hist.append(tails[i])
+            continue
         v0 = np.asarray(v0)
         shapes = {np.shape(v) for v in s}
         if len(shapes) > 1:
@@ -87,8 +90,23 @@ def _history(stacks, tails, initial):
     return hist
 
 
+def _while_lower(L, op, ins, specs):
+    """How a compiled plan lowers a While (compiler/lower.py): a While without history whose
+    gradient's recording copy (history=True, the same functions, the same inputs) is in the
+    IR already is that copy's first outputs, so a plan call runs the loop once, not twice
+    (the interpreter runs both, the second taking the first's results: native_loop._recall).
+    Not for a loop with state: its two runs assign and draw twice, as the interpreter's do."""
+    attrs = op.attrs
+    if attrs["history"] or stateful.interpreted_reason(attrs):
+        return None
+    twin = dict(attrs, history=True)
+    twin["out_specs"] = tuple(history_specs(twin))
+    outs = L.existing(op.type, twin, ins)
+    return None if outs is None else outs[:attrs["n_vars"]]
+
+
 register_op("While", _while_infer, _while_compute, kind="opaque",
-            traits=("control_flow", "loop", "serial"))
+            traits=("control_flow", "loop", "serial"), lower=_while_lower)
 batching.NOT_BATCHABLE.setdefault(
     "While", "control flow: its body is a whole graph; jacobian falls back to a loop of "
     "gradients")
