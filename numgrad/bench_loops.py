@@ -6,8 +6,8 @@
 ``--map`` times instead a ``map_fn`` over n elements (rows of 4 float64) whose body is a few
 transcendental ops per element, ``sin(r) * exp(-r * r) + tanh(r) * cos(r)``, as a native loop
 on one thread (``numgrad.threads.limited(1)``) and on numgrad's threads (ranges of the
-elements at once, control/native_map.py, whatever n: NUMGRAD_MAP_FN_THREAD_ROWS=1), interleaved, and NumPy's vectorised expression for
-scale.  Each call's result is checked (threads == one thread, bit for bit; ~ NumPy).
+elements at once, control/native_map.py, whatever n: NUMGRAD_MAP_FN_THREAD_ROWS=1),
+interleaved, and NumPy's vectorised expression for scale.  Each call's result is checked (threads == one thread, bit for bit; ~ NumPy).
 
 Lorenz-96 with n = 40 variables, ``dx_i/dt = (x_{i+1} - x_{i-2}) x_{i-1} - x_i + F`` (indices
 cyclic), integrated by classical RK4 with dt = 0.005 for 1000 steps in float64, written as one
