@@ -1,6 +1,13 @@
 """W7: gradients through a 1000-step RK4 ``while_loop`` (Lorenz-96), numgrad against its peers.
 
 ``python -m numgrad.bench_loops [--steps 1000] [--repeats 5] [--no-peers]``
+``python -m numgrad.bench_loops --map [--elements 100 1000 10000] [--repeats 5]``
+
+``--map`` times instead a ``map_fn`` over n elements (rows of 4 float64) whose body is a few
+transcendental ops per element, ``sin(r) * exp(-r * r) + tanh(r) * cos(r)``, as a native loop
+on one thread (``numgrad.threads.limited(1)``) and on numgrad's threads (ranges of the
+elements at once, control/native_map.py, whatever n: NUMGRAD_MAP_FN_THREAD_ROWS=1),
+interleaved, and NumPy's vectorised expression for scale.  Each call's result is checked (threads == one thread, bit for bit; ~ NumPy).
 
 Lorenz-96 with n = 40 variables, ``dx_i/dt = (x_{i+1} - x_{i-2}) x_{i-1} - x_i + F`` (indices
 cyclic), integrated by classical RK4 with dt = 0.005 for 1000 steps in float64, written as one
@@ -282,13 +289,77 @@ def run(steps=STEPS, repeats=5, peers=tuple(PEERS), cold=True, out=print):
     return res
 
 
+# --- map_fn on threads ------------------------------------------------------------------------
+MAP_WIDTH = 4
+
+
+def map_numpy(xv):
+    return np.sin(xv) * np.exp(-xv * xv) + np.tanh(xv) * np.cos(xv)
+
+
+def map_calls(n, width=MAP_WIDTH):
+    """(xv, {"numgrad-1thread": call, "numgrad-threads": call}, the map_fn's While op)."""
+    import numgrad as ng
+    from numgrad import compile_workers, config, threads
+    g = ng.Graph()
+    with g.as_default():
+        x = ng.placeholder(ng.float64, [n, width])
+        y = ng.map_fn(lambda r: ng.sin(r) * ng.exp(-r * r) + ng.tanh(r) * ng.cos(r), x)
+    xv = np.random.default_rng(n).normal(size=(n, width))
+    sess = ng.Session(graph=g)
+    feed = {x: xv}
+
+    def serial():
+        with threads.limited(1):
+            return sess.run(y, feed)
+
+    for _ in range(3):                          # interpreted first, then native
+        sess.run(y, feed)
+        compile_workers.wait_all()
+    def threaded():             # threads whatever n (the default threshold aside)
+        with config.override(NUMGRAD_MAP_FN_THREAD_ROWS=1):
+            return sess.run(y, feed)
+
+    return xv, {"numgrad-1thread": serial, "numgrad-threads": threaded}, y.op
+
+
+def run_map(sizes=(100, 1000, 10000), repeats=5, out=print):
+    """Per n: {column: {"ms", "min_ms"}} and the threads the threaded call ran on."""
+    from .control.native_loop import loop_status
+    res = {}
+    out(f"map_fn over n rows of {MAP_WIDTH} float64, sin*exp+tanh*cos per element; median and "
+        f"min ms of {repeats} (interleaved)")
+    for n in sizes:
+        xv, calls, op = map_calls(n)
+        one, many = calls["numgrad-1thread"](), calls["numgrad-threads"]()
+        if not np.array_equal(one, many):
+            raise AssertionError(f"map_fn n={n}: threads and one thread differ")
+        np.testing.assert_allclose(many, map_numpy(xv), rtol=1e-13, atol=1e-15)
+        status = loop_status(op)
+        used = max((f["threads"] for kind, f in status if kind == "native"), default=0)
+        calls["numpy"] = lambda: map_numpy(xv)
+        times = interleaved_seconds(calls, repeats)
+        res[n] = {k: {"ms": 1e3 * float(np.median(v)), "min_ms": 1e3 * float(np.min(v))}
+                  for k, v in times.items()}
+        res[n]["threads"] = used
+        line = "  ".join(f"{k} {r['ms']:8.3f} (min {r['min_ms']:8.3f})"
+                         for k, r in res[n].items() if k != "threads")
+        out(f"  n={n:6d}  {line}  [native loop on {used or 'no native'} thread(s)]")
+    return res
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=STEPS)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--no-peers", action="store_true")
     p.add_argument("--no-cold", action="store_true", help="skip the fresh-process first call")
+    p.add_argument("--map", action="store_true", help="time map_fn on threads instead")
+    p.add_argument("--elements", type=int, nargs="+", default=[100, 1000, 10000])
     a = p.parse_args(argv)
+    if a.map:
+        run_map(a.elements, a.repeats)
+        return
     run(a.steps, a.repeats, () if a.no_peers else tuple(PEERS), not a.no_cold)
 
 

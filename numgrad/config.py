@@ -119,6 +119,11 @@ SWITCHES = {s.name: s for s in [
            "its body has run NUMGRAD_FUNCTION_COMPILE_AFTER iterations; 0 keeps the loop in "
            "Python, one plan call per iteration.",
            timing="import", mirror=("numgrad.control.native_loop", "NATIVE_LOOPS")),
+    Switch("NUMGRAD_MAP_FN_THREAD_ROWS", "int", 2048,
+           "A native map_fn loop runs ranges of its elements at once on numgrad's threads when "
+           "each thread gets at least this many elements (results bit-identical to one thread); "
+           "0 keeps every map_fn loop on one thread.",
+           minimum=0),
     Switch("NUMGRAD_FUSE_GATHERS", "bool", True,
            "Fused loops read an axis-0 gather in place instead of copying its rows out.",
            timing="import", mirror=("numgrad.backends.cpu", "FUSE_GATHERS")),

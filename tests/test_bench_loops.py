@@ -58,3 +58,21 @@ def test_peers_agree_with_numpy(peer):
     pytest.importorskip({"tf1": "tensorflow", "jax": "jax", "torch": "torch"}[peer])
     x0, t = bl.problem(N)
     bl._check(peer, bl.PEERS[peer](x0, t, STEPS)(), bl.loss_numpy(bl.FORCING, x0, t, STEPS))
+
+
+def test_map_benchmark_checks_threads_against_one_thread():
+    """bench_loops --map: its threaded column runs on numgrad's threads, and run_map checks
+    it bit for bit against one thread and against NumPy (it raises otherwise)."""
+    import numgrad as ng
+    from numgrad import config, threads
+    if ng.backends.default_backend_name() != "cpu":
+        pytest.skip("native loops run on the cpu backend")
+    old = threads.get_num_threads()
+    threads.set_num_threads(2)
+    try:
+        with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=0, NUMGRAD_BACKGROUND_COMPILE=False):
+            res = bl.run_map([12], repeats=1, out=lambda line: None)
+    finally:
+        threads.set_num_threads(old)
+    assert res[12]["threads"] == 2
+    assert set(res[12]) == {"numgrad-1thread", "numgrad-threads", "numpy", "threads"}

@@ -12,9 +12,16 @@ from ..ops import math as _math
 from ..ops.core import constant, convert_to_tensor
 from ..ops.tensor_array_ops import tensor_array_write
 from .func_graph import FuncGraph, branch_outputs, flatten, pack_sequence_as
-from .while_loop import while_loop
+from .while_loop import marked_while_loop, while_loop
 
-__all__ = ["map_fn", "scan", "foldl", "foldr"]
+__all__ = ["map_fn", "scan", "foldl", "foldr", "INDEPENDENT_ROWS"]
+
+# The attr map_fn puts on its While: the number of elements n.  Its loop vars are the index i
+# and the [n, ...] accumulators, and iteration i only reads elems[i] (and captures) and writes
+# row i: the iterations are independent, so a native loop may run ranges of i at once on
+# numgrad's threads (control/native_map.py).  A loop with state never gets that far
+# (control/stateful.py: it runs one plan call per iteration).
+INDEPENDENT_ROWS = "independent_rows"
 
 
 def _elems(elems, what):
@@ -66,9 +73,9 @@ def map_fn(fn, elems, dtype=None, parallel_iterations=None, back_prop=True, swap
             y = [convert_to_tensor(v) for v in flatten(fn(x))]
             return [i + 1] + [_write(a, i, v, n) for a, v in zip(accs, y)]
 
-        out = while_loop(lambda i, *a: _math.less(i, n), body,
-                         [constant(0)] + accs, back_prop=back_prop,
-                         return_same_structure=True)
+        out = marked_while_loop(lambda i, *a: _math.less(i, n), body,
+                                [constant(0)] + accs, back_prop=back_prop,
+                                return_same_structure=True, marks={INDEPENDENT_ROWS: n})
         return pack_sequence_as(res, out[1:])
 
 

@@ -140,6 +140,7 @@ class _NativeLoop:
                              for v in body_plan._feed_values[:n])
         self.last_trips = None
         self.calls = 0
+        self.threads = 1                # threads the last call ran on (native_map.py)
         self.build_seconds = time.perf_counter() - t0
 
     def _plan(self, fg, vals, what):
@@ -221,11 +222,22 @@ class _NativeLoop:
         t = res[-1]
         self.last_trips = t
         self.calls += 1
+        self.threads = 1
         out = list(res[:n])
         hist = None
         if self.history:
             hist = [h.reshape((t,) + s) for h, s in zip(res[n:2 * n], self.shapes)]
         return out, hist, t
+
+    def run_rows(self, loop, caps, bounds):
+        """(final loop vars, None, trip count) of a map_fn loop run over the ranges of its
+        index `bounds` at once, one thread each (native_map.py)."""
+        from .native_map import run_rows
+        out, t = run_rows(self.fn, self.consts, [_contiguous(v) for v in loop],
+                          [_contiguous(v) for v in caps], bounds)
+        self.last_trips, self.threads = t, len(bounds) - 1
+        self.calls += 1
+        return out, None, t
 
 
 def _start_background(source, runners, body_plan, inner_loops):
@@ -329,12 +341,17 @@ class Candidate:
             hit = _recall(self.body, self.attrs, loop, self.caps, maxit)
             if hit is not None:
                 return hit[0], (hit[1] if history else None), hit[2]
+        from .native_map import split_rows
         native = self._resolve()
         if native is None or not native.ready():
             return None
         left = _NO_MAX if maxit is None else maxit - t
+        bounds = None if native.history else split_rows(self.attrs, loop, left)
         try:
-            out, hist, k = native(loop, self.caps, left)
+            if bounds is None:
+                out, hist, k = native(loop, self.caps, left)
+            else:
+                out, hist, k = native.run_rows(loop, self.caps, bounds)
         except IndexError:
             return None
         if whole and hist is not None:
@@ -435,7 +452,8 @@ def loop_status(op):
                                    "branches": v.branches, "inner_loops": len(v.inner_loops),
                                    "history": v.history, "last_trips": v.last_trips,
                                    "history_bytes_per_iteration": v.row_bytes,
-                                   "signature": k[2], "history_copy": k[1] != history}))
+                                   "signature": k[2], "history_copy": k[1] != history,
+                                   "threads": v.threads}))
     return out
 
 
@@ -473,6 +491,9 @@ def _op_report(op, indent):
             continue
         text = (f"{head}: native loop ({facts['kernels']} fused kernels, {facts['steps']} "
                 f"steps inlined, {facts['calls']} calls)")
+        if facts["threads"] > 1:
+            text += (f", its last call on {facts['threads']} threads (map_fn: ranges of its "
+                     "elements at once)")
         if facts["compiling"]:
             text += " compiling in a worker process; in Python meanwhile"
         if facts["history_copy"]:

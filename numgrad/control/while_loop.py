@@ -150,6 +150,15 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
     use; `back_prop=False` gives None.  The gradient re-runs the forward loop to record every
     iteration's loop vars.  `parallel_iterations` and `swap_memory` are accepted and ignored.
     """
+    return marked_while_loop(cond, body, loop_vars, shape_invariants, parallel_iterations,
+                             back_prop, name, maximum_iterations, return_same_structure)
+
+
+def marked_while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations=10,
+                      back_prop=True, name=None, maximum_iterations=None,
+                      return_same_structure=False, marks=None):
+    """while_loop whose While op also carries the attrs `marks` (a dict: map_fn marks its
+    loop's iterations independent, control/functional.py)."""
     if not callable(cond):
         raise TypeError("'cond' must be callable.")
     if not callable(body):
@@ -218,7 +227,7 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
                     "to specify a less-specific shape.")
         keys, inits, invs = stateful.prepare_loop(graph, cond_fg, body_fg)
         outs = build_while(graph, flat + inits, invariants + invs, maxit, cond_fg, body_fg,
-                           back_prop)
+                           back_prop, marks)
         if keys:
             stateful.write_back(graph, outs[0].op, keys, outs[len(flat):])
         outs = [o if ta is None else ta.with_flow(o) for o, ta in zip(outs, tas)]
@@ -322,7 +331,7 @@ def _unleaf(x):
     return x.v if isinstance(x, _Leaf) else x
 
 
-def build_while(graph, flat, invariants, maxit, cond_fg, body_fg, back_prop):
+def build_while(graph, flat, invariants, maxit, cond_fg, body_fg, back_prop, marks=None):
     inputs, index = [], {}
     for fg in (cond_fg, body_fg):
         for outer_t, _ in fg.captures:
@@ -334,7 +343,8 @@ def build_while(graph, flat, invariants, maxit, cond_fg, body_fg, back_prop):
              "cond_idx": tuple(index[t] for t, _ in cond_fg.captures),
              "body_idx": tuple(index[t] for t, _ in body_fg.captures),
              "back_prop": bool(back_prop), "history": False,
-             "out_specs": tuple((t.dtype, inv) for t, inv in zip(flat, invariants))}
+             "out_specs": tuple((t.dtype, inv) for t, inv in zip(flat, invariants)),
+             **(marks or {})}
     ins = list(flat) + ([maxit] if maxit is not None else []) + inputs
     return list(graph.create_op("While", ins, attrs, "While").outputs)
 

@@ -1,0 +1,64 @@
+"""A map_fn loop's native function run over ranges of its elements on numgrad's threads.
+
+map_fn (control/functional.py) marks its While with INDEPENDENT_ROWS = n: its loop vars are
+the index i (a 0-d int) and [n, ...] accumulators, and iteration i reads elems[i] and writes
+row i only.  So the loop's native function (control/native_loop.py), started at i = b with
+maxit = e - b, computes exactly rows b..e-1 of the serial run; it is ``nogil``, so the ranges
+of i run at once on the threads of numgrad/threads.py, each on its own copy of the
+accumulators (the function copies its loop vars first), and the rows are joined in order:
+results bit-identical to one serial call.
+
+Only a loop without history: the recording copy a gradient runs keeps every iteration's
+accumulators, and the backward loop sums captured parameters' gradients across iterations,
+so both stay serial.  Each range still copies the whole accumulator at every write (a
+TensorArrayWrite is a copy), so a range costs its rows x the accumulator's size.
+"""
+import numpy as np
+
+from .. import config, threads
+from .functional import INDEPENDENT_ROWS
+
+__all__ = ["split_rows", "run_rows"]
+
+
+def split_rows(attrs, loop, left):
+    """Bounds [b0, b1, .., bm] of the ranges of i to run on m threads (m >= 2), or None where
+    the loop runs serially: not a map_fn loop, too few rows left for two threads, or one
+    thread."""
+    n = attrs.get(INDEPENDENT_ROWS)
+    if n is None or attrs["history"]:
+        return None
+    per = config.get("NUMGRAD_MAP_FN_THREAD_ROWS")   # rows per thread at least (0: off)
+    start = int(np.asarray(loop[0]))
+    rows = min(n - start, left)
+    m = min(threads.get_num_threads(), rows // per) if per else 1
+    if m < 2:
+        return None
+    return [start + (k * rows) // m for k in range(m + 1)]
+
+
+def run_rows(fn, consts, loop, caps, bounds):
+    """(final loop vars, trip count) of native function `fn` run over the ranges `bounds`
+    at once: range k on loop vars (i = bounds[k], the accumulators as given), its rows then
+    copied into the first range's accumulators.  An IndexError in any range propagates (the
+    caller then interprets the loop, which raises TF's error)."""
+    caps = list(caps)
+
+    def one(k):
+        i = np.array(bounds[k], dtype=np.asarray(loop[0]).dtype)
+        return fn(bounds[k + 1] - bounds[k], 1, i, *loop[1:], *caps, *consts)
+
+    futures = [threads.pool().submit(one, k) for k in range(1, len(bounds) - 1)]
+    try:
+        first = one(0)
+    finally:
+        rest = [f.result() for f in futures]
+    parts = [first] + rest
+    n = len(loop)
+    out = list(parts[0][:n])
+    for k in range(1, len(parts)):
+        b, e = bounds[k], bounds[k + 1]
+        for j in range(1, n):
+            out[j][b:e] = parts[k][j][b:e]
+    out[0] = parts[-1][0]
+    return out, sum(int(p[-1]) for p in parts)
