@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import numgrad as ng
-from budget import examples
+from budget import cover, examples
 
 F64 = ng.float64
 TOL = 1e-6
@@ -185,8 +185,13 @@ def _gen(kind, shape, seed):
     return r.uniform(-2.0, 2.0, shape)
 
 
-@pytest.mark.parametrize("shapes", _BCAST_SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
-@pytest.mark.parametrize("name", sorted(_BINARY))
+# Each cell of op x broadcast pattern compiles its own kernels: the default run takes every op
+# on two patterns and every pattern on three or four ops, NUMGRAD_SLOW=1 all of them.
+_BINARY_CELLS = cover(sorted(_BINARY), _BCAST_SHAPES, per_row=2)
+
+
+@pytest.mark.parametrize("name,shapes", _BINARY_CELLS,
+                         ids=[f"{n}-{s[0]}x{s[1]}" for n, s in _BINARY_CELLS])
 def test_binary_gradient_broadcast(name, shapes):
     fn, kx, ky = _BINARY[name]
     sx, sy = shapes
@@ -334,9 +339,14 @@ _REDUCE = {
 _AXES = [None, 0, 1, -1, [0, 2], (1, 2), [0, 1, 2]]
 
 
-@pytest.mark.parametrize("keepdims", [False, True])
-@pytest.mark.parametrize("axis", _AXES, ids=str)
-@pytest.mark.parametrize("name", sorted(_REDUCE))
+# The default run takes every reduction on every axis, keepdims alternating from one
+# reduction to the next (the columns' order); NUMGRAD_SLOW=1 both keepdims for each.
+_REDUCE_CELLS = [(name, axis, keepdims) for name, (keepdims, axis) in cover(
+    sorted(_REDUCE), [(k, a) for k in (False, True) for a in _AXES], per_row=len(_AXES))]
+
+
+@pytest.mark.parametrize("name,axis,keepdims", _REDUCE_CELLS,
+                         ids=[f"{n}-{a}-{k}" for n, a, k in _REDUCE_CELLS])
 def test_reduction_gradient(name, axis, keepdims):
     # distinct values (no ties), away from zero (prod)
     r = _rng(16)
