@@ -28,7 +28,12 @@ __all__ = ["sqrt", "rsqrt", "exp", "log", "log1p", "expm1", "sin", "cos", "tan",
 def _numpy_scalar(ufunc):
     def impl(x):
         return ufunc(x)
-    impl.__name__ = ufunc.__name__
+    # A name of its own: Numba names a compiled function after its qualname and a per-process
+    # counter, so two closures sharing the qualname "_numpy_scalar.<locals>.impl" could get one
+    # symbol name in two processes, and a kernel loaded from the cache would then call the
+    # function another kernel of this process defined under that name (seen at NUMBA_OPT=0,
+    # where nothing is inlined: cached sin kernels computing cos).
+    impl.__name__ = impl.__qualname__ = f"numpy_scalar_{ufunc.__name__}"
     return register_jitable(impl)
 
 
