@@ -70,6 +70,8 @@ def test_block_for_takes_long_weight_gradients_only():
     assert block == 2048 and 20 * 20 * block <= blas_call.SMALL_KERNEL_MACS
     assert blas_call.block_for((10000, 20), (10000, 20), F64, True, False) == 2048
     assert blas_call.block_for((2000, 20), (2000, 20), F32, True, False) == 0    # small kernel
+    assert blas_call.block_for((256, 512), (256, 10), F32, True, False) == 128   # W3's dW2
+    assert blas_call.block_for((50000, 2), (50000, 20), F64, True, False) == 2048  # MAX_BLOCK
     assert blas_call.block_for((10000, 20), (20, 10000), F32, True, True) == 0   # not X^T @ Y
     assert blas_call.block_for((20, 10000), (10000, 20), F32, False, False) == 0
     assert blas_call.block_for((10000, 20), (10000, 1), F32, True, False) == 0   # gemv
@@ -82,8 +84,8 @@ def test_block_for_takes_long_weight_gradients_only():
         assert blas_call.block_for((10000, 20), (10000, 20), F32, True, False) == 0
 
 
-# (rows, width): M*N*K = 64 * rows, over 10**6: blocks of 8192 rows; 20000 rows do not
-# divide into them, 16384 rows do
+# (rows, width): M*N*K = 64 * rows, over 10**6: blocks of 2048 rows (MAX_BLOCK); 20000 rows
+# do not divide into them, 16384 rows do
 ROWS = [20000, 16384]
 WIDTH = 8
 
@@ -125,7 +127,7 @@ def test_step_runner_and_native_lanes_give_the_same_bits(rows):
         stepped = sess.run(fetches, feed)
     plan = _plan(sess)
     blocked = [run.block for run in plan.runners if hasattr(run, "block")]
-    assert blocked == [8192, 8192]          # the two weight gradients, nothing else
+    assert blocked == [2048, 2048]          # the two weight gradients, nothing else
     old = threads.get_num_threads()
     for n in (1, 2):
         threads.set_num_threads(n)
@@ -170,7 +172,7 @@ def test_blocked_gradients_match_finite_differences():
                 err = ng.test.compute_gradient_error(w, (WIDTH, WIDTH), loss, [])
             runners = [run for p in sess._plans.values() for cp in p._compiled.values()
                        for run in getattr(cp, "runners", ())]
-    assert any(getattr(run, "block", 0) == 8192 for run in runners)      # blocked: checked
+    assert any(getattr(run, "block", 0) == 2048 for run in runners)      # blocked: checked
     assert err < 1e-6
 
 

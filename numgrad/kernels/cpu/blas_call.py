@@ -56,6 +56,7 @@ BLOCKED = config.get("NUMGRAD_BLOCKED_WGRAD")
 # OpenBLAS's small-matrix kernels take a gemm of at most this many multiply-adds (M*N*K)
 SMALL_KERNEL_MACS = 10 ** 6
 MIN_BLOCK = 128         # smaller blocks cost more in calls than they gain (128, 128: none)
+MAX_BLOCK = 2048        # (2, 20), K = 50000, float64: 150 us in blocks of 2048, 172 of 16384
 
 # CBLAS enums
 ROW_MAJOR, COL_MAJOR, NO_TRANS, TRANS = 101, 102, 111, 112
@@ -189,7 +190,8 @@ def block_for(a_shape, b_shape, dtype, transpose_a, transpose_b):
     measured), the product leaves OpenBLAS's small-matrix kernels (more than
     SMALL_KERNEL_MACS multiply-adds) but stays under blas_threads.SMALL_MACS (numgrad runs it
     on one BLAS thread), and a block of at least MIN_BLOCK fits those kernels: the largest
-    power of two with M*N*block <= SMALL_KERNEL_MACS, if K spans more than one."""
+    power of two with M*N*block <= SMALL_KERNEL_MACS (at most MAX_BLOCK), if K spans more
+    than one."""
     from ... import blas_threads
     if not BLOCKED or not transpose_a or transpose_b:
         return 0
@@ -200,7 +202,7 @@ def block_for(a_shape, b_shape, dtype, transpose_a, transpose_b):
     macs = m * n * k
     if not SMALL_KERNEL_MACS < macs < blas_threads.SMALL_MACS or n == 1:
         return 0
-    block = 1 << int(SMALL_KERNEL_MACS // (m * n)).bit_length() - 1
+    block = min(MAX_BLOCK, 1 << int(SMALL_KERNEL_MACS // (m * n)).bit_length() - 1)
     if block < MIN_BLOCK or block >= k or not available():
         return 0
     return block
