@@ -3,8 +3,8 @@
 A step of a CompiledPlan (backends/cpu.py) is a fused kernel (GroupRunner; LaneRunner for a
 group run as lanes, compiler/lanes.py) or one unfused op (single_runner: a view, the op's
 Numba kernel of kernels/cpu OPAQUE, or its NumPy reference; a weight-gradient product as
-blocks of its inner dimension, kernels/cpu/blas_call.py block_for).  A runner takes the plan's
-value list `env` and writes its outputs into it.
+blocks of its inner dimension, kernels/cpu/blas_call.py block_for).  A runner takes the
+plan's value list `env` and writes its outputs into it.
 """
 import logging
 import time
@@ -272,7 +272,6 @@ def opaque_runner(node):
             env[vid] = np.ascontiguousarray(r).reshape(shape)
     run_opaque.blas_site = blas
     return run_opaque
-
 
 
 def blocked_matmul_runner(node, block):
