@@ -187,3 +187,12 @@ def test_a_fed_array_that_is_not_contiguous():
     for a, b in zip(want, got):
         assert np.array_equal(a, b)
     assert any(hasattr(run, "block") for run in _plan(sess).runners)
+
+
+@needs_blas
+def test_bench_products_times_the_rules_blocks_against_one_gemm():
+    from numgrad import bench_wgrad
+    table = bench_wgrad.products(repeats=2, out=lambda line: None)
+    w6 = bench_wgrad.PRODUCTS[0][0]
+    assert {(w6, "whole"), (w6, "rule:2048"), (w6, "128")} <= set(table)
+    assert all(0 < lo <= med for lo, med in table.values())
