@@ -161,6 +161,11 @@ SWITCHES = {s.name: s for s in [
            "integers, looked up once): plans with matmuls may then run whole in Numba "
            "(`NUMGRAD_NATIVE_PLAN`). Off, or with another BLAS, their matmuls run in NumPy.",
            timing="import", mirror=("numgrad.kernels.cpu.blas_call", "ENABLED")),
+    Switch("NUMGRAD_BLOCKED_WGRAD", "bool", True,
+           "A cpu plan computes a weight gradient X^T @ dY with few outputs and a long inner "
+           "dimension as a sum of gemms over blocks of it (faster with NumPy's OpenBLAS; "
+           "step runner and native lanes alike). Off: one gemm, np.matmul's bits.",
+           timing="import", mirror=("numgrad.kernels.cpu.blas_call", "BLOCKED")),
     Switch("NUMGRAD_NATIVE_PLAN", "choice", "auto",
            "A cpu plan whose steps are all fused kernels, matmuls, views, concats and splits "
            "runs as native lanes (one nogil Numba function per lane, no Python between "

@@ -2,8 +2,9 @@
 
 A step of a CompiledPlan (backends/cpu.py) is a fused kernel (GroupRunner; LaneRunner for a
 group run as lanes, compiler/lanes.py) or one unfused op (single_runner: a view, the op's
-Numba kernel of kernels/cpu OPAQUE, or its NumPy reference).  A runner takes the plan's
-value list `env` and writes its outputs into it.
+Numba kernel of kernels/cpu OPAQUE, or its NumPy reference; a weight-gradient product as
+blocks of its inner dimension, kernels/cpu/blas_call.py block_for).  A runner takes the
+plan's value list `env` and writes its outputs into it.
 """
 import logging
 import time
@@ -13,11 +14,12 @@ import numpy as np
 from .. import blas_threads, cache, threads
 from ..compiler.layout import PARALLEL_MIN
 from ..errors import InvalidArgumentError, OpError, is_allocation_failure
-from ..kernels.cpu import OPAQUE
+from ..kernels.cpu import OPAQUE, blas_call
 from ..ops.registry import get_op_def, has_trait
 from .cpu_interpreter import FunctionOpDef
 
-__all__ = ["GroupRunner", "LaneRunner", "single_runner", "THREAD_TRIALS", "THREAD_RECHECK",
+__all__ = ["GroupRunner", "LaneRunner", "single_runner", "opaque_runner",
+           "blocked_matmul_runner", "THREAD_TRIALS", "THREAD_RECHECK",
            "SERIAL_RECHECK", "CHUNKS"]
 
 log = logging.getLogger("numgrad.compiler")
@@ -229,6 +231,15 @@ def single_runner(node):
         def run_view(env):
             env[dst] = env[src].reshape(shape)
         return run_view
+    if has_trait(node.type, "matmul"):
+        block = blas_call.node_block(node)
+        if block:
+            return blocked_matmul_runner(node, block)
+    return opaque_runner(node)
+
+
+def opaque_runner(node):
+    """An unfused op by its cpu kernel (OPAQUE) or its NumPy compute."""
     op_def = get_op_def(node.type)
     if has_trait(node.type, "control_flow"):
         op_def = FunctionOpDef(op_def)
@@ -262,3 +273,33 @@ def single_runner(node):
     run_opaque.blas_site = blas
     return run_opaque
 
+
+def blocked_matmul_runner(node, block):
+    """A matmul step as blas_call.matmul_blocks_into in blocks of `block` inner indices: the
+    call a native lane makes for it (compiler/emit_lane.py), so both give the same bits.  An
+    operand of another shape than the plan's (never, for a compiled signature) or not
+    C-contiguous (a fed array) goes through np.ascontiguousarray or the generic runner."""
+    ins = [v.id for v in node.inputs]
+    shapes = [tuple(v.shape) for v in node.inputs]
+    out_id, out_shape, dtype = node.outputs[0].id, tuple(node.outputs[0].shape), \
+        node.outputs[0].dtype
+    ta, tb = bool(node.attrs["transpose_a"]), bool(node.attrs["transpose_b"])
+    k = shapes[0][0] if ta else shapes[0][1]
+    generic = None
+
+    def run_blocked(env):
+        nonlocal generic
+        a, b = env[ins[0]], env[ins[1]]
+        if a.shape != shapes[0] or b.shape != shapes[1] or a.dtype != dtype or \
+                b.dtype != dtype:
+            if generic is None:
+                generic = opaque_runner(node)
+            generic(env)
+            return
+        out = np.empty(out_shape, dtype)
+        blas_call.matmul_blocks_into(np.ascontiguousarray(a), np.ascontiguousarray(b), out,
+                                     ta, tb, block, 0, k)
+        env[out_id] = out
+    run_blocked.blas_site = None
+    run_blocked.block = block
+    return run_blocked

@@ -2,8 +2,9 @@
 
 A lane function runs its steps in its order without returning to Python: fused kernels (all
 in their serial mode, chunked reductions included), matmuls through NumPy's own BLAS
-(kernels/cpu/blas_call.py), views, concats and splits.  Before a step reads a value made by
-another lane it waits for that step's flag (kernels/cpu/lane_sync.py); after a step whose
+(kernels/cpu/blas_call.py; a weight gradient in blocks of its inner dimension, by the call
+the step runner makes for it), views, concats and splits.  Before a step reads a value made
+by another lane it waits for that step's flag (kernels/cpu/lane_sync.py); after a step whose
 values another lane reads it sets its flag.  Values that cross lanes live in one byte
 buffer of the plan (`Layout`, allocated once, not per call); fetched values are arrays the
 caller allocates per call; every other intermediate is allocated and freed inside its lane.
@@ -15,6 +16,7 @@ the fetched outputs ``o{k}``, the shared buffer ``arena``, the flags and the cal
 """
 import numpy as np
 
+from ..kernels.cpu.blas_call import node_block
 from ..ops.registry import has_trait
 
 
@@ -115,6 +117,7 @@ class _LaneEmitter:
         for k, vid in enumerate(self.consts):
             self.names[vid] = f"c{k}"
         self.imports, self.lines = [], []
+        self.blocked = False        # a matmul_blocks_into call (imported only then)
 
     def value(self, v):
         """The name of value `v` in this lane, waiting for it if another lane makes it."""
@@ -173,7 +176,9 @@ class _LaneEmitter:
         params += [f"o{k}" for k in range(len(self.layout.out_allocs))]
         params += ["arena", "flags", "epoch"]
         head = ("import numpy as np\nfrom numba import njit\n"
-                "from numgrad.kernels.cpu.blas_call import available, matmul_into\n"
+                "from numgrad.kernels.cpu.blas_call import available, matmul_into\n" +
+                ("from numgrad.kernels.cpu.blas_call import matmul_blocks_into\n"
+                 if self.blocked else "") +
                 "from numgrad.kernels.cpu.lane_sync import wait_for, mark_done\n" +
                 "\n".join(self.imports) + "\n\n"
                 "available()     # registers the BLAS symbols the lane links to (any process)\n"
@@ -209,8 +214,15 @@ class _LaneEmitter:
     def _matmul(self, node):
         a, b = (self.value(v) for v in node.inputs)
         out = self.output(node.outputs[0])
-        self.lines.append(f"    matmul_into({a}, {b}, {out}, {bool(node.attrs['transpose_a'])}, "
-                          f"{bool(node.attrs['transpose_b'])})")
+        ta, tb = bool(node.attrs["transpose_a"]), bool(node.attrs["transpose_b"])
+        block = node_block(node)
+        if block:       # the step runner's call (cpu_runners.blocked_matmul_runner)
+            self.blocked = True
+            k = node.inputs[0].shape[0 if ta else 1]
+            self.lines.append(f"    matmul_blocks_into({a}, {b}, {out}, {ta}, {tb}, "
+                              f"{_int(block)}, {_int(0)}, {_int(k)})")
+        else:
+            self.lines.append(f"    matmul_into({a}, {b}, {out}, {ta}, {tb})")
 
     def _copy(self, node):
         """A concat or split as copies of (outer, axis, inner) blocks."""

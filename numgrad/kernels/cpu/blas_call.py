@@ -25,6 +25,22 @@ shapes (a row times a matrix, an inner dimension of 1, empty dimensions) are
 `supported(...) == False`: their plans keep NumPy's path.  A @ A.T of one buffer (NumPy's
 syrk) is seen only at run time: matmul_into raises, and the plan's step runner computes that
 call.
+
+Blocked products (`block_for`, `matmul_blocks_into`, NUMGRAD_BLOCKED_WGRAD): a weight
+gradient X^T @ dY with few outputs and a long inner dimension (W6: (20, 10000) @ (10000,
+20)) is computed as a sum over blocks of the inner dimension, one gemm per block, the first
+with beta = 0 and the others with beta = 1.  Why: the OpenBLAS NumPy bundles (its SkylakeX
+kernels) runs gemms of M*N*K up to 10**6 multiply-adds by its small-matrix kernels, which
+read the operands as they are, and larger ones by its general path, which first copies them
+into packed panels; for a (20, 20) output that path is ~1.8x slower per multiply-add.  Timed
+here (min of 15 interleaved calls, one thread, loaded 2-core VM, blocked / whole): float32
+(20, 20) output, K = 10000: 0.56 (151 us whole), K = 50000: 0.55; (2, 20), K = 50000: 0.48;
+(64, 64) and (20, 256) in blocks of 128: 0.71-0.82; (128, 128): 0.93-1.0 (not blocked);
+float64 alike (0.43-0.79).  Below 10**6 multiply-adds the whole product already takes the
+small path (blocks: 1.0-1.2, slower).  The step runner (backends/cpu_runners.py) and the
+native lanes (compiler/emit_lane.py) both call matmul_blocks_into for such a product, so
+their results stay bit-identical; they are no longer np.matmul's bits (the same sum, added
+in another order: within rounding of it, as the NumPy backend's results are).
 """
 import ctypes
 import threading
@@ -36,6 +52,11 @@ from numba.extending import overload
 from ... import config
 
 ENABLED = config.get("NUMGRAD_NATIVE_BLAS")
+BLOCKED = config.get("NUMGRAD_BLOCKED_WGRAD")
+# OpenBLAS's small-matrix kernels take a gemm of at most this many multiply-adds (M*N*K)
+SMALL_KERNEL_MACS = 10 ** 6
+MIN_BLOCK = 128         # smaller blocks cost more in calls than they gain (128, 128: none)
+MAX_BLOCK = 2048        # (2, 20), K = 50000, float64: 150 us in blocks of 2048, 172 of 16384
 
 # CBLAS enums
 ROW_MAJOR, COL_MAJOR, NO_TRANS, TRANS = 101, 102, 111, 112
@@ -162,6 +183,40 @@ def supported(a_shape, b_shape, dtype, transpose_a, transpose_b):
     return max(m, k, n) < 2 ** 31
 
 
+def block_for(a_shape, b_shape, dtype, transpose_a, transpose_b):
+    """The inner block of matmul_blocks_into for this 2-D product, or 0 for one gemm (or
+    np.matmul): blocked when NUMGRAD_BLOCKED_WGRAD is on, native calls are `available()`,
+    the left operand is transposed and the right one not (the weight-gradient form, the one
+    measured), the product leaves OpenBLAS's small-matrix kernels (more than
+    SMALL_KERNEL_MACS multiply-adds) but stays under blas_threads.SMALL_MACS (numgrad runs it
+    on one BLAS thread), and a block of at least MIN_BLOCK fits those kernels: the largest
+    power of two with M*N*block <= SMALL_KERNEL_MACS (at most MAX_BLOCK), if K spans more
+    than one."""
+    from ... import blas_threads
+    if not BLOCKED or not transpose_a or transpose_b:
+        return 0
+    if not supported(a_shape, b_shape, dtype, transpose_a, transpose_b):
+        return 0
+    k, m = a_shape
+    n = b_shape[1]
+    macs = m * n * k
+    if not SMALL_KERNEL_MACS < macs < blas_threads.SMALL_MACS or n == 1:
+        return 0
+    block = min(MAX_BLOCK, 1 << int(SMALL_KERNEL_MACS // (m * n)).bit_length() - 1)
+    if block < MIN_BLOCK or block >= k or not available():
+        return 0
+    return block
+
+
+def node_block(node):
+    """block_for of a 2-D matmul node of a plan (static shapes), else 0."""
+    a, b = node.inputs
+    if a.shape is None or b.shape is None or None in tuple(a.shape) + tuple(b.shape):
+        return 0
+    return block_for(tuple(a.shape), tuple(b.shape), a.dtype, bool(node.attrs["transpose_a"]),
+                     bool(node.attrs["transpose_b"]))
+
+
 def _gemm(out, order, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
     """c = op(a) @ op(b) by s/dgemm as out's dtype says (alpha 1, beta 0)."""
 
@@ -249,3 +304,30 @@ def matmul_acc_into(a, b, out, transpose_a, transpose_b):
     _gemm_acc(out, ROW_MAJOR, TRANS if transpose_a else NO_TRANS,
               TRANS if transpose_b else NO_TRANS, m, n, k, a.ctypes.data, a.shape[1],
               b.ctypes.data, b.shape[1], out.ctypes.data, n)
+
+
+@njit(nogil=True, cache=True)
+def matmul_blocks_into(a, b, out, transpose_a, transpose_b, block, start, stop):
+    """out = the sum over the inner indices [start, stop) of op(a) @ op(b), for C-contiguous
+    2-D float arrays: one gemm per `block` inner indices, the first with beta = 0 (out is
+    overwritten), the others with beta = 1, in order.  Zeros where start == stop."""
+    m, n = out.shape
+    if stop <= start:
+        out[:] = 0
+        return
+    size = a.itemsize
+    # bytes between consecutive inner indices of a (its rows when transposed, else its
+    # columns) and of b (its columns when transposed, else its rows)
+    step_a = a.shape[1] * size if transpose_a else size
+    step_b = size if transpose_b else b.shape[1] * size
+    ta = TRANS if transpose_a else NO_TRANS
+    tb = TRANS if transpose_b else NO_TRANS
+    for k0 in range(start, stop, block):
+        kb = min(block, stop - k0)
+        pa, pb = a.ctypes.data + k0 * step_a, b.ctypes.data + k0 * step_b
+        if k0 == start:
+            _gemm(out, ROW_MAJOR, ta, tb, m, n, kb, pa, a.shape[1], pb, b.shape[1],
+                  out.ctypes.data, n)
+        else:
+            _gemm_acc(out, ROW_MAJOR, ta, tb, m, n, kb, pa, a.shape[1], pb, b.shape[1],
+                      out.ctypes.data, n)
