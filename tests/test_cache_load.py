@@ -189,14 +189,20 @@ PRELOAD = (
     "assert fn(np.float32(1.0)) == 3.0\n")      # a new signature still compiles
 
 
-def test_a_loaded_kernel_has_its_cached_machine_code_before_its_first_call(tmp_path):
-    env = dict(os.environ, NUMGRAD_CACHE_DIR=str(tmp_path))
-    counts = []
+def _twice(program, source, cache_dir):
+    """The stdout of `program` run on `source` in two processes sharing `cache_dir`."""
+    env = dict(os.environ, NUMGRAD_CACHE_DIR=str(cache_dir))
+    outs = []
     for _ in range(2):
-        out = subprocess.run([sys.executable, "-c", PRELOAD, KERNEL], env=env,
+        out = subprocess.run([sys.executable, "-c", program, source], env=env,
                              capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
-        counts.append(int(out.stdout))
+        outs.append(out.stdout.strip())
+    return outs
+
+
+def test_a_loaded_kernel_has_its_cached_machine_code_before_its_first_call(tmp_path):
+    counts = [int(c) for c in _twice(PRELOAD, KERNEL, tmp_path)]
     assert counts == [0, 2]         # the second process finds both saved signatures
 
 
@@ -247,13 +253,7 @@ LOAD_EXPLICIT = (
 
 
 def test_a_function_loaded_as_its_module_runs_skips_the_refresh_too(tmp_path):
-    env = dict(os.environ, NUMGRAD_CACHE_DIR=str(tmp_path))
-    seen = []
-    for _ in range(2):
-        out = subprocess.run([sys.executable, "-c", LOAD_EXPLICIT, EXPLICIT], env=env,
-                             capture_output=True, text=True)
-        assert out.returncode == 0, out.stderr
-        seen.append(out.stdout.strip())
+    seen = _twice(LOAD_EXPLICIT, EXPLICIT, tmp_path)
     assert seen == ["refreshed", "not-refreshed"]
 
 

@@ -19,12 +19,6 @@ F64 = ng.float64
 ROWS = 4                        # NUMGRAD_MAP_FN_THREAD_ROWS in these tests
 
 
-@pytest.fixture
-def two_threads():
-    old = threads.get_num_threads()
-    threads.set_num_threads(2)
-    yield
-    threads.set_num_threads(old)
 
 
 def _body(r):
