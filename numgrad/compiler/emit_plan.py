@@ -102,12 +102,15 @@ class PlanEmitter:
         return into(node.outputs[0]) if into is not None and form is not None \
             and form.writes_into else None
 
-    def steps(self, steps, runners, alloc, indent="", into=None, special=None):
+    def steps(self, steps, runners, alloc, indent="", into=None, special=None,
+              in_place=frozenset()):
         """The lines running `steps` (with their serial `runners`); `alloc(vid, shape, dtype)`
         is the expression of the array a kernel writes value `vid` into; `into(value)` (if
         given) names an array a roll writes its output `value` into, or None;
         `special(emitter, node)` (if given) gives the lines of a single step other than a view
-        or a native_single (naming its outputs and marking them fresh)."""
+        or a native_single (naming its outputs and marking them fresh); `in_place` holds the
+        ids of single steps' outputs written into their first input's own array (a native
+        loop's TensorArray writes, compiler/emit_loop.py)."""
         p, lines = self.prefix, []
         for st, run in zip(steps, runners):
             view = st.kind == "single" and st.node.kind == "shape_view"
@@ -123,7 +126,7 @@ class PlanEmitter:
                 continue
             if st.kind == "single":             # a view, or a native_single
                 src, dst = st.node.inputs[0], st.node.outputs[0]
-                target = self._into(into, st.node)
+                target = self.arg(src) if dst.id in in_place else self._into(into, st.node)
                 got = single_source(st.node, self.arg(src),
                                     [self.arg(v) for v in st.node.inputs[1:]],
                                     f"{p}v{dst.id}", f"{p}i{dst.id}", target)

@@ -11,7 +11,10 @@ its other inputs `others`; `idx` names an index scalar it may use.  What is regi
 * ``writes_into``: it can write its output into a given array `into` (a native loop's array
   allocated before the loop) instead of a new one;
 * ``row_read``: it reads one row of its first input, by the index in its second, and names
-  that input's length only as ``.shape[0]`` (so the length appears nowhere in the code).
+  that input's length only as ``.shape[0]`` (so the length appears nowhere in the code);
+* ``in_place``: given ``into`` equal to `src`, it writes its output into its first input's
+  own array (a native loop's TensorArray write whose buffer is dead after it,
+  compiler/emit_loop.py in_place_writes).
 
 This module imports nothing from numgrad, so any module may register a form.
 """
@@ -28,18 +31,19 @@ class PlanSingle:
     fresh: bool = False
     writes_into: bool = False
     row_read: bool = False
+    in_place: bool = False
 
 
 _SINGLES = {}
 
 
-def plan_single(op_type, fits, fresh=False, writes_into=False, row_read=False):
+def plan_single(op_type, fits, fresh=False, writes_into=False, row_read=False, in_place=False):
     """Decorator: the function is the plan-function form of op type `op_type` (see above)."""
     def register(lines):
         if op_type in _SINGLES:
             raise KeyError(f"plan_single: op type '{op_type}' already has a plan-function form "
                            f"({_SINGLES[op_type].lines.__qualname__})")
-        _SINGLES[op_type] = PlanSingle(lines, fits, fresh, writes_into, row_read)
+        _SINGLES[op_type] = PlanSingle(lines, fits, fresh, writes_into, row_read, in_place)
         return lines
     return register
 

@@ -10,8 +10,9 @@ results bit-identical to one serial call.
 
 Only a loop without history: the recording copy a gradient runs keeps every iteration's
 accumulators, and the backward loop sums captured parameters' gradients across iterations,
-so both stay serial.  Each range still copies the whole accumulator at every write (a
-TensorArrayWrite is a copy), so a range costs its rows x the accumulator's size.
+so both stay serial.  The accumulators' writes are in place (compiler/emit_loop.py
+in_place_writes), but each range copies the whole accumulators once (its loop vars) and its
+rows are copied into the first range's: a range costs its rows plus the accumulators' size.
 """
 import numpy as np
 

@@ -59,14 +59,20 @@ def _segment_sum_lines(node, src, others, dst, idx, into=None):
             f"{src}.reshape(({k},))"]
 
 
-@plan_single("TensorArrayWrite", lambda node: not node.attrs["dynamic_size"], fresh=True)
+@plan_single("TensorArrayWrite", lambda node: not node.attrs["dynamic_size"], fresh=True,
+             in_place=True)
 def _tensor_array_write_lines(node, src, others, dst, idx, into=None):
-    """A copy with element `index` replaced."""
+    """A copy with element `index` replaced; with `into` (which is then `src`: a native loop's
+    write whose buffer nothing reads afterwards, compiler/emit_loop.py in_place_writes) the
+    element is replaced in the buffer itself, which then is the output."""
     n = node.inputs[0].shape[0]
     k = int(np.prod(node.inputs[2].shape, dtype=np.int64))
+    if into is not None and into != src:
+        raise ValueError(f"TensorArrayWrite '{node.name}': writes in place into its own "
+                         f"buffer only ({into!r} is not {src!r})")
     return [f"    {idx} = {others[0]}.reshape((1,))[0]",
             f"    if {idx} < 0 or {idx} >= {n}:",
             "        raise IndexError('TensorArray index out of range')",
-            f"    {dst} = {src}.copy()",
+            f"    {dst} = {src}" + ("" if into is not None else ".copy()"),
             f"    {dst}.reshape(({n * k},))[{idx} * {k}:({idx} + 1) * {k}] = "
             f"{others[1]}.reshape(({k},))"]
