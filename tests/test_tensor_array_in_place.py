@@ -69,19 +69,19 @@ def test_map_fn_of_a_nested_structure_writes_in_place(n):
         y, z = ng.map_fn(lambda r: (ng.sin(r) * r, {"c": ng.cos(r)}), x,
                          dtype=(F64, {"c": F64}))
         z = z["c"]
-        # (n = 0: no gradient, whose compiled cpu plan fails on main too, in and out of
-        # native loops: a 0-row opaque step's output reshape)
-        grads = ng.gradients(ng.reduce_sum(y) + ng.reduce_sum(z * z), [x]) if n else []
+        grads = ng.gradients(ng.reduce_sum(y) + ng.reduce_sum(z * z), [x])
     xv = _rows(n)
     res = _run_three(g, [y, z] + grads, {x: xv})
     _assert_identical(res)
     np.testing.assert_allclose(res[0][0], np.sin(xv) * xv, rtol=1e-14)
     np.testing.assert_allclose(res[0][1], np.cos(xv), rtol=1e-14)
+    # the backward loop reads its gradient buffers' old elements after writing them:
+    # checked by value, whichever of its writes ran in place (n = 0: an empty recorded
+    # history, whose run-time-sized rows the compiled plan keeps as the loop made them)
+    np.testing.assert_allclose(res[0][2], np.cos(xv) * xv + np.sin(xv)
+                               - 2.0 * np.cos(xv) * np.sin(xv), rtol=1e-12, atol=1e-14)
+    assert res[0][2].shape == (n, 3)
     if n:
-        # the backward loop reads its gradient buffers' old elements after writing them:
-        # checked by value, whichever of its writes ran in place
-        np.testing.assert_allclose(res[0][2], np.cos(xv) * xv + np.sin(xv)
-                                   - 2.0 * np.cos(xv) * np.sin(xv), rtol=1e-12, atol=1e-14)
         assert _writes(_whiles(g)[0]) == (2, 0)
 
 

@@ -244,7 +244,9 @@ def opaque_runner(node):
     if has_trait(node.type, "control_flow"):
         op_def = FunctionOpDef(op_def)
     ins = [v.id for v in node.inputs]
-    outs = [(v.id, v.shape, v.dtype) for v in node.outputs]
+    # a run-time-sized output (a loop's recorded history, compiler/ir.RUNTIME) keeps the shape
+    # the op made: its rows are only known now, and reshape cannot infer them when it is empty
+    outs = [(v.id, None if v.runtime_sized else v.shape, v.dtype) for v in node.outputs]
     attrs = node.attrs
     native = OPAQUE.get(node.type)      # a Numba kernel for the common cases, if there is one
     # a BLAS op calls its compute through the step's BLAS thread choice (blas_threads.py)
@@ -269,7 +271,8 @@ def opaque_runner(node):
             r = np.asarray(r)
             if r.dtype != dtype:
                 r = r.astype(dtype)
-            env[vid] = np.ascontiguousarray(r).reshape(shape)
+            r = np.ascontiguousarray(r)
+            env[vid] = r if shape is None else r.reshape(shape)
     run_opaque.blas_site = blas
     return run_opaque
 

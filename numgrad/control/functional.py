@@ -1,9 +1,11 @@
 """map_fn, scan, foldl, foldr: while_loops over the first dimension of `elems`.
 
-Per-step results are written into preallocated [n, ...] accumulators with TensorArrayWrite (a
-copy of the accumulator with row i replaced, the op behind ng.TensorArray): a memcpy of the
-accumulator per step, and, under a gradient, O(n^2) memory for the recorded loop vars.  The
-first dimension of `elems` must be known when the graph is built.
+Per-step results are written into preallocated [n, ...] accumulators with TensorArrayWrite (the
+op behind ng.TensorArray: the accumulator with row i replaced).  In a native loop the write
+is in place (compiler/emit_loop.in_place_writes), so a call costs O(n); interpreted, and in
+the NumPy backend, each write copies the accumulator.  Under a gradient the recorded loop
+vars include the accumulators: O(n^2) memory.  The first dimension of `elems` must be known
+when the graph is built.
 """
 
 from ..graph import graph_of
