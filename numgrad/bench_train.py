@@ -242,35 +242,35 @@ def interleaved_ms(fns, repeat, min_time):
     return {name: (1e3 * min(t), 1e3 * float(np.median(t))) for name, t in times.items()}
 
 
-def interop_ab(grad_fn, train_fn, repeat, min_time):
-    """The --ab-interop columns (see the module docstring)."""
+def switch_ab(grad_fn, train_fn, repeat, min_time, switch, modes, warm_calls):
+    """numgrad's two calls alternating between the `modes` of config `switch` (after
+    `warm_calls` calls of each in the last mode): {grads,train}_{mode}_{min,med} in ms."""
     from numgrad import config
-    with config.override(NUMGRAD_INTEROP="auto"):
-        for _ in range(20):                     # profile and trial runs of the choice
+    with config.override(**{switch: modes[-1]}):
+        for _ in range(warm_calls):
             grad_fn()
             train_fn()
-    fns = {f"{name}_{mode}": (fn, {"NUMGRAD_INTEROP": mode}) for name, fn in
-           (("grads", grad_fn), ("train", train_fn)) for mode in ("off", "auto")}
+    fns = {f"{name}_{mode}": (fn, {switch: mode}) for name, fn in
+           (("grads", grad_fn), ("train", train_fn)) for mode in modes}
     row = {}
     for name, (lo, med) in interleaved_ms(fns, repeat, min_time).items():
         row[f"{name}_min"], row[f"{name}_med"] = lo, med
     return row
+
+
+def interop_ab(grad_fn, train_fn, repeat, min_time):
+    """The --ab-interop columns (see the module docstring); 20 warm-up calls are the
+    choice's profile and trial runs."""
+    return switch_ab(grad_fn, train_fn, repeat, min_time, "NUMGRAD_INTEROP", ("off", "auto"),
+                     20)
 
 
 def native_ab(grad_fn, train_fn, repeat, min_time):
     """The --ab-native columns: numgrad's calls alternating between the step runner
-    (NUMGRAD_NATIVE_PLAN=off) and native lanes (on), {grads,train}_{off,on}_{min,med}."""
-    from numgrad import config
-    with config.override(NUMGRAD_NATIVE_PLAN="on"):
-        for _ in range(3):                      # builds (or loads) the lanes
-            grad_fn()
-            train_fn()
-    fns = {f"{name}_{mode}": (fn, {"NUMGRAD_NATIVE_PLAN": mode}) for name, fn in
-           (("grads", grad_fn), ("train", train_fn)) for mode in ("off", "on")}
-    row = {}
-    for name, (lo, med) in interleaved_ms(fns, repeat, min_time).items():
-        row[f"{name}_min"], row[f"{name}_med"] = lo, med
-    return row
+    (NUMGRAD_NATIVE_PLAN=off) and native lanes (on), {grads,train}_{off,on}_{min,med}; the
+    warm-up calls build (or load) the lanes."""
+    return switch_ab(grad_fn, train_fn, repeat, min_time, "NUMGRAD_NATIVE_PLAN", ("off", "on"),
+                     3)
 
 
 def run(quick=False, peers=tuple(PEERS), n_f=10000, layers=LAYERS, ab_interop=False,

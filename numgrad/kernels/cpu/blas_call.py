@@ -217,12 +217,9 @@ def node_block(node):
                      bool(node.attrs["transpose_b"]))
 
 
-def _gemm(out, order, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
-    """c = op(a) @ op(b) by s/dgemm as out's dtype says (alpha 1, beta 0)."""
-
-
-def _gemm_acc(out, order, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
-    """c += op(a) @ op(b) by s/dgemm as out's dtype says (alpha 1, beta 1)."""
+def _gemm(out, order, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc):
+    """c = op(a) @ op(b) + beta c by s/dgemm as out's dtype says (alpha 1; beta 0 overwrites
+    c, beta 1 adds to it)."""
 
 
 def _gemv(out, order, trans, rows, cols, a, lda, x, incx, y, incy):
@@ -230,29 +227,15 @@ def _gemv(out, order, trans, rows, cols, a, lda, x, incx, y, incy):
 
 
 @overload(_gemm, jit_options={"nogil": True, "cache": True})
-def _gemm_typed(out, order, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
+def _gemm_typed(out, order, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc):
     if out.dtype == types.float32:
-        def impl(out, order, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
-            sgemm(order, ta, tb, m, n, k, np.float32(1.0), a, lda, b, ldb, np.float32(0.0), c,
+        def impl(out, order, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc):
+            sgemm(order, ta, tb, m, n, k, np.float32(1.0), a, lda, b, ldb, np.float32(beta), c,
                   ldc)
         return impl
     if out.dtype == types.float64:
-        def impl(out, order, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
-            dgemm(order, ta, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc)
-        return impl
-    return None
-
-
-@overload(_gemm_acc, jit_options={"nogil": True, "cache": True})
-def _gemm_acc_typed(out, order, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
-    if out.dtype == types.float32:
-        def impl(out, order, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
-            sgemm(order, ta, tb, m, n, k, np.float32(1.0), a, lda, b, ldb, np.float32(1.0), c,
-                  ldc)
-        return impl
-    if out.dtype == types.float64:
-        def impl(out, order, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
-            dgemm(order, ta, tb, m, n, k, 1.0, a, lda, b, ldb, 1.0, c, ldc)
+        def impl(out, order, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc):
+            dgemm(order, ta, tb, m, n, k, 1.0, a, lda, b, ldb, np.float64(beta), c, ldc)
         return impl
     return None
 
@@ -290,7 +273,7 @@ def matmul_into(a, b, out, transpose_a, transpose_b):
         return
     tb = TRANS if transpose_b else NO_TRANS
     _gemm(out, ROW_MAJOR, ta, tb, m, n, k, a.ctypes.data, a.shape[1], b.ctypes.data,
-          b.shape[1], out.ctypes.data, n)
+          b.shape[1], 0.0, out.ctypes.data, n)
 
 
 @njit(nogil=True, cache=True)
@@ -301,9 +284,9 @@ def matmul_acc_into(a, b, out, transpose_a, transpose_b):
     routine, so its results are not bit for bit np.matmul's (the same sums within rounding)."""
     m, n = out.shape
     k = a.shape[0] if transpose_a else a.shape[1]
-    _gemm_acc(out, ROW_MAJOR, TRANS if transpose_a else NO_TRANS,
-              TRANS if transpose_b else NO_TRANS, m, n, k, a.ctypes.data, a.shape[1],
-              b.ctypes.data, b.shape[1], out.ctypes.data, n)
+    _gemm(out, ROW_MAJOR, TRANS if transpose_a else NO_TRANS,
+          TRANS if transpose_b else NO_TRANS, m, n, k, a.ctypes.data, a.shape[1],
+          b.ctypes.data, b.shape[1], 1.0, out.ctypes.data, n)
 
 
 @njit(nogil=True, cache=True)
@@ -325,9 +308,5 @@ def matmul_blocks_into(a, b, out, transpose_a, transpose_b, block, start, stop):
     for k0 in range(start, stop, block):
         kb = min(block, stop - k0)
         pa, pb = a.ctypes.data + k0 * step_a, b.ctypes.data + k0 * step_b
-        if k0 == start:
-            _gemm(out, ROW_MAJOR, ta, tb, m, n, kb, pa, a.shape[1], pb, b.shape[1],
-                  out.ctypes.data, n)
-        else:
-            _gemm_acc(out, ROW_MAJOR, ta, tb, m, n, kb, pa, a.shape[1], pb, b.shape[1],
-                      out.ctypes.data, n)
+        _gemm(out, ROW_MAJOR, ta, tb, m, n, kb, pa, a.shape[1], pb, b.shape[1],
+              0.0 if k0 == start else 1.0, out.ctypes.data, n)
