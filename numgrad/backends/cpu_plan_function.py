@@ -9,7 +9,7 @@ import numpy as np
 
 from ..compiler.canonical import canonical
 from ..compiler.emit_cpu import emit_group
-from ..compiler.emit_plan import PlanEmitter
+from ..compiler.emit_plan import PlanEmitter, loop_call_lines
 from .cpu_runners import GroupRunner
 
 __all__ = ["hot_runners", "emit_plan_function", "final_results", "pick_result"]
@@ -76,9 +76,11 @@ def final_results(fn, const_args, out_ids, out_allocs=()):
     return env["fast"]
 
 
-def emit_plan_function(plan, runners):
+def emit_plan_function(plan, runners, loops=None):
     """Source of one njit function running every step of a small plan (cache.load compiles
-    it, with the explicit signature, as it loads it).
+    it, with the explicit signature, as it loads it).  `loops` maps the node id of each
+    While step to the native loop it calls (control/native_loop.py plan_call: its loaded
+    function `fn`, `consts`, `box` and `history`).
 
     Returns the source, its constant arguments, per fetch (index in the returned tuple,
     -1 for a constant or -2 - k for output array k, whether that array is freshly allocated
@@ -104,7 +106,11 @@ def emit_plan_function(plan, runners):
             out_allocs.append((shape, dtype))
             return f"o{given[vid]}"
         return f"np.empty({shape!r}, np.{dtype.name})"
-    body = em.steps(plan.steps, runners, alloc)
+    def special(em, node):          # a While step: a call of its native loop
+        loop = loops[node.id]
+        return loop_call_lines(em, node, loop.fn.py_func.__module__, loop.consts, loop.box,
+                               loop.history)
+    body = em.steps(plan.steps, runners, alloc, special=special if loops else None)
     params, const_args, imports, fresh = em.params, em.const_args, em.imports, em.fresh
     out_ids, rets = [], []
     returned = set()
@@ -133,6 +139,9 @@ def emit_plan_function(plan, runners):
     arrays += [(a.dtype, a.ndim) for _, a in const_args]
     sig = [f"nt.Array(from_dtype(np.dtype({np.dtype(d).str!r})), {nd}, 'C', readonly=True)"
            for d, nd in arrays]
+    # mutable state the function updates (a native loop's box), passed after the constants
+    sig += ["nt.Array(nt.int64, 1, 'C')" for _ in em.state_args]
+    params += [name for name, _ in em.state_args]
     sig += [f"nt.Array(from_dtype(np.dtype({np.dtype(d).str!r})), {len(shape)}, 'C')"
             for shape, d in out_allocs]
     params += [f"o{k}" for k in range(len(out_allocs))]
@@ -146,5 +155,5 @@ def emit_plan_function(plan, runners):
               f"@njit(({', '.join(sig)}{',' if len(sig) == 1 else ''}), cache=True, nogil=True)\n"
               f"def plan({', '.join(params)}):\n" + guard + "\n".join(body) +
               f"\n    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})\n")
-    return source, [a for _, a in const_args], out_ids, out_allocs
+    return source, [a for _, a in const_args + em.state_args], out_ids, out_allocs
 
