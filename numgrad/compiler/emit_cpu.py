@@ -662,7 +662,10 @@ def _kernel_source(kl, chunk_lines):
     header = ("import math\n\nimport numpy as np\nfrom numba import njit\n\n"
               "import numgrad.kernels.vecmath as vm\n" + vmc +
               "from numgrad.kernels.cpu.scalar import *  # noqa: F401,F403\n\n\n"
-              "@njit(error_model='numpy', cache=True, nogil=True)\n")
+              "@njit(error_model='numpy', cache=True, nogil=True"
+              # a hot kernel is called only by compiled code (a plan function, a native
+              # loop), which LLVM then inlines it into: W7's loops ran 15-25% faster
+              + (", forceinline=True" if kl.hot else "") + ")\n")
     source = header + "\n".join(lines) + "\n"
 
     return source
