@@ -129,7 +129,7 @@ def emit_plan_function(plan, runners, loops=None):
                 out_ids.append((-2 - given[v.id], True, None, None))
                 continue
             out_ids.append((len(rets), own, None, scalar))
-            rets.append(f"{ret}.reshape((1,))[0]" if scalar else ret)
+            rets.append(f"c_view({ret}, (1,))[0]" if scalar else ret)
     # The signature is explicit, so the dispatcher never compiles another specialisation:
     # feeds of other dtypes, layouts or ranks raise TypeError before anything runs, and
     # other shapes raise FeedSignatureMiss.  make_callable's hot path relies on both to call
@@ -151,7 +151,8 @@ def emit_plan_function(plan, runners, loops=None):
              else "")
     source = ("import numpy as np\nfrom numba import njit, types as nt\n"
               "from numba.np.numpy_support import from_dtype\n"
-              "from numgrad.errors import FeedSignatureMiss\n" + "\n".join(imports) + "\n\n\n"
+              "from numgrad.errors import FeedSignatureMiss\n"
+              "from numgrad.kernels.cpu.views import c_view\n" + "\n".join(imports) + "\n\n\n"
               f"@njit(({', '.join(sig)}{',' if len(sig) == 1 else ''}), cache=True, nogil=True)\n"
               f"def plan({', '.join(params)}):\n" + guard + "\n".join(body) +
               f"\n    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})\n")

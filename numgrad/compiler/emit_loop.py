@@ -298,6 +298,7 @@ def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_i
     sig += [_array_type(a.dtype, a.ndim) for _, a in const_args]
     source = ("import numpy as np\nfrom numba import njit, types as nt\n"
               "from numba.np.numpy_support import from_dtype\n"
+              "from numgrad.kernels.cpu.views import c_view\n"
               + "\n".join(cem.imports + bem.imports) + "\n\n\n"
               f"@njit(({', '.join(sig)},), cache=True, nogil=True)\n"
               f"def loop({', '.join(params)}):\n" + "\n".join(lines) + "\n")

@@ -42,7 +42,7 @@ def single_source(node, src, others, dst, idx, into=None):
     native_single), from input names; `idx` names its index scalar.  A form that writes into
     a given array writes into the one named `into` if given."""
     if node.kind == "shape_view":       # a view (every one is a Reshape)
-        return [f"    {dst} = {src}.reshape({node.outputs[0].shape!r})"]
+        return [f"    {dst} = c_view({src}, {node.outputs[0].shape!r})"]
     return registered(node.type).lines(node, src, others, dst, idx, into)
 
 
@@ -69,7 +69,7 @@ def loop_call_lines(em, node, module, consts, box, history):
     em.imports.append(f"from {module} import loop as {fn}")
     b = f"{fn}box"
     em.state_args.append((b, box))
-    maxit = (f"np.int64({em.arg(node.inputs[n])}.reshape((1,))[0])" if has_max
+    maxit = (f"np.int64({em.arg(node.inputs[n])}[()])" if has_max
              else f"np.int64({1 << 62})")
     args = [f"{fn}m", f"{fn}cap"] + [em.arg(v) for v in node.inputs[:n]]
     args += [em.arg(v) for v in node.inputs[n + has_max:]]
@@ -91,11 +91,11 @@ def loop_call_lines(em, node, module, consts, box, history):
             lines.append(f"    {name} = {fn}r[{i}]")
         elif i < 2 * n:         # a history block
             shape = ", ".join([f"{fn}t"] + [str(d) for d in out.shape[1:]])
-            lines.append(f"    {name} = {fn}r[{i}].reshape(({shape},))")
+            lines.append(f"    {name} = c_view({fn}r[{i}], ({shape},))")
         else:                   # the trip count
             lines += [f"    {name}_ = np.empty((1,), np.int32)",
                       f"    {name}_[0] = {fn}t",
-                      f"    {name} = {name}_.reshape(())"]
+                      f"    {name} = c_view({name}_, ())"]
         em.bind(out, name)
         em.fresh.add(out.id)
     return lines
@@ -122,7 +122,7 @@ class PlanEmitter:
     def reshaped(self, name, shape):
         """The source of array `name` reshaped to `shape`: a name made before the loop where
         `name` is fixed (see __init__)."""
-        expr = f"{name}.reshape({shape!r})"
+        expr = f"c_view({name}, {shape!r})"
         if self.hoist is None or name not in self.fixed:
             return expr
         view = self.hoist.get(expr)
