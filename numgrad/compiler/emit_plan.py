@@ -1,5 +1,5 @@
-"""Lines of one Numba function that runs a whole small cpu plan (its fused kernels, views and
-the few unfused ops it can run itself), shared by the cpu backend's one-dispatch plan function
+"""Lines of one Numba function that runs a whole small cpu plan (its fused kernels, views, the
+few unfused ops it can run itself and calls of native loops, loop_call_lines), shared by the cpu backend's one-dispatch plan function
 (backends/cpu_plan_function.py) and the native while loop (compiler/emit_loop.py), which inlines a loop's
 cond and body plans into one native loop.
 

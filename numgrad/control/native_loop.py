@@ -4,8 +4,16 @@ function can hold runs as one Numba function (compiler/emit_loop.py), the loop i
 Before, each iteration was two plan calls from Python (the cond's and the body's, ~15-20 us
 with the dispatch around them): W7 (1000 RK4 steps of a 40-variable ODE, forward and gradient:
 three loops) spent ~45 ms per call, nearly all of it there, while its arithmetic is well under
-a microsecond per iteration.  Natively its forward loop (recording history) takes ~0.32 ms and
-its backward loop ~0.6 ms per call (a loaded 2-core VM, minimum of 200).
+a microsecond per iteration.  Natively its forward loop (recording history) takes ~0.20 ms and
+its backward loop ~0.42 ms per call (a loaded 2-core VM, minimum of 300-500; 0.32 and 0.6
+before their kernels were inlined, compiler/emit_cpu.py hot kernels, and their views made
+inline, kernels/cpu/views.py).
+
+From a compiled plan: a cpu plan whose every step a plan function can run, its While steps
+included where their loops are native and loaded (plan_call), is one plan function that
+calls the loops' functions itself (compiler/emit_plan.py loop_call_lines): a W7 call is then
+one compiled call.  The loop's `box` (last trip count, calls) is shared by its calls from
+Python and from plan functions.
 
 When: under a cpu plan (the While runs its function graphs with cpu plans), with
 NUMGRAD_NATIVE_LOOPS on, once the loop body has run NUMGRAD_FUNCTION_COMPILE_AFTER iterations
