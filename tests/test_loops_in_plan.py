@@ -181,6 +181,14 @@ def test_an_index_out_of_range_in_a_loop_of_the_plan_function_raises_tf_error():
         with pytest.raises(InvalidArgumentError, match="GatherV2|indices"):
             s.run(out, {**feed, n: 4})
         np.testing.assert_allclose(s.run(out, {**feed, n: 2}), [4.0, 8.0])
+        # make_callable's hot path (the plan function called with no Python checks) too
+        fn = s.make_callable(out, [table, n])
+        three, four = np.array(3, np.int32), np.array(4, np.int32)
+        for _ in range(2):
+            np.testing.assert_allclose(fn(feed[table], three), [12.0, 18.0])
+        with pytest.raises(InvalidArgumentError, match="GatherV2|indices"):
+            fn(feed[table], four)
+        np.testing.assert_allclose(fn(feed[table], three), [12.0, 18.0])
 
 
 def test_switch_off_calls_the_loops_from_python():

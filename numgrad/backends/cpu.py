@@ -208,7 +208,7 @@ class CompiledPlan(SignaturePlan):
             self.fused_call = False
             return
         self.fused_call = (fn, const_args, out_ids, out_allocs)
-        self.fast = final_results(fn, const_args, out_ids, out_allocs)
+        self.fast = final_results(fn, const_args, out_ids, out_allocs, self._run_steps)
 
     def __call__(self, feed_values):
         if self.fused_call is None:

@@ -39,17 +39,20 @@ def pick_result(outs, given, i, fresh, const, scalar):
     return np.array(outs[i] if i >= 0 else const)
 
 
-def final_results(fn, const_args, out_ids, out_allocs=()):
+def final_results(fn, const_args, out_ids, out_allocs=(), steps=None):
     """The hot path of make_callable, for plans whose fetches are all arrays the plan
     function allocates or fills: contiguous feeds of the right dtypes and validated shapes
     in, Session.run's results out (NumPy scalars for 0-d arrays).  None for other plans.
     (Fetch i is the plan function's returned value out_ids[i][0], or the output array
-    given to it, see pick_result.)"""
+    given to it, see pick_result.)  `steps(feeds)` (if given) runs a call whose plan
+    function met an index out of range (a one-row gather, a native loop's) step by step,
+    which raises TF's error."""
     if not all(fresh for _, fresh, _, _ in out_ids):
         return None
     # The function is generated for this plan's fetches (no loop, no list copy): a W4-size
     # plan spends ~1.5 us per call in Python around the plan function's ~5 us.
-    env = {"fn": fn, "consts": tuple(const_args), "array": np.array, "empty": np.empty}
+    env = {"fn": fn, "consts": tuple(const_args), "array": np.array, "empty": np.empty,
+           "steps": steps}
     allocs = []
     for k, (shape, dtype) in enumerate(out_allocs):
         env[f"d{k}"] = np.dtype(dtype)
@@ -64,13 +67,17 @@ def final_results(fn, const_args, out_ids, out_allocs=()):
         else:
             picks.append(f"r[{i}]")
     more = (", *consts" if const_args else "") + "".join(f", o{k}" for k in range(len(out_allocs)))
-    source = ("def fast(args):\n" + "".join(allocs) +
-              "    try:\n"
-              f"        r = fn(*args{more})\n"
-              "    except TypeError:\n"
-              "        # Not the types of fn's explicit signature: unaligned arrays pass the\n"
-              "        # caller's checks and are copied here; anything else raises again.\n"
-              f"        r = fn(*[array(a, order='C') for a in args]{more})\n"
+    call = ("    try:\n"
+            f"        r = fn(*args{more})\n"
+            "    except TypeError:\n"
+            "        # Not the types of fn's explicit signature: unaligned arrays pass the\n"
+            "        # caller's checks and are copied here; anything else raises again.\n"
+            f"        r = fn(*[array(a, order='C') for a in args]{more})\n")
+    if steps is not None:
+        call = ("    try:\n" + "".join("    " + ln + "\n" for ln in call.splitlines()) +
+                "    except IndexError:\n"
+                "        return steps(args)\n")
+    source = ("def fast(args):\n" + "".join(allocs) + call +
               f"    return [{', '.join(picks)}]\n")
     exec(compile(source, "<numgrad plan results>", "exec"), env)
     return env["fast"]
