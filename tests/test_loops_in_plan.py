@@ -90,6 +90,7 @@ def test_a_loop_gradient_plan_becomes_one_plan_function(trips):
         assert _main_plan(s).fused_call
     assert [c - b for c, b in zip(_calls(g), before)] == [0, 3, 3]
     assert [c - b for c, b in zip(_calls(g, "plan_calls"), before_plan)] == [0, 3, 3]
+    assert "of them from a plan function" in ng.explain(fetches, feed)
     # the same native loops called from Python: the same bits
     from_python, cp_off = _run(g, fetches, feed, 3, NUMGRAD_LOOPS_IN_PLAN=False)
     assert cp_off.fused_call is False

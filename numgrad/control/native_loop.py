@@ -567,8 +567,10 @@ def _op_report(op, indent):
         if kind == "python":
             lines.append(f"{head}: in Python, one plan call per iteration: {facts}")
             continue
+        plan = facts["plan_calls"]
         text = (f"{head}: native loop ({facts['kernels']} fused kernels, {facts['steps']} "
-                f"steps inlined, {facts['calls']} calls)")
+                f"steps inlined, {facts['calls']} calls"
+                + (f", {plan} of them from a plan function" if plan else "") + ")")
         if facts["threads"] > 1:
             text += (f", its last call on {facts['threads']} threads (map_fn: ranges of its "
                      "elements at once)")
