@@ -15,17 +15,20 @@ from .cpu_runners import GroupRunner
 __all__ = ["hot_runners", "emit_plan_function", "final_results", "pick_result"]
 
 
-def _emit_hot(group):
-    """The `hot` kernel spec of `group` (emit_group), its value names canonical."""
-    spec = emit_group(group, hot=True)
+def _emit_hot(group, inline=False):
+    """The `hot` kernel spec of `group` (emit_group; `inline`: forceinline), its value names
+    canonical."""
+    spec = emit_group(group, hot=True, inline=inline)
     spec.source = canonical(spec.source)
     return spec
 
 
-def hot_runners(plan):
+def hot_runners(plan, inline=False):
     """Serial runners of a CompiledPlan's steps for a plan function: its kernels re-emitted
-    `hot` (vectorised vecmath, canonical names), other steps' runners as they are."""
-    return [GroupRunner(st, _emit_hot(st)) if st.kind == "group" else run
+    `hot` (vectorised vecmath, canonical names), other steps' runners as they are.
+    `inline`: the kernels are declared forceinline (for a native loop, which calls them
+    every iteration; a plan function calls each once a call, and compiles faster)."""
+    return [GroupRunner(st, _emit_hot(st, inline)) if st.kind == "group" else run
             for st, run in zip(plan.steps, plan.runners)]
 
 

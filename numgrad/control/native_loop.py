@@ -294,7 +294,7 @@ def _hold(plans, job):
 
 def _runners(plan):
     from ..backends.cpu_plan_function import hot_runners
-    return hot_runners(plan)
+    return hot_runners(plan, inline=True)      # called every iteration: inlined
 
 
 def _contiguous(a):
