@@ -1,7 +1,7 @@
 """Fetch structures (Session.run and make_callable): any structure TF accepts -- nested lists,
 tuples, dicts, namedtuples, IndexedSlices, Operations and names mixed in -- is flattened once
 per call signature and rebuilt by a precompiled function (fetch_mapper.py FetchMapper,
-session.py _fetch_key).
+run_keys.py).
 
 Checked on both backends: the structure and types that come back, the values against NumPy,
 that repeated calls do not map the structure again, that a structure the caller mutates is
