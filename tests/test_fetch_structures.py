@@ -111,11 +111,11 @@ def test_every_structure_round_trips(backend, rng):
     _close(r["loss"], e_loss)
     assert r["missing"] == []
 
-    # Operations, None and names mixed in; the same tensor twice
-    r = sess.run([noop, loss, None, [ga, "b:0", noop], loss.name, ga], feed)
-    assert r[0] is None and r[2] is None and r[3][2] is None
-    _close(r[1], e_loss), _close(r[3][0], e_ga), _close(r[3][1], bv), _close(r[4], e_loss)
-    _close(r[5], e_ga)
+    # Operations and names (str, bytes, an op's name) mixed in; the same tensor twice
+    r = sess.run([noop, loss, b"a:0", [ga, "b:0", noop], loss.name, ga, loss.op.name], feed)
+    assert r[0] is None and r[3][2] is None and r[6] is None
+    _close(r[1], e_loss), _close(r[2], av), _close(r[3][0], e_ga), _close(r[3][1], bv)
+    _close(r[4], e_loss), _close(r[5], e_ga)
     assert sess.run(noop, feed) is None
     assert sess.run([], feed) == [] and sess.run((), feed) == () and sess.run({}, feed) == {}
     assert sess.run([[], {}], feed) == [[], {}]
@@ -182,7 +182,7 @@ def test_repeated_calls_flatten_once(backend, counted, rng):
         lambda: [loss, list(grads)],                       # a new list each call, same contents
         lambda: {"loss": loss, "grads": (grads[0], [grads[1]])},
         lambda: Pair(loss, grads),
-        lambda: [ng.get_default_graph().get_operation_by_name(loss.op.name), loss, None],
+        lambda: [ng.get_default_graph().get_operation_by_name(loss.op.name), loss],
         lambda: (loss.name, [grads[0]]),
     ]
     for make in structures:
@@ -232,28 +232,58 @@ def test_a_mutated_structure_is_not_stale(rng):
     assert list(sess.run(d, feed)) == ["y"]
 
 
+# TF 2.21's messages (tf.compat.v1.Session.run), word for word up to the object's repr
+_NONE = 'Argument `fetch` = None has invalid type "NoneType". Cannot be None'
+
+
+def _bad_type(value, kind):
+    return (f'Argument `fetch` = {value} has invalid type "{kind}" must be a string or Tensor. '
+            f"(Can not convert a {kind} into a Tensor or Operation.)")
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_errors_unchanged(backend):
+def test_bad_fetches_raise_tfs_errors(backend):
     a, b, loss, grads = _graph()
     sess = ng.Session(backend=backend)
     feed = {a: np.ones(5), b: np.ones(5)}
     other = ng.Graph()
     with other.as_default():
-        stranger = ng.constant(1.0)
+        stranger = ng.constant(1.0, name="s")
+        stranger_op = ng.no_op(name="nop")
+    n_ops = len(ng.get_default_graph().get_operations())
+    cases = [
+        (None, TypeError, _NONE),
+        ([loss, None], TypeError, _NONE),
+        ({"k": {"j": None}}, TypeError, _NONE),
+        (3, TypeError, _bad_type(3, "int")),
+        ([loss, [grads[0], 3.0]], TypeError, _bad_type(3.0, "float")),
+        ((loss, 2 ** 70), TypeError, _bad_type(2 ** 70, "int")),
+        ([stranger], ValueError,
+         f"Argument `fetch` = {stranger} cannot be interpreted as a Tensor. "
+         f"(Tensor {stranger} is not an element of this graph.)"),
+        ({"x": [loss, stranger_op]}, ValueError,
+         f"Argument `fetch` = {stranger_op} cannot be interpreted as a Tensor. "
+         f"(Operation {stranger_op} is not an element of this graph.)"),
+        ([loss, ["nope:0"]], ValueError,
+         "Argument `fetch` = nope:0 cannot be interpreted as a Tensor. ("),
+        ("nope", ValueError, "Argument `fetch` = nope cannot be interpreted as a Tensor. ("),
+    ]
     for _ in range(2):                      # a failed call caches nothing: same error again
-        with pytest.raises(TypeError, match="has invalid type float"):
-            sess.run([loss, [grads[0], 3.0]], feed)
-        with pytest.raises(TypeError, match="has invalid type object"):
+        for fetches, error, message in cases:
+            with pytest.raises(error) as info:
+                sess.run(fetches, feed)
+            assert str(info.value).startswith(message), (fetches, str(info.value))
+            with pytest.raises(error) as info:      # (TF raises on the first call)
+                sess.make_callable(fetches, [a, b])
+            assert str(info.value).startswith(message)
+        with pytest.raises(TypeError, match="has invalid type"):
             sess.run({"a": [object()]}, feed)
-        with pytest.raises(ValueError, match="not an element of this graph"):
-            sess.run({"l": loss, "g": [stranger]}, feed)
-        with pytest.raises(ValueError, match="cannot be interpreted as a Tensor"):
-            sess.run([loss, ["nope:0"]], feed)
         with pytest.raises(ValueError, match="'a:0'"):
             sess.run([loss, grads], {a: np.ones(4), b: np.ones(5)})
-        with pytest.raises(TypeError, match="has invalid type float"):
-            sess.make_callable([loss, [2.0]], [a, b])
+    assert len(ng.get_default_graph().get_operations()) == n_ops
     assert not any(isinstance(k[0], tuple) and 3.0 in k[0] for k in sess._run_callables)
+    r = sess.run([loss, grads], feed)       # the session still runs
+    assert type(r[1]) is list
     f = sess.make_callable([loss, grads], [a, b])
     with pytest.raises(TypeError, match="takes 2 feed values"):
         f(np.ones(5))
