@@ -26,8 +26,9 @@ _MAX_CHECKED = 512          # leaves and containers a generated check walks at m
 
 def fetch_key(f):
     """A hashable snapshot of a fetch structure, equal for two fetches exactly when they are
-    made of the same Tensors/Operations/names in the same containers of the same types (and
-    dict keys): nested lists and tuples, namedtuples, dicts, IndexedSlices, None.  A
+    made of the same Tensors/Operations/names (str or bytes) in the same containers of the
+    same types (and dict keys): nested lists and tuples, namedtuples, dicts, IndexedSlices,
+    None.  A
     container becomes ``(type, *items)`` (a dict ``(type, k0, v0, k1, v1, ...)``), a leaf is
     itself (Tensors hash and compare by identity).  A snapshot, so a list the caller mutates
     later keys anew.  NO_KEY for anything else (defaultdicts, odd dict keys, invalid fetches).
@@ -56,7 +57,7 @@ def fetch_key(f):
                     return NO_KEY
             key.append(v)
         return tuple(key)
-    if kind is Tensor or kind is Operation or kind is str or f is None:
+    if kind is Tensor or kind is Operation or kind is str or kind is bytes or f is None:
         return f
     if kind is dict or isinstance(f, dict) and not isinstance(f, collections.defaultdict):
         key = [kind]
@@ -152,7 +153,7 @@ class _Check:
             self.require(f"{e} is {self.const(f)}")
             return
         self.require(f"type({e}) is {self.const(kind)}")
-        if kind is str:
+        if kind is str or kind is bytes:
             self.require(f"{e} == {self.const(f)}")
         elif kind is IndexedSlices:
             for part in ("values", "indices", "dense_shape"):

@@ -3,9 +3,10 @@ tuples, dicts, namedtuples, IndexedSlices, Operations and names mixed in -- is f
 per call signature and rebuilt by a precompiled function (fetch_mapper.py FetchMapper,
 run_keys.py).
 
-Checked on both backends: the structure and types that come back, the values against NumPy,
-that repeated calls do not map the structure again, that a structure the caller mutates is
-mapped anew, and that bad fetches give the errors they always gave.
+Checked on both backends: the structure and types that come back, the values against NumPy
+and against the flat run of the same tensors, that repeated calls do not map the structure
+again (and that run() recognises its last call without building its key), that a structure
+the caller mutates in place is another call, and that bad fetches raise TF's errors.
 """
 import collections
 
@@ -357,3 +358,127 @@ def test_feeds_by_name_with_a_nested_fetch(rng):
     sess = ng.Session(backend="cpu")
     r = sess.run({"l": [loss], "g": grads[0]}, {"a:0": av, "b:0": bv})
     _close(r["l"][0], e_loss), _close(r["g"], e_ga)
+
+
+class Name(str):
+    pass
+
+
+def _structures(a, b, loss, grads):
+    """Fetch structures that run_key keys, several pairs of them differing in one detail
+    only (a type, an order, a key's type, one leaf)."""
+    ga, gb = grads
+    s = ng.IndexedSlices(ga, b, None)
+    return [
+        loss, ga, [loss], (loss,), [loss, ga], [ga, loss], [loss, [ga, gb]], [loss, (ga, gb)],
+        [loss, [ga, gb], []], [loss, [gb, ga]], [[loss, ga], gb], [], (), {}, [[]],
+        MyList([loss, ga]), Pair(loss, [ga, gb]), (loss, [ga, gb]), MyTuple([loss, [ga, gb]]),
+        {"l": loss, "g": [ga, gb]}, {"g": [ga, gb], "l": loss}, {"l": loss, "g": [gb, ga]},
+        collections.OrderedDict(l=loss, g=[ga, gb]), MyDict(l=loss, g=[ga, gb]),
+        {1: loss}, {True: loss}, {b"l": loss}, {"1": loss},
+        ["a:0", loss], [b"a:0", loss], ["b:0", loss], [loss.op, ga], [loss.op.name, ga],
+        [s, loss], [ng.IndexedSlices(ga, b, a), loss], [None, loss], [loss, loss],
+    ]
+
+
+def test_guarded_call_recognises_exactly_its_own_key():
+    """guarded_call(S, feeds)(T, feeds2) runs the call exactly when run_key(T, feeds2) ==
+    run_key(S, feeds), for every pair of a set of structures and feed dicts that differ from
+    one another in one detail, so the check never answers for another call."""
+    from numgrad.run_keys import guarded_call, run_key
+    a, b, loss, grads = _graph()
+    structures = _structures(a, b, loss, grads)
+    feeds = [None, {}, {a: 1}, {b: 1}, {a: 1, b: 2}, {b: 2, a: 1}]
+    calls = [(f, d, run_key(f, d)) for f in structures for d in feeds]
+    assert all(key is not None for _, _, key in calls)
+    miss = object()
+    hits = 0
+    for f, d, key in calls:
+        got = []
+        guarded = guarded_call(f, d, lambda *args: got.append(args) or "ran", miss)
+        for f2, d2, key2 in calls:
+            same = key2 == key
+            answer = guarded(f2, d2)
+            assert (answer == "ran") == same and (answer is miss) != same, (f, d, f2, d2)
+            if same:
+                hits += 1
+                assert got.pop() == tuple((d2 or {}).values())   # feed values in order
+    assert hits >= len(calls)
+    # str subclass names and dict keys, a list mutated in place: misses
+    guarded = guarded_call({"l": [loss, "a:0"]}, None, lambda: "ran", miss)
+    assert guarded({"l": [loss, "a:0"]}, None) == "ran"
+    assert guarded({Name("l"): [loss, "a:0"]}, None) is miss
+    assert guarded({"l": [loss, Name("a:0")]}, None) is miss
+    fetches = [loss, [grads[0]]]
+    guarded = guarded_call(fetches, {a: 1}, lambda x: "ran", miss)
+    assert guarded(fetches, {a: 1}) == "ran"
+    fetches[1][0] = grads[1]
+    assert guarded(fetches, {a: 1}) is miss
+    fetches[1][0] = grads[0]
+    fetches[1].append(loss)
+    assert guarded(fetches, {a: 1}) is miss
+    assert guarded(fetches[:1] + [fetches[1][:1]], {a: 1}) == "ran"
+
+
+def test_guarded_call_skips_huge_structures():
+    from numgrad.run_keys import guarded_call
+    a, b, loss, grads = _graph()
+    assert guarded_call([loss] * 600, None, lambda: 0, object()) is None
+    assert guarded_call([[loss] * 100] * 4, None, lambda: 0, object()) is not None
+
+
+def _leaves(r):
+    """The arrays of a run's result structure, in order."""
+    if isinstance(r, dict):
+        return [x for v in r.values() for x in _leaves(v)]
+    if isinstance(r, (list, tuple)):
+        return [x for v in r for x in _leaves(v)]
+    return [r]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_hot_run_is_the_flat_run(backend, rng, monkeypatch):
+    """A repeated run() is recognised without building its key (run_keys.run_key is not
+    called) and gives what the flat run of its leaves gives, also when the structures it
+    alternates with, or the caller's list mutated in place, are another call."""
+    a, b, loss, grads = _graph()
+    ga, gb = grads
+    sess = ng.Session(backend=backend)
+    av, bv = rng.standard_normal(5), rng.standard_normal(5)
+    flat = sess.run([loss, ga, gb, loss, gb, ga], {a: av, b: bv})
+    keyed = []
+    real = session_module.run_key
+    monkeypatch.setattr(session_module, "run_key", lambda *x: keyed.append(1) or real(*x))
+    mutable = [loss, [ga, gb]]
+    cases = [
+        (lambda: [loss, [ga, gb]], [0, 1, 2]),
+        (lambda: {"l": loss, "g": (gb, ga)}, [0, 2, 1]),
+        (lambda: Pair(loss, [gb]), [0, 2]),
+        (lambda: mutable, [0, 1, 2]),
+    ]
+    for make, where in cases:
+        for i in range(4):
+            before = len(keyed)
+            r = sess.run(make(), {a: av, b: bv})
+            assert len(keyed) == before + (i == 0), make()
+            assert len(_leaves(r)) == len(where)
+            for got, j in zip(_leaves(r), where):
+                np.testing.assert_array_equal(got, flat[j])
+    mutable[1][0] = loss                    # in place: another call
+    r = sess.run(mutable, {a: av, b: bv})
+    np.testing.assert_array_equal(r[1][0], flat[0])
+    del mutable[1][1]
+    r = sess.run(mutable, {a: av, b: bv})
+    assert len(r[1]) == 1
+    # feeds in the other order, and other values: the values go to their own tensors
+    r = sess.run(mutable, {b: av, a: bv})
+    r2 = sess.run([loss], {a: bv, b: av})
+    np.testing.assert_array_equal(r[0], r2[0])
+    # alternating calls: each one right
+    for _ in range(3):
+        r = sess.run([loss, [ga]], {a: av, b: bv})
+        np.testing.assert_array_equal(r[1][0], flat[1])
+        r = sess.run({"g": [gb]}, {a: av, b: bv})
+        np.testing.assert_array_equal(r["g"][0], flat[2])
+    r = sess.run([loss, ga], {a: av, b: bv}, options=ng.RunOptions(check_numerics=True))
+    np.testing.assert_array_equal(r[1], flat[1])
