@@ -482,3 +482,61 @@ def test_hot_run_is_the_flat_run(backend, rng, monkeypatch):
         np.testing.assert_array_equal(r["g"][0], flat[2])
     r = sess.run([loss, ga], {a: av, b: bv}, options=ng.RunOptions(check_numerics=True))
     np.testing.assert_array_equal(r[1], flat[1])
+
+
+def _fetch_leaves(f):
+    """The leaves of fetch structure `f` in order (an IndexedSlices: its parts)."""
+    if isinstance(f, ng.IndexedSlices):
+        return [f.values, f.indices] + ([f.dense_shape] if f.dense_shape is not None else [])
+    if isinstance(f, dict):
+        return [x for v in f.values() for x in _fetch_leaves(v)]
+    if isinstance(f, (list, tuple)):
+        return [x for v in f for x in _fetch_leaves(v)]
+    return [f]
+
+
+def _result_leaves(r):
+    if type(r).__name__ == "IndexedSlicesValue":
+        return [r.values, r.indices] + ([r.dense_shape] if r.dense_shape is not None else [])
+    if isinstance(r, dict):
+        return [x for v in r.values() for x in _result_leaves(v)]
+    if isinstance(r, (list, tuple)):
+        return [x for v in r for x in _result_leaves(v)]
+    return [r]
+
+
+def _assert_same_structure(r, s):
+    assert type(r) is type(s)
+    if isinstance(r, dict):
+        assert list(r) == list(s) and [type(k) for k in r] == [type(k) for k in s]
+        for k in r:
+            _assert_same_structure(r[k], s[k])
+    elif isinstance(r, (list, tuple)):
+        assert len(r) == len(s)
+        for x, y in zip(r, s):
+            _assert_same_structure(x, y)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+def test_every_structure_is_the_flat_run(backend, rng):
+    """Each structure of _structures (bar the one with None) through run() (first and repeated
+    calls) and make_callable: the same structure three times, and the values of the flat run
+    of its leaves.  (The cpu backend on a few: each set of tensors is a plan of its own.)"""
+    a, b, loss, grads = _graph()
+    structures = [s for s in _structures(a, b, loss, grads) if None not in _fetch_leaves(s)]
+    if backend == "cpu":
+        structures = [s for s in structures if len(_fetch_leaves(s)) == 3][:6]
+    sess = ng.Session(backend=backend)
+    av, bv = rng.standard_normal(5), rng.standard_normal(5)
+    feed = {a: av, b: bv}
+    for s in structures:
+        first, again = sess.run(s, feed), sess.run(s, feed)
+        by_callable = sess.make_callable(s, [a, b])(av, bv)
+        _assert_same_structure(first, again)
+        _assert_same_structure(first, by_callable)
+        flat = sess.run(_fetch_leaves(s), feed)
+        for r in (first, again, by_callable):
+            got = _result_leaves(r)
+            assert len(got) == len(flat), s
+            for x, y in zip(got, flat):
+                np.testing.assert_array_equal(x, y)
