@@ -240,9 +240,10 @@ class Session:
         `fetches` is a Tensor, Operation, IndexedSlices or their name, or a nested
         list/tuple/namedtuple/dict of them; the result has the same structure, with NumPy arrays
         (NumPy scalars for 0-d tensors), None for Operations and IndexedSlicesValue for
-        IndexedSlices (a None among the fetches is a TypeError, as in TF). `feed_dict` maps Tensors (or names) to values, converted to the tensor's
-        dtype and checked against its static shape. ``options=ng.RunOptions(check_numerics=True)``
-        names the op that first made a NaN/inf; run_metadata is ignored."""
+        IndexedSlices (a None among the fetches is a TypeError, as in TF). `feed_dict` maps
+        Tensors (or names) to values, converted to the tensor's dtype and checked against its
+        static shape. ``options=ng.RunOptions(check_numerics=True)`` names the op that first
+        made a NaN/inf; run_metadata is ignored."""
         if options is None:
             # the call run last, recognised without building its key (run_keys.py)
             result = self._hot_call(fetches, feed_dict)
