@@ -540,3 +540,18 @@ def test_every_structure_is_the_flat_run(backend, rng):
             assert len(got) == len(flat), s
             for x, y in zip(got, flat):
                 np.testing.assert_array_equal(x, y)
+
+
+def test_objects_fetched_through_their_parts():
+    """report_uninitialized_variables() with no variables runs nothing (its part is None,
+    which is not a None fetch) and nests like any fetch."""
+    a, b, loss, grads = _graph()
+    sess = ng.Session(backend="numpy")
+    report = ng.report_uninitialized_variables()
+    r = sess.run([report, {"l": loss}], {a: np.ones(5), b: np.ones(5)})
+    assert r[0].shape == (0,) and r[0].dtype == object
+    _close(r[1]["l"], _reference(np.ones(5), np.ones(5))[0])
+    w = ng.Variable(1.0, name="w")
+    r = sess.run((ng.report_uninitialized_variables(), [w.initializer]))
+    assert list(r[0]) == ["w"] and r[1] == [None]
+    assert len(sess.run(ng.report_uninitialized_variables())) == 0
