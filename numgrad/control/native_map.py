@@ -27,7 +27,7 @@ def split_rows(attrs, loop, left):
     the loop runs serially: not a map_fn loop, too few rows left for two threads, or one
     thread."""
     n = attrs.get(INDEPENDENT_ROWS)
-    if n is None or attrs["history"]:
+    if n is None or attrs["history"] is not False:
         return None
     per = config.get("NUMGRAD_MAP_FN_THREAD_ROWS")   # rows per thread at least (0: off)
     start = int(np.asarray(loop[0]))
