@@ -3,8 +3,9 @@
 Per-step results are written into preallocated [n, ...] accumulators with TensorArrayWrite (the
 op behind ng.TensorArray: the accumulator with row i replaced).  In a native loop the write
 is in place (compiler/emit_loop.in_place_writes), so a call costs O(n); interpreted, and in
-the NumPy backend, each write copies the accumulator.  Under a gradient the recorded loop
-vars include the accumulators: O(n^2) memory.  The first dimension of `elems` must be known
+the NumPy backend, each write copies the accumulator.  Under a gradient the recording loop
+keeps the counter (and a scan's state), not the accumulators, which the backward iteration
+never reads (gradients/rules/control.py): O(n) memory.  The first dimension of `elems` must be known
 when the graph is built.
 """
 

@@ -8,9 +8,9 @@ of i run at once on the threads of numgrad/threads.py, each on its own copy of t
 accumulators (the function copies its loop vars first), and the rows are joined in order:
 results bit-identical to one serial call.
 
-Only a loop without history: the recording copy a gradient runs keeps every iteration's
-accumulators, and the backward loop sums captured parameters' gradients across iterations,
-so both stay serial.  The accumulators' writes are in place (compiler/emit_loop.py
+Only a loop without history: the recording copy a gradient runs records every iteration's
+counter into one buffer, and the backward loop sums captured parameters' gradients across
+iterations, so both stay serial.  The accumulators' writes are in place (compiler/emit_loop.py
 in_place_writes), but each range copies the whole accumulators once (its loop vars) and its
 rows are copied into the first range's: a range costs its rows plus the accumulators' size.
 """
