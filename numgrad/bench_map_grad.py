@@ -9,7 +9,10 @@ w.  Columns (median and minimum ms of one loss-and-gradients call, interleaved):
 
 * ``lean``: the default gradient (NUMGRAD_LOOP_GRAD_LEAN=1): the recording loop records only
   the loop vars the backward iteration reads (the counter, not the (n, 4) accumulator), and
-  each backward iteration adds x's gathered row's gradient into its row of the sum;
+  each backward iteration adds x's gathered row's gradient into its row of the sum; its
+  backward loop runs ranges of the rows on numgrad's threads where each gets at least
+  NUMGRAD_MAP_FN_THREAD_ROWS (control/native_map.py);
+* ``lean-1thread``: the same call under ``numgrad.threads.limited(1)``;
 * ``before``: the same graph with the gradient built under NUMGRAD_LOOP_GRAD_LEAN=0: every
   loop var recorded at every iteration (n copies of the accumulator: 32 n^2 bytes) and x's
   gradient densified and added whole each backward iteration, the code before; only for
@@ -63,6 +66,15 @@ def graph_call(n, lean):
     return (lambda: sess.run(fetches, feed)), rec[0]
 
 
+def _one_thread(call):
+    from . import threads
+
+    def one():
+        with threads.limited(1):
+            return call()
+    return one
+
+
 def _inputs(n):
     rng = np.random.default_rng(n)
     return rng.normal(size=(n, WIDTH)), rng.normal(size=WIDTH)
@@ -91,6 +103,9 @@ def run(sizes=(1000, 3000, 10000, 30000), repeats=7, before_max=3000, out=print)
         with override(NUMGRAD_FUNCTION_COMPILE_AFTER=0):
             for col in cols:
                 calls[col], ops[col] = graph_call(n, col == "lean")
+        calls = {"lean": calls["lean"], "lean-1thread": _one_thread(calls["lean"]),
+                 **{k: v for k, v in calls.items() if k != "lean"}}
+        ops["lean-1thread"] = ops["lean"]
         for col, call in calls.items():
             for got, ref in zip(call(), want):
                 np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)

@@ -96,6 +96,6 @@ def test_map_grad_benchmark_runs_both_gradients_and_reports_their_history():
         pytest.skip("native loops run on the cpu backend")
     with config.override(NUMGRAD_BACKGROUND_COMPILE=False):
         res = bm.run([6], repeats=1, before_max=6, out=lambda line: None)
-    assert set(res[6]) == {"lean", "before", "numpy"}
+    assert set(res[6]) == {"lean", "lean-1thread", "before", "numpy"}
     assert res[6]["lean"]["history_bytes"] == 6 * 4                     # the counter
     assert res[6]["before"]["history_bytes"] == 6 * (4 + 6 * bm.WIDTH * 8)

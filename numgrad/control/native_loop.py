@@ -241,12 +241,12 @@ class _NativeLoop:
                     for h, i in zip(res[n:n + r], self.history)]
         return out, hist, t
 
-    def run_rows(self, loop, caps, bounds):
+    def run_rows(self, loop, caps, bounds, attrs):
         """(final loop vars, None, trip count) of a map_fn loop run over the ranges of its
         index `bounds` at once, one thread each (native_map.py)."""
         from .native_map import run_rows
         out, t = run_rows(self.fn, self.consts, [_contiguous(v) for v in loop],
-                          [_contiguous(v) for v in caps], bounds)
+                          [_contiguous(v) for v in caps], bounds, attrs)
         self.last_trips, self.threads = t, len(bounds) - 1
         self.calls += 1
         return out, None, t
@@ -365,7 +365,7 @@ class Candidate:
             if bounds is None:
                 out, hist, k = native(loop, self.caps, left)
             else:
-                out, hist, k = native.run_rows(loop, self.caps, bounds)
+                out, hist, k = native.run_rows(loop, self.caps, bounds, self.attrs)
         except IndexError:
             return None
         if whole and hist is not None:

@@ -24,7 +24,8 @@ from ... import config
 from ...backends.numpy import prune
 from ...control.cond import build_if
 from ...control.func_graph import FuncGraph, copy_ops
-from ...control.while_loop import recording_attrs, while_loop
+from ...control.functional import INDEPENDENT_ROWS, INDEPENDENT_ROWS_GRAD
+from ...control.while_loop import marked_while_loop, recording_attrs
 from ...graph import get_default_graph
 from ...indexed_slices import IndexedSlices
 from ...ops import array as _array
@@ -219,8 +220,12 @@ def _while_grad(op, *grads):
         new_caps = [_add_cap(total, c) for total, c in zip(g_caps, capg)]
         return [t - 1] + new_loop + new_caps
 
-    res = while_loop(bwd_cond, bwd_body, [T] + g0 + c0, name="while_grad",
-                     return_same_structure=True)
+    # a map_fn's backward iterations touch only their own row of the accumulators'
+    # gradients, and add to the captures' (control/native_map.py runs ranges on threads)
+    rows = op.attrs.get(INDEPENDENT_ROWS)
+    marks = {INDEPENDENT_ROWS_GRAD: (rows, nd)} if rows is not None and not gh else None
+    res = marked_while_loop(bwd_cond, bwd_body, [T] + g0 + c0, name="while_grad",
+                            return_same_structure=True, marks=marks)
     out = [None] * len(op.inputs)
     for a, i in enumerate(dv):
         out[i] = res[1 + a]
