@@ -242,14 +242,16 @@ class _NativeLoop:
         return out, hist, t
 
     def run_rows(self, loop, caps, bounds, attrs):
-        """(final loop vars, None, trip count) of a map_fn loop run over the ranges of its
-        index `bounds` at once, one thread each (native_map.py)."""
+        """(final loop vars, history blocks or None, trip count) of a map_fn loop run over
+        the ranges of its index `bounds` at once, one thread each (native_map.py)."""
         from .native_map import run_rows
-        out, t = run_rows(self.fn, self.consts, [_contiguous(v) for v in loop],
-                          [_contiguous(v) for v in caps], bounds, attrs)
+        out, hist, t = run_rows(self.fn, self.consts, [_contiguous(v) for v in loop],
+                                [_contiguous(v) for v in caps], bounds, attrs)
         self.last_trips, self.threads = t, len(bounds) - 1
         self.calls += 1
-        return out, None, t
+        if hist is not None:
+            hist = [h.reshape((t,) + self.shapes[i]) for h, i in zip(hist, self.history)]
+        return out, hist, t
 
 
 def _start_background(source, runners, body_plan, inner_loops):
@@ -360,12 +362,14 @@ class Candidate:
         if native is None or not native.ready():
             return None
         left = _NO_MAX if maxit is None else maxit - t
-        bounds = None if native.history is not None else split_rows(self.attrs, loop, left)
+        # (the attrs of the loop `native` runs: a twin's records)
+        attrs = dict(self.attrs, history=False if native.history is None else native.history)
+        bounds = split_rows(attrs, loop, left)
         try:
             if bounds is None:
                 out, hist, k = native(loop, self.caps, left)
             else:
-                out, hist, k = native.run_rows(loop, self.caps, bounds, self.attrs)
+                out, hist, k = native.run_rows(loop, self.caps, bounds, attrs)
         except IndexError:
             return None
         if whole and hist is not None:

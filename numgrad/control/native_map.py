@@ -14,8 +14,10 @@ gradients and adds to the captured tensors' gradients.  A range of t runs on a c
 accumulators' gradients, whose rows of that range are joined in order as above, and on
 zeros for the captures' gradients: each range's partial sums, added to the initial ones in
 the order of the ranges.  Deterministic, but not bit-identical to one thread (sums in
-another order).  Not a loop with history: the recording copy a gradient runs records every
-iteration's counter into one growing buffer, so it stays serial.  The accumulators' writes are in place (compiler/emit_loop.py
+another order).  The recording copy a gradient runs of a map_fn loop runs on threads where it
+records the counter only (its ranges' blocks are joined in order: as serial); one that
+records an accumulator (NUMGRAD_LOOP_GRAD_LEAN=0) would record partly filled copies, so it
+stays serial, as does a recording copy of a backward loop.  The accumulators' writes are in place (compiler/emit_loop.py
 in_place_writes), but each range copies the whole accumulators once (its loop vars) and its
 rows are copied into the first range's: a range costs its rows plus the accumulators' size.
 """
@@ -33,7 +35,9 @@ def split_rows(attrs, loop, left):
     thread."""
     n = attrs.get(INDEPENDENT_ROWS)
     grad = attrs.get(INDEPENDENT_ROWS_GRAD)
-    if (n is None and grad is None) or attrs["history"] is not False:
+    history = attrs["history"]
+    if (n is None and grad is None) or (history is not False and (
+            grad is not None or tuple(history) not in ((), (0,)))):
         return None
     per = config.get("NUMGRAD_MAP_FN_THREAD_ROWS")   # rows per thread at least (0: off)
     start = int(np.asarray(loop[0]))
@@ -49,15 +53,17 @@ def split_rows(attrs, loop, left):
 
 
 def run_rows(fn, consts, loop, caps, bounds, attrs):
-    """(final loop vars, trip count) of native function `fn` run over the ranges `bounds`
-    at once: range k on loop vars (i = bounds[k], the accumulators as given), its rows then
-    copied into the first range's accumulators.  An IndexError in any range propagates (the
-    caller then interprets the loop, which raises TF's error).  A backward loop
-    (INDEPENDENT_ROWS_GRAD): _run_reverse_rows."""
+    """(final loop vars, history blocks or None, trip count) of native function `fn` run
+    over the ranges `bounds` at once: range k on loop vars (i = bounds[k], the accumulators
+    as given), its rows then copied into the first range's accumulators; a recording loop's
+    history blocks (the counter's only: split_rows) joined in the order of the ranges.  An
+    IndexError in any range propagates (the caller then interprets the loop, which raises
+    TF's error).  A backward loop (INDEPENDENT_ROWS_GRAD): _run_reverse_rows."""
     caps = list(caps)
     if attrs.get(INDEPENDENT_ROWS_GRAD) is not None:
-        return _run_reverse_rows(fn, consts, loop, caps, bounds,
-                                 attrs[INDEPENDENT_ROWS_GRAD][1])
+        out, t = _run_reverse_rows(fn, consts, loop, caps, bounds,
+                                   attrs[INDEPENDENT_ROWS_GRAD][1])
+        return out, None, t
 
     def one(k):
         i = np.array(bounds[k], dtype=np.asarray(loop[0]).dtype)
@@ -76,7 +82,10 @@ def run_rows(fn, consts, loop, caps, bounds, attrs):
         for j in range(1, n):
             out[j][b:e] = parts[k][j][b:e]
     out[0] = parts[-1][0]
-    return out, sum(int(p[-1]) for p in parts)
+    hist = None
+    if attrs["history"] is not False:
+        hist = [np.concatenate([p[n + r] for p in parts]) for r in range(len(attrs["history"]))]
+    return out, hist, sum(int(p[-1]) for p in parts)
 
 
 def _run_reverse_rows(fn, consts, loop, caps, bounds, m):
