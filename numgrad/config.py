@@ -129,6 +129,11 @@ SWITCHES = {s.name: s for s in [
            "each thread gets at least this many elements (results bit-identical to one thread); "
            "0 keeps every map_fn loop on one thread.",
            minimum=0),
+    Switch("NUMGRAD_LOOP_GRAD_LEAN", "bool", True,
+           "The gradient of a while_loop records only the loop vars its backward iteration "
+           "reads (not a map_fn's accumulators) and adds a gathered row's gradient into its row "
+           "of the sum; 0 records every loop var and adds dense gradients (for comparison; "
+           "read when the gradient is built)."),
     Switch("NUMGRAD_FUSE_GATHERS", "bool", True,
            "Fused loops read an axis-0 gather in place instead of copying its rows out.",
            timing="import", mirror=("numgrad.backends.cpu", "FUSE_GATHERS")),

@@ -24,12 +24,13 @@ on data) the loop runs in Python, a plan call per iteration, and ``explain`` (lo
 says why.
 
 Memory: arrays that do not outlive an iteration are allocated once, before the loop.  A
-``history=True`` loop (the copy a gradient runs) writes each iteration's loop vars into one
-buffer per var, sized by this loop's previous trip count (at most maximum_iterations) and
-doubled when full: iterations x loop-var elements, reported by loop_report.  A While and its
+recording loop (the copy a gradient runs; attr ``history``: the loop vars its backward body
+reads) writes each iteration's recorded vars into one buffer per var, sized by this loop's
+previous trip count (at most maximum_iterations) and doubled when full: iterations x
+recorded elements, reported by loop_report.  A While and its
 gradient's history copy run one loop per Session run (_Memo).
 
-One native function per (cond, body, history, signature); a capture read only by one-row
+One native function per (cond, body, recorded vars, signature); a capture read only by one-row
 gathers (the gradient loop's recorded history) is keyed without its length, so a backward loop
 compiles once whatever the trip count.  An index out of range inside the native loop hands
 the call back to the interpreter, which raises TF's error.
@@ -69,14 +70,22 @@ def _row_reader(op_type):
 
 
 def _key(attrs, loop, caps):
-    """The cache key of a While call: its functions, history flag, and the signature (a
-    capture only row-gathered contributes its dims after the first)."""
+    """The cache key of a While call: its functions, recorded vars (None: not a recording
+    loop), and the signature (a capture only row-gathered contributes its dims after the
+    first)."""
     rows = _row_rows(attrs)
     sig = tuple(_shape_dtype(v) for v in loop)
     for k, v in enumerate(caps):
         shape, dtype = _shape_dtype(v)
         sig += (((None,) + shape[1:] if k in rows else shape, dtype),)
-    return (id(attrs["cond_graph"]), bool(attrs["history"]), sig)
+    return (id(attrs["cond_graph"]), recorded_vars(attrs), sig)
+
+
+def recorded_vars(attrs):
+    """The loop vars a While records (a tuple of indices; its attr ``history``), or None where
+    it records nothing (history=False)."""
+    h = attrs["history"]
+    return None if h is False else tuple(h)
 
 
 def _shape_dtype(v):
@@ -118,7 +127,7 @@ class _NativeLoop:
         c = cond_plan._fetch_values[0]
         if c.shape != ():
             raise _NotNative(f"its cond returns shape {c.shape}")
-        self.history = bool(attrs["history"])
+        self.history = recorded_vars(attrs)       # None, or the recorded vars
         runners = [_runners(cond_plan), _runners(body_plan)]
         source, self.consts = loop_source(
             cond_plan, runners[0], body_plan, runners[1], n,
@@ -136,8 +145,9 @@ class _NativeLoop:
             v[0].kernels for v in self._branch_plans.values() if isinstance(v, tuple)) + sum(
             v.kernels for v in self.inner_loops)
         self.steps = len(cond_plan.steps) + len(body_plan.steps)
-        self.row_bytes = sum(int(np.prod(v.shape, dtype=np.int64)) * v.dtype.itemsize
-                             for v in body_plan._feed_values[:n])
+        feeds = body_plan._feed_values
+        self.row_bytes = sum(int(np.prod(feeds[i].shape, dtype=np.int64))
+                             * feeds[i].dtype.itemsize for i in self.history or ())
         self.last_trips = None
         self.calls = 0
         self.threads = 1                # threads the last call ran on (native_map.py)
@@ -170,7 +180,7 @@ class _NativeLoop:
         key = (id(node), "while")
         got = self._branch_plans.get(key)
         if got is None:
-            if attrs["history"] or not (attrs["body_graph"].compilable()
+            if attrs["history"] is not False or not (attrs["body_graph"].compilable()
                                         and attrs["cond_graph"].compilable()):
                 raise _NotNative(f"{what}: its loop vars' shapes are not static")
             vals = [np.zeros(v.shape, v.dtype) for v in node.inputs]
@@ -225,19 +235,23 @@ class _NativeLoop:
         self.threads = 1
         out = list(res[:n])
         hist = None
-        if self.history:
-            hist = [h.reshape((t,) + s) for h, s in zip(res[n:2 * n], self.shapes)]
+        if self.history is not None:
+            r = len(self.history)
+            hist = [h.reshape((t,) + self.shapes[i])
+                    for h, i in zip(res[n:n + r], self.history)]
         return out, hist, t
 
-    def run_rows(self, loop, caps, bounds):
-        """(final loop vars, None, trip count) of a map_fn loop run over the ranges of its
-        index `bounds` at once, one thread each (native_map.py)."""
+    def run_rows(self, loop, caps, bounds, attrs):
+        """(final loop vars, history blocks or None, trip count) of a map_fn loop run over
+        the ranges of its index `bounds` at once, one thread each (native_map.py)."""
         from .native_map import run_rows
-        out, t = run_rows(self.fn, self.consts, [_contiguous(v) for v in loop],
-                          [_contiguous(v) for v in caps], bounds)
+        out, hist, t = run_rows(self.fn, self.consts, [_contiguous(v) for v in loop],
+                                [_contiguous(v) for v in caps], bounds, attrs)
         self.last_trips, self.threads = t, len(bounds) - 1
         self.calls += 1
-        return out, None, t
+        if hist is not None:
+            hist = [h.reshape((t,) + self.shapes[i]) for h, i in zip(hist, self.history)]
+        return out, hist, t
 
 
 def _start_background(source, runners, body_plan, inner_loops):
@@ -322,9 +336,11 @@ class Candidate:
             except (TypeError, ValueError):
                 self.native = False
                 return None
-            if not attrs["history"] and table:
+            if key[1] is None and table:
                 own = table.get(key)
-                twin = table.get(key[:1] + (True,) + key[2:])
+                twin = next((v for k, v in table.items() if k[0] == key[0]
+                             and k[1] is not None and k[2] == key[2]
+                             and isinstance(v, _NativeLoop)), None)
                 if not isinstance(own, _NativeLoop) and isinstance(twin, _NativeLoop):
                     self.native = twin
             if self.native is None:
@@ -335,7 +351,7 @@ class Candidate:
         """Run iterations t.. natively: (loop vars, history blocks or None, trip count), or
         None when this loop cannot run natively or an index was out of range (the caller
         carries on interpreting, which raises TF's error)."""
-        history = bool(self.attrs["history"])
+        history = self.attrs["history"] is not False
         whole = t == 0
         if whole:
             hit = _recall(self.body, self.attrs, loop, self.caps, maxit)
@@ -346,26 +362,30 @@ class Candidate:
         if native is None or not native.ready():
             return None
         left = _NO_MAX if maxit is None else maxit - t
-        bounds = None if native.history else split_rows(self.attrs, loop, left)
+        # (the attrs of the loop `native` runs: a twin's records)
+        attrs = dict(self.attrs, history=False if native.history is None else native.history)
+        bounds = split_rows(attrs, loop, left)
         try:
             if bounds is None:
                 out, hist, k = native(loop, self.caps, left)
             else:
-                out, hist, k = native.run_rows(loop, self.caps, bounds)
+                out, hist, k = native.run_rows(loop, self.caps, bounds, attrs)
         except IndexError:
             return None
         if whole and hist is not None:
-            _remember(self.body, self.attrs, loop, self.caps, maxit, out, hist, k)
+            _remember(self.body, self.attrs, loop, self.caps, maxit, out, hist, k,
+                      native.history)
         return out, (hist if history else None), t + k
 
 
 class _Memo:
     """A native loop's last whole call that recorded history: the op that ran it (its attrs),
-    its inputs (copies), final loop vars, history and trip count."""
+    its inputs (copies), final loop vars, history (of the loop vars `recorded`) and trip
+    count."""
 
-    def __init__(self, attrs, inputs, maxit, out, hist, t):
+    def __init__(self, attrs, inputs, maxit, out, hist, t, recorded):
         self.attrs, self.inputs, self.maxit = attrs, inputs, maxit
-        self.out, self.hist, self.t = out, hist, t
+        self.out, self.hist, self.t, self.recorded = out, hist, t, recorded
 
 
 # body FuncGraph -> _Memo: a While and the history copy its gradient made run the same loop on
@@ -379,10 +399,10 @@ def _same(a, b):
     return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
 
 
-def _remember(body, attrs, loop, caps, maxit, out, hist, t):
+def _remember(body, attrs, loop, caps, maxit, out, hist, t, recorded):
     inputs = [np.array(v) for v in list(loop) + list(caps)]
     if sum(a.nbytes for a in inputs) <= MEMO_BYTES:
-        _MEMOS[body] = _Memo(attrs, inputs, maxit, out, hist, t)
+        _MEMOS[body] = _Memo(attrs, inputs, maxit, out, hist, t, recorded)
 
 
 def _recall(body, attrs, loop, caps, maxit):
@@ -391,7 +411,9 @@ def _recall(body, attrs, loop, caps, maxit):
     call, and no array of it goes to two ops.  Else None."""
     m = _MEMOS.get(body)
     vals = list(loop) + list(caps)
+    want = recorded_vars(attrs)
     if m is None or m.attrs is attrs or m.maxit != maxit or len(m.inputs) != len(vals) \
+            or (want is not None and want != m.recorded) \
             or not all(_same(v, a) for v, a in zip(vals, m.inputs)):
         return None
     _MEMOS.pop(body, None)
@@ -432,17 +454,17 @@ def loop_status(op):
     compiled loop's facts as a dict) or ("python", the reason) pairs (empty before its first
     native attempt)."""
     table = _LOOPS.get(op.get_attr("body_graph"), {})
-    history = op.get_attr("history")
+    history = op.get_attr("history") is not False
     cond = id(op.get_attr("cond_graph"))
     # a While without history runs its gradient's history copy where that compiled, and a
     # compiled plan runs only that copy (while_loop._while_lower): its reasons are this op's
     # where it has none of its own
-    own = any(k[0] == cond and not k[1] for k in table)
+    own = any(k[0] == cond and k[1] is None for k in table)
     out = []
     for k, v in table.items():
-        if k[0] != cond or (history and not k[1]):
+        if k[0] != cond or (history and k[1] is None):
             continue
-        if not history and k[1] and own and not isinstance(v, _NativeLoop):
+        if not history and k[1] is not None and own and not isinstance(v, _NativeLoop):
             continue
         if isinstance(v, str):
             out.append(("python", v))
@@ -450,9 +472,11 @@ def loop_status(op):
             out.append(("native", {"kernels": v.kernels, "steps": v.steps, "calls": v.calls,
                                    "compiling": v.fn is None and v.job.running(),
                                    "branches": v.branches, "inner_loops": len(v.inner_loops),
-                                   "history": v.history, "last_trips": v.last_trips,
+                                   "history": v.history is not None,
+                                   "recorded": v.history, "n_vars": len(v.shapes),
+                                   "last_trips": v.last_trips,
                                    "history_bytes_per_iteration": v.row_bytes,
-                                   "signature": k[2], "history_copy": k[1] != history,
+                                   "signature": k[2], "history_copy": (k[1] is not None) != history,
                                    "threads": v.threads}))
     return out
 
@@ -501,7 +525,8 @@ def _op_report(op, indent):
                      "result is")
         if facts["history"]:
             per, trips = facts["history_bytes_per_iteration"], facts["last_trips"] or 0
-            text += (f"; history: {per} bytes per iteration (its loop vars), "
+            text += (f"; history: {per} bytes per iteration ({len(facts['recorded'])} of its "
+                     f"{facts['n_vars']} loop vars, those its gradient reads), "
                      f"{trips * per / 2 ** 20:.2f} MiB for the last call's {trips} iterations")
         lines.append(text)
     return lines
