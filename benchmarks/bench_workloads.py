@@ -108,24 +108,35 @@ class MemoryBound:
 
 class CallOverhead:
     """Per-call cost of a small hot plan (W4: ~30 ops on length-16 vectors) through
-    `Session.run` (a TF-style loop) and through `make_callable`."""
+    `Session.run` (a TF-style loop) and through `make_callable`, fetched flat ([loss] + grads)
+    and nested ([loss, grads]: the target is within 1.10 of flat; numgrad/bench_fetch.py)."""
 
     def setup(self):
         import numgrad as ng
         ng.reset_default_graph()
         self.fetches, feeds, self.data = bench.WORKLOADS["W4"][0](ng)
+        self.nested = [self.fetches[0], self.fetches[1:]]
         self.sess = ng.Session()
         self.feed_dict = dict(zip(feeds, self.data))
         self.fn = self.sess.make_callable(self.fetches, feeds)
+        self.nested_fn = self.sess.make_callable(self.nested, feeds)
         for _ in range(200):          # past NUMGRAD_FUSED_CALL_AFTER: the hot plan
             self.sess.run(self.fetches, self.feed_dict)
+            self.sess.run(self.nested, self.feed_dict)
             self.fn(*self.data)
+            self.nested_fn(*self.data)
 
     def time_session_run(self):
         self.sess.run(self.fetches, self.feed_dict)
 
+    def time_session_run_nested(self):
+        self.sess.run(self.nested, self.feed_dict)
+
     def time_make_callable(self):
         self.fn(*self.data)
+
+    def time_make_callable_nested(self):
+        self.nested_fn(*self.data)
 
 
 class BusyCore:

@@ -2,6 +2,8 @@
 
 ``python -m numgrad.bench_loops [--steps 1000] [--repeats 5] [--no-peers]``
 ``python -m numgrad.bench_loops --map [--elements 100 1000 10000] [--repeats 5]``
+``python -m numgrad.bench_loops --map-grad [--elements ..] [--repeats ..] [--before-max 3000]``
+(loss and gradients through a map_fn: numgrad/bench_map_grad.py)
 ``python -m numgrad.bench_loops --ab-plan [--repeats 200]``
 
 ``--map`` times instead a ``map_fn`` over n elements (rows of 4 float64) whose body is a few
@@ -390,15 +392,23 @@ def main(argv=None):
     p.add_argument("--no-peers", action="store_true")
     p.add_argument("--no-cold", action="store_true", help="skip the fresh-process first call")
     p.add_argument("--map", action="store_true", help="time map_fn on threads instead")
-    p.add_argument("--elements", type=int, nargs="+", default=[100, 1000, 10000])
+    p.add_argument("--map-grad", action="store_true",
+                   help="time loss and gradients through map_fn (numgrad/bench_map_grad.py)")
+    p.add_argument("--before-max", type=int, default=3000,
+                   help="--map-grad: the largest n also run with NUMGRAD_LOOP_GRAD_LEAN=0")
+    p.add_argument("--elements", type=int, nargs="+", default=None)
     p.add_argument("--ab-plan", action="store_true",
                    help="numgrad alone: loops called from its plan function vs from Python")
     a = p.parse_args(argv)
     if a.ab_plan:
         run_ab_plan(a.steps, a.repeats)
         return
+    if a.map_grad:
+        from .bench_map_grad import run as run_map_grad
+        run_map_grad(a.elements or [1000, 3000, 10000, 30000], a.repeats, a.before_max)
+        return
     if a.map:
-        run_map(a.elements, a.repeats)
+        run_map(a.elements or [100, 1000, 10000], a.repeats)
         return
     run(a.steps, a.repeats, () if a.no_peers else tuple(PEERS), not a.no_cold)
 

@@ -108,6 +108,11 @@ SWITCHES = {s.name: s for s in [
     Switch("NUMGRAD_FUSED_CALL_AFTER", "int", 100,
            "After this many calls a small cpu plan is compiled into one Numba plan function.",
            timing="import", mirror=("numgrad.backends.cpu", "FUSED_CALL_AFTER"), minimum=0),
+    Switch("NUMGRAD_RUN_GUARDS", "bool", True,
+           "`Session.run` recognises the call it ran last (same fetch structure and feed keys) "
+           "with a check generated for it, instead of building the call's key every time; off: "
+           "the key every time (`python -m numgrad.bench_fetch` compares the two).",
+           timing="import", mirror=("numgrad.session", "RUN_GUARDS")),
     Switch("NUMGRAD_FUNCTION_COMPILE_AFTER", "int", 100,
            "On the cpu backend a control-flow function (a while_loop body or cond, a cond "
            "branch) runs with the NumPy interpreter for this many calls, then compiled into one "
@@ -129,6 +134,11 @@ SWITCHES = {s.name: s for s in [
            "each thread gets at least this many elements (results bit-identical to one thread); "
            "0 keeps every map_fn loop on one thread.",
            minimum=0),
+    Switch("NUMGRAD_LOOP_GRAD_LEAN", "bool", True,
+           "The gradient of a while_loop records only the loop vars its backward iteration "
+           "reads (not a map_fn's accumulators) and adds a gathered row's gradient into its row "
+           "of the sum; 0 records every loop var and adds dense gradients (for comparison; "
+           "read when the gradient is built)."),
     Switch("NUMGRAD_FUSE_GATHERS", "bool", True,
            "Fused loops read an axis-0 gather in place instead of copying its rows out.",
            timing="import", mirror=("numgrad.backends.cpu", "FUSE_GATHERS")),

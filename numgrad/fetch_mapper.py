@@ -51,35 +51,44 @@ class FetchMapper:
         return self._index[t]
 
     def _element(self, f):
+        """The Tensor or Operation of this graph that leaf `f` names; TF's errors for
+        anything else (None, numbers, other objects, another graph's elements, names of
+        nothing)."""
+        if isinstance(f, bytes):
+            f = f.decode()
         if isinstance(f, str):
             try:
                 return self.graph.as_graph_element(f)
-            except KeyError as e:
-                raise ValueError(f"Fetch argument {f!r} cannot be interpreted as a Tensor: "
-                                 f"{e.args[0]}") from None
+            except (KeyError, ValueError) as e:
+                raise ValueError(f"Argument `fetch` = {f} cannot be interpreted as a Tensor. "
+                                 f"({e})") from None
         if isinstance(f, (Tensor, Operation)):
             if f.graph is not self.graph:
-                raise ValueError(f"Fetch argument {f!r} cannot be interpreted as a Tensor: "
-                                 f"'{f.name}' is not an element of this graph.")
+                what = "Tensor" if isinstance(f, Tensor) else "Operation"
+                raise ValueError(f"Argument `fetch` = {f} cannot be interpreted as a Tensor. "
+                                 f"({what} {f} is not an element of this graph.)")
             return f
-        raise TypeError(f"Fetch argument {f!r} has invalid type {type(f).__name__}, must be a "
-                        "string, Tensor, Operation or IndexedSlices (or a list/tuple/dict of "
-                        "them).")
+        if f is None:
+            raise TypeError('Argument `fetch` = None has invalid type "NoneType". Cannot be '
+                            "None")
+        kind = type(f).__name__
+        raise TypeError(f'Argument `fetch` = {f} has invalid type "{kind}" must be a string or '
+                        f"Tensor. (Can not convert a {kind} into a Tensor or Operation.)")
 
-    # The structure as nodes: ("leaf", i), ("none",), ("list" | "tuple" | "call", cls,
-    # [nodes]) (cls(list), cls(tuple), cls(*values)), ("dict", cls, keys, [nodes], factory)
-    # and ("apply", fn, node) (fn(value)).
+    # The structure as nodes: ("leaf", i), ("none",) (an Operation: run, fetched as None),
+    # ("list" | "tuple" | "call", cls, [nodes]) (cls(list), cls(tuple), cls(*values)),
+    # ("dict", cls, keys, [nodes], factory) and ("apply", fn, node) (fn(value)).
     def _map(self, f, depth):
         self._depth = max(self._depth, depth)
-        if f is None:
-            return ("none",)
-        if isinstance(f, IndexedSlices):
+        if isinstance(f, IndexedSlices):     # (no dense_shape: None in the value)
+            shape = f.dense_shape
             return ("call", IndexedSlicesValue,
                     [self._map(f.values, depth + 1), self._map(f.indices, depth + 1),
-                     self._map(f.dense_shape, depth + 1)])
+                     ("none",) if shape is None else self._map(shape, depth + 1)])
         if hasattr(f, "_fetch_parts"):       # e.g. report_uninitialized_variables()
             tensor, result = f._fetch_parts()
-            return ("apply", result, self._map(tensor, depth + 1))
+            part = ("none",) if tensor is None else self._map(tensor, depth + 1)
+            return ("apply", result, part)
         if isinstance(f, dict):
             factory = f.default_factory if isinstance(f, collections.defaultdict) else None
             return ("dict", type(f), list(f), [self._map(v, depth + 1) for v in f.values()],

@@ -1,14 +1,15 @@
 """Session: run fetches of a graph with feeds, through a backend (tf.compat.v1.Session)."""
-import collections
 import threading
 
 import numpy as np
 
+from . import config
 from .backends import get_backend
 from .errors import FeedSignatureMiss, is_allocation_failure, resource_exhausted
 from .graph import Operation, Tensor, executing_eagerly, get_default_graph
 from .fetch_mapper import FetchMapper, compile_source
 from .indexed_slices import IndexedSlices
+from .run_keys import guarded_call, run_key
 from .session_options import apply_config
 from .session_state import SessionState, StatefulRun, analyse
 
@@ -93,95 +94,12 @@ def check_feed(t, value):
 
 
 _RUN_CALLABLES_MAX = 256    # distinct run() calls remembered per session
-_NO_KEY = object()          # _fetch_key's answer for a fetch it does not key
-_KEYED_DICT_KEYS = (str, int, bool, bytes)  # dict keys that equal only keys of their value
+RUN_GUARDS = config.get("NUMGRAD_RUN_GUARDS")     # the last call recognised by a check
+_MISS = object()            # a guarded call's answer for a call it does not recognise
 
 
-def _fetch_key(f):
-    """A hashable snapshot of a fetch structure, equal for two fetches exactly when they are
-    made of the same Tensors/Operations/names in the same containers of the same types (and
-    dict keys): nested lists and tuples, namedtuples, dicts, IndexedSlices, None.  A
-    container becomes ``(type, *items)`` (a dict ``(type, k0, v0, k1, v1, ...)``), a leaf is
-    itself (Tensors hash and compare by identity).  A snapshot, so a list the caller mutates
-    later keys anew.  _NO_KEY for anything else (defaultdicts, odd dict keys, invalid fetches).
-    (Plain loops: this runs on every call of a hot loop.)"""
-    kind = type(f)
-    if kind is list or kind is tuple:
-        for v in f:
-            if type(v) is not Tensor:
-                break
-        else:
-            return (kind, *f)                   # Tensors only: built in one go
-        key = [kind]
-        for v in f:
-            vkind = type(v)
-            if vkind is not Tensor:
-                if vkind is list or vkind is tuple:     # [loss, grads]: one level inline
-                    for u in v:
-                        if type(u) is not Tensor:
-                            v = _fetch_key(v)
-                            break
-                    else:
-                        v = (vkind, *v)
-                else:
-                    v = _fetch_key(v)
-                if v is _NO_KEY:
-                    return _NO_KEY
-            key.append(v)
-        return tuple(key)
-    if kind is Tensor or kind is Operation or kind is str or f is None:
-        return f
-    if kind is dict or isinstance(f, dict) and not isinstance(f, collections.defaultdict):
-        key = [kind]
-        for k, v in f.items():
-            if type(k) is not str:
-                if type(k) not in _KEYED_DICT_KEYS:
-                    return _NO_KEY
-                k = (type(k), k)        # 1 and True are equal keys, but not the same fetch
-            if type(v) is not Tensor:
-                v = _fetch_key(v)
-                if v is _NO_KEY:
-                    return _NO_KEY
-            key.append(k)
-            key.append(v)
-        return tuple(key)
-    if isinstance(f, Tensor):           # a Variable
-        return f
-    if isinstance(f, (list, tuple)):    # namedtuples, subclasses
-        key = [kind]
-        for v in f:
-            v = _fetch_key(v)
-            if v is _NO_KEY:
-                return _NO_KEY
-            key.append(v)
-        return tuple(key)
-    if kind is IndexedSlices:
-        parts = (_fetch_key(f.values), _fetch_key(f.indices), _fetch_key(f.dense_shape))
-        if _NO_KEY in parts:
-            return _NO_KEY
-        return (kind, *parts)
-    return _NO_KEY
-
-
-def _run_key(fetches, feed_dict):
-    """A key for run()'s calls that make_callable can stand for: any fetch structure
-    _fetch_key keys, fed by a dict with Tensor keys (or nothing); None for anything else
-    (feeds by name, _fetch_parts objects, invalid fetches: the full path)."""
-    if type(fetches) is Tensor:
-        fetch_key = fetches
-    else:
-        fetch_key = _fetch_key(fetches)
-        if fetch_key is _NO_KEY:
-            return None
-    if not feed_dict:
-        return fetch_key, ()
-    if type(feed_dict) is not dict:
-        return None
-    feed_keys = tuple(feed_dict)
-    for k in feed_keys:
-        if type(k) is not Tensor:
-            return None
-    return fetch_key, feed_keys
+def _no_hot_call(fetches, feed_dict):
+    return _MISS
 
 
 # make_callable's function; RESULT: the flat results `v`, or the expression rebuilding the
@@ -222,7 +140,8 @@ class Session:
         self._plans = {}
         self._state = SessionState()    # variable values and random counters of this session
         self._stateful = {}             # (fetches, targets, feeds) -> StatefulRun or None
-        self._run_callables = {}        # run()'s common calls, as make_callable functions
+        self._run_callables = {}        # run()'s common calls: (make_callable function, guarded)
+        self._hot_call = _no_hot_call   # the guarded call of the last of them run
         self._lock = threading.Lock()
         self._closed = False
         self._dask = None               # a DaskRunner when target names a Dask cluster
@@ -274,6 +193,7 @@ class Session:
         self._plans.clear()
         self._stateful.clear()
         self._run_callables.clear()
+        self._hot_call = _no_hot_call
         self._state.clear()
 
     # --- running ------------------------------------------------------------------------
@@ -320,26 +240,30 @@ class Session:
         `fetches` is a Tensor, Operation, IndexedSlices or their name, or a nested
         list/tuple/namedtuple/dict of them; the result has the same structure, with NumPy arrays
         (NumPy scalars for 0-d tensors), None for Operations and IndexedSlicesValue for
-        IndexedSlices. `feed_dict` maps Tensors (or names) to values, converted to the tensor's
-        dtype and checked against its static shape. ``options=ng.RunOptions(check_numerics=True)``
-        names the op that first made a NaN/inf; run_metadata is ignored."""
+        IndexedSlices (a None among the fetches is a TypeError, as in TF). `feed_dict` maps
+        Tensors (or names) to values, converted to the tensor's dtype and checked against its
+        static shape. ``options=ng.RunOptions(check_numerics=True)`` names the op that first
+        made a NaN/inf; run_metadata is ignored."""
+        if options is None:
+            # the call run last, recognised without building its key (run_keys.py)
+            result = self._hot_call(fetches, feed_dict)
+            if result is not _MISS:
+                return result
         if self._closed:
             raise RuntimeError("Attempted to use a closed Session.")
         if self._dask is not None and feed_dict and self._dask_feeds(feed_dict):
             return self._dask_run(fetches, feed_dict)
-        key = _run_key(fetches, feed_dict)
+        key = run_key(fetches, feed_dict)
         if key is not None and (options is None or not getattr(options, "check_numerics", False)):
             # A call fed by Tensor keys, repeated in a loop: run it as the make_callable
             # function of that call, which flattens the fetch structure, makes its rebuilding
-            # function and plans once instead of every time (W4: ~40 -> ~5 us; a nested
+            # function and plans once instead of every time (W4: ~40 -> ~3 us; a nested
             # [loss, grads] costs what the flat [loss] + grads costs).
-            call = self._run_callables.get(key)
-            if call is None:
-                call = self.make_callable(fetches, list(feed_dict) if feed_dict else [])
-                with self._lock:
-                    if len(self._run_callables) >= _RUN_CALLABLES_MAX:
-                        self._run_callables.clear()
-                    self._run_callables[key] = call
+            entry = self._run_callables.get(key)
+            if entry is None:
+                entry = self._remember_call(key, fetches, feed_dict)
+            call, hot = entry
+            self._hot_call = hot
             return call(*feed_dict.values()) if feed_dict else call()
         mapper = FetchMapper(self._graph, fetches)
         feeds, values = [], []
@@ -355,6 +279,19 @@ class Session:
             from .diagnostics import check_run_results     # ng.RunOptions(check_numerics=True)
             check_run_results(mapper.tensors, mapper.targets, feeds, values, out)
         return mapper.build(_results(out, values, mapper.tensors))
+
+    def _remember_call(self, key, fetches, feed_dict):
+        """(make_callable function, its guarded call) for run()'s calls with `key`."""
+        call = self.make_callable(fetches, list(feed_dict) if feed_dict else [])
+        hot = None
+        if RUN_GUARDS and self._dask is None:   # (dask-array feeds: the cluster runs them)
+            hot = guarded_call(fetches, feed_dict, call, _MISS)
+        entry = call, hot or _no_hot_call
+        with self._lock:
+            if len(self._run_callables) >= _RUN_CALLABLES_MAX:
+                self._run_callables.clear()
+            self._run_callables[key] = entry
+        return entry
 
     @staticmethod
     def _dask_feeds(feed_dict):

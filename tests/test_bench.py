@@ -118,10 +118,17 @@ def test_asv_call_overhead_benchmark_runs():
     b.setup()
     b.time_session_run()
     b.time_make_callable()
+    b.time_session_run_nested()
+    b.time_make_callable_nested()
     by_run = b.sess.run(b.fetches, b.feed_dict)
     by_callable = b.fn(*b.data)
-    for r, c in zip(by_run, by_callable):
+    nested = b.sess.run(b.nested, b.feed_dict)
+    nested_by_callable = b.nested_fn(*b.data)
+    for r, c, n, m in zip(by_run, by_callable, [nested[0]] + nested[1],
+                          [nested_by_callable[0]] + nested_by_callable[1]):
         np.testing.assert_array_equal(r, c)
+        np.testing.assert_array_equal(r, n)
+        np.testing.assert_array_equal(r, m)
     ref = bench.WORKLOADS["W4"][1](*b.data)
     for r, e in zip(by_run, ref):
         np.testing.assert_allclose(r, e, rtol=1e-9)

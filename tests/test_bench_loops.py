@@ -83,3 +83,26 @@ def test_map_benchmark_checks_threads_against_one_thread():
         threads.set_num_threads(old)
     assert res[12]["threads"] == 2
     assert set(res[12]) == {"numgrad-1thread", "numgrad-threads", "numpy", "threads"}
+
+
+def test_map_grad_benchmark_numpy_column_is_the_gradient():
+    """bench_loops --map-grad: the hand-written NumPy gradient (the reference run() checks
+    numgrad's columns against) agrees with finite differences."""
+    from numgrad import bench_map_grad as bm
+    xv, wv = bm._inputs(5)
+    _, gx, gw = bm.numpy_call(xv, wv)
+    np.testing.assert_allclose(gx, _fd(lambda x: bm.numpy_call(x, wv)[0], xv), rtol=1e-6)
+    np.testing.assert_allclose(gw, _fd(lambda w: bm.numpy_call(xv, w)[0], wv), rtol=1e-6)
+
+
+def test_map_grad_benchmark_runs_both_gradients_and_reports_their_history():
+    import numgrad as ng
+    from numgrad import bench_map_grad as bm
+    from numgrad import config
+    if ng.backends.default_backend_name() != "cpu":
+        pytest.skip("native loops run on the cpu backend")
+    with config.override(NUMGRAD_BACKGROUND_COMPILE=False):
+        res = bm.run([6], repeats=1, before_max=6, out=lambda line: None)
+    assert set(res[6]) == {"lean", "lean-1thread", "before", "numpy"}
+    assert res[6]["lean"]["history_bytes"] == 6 * 4                     # the counter
+    assert res[6]["before"]["history_bytes"] == 6 * (4 + 6 * bm.WIDTH * 8)

@@ -10,7 +10,7 @@ import pytest
 
 import numgrad as ng
 from numgrad import config, threads
-from numgrad.control.functional import INDEPENDENT_ROWS
+from numgrad.control.functional import INDEPENDENT_ROWS, INDEPENDENT_ROWS_GRAD
 from numgrad.control.native_loop import loop_report, loop_status
 
 pytestmark = pytest.mark.backend_independent
@@ -123,28 +123,78 @@ def test_nested_structures(two_threads):
         np.testing.assert_allclose(u, v, rtol=1e-13, atol=1e-15)
 
 
-def test_gradient_loops_stay_serial(two_threads):
-    """Fetching the gradient runs the forward loop's recording copy (history) and a backward
-    loop summing into the captured parameter: neither runs on threads."""
+def _grad_graph(n):
     g = ng.Graph()
     with g.as_default():
-        x = ng.placeholder(F64, [12, 3], name="x")
+        x = ng.placeholder(F64, [n, 3], name="x")
         w = ng.placeholder(F64, [3], name="w")
         y = ng.map_fn(lambda r: ng.sin(r * w), x)
         loss = ng.reduce_sum(y * y)
         gx, gw = ng.gradients(loss, [x, w])
     rng = np.random.default_rng(3)
-    feed = {x: rng.normal(size=(12, 3)), w: rng.normal(size=3)}
-    got = _run(g, [loss, gx, gw], feed)
-    whiles = [op for op in g.get_operations() if op.type == "While"]
-    assert all(f["threads"] == 1 for op in whiles for kind, f in loop_status(op)
-               if kind == "native")
-    xv, wv = feed[x], feed[w]
+    feed = {x: rng.normal(size=(n, 3)), w: rng.normal(size=3)}
+    return g, feed, [loss, gx, gw]
+
+
+def _grad_numpy(xv, wv):
     s = np.sin(xv * wv)
     dy = 2 * s * np.cos(xv * wv)
-    np.testing.assert_allclose(got[0], np.sum(s * s), rtol=1e-12)
-    np.testing.assert_allclose(got[1], dy * wv, rtol=1e-12)
-    np.testing.assert_allclose(got[2], np.sum(dy * xv, axis=0), rtol=1e-12)
+    return np.sum(s * s), dy * wv, np.sum(dy * xv, axis=0)
+
+
+@pytest.mark.parametrize("after", [0, 3])
+def test_gradient_backward_loop_runs_on_threads(two_threads, after):
+    """Fetching the gradient runs the forward loop's recording copy (its history the counter
+    only, joined from the ranges) and the backward loop (functional.INDEPENDENT_ROWS_GRAD),
+    both on threads, the backward's ranges each summing the captured w's gradient from
+    zeros; the partial sums are added in the order of the ranges: deterministic, equal to
+    one thread up to rounding.  With after=3
+    the backward loop goes native after 3 interpreted iterations (rows 11, 10, 9): the
+    ranges cover rows 0..8."""
+    n = 12
+    g, feed, fetches = _grad_graph(n)
+    got = _run(g, fetches, feed, after=after)
+    bwd = g.get_operation_by_name("gradients/map/while/While_grad/while_grad/While")
+    assert bwd.get_attr(INDEPENDENT_ROWS_GRAD) == (n, 1)
+    assert _threads(bwd) == [2]
+    # the recording copy records the counter only: its ranges' records are joined in order
+    hop = g.get_operation_by_name("gradients/map/while/While_grad/While_history")
+    assert hop.get_attr("history") == (0,) and _threads(hop) == [2]
+    # (later calls run natively from their first iteration: the same ranges every call)
+    again, third = _run(g, fetches, feed, after=after), _run(g, fetches, feed, after=after)
+    with threads.limited(1):
+        one = _run(g, fetches, feed, after=after)
+    assert _threads(bwd) == [1]
+    for u, v, v3, w in zip(got, again, third, one):
+        assert np.array_equal(v, v3)                  # deterministic
+        np.testing.assert_allclose(u, w, rtol=1e-14, atol=1e-15)
+        np.testing.assert_allclose(v, w, rtol=1e-14, atol=1e-15)
+    ref = _run(g, fetches, feed, backend="numpy")
+    for u, v, w in zip(got, ref, _grad_numpy(feed[g.get_tensor_by_name("x:0")],
+                                             feed[g.get_tensor_by_name("w:0")])):
+        np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(u, w, rtol=1e-12, atol=1e-14)
+
+
+def test_second_derivatives_with_a_threaded_backward_loop(two_threads):
+    """d/dw of sum(d loss/dx), through the backward loop: differentiated, it runs as its
+    gradient's recording copy (one loop, not two: while_loop._while_lower), which records
+    and so stays serial.  Against the numpy backend."""
+    n = 12
+    g, feed, (loss, gx, gw) = _grad_graph(n)
+    with g.as_default():
+        w = g.get_tensor_by_name("w:0")
+        gxw, = ng.gradients(ng.reduce_sum(gx), [w])
+    bwd = g.get_operation_by_name("gradients/map/while/While_grad/while_grad/While")
+    got = _run(g, [gx, gxw], feed)
+    ref = _run(g, [gx, gxw], feed, backend="numpy")
+    for u, v in zip(got, ref):
+        np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-14)
+    # the recording copy's native loop serves the backward loop's later calls too (one
+    # function compiles, not two: native_loop.Candidate), so gx alone is serial here as well
+    alone = _run(g, gx, feed)
+    assert _threads(bwd) == [1]
+    np.testing.assert_allclose(alone, ref[0], rtol=1e-12, atol=1e-14)
 
 
 def test_map_fn_with_random_ops_stays_in_python(two_threads):

@@ -252,12 +252,14 @@ def test_run_single_tensor_scalar_and_array(sess):
     np.testing.assert_array_equal(v, [[1, 2], [3, 4]])
 
 
-def test_run_op_and_none_give_none(sess):
+def test_run_op_gives_none_and_none_is_refused(sess):
     y = ng.constant(1.0) + 1.0
     assert sess.run(y.op) is None
     assert sess.run(ng.no_op()) is None
-    assert sess.run(None) is None
-    assert sess.run([y, None, y.op]) == [2.0, None, None]
+    assert sess.run([y, y.op]) == [2.0, None]
+    for fetches in (None, [y, None, y.op]):         # TF: a TypeError, not a None back
+        with pytest.raises(TypeError, match="Argument `fetch` = None has invalid type"):
+            sess.run(fetches)
 
 
 def test_run_nested_structures(sess):

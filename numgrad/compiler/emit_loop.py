@@ -4,7 +4,7 @@ into a native ``while``, so an iteration costs no Python and no dispatch.
     def loop(maxit, cap, a0, .., p0, .., <cond constants>, <body constants>):
         x0 = a0.copy(); ..                   # the loop vars (mutable, C-contiguous)
         bt7 = np.empty(..); ..               # arrays of values dead at the iteration's end
-        h0 = np.empty((cap, size0), dtype)   # history=True: every iteration's loop vars
+        h0 = np.empty((cap, size0), dtype)   # history: every iteration's recorded vars
         t = 0
         while t < maxit:
             <cond plan>                      # values named cv<id>
@@ -130,11 +130,12 @@ def _roots(plan):
     return roots
 
 
-def _views(plan, vid):
-    """The ids of value `vid` and of the values that are views of it (through Reshapes, reads
-    and gathers: every single step but the fresh singles and control flow)."""
+def _views(steps, vid):
+    """The ids of value `vid` and of the values that are views of it among plan `steps`
+    (through Reshapes, reads and gathers: every single step but the fresh singles and
+    control flow)."""
     out = {vid}
-    for st in plan.steps:
+    for st in steps:
         node = st.node if st.kind == "single" else None
         if node is not None and node.inputs and node.inputs[0].id in out \
                 and not fresh_single(node.type) and not has_trait(node.type, "control_flow"):
@@ -147,7 +148,38 @@ def _reads(st):
     return {v.id for v in (st.node.inputs if st.kind == "single" else st.loads)}
 
 
-def in_place_writes(plan, n_vars):
+def _in_place_candidate(st, feeds):
+    """Whether plan step `st` is an in_place single (a TensorArray write) whose buffer is one
+    of the values `feeds` (ids of the loop vars)."""
+    node = st.node if st.kind == "single" else None
+    form = None if node is None else find_plan_single(node)
+    return form is not None and form.in_place and node.inputs[0].id in feeds
+
+
+def late_writes(plan, n_vars, runners):
+    """(steps, runners) of the body plan with each TensorArray write whose buffer is a loop
+    var moved after the last step that reads the old buffer (or a view of it, such as an
+    element read), where no step in between reads what the write made: such a write may
+    then be in place (in_place_writes).  The gradient of a write reads the incoming
+    gradient's element and zeroes it; the planner may put the zeroing first, which made
+    map_fn's backward loop copy its (n, ...) gradient every iteration (O(n^2))."""
+    feeds = {v.id for v in plan._feed_values[:n_vars]}
+    order = list(zip(plan.steps, runners))
+    for st in plan.steps:
+        if not _in_place_candidate(st, feeds):
+            continue
+        steps = [s for s, _ in order]
+        w = steps.index(st)
+        old = _views(steps, st.node.inputs[0].id)
+        last = max((k for k in range(w + 1, len(steps)) if old & _reads(steps[k])), default=None)
+        made = _views(steps, st.node.outputs[0].id)
+        if last is None or any(made & _reads(steps[k]) for k in range(w + 1, last + 1)):
+            continue
+        order.insert(last, order.pop(w))
+    return [s for s, _ in order], [r for _, r in order]
+
+
+def in_place_writes(plan, n_vars, steps=None):
     """The ids of the body plan's outputs of in_place singles (TensorArray writes,
     compiler/plan_singles.py) that may be written into their buffer's own array (O(element)
     instead of a copy of the whole buffer: a map_fn or scan over n elements then costs O(n),
@@ -155,17 +187,18 @@ def in_place_writes(plan, n_vars):
     array is the loop's own: the function copies its arguments first, and a loop var is never
     a capture's, a constant's or another loop var's array) that no step reads, itself or
     through a view, after the write, that no result is (nor a view of), and whose written
-    output at most one result is (or is a view of): two loop vars never share an array."""
+    output at most one result is (or is a view of): two loop vars never share an array.
+    `steps`: the plan's steps in the order they run (late_writes), by default its own."""
+    steps = plan.steps if steps is None else steps
     feeds = {v.id for v in plan._feed_values[:n_vars]}
     chains = [set(chain) for chain in _roots(plan)]
     out = set()
-    for w, st in enumerate(plan.steps):
-        node = st.node if st.kind == "single" else None
-        form = None if node is None else find_plan_single(node)
-        if form is None or not form.in_place or node.inputs[0].id not in feeds:
+    for w, st in enumerate(steps):
+        if not _in_place_candidate(st, feeds):
             continue
-        old = _views(plan, node.inputs[0].id)
-        if any(old & _reads(later) for later in plan.steps[w + 1:]) \
+        node = st.node
+        old = _views(steps, node.inputs[0].id)
+        if any(old & _reads(later) for later in steps[w + 1:]) \
                 or any(old & chain for chain in chains) \
                 or sum(node.outputs[0].id in chain for chain in chains) > 1:
             continue
@@ -200,9 +233,12 @@ def _plan_lines(em, plan, runners, names, mutable, temps, branches, inner, twin=
 
     def into(v):
         return temp(v.id, v.shape, v.dtype)
-    lines = em.steps(plan.steps, runners, temp, indent="    ", into=into,
-                     special=_special(branches, inner),
-                     in_place=in_place_writes(plan, len(mutable)) if twin else frozenset())
+    steps, in_place = plan.steps, frozenset()
+    if twin:
+        steps, runners = late_writes(plan, len(mutable), runners)
+        in_place = in_place_writes(plan, len(mutable), steps)
+    lines = em.steps(steps, runners, temp, indent="    ", into=into,
+                     special=_special(branches, inner), in_place=in_place)
     outs = [(em.arg(v), v.id in em.fresh) for v in plan._fetch_values]
     return lines, outs
 
@@ -240,8 +276,9 @@ def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_i
     `cond_idx` / `body_idx`: for each capture feed of the cond / body plan, its index among
     the While's captures (`n_caps` of them).  The function's arguments are maxit (int64),
     cap (int64, the first history capacity), the loop vars, the captures, then the constants;
-    it returns the final loop vars, the history blocks (history=True; 2-D: iterations x
-    elements) and the trip count.  `branches(node)`: the branch plans of an If step
+    it returns the final loop vars, the history blocks of the loop vars `history` names (a
+    tuple of indices, or None for a loop that records nothing; 2-D: iterations x elements)
+    and the trip count.  `branches(node)`: the branch plans of an If step
     (if_lines); `inner(node)`: the native function of a While step (while_lines)."""
     var_vals = body_plan._feed_values[:n_vars]
     xs = [f"x{i}" for i in range(n_vars)]
@@ -260,21 +297,22 @@ def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_i
     lines = [f"    x{i} = a{i}.copy()" for i in range(n_vars)]
     lines += [f"    {name} = np.empty({shape!r}, np.{dtype.name})" for name, shape, dtype in temps]
     lines += [f"    {name} = {expr}" for expr, name in hoist.items()]
-    if history:
-        for i, v in enumerate(var_vals):
-            size = int(np.prod(v.shape, dtype=np.int64))
-            lines.append(f"    h{i} = np.empty((max(cap, 1), {size}), np.{v.dtype.name})")
+    recorded = () if history is None else history
+    for i in recorded:
+        v = var_vals[i]
+        size = int(np.prod(v.shape, dtype=np.int64))
+        lines.append(f"    h{i} = np.empty((max(cap, 1), {size}), np.{v.dtype.name})")
     lines += ["    t = 0", "    while t < maxit:"]
     lines += cond_lines
     lines += [f"        if not {c_flat}[0]:", "            break"]
-    if history:
-        for i, v in enumerate(var_vals):
-            size = int(np.prod(v.shape, dtype=np.int64))
-            lines += [f"        if t == h{i}.shape[0]:",
-                      f"            g{i} = np.empty((2 * t, {size}), np.{v.dtype.name})",
-                      f"            g{i}[:t] = h{i}",
-                      f"            h{i} = g{i}"]
-            lines += _record_lines(f"h{i}", f"x{i}", v.shape)
+    for i in recorded:
+        v = var_vals[i]
+        size = int(np.prod(v.shape, dtype=np.int64))
+        lines += [f"        if t == h{i}.shape[0]:",
+                  f"            g{i} = np.empty((2 * t, {size}), np.{v.dtype.name})",
+                  f"            g{i}[:t] = h{i}",
+                  f"            h{i} = g{i}"]
+        lines += _record_lines(f"h{i}", f"x{i}", v.shape)
     lines += body_lines
     moved = _moved(body_plan, n_vars)
     results = [name if new and i not in moved else f"{name}.copy()"
@@ -282,7 +320,7 @@ def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_i
     lines.append(f"        {', '.join(xs)}{',' if n_vars == 1 else ''} = "
                  f"({', '.join(results)}{',' if n_vars == 1 else ''})")
     lines.append("        t += 1")
-    rets = xs + ([f"h{i}[:t]" for i in range(n_vars)] if history else []) + ["t"]
+    rets = xs + [f"h{i}[:t]" for i in recorded] + ["t"]
     lines.append(f"    return ({', '.join(rets)},)")
     const_args = cem.const_args + bem.const_args
     params = (["maxit", "cap"] + [f"a{i}" for i in range(n_vars)] + caps

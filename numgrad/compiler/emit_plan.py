@@ -60,9 +60,9 @@ def loop_call_lines(em, node, module, consts, box, history):
     as the loop's call from Python does (control/native_loop.py), and the call is counted.
     The loop's results are new arrays; a history block (iterations x elements) is reshaped
     to the step's output (iterations, *shape); the trip count is an int32 0-d array.
-    `history`: whether the function records history (a While without history may call its
-    gradient's recording copy, control/native_loop.py plan_call: its first results are the
-    loop vars)."""
+    `history`: the loop vars the function records (a tuple of indices; None: none), whose
+    blocks follow the loop vars in its results (a While without history may call its
+    gradient's recording copy, control/native_loop.py plan_call: it takes the loop vars)."""
     attrs = node.attrs
     n, has_max = attrs["n_vars"], attrs["has_max"]
     fn = f"{em.prefix}w{node.outputs[0].id}_"
@@ -82,14 +82,14 @@ def loop_call_lines(em, node, module, consts, box, history):
              f"    {fn}cap = max(np.int64(1), min({b}[0] if {b}[0] >= 0 else np.int64(16), "
              f"{fn}m))",
              f"    {fn}r = {fn}({', '.join(args)})",
-             f"    {fn}t = {fn}r[{2 * n if history else n}]",
+             f"    {fn}t = {fn}r[{n + len(history or ())}]",
              f"    {b}[0] = {fn}t",
              f"    {b}[1] += 1"]
     for i, out in enumerate(node.outputs):
         name = f"{em.prefix}v{out.id}"
         if i < n:
             lines.append(f"    {name} = {fn}r[{i}]")
-        elif i < 2 * n:         # a history block
+        elif i < len(node.outputs) - 1:     # a history block
             shape = ", ".join([f"{fn}t"] + [str(d) for d in out.shape[1:]])
             lines.append(f"    {name} = c_view({fn}r[{i}], ({shape},))")
         else:                   # the trip count

@@ -10,8 +10,8 @@ Unsupported: the backend then interprets it with NumPy.
 
 One exception, where the backend asks for it (``runtime_sized``: the cpu backend): a loop op
 (trait ``loop``: a While) may output arrays with one dim only known when it runs (a
-gradient's recording copy of a loop outputs every iteration's loop vars, as many rows as
-the loop ran).  Their Values carry ir.RUNTIME for those dims; only loop ops (single steps,
+gradient's recording copy of a loop outputs every iteration's values of the loop vars its
+backward reads, as many rows as the loop ran).  Their Values carry ir.RUNTIME for those dims; only loop ops (single steps,
 which take any array) may read them, so no kernel's size depends on them.  The graph around
 a loop gradient then compiles like any other; any other reader raises Unsupported.
 """

@@ -3,8 +3,9 @@
 Per-step results are written into preallocated [n, ...] accumulators with TensorArrayWrite (the
 op behind ng.TensorArray: the accumulator with row i replaced).  In a native loop the write
 is in place (compiler/emit_loop.in_place_writes), so a call costs O(n); interpreted, and in
-the NumPy backend, each write copies the accumulator.  Under a gradient the recorded loop
-vars include the accumulators: O(n^2) memory.  The first dimension of `elems` must be known
+the NumPy backend, each write copies the accumulator.  Under a gradient the recording loop
+keeps the counter (and a scan's state), not the accumulators, which the backward iteration
+never reads (gradients/rules/control.py): O(n) memory.  The first dimension of `elems` must be known
 when the graph is built.
 """
 
@@ -16,7 +17,7 @@ from ..ops.tensor_array_ops import tensor_array_write
 from .func_graph import FuncGraph, branch_outputs, flatten, pack_sequence_as
 from .while_loop import marked_while_loop, while_loop
 
-__all__ = ["map_fn", "scan", "foldl", "foldr", "INDEPENDENT_ROWS"]
+__all__ = ["map_fn", "scan", "foldl", "foldr", "INDEPENDENT_ROWS", "INDEPENDENT_ROWS_GRAD"]
 
 # The attr map_fn puts on its While: the number of elements n.  Its loop vars are the index i
 # and the [n, ...] accumulators, and iteration i only reads elems[i] (and captures) and writes
@@ -24,6 +25,12 @@ __all__ = ["map_fn", "scan", "foldl", "foldr", "INDEPENDENT_ROWS"]
 # numgrad's threads (control/native_map.py).  A loop with state never gets that far
 # (control/stateful.py: it runs one plan call per iteration).
 INDEPENDENT_ROWS = "independent_rows"
+# The attr the gradient of such a loop puts on its backward While: (n, m).  Its loop vars are
+# the step t (counting down: iteration t handles row t - 1), then m gradients of the
+# accumulators, of which iteration t reads and zeroes row t - 1 only, then the captured
+# tensors' gradients, which every iteration adds to (gradients/rules/control.py).  Ranges of
+# t may run at once, each summing the captures' gradients from zeros (native_map.py).
+INDEPENDENT_ROWS_GRAD = "independent_rows_grad"
 
 
 def _elems(elems, what):

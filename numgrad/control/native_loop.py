@@ -6,8 +6,8 @@ with the dispatch around them): W7 (1000 RK4 steps of a 40-variable ODE, forward
 three loops) spent ~45 ms per call, nearly all of it there, while its arithmetic is well under
 a microsecond per iteration.  Natively its forward loop (recording history) takes ~0.20 ms and
 its backward loop ~0.42 ms per call (a loaded 2-core VM, minimum of 300-500; 0.32 and 0.6
-before their kernels were inlined, compiler/emit_cpu.py hot kernels, and their views made
-inline, kernels/cpu/views.py).
+before their kernels were inlined, compiler/emit_cpu.py emit_group's `inline`, and their
+views made inline, kernels/cpu/views.py).
 
 From a compiled plan: a cpu plan whose every step a plan function can run, its While steps
 included where their loops are native and loaded (plan_call), is one plan function that
@@ -32,12 +32,13 @@ on data) the loop runs in Python, a plan call per iteration, and ``explain`` (lo
 says why.
 
 Memory: arrays that do not outlive an iteration are allocated once, before the loop.  A
-``history=True`` loop (the copy a gradient runs) writes each iteration's loop vars into one
-buffer per var, sized by this loop's previous trip count (at most maximum_iterations) and
-doubled when full: iterations x loop-var elements, reported by loop_report.  A While and its
+recording loop (the copy a gradient runs; attr ``history``: the loop vars its backward body
+reads) writes each iteration's recorded vars into one buffer per var, sized by this loop's
+previous trip count (at most maximum_iterations) and doubled when full: iterations x
+recorded elements, reported by loop_report.  A While and its
 gradient's history copy run one loop per Session run (_Memo).
 
-One native function per (cond, body, history, signature); a capture read only by one-row
+One native function per (cond, body, recorded vars, signature); a capture read only by one-row
 gathers (the gradient loop's recorded history) is keyed without its length, so a backward loop
 compiles once whatever the trip count.  An index out of range inside the native loop hands
 the call back to the interpreter, which raises TF's error.
@@ -78,8 +79,9 @@ def _row_reader(op_type):
 
 
 def _key(attrs, loop, caps):
-    """The cache key of a While call: its functions, history flag, and the signature (a
-    capture only row-gathered contributes its dims after the first)."""
+    """The cache key of a While call: its functions, recorded vars (None: not a recording
+    loop), and the signature (a capture only row-gathered contributes its dims after the
+    first)."""
     return _key_of(attrs, [_shape_dtype(v) for v in loop], [_shape_dtype(v) for v in caps])
 
 
@@ -89,7 +91,14 @@ def _key_of(attrs, loop, caps):
     sig = tuple(loop)
     for k, (shape, dtype) in enumerate(caps):
         sig += (((None,) + shape[1:] if k in rows else shape, dtype),)
-    return (id(attrs["cond_graph"]), bool(attrs["history"]), sig)
+    return (id(attrs["cond_graph"]), recorded_vars(attrs), sig)
+
+
+def recorded_vars(attrs):
+    """The loop vars a While records (a tuple of indices; its attr ``history``), or None where
+    it records nothing (history=False)."""
+    h = attrs["history"]
+    return None if h is False else tuple(h)
 
 
 def _shape_dtype(v):
@@ -131,7 +140,7 @@ class _NativeLoop:
         c = cond_plan._fetch_values[0]
         if c.shape != ():
             raise _NotNative(f"its cond returns shape {c.shape}")
-        self.history = bool(attrs["history"])
+        self.history = recorded_vars(attrs)       # None, or the recorded vars
         runners = [_runners(cond_plan), _runners(body_plan)]
         source, self.consts = loop_source(
             cond_plan, runners[0], body_plan, runners[1], n,
@@ -153,8 +162,9 @@ class _NativeLoop:
             v[0].kernels for v in self._branch_plans.values() if isinstance(v, tuple)) + sum(
             v.kernels for v in self.inner_loops)
         self.steps = len(cond_plan.steps) + len(body_plan.steps)
-        self.row_bytes = sum(int(np.prod(v.shape, dtype=np.int64)) * v.dtype.itemsize
-                             for v in body_plan._feed_values[:n])
+        feeds = body_plan._feed_values
+        self.row_bytes = sum(int(np.prod(feeds[i].shape, dtype=np.int64))
+                             * feeds[i].dtype.itemsize for i in self.history or ())
         # [trip count of the last call (-1: none yet), calls made by plan functions]: the plan
         # functions that call this loop (plan_call) read and write it, as __call__ does
         self.box = np.array([-1, 0], np.int64)
@@ -189,7 +199,7 @@ class _NativeLoop:
         key = (id(node), "while")
         got = self._branch_plans.get(key)
         if got is None:
-            if attrs["history"] or not (attrs["body_graph"].compilable()
+            if attrs["history"] is not False or not (attrs["body_graph"].compilable()
                                         and attrs["cond_graph"].compilable()):
                 raise _NotNative(f"{what}: its loop vars' shapes are not static")
             vals = [np.zeros(v.shape, v.dtype) for v in node.inputs]
@@ -253,19 +263,23 @@ class _NativeLoop:
         self.threads = 1
         out = list(res[:n])
         hist = None
-        if self.history:
-            hist = [h.reshape((t,) + s) for h, s in zip(res[n:2 * n], self.shapes)]
+        if self.history is not None:
+            r = len(self.history)
+            hist = [h.reshape((t,) + self.shapes[i])
+                    for h, i in zip(res[n:n + r], self.history)]
         return out, hist, t
 
-    def run_rows(self, loop, caps, bounds):
-        """(final loop vars, None, trip count) of a map_fn loop run over the ranges of its
-        index `bounds` at once, one thread each (native_map.py)."""
+    def run_rows(self, loop, caps, bounds, attrs):
+        """(final loop vars, history blocks or None, trip count) of a map_fn loop run over
+        the ranges of its index `bounds` at once, one thread each (native_map.py)."""
         from .native_map import run_rows
-        out, t = run_rows(self.fn, self.consts, [_contiguous(v) for v in loop],
-                          [_contiguous(v) for v in caps], bounds)
+        out, hist, t = run_rows(self.fn, self.consts, [_contiguous(v) for v in loop],
+                                [_contiguous(v) for v in caps], bounds, attrs)
         self.box[0], self.threads = t, len(bounds) - 1
         self._calls += 1
-        return out, None, t
+        if hist is not None:
+            hist = [h.reshape((t,) + self.shapes[i]) for h, i in zip(hist, self.history)]
+        return out, hist, t
 
 
 def _start_background(source, runners, body_plan, inner_loops):
@@ -350,9 +364,11 @@ class Candidate:
             except (TypeError, ValueError):
                 self.native = False
                 return None
-            if not attrs["history"] and table:
+            if key[1] is None and table:
                 own = table.get(key)
-                twin = table.get(key[:1] + (True,) + key[2:])
+                twin = next((v for k, v in table.items() if k[0] == key[0]
+                             and k[1] is not None and k[2] == key[2]
+                             and isinstance(v, _NativeLoop)), None)
                 if not isinstance(own, _NativeLoop) and isinstance(twin, _NativeLoop):
                     self.native = twin
             if self.native is None:
@@ -363,7 +379,7 @@ class Candidate:
         """Run iterations t.. natively: (loop vars, history blocks or None, trip count), or
         None when this loop cannot run natively or an index was out of range (the caller
         carries on interpreting, which raises TF's error)."""
-        history = bool(self.attrs["history"])
+        history = self.attrs["history"] is not False
         whole = t == 0
         if whole:
             hit = _recall(self.body, self.attrs, loop, self.caps, maxit)
@@ -374,26 +390,30 @@ class Candidate:
         if native is None or not native.ready():
             return None
         left = _NO_MAX if maxit is None else maxit - t
-        bounds = None if native.history else split_rows(self.attrs, loop, left)
+        # (the attrs of the loop `native` runs: a twin's records)
+        attrs = dict(self.attrs, history=False if native.history is None else native.history)
+        bounds = split_rows(attrs, loop, left)
         try:
             if bounds is None:
                 out, hist, k = native(loop, self.caps, left)
             else:
-                out, hist, k = native.run_rows(loop, self.caps, bounds)
+                out, hist, k = native.run_rows(loop, self.caps, bounds, attrs)
         except IndexError:
             return None
         if whole and hist is not None:
-            _remember(self.body, self.attrs, loop, self.caps, maxit, out, hist, k)
+            _remember(self.body, self.attrs, loop, self.caps, maxit, out, hist, k,
+                      native.history)
         return out, (hist if history else None), t + k
 
 
 class _Memo:
     """A native loop's last whole call that recorded history: the op that ran it (its attrs),
-    its inputs (copies), final loop vars, history and trip count."""
+    its inputs (copies), final loop vars, history (of the loop vars `recorded`) and trip
+    count."""
 
-    def __init__(self, attrs, inputs, maxit, out, hist, t):
+    def __init__(self, attrs, inputs, maxit, out, hist, t, recorded):
         self.attrs, self.inputs, self.maxit = attrs, inputs, maxit
-        self.out, self.hist, self.t = out, hist, t
+        self.out, self.hist, self.t, self.recorded = out, hist, t, recorded
 
 
 # body FuncGraph -> _Memo: a While and the history copy its gradient made run the same loop on
@@ -407,10 +427,10 @@ def _same(a, b):
     return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
 
 
-def _remember(body, attrs, loop, caps, maxit, out, hist, t):
+def _remember(body, attrs, loop, caps, maxit, out, hist, t, recorded):
     inputs = [np.array(v) for v in list(loop) + list(caps)]
     if sum(a.nbytes for a in inputs) <= MEMO_BYTES:
-        _MEMOS[body] = _Memo(attrs, inputs, maxit, out, hist, t)
+        _MEMOS[body] = _Memo(attrs, inputs, maxit, out, hist, t, recorded)
 
 
 def _recall(body, attrs, loop, caps, maxit):
@@ -419,7 +439,9 @@ def _recall(body, attrs, loop, caps, maxit):
     call, and no array of it goes to two ops.  Else None."""
     m = _MEMOS.get(body)
     vals = list(loop) + list(caps)
+    want = recorded_vars(attrs)
     if m is None or m.attrs is attrs or m.maxit != maxit or len(m.inputs) != len(vals) \
+            or (want is not None and want != m.recorded) \
             or not all(_same(v, a) for v, a in zip(vals, m.inputs)):
         return None
     _MEMOS.pop(body, None)
@@ -465,8 +487,8 @@ def plan_call(node):
     run COMPILE_AFTER iterations yet, or a worker still compiles it: the plan runs its steps
     meanwhile, the While op going native as before); None where the step stays a call of
     the op from Python: native loops or NUMGRAD_LOOPS_IN_PLAN off, a loop that runs in
-    Python, a map_fn loop with rows enough for threads (native_map.py), or loop vars whose
-    sizes are known only at run time."""
+    Python, a map_fn loop (or its backward loop) with rows enough for threads
+    (native_map.py), or loop vars whose sizes are known only at run time."""
     attrs = node.attrs
     if not (NATIVE_LOOPS and config.get("NUMGRAD_LOOPS_IN_PLAN")) \
             or stateful.interpreted_reason(attrs) or _may_thread(attrs):
@@ -484,9 +506,10 @@ def plan_call(node):
     key = _key_of(attrs, loop, caps)
     table = _LOOPS.get(body, {})
     got = table.get(key)
-    if not attrs["history"] and not isinstance(got, _NativeLoop):
-        twin = table.get(key[:1] + (True,) + key[2:])      # as Candidate._resolve
-        if isinstance(twin, _NativeLoop):
+    if key[1] is None and not isinstance(got, _NativeLoop):
+        twin = next((v for k, v in table.items() if k[0] == key[0] and k[1] is not None
+                     and k[2] == key[2] and isinstance(v, _NativeLoop)), None)
+        if twin is not None:            # as Candidate._resolve
             got = twin
     if got is None:
         return WAIT
@@ -496,12 +519,19 @@ def plan_call(node):
 
 
 def _may_thread(attrs):
-    """Whether a map_fn loop may run its ranges on threads (native_map.split_rows): the
-    While op's own call keeps doing that."""
-    from .functional import INDEPENDENT_ROWS
-    n = attrs.get(INDEPENDENT_ROWS)
+    """Whether a map_fn loop (or its gradient's backward loop) may run ranges of its rows on
+    threads (native_map.split_rows's conditions, but for the rows left): the While op's own
+    call keeps doing that."""
+    from .functional import INDEPENDENT_ROWS, INDEPENDENT_ROWS_GRAD
+    n, grad = attrs.get(INDEPENDENT_ROWS), attrs.get(INDEPENDENT_ROWS_GRAD)
+    if grad is not None:
+        n = grad[0]
+    history = attrs["history"]
+    if n is None or history is not False and (grad is not None
+                                              or tuple(history) not in ((), (0,))):
+        return False
     per = config.get("NUMGRAD_MAP_FN_THREAD_ROWS")
-    return n is not None and not attrs["history"] and per > 0 and n // per >= 2
+    return per > 0 and n // per >= 2
 
 
 def loop_status(op):
@@ -509,17 +539,17 @@ def loop_status(op):
     compiled loop's facts as a dict) or ("python", the reason) pairs (empty before its first
     native attempt)."""
     table = _LOOPS.get(op.get_attr("body_graph"), {})
-    history = op.get_attr("history")
+    history = op.get_attr("history") is not False
     cond = id(op.get_attr("cond_graph"))
     # a While without history runs its gradient's history copy where that compiled, and a
     # compiled plan runs only that copy (while_loop._while_lower): its reasons are this op's
     # where it has none of its own
-    own = any(k[0] == cond and not k[1] for k in table)
+    own = any(k[0] == cond and k[1] is None for k in table)
     out = []
     for k, v in table.items():
-        if k[0] != cond or (history and not k[1]):
+        if k[0] != cond or (history and k[1] is None):
             continue
-        if not history and k[1] and own and not isinstance(v, _NativeLoop):
+        if not history and k[1] is not None and own and not isinstance(v, _NativeLoop):
             continue
         if isinstance(v, str):
             out.append(("python", v))
@@ -528,9 +558,11 @@ def loop_status(op):
                                    "plan_calls": int(v.box[1]),
                                    "compiling": v.fn is None and v.job.running(),
                                    "branches": v.branches, "inner_loops": len(v.inner_loops),
-                                   "history": v.history, "last_trips": v.last_trips,
+                                   "history": v.history is not None,
+                                   "recorded": v.history, "n_vars": len(v.shapes),
+                                   "last_trips": v.last_trips,
                                    "history_bytes_per_iteration": v.row_bytes,
-                                   "signature": k[2], "history_copy": k[1] != history,
+                                   "signature": k[2], "history_copy": (k[1] is not None) != history,
                                    "threads": v.threads}))
     return out
 
@@ -581,7 +613,8 @@ def _op_report(op, indent):
                      "result is")
         if facts["history"]:
             per, trips = facts["history_bytes_per_iteration"], facts["last_trips"] or 0
-            text += (f"; history: {per} bytes per iteration (its loop vars), "
+            text += (f"; history: {per} bytes per iteration ({len(facts['recorded'])} of its "
+                     f"{facts['n_vars']} loop vars, those its gradient reads), "
                      f"{trips * per / 2 ** 20:.2f} MiB for the last call's {trips} iterations")
         lines.append(text)
     return lines

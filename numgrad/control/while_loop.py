@@ -5,12 +5,16 @@ cond and body FuncGraphs.  Running it iterates in Python, each step one call of 
 the body's plans (FuncGraph.run: NumPy plans, or on the cpu backend compiled ones once a
 function has been called often), until, on the cpu backend, the loop can continue as one
 native Numba function (native_loop.py).  A TensorArray loop variable is carried as its flow.
-A While built with attr ``history=True`` also outputs, per loop var, the stack
-of its values at the start of every iteration, and the trip count: the gradient rule
-(numgrad/gradients/rules/control.py) builds such a copy of the forward loop and runs the body's
-gradient backwards over those stacks as another While, so its gradient (second derivatives)
-comes from the same rule.
+A While built with attr ``history`` (a tuple of loop-var indices, the *recorded* vars; False
+for none) also outputs, per recorded var, the stack of its values at the start of every
+iteration, and the trip count: the gradient rule (numgrad/gradients/rules/control.py) builds
+such a copy of the forward loop, recording only the vars its backward body reads, and runs
+the body's gradient backwards over those stacks as another While, so its gradient (second
+derivatives) comes from the same rule.  A map_fn's accumulator, an (n, ...) buffer its
+backward body never reads, is then not recorded: n copies of it were O(n^2) memory.
 """
+import weakref
+
 import numpy as np
 
 from .. import batching
@@ -43,8 +47,9 @@ def _while_compute(vals, attrs):
     cond_fg, body_fg = attrs["cond_graph"], attrs["body_graph"]
     cond_caps = [caps[k] for k in attrs["cond_idx"]]
     body_caps = [caps[k] for k in attrs["body_idx"]]
-    history = attrs["history"]
-    stacks = [[] for _ in range(n)] if history else None
+    history = attrs["history"]            # False, or the recorded vars (maybe none)
+    recording = history is not False
+    stacks = [[] for _ in history] if recording else None
     tails = None                # history blocks of the iterations run natively
     native = native_loop.candidate(attrs, loop, caps)
     t = 0
@@ -60,23 +65,25 @@ def _while_compute(vals, attrs):
             raise ValueError(f"while_loop: the cond must return a scalar, got shape {c.shape}")
         if not c:
             break
-        if history:
-            for s, v in zip(stacks, loop):
-                s.append(v)
+        if recording:
+            for s, i in zip(stacks, history):
+                s.append(loop[i])
         loop = body_fg.run(loop + body_caps)
         t += 1
-    if not history:
+    if not recording:
         return loop
-    return loop + _history(stacks, tails, vals[:n]) + [np.array(t, np.int32)]
+    initial = [vals[i] for i in history]
+    return loop + _history(stacks, tails, initial, history) + [np.array(t, np.int32)]
 
 
-def _history(stacks, tails, initial):
-    """Per loop var, the stack of its values at the start of every iteration: those recorded
-    in Python (`stacks`), then the blocks the native loop recorded (`tails`, or None)."""
+def _history(stacks, tails, initial, recorded):
+    """Per recorded loop var (its index in `recorded`), the stack of its values at the start
+    of every iteration: those recorded in Python (`stacks`), then the blocks the native loop
+    recorded (`tails`, or None)."""
     hist = []
-    for i, (s, v0) in enumerate(zip(stacks, initial)):
+    for r, (s, v0, i) in enumerate(zip(stacks, initial, recorded)):
         if not s and tails is not None:         # the whole loop ran natively
-            hist.append(tails[i])
+            hist.append(tails[r])
             continue
         v0 = np.asarray(v0)
         shapes = {np.shape(v) for v in s}
@@ -86,23 +93,25 @@ def _history(stacks, tails, initial):
                              "shape_invariants are not supported by the gradient yet)")
         head = np.stack(s) if s else np.empty((0,) + v0.shape, v0.dtype)
         hist.append(head if tails is None else
-                    tails[i] if not s else np.concatenate([head, tails[i]]))
+                    tails[r] if not s else np.concatenate([head, tails[r]]))
     return hist
 
 
 def _while_lower(L, op, ins, specs):
     """How a compiled plan lowers a While (compiler/lower.py): a While without history whose
-    gradient's recording copy (history=True, the same functions, the same inputs) is in the
-    IR already is that copy's first outputs, so a plan call runs the loop once, not twice
-    (the interpreter runs both, the second taking the first's results: native_loop._recall).
-    Not for a loop with state: its two runs assign and draw twice, as the interpreter's do."""
+    gradient's recording copy (history: the vars it records, the same functions, the same
+    inputs) is in the IR already is that copy's first outputs, so a plan call runs the loop
+    once, not twice (the interpreter runs both, the second taking the first's results:
+    native_loop._recall).  Not for a loop with state: its two runs assign and draw twice, as
+    the interpreter's do."""
     attrs = op.attrs
-    if attrs["history"] or stateful.interpreted_reason(attrs):
+    if attrs["history"] is not False or stateful.interpreted_reason(attrs):
         return None
-    twin = dict(attrs, history=True)
-    twin["out_specs"] = tuple(history_specs(twin))
-    outs = L.existing(op.type, twin, ins)
-    return None if outs is None else outs[:attrs["n_vars"]]
+    for recorded in sorted(recordings(attrs["body_graph"])):
+        outs = L.existing(op.type, recording_attrs(attrs, recorded), ins)
+        if outs is not None:
+            return outs[:attrs["n_vars"]]
+    return None
 
 
 register_op("While", _while_infer, _while_compute, kind="opaque",
@@ -113,10 +122,31 @@ batching.NOT_BATCHABLE.setdefault(
 
 
 def history_specs(attrs):
+    """The output specs of a recording While: the loop vars', one stack per recorded var
+    (its iterations first), the trip count's."""
     n = attrs["n_vars"]
     specs = list(attrs["out_specs"][:n])
-    return specs + [(d, TensorShape([None]).concatenate(s)) for d, s in specs] + [
-        (_dt.int32, TensorShape([]))]
+    return specs + [(specs[i][0], TensorShape([None]).concatenate(specs[i][1]))
+                    for i in attrs["history"]] + [(_dt.int32, TensorShape([]))]
+
+
+# body FuncGraph -> the `history` attrs of the recording copies gradients made of its loops
+_RECORDINGS = weakref.WeakKeyDictionary()
+
+
+def recording_attrs(attrs, recorded):
+    """The attrs of the recording copy of a While (`attrs`) that records the loop vars
+    `recorded` (a tuple of indices), noted for _while_lower's twin matching."""
+    recorded = tuple(sorted(recorded))
+    _RECORDINGS.setdefault(attrs["body_graph"], set()).add(recorded)
+    out = dict(attrs, history=recorded)
+    out["out_specs"] = tuple(history_specs(out))
+    return out
+
+
+def recordings(body_fg):
+    """The recorded-var tuples of the recording copies made of loops with body `body_fg`."""
+    return _RECORDINGS.get(body_fg, ())
 
 
 def _less_specific(inv, shape):
