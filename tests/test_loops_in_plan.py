@@ -198,3 +198,22 @@ def test_switch_off_calls_the_loops_from_python():
     _, cp = _run(g, fetches, feed, 3, NUMGRAD_LOOPS_IN_PLAN=False)
     assert cp.fused_call is False
     assert _calls(g) == [0, 3, 3] and _calls(g, "plan_calls") == [0, 0, 0]
+
+
+def test_a_map_fn_with_rows_for_threads_stays_a_call_from_python(two_threads):
+    """Its ranges run on threads from the While op's own call; with threads off for map_fn
+    it joins the plan function."""
+    g = ng.Graph()
+    with g.as_default():
+        x = ng.placeholder(F64, [12, 3], name="x")
+        y = ng.map_fn(lambda r: ng.sin(r) * ng.exp(-r * r), x) * 2.0
+    xv = np.random.default_rng(0).normal(size=(12, 3))
+    want = np.sin(xv) * np.exp(-xv * xv) * 2.0
+    loop, = [op for op in g.get_operations() if op.type == "While"]
+    threaded, cp = _run(g, y, {x: xv}, 3, NUMGRAD_MAP_FN_THREAD_ROWS=4)
+    assert cp.fused_call is False
+    assert [f["threads"] for kind, f in loop_status(loop) if kind == "native"] == [2]
+    serial, cp = _run(g, y, {x: xv}, 3, NUMGRAD_MAP_FN_THREAD_ROWS=0)
+    assert cp.fused_call
+    assert np.array_equal(threaded, serial)
+    np.testing.assert_allclose(serial, want, rtol=1e-13, atol=1e-15)
