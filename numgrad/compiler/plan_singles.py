@@ -16,6 +16,9 @@ its other inputs `others`; `idx` names an index scalar it may use.  What is regi
   own array (a native loop's TensorArray write whose buffer is dead after it,
   compiler/emit_loop.py in_place_writes).
 
+A form may view an array with another shape of its size as ``c_view(a, shape)``
+(numgrad/kernels/cpu/views.py), which the plan functions and native loops import.
+
 This module imports nothing from numgrad, so any module may register a form.
 """
 from dataclasses import dataclass
