@@ -217,3 +217,22 @@ def test_a_map_fn_with_rows_for_threads_stays_a_call_from_python(two_threads):
     assert cp.fused_call
     assert np.array_equal(threaded, serial)
     np.testing.assert_allclose(serial, want, rtol=1e-13, atol=1e-15)
+
+
+def test_maximum_iterations_inside_the_plan_function():
+    g = ng.Graph()
+    with g.as_default():
+        x0 = ng.placeholder(F64, [3], name="x0")
+        m = ng.placeholder(ng.int32, [], name="m")
+        _, x = ng.while_loop(lambda i, x: i < 7, lambda i, x: (i + 1, x * 0.9 + 0.1 * ng.sin(x)),
+                             [ng.constant(0), x0], maximum_iterations=m)
+        loss = ng.reduce_sum(x * x)
+        gx, = ng.gradients(loss, [x0])
+    with config.override(**AT_ONCE), ng.Session(graph=g, backend="cpu") as s:
+        for cap in (3, 3, 3, 9, 0):         # the cut-off, then the cond, then none at all
+            got = s.run([loss, gx], {x0: X0, m: cap})
+            with ng.Session(graph=g, backend="numpy") as ref:
+                want = ref.run([loss, gx], {x0: X0, m: cap})
+            for u, w in zip(got, want):
+                np.testing.assert_allclose(u, w, rtol=1e-12, atol=1e-12)
+        assert _main_plan(s).fused_call

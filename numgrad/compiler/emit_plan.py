@@ -69,7 +69,7 @@ def loop_call_lines(em, node, module, consts, box, history):
     em.imports.append(f"from {module} import loop as {fn}")
     b = f"{fn}box"
     em.state_args.append((b, box))
-    maxit = (f"np.int64({em.arg(node.inputs[n])}[()])" if has_max
+    maxit = (f"np.int64(c_view({em.arg(node.inputs[n])}, (1,))[0])" if has_max
              else f"np.int64({1 << 62})")
     args = [f"{fn}m", f"{fn}cap"] + [em.arg(v) for v in node.inputs[:n]]
     args += [em.arg(v) for v in node.inputs[n + has_max:]]
