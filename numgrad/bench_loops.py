@@ -4,12 +4,17 @@
 ``python -m numgrad.bench_loops --map [--elements 100 1000 10000] [--repeats 5]``
 ``python -m numgrad.bench_loops --map-grad [--elements ..] [--repeats ..] [--before-max 3000]``
 (loss and gradients through a map_fn: numgrad/bench_map_grad.py)
+``python -m numgrad.bench_loops --ab-plan [--repeats 200]``
 
 ``--map`` times instead a ``map_fn`` over n elements (rows of 4 float64) whose body is a few
 transcendental ops per element, ``sin(r) * exp(-r * r) + tanh(r) * cos(r)``, as a native loop
 on one thread (``numgrad.threads.limited(1)``) and on numgrad's threads (ranges of the
 elements at once, control/native_map.py, whatever n: NUMGRAD_MAP_FN_THREAD_ROWS=1),
 interleaved, and NumPy's vectorised expression for scale.  Each call's result is checked (threads == one thread, bit for bit; ~ NumPy).
+
+``--ab-plan`` times numgrad's W7 call two ways in one process, interleaved: its plan one
+plan function that calls both native loops itself (the default), and the loops called from
+Python between the plan's steps (``NUMGRAD_LOOPS_IN_PLAN=0`` while that plan was built).
 
 Lorenz-96 with n = 40 variables, ``dx_i/dt = (x_{i+1} - x_{i-2}) x_{i-1} - x_i + F`` (indices
 cyclic), integrated by classical RK4 with dt = 0.005 for 1000 steps in float64, written as one
@@ -291,6 +296,36 @@ def run(steps=STEPS, repeats=5, peers=tuple(PEERS), cold=True, out=print):
     return res
 
 
+def run_ab_plan(steps=STEPS, repeats=200, out=print):
+    """W7 with the loops called from the plan function and from Python, interleaved:
+    {column: {"ms", "min_ms"}}.  The loops give the same bits; the loss may differ in its
+    last bits (the plan function's loss kernel is emitted `hot`, as every plan function's)."""
+    from . import compile_workers, config
+    x0v, tv = problem()
+    calls = {}
+    for name, inside in (("loops in plan", True), ("loops from Python", False)):
+        with config.override(NUMGRAD_LOOPS_IN_PLAN=inside):
+            call = numgrad_call(x0v, tv, steps)
+            for _ in range(config.get("NUMGRAD_INTERPRET_CALLS") + 3):
+                call()
+            compile_workers.wait_all()      # a plan function compiling in a worker
+            for _ in range(3):
+                call()
+        calls[name] = call
+    a, b = (c() for c in calls.values())
+    if not (np.allclose(a[0], b[0], rtol=1e-13, atol=0)
+            and all(np.array_equal(u, v) for u, v in zip(a[1:], b[1:]))):
+        raise AssertionError("loops in plan and from Python differ")
+    _check("numgrad", a, loss_numpy(FORCING, x0v, tv, steps))
+    times = interleaved_seconds(calls, repeats)
+    res = {k: {"ms": 1e3 * float(np.median(v)), "min_ms": 1e3 * float(np.min(v))}
+           for k, v in times.items()}
+    out(f"W7 ({steps} steps), loss + gradients; median and min ms of {repeats} (interleaved)")
+    for k, r in res.items():
+        out(f"  {k:18s} {r['ms']:8.3f} ms (min {r['min_ms']:8.3f})")
+    return res
+
+
 # --- map_fn on threads ------------------------------------------------------------------------
 MAP_WIDTH = 4
 
@@ -362,7 +397,12 @@ def main(argv=None):
     p.add_argument("--before-max", type=int, default=3000,
                    help="--map-grad: the largest n also run with NUMGRAD_LOOP_GRAD_LEAN=0")
     p.add_argument("--elements", type=int, nargs="+", default=None)
+    p.add_argument("--ab-plan", action="store_true",
+                   help="numgrad alone: loops called from its plan function vs from Python")
     a = p.parse_args(argv)
+    if a.ab_plan:
+        run_ab_plan(a.steps, a.repeats)
+        return
     if a.map_grad:
         from .bench_map_grad import run as run_map_grad
         run_map_grad(a.elements or [1000, 3000, 10000, 30000], a.repeats, a.before_max)

@@ -124,6 +124,11 @@ SWITCHES = {s.name: s for s in [
            "its body has run NUMGRAD_FUNCTION_COMPILE_AFTER iterations; 0 keeps the loop in "
            "Python, one plan call per iteration.",
            timing="import", mirror=("numgrad.control.native_loop", "NATIVE_LOOPS")),
+    Switch("NUMGRAD_LOOPS_IN_PLAN", "bool", True,
+           "A cpu plan whose steps are fused kernels and native while_loops runs as one Numba "
+           "plan function that calls the loops' native functions itself, once they are "
+           "compiled (no Python between its steps); 0 calls each loop from Python.  Read when "
+           "a plan builds its plan function."),
     Switch("NUMGRAD_MAP_FN_THREAD_ROWS", "int", 2048,
            "A native map_fn loop runs ranges of its elements at once on numgrad's threads when "
            "each thread gets at least this many elements (results bit-identical to one thread); "

@@ -53,6 +53,13 @@ def test_run_checks_numgrad_against_numpy():
     assert res["numgrad"]["ms"] > 0 and res["numgrad"]["first_s"] > 0
 
 
+def test_ab_plan_checks_both_ways_against_numpy():
+    # raises where the two ways differ (beyond the loss's last bits) or differ from numpy
+    res = bl.run_ab_plan(steps=STEPS, repeats=1, out=lambda s: None)
+    assert set(res) == {"loops in plan", "loops from Python"}
+    assert all(r["ms"] > 0 for r in res.values())
+
+
 @pytest.mark.parametrize("peer", ["tf1", "jax", "torch"])
 def test_peers_agree_with_numpy(peer):
     pytest.importorskip({"tf1": "tensorflow", "jax": "jax", "torch": "torch"}[peer])

@@ -26,6 +26,7 @@ from ..compiler.canonical import canonical
 from ..compiler.emit_plan import emittable
 from ..compiler.lower import Unsupported
 from ..errors import is_allocation_failure, resource_exhausted
+from ..ops.registry import has_trait
 from . import cpu_native, cpu_schedule, register_backend
 from .arrays import contiguous as _contiguous
 from .cpu_background import start_compile_job
@@ -154,14 +155,19 @@ class CompiledPlan(SignaturePlan):
             self._fused_pending = None
             self._use_plan_function(*made)
             return None
+        fits = self.steps and all(
+            emittable(st, getattr(run, "parallel", False), self.native_singles)
+            or st.kind == "single" and has_trait(st.node.type, "loop")
+            for st, run in zip(self.steps, self.runners))
+        loops = self._plan_loops() if fits else None
+        if loops == "wait":             # a loop not native yet: the steps run meanwhile
+            return "wait"
         self.fused_call = False
-        if not self.steps or not all(
-                emittable(st, getattr(run, "parallel", False), self.native_singles)
-                for st, run in zip(self.steps, self.runners)):
+        if loops is None:
             return
         try:
             runners = hot_runners(self)
-            made = emit_plan_function(self, runners)
+            made = emit_plan_function(self, runners, loops)
         except Exception as e:  # noqa: BLE001  (an optimisation: fall back to the step runner)
             log.debug("numgrad: no fused plan function: %s", e)
             return None
@@ -169,6 +175,7 @@ class CompiledPlan(SignaturePlan):
             # the worker loads the hot kernels' modules (the function imports them by name),
             # then the function, whose explicit signature compiles it as it loads
             items = [(run._source, []) for run in runners if isinstance(run, GroupRunner)]
+            items += [(s, []) for loop in loops.values() for s in loop.sources]
             job = compile_workers.start(items + [(made[0], [])], cache.cache_dir(), workers=1)
             if job is not None:
                 self.fused_call, self._fused_pending = None, (job, made)
@@ -176,6 +183,22 @@ class CompiledPlan(SignaturePlan):
                 return "pending"
         self._use_plan_function(*made)
         return None
+
+    def _plan_loops(self):
+        """{node id: native loop} of the While steps the plan function calls itself
+        (control/native_loop.py plan_call), "wait" while one of them may still become
+        native (the steps run until then), None where one cannot."""
+        loops = {}
+        for st in self.steps:
+            if st.kind == "single" and has_trait(st.node.type, "loop"):
+                from ..control.native_loop import WAIT, plan_call
+                got = plan_call(st.node)
+                if got is None or isinstance(got, str):
+                    return None if got is None else WAIT
+                loops[st.node.id] = got
+        if loops and not self.stable:
+            malloc_tuning.tune_once()       # as _run_steps: its history buffers reused
+        return loops
 
     def _use_plan_function(self, source, const_args, out_ids, out_allocs):
         try:
@@ -185,7 +208,7 @@ class CompiledPlan(SignaturePlan):
             self.fused_call = False
             return
         self.fused_call = (fn, const_args, out_ids, out_allocs)
-        self.fast = final_results(fn, const_args, out_ids, out_allocs)
+        self.fast = final_results(fn, const_args, out_ids, out_allocs, self._run_steps)
 
     def __call__(self, feed_values):
         if self.fused_call is None:
@@ -198,6 +221,7 @@ class CompiledPlan(SignaturePlan):
                 self.background_calls += 1
                 return self._reference(feed_values)
             numba_start.start()     # before any kernel, opaque ones included, is compiled
+            # (a "wait" for a loop to go native leaves fused_call None: the steps run)
             if self.calls > self.fused_after and self._try_fused_call() == "pending":
                 self.background_calls += 1
                 return self._reference(feed_values)

@@ -55,7 +55,7 @@ def if_lines(em, node, branches, inner=None):
     `branches(node)` gives ((plan, runners, capture index), ...) for then and else; each
     branch's values are named with their own prefix, its results copied unless the branch
     made them, so both branches give the If's outputs as new mutable arrays."""
-    lines = [f"    if {em.arg(node.inputs[0])}.reshape((1,))[0]:"]
+    lines = [f"    if c_view({em.arg(node.inputs[0])}, (1,))[0]:"]
     for k, (plan, runners, idx) in enumerate(branches(node)):
         if k:
             lines.append("    else:")
@@ -86,7 +86,7 @@ def while_lines(em, node, inner):
     module, consts = inner(node)
     fn = f"{em.prefix}w{node.outputs[0].id}_"
     em.imports.append(f"from {module} import loop as {fn}")
-    maxit = (f"np.int64({em.arg(node.inputs[n])}.reshape((1,))[0])" if has_max
+    maxit = (f"np.int64(c_view({em.arg(node.inputs[n])}, (1,))[0])" if has_max
              else f"np.int64({1 << 62})")
     args = [maxit, "np.int64(16)"] + [em.arg(v) for v in node.inputs[:n]]
     args += [em.arg(v) for v in node.inputs[n + has_max:]]
@@ -336,6 +336,7 @@ def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_i
     sig += [_array_type(a.dtype, a.ndim) for _, a in const_args]
     source = ("import numpy as np\nfrom numba import njit, types as nt\n"
               "from numba.np.numpy_support import from_dtype\n"
+              "from numgrad.kernels.cpu.views import c_view\n"
               + "\n".join(cem.imports + bem.imports) + "\n\n\n"
               f"@njit(({', '.join(sig)},), cache=True, nogil=True)\n"
               f"def loop({', '.join(params)}):\n" + "\n".join(lines) + "\n")

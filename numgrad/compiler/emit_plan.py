@@ -1,5 +1,5 @@
-"""Lines of one Numba function that runs a whole small cpu plan (its fused kernels, views and
-the few unfused ops it can run itself), shared by the cpu backend's one-dispatch plan function
+"""Lines of one Numba function that runs a whole small cpu plan (its fused kernels, views, the
+few unfused ops it can run itself and calls of native loops, loop_call_lines), shared by the cpu backend's one-dispatch plan function
 (backends/cpu_plan_function.py) and the native while loop (compiler/emit_loop.py), which inlines a loop's
 cond and body plans into one native loop.
 
@@ -12,7 +12,8 @@ import numpy as np
 from ..kernels.cpu import plan_forms as _plan_forms  # noqa: F401  (registers the forms)
 from .plan_singles import find_plan_single, registered
 
-__all__ = ["PlanEmitter", "native_single", "fresh_single", "single_source", "emittable"]
+__all__ = ["PlanEmitter", "native_single", "fresh_single", "single_source", "emittable",
+           "loop_call_lines"]
 
 
 def native_single(node):
@@ -41,7 +42,7 @@ def single_source(node, src, others, dst, idx, into=None):
     native_single), from input names; `idx` names its index scalar.  A form that writes into
     a given array writes into the one named `into` if given."""
     if node.kind == "shape_view":       # a view (every one is a Reshape)
-        return [f"    {dst} = {src}.reshape({node.outputs[0].shape!r})"]
+        return [f"    {dst} = c_view({src}, {node.outputs[0].shape!r})"]
     return registered(node.type).lines(node, src, others, dst, idx, into)
 
 
@@ -49,6 +50,55 @@ def _scalar_literal(x):
     a = np.asarray(x)
     return f"np.{a.dtype.name}({float(x)!r})" if a.dtype.kind == "f" else \
         f"np.{a.dtype.name}({x!r})"
+
+
+def loop_call_lines(em, node, module, consts, box, history):
+    """Lines of a While step of a plan function: a call of the loop's native function
+    (compiler/emit_loop.py loop_source), imported as `loop` from `module`, with its constant
+    arguments `consts`.  `box` (an int64 array [trip count of the last call, or -1; calls])
+    becomes a mutable parameter: its trip count sizes the history buffers of the next call,
+    as the loop's call from Python does (control/native_loop.py), and the call is counted.
+    The loop's results are new arrays; a history block (iterations x elements) is reshaped
+    to the step's output (iterations, *shape); the trip count is an int32 0-d array.
+    `history`: the loop vars the function records (a tuple of indices; None: none), whose
+    blocks follow the loop vars in its results (a While without history may call its
+    gradient's recording copy, control/native_loop.py plan_call: it takes the loop vars)."""
+    attrs = node.attrs
+    n, has_max = attrs["n_vars"], attrs["has_max"]
+    fn = f"{em.prefix}w{node.outputs[0].id}_"
+    em.imports.append(f"from {module} import loop as {fn}")
+    b = f"{fn}box"
+    em.state_args.append((b, box))
+    maxit = (f"np.int64(c_view({em.arg(node.inputs[n])}, (1,))[0])" if has_max
+             else f"np.int64({1 << 62})")
+    args = [f"{fn}m", f"{fn}cap"] + [em.arg(v) for v in node.inputs[:n]]
+    args += [em.arg(v) for v in node.inputs[n + has_max:]]
+    for j, a in enumerate(consts):
+        em.const_args.append((f"{fn}c{j}", a))
+        em.params.append(f"{fn}c{j}")
+        em.fixed.add(f"{fn}c{j}")
+        args.append(f"{fn}c{j}")
+    lines = [f"    {fn}m = {maxit}",
+             f"    {fn}cap = max(np.int64(1), min({b}[0] if {b}[0] >= 0 else np.int64(16), "
+             f"{fn}m))",
+             f"    {fn}r = {fn}({', '.join(args)})",
+             f"    {fn}t = {fn}r[{n + len(history or ())}]",
+             f"    {b}[0] = {fn}t",
+             f"    {b}[1] += 1"]
+    for i, out in enumerate(node.outputs):
+        name = f"{em.prefix}v{out.id}"
+        if i < n:
+            lines.append(f"    {name} = {fn}r[{i}]")
+        elif i < len(node.outputs) - 1:     # a history block
+            shape = ", ".join([f"{fn}t"] + [str(d) for d in out.shape[1:]])
+            lines.append(f"    {name} = c_view({fn}r[{i}], ({shape},))")
+        else:                   # the trip count
+            lines += [f"    {name}_ = np.empty((1,), np.int32)",
+                      f"    {name}_[0] = {fn}t",
+                      f"    {name} = c_view({name}_, ())"]
+        em.bind(out, name)
+        em.fresh.add(out.id)
+    return lines
 
 
 class PlanEmitter:
@@ -62,6 +112,7 @@ class PlanEmitter:
         self.prefix = prefix
         self.names, self.fresh = {}, set()
         self.params, self.const_args, self.imports = [], [], []
+        self.state_args = []        # (name, array) of mutable parameters (loop_call_lines)
         # Inside a native loop (compiler/emit_loop.py): `hoist` maps the reshape of an array
         # that stays the same over the iterations (a name in `fixed`: a capture, a constant,
         # an array allocated before the loop) to the name of that view, made once before
@@ -71,7 +122,7 @@ class PlanEmitter:
     def reshaped(self, name, shape):
         """The source of array `name` reshaped to `shape`: a name made before the loop where
         `name` is fixed (see __init__)."""
-        expr = f"{name}.reshape({shape!r})"
+        expr = f"c_view({name}, {shape!r})"
         if self.hoist is None or name not in self.fixed:
             return expr
         view = self.hoist.get(expr)

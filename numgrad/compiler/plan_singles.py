@@ -16,6 +16,9 @@ its other inputs `others`; `idx` names an index scalar it may use.  What is regi
   own array (a native loop's TensorArray write whose buffer is dead after it,
   compiler/emit_loop.py in_place_writes).
 
+A form may view an array with another shape of its size as ``c_view(a, shape)``
+(numgrad/kernels/cpu/views.py), which the plan functions and native loops import.
+
 This module imports nothing from numgrad, so any module may register a form.
 """
 from dataclasses import dataclass
@@ -63,7 +66,7 @@ def row_read_lines(node, src, others, dst, idx, into=None):
     """The form of a one-row read (a gather of one row, a TensorArray's element): checked,
     since Numba does not check indices."""
     out = node.outputs[0]
-    return [f"    {idx} = {others[0]}.reshape((1,))[0]",
+    return [f"    {idx} = c_view({others[0]}, (1,))[0]",
             f"    if {idx} < 0 or {idx} >= {src}.shape[0]:",
             "        raise IndexError('gather index out of range')",
-            f"    {dst} = {src}[{idx}:{idx} + 1].reshape({out.shape!r})"]
+            f"    {dst} = c_view({src}[{idx}:{idx} + 1], {out.shape!r})"]

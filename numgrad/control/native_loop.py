@@ -4,8 +4,16 @@ function can hold runs as one Numba function (compiler/emit_loop.py), the loop i
 Before, each iteration was two plan calls from Python (the cond's and the body's, ~15-20 us
 with the dispatch around them): W7 (1000 RK4 steps of a 40-variable ODE, forward and gradient:
 three loops) spent ~45 ms per call, nearly all of it there, while its arithmetic is well under
-a microsecond per iteration.  Natively its forward loop (recording history) takes ~0.32 ms and
-its backward loop ~0.6 ms per call (a loaded 2-core VM, minimum of 200).
+a microsecond per iteration.  Natively its forward loop (recording history) takes ~0.20 ms and
+its backward loop ~0.42 ms per call (a loaded 2-core VM, minimum of 300-500; 0.32 and 0.6
+before their kernels were inlined, compiler/emit_cpu.py emit_group's `inline`, and their
+views made inline, kernels/cpu/views.py).
+
+From a compiled plan: a cpu plan whose every step a plan function can run, its While steps
+included where their loops are native and loaded (plan_call), is one plan function that
+calls the loops' functions itself (compiler/emit_plan.py loop_call_lines): a W7 call is then
+one compiled call.  The loop's `box` (last trip count, calls) is shared by its calls from
+Python and from plan functions.
 
 When: under a cpu plan (the While runs its function graphs with cpu plans), with
 NUMGRAD_NATIVE_LOOPS on, once the loop body has run NUMGRAD_FUNCTION_COMPILE_AFTER iterations
@@ -42,11 +50,12 @@ import numpy as np
 
 from .. import cache, config
 from ..backends import function_backend
+from ..compiler.ir import RUNTIME
 from ..compiler.plan_singles import registered
 from ..ops.registry import has_trait
 from . import stateful
 
-__all__ = ["candidate", "loop_status", "loop_report", "NATIVE_LOOPS"]
+__all__ = ["candidate", "plan_call", "WAIT", "loop_status", "loop_report", "NATIVE_LOOPS"]
 
 NATIVE_LOOPS = config.get("NUMGRAD_NATIVE_LOOPS")
 _NO_MAX = 1 << 62
@@ -73,10 +82,14 @@ def _key(attrs, loop, caps):
     """The cache key of a While call: its functions, recorded vars (None: not a recording
     loop), and the signature (a capture only row-gathered contributes its dims after the
     first)."""
+    return _key_of(attrs, [_shape_dtype(v) for v in loop], [_shape_dtype(v) for v in caps])
+
+
+def _key_of(attrs, loop, caps):
+    """_key from the (shape, dtype string) of each loop var and capture."""
     rows = _row_rows(attrs)
-    sig = tuple(_shape_dtype(v) for v in loop)
-    for k, v in enumerate(caps):
-        shape, dtype = _shape_dtype(v)
+    sig = tuple(loop)
+    for k, (shape, dtype) in enumerate(caps):
         sig += (((None,) + shape[1:] if k in rows else shape, dtype),)
     return (id(attrs["cond_graph"]), recorded_vars(attrs), sig)
 
@@ -134,6 +147,10 @@ class _NativeLoop:
             cond_idx, body_idx, len(caps), self.history, self._branches, self._inner)
         runners += [v[1] for v in self._branch_plans.values() if isinstance(v, tuple)]
         self.source, self.fn = source, None
+        # the sources a process loads, in order, to import the function by name (a plan
+        # function calling it compiles in a worker, backends/cpu.py)
+        self.sources = [s for inner in self.inner_loops for s in inner.sources] + [
+            r._source for rs in runners for r in rs if hasattr(r, "_source")] + [source]
         self.job = _start_background(source, runners, body_plan, self.inner_loops)
         if self.job is None:
             self.fn = cache.load(source, "loop")
@@ -148,8 +165,10 @@ class _NativeLoop:
         feeds = body_plan._feed_values
         self.row_bytes = sum(int(np.prod(feeds[i].shape, dtype=np.int64))
                              * feeds[i].dtype.itemsize for i in self.history or ())
-        self.last_trips = None
-        self.calls = 0
+        # [trip count of the last call (-1: none yet), calls made by plan functions]: the plan
+        # functions that call this loop (plan_call) read and write it, as __call__ does
+        self.box = np.array([-1, 0], np.int64)
+        self._calls = 0                 # calls from Python (__call__, run_rows)
         self.threads = 1                # threads the last call ran on (native_map.py)
         self.build_seconds = time.perf_counter() - t0
 
@@ -213,6 +232,15 @@ class _NativeLoop:
             got.append(self._branch_plans[key])
         return got
 
+    @property
+    def last_trips(self):
+        t = int(self.box[0])
+        return None if t < 0 else t
+
+    @property
+    def calls(self):
+        return self._calls + int(self.box[1])
+
     def ready(self):
         """Whether the loop's function is loaded: False while a worker process still
         compiles it (the loop runs in Python meanwhile)."""
@@ -230,8 +258,8 @@ class _NativeLoop:
                       *[_contiguous(v) for v in caps], *self.consts)
         n = len(loop)
         t = res[-1]
-        self.last_trips = t
-        self.calls += 1
+        self.box[0] = t
+        self._calls += 1
         self.threads = 1
         out = list(res[:n])
         hist = None
@@ -247,8 +275,8 @@ class _NativeLoop:
         from .native_map import run_rows
         out, hist, t = run_rows(self.fn, self.consts, [_contiguous(v) for v in loop],
                                 [_contiguous(v) for v in caps], bounds, attrs)
-        self.last_trips, self.threads = t, len(bounds) - 1
-        self.calls += 1
+        self.box[0], self.threads = t, len(bounds) - 1
+        self._calls += 1
         if hist is not None:
             hist = [h.reshape((t,) + self.shapes[i]) for h, i in zip(hist, self.history)]
         return out, hist, t
@@ -280,7 +308,7 @@ def _hold(plans, job):
 
 def _runners(plan):
     from ..backends.cpu_plan_function import hot_runners
-    return hot_runners(plan)
+    return hot_runners(plan, inline=True)      # called every iteration: inlined
 
 
 def _contiguous(a):
@@ -449,6 +477,63 @@ def candidate(attrs, loop, caps):
     return Candidate(attrs, loop, caps)
 
 
+WAIT = "wait"       # plan_call: not yet
+
+
+def plan_call(node):
+    """The _NativeLoop a compiled cpu plan's plan function may call for its While step `node`
+    (compiler/emit_plan.py loop_call_lines): the loop the While op itself would run natively
+    for these shapes, its function loaded.  WAIT while it may become so (its body has not
+    run COMPILE_AFTER iterations yet, or a worker still compiles it: the plan runs its steps
+    meanwhile, the While op going native as before); None where the step stays a call of
+    the op from Python: native loops or NUMGRAD_LOOPS_IN_PLAN off, a loop that runs in
+    Python, a map_fn loop (or its backward loop) with rows enough for threads
+    (native_map.py), or loop vars whose sizes are known only at run time."""
+    attrs = node.attrs
+    if not (NATIVE_LOOPS and config.get("NUMGRAD_LOOPS_IN_PLAN")) \
+            or stateful.interpreted_reason(attrs) or _may_thread(attrs):
+        return None
+    body = attrs["body_graph"]
+    if not body.compilable() or not attrs["cond_graph"].compilable():
+        return None
+    n = attrs["n_vars"]
+    specs = [(v.shape, v.dtype.str) for v in node.inputs]
+    loop, caps = specs[:n], specs[n + attrs["has_max"]:]
+    rows = _row_rows(attrs)
+    if any(RUNTIME in s for s, _ in loop) or any(RUNTIME in s[k in rows:]
+                                             for k, (s, _) in enumerate(caps)):
+        return None
+    key = _key_of(attrs, loop, caps)
+    table = _LOOPS.get(body, {})
+    got = table.get(key)
+    if key[1] is None and not isinstance(got, _NativeLoop):
+        twin = next((v for k, v in table.items() if k[0] == key[0] and k[1] is not None
+                     and k[2] == key[2] and isinstance(v, _NativeLoop)), None)
+        if twin is not None:            # as Candidate._resolve
+            got = twin
+    if got is None:
+        return WAIT
+    if not isinstance(got, _NativeLoop):
+        return None
+    return got if got.ready() else WAIT
+
+
+def _may_thread(attrs):
+    """Whether a map_fn loop (or its gradient's backward loop) may run ranges of its rows on
+    threads (native_map.split_rows's conditions, but for the rows left): the While op's own
+    call keeps doing that."""
+    from .functional import INDEPENDENT_ROWS, INDEPENDENT_ROWS_GRAD
+    n, grad = attrs.get(INDEPENDENT_ROWS), attrs.get(INDEPENDENT_ROWS_GRAD)
+    if grad is not None:
+        n = grad[0]
+    history = attrs["history"]
+    if n is None or history is not False and (grad is not None
+                                              or tuple(history) not in ((), (0,))):
+        return False
+    per = config.get("NUMGRAD_MAP_FN_THREAD_ROWS")
+    return per > 0 and n // per >= 2
+
+
 def loop_status(op):
     """How While `op` ran under cpu plans so far, per signature: a list of ("native", the
     compiled loop's facts as a dict) or ("python", the reason) pairs (empty before its first
@@ -470,6 +555,7 @@ def loop_status(op):
             out.append(("python", v))
         else:
             out.append(("native", {"kernels": v.kernels, "steps": v.steps, "calls": v.calls,
+                                   "plan_calls": int(v.box[1]),
                                    "compiling": v.fn is None and v.job.running(),
                                    "branches": v.branches, "inner_loops": len(v.inner_loops),
                                    "history": v.history is not None,
@@ -513,8 +599,10 @@ def _op_report(op, indent):
         if kind == "python":
             lines.append(f"{head}: in Python, one plan call per iteration: {facts}")
             continue
+        plan = facts["plan_calls"]
         text = (f"{head}: native loop ({facts['kernels']} fused kernels, {facts['steps']} "
-                f"steps inlined, {facts['calls']} calls)")
+                f"steps inlined, {facts['calls']} calls"
+                + (f", {plan} of them from a plan function" if plan else "") + ")")
         if facts["threads"] > 1:
             text += (f", its last call on {facts['threads']} threads (map_fn: ranges of its "
                      "elements at once)")

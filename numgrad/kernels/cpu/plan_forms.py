@@ -26,7 +26,7 @@ def _roll_lines(node, src, others, dst, idx, into=None):
     if into is not None:            # two copy loops: quick to compile, and to run
         k = int(np.prod(out.shape[1:], dtype=np.int64))
         flat = (lambda a: a) if len(out.shape) == 1 else \
-            (lambda a: f"{a}.reshape(({n * k},))")
+            (lambda a: f"c_view({a}, ({n * k},))")
         head, off = (n - cut) * k, cut * k
         return [f"    {idx}s = {flat(src)}", f"    {idx}o = {flat(into)}",
                 f"    for q in range({head}):", f"        {idx}o[q] = {idx}s[q + {off}]",
@@ -51,12 +51,12 @@ def _segment_sum_lines(node, src, others, dst, idx, into=None):
     out = node.outputs[0]
     k = int(np.prod(node.inputs[0].shape, dtype=np.int64))
     n = out.shape[0]
-    return [f"    {idx} = {others[0]}.reshape((1,))[0]",
+    return [f"    {idx} = c_view({others[0]}, (1,))[0]",
             f"    if {idx} < 0 or {idx} >= {n}:",
             "        raise IndexError('segment id out of range')",
             f"    {dst} = np.zeros({out.shape!r}, np.{out.dtype.name})",
-            f"    {dst}.reshape(({n * k},))[{idx} * {k}:({idx} + 1) * {k}] = "
-            f"{src}.reshape(({k},))"]
+            f"    c_view({dst}, ({n * k},))[{idx} * {k}:({idx} + 1) * {k}] = "
+            f"c_view({src}, ({k},))"]
 
 
 @plan_single("TensorArrayWrite", lambda node: not node.attrs["dynamic_size"], fresh=True,
@@ -70,9 +70,9 @@ def _tensor_array_write_lines(node, src, others, dst, idx, into=None):
     if into is not None and into != src:
         raise ValueError(f"TensorArrayWrite '{node.name}': writes in place into its own "
                          f"buffer only ({into!r} is not {src!r})")
-    return [f"    {idx} = {others[0]}.reshape((1,))[0]",
+    return [f"    {idx} = c_view({others[0]}, (1,))[0]",
             f"    if {idx} < 0 or {idx} >= {n}:",
             "        raise IndexError('TensorArray index out of range')",
             f"    {dst} = {src}" + ("" if into is not None else ".copy()"),
-            f"    {dst}.reshape(({n * k},))[{idx} * {k}:({idx} + 1) * {k}] = "
-            f"{others[1]}.reshape(({k},))"]
+            f"    c_view({dst}, ({n * k},))[{idx} * {k}:({idx} + 1) * {k}] = "
+            f"c_view({others[1]}, ({k},))"]
