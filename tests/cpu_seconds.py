@@ -4,9 +4,11 @@ Each test's CPU seconds (user + system, of its process and of the subprocesses i
 from its setup to its teardown) and wall seconds go to ``DIR/<worker>.tsv`` (one table per
 pytest-xdist worker, ``main.tsv`` without workers); at the end the run prints the files that took
 the most CPU and the worker that ran each.  CPU seconds are what compares between runs on a busy
-machine.  With an empty NUMGRAD_CACHE_DIR it counts the cold compiles that CI pays for:
+machine.  With an empty NUMGRAD_CACHE_DIR it counts the cold compiles that CI pays for (give
+the directory after ``=``: pytest would take a separate word for a test path when it looks for
+the project's root, before it knows the option):
 
-    NUMGRAD_CACHE_DIR=$(mktemp -d) python -m pytest -n 2 --dist loadfile --cpu-seconds /tmp/cpu
+    NUMGRAD_CACHE_DIR=$(mktemp -d) python -m pytest -n 2 --dist loadfile --cpu-seconds=/tmp/cpu
 """
 import collections
 import pathlib
