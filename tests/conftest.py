@@ -15,6 +15,8 @@ import pytest  # noqa: E402
 import numgrad as ng  # noqa: E402
 from numgrad import config  # noqa: E402
 
+pytest_plugins = ["cpu_seconds"]     # --cpu-seconds DIR: CPU seconds per test file
+
 
 # Tests whose result cannot depend on NUMGRAD_BACKEND (they name their backends, or run no
 # Session) are marked ``backend_independent``: a run under another backend deselects them, as

@@ -12,7 +12,7 @@ import pytest
 import numgrad as ng
 from numgrad.compiler.layout import PARALLEL_MIN
 
-from budget import examples
+from budget import cover, examples
 from plan_checks import check_plan
 
 pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
@@ -57,10 +57,17 @@ def test_w1_forward_and_backward_fuse_into_one_kernel():
                has_kernel=dict(reductions=1, outputs=3))
 
 
-@pytest.mark.parametrize("axis,keepdims", [(None, False), (0, False), (1, True), ((0, 2), False),
-                                           (-1, False), ([], False)])
-@pytest.mark.parametrize("reduce", [ng.reduce_sum, ng.reduce_mean, ng.reduce_max, ng.reduce_min,
-                                    ng.reduce_prod])
+_REDUCES = [ng.reduce_sum, ng.reduce_mean, ng.reduce_max, ng.reduce_min, ng.reduce_prod]
+_REDUCE_AXES = [(None, False), (0, False), (1, True), ((0, 2), False), (-1, False), ([], False)]
+# Each cell compiles its own forward and gradient kernels: the default run takes each reduction
+# on two of the axis lists and each axis list on one or two reductions (10 of 30 cells;
+# tests/test_gradients_numeric.py checks every reduction's gradient on every axis list against
+# finite differences), NUMGRAD_SLOW=1 every cell.
+_REDUCE_CELLS = [(r, a, k) for r, (a, k) in cover(_REDUCES, _REDUCE_AXES, per_row=2)]
+
+
+@pytest.mark.parametrize("reduce,axis,keepdims", _REDUCE_CELLS,
+                         ids=[f"{r.__name__}-{a}-{k}" for r, a, k in _REDUCE_CELLS])
 def test_reductions_over_any_axes_match(reduce, axis, keepdims, rng):
     v = rng.random((5, 4, 3)) + 0.5
     x = ng.placeholder(ng.float64, [None, 4, 3])
@@ -643,8 +650,14 @@ def test_diagonal_constants_become_a_shared_mask(rng):
                s.node.inputs[1].const is not None for s in plan.steps)
 
 
-@pytest.mark.parametrize("n", [7, 120])            # 120 * 120 * 3 >= PARALLEL_MIN: chunked
-@pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+# n = 120: 120 * 120 * 3 >= PARALLEL_MIN, chunked.  Each cell compiles its own kernels: the
+# default run takes float64 serial and float32 chunked, NUMGRAD_SLOW=1 all four.
+_TINY_INNER_CELLS = [(n, dtype, rtol) for (dtype, rtol), n in
+                     cover([(np.float64, 1e-12), (np.float32, 1e-5)], [7, 120])]
+
+
+@pytest.mark.parametrize("n,dtype,rtol", _TINY_INNER_CELLS,
+                         ids=[f"{d.__name__}-{n}" for n, d, _ in _TINY_INNER_CELLS])
 def test_sums_keeping_a_tiny_inner_dim_accumulate_in_lane_registers(n, dtype, rtol, rng):
     # W5's force sums: over j of f(i, j) * d[i, j, xyz].  The xyz loop is unrolled in the
     # source and each coordinate accumulates in a register (r<j>_<lane>), not in memory.

@@ -6,6 +6,8 @@ import pytest
 
 import numgrad as ng
 
+from budget import cover
+
 F32, F64 = np.float32, np.float64
 STEPS = 6
 W0 = np.array([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75], [-2.0, 1.0, 0.1], [0.3, -0.6, 1.2]])
@@ -277,9 +279,15 @@ def _trajectory(case, dt, sparse, backend=None, steps=STEPS):
     return out
 
 
-@pytest.mark.parametrize("dt", [F32, F64], ids=["float32", "float64"])
-@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
-@pytest.mark.parametrize("case", sorted(CASES))
+# Each cell builds and compiles its own update: the default run takes every optimizer both
+# dense and sparse, one in float32 and the other in float64 (alternating from one optimizer to
+# the next), NUMGRAD_SLOW=1 all four.
+_TRAJECTORY_CELLS = [(case, sparse, dt) for case, (sparse, dt) in cover(
+    sorted(CASES), [(False, F32), (True, F64), (False, F64), (True, F32)], per_row=2)]
+
+
+@pytest.mark.parametrize("case,sparse,dt", _TRAJECTORY_CELLS, ids=[
+    f"{c}-{'sparse' if s else 'dense'}-{np.dtype(d).name}" for c, s, d in _TRAJECTORY_CELLS])
 def test_trajectory_matches_numpy(case, sparse, dt):
     got = _trajectory(case, dt, sparse)
     ref = CASES[case][1](W0, dt)
