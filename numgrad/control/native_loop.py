@@ -201,6 +201,9 @@ class _NativeLoop:
         if got is None:
             if not (attrs["body_graph"].compilable() and attrs["cond_graph"].compilable()):
                 raise _NotNative(f"{what}: its loop vars' shapes are not static")
+            if attrs["history"] is not False and not config.get("NUMGRAD_NATIVE_NESTED_GRAD"):
+                raise _NotNative(f"{what} records its history (a loop's gradient inside this "
+                                 "loop; NUMGRAD_NATIVE_NESTED_GRAD=0)")
             if _runtime_sized(attrs, node.inputs):
                 raise _NotNative(f"{what}: an input's size is known only at run time")
             # a run-time-sized dim (a recorded history, read row by row: not part of the
