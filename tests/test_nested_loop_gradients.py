@@ -166,3 +166,17 @@ def test_while_in_map_fn_gradients():
             err = ng.test.compute_gradient_error(xs, [4, 3], loss, [], x_init_value=xv,
                                                  extra_feed_dict={a: 0.9})
     assert err < 1e-6
+
+
+def test_while_in_scan_gradients():
+    g = ng.Graph()
+    with g.as_default():
+        xs = ng.placeholder(F64, [4, 3], name="xs")
+        a = ng.placeholder(F64, [], name="a")
+        ys = ng.scan(lambda h, x: _inner_solve(0.5 * h + x, a, 2), xs,
+                     initializer=ng.zeros([3], F64))
+        loss = ng.reduce_sum(ys * ys)
+        gxs, ga = ng.gradients(loss, [xs, a])
+    xv = np.arange(12.0).reshape(4, 3) / 7 - 0.8
+    _assert_three(g, [loss, gxs, ga], {xs: xv, a: 0.9})
+    assert _native(_backward(g))

@@ -16,6 +16,11 @@ into a native ``while``, so an iteration costs no Python and no dispatch.
             t += 1
         return x0, .., h0[:t], .., t
 
+(A recording loop's body is the function ``loop_into(maxit, hb0, .., a0, ..)``, which takes
+its history buffers and returns them whole, grown where they filled up; ``loop`` calls it on
+new buffers of `cap` rows.  A native loop holding a loop's gradient calls ``loop_into`` with
+buffers it keeps across its iterations: recorded_call_lines.)
+
 Both plans are cpu CompiledPlans built with fuse_at_once whose every step a plan function can
 hold (compiler/emit_plan.py emittable): serial fused kernels (re-emitted hot), views, and the
 native singles (axis-0 rolls, one-row gathers, TensorArray reads and fixed-size writes).
@@ -27,8 +32,10 @@ share an array), so a map_fn or scan over n elements costs O(n), not O(n^2); a v
 (nor a view of one) is dead when the iteration ends, so its array is allocated once, before
 the loop (a W7 backward iteration makes ~45 arrays: allocating them once cut it from ~2.1 to
 ~0.9 us).  The values the results are outlive it: each has two arrays, written on even and
-odd iterations (a W7 iteration then allocates nothing; ~0.07 us less of ~0.8).  A cond inside is a native if/else of its branch plans (if_lines), a loop inside a
-call of its own native function (while_lines).
+odd iterations (a W7 iteration then allocates nothing; ~0.07 us less of ~0.8).  A cond
+inside is a native if/else of its branch plans (if_lines), a loop inside a call of its own
+native function (while_lines), a recording loop inside (the backward loop of a nested loop)
+a call writing into history buffers allocated before the loop (recorded_call_lines).
 
 Compile time is most of a cold first call, and Numba's front end dominates it: the body is
 kept to kernel calls, reshapes and simple copy loops (a slice assignment per roll made the
@@ -312,7 +319,8 @@ def _record_lines(h, x, shape):
 
 def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_idx, body_idx,
                 n_caps, history, branches, inner):
-    """(source of the njit function `loop`, its constant arguments in order).
+    """(source of the njit function `loop` (and, for a recording loop, `loop_into`:
+    _recording_source), its constant arguments in order).
 
     `cond_idx` / `body_idx`: for each capture feed of the cond / body plan, its index among
     the While's captures (`n_caps` of them).  The function's arguments are maxit (int64),

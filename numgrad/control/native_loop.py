@@ -27,7 +27,8 @@ What: the loop vars' shapes must be static (their shape invariants fully defined
 step of the cond and body plans must be a serial fused kernel, a view, a native single
 (compiler/emit_plan.py), an If whose branch plans are made of the same (emitted as a
 native if/else: only the taken branch runs) or a While that runs natively itself (a call of
-its native function).  Otherwise (a parallel-sized kernel, an opaque op, shapes that depend
+its native function; a recording loop, the gradient of a loop inside this one, writes its
+history into buffers this function keeps, compiler/emit_loop.py recorded_call_lines).  Otherwise (a parallel-sized kernel, an opaque op, shapes that depend
 on data) the loop runs in Python, a plan call per iteration, and ``explain`` (loop_report)
 says why.
 
