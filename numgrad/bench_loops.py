@@ -5,6 +5,8 @@
 ``python -m numgrad.bench_loops --map-grad [--elements ..] [--repeats ..] [--before-max 3000]``
 (loss and gradients through a map_fn: numgrad/bench_map_grad.py)
 ``python -m numgrad.bench_loops --ab-plan [--repeats 200]``
+``python -m numgrad.bench_loops --nested [--steps 200] [--inner 8] [--width 16] [--repeats 25]``
+(loss and gradients through a while_loop inside a while_loop: numgrad/bench_nested.py)
 
 ``--map`` times instead a ``map_fn`` over n elements (rows of 4 float64) whose body is a few
 transcendental ops per element, ``sin(r) * exp(-r * r) + tanh(r) * cos(r)``, as a native loop
@@ -399,7 +401,16 @@ def main(argv=None):
     p.add_argument("--elements", type=int, nargs="+", default=None)
     p.add_argument("--ab-plan", action="store_true",
                    help="numgrad alone: loops called from its plan function vs from Python")
+    p.add_argument("--nested", action="store_true",
+                   help="time loss and gradients through nested loops (numgrad/bench_nested.py)")
+    p.add_argument("--inner", type=int, default=8, help="--nested: fixed-point iterations")
+    p.add_argument("--width", type=int, default=16, help="--nested: the state's size")
     a = p.parse_args(argv)
+    if a.nested:
+        from .bench_nested import run as run_nested
+        steps = 200 if a.steps == STEPS else a.steps
+        run_nested(steps, a.inner, a.width, a.repeats, not a.no_peers)
+        return
     if a.ab_plan:
         run_ab_plan(a.steps, a.repeats)
         return

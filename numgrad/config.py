@@ -129,6 +129,11 @@ SWITCHES = {s.name: s for s in [
            "plan function that calls the loops' native functions itself, once they are "
            "compiled (no Python between its steps); 0 calls each loop from Python.  Read when "
            "a plan builds its plan function."),
+    Switch("NUMGRAD_NATIVE_NESTED_GRAD", "bool", True,
+           "A native loop may hold the gradient of a loop inside it (the inner loop's recording "
+           "copy, its history in buffers the outer function keeps, and its backward loop): the "
+           "backward loop of a nested loop runs natively; 0 keeps such a loop in Python, one "
+           "plan call per iteration (for comparison; read when the native loop is built)."),
     Switch("NUMGRAD_MAP_FN_THREAD_ROWS", "int", 2048,
            "A native map_fn loop runs ranges of its elements at once on numgrad's threads when "
            "each thread gets at least this many elements (results bit-identical to one thread); "

@@ -16,6 +16,11 @@ into a native ``while``, so an iteration costs no Python and no dispatch.
             t += 1
         return x0, .., h0[:t], .., t
 
+(A recording loop's body is the function ``loop_into(maxit, hb0, .., a0, ..)``, which takes
+its history buffers and returns them whole, grown where they filled up; ``loop`` calls it on
+new buffers of `cap` rows.  A native loop holding a loop's gradient calls ``loop_into`` with
+buffers it keeps across its iterations: recorded_call_lines.)
+
 Both plans are cpu CompiledPlans built with fuse_at_once whose every step a plan function can
 hold (compiler/emit_plan.py emittable): serial fused kernels (re-emitted hot), views, and the
 native singles (axis-0 rolls, one-row gathers, TensorArray reads and fixed-size writes).
@@ -27,8 +32,10 @@ share an array), so a map_fn or scan over n elements costs O(n), not O(n^2); a v
 (nor a view of one) is dead when the iteration ends, so its array is allocated once, before
 the loop (a W7 backward iteration makes ~45 arrays: allocating them once cut it from ~2.1 to
 ~0.9 us).  The values the results are outlive it: each has two arrays, written on even and
-odd iterations (a W7 iteration then allocates nothing; ~0.07 us less of ~0.8).  A cond inside is a native if/else of its branch plans (if_lines), a loop inside a
-call of its own native function (while_lines).
+odd iterations (a W7 iteration then allocates nothing; ~0.07 us less of ~0.8).  A cond
+inside is a native if/else of its branch plans (if_lines), a loop inside a call of its own
+native function (while_lines), a recording loop inside (the backward loop of a nested loop)
+a call writing into history buffers allocated before the loop (recorded_call_lines).
 
 Compile time is most of a cold first call, and Numba's front end dominates it: the body is
 kept to kernel calls, reshapes and simple copy loops (a slice assignment per roll made the
@@ -50,7 +57,7 @@ def _array_type(dtype, ndim):
     return f"nt.Array(from_dtype(np.dtype({np.dtype(dtype).str!r})), {ndim}, 'C', readonly=True)"
 
 
-def if_lines(em, node, branches, inner=None):
+def if_lines(em, node, branches, inner=None, temps=None):
     """Lines of an If step (a cond inside the loop body): the taken branch's plan only.
     `branches(node)` gives ((plan, runners, capture index), ...) for then and else; each
     branch's values are named with their own prefix, its results copied unless the branch
@@ -65,7 +72,7 @@ def if_lines(em, node, branches, inner=None):
         fed = {v.id for v in plan._feed_values}
         lines += sub.steps(plan.steps, runners,
                            lambda vid, shape, dtype: f"np.empty({shape!r}, np.{dtype.name})",
-                           indent="    ", special=_special(branches, inner))
+                           indent="    ", special=_special(branches, inner, temps))
         for out, v in zip(node.outputs, plan._fetch_values):
             own = v.id in sub.fresh and v.id not in fed
             lines.append(f"        {em.prefix}v{out.id} = {sub.arg(v)}{'' if own else '.copy()'}")
@@ -78,23 +85,27 @@ def if_lines(em, node, branches, inner=None):
     return lines
 
 
-def while_lines(em, node, inner):
+def while_lines(em, node, inner, temps=None):
     """Lines of a While step (a loop inside the loop body): a call of the inner loop's own
-    native function (`inner(node)`: its module name and constant arguments); its results
-    are new arrays."""
+    native function (`inner(node)`: its module name and constant arguments); its loop vars
+    are new arrays.  A recording loop (a gradient's copy, attr ``history``: the outer loop
+    is a backward loop holding the inner loop's gradient) calls ``loop_into`` with history
+    buffers this function keeps (recorded_call_lines)."""
     n, has_max = node.attrs["n_vars"], node.attrs["has_max"]
     module, consts = inner(node)
     fn = f"{em.prefix}w{node.outputs[0].id}_"
-    em.imports.append(f"from {module} import loop as {fn}")
     maxit = (f"np.int64(c_view({em.arg(node.inputs[n])}, (1,))[0])" if has_max
              else f"np.int64({1 << 62})")
-    args = [maxit, "np.int64(16)"] + [em.arg(v) for v in node.inputs[:n]]
+    args = [em.arg(v) for v in node.inputs[:n]]
     args += [em.arg(v) for v in node.inputs[n + has_max:]]
     for j, a in enumerate(consts):
         em.const_args.append((f"{fn}c{j}", a))
         em.params.append(f"{fn}c{j}")
         args.append(f"{fn}c{j}")
-    lines = [f"    {fn}r = {fn}({', '.join(args)})"]
+    if node.attrs["history"] is not False:
+        return recorded_call_lines(em, node, module, fn, maxit, args, temps)
+    em.imports.append(f"from {module} import loop as {fn}")
+    lines = [f"    {fn}r = {fn}({', '.join([maxit, 'np.int64(16)'] + args)})"]
     for i, out in enumerate(node.outputs):
         lines.append(f"    {em.prefix}v{out.id} = {fn}r[{i}]")
         em.bind(out, f"{em.prefix}v{out.id}")
@@ -102,13 +113,50 @@ def while_lines(em, node, inner):
     return lines
 
 
-def _special(branches, inner):
-    """The `special` step emitter of PlanEmitter.steps inside a native loop."""
+def recorded_call_lines(em, node, module, fn, maxit, args, temps):
+    """Lines calling a recording loop inside a native loop: ``loop_into`` (loop_source) with
+    one history buffer per recorded var, allocated before the outer loop (appended to
+    `temps`) and kept from one outer iteration to the next: the inner function writes its
+    rows into it and hands it back, grown (doubled) where an inner call ran more iterations
+    than it holds, so in the steady state an outer iteration allocates nothing.  The history
+    outputs are views of the buffers' first rows (read by the inner backward loop in the
+    same outer iteration, before the next call overwrites them); the trip count an int32
+    0-d array, also allocated before the loop."""
+    if temps is None:
+        raise ValueError(f"While '{node.name}' records history: it needs a native loop around")
+    n = node.attrs["n_vars"]
+    hist = node.outputs[n:-1]
+    em.imports.append(f"from {module} import loop_into as {fn}")
+    bufs = [f"{fn}h{k}" for k in range(len(hist))]
+    for b, out in zip(bufs, hist):
+        size = int(np.prod(out.shape[1:], dtype=np.int64))
+        temps.append((b, (16, size), out.dtype))
+    temps.append((f"{fn}tc", (1,), np.dtype(np.int32)))
+    lines = [f"    {fn}r = {fn}({', '.join([maxit] + bufs + args)})",
+             f"    {fn}t = {fn}r[{n + len(hist)}]"]
+    lines += [f"    {b} = {fn}r[{n + k}]" for k, b in enumerate(bufs)]
+    for i, out in enumerate(node.outputs[:n]):
+        lines.append(f"    {em.prefix}v{out.id} = {fn}r[{i}]")
+        em.bind(out, f"{em.prefix}v{out.id}")
+        em.fresh.add(out.id)
+    for b, out in zip(bufs, hist):
+        shape = ", ".join([f"{fn}t"] + [str(d) for d in out.shape[1:]])
+        lines.append(f"    {em.prefix}v{out.id} = c_view({b}[:{fn}t], ({shape},))")
+        em.bind(out, f"{em.prefix}v{out.id}")
+    trips = node.outputs[-1]
+    lines += [f"    {fn}tc[0] = {fn}t", f"    {em.prefix}v{trips.id} = c_view({fn}tc, ())"]
+    em.bind(trips, f"{em.prefix}v{trips.id}")
+    return lines
+
+
+def _special(branches, inner, temps=None):
+    """The `special` step emitter of PlanEmitter.steps inside a native loop; `temps` collects
+    the arrays to allocate before the loop ((name, shape, dtype), _plan_lines)."""
     def emit(em, node):
         if has_trait(node.type, "loop"):
-            return while_lines(em, node, inner)
+            return while_lines(em, node, inner, temps)
         if has_trait(node.type, "control_flow"):        # a branch (If)
-            return if_lines(em, node, branches, inner)
+            return if_lines(em, node, branches, inner, temps)
         raise ValueError(f"{node.type} '{node.name}' cannot run inside a native loop")
     return emit
 
@@ -238,7 +286,7 @@ def _plan_lines(em, plan, runners, names, mutable, temps, branches, inner, twin=
         steps, runners = late_writes(plan, len(mutable), runners)
         in_place = in_place_writes(plan, len(mutable), steps)
     lines = em.steps(steps, runners, temp, indent="    ", into=into,
-                     special=_special(branches, inner), in_place=in_place)
+                     special=_special(branches, inner, temps), in_place=in_place)
     outs = [(em.arg(v), v.id in em.fresh) for v in plan._fetch_values]
     return lines, outs
 
@@ -271,7 +319,8 @@ def _record_lines(h, x, shape):
 
 def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_idx, body_idx,
                 n_caps, history, branches, inner):
-    """(source of the njit function `loop`, its constant arguments in order).
+    """(source of the njit function `loop` (and, for a recording loop, `loop_into`:
+    _recording_source), its constant arguments in order).
 
     `cond_idx` / `body_idx`: for each capture feed of the cond / body plan, its index among
     the While's captures (`n_caps` of them).  The function's arguments are maxit (int64),
@@ -298,10 +347,7 @@ def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_i
     lines += [f"    {name} = np.empty({shape!r}, np.{dtype.name})" for name, shape, dtype in temps]
     lines += [f"    {name} = {expr}" for expr, name in hoist.items()]
     recorded = () if history is None else history
-    for i in recorded:
-        v = var_vals[i]
-        size = int(np.prod(v.shape, dtype=np.int64))
-        lines.append(f"    h{i} = np.empty((max(cap, 1), {size}), np.{v.dtype.name})")
+    lines += [f"    h{i} = hb{i}" for i in recorded]
     lines += ["    t = 0", "    while t < maxit:"]
     lines += cond_lines
     lines += [f"        if not {c_flat}[0]:", "            break"]
@@ -309,7 +355,7 @@ def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_i
         v = var_vals[i]
         size = int(np.prod(v.shape, dtype=np.int64))
         lines += [f"        if t == h{i}.shape[0]:",
-                  f"            g{i} = np.empty((2 * t, {size}), np.{v.dtype.name})",
+                  f"            g{i} = np.empty((max(2 * t, 4), {size}), np.{v.dtype.name})",
                   f"            g{i}[:t] = h{i}",
                   f"            h{i} = g{i}"]
         lines += _record_lines(f"h{i}", f"x{i}", v.shape)
@@ -320,24 +366,51 @@ def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_i
     lines.append(f"        {', '.join(xs)}{',' if n_vars == 1 else ''} = "
                  f"({', '.join(results)}{',' if n_vars == 1 else ''})")
     lines.append("        t += 1")
-    rets = xs + [f"h{i}[:t]" for i in recorded] + ["t"]
+    rets = xs + [f"h{i}" for i in recorded] + ["t"]
     lines.append(f"    return ({', '.join(rets)},)")
     const_args = cem.const_args + bem.const_args
-    params = (["maxit", "cap"] + [f"a{i}" for i in range(n_vars)] + caps
-              + [name for name, _ in const_args])
+    params = ([f"a{i}" for i in range(n_vars)] + caps + [name for name, _ in const_args])
     cap_vals = [None] * n_caps
     for plan, idx in ((cond_plan, cond_idx), (body_plan, body_idx)):
         for k, v in zip(idx, plan._feed_values[n_vars:]):
             cap_vals[k] = v
-    sig = ["nt.int64", "nt.int64"] + [_array_type(v.dtype, len(v.shape)) for v in var_vals]
+    sig = [_array_type(v.dtype, len(v.shape)) for v in var_vals]
     if any(v is None for v in cap_vals):
         raise ValueError("a capture that neither the cond nor the body reads")
     sig += [_array_type(v.dtype, len(v.shape)) for v in cap_vals]
     sig += [_array_type(a.dtype, a.ndim) for _, a in const_args]
-    source = ("import numpy as np\nfrom numba import njit, types as nt\n"
-              "from numba.np.numpy_support import from_dtype\n"
-              "from numgrad.kernels.cpu.views import c_view\n"
-              + "\n".join(cem.imports + bem.imports) + "\n\n\n"
-              f"@njit(({', '.join(sig)},), cache=True, nogil=True)\n"
-              f"def loop({', '.join(params)}):\n" + "\n".join(lines) + "\n")
+    head = ("import numpy as np\nfrom numba import njit, types as nt\n"
+            "from numba.np.numpy_support import from_dtype\n"
+            "from numgrad.kernels.cpu.views import c_view\n"
+            + "\n".join(cem.imports + bem.imports) + "\n\n\n")
+    if history is None:
+        source = (head + f"@njit((nt.int64, nt.int64, {', '.join(sig)},), cache=True, "
+                  f"nogil=True)\ndef loop(maxit, cap, {', '.join(params)}):\n"
+                  + "\n".join(lines) + "\n")
+    else:
+        source = head + _recording_source(recorded, [var_vals[i] for i in recorded], n_vars,
+                                          lines, params, sig)
     return source, [a for _, a in const_args]
+
+
+def _recording_source(recorded, rec_vals, n_vars, lines, params, sig):
+    """The functions of a recording loop: ``loop_into(maxit, hb.., <args>)`` runs it (its
+    `lines`), writing the history into the buffers hb (one per recorded var, indices
+    `recorded`, values `rec_vals`; 2-D: rows x elements) and returning them, grown where
+    they filled up, after the loop vars, then the trip count; ``loop(maxit, cap, <args>)``
+    (the signature of every loop function) calls it on new buffers of `cap` rows and
+    returns the blocks of the rows written.  A native loop holding the gradient of a loop
+    calls ``loop_into`` with buffers it keeps across its iterations (recorded_call_lines)."""
+    hbs = [f"hb{i}" for i in recorded]
+    hsig = [f"nt.Array(from_dtype(np.dtype({v.dtype.str!r})), 2, 'C')" for v in rec_vals]
+    news = [f"np.empty((max(cap, 1), {int(np.prod(v.shape, dtype=np.int64))}), "
+            f"np.{v.dtype.name})" for v in rec_vals]
+    r = len(rec_vals)
+    rets = [f"r[{i}]" for i in range(n_vars)] + [f"r[{n_vars + k}][:t]" for k in range(r)]
+    return (f"@njit((nt.int64, {', '.join(hsig + sig)},), cache=True, nogil=True)\n"
+            f"def loop_into(maxit, {', '.join(hbs + params)}):\n" + "\n".join(lines) + "\n\n\n"
+            f"@njit((nt.int64, nt.int64, {', '.join(sig)},), cache=True, nogil=True)\n"
+            f"def loop(maxit, cap, {', '.join(params)}):\n"
+            f"    r = loop_into(maxit, {', '.join(news + params)})\n"
+            f"    t = r[{n_vars + r}]\n"
+            f"    return ({', '.join(rets + ['t'])},)\n")

@@ -27,7 +27,8 @@ What: the loop vars' shapes must be static (their shape invariants fully defined
 step of the cond and body plans must be a serial fused kernel, a view, a native single
 (compiler/emit_plan.py), an If whose branch plans are made of the same (emitted as a
 native if/else: only the taken branch runs) or a While that runs natively itself (a call of
-its native function).  Otherwise (a parallel-sized kernel, an opaque op, shapes that depend
+its native function; a recording loop, the gradient of a loop inside this one, writes its
+history into buffers this function keeps, compiler/emit_loop.py recorded_call_lines).  Otherwise (a parallel-sized kernel, an opaque op, shapes that depend
 on data) the loop runs in Python, a plan call per iteration, and ``explain`` (loop_report)
 says why.
 
@@ -199,10 +200,17 @@ class _NativeLoop:
         key = (id(node), "while")
         got = self._branch_plans.get(key)
         if got is None:
-            if attrs["history"] is not False or not (attrs["body_graph"].compilable()
-                                        and attrs["cond_graph"].compilable()):
+            if not (attrs["body_graph"].compilable() and attrs["cond_graph"].compilable()):
                 raise _NotNative(f"{what}: its loop vars' shapes are not static")
-            vals = [np.zeros(v.shape, v.dtype) for v in node.inputs]
+            if attrs["history"] is not False and not config.get("NUMGRAD_NATIVE_NESTED_GRAD"):
+                raise _NotNative(f"{what} records its history (a loop's gradient inside this "
+                                 "loop; NUMGRAD_NATIVE_NESTED_GRAD=0)")
+            if _runtime_sized(attrs, node.inputs):
+                raise _NotNative(f"{what}: an input's size is known only at run time")
+            # a run-time-sized dim (a recorded history, read row by row: not part of the
+            # inner function's signature) given one row
+            vals = [np.zeros([1 if d == RUNTIME else d for d in v.shape], v.dtype)
+                    for v in node.inputs]
             loop, caps = vals[:n], vals[n + has_max:]
             got = _native_for(attrs, loop, caps)
             if got is None:
@@ -499,9 +507,7 @@ def plan_call(node):
     n = attrs["n_vars"]
     specs = [(v.shape, v.dtype.str) for v in node.inputs]
     loop, caps = specs[:n], specs[n + attrs["has_max"]:]
-    rows = _row_rows(attrs)
-    if any(RUNTIME in s for s, _ in loop) or any(RUNTIME in s[k in rows:]
-                                             for k, (s, _) in enumerate(caps)):
+    if _runtime_sized(attrs, node.inputs):
         return None
     key = _key_of(attrs, loop, caps)
     table = _LOOPS.get(body, {})
@@ -516,6 +522,16 @@ def plan_call(node):
     if not isinstance(got, _NativeLoop):
         return None
     return got if got.ready() else WAIT
+
+
+def _runtime_sized(attrs, inputs):
+    """Whether a While's `inputs` (graph values) have a size known only at run time other
+    than the first dim of a capture its functions read only row by row (a recorded history,
+    _row_rows): such a loop cannot have one native function for every call."""
+    n, has_max = attrs["n_vars"], attrs["has_max"]
+    rows = _row_rows(attrs)
+    return any(RUNTIME in v.shape for v in inputs[:n]) or any(
+        RUNTIME in v.shape[k in rows:] for k, v in enumerate(inputs[n + has_max:]))
 
 
 def _may_thread(attrs):
