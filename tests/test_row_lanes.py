@@ -101,6 +101,11 @@ def test_a_w6_like_plan_runs_as_row_blocks_matching_numpy(pinn, monkeypatch):
     _close(first, want)
     for a, b in zip(first, again):              # deterministic from call to call
         assert np.array_equal(a, b)
+    with threads.limited(1):                    # one thread: its partial sums alone
+        with config.override(**ROWS_ON):
+            alone = sess.run(fetches, feed)
+    assert choice.native.ranges == [(0, ROWS)]
+    _close(alone, first, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("n_threads,block,ranges", [
