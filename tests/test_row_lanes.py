@@ -13,7 +13,7 @@ from numgrad.kernels.cpu import blas_call
 pytestmark = [pytest.mark.backend_independent,          # see tests/conftest.py
               pytest.mark.skipif(not blas_call.available(), reason=blas_call.describe())]
 
-ROWS = 50               # with blocks of 8: six whole blocks and a ragged one of 2 rows
+ROWS = 50               # two threads of 25 rows in blocks of 8: three whole blocks and one row
 ROWS_ON = dict(NUMGRAD_ROW_LANES="on", NUMGRAD_NATIVE_PLAN="off", NUMGRAD_INTERPRET_CALLS=0)
 OFF = dict(NUMGRAD_ROW_LANES="off", NUMGRAD_NATIVE_PLAN="off", NUMGRAD_INTERPRET_CALLS=0)
 
@@ -96,7 +96,7 @@ def test_a_w6_like_plan_runs_as_row_blocks_matching_numpy(pinn, monkeypatch):
     assert choice.reason is None and choice.native is not None, choice.describe_own()
     made = choice.native
     assert made.completed == 2                  # neither call fell back to the steps
-    assert made.block == 8 and made.ranges == [(0, 24), (24, ROWS)]
+    assert made.block == 8 and made.ranges == [(0, 25), (25, ROWS)]
     assert "row blocks: 2 thread(s) over 50 rows in blocks of 8" in plan.summary()
     _close(first, want)
     for a, b in zip(first, again):              # deterministic from call to call
@@ -110,8 +110,8 @@ def test_a_w6_like_plan_runs_as_row_blocks_matching_numpy(pinn, monkeypatch):
 
 @pytest.mark.parametrize("n_threads,block,ranges", [
     (1, 8, [(0, ROWS)]),
-    (2, 32, [(0, 32), (32, ROWS)]),             # one block per thread, the second short
-    (2, 64, [(0, 0), (0, ROWS)]),               # fewer blocks than threads
+    (2, 16, [(0, 25), (25, ROWS)]),             # two blocks per thread, the second short
+    (2, 64, [(0, 25), (25, ROWS)]),             # one short block per thread
     (2, 1, [(0, 25), (25, ROWS)]),              # one row a block
 ])
 def test_row_blocks_for_any_split_of_the_rows(pinn, monkeypatch, n_threads, block, ranges):

@@ -64,8 +64,9 @@ class RowPlan:
         self.sources = emit_rowblock.sources(plan, plan.runners, rl)
         self.arena = np.empty(self.layout.arena_bytes, np.uint8)
         self.works = np.zeros((n_threads, max(emit_rowblock.ALIGN, rl.work_bytes)), np.uint8)
-        blocks = -(-rows // self.block)
-        cuts = [min(rows, self.block * (blocks * k // n_threads)) for k in range(n_threads + 1)]
+        # equal shares of the rows (each thread's last block may be short): W6's 10,000 rows
+        # in blocks of 512 are 5,000 a thread, not 5,120 and 4,880
+        cuts = [rows * k // n_threads for k in range(n_threads + 1)]
         self.ranges = list(zip(cuts[:-1], cuts[1:]))
         self.consts = [a for _, a in plan.consts]
         self.fetch = [self.layout.given[v.id] for v in plan._fetch_values]
