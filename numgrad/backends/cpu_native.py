@@ -24,6 +24,11 @@ process and always runs native where it can; ``off`` never.  A plan runs native 
 every step can (emit_lane's native_step) and its fetches are values its steps make.  A
 failed native call (a lane raised) is run again by the step runner, which raises the step's
 own error.
+
+A NativeChoice also holds the plan's row-block choice (backends/cpu_rowblock.RowChoice, a
+subclass built, compiled and measured the same way, `NUMGRAD_ROW_LANES`): where the plan can
+run as row blocks, each call goes to it first, and it measures its own calls against this
+choice's (native lanes or the step runner).
 """
 import threading
 import time

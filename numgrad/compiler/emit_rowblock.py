@@ -271,7 +271,7 @@ class _RowsEmitter:
             self._matmul(st.node)
         else:
             self._copy(st.node)
-        self.scratch.done(s, self.blocks)
+        self.scratch.done(s)
 
     def _arg(self, v, kshape, out=False):
         if v.id in self.found.row_values:
@@ -337,9 +337,7 @@ class _RowsEmitter:
         w = self.output(whole) if concat else self.block(whole)
         w3 = f"{w}.reshape(({rows3}, {shape[ax]}, {inner}))"
         start = 0
-        for v in parts:
-            if v.shape is None or not v.shape or v.shape[0] != self.rows:
-                continue        # a split's sizes (a constant), not a slab
+        for v in parts:         # every slab has the rows (row_blocks' ROW copies)
             d = v.shape[ax]
             part = self.block(v) if concat else self.output(v)
             p3 = f"{part}.reshape(({rows3}, {d}, {inner}))"
@@ -374,7 +372,7 @@ class _Scratch:
         self.held[v.id] = j
         return f"s{j}"
 
-    def done(self, s, blocks):
+    def done(self, s):
         """Release the arrays whose values step s read last (or that nobody reads)."""
         for vid in list(self.held):
             if self.last.get(vid, s) <= s:

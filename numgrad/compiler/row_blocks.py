@@ -7,7 +7,9 @@ and splits over threads by blocks; the sums over rows (weight-gradient products 
 bias gradients, the loss's means) become per-thread partial sums added once at the end.
 numgrad/bench_rowblock.py measures the layout written by hand for W6 (15 ms at one thread,
 ~8 ms at two, against numgrad's 24 ms and 14 ms); this module is the part of a planner that
-decides, from the steps and their ops' declarations, which steps the block loop can take.
+decides, from the steps and their ops' declarations, which steps the block loop can take
+(compiler/emit_rowblock.py writes the loop from its `analyse`, backends/cpu_rowblock.py runs
+it).
 
 `classify(plan, rows)` gives every step one role:
 
