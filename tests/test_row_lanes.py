@@ -1,6 +1,7 @@
 """Row-block plans (backends/cpu_rowblock.py, compiler/emit_rowblock.py): a plan's steps over
-its rows run in blocks on every thread, with per-thread partial sums; results within float32
-rounding of the NumPy backend and of finite differences, the same from call to call."""
+its rows run in blocks, taken in turn by every thread, with per-block partial sums; results
+within float32 rounding of the NumPy backend and of finite differences, the same from call to
+call and for any number of threads."""
 import numpy as np
 import pytest
 
@@ -13,7 +14,7 @@ from numgrad.kernels.cpu import blas_call
 pytestmark = [pytest.mark.backend_independent,          # see tests/conftest.py
               pytest.mark.skipif(not blas_call.available(), reason=blas_call.describe())]
 
-ROWS = 50               # two threads of 25 rows in blocks of 8: three whole blocks and one row
+ROWS = 50               # in blocks of 8: six whole blocks and one of 2 rows
 ROWS_ON = dict(NUMGRAD_ROW_LANES="on", NUMGRAD_NATIVE_PLAN="off", NUMGRAD_INTERPRET_CALLS=0)
 OFF = dict(NUMGRAD_ROW_LANES="off", NUMGRAD_NATIVE_PLAN="off", NUMGRAD_INTERPRET_CALLS=0)
 
@@ -96,30 +97,30 @@ def test_a_w6_like_plan_runs_as_row_blocks_matching_numpy(pinn, monkeypatch):
     assert choice.reason is None and choice.native is not None, choice.describe_own()
     made = choice.native
     assert made.completed == 2                  # neither call fell back to the steps
-    assert made.block == 8 and made.ranges == [(0, 25), (25, ROWS)]
-    assert "row blocks: 2 thread(s) over 50 rows in blocks of 8" in plan.summary()
+    assert (made.block, made.blocks, made.threads) == (8, 7, 2)
+    assert "row blocks: 2 thread(s) over 50 rows in 7 blocks of 8" in plan.summary()
     _close(first, want)
     for a, b in zip(first, again):              # deterministic from call to call
         assert np.array_equal(a, b)
     with threads.limited(1):                    # one thread: its partial sums alone
         with config.override(**ROWS_ON):
             alone = sess.run(fetches, feed)
-    assert choice.native.ranges == [(0, ROWS)]
-    _close(alone, first, rtol=1e-5, atol=1e-7)
+    assert choice.native.threads == 1
+    for a, b in zip(alone, first):              # the same blocks, added in the same order
+        assert np.array_equal(a, b)
 
 
-@pytest.mark.parametrize("n_threads,block,ranges", [
-    (1, 8, [(0, ROWS)]),
-    (2, 16, [(0, 25), (25, ROWS)]),             # two blocks per thread, the second short
-    (2, 64, [(0, 25), (25, ROWS)]),             # one short block per thread
-    (2, 1, [(0, 25), (25, ROWS)]),              # one row a block
+@pytest.mark.parametrize("n_threads,block,blocks", [
+    (1, 16, 4),                                 # the last block short
+    (2, 64, 1),                                 # one block for two threads
+    (2, 1, ROWS),                               # one row a block
 ])
-def test_row_blocks_for_any_split_of_the_rows(pinn, monkeypatch, n_threads, block, ranges):
+def test_row_blocks_for_any_split_of_the_rows(pinn, monkeypatch, n_threads, block, blocks):
     sess, fetches, feed, _, want = pinn
     monkeypatch.setattr(cpu_rowblock, "block_rows", lambda rows, n: block)
     got, again = _run(sess, fetches, feed, n_threads, block=block, monkeypatch=monkeypatch)
     made = _choice(sess)[1].native
-    assert made.ranges == ranges and made.completed == 2
+    assert made.blocks == blocks and made.completed == 2
     _close(got, want)
     for a, b in zip(got, again):
         assert np.array_equal(a, b)

@@ -6,14 +6,15 @@ small steps.  compiler/row_blocks.py classifies every step of such a plan from i
 declarations: row-local, a sum over the rows, or outside the rows.  When no step is anything
 else, compiler/emit_rowblock.py writes three nogil Numba functions: `pre` (the steps outside
 the rows that the loop reads), `rows` (the block loop over one thread's rows, its
-intermediates in block-sized scratch arrays that stay in cache) and `post` (the threads'
-partial sums added in thread order, then the remaining steps).  A call runs `pre` on the
-calling thread, `rows` on every thread (the calling one and numgrad's pool), each on a fixed
-share of the blocks, then `post`.  numgrad/bench_rowblock.py measured the same layout
+intermediates in block-sized scratch arrays that stay in cache) and `post` (the blocks'
+partial sums added in block order, then the remaining steps).  A call runs `pre` on the
+calling thread, `rows` on every thread (the calling one and numgrad's pool), each taking the
+next block not yet taken until none is left (a thread whose core another process takes
+holds up no other), then `post`.  numgrad/bench_rowblock.py measured the same layout
 written by hand for W6: 15 ms on one thread and ~8 ms on two, against 14-24 ms.
 
 The results are the step runner's within rounding (the sums over the rows are added per
-block, then per thread), the same from call to call for a given number of threads.
+block, then block after block): the same from call to call and for any number of threads.
 
 `NUMGRAD_ROW_LANES` (config.py): ``auto`` (default) builds a row-block plan where one can
 run, beside native lanes (backends/cpu_native.py, whose choice machinery it shares:
@@ -63,11 +64,11 @@ class RowPlan:
         self.layout = rl.layout
         self.sources = emit_rowblock.sources(plan, plan.runners, rl)
         self.arena = np.empty(self.layout.arena_bytes, np.uint8)
-        self.works = np.zeros((n_threads, max(emit_rowblock.ALIGN, rl.work_bytes)), np.uint8)
-        # equal shares of the rows (each thread's last block may be short): W6's 10,000 rows
-        # in blocks of 512 are 5,000 a thread, not 5,120 and 4,880
-        cuts = [rows * k // n_threads for k in range(n_threads + 1)]
-        self.ranges = list(zip(cuts[:-1], cuts[1:]))
+        self.blocks = -(-rows // self.block)
+        # each block's partial sums, added in block order by `post`
+        self.works = np.zeros((self.blocks, max(emit_rowblock.ALIGN, rl.work_bytes)), np.uint8)
+        self.counter = np.zeros(1, np.int64)        # the next block to take
+        self.threads = n_threads
         self.consts = [a for _, a in plan.consts]
         self.fetch = [self.layout.given[v.id] for v in plan._fetch_values]
         self.lock = threading.Lock()
@@ -75,7 +76,7 @@ class RowPlan:
                 [np.empty(shape, dtype) for shape, dtype in self.layout.out_allocs] +
                 [self.arena])
         i64 = np.int64(0)
-        samples = {"pre": base, "rows": base + [self.works, i64, i64, i64, i64],
+        samples = {"pre": base, "rows": base + [self.works, self.counter, i64],
                    "post": base + [self.works]}
         self.signatures = {name: tuple(numba.typeof(a) for a in args)
                            for name, args in samples.items()}
@@ -83,11 +84,6 @@ class RowPlan:
         self.completed = 0              # calls run to the end (the rest fell back)
         if load:
             self.load()
-
-    @property
-    def lanes(self):
-        """Each thread's rows (for reports)."""
-        return self.ranges
 
     def kernel_sources(self):
         return cpu_native.kernel_sources(self.plan)
@@ -130,11 +126,10 @@ class RowPlan:
         try:
             with threads.limited(1):
                 fns["pre"](*base)
-            run = (fns["rows"], base, self.works, self.block)
-            helpers = [threads.pool().submit(_rows, *run, k, lo, hi)
-                       for k, (lo, hi) in enumerate(self.ranges) if k]
-            lo, hi = self.ranges[0]
-            ok = _rows(*run, 0, lo, hi)
+            self.counter[0] = 0
+            run = (fns["rows"], base, self.works, self.counter, self.block)
+            helpers = [threads.pool().submit(_rows, *run) for _ in range(self.threads - 1)]
+            ok = _rows(*run)
             for f in helpers:
                 ok = f.result() and ok
             if not ok:
@@ -146,10 +141,10 @@ class RowPlan:
         return True
 
 
-def _rows(fn, base, works, block, k, lo, hi):
+def _rows(fn, base, works, counter, block):
     try:
         with threads.limited(1):
-            return fn(*base, works, np.int64(k), np.int64(lo), np.int64(hi), np.int64(block))
+            return fn(*base, works, counter, np.int64(block))
     except Exception:  # noqa: BLE001  (reported as a failed call: the step runner reruns it)
         return False
 
@@ -190,5 +185,5 @@ class RowChoice(cpu_native.NativeChoice):
         if self.mode() == "on":
             how = "NUMGRAD_ROW_LANES=on"
         made = self.native
-        return (f"row blocks: {len(made.ranges)} thread(s) over {made.layout_rows.rows} rows "
-                f"in blocks of {made.block} ({how})")
+        return (f"row blocks: {made.threads} thread(s) over {made.layout_rows.rows} rows in "
+                f"{made.blocks} blocks of {made.block} ({how})")

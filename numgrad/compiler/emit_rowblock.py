@@ -12,24 +12,26 @@ workers compile):
 
 * ``pre(feeds, consts, outs, arena)``: the steps outside the rows that the block loop reads
   (views of weights, the data rows' steps it needs), in plan order;
-* ``rows(feeds, consts, outs, arena, works, k, start, stop, block)``: every ROW and REDUCE
-  step in plan order, on the blocks of `block` rows of [start, stop), thread k's share: fused kernels called with the
-  block's row count (their first size; one chunk), products ``X[b0:b1] @ W`` into the block
-  of the output, weight gradients ``X[b0:b1]^T @ dY[b0:b1]`` accumulated (gemm with beta 1)
-  into thread k's partial sum in ``works[k]``, and a kernel's sums over the rows written to a
+* ``rows(feeds, consts, outs, arena, works, counter, block)``: every ROW and REDUCE step in
+  plan order, block after block of `block` rows, each thread taking the next block not yet
+  taken (an atomic counter) until none is left: fused kernels called with the block's row
+  count (their first size; one chunk), products ``X[b0:b1] @ W`` into the block of the
+  output, weight gradients ``X[b0:b1]^T @ dY[b0:b1]`` accumulated (gemm with beta 1) into
+  the block's partial sums in ``works[b]``, and a kernel's sums over the rows written to a
   block-sized temporary and added to that partial.  Row values that are not fetched live in
   scratch arrays of one block, reused once their last reader has run: the block's
   intermediates stay in cache.  Fetched row values are written block by block into the
   caller's arrays.
-* ``post(feeds, consts, outs, arena, works)``: the partial sums added in thread order (0, 1,
-  ...), so the results do not depend on timing, then the remaining steps outside the rows
-  (the AddN of partial weight gradients, an optimizer's update).
+* ``post(feeds, consts, outs, arena, works)``: the blocks' partial sums added in block order,
+  so the results depend neither on timing nor on which thread ran which block (nor on the
+  number of threads), then the remaining steps outside the rows (the AddN of partial weight
+  gradients, an optimizer's update).
 
 Values crossing between the three functions live in one byte buffer (emit_lane.Layout, the
 functions taking the places of three lanes).  A mean over the rows divides each block's sum
 by the count over all rows (the kernels take their counts as arguments), so the partial
 sums add up to it.  The results are the step runner's within rounding: sums over the rows
-are added in another order (per block, then per thread).
+are added in another order (per block, then block after block).
 """
 import numpy as np
 
@@ -59,7 +61,7 @@ def dependencies(plan):
 class RowLayout:
     """Which function runs each step (lane_of: PRE, ROWS or POST), where values live
     (`layout`: emit_lane.Layout over those three), and each sum over the rows' offset in a
-    thread's partial buffer (`partials`, `work_bytes`)."""
+    block's partial buffer (`partials`, `work_bytes`)."""
 
     def __init__(self, plan, found):
         self.rows, self.found = found.rows, found
@@ -146,8 +148,8 @@ def _module(em, name, params, lines, extra=""):
 
 
 def _combine(plan, rl, em):
-    """Lines of `post` adding the threads' partial sums, thread 0 first, into the values
-    that are fetched or read after the block loop."""
+    """Lines of `post` adding the blocks' partial sums, block 0 first, into the values that
+    are fetched or read after the block loop."""
     for vid, off in rl.partials.items():
         if vid not in rl.layout.given and vid not in rl.layout.offsets:
             continue
@@ -174,27 +176,30 @@ class _RowsEmitter:
         self.consts = [vid for vid, _ in plan.consts]
         self.names.update({vid: f"c{k}" for k, vid in enumerate(self.consts)})
         self.top, self.body, self.imports = [], [], []
+        self.per_block = []         # lines at the start of each block (views of its partials)
         self.whole = {}             # value id -> its whole array's name (set up in top)
         self.blocks = {}            # value id -> the name of its block (in the body)
         self.scratch = _Scratch(plan, rl)
 
     def source(self):
-        top = ["    work = works[k]", "    work[:] = 0"]
+        loop = ["    blocks = works.shape[0]", "    while True:",
+                "        b = next_block(counter)", "        if b >= blocks:", "            break",
+                "        work = works[b]", "        work[:] = 0"]
         for vid, off in self.rl.partials.items():
             v = self.plan._values[vid]
-            top.append(f"    r{vid} = work[{off}:{off + v.size * v.dtype.itemsize}]"
-                       f".view(np.{v.dtype.name}).reshape({tuple(v.shape)!r})")
+            loop.append(f"        r{vid} = work[{off}:{off + v.size * v.dtype.itemsize}]"
+                        f".view(np.{v.dtype.name}).reshape({tuple(v.shape)!r})")
         for s in self.rl.steps[ROWS]:
             self._step(s)
-        top += self.top + self.scratch.lines()
-        params = plan_params(self.plan, self.layout) + ["arena", "works", "k", "start", "stop",
-                                                         "block"]
-        loop = ["    for b0 in range(start, stop, block):",
-                "        b1 = min(b0 + block, stop)",
-                "        nb = b1 - b0"]
+        loop += self.per_block + ["        b0 = b * block",
+                                  f"        b1 = min(b0 + block, {int_literal(self.rows)})",
+                                  "        nb = b1 - b0"]
+        top = self.top + self.scratch.lines()
+        params = plan_params(self.plan, self.layout) + ["arena", "works", "counter", "block"]
         head = ("import numpy as np\nfrom numba import njit\n"
                 "from numgrad.kernels.cpu.blas_call import (available, matmul_acc_into,\n"
-                "                                          matmul_into)\n" +
+                "                                          matmul_into)\n"
+                "from numgrad.kernels.cpu.lane_sync import next_block\n" +
                 "\n".join(self.imports) + "\n\n"
                 "available()     # registers the BLAS symbols the function links to\n\n\n")
         return (head + "@njit(nogil=True, cache=True)\n"
@@ -295,8 +300,8 @@ class _RowsEmitter:
             v = values[vid]
             if vid in self.rl.partials:
                 self.top += [f"    t{vid} = np.empty({tuple(shape)!r}, np.{v.dtype.name})",
-                             f"    u{vid} = t{vid}.reshape({max(1, v.size)})",
-                             f"    q{vid} = r{vid}.reshape({max(1, v.size)})"]
+                             f"    u{vid} = t{vid}.reshape({max(1, v.size)})"]
+                self.per_block.append(f"        q{vid} = r{vid}.reshape({max(1, v.size)})")
                 args.append(f"t{vid}" if tuple(shape) == tuple(kshape) else
                             f"t{vid}.reshape({kshape!r})")
                 sums.append(vid)
