@@ -177,7 +177,8 @@ class RowChoice(cpu_native.NativeChoice):
             return f"row blocks: no ({self.reason})"
         if self.mode() == "off":
             return "row blocks: possible, off (NUMGRAD_ROW_LANES=off)"
-        if self.mode() == "auto" and self.estimate < cpu_native.AUTO_MIN_SECONDS:
+        if self.native is None and self.mode() == "auto" and \
+                self.estimate < cpu_native.AUTO_MIN_SECONDS:
             return "row blocks: possible, not worth compiling (as native lanes)"
         if self.native is None:
             return "row blocks: possible, " + ("compiling in a worker" if self.pending else
