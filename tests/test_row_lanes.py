@@ -21,7 +21,8 @@ OFF = dict(NUMGRAD_ROW_LANES="off", NUMGRAD_NATIVE_PLAN="off", NUMGRAD_INTERPRET
 
 def _pinn(n=ROWS, layers=(2, 5, 1), seed=0, train=False):
     """A small W6 (bench_train.py): u(t, x) by an MLP, u_t, u_x and u_xx by ng.gradients,
-    the residual's mean square; (fetches, feed, params).  train: Adam's step and the loss."""
+    the residual's mean square; (fetches, feed, params).  train: Adam's step, the loss and
+    the residual (a fetched value over the rows)."""
     rng = np.random.default_rng(seed)
     t = ng.placeholder(ng.float32, [n, 1])
     x = ng.placeholder(ng.float32, [n, 1])
@@ -38,7 +39,7 @@ def _pinn(n=ROWS, layers=(2, 5, 1), seed=0, train=False):
     loss = ng.reduce_mean(ng.square(f))
     flat = [p for pair in params for p in pair]
     if train:
-        fetches = [ng.train.AdamOptimizer(0.01).minimize(loss), loss]
+        fetches = [ng.train.AdamOptimizer(0.01).minimize(loss), loss, f]
     else:
         fetches = [loss] + ng.gradients(loss, flat)
     feed = {t: rng.uniform(0, 1, (n, 1)).astype(np.float32),
@@ -150,7 +151,7 @@ def test_row_block_gradients_match_finite_differences(pinn, monkeypatch):
 def test_adam_steps_as_row_blocks_match_numpy():
     graph = ng.Graph()
     with graph.as_default():
-        (train, loss), feed, params = _pinn(train=True, seed=2)
+        fetches, feed, params = _pinn(train=True, seed=2)
         init = ng.global_variables_initializer()
         sess = ng.Session(backend="cpu", graph=graph)
         ref = ng.Session(backend="numpy", graph=graph)
@@ -160,13 +161,16 @@ def test_adam_steps_as_row_blocks_match_numpy():
     threads.set_num_threads(2)
     try:
         with config.override(**ROWS_ON):
-            losses = [sess.run([train, loss], feed)[1] for _ in range(3)]
+            got = [sess.run(fetches, feed)[1:] for _ in range(3)]
     finally:
         threads.set_num_threads(old)
     _, choice = _choice(sess)
     assert choice.native is not None and choice.native.completed == 3, choice.describe_own()
-    want = [ref.run([train, loss], feed)[1] for _ in range(3)]
-    np.testing.assert_allclose(losses, want, rtol=2e-4)
+    want = [ref.run(fetches, feed)[1:] for _ in range(3)]
+    for (loss, f), (want_loss, want_f) in zip(got, want):
+        np.testing.assert_allclose(loss, want_loss, rtol=2e-4)
+        assert f.shape == (ROWS, 1)             # written block by block into the fetch
+        np.testing.assert_allclose(f, want_f, rtol=2e-4, atol=1e-6)
     _close(sess.run(params), ref.run(params), rtol=2e-4, atol=1e-5)
 
 
