@@ -2,7 +2,7 @@
 blocks of rows, against numgrad and TF1 in one process.
 
 ``python -m numgrad.bench_rowblock [--rows B ...] [--repeats R] [--threads N ...] [--no-tf]
-[--products | --kernels | --plan]``
+[--products | --kernels | --plan | --generated]``
 
 Why: W6 (bench_train.py) spends its time on (10000, 20) arrays: ~60 products with a (20, 20)
 right operand, ~35 weight-gradient products X^T @ dY over the 10,000 rows and ~30 fused
@@ -29,7 +29,10 @@ gradients are checked against numgrad's before timing.
 
 ``--products``: W6's two kinds of product, whole and in blocks of rows (`products`);
 ``--kernels``: numgrad's own fused kernels of W6's plan over whole arrays and in blocks
-(`kernel_blocks`); ``--plan``: the roles compiler/row_blocks.py gives W6's plans' steps.
+(`kernel_blocks`); ``--plan``: the roles compiler/row_blocks.py gives W6's plans' steps;
+``--generated``: numgrad's own row-block plan of W6 (backends/cpu_rowblock.py) for each block
+size against numgrad without row blocks (its native lanes or step runner, as measured) and
+the prototype, interleaved (`generated`).
 """
 import argparse
 import sys
@@ -429,6 +432,56 @@ def plan_roles():
     return out
 
 
+def generated(rows=(256, 512, 1024), repeats=30, thread_counts=(1, 2)):
+    """{threads: {column: (min ms, median ms)}} of W6's loss and gradients: numgrad without
+    row blocks (NUMGRAD_ROW_LANES=off), its row-block plan with blocks of each size in
+    `rows` (the same compiled functions: the block size is an argument), and the
+    prototype with blocks of 500; and the largest relative error of the row-block results
+    against numgrad's."""
+    import numgrad as ng
+    from numgrad import blas_threads, compile_workers, config
+    from numgrad.backends import cpu_rowblock
+    weights, data = bench_train.problem()
+    graph = ng.Graph()
+    with graph.as_default():
+        loss, variables, ph = bench_train.build_numgrad(ng, weights)
+        grads = ng.gradients(loss, variables)
+        sess = ng.Session(graph=graph)
+        sess.run(ng.global_variables_initializer())
+    keys, vals = list(ph.values()), [data[k] for k in ph]
+    grad_fn = sess.make_callable([loss] + grads, keys)
+    with config.override(NUMGRAD_ROW_LANES="off"):
+        want = grad_fn(*vals)
+    compile_workers.wait_all()
+    plan = sess._compiled_plan([loss] + grads, {ph[k]: data[k] for k in ph})
+    error, table = 0.0, {}
+    for n in thread_counts:
+        ng.set_num_threads(n)
+        with config.override(NUMGRAD_ROW_LANES="on"):
+            grad_fn(*vals)                      # builds (or loads) the row-block plan
+        choice = plan._native.rows
+        with config.override(NUMGRAD_ROW_LANES="off"):
+            for _ in range(10):                 # lanes built or loaded, trials decided
+                grad_fn(*vals)
+        calls = {"numgrad": _switched(grad_fn, vals, config, "off")}
+        for b in rows:
+            made = cpu_rowblock.RowPlan(plan, n, block=b)
+            calls[f"generated{b}"] = _switched(grad_fn, vals, config, "on", choice, made)
+            error = max(error, check(calls[f"generated{b}"](), want))
+        calls["prototype500"] = _one_blas_thread(RowBlocks(weights, data, 500, n), blas_threads)
+        table[n] = phase(calls, repeats)
+    return table, error
+
+
+def _switched(grad_fn, vals, config, mode, choice=None, made=None):
+    def call():
+        if made is not None:
+            choice.native = made
+        with config.override(NUMGRAD_ROW_LANES=mode):
+            return grad_fn(*vals)
+    return call
+
+
 def _w6_plan():
     """numgrad's compiled plan of W6's loss and gradients (cpu backend)."""
     import numgrad as ng
@@ -578,6 +631,8 @@ def main(argv=None):
                     help="only W6's two kinds of product, whole and in blocks of rows")
     ap.add_argument("--kernels", action="store_true",
                     help="only numgrad's own W6 kernels, over whole arrays and in blocks")
+    ap.add_argument("--generated", action="store_true",
+                    help="numgrad's own row-block plan of W6 for each block size (--rows)")
     ap.add_argument("--plan", action="store_true",
                     help="only the roles compiler/row_blocks.py gives the steps of W6's plans")
     args = ap.parse_args(argv)
@@ -595,6 +650,14 @@ def main(argv=None):
                   f" ms, from memory {1e3 * res['whole_cold']:.2f} ms, in blocks "
                   f"{1e3 * res['blocks']:.2f} ms")
         return None
+    if args.generated:
+        table, error = generated(tuple(args.rows), args.repeats, tuple(args.threads))
+        print(f"row-block plan vs numgrad: largest relative error {error:.2e}")
+        for n, cols in table.items():
+            print(f"{n} thread(s), ms (min / median of {args.repeats} interleaved rounds):")
+            for name, (lo, med) in cols.items():
+                print(f"  {name:>14}: {lo:7.2f} / {med:7.2f}")
+        return table, error
     if args.plan:
         for name, (rows, roles) in plan_roles().items():
             print(f"{name}: {rows} rows; " + ", ".join(

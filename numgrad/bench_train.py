@@ -1,7 +1,7 @@
 """W6-train: one Adam step of a physics-informed network, numgrad against its peers.
 
 ``python -m numgrad.bench_train [--quick] [--no-peers] [--threads N] [--ab-interop]
-[--ab-native]``
+[--ab-native] [--ab-rows]``
 
 The network is the Burgers PINN of the speed issue: u(t, x) = MLP [2, 20 x 8, 1] with tanh,
 float32; N_u = 100 data points and N_f = 10,000 collocation points; u_t, u_x by
@@ -23,7 +23,10 @@ Columns (median ms of one call):
   once when measured faster, backends/cpu_schedule.py): ``{grads,train}_{off,auto}_{min,med}``
   (min and median ms), so that a loaded machine's noise falls on both alike;
 * ``--ab-native``: the same, between the step runner (``NUMGRAD_NATIVE_PLAN=off``) and native
-  lanes (``on``, backends/cpu_native.py): ``{grads,train}_{off,on}_{min,med}``.
+  lanes (``on``, backends/cpu_native.py): ``{grads,train}_{off,on}_{min,med}``;
+* ``--ab-rows``: the same, between numgrad's default without row blocks
+  (``NUMGRAD_ROW_LANES=off``: native lanes or the step runner, as measured) and row-block
+  plans (``on``, backends/cpu_rowblock.py): ``{grads,train}_{off,on}_{min,med}``.
 """
 import argparse
 import sys
@@ -273,8 +276,16 @@ def native_ab(grad_fn, train_fn, repeat, min_time):
                      3)
 
 
+def rows_ab(grad_fn, train_fn, repeat, min_time):
+    """The --ab-rows columns: numgrad's calls alternating between its default without row
+    blocks (NUMGRAD_ROW_LANES=off) and row-block plans (on); the warm-up calls build (or
+    load) them and settle the other choices."""
+    return switch_ab(grad_fn, train_fn, repeat, min_time, "NUMGRAD_ROW_LANES", ("off", "on"),
+                     12)
+
+
 def run(quick=False, peers=tuple(PEERS), n_f=10000, layers=LAYERS, ab_interop=False,
-        ab_native=False):
+        ab_native=False, ab_rows=False):
     """The table's row (median ms per column); `n_f` and `layers` size the problem."""
     weights, data = problem(n_f=n_f, layers=layers)
     repeat, min_time = (3, 0.5) if quick else (10, 2.0)
@@ -292,6 +303,8 @@ def run(quick=False, peers=tuple(PEERS), n_f=10000, layers=LAYERS, ab_interop=Fa
         row.update(interop_ab(grad_fn, train_fn, 4 * repeat, 2 * min_time))
     if ab_native:
         row.update(native_ab(grad_fn, train_fn, 4 * repeat, 2 * min_time))
+    if ab_rows:
+        row.update(rows_ab(grad_fn, train_fn, 4 * repeat, 2 * min_time))
     for name in peers:
         try:
             call, peer_first = PEERS[name](weights, data)
@@ -321,12 +334,14 @@ def main(argv=None):
                     help="also numgrad's calls with NUMGRAD_INTEROP=off and auto, alternating")
     ap.add_argument("--ab-native", action="store_true",
                     help="also numgrad's calls with NUMGRAD_NATIVE_PLAN=off and on, alternating")
+    ap.add_argument("--ab-rows", action="store_true",
+                    help="also numgrad's calls with NUMGRAD_ROW_LANES=off and on, alternating")
     args = ap.parse_args(argv)
     if args.threads:
         import numgrad as ng
         ng.set_num_threads(args.threads)
     row = run(args.quick, () if args.no_peers else tuple(PEERS), ab_interop=args.ab_interop,
-              ab_native=args.ab_native)
+              ab_native=args.ab_native, ab_rows=args.ab_rows)
     print(" | ".join(f"{k:>22}" for k in row))
     print(" | ".join(f"{v:22.3g}" for v in row.values()))
     return row

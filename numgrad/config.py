@@ -192,6 +192,14 @@ SWITCHES = {s.name: s for s in [
            "steps): `auto` (when a measured trial shows it pays), `on` (always) or `off`.",
            timing="import", mirror=("numgrad.backends.cpu_native", "MODE"),
            choices=("auto", "on", "off")),
+    Switch("NUMGRAD_ROW_LANES", "choice", "auto",
+           "A cpu plan whose steps over its many rows are all row-local or sums over the "
+           "rows runs as row blocks: the threads take blocks of a few hundred rows in turn, "
+           "their intermediates in cache, each block keeping partial sums, added in block "
+           "order at the end: `auto` (when a measured trial against native lanes and the "
+           "step runner shows it pays), `on` (always where it can) or `off`.",
+           timing="import", mirror=("numgrad.backends.cpu_rowblock", "MODE"),
+           choices=("auto", "on", "off")),
     Switch("NUMGRAD_MALLOC_TUNING", "bool", True,
            "On glibc, the first cpu plan run step by step raises malloc's mmap and trim "
            "thresholds (32 MiB, 256 MiB), so freed intermediates are reused instead of being "

@@ -53,3 +53,19 @@ def test_interop_ab_columns():
                  ab_interop=True)
     for name in ("grads_off", "grads_auto", "train_off", "train_auto"):
         assert 0 < row[f"{name}_min"] <= row[f"{name}_med"]
+
+
+def test_rows_ab_alternates_the_row_lanes_switch():
+    # the calls themselves are stand-ins: what --ab-rows adds is the switch's alternation
+    from numgrad.backends import cpu_rowblock
+    seen = []
+
+    def call():
+        seen.append(cpu_rowblock.MODE)
+    row = bt.rows_ab(call, call, repeat=3, min_time=0.0)
+    for name in ("grads_off", "grads_on", "train_off", "train_on"):
+        assert 0 < row[f"{name}_min"] <= row[f"{name}_med"]
+    # 12 warm-up calls of each in "on", then rounds of grads off, grads on, train off,
+    # train on
+    assert seen[:24] == ["on"] * 24
+    assert seen[24:] == ["off", "on"] * ((len(seen) - 24) // 2) and len(seen) >= 36

@@ -24,6 +24,11 @@ process and always runs native where it can; ``off`` never.  A plan runs native 
 every step can (emit_lane's native_step) and its fetches are values its steps make.  A
 failed native call (a lane raised) is run again by the step runner, which raises the step's
 own error.
+
+A NativeChoice also holds the plan's row-block choice (backends/cpu_rowblock.RowChoice, a
+subclass built, compiled and measured the same way, `NUMGRAD_ROW_LANES`): where the plan can
+run as row blocks, each call goes to it first, and it measures its own calls against this
+choice's (native lanes or the step runner).
 """
 import threading
 import time
@@ -191,11 +196,11 @@ class NativePlan:
 
     def kernel_sources(self):
         """The sources of the kernel modules the lane functions import, in step order."""
-        seen = []
-        for st, run in zip(self.plan.steps, self.plan.runners):
-            if st.kind == "group" and run._source not in seen:
-                seen.append(run._source)
-        return seen
+        return kernel_sources(self.plan)
+
+    def compile_items(self):
+        """[(source, [signature])] of the functions to compile (compile_workers.start)."""
+        return [(src, [self.signature]) for _, src in sorted(self.sources.items())]
 
     def cached(self):
         """Whether Numba's disk cache (or this process) holds machine code of every lane."""
@@ -237,18 +242,27 @@ class NativePlan:
         return ok
 
 
+def kernel_sources(plan):
+    """The sources of the kernel modules a plan's fused steps call, in step order."""
+    seen = []
+    for st, run in zip(plan.steps, plan.runners):
+        if st.kind == "group" and run._source not in seen:
+            seen.append(run._source)
+    return seen
+
+
 def start_workers(native):
-    """Compile workers (compile_workers.Job) compiling the lanes of `native` (a NativePlan
-    made with load=False) into the cache: one process per lane where there are CPUs for it,
-    each loading the kernel modules the lanes import first.  [] when none could start."""
-    lanes = [src for _, src in sorted(native.sources.items())]
+    """Compile workers (compile_workers.Job) compiling the functions of `native` (a
+    NativePlan, or backends/cpu_rowblock.RowPlan, made with load=False) into the cache: one
+    process per function where there are CPUs for it, each loading the kernel modules the
+    functions import first.  [] when none could start."""
+    items = native.compile_items()
     kernels = [(src, []) for src in native.kernel_sources()]
-    n = min(len(lanes), compile_workers.worker_count(len(lanes)))
-    groups = [lanes[k::n] for k in range(n)]
+    n = min(len(items), compile_workers.worker_count(len(items)))
+    groups = [items[k::n] for k in range(n)]
     jobs = []
     for group in groups:
-        job = compile_workers.start(kernels + [(src, [native.signature]) for src in group],
-                                    cache.cache_dir(), workers=1)
+        job = compile_workers.start(kernels + group, cache.cache_dir(), workers=1)
         if job is None:
             for j in jobs:
                 j.kill()
@@ -274,7 +288,7 @@ class NativeChoice:
     """Per CompiledPlan: its NativePlan (made on the first call after its steps were timed)
     and whether native calls are faster than the step runner's (NUMGRAD_NATIVE_PLAN)."""
 
-    def __init__(self, plan):
+    def __init__(self, plan, with_rows=True):
         self.plan = plan
         self.reason = why_not(plan)
         self.native = None
@@ -287,13 +301,36 @@ class NativeChoice:
         self.jobs = []                  # those workers (compile_workers.Job)
         self.held = None                # why auto leaves uncached lanes uncompiled
         self.estimate = sum(estimated_costs(plan)) if self.reason is None else 0.0
+        self.rows = None                # its row-block choice (backends/cpu_rowblock.py)
+        if self.reason is None and with_rows:
+            from . import cpu_rowblock
+            self.rows = cpu_rowblock.RowChoice(plan)
+
+    native_first = True     # trials start with a native call (RowChoice: with the other)
+
+    @staticmethod
+    def mode():
+        return MODE
+
+    def make(self, costs, n, load):
+        """The native plan for n threads (NUMGRAD_NATIVE_PLAN: lanes)."""
+        return NativePlan(self.plan, costs, n, load)
 
     def describe(self):
+        text = self.describe_own()
+        return text if self.rows is None else text + "\n  " + self.rows.describe_own()
+
+    @staticmethod
+    def width():
+        """Lanes for the calling thread's thread count."""
+        return max(1, min(MAX_LANES, threads.get_num_threads()))
+
+    def describe_own(self):
         if self.reason is not None:
             return f"native lanes: no ({self.reason})"
-        if MODE == "off":
+        if self.mode() == "off":
             return "native lanes: possible, off (NUMGRAD_NATIVE_PLAN=off)"
-        if MODE == "auto" and self.estimate < AUTO_MIN_SECONDS:
+        if self.mode() == "auto" and self.estimate < AUTO_MIN_SECONDS:
             return (f"native lanes: possible, not worth compiling (steps estimated at "
                     f"{self.estimate * 1e3:.2f} ms a call, auto needs {AUTO_MIN_SECONDS * 1e3:g})")
         if self.native is None:
@@ -306,7 +343,7 @@ class NativeChoice:
             return "native lanes: possible, not built yet"
         how = {None: "being measured", True: "measured faster", False:
                "measured slower: steps run by the step runner"}[self.verdict]
-        if MODE == "on":
+        if self.mode() == "on":
             how = "NUMGRAD_NATIVE_PLAN=on"
         return (f"native lanes: {len(self.native.lanes)} lane(s) of "
                 f"{[len(x) for x in self.native.lanes]} steps, "
@@ -314,25 +351,35 @@ class NativeChoice:
                 + blas_call.describe())
 
     def call(self, feed_values, steps):
-        """Results of one call, native or by `steps()` (the step runner)."""
-        if self.reason is not None or MODE == "off":
+        """Results of one call: row blocks where they are chosen (cpu_rowblock.RowChoice,
+        measured against the rest), else native lanes or `steps()` (the step runner)."""
+        if self.rows is not None and self.rows.reason is None and \
+                self.rows.mode() != "off":
+            if self.pending is not None:
+                self._poll()            # lanes compiled meanwhile: loaded for the trials
+            return self.rows.call(feed_values, lambda: self.call_lanes(feed_values, steps))
+        return self.call_lanes(feed_values, steps)
+
+    def call_lanes(self, feed_values, steps):
+        """Results of one call, native or by `steps()`."""
+        if self.reason is not None or self.mode() == "off":
             return steps()
-        if MODE == "auto" and self.estimate < AUTO_MIN_SECONDS:
+        if self.mode() == "auto" and self.estimate < AUTO_MIN_SECONDS:
             return steps()
         self.calls += 1
-        if MODE == "auto" and self.calls <= BUILD_AFTER:
+        if self.mode() == "auto" and self.calls <= BUILD_AFTER:
             return steps()      # the step runner's first calls compile its kernels
-        n = max(1, min(MAX_LANES, threads.get_num_threads()))
+        n = self.width()
         if self.lanes != n:
             self._build(n)
         if self.pending is not None:
             self._poll()
         if self.native is None:             # compiling in workers, or held (auto)
             return steps()
-        if MODE == "on" or self.verdict:
+        if self.mode() == "on" or self.verdict:
             out = self._native(feed_values)
             self.runs += 1
-            if self.runs > RECHECK and MODE != "on":
+            if self.runs > RECHECK and self.mode() != "on":
                 self.verdict, self.runs = None, 0
             return out if out is not None else steps()
         if self.verdict is False:
@@ -342,7 +389,7 @@ class NativeChoice:
             return steps()
         stepped, native = self.trial
         t0 = _clock()
-        if len(native) <= len(stepped):
+        if len(native) < len(stepped) + self.native_first:
             out = self._native(feed_values)
             if out is None:
                 return steps()
@@ -366,11 +413,11 @@ class NativeChoice:
         self.lanes, self.native, self.verdict, self.trial = n, None, None, ([], [])
         self.pending, self.jobs, self.held = None, [], None
         costs = estimated_costs(self.plan)
-        if MODE == "on":
-            self.native = NativePlan(self.plan, costs, n)
+        if self.mode() == "on":
+            self.native = self.make(costs, n, True)
             return
         try:
-            made = NativePlan(self.plan, costs, n, load=False)
+            made = self.make(costs, n, False)
             if made.cached():
                 made.load()
                 self.native = made
@@ -395,14 +442,14 @@ class NativeChoice:
     def _poll(self):
         """Load the pending lanes once their workers are done (never waits for them; with
         NUMGRAD_NATIVE_PLAN=on set meanwhile, waits and compiles what they left)."""
-        if MODE == "on":
+        if self.mode() == "on":
             for job in self.jobs:
                 job.wait()
         elif any(job.running() for job in self.jobs):
             return
         made, self.pending = self.pending, None
         failed = [text for job in self.jobs for text in job.failed]
-        if MODE != "on" and (failed or not made.cached()):
+        if self.mode() != "on" and (failed or not made.cached()):
             last = failed[-1].strip().splitlines()[-1] if failed and failed[-1].strip() else \
                 "it saved no machine code"
             self.reason = f"compiling the lanes in a worker failed: {last}"

@@ -46,7 +46,8 @@ def scalar_literal(x):
         f"np.{a.dtype.name}({x!r})"
 
 
-def _int(n):
+def int_literal(n):
+    """An integer argument as source: np.int64, never a literal (see LaneEmitter._group)."""
     return f"np.int64({int(n)})"
 
 
@@ -94,6 +95,13 @@ class Layout:
         self.crossing = crossing
 
 
+def plan_params(plan, layout):
+    """The feeds', constants' and fetched outputs' parameter names of a native function."""
+    return ([f"f{i}" for i in range(len(plan._feed_values))] +
+            [f"c{k}" for k in range(len(plan.consts))] +
+            [f"o{k}" for k in range(len(layout.out_allocs))])
+
+
 def lane_sources(plan, runners, lanes, layout):
     """{lane: source of its function} for `lanes` (per lane, its steps in order)."""
     lane_of = {s: k for k, steps in enumerate(lanes) for s in steps}
@@ -101,15 +109,20 @@ def lane_sources(plan, runners, lanes, layout):
     signalled = sorted({layout.producer[b] for b in layout.crossing})
     sources = {}
     for k, steps in enumerate(lanes):
-        sources[k] = _LaneEmitter(plan, runners, layout, lane_of, k, n, signalled).source(steps)
+        sources[k] = LaneEmitter(plan, runners, layout, lane_of, k, n, signalled).source(steps)
     return sources
 
 
-class _LaneEmitter:
-    def __init__(self, plan, runners, layout, lane_of, lane, n, signalled):
+class LaneEmitter:
+    """The body of one lane's function (`source`), or of a function that runs some steps of
+    a plan in order without waiting for other lanes (sync False: compiler/emit_rowblock.py's
+    functions before and after its block loop; `emit`, then `module_head`)."""
+
+    def __init__(self, plan, runners, layout, lane_of, lane, n, signalled, sync=True):
         self.plan, self.runners, self.layout = plan, runners, layout
         self.lane_of, self.lane, self.n = lane_of, lane, n
         self.signalled = set(signalled)
+        self.sync = sync
         self.names = {}
         for i, v in enumerate(plan._feed_values):
             self.names[v.id] = f"f{i}"
@@ -126,7 +139,7 @@ class _LaneEmitter:
         b = self.layout.base.get(v.id, v.id)
         if b not in self.names:
             s = self.layout.producer[b]
-            if self.lane_of[s] != self.lane:
+            if self.sync and self.lane_of[s] != self.lane:
                 self.lines += [f"    if not wait_for(flags, {s}, epoch):", "        return False"]
             self.names[b] = self._place(self.plan._values[b])
         if b == v.id:
@@ -156,7 +169,8 @@ class _LaneEmitter:
         self.names[v.id] = name
         return name
 
-    def source(self, steps):
+    def emit(self, steps):
+        """Lines running `steps` in order (self.lines)."""
         for s in steps:
             st = self.plan.steps[s]
             if st.kind == "group":
@@ -170,22 +184,26 @@ class _LaneEmitter:
                 self._copy(st.node)
             if s in self.signalled:
                 self.lines.append(f"    mark_done(flags, {s}, epoch)")
-        p = self.plan
-        params = [f"f{i}" for i in range(len(p._feed_values))]
-        params += [f"c{k}" for k in range(len(self.consts))]
-        params += [f"o{k}" for k in range(len(self.layout.out_allocs))]
-        params += ["arena", "flags", "epoch"]
-        head = ("import numpy as np\nfrom numba import njit\n"
+
+    def params(self):
+        return plan_params(self.plan, self.layout)
+
+    def module_head(self, extra=""):
+        """The imports of a module holding the emitted lines (`extra`: more import lines)."""
+        return ("import numpy as np\nfrom numba import njit\n"
                 "from numgrad.kernels.cpu.blas_call import available, matmul_into\n" +
                 ("from numgrad.kernels.cpu.blas_call import matmul_blocks_into\n"
-                 if self.blocked else "") +
-                "from numgrad.kernels.cpu.lane_sync import wait_for, mark_done\n" +
+                 if self.blocked else "") + extra +
                 "\n".join(self.imports) + "\n\n"
                 "available()     # registers the BLAS symbols the lane links to (any process)\n"
                 "\n\n")
+
+    def source(self, steps):
+        self.emit(steps)
+        head = self.module_head("from numgrad.kernels.cpu.lane_sync import wait_for, mark_done\n")
         return (head + "@njit(nogil=True, cache=True)\n"
-                f"def lane({', '.join(params)}):\n" + "\n".join(self.lines) +
-                "\n    return True\n\n\n"
+                f"def lane({', '.join(self.params() + ['arena', 'flags', 'epoch'])}):\n" +
+                "\n".join(self.lines) + "\n    return True\n\n\n"
                 "kernel = lane      # the name compile workers compile (compile_workers.main)\n")
 
     def _group(self, st, run):
@@ -194,7 +212,7 @@ class _LaneEmitter:
         # integers as np.int64(...), not literals: a literal argument would make Numba compile
         # every kernel again for Literal[int] types (minutes for W6) instead of reusing the
         # step runner's compiled int64 specialisation
-        args = [_int(d) for d in run.sizes] + [_int(run.C)]
+        args = [int_literal(d) for d in run.sizes] + [int_literal(run.C)]
         for (vid, shape), v in zip(run.loads, st.loads):
             a = self.value(v)
             args.append(a if tuple(v.shape) == tuple(shape) else f"{a}.reshape({shape!r})")
@@ -208,8 +226,8 @@ class _LaneEmitter:
             self.lines.append(f"    {part} = np.empty({(run.C,) + tuple(shape[1:])!r}, "
                               f"np.{np.dtype(dtype).name})")
             args.append(part)
-        args += [_int(c) for c in run.counts]
-        self.lines.append(f"    {k}({_int(7)}, {_int(0)}, {_int(run.C)}, {', '.join(args)})")
+        args += [int_literal(c) for c in run.counts]
+        self.lines.append(f"    {k}({int_literal(7)}, {int_literal(0)}, {int_literal(run.C)}, {', '.join(args)})")
 
     def _matmul(self, node):
         a, b = (self.value(v) for v in node.inputs)
@@ -220,7 +238,7 @@ class _LaneEmitter:
             self.blocked = True
             k = node.inputs[0].shape[0 if ta else 1]
             self.lines.append(f"    matmul_blocks_into({a}, {b}, {out}, {ta}, {tb}, "
-                              f"{_int(block)}, {_int(0)}, {_int(k)})")
+                              f"{int_literal(block)}, {int_literal(0)}, {int_literal(k)})")
         else:
             self.lines.append(f"    matmul_into({a}, {b}, {out}, {ta}, {tb})")
 

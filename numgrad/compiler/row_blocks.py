@@ -7,7 +7,9 @@ and splits over threads by blocks; the sums over rows (weight-gradient products 
 bias gradients, the loss's means) become per-thread partial sums added once at the end.
 numgrad/bench_rowblock.py measures the layout written by hand for W6 (15 ms at one thread,
 ~8 ms at two, against numgrad's 24 ms and 14 ms); this module is the part of a planner that
-decides, from the steps and their ops' declarations, which steps the block loop can take.
+decides, from the steps and their ops' declarations, which steps the block loop can take
+(compiler/emit_rowblock.py writes the loop from its `analyse`, backends/cpu_rowblock.py runs
+it).
 
 `classify(plan, rows)` gives every step one role:
 
@@ -27,7 +29,8 @@ decides, from the steps and their ops' declarations, which steps the block loop 
 
 A row value is a feed, constant or step output whose first dimension is `rows` (an OTHER
 step's too: its readers can take blocks of the whole array once it is made); a REDUCE step's
-reduced output is not one (it is complete only after the last block).  The roles say what
+reduced output is not one (it is complete only after the last block), nor is anything an
+OUTSIDE step makes from it (a step over the rows reading that is OTHER as well).  The roles say what
 each step is, not yet in which order a planner runs them: a ROW step reading an OTHER step's
 output needs that step before its block loop.  `rows_of(plan)` picks the row count: the
 first dimension shared by the outputs of most product steps.
@@ -141,8 +144,12 @@ class _Roles:
         return ROW
 
     def record(self, st, role):
-        _, outs = step_values(st)
-        if role in (ROW, OTHER):
+        ins, outs = step_values(st)
+        if role == OUTSIDE and any(v.id in self.reduced for v in ins):
+            # made from a sum over all rows (a mean's reciprocal, an optimizer's update):
+            # complete only after the block loop too
+            self.reduced |= {v.id for v in outs}
+        elif role in (ROW, OTHER):
             # an OTHER step's row outputs are whole arrays its readers can take blocks of
             self.row_values |= {v.id for v in outs if _has_rows(v, self.rows)}
         elif role == REDUCE:
@@ -158,19 +165,35 @@ class _Roles:
         return any(r.outputs[0].id == v.id for r in st.reductions)
 
 
-def classify(plan, rows=None):
-    """(rows, [role of each step]) of a CompiledPlan (see the module docstring); rows None:
-    `rows_of(plan)`."""
+class Analysis:
+    """What `analyse` found: rows, roles (one per step), row_values (ids of the values over
+    the rows: feeds, constants and ROW/REDUCE outputs) and reduced (ids of the sums over the
+    rows and of the values made from them)."""
+
+    def __init__(self, rows, roles, row_values, reduced):
+        self.rows, self.roles = rows, roles
+        self.row_values, self.reduced = row_values, reduced
+
+
+def analyse(plan, rows=None):
+    """The Analysis of a CompiledPlan (rows None: `rows_of(plan)`)."""
     rows = rows_of(plan) if rows is None else rows
     if rows is None:
-        return None, [OUTSIDE] * len(plan.steps)
+        return Analysis(None, [OUTSIDE] * len(plan.steps), set(), set())
     walk = _Roles(plan, rows)
     roles = []
     for st in plan.steps:
         role = walk.role(st)
         walk.record(st, role)
         roles.append(role)
-    return rows, roles
+    return Analysis(rows, roles, walk.row_values, walk.reduced)
+
+
+def classify(plan, rows=None):
+    """(rows, [role of each step]) of a CompiledPlan (see the module docstring); rows None:
+    `rows_of(plan)`."""
+    found = analyse(plan, rows)
+    return found.rows, found.roles
 
 
 def summary(plan, costs, rows=None):

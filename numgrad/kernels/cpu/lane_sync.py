@@ -46,6 +46,27 @@ def store_release(typingctx, flags, index, value):
     return sig, codegen
 
 
+@intrinsic
+def fetch_add(typingctx, counter, index, value):
+    """counter[index] += value atomically (acquire and release order), returning the value
+    before (an int64 1-D array): how the threads of a row-block plan take the next block."""
+    sig = types.int64(counter, index, types.int64)
+
+    def codegen(context, builder, sig, args):
+        ary = context.make_array(sig.args[0])(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, sig.args[0], ary, [args[1]])
+        val = context.cast(builder, args[2], sig.args[2], types.int64)
+        return builder.atomic_rmw("add", ptr, val, "acq_rel")
+    return sig, codegen
+
+
+@njit(nogil=True, cache=True)
+def next_block(counter):
+    """The number of the next block a thread takes (counter: an int64 array of one entry,
+    zero at the start of a call)."""
+    return fetch_add(counter, 0, 1)
+
+
 @njit(nogil=True, cache=True)
 def wait_for(flags, step, epoch):
     """Wait until step `step` of call `epoch` is done: True, or False when a lane failed
@@ -66,4 +87,4 @@ def mark_done(flags, step, epoch):
     store_release(flags, step, epoch)
 
 
-__all__ = ["load_acquire", "store_release", "wait_for", "mark_done"]
+__all__ = ["load_acquire", "store_release", "fetch_add", "next_block", "wait_for", "mark_done"]

@@ -1,0 +1,389 @@
+"""Source of a row-block plan (backends/cpu_rowblock.py): the steps over a plan's many rows
+run block by block, each thread on its own share of the rows.
+
+Why: W6's intermediates are (10000, 20) arrays; run step by step (or as native lanes) each
+step streams them from memory.  compiler/row_blocks.py finds that nearly every step is
+row-local (ROW) or a sum over the rows (REDUCE); run on a block of a few hundred rows at a
+time, the whole chain keeps the block's intermediates in cache, and the sums over rows become
+partial sums per thread, added once at the end.
+
+Three nogil functions, each in a module of its own (the name ``kernel`` is the one the compile
+workers compile):
+
+* ``pre(feeds, consts, outs, arena)``: the steps outside the rows that the block loop reads
+  (views of weights, the data rows' steps it needs), in plan order;
+* ``rows(feeds, consts, outs, arena, works, counter, block)``: every ROW and REDUCE step in
+  plan order, block after block of `block` rows, each thread taking the next block not yet
+  taken (an atomic counter) until none is left: fused kernels called with the block's row
+  count (their first size; one chunk), products ``X[b0:b1] @ W`` into the block of the
+  output, weight gradients ``X[b0:b1]^T @ dY[b0:b1]`` accumulated (gemm with beta 1) into
+  the block's partial sums in ``works[b]``, and a kernel's sums over the rows written to a
+  block-sized temporary and added to that partial.  Row values that are not fetched live in
+  scratch arrays of one block, reused once their last reader has run: the block's
+  intermediates stay in cache.  Fetched row values are written block by block into the
+  caller's arrays.
+* ``post(feeds, consts, outs, arena, works)``: the blocks' partial sums added in block order,
+  so the results depend neither on timing nor on which thread ran which block (nor on the
+  number of threads), then the remaining steps outside the rows (the AddN of partial weight
+  gradients, an optimizer's update).
+
+Values crossing between the three functions live in one byte buffer (emit_lane.Layout, the
+functions taking the places of three lanes).  A mean over the rows divides each block's sum
+by the count over all rows (the kernels take their counts as arguments), so the partial
+sums add up to it.  The results are the step runner's within rounding: sums over the rows
+are added in another order (per block, then block after block).
+"""
+import numpy as np
+
+from . import row_blocks
+from .emit_lane import (ALIGN, LaneEmitter, Layout, copy_kind, int_literal, is_matmul,
+                        is_view, plan_params, scalar_literal, step_values)
+
+PRE, ROWS, POST = 0, 1, 2
+
+
+def aligned(nbytes):
+    """`nbytes` rounded up to the buffers' alignment (at least one unit)."""
+    return -(-max(1, nbytes) // ALIGN) * ALIGN
+
+
+def dependencies(plan):
+    """Per step, the steps whose outputs it reads."""
+    producer, deps = {}, []
+    for i, st in enumerate(plan.steps):
+        ins, outs = step_values(st)
+        deps.append(sorted({producer[v.id] for v in ins if v.id in producer}))
+        for v in outs:
+            producer[v.id] = i
+    return deps
+
+
+class RowLayout:
+    """Which function runs each step (lane_of: PRE, ROWS or POST), where values live
+    (`layout`: emit_lane.Layout over those three), and each sum over the rows' offset in a
+    block's partial buffer (`partials`, `work_bytes`)."""
+
+    def __init__(self, plan, found):
+        self.rows, self.found = found.rows, found
+        n = len(plan.steps)
+        in_rows = [r in (row_blocks.ROW, row_blocks.REDUCE) for r in found.roles]
+        deps = dependencies(plan)
+        needed, stack = set(), [d for i in range(n) if in_rows[i] for d in deps[i]
+                                if not in_rows[d]]
+        while stack:
+            s = stack.pop()
+            if s not in needed:
+                needed.add(s)
+                stack += deps[s]
+        self.lane_of = [ROWS if in_rows[i] else PRE if i in needed else POST for i in range(n)]
+        self.steps = {lane: [i for i in range(n) if self.lane_of[i] == lane]
+                      for lane in (PRE, ROWS, POST)}
+        self.layout = Layout(plan, self.lane_of)
+        self.partials, size = {}, 0
+        for i in self.steps[ROWS]:
+            for v in step_values(plan.steps[i])[1]:
+                if v.id in found.reduced:
+                    self.partials[v.id] = size
+                    size += aligned(v.size * v.dtype.itemsize)
+        self.work_bytes = size
+
+
+def why_not(plan, runners, found):
+    """None when the steps `found` (a row_blocks.Analysis) puts over the rows can run on
+    blocks as emitted here, else the reason."""
+    rows = found.rows
+    if rows is None:
+        return "no product over rows"
+    for st, run, role in zip(plan.steps, runners, found.roles):
+        if role == row_blocks.OTHER:
+            what = "a fused kernel" if st.kind == "group" else \
+                f"{st.node.type} '{st.node.name}'"
+            return f"{what} reads the rows but is neither row-local nor a sum over them"
+        if role not in (row_blocks.ROW, row_blocks.REDUCE):
+            continue
+        ins, outs = step_values(st)
+        if any(v.id not in found.row_values and v.id not in found.reduced for v in outs):
+            return "a step over the rows makes a value that is neither over them nor a sum"
+        if any(v.id in found.reduced for v in ins):
+            return "a step over the rows reads a sum over them"
+        if is_view(st) and st.node.inputs[0].id not in found.row_values:
+            return "a view makes rows of a value that has none"
+        if st.kind == "group" and not _blockable(run, st, found):
+            return "a fused kernel's loop does not follow the rows"
+    return None
+
+
+def _blockable(run, st, found):
+    """Whether the kernel's first size and its row arrays' first dimensions are whole
+    multiples of the rows (so a block of them is a block of rows)."""
+    rows = found.rows
+    if not run.sizes or run.sizes[0] % rows:
+        return False
+    shapes = [s for (_, s), v in zip(run.loads, st.loads) if v.id in found.row_values]
+    shapes += [k for vid, _, _, k in run.outs_and_reds if vid in found.row_values]
+    return all(len(s) >= 1 and s[0] % rows == 0 for s in shapes)
+
+
+def sources(plan, runners, rl):
+    """{"pre", "rows", "post": module source} of a RowLayout."""
+    lanes = {}
+    pre = LaneEmitter(plan, runners, rl.layout, rl.lane_of, PRE, len(plan.steps), (),
+                      sync=False)
+    pre.emit(rl.steps[PRE])
+    lanes["pre"] = _module(pre, "pre", pre.params() + ["arena"], pre.lines)
+    lanes["rows"] = _RowsEmitter(plan, runners, rl).source()
+    post = LaneEmitter(plan, runners, rl.layout, rl.lane_of, POST, len(plan.steps), (),
+                       sync=False)
+    _combine(plan, rl, post)
+    post.emit(rl.steps[POST])
+    lanes["post"] = _module(post, "post", post.params() + ["arena", "works"], post.lines)
+    return lanes
+
+
+def _module(em, name, params, lines, extra=""):
+    return (em.module_head(extra) + "@njit(nogil=True, cache=True)\n"
+            f"def {name}({', '.join(params)}):\n" + "\n".join(lines) +
+            "\n    return True\n\n\n"
+            f"kernel = {name}      # the name compile workers compile\n")
+
+
+def _combine(plan, rl, em):
+    """Lines of `post` adding the blocks' partial sums, block 0 first, into the values that
+    are fetched or read after the block loop."""
+    for vid, off in rl.partials.items():
+        if vid not in rl.layout.given and vid not in rl.layout.offsets:
+            continue
+        v = plan._values[vid]
+        if not v.size:
+            continue
+        dest = em.output(v)
+        part = f"works[{{}}, {off}:{off + v.size * v.dtype.itemsize}].view(np.{v.dtype.name})"
+        em.lines += [f"    d{vid} = {dest}.reshape({v.size})",
+                     f"    d{vid}[:] = {part.format(0)}",
+                     "    for t in range(1, works.shape[0]):",
+                     f"        d{vid} += {part.format('t')}"]
+
+
+class _RowsEmitter:
+    """The `rows` function: setup lines (`top`: whole arrays, partials, scratch) and the
+    block loop's body (`body`)."""
+
+    def __init__(self, plan, runners, rl):
+        self.plan, self.runners, self.rl = plan, runners, rl
+        self.layout, self.found = rl.layout, rl.found
+        self.rows = rl.rows
+        self.names = {v.id: f"f{i}" for i, v in enumerate(plan._feed_values)}
+        self.consts = [vid for vid, _ in plan.consts]
+        self.names.update({vid: f"c{k}" for k, vid in enumerate(self.consts)})
+        self.top, self.body, self.imports = [], [], []
+        self.per_block = []         # lines at the start of each block (views of its partials)
+        self.whole = {}             # value id -> its whole array's name (set up in top)
+        self.blocks = {}            # value id -> the name of its block (in the body)
+        self.scratch = _Scratch(plan, rl)
+
+    def source(self):
+        loop = ["    blocks = works.shape[0]", "    while True:",
+                "        b = next_block(counter)", "        if b >= blocks:", "            break",
+                "        work = works[b]", "        work[:] = 0"]
+        for vid, off in self.rl.partials.items():
+            v = self.plan._values[vid]
+            loop.append(f"        r{vid} = work[{off}:{off + v.size * v.dtype.itemsize}]"
+                        f".view(np.{v.dtype.name}).reshape({tuple(v.shape)!r})")
+        for s in self.rl.steps[ROWS]:
+            self._step(s)
+        loop += self.per_block + ["        b0 = b * block",
+                                  f"        b1 = min(b0 + block, {int_literal(self.rows)})",
+                                  "        nb = b1 - b0"]
+        top = self.top + self.scratch.lines()
+        params = plan_params(self.plan, self.layout) + ["arena", "works", "counter", "block"]
+        head = ("import numpy as np\nfrom numba import njit\n"
+                "from numgrad.kernels.cpu.blas_call import (available, matmul_acc_into,\n"
+                "                                          matmul_into)\n"
+                "from numgrad.kernels.cpu.lane_sync import next_block\n" +
+                "\n".join(self.imports) + "\n\n"
+                "available()     # registers the BLAS symbols the function links to\n\n\n")
+        return (head + "@njit(nogil=True, cache=True)\n"
+                f"def rows({', '.join(params)}):\n" + "\n".join(top + loop + self.body) +
+                "\n    return True\n\n\n"
+                "kernel = rows      # the name compile workers compile\n")
+
+    # -- values -------------------------------------------------------------------------
+    def whole_value(self, v):
+        """The name of a value that is not over the rows (set up before the loop)."""
+        if v.id in self.names:
+            return self.names[v.id]
+        if v.id in self.whole:
+            return self.whole[v.id]
+        b = self.layout.base.get(v.id, v.id)
+        src = self.names.get(b) or self.whole.get(b) or self._place(self.plan._values[b])
+        self.whole[b] = src
+        if b != v.id:
+            name = f"w{v.id}"
+            self.top.append(f"    {name} = {src}.reshape({tuple(v.shape)!r})")
+            self.whole[v.id] = name
+        return self.whole[v.id]
+
+    def _place(self, v):
+        name = f"w{v.id}"
+        if v.id in self.layout.given:
+            return f"o{self.layout.given[v.id]}"
+        off = self.layout.offsets[v.id]
+        self.top.append(f"    {name} = arena[{off}:{off + v.size * v.dtype.itemsize}]"
+                        f".view(np.{v.dtype.name}).reshape({tuple(v.shape)!r})")
+        return name
+
+    def block(self, v):
+        """The name of the current block of row value `v` (a view of it made here)."""
+        if v.id in self.blocks:
+            return self.blocks[v.id]
+        b = self.layout.base.get(v.id, v.id)
+        name = f"x{v.id}"
+        if b != v.id:
+            self.body.append(f"        {name} = {self.block(self.plan._values[b])}"
+                             f".reshape({self._shape(v.shape)})")
+        elif v.id in self.names:
+            self.body.append(f"        {name} = {self.names[v.id]}[b0:b1]")
+        else:
+            raise AssertionError(f"value {v.id} read before it is made")
+        self.blocks[v.id] = name
+        return name
+
+    def output(self, v):
+        """The name of the block of a row value the current step makes."""
+        name = f"x{v.id}"
+        if v.id in self.layout.given:
+            self.body.append(f"        {name} = o{self.layout.given[v.id]}[b0:b1]")
+        else:
+            self.body.append(f"        {name} = {self.scratch.take(v)}[:nb]")
+        self.blocks[v.id] = name
+        return name
+
+    def _shape(self, shape):
+        """Source of `shape` (its first dimension a whole multiple of the rows) for a block."""
+        q = shape[0] // self.rows
+        first = "nb" if q == 1 else f"nb * {int_literal(q)}"
+        return "(" + ", ".join([first] + [str(int(d)) for d in shape[1:]]) + \
+            ("," if len(shape) == 1 else "") + ")"
+
+    # -- steps --------------------------------------------------------------------------
+    def _step(self, s):
+        st = self.plan.steps[s]
+        if st.kind == "group":
+            self._group(st, self.runners[s])
+        elif is_view(st):
+            pass                # made where it is read
+        elif is_matmul(st):
+            self._matmul(st.node)
+        else:
+            self._copy(st.node)
+        self.scratch.done(s)
+
+    def _arg(self, v, kshape, out=False):
+        if v.id in self.found.row_values:
+            name = self.output(v) if out else self.block(v)
+            return name if tuple(v.shape) == tuple(kshape) else \
+                f"{name}.reshape({self._shape(kshape)})"
+        name = self.whole_value(v)
+        return name if tuple(v.shape) == tuple(kshape) else f"{name}.reshape({kshape!r})"
+
+    def _group(self, st, run):
+        k = f"k{len(self.imports)}"
+        self.imports.append(f"from {run.kernel.py_func.__module__} import kernel as {k}")
+        q = run.sizes[0] // self.rows
+        args = ["nb" if q == 1 else f"nb * {int_literal(q)}"]
+        args += [int_literal(d) for d in run.sizes[1:]] + [int_literal(1)]
+        args += [self._arg(v, shape) for (_, shape), v in zip(run.loads, st.loads)]
+        args += [scalar_literal(x) for x in run.scalars]
+        values = {v.id: v for v in step_values(st)[1]}
+        sums = []
+        for vid, shape, dtype, kshape in run.outs_and_reds:
+            v = values[vid]
+            if vid in self.rl.partials:
+                self.top += [f"    t{vid} = np.empty({tuple(shape)!r}, np.{v.dtype.name})",
+                             f"    u{vid} = t{vid}.reshape({max(1, v.size)})"]
+                self.per_block.append(f"        q{vid} = r{vid}.reshape({max(1, v.size)})")
+                args.append(f"t{vid}" if tuple(shape) == tuple(kshape) else
+                            f"t{vid}.reshape({kshape!r})")
+                sums.append(vid)
+            else:
+                args.append(self._arg(v, kshape, out=True))
+        for j, (shape, dtype) in enumerate(run.parts):
+            part = f"p{len(self.imports)}_{j}"
+            self.top.append(f"    {part} = np.empty({(1,) + tuple(shape[1:])!r}, "
+                            f"np.{np.dtype(dtype).name})")
+            args.append(part)
+        args += [int_literal(c) for c in run.counts]
+        self.body.append(f"        {k}({int_literal(7)}, {int_literal(0)}, {int_literal(1)}, "
+                         f"{', '.join(args)})")
+        self.body += [f"        q{vid} += u{vid}" for vid in sums if values[vid].size]
+
+    def _matmul(self, node):
+        ta, tb = bool(node.attrs["transpose_a"]), bool(node.attrs["transpose_b"])
+        a, b = node.inputs
+        out = node.outputs[0]
+        if out.id in self.rl.partials:          # X^T @ dY over the rows: a partial sum
+            self.body.append(f"        matmul_acc_into({self.block(a)}, {self.block(b)}, "
+                             f"r{out.id}, {ta}, {tb})")
+            return
+        a_name, b_name = self.block(a), self.whole_value(b)
+        self.body.append(f"        matmul_into({a_name}, {b_name}, {self.output(out)}, "
+                         f"{ta}, {tb})")
+
+    def _copy(self, node):
+        """A concat or split along an axis after the rows, on the block."""
+        concat = copy_kind(node) == "concat"
+        parts = node.inputs if concat else node.outputs
+        whole = node.outputs[0] if concat else node.inputs[0]
+        shape = tuple(whole.shape)
+        ax = node.attrs["axis"] % len(shape)
+        outer = int(np.prod(shape[1:ax], dtype=np.int64))
+        inner = int(np.prod(shape[ax + 1:], dtype=np.int64))
+        rows3 = "nb" if outer == 1 else f"nb * {int_literal(outer)}"
+        w = self.output(whole) if concat else self.block(whole)
+        w3 = f"{w}.reshape(({rows3}, {shape[ax]}, {inner}))"
+        start = 0
+        for v in parts:         # every slab has the rows (row_blocks' ROW copies)
+            d = v.shape[ax]
+            part = self.block(v) if concat else self.output(v)
+            p3 = f"{part}.reshape(({rows3}, {d}, {inner}))"
+            if concat:
+                self.body.append(f"        {w3}[:, {start}:{start + d}, :] = {p3}")
+            else:
+                self.body.append(f"        {p3}[:, :, :] = {w3}[:, {start}:{start + d}, :]")
+            start += d
+
+
+class _Scratch:
+    """Block-sized arrays for the row values the loop makes and nobody outside it reads:
+    one per (row shape, dtype) in use at once; an array is reused once the last reader of
+    the value it held has run."""
+
+    def __init__(self, plan, rl):
+        self.plan, self.rl = plan, rl
+        base = rl.layout.base
+        self.last = {}              # value id (a view's base) -> the last step reading it
+        for s in rl.steps[ROWS]:
+            for v in step_values(plan.steps[s])[0]:
+                self.last[base.get(v.id, v.id)] = s
+        self.slots, self.free, self.held = [], {}, {}
+
+    def take(self, v):
+        key = (tuple(v.shape[1:]), v.dtype.name)
+        free = self.free.get(key)
+        j = free.pop() if free else None
+        if j is None:
+            j = len(self.slots)
+            self.slots.append(key)
+        self.held[v.id] = j
+        return f"s{j}"
+
+    def done(self, s):
+        """Release the arrays whose values step s read last (or that nobody reads)."""
+        for vid in list(self.held):
+            if self.last.get(vid, s) <= s:
+                key = self.slots[self.held[vid]]
+                self.free.setdefault(key, []).append(self.held.pop(vid))
+
+    def lines(self):
+        return [f"    s{j} = np.empty({('block',) + tail!r}, np.{dtype})".replace("'", "")
+                for j, (tail, dtype) in enumerate(self.slots)]

@@ -1,0 +1,212 @@
+"""Row-block plans (backends/cpu_rowblock.py, compiler/emit_rowblock.py): a plan's steps over
+its rows run in blocks, taken in turn by every thread, with per-block partial sums; results
+within float32 rounding of the NumPy backend and of finite differences, the same from call to
+call and for any number of threads."""
+import numpy as np
+import pytest
+
+import numgrad as ng
+from numgrad import config, threads
+from numgrad.backends import cpu_rowblock
+from numgrad.compiler import emit_rowblock, row_blocks
+from numgrad.kernels.cpu import blas_call
+
+pytestmark = [pytest.mark.backend_independent,          # see tests/conftest.py
+              pytest.mark.skipif(not blas_call.available(), reason=blas_call.describe())]
+
+ROWS = 50               # in blocks of 8: six whole blocks and one of 2 rows
+ROWS_ON = dict(NUMGRAD_ROW_LANES="on", NUMGRAD_NATIVE_PLAN="off", NUMGRAD_INTERPRET_CALLS=0)
+OFF = dict(NUMGRAD_ROW_LANES="off", NUMGRAD_NATIVE_PLAN="off", NUMGRAD_INTERPRET_CALLS=0)
+
+
+def _pinn(n=ROWS, layers=(2, 5, 1), seed=0, train=False):
+    """A small W6 (bench_train.py): u(t, x) by an MLP, u_t, u_x and u_xx by ng.gradients,
+    the residual's mean square; (fetches, feed, params).  train: Adam's step, the loss and
+    the residual (a fetched value over the rows)."""
+    rng = np.random.default_rng(seed)
+    t = ng.placeholder(ng.float32, [n, 1])
+    x = ng.placeholder(ng.float32, [n, 1])
+    params = [(ng.Variable((rng.normal(size=(a, b)) / np.sqrt(a)).astype(np.float32)),
+               ng.Variable((0.1 * rng.normal(size=(1, b))).astype(np.float32)))
+              for a, b in zip(layers[:-1], layers[1:])]
+    h = ng.concat([t, x], 1)
+    for w, b in params[:-1]:
+        h = ng.tanh(ng.matmul(h, w) + b)
+    u = ng.matmul(h, params[-1][0]) + params[-1][1]
+    u_t, u_x = ng.gradients(u, [t, x])
+    u_xx = ng.gradients(u_x, x)[0]
+    f = u_t + u * u_x - 0.01 * u_xx
+    loss = ng.reduce_mean(ng.square(f))
+    flat = [p for pair in params for p in pair]
+    if train:
+        fetches = [ng.train.AdamOptimizer(0.01).minimize(loss), loss, f]
+    else:
+        fetches = [loss] + ng.gradients(loss, flat)
+    feed = {t: rng.uniform(0, 1, (n, 1)).astype(np.float32),
+            x: rng.uniform(-1, 1, (n, 1)).astype(np.float32)}
+    return fetches, feed, flat
+
+
+def _choice(sess):
+    """The row-block choice of the session's plan with matmuls."""
+    plan, = [cp for p in sess._plans.values() for cp in p._compiled.values()
+             if any(st.kind == "single" and st.node.type == "MatMul"
+                    for st in getattr(cp, "steps", ()))]
+    return plan, plan._native.rows
+
+
+@pytest.fixture(scope="module")
+def pinn():
+    graph = ng.Graph()
+    with graph.as_default():
+        fetches, feed, params = _pinn()
+        sess = ng.Session(backend="cpu", graph=graph)
+        sess.run(ng.global_variables_initializer())
+    with ng.Session(backend="numpy", graph=graph) as ref:
+        ref.run(ng.global_variables_initializer())
+        want = ref.run(fetches, feed)
+    return sess, fetches, feed, params, want
+
+
+def _run(sess, fetches, feed, n_threads, block=None, monkeypatch=None):
+    old = threads.get_num_threads()
+    threads.set_num_threads(n_threads)
+    try:
+        with config.override(**ROWS_ON):
+            if block is not None:
+                monkeypatch.setattr(cpu_rowblock, "BLOCK_ROWS", block)
+                if sess._plans:
+                    for p in sess._plans.values():
+                        for cp in p._compiled.values():
+                            rows = getattr(getattr(cp, "_native", None), "rows", None)
+                            if rows is not None:
+                                rows.lanes = None           # rebuilt for the new block
+            return sess.run(fetches, feed), sess.run(fetches, feed)
+    finally:
+        threads.set_num_threads(old)
+
+
+def _close(got, want, rtol=2e-4, atol=2e-6):
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
+
+
+def test_a_w6_like_plan_runs_as_row_blocks_matching_numpy(pinn, monkeypatch):
+    sess, fetches, feed, _, want = pinn
+    first, again = _run(sess, fetches, feed, 2, block=8, monkeypatch=monkeypatch)
+    plan, choice = _choice(sess)
+    assert choice.reason is None and choice.native is not None, choice.describe_own()
+    made = choice.native
+    assert made.completed == 2                  # neither call fell back to the steps
+    assert (made.block, made.blocks, made.threads) == (8, 7, 2)
+    assert "row blocks: 2 thread(s) over 50 rows in 7 blocks of 8" in plan.summary()
+    _close(first, want)
+    for a, b in zip(first, again):              # deterministic from call to call
+        assert np.array_equal(a, b)
+    with threads.limited(1):                    # one thread: its partial sums alone
+        with config.override(**ROWS_ON):
+            alone = sess.run(fetches, feed)
+    assert choice.native.threads == 1
+    for a, b in zip(alone, first):              # the same blocks, added in the same order
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("n_threads,block,blocks", [
+    (1, 16, 4),                                 # the last block short
+    (2, 64, 1),                                 # one block for two threads
+    (2, 1, ROWS),                               # one row a block
+])
+def test_row_blocks_for_any_split_of_the_rows(pinn, monkeypatch, n_threads, block, blocks):
+    sess, fetches, feed, _, want = pinn
+    monkeypatch.setattr(cpu_rowblock, "block_rows", lambda rows, n: block)
+    got, again = _run(sess, fetches, feed, n_threads, block=block, monkeypatch=monkeypatch)
+    made = _choice(sess)[1].native
+    assert made.blocks == blocks and made.completed == 2
+    _close(got, want)
+    for a, b in zip(got, again):
+        assert np.array_equal(a, b)
+
+
+def test_row_block_gradients_match_finite_differences(pinn, monkeypatch):
+    sess, fetches, feed, params, _ = pinn
+    got, _ = _run(sess, fetches, feed, 2, block=8, monkeypatch=monkeypatch)
+    rng = np.random.default_rng(1)
+    with config.override(**ROWS_ON):
+        for p, grad in zip(params, got[1:]):
+            value = sess.run(p)
+            for idx in [tuple(rng.integers(0, d) for d in value.shape) for _ in range(2)]:
+                h = 1e-2 * max(1.0, abs(float(value[idx])))
+                losses = []
+                for step in (h, -h):
+                    moved = value.copy()
+                    moved[idx] += step
+                    p.load(moved, sess)
+                    losses.append(float(sess.run(fetches[0], feed)))
+                p.load(value, sess)
+                fd = (losses[0] - losses[1]) / (2 * h)
+                assert abs(fd - grad[idx]) <= 2e-2 * max(abs(fd), 1e-2), (p.name, idx, fd,
+                                                                           grad[idx])
+
+
+def test_adam_steps_as_row_blocks_match_numpy():
+    graph = ng.Graph()
+    with graph.as_default():
+        fetches, feed, params = _pinn(train=True, seed=2)
+        init = ng.global_variables_initializer()
+        sess = ng.Session(backend="cpu", graph=graph)
+        ref = ng.Session(backend="numpy", graph=graph)
+    sess.run(init)
+    ref.run(init)
+    old = threads.get_num_threads()
+    threads.set_num_threads(2)
+    try:
+        with config.override(**ROWS_ON):
+            got = [sess.run(fetches, feed)[1:] for _ in range(3)]
+    finally:
+        threads.set_num_threads(old)
+    _, choice = _choice(sess)
+    assert choice.native is not None and choice.native.completed == 3, choice.describe_own()
+    want = [ref.run(fetches, feed)[1:] for _ in range(3)]
+    for (loss, f), (want_loss, want_f) in zip(got, want):
+        np.testing.assert_allclose(loss, want_loss, rtol=2e-4)
+        assert f.shape == (ROWS, 1)             # written block by block into the fetch
+        np.testing.assert_allclose(f, want_f, rtol=2e-4, atol=1e-6)
+    _close(sess.run(params), ref.run(params), rtol=2e-4, atol=1e-5)
+
+
+def test_a_plan_with_another_step_over_the_rows_keeps_its_lanes():
+    rng = np.random.default_rng(4)
+    graph = ng.Graph()
+    with graph.as_default():
+        x = ng.placeholder(ng.float32, [ROWS, 4])
+        w = ng.constant(rng.standard_normal((4, 4)).astype(np.float32))
+        h = ng.tanh(ng.matmul(x, w))
+        out = ng.reduce_sum(ng.matmul(h, h, transpose_b=True))      # mixes rows: OTHER
+        sess = ng.Session(backend="cpu", graph=graph)
+    xv = rng.standard_normal((ROWS, 4)).astype(np.float32)
+    with config.override(**ROWS_ON):
+        got = sess.run(out, {x: xv})
+    _, choice = _choice(sess)
+    assert choice.native is None
+    assert "neither row-local nor a sum" in choice.describe_own()
+    with ng.Session(backend="numpy", graph=graph) as ref:
+        np.testing.assert_allclose(got, ref.run(out, {x: xv}), rtol=1e-4)
+
+
+def test_a_value_made_from_a_sum_over_the_rows_is_complete_only_after_them():
+    # x * rsqrt(mean(x^2, 0)): the rsqrt is outside the rows but made from their sum, so
+    # the product that reads it cannot run in the same block loop
+    rng = np.random.default_rng(5)
+    graph = ng.Graph()
+    with graph.as_default():
+        x = ng.placeholder(ng.float32, [ROWS, 4])
+        h = ng.matmul(x, ng.constant(rng.standard_normal((4, 4)).astype(np.float32)))
+        scale = ng.math.rsqrt(ng.reduce_mean(ng.square(h), 0, keepdims=True) + 1.0)
+        out = ng.matmul(h * scale, ng.ones([4, 2]))
+        sess = ng.Session(backend="cpu", graph=graph)
+        with config.override(NUMGRAD_INTERPRET_CALLS=0):
+            plan = sess._compiled_plan([out], {x: rng.standard_normal((ROWS, 4)).astype(
+                np.float32)})
+    found = row_blocks.analyse(plan)
+    assert row_blocks.OTHER in found.roles
+    assert emit_rowblock.why_not(plan, plan.runners, found) is not None
