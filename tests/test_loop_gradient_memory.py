@@ -12,6 +12,7 @@ rows of 3 float64 so the cases share kernels.
 import numpy as np
 import pytest
 
+import budget
 import numgrad as ng
 from numgrad import config
 from numgrad.control import native_loop
@@ -100,7 +101,9 @@ def _map_feed(x, w, n):
     return {x: rng.normal(size=(n, 3)), w: rng.normal(size=3)}
 
 
-@pytest.mark.parametrize("n", [0, 1, 6])
+# n = 1 repeats n = 6 (finite differences, in-place writes) on a loop of its own:
+# NUMGRAD_SLOW=1 only
+@pytest.mark.parametrize("n", [0, 1, 6] if budget.SLOW else [0, 6])
 def test_map_fn_gradient_records_only_its_counter(n):
     g, (x, w), loss, fetches = _map_graph(n)
     feed = _map_feed(x, w, n)
@@ -196,15 +199,17 @@ def test_tensor_array_accumulator_and_unread_counter_of_a_while_loop():
                                   [0, ng.zeros([3], F64), ng.TensorArray(F64, size=4)])
         loss = ng.reduce_sum(out.stack() ** 2)
         gx, gw = ng.gradients(loss, [x, w])
-        # a loop whose counter only its cond reads: x <- x a + 0.1 sin x
+        # a loop whose counter only its cond reads: x <- x a + 0.1 sin x (k fed: the loop
+        # of test_zero_iterations_record_nothing_and_pass_gradients_through, compiled once)
         z0 = ng.placeholder(F64, [3], name="z0")
         a = ng.placeholder(F64, [], name="a")
-        _, z = ng.while_loop(lambda i, z: i < 5, lambda i, z: (i + 1, z * a + 0.1 * ng.sin(z)),
+        k = ng.placeholder(ng.int32, [], name="k")
+        _, z = ng.while_loop(lambda i, z: i < k, lambda i, z: (i + 1, z * a + 0.1 * ng.sin(z)),
                              [0, z0])
         zl = ng.reduce_sum(z * z)
         gz, ga = ng.gradients(zl, [z0, a])
     feed = {x: np.random.default_rng(5).normal(size=(4, 3)), w: np.array([0.5, -0.3, 0.9]),
-            z0: np.array([0.3, -1.2, 2.0]), a: 0.9}
+            z0: np.array([0.3, -1.2, 2.0]), a: 0.9, k: 5}
     res = _run_three(g, [loss, gx, gw, zl, gz, ga], feed)
     _assert_same(res)
     recs = sorted(op.get_attr("history") for op in _recording(g).values())
@@ -218,7 +223,7 @@ def test_tensor_array_accumulator_and_unread_counter_of_a_while_loop():
 
 
 def test_hessians_through_map_fn_and_while_loop_match_finite_differences():
-    n = 4
+    n = 6           # the first-order loops are test_map_fn_gradient_records_only_its_counter's
     g, (x, w), loss, _ = _map_graph(n)
     with g.as_default():
         gw, = ng.gradients(loss, [w])
