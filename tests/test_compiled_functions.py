@@ -45,7 +45,7 @@ def _reference(steps, wv, ov):
 @pytest.mark.skipif(ng.backends.default_backend_name() != "cpu", reason="cpu backend only")
 def test_loop_bodies_compile_after_their_first_calls(switches):
     switches(FUNCTION_COMPILE_AFTER=3)
-    steps = 12
+    steps = 4           # the make_callable test's loops: compiled once for both
     w, obs, sse, gw = _oscillator(steps)
     ov = np.sin(np.arange(steps) * 0.3)
     with ng.Session() as sess:

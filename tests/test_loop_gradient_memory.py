@@ -12,6 +12,7 @@ rows of 3 float64 so the cases share kernels.
 import numpy as np
 import pytest
 
+import budget
 import numgrad as ng
 from numgrad import config
 from numgrad.control import native_loop
@@ -83,12 +84,13 @@ def _fd(graph, y, x, feed, eps=1e-6):
 
 def _map_graph(n, lean=True):
     """map_fn over n rows of 3 with a captured w: loss sum(y^2), its gradients w.r.t. x and
-    w, built with NUMGRAD_LOOP_GRAD_LEAN=`lean`."""
+    w, built with NUMGRAD_LOOP_GRAD_LEAN=`lean`.  (At n = 12, test_map_fn_threads.py's
+    gradient graph: its loops compile once for both files.)"""
     g = ng.Graph()
     with g.as_default():
         x = ng.placeholder(F64, [n, 3], name="x")
         w = ng.placeholder(F64, [3], name="w")
-        y = ng.map_fn(lambda r: ng.sin(r * w) * r + ng.tanh(r), x)
+        y = ng.map_fn(lambda r: ng.sin(r * w), x)
         loss = ng.reduce_sum(y * y)
         with config.override(NUMGRAD_LOOP_GRAD_LEAN=lean):
             gx, gw = ng.gradients(loss, [x, w])
@@ -100,7 +102,9 @@ def _map_feed(x, w, n):
     return {x: rng.normal(size=(n, 3)), w: rng.normal(size=3)}
 
 
-@pytest.mark.parametrize("n", [0, 1, 6])
+# n = 1 repeats n = 12 (finite differences, in-place writes) on a loop of its own:
+# NUMGRAD_SLOW=1 only
+@pytest.mark.parametrize("n", [0, 1, 12] if budget.SLOW else [0, 12])
 def test_map_fn_gradient_records_only_its_counter(n):
     g, (x, w), loss, fetches = _map_graph(n)
     feed = _map_feed(x, w, n)
@@ -123,7 +127,7 @@ def test_map_fn_gradient_records_only_its_counter(n):
 
 
 def test_the_switch_off_records_every_loop_var_and_gives_the_same_values():
-    n = 6
+    n = 12
     g, (x, w), _, fetches = _map_graph(n, lean=False)
     feed = _map_feed(x, w, n)
     res = _run_three(g, fetches, feed)
@@ -196,15 +200,17 @@ def test_tensor_array_accumulator_and_unread_counter_of_a_while_loop():
                                   [0, ng.zeros([3], F64), ng.TensorArray(F64, size=4)])
         loss = ng.reduce_sum(out.stack() ** 2)
         gx, gw = ng.gradients(loss, [x, w])
-        # a loop whose counter only its cond reads: x <- x a + 0.1 sin x
+        # a loop whose counter only its cond reads: x <- x a + 0.1 sin x (k fed: the loop
+        # of test_zero_iterations_record_nothing_and_pass_gradients_through, compiled once)
         z0 = ng.placeholder(F64, [3], name="z0")
         a = ng.placeholder(F64, [], name="a")
-        _, z = ng.while_loop(lambda i, z: i < 5, lambda i, z: (i + 1, z * a + 0.1 * ng.sin(z)),
+        k = ng.placeholder(ng.int32, [], name="k")
+        _, z = ng.while_loop(lambda i, z: i < k, lambda i, z: (i + 1, z * a + 0.1 * ng.sin(z)),
                              [0, z0])
         zl = ng.reduce_sum(z * z)
         gz, ga = ng.gradients(zl, [z0, a])
     feed = {x: np.random.default_rng(5).normal(size=(4, 3)), w: np.array([0.5, -0.3, 0.9]),
-            z0: np.array([0.3, -1.2, 2.0]), a: 0.9}
+            z0: np.array([0.3, -1.2, 2.0]), a: 0.9, k: 5}
     res = _run_three(g, [loss, gx, gw, zl, gz, ga], feed)
     _assert_same(res)
     recs = sorted(op.get_attr("history") for op in _recording(g).values())
@@ -218,7 +224,7 @@ def test_tensor_array_accumulator_and_unread_counter_of_a_while_loop():
 
 
 def test_hessians_through_map_fn_and_while_loop_match_finite_differences():
-    n = 4
+    n = 12          # the first-order loops are test_map_fn_gradient_records_only_its_counter's
     g, (x, w), loss, _ = _map_graph(n)
     with g.as_default():
         gw, = ng.gradients(loss, [w])

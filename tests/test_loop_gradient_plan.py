@@ -25,15 +25,17 @@ F64 = ng.float64
 FEED_X0 = np.array([0.3, -1.2, 2.0])
 
 
-def _decay(graph, n):
-    """x <- x * a + 0.1 sin(x), n times, from x0; (x0, a, x, loss, [dloss/dx0, dloss/da])."""
+def _decay(graph):
+    """x <- x * a + 0.1 sin(x), n times (n fed: every trip count shares one compiled loop, and
+    tests/test_loops_in_plan.py's), from x0; (x0, a, n, x, loss, [dloss/dx0, dloss/da])."""
     with graph.as_default():
         x0 = ng.placeholder(F64, [3], name="x0")
         a = ng.placeholder(F64, [], name="a")
+        n = ng.placeholder(ng.int32, [], name="n")
         _, x = ng.while_loop(lambda i, x: i < n, lambda i, x: (i + 1, x * a + 0.1 * ng.sin(x)),
                              [ng.constant(0), x0])
         loss = ng.reduce_sum(x * x)
-        return x0, a, x, loss, ng.gradients(loss, [x0, a])
+        return x0, a, n, x, loss, ng.gradients(loss, [x0, a])
 
 
 def _history_op(graph):
@@ -45,8 +47,8 @@ def _history_op(graph):
 @pytest.mark.parametrize("native", [True, False])
 def test_the_graph_around_a_loop_gradient_is_one_compiled_plan(native):
     g = ng.Graph()
-    x0, a, x, loss, grads = _decay(g, 7)
-    feed = {x0: FEED_X0, a: 0.9}
+    x0, a, n, x, loss, grads = _decay(g)
+    feed = {x0: FEED_X0, a: 0.9, n: 7}
     fetches = [x, loss] + grads
     with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=0, NUMGRAD_NATIVE_LOOPS=native):
         with ng.Session(graph=g, backend="cpu") as s:
@@ -69,18 +71,18 @@ def test_the_graph_around_a_loop_gradient_is_one_compiled_plan(native):
 
 def test_loop_gradient_plan_matches_finite_differences():
     g = ng.Graph()
-    x0, a, x, loss, grads = _decay(g, 7)
+    x0, a, n, x, loss, grads = _decay(g)
     with g.as_default(), config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=0):
         with ng.Session(graph=g, backend="cpu"):
             err = ng.test.compute_gradient_error(x0, [3], loss, [], x_init_value=FEED_X0,
-                                                 extra_feed_dict={a: 0.9})
+                                                 extra_feed_dict={a: 0.9, n: 7})
     assert err < 1e-6
 
 
 def test_zero_iterations_give_an_empty_history_and_pass_gradients_through():
     g = ng.Graph()
-    x0, a, x, loss, grads = _decay(g, 0)
-    feed = {x0: FEED_X0, a: 0.9}
+    x0, a, n, x, loss, grads = _decay(g)
+    feed = {x0: FEED_X0, a: 0.9, n: 0}
     with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=0):
         with ng.Session(graph=g, backend="cpu") as s:
             plan = plan_of([loss] + grads, feed, session=s)
@@ -94,12 +96,11 @@ def test_a_history_read_by_another_op_runs_the_interpreter():
     """Only loop ops may read a run-time-sized value: reduce_sum of the recorded stack is
     interpreted with NumPy for that signature, with the same values."""
     g = ng.Graph()
-    x0, a, x, loss, grads = _decay(g, 5)
+    x0, a, n, x, loss, grads = _decay(g)
     hop = _history_op(g)
-    n = hop.get_attr("n_vars")
     with g.as_default():
-        total = ng.reduce_sum(hop.outputs[n])        # x's recorded stack
-    feed = {x0: FEED_X0, a: 0.9}
+        total = ng.reduce_sum(hop.outputs[hop.get_attr("n_vars")])    # x's recorded stack
+    feed = {x0: FEED_X0, a: 0.9, n: 5}
     with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=0):
         with ng.Session(graph=g, backend="cpu") as s:
             got = s.run([total] + grads, feed)
@@ -112,9 +113,9 @@ def test_a_history_read_by_another_op_runs_the_interpreter():
 
 def test_lowering_gives_run_time_dims_only_where_the_backend_asks():
     g = ng.Graph()
-    x0, a, x, loss, grads = _decay(g, 3)
-    feeds = [x0, a]
-    sig = [((3,), np.dtype(np.float64)), ((), np.dtype(np.float64))]
+    x0, a, n, x, loss, grads = _decay(g)
+    feeds = [x0, a, n]
+    sig = [((3,), np.dtype(np.float64)), ((), np.dtype(np.float64)), ((), np.dtype(np.int32))]
     ops = prune(grads, [], feeds)
     with pytest.raises(Unsupported, match="data-dependent shape"):
         lower_ops(ops, grads, feeds, sig)

@@ -90,11 +90,13 @@ def test_threads_start_where_the_interpreted_iterations_stopped(two_threads):
     np.testing.assert_allclose(got, _numpy(feed[x]), rtol=1e-13, atol=1e-15)
 
 
-@pytest.mark.parametrize("n", [6, 0])
-def test_few_or_no_elements_stay_on_one_thread(two_threads, n):
+@pytest.mark.parametrize("n, per", [(12, 7), (0, ROWS)])
+def test_few_or_no_elements_stay_on_one_thread(two_threads, n, per):
+    """Fewer rows than two threads of `per` each (12 < 2 x 7), or none, run on one thread;
+    the 12 rows are the other tests' graph, so its native loop is compiled once."""
     g, x, y = _graph(n)
     feed = _feed(x, n)
-    got = _run(g, y, feed)
+    got = _run(g, y, feed, NUMGRAD_MAP_FN_THREAD_ROWS=per)
     assert got.shape == (n, 3)
     assert _threads(y.op) == [1]
     np.testing.assert_allclose(got, _numpy(feed[x]), rtol=1e-13, atol=1e-15)

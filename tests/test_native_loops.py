@@ -193,10 +193,12 @@ def test_loop_compiling_in_a_worker_runs_in_python_then_switches(monkeypatch):
 
 
 def test_tensor_array_in_the_body():
+    """(The loop and its gradient of test_loop_gradient_memory.py's TensorArray case: they
+    compile once for both files.)"""
     g = ng.Graph()
     with g.as_default():
-        x = ng.placeholder(F64, [4], name="x")
-        w = ng.constant(0.5, F64)
+        x = ng.placeholder(F64, [4, 3], name="x")
+        w = ng.placeholder(F64, [3], name="w")
         inputs = ng.TensorArray(F64, size=4).unstack(x)
 
         def body(t, h, out):
@@ -204,10 +206,11 @@ def test_tensor_array_in_the_body():
             return t + 1, h, out.write(t, h)
 
         _, _, out = ng.while_loop(lambda t, h, out: t < 4, body,
-                                  [0, ng.constant(0.0, F64), ng.TensorArray(F64, size=4)])
+                                  [0, ng.zeros([3], F64), ng.TensorArray(F64, size=4)])
         hs = out.stack()
-        dx, = ng.gradients(ng.reduce_sum(hs * hs), [x])
-    res = _run_three(g, [hs, dx], {x: np.array([0.1, -0.3, 0.8, 0.2])})
+        dx, dw = ng.gradients(ng.reduce_sum(hs ** 2), [x, w])
+    xv = np.array([[0.1, -0.3, 0.8], [0.2, 0.5, -1.1], [0.0, 0.4, 0.3], [-0.6, 0.9, 0.2]])
+    res = _run_three(g, [hs, dx, dw], {x: xv, w: np.array([0.5, -0.3, 0.9])})
     _assert_same(res)
     assert _native(_whiles(g)[0])
 
