@@ -2,22 +2,12 @@
 column, so it is checked against finite differences; numgrad and the peers (when installed)
 must agree with it."""
 import numpy as np
+from loop_cases import central_differences as _fd
 import pytest
 
 from numgrad import bench_loops as bl
 
 N, STEPS = 6, 12
-
-
-def _fd(fun, x, eps=1e-6):
-    x = np.array(x, dtype=np.float64)
-    g = np.zeros_like(x)
-    for k in np.ndindex(x.shape):
-        up, dn = x.copy(), x.copy()
-        up[k] += eps
-        dn[k] -= eps
-        g[k] = (fun(up) - fun(dn)) / (2 * eps)
-    return g
 
 
 def test_numpy_adjoint_is_the_gradient():

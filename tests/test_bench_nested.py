@@ -2,22 +2,12 @@
 reference of every column, so it is checked against finite differences; both numgrad columns
 must agree with it, the default one with its outer backward loop native."""
 import numpy as np
+from loop_cases import central_differences as _fd
 
 from numgrad import bench_nested as bn, config
 from numgrad.backends import default_backend_name
 
 N, STEPS, INNER = 5, 4, 3
-
-
-def _fd(fun, x, eps=1e-6):
-    x = np.array(x, dtype=np.float64)
-    g = np.zeros_like(x)
-    for k in np.ndindex(x.shape):
-        up, dn = x.copy(), x.copy()
-        up[k] += eps
-        dn[k] -= eps
-        g[k] = (fun(up) - fun(dn)) / (2 * eps)
-    return g
 
 
 def test_numpy_adjoint_is_the_gradient():

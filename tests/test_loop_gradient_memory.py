@@ -13,26 +13,14 @@ import numpy as np
 import pytest
 
 import budget
+from loop_cases import decay, run_three as _run_three, sin_map, ta_writes as _writes, tanh_rnn
 import numgrad as ng
 from numgrad import config
-from numgrad.control import native_loop
 from numgrad.control.native_loop import loop_status
 
 pytestmark = pytest.mark.backend_independent
 
 F64 = ng.float64
-_MARK = "raise IndexError('TensorArray index out of range')"
-
-
-def _run_three(graph, fetches, feed):
-    """(native cpu, Python-loop cpu, numpy backend) results of one run."""
-    out = []
-    for backend, native in (("cpu", True), ("cpu", False), ("numpy", True)):
-        with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=0, NUMGRAD_NATIVE_LOOPS=native,
-                             NUMGRAD_BACKGROUND_COMPILE=False):
-            with ng.Session(graph=graph, backend=backend) as s:
-                out.append(s.run(fetches, feed))
-    return out
 
 
 def _assert_same(results, rtol=1e-12):
@@ -50,21 +38,6 @@ def _recording(graph):
 def _native_history(op):
     """loop_status facts of the native recording loops of While `op`."""
     return [f for kind, f in loop_status(op) if kind == "native" and f["history"]]
-
-
-def _writes(op):
-    """(in place, copies): the TensorArray writes of the native loops of While `op`, counted
-    from their emitted source (the line after a write's index check names its output)."""
-    inplace = copies = 0
-    for lp in native_loop._LOOPS[op.get_attr("body_graph")].values():
-        lines = getattr(lp, "source", "").splitlines()
-        for k, line in enumerate(lines):
-            if line.strip() == _MARK:
-                if lines[k + 1].strip().endswith(".copy()"):
-                    copies += 1
-                else:
-                    inplace += 1
-    return inplace, copies
 
 
 def _fd(graph, y, x, feed, eps=1e-6):
@@ -90,7 +63,7 @@ def _map_graph(n, lean=True):
     with g.as_default():
         x = ng.placeholder(F64, [n, 3], name="x")
         w = ng.placeholder(F64, [3], name="w")
-        y = ng.map_fn(lambda r: ng.sin(r * w), x)
+        y = sin_map(x, w)
         loss = ng.reduce_sum(y * y)
         with config.override(NUMGRAD_LOOP_GRAD_LEAN=lean):
             gx, gw = ng.gradients(loss, [x, w])
@@ -191,22 +164,14 @@ def test_tensor_array_accumulator_and_unread_counter_of_a_while_loop():
     with g.as_default():
         x = ng.placeholder(F64, [4, 3], name="x")
         w = ng.placeholder(F64, [3], name="w")
-        inputs = ng.TensorArray(F64, size=4).unstack(x)
-
-        def body(t, h, out):
-            h = ng.tanh(w * h + inputs.read(t))
-            return t + 1, h, out.write(t, h)
-        _, _, out = ng.while_loop(lambda t, h, out: t < 4, body,
-                                  [0, ng.zeros([3], F64), ng.TensorArray(F64, size=4)])
-        loss = ng.reduce_sum(out.stack() ** 2)
+        loss = ng.reduce_sum(tanh_rnn(x, w) ** 2)
         gx, gw = ng.gradients(loss, [x, w])
         # a loop whose counter only its cond reads: x <- x a + 0.1 sin x (k fed: the loop
         # of test_zero_iterations_record_nothing_and_pass_gradients_through, compiled once)
         z0 = ng.placeholder(F64, [3], name="z0")
         a = ng.placeholder(F64, [], name="a")
         k = ng.placeholder(ng.int32, [], name="k")
-        _, z = ng.while_loop(lambda i, z: i < k, lambda i, z: (i + 1, z * a + 0.1 * ng.sin(z)),
-                             [0, z0])
+        z = decay(z0, a, k)
         zl = ng.reduce_sum(z * z)
         gz, ga = ng.gradients(zl, [z0, a])
     feed = {x: np.random.default_rng(5).normal(size=(4, 3)), w: np.array([0.5, -0.3, 0.9]),
@@ -257,8 +222,7 @@ def test_zero_iterations_record_nothing_and_pass_gradients_through():
         z0 = ng.placeholder(F64, [3], name="z0")
         a = ng.placeholder(F64, [], name="a")
         k = ng.placeholder(ng.int32, [], name="k")
-        _, z = ng.while_loop(lambda i, z: i < k, lambda i, z: (i + 1, z * a + 0.1 * ng.sin(z)),
-                             [0, z0])
+        z = decay(z0, a, k)
         gz, ga = ng.gradients(ng.reduce_sum(z * z), [z0, a])
     zv = np.array([0.3, -1.2, 2.0])
     res = _run_three(g, [z, gz, ga], {z0: zv, a: 0.9, k: 0})

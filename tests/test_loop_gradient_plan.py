@@ -9,6 +9,7 @@ native loops on and off, and finite differences.  Shapes are test_native_loops.p
 """
 import numpy as np
 import pytest
+from loop_cases import decay, decay_inputs
 from plan_checks import compiled_plans, plan_of
 
 import numgrad as ng
@@ -29,11 +30,8 @@ def _decay(graph):
     """x <- x * a + 0.1 sin(x), n times (n fed: every trip count shares one compiled loop, and
     tests/test_loops_in_plan.py's), from x0; (x0, a, n, x, loss, [dloss/dx0, dloss/da])."""
     with graph.as_default():
-        x0 = ng.placeholder(F64, [3], name="x0")
-        a = ng.placeholder(F64, [], name="a")
-        n = ng.placeholder(ng.int32, [], name="n")
-        _, x = ng.while_loop(lambda i, x: i < n, lambda i, x: (i + 1, x * a + 0.1 * ng.sin(x)),
-                             [ng.constant(0), x0])
+        x0, a, n = decay_inputs()
+        x = decay(x0, a, n)
         loss = ng.reduce_sum(x * x)
         return x0, a, n, x, loss, ng.gradients(loss, [x0, a])
 

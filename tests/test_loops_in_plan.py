@@ -10,6 +10,7 @@ Shapes are test_native_loops.py's.
 """
 import numpy as np
 import pytest
+from loop_cases import decay, decay_inputs
 from plan_checks import compiled_plans
 
 import numgrad as ng
@@ -31,12 +32,8 @@ def _decay():
     """x <- x * a + 0.1 sin(x), n times (n fed), from x0: the loss and its gradients."""
     g = ng.Graph()
     with g.as_default():
-        x0 = ng.placeholder(F64, [3], name="x0")
-        a = ng.placeholder(F64, [], name="a")
-        n = ng.placeholder(ng.int32, [], name="n")
-        _, x = ng.while_loop(lambda i, x: i < n,
-                             lambda i, x: (i + 1, x * a + 0.1 * ng.sin(x)),
-                             [ng.constant(0), x0])
+        x0, a, n = decay_inputs()
+        x = decay(x0, a, n)
         loss = ng.reduce_sum(x * x)
         gx, ga = ng.gradients(loss, [x0, a])
     return g, (x0, a, n), [loss, gx, ga]

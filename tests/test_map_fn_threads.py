@@ -8,6 +8,8 @@ agree with the numpy backend.  The graphs share one row width so they share kern
 import numpy as np
 import pytest
 
+from loop_cases import sin_map
+
 import numgrad as ng
 from numgrad import config, threads
 from numgrad.control.functional import INDEPENDENT_ROWS, INDEPENDENT_ROWS_GRAD
@@ -130,7 +132,7 @@ def _grad_graph(n):
     with g.as_default():
         x = ng.placeholder(F64, [n, 3], name="x")
         w = ng.placeholder(F64, [3], name="w")
-        y = ng.map_fn(lambda r: ng.sin(r * w), x)
+        y = sin_map(x, w)
         loss = ng.reduce_sum(y * y)
         gx, gw = ng.gradients(loss, [x, w])
     rng = np.random.default_rng(3)

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+from pinn_case import small_pinn
 
 import numgrad as ng
 from numgrad import config, threads
@@ -74,26 +75,8 @@ def test_lookup_reports_the_missing_symbol():
 
 
 def _pinn(n=48, layers=(2, 5, 1), dtype=np.float32, seed=0):
-    """A small W6: MLP u(t, x), u_t and u_x, u_xx by ng.gradients, the residual's loss and its
-    gradients with respect to the weights (fetches, feed_dict)."""
-    rng = np.random.default_rng(seed)
-    t = ng.placeholder(dtype, [n, 1])
-    x = ng.placeholder(dtype, [n, 1])
-    params = [(ng.Variable((rng.normal(size=(a, b)) / np.sqrt(a)).astype(dtype)),
-               ng.Variable((0.1 * rng.normal(size=(1, b))).astype(dtype)))
-              for a, b in zip(layers[:-1], layers[1:])]
-    h = ng.concat([t, x], 1)
-    for w, b in params[:-1]:
-        h = ng.tanh(ng.matmul(h, w) + b)
-    u = ng.matmul(h, params[-1][0]) + params[-1][1]
-    u_t, u_x = ng.gradients(u, [t, x])
-    u_xx = ng.gradients(u_x, x)[0]
-    f = u_t + u * u_x - 0.01 * u_xx
-    loss = ng.reduce_mean(ng.square(f))
-    fetches = [loss] + ng.gradients(loss, [p for pair in params for p in pair])
-    feed = {t: rng.uniform(0, 1, (n, 1)).astype(dtype),
-            x: rng.uniform(-1, 1, (n, 1)).astype(dtype)}
-    return fetches, feed
+    """A small W6's loss and gradients: (fetches, feed_dict)."""
+    return small_pinn(n, layers, dtype, seed)[:2]
 
 
 def _plan(sess):

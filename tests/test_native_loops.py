@@ -13,6 +13,7 @@ import numgrad as ng
 from numgrad import config
 from numgrad.control.native_loop import loop_report, loop_status
 from numgrad.errors import InvalidArgumentError
+from loop_cases import decay, decay_inputs, run_three as _run_three, tanh_rnn
 
 pytestmark = pytest.mark.backend_independent
 
@@ -21,16 +22,6 @@ F64 = ng.float64
 
 def _whiles(graph):
     return [op for op in graph.get_operations() if op.type == "While"]
-
-
-def _run_three(graph, fetches, feed):
-    """(native cpu, Python-loop cpu, numpy backend) results of one run."""
-    out = []
-    for backend, native in (("cpu", True), ("cpu", False), ("numpy", True)):
-        with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=0, NUMGRAD_NATIVE_LOOPS=native):
-            with ng.Session(graph=graph, backend=backend) as s:
-                out.append(s.run(fetches, feed))
-    return out
 
 
 def _assert_same(results, rtol=1e-12):
@@ -49,12 +40,8 @@ def _decay_graph():
     its gradients w.r.t. x0 and a, and d/da of the sum of the x0-gradient (second order)."""
     g = ng.Graph()
     with g.as_default():
-        x0 = ng.placeholder(F64, [3], name="x0")
-        a = ng.placeholder(F64, [], name="a")
-        n = ng.placeholder(ng.int32, [], name="n")
-        _, x = ng.while_loop(lambda i, x: i < n,
-                             lambda i, x: (i + 1, x * a + 0.1 * ng.sin(x)),
-                             [ng.constant(0), x0])
+        x0, a, n = decay_inputs()
+        x = decay(x0, a, n)
         loss = ng.reduce_sum(x * x)
         gx, ga = ng.gradients(loss, [x0, a])
         gga, = ng.gradients(ng.reduce_sum(gx), [a])
@@ -199,15 +186,7 @@ def test_tensor_array_in_the_body():
     with g.as_default():
         x = ng.placeholder(F64, [4, 3], name="x")
         w = ng.placeholder(F64, [3], name="w")
-        inputs = ng.TensorArray(F64, size=4).unstack(x)
-
-        def body(t, h, out):
-            h = ng.tanh(w * h + inputs.read(t))
-            return t + 1, h, out.write(t, h)
-
-        _, _, out = ng.while_loop(lambda t, h, out: t < 4, body,
-                                  [0, ng.zeros([3], F64), ng.TensorArray(F64, size=4)])
-        hs = out.stack()
+        hs = tanh_rnn(x, w)
         dx, dw = ng.gradients(ng.reduce_sum(hs ** 2), [x, w])
     xv = np.array([[0.1, -0.3, 0.8], [0.2, 0.5, -1.1], [0.0, 0.4, 0.3], [-0.6, 0.9, 0.2]])
     res = _run_three(g, [hs, dx, dw], {x: xv, w: np.array([0.5, -0.3, 0.9])})

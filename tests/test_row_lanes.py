@@ -4,6 +4,7 @@ within float32 rounding of the NumPy backend and of finite differences, the same
 call and for any number of threads."""
 import numpy as np
 import pytest
+from pinn_case import small_pinn
 
 import numgrad as ng
 from numgrad import config, threads
@@ -20,31 +21,7 @@ OFF = dict(NUMGRAD_ROW_LANES="off", NUMGRAD_NATIVE_PLAN="off", NUMGRAD_INTERPRET
 
 
 def _pinn(n=ROWS, layers=(2, 5, 1), seed=0, train=False):
-    """A small W6 (bench_train.py): u(t, x) by an MLP, u_t, u_x and u_xx by ng.gradients,
-    the residual's mean square; (fetches, feed, params).  train: Adam's step, the loss and
-    the residual (a fetched value over the rows)."""
-    rng = np.random.default_rng(seed)
-    t = ng.placeholder(ng.float32, [n, 1])
-    x = ng.placeholder(ng.float32, [n, 1])
-    params = [(ng.Variable((rng.normal(size=(a, b)) / np.sqrt(a)).astype(np.float32)),
-               ng.Variable((0.1 * rng.normal(size=(1, b))).astype(np.float32)))
-              for a, b in zip(layers[:-1], layers[1:])]
-    h = ng.concat([t, x], 1)
-    for w, b in params[:-1]:
-        h = ng.tanh(ng.matmul(h, w) + b)
-    u = ng.matmul(h, params[-1][0]) + params[-1][1]
-    u_t, u_x = ng.gradients(u, [t, x])
-    u_xx = ng.gradients(u_x, x)[0]
-    f = u_t + u * u_x - 0.01 * u_xx
-    loss = ng.reduce_mean(ng.square(f))
-    flat = [p for pair in params for p in pair]
-    if train:
-        fetches = [ng.train.AdamOptimizer(0.01).minimize(loss), loss, f]
-    else:
-        fetches = [loss] + ng.gradients(loss, flat)
-    feed = {t: rng.uniform(0, 1, (n, 1)).astype(np.float32),
-            x: rng.uniform(-1, 1, (n, 1)).astype(np.float32)}
-    return fetches, feed, flat
+    return small_pinn(n, layers, seed=seed, train=train)
 
 
 def _choice(sess):

@@ -9,25 +9,13 @@ import numpy as np
 import pytest
 
 import budget
+from loop_cases import run_three as _run_three, ta_writes
 import numgrad as ng
-from numgrad import config
 from numgrad.control import native_loop
 
 pytestmark = pytest.mark.backend_independent
 
 F64 = ng.float64
-_MARK = "raise IndexError('TensorArray index out of range')"
-
-
-def _run_three(graph, fetches, feed):
-    """(native cpu, Python-loop cpu, numpy backend) results of one run."""
-    out = []
-    for backend, native in (("cpu", True), ("cpu", False), ("numpy", True)):
-        with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=0, NUMGRAD_NATIVE_LOOPS=native,
-                             NUMGRAD_BACKGROUND_COMPILE=False):
-            with ng.Session(graph=graph, backend=backend) as s:
-                out.append(s.run(fetches, feed))
-    return out
 
 
 def _assert_identical(results):
@@ -37,21 +25,11 @@ def _assert_identical(results):
 
 
 def _writes(op):
-    """(in place, copies): the TensorArray writes of the native loops of While `op`, counted
-    from their emitted source (the line after a write's index check names its output)."""
-    loops = [lp for lp in native_loop._LOOPS[op.get_attr("body_graph")].values()
-             if hasattr(lp, "source")]
-    assert loops, f"{op.name} did not run natively"
-    inplace = copies = 0
-    for lp in loops:
-        lines = lp.source.splitlines()
-        for k, line in enumerate(lines):
-            if line.strip() == _MARK:
-                if lines[k + 1].strip().endswith(".copy()"):
-                    copies += 1
-                else:
-                    inplace += 1
-    return inplace, copies
+    """ta_writes of While `op`, which must have run natively."""
+    assert any(hasattr(lp, "source")
+               for lp in native_loop._LOOPS[op.get_attr("body_graph")].values()), \
+        f"{op.name} did not run natively"
+    return ta_writes(op)
 
 
 def _whiles(g):

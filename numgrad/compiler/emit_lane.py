@@ -51,6 +51,24 @@ def int_literal(n):
     return f"np.int64({int(n)})"
 
 
+def slab_copies(w, parts, name_of, shape, ax, outer, concat, indent):
+    """Source lines of a concat (`concat`) or split along axis `ax` of `shape`: each part's
+    slab copied into or out of array `w` seen as (outer, shape[ax], inner); `outer` is the
+    source text of the first dim.  A generator: `name_of(part)` (which may emit lines of its
+    own) is called just before its part's line is made."""
+    inner = int(np.prod(shape[ax + 1:], dtype=np.int64))
+    w3 = f"{w}.reshape(({outer}, {shape[ax]}, {inner}))"
+    start = 0
+    for v in parts:
+        d = v.shape[ax]
+        p3 = f"{name_of(v)}.reshape(({outer}, {d}, {inner}))"
+        if concat:
+            yield f"{indent}{w3}[:, {start}:{start + d}, :] = {p3}"
+        else:
+            yield f"{indent}{p3}[:, :, :] = {w3}[:, {start}:{start + d}, :]"
+        start += d
+
+
 def step_values(step):
     """(values read, values written) of a plan step."""
     if step.kind == "group":
@@ -251,19 +269,10 @@ class LaneEmitter:
         shape = tuple(whole.shape)
         ax = ax % len(shape)
         outer = int(np.prod(shape[:ax], dtype=np.int64))
-        inner = int(np.prod(shape[ax + 1:], dtype=np.int64))
         w = self.output(whole) if concat else self.value(whole)
-        w3 = f"{w}.reshape(({outer}, {shape[ax]}, {inner}))"
-        start = 0
-        for v in src:
-            d = v.shape[ax]
-            part = self.value(v) if concat else self.output(v)
-            p3 = f"{part}.reshape(({outer}, {d}, {inner}))"
-            if concat:
-                self.lines.append(f"    {w3}[:, {start}:{start + d}, :] = {p3}")
-            else:
-                self.lines.append(f"    {p3}[:, :, :] = {w3}[:, {start}:{start + d}, :]")
-            start += d
+        name = self.value if concat else self.output
+        for line in slab_copies(w, src, name, shape, ax, outer, concat, "    "):
+            self.lines.append(line)
 
 
 def native_step(step, runner, matmul_ok):

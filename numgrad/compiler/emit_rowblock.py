@@ -37,7 +37,7 @@ import numpy as np
 
 from . import row_blocks
 from .emit_lane import (ALIGN, LaneEmitter, Layout, copy_kind, int_literal, is_matmul,
-                        is_view, plan_params, scalar_literal, step_values)
+                        is_view, plan_params, scalar_literal, slab_copies, step_values)
 
 PRE, ROWS, POST = 0, 1, 2
 
@@ -337,20 +337,12 @@ class _RowsEmitter:
         shape = tuple(whole.shape)
         ax = node.attrs["axis"] % len(shape)
         outer = int(np.prod(shape[1:ax], dtype=np.int64))
-        inner = int(np.prod(shape[ax + 1:], dtype=np.int64))
         rows3 = "nb" if outer == 1 else f"nb * {int_literal(outer)}"
         w = self.output(whole) if concat else self.block(whole)
-        w3 = f"{w}.reshape(({rows3}, {shape[ax]}, {inner}))"
-        start = 0
-        for v in parts:         # every slab has the rows (row_blocks' ROW copies)
-            d = v.shape[ax]
-            part = self.block(v) if concat else self.output(v)
-            p3 = f"{part}.reshape(({rows3}, {d}, {inner}))"
-            if concat:
-                self.body.append(f"        {w3}[:, {start}:{start + d}, :] = {p3}")
-            else:
-                self.body.append(f"        {p3}[:, :, :] = {w3}[:, {start}:{start + d}, :]")
-            start += d
+        # every slab has the rows (row_blocks' ROW copies)
+        name = self.block if concat else self.output
+        for line in slab_copies(w, parts, name, shape, ax, rows3, concat, "        "):
+            self.body.append(line)
 
 
 class _Scratch:

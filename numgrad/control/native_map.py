@@ -69,12 +69,7 @@ def run_rows(fn, consts, loop, caps, bounds, attrs):
         i = np.array(bounds[k], dtype=np.asarray(loop[0]).dtype)
         return fn(bounds[k + 1] - bounds[k], 1, i, *loop[1:], *caps, *consts)
 
-    futures = [threads.pool().submit(one, k) for k in range(1, len(bounds) - 1)]
-    try:
-        first = one(0)
-    finally:
-        rest = [f.result() for f in futures]
-    parts = [first] + rest
+    parts = _in_ranges(one, len(bounds) - 1)
     n = len(loop)
     out = list(parts[0][:n])
     for k in range(1, len(parts)):
@@ -86,6 +81,17 @@ def run_rows(fn, consts, loop, caps, bounds, attrs):
     if attrs["history"] is not False:
         hist = [np.concatenate([p[n + r] for p in parts]) for r in range(len(attrs["history"]))]
     return out, hist, sum(int(p[-1]) for p in parts)
+
+
+def _in_ranges(one, n):
+    """[one(0), ..., one(n - 1)]: ranges 1.. on numgrad's pool, range 0 on this thread (every
+    range finishes before this returns, also when one raises)."""
+    futures = [threads.pool().submit(one, k) for k in range(1, n)]
+    try:
+        first = one(0)
+    finally:
+        rest = [f.result() for f in futures]
+    return [first] + rest
 
 
 def _run_reverse_rows(fn, consts, loop, caps, bounds, m):
@@ -100,12 +106,7 @@ def _run_reverse_rows(fn, consts, loop, caps, bounds, m):
         sums = [np.zeros_like(v) for v in loop[1 + m:]]
         return fn(bounds[k + 1] - bounds[k], 1, t, *loop[1:1 + m], *sums, *caps, *consts)
 
-    futures = [threads.pool().submit(one, k) for k in range(1, len(bounds) - 1)]
-    try:
-        first = one(0)
-    finally:
-        rest = [f.result() for f in futures]
-    parts = [first] + rest
+    parts = _in_ranges(one, len(bounds) - 1)
     n = len(loop)
     out = [parts[0][0]] + list(parts[0][1:1 + m]) + [np.array(v) for v in loop[1 + m:]]
     for k in range(len(parts)):

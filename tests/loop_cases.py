@@ -1,0 +1,85 @@
+"""Loops and helpers shared by the loop test files.
+
+Several files build the same loop on purpose: a native loop is compiled once per distinct
+body (keyed by its generated source), so files that build their loops here share one
+compile in a test run.  Change a loop here and every file using it still compiles it once.
+"""
+import numpy as np
+
+import numgrad as ng
+from numgrad import config
+from numgrad.control import native_loop
+
+F64 = ng.float64
+_WRITE_CHECK = "raise IndexError('TensorArray index out of range')"
+
+
+def run_three(graph, fetches, feed):
+    """(native cpu, Python-loop cpu, numpy backend) results of one run."""
+    out = []
+    for backend, native in (("cpu", True), ("cpu", False), ("numpy", True)):
+        with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=0, NUMGRAD_NATIVE_LOOPS=native,
+                             NUMGRAD_BACKGROUND_COMPILE=False):
+            with ng.Session(graph=graph, backend=backend) as s:
+                out.append(s.run(fetches, feed))
+    return out
+
+
+def decay(x0, a, n):
+    """x <- x * a + 0.1 sin(x), n times from x0 (n a tensor: a fed trip count lets every
+    count share one compiled loop); the final x."""
+    _, x = ng.while_loop(lambda i, x: i < n, lambda i, x: (i + 1, x * a + 0.1 * ng.sin(x)),
+                         [ng.constant(0), x0])
+    return x
+
+
+def decay_inputs():
+    """The placeholders of `decay`: x0 [3], a [], n []."""
+    return (ng.placeholder(F64, [3], name="x0"), ng.placeholder(F64, [], name="a"),
+            ng.placeholder(ng.int32, [], name="n"))
+
+
+def tanh_rnn(x, w, steps=4):
+    """h_t = tanh(w h_{t-1} + x_t) over the rows of x, every h_t written to a TensorArray;
+    the stacked h (steps, 3)."""
+    inputs = ng.TensorArray(F64, size=steps).unstack(x)
+
+    def body(t, h, out):
+        h = ng.tanh(w * h + inputs.read(t))
+        return t + 1, h, out.write(t, h)
+    _, _, out = ng.while_loop(lambda t, h, out: t < steps, body,
+                              [0, ng.zeros([3], F64), ng.TensorArray(F64, size=steps)])
+    return out.stack()
+
+
+def sin_map(x, w):
+    """map_fn of sin(r * w) over the rows r of x."""
+    return ng.map_fn(lambda r: ng.sin(r * w), x)
+
+
+def ta_writes(op):
+    """(in place, copies): the TensorArray writes of the native loops of While `op`, counted
+    from their emitted source (the line after a write's index check names its output);
+    (0, 0) when none of its loops ran natively."""
+    inplace = copies = 0
+    for lp in native_loop._LOOPS[op.get_attr("body_graph")].values():
+        lines = getattr(lp, "source", "").splitlines()
+        for k, line in enumerate(lines):
+            if line.strip() == _WRITE_CHECK:
+                if lines[k + 1].strip().endswith(".copy()"):
+                    copies += 1
+                else:
+                    inplace += 1
+    return inplace, copies
+
+
+def central_differences(fun, x, eps=1e-6):
+    """The gradient of scalar NumPy function `fun` at `x` by central differences."""
+    x = np.array(x, dtype=np.float64)
+    g = np.zeros_like(x)
+    for k in np.ndindex(x.shape):
+        up, dn = x.copy(), x.copy()
+        up[k] += eps
+        dn[k] -= eps
+        g[k] = (fun(up) - fun(dn)) / (2 * eps)
+    return g
