@@ -57,6 +57,30 @@ def sin_map(x, w):
     return ng.map_fn(lambda r: ng.sin(r * w), x)
 
 
+def sin_map_gradients(n, lean=True):
+    """The graph of sin_map over n rows of 3 with a fed w, loss sum(y^2) and its gradients
+    w.r.t. x and w (built with NUMGRAD_LOOP_GRAD_LEAN=`lean`): (graph, (x, w), loss,
+    [loss, dx, dw])."""
+    g = ng.Graph()
+    with g.as_default():
+        x = ng.placeholder(F64, [n, 3], name="x")
+        w = ng.placeholder(F64, [3], name="w")
+        y = sin_map(x, w)
+        loss = ng.reduce_sum(y * y)
+        with config.override(NUMGRAD_LOOP_GRAD_LEAN=lean):
+            gx, gw = ng.gradients(loss, [x, w])
+    return g, (x, w), loss, [loss, gx, gw]
+
+
+def gather_sum(table, n):
+    """acc <- acc + table[i] for i < n (n fed: beyond table's rows the gather is out of
+    range); the final acc."""
+    _, acc = ng.while_loop(lambda i, acc: i < n,
+                           lambda i, acc: (i + 1, acc + ng.gather(table, i)),
+                           [0, ng.zeros([2], F64)])
+    return acc
+
+
 def ta_writes(op):
     """(in place, copies): the TensorArray writes of the native loops of While `op`, counted
     from their emitted source (the line after a write's index check names its output);

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import budget
-from loop_cases import decay, run_three as _run_three, sin_map, ta_writes as _writes, tanh_rnn
+from loop_cases import (decay, run_three as _run_three, sin_map_gradients, ta_writes as _writes,
+                        tanh_rnn)
 import numgrad as ng
-from numgrad import config
 from numgrad.control.native_loop import loop_status
 
 pytestmark = pytest.mark.backend_independent
@@ -56,18 +56,9 @@ def _fd(graph, y, x, feed, eps=1e-6):
 
 
 def _map_graph(n, lean=True):
-    """map_fn over n rows of 3 with a captured w: loss sum(y^2), its gradients w.r.t. x and
-    w, built with NUMGRAD_LOOP_GRAD_LEAN=`lean`.  (At n = 12, test_map_fn_threads.py's
-    gradient graph: its loops compile once for both files.)"""
-    g = ng.Graph()
-    with g.as_default():
-        x = ng.placeholder(F64, [n, 3], name="x")
-        w = ng.placeholder(F64, [3], name="w")
-        y = sin_map(x, w)
-        loss = ng.reduce_sum(y * y)
-        with config.override(NUMGRAD_LOOP_GRAD_LEAN=lean):
-            gx, gw = ng.gradients(loss, [x, w])
-    return g, (x, w), loss, [loss, gx, gw]
+    """(At n = 12, test_map_fn_threads.py's gradient graph: its loops compile once for both
+    files.)"""
+    return sin_map_gradients(n, lean)
 
 
 def _map_feed(x, w, n):

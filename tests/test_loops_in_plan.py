@@ -10,7 +10,7 @@ Shapes are test_native_loops.py's.
 """
 import numpy as np
 import pytest
-from loop_cases import decay, decay_inputs
+from loop_cases import decay, decay_inputs, gather_sum
 from plan_checks import compiled_plans
 
 import numgrad as ng
@@ -167,9 +167,7 @@ def test_an_index_out_of_range_in_a_loop_of_the_plan_function_raises_tf_error():
     with g.as_default():
         table = ng.placeholder(F64, [3, 2], name="table")
         n = ng.placeholder(ng.int32, [], name="n")
-        _, acc = ng.while_loop(lambda i, acc: i < n,
-                               lambda i, acc: (i + 1, acc + ng.gather(table, i)),
-                               [0, ng.zeros([2], F64)])
+        acc = gather_sum(table, n)
         out = acc * 2.0
     feed = {table: np.arange(6.0).reshape(3, 2)}
     with config.override(**AT_ONCE), ng.Session(graph=g, backend="cpu") as s:
