@@ -380,15 +380,9 @@ def run(rows=(250, 500, 1000), repeats=30, tf=True, thread_counts=(1, 2)):
     against numgrad's values."""
     import numgrad as ng
     from numgrad import blas_threads, compile_workers
-    weights, data = bench_train.problem()
-    graph = ng.Graph()
-    with graph.as_default():
-        loss, variables, ph = bench_train.build_numgrad(ng, weights)
-        grads = ng.gradients(loss, variables)
-        sess = ng.Session(graph=graph)
-        sess.run(ng.global_variables_initializer())
-    keys, vals = list(ph.values()), [data[k] for k in ph]
-    grad_fn = sess.make_callable([loss] + grads, keys)
+    weights, data, sess, fetches, feed = _w6_grads()
+    grad_fn = sess.make_callable(fetches, list(feed))
+    vals = list(feed.values())
     want = grad_fn(*vals)
     compile_workers.wait_all()
     error = 0.0
@@ -441,19 +435,13 @@ def generated(rows=(256, 512, 1024), repeats=30, thread_counts=(1, 2)):
     import numgrad as ng
     from numgrad import blas_threads, compile_workers, config
     from numgrad.backends import cpu_rowblock
-    weights, data = bench_train.problem()
-    graph = ng.Graph()
-    with graph.as_default():
-        loss, variables, ph = bench_train.build_numgrad(ng, weights)
-        grads = ng.gradients(loss, variables)
-        sess = ng.Session(graph=graph)
-        sess.run(ng.global_variables_initializer())
-    keys, vals = list(ph.values()), [data[k] for k in ph]
-    grad_fn = sess.make_callable([loss] + grads, keys)
+    weights, data, sess, fetches, feed = _w6_grads()
+    grad_fn = sess.make_callable(fetches, list(feed))
+    vals = list(feed.values())
     with config.override(NUMGRAD_ROW_LANES="off"):
         want = grad_fn(*vals)
     compile_workers.wait_all()
-    plan = sess._compiled_plan([loss] + grads, {ph[k]: data[k] for k in ph})
+    plan = sess._compiled_plan(fetches, feed)
     error, table = 0.0, {}
     for n in thread_counts:
         ng.set_num_threads(n)
@@ -482,17 +470,24 @@ def _switched(grad_fn, vals, config, mode, choice=None, made=None):
     return call
 
 
-def _w6_plan():
-    """numgrad's compiled plan of W6's loss and gradients (cpu backend)."""
+def _w6_grads(backend=None):
+    """W6's problem and numgrad's loss and gradients of it: (weights, data, a session with
+    the variables initialised, the fetches [loss] + gradients, the feed dict)."""
     import numgrad as ng
     weights, data = bench_train.problem()
     graph = ng.Graph()
     with graph.as_default():
         loss, variables, ph = bench_train.build_numgrad(ng, weights)
         grads = ng.gradients(loss, variables)
-        sess = ng.Session(graph=graph, backend="cpu")
+        sess = ng.Session(graph=graph, backend=backend)
         sess.run(ng.global_variables_initializer())
-    return sess._compiled_plan([loss] + grads, {ph[k]: data[k] for k in ph})
+    return weights, data, sess, [loss] + grads, {ph[k]: data[k] for k in ph}
+
+
+def _w6_plan():
+    """numgrad's compiled plan of W6's loss and gradients (cpu backend)."""
+    _, _, sess, fetches, feed = _w6_grads("cpu")
+    return sess._compiled_plan(fetches, feed)
 
 
 def _kernel_args(run, rows, block, rng, chunks):

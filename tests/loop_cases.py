@@ -72,6 +72,15 @@ def sin_map_gradients(n, lean=True):
     return g, (x, w), loss, [loss, gx, gw]
 
 
+def matmul_loop(x):
+    """v <- m v + 1, 4 times from x (3, 1), m a constant (3, 3): a body with a product, which
+    native loops do not take; the final v."""
+    m = ng.constant(np.eye(3) * 0.5 + 0.1, F64)
+    _, y = ng.while_loop(lambda i, v: i < 4, lambda i, v: (i + 1, ng.matmul(m, v) + 1.0),
+                         [0, x])
+    return y
+
+
 def gather_sum(table, n):
     """acc <- acc + table[i] for i < n (n fed: beyond table's rows the gather is out of
     range); the final acc."""

@@ -10,7 +10,7 @@ Shapes are test_native_loops.py's.
 """
 import numpy as np
 import pytest
-from loop_cases import decay, decay_inputs, gather_sum
+from loop_cases import decay, decay_inputs, gather_sum, matmul_loop
 from plan_checks import compiled_plans
 
 import numgrad as ng
@@ -122,9 +122,7 @@ def test_a_loop_that_is_not_native_keeps_the_steps():
     g = ng.Graph()
     with g.as_default():
         x = ng.placeholder(F64, [3, 1], name="x")
-        m = ng.constant(np.eye(3) * 0.5 + 0.1, F64)
-        _, y = ng.while_loop(lambda i, v: i < 4, lambda i, v: (i + 1, ng.matmul(m, v) + 1.0),
-                             [0, x])
+        y = matmul_loop(x)
         loss = ng.reduce_sum(y * y)
         dy, = ng.gradients(loss, [x])
     feed = {x: np.array([[0.5], [-2.0], [0.25]])}

@@ -13,7 +13,8 @@ import numgrad as ng
 from numgrad import config
 from numgrad.control.native_loop import loop_report, loop_status
 from numgrad.errors import InvalidArgumentError
-from loop_cases import decay, decay_inputs, gather_sum, run_three as _run_three, tanh_rnn
+from loop_cases import (decay, decay_inputs, gather_sum, matmul_loop, run_three as _run_three,
+                        tanh_rnn)
 
 pytestmark = pytest.mark.backend_independent
 
@@ -316,9 +317,7 @@ def test_an_opaque_op_in_the_body_falls_back_and_says_why():
     g = ng.Graph()
     with g.as_default():
         x = ng.placeholder(F64, [3, 1], name="x")
-        m = ng.constant(np.eye(3) * 0.5 + 0.1, F64)
-        _, y = ng.while_loop(lambda i, v: i < 4, lambda i, v: (i + 1, ng.matmul(m, v) + 1.0),
-                             [0, x])
+        y = matmul_loop(x)
         dy, = ng.gradients(ng.reduce_sum(y), [x])
     res = _run_three(g, [y, dy], {x: np.array([[0.5], [-2.0], [0.25]])})
     _assert_same(res)
