@@ -28,10 +28,14 @@ import numba
 import numpy as np
 
 from .. import config, threads
-from ..compiler import emit_rowblock, row_blocks
+from ..compiler import emit_rowblock, row_blocks, row_transpose
+from ..compiler.emit_cpu import emit_group
 from . import cpu_native
+from .cpu_runners import GroupRunner
 
 MODE = config.get("NUMGRAD_ROW_LANES")
+# blocks column by column where every step over the rows allows (compiler/row_transpose.py)
+COLUMNS = config.get("NUMGRAD_ROW_COLUMNS")
 # rows per block: the block's intermediates (W6: ~40 live (B, 20) float32 arrays) stay in
 # a core's L2 (measured: docs/benchmarks.md "W6: row-block plans")
 BLOCK_ROWS = 512
@@ -62,7 +66,14 @@ class RowPlan:
         self.block = block or block_rows(rows, n_threads)
         self.layout_rows = rl = emit_rowblock.RowLayout(plan, found)
         self.layout = rl.layout
-        self.sources = emit_rowblock.sources(plan, plan.runners, rl)
+        self.transposed, runners = {}, plan.runners
+        self.columns = COLUMNS and row_transpose.why_not(plan, found, set(rl.layout.given)) \
+            is None
+        if self.columns:
+            self.transposed, runners = transposed_runners(plan, found)
+        self.sources = emit_rowblock.sources(plan, runners, rl,
+                                             self.transposed if self.columns else None)
+        self.runners = runners
         self.arena = np.empty(self.layout.arena_bytes, np.uint8)
         self.blocks = -(-rows // self.block)
         # each block's partial sums, added in block order by `post`
@@ -86,7 +97,9 @@ class RowPlan:
             self.load()
 
     def kernel_sources(self):
-        return cpu_native.kernel_sources(self.plan)
+        extra = [self.runners[i]._source for i in sorted(self.transposed)]
+        return cpu_native.kernel_sources(self.plan) + [s for k, s in enumerate(extra)
+                                                       if s not in extra[:k]]
 
     def compile_items(self):
         return [(self.sources[name], [self.signatures[name]]) for name in ("pre", "rows", "post")]
@@ -139,6 +152,18 @@ class RowPlan:
         except Exception:  # noqa: BLE001  (the step runner runs the call again and raises)
             return False
         return True
+
+
+def transposed_runners(plan, found):
+    """({step index: row_transpose.Transposed}, the plan's runners with those steps' runners
+    replaced by their transposed groups' kernels)."""
+    transposed, runners = {}, list(plan.runners)
+    for i, (st, role) in enumerate(zip(plan.steps, found.roles)):
+        if st.kind == "group" and role in (row_blocks.ROW, row_blocks.REDUCE):
+            tr = row_transpose.transpose_group(st)
+            transposed[i] = tr
+            runners[i] = GroupRunner(tr.group, emit_group(tr.group))
+    return transposed, runners
 
 
 def _rows(fn, base, works, counter, block):
