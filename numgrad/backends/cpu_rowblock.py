@@ -214,4 +214,6 @@ class RowChoice(cpu_native.NativeChoice):
             how = "NUMGRAD_ROW_LANES=on"
         made = self.native
         return (f"row blocks: {made.threads} thread(s) over {made.layout_rows.rows} rows in "
-                f"{made.blocks} blocks of {made.block} ({how})")
+                f"{made.blocks} blocks of {made.block}, "
+                f"{'column' if made.columns else 'row'} by {'column' if made.columns else 'row'} "
+                f"({how})")

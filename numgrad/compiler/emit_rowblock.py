@@ -396,10 +396,16 @@ class _ColumnRowsEmitter(_RowsEmitter):
             return self.blocks[v.id]
         if v.id not in self.names:
             raise AssertionError(f"value {v.id} read before it is made")
-        name = f"x{v.id}"       # a fed row value: one column (row_transpose.why_not)
-        self.body.append(f"        {name} = {self.names[v.id]}[b0:b1].reshape("
-                         f"{self._cm_shape(v)})")
-        self.blocks[v.id] = name
+        src = self.names[v.id]
+        if len(v.shape) == 1 or v.shape[1] == 1:    # one column: the same bytes
+            name = f"x{v.id}"
+            self.body.append(f"        {name} = {src}[b0:b1].reshape({self._cm_shape(v)})")
+            self.blocks[v.id] = name
+            return name
+        name = self.output(v)   # a fed or constant block, copied column by column
+        self.body += ["        for i_ in range(nb):",
+                      f"            for j_ in range({int(v.shape[1])}):",
+                      f"                {name}[j_, i_] = {src}[b0 + i_, j_]"]
         return name
 
     def output(self, v):

@@ -20,6 +20,7 @@ writes the block loop over the transposed values.
 from .emit_lane import copy_kind, is_matmul, is_view, step_values
 from .fuse import Group, data_inputs
 from .ir import Node, Value
+from .row_blocks import REDUCE, ROW
 
 _PSEUDO_BASE = 1 << 29  # ids of the rewritten groups' values (plan value ids are far smaller)
 
@@ -37,10 +38,10 @@ def columns(v, rows):
 def why_not(plan, found, given):
     """None when every step `found` (a row_blocks.Analysis) puts over the rows can run on
     column-major blocks, else the reason; `given`: ids of the values the caller's arrays
-    hold (fetched), which must keep their row layout."""
+    hold (fetched), which must keep their row layout (a fed or constant row value with
+    several columns is copied block by block)."""
     rows = found.rows
-    steps = [st for st, role in zip(plan.steps, found.roles) if role in ("row", "reduce")]
-    outside = {v.id for v in plan._feed_values} | {vid for vid, _ in plan.consts}
+    steps = [st for st, role in zip(plan.steps, found.roles) if role in (ROW, REDUCE)]
     for st in steps:
         ins, outs = step_values(st)
         for v in ins + outs:
@@ -49,8 +50,8 @@ def why_not(plan, found, given):
             c = columns(v, rows)
             if c is None:
                 return f"a row value of shape {tuple(v.shape)}"
-            if c > 1 and (v.id in outside or v.id in given):
-                return "a fed or fetched row value with several columns"
+            if c > 1 and v.id in given:
+                return "a fetched row value with several columns"
         if is_view(st):
             return "a view over the rows"
         if st.kind == "group":
@@ -72,6 +73,8 @@ def _group_reason(st, rows):
     if st.stage_nodes is not None or st.gathered:
         return "a fused kernel with stages or gathers"
     reds = {r.id for r in st.reductions}
+    if any(len(data_inputs(r)[0].shape) != 2 for r in st.reductions):
+        return "a fused reduction of a value with other than two dims"
     for n in st.nodes:
         if n.id not in reds and n.kind != "elementwise":
             return f"a fused {n.kind} node"
