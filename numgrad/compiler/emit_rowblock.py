@@ -204,7 +204,7 @@ class _RowsEmitter:
         head = ("import numpy as np\nfrom numba import njit\n"
                 "from numgrad.kernels.cpu.blas_call import (available, matmul_acc_into,\n"
                 "                                          matmul_into)\n"
-                "from numgrad.kernels.cpu.lane_sync import next_block\n" +
+                "from numgrad.kernels.cpu.lane_sync import next_block, slot_offsets\n" +
                 "\n".join(self.imports) + "\n\n"
                 "available()     # registers the BLAS symbols the function links to\n\n\n")
         return (head + "@njit(nogil=True, cache=True)\n"
@@ -502,8 +502,18 @@ class _Scratch:
                 self.free.setdefault(key, []).append(self.held.pop(vid))
 
     def lines(self):
-        if self.columns:
-            return [f"    s{j} = np.empty(block * {tail[0]}, np.{dtype})"
-                    for j, (tail, dtype) in enumerate(self.slots)]
-        return [f"    s{j} = np.empty({('block',) + tail!r}, np.{dtype})".replace("'", "")
-                for j, (tail, dtype) in enumerate(self.slots)]
+        """The scratch arrays, carved from one buffer at staggered offsets
+        (kernels/cpu/lane_sync.slot_offsets)."""
+        if not self.slots:
+            return []
+        per_row = [int(np.prod(tail, dtype=np.int64)) * np.dtype(dtype).itemsize
+                   for tail, dtype in self.slots]
+        lines = [f"    so_ = slot_offsets(block, np.array({per_row!r}, np.int64))",
+                 "    sb_ = np.empty(so_[-1], np.uint8)",
+                 "    sa_ = (64 - sb_.ctypes.data % 64) % 64"]
+        for j, (tail, dtype) in enumerate(self.slots):
+            part = (f"sb_[sa_ + so_[{j}]:sa_ + so_[{j}] + block * {per_row[j]}]"
+                    f".view(np.{dtype})")
+            lines.append(f"    s{j} = {part}" if self.columns else
+                         f"    s{j} = {part}.reshape({('block',) + tail!r})".replace("'", ""))
+        return lines
