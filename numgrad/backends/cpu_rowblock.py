@@ -30,6 +30,7 @@ import numpy as np
 from .. import config, threads
 from ..compiler import emit_rowblock, row_blocks, row_transpose
 from ..compiler.emit_cpu import emit_group
+from ..kernels.cpu import lane_sync
 from . import cpu_native
 from .cpu_runners import GroupRunner
 
@@ -79,6 +80,11 @@ class RowPlan:
         # each block's partial sums, added in block order by `post`
         self.works = np.zeros((self.blocks, max(emit_rowblock.ALIGN, rl.work_bytes)), np.uint8)
         self.counter = np.zeros(1, np.int64)        # the next block to take
+        # each thread's scratch buffer (emit_rowblock's block-sized arrays), made once
+        size = lane_sync.slot_offsets.py_func(
+            self.block, np.array(rl.scratch_row_bytes, np.int64))[-1] \
+            if rl.scratch_row_bytes else 0
+        self.scratch = [np.empty(size, np.uint8) for _ in range(n_threads)]
         self.threads = n_threads
         self.consts = [a for _, a in plan.consts]
         self.fetch = [self.layout.given[v.id] for v in plan._fetch_values]
@@ -87,7 +93,8 @@ class RowPlan:
                 [np.empty(shape, dtype) for shape, dtype in self.layout.out_allocs] +
                 [self.arena])
         i64 = np.int64(0)
-        samples = {"pre": base, "rows": base + [self.works, self.counter, i64],
+        samples = {"pre": base, "rows": base + [self.works, self.counter, i64,
+                                                self.scratch[0]],
                    "post": base + [self.works]}
         self.signatures = {name: tuple(numba.typeof(a) for a in args)
                            for name, args in samples.items()}
@@ -141,8 +148,9 @@ class RowPlan:
                 fns["pre"](*base)
             self.counter[0] = 0
             run = (fns["rows"], base, self.works, self.counter, self.block)
-            helpers = [threads.pool().submit(_rows, *run) for _ in range(self.threads - 1)]
-            ok = _rows(*run)
+            helpers = [threads.pool().submit(_rows, *run, self.scratch[k])
+                       for k in range(1, self.threads)]
+            ok = _rows(*run, self.scratch[0])
             for f in helpers:
                 ok = f.result() and ok
             if not ok:
@@ -166,10 +174,10 @@ def transposed_runners(plan, found):
     return transposed, runners
 
 
-def _rows(fn, base, works, counter, block):
+def _rows(fn, base, works, counter, block, scratch):
     try:
         with threads.limited(1):
-            return fn(*base, works, counter, np.int64(block))
+            return fn(*base, works, counter, np.int64(block), scratch)
     except Exception:  # noqa: BLE001  (reported as a failed call: the step runner reruns it)
         return False
 

@@ -12,7 +12,8 @@ workers compile):
 
 * ``pre(feeds, consts, outs, arena)``: the steps outside the rows that the block loop reads
   (views of weights, the data rows' steps it needs), in plan order;
-* ``rows(feeds, consts, outs, arena, works, counter, block)``: every ROW and REDUCE step in
+* ``rows(feeds, consts, outs, arena, works, counter, block, scratch)``: every ROW and
+  REDUCE step in
   plan order, block after block of `block` rows, each thread taking the next block not yet
   taken (an atomic counter) until none is left: fused kernels called with the block's row
   count (their first size; one chunk), products ``X[b0:b1] @ W`` into the block of the
@@ -60,8 +61,9 @@ def dependencies(plan):
 
 class RowLayout:
     """Which function runs each step (lane_of: PRE, ROWS or POST), where values live
-    (`layout`: emit_lane.Layout over those three), and each sum over the rows' offset in a
-    block's partial buffer (`partials`, `work_bytes`)."""
+    (`layout`: emit_lane.Layout over those three), each sum over the rows' offset in a
+    block's partial buffer (`partials`, `work_bytes`), and the bytes per row of each of the
+    `rows` function's scratch arrays (`scratch_row_bytes`, once `sources` has run)."""
 
     def __init__(self, plan, found):
         self.rows, self.found = found.rows, found
@@ -86,6 +88,7 @@ class RowLayout:
                     self.partials[v.id] = size
                     size += aligned(v.size * v.dtype.itemsize)
         self.work_bytes = size
+        self.scratch_row_bytes = []     # per scratch array, bytes per row (set by `sources`)
 
 
 def why_not(plan, runners, found):
@@ -200,7 +203,9 @@ class _RowsEmitter:
                                   f"        b1 = min(b0 + block, {int_literal(self.rows)})",
                                   "        nb = b1 - b0"]
         top = self.top + self.scratch.lines()
-        params = plan_params(self.plan, self.layout) + ["arena", "works", "counter", "block"]
+        params = plan_params(self.plan, self.layout) + ["arena", "works", "counter", "block",
+                                                        "scratch"]
+        self.rl.scratch_row_bytes = self.scratch.row_bytes()
         head = ("import numpy as np\nfrom numba import njit\n"
                 "from numgrad.kernels.cpu.blas_call import (available, matmul_acc_into,\n"
                 "                                          matmul_into)\n"
@@ -424,8 +429,8 @@ class _ColumnRowsEmitter(_RowsEmitter):
     def _arg(self, v, kshape, out=False):
         if v.id in self.found.row_values:
             name = self.output(v) if out else self.block(v)
-            dims = self._dims(kshape)
-            return f"{name}.reshape(({', '.join(dims)}{',' if len(dims) == 1 else ''}))"
+            dims = f"({', '.join(self._dims(kshape))}{',' if len(kshape) == 1 else ''})"
+            return name if dims == self._cm_shape(v) else f"{name}.reshape({dims})"
         name = self.whole_value(v)
         return name if tuple(v.shape) == tuple(kshape) else f"{name}.reshape({kshape!r})"
 
@@ -501,15 +506,21 @@ class _Scratch:
                 key = self.slots[self.held[vid]]
                 self.free.setdefault(key, []).append(self.held.pop(vid))
 
+    def row_bytes(self):
+        """Bytes per row of each scratch array, in order."""
+        return [int(np.prod(tail, dtype=np.int64)) * np.dtype(dtype).itemsize
+                for tail, dtype in self.slots]
+
     def lines(self):
-        """The scratch arrays, carved from one buffer at staggered offsets
-        (kernels/cpu/lane_sync.slot_offsets)."""
+        """The scratch arrays, carved at staggered offsets (kernels/cpu/lane_sync.
+        slot_offsets) from the calling thread's buffer `scratch` (RowPlan allocates it
+        once; a smaller one is replaced by a new buffer)."""
         if not self.slots:
             return []
-        per_row = [int(np.prod(tail, dtype=np.int64)) * np.dtype(dtype).itemsize
-                   for tail, dtype in self.slots]
+        per_row = self.row_bytes()
         lines = [f"    so_ = slot_offsets(block, np.array({per_row!r}, np.int64))",
-                 "    sb_ = np.empty(so_[-1], np.uint8)",
+                 "    sb_ = scratch if scratch.shape[0] >= so_[-1] else "
+                 "np.empty(so_[-1], np.uint8)",
                  "    sa_ = (64 - sb_.ctypes.data % 64) % 64"]
         for j, (tail, dtype) in enumerate(self.slots):
             part = (f"sb_[sa_ + so_[{j}]:sa_ + so_[{j}] + block * {per_row[j]}]"
