@@ -167,7 +167,8 @@ def transposed_runners(plan, found):
     replaced by their transposed groups' kernels)."""
     transposed, runners = {}, list(plan.runners)
     for i, (st, role) in enumerate(zip(plan.steps, found.roles)):
-        if st.kind == "group" and role in (row_blocks.ROW, row_blocks.REDUCE):
+        if st.kind == "group" and role in (row_blocks.ROW, row_blocks.REDUCE) and \
+                row_transpose.needs_transposing(st, found.rows):
             tr = row_transpose.transpose_group(st)
             transposed[i] = tr
             runners[i] = GroupRunner(tr.group, emit_group(tr.group))

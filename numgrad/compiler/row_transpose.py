@@ -66,8 +66,16 @@ def why_not(plan, found, given):
     return None
 
 
+def needs_transposing(st, rows):
+    """Whether fused group `st` over the rows runs as a transposed kernel: a group over
+    (rows, c); one over (rows,) reads one column, the same bytes either way."""
+    return len(st.space) == 2
+
+
 def _group_reason(st, rows):
     space = tuple(st.space)
+    if space == (rows,):
+        return None
     if len(space) != 2 or space[0] != rows or space[1] >= rows:
         return f"a fused kernel over {space}"
     if st.stage_nodes is not None or st.gathered:
