@@ -196,8 +196,9 @@ SWITCHES = {s.name: s for s in [
            "A cpu plan whose steps over its many rows are all row-local or sums over the "
            "rows runs as row blocks: the threads take blocks of a few hundred rows in turn, "
            "their intermediates in cache, each block keeping partial sums, added in block "
-           "order at the end: `auto` (when a measured trial against native lanes and the "
-           "step runner shows it pays), `on` (always where it can) or `off`.",
+           "order at the end: `auto` (when a measured trial against the step runner shows "
+           "it pays; native lanes are built only where row blocks lose), `on` (always where "
+           "it can) or `off`.",
            timing="import", mirror=("numgrad.backends.cpu_rowblock", "MODE"),
            choices=("auto", "on", "off")),
     Switch("NUMGRAD_ROW_COLUMNS", "bool", True,

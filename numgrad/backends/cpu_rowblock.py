@@ -17,10 +17,13 @@ The results are the step runner's within rounding (the sums over the rows are ad
 block, then block after block): the same from call to call and for any number of threads.
 
 `NUMGRAD_ROW_LANES` (config.py): ``auto`` (default) builds a row-block plan where one can
-run, beside native lanes (backends/cpu_native.py, whose choice machinery it shares:
-compile workers, then measured trials), and runs it when its calls are faster than what
-the plan runs otherwise; ``on`` compiles it in the calling process and always runs it
-where it can; ``off`` never.
+run, with the machinery of native lanes (backends/cpu_native.py: compile workers, then
+measured trials), and runs it when its calls are faster than the step runner's; the plan's
+native lanes are built only if the row blocks lose (NativeChoice._other); ``on`` compiles
+it in the calling process and always runs it where it can; ``off`` never.
+
+Blocks are kept column by column where every step over the rows allows
+(compiler/row_transpose.py, `NUMGRAD_ROW_COLUMNS`): W6's products then run ~35% faster.
 """
 import threading
 
@@ -188,7 +191,7 @@ class RowChoice(cpu_native.NativeChoice):
     does native lanes) and whether its calls beat the plan's other ways (NUMGRAD_ROW_LANES);
     `call(feed_values, other)` runs either the row blocks or `other()`."""
 
-    native_first = False    # the other way's first trial call builds its lanes
+    native_first = False    # trials start with the other way (the step runner)
 
     def __init__(self, plan):
         super().__init__(plan, with_rows=False)
