@@ -11,7 +11,7 @@ import numgrad as ng
 from numgrad import config, threads
 from numgrad.backends import cpu_rowblock
 from numgrad.compiler import emit_rowblock, row_blocks, row_transpose
-from numgrad.kernels.cpu import blas_call
+from numgrad.kernels.cpu import blas_call, lane_sync
 
 pytestmark = [pytest.mark.backend_independent,          # see tests/conftest.py
               pytest.mark.skipif(not blas_call.available(), reason=blas_call.describe())]
@@ -188,6 +188,18 @@ def test_a_row_reduction_without_keepdims_makes_a_row_value():
         assert choice.native.columns == columns
         np.testing.assert_allclose(got, want, rtol=1e-5)
         choice.native, choice.lanes = None, None    # rebuilt in the other layout
+
+
+def test_scratch_arrays_start_at_staggered_offsets_and_never_overlap():
+    row_bytes = np.array([80] * 20 + [4, 8], np.int64)
+    block = 512
+    offsets = lane_sync.slot_offsets(block, row_bytes)
+    starts, total = offsets[:-1], offsets[-1]
+    ends = starts + block * row_bytes
+    assert np.all(ends[:-1] <= starts[1:]) and ends[-1] + 64 <= total
+    in_page = starts % lane_sync.PAGE
+    assert len(set(in_page.tolist())) == len(starts)        # no two at one page offset
+    assert np.all(in_page % 64 == 0)                        # cache-line aligned
 
 
 @pytest.mark.parametrize("n_threads,block,blocks", [
