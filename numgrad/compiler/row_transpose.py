@@ -6,7 +6,8 @@ row (B, 20), the output's contiguous dimension is its 20 columns: the BLAS kerne
 along them (16 + 4 lanes of AVX-512) and runs at ~67 GFLOP/s.  Stored column by column (20, B)
 the same product is ``W^T @ X^T``, whose output's contiguous dimension is the block's rows,
 and OpenBLAS runs it ~35% faster (one thread, Zen 4, min of 3000 calls: 3.08 -> 2.00 us at
-B = 256; numgrad/bench_rowblock.py ``--products``).  The weight gradients ``X^T @ dY`` become
+B = 256, 6.1 -> 3.9 us at B = 512; docs/benchmarks.md, "W6: where a row-block call's time
+goes").  The weight gradients ``X^T @ dY`` become
 ``X^T_cm @ dY_cm^T`` (inner dimension the rows, as before).
 
 This module decides whether a plan's steps over the rows can all run on such blocks
