@@ -491,6 +491,9 @@ def columns_ab(rows=(512,), repeats=30, thread_counts=(1, 2)):
     error, table = 0.0, {}
     for n in thread_counts:
         ng.set_num_threads(n)
+        with config.override(NUMGRAD_ROW_LANES="on"):
+            for fn in fns.values():             # each choice rebuilt for n threads first,
+                fn(*vals)                       # so that the swapped plans below stay
         with config.override(NUMGRAD_ROW_LANES="off"):
             want = fns["grads"](*vals)          # at the variables the Adam steps left
         calls = {}

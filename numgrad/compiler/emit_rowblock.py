@@ -446,7 +446,8 @@ class _ColumnRowsEmitter(_RowsEmitter):
         return None
 
     def _matmul(self, node):
-        ta, tb = bool(node.attrs["transpose_a"]), bool(node.attrs["transpose_b"])
+        # row_blocks' roles: A^T @ B of two row values (REDUCE), or A @ op(B) with B whole
+        tb = bool(node.attrs["transpose_b"])
         a, b = node.inputs
         out = node.outputs[0]
         if out.id in self.rl.partials:          # A^T @ B over the rows: A_cm @ B_cm^T
