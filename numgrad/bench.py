@@ -307,23 +307,29 @@ PEERS_FILE = pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "be
 _PEERS_MODULE = "benchmarks.bench_peers"
 
 
-def peers_module():
-    """The module of the peer columns (benchmarks/bench_peers.py of the checkout numgrad runs
-    from), loaded once; None where numgrad is installed without its checkout."""
-    mod = sys.modules.get(_PEERS_MODULE)
+def checkout_module(path, name):
+    """The module of file `path` (benchmarks/ of the checkout numgrad runs from) as `name`,
+    loaded once; None where the file is missing (numgrad installed without its checkout)."""
+    mod = sys.modules.get(name)
     if mod is not None:
         return mod
-    if not PEERS_FILE.is_file():
+    if not path.is_file():
         return None
-    spec = importlib.util.spec_from_file_location(_PEERS_MODULE, PEERS_FILE)
+    spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
-    sys.modules[_PEERS_MODULE] = mod
+    sys.modules[name] = mod
     try:
         spec.loader.exec_module(mod)
     except BaseException:
-        del sys.modules[_PEERS_MODULE]
+        del sys.modules[name]
         raise
     return mod
+
+
+def peers_module():
+    """The module of the peer columns (benchmarks/bench_peers.py of the checkout numgrad runs
+    from), loaded once; None where numgrad is installed without its checkout."""
+    return checkout_module(PEERS_FILE, _PEERS_MODULE)
 
 
 def peer_names(wanted=None):

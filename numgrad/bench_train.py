@@ -35,11 +35,12 @@ import time
 import numpy as np
 
 LAYERS = (2,) + (20,) * 8 + (1,)
+N_F = 10000                     # collocation points
 NU = 0.01 / np.pi
 LR, BETA1, BETA2, EPS = 1e-3, 0.9, 0.999, 1e-8
 
 
-def problem(n_u=100, n_f=10000, layers=LAYERS, seed=0):
+def problem(n_u=100, n_f=N_F, layers=LAYERS, seed=0):
     """Initial weights (Glorot normal, zero biases) and data, as float32 NumPy arrays."""
     rng = np.random.default_rng(seed)
     weights = []
@@ -87,8 +88,9 @@ def median_ms(fn, repeat, min_time):
     return 1e3 * float(np.median(times))
 
 
-def numgrad_calls(weights, data):
-    """(grads_call, train_call, first-step loss) for numgrad's cpu backend."""
+def numgrad_callables(weights, data):
+    """(grads_call, train_call) for numgrad's cpu backend, not yet called: the loss and its
+    gradients, and one Adam step returning [None, loss]."""
     import numgrad as ng
     graph = ng.Graph()
     with graph.as_default():
@@ -101,8 +103,14 @@ def numgrad_calls(weights, data):
     vals = [data[k] for k in ph]
     grad_fn = sess.make_callable([loss] + grads, keys)
     train_fn = sess.make_callable([train, loss], keys)
-    first_loss = float(train_fn(*vals)[1])
-    return (lambda: grad_fn(*vals)), (lambda: train_fn(*vals)), first_loss
+    return (lambda: grad_fn(*vals)), (lambda: train_fn(*vals))
+
+
+def numgrad_calls(weights, data):
+    """(grads_call, train_call, first-step loss) for numgrad's cpu backend."""
+    grad_fn, train_fn = numgrad_callables(weights, data)
+    first_loss = float(train_fn()[1])
+    return grad_fn, train_fn, first_loss
 
 
 def tf1_step(weights, data):
