@@ -192,9 +192,13 @@ def _torch_compiled(grads_of, params, torch):
     cstep = torch.compile(step_fn, fullgraph=True, dynamic=False)
     state = [params, *_torch_adam_state(torch, params)]
 
+    leaves = params[0].requires_grad
+
     def train():
         out = cstep(*state)
-        state[:] = out[:4]
+        # the new weights as leaves again (out of the compiled step they carry its grad_fn,
+        # which torch.autograd.grad in the next compiled call cannot trace through)
+        state[:] = [[p.detach().requires_grad_(leaves) for p in out[0]], *out[1:4]]
         return out[4].detach()
     return Calls(lambda: cgrads(state[0]), train, _torch_numpy)
 

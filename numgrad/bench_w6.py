@@ -111,25 +111,34 @@ def _warm(name, calls):
         calls.train()
 
 
-def time_rounds(systems, rounds, repeat):
+def time_rounds(systems, rounds, repeat, failed):
     """{name: {call: [seconds...], call + '_cpu': cpu s, call + '_wall': wall s}}, timed in
-    rounds of every system's calls, `repeat` each."""
+    rounds of every system's calls, `repeat` each; a system whose call raises leaves the
+    rounds and `failed` gets its cell."""
     out = {name: {k: ([] if k in CALLS else 0.0) for c in CALLS for k in (c, c + "_cpu",
                                                                             c + "_wall")}
            for name in systems}
     for _ in range(rounds):
-        for name, calls in systems.items():
-            for call in CALLS:
-                fn = getattr(calls, call)
-                rec = out[name]
-                c0, w0 = time.process_time(), time.perf_counter()
-                for _ in range(repeat):
-                    t = time.perf_counter()
-                    fn()
-                    rec[call].append(time.perf_counter() - t)
-                rec[call + "_cpu"] += time.process_time() - c0
-                rec[call + "_wall"] += time.perf_counter() - w0
+        for name, calls in list(systems.items()):
+            try:
+                _time_block(calls, out[name], repeat)
+            except Exception as e:  # noqa: BLE001  (as in worker: the table says how)
+                failed[name] = "fails: " + _first_line(e)
+                print(f"W6 {name} fails while timed: {type(e).__name__}: {e}", file=sys.stderr)
+                del systems[name], out[name]
     return out
+
+
+def _time_block(calls, rec, repeat):
+    for call in CALLS:
+        fn = getattr(calls, call)
+        c0, w0 = time.process_time(), time.perf_counter()
+        for _ in range(repeat):
+            t = time.perf_counter()
+            fn()
+            rec[call].append(time.perf_counter() - t)
+        rec[call + "_cpu"] += time.process_time() - c0
+        rec[call + "_wall"] += time.perf_counter() - w0
 
 
 def summarise(times, threads):
@@ -176,7 +185,7 @@ def worker(threads, peers, quick=False, n_f=bt.N_F, layers=bt.LAYERS, make_peer=
             print(f"W6 {name} at {threads} threads fails: {type(e).__name__}: {e}",
                   file=sys.stderr)
     rounds, repeat = (2, 4) if quick else (5, 10)
-    times = time_rounds(systems, rounds, repeat)
+    times = time_rounds(systems, rounds, repeat, failed)
     result = {"threads": threads, "limits": {k: str(v) for k, v in limits.items()},
               "numgrad_threads": ng.get_num_threads(), "blas_threads": blas_threads(),
               "versions": mod.versions(systems.keys() - {"numgrad"}) if mod else {},
