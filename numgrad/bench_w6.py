@@ -13,9 +13,11 @@ first ``grads`` call is checked against numgrad's (loss and gradients, float32 t
 its first ``train`` call's loss against numgrad's loss; a system that raises or disagrees gets
 "fails: <exception type>: <first line>" instead of a time.  Then the calls are timed in rounds
 (each round: every system, each call `repeat` times) so that a load burst falls on all of them
-alike; a cell is "min / median" ms.  ``cpu`` is the process CPU time over the wall time of the
-system's timed calls: about n at most if the limit held; a cell whose system exceeded
-n * OVER_LIMIT is marked "!" (and the run says so on stderr).  ``best_peer_over_numgrad`` is the
+alike; a cell is "min / median" ms.  ``cpu`` is the process CPU time over the wall time of each
+system's timed calls: about n at most if the limit held, less on a loaded machine (where the
+process waits for a core; the table prints the load average, before and after each process's
+timings); a cell whose system exceeded n * OVER_LIMIT is marked "!" (and the
+run says so on stderr).  ``best_peer_over_numgrad`` is the
 fastest peer's min over numgrad's min, and its median over numgrad's median.
 
 ``--quick`` (also ``python -m numgrad.bench --quick``): 2 rounds of 4 calls instead of 5 of 10.
@@ -185,7 +187,9 @@ def worker(threads, peers, quick=False, n_f=bt.N_F, layers=bt.LAYERS, make_peer=
             print(f"W6 {name} at {threads} threads fails: {type(e).__name__}: {e}",
                   file=sys.stderr)
     rounds, repeat = (2, 4) if quick else (5, 10)
+    load = [_load()]
     times = time_rounds(systems, rounds, repeat, failed)
+    load.append(_load())
     result = {"threads": threads, "limits": {k: str(v) for k, v in limits.items()},
               "numgrad_threads": ng.get_num_threads(), "blas_threads": blas_threads(),
               "versions": mod.versions(systems.keys() - {"numgrad"}) if mod else {},
@@ -193,7 +197,15 @@ def worker(threads, peers, quick=False, n_f=bt.N_F, layers=bt.LAYERS, make_peer=
     result["systems"] = {name: result["systems"].get(name) or failed[name]
                          for name in ("numgrad",) + tuple(peers)}
     result["n_f"] = n_f
+    result["load"] = " -> ".join(load)
     return result
+
+
+def _load():
+    try:
+        return "%.1f" % os.getloadavg()[0]
+    except OSError:
+        return "?"
 
 
 # --- the parent: one fresh process per thread count -------------------------------------------
@@ -269,7 +281,9 @@ def print_table(results, file=None):
     for r in results:
         cpu = ", ".join(f"{n} {s['grads']['cpu']:.2f}/{s['train']['cpu']:.2f}"
                         for n, s in r["systems"].items() if isinstance(s, dict))
-        print(f"cpu / wall at {r['threads']} threads (grads/train): {cpu}; numgrad threads "
+        print(f"cpu / wall at {r['threads']} threads, grads/train: {cpu}; load average "
+              f"{r.get('load', '?')}; "
+              "numgrad threads "
               f"{r['numgrad_threads']}, BLAS threads {r['blas_threads']}; limits "
               f"{r['limits']}; {r['versions']}", file=file)
         over = [n for n, s in r["systems"].items()

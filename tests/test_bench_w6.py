@@ -73,6 +73,7 @@ def test_worker_checks_times_and_flags_its_stand_in_peers(restore_threads):
                              **SMALL)
     assert made == ["good", "broken", "wrong"]
     assert result["threads"] == 1 and result["numgrad_threads"] == 1 and result["n_f"] == 32
+    assert " -> " in result["load"]
     systems = result["systems"]
     assert list(systems) == ["numgrad", "good", "broken", "wrong"]
     assert systems["broken"] == "fails: RuntimeError: no double backward"
