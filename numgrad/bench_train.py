@@ -261,7 +261,8 @@ def main(argv=None):
     if args.threads:
         import numgrad as ng
         ng.set_num_threads(args.threads)
-    row = run(args.quick, () if args.no_peers else tuple(p for p in args.peers.split(",") if p), ab_interop=args.ab_interop,
+    peers = () if args.no_peers else tuple(p for p in args.peers.split(",") if p)
+    row = run(args.quick, peers, ab_interop=args.ab_interop,
               ab_native=args.ab_native, ab_rows=args.ab_rows)
     print(" | ".join(f"{k:>22}" for k in row))
     print(" | ".join(f"{v:22.3g}" for v in row.values()))

@@ -236,7 +236,7 @@ def run(threads=THREADS, peers=(), quick=False, n_f=None, layers=None):
     return results
 
 
-# --- the table -------------------------------------------------------------------------------------
+# --- the table ---------------------------------------------------------------------------------
 def _cell(entry, call):
     if isinstance(entry, str):
         return entry
