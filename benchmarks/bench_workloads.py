@@ -206,7 +206,7 @@ class TrainStepPeers:
     environment installs none unless its matrix names them).  Each peer's first calls are
     checked against numgrad's (numgrad/bench_w6.py's check_first).  The libraries keep their
     default threads here; ``python -m numgrad.bench_w6`` limits them to 1 and 2."""
-    params = (list(_w6_peers().PEERS), list(bench_w6.CALLS))
+    params = [list(_w6_peers().PEERS), list(bench_w6.CALLS)]
     param_names = ["peer", "call"]
     timeout = 900
 

@@ -171,7 +171,7 @@ def test_asv_peer_benchmark_skips_an_absent_peer(monkeypatch):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     peers = module._w6_peers()
-    assert module.TrainStepPeers.params == (list(peers.PEERS), ["grads", "train"])
+    assert module.TrainStepPeers.params == [list(peers.PEERS), ["grads", "train"]]
     monkeypatch.setattr(peers, "available_peers", lambda: [])
     with pytest.raises(NotImplementedError, match="tf-xla is not installed"):
         module.TrainStepPeers().setup("tf-xla", "grads")
