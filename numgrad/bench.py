@@ -536,7 +536,8 @@ def main(argv=None):
         w6_peers = [] if args.no_peers else bench_w6.peer_names(
             args.peers.split(",") if args.peers else None)
         result["w6"] = bench_w6.run(peers=w6_peers, quick=args.quick)
-        print()
+        if names:
+            print()
         bench_w6.print_table(result["w6"])
     if args.json:
         with open(args.json, "w") as f:
