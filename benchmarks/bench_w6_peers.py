@@ -25,11 +25,13 @@ in one process, its first step crashed, SIGSEGV, torch 2.14 cpu beside tensorflo
   u_xx; ``torch.optim.Adam``.
 * ``"torch.compile"``: the eager formulation under ``torch.compile(fullgraph=True)`` with
   ``torch._dynamo.config.trace_autograd_ops = True``, the option Dynamo's error names for
-  ``torch.autograd.grad`` (without it: compiled autograd, or the default with graph breaks, fail
-  on the double backward too); Adam written out.
-* ``"torch.compile-func"``: the formulation torch.compile does trace: ``torch.func`` (``vmap``
-  of ``grad`` of the network at one point, ``grad_and_value`` over the weights), Adam written out
-  in the same compiled function.
+  ``torch.autograd.grad``, the loss returned detached and the weights handed back as leaves
+  (each as Dynamo's next error asks; without them the default with graph breaks, compiled
+  autograd and fullgraph alone all fail on the double backward, docs/benchmarks.md quotes
+  how); Adam written out in the compiled step.
+* ``"torch.compile-func"``: the formulation written for ``torch.func`` (``vmap`` of ``grad`` of
+  the network at one point, ``grad_and_value`` over the weights), Adam written out in the same
+  compiled function.
 * ``"tf1"``: TF's ``tf.compat.v1`` graph mode: the graph bench_train.build_numgrad builds,
   ``tf.compat.v1.gradients``, ``AdamOptimizer``, ``Session.run``.
 * ``"tf-xla"``: TF 2 ``tf.function(jit_compile=True)``, nested ``GradientTape``, Adam written out
