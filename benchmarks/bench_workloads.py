@@ -6,10 +6,11 @@ first-call seconds, each in a fresh process, and the peak temporary memory of on
 call (tracemalloc, outputs excluded).
 """
 import os
+import pathlib
 
 import numpy as np
 
-from numgrad import bench
+from numgrad import bench, bench_w6
 
 WORKLOADS = ["W1 f64 1e6", "W1 f32 1e6", "W2", "W3", "W4", "W5"]
 
@@ -165,8 +166,9 @@ class BusyCore:
 
 class TrainStep:
     """W6-train (numgrad/bench_train.py): one Adam step of the Burgers PINN,
-    ``sess.run([train_op, loss])``, and the loss-and-gradients call of the same graph; the
-    target is train / grads <= 1.15 (the update fused, not a second pass)."""
+    ``sess.run([train_op, loss])``, and the loss-and-gradients call of the same graph (the
+    issue's call; TrainStepPeers times both in the peers); the target is train / grads <= 1.15
+    (the update fused, not a second pass)."""
     timeout = 900
 
     def setup(self):
@@ -188,6 +190,42 @@ class TrainStep:
         return median_ms(self.train, 5, 0.5) / median_ms(self.grads, 5, 0.5)
 
     track_train_over_grads.unit = "ratio"
+
+
+W6_PEERS_FILE = pathlib.Path(__file__).resolve().parent / "bench_w6_peers.py"
+
+
+def _w6_peers():
+    """benchmarks/bench_w6_peers.py beside this file (asv runs it from the checkout)."""
+    return bench.checkout_module(W6_PEERS_FILE, "benchmarks.bench_w6_peers")
+
+
+class TrainStepPeers:
+    """W6's two calls (``grads``: the loss and its 18 gradients; ``train``: one Adam step) in
+    each peer of benchmarks/bench_w6_peers.py, skipped where its package is not installed (asv's
+    environment installs none unless its matrix names them).  Each peer's first calls are
+    checked against numgrad's (numgrad/bench_w6.py's check_first).  The libraries keep their
+    default threads here; ``python -m numgrad.bench_w6`` limits them to 1 and 2."""
+    params = [list(_w6_peers().PEERS), list(bench_w6.CALLS)]
+    param_names = ["peer", "call"]
+    timeout = 900
+
+    def setup(self, peer, call):
+        from numgrad import bench_train
+        mod = _w6_peers()
+        if peer not in mod.available_peers():
+            raise NotImplementedError(f"{peer} is not installed")
+        weights, data = bench_train.problem()
+        grads, _ = bench_train.numgrad_callables(weights, data)
+        ref = [np.asarray(o) for o in grads()]
+        self.calls = mod.make(peer, weights, data)
+        bench_w6.check_first(peer, self.calls, ref)
+        for _ in range(3):          # compile (torch.compile, XLA) and settle
+            self.calls.grads()
+            self.calls.train()
+
+    def time_call(self, peer, call):
+        getattr(self.calls, call)()
 
 
 class StepDispatch:

@@ -1,4 +1,4 @@
-"""numgrad's benchmark table: ``python -m numgrad.bench [--quick] [--only W1,W3]``.
+"""numgrad's benchmark table: ``python -m numgrad.bench [--quick] [--only W1,W3] [--no-w6]``.
 
 Each workload is "the loss and all its gradients in one call" (W1-W5 of the compiler issue).
 Columns: NumPy written by hand, numgrad (cpu backend via make_callable), and PyTorch eager,
@@ -10,6 +10,12 @@ call (NUMGRAD_INTERPRET_CALLS=0), and the cold first call with the defaults (a s
 first calls are interpreted with NumPy, so W4's first call does not compile); peak temporary
 memory of a numgrad call (tracemalloc); for W1 the multiple of the memory-traffic bound, from
 a Numba triad measured in the same run.
+
+W6, the physics-informed network (numgrad/bench_w6.py), follows as a table of its own: its two
+calls (loss and gradients; Adam step) against TF1 Session, TF-XLA, torch.compile, JAX and
+PyTorch at 1 and 2 threads, each thread count in a fresh process with every system limited
+to it.  ``--quick`` times it with fewer repeats (2 rounds of 4 calls); ``--only W6`` prints it
+alone; ``--no-w6`` leaves it out; ``--peers`` and ``--no-peers`` apply to it too.
 
 ``--busy`` measures numgrad and NumPy by hand quiet and then beside another process that keeps
 one core busy (busy_core), side by side: a BLAS call that hands work to a thread on the busy
@@ -307,23 +313,29 @@ PEERS_FILE = pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "be
 _PEERS_MODULE = "benchmarks.bench_peers"
 
 
-def peers_module():
-    """The module of the peer columns (benchmarks/bench_peers.py of the checkout numgrad runs
-    from), loaded once; None where numgrad is installed without its checkout."""
-    mod = sys.modules.get(_PEERS_MODULE)
+def checkout_module(path, name):
+    """The module of file `path` (benchmarks/ of the checkout numgrad runs from) as `name`,
+    loaded once; None where the file is missing (numgrad installed without its checkout)."""
+    mod = sys.modules.get(name)
     if mod is not None:
         return mod
-    if not PEERS_FILE.is_file():
+    if not path.is_file():
         return None
-    spec = importlib.util.spec_from_file_location(_PEERS_MODULE, PEERS_FILE)
+    spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
-    sys.modules[_PEERS_MODULE] = mod
+    sys.modules[name] = mod
     try:
         spec.loader.exec_module(mod)
     except BaseException:
-        del sys.modules[_PEERS_MODULE]
+        del sys.modules[name]
         raise
     return mod
+
+
+def peers_module():
+    """The module of the peer columns (benchmarks/bench_peers.py of the checkout numgrad runs
+    from), loaded once; None where numgrad is installed without its checkout."""
+    return checkout_module(PEERS_FILE, _PEERS_MODULE)
 
 
 def peer_names(wanted=None):
@@ -464,7 +476,7 @@ def print_table(result):
         print(" | ".join(cells))
 
 
-def main(argv=None):
+def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", help="comma-separated workload names (prefix match)")
     ap.add_argument("--quick", action="store_true", help="fewer repeats, no 1e7 sizes")
@@ -473,13 +485,20 @@ def main(argv=None):
     ap.add_argument("--no-peers", action="store_true",
                     help="skip the PyTorch / torch.compile / JAX columns (shown when installed)")
     ap.add_argument("--peers", help="comma-separated peers to run (default: all installed)")
+    ap.add_argument("--no-w6", action="store_true",
+                    help="skip W6 (the PINN at 1 and 2 threads against its peers, "
+                         "numgrad/bench_w6.py; a few minutes)")
     ap.add_argument("--busy", action="store_true",
                     help="numgrad and NumPy quiet and beside a process busy on one core "
                          f"(default workloads: {', '.join(BUSY_DEFAULT)})")
     ap.add_argument("--variants", action="store_true",
                     help="each workload written in other plausible ways, with each "
                          "formulation's time over the workload's best (bench_variants.py)")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
     if args.variants:
         from numgrad import bench_variants
         names = list(bench_variants.VARIANTS)
@@ -508,11 +527,29 @@ def main(argv=None):
         return
     if not args.no_peers:
         peers = peer_names(args.peers)
-    result = run(names, args.quick, not args.no_compile, peers)
-    print_table(result)
+    result = {}
+    if names:
+        result = run(names, args.quick, not args.no_compile, peers)
+        print_table(result)
+    if wants_w6(args):
+        from numgrad import bench_w6
+        w6_peers = [] if args.no_peers else bench_w6.peer_names(
+            args.peers.split(",") if args.peers else None)
+        result["w6"] = bench_w6.run(peers=w6_peers, quick=args.quick)
+        if names:
+            print()
+        bench_w6.print_table(result["w6"])
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)
+
+
+def wants_w6(args):
+    """W6 (numgrad/bench_w6.py) after the W1-W5 table: unless --no-w6, or --only names
+    other workloads only."""
+    if args.no_w6:
+        return False
+    return not args.only or any("W6".startswith(w.strip()) for w in args.only.split(","))
 
 
 if __name__ == "__main__":

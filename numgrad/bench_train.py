@@ -1,7 +1,11 @@
 """W6-train: one Adam step of a physics-informed network, numgrad against its peers.
 
-``python -m numgrad.bench_train [--quick] [--no-peers] [--threads N] [--ab-interop]
-[--ab-native] [--ab-rows]``
+``python -m numgrad.bench_train [--quick] [--no-peers | --peers torch,tf1,jax] [--threads N]
+[--ab-interop] [--ab-native] [--ab-rows]``
+
+(``python -m numgrad.bench_w6`` times W6 against every peer, torch.compile and TF-XLA too, with
+each thread count in its own process and every system limited to it; here ``--threads`` limits
+numgrad alone.)
 
 The network is the Burgers PINN of the speed issue: u(t, x) = MLP [2, 20 x 8, 1] with tanh,
 float32; N_u = 100 data points and N_f = 10,000 collocation points; u_t, u_x by
@@ -13,11 +17,13 @@ Columns (median ms of one call):
 * ``train``: ``sess.run([train_op, loss])`` with ``ng.train.AdamOptimizer`` (the update is
   elementwise work the compiler fuses with the gradient's last kernels; variables and slots
   stay in the Session, no copies per step); ``train / grads`` is the target's ratio (<= 1.15);
-* peers, when installed, run the same step from the same initial weights and data: TF 2.x's
-  ``tf.compat.v1`` graph mode (Session, AdamOptimizer) and JAX (``jit`` of value_and_grad
-  plus Adam written out) and PyTorch eager (torch.autograd.grad with create_graph,
-  torch.optim.Adam; ``torch_grads``: its loss and gradients alone).  Each peer's first-step
-  loss is checked against numgrad's;
+* peers (benchmarks/bench_w6_peers.py of the checkout), when installed, run the same two calls
+  from the same initial weights and data: ``{peer}_ms`` the Adam step, ``{peer}_grads_ms``
+  the loss and gradients; by default TF 2.x's ``tf.compat.v1`` graph mode (Session,
+  AdamOptimizer), JAX (``jit`` of value_and_grad plus Adam written out) and PyTorch eager
+  (torch.autograd.grad with create_graph, torch.optim.Adam); ``--peers`` names others of that
+  module (``torch.compile``, ``tf-xla``, ...).  Each peer's first-step loss is checked against
+  numgrad's;
 * ``--ab-interop``: numgrad's two calls again, alternating call by call between the serial
   order of steps (``NUMGRAD_INTEROP=off``) and the default (``auto``: independent steps at
   once when measured faster, backends/cpu_schedule.py): ``{grads,train}_{off,auto}_{min,med}``
@@ -35,11 +41,12 @@ import time
 import numpy as np
 
 LAYERS = (2,) + (20,) * 8 + (1,)
+N_F = 10000                     # collocation points
 NU = 0.01 / np.pi
 LR, BETA1, BETA2, EPS = 1e-3, 0.9, 0.999, 1e-8
 
 
-def problem(n_u=100, n_f=10000, layers=LAYERS, seed=0):
+def problem(n_u=100, n_f=N_F, layers=LAYERS, seed=0):
     """Initial weights (Glorot normal, zero biases) and data, as float32 NumPy arrays."""
     rng = np.random.default_rng(seed)
     weights = []
@@ -87,8 +94,9 @@ def median_ms(fn, repeat, min_time):
     return 1e3 * float(np.median(times))
 
 
-def numgrad_calls(weights, data):
-    """(grads_call, train_call, first-step loss) for numgrad's cpu backend."""
+def numgrad_callables(weights, data):
+    """(grads_call, train_call) for numgrad's cpu backend, not yet called: the loss and its
+    gradients, and one Adam step returning [None, loss]."""
     import numgrad as ng
     graph = ng.Graph()
     with graph.as_default():
@@ -101,23 +109,14 @@ def numgrad_calls(weights, data):
     vals = [data[k] for k in ph]
     grad_fn = sess.make_callable([loss] + grads, keys)
     train_fn = sess.make_callable([train, loss], keys)
-    first_loss = float(train_fn(*vals)[1])
-    return (lambda: grad_fn(*vals)), (lambda: train_fn(*vals)), first_loss
+    return (lambda: grad_fn(*vals)), (lambda: train_fn(*vals))
 
 
-def tf1_step(weights, data):
-    """TF's tf.compat.v1 graph mode: (train call, first-step loss)."""
-    import tensorflow as tf
-    v1 = tf.compat.v1
-    graph = tf.Graph()
-    with graph.as_default():
-        loss, _, ph = build_numgrad(_TFNamespace(v1), weights)
-        train = v1.train.AdamOptimizer(LR, BETA1, BETA2, EPS).minimize(loss)
-        sess = v1.Session(graph=graph)
-        sess.run(v1.global_variables_initializer())
-    feed = {ph[k]: data[k] for k in ph}
-    first = float(sess.run([train, loss], feed)[1])
-    return (lambda: sess.run([train, loss], feed)), first
+def numgrad_calls(weights, data):
+    """(grads_call, train_call, first-step loss) for numgrad's cpu backend."""
+    grad_fn, train_fn = numgrad_callables(weights, data)
+    first_loss = float(train_fn()[1])
+    return grad_fn, train_fn, first_loss
 
 
 class _TFNamespace:
@@ -131,103 +130,21 @@ class _TFNamespace:
         return getattr(self._v1, name)
 
 
-def jax_step(weights, data):
-    """JAX: jit of value_and_grad plus Adam written out; (train call, first-step loss)."""
-    import jax
-    import jax.numpy as jnp
-
-    def net_scalar(params, t, x):
-        h = jnp.stack([t, x])[None, :]
-        for w, b in params[:-1]:
-            h = jnp.tanh(h @ w + b)
-        w, b = params[-1]
-        return (h @ w + b)[0, 0]
-
-    def loss_fn(params, t_u, x_u, u, t_f, x_f):
-        u_pred = jax.vmap(lambda t, x: net_scalar(params, t, x))(t_u[:, 0], x_u[:, 0])
-        du = jax.grad(net_scalar, argnums=(1, 2))
-        d2 = jax.grad(lambda p, t, x: jax.grad(net_scalar, argnums=2)(p, t, x), argnums=2)
-
-        def residual(t, x):
-            ut, ux = du(params, t, x)
-            return ut + net_scalar(params, t, x) * ux - NU * d2(params, t, x)
-        f = jax.vmap(residual)(t_f[:, 0], x_f[:, 0])
-        return jnp.mean((u[:, 0] - u_pred) ** 2) + jnp.mean(f ** 2)
-
-    @jax.jit
-    def step(params, m, v, count, batch):
-        loss, g = jax.value_and_grad(loss_fn)(params, *batch)
-        count = count + 1
-        lr_t = LR * jnp.sqrt(1 - BETA2 ** count) / (1 - BETA1 ** count)
-        m = jax.tree_util.tree_map(lambda m, g: BETA1 * m + (1 - BETA1) * g, m, g)
-        v = jax.tree_util.tree_map(lambda v, g: BETA2 * v + (1 - BETA2) * g * g, v, g)
-        params = jax.tree_util.tree_map(lambda p, m, v: p - lr_t * m / (jnp.sqrt(v) + EPS),
-                                        params, m, v)
-        return params, m, v, count, loss
-
-    params = [(jnp.asarray(w), jnp.asarray(b)) for w, b in weights]
-    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
-    batch = tuple(jnp.asarray(data[k]) for k in ("t_u", "x_u", "u", "t_f", "x_f"))
-    state = [params, zeros, zeros, jnp.float32(0.0)]
-
-    def call():
-        p, m, v, c, loss = step(*state, batch)
-        state[:] = [p, m, v, c]
-        return loss.block_until_ready()
-    first = float(call())
-    return call, first
+# The peers' code is benchmarks/bench_w6_peers.py of the checkout (numgrad/bench_w6.py loads
+# it); these columns are its PyTorch eager, TF1 Session and JAX jit.  torch first: made after
+# TensorFlow in one process, its first step crashed (SIGSEGV, torch 2.14 cpu beside
+# tensorflow-cpu 2.21; in that order it runs).
+PEERS = ("torch", "tf1", "jax")
 
 
-def torch_calls(weights, data):
-    """PyTorch eager: the same formulas (torch.autograd.grad with create_graph for u_t, u_x
-    and u_xx) and torch.optim.Adam; ((train call, grads call), first-step loss)."""
-    import torch
-    params = []
-    for w, b in weights:
-        params += [torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True)]
-    batch = {k: torch.tensor(v) for k, v in data.items()}
-
-    def net(t, x):
-        h = torch.cat([t, x], 1)
-        for i in range(0, len(params) - 2, 2):
-            h = torch.tanh(h @ params[i] + params[i + 1])
-        return h @ params[-2] + params[-1]
-
-    def loss_fn():
-        t = batch["t_f"].clone().requires_grad_(True)
-        x = batch["x_f"].clone().requires_grad_(True)
-        u = net(t, x)
-        u_t, u_x = torch.autograd.grad(u.sum(), [t, x], create_graph=True)
-        u_xx = torch.autograd.grad(u_x.sum(), x, create_graph=True)[0]
-        f = u_t + u * u_x - NU * u_xx
-        u_pred = net(batch["t_u"], batch["x_u"])
-        return torch.mean((batch["u"] - u_pred) ** 2) + torch.mean(f ** 2)
-
-    opt = torch.optim.Adam(params, lr=LR, betas=(BETA1, BETA2), eps=EPS)
-
-    def train():
-        opt.zero_grad()
-        loss = loss_fn()
-        loss.backward()
-        opt.step()
-        return loss
-
-    def grads():
-        loss = loss_fn()
-        return [loss] + list(torch.autograd.grad(loss, params))
-    first = float(train().detach())
-    return (train, grads), first
-
-
-def torch_step(weights, data):
-    """PyTorch eager: (train call, first-step loss)."""
-    (train, _), first = torch_calls(weights, data)
-    return train, first
-
-
-# torch first: made after TensorFlow in one process, its first step crashed (SIGSEGV, torch
-# 2.14 cpu beside tensorflow-cpu 2.21; in that order it runs)
-PEERS = {"torch": torch_step, "tf1": tf1_step, "jax": jax_step}
+def peer_calls(name, weights, data):
+    """The peer's Calls (grads, train, to_numpy), or None where it is not installed or numgrad
+    runs without its checkout's benchmarks/."""
+    from . import bench_w6
+    mod = bench_w6.peers_module()
+    if mod is None or name not in mod.available_peers():
+        return None
+    return mod.make(name, weights, data)
 
 
 def interleaved_ms(fns, repeat, min_time):
@@ -284,7 +201,7 @@ def rows_ab(grad_fn, train_fn, repeat, min_time):
                      12)
 
 
-def run(quick=False, peers=tuple(PEERS), n_f=10000, layers=LAYERS, ab_interop=False,
+def run(quick=False, peers=PEERS, n_f=N_F, layers=LAYERS, ab_interop=False,
         ab_native=False, ab_rows=False):
     """The table's row (median ms per column); `n_f` and `layers` size the problem."""
     weights, data = problem(n_f=n_f, layers=layers)
@@ -306,19 +223,18 @@ def run(quick=False, peers=tuple(PEERS), n_f=10000, layers=LAYERS, ab_interop=Fa
     if ab_rows:
         row.update(rows_ab(grad_fn, train_fn, 4 * repeat, 2 * min_time))
     for name in peers:
-        try:
-            call, peer_first = PEERS[name](weights, data)
-        except ImportError:
+        calls = peer_calls(name, weights, data)
+        if calls is None:
             continue
+        peer_first = float(calls.train())
         if not np.isclose(peer_first, first, rtol=1e-3):
             raise AssertionError(f"{name}'s first-step loss {peer_first} differs from "
                                  f"numgrad's {first}")
         for _ in range(3):
-            call()
-        row[f"{name}_ms"] = median_ms(call, repeat, min_time)
-        if name == "torch":
-            (_, torch_grads), _ = torch_calls(weights, data)
-            row["torch_grads_ms"] = median_ms(torch_grads, repeat, min_time)
+            calls.train()
+            calls.grads()
+        row[f"{name}_ms"] = median_ms(calls.train, repeat, min_time)
+        row[f"{name}_grads_ms"] = median_ms(calls.grads, repeat, min_time)
     peer_ms = [row[f"{name}_ms"] for name in peers if f"{name}_ms" in row]
     if peer_ms:
         row["best_peer_over_numgrad"] = min(peer_ms) / row["train_ms"]
@@ -329,7 +245,12 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-peers", action="store_true")
-    ap.add_argument("--threads", type=int, help="numgrad's kernel threads")
+    ap.add_argument("--peers", default=",".join(PEERS),
+                    help="comma-separated peers of benchmarks/bench_w6_peers.py (default "
+                         f"{','.join(PEERS)}; python -m numgrad.bench_w6 runs them all, each "
+                         "thread count in its own process)")
+    ap.add_argument("--threads", type=int,
+                    help="numgrad's kernel threads (the peers keep their defaults)")
     ap.add_argument("--ab-interop", action="store_true",
                     help="also numgrad's calls with NUMGRAD_INTEROP=off and auto, alternating")
     ap.add_argument("--ab-native", action="store_true",
@@ -340,7 +261,8 @@ def main(argv=None):
     if args.threads:
         import numgrad as ng
         ng.set_num_threads(args.threads)
-    row = run(args.quick, () if args.no_peers else tuple(PEERS), ab_interop=args.ab_interop,
+    peers = () if args.no_peers else tuple(p for p in args.peers.split(",") if p)
+    row = run(args.quick, peers, ab_interop=args.ab_interop,
               ab_native=args.ab_native, ab_rows=args.ab_rows)
     print(" | ".join(f"{k:>22}" for k in row))
     print(" | ".join(f"{v:22.3g}" for v in row.values()))

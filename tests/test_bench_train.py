@@ -40,12 +40,13 @@ def test_numgrad_calls_and_run_table():
 
 
 @pytest.mark.parametrize("peer", ["tf1", "jax"])
-def test_peers_start_from_numgrads_loss(peer):
+def test_peers_start_from_numgrads_loss_and_gradients(peer):
     pytest.importorskip({"tf1": "tensorflow", "jax": "jax"}[peer])
+    from numgrad import bench_w6
     weights, data = bt.problem(**SMALL)
-    _, _, first = bt.numgrad_calls(weights, data)
-    _, peer_first = bt.PEERS[peer](weights, data)
-    assert peer_first == pytest.approx(first, rel=1e-4)
+    grads, _ = bt.numgrad_callables(weights, data)
+    ref = [np.asarray(o) for o in grads()]
+    bench_w6.check_first(peer, bt.peer_calls(peer, weights, data), ref)   # raises if they differ
 
 
 def test_interop_ab_columns():
