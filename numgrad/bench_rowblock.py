@@ -2,7 +2,7 @@
 blocks of rows, against numgrad and TF1 in one process.
 
 ``python -m numgrad.bench_rowblock [--rows B ...] [--repeats R] [--threads N ...] [--no-tf]
-[--products | --kernels | --plan | --generated]``
+[--products | --kernels | --plan | --generated | --columns]``
 
 Why: W6 (bench_train.py) spends its time on (10000, 20) arrays: ~60 products with a (20, 20)
 right operand, ~35 weight-gradient products X^T @ dY over the 10,000 rows and ~30 fused
@@ -32,7 +32,9 @@ gradients are checked against numgrad's before timing.
 (`kernel_blocks`); ``--plan``: the roles compiler/row_blocks.py gives W6's plans' steps;
 ``--generated``: numgrad's own row-block plan of W6 (backends/cpu_rowblock.py) for each block
 size against numgrad without row blocks (its native lanes or step runner, as measured) and
-the prototype, interleaved (`generated`).
+the prototype, interleaved (`generated`); ``--columns``: W6's row-block plans (loss and
+gradients; the Adam step) over blocks kept row by row and column by column
+(NUMGRAD_ROW_COLUMNS, compiler/row_transpose.py), interleaved (`columns_ab`).
 """
 import argparse
 import sys
@@ -461,6 +463,55 @@ def generated(rows=(256, 512, 1024), repeats=30, thread_counts=(1, 2)):
     return table, error
 
 
+def columns_ab(rows=(512,), repeats=30, thread_counts=(1, 2)):
+    """{threads: {column: (min ms, median ms)}} of W6's loss and gradients (`grads`) and
+    its Adam step (`train`), each as a row-block plan over blocks kept row by row (`rows`)
+    and column by column (`columns`, NUMGRAD_ROW_COLUMNS), for each block size in `rows`,
+    all interleaved; and the largest relative error of the gradients against numgrad's
+    without row blocks."""
+    import numgrad as ng
+    from numgrad import config
+    from numgrad.backends import cpu_rowblock
+    weights, data = bench_train.problem()
+    graph = ng.Graph()
+    with graph.as_default():
+        loss, variables, ph = bench_train.build_numgrad(ng, weights)
+        grads = ng.gradients(loss, variables)
+        train = ng.train.AdamOptimizer(bench_train.LR).minimize(loss)
+        sess = ng.Session(graph=graph, backend="cpu")
+        sess.run(ng.global_variables_initializer())
+    feed = {ph[k]: data[k] for k in ph}
+    vals = list(feed.values())
+    fns, plans = {}, {}
+    for name, fetches in (("grads", [loss] + grads), ("train", [loss, train])):
+        fns[name] = sess.make_callable(fetches, list(feed))
+        with config.override(NUMGRAD_ROW_LANES="on"):
+            fns[name](*vals)                    # builds the plan's row-block choice
+        plans[name] = sess._compiled_plan(fetches, feed)
+    error, table = 0.0, {}
+    for n in thread_counts:
+        ng.set_num_threads(n)
+        with config.override(NUMGRAD_ROW_LANES="on"):
+            for fn in fns.values():             # each choice rebuilt for n threads first,
+                fn(*vals)                       # so that the swapped plans below stay
+        with config.override(NUMGRAD_ROW_LANES="off"):
+            want = fns["grads"](*vals)          # at the variables the Adam steps left
+        calls = {}
+        for name, plan in plans.items():
+            choice = plan._native.rows
+            for b in rows:
+                for layout, columns in (("rows", False), ("columns", True)):
+                    with config.override(NUMGRAD_ROW_COLUMNS=columns):
+                        made = cpu_rowblock.RowPlan(plan, n, block=b)
+                    call = _switched(fns[name], vals, config, "on", choice, made)
+                    got = call()
+                    if name == "grads":     # (checked before the Adam steps move them)
+                        error = max(error, check(got, want))
+                    calls[f"{name} {layout} B={b}"] = call
+        table[n] = phase(calls, repeats)
+    return table, error
+
+
 def _switched(grad_fn, vals, config, mode, choice=None, made=None):
     def call():
         if made is not None:
@@ -628,6 +679,9 @@ def main(argv=None):
                     help="only numgrad's own W6 kernels, over whole arrays and in blocks")
     ap.add_argument("--generated", action="store_true",
                     help="numgrad's own row-block plan of W6 for each block size (--rows)")
+    ap.add_argument("--columns", action="store_true",
+                    help="W6's row-block plans (gradients, Adam step) over blocks kept row "
+                         "by row and column by column (NUMGRAD_ROW_COLUMNS), interleaved")
     ap.add_argument("--plan", action="store_true",
                     help="only the roles compiler/row_blocks.py gives the steps of W6's plans")
     args = ap.parse_args(argv)
@@ -652,6 +706,14 @@ def main(argv=None):
             print(f"{n} thread(s), ms (min / median of {args.repeats} interleaved rounds):")
             for name, (lo, med) in cols.items():
                 print(f"  {name:>14}: {lo:7.2f} / {med:7.2f}")
+        return table, error
+    if args.columns:
+        table, error = columns_ab(tuple(args.rows), args.repeats, tuple(args.threads))
+        print(f"row blocks vs numgrad without them: largest relative error {error:.2e}")
+        for n, cols in table.items():
+            print(f"{n} thread(s), ms (min / median of {args.repeats} interleaved rounds):")
+            for name, (lo, med) in cols.items():
+                print(f"  {name:>24}: {lo:7.2f} / {med:7.2f}")
         return table, error
     if args.plan:
         for name, (rows, roles) in plan_roles().items():

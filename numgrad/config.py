@@ -196,10 +196,16 @@ SWITCHES = {s.name: s for s in [
            "A cpu plan whose steps over its many rows are all row-local or sums over the "
            "rows runs as row blocks: the threads take blocks of a few hundred rows in turn, "
            "their intermediates in cache, each block keeping partial sums, added in block "
-           "order at the end: `auto` (when a measured trial against native lanes and the "
-           "step runner shows it pays), `on` (always where it can) or `off`.",
+           "order at the end: `auto` (when a measured trial against the step runner shows "
+           "it pays; native lanes are built only where row blocks lose), `on` (always where "
+           "it can) or `off`.",
            timing="import", mirror=("numgrad.backends.cpu_rowblock", "MODE"),
            choices=("auto", "on", "off")),
+    Switch("NUMGRAD_ROW_COLUMNS", "bool", True,
+           "Row-block plans keep each block of a row value column by column (columns x "
+           "rows), so that the block's products X @ W run as W^T @ X^T with the rows as "
+           "BLAS's vector dimension (faster with NumPy's OpenBLAS); off: row by row.",
+           timing="import", mirror=("numgrad.backends.cpu_rowblock", "COLUMNS")),
     Switch("NUMGRAD_MALLOC_TUNING", "bool", True,
            "On glibc, the first cpu plan run step by step raises malloc's mmap and trim "
            "thresholds (32 MiB, 256 MiB), so freed intermediates are reused instead of being "

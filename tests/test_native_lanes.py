@@ -260,19 +260,20 @@ for _ in range(cpu_native.BUILD_AFTER + 1):
     first = sess.run(y, {x: xv})
 choice, = [cp._native for p in sess._plans.values() for cp in p._compiled.values()
            if getattr(cp, "_native", None) is not None]
-print("EXPLAIN", choice.describe())
+print("EXPLAIN", choice.describe().replace("\\n", " |"))
 print("WORKERS", [proc.pid for job in choice.jobs for proc, _ in job.procs])
 if sys.argv[1] == "wait":
     compile_workers.wait_all()
     assert sess.run(y, {x: xv}) == first
-    print("AFTER", choice.describe())
+    print("AFTER", choice.describe().replace("\\n", " |"))
 print("EXIT", time.time(), flush=True)
 """
 
 
-def _auto(cache_dir, how, background="1"):
+def _auto(cache_dir, how, background="1", row_lanes="off"):
     env = {**os.environ, "NUMGRAD_CACHE_DIR": str(cache_dir), "NUMGRAD_NATIVE_PLAN": "auto",
            "NUMGRAD_INTERPRET_CALLS": "0", "NUMGRAD_BACKGROUND_COMPILE": background,
+           "NUMGRAD_ROW_LANES": row_lanes,
            "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
     out = subprocess.run([sys.executable, "-c", textwrap.dedent(AUTO_SCRIPT), how],
                          capture_output=True, text=True, env=env, timeout=300)
@@ -303,6 +304,18 @@ def test_auto_compiles_lanes_in_workers_and_never_holds_up_an_exiting_script(tmp
     # ... where a second process finds them at once, starting no worker
     out, _ = _auto(tmp_path, "exit")
     assert " lane(s) of " in out["EXPLAIN"] and out["WORKERS"] == "[]", out
+
+
+@needs_blas
+def test_auto_builds_no_lanes_while_row_blocks_are_built_or_chosen(tmp_path):
+    # the same plan can run as row blocks: their workers compile, the lanes' never start
+    out, _ = _auto(tmp_path, "wait", row_lanes="auto")
+    assert out["EXPLAIN"].startswith("native lanes: possible, not built yet |"), out
+    assert "row blocks: possible, compiling in a worker" in out["EXPLAIN"] or \
+        "row blocks: 2 thread(s) over 16 rows" in out["EXPLAIN"], out
+    assert out["WORKERS"] == "[]", out
+    assert out["AFTER"].startswith("native lanes: possible, not built yet |"), out
+    assert "row blocks: 2 thread(s) over 16 rows" in out["AFTER"], out
 
 
 def test_row_blocks_take_every_step_of_a_w6_like_plan_over_its_rows(pinn):

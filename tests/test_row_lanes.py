@@ -1,7 +1,8 @@
 """Row-block plans (backends/cpu_rowblock.py, compiler/emit_rowblock.py): a plan's steps over
 its rows run in blocks, taken in turn by every thread, with per-block partial sums; results
 within float32 rounding of the NumPy backend and of finite differences, the same from call to
-call and for any number of threads."""
+call and for any number of threads; blocks kept column by column (compiler/row_transpose.py)
+or row by row alike."""
 import numpy as np
 import pytest
 from pinn_case import small_pinn
@@ -9,8 +10,8 @@ from pinn_case import small_pinn
 import numgrad as ng
 from numgrad import config, threads
 from numgrad.backends import cpu_rowblock
-from numgrad.compiler import emit_rowblock, row_blocks
-from numgrad.kernels.cpu import blas_call
+from numgrad.compiler import emit_rowblock, row_blocks, row_transpose
+from numgrad.kernels.cpu import blas_call, lane_sync
 
 pytestmark = [pytest.mark.backend_independent,          # see tests/conftest.py
               pytest.mark.skipif(not blas_call.available(), reason=blas_call.describe())]
@@ -86,6 +87,119 @@ def test_a_w6_like_plan_runs_as_row_blocks_matching_numpy(pinn, monkeypatch):
     assert choice.native.threads == 1
     for a, b in zip(alone, first):              # the same blocks, added in the same order
         assert np.array_equal(a, b)
+
+
+def _row_groups(plan):
+    found = row_blocks.analyse(plan)
+    return found, [i for i, (st, role) in enumerate(zip(plan.steps, found.roles))
+                   if st.kind == "group" and role in (row_blocks.ROW, row_blocks.REDUCE)]
+
+
+def test_blocks_kept_column_by_column_match_blocks_kept_row_by_row(pinn, monkeypatch):
+    sess, fetches, feed, _, want = pinn
+    got, _ = _run(sess, fetches, feed, 2, block=8, monkeypatch=monkeypatch)
+    plan, choice = _choice(sess)
+    by_columns = choice.native
+    found, groups = _row_groups(plan)
+    assert by_columns.columns and sorted(by_columns.transposed) == [
+        i for i in groups if len(plan.steps[i].space) == 2]
+    with config.override(NUMGRAD_ROW_COLUMNS=False):
+        by_rows = cpu_rowblock.RowPlan(plan, 2, block=8)
+    assert not by_rows.columns and not by_rows.transposed
+    old = threads.get_num_threads()
+    threads.set_num_threads(2)
+    choice.native = by_rows
+    try:
+        with config.override(**ROWS_ON):
+            rows_got = sess.run(fetches, feed)
+    finally:
+        choice.native = by_columns
+        threads.set_num_threads(old)
+    assert by_rows.completed == 1
+    _close(rows_got, want)
+    _close(got, rows_got, rtol=2e-5, atol=1e-7)     # the same sums in another order
+
+
+def test_a_transposed_group_runs_over_columns_then_rows(pinn):
+    sess, *_ = pinn
+    plan, _ = _choice(sess)
+    found, groups = _row_groups(plan)
+    rows = found.rows
+    summed = [i for i in groups if plan.steps[i].reductions]
+    assert summed                               # the bias gradients: sums over the rows
+    for i in groups:
+        st = plan.steps[i]
+        tr = row_transpose.transpose_group(st)
+        g = tr.group
+        assert g.space == (st.space[1], rows)
+        assert [tr.plan_value[v.id] for v in g.loads] == list(st.loads)
+        assert [tr.plan_value[v.id] for v in g.outputs] == list(st.outputs)
+        for v in g.loads:
+            want = tr.plan_value[v.id].shape
+            want = (1,) + want if len(want) == 1 else want
+            assert v.shape == want[::-1]
+        for r, t in zip(st.reductions, g.reductions):
+            assert tr.plan_value[t.outputs[0].id] is r.outputs[0]
+            if r.attrs.get("axis") is not None:     # over the rows: now the last axis
+                assert r.attrs["axis"] == (0,) and t.attrs["axis"] == (1,)
+        assert len(g.nodes) == len(st.nodes)
+
+
+def test_a_fetched_row_value_with_several_columns_keeps_blocks_row_by_row():
+    rng = np.random.default_rng(6)
+    graph = ng.Graph()
+    with graph.as_default():
+        x = ng.placeholder(ng.float32, [ROWS, 4])
+        h = ng.tanh(ng.matmul(x, ng.constant(rng.standard_normal((4, 3)).astype(np.float32))))
+        out = ng.reduce_sum(ng.matmul(h, h, transpose_a=True))
+        sess = ng.Session(backend="cpu", graph=graph)
+        with config.override(NUMGRAD_INTERPRET_CALLS=0):
+            plan = sess._compiled_plan([out, h], {x: rng.standard_normal((ROWS, 4)).astype(
+                np.float32)})
+    found = row_blocks.analyse(plan)
+    assert emit_rowblock.why_not(plan, plan.runners, found) is None
+    fetched = {v.id for v in plan._fetch_values}
+    assert row_transpose.why_not(plan, found, fetched) == \
+        "a fetched row value with several columns"
+    assert row_transpose.why_not(plan, found, set()) is None   # x is copied block by block
+
+
+def test_a_row_reduction_without_keepdims_makes_a_row_value():
+    # reduce_max(h, 1) is (rows,): a row value, so the sum over the rows that reads it is a
+    # partial sum of the block loop (both layouts)
+    rng = np.random.default_rng(7)
+    graph = ng.Graph()
+    with graph.as_default():
+        x = ng.placeholder(ng.float32, [ROWS, 3])
+        h = ng.tanh(ng.matmul(x, ng.constant(rng.standard_normal((3, 4)).astype(np.float32))))
+        m = ng.reduce_max(h, 1)
+        out = ng.reduce_sum(ng.square(m)) + ng.reduce_sum(ng.matmul(h, h, transpose_a=True))
+        sess = ng.Session(backend="cpu", graph=graph)
+    xv = rng.standard_normal((ROWS, 3)).astype(np.float32)
+    with ng.Session(backend="numpy", graph=graph) as ref:
+        want = ref.run(out, {x: xv})
+    for columns in (True, False):
+        with config.override(**ROWS_ON, NUMGRAD_ROW_COLUMNS=columns):
+            got = sess.run(out, {x: xv})
+        plan, choice = _choice(sess)
+        found = row_blocks.analyse(plan)
+        assert row_blocks.OTHER not in found.roles
+        assert choice.native is not None and choice.native.completed >= 1, choice.describe_own()
+        assert choice.native.columns == columns
+        np.testing.assert_allclose(got, want, rtol=1e-5)
+        choice.native, choice.lanes = None, None    # rebuilt in the other layout
+
+
+def test_scratch_arrays_start_at_staggered_offsets_and_never_overlap():
+    row_bytes = np.array([80] * 20 + [4, 8], np.int64)
+    block = 512
+    offsets = lane_sync.slot_offsets(block, row_bytes)
+    starts, total = offsets[:-1], offsets[-1]
+    ends = starts + block * row_bytes
+    assert np.all(ends[:-1] <= starts[1:]) and ends[-1] + 64 <= total
+    in_page = starts % lane_sync.PAGE
+    assert len(set(in_page.tolist())) == len(starts)        # no two at one page offset
+    assert np.all(in_page % 64 == 0)                        # cache-line aligned
 
 
 @pytest.mark.parametrize("n_threads,block,blocks", [

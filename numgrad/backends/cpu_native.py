@@ -27,8 +27,8 @@ own error.
 
 A NativeChoice also holds the plan's row-block choice (backends/cpu_rowblock.RowChoice, a
 subclass built, compiled and measured the same way, `NUMGRAD_ROW_LANES`): where the plan can
-run as row blocks, each call goes to it first, and it measures its own calls against this
-choice's (native lanes or the step runner).
+run as row blocks, each call goes to it first, and it measures its own calls against the
+step runner's; this choice builds its lanes only once the row blocks lose (`_other`).
 """
 import threading
 import time
@@ -357,7 +357,20 @@ class NativeChoice:
                 self.rows.mode() != "off":
             if self.pending is not None:
                 self._poll()            # lanes compiled meanwhile: loaded for the trials
-            return self.rows.call(feed_values, lambda: self.call_lanes(feed_values, steps))
+            return self.rows.call(feed_values, lambda: self._other(feed_values, steps))
+        return self.call_lanes(feed_values, steps)
+
+    def _other(self, feed_values, steps):
+        """What runs a call that row blocks do not.  auto: while a row-block plan is being
+        compiled, measured or chosen, the step runner, and no lanes are built (for W6 they
+        would be minutes of compile workers and a 65 MiB buffer that row blocks beat); once
+        row blocks are measured slower (or without a row-block plan, or with lanes built
+        already), the lanes as `call_lanes` chooses them."""
+        rows = self.rows
+        if self.mode() == "auto" and self.native is None and self.pending is None and \
+                rows.verdict is not False and \
+                (rows.native is not None or rows.pending is not None):
+            return steps()
         return self.call_lanes(feed_values, steps)
 
     def call_lanes(self, feed_values, steps):

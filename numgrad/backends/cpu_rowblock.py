@@ -17,10 +17,13 @@ The results are the step runner's within rounding (the sums over the rows are ad
 block, then block after block): the same from call to call and for any number of threads.
 
 `NUMGRAD_ROW_LANES` (config.py): ``auto`` (default) builds a row-block plan where one can
-run, beside native lanes (backends/cpu_native.py, whose choice machinery it shares:
-compile workers, then measured trials), and runs it when its calls are faster than what
-the plan runs otherwise; ``on`` compiles it in the calling process and always runs it
-where it can; ``off`` never.
+run, with the machinery of native lanes (backends/cpu_native.py: compile workers, then
+measured trials), and runs it when its calls are faster than the step runner's; the plan's
+native lanes are built only if the row blocks lose (NativeChoice._other); ``on`` compiles
+it in the calling process and always runs it where it can; ``off`` never.
+
+Blocks are kept column by column where every step over the rows allows
+(compiler/row_transpose.py, `NUMGRAD_ROW_COLUMNS`): W6's products then run ~35% faster.
 """
 import threading
 
@@ -28,10 +31,15 @@ import numba
 import numpy as np
 
 from .. import config, threads
-from ..compiler import emit_rowblock, row_blocks
+from ..compiler import emit_rowblock, row_blocks, row_transpose
+from ..compiler.emit_cpu import emit_group
+from ..kernels.cpu import lane_sync
 from . import cpu_native
+from .cpu_runners import GroupRunner
 
 MODE = config.get("NUMGRAD_ROW_LANES")
+# blocks column by column where every step over the rows allows (compiler/row_transpose.py)
+COLUMNS = config.get("NUMGRAD_ROW_COLUMNS")
 # rows per block: the block's intermediates (W6: ~40 live (B, 20) float32 arrays) stay in
 # a core's L2 (measured: docs/benchmarks.md "W6: row-block plans")
 BLOCK_ROWS = 512
@@ -62,12 +70,24 @@ class RowPlan:
         self.block = block or block_rows(rows, n_threads)
         self.layout_rows = rl = emit_rowblock.RowLayout(plan, found)
         self.layout = rl.layout
-        self.sources = emit_rowblock.sources(plan, plan.runners, rl)
+        self.transposed, runners = {}, plan.runners
+        self.columns = COLUMNS and row_transpose.why_not(plan, found, set(rl.layout.given)) \
+            is None
+        if self.columns:
+            self.transposed, runners = transposed_runners(plan, found)
+        self.sources = emit_rowblock.sources(plan, runners, rl,
+                                             self.transposed if self.columns else None)
+        self.runners = runners
         self.arena = np.empty(self.layout.arena_bytes, np.uint8)
         self.blocks = -(-rows // self.block)
         # each block's partial sums, added in block order by `post`
         self.works = np.zeros((self.blocks, max(emit_rowblock.ALIGN, rl.work_bytes)), np.uint8)
         self.counter = np.zeros(1, np.int64)        # the next block to take
+        # each thread's scratch buffer (emit_rowblock's block-sized arrays), made once
+        size = lane_sync.slot_offsets.py_func(
+            self.block, np.array(rl.scratch_row_bytes, np.int64))[-1] \
+            if rl.scratch_row_bytes else 0
+        self.scratch = [np.empty(size, np.uint8) for _ in range(n_threads)]
         self.threads = n_threads
         self.consts = [a for _, a in plan.consts]
         self.fetch = [self.layout.given[v.id] for v in plan._fetch_values]
@@ -76,7 +96,8 @@ class RowPlan:
                 [np.empty(shape, dtype) for shape, dtype in self.layout.out_allocs] +
                 [self.arena])
         i64 = np.int64(0)
-        samples = {"pre": base, "rows": base + [self.works, self.counter, i64],
+        samples = {"pre": base, "rows": base + [self.works, self.counter, i64,
+                                                self.scratch[0]],
                    "post": base + [self.works]}
         self.signatures = {name: tuple(numba.typeof(a) for a in args)
                            for name, args in samples.items()}
@@ -86,7 +107,9 @@ class RowPlan:
             self.load()
 
     def kernel_sources(self):
-        return cpu_native.kernel_sources(self.plan)
+        extra = [self.runners[i]._source for i in sorted(self.transposed)]
+        return cpu_native.kernel_sources(self.plan) + [s for k, s in enumerate(extra)
+                                                       if s not in extra[:k]]
 
     def compile_items(self):
         return [(self.sources[name], [self.signatures[name]]) for name in ("pre", "rows", "post")]
@@ -128,8 +151,9 @@ class RowPlan:
                 fns["pre"](*base)
             self.counter[0] = 0
             run = (fns["rows"], base, self.works, self.counter, self.block)
-            helpers = [threads.pool().submit(_rows, *run) for _ in range(self.threads - 1)]
-            ok = _rows(*run)
+            helpers = [threads.pool().submit(_rows, *run, self.scratch[k])
+                       for k in range(1, self.threads)]
+            ok = _rows(*run, self.scratch[0])
             for f in helpers:
                 ok = f.result() and ok
             if not ok:
@@ -141,10 +165,23 @@ class RowPlan:
         return True
 
 
-def _rows(fn, base, works, counter, block):
+def transposed_runners(plan, found):
+    """({step index: row_transpose.Transposed}, the plan's runners with those steps' runners
+    replaced by their transposed groups' kernels)."""
+    transposed, runners = {}, list(plan.runners)
+    for i, (st, role) in enumerate(zip(plan.steps, found.roles)):
+        if st.kind == "group" and role in (row_blocks.ROW, row_blocks.REDUCE) and \
+                row_transpose.needs_transposing(st, found.rows):
+            tr = row_transpose.transpose_group(st)
+            transposed[i] = tr
+            runners[i] = GroupRunner(tr.group, emit_group(tr.group))
+    return transposed, runners
+
+
+def _rows(fn, base, works, counter, block, scratch):
     try:
         with threads.limited(1):
-            return fn(*base, works, counter, np.int64(block))
+            return fn(*base, works, counter, np.int64(block), scratch)
     except Exception:  # noqa: BLE001  (reported as a failed call: the step runner reruns it)
         return False
 
@@ -154,7 +191,7 @@ class RowChoice(cpu_native.NativeChoice):
     does native lanes) and whether its calls beat the plan's other ways (NUMGRAD_ROW_LANES);
     `call(feed_values, other)` runs either the row blocks or `other()`."""
 
-    native_first = False    # the other way's first trial call builds its lanes
+    native_first = False    # trials start with the other way (the step runner)
 
     def __init__(self, plan):
         super().__init__(plan, with_rows=False)
@@ -189,4 +226,6 @@ class RowChoice(cpu_native.NativeChoice):
             how = "NUMGRAD_ROW_LANES=on"
         made = self.native
         return (f"row blocks: {made.threads} thread(s) over {made.layout_rows.rows} rows in "
-                f"{made.blocks} blocks of {made.block} ({how})")
+                f"{made.blocks} blocks of {made.block}, "
+                f"{'column' if made.columns else 'row'} by {'column' if made.columns else 'row'} "
+                f"({how})")

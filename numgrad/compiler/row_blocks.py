@@ -27,7 +27,8 @@ it).
   while itself over the rows): such a plan keeps today's lanes for that step, and
   everything the step feeds must wait for the whole block loop.
 
-A row value is a feed, constant or step output whose first dimension is `rows` (an OTHER
+A row value is a feed, constant or step output whose first dimension is `rows` (1-D ones
+included, as ``reduce_max(h, 1)`` makes; an OTHER
 step's too: its readers can take blocks of the whole array once it is made); a REDUCE step's
 reduced output is not one (it is complete only after the last block), nor is anything an
 OUTSIDE step makes from it (a step over the rows reading that is OTHER as well).  The roles say what
@@ -52,7 +53,9 @@ def rows_of(plan):
 
 
 def _has_rows(v, rows):
-    return v.shape is not None and len(v.shape) >= 2 and v.shape[0] == rows
+    """Whether `v` is over the rows: its first dim is `rows` (a 1-D value too, as a row
+    reduction without keepdims makes)."""
+    return v.shape is not None and len(v.shape) >= 1 and v.shape[0] == rows
 
 
 def _axes(node, rank):
@@ -71,7 +74,7 @@ class _Roles:
         self.rows = rows
         self.row_values = {v.id for v in plan._feed_values if _has_rows(v, rows)}
         self.row_values |= {vid for vid, a in plan.consts
-                            if a.ndim >= 2 and a.shape[0] == rows}
+                            if a.ndim >= 1 and a.shape[0] == rows}
         self.reduced = set()        # outputs of REDUCE steps' sums over the rows
 
     def row(self, v):
@@ -101,8 +104,10 @@ class _Roles:
         rank = len(st.space)
         for v in st.loads:
             # a load either has the rows or broadcasts across them (fewer dims, or 1 row)
-            if self.row(v) and len(v.shape) == rank:
-                continue
+            if self.row(v):
+                if len(v.shape) == rank:
+                    continue
+                return OTHER            # aligned to the trailing axes: mixes the rows
             if v.shape is not None and len(v.shape) == rank and v.shape[0] != 1:
                 return OTHER
         over_rows = False
