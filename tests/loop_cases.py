@@ -10,15 +10,27 @@ import numgrad as ng
 from numgrad import config
 from numgrad.control import native_loop
 
+import budget
+
 F64 = ng.float64
+# The Python-loop run of `run_three` is a reference for the native loop: by default its loop
+# bodies run with the NumPy interpreter, so it compiles nothing (compiling them cost
+# test_native_loops 28% of its cold CPU: 173 cached functions against 101); with
+# NUMGRAD_SLOW=1 they compile into plan functions, as a hot loop's would with native loops
+# off.  Compiled bodies in a Python loop keep their own default tests: test_compiled_functions
+# (rolls, row gathers, TensorArrays, map_fn), test_loop_gradient_plan and test_loops_in_plan
+# (loop gradients), test_native_loops' switch-off test.
+PYTHON_LOOP_COMPILE_AFTER = 0 if budget.SLOW else 10 ** 9
 _WRITE_CHECK = "raise IndexError('TensorArray index out of range')"
 
 
 def run_three(graph, fetches, feed):
-    """(native cpu, Python-loop cpu, numpy backend) results of one run."""
+    """(native cpu, Python-loop cpu, numpy backend) results of one run (the Python loop's
+    bodies compiled after PYTHON_LOOP_COMPILE_AFTER calls)."""
     out = []
     for backend, native in (("cpu", True), ("cpu", False), ("numpy", True)):
-        with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=0, NUMGRAD_NATIVE_LOOPS=native,
+        after = 0 if native else PYTHON_LOOP_COMPILE_AFTER
+        with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=after, NUMGRAD_NATIVE_LOOPS=native,
                              NUMGRAD_BACKGROUND_COMPILE=False):
             with ng.Session(graph=graph, backend=backend) as s:
                 out.append(s.run(fetches, feed))

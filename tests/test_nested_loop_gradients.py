@@ -17,6 +17,7 @@ import pytest
 import numgrad as ng
 from numgrad import config
 from numgrad.control.native_loop import loop_report, loop_status
+from loop_cases import PYTHON_LOOP_COMPILE_AFTER
 
 pytestmark = pytest.mark.backend_independent
 
@@ -25,7 +26,8 @@ X0 = np.array([0.3, -1.2, 2.0])
 
 
 def _run(graph, fetches, feed, backend="cpu", native=True, calls=1):
-    with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=0, NUMGRAD_NATIVE_LOOPS=native):
+    after = 0 if native else PYTHON_LOOP_COMPILE_AFTER      # see tests/loop_cases.py
+    with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=after, NUMGRAD_NATIVE_LOOPS=native):
         with ng.Session(graph=graph, backend=backend) as s:
             for _ in range(calls):
                 got = s.run(fetches, feed)

@@ -21,9 +21,17 @@ from numba import njit
 from numgrad import config
 from numgrad.kernels import vecmath as vm
 
+import budget
+
 pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
 
 MAX_ULP = 4.0
+# The sweeps' sample sizes: the references run in np.longdouble, so the sweeps' time is mostly
+# theirs.  The default run samples each interval a quarter as densely as NUMGRAD_SLOW=1 (the
+# same intervals, edges and bit patterns), the float32 bit patterns every 16411th instead of
+# every 4099th (about 512 per binade: every exponent, subnormals, infinities and NaNs).
+SWEEP_N = budget.examples(10_000, 40_000)
+F32_STEP = budget.examples(16411, 4099)
 FUNCS = ["exp", "log", "expm1", "log1p", "tanh", "sigmoid", "sin", "cos", "tan", "erf",
          "atan", "asin", "acos", "erfc"]
 # sin/cos/tan: <= MAX_ULP only for |x| <= TRIG_RANGE (Cody-Waite reduction,
@@ -392,8 +400,8 @@ F32_INTERVALS = {
 }
 
 
-def f32_inputs(name, step=4099, n=40_000, seed=1):
-    # every 4099th float32 bit pattern (~1.05M values: both signs, all
+def f32_inputs(name, step=F32_STEP, n=SWEEP_N, seed=1):
+    # every `step`th float32 bit pattern (4099: ~1.05M values: both signs, all
     # exponents, subnormals, infinities and nans) + dense edge windows
     rng = np.random.default_rng(seed)
     parts = [f32_patterns(0, 2**32, step)]
@@ -451,7 +459,7 @@ INTERVALS = {
 }
 
 
-def f64_inputs(name, n=40_000, seed=0):
+def f64_inputs(name, n=SWEEP_N, seed=0):
     rng = np.random.default_rng(seed)
     parts = []
     # log-uniform magnitudes over (almost) the whole range, both signs
@@ -471,7 +479,7 @@ def f64_inputs(name, n=40_000, seed=0):
 @pytest.mark.parametrize("name", FUNCS)
 def test_f64_dense_sweep(name):
     x = f64_inputs(name)
-    assert x.size > 450_000
+    assert x.size > 11 * SWEEP_N
     check(name, x)
 
 
@@ -575,7 +583,7 @@ BINARY_KERNELS = {"atan2": {np.dtype(np.float32): _k_atan2_f32,
                             np.dtype(np.float64): _k_atan2_f64}}
 
 
-def _pairs(dtype, n=60_000, seed=3):
+def _pairs(dtype, n=SWEEP_N * 3 // 2, seed=3):
     """(y, x): log-uniform magnitudes over the dtype's range, both signs, same-scale pairs
     (ratios near 1: every reduction interval of atan), and random bit patterns."""
     rng = np.random.default_rng(seed)
@@ -656,7 +664,7 @@ def _digamma_ref(x):
     return ref, scale
 
 
-def _digamma_inputs(dtype, n=60_000, seed=5):
+def _digamma_inputs(dtype, n=SWEEP_N * 3 // 2, seed=5):
     rng = np.random.default_rng(seed)
     lo, hi = (-38, 38) if dtype == np.float32 else (-300, 300)
     x = np.concatenate([
@@ -805,7 +813,7 @@ LGAMMA_NEG_ULP = 8.0
 def test_lgamma_sweep(dtype):
     rng = np.random.default_rng(7)
     lo, hi = (-38, 38) if dtype == np.float32 else (-300, 300)
-    n = 40_000
+    n = SWEEP_N
     x = np.concatenate([
         10.0 ** rng.uniform(lo, hi, n), rng.uniform(0.0, 12.0, n),
         rng.uniform(0.9, 1.1, n // 2), rng.uniform(1.9, 2.1, n // 2),    # the zeros 1 and 2
