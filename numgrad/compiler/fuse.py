@@ -166,6 +166,48 @@ def _chain(prod, space, p, group_of, value_phase, stored, budget):
     return chain + [prod]
 
 
+def _recompute_from_loads(g, group_of):
+    """Add to group `g` the chains (up to CHAIN_NODES cheap nodes of an earlier loop over the
+    same space) that make a value `g` would read from memory out of values `g` reads anyway:
+    `g` computes it instead of loading it (W6: a stored -(a * b) next to loads of a and b)."""
+    members = {n.id for n in g.nodes}
+    reads = {}
+    for n in g.nodes:
+        for v in data_inputs(n):
+            if not (v.const is not None and v.const.size == 1) and \
+                    not (v.node is not None and v.node.id in members):
+                reads[v.id] = v
+    for v in list(reads.values()):
+        chain = _chain_from(v.node, g, group_of, reads, CHAIN_NODES)
+        for n in chain or ():
+            if n.id not in members:
+                g.nodes.append(n)
+                members.add(n.id)
+
+
+def _chain_from(prod, g, group_of, reads, budget):
+    """The nodes (inputs first) that make `prod`'s output from the values in `reads` and
+    scalars: cheap nodes of one earlier loop over `g`'s space, at most `budget`; or None."""
+    if prod is None or budget < 1 or not _has_trait(prod, "cheap") or prod.id not in group_of:
+        return None
+    gp = group_of[prod.id]
+    if gp is g or gp.space != g.space or gp.phase >= g.phase or is_reduction(prod):
+        return None
+    chain = []
+    for u in data_inputs(prod):
+        if u.const is not None and u.const.size == 1 or u.id in reads:
+            continue
+        if u.node is None or group_of.get(u.node.id) is not gp:
+            return None
+        sub = _chain_from(u.node, g, group_of, reads, budget - 1 - len(chain))
+        if sub is None:
+            return None
+        chain += [n for n in sub if n not in chain]
+    if len(chain) + 1 > budget:
+        return None
+    return chain + [prod]
+
+
 def virtual_gathers(nodes, fetch_values):
     """GatherV2 nodes (axis 0) whose output only fusible nodes read, and is not fetched:
     value id of the output -> (params, indices, node).  Their consumers' loops read
@@ -246,6 +288,10 @@ def fuse(nodes, fetch_values, gathers=False, virtual=None, complex_ok=False):
             steps.append(Single(node, p))
             for o in node.outputs:
                 avail[o.id] = p
+
+    if CHAINS:
+        for g in (s for s in steps if s.kind == "group"):
+            _recompute_from_loads(g, group_of)
 
     # what each group reads and writes
     consumers = {}
