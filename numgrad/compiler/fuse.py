@@ -22,7 +22,8 @@ _NATIVE = {np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64, np.
 # NUMGRAD_FUSE_COMPLEX=0 runs each complex op as a NumPy step of its own (A/B).
 FUSE_COMPLEX = config.get("NUMGRAD_FUSE_COMPLEX")
 # NUMGRAD_FUSE_CHAINS: a later loop recomputes a chain of up to CHAIN_NODES cheap nodes
-# (1 - h*h from a stored h), not only one node whose inputs are all in memory (A/B)
+# (1 - h*h from a stored h; -(a * b) where it reads a and b), not only one node whose
+# inputs are all in memory (A/B)
 CHAINS = config.get("NUMGRAD_FUSE_CHAINS")
 CHAIN_NODES = 3
 _COMPLEX = {np.dtype(np.complex64), np.dtype(np.complex128)}
