@@ -73,6 +73,39 @@ def test_same_bits_with_and_without_chains_and_numpy_agrees(dtype):
         np.testing.assert_allclose(a, w, rtol=tol, atol=tol * np.max(np.abs(w)))
 
 
+def _loads_graph(dtype=np.float64):
+    """c = -(a * b) of two products' outputs, made in a loop that stores it (a product
+    reads c * e, so that loop runs first) and read by a later loop (after that product)
+    that reads a and b too."""
+    rng = np.random.default_rng(4)
+    x = ng.placeholder(dtype, [N, C], name="x")
+    w = ng.constant(rng.standard_normal((C, C)).astype(dtype) * 0.5)
+    a = ng.matmul(x, w)
+    b = ng.matmul(x * x, w)
+    c = ng.negative(a * b, name="neg_ab")
+    k = ng.matmul(c * ng.exp(a), w)
+    y = ng.reduce_sum(k * c + a * ng.sin(b))
+    return [y, k], {x: rng.standard_normal((N, C)).astype(dtype)}
+
+
+def test_a_loop_recomputes_a_stored_chain_from_values_it_reads_anyway():
+    results, plans = {}, {}
+    for chains in (True, False):
+        with config.override(NUMGRAD_FUSE_CHAINS=chains):
+            graph = ng.Graph()
+            with graph.as_default():
+                fetches, feed = _loads_graph()
+                sess = ng.Session(graph=graph, backend="cpu")
+                results[chains] = sess.run(fetches, feed)
+                plans[chains] = sess._compiled_plan(fetches, feed)
+                want = ng.Session(graph=graph, backend="numpy").run(fetches, feed)
+    assert _stored_and_loaded(plans[False], "neg_ab") == (1, 1)
+    assert _stored_and_loaded(plans[True], "neg_ab") == (0, 0)
+    for a, b, w in zip(results[True], results[False], want):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, w, rtol=1e-12, atol=1e-12 * np.max(np.abs(w)))
+
+
 def test_gradient_through_recomputed_chain_matches_finite_differences():
     with config.override(NUMGRAD_FUSE_CHAINS=True):
         graph = ng.Graph()
