@@ -2,7 +2,7 @@
 blocks of rows, against numgrad and TF1 in one process.
 
 ``python -m numgrad.bench_rowblock [--rows B ...] [--repeats R] [--threads N ...] [--no-tf]
-[--products | --kernels | --plan | --generated | --columns]``
+[--products | --kernels | --plan | --generated | --columns | --chains]``
 
 Why: W6 (bench_train.py) spends its time on (10000, 20) arrays: ~60 products with a (20, 20)
 right operand, ~35 weight-gradient products X^T @ dY over the 10,000 rows and ~30 fused
@@ -34,7 +34,9 @@ gradients are checked against numgrad's before timing.
 size against numgrad without row blocks (its native lanes or step runner, as measured) and
 the prototype, interleaved (`generated`); ``--columns``: W6's row-block plans (loss and
 gradients; the Adam step) over blocks kept row by row and column by column
-(NUMGRAD_ROW_COLUMNS, compiler/row_transpose.py), interleaved (`columns_ab`).
+(NUMGRAD_ROW_COLUMNS, compiler/row_transpose.py), interleaved (`columns_ab`); ``--chains``:
+the same plans with and without recomputed chains of cheap nodes (NUMGRAD_FUSE_CHAINS,
+compiler/fuse.py), interleaved (`chains_ab`).
 """
 import argparse
 import sys
