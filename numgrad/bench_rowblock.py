@@ -2,7 +2,7 @@
 blocks of rows, against numgrad and TF1 in one process.
 
 ``python -m numgrad.bench_rowblock [--rows B ...] [--repeats R] [--threads N ...] [--no-tf]
-[--products | --kernels | --plan | --generated | --columns]``
+[--products | --kernels | --plan | --generated | --columns | --chains]``
 
 Why: W6 (bench_train.py) spends its time on (10000, 20) arrays: ~60 products with a (20, 20)
 right operand, ~35 weight-gradient products X^T @ dY over the 10,000 rows and ~30 fused
@@ -34,7 +34,9 @@ gradients are checked against numgrad's before timing.
 size against numgrad without row blocks (its native lanes or step runner, as measured) and
 the prototype, interleaved (`generated`); ``--columns``: W6's row-block plans (loss and
 gradients; the Adam step) over blocks kept row by row and column by column
-(NUMGRAD_ROW_COLUMNS, compiler/row_transpose.py), interleaved (`columns_ab`).
+(NUMGRAD_ROW_COLUMNS, compiler/row_transpose.py), interleaved (`columns_ab`); ``--chains``:
+the same plans with and without recomputed chains of cheap nodes (NUMGRAD_FUSE_CHAINS,
+compiler/fuse.py), interleaved (`chains_ab`).
 """
 import argparse
 import sys
@@ -512,6 +514,55 @@ def columns_ab(rows=(512,), repeats=30, thread_counts=(1, 2)):
     return table, error
 
 
+def chains_ab(rows=512, repeats=30, thread_counts=(1, 2)):
+    """{threads: {column: (min ms, median ms)}} of W6's loss and gradients (`grads`) and its
+    Adam step (`train`) as row-block plans whose fused loops recompute chains of cheap nodes
+    (`chains`, NUMGRAD_FUSE_CHAINS, compiler/fuse.py) or not (`no chains`), each pair of
+    plans in its own Session from the same weights, all interleaved; and the largest
+    relative error of the gradients between the two."""
+    import numgrad as ng
+    from numgrad import config
+    weights, data = bench_train.problem()
+    fns, vals = {}, None
+    for label, chains in (("chains", True), ("no chains", False)):
+        with config.override(NUMGRAD_FUSE_CHAINS=chains):
+            graph = ng.Graph()
+            with graph.as_default():
+                loss, variables, ph = bench_train.build_numgrad(ng, weights)
+                grads = ng.gradients(loss, variables)
+                train = ng.train.AdamOptimizer(bench_train.LR).minimize(loss)
+                sess = ng.Session(graph=graph, backend="cpu")
+                sess.run(ng.global_variables_initializer())
+            feed = {ph[k]: data[k] for k in ph}
+            vals = list(feed.values())
+            for name, fetches in (("grads", [loss] + grads), ("train", [loss, train])):
+                fn = sess.make_callable(fetches, list(feed))
+                _until_rows(fn, vals, sess._compiled_plan(fetches, feed), config)
+                fns[f"{name} {label}"] = fn
+    got = [fns[f"grads {label}"](*vals) for label in ("chains", "no chains")]
+    error = check(got[0], got[1])
+    table = {}
+    for n in thread_counts:
+        ng.set_num_threads(n)
+        calls = {k: _switched(fn, vals, config, "on") for k, fn in fns.items()}
+        table[n] = phase(calls, repeats)
+    return table, error
+
+
+def _until_rows(fn, vals, plan, config, tries=600):
+    """Calls `fn` (NUMGRAD_ROW_LANES=on) until `plan` runs as row blocks (on a cold cache
+    the first calls wait for other compiles running in the background)."""
+    with config.override(NUMGRAD_ROW_LANES="on"):
+        for _ in range(tries):
+            fn(*vals)
+            native = getattr(plan, "_native", None)
+            made = native.rows.native if native is not None and native.rows else None
+            if made is not None and made.completed:
+                return
+            time.sleep(0.2)
+    raise RuntimeError("the plan never ran as row blocks")
+
+
 def _switched(grad_fn, vals, config, mode, choice=None, made=None):
     def call():
         if made is not None:
@@ -682,6 +733,9 @@ def main(argv=None):
     ap.add_argument("--columns", action="store_true",
                     help="W6's row-block plans (gradients, Adam step) over blocks kept row "
                          "by row and column by column (NUMGRAD_ROW_COLUMNS), interleaved")
+    ap.add_argument("--chains", action="store_true",
+                    help="W6's row-block plans with and without recomputed chains of cheap "
+                         "nodes (NUMGRAD_FUSE_CHAINS), interleaved")
     ap.add_argument("--plan", action="store_true",
                     help="only the roles compiler/row_blocks.py gives the steps of W6's plans")
     args = ap.parse_args(argv)
@@ -714,6 +768,14 @@ def main(argv=None):
             print(f"{n} thread(s), ms (min / median of {args.repeats} interleaved rounds):")
             for name, (lo, med) in cols.items():
                 print(f"  {name:>24}: {lo:7.2f} / {med:7.2f}")
+        return table, error
+    if args.chains:
+        table, error = chains_ab(args.rows[0], args.repeats, tuple(args.threads))
+        print(f"with vs without chains: largest relative error {error:.2e}")
+        for n, cols in table.items():
+            print(f"{n} thread(s), ms (min / median of {args.repeats} interleaved rounds):")
+            for name, (lo, med) in cols.items():
+                print(f"  {name:>16}: {lo:7.2f} / {med:7.2f}")
         return table, error
     if args.plan:
         for name, (rows, roles) in plan_roles().items():

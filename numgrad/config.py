@@ -150,6 +150,12 @@ SWITCHES = {s.name: s for s in [
     Switch("NUMGRAD_FUSE_COMPLEX", "bool", True,
            "Complex elementwise ops join fused cpu loops (off: each runs as a NumPy step).",
            timing="import", mirror=("numgrad.compiler.fuse", "FUSE_COMPLEX")),
+    Switch("NUMGRAD_FUSE_CHAINS", "bool", True,
+           "A fused loop recomputes a chain of up to 3 cheap elementwise nodes from values "
+           "in memory (W6's 1 - h*h from its stored h, -(a * b) where it reads a and b) "
+           "instead of reading the chain's result from an earlier loop (off: only single "
+           "nodes whose inputs are in memory).",
+           timing="import", mirror=("numgrad.compiler.fuse", "CHAINS")),
     Switch("NUMGRAD_ROW_PIPELINES", "bool", True,
            "Chain loop nests that read an earlier nest's row reductions into one row pipeline.",
            timing="import", mirror=("numgrad.compiler.pipeline", "ENABLED")),

@@ -21,6 +21,11 @@ _NATIVE = {np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64, np.
 # scalar functions.
 # NUMGRAD_FUSE_COMPLEX=0 runs each complex op as a NumPy step of its own (A/B).
 FUSE_COMPLEX = config.get("NUMGRAD_FUSE_COMPLEX")
+# NUMGRAD_FUSE_CHAINS: a later loop recomputes a chain of up to CHAIN_NODES cheap nodes
+# (1 - h*h from a stored h; -(a * b) where it reads a and b), not only one node whose
+# inputs are all in memory (A/B)
+CHAINS = config.get("NUMGRAD_FUSE_CHAINS")
+CHAIN_NODES = 3
 _COMPLEX = {np.dtype(np.complex64), np.dtype(np.complex128)}
 
 
@@ -109,23 +114,99 @@ class Single:
     kind = "single"
 
 
-def _recomputable(node, space, p, group_of, value_phase):
-    """Same-space producers from earlier groups that `node` can recompute from memory."""
+def _recomputable(node, space, p, group_of, value_phase, stored=None):
+    """Same-space producers from earlier groups that `node` can recompute from memory: a
+    cheap node whose inputs are in memory, or (`stored` given: NUMGRAD_FUSE_CHAINS) a chain
+    of up to CHAIN_NODES of them whose first ones read values in memory (`stored(value)`:
+    whether a value an earlier loop makes is written to memory whatever is chosen here)."""
     out = []
     for v in data_inputs(node):
-        prod = v.node
-        # (the "cheap" trait: recomputed in a later loop rather than stored and reloaded)
-        if prod is None or not _has_trait(prod, "cheap") or prod.id not in group_of:
-            continue
-        gp = group_of[prod.id]
-        if gp.space != space or gp.phase >= p:
-            continue
-        ok = all(u.node is None or (value_phase(u) < p and not (
-            u.node.id in group_of and group_of[u.node.id] is gp and not is_reduction(u.node)))
-            for u in data_inputs(prod) if not (u.const is not None and u.const.size == 1))
-        if ok:
-            out.append(prod)
+        chain = _chain(v.node, space, p, group_of, value_phase, stored,
+                       CHAIN_NODES if stored is not None else 1)
+        out += [n for n in chain or () if n not in out]
     return out
+
+
+def _stored_anyway(nodes, fetch_values, complex_ok):
+    """A predicate: whether a value is written to memory whatever loop recomputes it (it is
+    fetched, or a node that is not fused reads it)."""
+    fetched = {v.id for v in fetch_values}
+    outside = set()
+    for n in nodes:
+        if not is_fusible(n, complex_ok):
+            outside.update(v.id for v in n.inputs)
+    return lambda v: v.id in fetched or v.id in outside
+
+
+def _chain(prod, space, p, group_of, value_phase, stored, budget):
+    """The nodes (inputs first) that recompute `prod`'s output in a loop at phase `p` from
+    memory, at most `budget` of them, or None."""
+    # (the "cheap" trait: recomputed in a later loop rather than stored and reloaded)
+    if prod is None or budget < 1 or not _has_trait(prod, "cheap") or prod.id not in group_of:
+        return None
+    gp = group_of[prod.id]
+    if gp.space != space or gp.phase >= p:
+        return None
+    chain = []
+    for u in data_inputs(prod):
+        if u.const is not None and u.const.size == 1 or u.node is None:
+            continue
+        in_loop = u.node.id in group_of and group_of[u.node.id] is gp and \
+            not is_reduction(u.node)
+        if value_phase(u) < p and (not in_loop or stored is not None and stored(u)):
+            continue                # in memory
+        if not in_loop or stored is None:
+            return None
+        sub = _chain(u.node, space, p, group_of, value_phase, stored,
+                     budget - 1 - len(chain))
+        if sub is None:
+            return None
+        chain += [n for n in sub if n not in chain]
+    if len(chain) + 1 > budget:
+        return None
+    return chain + [prod]
+
+
+def _recompute_from_loads(g, group_of):
+    """Add to group `g` the chains (up to CHAIN_NODES cheap nodes of an earlier loop over the
+    same space) that make a value `g` would read from memory out of values `g` reads anyway:
+    `g` computes it instead of loading it (W6: a stored -(a * b) next to loads of a and b)."""
+    members = {n.id for n in g.nodes}
+    reads = {}
+    for n in g.nodes:
+        for v in data_inputs(n):
+            if not (v.const is not None and v.const.size == 1) and \
+                    not (v.node is not None and v.node.id in members):
+                reads[v.id] = v
+    for v in list(reads.values()):
+        chain = _chain_from(v.node, g, group_of, reads, CHAIN_NODES)
+        for n in chain or ():
+            if n.id not in members:
+                g.nodes.append(n)
+                members.add(n.id)
+
+
+def _chain_from(prod, g, group_of, reads, budget):
+    """The nodes (inputs first) that make `prod`'s output from the values in `reads` and
+    scalars: cheap nodes of one earlier loop over `g`'s space, at most `budget`; or None."""
+    if prod is None or budget < 1 or not _has_trait(prod, "cheap") or prod.id not in group_of:
+        return None
+    gp = group_of[prod.id]
+    if gp is g or gp.space != g.space or gp.phase >= g.phase or is_reduction(prod):
+        return None
+    chain = []
+    for u in data_inputs(prod):
+        if u.const is not None and u.const.size == 1 or u.id in reads:
+            continue
+        if u.node is None or group_of.get(u.node.id) is not gp:
+            return None
+        sub = _chain_from(u.node, g, group_of, reads, budget - 1 - len(chain))
+        if sub is None:
+            return None
+        chain += [n for n in sub if n not in chain]
+    if len(chain) + 1 > budget:
+        return None
+    return chain + [prod]
 
 
 def virtual_gathers(nodes, fetch_values):
@@ -171,6 +252,7 @@ def fuse(nodes, fetch_values, gathers=False, virtual=None, complex_ok=False):
     def value_phase(v):
         return 0 if v.node is None else avail[v.id]
 
+    stored = _stored_anyway(nodes, fetch_values, complex_ok) if CHAINS else None
     for node in nodes:
         if node.outputs and node.outputs[0].id in virtual:
             # in memory when its params and indices are: the readers' loops gather
@@ -193,7 +275,7 @@ def fuse(nodes, fetch_values, gathers=False, virtual=None, complex_ok=False):
             if g is None:
                 g = groups[key] = Group(space, p, node.id)
                 steps.append(g)
-            for prod in _recomputable(node, space, p, group_of, value_phase):
+            for prod in _recomputable(node, space, p, group_of, value_phase, stored):
                 if prod not in g.nodes:
                     g.nodes.append(prod)     # recompute here instead of a memory round trip
             g.nodes.append(node)
@@ -207,6 +289,10 @@ def fuse(nodes, fetch_values, gathers=False, virtual=None, complex_ok=False):
             steps.append(Single(node, p))
             for o in node.outputs:
                 avail[o.id] = p
+
+    if CHAINS:
+        for g in (s for s in steps if s.kind == "group"):
+            _recompute_from_loads(g, group_of)
 
     # what each group reads and writes
     consumers = {}

@@ -996,13 +996,12 @@ _ZERO32 = f32(0.0)
 
 
 @njit(inline="always", **_jit)
-def _exp_f32(x):
-    xc = _sel(x < _EXP_LO32, _EXP_LO32, x)
-    xc = _sel(xc > _EXP_HI32, _EXP_HI32, xc)
-    t = xc * _LOG2E32 + _MAGIC32
+def _exp_parts_f32(x):
+    """(p, k) with exp(x) = p * 2^k, p in [sqrt(1/2), sqrt(2)], for x in [-104, 89]."""
+    t = x * _LOG2E32 + _MAGIC32
     kf = t - _MAGIC32
     k = _f2i(t) - _MAGIC32_BITS
-    r = (xc - kf * _LN2_HI32) - kf * _LN2_LO32
+    r = (x - kf * _LN2_HI32) - kf * _LN2_LO32
     p = _G7
     p = _fma(p, r, _G6)
     p = _fma(p, r, _G5)
@@ -1010,12 +1009,27 @@ def _exp_f32(x):
     p = _fma(p, r, _G3)
     p = _fma(p, r, _G2)
     p = p * r * r + r
-    p = p + _ONE32
-    k1 = k >> 1
+    return p + _ONE32, k
+
+
+@njit(inline="always", **_jit)
+def _exp_f32(x):
+    xc = _sel(x < _EXP_LO32, _EXP_LO32, x)
+    xc = _sel(xc > _EXP_HI32, _EXP_HI32, xc)
+    p, k = _exp_parts_f32(xc)
+    k1 = k >> 1             # two steps: 2^k alone can overflow or be subnormal
     k2 = k - k1
     s1 = _i2f32((k1 + 127) << 23)
     s2 = _i2f32((k2 + 127) << 23)
     return (p * s1) * s2
+
+
+@njit(inline="always", **_jit)
+def _exp_mid_f32(x):
+    """exp(x) for x in [-87, 88], where 2^k is a normal float: the same value as _exp_f32
+    (p * 2^k is exact either way) without its clamps and its two-step scaling."""
+    p, k = _exp_parts_f32(x)
+    return p * _i2f32((k + 127) << 23)
 
 
 _SQRT2_32 = f32(1.41421356)
@@ -1127,7 +1141,7 @@ def _tanh_f32(x):
     p = _fma(z, _fma(z, _fma(z, _fma(z, _TP4, _TP3), _TP2), _TP1), _TP0)
     small = x + x * (z * p)                      # exact for subnormals
     ac = _sel(a > _TANH_CLAMP32, _TANH_CLAMP32, a)
-    e = _exp_f32(ac + ac)
+    e = _exp_mid_f32(ac + ac)                    # 2|x| in [0, 20] (nan stays nan)
     big = math.copysign(_ONE32 - _TWO32 / (e + _ONE32), x)
     res = _sel(a < _TANH_T32, small, big)
     return _sel(x == _ZERO32, x, res)          # keeps -0.0
