@@ -410,20 +410,11 @@ def plan_roles():
     """{call: (rows, {role: (steps, estimated ms)})} of W6's two plans (loss and gradients;
     the Adam step) by compiler/row_blocks.py: how much of numgrad's own plans a row-block
     planner could take from the ops' declarations."""
-    import numgrad as ng
     from .backends import cpu_native
     from .compiler import row_blocks
-    weights, data = bench_train.problem()
-    graph = ng.Graph()
-    with graph.as_default():
-        loss, variables, ph = bench_train.build_numgrad(ng, weights)
-        grads = ng.gradients(loss, variables)
-        train = ng.train.AdamOptimizer(bench_train.LR).minimize(loss)
-        sess = ng.Session(graph=graph, backend="cpu")
-        sess.run(ng.global_variables_initializer())
-    feed = {ph[k]: data[k] for k in ph}
+    _, _, sess, calls, feed = _w6_session("cpu", adam=True)
     out = {}
-    for name, fetches in (("grads", [loss] + grads), ("train", [train, loss])):
+    for name, fetches in calls.items():
         plan = sess._compiled_plan(fetches, feed)       # as tests/plan_checks.py reads it
         rows, roles = row_blocks.summary(plan, cpu_native.estimated_costs(plan))
         out[name] = (rows, {k: (n, 1e3 * sec) for k, (n, sec) in roles.items()})
@@ -474,18 +465,10 @@ def columns_ab(rows=(512,), repeats=30, thread_counts=(1, 2)):
     import numgrad as ng
     from numgrad import config
     from numgrad.backends import cpu_rowblock
-    weights, data = bench_train.problem()
-    graph = ng.Graph()
-    with graph.as_default():
-        loss, variables, ph = bench_train.build_numgrad(ng, weights)
-        grads = ng.gradients(loss, variables)
-        train = ng.train.AdamOptimizer(bench_train.LR).minimize(loss)
-        sess = ng.Session(graph=graph, backend="cpu")
-        sess.run(ng.global_variables_initializer())
-    feed = {ph[k]: data[k] for k in ph}
+    _, _, sess, calls, feed = _w6_session("cpu", adam=True)
     vals = list(feed.values())
     fns, plans = {}, {}
-    for name, fetches in (("grads", [loss] + grads), ("train", [loss, train])):
+    for name, fetches in calls.items():
         fns[name] = sess.make_callable(fetches, list(feed))
         with config.override(NUMGRAD_ROW_LANES="on"):
             fns[name](*vals)                    # builds the plan's row-block choice
@@ -522,20 +505,12 @@ def chains_ab(rows=512, repeats=30, thread_counts=(1, 2)):
     relative error of the gradients between the two."""
     import numgrad as ng
     from numgrad import config
-    weights, data = bench_train.problem()
     fns, vals = {}, None
     for label, chains in (("chains", True), ("no chains", False)):
         with config.override(NUMGRAD_FUSE_CHAINS=chains):
-            graph = ng.Graph()
-            with graph.as_default():
-                loss, variables, ph = bench_train.build_numgrad(ng, weights)
-                grads = ng.gradients(loss, variables)
-                train = ng.train.AdamOptimizer(bench_train.LR).minimize(loss)
-                sess = ng.Session(graph=graph, backend="cpu")
-                sess.run(ng.global_variables_initializer())
-            feed = {ph[k]: data[k] for k in ph}
+            _, _, sess, calls, feed = _w6_session("cpu", adam=True)
             vals = list(feed.values())
-            for name, fetches in (("grads", [loss] + grads), ("train", [loss, train])):
+            for name, fetches in calls.items():
                 fn = sess.make_callable(fetches, list(feed))
                 _until_rows(fn, vals, sess._compiled_plan(fetches, feed), config)
                 fns[f"{name} {label}"] = fn
@@ -572,18 +547,28 @@ def _switched(grad_fn, vals, config, mode, choice=None, made=None):
     return call
 
 
-def _w6_grads(backend=None):
-    """W6's problem and numgrad's loss and gradients of it: (weights, data, a session with
-    the variables initialised, the fetches [loss] + gradients, the feed dict)."""
+def _w6_session(backend=None, adam=False):
+    """W6's problem and numgrad's session of it: (weights, data, the session with the
+    variables initialised, {"grads": [loss] + gradients, and with `adam` "train": [loss,
+    an Adam step's train op]}, the feed dict)."""
     import numgrad as ng
     weights, data = bench_train.problem()
     graph = ng.Graph()
     with graph.as_default():
         loss, variables, ph = bench_train.build_numgrad(ng, weights)
-        grads = ng.gradients(loss, variables)
+        calls = {"grads": [loss] + ng.gradients(loss, variables)}
+        if adam:
+            calls["train"] = [loss, ng.train.AdamOptimizer(bench_train.LR).minimize(loss)]
         sess = ng.Session(graph=graph, backend=backend)
         sess.run(ng.global_variables_initializer())
-    return weights, data, sess, [loss] + grads, {ph[k]: data[k] for k in ph}
+    return weights, data, sess, calls, {ph[k]: data[k] for k in ph}
+
+
+def _w6_grads(backend=None):
+    """W6's loss and gradients: (weights, data, a session with the variables initialised,
+    the fetches [loss] + gradients, the feed dict)."""
+    weights, data, sess, calls, feed = _w6_session(backend)
+    return weights, data, sess, calls["grads"], feed
 
 
 def _w6_plan():

@@ -141,6 +141,24 @@ def _stored_anyway(nodes, fetch_values, complex_ok):
 def _chain(prod, space, p, group_of, value_phase, stored, budget):
     """The nodes (inputs first) that recompute `prod`'s output in a loop at phase `p` from
     memory, at most `budget` of them, or None."""
+    def source(u, gp):
+        in_loop = u.node is not None and group_of.get(u.node.id) is gp and \
+            not is_reduction(u.node)
+        if u.node is None or value_phase(u) < p and (
+                not in_loop or stored is not None and stored(u)):
+            return MEMORY
+        return RECURSE if in_loop and stored is not None else None
+    return _cheap_chain(prod, space, p, group_of, budget, source)
+
+
+MEMORY, RECURSE = "memory", "recurse"
+
+
+def _cheap_chain(prod, space, p, group_of, budget, source):
+    """The nodes (inputs first) of a chain of cheap nodes ending at `prod`, all of one earlier
+    loop over `space` (phase < `p`), at most `budget` of them; or None.  `source(u, gp)` says
+    where each non-scalar input `u` of a node of loop `gp` comes from: MEMORY (read as is),
+    RECURSE (made by the chain too) or None (the chain cannot be had)."""
     # (the "cheap" trait: recomputed in a later loop rather than stored and reloaded)
     if prod is None or budget < 1 or not _has_trait(prod, "cheap") or prod.id not in group_of:
         return None
@@ -149,16 +167,14 @@ def _chain(prod, space, p, group_of, value_phase, stored, budget):
         return None
     chain = []
     for u in data_inputs(prod):
-        if u.const is not None and u.const.size == 1 or u.node is None:
+        if u.const is not None and u.const.size == 1:
             continue
-        in_loop = u.node.id in group_of and group_of[u.node.id] is gp and \
-            not is_reduction(u.node)
-        if value_phase(u) < p and (not in_loop or stored is not None and stored(u)):
-            continue                # in memory
-        if not in_loop or stored is None:
+        how = source(u, gp)
+        if how == MEMORY:
+            continue
+        if how is None:
             return None
-        sub = _chain(u.node, space, p, group_of, value_phase, stored,
-                     budget - 1 - len(chain))
+        sub = _cheap_chain(u.node, space, p, group_of, budget - 1 - len(chain), source)
         if sub is None:
             return None
         chain += [n for n in sub if n not in chain]
@@ -189,24 +205,15 @@ def _recompute_from_loads(g, group_of):
 def _chain_from(prod, g, group_of, reads, budget):
     """The nodes (inputs first) that make `prod`'s output from the values in `reads` and
     scalars: cheap nodes of one earlier loop over `g`'s space, at most `budget`; or None."""
-    if prod is None or budget < 1 or not _has_trait(prod, "cheap") or prod.id not in group_of:
-        return None
-    gp = group_of[prod.id]
-    if gp is g or gp.space != g.space or gp.phase >= g.phase or is_reduction(prod):
-        return None
-    chain = []
-    for u in data_inputs(prod):
-        if u.const is not None and u.const.size == 1 or u.id in reads:
-            continue
-        if u.node is None or group_of.get(u.node.id) is not gp:
+    def source(u, gp):
+        if u.id in reads:
+            return MEMORY
+        if u.node is None or group_of.get(u.node.id) is not gp or is_reduction(u.node):
             return None
-        sub = _chain_from(u.node, g, group_of, reads, budget - 1 - len(chain))
-        if sub is None:
-            return None
-        chain += [n for n in sub if n not in chain]
-    if len(chain) + 1 > budget:
+        return RECURSE
+    if prod is None or is_reduction(prod):
         return None
-    return chain + [prod]
+    return _cheap_chain(prod, g.space, g.phase, group_of, budget, source)
 
 
 def virtual_gathers(nodes, fetch_values):
