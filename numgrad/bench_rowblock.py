@@ -703,6 +703,17 @@ def _one_blas_thread(call, blas_threads):
     return run
 
 
+def _print_ab(what, table, error, repeats, width):
+    """Print an interleaved table ({threads: {column: (min ms, median ms)}}) and the largest
+    relative error of `what`; return (table, error)."""
+    print(f"{what}: largest relative error {error:.2e}")
+    for n, cols in table.items():
+        print(f"{n} thread(s), ms (min / median of {repeats} interleaved rounds):")
+        for name, (lo, med) in cols.items():
+            print(f"  {name:>{width}}: {lo:7.2f} / {med:7.2f}")
+    return table, error
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, nargs="+", default=[250, 500, 1000])
@@ -740,28 +751,13 @@ def main(argv=None):
         return None
     if args.generated:
         table, error = generated(tuple(args.rows), args.repeats, tuple(args.threads))
-        print(f"row-block plan vs numgrad: largest relative error {error:.2e}")
-        for n, cols in table.items():
-            print(f"{n} thread(s), ms (min / median of {args.repeats} interleaved rounds):")
-            for name, (lo, med) in cols.items():
-                print(f"  {name:>14}: {lo:7.2f} / {med:7.2f}")
-        return table, error
+        return _print_ab("row-block plan vs numgrad", table, error, args.repeats, 14)
     if args.columns:
         table, error = columns_ab(tuple(args.rows), args.repeats, tuple(args.threads))
-        print(f"row blocks vs numgrad without them: largest relative error {error:.2e}")
-        for n, cols in table.items():
-            print(f"{n} thread(s), ms (min / median of {args.repeats} interleaved rounds):")
-            for name, (lo, med) in cols.items():
-                print(f"  {name:>24}: {lo:7.2f} / {med:7.2f}")
-        return table, error
+        return _print_ab("row blocks vs numgrad without them", table, error, args.repeats, 24)
     if args.chains:
         table, error = chains_ab(args.rows[0], args.repeats, tuple(args.threads))
-        print(f"with vs without chains: largest relative error {error:.2e}")
-        for n, cols in table.items():
-            print(f"{n} thread(s), ms (min / median of {args.repeats} interleaved rounds):")
-            for name, (lo, med) in cols.items():
-                print(f"  {name:>16}: {lo:7.2f} / {med:7.2f}")
-        return table, error
+        return _print_ab("with vs without chains", table, error, args.repeats, 16)
     if args.plan:
         for name, (rows, roles) in plan_roles().items():
             print(f"{name}: {rows} rows; " + ", ".join(
@@ -769,11 +765,7 @@ def main(argv=None):
         return None
     t0 = time.perf_counter()
     table, error = run(tuple(args.rows), args.repeats, not args.no_tf, tuple(args.threads))
-    print(f"prototype vs numgrad: largest relative error {error:.2e}")
-    for n, cols in table.items():
-        print(f"{n} thread(s), ms (min / median of {args.repeats} interleaved rounds):")
-        for name, (lo, med) in cols.items():
-            print(f"  {name:>12}: {lo:7.2f} / {med:7.2f}")
+    _print_ab("prototype vs numgrad", table, error, args.repeats, 12)
     print(f"({time.perf_counter() - t0:.0f} s)")
     return table, error
 
