@@ -222,10 +222,8 @@ class NativePlan:
             return None
         try:
             self.epoch += 1
-            outs = [np.empty(shape, dtype) for shape, dtype in self.layout.out_allocs]
-            args = ([a if a.flags.c_contiguous and a.flags.writeable else np.array(a, order="C")
-                     for a in feed_values] + self.consts + outs +
-                    [self.arena, self.flags, np.int64(self.epoch)])
+            outs, args = call_arguments(self.layout, feed_values, self.consts)
+            args += [self.arena, self.flags, np.int64(self.epoch)]
             if not self._run(args):
                 return None
             return [outs[k] for k in self.fetch]
@@ -240,6 +238,15 @@ class NativePlan:
         for f in helpers:
             ok = f.result() and ok
         return ok
+
+
+def call_arguments(layout, feed_values, consts):
+    """(new output arrays, the leading arguments of a native plan's functions: the fed
+    values, C-contiguous and writeable, then `consts`, then the outputs) of one call."""
+    outs = [np.empty(shape, dtype) for shape, dtype in layout.out_allocs]
+    fed = [a if a.flags.c_contiguous and a.flags.writeable else np.array(a, order="C")
+           for a in feed_values]
+    return outs, fed + list(consts) + outs
 
 
 def kernel_sources(plan):

@@ -134,9 +134,8 @@ class RowPlan:
         if not self.lock.acquire(blocking=False):
             return None
         try:
-            outs = [np.empty(shape, dtype) for shape, dtype in self.layout.out_allocs]
-            base = ([a if a.flags.c_contiguous and a.flags.writeable else np.array(a, order="C")
-                     for a in feed_values] + self.consts + outs + [self.arena])
+            outs, base = cpu_native.call_arguments(self.layout, feed_values, self.consts)
+            base.append(self.arena)
             if not self._run(base):
                 return None
             self.completed += 1

@@ -131,6 +131,15 @@ def lane_sources(plan, runners, lanes, layout):
     return sources
 
 
+
+def partial_buffers(run, tag, lead):
+    """[(name, source making it)] of the partial-sum buffers of kernel run `run` (the
+    `tag`-th kernel a function calls), each with leading dimension `lead` (a lane's chunks, or
+    1 for one block of rows)."""
+    return [(f"p{tag}_{j}", f"np.empty({(lead,) + tuple(shape[1:])!r}, "
+                            f"np.{np.dtype(dtype).name})")
+            for j, (shape, dtype) in enumerate(run.parts)]
+
 class LaneEmitter:
     """The body of one lane's function (`source`), or of a function that runs some steps of
     a plan in order without waiting for other lanes (sync False: compiler/emit_rowblock.py's
@@ -239,10 +248,8 @@ class LaneEmitter:
         for vid, shape, dtype, kshape in run.outs_and_reds:
             name = self.output(values[vid])
             args.append(name if tuple(shape) == tuple(kshape) else f"{name}.reshape({kshape!r})")
-        for j, (shape, dtype) in enumerate(run.parts):
-            part = f"p{len(self.imports)}_{j}"
-            self.lines.append(f"    {part} = np.empty({(run.C,) + tuple(shape[1:])!r}, "
-                              f"np.{np.dtype(dtype).name})")
+        for part, make in partial_buffers(run, len(self.imports), run.C):
+            self.lines.append(f"    {part} = {make}")
             args.append(part)
         args += [int_literal(c) for c in run.counts]
         self.lines.append(f"    {k}({int_literal(7)}, {int_literal(0)}, {int_literal(run.C)}, {', '.join(args)})")

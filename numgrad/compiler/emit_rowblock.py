@@ -40,6 +40,7 @@ import numpy as np
 
 from . import row_blocks
 from .emit_lane import (ALIGN, LaneEmitter, Layout, copy_kind, int_literal, is_matmul,
+                        partial_buffers,
                         is_view, plan_params, scalar_literal, slab_copies, step_values)
 
 PRE, ROWS, POST = 0, 1, 2
@@ -328,10 +329,8 @@ class _RowsEmitter:
                 sums.append(vid)
             else:
                 args.append(self._arg(v, kshape, out=True))
-        for j, (shape, dtype) in enumerate(run.parts):
-            part = f"p{len(self.imports)}_{j}"
-            self.top.append(f"    {part} = np.empty({(1,) + tuple(shape[1:])!r}, "
-                            f"np.{np.dtype(dtype).name})")
+        for part, make in partial_buffers(run, len(self.imports), 1):
+            self.top.append(f"    {part} = {make}")
             args.append(part)
         args += [int_literal(c) for c in run.counts]
         self.body.append(f"        {k}({int_literal(7)}, {int_literal(0)}, {int_literal(1)}, "
@@ -340,16 +339,26 @@ class _RowsEmitter:
                       if self.plan._values[vid].size]
 
     def _matmul(self, node):
-        ta, tb = bool(node.attrs["transpose_a"]), bool(node.attrs["transpose_b"])
         a, b = node.inputs
         out = node.outputs[0]
         if out.id in self.rl.partials:          # X^T @ dY over the rows: a partial sum
+            fa, fb = self._partial_flags(node)
             self.body.append(f"        matmul_acc_into({self.block(a)}, {self.block(b)}, "
-                             f"r{out.id}, {ta}, {tb})")
+                             f"r{out.id}, {fa}, {fb})")
             return
-        a_name, b_name = self.block(a), self.whole_value(b)
-        self.body.append(f"        matmul_into({a_name}, {b_name}, {self.output(out)}, "
-                         f"{ta}, {tb})")
+        x, y, fx, fy = self._product(node, self.block(a), self.whole_value(b))
+        self.body.append(f"        matmul_into({x}, {y}, {self.output(out)}, {fx}, {fy})")
+
+    @staticmethod
+    def _partial_flags(node):
+        """The transpose flags of a partial product's two blocks (as the node has them)."""
+        return bool(node.attrs["transpose_a"]), bool(node.attrs["transpose_b"])
+
+    @staticmethod
+    def _product(node, a_name, b_name):
+        """(left, right, transpose left, transpose right) of the BLAS call that makes a
+        block's product of block `a_name` with the whole value `b_name`."""
+        return a_name, b_name, bool(node.attrs["transpose_a"]), bool(node.attrs["transpose_b"])
 
     def _copy(self, node):
         """A concat or split along an axis after the rows, on the block."""
@@ -445,19 +454,15 @@ class _ColumnRowsEmitter(_RowsEmitter):
         self.scratch.done(s)
         return None
 
-    def _matmul(self, node):
-        # row_blocks' roles: A^T @ B of two row values (REDUCE), or A @ op(B) with B whole
-        tb = bool(node.attrs["transpose_b"])
-        a, b = node.inputs
-        out = node.outputs[0]
-        if out.id in self.rl.partials:          # A^T @ B over the rows: A_cm @ B_cm^T
-            self.body.append(f"        matmul_acc_into({self.block(a)}, {self.block(b)}, "
-                             f"r{out.id}, False, True)")
-            return
+    # row_blocks' roles: A^T @ B of two row values (REDUCE), or A @ op(B) with B whole
+    @staticmethod
+    def _partial_flags(node):
+        return False, True                      # A^T @ B over the rows: A_cm @ B_cm^T
+
+    @staticmethod
+    def _product(node, a_name, b_name):
         # (A @ op(B))^T = op(B)^T @ A^T
-        a_name, b_name = self.block(a), self.whole_value(b)
-        self.body.append(f"        matmul_into({b_name}, {a_name}, {self.output(out)}, "
-                         f"{not tb}, False)")
+        return b_name, a_name, not bool(node.attrs["transpose_b"]), False
 
     def _copy(self, node):
         """A concat or split along the columns: slabs of rows of the column-major block."""
