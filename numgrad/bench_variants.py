@@ -125,32 +125,54 @@ def _reference(name, data):
     return np_fn(*data)
 
 
-def run(names=None, quick=False, out=print):
-    """Per workload and variant: median ms and ratio to the workload's best variant."""
+def run(names=None, quick=False, why=False):
+    """Per workload and variant: median ms and ratio to the workload's best variant.  With
+    `why`, each row also holds its per-round ms and the plan's measured choices after the
+    warm-up and after the timings (cpu_summary.measured_choices)."""
     import numgrad as ng
     rows = []
     for name in names or list(VARIANTS):
-        times = []
+        timed = []
         for label, build in VARIANTS[name]:
             ng.reset_default_graph()
             fetches, feeds, data = build(ng)
-            fn = ng.Session().make_callable(fetches, feeds)
+            sess = ng.Session()
+            fn = sess.make_callable(fetches, feeds)
             got = fn(*data)
             B.check(got, _reference(name, data),
                     1e-3 if name in ("W2", "W3") else 1e-8)
             B.warm_up(fn, data)
-            times.append((label, fn, data))
+            plan = _plan(sess, fetches, feeds, data) if why else None
+            timed.append((label, fn, data, plan, _choices(plan)))
         # interleave the timings so that a noisy machine slows every variant alike
-        ms = {label: [] for label, _, _ in times}
+        ms = {label: [] for label, *_ in timed}
         for _ in range(2 if quick else 5):
-            for label, fn, data in times:
+            for label, fn, data, *_ in timed:
                 ms[label].append(B.median_time(fn, *data, repeat=3, min_time=0.05) * 1e3)
         med = {label: float(np.median(v)) for label, v in ms.items()}
         best = min(med.values())
-        for label, _, _ in times:
-            rows.append({"workload": name, "variant": label, "ms": med[label],
-                         "over_best": med[label] / best})
+        for label, _, _, plan, warmed in timed:
+            row = {"workload": name, "variant": label, "ms": med[label],
+                   "over_best": med[label] / best}
+            if why:
+                row.update(rounds=ms[label], warmed=warmed, choices=_choices(plan))
+            rows.append(row)
     return rows
+
+
+def _plan(sess, fetches, feeds, data):
+    """The CompiledPlan that the variant's callable runs (one more call, as the callable's)."""
+    cp = sess._compiled_plan(fetches, dict(zip(feeds, data)))    # as tests/plan_checks.py
+    return None if isinstance(cp, str) else cp
+
+
+def _choices(plan):
+    """The plan's measured choices as (what, choice, trial ms or None) rows; [] without."""
+    if plan is None:
+        return []
+    from .backends.cpu_summary import measured_choices
+    return [(what, choice, None if trial is None else [t * 1e3 for t in trial])
+            for what, choice, trial in measured_choices(plan)]
 
 
 def print_table(rows, out=print):
@@ -158,7 +180,25 @@ def print_table(rows, out=print):
     for r in rows:
         ms = f"{r['ms']:.3f}" if r["ms"] >= 0.1 else f"{r['ms'] * 1e3:.2f} us"
         out(f"{r['workload']:<12}{r['variant']:<34}{ms:>10}{r['over_best']:>8.2f}")
+        if "rounds" in r:
+            _print_why(r, out)
     worst = {}
     for r in rows:
         worst[r["workload"]] = max(worst.get(r["workload"], 0), r["over_best"])
     out("worst / best per workload: " + ", ".join(f"{k} {v:.2f}" for k, v in worst.items()))
+
+
+def _print_why(row, out):
+    """A variant's rounds and its measured choices: after the timings, and what they were
+    after the warm-up where that differs."""
+    out("    rounds ms: " + " ".join(f"{t:.3f}" for t in row["rounds"]))
+    before = {what: (choice, trial) for what, choice, trial in row["warmed"]}
+    for what, choice, trial in row["choices"]:
+        text = f"    {what}: {choice}"
+        if trial is not None:
+            text += f" (trial {trial[0]:.3f} against {trial[1]:.3f} ms)"
+        was = before.get(what)
+        if was is not None and was != (choice, trial):
+            text += f"; after the warm-up: {was[0]}" + (
+                f" ({was[1][0]:.3f} against {was[1][1]:.3f} ms)" if was[1] else "")
+        out(text)

@@ -183,7 +183,7 @@ class MatmulSite:
 
     seen_threads: the BLAS thread count of its last call (None before; tests read it)."""
 
-    __slots__ = ("pays", "trial", "runs", "best", "seen_threads")
+    __slots__ = ("pays", "trial", "runs", "best", "seen_threads", "last_trial")
 
     def __init__(self):
         self.pays = None            # (threads, whether they were faster), once measured
@@ -191,6 +191,7 @@ class MatmulSite:
         self.runs = 0
         self.best = 0.0             # fastest threaded trial run
         self.seen_threads = None
+        self.last_trial = None      # (one-thread, threaded) fastest seconds of the last trial
 
     def __call__(self, compute, vals, attrs):
         # (a thread limited to one, such as a lane of a dispatched run, keeps BLAS at one)
@@ -238,6 +239,7 @@ class MatmulSite:
         if len(threaded) >= TRIALS or threaded[-1] > SLOWER * min(serial):
             self.pays = (n, min(threaded) < min(serial))
             self.best = min(threaded)
+            self.last_trial = (min(serial), min(threaded))
             self.runs = 0
             self.trial = ([], [])
         return res

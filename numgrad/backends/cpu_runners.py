@@ -75,6 +75,7 @@ class GroupRunner:
         self.runs_since_trial = 0
         self.recheck_after = THREAD_RECHECK
         self.serial_verdicts = 0        # consecutive verdicts that threads do not pay
+        self.last_trial = None          # (serial, parallel) fastest seconds of the last trial
 
     @property
     def kernel(self):
@@ -154,6 +155,7 @@ class GroupRunner:
         if len(serial) >= THREAD_TRIALS:
             pays = min(parallel) < min(serial)
             self.threads_pay = (n_threads, pays)
+            self.last_trial = (min(serial), min(parallel))
             self.serial_verdicts = 0 if pays else self.serial_verdicts + 1
             self.recheck_after = THREAD_RECHECK if pays else min(
                 THREAD_RECHECK, SERIAL_RECHECK << min(self.serial_verdicts - 1, 16))
