@@ -4,13 +4,19 @@
 each formulation (loss and all gradients in one call) and its ratio to the workload's fastest
 formulation.  The target is every formulation within 1.2x of the best: speed must not depend
 on how a formula is written.  Each variant computes the workload's loss and gradients (checked
-against the workload's NumPy reference), from the workload's own data.
+against the workload's NumPy reference), from the workload's own data.  The formulations of a
+workload are timed in one process, call by call in rotating order (`interleaved`), after a
+warm-up that lets each plan make its measured choices; ``--why`` also prints each one's
+spread of call times and its plan's choices (threads per kernel, BLAS threads, inter-op,
+lanes) with the times of the trial behind each (backends/cpu_summary.measured_choices).
 
 Variants differ in association, ``**`` against products, ``x / y`` against ``x * (1 / y)``,
 ``reduce_mean`` against ``reduce_sum / n``, ``square(x)`` against ``x * x``, ``where`` masks
 against multiplication by a 0/1 mask, ``expand_dims`` against ``x[:, None]``, fused library
 ops against their expansion.
 """
+import time
+
 import numpy as np
 
 from . import bench as B
@@ -127,7 +133,8 @@ def _reference(name, data):
 
 def run(names=None, quick=False, why=False):
     """Per workload and variant: median ms and ratio to the workload's best variant.  With
-    `why`, each row also holds its per-round ms and the plan's measured choices after the
+    `why`, each row also holds its number of calls, their 10th and 90th percentile ms and the
+    plan's measured choices after the
     warm-up and after the timings (cpu_summary.measured_choices)."""
     import numgrad as ng
     rows = []
@@ -144,20 +151,48 @@ def run(names=None, quick=False, why=False):
             B.warm_up(fn, data)
             plan = _plan(sess, fetches, feeds, data) if why else None
             timed.append((label, fn, data, plan, _choices(plan)))
-        # interleave the timings so that a noisy machine slows every variant alike
-        ms = {label: [] for label, *_ in timed}
-        for _ in range(2 if quick else 5):
-            for label, fn, data, *_ in timed:
-                ms[label].append(B.median_time(fn, *data, repeat=3, min_time=0.05) * 1e3)
+        seconds = interleaved([(fn, data) for _, fn, data, *_ in timed],
+                              0.1 if quick else ROUND_SECONDS)
+        ms = {label: [t * 1e3 for t in calls] for (label, *_), calls in zip(timed, seconds)}
         med = {label: float(np.median(v)) for label, v in ms.items()}
         best = min(med.values())
         for label, _, _, plan, warmed in timed:
             row = {"workload": name, "variant": label, "ms": med[label],
                    "over_best": med[label] / best}
             if why:
-                row.update(rounds=ms[label], warmed=warmed, choices=_choices(plan))
+                row.update(calls=len(ms[label]), spread=[float(np.percentile(ms[label], q))
+                                                         for q in (10, 90)],
+                           warmed=warmed, choices=_choices(plan))
             rows.append(row)
     return rows
+
+
+ROUND_SECONDS = 0.25        # per variant: its calls take at least this long in all
+MIN_ROUNDS = 15
+MAX_ROUNDS = 20000
+
+
+def interleaved(calls, seconds, min_rounds=MIN_ROUNDS, max_rounds=MAX_ROUNDS,
+                clock=time.perf_counter):
+    """Per (fn, args) of `calls`, the seconds of each of its calls.  A round makes one call of
+    each, starting one later each round, for at least `min_rounds` rounds and until
+    `seconds` per callable have passed: another process's burst of load (the development VM
+    is shared: bursts of ~0.1 s to seconds) lands on every callable alike.  Rounds of 50 ms
+    a callable, as before, left one formulation 1.3-1.9x another in the same process where
+    their fastest calls were equal."""
+    per = [[] for _ in calls]
+    k = len(calls)
+    end = clock() + seconds * k
+    r = 0
+    while r < min_rounds or (r < max_rounds and clock() < end):
+        for j in range(k):
+            i = (j + r) % k
+            fn, args = calls[i]
+            t0 = clock()
+            fn(*args)
+            per[i].append(clock() - t0)
+        r += 1
+    return per
 
 
 def _plan(sess, fetches, feeds, data):
@@ -180,7 +215,7 @@ def print_table(rows, out=print):
     for r in rows:
         ms = f"{r['ms']:.3f}" if r["ms"] >= 0.1 else f"{r['ms'] * 1e3:.2f} us"
         out(f"{r['workload']:<12}{r['variant']:<34}{ms:>10}{r['over_best']:>8.2f}")
-        if "rounds" in r:
+        if "calls" in r:
             _print_why(r, out)
     worst = {}
     for r in rows:
@@ -189,9 +224,10 @@ def print_table(rows, out=print):
 
 
 def _print_why(row, out):
-    """A variant's rounds and its measured choices: after the timings, and what they were
+    """A variant's calls and its measured choices: after the timings, and what they were
     after the warm-up where that differs."""
-    out("    rounds ms: " + " ".join(f"{t:.3f}" for t in row["rounds"]))
+    lo, hi = row["spread"]
+    out(f"    {row['calls']} calls, 10th-90th percentile {lo:.3f}-{hi:.3f} ms")
     before = {what: (choice, trial) for what, choice, trial in row["warmed"]}
     for what, choice, trial in row["choices"]:
         text = f"    {what}: {choice}"
