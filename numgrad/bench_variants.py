@@ -133,7 +133,7 @@ def _reference(name, data):
 
 def run(names=None, quick=False, why=False):
     """Per workload and variant: median ms and ratio to the workload's best variant.  With
-    `why`, each row also holds its number of calls, their 10th and 90th percentile ms and the
+    `why`, each row also holds its calls' ms, their 10th, 25th and 90th percentile and the
     plan's measured choices after the
     warm-up and after the timings (cpu_summary.measured_choices)."""
     import numgrad as ng
@@ -160,8 +160,8 @@ def run(names=None, quick=False, why=False):
             row = {"workload": name, "variant": label, "ms": med[label],
                    "over_best": med[label] / best}
             if why:
-                row.update(calls=len(ms[label]), spread=[float(np.percentile(ms[label], q))
-                                                         for q in (10, 90)],
+                row.update(calls=len(ms[label]), call_ms=ms[label],
+                           spread=[float(np.percentile(ms[label], q)) for q in (10, 25, 90)],
                            warmed=warmed, choices=_choices(plan))
             rows.append(row)
     return rows
@@ -221,13 +221,24 @@ def print_table(rows, out=print):
     for r in rows:
         worst[r["workload"]] = max(worst.get(r["workload"], 0), r["over_best"])
     out("worst / best per workload: " + ", ".join(f"{k} {v:.2f}" for k, v in worst.items()))
+    if rows and "spread" in rows[0]:
+        out("the same on 25th percentiles (calls slowed by another process left out): " +
+            ", ".join(f"{k} {v:.2f}" for k, v in _quarter_ratios(rows).items()))
+
+
+def _quarter_ratios(rows):
+    """Per workload, its slowest formulation's 25th percentile over its fastest one's."""
+    got = {}
+    for r in rows:
+        got.setdefault(r["workload"], []).append(r["spread"][1])
+    return {k: max(v) / min(v) for k, v in got.items()}
 
 
 def _print_why(row, out):
     """A variant's calls and its measured choices: after the timings, and what they were
     after the warm-up where that differs."""
-    lo, hi = row["spread"]
-    out(f"    {row['calls']} calls, 10th-90th percentile {lo:.3f}-{hi:.3f} ms")
+    lo, quarter, hi = row["spread"]
+    out(f"    {row['calls']} calls, 10th-90th percentile {lo:.3f}-{hi:.3f} ms, 25th {quarter:.3f}")
     before = {what: (choice, trial) for what, choice, trial in row["warmed"]}
     for what, choice, trial in row["choices"]:
         text = f"    {what}: {choice}"

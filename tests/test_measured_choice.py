@@ -111,3 +111,11 @@ def test_another_key_starts_a_new_trial():
     assert choice.verdict == (2, True)
     ways = _run(choice, _fixed(0.5, 1.0), 2 * mc.TRIALS, key=3)
     assert ways == [False, True] * mc.TRIALS and choice.verdict == (3, False)
+
+
+def test_a_slower_plain_way_starts_no_trial():
+    # one thread slower than its trial means load, which threads would not beat either
+    choice = MeasuredChoice()
+    _run(choice, _fixed(0.5, 1.0), 2 * mc.TRIALS)
+    ways = _run(choice, _fixed(5.0, 1.0), 2 * mc.WINDOW)
+    assert ways == [False] * (2 * mc.WINDOW) and choice.trials == 1

@@ -70,14 +70,15 @@ def measured_choices(plan):
     rows = [("calls", "interpreted" if plan.calls <= plan.interpret_calls else "steps", None)]
     for i, (st, run) in enumerate(zip(plan.steps, plan.runners)):
         if st.kind == "group" and run.parallel:
-            rows.append((f"[{i}] kernel {st.space}", "being measured" if run.threads_pay is None
-                         else _threading_text(run), run.last_trial))
+            rows.append((f"[{i}] kernel {st.space}", ("being measured" if run.threads_pay is None
+                         else _threading_text(run)) + _trials(run.choice), run.last_trial))
         site = getattr(run, "blas_site", None)
-        if site is not None and (site.pays is not None or site.last_trial is not None):
+        if site is not None and site.choice.trials:
             pays = site.pays
             rows.append((f"[{i}] {st.node.type} BLAS threads",
-                         "undecided" if pays is None else
-                         f"{pays[0] if pays[1] else 1} thread(s)", site.last_trial))
+                         ("undecided" if pays is None else
+                          f"{pays[0] if pays[1] else 1} thread(s)") + _trials(site.choice),
+                         site.last_trial))
     interop = plan._interop
     if interop is not None and interop.verdict is not None:
         rows.append(("inter-op", "dispatched" if interop.verdict[1] else "serial order",
@@ -88,3 +89,7 @@ def measured_choices(plan):
         if choice is not None and choice.verdict is not None:
             rows.append((name, "used" if choice.verdict else "not used", choice.last_trial))
     return rows
+
+
+def _trials(choice):
+    return f", {choice.trials} trial(s)" if choice.trials > 1 else ""
