@@ -22,12 +22,19 @@ measured again:
 * A verdict is measured again after RECHECK_FIRST runs, twice as many after each repeated
   verdict, up to RECHECK.  A true verdict costs a trial's few runs of the slower way each
   time; a wrong one, taken in a noisy moment, is put right within RECHECK_FIRST runs.
-* Drift: when the bold way was chosen and its fastest run of its last WINDOW runs takes over
-  DRIFT times its fastest trial run, a core the threads need got busy: a new trial starts.
-  The plain way's runs are not watched: they slow down when another process shares the
-  core, and threads would wait for a core then too.  (At DRIFT 1.5 a W2 kernel whose
-  threaded trial took 13.1 ms kept threads at 19.6-20 ms a run, while the serial kernel of
-  the other formulations ran in 16.8.)
+* Drift: the chosen way's fastest run of its last WINDOW runs is compared with its fastest
+  trial run.  Threads over DRIFT times slower: a core they need got busy.  Either way DRIFT
+  times faster: the trial ran in a noisy moment (W5's 6 trial runs are ~15 ms, one time
+  slice of another process: a kernel chose threads from 5.5 ms serial against 3.3 ms
+  threaded runs, then ran 1.2 ms threaded beside 1.1 ms serial in the other formulations),
+  or the machine got quieter.  Both start a new trial.  One thread slower than in its trial
+  is not: it slows when another process shares its core, and threads would wait for a core
+  then too.  (At DRIFT 1.5 a W2 kernel whose threaded trial took 13.1 ms kept threads at
+  19.6-20 ms a run, while the serial kernel of the other formulations ran in 16.8.)
+* Two threaded runs in a row slower than SLOWER times the one-thread trial time start a new
+  trial at once: W3's large product chose two BLAS threads in a quiet moment (1.3 against
+  2.1 ms), then took 20-50 ms a run beside a busy core, and a window of 8 such runs was
+  most of the benchmark's calls.
 """
 TRIALS = 3
 MARGIN = 0.9
@@ -50,7 +57,7 @@ class MeasuredChoice:
     fastest (plain, bold) seconds of the last finished trial, None before one."""
 
     __slots__ = ("verdict", "key", "plain", "bold", "runs", "recheck_after", "repeats",
-                 "expected", "window", "seen", "last_trial", "trials", "kind")
+                 "expected", "window", "seen", "last_trial", "trials", "kind", "slow")
 
     def __init__(self):
         self.verdict = None
@@ -64,6 +71,7 @@ class MeasuredChoice:
         self.last_trial = None
         self.trials = 0                     # trials finished (tests, the bench's --why)
         self.kind = None                    # the last verdict's way, kept across trials
+        self.slow = 0                       # threaded runs in a row over SLOWER x one thread
 
     def pick(self, key):
         """Whether the next run takes the bold way."""
@@ -88,14 +96,25 @@ class MeasuredChoice:
             elif len(plain) >= TRIALS and len(boldly) >= TRIALS:
                 self._decide(min(boldly) <= MARGIN * min(plain))
             return
-        if not bold:
-            return      # one thread slower than its trial: load, which threads would not beat
+        if bold and seconds > SLOWER * self.last_trial[0]:
+            self.slow += 1
+            if self.slow >= 2:          # threads slower than twice one thread, twice in a row
+                self.verdict = None
+                self.plain, self.bold = [], []
+                return
+        else:
+            self.slow = 0
         if seconds < self.window:
             self.window = seconds
         self.seen += 1
         if self.seen >= WINDOW:
-            if self.window > DRIFT * self.expected:
-                self.verdict = None         # well above its trial: measured again
+            fastest, expected = self.window, self.expected
+            # threads slower than in their trial (a core they need got busy), or either way
+            # faster than in its trial (the trial ran in a noisy moment, or the machine got
+            # quieter): measured again.  One thread slower than in its trial is load, which
+            # threads would not beat.
+            if fastest * DRIFT < expected or bold and fastest > DRIFT * expected:
+                self.verdict = None
                 self.plain, self.bold = [], []
             self.window, self.seen = float("inf"), 0
 
@@ -106,6 +125,6 @@ class MeasuredChoice:
         self.last_trial = (min(self.plain), min(self.bold))
         self.expected = self.last_trial[1 if bold else 0]
         self.recheck_after = min(RECHECK, RECHECK_FIRST << min(self.repeats - 1, 16))
-        self.runs, self.window, self.seen = 0, float("inf"), 0
+        self.runs, self.window, self.seen, self.slow = 0, float("inf"), 0, 0
         self.plain, self.bold = [], []
         self.trials += 1

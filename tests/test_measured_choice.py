@@ -119,3 +119,32 @@ def test_a_slower_plain_way_starts_no_trial():
     _run(choice, _fixed(0.5, 1.0), 2 * mc.TRIALS)
     ways = _run(choice, _fixed(5.0, 1.0), 2 * mc.WINDOW)
     assert ways == [False] * (2 * mc.WINDOW) and choice.trials == 1
+
+
+@pytest.mark.parametrize("bold_wins", [True, False])
+def test_runs_well_below_a_noisy_trial_start_a_new_trial(bold_wins):
+    # every trial run slowed 5x by another process: the way chosen then runs 5x faster after
+    choice = MeasuredChoice()
+    plain, bold = (1.0, 0.5) if bold_wins else (0.5, 1.0)
+    _run(choice, _fixed(5 * plain, 5 * bold), 2 * mc.TRIALS)
+    assert choice.verdict == (2, bold_wins)
+    ways = _run(choice, _fixed(plain, bold), mc.WINDOW + 2 * mc.TRIALS)
+    assert ways[:mc.WINDOW] == [bold_wins] * mc.WINDOW
+    assert ways[mc.WINDOW:] == [False, True] * mc.TRIALS
+    assert choice.trials == 2 and choice.last_trial == (plain, bold)
+    # ... and runs as fast as their trial start none
+    assert _run(choice, _fixed(plain, bold), 2 * mc.WINDOW) == [bold_wins] * (2 * mc.WINDOW)
+    assert choice.trials == 2
+
+
+def test_two_very_slow_threaded_runs_in_a_row_start_a_new_trial():
+    choice = MeasuredChoice()
+    _run(choice, _fixed(1.0, 0.5), 2 * mc.TRIALS)
+    slow = mc.SLOWER * 1.5
+    # one very slow run among fast ones changes nothing ...
+    assert _run(choice, lambda b, i: slow if i in (1, 3) else 0.5, 6) == [True] * 6
+    assert choice.trials == 1
+    # ... two in a row start a trial, which two more end for one thread
+    ways = _run(choice, lambda b, i: slow if b else 1.0, 2 + 6)
+    assert ways == [True, True, False, True, False, True, False, False]
+    assert choice.trials == 2 and choice.verdict == (2, False)
