@@ -54,7 +54,10 @@ class MeasuredChoice:
     a verdict holds for (a thread count): another key starts a new trial.
 
     verdict: None (measuring) or (key, whether the bold way was faster).  last_trial: the
-    fastest (plain, bold) seconds of the last finished trial, None before one."""
+    fastest (plain, bold) seconds of the last finished trial, None before one.
+
+    Runs of one step from several threads at once (one Session used by many threads) share
+    it without a lock, as the choices before it did: a race can only misplace a sample."""
 
     __slots__ = ("verdict", "key", "plain", "bold", "runs", "recheck_after", "repeats",
                  "expected", "window", "seen", "last_trial", "trials", "kind", "slow")
@@ -91,10 +94,12 @@ class MeasuredChoice:
         if verdict is None:
             (self.bold if bold else self.plain).append(seconds)
             plain, boldly = self.plain, self.bold
+            if not plain:
+                return          # (another thread's run ended the trial meanwhile)
             if len(boldly) >= 2 and min(boldly) > SLOWER * min(plain):
-                self._decide(False)
+                self._decide(False, plain, boldly)
             elif len(plain) >= TRIALS and len(boldly) >= TRIALS:
-                self._decide(min(boldly) <= MARGIN * min(plain))
+                self._decide(min(boldly) <= MARGIN * min(plain), plain, boldly)
             return
         if bold and seconds > SLOWER * self.last_trial[0]:
             self.slow += 1
@@ -118,13 +123,13 @@ class MeasuredChoice:
                 self.plain, self.bold = [], []
             self.window, self.seen = float("inf"), 0
 
-    def _decide(self, bold):
+    def _decide(self, bold, plain, boldly):
         self.repeats = self.repeats + 1 if self.kind == bold else 1
         self.kind = bold
-        self.verdict = (self.key, bold)
-        self.last_trial = (min(self.plain), min(self.bold))
+        self.last_trial = (min(plain), min(boldly))
         self.expected = self.last_trial[1 if bold else 0]
         self.recheck_after = min(RECHECK, RECHECK_FIRST << min(self.repeats - 1, 16))
         self.runs, self.window, self.seen, self.slow = 0, float("inf"), 0, 0
         self.plain, self.bold = [], []
         self.trials += 1
+        self.verdict = (self.key, bold)     # last: a run in another thread reads the rest
