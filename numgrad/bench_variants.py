@@ -176,10 +176,11 @@ def interleaved(calls, seconds, min_rounds=MIN_ROUNDS, max_rounds=MAX_ROUNDS,
                 clock=time.perf_counter):
     """Per (fn, args) of `calls`, the seconds of each of its calls.  A round makes one call of
     each, starting one later each round, for at least `min_rounds` rounds and until
-    `seconds` per callable have passed: another process's burst of load (the development VM
-    is shared: bursts of ~0.1 s to seconds) lands on every callable alike.  Rounds of 50 ms
-    a callable, as before, left one formulation 1.3-1.9x another in the same process where
-    their fastest calls were equal."""
+    `seconds` per callable have passed, so that a burst of another process's load lands on
+    every callable alike (before: rounds of 50 ms a callable).  This does not remove the
+    noise of a VM whose calls each run either alone on a core or sharing it (two modes,
+    about 1.8x apart at load 6 on 2 cores: docs/benchmarks.md); the 25th percentiles
+    that `print_table` also compares are less exposed to it."""
     per = [[] for _ in calls]
     k = len(calls)
     end = clock() + seconds * k
