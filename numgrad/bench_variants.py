@@ -180,7 +180,7 @@ def interleaved(calls, seconds, min_rounds=MIN_ROUNDS, max_rounds=MAX_ROUNDS,
     every callable alike (before: rounds of 50 ms a callable).  This does not remove the
     noise of a VM whose calls each run either alone on a core or sharing it (two modes,
     about 1.8x apart at load 6 on 2 cores: docs/benchmarks.md); the 25th percentiles
-    that `print_table` also compares are less exposed to it."""
+    that `print_table` also compares (with ``--why``) are less exposed to it."""
     per = [[] for _ in calls]
     k = len(calls)
     end = clock() + seconds * k
