@@ -30,6 +30,7 @@ then.  Measured with ``python -m numgrad.bench_compile`` (warm column); the modu
 a few of Numba's private cache attributes and falls back to Numba's load where any of them is
 missing.
 """
+import functools
 import logging
 import threading
 
@@ -37,7 +38,8 @@ from . import numba_rebuild
 
 log = logging.getLogger("numgrad.cache")
 
-__all__ = ["install", "load_overload", "preload", "unresolved_symbols", "elf_undefined_symbols"]
+__all__ = ["install", "load_overload", "preload", "preloading", "called_dispatchers",
+           "unresolved_symbols", "elf_undefined_symbols"]
 
 _lock = threading.Lock()
 _installed = False
@@ -155,6 +157,40 @@ def preload(dispatcher):
             dispatcher.add_overload(cres)
             loaded += 1
     return loaded
+
+
+def called_dispatchers(fn):
+    """The Numba functions with a cache that the Python function `fn` calls directly: the
+    globals its code names and the functions in its closure."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return []
+    found = [fn.__globals__.get(name) for name in code.co_names]
+    for cell in fn.__closure__ or ():
+        try:
+            found.append(cell.cell_contents)
+        except ValueError:          # an empty cell
+            pass
+    return [d for d in found if hasattr(getattr(d, "_cache", None), "_cache_file")
+            and hasattr(d, "overloads")]
+
+
+def preloading(fn):
+    """`fn` (a Python function calling Numba functions: an opaque kernel), with the cached
+    machine code of the Numba functions it calls (:func:`called_dispatchers`) preloaded
+    before its first call, so that their first calls do not enter Numba's compile path,
+    which first runs Numba's extension entry points (20-30 ms of W3's warm first call on the
+    loaded development VM, for its softmax kernel)."""
+    loaded = []
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        if not loaded:
+            for dispatcher in called_dispatchers(fn):
+                preload(dispatcher)
+            loaded.append(True)
+        return fn(*args, **kwargs)
+    return call
 
 
 def _left_to_the_call(sig, target_context):
