@@ -354,7 +354,35 @@ SOFTMAX = (
 
 
 def test_a_warm_process_runs_an_opaque_kernel_without_numbas_compile_path(tmp_path):
-    # the first process compiles (Numba runs its extension entry points first); the second
-    # finds the softmax kernel's machine code preloaded: its call skips Numba's compile path
-    assert _run(SOFTMAX, tmp_path) == ["entry-points-run"]
+    # once everything is cached (the first run saves what it compiles; the softmax kernel's
+    # own cache is beside its module), a process finds the kernel's machine code preloaded:
+    # its call skips Numba's compile path, which runs Numba's extension entry points first
+    _run(SOFTMAX, tmp_path)
     assert _run(SOFTMAX, tmp_path) == ["no-entry-points"]
+
+
+# --- which kernels are saved, by their index files' names (cache.index_names) ------------------
+TWO_FUNCTIONS = ("import numpy as np\n"
+                 "from numba import njit\n\n\n"
+                 "@njit(cache=True)\n"
+                 "def first(a):\n"
+                 "    return a + 1.0\n\n\n"
+                 "@njit('float64(float64)', cache=True, nogil=True)\n"
+                 "def second(x):\n"
+                 "    return x * 2.0\n\n\n"
+                 "@njit\n"
+                 "def not_cached(x):\n"
+                 "    return x\n")
+
+
+def test_index_names_are_the_files_numba_saves(tmp_path):
+    import numpy as np
+    from numgrad import cache, config
+    key = cache.source_key(TWO_FUNCTIONS)
+    names = cache.index_names(key, TWO_FUNCTIONS)
+    assert [n.split(".")[1] for n in names] == ["first-5", "second-10"]
+    with config.override(NUMGRAD_CACHE_DIR=str(tmp_path)):
+        module = cache.load(TWO_FUNCTIONS)          # `second` compiles as its module runs
+        assert module.first(np.ones(2))[0] == 2.0
+    saved = sorted(p.name for p in (tmp_path / "__pycache__").glob("*.nbi"))
+    assert saved == sorted(names)
