@@ -122,19 +122,21 @@ def _unserialize(codegen, libdata):
 
 def rebuild(cache, target_context, data):
     """The compile result of `data` (what :func:`read_entry` returned) for `cache` (a Numba
-    function cache): Numba's rebuild, with the library made by :func:`_unserialize`.  The
-    caller holds Numba's compiler lock (the codegen is shared)."""
+    function cache): Numba's rebuild, with the library made by :func:`_unserialize` (put on
+    the shared codegen for the rebuild, under Numba's compiler lock, as every load runs)."""
     from numba.core import compiler
     from numba.core.caching import CompileResultCacheImpl
+    from numba.core.compiler_lock import global_compiler_lock
 
     if type(cache._impl) is not CompileResultCacheImpl:
         return cache._impl.rebuild(target_context, data)
     codegen = target_context.codegen()
-    codegen.unserialize_library = lambda libdata: _unserialize(codegen, libdata)
-    try:
-        return compiler.CompileResult._rebuild(target_context, *data)
-    finally:
-        del codegen.unserialize_library
+    with global_compiler_lock:
+        codegen.unserialize_library = lambda libdata: _unserialize(codegen, libdata)
+        try:
+            return compiler.CompileResult._rebuild(target_context, *data)
+        finally:
+            del codegen.unserialize_library
 
 
 _SHT_SYMTAB = 2
