@@ -3,10 +3,10 @@
 Every gradient is compared with central finite differences (ng.test.compute_gradient), or with
 a value derived by hand / an independent NumPy formula -- never with numgrad's own output.
 
-Most checks are cases of a section (`_case`): a section's cases are built into one graph and
-run by one pair of plans (tests/gradient_batch.py), so the section compiles a few kernels
-instead of two plans' kernels per case; each case keeps its own test, which asserts on its own
-Jacobians.
+Most checks are cases of a section (`_case`), each with its own test that asserts on its own
+Jacobians (tests/gradient_batch.py computes them).  The cases of a batched section (`_BATCHED`)
+are built into one graph and run by one pair of plans, so the section compiles a few kernels
+instead of two plans' kernels per case.
 """
 import math
 
@@ -57,6 +57,11 @@ def check_jacobians(inits, build, *, ph_shapes=None, y_shape=None, tol=TOL, delt
 
 
 _SECTIONS = {}       # section -> {case name: (inits, build, GradientBatch.add's keywords)}
+# The sections whose cases share one graph: their loops merge (elementwise ops of a few shapes),
+# so one batch compiles much less code than its cases one by one.  The other sections' cases
+# bring loop nests of their own (reductions, broadcast gradients, gathers), which cost as much
+# batched as alone (CONTRIBUTING.md's test budget): each runs in a graph of its own.
+_BATCHED = {"unary", "none_dims", "second"}
 
 
 def _case(section, name, inits, build, **kw):
@@ -79,16 +84,18 @@ def _second(f):
 @pytest.fixture(scope="module")
 def jacobians():
     """jacobians(section, name): the case's [(analytic, numerical) per input], or the exception
-    it raised; each section is built and run once, on first use."""
+    it raised; a batched section is built and run once, on first use."""
     done = {}
 
     def get(section, name):
-        if section not in done:
+        key = section if section in _BATCHED else (section, name)
+        if key not in done:
             batch = GradientBatch(F64, delta=DELTA)
             for case, (inits, build, kw) in _SECTIONS[section].items():
-                batch.add(case, inits, build, **kw)
-            done[section] = batch.jacobians()
-        return done[section][name]
+                if section in _BATCHED or case == name:
+                    batch.add(case, inits, build, **kw)
+            done[key] = batch.jacobians()
+        return done[key][name]
     return get
 
 
