@@ -35,12 +35,16 @@ def user_two_threads():
 
 @pytest.fixture
 def seen(monkeypatch):
-    """MatMul's compute records the BLAS thread count it runs under."""
+    """MatMul's compute records the BLAS thread count it runs under: that of the BLAS
+    libraries loaded when numgrad first looked (NumPy's).  A BLAS loaded later (SciPy's own,
+    imported by another test in the same process) is not the one NumPy's products call, and
+    its count says nothing about the policy."""
     counts = []
     op_def = registry.get_op_def("MatMul")
+    libs = blas_threads.controllers()
 
     def recording(vals, attrs):
-        counts.append(max(i["num_threads"] for i in _blas_info()))
+        counts.append(max(lc.get_num_threads() for lc in libs))
         return op_def.compute(vals, attrs)
     monkeypatch.setitem(registry._OPS, "MatMul", dataclasses.replace(op_def, compute=recording))
     return counts
