@@ -11,6 +11,7 @@ from numba import from_dtype, njit
 import numgrad as ng
 from numgrad.compiler.emit_cpu import emit_group
 from numgrad.compiler.numba_types import keeps_dtype
+from numgrad.kernels.cpu.scalar import SAME_FLOAT_TYPE
 
 from plan_checks import plan_of
 
@@ -18,28 +19,44 @@ pytestmark = pytest.mark.backend_independent
 
 # expressions over a, b (of the dtype under test) and c (bool)
 EXPRS = ["(a + b)", "(a - b)", "(a * b)", "(a / b)", "(-a)", "(a if c else b)",
-         "((a * b) + (-a))", "(a * (b - a) / b)", "(a if c else -b)", "(a * 2)", "(a + 0.5)",
-         "(a + (c * c))", "abs(a)", "a"]
-PURE = EXPRS[:9] + ["a"]     # what the rules must let through for float and complex dtypes
+         "((a * b) + (-a))", "(a * (b - a) / b)", "(a if c else -b)", "np.{dt}(c)",
+         "np.{dt}((a * b))", "(a * 2)", "(a + 0.5)", "(a + (c * c))", "abs(a)", "a"]
+PURE = EXPRS[:11] + ["a"]     # what the rules must let through for float and complex dtypes
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "complex64", "complex128", "int32",
                                    "int64"])
 def test_rules_agree_with_numba(dtype):
     dt = np.dtype(dtype)
-    ns = {}
-    exec(f"def f(a, b, c):\n    return ({', '.join(EXPRS)},)\n", ns)
-    f = njit(ns["f"])
-    f(dt.type(3), dt.type(2), True)
-    typed = f.nopython_signatures[0].return_type.types
+    exprs = [e.format(dt=dtype) for e in EXPRS]
+    typed = _numba_types(exprs, dt)
     operands = {"a": dt, "b": dt, "c": np.dtype(np.bool_)}
-    for expr, numba_type in zip(EXPRS, typed):
+    for expr, numba_type in zip(exprs, typed):
         if keeps_dtype(expr, operands, dt):
             assert numba_type == from_dtype(dt), (expr, dtype, numba_type)
     if dt.kind in "fc":
-        assert all(keeps_dtype(e, operands, dt) for e in PURE)
+        assert all(keeps_dtype(e.format(dt=dtype), operands, dt) for e in PURE)
     if dt == np.int32:      # Numba computes int32 arithmetic in int64: the cast stays
         assert not keeps_dtype("(a + b)", operands, dt)
+
+
+def _numba_types(exprs, dt):
+    """Numba's types of `exprs` over a, b (of `dt`) and c (bool), and the scalar helpers."""
+    ns = {"np": np}
+    exec("from numgrad.kernels.cpu.scalar import *\n"
+         f"def f(a, b, c):\n    return ({', '.join(exprs)},)\n", ns)
+    f = njit(ns["f"])
+    f(dt.type(3), dt.type(2), True)
+    return f.nopython_signatures[0].return_type.types
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_same_float_type_helpers_keep_the_width(dtype):
+    dt = np.dtype(dtype)
+    exprs = [f"{name}(a)" for name in SAME_FLOAT_TYPE]
+    operands = {"a": dt}
+    assert all(keeps_dtype(e, operands, dt) for e in exprs)
+    assert list(_numba_types(exprs, dt)) == [from_dtype(dt)] * len(exprs)
 
 
 def test_mixed_dtypes_keep_their_cast():
@@ -47,6 +64,9 @@ def test_mixed_dtypes_keep_their_cast():
     assert not keeps_dtype("(a * d)", {"a": f32, "d": f64}, f64)
     assert not keeps_dtype("vmc.tanh_f64(a)", {"a": f32}, f32)
     assert not keeps_dtype("sigmoid(a)", {"a": f32}, f32)      # a scalar helper
+    assert not keeps_dtype("sqrt(d)", {"d": f64}, f32)
+    assert keeps_dtype("np.float32(d)", {"d": f64}, f32)        # a Cast
+    assert not keeps_dtype("np.float64(d)", {"d": f64}, f32)
     assert keeps_dtype("vmc.atan2_f32(a, (-a))", {"a": f32}, f32)
 
 

@@ -79,6 +79,12 @@ def _in_registers(node):
     return is_sum(node) and node.outputs[0].dtype == _acc_dtype(node)
 
 
+def _identity(node, dt):
+    """Reduction `node`'s identity in `dt` as source: a plain literal where Numba types one
+    as `dt` (reduction_text.init_literal's `plain`)."""
+    return _init_literal(node, dt, plain=True)
+
+
 def _as(dtype, x, x_dtype):
     """Source of value `x` (of `x_dtype`) as a `dtype`: cast only where the dtypes differ."""
     return x if x_dtype == dtype else f"{_CTOR[dtype]}({x})"
@@ -200,7 +206,7 @@ def _lane_combine(reds, buffered):
     independent of threads), and LLVM runs the lanes in one vector register."""
     out = [f"m8 = (be - bb) & {-LANES}"]
     for j in buffered:
-        init = _init_literal(reds[j], _acc_dtype(reds[j]))
+        init = _identity(reds[j], _acc_dtype(reds[j]))
         out.extend(f"x{j}_{k} = {init}" for k in range(LANES))
     out.append(f"for jj in range(0, m8, {LANES}):")
     for j in buffered:
@@ -280,7 +286,7 @@ def _row_block_lines(group, lmasks, vector):
               f"{ind}    hi = ((c + 1) * n0) // C"]
     for j, r in enumerate(reds):
         lines += [f"{ind}    for jj in range({ROW_BLOCK} * n1):",
-                  f"{ind}        e{j}[jj] = {_init_literal(r, _acc_dtype(r))}"]
+                  f"{ind}        e{j}[jj] = {_identity(r, _acc_dtype(r))}"]
     lines += [f"{ind}    for i0 in range(lo, hi, {ROW_BLOCK}):",
               f"{ind}        o = i0 * n1",
               f"{ind}        nr = min(i0 + {ROW_BLOCK}, hi) - i0"]
@@ -417,9 +423,9 @@ def _open_accs(kl, level, pad, stage=None):
         if stage not in (None, red_stage[j]):
             continue
         if levels[j] == level and level < R:
-            lines.append(f"{pad}r{j} = {_init_literal(r, _acc_dtype(r))}")
+            lines.append(f"{pad}r{j} = {_identity(r, _acc_dtype(r))}")
         if lane_red.get(j) == level:
-            lines.extend(f"{pad}r{j}_{k} = {_init_literal(r, _acc_dtype(r))}"
+            lines.extend(f"{pad}r{j}_{k} = {_identity(r, _acc_dtype(r))}"
                          for k in range(n_lanes))
 
 
@@ -618,7 +624,7 @@ def _chunk_lines(kl):
         lines.append(f"{pad}t{k} = np.empty(n1, {_NP[v.dtype]})")
     for j, r in enumerate(reds):
         if partial[j]:
-            lines.append(f"{pad}p{j}[c] = {_init_literal(r, _acc_dtype(r))}")
+            lines += [pad + ln for ln in _each_kept(kl.rmasks[j], _partial_init_lines(j, r))]
 
     _open_accs(kl, 0, pad)
     if staged:
@@ -652,7 +658,14 @@ def _each_kept(mask, body):
 
 def _identity_lines(j, r):
     """Mode 1's body for output element `idx` of direct reduction j: its identity."""
-    return lambda idx: [f"q{j}[{', '.join(idx)}] = {_init_literal(r, r.outputs[0].dtype)}"]
+    return lambda idx: [f"q{j}[{', '.join(idx)}] = {_identity(r, r.outputs[0].dtype)}"]
+
+
+def _partial_init_lines(j, r):
+    """The start of a chunk (c) for element `idx` of reduction j's partials: the identity.
+    (``p<j>[c] = 0.0`` on a 2-D p<j> is a slice assignment, which Numba lowers as a
+    broadcasting loop of its own.)"""
+    return lambda idx: [f"p{j}[{', '.join(['c'] + idx[1:])}] = {_identity(r, _acc_dtype(r))}"]
 
 
 def _combine_lines(j, r):
@@ -660,7 +673,7 @@ def _combine_lines(j, r):
     per-chunk partials p<j>: their combination in chunk order."""
     def body(idx):
         q, p = ", ".join(idx), ", ".join(["cc"] + idx[1:])
-        return [f"t = {_init_literal(r, _acc_dtype(r))}",
+        return [f"t = {_identity(r, _acc_dtype(r))}",
                 "for cc in range(C):",
                 f"    t = {_combine(r, 't', f'p{j}[{p}]')}",
                 f"q{j}[{q}] = t"]

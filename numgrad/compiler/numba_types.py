@@ -15,7 +15,11 @@ The rules (Numba 0.6x's typing, checked by tests/test_numba_types.py against Num
 - int32: arithmetic promotes to int64, so only a plain value is an int32;
 - ``x if c else y`` with x and y of the type and a bool c gives the type;
 - a vecmath wrapper ``vmc.<name>_f32(...)`` / ``_f64(...)`` of values of the type gives the
-  type: the wrapper casts its result (compiler/vecmath_calls.py).
+  type: the wrapper casts its result (compiler/vecmath_calls.py);
+- for float32 and float64, ``abs`` and the scalar helpers of kernels/cpu/scalar.py's
+  SAME_FLOAT_TYPE (NumPy's one-argument ufuncs) of a value of the type give the type;
+- a constructor of the type (``np.float32(...)``, which a Cast writes) of one value of any
+  type gives the type.
 
 Anything else keeps its cast: a literal (Numba types ``0.5`` as float64 and ``2`` as int64),
 a scalar helper (``sigmoid`` of a float32 returns float64), a comparison, mixed dtypes, bool
@@ -26,9 +30,12 @@ import re
 
 import numpy as np
 
+from ..kernels.cpu.scalar import SAME_FLOAT_TYPE
+
 __all__ = ["keeps_dtype"]
 
-_TOKEN = re.compile(r"vmc\.\w+|[A-Za-z_]\w*|\S")
+_TOKEN = re.compile(r"(?:vmc|np)\.\w+|[A-Za-z_]\w*|\S")
+_SAME_FLOAT = frozenset(SAME_FLOAT_TYPE + ("abs",))
 _ARITH = {"f": "+-*/", "c": "+-*/"}
 
 
@@ -44,24 +51,24 @@ def _operators(dtype):
 
 
 def _symbols(expr, operand_dtypes, dtype):
-    """`expr` as a string of symbols: X a value of `dtype`, B a bool value, F a vecmath wrapper
-    of `dtype`'s width, I / E the ``if`` / ``else`` of a conditional, and the punctuation
-    ``( ) , + - * /``; None if it has anything else (a literal, another name, an operator
-    such as ``>``)."""
+    """`expr` as a string of symbols: X a value of `dtype`, B a bool value, Y a value of
+    another dtype, F a function whose result has its arguments' type (a vecmath wrapper of
+    `dtype`'s width, a SAME_FLOAT_TYPE helper), K `dtype`'s constructor, I / E the ``if`` /
+    ``else`` of a conditional, and the punctuation ``( ) , + - * /``; None if it has
+    anything else (a literal, another function, an operator such as ``>``)."""
     width = f"_f{dtype.itemsize * 8}" if dtype.kind == "f" else None
     out = []
     for tok in _TOKEN.findall(expr):
         if tok in operand_dtypes:
             dt = operand_dtypes[tok]
-            if dt == dtype:
-                out.append("X")
-            elif dt == np.bool_:
-                out.append("B")
-            else:
-                return None
+            out.append("X" if dt == dtype else "B" if dt == np.bool_ else "Y")
         elif tok.startswith("vmc."):
             if width is None or not tok.endswith(width):
                 return None
+            out.append("F")
+        elif tok == f"np.{dtype.name}":
+            out.append("K")
+        elif tok in _SAME_FLOAT and width is not None:
             out.append("F")
         elif tok in ("if", "else"):
             out.append("I" if tok == "if" else "E")
@@ -81,7 +88,8 @@ def keeps_dtype(expr, operand_dtypes, dtype):
     if s is None:
         return False
     cls = re.escape(ops)
-    steps = [(re.compile(r"F\(X(,X)*\)"), "X"), (re.compile(r"\(X\)"), "X"),
+    steps = [(re.compile(r"F\(X(,X)*\)"), "X"), (re.compile(r"K\([XYB]\)"), "X"),
+             (re.compile(r"\(X\)"), "X"),
              (re.compile(r"XIBEX"), "X")]
     if ops:
         steps += [(re.compile(f"X[{cls}]X"), "X"),
