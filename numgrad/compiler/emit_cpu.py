@@ -248,20 +248,18 @@ def _row_block_lines(group, lmasks, vector):
     cut into blocks of ROW_BLOCK rows, and a block's rows * n1 elements are one flat loop.
     A row broadcast along dim 0 (a bias) is read from a buffer holding ROW_BLOCK copies of
     it, filled once per call, a column broadcast along dim 1 from a buffer holding each of the
-    block's values n1 times, filled per block; whole arrays are read and written through flat
-    views.  A sum
+    block's values n1 times, filled per block; whole arrays (every output) are passed flat
+    (_kernel_spec: no reshape for Numba to lower in the kernel).  A sum
     over the rows accumulates into ROW_BLOCK rows of accumulators (element jj of a block
     into e{j}[jj]), added up row by row into the chunk's partial at the end of each chunk."""
     ind = "    "
     reds = group.reductions
-    lines = [f"{ind}w{j}f = w{j}.reshape(-1)" for j in range(len(group.outputs))]
-    lines += [f"{ind}e{j} = np.empty({ROW_BLOCK} * n1, {_NP[_acc_dtype(r)]})"
-              for j, r in enumerate(reds)]
+    lines = [f"{ind}e{j} = np.empty({ROW_BLOCK} * n1, {_NP[_acc_dtype(r)]})"
+             for j, r in enumerate(reds)]
     loads, fills = [], []
     for j, (v, m) in enumerate(zip(group.loads, lmasks)):
         if m == [True, True]:
-            lines.append(f"{ind}a{j}f = a{j}.reshape(-1)")
-            loads.append(f"l{j} = a{j}f[uf]")
+            loads.append(f"l{j} = a{j}[uf]")
         elif m[0]:          # a column: its block's values, each n1 times
             lines.append(f"{ind}b{j} = np.empty({ROW_BLOCK} * n1, {_NP[v.dtype]})")
             fills += ["for r in range(nr):", f"    cv{j} = a{j}[i0 + r, 0]",
@@ -277,7 +275,7 @@ def _row_block_lines(group, lmasks, vector):
     names.update({v.id: f"l{j}" for j, v in enumerate(group.loads)})
     body = ["uf = np.uint64(o + jj)", "ub = np.uint64(jj)"] + elementwise_body(
         group, names, None, lmasks, vector, load_ids=(), extra=loads)
-    body += [f"w{j}f[uf] = {names[v.id]}" for j, v in enumerate(group.outputs)]
+    body += [f"w{j}[uf] = {names[v.id]}" for j, v in enumerate(group.outputs)]
     body += [f"e{j}[ub] = e{j}[ub] + "
              f"{_as(_acc_dtype(r), names[data_inputs(r)[0].id], data_inputs(r)[0].dtype)}"
              for j, r in enumerate(reds)]
@@ -752,8 +750,12 @@ def _kernel_spec(kl, source):
         gathered = group.gathered[loads[j].id][0]
         load_shapes[j] = (gathered.shape[0],) + tuple(d for d, m in zip(dims, tmask) if m)
         index_shapes.append(shape_for(imask))
-    spec = KernelSpec(source, R, dims, load_shapes,
-                      [shape_for(m) for m in omasks], red_shapes, part_shapes,
+    out_shapes = [shape_for(m) for m in omasks]
+    if row_blocked:         # whole arrays flat (_row_block_lines)
+        flat = (int(np.prod(dims, dtype=np.int64)),)
+        load_shapes = [flat if m == [True, True] else s for s, m in zip(load_shapes, lmasks)]
+        out_shapes = [flat] * len(out_shapes)
+    spec = KernelSpec(source, R, dims, load_shapes, out_shapes, red_shapes, part_shapes,
                       [_acc_dtype(r) for r in reds], any(partial), counts)
     spec.index_shapes, spec.row_blocked = index_shapes, row_blocked
     return spec
