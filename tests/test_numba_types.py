@@ -10,8 +10,8 @@ from numba import from_dtype, njit
 
 import numgrad as ng
 from numgrad.compiler.emit_cpu import emit_group
-from numgrad.compiler.numba_types import keeps_dtype
-from numgrad.kernels.cpu.scalar import SAME_FLOAT_TYPE
+from numgrad.compiler.numba_types import SAME_FLOAT_TYPE, keeps_dtype
+from numgrad.kernels.cpu import scalar
 
 from plan_checks import plan_of
 
@@ -53,6 +53,7 @@ def _numba_types(exprs, dt):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_same_float_type_helpers_keep_the_width(dtype):
     dt = np.dtype(dtype)
+    assert set(SAME_FLOAT_TYPE) <= set(scalar.__all__)
     exprs = [f"{name}(a)" for name in SAME_FLOAT_TYPE]
     operands = {"a": dt}
     assert all(keeps_dtype(e, operands, dt) for e in exprs)

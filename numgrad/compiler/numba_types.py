@@ -16,8 +16,8 @@ The rules (Numba 0.6x's typing, checked by tests/test_numba_types.py against Num
 - ``x if c else y`` with x and y of the type and a bool c gives the type;
 - a vecmath wrapper ``vmc.<name>_f32(...)`` / ``_f64(...)`` of values of the type gives the
   type: the wrapper casts its result (compiler/vecmath_calls.py);
-- for float32 and float64, ``abs`` and the scalar helpers of kernels/cpu/scalar.py's
-  SAME_FLOAT_TYPE (NumPy's one-argument ufuncs) of a value of the type give the type;
+- for float32 and float64, ``abs`` and the scalar helpers SAME_FLOAT_TYPE names (NumPy's
+  one-argument ufuncs) of a value of the type give the type;
 - a constructor of the type (``np.float32(...)``, which a Cast writes) of one value of any
   type gives the type.
 
@@ -30,9 +30,16 @@ import re
 
 import numpy as np
 
-from ..kernels.cpu.scalar import SAME_FLOAT_TYPE
+__all__ = ["keeps_dtype", "SAME_FLOAT_TYPE"]
 
-__all__ = ["keeps_dtype"]
+# The scalar helpers of kernels/cpu/scalar.py whose result has the type of their float32 or
+# float64 argument (each is NumPy's one-argument ufunc, which keeps a float's width).  Listed
+# here, not imported from there: importing the helpers imports Numba's typing templates,
+# which a process that only loads cached kernels never needs (W3's warm first call took
+# 0.085 s instead of 0.045 s).  tests/test_numba_types.py checks each against Numba.
+SAME_FLOAT_TYPE = ("exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "sqrt", "floor",
+                   "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "ceil",
+                   "rint")
 
 _TOKEN = re.compile(r"(?:vmc|np)\.\w+|[A-Za-z_]\w*|\S")
 _SAME_FLOAT = frozenset(SAME_FLOAT_TYPE + ("abs",))

@@ -46,12 +46,6 @@ sinh, cosh = _numpy_scalar(np.sinh), _numpy_scalar(np.cosh)
 asinh, acosh, atanh = (_numpy_scalar(f) for f in (np.arcsinh, np.arccosh, np.arctanh))
 ceil, rint = _numpy_scalar(np.ceil), _numpy_scalar(np.rint)
 isnan, isinf, isfinite = (_numpy_scalar(f) for f in (np.isnan, np.isinf, np.isfinite))
-# The helpers above whose result has the type of their float32 or float64 argument (NumPy's
-# one-argument ufuncs keep a float's width): a kernel calling them on a value of its own dtype
-# needs no cast (compiler/numba_types.py; tests/test_numba_types.py checks each).
-SAME_FLOAT_TYPE = ("exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "sqrt", "floor",
-                   "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "ceil",
-                   "rint")
 
 
 @register_jitable
