@@ -494,6 +494,9 @@ def parse_args(argv=None):
     ap.add_argument("--variants", action="store_true",
                     help="each workload written in other plausible ways, with each "
                          "formulation's time over the workload's best (bench_variants.py)")
+    ap.add_argument("--why", action="store_true",
+                    help="with --variants: each formulation's per-round times and its plan's "
+                         "measured choices (threads, BLAS threads, inter-op, lanes)")
     return ap.parse_args(argv)
 
 
@@ -505,7 +508,7 @@ def main(argv=None):
         if args.only:
             wanted = [w.strip() for w in args.only.split(",")]
             names = [n for n in names if any(n.startswith(w) for w in wanted)]
-        rows = bench_variants.run(names, args.quick)
+        rows = bench_variants.run(names, args.quick, args.why)
         bench_variants.print_table(rows)
         if args.json:
             with open(args.json, "w") as f:

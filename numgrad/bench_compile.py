@@ -16,6 +16,11 @@ Columns (seconds of the first call, planning included, Python start and imports 
 (another branch, say), alternating with this one's for each workload and repeat, so that a
 busy machine slows both alike; the table then has a row per checkout.  Min and median over
 the repeats.
+
+``--warm`` measures only the two warm columns, many times cheaper: each checkout fills its
+own cache once per workload (a cold call, not reported), then the repeats alternate between
+checkouts, and each cell gives the call's wall seconds and its process CPU seconds (which a
+loaded machine inflates less: the call's threads wait for a core without using one).
 """
 import argparse
 import os
@@ -49,12 +54,13 @@ BUILD = {
            "call = lambda: fn(*vals)"),
     "W7": "import numgrad.bench_loops as b; x0, t = b.problem(); call = b.numgrad_call(x0, t)",
 }
-TIMED = "\nimport time\nt0 = time.perf_counter()\ncall()\nprint(time.perf_counter() - t0)\n"
+TIMED = ("\nimport time\nt0, c0 = time.perf_counter(), time.process_time()\ncall()\n"
+         "print(time.perf_counter() - t0, time.process_time() - c0)\n")
 
 
-def first_call(name, root, cache_dir, compile_at_once):
+def first_call(name, root, cache_dir, compile_at_once, cpu=False):
     """Seconds of `name`'s first call on the cpu backend in a fresh process importing numgrad
-    from `root`."""
+    from `root` (with `cpu`: (wall, process CPU) seconds)."""
     env = dict(os.environ, NUMGRAD_CACHE_DIR=cache_dir, PYTHONPATH=root, NUMGRAD_BACKEND="cpu")
     env.pop("NUMGRAD_INTERPRET_CALLS", None)
     env.pop("NUMGRAD_BACKGROUND_COMPILE", None)
@@ -64,7 +70,8 @@ def first_call(name, root, cache_dir, compile_at_once):
                          text=True, env=env, cwd=tempfile.gettempdir())
     if out.returncode:
         raise RuntimeError(f"{name} ({root}): {out.stderr}")
-    return float(out.stdout.strip().splitlines()[-1])
+    wall, cpu_seconds = (float(x) for x in out.stdout.strip().splitlines()[-1].split())
+    return (wall, cpu_seconds) if cpu else wall
 
 
 def _copy_vecmath_wrappers(src, dst):
@@ -112,6 +119,36 @@ def run(names, repeats=3, roots=(HERE,), out=print):
     return results
 
 
+def run_warm(names, repeats=3, roots=(HERE,), out=print):
+    """{(workload, root): [((wall, cpu) warm, (wall, cpu) warm defaults) per repeat]}: each
+    checkout's cache filled once per workload, then warm calls alternating checkouts."""
+    results = {}
+    with tempfile.TemporaryDirectory() as top:
+        for name in names:
+            caches = {}
+            for k, root in enumerate(roots):
+                caches[root] = os.path.join(top, f"{k}-{name.split()[0]}")
+                os.makedirs(caches[root])
+                first_call(name, root, caches[root], True)          # fills it
+            for _ in range(repeats):
+                for root in roots:
+                    results.setdefault((name, root), []).append(
+                        (first_call(name, root, caches[root], True, cpu=True),
+                         first_call(name, root, caches[root], False, cpu=True)))
+            for root in roots:
+                out(_warm_row(name, root, results[(name, root)], len(roots) > 1))
+    return results
+
+
+def _warm_row(name, root, samples, label):
+    cells = [f"{name:11s}"] + ([f"{os.path.basename(root.rstrip('/')):>14s}"] if label else [])
+    for column in range(2):
+        for k in range(2):
+            xs = [s[column][k] for s in samples]
+            cells.append(f"{min(xs):6.3f} {statistics.median(xs):6.3f}")
+    return " | ".join(cells)
+
+
 def _row(name, root, samples, label):
     cells = [f"{name:11s}"] + ([f"{os.path.basename(root.rstrip('/')):>14s}"] if label else [])
     for k in range(len(samples[0])):
@@ -125,12 +162,21 @@ def main(argv=None):
     ap.add_argument("--only", help="comma-separated workloads (prefix match)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--compare", help="another numgrad checkout, measured alternately")
+    ap.add_argument("--warm", action="store_true",
+                    help="only the warm columns, wall and CPU seconds (see the docstring)")
     args = ap.parse_args(argv)
     names = list(BUILD)
     if args.only:
         wanted = [w.strip() for w in args.only.split(",")]
         names = [n for n in names if any(n.startswith(w) for w in wanted)]
     roots = (args.compare, HERE) if args.compare else (HERE,)
+    if args.warm:
+        print("seconds of the first call in a fresh process, min and median of "
+              f"{args.repeats}: warm wall | warm CPU | warm defaults wall | warm defaults CPU")
+        print("load average: %.2f %.2f %.2f" % os.getloadavg())
+        run_warm(names, args.repeats, roots)
+        print("load average: %.2f %.2f %.2f" % os.getloadavg())
+        return
     print("seconds of the first call in a fresh process, min and median of "
           f"{args.repeats}: cold (empty cache, compile at once) | warm (filled cache) | "
           "first (empty cache, defaults) | cold kernels (cold with the vecmath wrappers "

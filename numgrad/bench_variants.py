@@ -4,13 +4,19 @@
 each formulation (loss and all gradients in one call) and its ratio to the workload's fastest
 formulation.  The target is every formulation within 1.2x of the best: speed must not depend
 on how a formula is written.  Each variant computes the workload's loss and gradients (checked
-against the workload's NumPy reference), from the workload's own data.
+against the workload's NumPy reference), from the workload's own data.  The formulations of a
+workload are timed in one process, call by call in rotating order (`interleaved`), after a
+warm-up that lets each plan make its measured choices; ``--why`` also prints each one's
+spread of call times and its plan's choices (threads per kernel, BLAS threads, inter-op,
+lanes) with the times of the trial behind each (backends/cpu_summary.measured_choices).
 
 Variants differ in association, ``**`` against products, ``x / y`` against ``x * (1 / y)``,
 ``reduce_mean`` against ``reduce_sum / n``, ``square(x)`` against ``x * x``, ``where`` masks
 against multiplication by a 0/1 mask, ``expand_dims`` against ``x[:, None]``, fused library
 ops against their expansion.
 """
+import time
+
 import numpy as np
 
 from . import bench as B
@@ -125,32 +131,84 @@ def _reference(name, data):
     return np_fn(*data)
 
 
-def run(names=None, quick=False, out=print):
-    """Per workload and variant: median ms and ratio to the workload's best variant."""
+def run(names=None, quick=False, why=False):
+    """Per workload and variant: median ms and ratio to the workload's best variant.  With
+    `why`, each row also holds its calls' ms, their 10th, 25th and 90th percentile and the
+    plan's measured choices after the
+    warm-up and after the timings (cpu_summary.measured_choices)."""
     import numgrad as ng
     rows = []
     for name in names or list(VARIANTS):
-        times = []
+        timed = []
         for label, build in VARIANTS[name]:
             ng.reset_default_graph()
             fetches, feeds, data = build(ng)
-            fn = ng.Session().make_callable(fetches, feeds)
+            sess = ng.Session()
+            fn = sess.make_callable(fetches, feeds)
             got = fn(*data)
             B.check(got, _reference(name, data),
                     1e-3 if name in ("W2", "W3") else 1e-8)
             B.warm_up(fn, data)
-            times.append((label, fn, data))
-        # interleave the timings so that a noisy machine slows every variant alike
-        ms = {label: [] for label, _, _ in times}
-        for _ in range(2 if quick else 5):
-            for label, fn, data in times:
-                ms[label].append(B.median_time(fn, *data, repeat=3, min_time=0.05) * 1e3)
+            plan = _plan(sess, fetches, feeds, data) if why else None
+            timed.append((label, fn, data, plan, _choices(plan)))
+        seconds = interleaved([(fn, data) for _, fn, data, *_ in timed],
+                              0.1 if quick else ROUND_SECONDS)
+        ms = {label: [t * 1e3 for t in calls] for (label, *_), calls in zip(timed, seconds)}
         med = {label: float(np.median(v)) for label, v in ms.items()}
         best = min(med.values())
-        for label, _, _ in times:
-            rows.append({"workload": name, "variant": label, "ms": med[label],
-                         "over_best": med[label] / best})
+        for label, _, _, plan, warmed in timed:
+            row = {"workload": name, "variant": label, "ms": med[label],
+                   "over_best": med[label] / best}
+            if why:
+                row.update(calls=len(ms[label]), call_ms=ms[label],
+                           spread=[float(np.percentile(ms[label], q)) for q in (10, 25, 90)],
+                           warmed=warmed, choices=_choices(plan))
+            rows.append(row)
     return rows
+
+
+ROUND_SECONDS = 0.25        # per variant: its calls take at least this long in all
+MIN_ROUNDS = 15
+MAX_ROUNDS = 20000
+
+
+def interleaved(calls, seconds, min_rounds=MIN_ROUNDS, max_rounds=MAX_ROUNDS,
+                clock=time.perf_counter):
+    """Per (fn, args) of `calls`, the seconds of each of its calls.  A round makes one call of
+    each, starting one later each round, for at least `min_rounds` rounds and until
+    `seconds` per callable have passed, so that a burst of another process's load lands on
+    every callable alike (before: rounds of 50 ms a callable).  This does not remove the
+    noise of a VM whose calls each run either alone on a core or sharing it (two modes,
+    about 1.8x apart at load 6 on 2 cores: docs/benchmarks.md); the 25th percentiles
+    that `print_table` also compares (with ``--why``) are less exposed to it."""
+    per = [[] for _ in calls]
+    k = len(calls)
+    end = clock() + seconds * k
+    r = 0
+    while r < min_rounds or (r < max_rounds and clock() < end):
+        for j in range(k):
+            i = (j + r) % k
+            fn, args = calls[i]
+            t0 = clock()
+            fn(*args)
+            per[i].append(clock() - t0)
+        r += 1
+    return per
+
+
+def _plan(sess, fetches, feeds, data):
+    """The CompiledPlan that the variant's callable runs (one more call, as the callable's)."""
+    cp = sess._compiled_plan(fetches, dict(zip(feeds, data)))    # as tests/plan_checks.py
+    return None if isinstance(cp, str) else cp
+
+
+def _choices(plan):
+    """The plan's measured choices as (what, choice, trial ms or None) rows; [] without."""
+    if plan is None:
+        return []
+    from .backends.cpu_summary import measured_choices
+    return [(what, choice, None if trial is None else [t * 1e3 for t in trial])
+            for what, choice, trial in measured_choices(plan)]
 
 
 def print_table(rows, out=print):
@@ -158,7 +216,37 @@ def print_table(rows, out=print):
     for r in rows:
         ms = f"{r['ms']:.3f}" if r["ms"] >= 0.1 else f"{r['ms'] * 1e3:.2f} us"
         out(f"{r['workload']:<12}{r['variant']:<34}{ms:>10}{r['over_best']:>8.2f}")
+        if "calls" in r:
+            _print_why(r, out)
     worst = {}
     for r in rows:
         worst[r["workload"]] = max(worst.get(r["workload"], 0), r["over_best"])
     out("worst / best per workload: " + ", ".join(f"{k} {v:.2f}" for k, v in worst.items()))
+    if rows and "spread" in rows[0]:
+        out("the same on 25th percentiles (calls slowed by another process left out): " +
+            ", ".join(f"{k} {v:.2f}" for k, v in _quarter_ratios(rows).items()))
+
+
+def _quarter_ratios(rows):
+    """Per workload, its slowest formulation's 25th percentile over its fastest one's."""
+    got = {}
+    for r in rows:
+        got.setdefault(r["workload"], []).append(r["spread"][1])
+    return {k: max(v) / min(v) for k, v in got.items()}
+
+
+def _print_why(row, out):
+    """A variant's calls and its measured choices: after the timings, and what they were
+    after the warm-up where that differs."""
+    lo, quarter, hi = row["spread"]
+    out(f"    {row['calls']} calls, 10th-90th percentile {lo:.3f}-{hi:.3f} ms, 25th {quarter:.3f}")
+    before = {what: (choice, trial) for what, choice, trial in row["warmed"]}
+    for what, choice, trial in row["choices"]:
+        text = f"    {what}: {choice}"
+        if trial is not None:
+            text += f" (trial {trial[0]:.3f} against {trial[1]:.3f} ms)"
+        was = before.get(what)
+        if was is not None and was != (choice, trial):
+            text += f"; after the warm-up: {was[0]}" + (
+                f" ({was[1][0]:.3f} against {was[1][1]:.3f} ms)" if was[1] else "")
+        out(text)

@@ -21,12 +21,13 @@ The policy (NUMGRAD_BLAS_THREADS=auto, the default):
 * A product of fewer than SMALL_MACS (2**24) multiply-adds runs on that one thread.
 * A larger one may use up to min(ng.get_num_threads(), the user's BLAS count) threads; numgrad's
   own pool is idle while a matmul step runs (steps run one after another), so the two pools
-  never run at once.  Whether threads pay is measured per matmul step, as for fused kernels
-  (backends/cpu_runners.py THREAD_TRIALS): one-thread and threaded runs alternate until TRIALS of each
-  decide, a threaded run slower than twice the one-thread time decides at once, a threaded
-  run later slower than twice its trial time (a core became busy) starts a new trial, and the
-  choice is measured again every RECHECK runs.  The results do not depend on the choice
-  (OpenBLAS splits the output, not the sum, between its threads).
+  never run at once.  Whether threads pay is measured per matmul step, as for fused kernels,
+  by measured_choice.py: one-thread and threaded runs alternate until TRIALS of each decide,
+  two threaded runs slower than twice the one-thread time decide for one thread at once,
+  the chosen way's runs drifting well above its trial time (a core became busy) start a new
+  trial, and the choice is measured again after 25 runs, then less and less often.  The
+  results do not depend on the choice (OpenBLAS splits the output, not the sum, between its
+  threads).
 
 NUMGRAD_BLAS_THREADS=<n> (an integer >= 1) instead runs every BLAS call of numgrad's runs with
 n threads (1: the old OPENBLAS_NUM_THREADS=1 advice, for numgrad's calls only).
@@ -44,13 +45,11 @@ import os
 import threading
 import time
 
-from . import config, threads
+from . import config, measured_choice, threads
 
 ENV = "NUMGRAD_BLAS_THREADS"
 SMALL_MACS = 1 << 24        # fewer multiply-adds: one thread (see the module docstring)
-TRIALS = 3
-RECHECK = 1000
-SLOWER = 2.0                # a threaded run this many times the one-thread time: serial
+TRIALS = measured_choice.TRIALS
 BLAS_OPS = ("MatMul", "BatchMatMulV2")
 # Ops whose cpu kernels split their work across numgrad's threads and call BLAS from each: a
 # run with one gets BLAS at one thread (begin/end) like a run with a matmul, so the two pools
@@ -181,16 +180,24 @@ def matmul_macs(vals, attrs):
 class MatmulSite:
     """The thread choice for one matmul step of a plan: call it instead of the op's compute.
 
-    seen_threads: the BLAS thread count of its last call (None before; tests read it)."""
+    choice: its measured_choice.MeasuredChoice (bold: threaded).  seen_threads: the BLAS
+    thread count of its last call (None before; tests read it)."""
 
-    __slots__ = ("pays", "trial", "runs", "best", "seen_threads")
+    __slots__ = ("choice", "seen_threads")
 
     def __init__(self):
-        self.pays = None            # (threads, whether they were faster), once measured
-        self.trial = ([], [])       # one-thread and threaded seconds of the running trial
-        self.runs = 0
-        self.best = 0.0             # fastest threaded trial run
+        self.choice = measured_choice.MeasuredChoice()
         self.seen_threads = None
+
+    @property
+    def pays(self):
+        """None before a verdict, else (threads, whether they were faster)."""
+        return self.choice.verdict
+
+    @property
+    def last_trial(self):
+        """The fastest (one-thread, threaded) seconds of the last trial, None before one."""
+        return self.choice.last_trial
 
     def __call__(self, compute, vals, attrs):
         # (a thread limited to one, such as a lane of a dispatched run, keeps BLAS at one)
@@ -201,18 +208,16 @@ class MatmulSite:
                 self.seen_threads = _current_threads()
             return compute(vals, attrs)
         n = _cap
-        pays = self.pays
-        self.runs += 1
-        if pays is None or pays[0] != n or self.runs > RECHECK:
-            return self._trial(compute, vals, attrs, n)
-        if not pays[1]:
+        choice = self.choice
+        threaded = choice.pick(n)
+        t0 = _clock()
+        if threaded:
+            res = self._threaded(compute, vals, attrs, n)
+        else:
             if TRACE:
                 self.seen_threads = _current_threads()
-            return compute(vals, attrs)
-        t0 = _clock()
-        res = self._threaded(compute, vals, attrs, n)
-        if _clock() - t0 > SLOWER * self.best:      # a core got busy: measure again
-            self.pays = None
+            res = compute(vals, attrs)
+        choice.done(threaded, _clock() - t0)
         return res
 
     def _threaded(self, compute, vals, attrs, n):
@@ -223,24 +228,6 @@ class MatmulSite:
             return compute(vals, attrs)
         finally:
             _set_all(1)
-
-    def _trial(self, compute, vals, attrs, n):
-        serial, threaded = self.trial
-        t0 = _clock()
-        if len(serial) <= len(threaded):
-            if TRACE:
-                self.seen_threads = _current_threads()
-            res = compute(vals, attrs)
-            serial.append(_clock() - t0)
-            return res
-        res = self._threaded(compute, vals, attrs, n)
-        threaded.append(_clock() - t0)
-        if len(threaded) >= TRIALS or threaded[-1] > SLOWER * min(serial):
-            self.pays = (n, min(threaded) < min(serial))
-            self.best = min(threaded)
-            self.runs = 0
-            self.trial = ([], [])
-        return res
 
 
 TRACE = False               # tests: MatmulSite records seen_threads

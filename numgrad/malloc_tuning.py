@@ -21,7 +21,6 @@ size, and memory kept mapped after it was freed made a worker with a 400 MB limi
 good (examples/dask_logistic_regression.py hung).
 """
 import ctypes
-import ctypes.util
 import threading
 
 from . import config
@@ -36,9 +35,12 @@ _done = False
 
 
 def _glibc_mallopt():
-    """glibc's mallopt, or None on another C library."""
+    """glibc's mallopt, or None on another C library.  It is looked up among the symbols the
+    process has loaded (its C library's among them), not by ctypes.util.find_library, which
+    runs ``ldconfig -p`` in a subprocess: 4-12 ms of a warm first call on the loaded
+    development VM."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc = ctypes.CDLL(None)
         if not hasattr(libc, "gnu_get_libc_version"):
             return None
         fn = libc.mallopt

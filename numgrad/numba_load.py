@@ -30,13 +30,16 @@ then.  Measured with ``python -m numgrad.bench_compile`` (warm column); the modu
 a few of Numba's private cache attributes and falls back to Numba's load where any of them is
 missing.
 """
+import functools
 import logging
-import struct
 import threading
+
+from . import numba_rebuild
 
 log = logging.getLogger("numgrad.cache")
 
-__all__ = ["install", "load_overload", "preload", "unresolved_symbols", "elf_undefined_symbols"]
+__all__ = ["install", "load_overload", "preload", "preloading", "called_dispatchers",
+           "unresolved_symbols", "elf_undefined_symbols"]
 
 _lock = threading.Lock()
 _installed = False
@@ -78,10 +81,12 @@ def _numgrads(cache):
 _NEEDED = ("_index_key", "_cache_file", "_impl", "_enabled", "_guard_against_spurious_io_errors")
 
 
-def load_overload(cache, sig, target_context, numba_load):
+def load_overload(cache, sig, target_context, numba_load, index=None):
     """The compile result of `cache` (a Numba function cache) for `sig`, or None on a miss:
     loaded without the refresh where that is safe, else by `numba_load(sig,
-    target_context)` (Numba's own ``load_overload``)."""
+    target_context)` (Numba's own ``load_overload``).  `index` is the cache's index where
+    the caller has read it.  The entry is read and rebuilt by numba_rebuild.py (its
+    environments' modules not imported, its linking bitcode parsed only if needed)."""
     from numba.core import config
     from numba.core.runtime import rtsys
 
@@ -91,7 +96,8 @@ def load_overload(cache, sig, target_context, numba_load):
     with cache._guard_against_spurious_io_errors():
         if not cache._enabled:
             return None
-        data = cache._cache_file.load(cache._index_key(sig, target_context.codegen()))
+        key = cache._index_key(sig, target_context.codegen())
+        data = numba_rebuild.read_entry(cache._cache_file, key, index)
         if data is None:
             return None
         missing = unresolved_symbols(data)
@@ -99,7 +105,7 @@ def load_overload(cache, sig, target_context, numba_load):
             log.debug("numgrad: %s needs %s; loading with Numba's refresh",
                       cache._name, ", ".join(sorted(missing)[:5]))
             return numba_load(sig, target_context)
-        return cache._impl.rebuild(target_context, data)
+        return numba_rebuild.rebuild(cache, target_context, data)
     return None         # Numba's guard swallowed a spurious I/O error: a miss
 
 
@@ -137,7 +143,7 @@ def preload(dispatcher):
             if tuple(sig) in dispatcher.overloads:
                 continue
             try:
-                cres = load_overload(c, sig, ctx, _left_to_the_call)
+                cres = load_overload(c, sig, ctx, _left_to_the_call, index)
             except Exception as e:  # noqa: BLE001  (the call's load warns and recompiles)
                 log.debug("numgrad: no preload of %s: %s", c._name, e)
                 cres = None
@@ -151,6 +157,40 @@ def preload(dispatcher):
             dispatcher.add_overload(cres)
             loaded += 1
     return loaded
+
+
+def called_dispatchers(fn):
+    """The Numba functions with a cache that the Python function `fn` calls directly: the
+    globals its code names and the functions in its closure."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return []
+    found = [fn.__globals__.get(name) for name in code.co_names]
+    for cell in fn.__closure__ or ():
+        try:
+            found.append(cell.cell_contents)
+        except ValueError:          # an empty cell
+            pass
+    return [d for d in found if hasattr(getattr(d, "_cache", None), "_cache_file")
+            and hasattr(d, "overloads")]
+
+
+def preloading(fn):
+    """`fn` (a Python function calling Numba functions: an opaque kernel), with the cached
+    machine code of the Numba functions it calls (:func:`called_dispatchers`) preloaded
+    before its first call, so that their first calls do not enter Numba's compile path,
+    which first runs Numba's extension entry points (20-30 ms of W3's warm first call on the
+    loaded development VM, for its softmax kernel)."""
+    loaded = []
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        if not loaded:
+            for dispatcher in called_dispatchers(fn):
+                preload(dispatcher)
+            loaded.append(True)
+        return fn(*args, **kwargs)
+    return call
 
 
 def _left_to_the_call(sig, target_context):
@@ -197,27 +237,8 @@ def unresolved_symbols(data):
     return {n for n in names if not n.startswith("llvm.") and not ll.address_of_symbol(n)}
 
 
-_SHT_SYMTAB = 2
-
-
 def elf_undefined_symbols(obj):
     """The undefined symbols of the 64-bit little-endian ELF object `obj` (bytes), or None
     if it is not one.  Raises struct.error or ValueError if it is truncated."""
-    if obj[:4] != b"\x7fELF" or obj[4:6] != b"\x02\x01":
-        return None
-    shoff, = struct.unpack_from("<Q", obj, 0x28)
-    shentsize, shnum = struct.unpack_from("<HH", obj, 0x3A)
-    # (sh_name, sh_type, sh_flags, sh_addr, sh_offset, sh_size, sh_link, sh_info, ...)
-    sections = [struct.unpack_from("<IIQQQQII", obj, shoff + i * shentsize)
-                for i in range(shnum)]
-    out = set()
-    for _, kind, _, _, offset, size, link, _ in sections:
-        if kind != _SHT_SYMTAB:
-            continue
-        strings = sections[link][4]
-        for at in range(offset + 24, offset + size, 24):      # entry 0 is the null symbol
-            name, _info, _other, section = struct.unpack_from("<IBBH", obj, at)
-            if section == 0 and name:                           # SHN_UNDEF
-                start = strings + name
-                out.add(obj[start:obj.index(b"\0", start)].decode())
-    return out
+    symbols = numba_rebuild.elf_symbols(obj)
+    return None if symbols is None else symbols[0]

@@ -17,11 +17,20 @@ load through Numba's own path), and a process that only loads cached kernels nev
 (numba_load.py), so :func:`start` does not import anything: it makes the first refresh do
 the import first (a one-shot wrapper around ``BaseContext.refresh``, removed when it runs).
 Importing `numba.np.arraymath` eagerly cost a warm-cache first call 0.04-0.14 s.
+
+Numba also types an array argument of a kind its dispatcher has not seen yet with a Python
+function that first asks whether the array is a `numpy.ma.MaskedArray` (which it rejects).
+NumPy imports `numpy.ma` lazily, on that first question: 10-30 ms of a warm first call (its
+~16 first argument types; W3 on the loaded development VM).  No masked array can exist while
+`numpy.ma` is not imported, so :func:`start` registers an array typing that skips the
+question until then and is Numba's own function afterwards (:func:`typeof_ndarray`).
 """
 import importlib.util
 import os
 import sys
 import threading
+
+import numpy as np
 
 _started = False
 _lock = threading.Lock()
@@ -57,6 +66,7 @@ def start():
         if _started:
             return
         _started = True
+        _register_typeof_ndarray()
         if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
             return
         try:
@@ -101,3 +111,44 @@ def _import_arraymath():
         linalg.ensure_blas = real
     if getattr(arraymath, "ensure_blas", None) is ensure_blas:     # its own name for it
         arraymath.ensure_blas = real
+
+
+_numbas_typeof_ndarray = None
+
+
+def _register_typeof_ndarray():
+    """Register :func:`typeof_ndarray` as Numba's typing of np.ndarray values, if Numba's own
+    is the one it knows (by name) and numpy.ma is not imported yet."""
+    global _numbas_typeof_ndarray
+    if "numpy.ma" in sys.modules:
+        return
+    try:
+        from numba.core.typing.typeof import typeof_impl
+    except ImportError:
+        return
+    real = typeof_impl.dispatch(np.ndarray)
+    if getattr(real, "__name__", None) != "_typeof_ndarray":
+        return          # another Numba, or someone else's: left alone
+    _numbas_typeof_ndarray = real
+    typeof_impl.register(np.ndarray, typeof_ndarray)
+
+
+def typeof_ndarray(val, c):
+    """Numba's type of the array `val`: Numba's own typing once numpy.ma is imported, before
+    that the same answer without the masked-array check (there cannot be a masked array)."""
+    if "numpy.ma" in sys.modules:
+        return _numbas_typeof_ndarray(val, c)
+    return plain_array_type(val)
+
+
+def plain_array_type(val):
+    """Numba's type of `val`, an ndarray that is not a masked array (Numba's rules: its
+    dtype, dimensions, layout and whether it is writeable)."""
+    from numba.core import errors, types
+    from numba.np import numpy_support
+    try:
+        dtype = numpy_support.from_dtype(val.dtype)
+    except errors.NumbaNotImplementedError:
+        raise errors.NumbaValueError(f"Unsupported array dtype: {val.dtype}")
+    return types.Array(dtype, val.ndim, numpy_support.map_layout(val),
+                       readonly=not val.flags.writeable)

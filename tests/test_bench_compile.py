@@ -14,8 +14,9 @@ def test_every_workload_has_a_first_call_script():
 
 def test_first_call_in_a_fresh_process_and_its_row(tmp_path):
     # W4 with the defaults is interpreted: no compile, so this stays cheap
-    seconds = bench_compile.first_call("W4", bench_compile.HERE, str(tmp_path), False)
-    assert seconds > 0
+    seconds, cpu = bench_compile.first_call("W4", bench_compile.HERE, str(tmp_path), False,
+                                            cpu=True)
+    assert seconds > 0 and cpu > 0
     assert not list(tmp_path.glob("numgrad_k_*.py"))      # nothing compiled nor cached
     row = bench_compile._row("W4", "/x/main", [(1.0, 0.1, seconds), (3.0, 0.3, seconds)], True)
     cells = [c.split() for c in row.split("|")]
@@ -34,3 +35,12 @@ def test_cold_kernels_cache_keeps_only_the_vecmath_wrappers(tmp_path):
     bench_compile._copy_vecmath_wrappers(str(src), str(dst))
     assert sorted(p.name for p in dst.iterdir()) == ["__pycache__", "numgrad_k_aa.py"]
     assert [p.name for p in (dst / "__pycache__").iterdir()] == ["numgrad_k_aa.f-1.py311.nbi"]
+
+
+def test_the_warm_rows_give_wall_and_cpu_of_both_warm_columns():
+    samples = [((1.0, 0.5), (0.2, 0.1)), ((3.0, 1.5), (0.4, 0.3))]
+    row = bench_compile._warm_row("W6", "/x/warm1", samples, True)
+    cells = [c.split() for c in row.split("|")]
+    assert cells[:2] == [["W6"], ["warm1"]]
+    assert cells[2:] == [["1.000", "2.000"], ["0.500", "1.000"], ["0.200", "0.300"],
+                         ["0.100", "0.200"]]

@@ -25,3 +25,24 @@ def test_variant_computes_the_workload(workload, label, build):
 def test_every_workload_has_at_least_two_more_formulations():
     for w, vs in V.VARIANTS.items():
         assert len(vs) >= 3, w
+
+
+def test_interleaved_rounds_rotate_and_time_every_call():
+    # a fake clock: each call of callable i takes i + 1 units; the log records the order
+    now, log = [0.0], []
+
+    def make(i):
+        def fn(tag):
+            log.append(tag)
+            now[0] += i + 1
+        return fn, (i,)
+    seconds = V.interleaved([make(0), make(1), make(2)], seconds=20.0, min_rounds=2,
+                            clock=lambda: now[0])
+    # rounds of one call each, starting one later each round, until 3 * 20 units passed
+    assert log[:9] == [0, 1, 2, 1, 2, 0, 2, 0, 1]
+    assert len(log) == 3 * 10 and [len(s) for s in seconds] == [10, 10, 10]
+    assert [set(s) for s in seconds] == [{1.0}, {2.0}, {3.0}]
+    # at least min_rounds, however long the calls take
+    log.clear()
+    V.interleaved([make(0), make(1)], seconds=0.0, min_rounds=4, clock=lambda: now[0])
+    assert log == [0, 1, 1, 0, 0, 1, 1, 0]

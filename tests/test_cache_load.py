@@ -306,3 +306,83 @@ def test_preload_loads_what_resolves_and_leaves_the_rest_to_the_first_call(nrt_u
     broken = _FakeDispatcher(_payload(RESOLVED))
     broken._cache.rebuild = lambda ctx, data: 1 / 0   # the call's own load will warn
     assert numba_load.preload(broken) == 0 and broken.added == []
+
+
+# --- the Numba functions an opaque kernel calls are loaded before its first call ---------------
+HELPERS = ("from numba import njit\n\n\n"
+           "@njit(cache=True)\n"
+           "def cached(a):\n"
+           "    return a + 1.0\n\n\n"
+           "@njit\n"
+           "def uncached(a):\n"
+           "    return a - 1.0\n\n\n"
+           "def make(inner):\n"
+           "    def run(a):\n"
+           "        return inner(cached(uncached(a)))\n"
+           "    return run\n\n\n"
+           "run = make(cached)\n")
+
+
+def test_called_dispatchers_are_the_cached_globals_and_closure_functions(tmp_path):
+    from numgrad import cache, config
+    with config.override(NUMGRAD_CACHE_DIR=str(tmp_path)):
+        module = cache.load(HELPERS)
+    assert numba_load.called_dispatchers(module.run) == [module.cached, module.cached]
+    assert numba_load.called_dispatchers(module.make) == []
+    assert numba_load.called_dispatchers(len) == []
+
+
+def test_preloading_preloads_once_before_the_first_call(monkeypatch):
+    seen = []
+    monkeypatch.setattr(numba_load, "called_dispatchers", lambda fn: ["d1", "d2"])
+    monkeypatch.setattr(numba_load, "preload", lambda d: seen.append(d))
+    double = numba_load.preloading(lambda x: 2 * x)
+    assert seen == []
+    assert double(3) == 6 and seen == ["d1", "d2"]
+    assert double(4) == 8 and seen == ["d1", "d2"]
+
+
+SOFTMAX = (
+    "import sys, numpy as np, numgrad as ng\n"
+    "from numba.core import entrypoints\n"
+    "x = ng.placeholder(ng.float64, [3, 4])\n"
+    "v = np.arange(12.0).reshape(3, 4)\n"
+    "y = ng.Session(backend='cpu').run(ng.nn.softmax(x), {x: v})\n"
+    "e = np.exp(v - v.max(1, keepdims=True))\n"
+    "assert np.allclose(y, e / e.sum(1, keepdims=True))\n"
+    "print('entry-points-run' if entrypoints._already_initialized else 'no-entry-points')\n")
+
+
+def test_a_warm_process_runs_an_opaque_kernel_without_numbas_compile_path(tmp_path):
+    # once everything is cached (the first run saves what it compiles; the softmax kernel's
+    # own cache is beside its module), a process finds the kernel's machine code preloaded:
+    # its call skips Numba's compile path, which runs Numba's extension entry points first
+    _run(SOFTMAX, tmp_path)
+    assert _run(SOFTMAX, tmp_path) == ["no-entry-points"]
+
+
+# --- which kernels are saved, by their index files' names (cache.index_names) ------------------
+TWO_FUNCTIONS = ("import numpy as np\n"
+                 "from numba import njit\n\n\n"
+                 "@njit(cache=True)\n"
+                 "def first(a):\n"
+                 "    return a + 1.0\n\n\n"
+                 "@njit('float64(float64)', cache=True, nogil=True)\n"
+                 "def second(x):\n"
+                 "    return x * 2.0\n\n\n"
+                 "@njit\n"
+                 "def not_cached(x):\n"
+                 "    return x\n")
+
+
+def test_index_names_are_the_files_numba_saves(tmp_path):
+    import numpy as np
+    from numgrad import cache, config
+    key = cache.source_key(TWO_FUNCTIONS)
+    names = cache.index_names(key, TWO_FUNCTIONS)
+    assert [n.split(".")[1] for n in names] == ["first-5", "second-10"]
+    with config.override(NUMGRAD_CACHE_DIR=str(tmp_path)):
+        module = cache.load(TWO_FUNCTIONS)          # `second` compiles as its module runs
+        assert module.first(np.ones(2))[0] == 2.0
+    saved = sorted(p.name for p in (tmp_path / "__pycache__").glob("*.nbi"))
+    assert saved == sorted(names)

@@ -2,6 +2,11 @@
 
 Every gradient is compared with central finite differences (ng.test.compute_gradient), or with
 a value derived by hand / an independent NumPy formula -- never with numgrad's own output.
+
+Most checks are cases of a section (`_case`), each with its own test that asserts on its own
+Jacobians (tests/gradient_batch.py computes them).  The cases of a batched section (`_BATCHED`)
+are built into one graph and run by one pair of plans, so the section compiles a few kernels
+instead of two plans' kernels per case.
 """
 import math
 
@@ -12,6 +17,7 @@ from hypothesis import strategies as st
 
 import numgrad as ng
 from budget import cover, examples
+from gradient_batch import GradientBatch, assert_jacobians
 
 F64 = ng.float64
 TOL = 1e-6
@@ -50,19 +56,47 @@ def check_jacobians(inits, build, *, ph_shapes=None, y_shape=None, tol=TOL, delt
     return res
 
 
-def check_second(init, f, *, ph_shape=None, tol=1e-5, delta=DELTA):
-    """Jacobian of g = d sum(f(x))/dx (built by gradients of gradients) vs FD of g."""
-    init = np.asarray(init, dtype=np.float64)
-    x = _ph(init, ph_shape)
-    g, = ng.gradients(ng.reduce_sum(f(x)), x)
-    assert g is not None
-    g = ng.convert_to_tensor(g)
-    jt, jn = ng.test.compute_gradient(x, init.shape, g, init.shape, x_init_value=init,
-                                      delta=delta)
-    assert np.all(np.isfinite(jt))
-    np.testing.assert_allclose(jt, jn, rtol=0, atol=tol)
-    assert np.abs(jn).max() > 1e-3
-    return jt
+_SECTIONS = {}       # section -> {case name: (inits, build, GradientBatch.add's keywords)}
+# The sections whose cases share one graph: their loops merge (elementwise ops of a few shapes),
+# so one batch compiles much less code than its cases one by one.  The other sections' cases
+# bring loop nests of their own (reductions, broadcast gradients, gathers), which cost as much
+# batched as alone (CONTRIBUTING.md's test budget): each runs in a graph of its own.
+_BATCHED = {"unary", "none_dims", "second"}
+
+
+def _case(section, name, inits, build, **kw):
+    """Case `name` of `section`: y = build(*placeholders fed `inits`) (see GradientBatch.add)."""
+    cases = _SECTIONS.setdefault(section, {})
+    assert name not in cases, f"case {section}/{name} defined twice"
+    cases[name] = ([np.asarray(a, dtype=np.float64) for a in inits], build, kw)
+    return name
+
+
+def _second(f):
+    """y = d sum(f(x))/dx, built by gradients: its Jacobian is f's second derivative."""
+    def build(x):
+        g, = ng.gradients(ng.reduce_sum(f(x)), x)
+        assert g is not None, "no first gradient"
+        return g
+    return build
+
+
+@pytest.fixture(scope="module")
+def jacobians():
+    """jacobians(section, name): the case's [(analytic, numerical) per input], or the exception
+    it raised; a batched section is built and run once, on first use."""
+    done = {}
+
+    def get(section, name):
+        key = section if section in _BATCHED else (section, name)
+        if key not in done:
+            batch = GradientBatch(F64, delta=DELTA)
+            for case, (inits, build, kw) in _SECTIONS[section].items():
+                if section in _BATCHED or case == name:
+                    batch.add(case, inits, build, **kw)
+            done[key] = batch.jacobians()
+        return done[key][name]
+    return get
 
 
 def run(fetches, feeds=None):
@@ -109,18 +143,20 @@ _UNARY = [
 ]
 
 
-@pytest.mark.parametrize("name,fn,gen", _UNARY, ids=[u[0] for u in _UNARY])
-def test_unary_gradient(name, fn, gen):
-    check_jacobians([gen((2, 3))], fn)
+for _name, _fn, _gen in _UNARY:
+    _case("unary", _name, [_gen((2, 3))], _fn)
+for _name, _fn, _gen in _UNARY[:8]:
+    _case("unary", f"scalar-{_name}", [_gen(())], lambda x, fn=_fn: fn(x) * 3.0)
 
 
-@pytest.mark.parametrize("name,fn,gen", _UNARY[:8], ids=[u[0] for u in _UNARY[:8]])
-def test_unary_gradient_error_scalar(name, fn, gen):
-    x0 = gen(())
-    x = ng.placeholder(F64, [])
-    y = fn(x) * 3.0
-    err = ng.test.compute_gradient_error(x, (), y, (), x_init_value=x0, delta=DELTA)
-    assert err < TOL
+@pytest.mark.parametrize("name", [u[0] for u in _UNARY])
+def test_unary_gradient(jacobians, name):
+    assert_jacobians(jacobians("unary", name), tol=TOL)
+
+
+@pytest.mark.parametrize("name", [u[0] for u in _UNARY[:8]])
+def test_unary_gradient_error_scalar(jacobians, name):
+    assert_jacobians(jacobians("unary", f"scalar-{name}"), tol=TOL)
 
 
 _UNARY_DERIV = {
@@ -190,23 +226,34 @@ def _gen(kind, shape, seed):
 _BINARY_CELLS = cover(sorted(_BINARY), _BCAST_SHAPES, per_row=2)
 
 
-@pytest.mark.parametrize("name,shapes", _BINARY_CELLS,
-                         ids=[f"{n}-{s[0]}x{s[1]}" for n, s in _BINARY_CELLS])
-def test_binary_gradient_broadcast(name, shapes):
-    fn, kx, ky = _BINARY[name]
-    sx, sy = shapes
-    a, b = _gen(kx, sx, 100 + len(sx)), _gen(ky, sy, 200 + len(sy))
-    check_jacobians([a, b], fn)
+_BINARY_IDS = [f"{n}-{s[0]}x{s[1]}" for n, s in _BINARY_CELLS]
+for _cell, (_name, (_sx, _sy)) in zip(_BINARY_IDS, _BINARY_CELLS):
+    _fn, _kx, _ky = _BINARY[_name]
+    _case("binary", _cell, [_gen(_kx, _sx, 100 + len(_sx)), _gen(_ky, _sy, 200 + len(_sy))], _fn)
 
 
-def test_binary_with_python_scalar_operands():
-    a = _rng(3).uniform(0.5, 2, (2, 3))
-    check_jacobians([a], lambda x: 2.0 * x + x / 3.0 - 1.5 ** x + x ** 2.5 - 4.0 / x)
+@pytest.mark.parametrize("cell", _BINARY_IDS)
+def test_binary_gradient_broadcast(jacobians, cell):
+    assert_jacobians(jacobians("binary", cell), tol=TOL)
 
 
-def test_same_tensor_both_operands():
-    a = _rng(4).uniform(0.5, 2, (3,))
-    check_jacobians([a], lambda x: x * x + x / x + x - x + ng.squared_difference(x, 2 * x))
+_case("binary", "python_scalars", [_rng(3).uniform(0.5, 2, (2, 3))],
+      lambda x: 2.0 * x + x / 3.0 - 1.5 ** x + x ** 2.5 - 4.0 / x)
+_case("binary", "same_tensor", [_rng(4).uniform(0.5, 2, (3,))],
+      lambda x: x * x + x / x + x - x + ng.squared_difference(x, 2 * x))
+
+
+def test_binary_with_python_scalar_operands(jacobians):
+    assert_jacobians(jacobians("binary", "python_scalars"), tol=TOL)
+
+
+def test_same_tensor_both_operands(jacobians):
+    assert_jacobians(jacobians("binary", "same_tensor"), tol=TOL)
+
+
+def _normals(seed, *shapes):
+    r = _rng(seed)
+    return [r.normal(size=shape) for shape in shapes]
 
 
 def _where_inputs():
@@ -214,12 +261,24 @@ def _where_inputs():
     return r.uniform(-1, 1, (3, 4)), r.uniform(-1, 1, (3, 4))
 
 
-@pytest.mark.parametrize("fn", [ng.where, ng.select], ids=["where", "select"])
-def test_where_gradient_same_shape(fn):
-    cond = np.array([[True, False, True, False], [False, False, True, True],
-                     [True, True, False, False]])
+_WHERE_COND = np.array([[True, False, True, False], [False, False, True, True],
+                        [True, True, False, False]])
+for _name, _fn in (("where", ng.where), ("select", ng.select)):
+    _case("binary", _name, _where_inputs(),
+          lambda x, y, fn=_fn: fn(ng.constant(_WHERE_COND), x, y) * 1.5)
+_case("binary", "where_vector_condition", _where_inputs(),
+      lambda x, y: ng.where(ng.constant(np.array([True, False, True])), x, y) * x)
+_case("binary", "where_v2_broadcast",
+      (lambda r: [r.uniform(-1, 1, (3, 1)), r.uniform(-1, 1, (4,))])(_rng(8)),
+      lambda x, y: ng.where_v2(ng.constant(np.array([True, False, False, True])), x, y))
+
+
+@pytest.mark.parametrize("name,fn", [("where", ng.where), ("select", ng.select)],
+                         ids=["where", "select"])
+def test_where_gradient_same_shape(jacobians, name, fn):
+    cond = _WHERE_COND
     a, b = _where_inputs()
-    check_jacobians([a, b], lambda x, y: fn(ng.constant(cond), x, y) * 1.5)
+    assert_jacobians(jacobians("binary", name), tol=TOL)
     # Also an exact check: the other branch gets zeros (not None).
     x, y = ng.placeholder(F64, [3, 4]), ng.placeholder(F64, [3, 4])
     gx, gy = ng.gradients(ng.reduce_sum(fn(ng.constant(cond), x, y)), [x, y])
@@ -228,27 +287,25 @@ def test_where_gradient_same_shape(fn):
     np.testing.assert_array_equal(vy, (~cond).astype(float))
 
 
-def test_where_gradient_vector_condition():
-    cond = np.array([True, False, True])
-    a, b = _where_inputs()
-    check_jacobians([a, b], lambda x, y: ng.where(ng.constant(cond), x, y) * x)
+def test_where_gradient_vector_condition(jacobians):
+    assert_jacobians(jacobians("binary", "where_vector_condition"), tol=TOL)
 
 
-def test_where_v2_gradient_broadcast():
-    cond = np.array([True, False, False, True])
-    r = _rng(8)
-    check_jacobians([r.uniform(-1, 1, (3, 1)), r.uniform(-1, 1, (4,))],
-                    lambda x, y: ng.where_v2(ng.constant(cond), x, y))
+def test_where_v2_gradient_broadcast(jacobians):
+    assert_jacobians(jacobians("binary", "where_v2_broadcast"), tol=TOL)
 
 
-def test_add_n_gradient():
-    r = _rng(9)
-    a, b, c = r.normal(size=(2, 3)), r.normal(size=(2, 3)), r.normal(size=(2, 3))
-    check_jacobians([a, b, c], lambda x, y, z: ng.add_n([x, y, z, x]) * y)
+_case("binary", "add_n", _normals(9, (2, 3), (2, 3), (2, 3)),
+      lambda x, y, z: ng.add_n([x, y, z, x]) * y)
+_case("binary", "add_n_single", [_rng(10).normal(size=(3,))], lambda x: ng.add_n([x]) * 2.0)
 
 
-def test_add_n_single_input():
-    check_jacobians([_rng(10).normal(size=(3,))], lambda x: ng.add_n([x]) * 2.0)
+def test_add_n_gradient(jacobians):
+    assert_jacobians(jacobians("binary", "add_n"), tol=TOL)
+
+
+def test_add_n_single_input(jacobians):
+    assert_jacobians(jacobians("binary", "add_n_single"), tol=TOL)
 
 
 # ------------------------------------------------------------------------------------- cast
@@ -287,38 +344,42 @@ def test_cast_to_int_gives_none():
 
 
 # ------------------------------------------------------------------------------------ matmul
-@pytest.mark.parametrize("ta", [False, True])
-@pytest.mark.parametrize("tb", [False, True])
-def test_matmul_gradient_transposes(ta, tb):
-    r = _rng(11)
-    a = r.normal(size=(4, 2) if ta else (2, 4))
-    b = r.normal(size=(3, 4) if tb else (4, 3))
-    check_jacobians([a, b], lambda x, y: ng.matmul(x, y, transpose_a=ta, transpose_b=tb))
+_TRANSPOSES = [(ta, tb) for tb in (False, True) for ta in (False, True)]
+for _ta, _tb in _TRANSPOSES:
+    _case("matmul", f"{_ta}-{_tb}",
+          _normals(11, (4, 2) if _ta else (2, 4), (3, 4) if _tb else (4, 3)),
+          lambda x, y, ta=_ta, tb=_tb: ng.matmul(x, y, transpose_a=ta, transpose_b=tb))
+    _case("matmul", f"batch-{_ta}-{_tb}",
+          _normals(12, (2, 4, 3) if _ta else (2, 3, 4), (2, 2, 4) if _tb else (2, 4, 2)),
+          lambda x, y, ta=_ta, tb=_tb: ng.matmul(x, y, transpose_a=ta, transpose_b=tb))
 
 
 @pytest.mark.parametrize("ta", [False, True])
 @pytest.mark.parametrize("tb", [False, True])
-def test_batch_matmul_gradient_transposes(ta, tb):
-    r = _rng(12)
-    a = r.normal(size=(2, 4, 3) if ta else (2, 3, 4))
-    b = r.normal(size=(2, 2, 4) if tb else (2, 4, 2))
-    check_jacobians([a, b], lambda x, y: ng.matmul(x, y, transpose_a=ta, transpose_b=tb))
+def test_matmul_gradient_transposes(jacobians, ta, tb):
+    assert_jacobians(jacobians("matmul", f"{ta}-{tb}"), tol=TOL)
 
 
-@pytest.mark.parametrize("sa,sb", [
-    ((2, 1, 2, 3), (3, 3, 2)),
-    ((2, 3, 4), (4, 2)),
-    ((3, 2), (2, 2, 3)),
-    ((1, 2, 3), (2, 3, 2)),
-])
-def test_batch_matmul_gradient_broadcast_batch(sa, sb):
-    r = _rng(13)
-    check_jacobians([r.normal(size=sa), r.normal(size=sb)], lambda x, y: ng.matmul(x, y))
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("tb", [False, True])
+def test_batch_matmul_gradient_transposes(jacobians, ta, tb):
+    assert_jacobians(jacobians("matmul", f"batch-{ta}-{tb}"), tol=TOL)
 
 
-def test_matmul_operator():
-    r = _rng(14)
-    check_jacobians([r.normal(size=(2, 3)), r.normal(size=(3, 2))], lambda x, y: x @ y)
+_BATCH_BROADCAST = [((2, 1, 2, 3), (3, 3, 2)), ((2, 3, 4), (4, 2)), ((3, 2), (2, 2, 3)),
+                    ((1, 2, 3), (2, 3, 2))]
+for _sa, _sb in _BATCH_BROADCAST:
+    _case("matmul", f"broadcast-{_sa}x{_sb}", _normals(13, _sa, _sb), ng.matmul)
+_case("matmul", "operator", _normals(14, (2, 3), (3, 2)), lambda x, y: x @ y)
+
+
+@pytest.mark.parametrize("sa,sb", _BATCH_BROADCAST)
+def test_batch_matmul_gradient_broadcast_batch(jacobians, sa, sb):
+    assert_jacobians(jacobians("matmul", f"broadcast-{sa}x{sb}"), tol=TOL)
+
+
+def test_matmul_operator(jacobians):
+    assert_jacobians(jacobians("matmul", "operator"), tol=TOL)
 
 
 def test_matmul_gradient_closed_form():
@@ -345,31 +406,47 @@ _REDUCE_CELLS = [(name, axis, keepdims) for name, (keepdims, axis) in cover(
     sorted(_REDUCE), [(k, a) for k in (False, True) for a in _AXES], per_row=len(_AXES))]
 
 
-@pytest.mark.parametrize("name,axis,keepdims", _REDUCE_CELLS,
-                         ids=[f"{n}-{a}-{k}" for n, a, k in _REDUCE_CELLS])
-def test_reduction_gradient(name, axis, keepdims):
+_REDUCE_IDS = [f"{n}-{a}-{k}" for n, a, k in _REDUCE_CELLS]
+
+
+def _reduce_input():
     # distinct values (no ties), away from zero (prod)
     r = _rng(16)
-    a = r.permutation(np.linspace(0.6, 1.6, 24)).reshape(2, 3, 4) * r.choice([-1, 1], (2, 3, 4))
-    check_jacobians([a], lambda x: _REDUCE[name](x, axis=axis, keepdims=keepdims))
+    return r.permutation(np.linspace(0.6, 1.6, 24)).reshape(2, 3, 4) * r.choice([-1, 1],
+                                                                                (2, 3, 4))
+
+
+for _cell, (_name, _axis, _keep) in zip(_REDUCE_IDS, _REDUCE_CELLS):
+    _case("reduce", _cell, [_reduce_input()],
+          lambda x, f=_REDUCE[_name], axis=_axis, keep=_keep: f(x, axis=axis, keepdims=keep))
+for _name in sorted(_REDUCE):
+    _case("reduce", f"1d-{_name}", [[0.7, -1.3, 1.1, 0.9]],
+          lambda x, f=_REDUCE[_name]: f(x) * 2.0)
+for _name in ("sum", "prod"):
+    # tf.reduce_*(x, axis=[]) reduces nothing: gradient is the identity
+    _case("reduce", f"empty-axis-{_name}", [[[0.7, -1.3], [1.1, 0.9]]],
+          lambda x, f=_REDUCE[_name]: f(x, axis=[]))
+_case("reduce", "reduction_indices", [_rng(17).normal(size=(3, 2))],
+      lambda x: ng.reduce_sum(x, reduction_indices=[0]))
+
+
+@pytest.mark.parametrize("cell", _REDUCE_IDS)
+def test_reduction_gradient(jacobians, cell):
+    assert_jacobians(jacobians("reduce", cell), tol=TOL)
 
 
 @pytest.mark.parametrize("name", sorted(_REDUCE))
-def test_reduction_gradient_1d_and_scalar_out(name):
-    a = np.array([0.7, -1.3, 1.1, 0.9])
-    check_jacobians([a], lambda x: _REDUCE[name](x) * 2.0)
+def test_reduction_gradient_1d_and_scalar_out(jacobians, name):
+    assert_jacobians(jacobians("reduce", f"1d-{name}"), tol=TOL)
 
 
 @pytest.mark.parametrize("name", ["sum", "prod"])
-def test_reduction_empty_axis_list_is_identity(name):
-    # tf.reduce_*(x, axis=[]) reduces nothing: gradient is the identity
-    a = np.array([[0.7, -1.3], [1.1, 0.9]])
-    check_jacobians([a], lambda x: _REDUCE[name](x, axis=[]))
+def test_reduction_empty_axis_list_is_identity(jacobians, name):
+    assert_jacobians(jacobians("reduce", f"empty-axis-{name}"), tol=TOL)
 
 
-def test_reduction_reduction_indices_alias():
-    a = _rng(17).normal(size=(3, 2))
-    check_jacobians([a], lambda x: ng.reduce_sum(x, reduction_indices=[0]))
+def test_reduction_reduction_indices_alias(jacobians):
+    assert_jacobians(jacobians("reduce", "reduction_indices"), tol=TOL)
 
 
 def test_mean_is_sum_over_count():
@@ -456,10 +533,13 @@ def test_reduce_prod_one_zero_whole_tensor():
     np.testing.assert_allclose(run(g, {x: xv}), [[0, 0], [-3.0, 0]], rtol=1e-14)
 
 
-def test_reduce_prod_fd_at_one_zero():
-    # With exactly one zero the product is locally multilinear: FD is exact there too.
-    check_jacobians([np.array([[1.5, 0.0, -2.0], [0.5, 0.7, 1.2]])],
-                    lambda x: ng.reduce_prod(x, axis=1))
+# With exactly one zero the product is locally multilinear: FD is exact there too.
+_case("reduce", "prod-one-zero", [[[1.5, 0.0, -2.0], [0.5, 0.7, 1.2]]],
+      lambda x: ng.reduce_prod(x, axis=1))
+
+
+def test_reduce_prod_fd_at_one_zero(jacobians):
+    assert_jacobians(jacobians("reduce", "prod-one-zero"), tol=TOL)
 
 
 # ------------------------------------------------------------------------------- array ops
@@ -514,9 +594,13 @@ _ARRAY_CASES = [
 ]
 
 
-@pytest.mark.parametrize("name,shape,fn", _ARRAY_CASES, ids=[c[0] for c in _ARRAY_CASES])
-def test_array_op_gradient(name, shape, fn):
-    check_jacobians([_a(shape)], fn)
+for _name, _shape, _fn in _ARRAY_CASES:
+    _case("array", _name, [_a(_shape)], _fn)
+
+
+@pytest.mark.parametrize("name", [c[0] for c in _ARRAY_CASES])
+def test_array_op_gradient(jacobians, name):
+    assert_jacobians(jacobians("array", name), tol=TOL)
 
 
 def test_unstack_unused_outputs_get_zeros():
@@ -526,21 +610,24 @@ def test_unstack_unused_outputs_get_zeros():
     np.testing.assert_array_equal(run(g, {x: xv}), [[0, 0], [5, 5], [0, 0]])
 
 
-def test_concat_two_inputs_gradient():
-    r = _rng(21)
-    check_jacobians([r.normal(size=(2, 3)), r.normal(size=(2, 1))],
-                    lambda x, y: ng.concat([x, y * y, x[:, :1]], axis=1))
+_case("array", "concat_two_inputs", _normals(21, (2, 3), (2, 1)),
+      lambda x, y: ng.concat([x, y * y, x[:, :1]], axis=1))
+_case("array", "stack_two_inputs", _normals(22, (3,), (3,)),
+      lambda x, y: ng.stack([x * y, y, x], axis=1))
+# sparse (gather) + dense contributions
+_case("array", "gather_and_dense", [_a((4, 3))], lambda x: ng.gather(x, [1, 1, 0]) + x[:3] * 2.0)
 
 
-def test_stack_two_inputs_gradient():
-    r = _rng(22)
-    check_jacobians([r.normal(size=(3,)), r.normal(size=(3,))],
-                    lambda x, y: ng.stack([x * y, y, x], axis=1))
+def test_concat_two_inputs_gradient(jacobians):
+    assert_jacobians(jacobians("array", "concat_two_inputs"), tol=TOL)
 
 
-def test_gather_params_and_dense_use():
-    # sparse (gather) + dense contributions
-    check_jacobians([_a((4, 3))], lambda x: ng.gather(x, [1, 1, 0]) + x[:3] * 2.0)
+def test_stack_two_inputs_gradient(jacobians):
+    assert_jacobians(jacobians("array", "stack_two_inputs"), tol=TOL)
+
+
+def test_gather_params_and_dense_use(jacobians):
+    assert_jacobians(jacobians("array", "gather_and_dense"), tol=TOL)
 
 
 def test_tile_gradient_closed_form():
@@ -562,30 +649,37 @@ def test_getitem_gradient_closed_form():
 
 
 # ------------------------------------------------------------------------------------- nn ops
-def test_relu_gradient_fd():
-    check_jacobians([_sym((3, 4), seed=24)], lambda x: ng.nn.relu(x) * x)
+_case("nn", "relu", [_sym((3, 4), seed=24)], lambda x: ng.nn.relu(x) * x)
+for _axis in (None, -1, 0, 1):
+    _case("nn", f"softmax-{_axis}", [_rng(25).normal(size=(2, 3, 4))],
+          lambda x, axis=_axis: ng.nn.softmax(x, axis=axis) if axis is not None
+          else ng.nn.softmax(x))
+for _axis in (None, -1, 0):
+    _case("nn", f"log_softmax-{_axis}", [_rng(26).normal(size=(3, 4))],
+          lambda x, axis=_axis: ng.nn.log_softmax(x, axis=axis) if axis is not None
+          else ng.nn.log_softmax(x))
+_SIGMOID_CE = (_sym((3, 4), 0.2, 3.0, seed=28), _rng(27).uniform(0, 1, (3, 4)))
+_case("nn", "sigmoid_ce", _SIGMOID_CE, lambda lg, lb: ng.nn.sigmoid_cross_entropy_with_logits(
+    labels=lb, logits=lg))
+
+
+def test_relu_gradient_fd(jacobians):
+    assert_jacobians(jacobians("nn", "relu"), tol=TOL)
 
 
 @pytest.mark.parametrize("axis", [None, -1, 0, 1])
-def test_softmax_gradient(axis):
-    a = _rng(25).normal(size=(2, 3, 4))
-    check_jacobians([a], lambda x: ng.nn.softmax(x, axis=axis) if axis is not None
-                    else ng.nn.softmax(x))
+def test_softmax_gradient(jacobians, axis):
+    assert_jacobians(jacobians("nn", f"softmax-{axis}"), tol=TOL)
 
 
 @pytest.mark.parametrize("axis", [None, -1, 0])
-def test_log_softmax_gradient(axis):
-    a = _rng(26).normal(size=(3, 4))
-    check_jacobians([a], lambda x: ng.nn.log_softmax(x, axis=axis) if axis is not None
-                    else ng.nn.log_softmax(x))
+def test_log_softmax_gradient(jacobians, axis):
+    assert_jacobians(jacobians("nn", f"log_softmax-{axis}"), tol=TOL)
 
 
-def test_sigmoid_cross_entropy_both_inputs():
-    r = _rng(27)
-    logits = _sym((3, 4), 0.2, 3.0, seed=28)
-    labels = r.uniform(0, 1, (3, 4))
-    check_jacobians([logits, labels], lambda lg, lb: ng.nn.sigmoid_cross_entropy_with_logits(
-        labels=lb, logits=lg))
+def test_sigmoid_cross_entropy_both_inputs(jacobians):
+    logits, labels = _SIGMOID_CE
+    assert_jacobians(jacobians("nn", "sigmoid_ce"), tol=TOL)
     # closed form: d/dlogits = sigmoid(x) - z ; d/dlabels = -x
     x, z = ng.placeholder(F64, [3, 4]), ng.placeholder(F64, [3, 4])
     gx, gz = ng.gradients(ng.nn.sigmoid_cross_entropy_with_logits(labels=z, logits=x), [x, z])
@@ -599,12 +693,14 @@ def _log_softmax_np(a, axis=-1):
     return a - m - np.log(np.exp(a - m).sum(axis=axis, keepdims=True))
 
 
-def test_softmax_cross_entropy_v2_both_inputs():
-    r = _rng(29)
-    logits = r.normal(size=(3, 4))
-    labels = r.dirichlet(np.ones(4), size=3)
-    check_jacobians([logits, labels], lambda lg, lb: ng.nn.softmax_cross_entropy_with_logits_v2(
-        labels=lb, logits=lg))
+_SOFTMAX_CE = (lambda r: (r.normal(size=(3, 4)), r.dirichlet(np.ones(4), size=3)))(_rng(29))
+_case("nn", "softmax_ce_v2", _SOFTMAX_CE,
+      lambda lg, lb: ng.nn.softmax_cross_entropy_with_logits_v2(labels=lb, logits=lg))
+
+
+def test_softmax_cross_entropy_v2_both_inputs(jacobians):
+    logits, labels = _SOFTMAX_CE
+    assert_jacobians(jacobians("nn", "softmax_ce_v2"), tol=TOL)
     x, z = ng.placeholder(F64, [3, 4]), ng.placeholder(F64, [3, 4])
     up = np.array([1.0, -2.0, 0.5])
     loss = ng.nn.softmax_cross_entropy_with_logits_v2(labels=z, logits=x)
@@ -622,60 +718,79 @@ def _dist(shape, axis=-1, seed=0):
     return a / a.sum(axis=axis, keepdims=True)
 
 
-def test_softmax_cross_entropy_alias_v1_name():
+_case("nn", "softmax_ce_v1", [_rng(30).normal(size=(2, 3))],
+      lambda lg: ng.nn.softmax_cross_entropy_with_logits(labels=_dist((2, 3), seed=30),
+                                                         logits=lg))
+
+
+def test_softmax_cross_entropy_alias_v1_name(jacobians):
     """The v1 function differentiates in the logits only: TF wraps its labels in stop_gradient
     (the labels' gradient is None; test_tf_fidelity.py has TF's numbers)."""
     r = _rng(30)
-    labels = _dist((2, 3), seed=30)
-    check_jacobians([r.normal(size=(2, 3))],
-                    lambda lg: ng.nn.softmax_cross_entropy_with_logits(labels=labels, logits=lg))
+    assert_jacobians(jacobians("nn", "softmax_ce_v1"), tol=TOL)
     lb = ng.placeholder(ng.float64, [2, 3])
     loss = ng.nn.softmax_cross_entropy_with_logits(labels=lb, logits=r.normal(size=(2, 3)))
     assert ng.gradients(loss, lb)[0] is None
 
 
-@pytest.mark.parametrize("shape,axis", [((2, 2, 3), -1), ((3, 2), 0), ((2, 3, 2), 1)])
-def test_softmax_cross_entropy_v2_other_ranks_axes(shape, axis):
-    r = _rng(31)
-    check_jacobians([r.normal(size=shape), _dist(shape, axis, seed=31)],
-                    lambda lg, lb: ng.nn.softmax_cross_entropy_with_logits_v2(
-                        labels=lb, logits=lg, axis=axis))
+_CE_RANKS = [((2, 2, 3), -1), ((3, 2), 0), ((2, 3, 2), 1)]
+for _shape, _axis in _CE_RANKS:
+    _case("nn", f"softmax_ce_v2-{_shape}-{_axis}",
+          [_rng(31).normal(size=_shape), _dist(_shape, _axis, seed=31)],
+          lambda lg, lb, axis=_axis: ng.nn.softmax_cross_entropy_with_logits_v2(
+              labels=lb, logits=lg, axis=axis))
 
 
-def test_clip_by_value_interior():
+@pytest.mark.parametrize("shape,axis", _CE_RANKS)
+def test_softmax_cross_entropy_v2_other_ranks_axes(jacobians, shape, axis):
+    assert_jacobians(jacobians("nn", f"softmax_ce_v2-{shape}-{axis}"), tol=TOL)
+
+
+def _clip_input():
     a = _rng(32).uniform(-0.9, 0.9, (3, 4))
     a[0, 0], a[1, 1] = -1.7, 1.6  # clipped points (zero gradient, also FD-zero)
-    check_jacobians([a], lambda x: ng.clip_by_value(x, -1.0, 1.0) * 2.0)
+    return a
 
 
-def test_clip_by_value_tensor_bounds_interior():
-    r = _rng(33)
-    t = r.uniform(-0.5, 0.5, (2, 3))
-    lo, hi = r.uniform(-2, -1, (2, 3)), r.uniform(1, 2, (2, 3))
-    check_jacobians([t], lambda x: ng.clip_by_value(x, ng.constant(lo), ng.constant(hi)))
+_case("nn", "clip", [_clip_input()], lambda x: ng.clip_by_value(x, -1.0, 1.0) * 2.0)
+_CLIP_BOUNDS = (lambda r: [r.uniform(-0.5, 0.5, (2, 3)), r.uniform(-2, -1, (2, 3)),
+                           r.uniform(1, 2, (2, 3))])(_rng(33))
+_case("nn", "clip_tensor_bounds", _CLIP_BOUNDS[:1],
+      lambda x: ng.clip_by_value(x, ng.constant(_CLIP_BOUNDS[1]), ng.constant(_CLIP_BOUNDS[2])))
+
+
+def test_clip_by_value_interior(jacobians):
+    assert_jacobians(jacobians("nn", "clip"), tol=TOL)
+
+
+def test_clip_by_value_tensor_bounds_interior(jacobians):
+    assert_jacobians(jacobians("nn", "clip_tensor_bounds"), tol=TOL)
 
 
 # ------------------------------------------------------------------ placeholders with None dims
-def test_none_dims_broadcast_add_mul():
-    r = _rng(34)
-    check_jacobians([r.normal(size=(2, 3)), r.normal(size=(3,))],
-                    lambda x, b: (x + b) * b, ph_shapes=[[None, 3], [3]], y_shape=(2, 3))
+_case("none_dims", "add_mul", _normals(34, (2, 3), (3,)), lambda x, b: (x + b) * b,
+      ph_shapes=[[None, 3], [3]], y_shape=(2, 3))
+_case("none_dims", "both_unknown", _normals(35, (2, 1), (1, 3)),
+      lambda x, y: x * y + ng.maximum(x, y), ph_shapes=[[None, None], [None, None]],
+      y_shape=(2, 3))
+_UNKNOWN_RANK = _normals(36, (2, 3), (3,), (2, 3))
+_case("none_dims", "unknown_rank", _UNKNOWN_RANK[:2], lambda x, b: ng.reduce_sum(x * b, axis=0),
+      ph_shapes=[ng.TensorShape(None), [None]], y_shape=(3,))
+_case("none_dims", "unknown_rank_scalar_out", _UNKNOWN_RANK[2:],
+      lambda x: ng.reduce_mean(ng.square(x)), ph_shapes=[ng.TensorShape(None)], y_shape=())
 
 
-def test_none_dims_broadcast_both_unknown():
-    r = _rng(35)
-    check_jacobians([r.normal(size=(2, 1)), r.normal(size=(1, 3))],
-                    lambda x, y: x * y + ng.maximum(x, y),
-                    ph_shapes=[[None, None], [None, None]], y_shape=(2, 3))
+def test_none_dims_broadcast_add_mul(jacobians):
+    assert_jacobians(jacobians("none_dims", "add_mul"), tol=TOL)
 
 
-def test_none_dims_unknown_rank():
-    r = _rng(36)
-    check_jacobians([r.normal(size=(2, 3)), r.normal(size=(3,))],
-                    lambda x, b: ng.reduce_sum(x * b, axis=0),
-                    ph_shapes=[ng.TensorShape(None), [None]], y_shape=(3,))
-    check_jacobians([r.normal(size=(2, 3))], lambda x: ng.reduce_mean(ng.square(x)),
-                    ph_shapes=[ng.TensorShape(None)], y_shape=())
+def test_none_dims_broadcast_both_unknown(jacobians):
+    assert_jacobians(jacobians("none_dims", "both_unknown"), tol=TOL)
+
+
+def test_none_dims_unknown_rank(jacobians):
+    assert_jacobians(jacobians("none_dims", "unknown_rank"), tol=TOL)
+    assert_jacobians(jacobians("none_dims", "unknown_rank_scalar_out"), tol=TOL)
 
 
 # With None dims, each reduction on one of the three axis lists, rotating (every reduction
@@ -684,58 +799,63 @@ def test_none_dims_unknown_rank():
 _NONE_DIMS_CELLS = cover(sorted(_REDUCE), [None, 1, [0, 2]])
 
 
-@pytest.mark.parametrize("name,axis", _NONE_DIMS_CELLS,
-                         ids=[f"{a}-{n}" for n, a in _NONE_DIMS_CELLS])
-def test_none_dims_reductions(name, axis):
-    r = _rng(37)
-    a = r.permutation(np.linspace(0.6, 1.6, 12)).reshape(2, 3, 2)
-    expected = np.asarray(np.sum(a, axis=tuple(axis) if isinstance(axis, list) else axis)).shape
-    check_jacobians([a], lambda x: _REDUCE[name](x, axis=axis),
-                    ph_shapes=[[None, 3, None]], y_shape=expected)
+_NONE_DIMS_IDS = [f"{a}-{n}" for n, a in _NONE_DIMS_CELLS]
+_NONE_DIMS_INPUT = _rng(37).permutation(np.linspace(0.6, 1.6, 12)).reshape(2, 3, 2)
+for _cell, (_name, _axis) in zip(_NONE_DIMS_IDS, _NONE_DIMS_CELLS):
+    _case("none_dims", _cell, [_NONE_DIMS_INPUT],
+          lambda x, f=_REDUCE[_name], axis=_axis: f(x, axis=axis), ph_shapes=[[None, 3, None]],
+          y_shape=np.asarray(np.sum(_NONE_DIMS_INPUT, axis=tuple(_axis) if isinstance(
+              _axis, list) else _axis)).shape)
 
 
-def test_none_dims_matmul_softmax():
-    r = _rng(38)
-    check_jacobians([r.normal(size=(2, 3)), r.normal(size=(3, 4))],
-                    lambda x, w: ng.nn.softmax(ng.matmul(x, w)),
-                    ph_shapes=[[None, 3], [3, None]], y_shape=(2, 4))
+@pytest.mark.parametrize("cell", _NONE_DIMS_IDS)
+def test_none_dims_reductions(jacobians, cell):
+    assert_jacobians(jacobians("none_dims", cell), tol=TOL)
 
 
-def test_none_dims_batch_matmul():
-    r = _rng(39)
-    check_jacobians([r.normal(size=(2, 2, 3)), r.normal(size=(3, 2))],
-                    lambda x, w: ng.matmul(x, w),
-                    ph_shapes=[[None, 2, 3], [3, 2]], y_shape=(2, 2, 2))
+def _none_dims_array_ops(x):
+    t = ng.tile(x, [2, 1])
+    c = ng.concat([t, x], 0)
+    g = ng.gather(c, [0, 4, 8, 4])
+    e = ng.squeeze(ng.expand_dims(g, 0), [0])
+    rsh = ng.reshape(ng.transpose(e), [-1])
+    return rsh * ng.reshape(x[1:3], [-1])[:1] + ng.reduce_sum(x[::-1, 1])
 
 
-def test_none_dims_array_ops():
-    a = _a((3, 2), seed=40)
-
-    def f(x):
-        t = ng.tile(x, [2, 1])
-        c = ng.concat([t, x], 0)
-        g = ng.gather(c, [0, 4, 8, 4])
-        e = ng.squeeze(ng.expand_dims(g, 0), [0])
-        rsh = ng.reshape(ng.transpose(e), [-1])
-        return rsh * ng.reshape(x[1:3], [-1])[:1] + ng.reduce_sum(x[::-1, 1])
-
-    check_jacobians([a], f, ph_shapes=[[None, 2]], y_shape=(8,))
-
-
-def test_none_dims_gather_axis1_and_slices():
-    a = _a((2, 4), seed=41)
-    check_jacobians([a], lambda x: ng.gather(x, [3, 0, 3], axis=1) * x[:, 1:2],
-                    ph_shapes=[[None, None]], y_shape=(2, 3))
+_case("none_dims", "matmul_softmax", _normals(38, (2, 3), (3, 4)),
+      lambda x, w: ng.nn.softmax(ng.matmul(x, w)), ph_shapes=[[None, 3], [3, None]],
+      y_shape=(2, 4))
+_case("none_dims", "batch_matmul", _normals(39, (2, 2, 3), (3, 2)), ng.matmul,
+      ph_shapes=[[None, 2, 3], [3, 2]], y_shape=(2, 2, 2))
+_case("none_dims", "array_ops", [_a((3, 2), seed=40)], _none_dims_array_ops,
+      ph_shapes=[[None, 2]], y_shape=(8,))
+_case("none_dims", "gather_axis1_and_slices", [_a((2, 4), seed=41)],
+      lambda x: ng.gather(x, [3, 0, 3], axis=1) * x[:, 1:2], ph_shapes=[[None, None]],
+      y_shape=(2, 3))
+_case("none_dims", "cross_entropy", [_rng(42).normal(size=(3, 4)), _dist((3, 4), seed=42)],
+      lambda lg, lb: ng.nn.softmax_cross_entropy_with_logits_v2(labels=lb, logits=lg)
+      + ng.reduce_sum(ng.nn.sigmoid_cross_entropy_with_logits(labels=lb, logits=lg), axis=1),
+      ph_shapes=[[None, 4], [None, 4]], y_shape=(3,))
 
 
-def test_none_dims_cross_entropy():
-    r = _rng(42)
-    check_jacobians([r.normal(size=(3, 4)), _dist((3, 4), seed=42)],
-                    lambda lg, lb: ng.nn.softmax_cross_entropy_with_logits_v2(
-                        labels=lb, logits=lg)
-                    + ng.reduce_sum(ng.nn.sigmoid_cross_entropy_with_logits(
-                        labels=lb, logits=lg), axis=1),
-                    ph_shapes=[[None, 4], [None, 4]], y_shape=(3,))
+def test_none_dims_matmul_softmax(jacobians):
+    assert_jacobians(jacobians("none_dims", "matmul_softmax"), tol=TOL)
+
+
+def test_none_dims_batch_matmul(jacobians):
+    assert_jacobians(jacobians("none_dims", "batch_matmul"), tol=TOL)
+
+
+def test_none_dims_array_ops(jacobians):
+    assert_jacobians(jacobians("none_dims", "array_ops"), tol=TOL)
+
+
+def test_none_dims_gather_axis1_and_slices(jacobians):
+    assert_jacobians(jacobians("none_dims", "gather_axis1_and_slices"), tol=TOL)
+
+
+def test_none_dims_cross_entropy(jacobians):
+    assert_jacobians(jacobians("none_dims", "cross_entropy"), tol=TOL)
 
 
 # --------------------------------------------------------------------- exact rule values (spec)
@@ -917,7 +1037,8 @@ def test_gather_indexed_slices_through_identity_cast_neg(sess):
 
 
 def test_gather_gradient_fd_via_compute_gradient():
-    # compute_gradient densifies the IndexedSlicesValue; FD is independent
+    # compute_gradient densifies the IndexedSlicesValue; FD is independent (this check runs
+    # ng.test.compute_gradient itself: the sections' batches densify on their own)
     check_jacobians([_a((5, 2), seed=43)],
                     lambda x: ng.gather(x, [[4, 0, 4], [1, 4, 4]]) * ng.gather(x, [0, 0, 1]))
 
@@ -945,64 +1066,80 @@ _SECOND = [
 ]
 
 
+SECOND_TOL = 1e-5      # the second derivatives' finite differences of computed gradients
+
+for _name, _fn, _gen, _ in _SECOND:
+    _case("second", _name, [_gen((2, 3))], _second(_fn))
+
+
+def _second_checked(jacobians, name):
+    """The case's analytic second derivative, checked against finite differences of its
+    first (each of its entries must also be finite, and some numerical one not ~0)."""
+    (jt, _), = assert_jacobians(jacobians("second", name), tol=SECOND_TOL)
+    return jt
+
+
 @pytest.mark.parametrize("name,fn,gen,d2", _SECOND, ids=[c[0] for c in _SECOND])
-def test_second_derivative_elementwise(name, fn, gen, d2):
+def test_second_derivative_elementwise(jacobians, name, fn, gen, d2):
     xv = gen((2, 3))
-    jt = check_second(xv, fn)
+    jt = _second_checked(jacobians, name)
     np.testing.assert_allclose(jt, np.diag(d2(xv).reshape(-1)), rtol=1e-10, atol=1e-12)
 
 
-def test_second_derivative_composite():
-    xv = _rng(63).uniform(0.5, 1.5, (3,))
-    check_second(xv, lambda x: ng.sigmoid(ng.tanh(x) * ng.sqrt(x)) * ng.exp(-x)
-                 + ng.reduce_prod(x) + ng.reduce_sum(ng.nn.softmax(x * x) * x))
+_case("second", "composite", [_rng(63).uniform(0.5, 1.5, (3,))],
+      _second(lambda x: ng.sigmoid(ng.tanh(x) * ng.sqrt(x)) * ng.exp(-x)
+              + ng.reduce_prod(x) + ng.reduce_sum(ng.nn.softmax(x * x) * x)))
+_QUADRATIC = _normals(64, (3, 3), (3, 1))          # A, x
+_case("second", "quadratic_form", _QUADRATIC[1:], _second(
+    lambda x: 0.5 * ng.matmul(ng.matmul(x, ng.constant(_QUADRATIC[0]), transpose_a=True), x)))
+_LEAST_SQUARES = _normals(65, (4, 3), (3, 2))      # X, w
+_case("second", "least_squares", _LEAST_SQUARES[1:],
+      _second(lambda w: ng.square(ng.matmul(ng.constant(_LEAST_SQUARES[0]), w) - 1.0)))
 
 
-def test_second_derivative_quadratic_form_matmul():
-    r = _rng(64)
-    A = r.normal(size=(3, 3))
-    xv = r.normal(size=(3, 1))
+def test_second_derivative_composite(jacobians):
+    _second_checked(jacobians, "composite")
 
-    def f(x):
-        return 0.5 * ng.matmul(ng.matmul(x, ng.constant(A), transpose_a=True), x)
 
-    jt = check_second(xv, f)
+def test_second_derivative_quadratic_form_matmul(jacobians):
+    A = _QUADRATIC[0]
+    jt = _second_checked(jacobians, "quadratic_form")
     np.testing.assert_allclose(jt, 0.5 * (A + A.T), rtol=1e-10, atol=1e-12)
 
 
-def test_second_derivative_least_squares_matmul():
-    r = _rng(65)
-    X = r.normal(size=(4, 3))
-    wv = r.normal(size=(3, 2))
-    jt = check_second(wv, lambda w: ng.square(ng.matmul(ng.constant(X), w) - 1.0))
+def test_second_derivative_least_squares_matmul(jacobians):
+    X = _LEAST_SQUARES[0]
+    jt = _second_checked(jacobians, "least_squares")
     # d^2/dW^2 sum (XW - 1)^2 = 2 X^T X (x) I_2
     expected = np.kron(2 * X.T @ X, np.eye(2))
     np.testing.assert_allclose(jt, expected, rtol=1e-10, atol=1e-10)
 
 
-def test_mixed_second_derivative_matmul():
-    r = _rng(66)
-    xv, wv = r.normal(size=(2, 3)), r.normal(size=(3, 2))
-    x, w = ng.placeholder(F64, [2, 3]), ng.placeholder(F64, [3, 2])
+def _mixed_second(x, w):
     gw, = ng.gradients(ng.reduce_sum(ng.tanh(ng.matmul(x, w))), w)
-    res = ng.test.compute_gradient([x, w], [(2, 3), (3, 2)], gw, (3, 2),
-                                   x_init_value=[xv, wv], delta=DELTA)
-    for jt, jn in res:
-        np.testing.assert_allclose(jt, jn, atol=1e-6)
+    return gw
+
+
+_case("second", "mixed_matmul", _normals(66, (2, 3), (3, 2)), _mixed_second)
+
+
+def test_mixed_second_derivative_matmul(jacobians):
+    for jt, jn in assert_jacobians(jacobians("second", "mixed_matmul"), tol=1e-6,
+                                   nonzero=False):
         assert np.abs(jn).max() > 1e-3
 
 
-def test_second_derivative_softmax_cross_entropy_logits():
-    r = _rng(67)
-    labels = r.dirichlet(np.ones(4), size=2)
-    lv = r.normal(size=(2, 4))
-    w = np.array([1.0, -0.5])
+_SECOND_CE = (lambda r: (r.dirichlet(np.ones(4), size=2), r.normal(size=(2, 4))))(_rng(67))
+_SECOND_CE_W = np.array([1.0, -0.5])
+_case("second", "softmax_ce_logits", _SECOND_CE[1:], _second(
+    lambda lg: ng.nn.softmax_cross_entropy_with_logits_v2(labels=ng.constant(_SECOND_CE[0]),
+                                                          logits=lg) * _SECOND_CE_W))
 
-    def f(lg):
-        return ng.nn.softmax_cross_entropy_with_logits_v2(labels=ng.constant(labels),
-                                                          logits=lg) * w
 
-    jt = check_second(lv, f)
+def test_second_derivative_softmax_cross_entropy_logits(jacobians):
+    labels, lv = _SECOND_CE
+    w = _SECOND_CE_W
+    jt = _second_checked(jacobians, "softmax_ce_logits")
     # analytic: for each row, w_i * (diag(s) - s s^T)
     expected = np.zeros((8, 8))
     for i in range(2):
@@ -1011,21 +1148,23 @@ def test_second_derivative_softmax_cross_entropy_logits():
     np.testing.assert_allclose(jt, expected, atol=1e-12)
 
 
-def test_second_derivative_softmax_cross_entropy_3d():
-    r = _rng(68)
-    labels = r.dirichlet(np.ones(3), size=(2, 2))
-    check_second(r.normal(size=(2, 2, 3)),
-                 lambda lg: ng.nn.softmax_cross_entropy_with_logits_v2(
-                     labels=ng.constant(labels), logits=lg) ** 2)
+_CE_3D = (lambda r: (r.dirichlet(np.ones(3), size=(2, 2)), r.normal(size=(2, 2, 3))))(_rng(68))
+_case("second", "softmax_ce_3d", _CE_3D[1:], _second(
+    lambda lg: ng.nn.softmax_cross_entropy_with_logits_v2(labels=ng.constant(_CE_3D[0]),
+                                                          logits=lg) ** 2))
+_LOG_SOFTMAX_LABELS = _rng(69).uniform(0, 1, (2, 3))
+_case("second", "log_softmax_and_sigmoid_ce", [_sym((2, 3), 0.2, 2.0, seed=70)], _second(
+    lambda lg: ng.nn.log_softmax(lg) * ng.constant(_LOG_SOFTMAX_LABELS)
+    + ng.nn.sigmoid_cross_entropy_with_logits(labels=ng.constant(_LOG_SOFTMAX_LABELS),
+                                              logits=lg)))
 
 
-def test_second_derivative_log_softmax_and_sigmoid_ce():
-    r = _rng(69)
-    labels = r.uniform(0, 1, (2, 3))
-    check_second(_sym((2, 3), 0.2, 2.0, seed=70),
-                 lambda lg: ng.nn.log_softmax(lg) * ng.constant(labels)
-                 + ng.nn.sigmoid_cross_entropy_with_logits(labels=ng.constant(labels),
-                                                           logits=lg))
+def test_second_derivative_softmax_cross_entropy_3d(jacobians):
+    _second_checked(jacobians, "softmax_ce_3d")
+
+
+def test_second_derivative_log_softmax_and_sigmoid_ce(jacobians):
+    _second_checked(jacobians, "log_softmax_and_sigmoid_ce")
 
 
 @pytest.mark.parametrize("fn", [ng.abs, ng.nn.relu], ids=["abs", "relu"])

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import numgrad as ng
+from gradient_batch import GradientBatch, assert_jacobians
 from numgrad.errors import InvalidArgumentError
 
 sps = pytest.importorskip("scipy.special")
@@ -234,7 +235,29 @@ GRAD_POINTS = {   # op -> (builder, point where it is smooth)
 }
 
 
-@pytest.mark.parametrize("name", sorted(GRAD_POINTS))
+# The elementwise ones share one graph and one pair of plans (tests/gradient_batch.py): their
+# loops merge, so the batch compiles far less than each op alone; the reductions and segment
+# ops bring loop nests of their own and run alone (CONTRIBUTING.md's test budget).
+ELEMENTWISE_GRADS = ["asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "lgamma",
+                     "digamma", "erfc", "log_sigmoid", "polyval", "atan2", "xlogy", "xlog1py",
+                     "xdivy", "multiply_no_nan", "polygamma", "zeta"]
+
+
+@pytest.fixture(scope="module")
+def elementwise_jacobians():
+    batch = GradientBatch(ng.float64, delta=1e-6)
+    for name in ELEMENTWISE_GRADS:
+        fn, point = GRAD_POINTS[name]
+        batch.add(name, [point], fn)
+    return batch.jacobians()
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE_GRADS)
+def test_elementwise_gradient_matches_finite_differences(elementwise_jacobians, name):
+    assert_jacobians(elementwise_jacobians[name], tol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(set(GRAD_POINTS) - set(ELEMENTWISE_GRADS)))
 def test_gradient_matches_finite_differences(name):
     fn, point = GRAD_POINTS[name]
     x = ng.placeholder(ng.float64, [2])

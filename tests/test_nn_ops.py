@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import numgrad as ng
+from gradient_batch import GradientBatch, assert_jacobians
 from numgrad.errors import InvalidArgumentError
 
 sps = pytest.importorskip("scipy.special")
@@ -102,7 +103,27 @@ GRAD_CASES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(GRAD_CASES))
+# The elementwise ones share one graph and one pair of plans (tests/gradient_batch.py): their
+# loops merge, so the batch compiles far less than each op alone; the others bring reductions
+# or reshapes of their own and run alone (CONTRIBUTING.md's test budget).
+ELEMENTWISE_GRADS = ["elu", "selu", "relu6", "softplus", "softsign", "leaky_relu", "silu", "gelu",
+                     "gelu_tanh", "weighted_ce", "log_poisson"]
+
+
+@pytest.fixture(scope="module")
+def elementwise_jacobians():
+    batch = GradientBatch(ng.float64, delta=1e-6)
+    for name in ELEMENTWISE_GRADS:
+        batch.add(name, [[0.4, -1.3, 0.9]], GRAD_CASES[name])
+    return batch.jacobians()
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE_GRADS)
+def test_elementwise_gradient_matches_finite_differences(elementwise_jacobians, name):
+    assert_jacobians(elementwise_jacobians[name], tol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(set(GRAD_CASES) - set(ELEMENTWISE_GRADS)))
 def test_gradient_matches_finite_differences(name):
     x = ng.placeholder(ng.float64, [3])
     y = GRAD_CASES[name](x)

@@ -73,3 +73,54 @@ def test_numba_started_first_is_left_alone(tmp_path):
              "assert 'scipy.linalg' in sys.modules or "
              "not __import__('importlib').util.find_spec('scipy')\n") + RUN_A_KERNEL
     assert _run(first, tmp_path)[1:] == [str(_scipy_blas_importable())]
+
+
+# --- array typing without importing numpy.ma --------------------------------------------------
+def _arrays():
+    import numpy as np
+    base = np.arange(24.0).reshape(2, 3, 4)
+    frozen = np.arange(3, dtype=np.int32)
+    frozen.flags.writeable = False
+    record = np.zeros(2, dtype=[("a", np.float32), ("b", np.int64)])
+    return [base, base[:, 1], base.T, base[..., ::2], np.float32(1) * np.ones((0, 2), "f4"),
+            np.array(3.0), frozen, np.zeros(4, np.complex64), np.zeros(2, bool), record,
+            np.asfortranarray(base)]
+
+
+def test_the_array_typing_without_numpy_ma_is_numbas():
+    import numpy as np
+    from numba.core import errors
+    from numba.core.typing.typeof import Purpose, _typeof_ndarray
+    for a in _arrays():
+        assert numba_start.plain_array_type(a) == _typeof_ndarray(a, Purpose.argument), a
+    for dtype in ("U3", "S2", object, "M8", "m8[s]", np.float16, "V3", [("a", object)]):
+        a = np.zeros(2, dtype=dtype)
+        outcomes = []
+        for typing in (numba_start.plain_array_type, lambda v: _typeof_ndarray(v, None)):
+            try:
+                outcomes.append(typing(a))
+            except errors.NumbaError as e:      # V3 and the object record: rejected alike
+                outcomes.append((type(e), str(e)))
+        assert outcomes[0] == outcomes[1], dtype
+
+
+MASKED = (
+    "import sys, numpy as np, numgrad as ng\n"
+    "x = ng.placeholder(ng.float64, [5])\n"
+    "y = ng.Session(backend='cpu').run(ng.reduce_sum(ng.sin(x) * x), {x: np.arange(5.0)})\n"
+    "assert np.isclose(y, (np.sin(np.arange(5.0)) * np.arange(5.0)).sum())\n"
+    "print('ma-imported' if 'numpy.ma' in sys.modules else 'ma-not-imported')\n"
+    "from numba import njit, errors\n"
+    "@njit\n"
+    "def total(a):\n"
+    "    return a.sum()\n"
+    "try:\n"
+    "    total(np.ma.masked_array([1.0, 2.0], [False, True]))\n"
+    "except errors.NumbaTypeError as e:\n"
+    "    print('masked-rejected' if 'MaskedArray' in str(e) else e)\n"
+    "assert total(np.arange(3.0)) == 3.0\n")
+
+
+def test_kernels_run_without_importing_numpy_ma_and_masked_arrays_are_still_rejected(tmp_path):
+    for _ in ("compiled", "loaded"):
+        assert _run(MASKED, tmp_path) == ["ma-not-imported", "masked-rejected"]

@@ -406,3 +406,17 @@ def test_kept_reduction_shared_when_the_keepdims_one_comes_first():
     assert counts["Sum"] == 2
     got = ng.Session(backend="cpu").run(fetch, {x: v})
     np.testing.assert_allclose(got, ng.Session(backend="numpy").run(fetch, {x: v}), rtol=1e-13)
+
+
+def test_a_lowering_asks_each_op_type_for_its_rules_once_in_table_order():
+    from numgrad.compiler.lower import Lowering
+    from numgrad.ops.registry import op_types
+    some = [r.name for r in rewrites.RULES if r.when == "op"][:2]
+    for disabled in ((), some):
+        L = Lowering(rewrites.active(disabled))
+        for op_type in op_types():
+            for when in ("early", "op"):
+                got = L.rules_for(when, op_type)
+                assert got == [r for r in rewrites.RULES if r.when == when and
+                               r.name not in disabled and r.looks_at(op_type)]
+                assert L.rules_for(when, op_type) is got        # asked once

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 import numgrad as ng
-from numgrad import threads
+from numgrad import measured_choice, threads
 from numgrad.backends import cpu_runners
+from numgrad.backends.cpu_summary import measured_choices
 from numgrad.compiler.layout import PARALLEL_MIN
 
 from plan_checks import describe
@@ -71,6 +72,12 @@ def test_the_faster_way_is_chosen_and_results_do_not_change(threads_faster, two_
     kernels = describe(plan).kernels                # what the plan summary reports
     assert kernels and all(k.parallel and k.threads_pay[0] == 2 and
                            k.threads_faster is threads_faster for k in kernels), kernels
+    # bench --variants --why: each kernel's choice with its trial's fastest runs
+    chosen = [(choice, trial) for what, choice, trial in measured_choices(plan)
+              if "kernel" in what]
+    assert len(chosen) == len(runners) and all(
+        ("faster" if threads_faster else "slower") in choice and trial == costs
+        for choice, trial in chosen), chosen
     del launches[:]
     outs += [sess.run(fetches, {x: v}) for _ in range(3)]
     assert len(launches) == (3 * len(runners) if threads_faster else 0)
@@ -139,7 +146,7 @@ def _serial_after_a_noisy_moment(monkeypatch, rng):
 
 
 def test_the_choice_is_measured_again_after_thread_recheck_runs(two_threads, monkeypatch, rng):
-    monkeypatch.setattr(cpu_runners, "THREAD_RECHECK", 5)
+    monkeypatch.setattr(measured_choice, "RECHECK", 5)
     # threads look slower during the first trials (a noisy moment), faster later
     run, runners, slow = _serial_after_a_noisy_moment(monkeypatch, rng)
     slow[0] = False
@@ -148,9 +155,10 @@ def test_the_choice_is_measured_again_after_thread_recheck_runs(two_threads, mon
     assert all(r.threads_pay == (2, True) for r in runners)
 
 
-def test_a_serial_verdict_is_measured_again_sooner(two_threads, monkeypatch, rng):
+def test_a_young_verdict_is_measured_again_sooner(two_threads, monkeypatch, rng):
     # threads look slower during the first trial (a noisy moment): the kernel runs serially,
-    # but is measured again after SERIAL_RECHECK runs, not THREAD_RECHECK, and then uses them
+    # but is measured again after SERIAL_RECHECK runs, not THREAD_RECHECK, and then uses them;
+    # a new verdict (threads pay) is young again (numgrad/measured_choice.py)
     assert cpu_runners.SERIAL_RECHECK < cpu_runners.THREAD_RECHECK
     run, runners, slow = _serial_after_a_noisy_moment(monkeypatch, rng)
     assert all(r.recheck_after == cpu_runners.SERIAL_RECHECK for r in runners)
@@ -158,4 +166,4 @@ def test_a_serial_verdict_is_measured_again_sooner(two_threads, monkeypatch, rng
     for _ in range(cpu_runners.SERIAL_RECHECK + 2 * cpu_runners.THREAD_TRIALS):
         run()
     assert all(r.threads_pay == (2, True) for r in runners)
-    assert all(r.recheck_after == cpu_runners.THREAD_RECHECK for r in runners)
+    assert all(r.recheck_after == cpu_runners.SERIAL_RECHECK for r in runners)

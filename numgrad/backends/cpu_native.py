@@ -301,6 +301,7 @@ class NativeChoice:
         self.native = None
         self.lanes = None
         self.trial = ([], [])           # step-runner and native seconds
+        self.last_trial = None          # their fastest of the last trial
         self.verdict = None
         self.runs = 0
         self.calls = 0
@@ -419,6 +420,7 @@ class NativeChoice:
             stepped.append(_clock() - t0)
         if len(stepped) >= TRIALS:
             self.verdict, self.runs = min(native) < min(stepped), 0
+            self.last_trial = (min(stepped), min(native))
             self.trial = ([], [])
         return out
 

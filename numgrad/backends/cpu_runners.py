@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from .. import blas_threads, cache, threads
+from .. import blas_threads, cache, measured_choice, threads
 from ..compiler.layout import PARALLEL_MIN
 from ..errors import InvalidArgumentError, OpError, is_allocation_failure
 from ..kernels.cpu import OPAQUE, blas_call
@@ -27,16 +27,13 @@ log = logging.getLogger("numgrad.compiler")
 # A parallel launch costs 15-70 us on the development VMs (waking a sleeping worker, which
 # then needs the GIL to unbox its arguments), and a VM's second vCPU may add little: W3's
 # (256, 512) tanh kernel took 94 us on one thread and 124 us on two.  So whether threads pay
-# is measured per kernel: its first THREAD_TRIALS runs each way, the faster way after that.
-THREAD_TRIALS = 3
-# ... and measured again after this many runs: a choice made during a noisy moment of a VM
-# (another guest, a compile in another thread) does not stick for the life of the plan.
-THREAD_RECHECK = 1000
-# A verdict that threads do not pay is measured again sooner: after SERIAL_RECHECK runs, then
-# twice as many after each repeated verdict, up to THREAD_RECHECK.  Such a verdict, taken in a
-# noisy moment, halved W1's speed in one formulation of the variants bench; a true one costs
-# a trial's few slower runs per recheck.
-SERIAL_RECHECK = 25
+# is measured per kernel (numgrad/measured_choice.py): a trial of THREAD_TRIALS runs each
+# way, measured again after SERIAL_RECHECK runs, then twice as many after each repeated
+# verdict up to THREAD_RECHECK, and sooner when the chosen way's runs drift well above its
+# trial (a choice made in a noisy moment of a VM does not stick for the life of the plan).
+THREAD_TRIALS = measured_choice.TRIALS
+THREAD_RECHECK = measured_choice.RECHECK
+SERIAL_RECHECK = measured_choice.RECHECK_FIRST
 _clock = time.perf_counter
 CHUNKS = 64                # fixed chunk count for reductions over dim 0: deterministic sums
 
@@ -69,12 +66,21 @@ class GroupRunner:
         self.compiled = False
         self.compile_seconds = 0.0
         self.space, self.n_nodes = group.space, len(group.nodes)
-        # (thread count, whether threads made it faster), measured by _timed_trial
-        self.threads_pay = None
-        self.trial_seconds = ([], [])
-        self.runs_since_trial = 0
-        self.recheck_after = THREAD_RECHECK
-        self.serial_verdicts = 0        # consecutive verdicts that threads do not pay
+        self.choice = measured_choice.MeasuredChoice()     # whether threads pay
+
+    @property
+    def threads_pay(self):
+        """None before a verdict, else (thread count, whether threads made it faster)."""
+        return self.choice.verdict
+
+    @property
+    def recheck_after(self):
+        return self.choice.recheck_after
+
+    @property
+    def last_trial(self):
+        """The fastest (serial, parallel) seconds of the last trial, None before one."""
+        return self.choice.last_trial
 
     @property
     def kernel(self):
@@ -112,15 +118,16 @@ class GroupRunner:
     def _run_kernel(self, args):
         n_threads = threads.get_num_threads()
         if self.parallel and self.compiled and n_threads > 1:
-            self.runs_since_trial += 1
-            if self.runs_since_trial > self.recheck_after:
-                self.threads_pay = None
-            if self.threads_pay is None or self.threads_pay[0] != n_threads:
-                self._timed_trial(args, n_threads)
-            elif self.threads_pay[1]:
+            # serial or parallel as measured (both run the same chunks and combine them in
+            # the same order: the results are identical either way)
+            choice = self.choice
+            parallel = choice.pick(n_threads)
+            t0 = _clock()
+            if parallel:
                 self._run_parallel(args)
             else:
                 self.kernel(7, 0, self.C, *args)
+            choice.done(parallel, _clock() - t0)
         else:
             # The first call runs serially: Numba compiles the kernel once, on this thread,
             # instead of racing to compile it in every worker.
@@ -138,29 +145,6 @@ class GroupRunner:
         self.kernel(1, 0, 0, *args)
         threads.run_chunks(self.kernel, self.C, args)
         self.kernel(4, 0, 0, *args)
-
-    def _timed_trial(self, args, n_threads):
-        """Run serially or in parallel, alternately, timing each, until THREAD_TRIALS runs
-        of each decide which is faster for this kernel (threads_pay).  Both run the same
-        chunks and combine them in the same order: the results are identical either way."""
-        serial, parallel = self.trial_seconds
-        t0 = _clock()
-        if len(parallel) <= len(serial):
-            self._run_parallel(args)
-            parallel.append(_clock() - t0)
-        else:
-            self.kernel(7, 0, self.C, *args)
-            serial.append(_clock() - t0)
-        if len(serial) >= THREAD_TRIALS:
-            pays = min(parallel) < min(serial)
-            self.threads_pay = (n_threads, pays)
-            self.serial_verdicts = 0 if pays else self.serial_verdicts + 1
-            self.recheck_after = THREAD_RECHECK if pays else min(
-                THREAD_RECHECK, SERIAL_RECHECK << min(self.serial_verdicts - 1, 16))
-            self.runs_since_trial = 0
-            log.debug("numgrad: kernel over %s: serial %.1f us, %d threads %.1f us",
-                      self.space, min(serial) * 1e6, n_threads, min(parallel) * 1e6)
-            self.trial_seconds = ([], [])
 
 
 def _check_gather_indices(node, params, indices):

@@ -276,6 +276,7 @@ class InteropChoice:
         self.runs = 0
         self.recheck_after = RECHECK
         self.serial_verdicts = 0
+        self.last_trial = None          # (serial, dispatched) fastest seconds of the last trial
 
     def call(self, n_threads, serial, timed_serial, dispatched):
         """serial() and dispatched(dispatch, lanes) return a call's results, timed_serial()
@@ -342,6 +343,7 @@ class InteropChoice:
             (dispatched if how == CONCURRENT else serial).append(seconds)
             if len(dispatched) >= TRIALS and serial:
                 self.best = min(dispatched)
+                self.last_trial = (min(serial), self.best)
                 self._decide(self.best < min(serial))
         elif how == CONCURRENT and seconds > SLOWER * self.best:
             self.verdict = None             # a core got busy: measure again

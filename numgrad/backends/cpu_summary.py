@@ -1,7 +1,7 @@
 """The text of Session.plan_summary / ng.explain for a compiled cpu plan."""
 from .cpu_runners import LaneRunner
 
-__all__ = ["plan_summary"]
+__all__ = ["plan_summary", "measured_choices"]
 
 
 def plan_summary(plan):
@@ -59,3 +59,37 @@ def _threading_text(run):
     return f"parallel ({n} threads measured faster)" if pays else \
         f"serial ({n} threads measured slower)"
 
+
+
+def measured_choices(plan):
+    """What a CompiledPlan's calls run now and the measurements behind it: a list of
+    (what, choice, trial), trial the fastest seconds of the last trial one way and the other
+    (None before one).  `what` names a step by its index, as plan_summary does."""
+    if plan.fused_call:
+        return [("calls", "one plan function", None)]
+    rows = [("calls", "interpreted" if plan.calls <= plan.interpret_calls else "steps", None)]
+    for i, (st, run) in enumerate(zip(plan.steps, plan.runners)):
+        if st.kind == "group" and run.parallel:
+            rows.append((f"[{i}] kernel {st.space}", ("being measured" if run.threads_pay is None
+                         else _threading_text(run)) + _trials(run.choice), run.last_trial))
+        site = getattr(run, "blas_site", None)
+        if site is not None and site.choice.trials:
+            pays = site.pays
+            rows.append((f"[{i}] {st.node.type} BLAS threads",
+                         ("undecided" if pays is None else
+                          f"{pays[0] if pays[1] else 1} thread(s)") + _trials(site.choice),
+                         site.last_trial))
+    interop = plan._interop
+    if interop is not None and interop.verdict is not None:
+        rows.append(("inter-op", "dispatched" if interop.verdict[1] else "serial order",
+                     interop.last_trial))
+    native = plan._native
+    for name, choice in (("native lanes", native),
+                         ("row blocks", native.rows if native is not None else None)):
+        if choice is not None and choice.verdict is not None:
+            rows.append((name, "used" if choice.verdict else "not used", choice.last_trial))
+    return rows
+
+
+def _trials(choice):
+    return f", {choice.trials} trial(s)" if choice.trials > 1 else ""

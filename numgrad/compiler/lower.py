@@ -60,6 +60,7 @@ class Lowering:
         self._cse = {}
         self._consts = {}
         self.rules = rewrites.active() if rules is None else rules   # by `when`
+        self._rules_for = {}
         self.runtime_sized = runtime_sized      # loop ops may output RUNTIME dims
 
     # --- values ----------------------------------------------------------------------------
@@ -95,6 +96,15 @@ class Lowering:
             return self.const(v.const.reshape(shape), name=name)
         return self.node("Reshape", {"shape": tuple(shape)}, [v], [(tuple(shape), v.dtype)],
                          name)[0]
+
+    def rules_for(self, when, op_type):
+        """The rules of `when` that look at `op_type` (asked once per op type: a graph has
+        many ops of few types, and a rule's test of an op's declaration is not free)."""
+        key = (when, op_type)
+        found = self._rules_for.get(key)
+        if found is None:
+            found = self._rules_for[key] = rewrites.looking_at(self.rules[when], op_type)
+        return found
 
     # --- nodes -----------------------------------------------------------------------------
     def node(self, op_type, attrs, inputs, out_specs, name, op_def=None):
@@ -213,14 +223,15 @@ def _static_value(op, op_def, ins):
 def _lower_op(L, op, ins, op_def):
     if op_def.has_trait("static_value"):
         return [L.const(_static_value(op, op_def, ins), name=op.name)]
-    out = rewrites.apply(L.rules["early"], rewrites.Site(L, op, ins))
+    out = rewrites.apply(L.rules_for("early", op.type), rewrites.Site(L, op, ins), True)
     if out is not None:
         return out
     alias = op_def.extra.get("alias")
     if alias is not None:           # an op that passes one input through (Assign)
         return [ins[alias]]
     specs, op_def = _infer(L, op, ins)
-    out = rewrites.apply(L.rules["op"], rewrites.Site(L, op, ins, specs, op_def))
+    out = rewrites.apply(L.rules_for("op", op.type), rewrites.Site(L, op, ins, specs, op_def),
+                         True)
     if out is not None:
         return out
     (shape0, dt0) = specs[0] if specs else ((), None)

@@ -156,15 +156,21 @@ class Site:
         self.shape, self.dtype = specs[0] if specs else ((), None)
 
 
-def apply(rules, site):
-    """The values of the first rule in `rules` that applies to `site`, or None."""
+def apply(rules, site, checked=False):
+    """The values of the first rule in `rules` that applies to `site`, or None; `checked`:
+    every rule in `rules` looks at the site's op type already (:func:`looking_at`)."""
     for r in rules:
-        if not r.looks_at(site.type):
+        if not checked and not r.looks_at(site.type):
             continue
         out = r.fn(site)
         if out is not None:
             return out
     return None
+
+
+def looking_at(rules, op_type):
+    """The rules of `rules` that look at `op_type`, in order."""
+    return [r for r in rules if r.looks_at(op_type)]
 
 
 # --- helpers ------------------------------------------------------------------------------

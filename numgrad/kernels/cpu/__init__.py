@@ -12,6 +12,7 @@ from . import segment as _segment  # noqa: F401
 from . import segment_reduce as _segment_reduce
 from . import softmax as _softmax  # noqa: F401
 from . import top_k as _top_k  # noqa: F401
+from ... import numba_load
 from ...cache import guard_numba_cache
 from .registry import OPAQUE, register_kernel
 
@@ -24,3 +25,8 @@ for _module in (_conv, _depthwise, _pool_avg, _segment, _segment_reduce, _softma
 # the Segment* kernels are made per op of ops/math_extra.py's SEGMENT_OPS tables
 for _t, _kernel in _segment_reduce.OPAQUE.items():
     register_kernel(_t)(_kernel)
+
+# a kernel's first call finds the machine code of the Numba functions it calls loaded from the
+# cache (numba_load.preloading): no trip through Numba's compile path
+for _t, _kernel in list(OPAQUE.items()):
+    OPAQUE[_t] = numba_load.preloading(_kernel)

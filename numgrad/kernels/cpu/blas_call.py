@@ -49,7 +49,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from ... import config
+from ... import config, numba_load
 
 ENABLED = config.get("NUMGRAD_NATIVE_BLAS")
 BLOCKED = config.get("NUMGRAD_BLOCKED_WGRAD")
@@ -213,8 +213,11 @@ def node_block(node):
     a, b = node.inputs
     if a.shape is None or b.shape is None or None in tuple(a.shape) + tuple(b.shape):
         return 0
-    return block_for(tuple(a.shape), tuple(b.shape), a.dtype, bool(node.attrs["transpose_a"]),
-                     bool(node.attrs["transpose_b"]))
+    block = block_for(tuple(a.shape), tuple(b.shape), a.dtype, bool(node.attrs["transpose_a"]),
+                      bool(node.attrs["transpose_b"]))
+    if block:       # the step will call it: its cached machine code is loaded now
+        numba_load.preload(matmul_blocks_into)
+    return block
 
 
 def _gemm(out, order, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc):

@@ -1,0 +1,135 @@
+"""A choice between two ways of running one step, made by timing both: the plain way (one
+thread) or the bold way (numgrad's threads for a fused kernel, more BLAS threads for a large
+product).  Both give the same results; only their speed differs, and on a shared VM it
+differs from moment to moment.
+
+Why this shape: `python -m numgrad.bench --variants --why` on the loaded 2-core development
+VM (load ~4, six fresh processes) showed W5's (1000, 1000) kernels deciding for threads in
+one formulation and against them in the next, from a trial whose fastest of three one-thread
+runs was 1.13 ms against 0.5 ms in every other process: all three landed while another
+process held the core.  The old rules made such verdicts stick: one that threads pay held
+for 1000 runs (the whole benchmark), a BLAS trial decided for one thread on a single slow
+threaded run and then held for 1000 runs, and a kernel that had decided for threads kept
+them however slow its runs became.  Here a verdict depends on no single sample, none is
+held for long while it is young, and a steady state well above what the trial measured is
+measured again:
+
+* A trial alternates the ways, plain first, until TRIALS runs of each; the bold way is kept
+  when its fastest run takes at most MARGIN of the plain way's fastest (threads that only
+  tie lose: a busy core makes them wait, the plain way not).  Two bold runs slower than
+  SLOWER times the plain way's fastest end the trial for the plain way at once (a product
+  that takes 2 ms on one thread took 8-24 ms on two beside a busy core: blas_threads.py).
+* A verdict is measured again after RECHECK_FIRST runs, twice as many after each repeated
+  verdict, up to RECHECK.  A true verdict costs a trial's few runs of the slower way each
+  time; a wrong one, taken in a noisy moment, is put right within RECHECK_FIRST runs.
+* Drift: the chosen way's fastest run of its last WINDOW runs is compared with its fastest
+  trial run.  Threads over DRIFT times slower: a core they need got busy.  Either way DRIFT
+  times faster: the trial ran in a noisy moment (W5's 6 trial runs are ~15 ms, one time
+  slice of another process: a kernel chose threads from 5.5 ms serial against 3.3 ms
+  threaded runs, then ran 1.2 ms threaded beside 1.1 ms serial in the other formulations),
+  or the machine got quieter.  Both start a new trial.  One thread slower than in its trial
+  is not: it slows when another process shares its core, and threads would wait for a core
+  then too.  (At DRIFT 1.5 a W2 kernel whose threaded trial took 13.1 ms kept threads at
+  19.6-20 ms a run, while the serial kernel of the other formulations ran in 16.8.)
+* Two threaded runs in a row slower than SLOWER times the one-thread trial time start a new
+  trial at once: W3's large product chose two BLAS threads in a quiet moment (1.3 against
+  2.1 ms), then took 20-50 ms a run beside a busy core, and a window of 8 such runs was
+  most of the benchmark's calls.
+"""
+TRIALS = 3
+MARGIN = 0.9
+SLOWER = 2.0
+RECHECK_FIRST = 25
+RECHECK = 1000
+WINDOW = 8
+DRIFT = 1.25
+
+__all__ = ["MeasuredChoice", "TRIALS", "MARGIN", "SLOWER", "RECHECK_FIRST", "RECHECK",
+           "WINDOW", "DRIFT"]
+
+
+class MeasuredChoice:
+    """Per step: whether the bold way runs it.  A caller asks `pick(key)`, runs the way it
+    says (True: bold), and reports that run's seconds to `done(bold, seconds)`.  `key` is what
+    a verdict holds for (a thread count): another key starts a new trial.
+
+    verdict: None (measuring) or (key, whether the bold way was faster).  last_trial: the
+    fastest (plain, bold) seconds of the last finished trial, None before one.
+
+    Runs of one step from several threads at once (one Session used by many threads) share
+    it without a lock, as the choices before it did: a race can only misplace a sample."""
+
+    __slots__ = ("verdict", "key", "plain", "bold", "runs", "recheck_after", "repeats",
+                 "expected", "window", "seen", "last_trial", "trials", "kind", "slow")
+
+    def __init__(self):
+        self.verdict = None
+        self.key = None
+        self.plain, self.bold = [], []      # the running trial's seconds
+        self.runs = 0                       # runs since the verdict
+        self.recheck_after = RECHECK_FIRST
+        self.repeats = 0                    # verdicts in a row that agreed
+        self.expected = 0.0                 # the chosen way's fastest trial run
+        self.window, self.seen = float("inf"), 0    # fastest of the chosen way's recent runs
+        self.last_trial = None
+        self.trials = 0                     # trials finished (tests, the bench's --why)
+        self.kind = None                    # the last verdict's way, kept across trials
+        self.slow = 0                       # threaded runs in a row over SLOWER x one thread
+
+    def pick(self, key):
+        """Whether the next run takes the bold way."""
+        if key != self.key:
+            self.key, self.verdict, self.repeats = key, None, 0
+            self.plain, self.bold = [], []
+        elif self.verdict is not None:
+            self.runs += 1
+            if self.runs <= self.recheck_after:
+                return self.verdict[1]
+            self.verdict = None             # measured again
+        return len(self.bold) < len(self.plain)     # plain first, then alternately
+
+    def done(self, bold, seconds):
+        """Record a run that `pick` asked for."""
+        verdict = self.verdict
+        if verdict is None:
+            (self.bold if bold else self.plain).append(seconds)
+            plain, boldly = self.plain, self.bold
+            if not plain:
+                return          # (another thread's run ended the trial meanwhile)
+            if len(boldly) >= 2 and min(boldly) > SLOWER * min(plain):
+                self._decide(False, plain, boldly)
+            elif len(plain) >= TRIALS and len(boldly) >= TRIALS:
+                self._decide(min(boldly) <= MARGIN * min(plain), plain, boldly)
+            return
+        if bold and seconds > SLOWER * self.last_trial[0]:
+            self.slow += 1
+            if self.slow >= 2:          # threads slower than twice one thread, twice in a row
+                self.verdict = None
+                self.plain, self.bold = [], []
+                return
+        else:
+            self.slow = 0
+        if seconds < self.window:
+            self.window = seconds
+        self.seen += 1
+        if self.seen >= WINDOW:
+            fastest, expected = self.window, self.expected
+            # threads slower than in their trial (a core they need got busy), or either way
+            # faster than in its trial (the trial ran in a noisy moment, or the machine got
+            # quieter): measured again.  One thread slower than in its trial is load, which
+            # threads would not beat.
+            if fastest * DRIFT < expected or bold and fastest > DRIFT * expected:
+                self.verdict = None
+                self.plain, self.bold = [], []
+            self.window, self.seen = float("inf"), 0
+
+    def _decide(self, bold, plain, boldly):
+        self.repeats = self.repeats + 1 if self.kind == bold else 1
+        self.kind = bold
+        self.last_trial = (min(plain), min(boldly))
+        self.expected = self.last_trial[1 if bold else 0]
+        self.recheck_after = min(RECHECK, RECHECK_FIRST << min(self.repeats - 1, 16))
+        self.runs, self.window, self.seen, self.slow = 0, float("inf"), 0, 0
+        self.plain, self.bold = [], []
+        self.trials += 1
+        self.verdict = (self.key, bold)     # last: a run in another thread reads the rest
