@@ -34,9 +34,9 @@ __all__ = ["keeps_dtype", "SAME_FLOAT_TYPE"]
 
 # The scalar helpers of kernels/cpu/scalar.py whose result has the type of their float32 or
 # float64 argument (each is NumPy's one-argument ufunc, which keeps a float's width).  Listed
-# here, not imported from there: importing the helpers imports Numba's typing templates,
-# which a process that only loads cached kernels never needs (W3's warm first call took
-# 0.085 s instead of 0.045 s).  tests/test_numba_types.py checks each against Numba.
+# here, not imported from there: importing the helpers imports Numba's extension API, which
+# the emitter (run by processes that only load cached kernels too) does not otherwise need.
+# tests/test_numba_types.py checks each against Numba and that scalar.py defines it.
 SAME_FLOAT_TYPE = ("exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "sqrt", "floor",
                    "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "ceil",
                    "rint")
