@@ -32,6 +32,7 @@ from .fuse import data_inputs
 # re-exported: the emitters' users read them from here too
 from .layout import PARALLEL_MIN, VECTOR_MIN, coalesce, layout  # noqa: F401
 from . import vecmath_calls
+from .numba_types import keeps_dtype
 from .reduction_text import (CTOR as _CTOR, acc_dtype as _acc_dtype, combine as _combine,
                              init_literal as _init_literal, is_mean, is_reduction, is_sum)
 
@@ -78,6 +79,17 @@ def _in_registers(node):
     return is_sum(node) and node.outputs[0].dtype == _acc_dtype(node)
 
 
+def _identity(node, dt):
+    """Reduction `node`'s identity in `dt` as source: a plain literal where Numba types one
+    as `dt` (reduction_text.init_literal's `plain`)."""
+    return _init_literal(node, dt, plain=True)
+
+
+def _as(dtype, x, x_dtype):
+    """Source of value `x` (of `x_dtype`) as a `dtype`: cast only where the dtypes differ."""
+    return x if x_dtype == dtype else f"{_CTOR[dtype]}({x})"
+
+
 def _accumulate(node, acc, x):
     if is_sum(node) and _acc_dtype(node).kind == "f":
         return f"vm._radd({acc}, {x})"
@@ -122,14 +134,19 @@ TINY_INNER = 8          # innermost dims this small are unrolled (see emit_group
 
 
 def elementwise_body(group, names, index, lmasks, vector=False, nodes=None, load_ids=None,
-                     extra=(), gather_masks=None):
+                     extra=(), gather_masks=None, cast_all=False):
     """Statements (unindented) of one loop iteration before its stores: the loads, then every
     non-reduction node as ``v<id> = <expr>``.  `names` (value id -> variable) is extended in
     place.  With `vector`, transcendental functions call vecmath's vectorisable versions
     (compiler/vecmath_calls.py; the kernel imports them as ``vmc``); without, libm through
     the scalar helpers.  Shared by the cpu and cuda emitters.  A stage of a row pipeline
     passes its own `nodes`, the indices of the loads it reads and `extra` statements (its
-    row-buffer reads).  `gather_masks` (from layout()) marks the gathered loads."""
+    row-buffer reads).  `gather_masks` (from layout()) marks the gathered loads.
+
+    A value is cast to its dtype only where Numba could type its expression otherwise
+    (numba_types.keeps_dtype; each cast is a call Numba types and lowers), and a value that
+    is another under a new name (Identity) is that name; `cast_all` casts every value (the
+    cuda emitter's choice)."""
     if load_ids is None:
         load_ids = range(len(group.loads))
     gmasks = gather_masks or {}
@@ -140,10 +157,17 @@ def elementwise_body(group, names, index, lmasks, vector=False, nodes=None, load
             continue
         operands = [names.get(v.id, "0") for v in node.inputs]
         out = node.outputs[0]
-        ctor = _CTOR[out.dtype]
         expr = vecmath_calls.call(node.type, out.dtype, *operands) if vector else None
         if expr is None:
             expr = _expr(node, operands)
+        ctor = _CTOR[out.dtype]
+        if ctor and not cast_all:
+            typed = {names[v.id]: v.dtype for v in node.inputs if v.id in names}
+            if expr in typed and typed[expr] == out.dtype:    # (None == float64 is True)
+                names[out.id] = expr
+                continue
+            if keeps_dtype(expr, typed, out.dtype):
+                ctor = None
         stmts.append(f"v{out.id} = {ctor}({expr})" if ctor else f"v{out.id} = {expr}")
         names[out.id] = f"v{out.id}"
     return stmts
@@ -182,7 +206,7 @@ def _lane_combine(reds, buffered):
     independent of threads), and LLVM runs the lanes in one vector register."""
     out = [f"m8 = (be - bb) & {-LANES}"]
     for j in buffered:
-        init = _init_literal(reds[j], _acc_dtype(reds[j]))
+        init = _identity(reds[j], _acc_dtype(reds[j]))
         out.extend(f"x{j}_{k} = {init}" for k in range(LANES))
     out.append(f"for jj in range(0, m8, {LANES}):")
     for j in buffered:
@@ -224,20 +248,18 @@ def _row_block_lines(group, lmasks, vector):
     cut into blocks of ROW_BLOCK rows, and a block's rows * n1 elements are one flat loop.
     A row broadcast along dim 0 (a bias) is read from a buffer holding ROW_BLOCK copies of
     it, filled once per call, a column broadcast along dim 1 from a buffer holding each of the
-    block's values n1 times, filled per block; whole arrays are read and written through flat
-    views.  A sum
+    block's values n1 times, filled per block; whole arrays (every output) are passed flat
+    (_kernel_spec: no reshape for Numba to lower in the kernel).  A sum
     over the rows accumulates into ROW_BLOCK rows of accumulators (element jj of a block
     into e{j}[jj]), added up row by row into the chunk's partial at the end of each chunk."""
     ind = "    "
     reds = group.reductions
-    lines = [f"{ind}w{j}f = w{j}.reshape(-1)" for j in range(len(group.outputs))]
-    lines += [f"{ind}e{j} = np.empty({ROW_BLOCK} * n1, {_NP[_acc_dtype(r)]})"
-              for j, r in enumerate(reds)]
+    lines = [f"{ind}e{j} = np.empty({ROW_BLOCK} * n1, {_NP[_acc_dtype(r)]})"
+             for j, r in enumerate(reds)]
     loads, fills = [], []
     for j, (v, m) in enumerate(zip(group.loads, lmasks)):
         if m == [True, True]:
-            lines.append(f"{ind}a{j}f = a{j}.reshape(-1)")
-            loads.append(f"l{j} = a{j}f[uf]")
+            loads.append(f"l{j} = a{j}[uf]")
         elif m[0]:          # a column: its block's values, each n1 times
             lines.append(f"{ind}b{j} = np.empty({ROW_BLOCK} * n1, {_NP[v.dtype]})")
             fills += ["for r in range(nr):", f"    cv{j} = a{j}[i0 + r, 0]",
@@ -253,15 +275,16 @@ def _row_block_lines(group, lmasks, vector):
     names.update({v.id: f"l{j}" for j, v in enumerate(group.loads)})
     body = ["uf = np.uint64(o + jj)", "ub = np.uint64(jj)"] + elementwise_body(
         group, names, None, lmasks, vector, load_ids=(), extra=loads)
-    body += [f"w{j}f[uf] = {names[v.id]}" for j, v in enumerate(group.outputs)]
-    body += [f"e{j}[ub] = e{j}[ub] + {_CTOR[_acc_dtype(r)]}({names[data_inputs(r)[0].id]})"
+    body += [f"w{j}[uf] = {names[v.id]}" for j, v in enumerate(group.outputs)]
+    body += [f"e{j}[ub] = e{j}[ub] + "
+             f"{_as(_acc_dtype(r), names[data_inputs(r)[0].id], data_inputs(r)[0].dtype)}"
              for j, r in enumerate(reds)]
     lines += [f"{ind}for c in range(c0, c1):",
               f"{ind}    lo = (c * n0) // C",
               f"{ind}    hi = ((c + 1) * n0) // C"]
     for j, r in enumerate(reds):
         lines += [f"{ind}    for jj in range({ROW_BLOCK} * n1):",
-                  f"{ind}        e{j}[jj] = {_init_literal(r, _acc_dtype(r))}"]
+                  f"{ind}        e{j}[jj] = {_identity(r, _acc_dtype(r))}"]
     lines += [f"{ind}    for i0 in range(lo, hi, {ROW_BLOCK}):",
               f"{ind}        o = i0 * n1",
               f"{ind}        nr = min(i0 + {ROW_BLOCK}, hi) - i0"]
@@ -398,9 +421,9 @@ def _open_accs(kl, level, pad, stage=None):
         if stage not in (None, red_stage[j]):
             continue
         if levels[j] == level and level < R:
-            lines.append(f"{pad}r{j} = {_init_literal(r, _acc_dtype(r))}")
+            lines.append(f"{pad}r{j} = {_identity(r, _acc_dtype(r))}")
         if lane_red.get(j) == level:
-            lines.extend(f"{pad}r{j}_{k} = {_init_literal(r, _acc_dtype(r))}"
+            lines.extend(f"{pad}r{j}_{k} = {_identity(r, _acc_dtype(r))}"
                          for k in range(n_lanes))
 
 
@@ -506,8 +529,8 @@ def _emit_stage(kl, s, k0, pad):
             lines.append(f"{body}t{k}[u1] = {names[v.id]}")
     for j in s_reds:
         r = reds[j]
-        x = names[data_inputs(r)[0].id]
-        xv = f"{_CTOR[_acc_dtype(r)]}({x})"
+        x, x_dtype = names[data_inputs(r)[0].id], data_inputs(r)[0].dtype
+        xv = _as(_acc_dtype(r), x, x_dtype)
         if j in lane_red:
             lines.append(f"{body}r{j}_LANE = {_combine(r, f'r{j}_LANE', xv)}")
         elif levels[j] == R and j not in colbuf:
@@ -515,10 +538,10 @@ def _emit_stage(kl, s, k0, pad):
                 f"q{j}[{index(rmasks[j])}]"
             lines.append(f"{body}{tgt} = {_combine(r, tgt, xv)}")
         elif j in blocksum:
-            lines.append(f"{body}x{j} = vm._radd(x{j}, np.float32({x}))")
+            lines.append(f"{body}x{j} = vm._radd(x{j}, {_as(np.dtype(np.float32), x, x_dtype)})")
         elif j in buffered or j in colbuf:
             lines.append(f"{body}b{j}[np.uint64(i{R - 1} - bb)] = "
-                         f"{_CTOR[_buf_dtype(r)]}({x})")
+                         f"{_as(_buf_dtype(r), x, x_dtype)}")
         else:
             acc = _accumulate(r, f"r{j}", xv) if blocked else _combine(r, f"r{j}", xv)
             lines.append(f"{body}r{j} = {acc}")
@@ -599,7 +622,7 @@ def _chunk_lines(kl):
         lines.append(f"{pad}t{k} = np.empty(n1, {_NP[v.dtype]})")
     for j, r in enumerate(reds):
         if partial[j]:
-            lines.append(f"{pad}p{j}[c] = {_init_literal(r, _acc_dtype(r))}")
+            lines += [pad + ln for ln in _each_kept(kl.rmasks[j], _partial_init_lines(j, r))]
 
     _open_accs(kl, 0, pad)
     if staged:
@@ -616,6 +639,56 @@ def _chunk_lines(kl):
     return lines
 
 
+def _each_kept(mask, body):
+    """Lines running `body(index)` (a list of lines; index: a list of texts) for every
+    element of a reduction's output, whose layout mask is `mask`: a loop over each dim it
+    keeps (the kernel's argument n<k>), index ``k<d>`` there and 0 at the dims it reduces.
+    The output is indexed in its own rank: a flat view (``q.reshape(-1)``) cost each kernel
+    a reshape to lower and each process Numba's reshape helper to compile."""
+    lines, pad = [], ""
+    for d, m in enumerate(mask):
+        if m:
+            lines.append(f"{pad}for k{d} in range(n{d}):")
+            pad += "    "
+    index = [f"k{d}" if m else "0" for d, m in enumerate(mask)]
+    return lines + [pad + ln for ln in body(index)]
+
+
+def _identity_lines(j, r):
+    """Mode 1's body for output element `idx` of direct reduction j: its identity."""
+    return lambda idx: [f"q{j}[{', '.join(idx)}] = {_identity(r, r.outputs[0].dtype)}"]
+
+
+def _partial_init_lines(j, r):
+    """The start of a chunk (c) for element `idx` of reduction j's partials: the identity.
+    (``p<j>[c] = 0.0`` on a 2-D p<j> is a slice assignment, which Numba lowers as a
+    broadcasting loop of its own.)"""
+    return lambda idx: [f"p{j}[{', '.join(['c'] + idx[1:])}] = {_identity(r, _acc_dtype(r))}"]
+
+
+def _combine_lines(j, r):
+    """Mode 4's body for output element `idx` of reduction j, which reduces dim 0 into
+    per-chunk partials p<j>: their combination in chunk order."""
+    def body(idx):
+        q, p = ", ".join(idx), ", ".join(["cc"] + idx[1:])
+        return [f"t = {_identity(r, _acc_dtype(r))}",
+                "for cc in range(C):",
+                f"    t = {_combine(r, 't', f'p{j}[{p}]')}",
+                f"q{j}[{q}] = t"]
+    return body
+
+
+def _mean_lines(j, r):
+    """Mode 4's body for output element `idx` of mean j: the sum divided by the count m<j>
+    (an integer mean rounds towards zero)."""
+    def body(idx):
+        q = f"q{j}[{', '.join(idx)}]"
+        if r.outputs[0].dtype.kind == "f":
+            return [f"{q} = {q} / m{j}"]
+        return [f"t = abs({q}) // m{j}", f"{q} = -t if {q} < 0 else t"]
+    return body
+
+
 def _kernel_source(kl, chunk_lines, inline=False):
     """The kernel module's source: one function whose mode bits fill the outputs of
     direct reductions, run the loop nest (`chunk_lines`) and combine partials; `inline`:
@@ -629,34 +702,20 @@ def _kernel_source(kl, chunk_lines, inline=False):
     lines = [f"def kernel(mode, c0, c1, {', '.join(params)}):"]
     if size >= VECTOR_MIN:       # long loops: 512-bit vectors where the CPU has them
         lines.append(f"{ind}vm._prefer_wide_vectors()")
-    lines.append(f"{ind}if mode & 1:")
-    lines.append(f"{ind}    pass")
+    fill, finish = [], []
     for j, r in enumerate(reds):
         if not partial[j] and j not in stored_once:
-            lines.append(f"{ind}    q{j}f = q{j}.reshape(-1)")
-            lines.append(f"{ind}    for k in range(q{j}f.size):")
-            lines.append(f"{ind}        q{j}f[k] = {_init_literal(r, r.outputs[0].dtype)}")
+            fill += _each_kept(kl.rmasks[j], _identity_lines(j, r))
+        if partial[j]:
+            finish += _each_kept(kl.rmasks[j], _combine_lines(j, r))
+        if is_mean(r):
+            finish += _each_kept(kl.rmasks[j], _mean_lines(j, r))
+    if fill:
+        lines += [f"{ind}if mode & 1:"] + [ind * 2 + ln for ln in fill]
     lines.append(f"{ind}if mode & 2:")
     lines.extend(ind + ln for ln in chunk_lines)
-    lines += [f"{ind}if mode & 4:", f"{ind}    pass"]
-    fin = ind * 2
-    for j, r in enumerate(reds):
-        if partial[j]:
-            lines.append(f"{fin}q{j}f = q{j}.reshape(-1)")
-            lines.append(f"{fin}p{j}f = p{j}.reshape((C, q{j}f.size))")
-            lines.append(f"{fin}for k in range(q{j}f.size):")
-            lines.append(f"{fin}    t = {_init_literal(r, _acc_dtype(r))}")
-            lines.append(f"{fin}    for cc in range(C):")
-            lines.append(f"{fin}        t = {_combine(r, 't', f'p{j}f[cc, k]')}")
-            lines.append(f"{fin}    q{j}f[k] = t")
-        if is_mean(r):
-            lines.append(f"{fin}q{j}f = q{j}.reshape(-1)")
-            lines.append(f"{fin}for k in range(q{j}f.size):")
-            if r.outputs[0].dtype.kind == "f":
-                lines.append(f"{fin}    q{j}f[k] = q{j}f[k] / m{j}")
-            else:
-                lines.append(f"{fin}    t = abs(q{j}f[k]) // m{j}")
-                lines.append(f"{fin}    q{j}f[k] = -t if q{j}f[k] < 0 else t")
+    if finish:
+        lines += [f"{ind}if mode & 4:"] + [ind * 2 + ln for ln in finish]
     # the wrapper module is imported only by a kernel that calls it (importing it costs ~0.1 s)
     uses_vmc = vector and any("vmc." in line for line in lines)
     vmc = f"import {vecmath_calls.module_name()} as vmc\n" if uses_vmc else ""
@@ -691,8 +750,12 @@ def _kernel_spec(kl, source):
         gathered = group.gathered[loads[j].id][0]
         load_shapes[j] = (gathered.shape[0],) + tuple(d for d, m in zip(dims, tmask) if m)
         index_shapes.append(shape_for(imask))
-    spec = KernelSpec(source, R, dims, load_shapes,
-                      [shape_for(m) for m in omasks], red_shapes, part_shapes,
+    out_shapes = [shape_for(m) for m in omasks]
+    if row_blocked:         # whole arrays flat (_row_block_lines)
+        flat = (int(np.prod(dims, dtype=np.int64)),)
+        load_shapes = [flat if m == [True, True] else s for s, m in zip(load_shapes, lmasks)]
+        out_shapes = [flat] * len(out_shapes)
+    spec = KernelSpec(source, R, dims, load_shapes, out_shapes, red_shapes, part_shapes,
                       [_acc_dtype(r) for r in reds], any(partial), counts)
     spec.index_shapes, spec.row_blocked = index_shapes, row_blocked
     return spec

@@ -88,7 +88,8 @@ def emit_group_cuda(group, tpb):
     names = {v.id: f"l{j}" for j, v in enumerate(loads)}
     names.update({v.id: f"s{j}" for j, v in enumerate(scalars)})
     body = []                                   # loads, expressions (indent added later)
-    body.extend(elementwise_body(group, names, index, lmasks))   # libdevice: no vecmath
+    # libdevice: no vecmath; every value cast (the typing rules are checked for cpu only)
+    body.extend(elementwise_body(group, names, index, lmasks, cast_all=True))
     stores = [f"w{j}[{index(omasks[j])}] = {names[v.id]}" for j, v in enumerate(outs)]
 
     dim_params = [f"n{k}" for k in range(R)]

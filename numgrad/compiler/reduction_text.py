@@ -45,10 +45,21 @@ def acc_dtype(node):
     return dt
 
 
-def init_literal(node, dt):
-    """The initial value of reduction `node`'s accumulator of dtype `dt`, as source text."""
+def init_literal(node, dt, plain=False):
+    """The initial value of reduction `node`'s accumulator of dtype `dt`, as source text.
+    `plain`: a float64 or an int64 sum's or product's identity as a plain literal (``0.0``,
+    ``np.inf``, ``0``), which Numba types as that dtype without a constructor call to resolve
+    and lower (the cpu kernels; an int64 max's identity keeps its constructor, as its literal
+    does not fit the int64 that Numba types integer literals as)."""
     ctor = CTOR[dt]
     combine_ = reduction(node).combine
+    if plain and (dt == np.float64 or dt == np.int64 and combine_ in ("add", "mul")):
+        point = ".0" if dt == np.float64 else ""
+        if combine_ == "add":
+            return "0" + point
+        if combine_ == "mul":
+            return "1" + point
+        return "-np.inf" if combine_ == "max" else "np.inf"
     if combine_ == "add":
         return f"{ctor}(0)"
     if combine_ == "mul":

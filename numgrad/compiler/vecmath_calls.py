@@ -6,6 +6,9 @@ Pasting each function's text into every kernel made Numba type and lower ~400-li
 small wrapper per function and dtype, marked ``alwaysinline``: Numba compiles each wrapper
 once per machine (then loads it from disk), a kernel's source has one call per operation
 (~0.6 s to compile), and LLVM inlines the calls into the loop and vectorises it as before.
+Each wrapper casts its result to its width, so a call of a ``_f32`` wrapper is a float32 for
+Numba's typing and the kernel needs no cast of its own (compiler/numba_types.py; the cast
+converts nothing where vecmath's function already returns that width).
 
 Which op computes with which function is declared with the op (ops/registry.Template's
 ``vecmath`` or ``vecmath_expr``); this module only turns those declarations into source.
@@ -28,7 +31,8 @@ def functions():
 
 
 def _source():
-    lines = ["import numgrad.kernels.vecmath as vm", "from numba import njit", ""]
+    lines = ["import numpy as np", "import numgrad.kernels.vecmath as vm",
+             "from numba import njit", ""]
     for name, arity in sorted(functions().items()):
         args = ", ".join("xyzw"[:arity])
         for width in ("f32", "f64"):
@@ -36,7 +40,7 @@ def _source():
                       "@njit(error_model='numpy', cache=True, nogil=True)",
                       f"def {name}_{width}({args}):",
                       "    vm._always_inline()",
-                      f"    return vm._{name}_{width}({args})",
+                      f"    return np.float{width[1:]}(vm._{name}_{width}({args}))",
                       ""]
     return "\n".join(lines)
 
