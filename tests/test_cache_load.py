@@ -9,6 +9,7 @@ import llvmlite.binding as ll
 import pytest
 
 from numgrad import numba_load
+from two_processes import run_twice
 
 pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
 
@@ -189,20 +190,8 @@ PRELOAD = (
     "assert fn(np.float32(1.0)) == 3.0\n")      # a new signature still compiles
 
 
-def _twice(program, source, cache_dir):
-    """The stdout of `program` run on `source` in two processes sharing `cache_dir`."""
-    env = dict(os.environ, NUMGRAD_CACHE_DIR=str(cache_dir))
-    outs = []
-    for _ in range(2):
-        out = subprocess.run([sys.executable, "-c", program, source], env=env,
-                             capture_output=True, text=True)
-        assert out.returncode == 0, out.stderr
-        outs.append(out.stdout.strip())
-    return outs
-
-
 def test_a_loaded_kernel_has_its_cached_machine_code_before_its_first_call(tmp_path):
-    counts = [int(c) for c in _twice(PRELOAD, KERNEL, tmp_path)]
+    counts = [int(c) for c in run_twice(PRELOAD, KERNEL, tmp_path)]
     assert counts == [0, 2]         # the second process finds both saved signatures
 
 
@@ -253,7 +242,7 @@ LOAD_EXPLICIT = (
 
 
 def test_a_function_loaded_as_its_module_runs_skips_the_refresh_too(tmp_path):
-    seen = _twice(LOAD_EXPLICIT, EXPLICIT, tmp_path)
+    seen = run_twice(LOAD_EXPLICIT, EXPLICIT, tmp_path)
     assert seen == ["refreshed", "not-refreshed"]
 
 

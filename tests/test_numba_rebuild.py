@@ -2,13 +2,13 @@
 modules and without parsing its linking bitcode, and stays usable: it runs, and a function
 compiled later that calls it links it."""
 import os
-import subprocess
 import sys
 
 import llvmlite.binding as ll
 import pytest
 
 from numgrad import numba_rebuild
+from two_processes import run_twice
 
 pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
 
@@ -89,13 +89,7 @@ LOAD_THEN_LINK = (
 
 
 def test_a_loaded_kernel_runs_and_links_into_a_later_compile(tmp_path):
-    env = dict(os.environ, NUMGRAD_CACHE_DIR=str(tmp_path))
-    outs = []
-    for _ in range(2):
-        out = subprocess.run([sys.executable, "-c", LOAD_THEN_LINK, KERNEL], env=env,
-                             capture_output=True, text=True)
-        assert out.returncode == 0, out.stderr
-        outs.append(out.stdout.split())
+    outs = [out.split() for out in run_twice(LOAD_THEN_LINK, KERNEL, tmp_path)]
     # the first process compiled (Numba's libraries); the second loaded without importing
     # numba.np.arrayobj (its environment has only its name), kept the linking bitcode, and
     # parsed it when `caller` linked the kernel
