@@ -102,7 +102,6 @@ def check_first(name, calls, ref):
 
 def _warm(name, calls):
     calls.grads()
-    calls.train()       # each call is its own plan: both start compiling on their first call
     if name == "numgrad":
         from . import compile_workers
         compile_workers.wait_all()      # kernels compiling while the first calls ran
