@@ -67,6 +67,9 @@ class GroupRunner:
         self.compile_seconds = 0.0
         self.space, self.n_nodes = group.space, len(group.nodes)
         self.choice = measured_choice.MeasuredChoice()     # whether threads pay
+        if not getattr(spec, "python_callable", True):
+            # compiled without a CPython wrapper: only njit code may call it (emit_group)
+            self._run_kernel = self._not_from_python
 
     @property
     def threads_pay(self):
@@ -140,6 +143,10 @@ class GroupRunner:
                 if self.compile_seconds > 1.0:
                     log.info("numgrad: compiled a fused kernel over %s (%d ops) in %.2f s",
                              self.space, self.n_nodes, self.compile_seconds)
+
+    def _not_from_python(self, args):
+        raise RuntimeError("numgrad: this kernel was compiled for njit callers only (no "
+                           "CPython wrapper); calling it from Python would crash")
 
     def _run_parallel(self, args):
         self.kernel(1, 0, 0, *args)

@@ -33,6 +33,7 @@ from .fuse import data_inputs
 from .layout import PARALLEL_MIN, VECTOR_MIN, coalesce, layout  # noqa: F401
 from . import vecmath_calls
 from .numba_types import keeps_dtype
+from .njit_options import jit_options
 from .reduction_text import (CTOR as _CTOR, acc_dtype as _acc_dtype, combine as _combine,
                              init_literal as _init_literal, is_mean, is_reduction, is_sum)
 
@@ -114,11 +115,18 @@ def _expr(node, operands):
 
 
 class KernelSpec:
-    """Everything the runner needs to call one emitted kernel."""
+    """Everything the runner needs to call one emitted kernel.
+
+    `python_callable`: whether the kernel can be called from Python.  A kernel that only
+    njit code calls (a plan function's or a native loop's, emit_group's `njit_only`) is
+    compiled without Numba's CPython wrapper, which unboxes every argument (~30-40 ms of
+    a small kernel's ~0.1 s compile); called from Python it would crash the process, so
+    its runner refuses to run it (backends/cpu_runners.py GroupRunner)."""
 
     def __init__(self, source, rank, dims, load_shapes, out_shapes, red_shapes, part_shapes,
-                 acc_dtypes, reduces_dim0, counts):
+                 acc_dtypes, reduces_dim0, counts, python_callable=True):
         self.source = source
+        self.python_callable = python_callable
         self.rank = rank
         self.dims = dims
         self.load_shapes = load_shapes
@@ -689,10 +697,10 @@ def _mean_lines(j, r):
     return body
 
 
-def _kernel_source(kl, chunk_lines, inline=False):
+def _kernel_source(kl, chunk_lines, inline=False, njit_only=False):
     """The kernel module's source: one function whose mode bits fill the outputs of
     direct reductions, run the loop nest (`chunk_lines`) and combine partials; `inline`:
-    declared forceinline (see emit_group)."""
+    declared forceinline, `njit_only`: without a CPython wrapper (see emit_group)."""
     size, vector, reds, partial = kl.size, kl.vector, kl.reds, kl.partial
     stored_once, params = kl.stored_once, kl.params
     ind = "    "
@@ -722,7 +730,7 @@ def _kernel_source(kl, chunk_lines, inline=False):
     header = ("import math\n\nimport numpy as np\nfrom numba import njit\n\n"
               "import numgrad.kernels.vecmath as vm\n" + vmc +
               "from numgrad.kernels.cpu.scalar import *  # noqa: F401,F403\n\n\n"
-              "@njit(error_model='numpy', cache=True, nogil=True"
+              f"@njit({jit_options(njit_only)}, error_model='numpy'"
               + (", forceinline=True" if inline else "") + ")\n")
     source = header + "\n".join(lines) + "\n"
 
@@ -761,7 +769,7 @@ def _kernel_spec(kl, source):
     return spec
 
 
-def emit_group(group, hot=False, inline=False):
+def emit_group(group, hot=False, inline=False, njit_only=False):
     """Source of one fused kernel for `group`.
 
     Small spaces get the simplest loop nest (fastest to compile): one pass, no block buffers,
@@ -770,9 +778,13 @@ def emit_group(group, hot=False, inline=False):
     pass but adds what makes LLVM vectorise: block-buffered reductions and vecmath calls.
     `inline` (a kernel that a native loop calls every iteration) declares it forceinline:
     LLVM inlines it into the loop (W7's loops ran 15-25% faster than calling them).
+    `njit_only` (a kernel that only njit code calls: a plan function, a native loop) leaves
+    out the CPython wrapper (KernelSpec.python_callable).
     """
     kl = _kernel_layout(group, hot)
     lines = _chunk_lines(kl)
     chunk_lines = (_row_block_lines(group, kl.lmasks, kl.vector) if kl.row_blocked
                    else lines[1:])
-    return _kernel_spec(kl, _kernel_source(kl, chunk_lines, inline))
+    spec = _kernel_spec(kl, _kernel_source(kl, chunk_lines, inline, njit_only))
+    spec.python_callable = not njit_only
+    return spec

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..kernels.cpu.blas_call import node_block
 from ..ops.registry import has_trait
+from .njit_options import jit_options
 
 
 ALIGN = 64
@@ -228,7 +229,7 @@ class LaneEmitter:
     def source(self, steps):
         self.emit(steps)
         head = self.module_head("from numgrad.kernels.cpu.lane_sync import wait_for, mark_done\n")
-        return (head + "@njit(nogil=True, cache=True)\n"
+        return (head + f"@njit({jit_options()})\n"
                 f"def lane({', '.join(self.params() + ['arena', 'flags', 'epoch'])}):\n" +
                 "\n".join(self.lines) + "\n    return True\n\n\n"
                 "kernel = lane      # the name compile workers compile (compile_workers.main)\n")

@@ -42,6 +42,7 @@ from . import row_blocks
 from .emit_lane import (ALIGN, LaneEmitter, Layout, copy_kind, int_literal, is_matmul,
                         partial_buffers,
                         is_view, plan_params, scalar_literal, slab_copies, step_values)
+from .njit_options import jit_options
 
 PRE, ROWS, POST = 0, 1, 2
 
@@ -150,7 +151,7 @@ def sources(plan, runners, rl, transposed=None):
 
 
 def _module(em, name, params, lines, extra=""):
-    return (em.module_head(extra) + "@njit(nogil=True, cache=True)\n"
+    return (em.module_head(extra) + f"@njit({jit_options()})\n"
             f"def {name}({', '.join(params)}):\n" + "\n".join(lines) +
             "\n    return True\n\n\n"
             f"kernel = {name}      # the name compile workers compile\n")
@@ -215,7 +216,7 @@ class _RowsEmitter:
                 "from numgrad.kernels.cpu.lane_sync import next_block, slot_offsets\n" +
                 "\n".join(self.imports) + "\n\n"
                 "available()     # registers the BLAS symbols the function links to\n\n\n")
-        return (head + "@njit(nogil=True, cache=True)\n"
+        return (head + f"@njit({jit_options()})\n"
                 f"def rows({', '.join(params)}):\n" + "\n".join(top + loop + self.body) +
                 "\n    return True\n\n\n"
                 "kernel = rows      # the name compile workers compile\n")
