@@ -124,9 +124,10 @@ class KernelSpec:
     its runner refuses to run it (backends/cpu_runners.py GroupRunner)."""
 
     def __init__(self, source, rank, dims, load_shapes, out_shapes, red_shapes, part_shapes,
-                 acc_dtypes, reduces_dim0, counts, python_callable=True):
+                 acc_dtypes, reduces_dim0, counts, python_callable=True, chunked=True):
         self.source = source
         self.python_callable = python_callable
+        self.chunked = chunked
         self.rank = rank
         self.dims = dims
         self.load_shapes = load_shapes
@@ -136,6 +137,16 @@ class KernelSpec:
         self.acc_dtypes = acc_dtypes
         self.reduces_dim0 = reduces_dim0
         self.counts = counts
+
+    def leading(self, sizes, C, mode=7, c0=0, c1=None):
+        """The arguments of a call before the loads, in whatever form the caller gives them
+        (values, or source text): the sizes of the coalesced dims, preceded by the mode bits
+        and the chunk range [c0, c1) (default [c0, C)) and followed by the chunk count C,
+        for a chunked kernel.  A small kernel (one serial pass, always the whole of mode 7)
+        takes only the sizes: the calling convention is known here and nowhere else."""
+        if not self.chunked:
+            return list(sizes)
+        return [mode, c0, C if c1 is None else c1] + list(sizes) + [C]
 
 
 TINY_INNER = 8          # innermost dims this small are unrolled (see emit_group)
@@ -706,8 +717,14 @@ def _kernel_source(kl, chunk_lines, inline=False, njit_only=False):
     ind = "    "
     # One function, three modes (bits): 1 = set direct reduction outputs to the identity,
     # 2 = run chunks [c0, c1), 4 = combine partials / divide means.  One function means one
-    # Numba compilation per kernel.
-    lines = [f"def kernel(mode, c0, c1, {', '.join(params)}):"]
+    # Numba compilation per kernel.  A small kernel runs one serial pass, always all three
+    # (its runner never splits it): no mode, chunk range or count (KernelSpec.leading; each
+    # argument costs its CPython wrapper ~2 ms of compile).
+    chunked = not kl.small
+    if chunked:
+        lines = [f"def kernel(mode, c0, c1, {', '.join(params)}):"]
+    else:
+        lines = [f"def kernel({', '.join(p for p in params if p != 'C')}):"]
     if size >= VECTOR_MIN:       # long loops: 512-bit vectors where the CPU has them
         lines.append(f"{ind}vm._prefer_wide_vectors()")
     fill, finish = [], []
@@ -718,12 +735,12 @@ def _kernel_source(kl, chunk_lines, inline=False, njit_only=False):
             finish += _each_kept(kl.rmasks[j], _combine_lines(j, r))
         if is_mean(r):
             finish += _each_kept(kl.rmasks[j], _mean_lines(j, r))
-    if fill:
-        lines += [f"{ind}if mode & 1:"] + [ind * 2 + ln for ln in fill]
-    lines.append(f"{ind}if mode & 2:")
-    lines.extend(ind + ln for ln in chunk_lines)
-    if finish:
-        lines += [f"{ind}if mode & 4:"] + [ind * 2 + ln for ln in finish]
+    fill, finish = [ind + ln for ln in fill], [ind + ln for ln in finish]    # one level in
+    for bit, part in ((1, fill), (2, chunk_lines), (4, finish)):
+        if part and chunked:
+            lines += [f"{ind}if mode & {bit}:"] + [ind + ln for ln in part]
+        elif part:
+            lines += part
     # the wrapper module is imported only by a kernel that calls it (importing it costs ~0.1 s)
     uses_vmc = vector and any("vmc." in line for line in lines)
     vmc = f"import {vecmath_calls.module_name()} as vmc\n" if uses_vmc else ""
@@ -764,7 +781,8 @@ def _kernel_spec(kl, source):
         load_shapes = [flat if m == [True, True] else s for s, m in zip(load_shapes, lmasks)]
         out_shapes = [flat] * len(out_shapes)
     spec = KernelSpec(source, R, dims, load_shapes, out_shapes, red_shapes, part_shapes,
-                      [_acc_dtype(r) for r in reds], any(partial), counts)
+                      [_acc_dtype(r) for r in reds], any(partial), counts,
+                      chunked=not kl.small)
     spec.index_shapes, spec.row_blocked = index_shapes, row_blocked
     return spec
 

@@ -240,7 +240,8 @@ class LaneEmitter:
         # integers as np.int64(...), not literals: a literal argument would make Numba compile
         # every kernel again for Literal[int] types (minutes for W6) instead of reusing the
         # step runner's compiled int64 specialisation
-        args = [int_literal(d) for d in run.sizes] + [int_literal(run.C)]
+        args = run.leading([int_literal(d) for d in run.sizes], int_literal(run.C),
+                           int_literal(7), int_literal(0))
         for (vid, shape), v in zip(run.loads, st.loads):
             a = self.value(v)
             args.append(a if tuple(v.shape) == tuple(shape) else f"{a}.reshape({shape!r})")
@@ -253,7 +254,7 @@ class LaneEmitter:
             self.lines.append(f"    {part} = {make}")
             args.append(part)
         args += [int_literal(c) for c in run.counts]
-        self.lines.append(f"    {k}({int_literal(7)}, {int_literal(0)}, {int_literal(run.C)}, {', '.join(args)})")
+        self.lines.append(f"    {k}({', '.join(args)})")
 
     def _matmul(self, node):
         a, b = (self.value(v) for v in node.inputs)

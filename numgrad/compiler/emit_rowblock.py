@@ -311,7 +311,7 @@ class _RowsEmitter:
         step's own."""
         k = f"k{len(self.imports)}"
         self.imports.append(f"from {run.kernel.py_func.__module__} import kernel as {k}")
-        args = self._sizes(run) + [int_literal(1)]
+        args = run.leading(self._sizes(run), int_literal(1), int_literal(7), int_literal(0))
         loads = st.loads if loads is None else loads
         args += [self._arg(v, shape) for (_, shape), v in zip(run.loads, loads)]
         args += [scalar_literal(x) for x in run.scalars]
@@ -334,8 +334,7 @@ class _RowsEmitter:
             self.top.append(f"    {part} = {make}")
             args.append(part)
         args += [int_literal(c) for c in run.counts]
-        self.body.append(f"        {k}({int_literal(7)}, {int_literal(0)}, {int_literal(1)}, "
-                         f"{', '.join(args)})")
+        self.body.append(f"        {k}({', '.join(args)})")
         self.body += [f"        q{vid} += u{vid}" for vid in sums
                       if self.plan._values[vid].size]
 
