@@ -10,7 +10,9 @@ shared between graphs and across processes (the source is the cache key).
 Loop structure: dim 0 is cut into C chunks; `kernel(2, c0, c1, ...)` runs chunks [c0, c1),
 so the runner can give chunk ranges to threads (a serial Numba function with nogil: much
 faster to compile than `parallel=True`, thread-safe and fork-safe); mode 1 sets reduction
-outputs to their identity, mode 4 combines per-chunk partials, mode 7 does all three.
+outputs to their identity, mode 4 combines per-chunk partials, mode 7 does all three.  A small
+kernel (one serial pass, never split) always does all three and takes none of mode, c0, c1
+and C: KernelSpec.leading gives a call's leading arguments either way.
 
     for c in range(c0, c1):
         for i0 in range(c*n0//C, (c+1)*n0//C):
