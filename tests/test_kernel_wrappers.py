@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(ng.backends.default_backend_name() != "cpu",
 
 
 def _wrappers(dispatcher):
-    """[(has a cfunc wrapper, has a CPython wrapper)] of each compiled overload."""
+    """[(has a cfunc wrapper, has a CPython wrapper)] of each compiled or loaded overload."""
     out = []
     for cres in dispatcher.overloads.values():
         lib, fd = cres.library, cres.fndesc
@@ -111,8 +111,10 @@ def test_opaque_inner_helpers_have_no_python_wrapper(rng):
     softmax.softmax_rows(x, out)
     e = np.exp(x - x.max(1, keepdims=True))
     np.testing.assert_allclose(out, e / e.sum(1, keepdims=True), rtol=1e-12)
-    assert _wrappers(softmax.softmax_rows) == [(False, True)]
-    # compiled as softmax_rows' callee (loaded from the cache: nothing compiled it here)
+    # (other tests in this process may have compiled more signatures)
+    assert _wrappers(softmax.softmax_rows)
+    assert all(w == (False, True) for w in _wrappers(softmax.softmax_rows))
+    # compiled as softmax_rows' callee (none where softmax_rows was loaded from the cache)
     assert all(w == (False, False) for w in _wrappers(softmax._shifted_exp))
 
 
