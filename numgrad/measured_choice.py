@@ -57,7 +57,7 @@ DRIFT = 1.25
 
 ORDER = (False, True, True, False)       # a trial's ways, repeated (True: bold)
 
-__all__ = ["MeasuredChoice", "TRIALS", "ORDER", "MARGIN", "SLOWER", "RECHECK_FIRST", "RECHECK",
+__all__ = ["MeasuredChoice", "joined", "TRIALS", "ORDER", "MARGIN", "SLOWER", "RECHECK_FIRST", "RECHECK",
            "WINDOW", "DRIFT"]
 
 
@@ -146,3 +146,53 @@ class MeasuredChoice:
         self.plain, self.bold = [], []
         self.trials += 1
         self.verdict = (self.key, bold)     # last: a run in another thread reads the rest
+
+
+def joined(n):
+    """`n` stand-ins for MeasuredChoice that decide together: the steps of one call that they
+    govern (a plan's parallel kernels, in plan order) all take the way the first one picks,
+    and the last one reports the sum of their seconds.  One choice for all, because the
+    kernels of a plan read what the kernels before them wrote: with some threaded and some
+    not, each call moves the arrays' halves between the vCPUs' caches.  W5 (three parallel
+    kernels, our threads at real-time priority, as on a quiet machine; min ms of 21 calls
+    per way, four processes): one thread for all 1.99-2.63, threads for all 1.41-1.80, the
+    six mixed ways 1.43-3.12 and in the three processes where another vCPU's lines cost 2x,
+    2.18-3.12, every one slower than both.  Per kernel, the choices came out mixed."""
+    if n <= 1:
+        return [MeasuredChoice() for _ in range(n)]
+    shared = _Joined(MeasuredChoice())
+    return [_Member(shared, i == 0, i == n - 1) for i in range(n)]
+
+
+class _Joined:
+    __slots__ = ("choice", "way", "total")
+
+    def __init__(self, choice):
+        self.choice, self.way, self.total = choice, None, 0.0
+
+
+class _Member:
+    """One step's view of a joined choice (`joined`): pick and done as MeasuredChoice's, its
+    other attributes (verdict, last_trial, trials, ...) the shared choice's.  Runs of one plan
+    from several threads at once can only misplace a sample, as for MeasuredChoice."""
+
+    __slots__ = ("shared", "first", "last")
+
+    def __init__(self, shared, first, last):
+        self.shared, self.first, self.last = shared, first, last
+
+    def pick(self, key):
+        shared = self.shared
+        if self.first:
+            shared.way, shared.total = shared.choice.pick(key), 0.0
+        return bool(shared.way)
+
+    def done(self, bold, seconds):
+        shared = self.shared
+        shared.total += seconds
+        if self.last and shared.way is not None and bold == shared.way:
+            shared.choice.done(bold, shared.total)
+            shared.way = None
+
+    def __getattr__(self, name):
+        return getattr(self.shared.choice, name)

@@ -171,3 +171,28 @@ def test_a_switch_cost_is_not_charged_to_every_trial_run():
     _run(choice, seconds, 2 * mc.TRIALS)
     assert choice.verdict == (2, True) and choice.last_trial == (plain, bold)
     # (strictly alternating, every bold run would have paid: 1.1 against 1.0, one thread)
+
+
+def test_joined_members_take_the_first_ones_way_and_report_the_calls_sum():
+    a, b, c = mc.joined(3)
+    ways = []
+    for call in range(2 * mc.TRIALS):
+        way = a.pick(2)
+        assert b.pick(2) == way and c.pick(2) == way
+        ways.append(way)
+        cost = 0.5 if way else 1.0            # each kernel: threads take half the time
+        for m in (a, b, c):
+            m.done(way, cost)
+    assert ways == _trial()
+    assert a.verdict == b.verdict == c.verdict == (2, True)
+    assert c.last_trial == (3.0, 1.5) and a.trials == 1       # the call's sums decided
+    # a verdict's way for every member
+    assert [m.pick(2) for m in (a, b, c)] == [True] * 3
+
+
+def test_a_joined_member_without_a_call_in_progress_runs_plainly():
+    a, b = mc.joined(2)
+    assert b.pick(2) is False           # (the first member has not picked)
+    b.done(False, 1.0)
+    assert a.trials == 0 and a.verdict is None
+    assert type(mc.joined(1)[0]) is MeasuredChoice and mc.joined(0) == []
