@@ -36,7 +36,7 @@ def test_a_plans_parallel_kernels_choose_together(two_threads, monkeypatch):
     first = sess.run([energy, force], {p: x})        # compiles
     runners = _parallel_runners(sess)
     assert len(runners) >= 2 and n * n >= PARALLEL_MIN
-    ways = []
+    ways, decided = [], []
     real = threads.run_chunks
 
     def run_chunks(kernel, n_chunks, args):
@@ -52,4 +52,5 @@ def test_a_plans_parallel_kernels_choose_together(two_threads, monkeypatch):
         assert len(ways[-1]) in (0, len(runners)), ways[-1]
         verdicts = {r.threads_pay for r in runners}
         assert len(verdicts) == 1, verdicts
-    assert runners[0].threads_pay is not None
+        decided.append(runners[0].threads_pay is not None)
+    assert any(decided)         # (a later trial may be under way at the end)
