@@ -21,7 +21,7 @@ measured again:
   memory that the other way's threads wrote last, and fetching those lines from another
   vCPU's cache cost up to 2x on the development VM, in some processes and not in others
   (W5: a worker rewriting the half of a 4 MB output that the calling thread wrote the run
-  before took 0.22-0.26 ms, the same worker rewriting its own half 0.11-0.15 ms; with
+  before took 0.21-0.26 ms, the same worker rewriting its own half 0.11-0.15 ms; with
   numgrad's threads at real-time priority, as on a quiet machine, whole W5 calls that
   alternated serial and threaded kernels took 2.0-3.3 ms either way, runs of one way
   1.8-2.1 ms serial and 1.6-1.8 ms threaded).  Strict alternation charged that cost to
