@@ -10,6 +10,12 @@ Each wrapper casts its result to its width, so a call of a ``_f32`` wrapper is a
 Numba's typing and the kernel needs no cast of its own (compiler/numba_types.py; the cast
 converts nothing where vecmath's function already returns that width).
 
+A wrapper pastes the function it wraps (``vm.body``) and calls the vecmath functions that
+one shares with others, which Numba compiles once per process (kernels/vecmath.py,
+"Compiling").  Only kernels call the wrappers, so they are compiled without Python or C
+entry points (WRAPPER_OPTIONS): ~20 ms less per wrapper; called from Python, one would
+crash.
+
 Which op computes with which function is declared with the op (ops/registry.Template's
 ``vecmath`` or ``vecmath_expr``); this module only turns those declarations into source.
 """
@@ -30,6 +36,12 @@ def functions():
     return out
 
 
+# Kernels are the only callers: no Python or C entry points (a wrapper's compile is ~20 ms
+# shorter without them; called from Python, a wrapper would crash).
+WRAPPER_OPTIONS = ("error_model='numpy', cache=True, nogil=True, no_cfunc_wrapper=True, "
+                   "no_cpython_wrapper=True")
+
+
 def _source():
     lines = ["import numpy as np", "import numgrad.kernels.vecmath as vm",
              "from numba import njit", ""]
@@ -37,10 +49,13 @@ def _source():
         args = ", ".join("xyzw"[:arity])
         for width in ("f32", "f64"):
             lines += ["",
-                      "@njit(error_model='numpy', cache=True, nogil=True)",
+                      f"_{name}_{width} = vm.body('_{name}_{width}')",
+                      "",
+                      "",
+                      f"@njit({WRAPPER_OPTIONS})",
                       f"def {name}_{width}({args}):",
                       "    vm._always_inline()",
-                      f"    return np.float{width[1:]}(vm._{name}_{width}({args}))",
+                      f"    return np.float{width[1:]}(_{name}_{width}({args}))",
                       ""]
     return "\n".join(lines)
 
