@@ -39,12 +39,27 @@ def test_wrappers_paste_their_function_and_have_no_entry_points():
     for name, arity in vecmath_calls.functions().items():
         for width in DTYPES:
             args = ", ".join("xyzw"[:arity])
-            assert f"_{name}_{width} = vm.body('_{name}_{width}')" in source
             block = source.split(f"def {name}_{width}(")[0].rsplit("@njit(", 1)[1]
             assert "no_cpython_wrapper=True" in block and "no_cfunc_wrapper=True" in block
-            assert f"return np.float{width[1:]}(_{name}_{width}({args}))" in source
-            body = vm.body(f"_{name}_{width}")
-            assert body.targetoptions.get("inline") == "always", (name, width)
+            body = vm.body_name(f"_{name}_{width}")
+            assert f"return np.float{width[1:]}(vm.{body}({args}))" in source
+            assert getattr(vm, body).targetoptions.get("inline") == "always", (name, width)
+
+
+def test_linked_kernels_bodies_are_made_on_first_use():
+    # a _linked kernel's pasting twin is made when a wrapper is compiled, not at import
+    import subprocess
+    import sys
+    code = ("import numgrad.kernels.vecmath as vm\n"
+            "assert '_exp_f64_body' not in vars(vm)\n"
+            "assert vm.body_name('_exp_f64') == '_exp_f64_body'\n"
+            "assert vm.body_name('_tanh_f64') == '_tanh_f64'\n"
+            "b = vm._exp_f64_body\n"
+            "assert vars(vm)['_exp_f64_body'] is b and vm._exp_f64_body is b\n"
+            "assert b.py_func is vm._exp_f64.py_func\n"
+            "try:\n    vm._tanh_f64_body\nexcept AttributeError:\n    pass\n"
+            "else:\n    raise SystemExit('an _inlined kernel has no twin')\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_float32_wrappers_link_the_float64_kernel(wrappers):

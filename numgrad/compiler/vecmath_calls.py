@@ -10,7 +10,7 @@ Each wrapper casts its result to its width, so a call of a ``_f32`` wrapper is a
 Numba's typing and the kernel needs no cast of its own (compiler/numba_types.py; the cast
 converts nothing where vecmath's function already returns that width).
 
-A wrapper pastes the function it wraps (``vm.body``) and calls the vecmath functions that
+A wrapper pastes the function it wraps (``vm.body_name``) and calls the vecmath functions that
 one shares with others, which Numba compiles once per process (kernels/vecmath.py,
 "Compiling").  Only kernels call the wrappers, so they are compiled without Python or C
 entry points (WRAPPER_OPTIONS): ~20 ms less per wrapper; called from Python, one would
@@ -22,6 +22,7 @@ Which op computes with which function is declared with the op (ops/registry.Temp
 import functools
 
 from .. import cache
+from ..kernels import vecmath
 from ..ops.registry import find_op_def, get_op_def, op_types
 
 
@@ -48,14 +49,12 @@ def _source():
     for name, arity in sorted(functions().items()):
         args = ", ".join("xyzw"[:arity])
         for width in ("f32", "f64"):
+            body = vecmath.body_name(f"_{name}_{width}")
             lines += ["",
-                      f"_{name}_{width} = vm.body('_{name}_{width}')",
-                      "",
-                      "",
                       f"@njit({WRAPPER_OPTIONS})",
                       f"def {name}_{width}({args}):",
                       "    vm._always_inline()",
-                      f"    return np.float{width[1:]}(_{name}_{width}({args}))",
+                      f"    return np.float{width[1:]}(vm.{body}({args}))",
                       ""]
     return "\n".join(lines)
 

@@ -25,8 +25,8 @@ as exp, log, expm1, the sin/cos core and the float64 functions the float32 versi
 evaluate).  Numba's IR inliner re-reads, copies and re-types a function in every caller;
 a linked function is typed once per process and argument types, and LLVM inlines the call
 (it is marked alwaysinline), so the loop code, and every result, is the same either way.
-A compiled wrapper pastes the function it wraps (:func:`body`) and calls the linked ones
-inside it.  Compiling all 34 wrappers took 7.6 s with everything pasted, 2.4-4.6 s with
+A compiled wrapper pastes the function it wraps (:func:`body_name`) and calls the linked
+ones inside it.  Compiling all 34 wrappers took 7.6 s with everything pasted, 2.4-4.6 s with
 this split (the dev VM, loaded); the four W1 needs 0.46 -> 0.29 s.
 
 Implementation notes
@@ -144,17 +144,16 @@ _jit = dict(fastmath=False, cache=False)
 
 # Two ways a typed kernel reaches its callers (see "Compiling" in the module docstring):
 # _inlined ones are pasted into the caller's Numba IR, _linked ones are compiled once per
-# process and argument types and inlined by LLVM.  _BODIES maps every typed kernel's name to
-# a dispatcher that pastes its body (for a _linked one, a second dispatcher of the same
-# function): body() gives it to compiled wrappers (compiler/vecmath_calls.py).
-_BODIES = {}
+# process and argument types and inlined by LLVM.  A compiled wrapper pastes the kernel it
+# wraps: body_name() names the dispatcher that does (for a _linked kernel a second one,
+# `<name>_body`, made on first use by the module's __getattr__).
+_LINKED = {}            # name of a _linked kernel -> its Python function
 
 
 def _inlined(fn):
     """A typed kernel pasted into its caller's Numba IR (typed and lowered as the caller's
     own code): small helpers, or functions only the compiled wrappers call."""
-    _BODIES[fn.__name__] = njit(inline="always", **_jit)(fn)
-    return _BODIES[fn.__name__]
+    return njit(inline="always", **_jit)(fn)
 
 
 def _linked(fn):
@@ -163,16 +162,27 @@ def _linked(fn):
     inlines the call into every caller (``forceinline``: alwaysinline).  For the functions
     that other typed kernels share (exp, log, the float64 ones the float32 versions
     evaluate, ...): Numba types them once instead of once per caller."""
-    _BODIES[fn.__name__] = njit(inline="always", **_jit)(fn)
+    _LINKED[fn.__name__] = fn
     return njit(forceinline=True, error_model="numpy", no_cfunc_wrapper=True,
                 no_cpython_wrapper=True, **_jit)(fn)
 
 
-def body(name):
-    """The dispatcher that pastes the typed kernel `name` (``"_exp_f64"``) into its caller's
-    Numba IR, for either kind: a compiled wrapper of one function compiles as one Numba
-    function, its inner shared calls linked."""
-    return _BODIES[name]
+def body_name(name):
+    """The name of this module's dispatcher that pastes the typed kernel `name`
+    (``"_exp_f64"``) into its caller's Numba IR: `name` itself for an _inlined kernel,
+    ``name + "_body"`` for a _linked one.  A compiled wrapper of one function then compiles
+    as one Numba function (the shared kernels inside it linked)."""
+    return name + "_body" if name in _LINKED else name
+
+
+def __getattr__(attr):
+    """``<linked kernel>_body``: made when a wrapper is first compiled (not at import, nor
+    when a process loads the wrappers from the cache)."""
+    fn = _LINKED.get(attr[:-len("_body")]) if attr.endswith("_body") else None
+    if fn is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
+    body = globals().setdefault(attr, njit(inline="always", **_jit)(fn))
+    return body
 
 
 # --------------------------------------------------------------------------
