@@ -26,8 +26,9 @@ evaluate).  Numba's IR inliner re-reads, copies and re-types a function in every
 a linked function is typed once per process and argument types, and LLVM inlines the call
 (it is marked alwaysinline), so the loop code, and every result, is the same either way.
 A compiled wrapper pastes the function it wraps (:func:`body_name`) and calls the linked
-ones inside it.  Compiling all 34 wrappers took 7.6 s with everything pasted, 2.4-4.6 s with
-this split (the dev VM, loaded); the four W1 needs 0.46 -> 0.29 s.
+ones inside it.  All 34 wrappers compiled in one process took 8.5 s of CPU with everything
+pasted, 4.1 s with this split (loaded dev VM); one wrapper alone in a fresh process 15-45%
+less (docs/benchmarks.md, "The vecmath wrappers' compile").
 
 Implementation notes
 --------------------
