@@ -182,8 +182,7 @@ def __getattr__(attr):
     fn = _LINKED.get(attr[:-len("_body")]) if attr.endswith("_body") else None
     if fn is None:
         raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
-    body = globals().setdefault(attr, njit(inline="always", **_jit)(fn))
-    return body
+    return globals().setdefault(attr, njit(inline="always", **_jit)(fn))
 
 
 # --------------------------------------------------------------------------
