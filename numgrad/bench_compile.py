@@ -17,6 +17,10 @@ Columns (seconds of the first call, planning included, Python start and imports 
 busy machine slows both alike; the table then has a row per checkout.  Min and median over
 the repeats.
 
+``--cpu`` gives every column in the calling process's CPU seconds instead of wall seconds: on
+a loaded machine the wall time of a cold compile swings by 2x, its CPU time much less (the
+"first" column's compile workers are other processes: their CPU is not in it).
+
 ``--warm`` measures only the two warm columns, many times cheaper: each checkout fills its
 own cache once per workload (a cold call, not reported), then the repeats alternate between
 checkouts, and each cell gives the call's wall seconds and its process CPU seconds (which a
@@ -92,28 +96,33 @@ def _copy_vecmath_wrappers(src, dst):
                 shutil.copy(os.path.join(cache, entry), os.path.join(dst, "__pycache__"))
 
 
-def measure(name, root):
+def measure(name, root, cpu=False):
     """(cold, warm, first with the defaults, cold kernels, warm with the defaults) seconds of
     one repeat; "cold kernels" compiles the kernels with the vecmath wrappers already cached
-    (they are compiled once per machine)."""
+    (they are compiled once per machine).  With `cpu`, the calling process's CPU seconds
+    instead of wall seconds (compile workers' CPU not included)."""
+    def call(*args):
+        out = first_call(name, root, *args, cpu=cpu)
+        return out[1] if cpu else out
+
     with tempfile.TemporaryDirectory() as d, tempfile.TemporaryDirectory() as d2:
-        cold = first_call(name, root, d, True)
-        warm = first_call(name, root, d, True)
-        warm_defaults = first_call(name, root, d, False)
+        cold = call(d, True)
+        warm = call(d, True)
+        warm_defaults = call(d, False)
         _copy_vecmath_wrappers(d, d2)
-        cold_kernels = first_call(name, root, d2, True)
+        cold_kernels = call(d2, True)
     with tempfile.TemporaryDirectory() as d:
-        first = first_call(name, root, d, False)
+        first = call(d, False)
     return cold, warm, first, cold_kernels, warm_defaults
 
 
-def run(names, repeats=3, roots=(HERE,), out=print):
-    """{(workload, root): [measure(workload, root) per repeat]}, checkouts alternating."""
+def run(names, repeats=3, roots=(HERE,), out=print, cpu=False):
+    """{(workload, root): [measure(workload, root, cpu) per repeat]}, checkouts alternating."""
     results = {}
     for name in names:
         for _ in range(repeats):
             for root in roots:
-                results.setdefault((name, root), []).append(measure(name, root))
+                results.setdefault((name, root), []).append(measure(name, root, cpu))
         for root in roots:
             out(_row(name, root, results[(name, root)], len(roots) > 1))
     return results
@@ -164,6 +173,8 @@ def main(argv=None):
     ap.add_argument("--compare", help="another numgrad checkout, measured alternately")
     ap.add_argument("--warm", action="store_true",
                     help="only the warm columns, wall and CPU seconds (see the docstring)")
+    ap.add_argument("--cpu", action="store_true",
+                    help="the five columns in CPU seconds of the calling process")
     args = ap.parse_args(argv)
     names = list(BUILD)
     if args.only:
@@ -177,12 +188,13 @@ def main(argv=None):
         run_warm(names, args.repeats, roots)
         print("load average: %.2f %.2f %.2f" % os.getloadavg())
         return
-    print("seconds of the first call in a fresh process, min and median of "
-          f"{args.repeats}: cold (empty cache, compile at once) | warm (filled cache) | "
+    print(("CPU " if args.cpu else "") + "seconds of the first call in a fresh process, min "
+          f"and median of {args.repeats}: cold (empty cache, compile at once) | warm (filled "
+          "cache) | "
           "first (empty cache, defaults) | cold kernels (cold with the vecmath wrappers "
           "cached) | warm defaults (filled cache, defaults)")
     print("load average: %.2f %.2f %.2f" % os.getloadavg())
-    run(names, args.repeats, roots)
+    run(names, args.repeats, roots, cpu=args.cpu)
     print("load average: %.2f %.2f %.2f" % os.getloadavg())
 
 

@@ -34,6 +34,7 @@ import time
 import numpy as np
 
 from . import bench_train as bt
+from .bench_timing import SETTLE_ROUNDS, settle
 
 CALLS = ("grads", "train")
 THREADS = (1, 2)
@@ -100,17 +101,28 @@ def check_first(name, calls, ref):
         raise AssertionError(f"{name}'s first train loss {loss} differs from {float(ref[0])}")
 
 
+WARM_CALLS = 12             # per round: thread trials, row-block and dispatch choices
+
+
 def _warm(name, calls):
+    """Call `calls` until what they run is final: for numgrad, rounds of WARM_CALLS calls of
+    each until two rounds in a row compiled nothing (bench_timing.settle), so that the
+    timed calls run compiled code with no compile worker beside them."""
     calls.grads()
-    if name == "numgrad":
-        from . import compile_workers
-        compile_workers.wait_all()      # kernels compiling while the first calls ran
-        calls_each = 12                 # thread trials, row-block and dispatch choices
-    else:
-        calls_each = 3
-    for _ in range(calls_each):
-        calls.grads()
-        calls.train()
+    calls.train()       # each call is its own plan: both start compiling on their first call
+    if name != "numgrad":
+        for _ in range(3):
+            calls.grads()
+            calls.train()
+        return
+
+    def one_round():
+        for _ in range(WARM_CALLS):
+            calls.grads()
+            calls.train()
+    if settle(one_round) is None:
+        print(f"W6: numgrad still compiled after {SETTLE_ROUNDS} warm-up rounds; its times "
+              "may include compiling", file=sys.stderr)
 
 
 def time_rounds(systems, rounds, repeat, failed):

@@ -22,7 +22,7 @@ The policy (NUMGRAD_BLAS_THREADS=auto, the default):
 * A larger one may use up to min(ng.get_num_threads(), the user's BLAS count) threads; numgrad's
   own pool is idle while a matmul step runs (steps run one after another), so the two pools
   never run at once.  Whether threads pay is measured per matmul step, as for fused kernels,
-  by measured_choice.py: one-thread and threaded runs alternate until TRIALS of each decide,
+  by measured_choice.py: one-thread and threaded runs, in pairs, until TRIALS of each decide,
   two threaded runs slower than twice the one-thread time decide for one thread at once,
   the chosen way's runs drifting well above its trial time (a core became busy) start a new
   trial, and the choice is measured again after 25 runs, then less and less often.  The

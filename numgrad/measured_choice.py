@@ -14,9 +14,20 @@ them however slow its runs became.  Here a verdict depends on no single sample, 
 held for long while it is young, and a steady state well above what the trial measured is
 measured again:
 
-* A trial alternates the ways, plain first, until TRIALS runs of each; the bold way is kept
-  when its fastest run takes at most MARGIN of the plain way's fastest (threads that only
-  tie lose: a busy core makes them wait, the plain way not).  Two bold runs slower than
+* A trial runs the ways in the order plain, bold, bold, plain, plain, bold, ... until TRIALS
+  runs of each; the bold way is kept when its fastest run takes at most MARGIN of the plain
+  way's fastest (threads that only tie lose: a busy core makes them wait, the plain way
+  not).  Runs in pairs, not one way then the other: the first run after a switch writes
+  memory that the other way's threads wrote last, and fetching those lines from another
+  vCPU's cache cost up to 2x on the development VM, in some processes and not in others
+  (W5: a worker rewriting the half of a 4 MB output that the calling thread wrote the run
+  before took 0.21-0.26 ms, the same worker rewriting its own half 0.11-0.15 ms; with
+  numgrad's threads at real-time priority, as on a quiet machine, whole W5 calls that
+  alternated serial and threaded kernels took 2.0-3.3 ms either way, runs of one way
+  1.8-2.1 ms serial and 1.6-1.8 ms threaded).  Strict alternation charged that cost to
+  every trial run, and W5's kernels chose one thread in such processes.  In pairs, each way
+  has TRIALS // 2 runs that follow a run of the same way, and its fastest run is normally
+  one of them.  Two bold runs slower than
   SLOWER times the plain way's fastest end the trial for the plain way at once (a product
   that takes 2 ms on one thread took 8-24 ms on two beside a busy core: blas_threads.py).
 * A verdict is measured again after RECHECK_FIRST runs, twice as many after each repeated
@@ -36,7 +47,7 @@ measured again:
   2.1 ms), then took 20-50 ms a run beside a busy core, and a window of 8 such runs was
   most of the benchmark's calls.
 """
-TRIALS = 3
+TRIALS = 4               # runs of each way per trial (ORDER)
 MARGIN = 0.9
 SLOWER = 2.0
 RECHECK_FIRST = 25
@@ -44,7 +55,9 @@ RECHECK = 1000
 WINDOW = 8
 DRIFT = 1.25
 
-__all__ = ["MeasuredChoice", "TRIALS", "MARGIN", "SLOWER", "RECHECK_FIRST", "RECHECK",
+ORDER = (False, True, True, False)       # a trial's ways, repeated (True: bold)
+
+__all__ = ["MeasuredChoice", "joined", "TRIALS", "ORDER", "MARGIN", "SLOWER", "RECHECK_FIRST", "RECHECK",
            "WINDOW", "DRIFT"]
 
 
@@ -86,7 +99,7 @@ class MeasuredChoice:
             if self.runs <= self.recheck_after:
                 return self.verdict[1]
             self.verdict = None             # measured again
-        return len(self.bold) < len(self.plain)     # plain first, then alternately
+        return ORDER[(len(self.plain) + len(self.bold)) % len(ORDER)]     # in pairs
 
     def done(self, bold, seconds):
         """Record a run that `pick` asked for."""
@@ -133,3 +146,53 @@ class MeasuredChoice:
         self.plain, self.bold = [], []
         self.trials += 1
         self.verdict = (self.key, bold)     # last: a run in another thread reads the rest
+
+
+def joined(n):
+    """`n` stand-ins for MeasuredChoice that decide together: the steps of one call that they
+    govern (a plan's parallel kernels, in plan order) all take the way the first one picks,
+    and the last one reports the sum of their seconds.  One choice for all, because the
+    kernels of a plan read what the kernels before them wrote: with some threaded and some
+    not, each call moves the arrays' halves between the vCPUs' caches.  W5 (three parallel
+    kernels, our threads at real-time priority, as on a quiet machine; min ms of 21 calls
+    per way, four processes): one thread for all 1.99-2.63, threads for all 1.41-1.80, the
+    six mixed ways 1.43-3.12 and in the three processes where another vCPU's lines cost 2x,
+    2.18-3.12, every one slower than both.  Per kernel, the choices came out mixed."""
+    if n <= 1:
+        return [MeasuredChoice() for _ in range(n)]
+    shared = _Joined(MeasuredChoice())
+    return [_Member(shared, i == 0, i == n - 1) for i in range(n)]
+
+
+class _Joined:
+    __slots__ = ("choice", "way", "total")
+
+    def __init__(self, choice):
+        self.choice, self.way, self.total = choice, None, 0.0
+
+
+class _Member:
+    """One step's view of a joined choice (`joined`): pick and done as MeasuredChoice's, its
+    other attributes (verdict, last_trial, trials, ...) the shared choice's.  Runs of one plan
+    from several threads at once can only misplace a sample, as for MeasuredChoice."""
+
+    __slots__ = ("shared", "first", "last")
+
+    def __init__(self, shared, first, last):
+        self.shared, self.first, self.last = shared, first, last
+
+    def pick(self, key):
+        shared = self.shared
+        if self.first:
+            shared.way, shared.total = shared.choice.pick(key), 0.0
+        return bool(shared.way)
+
+    def done(self, bold, seconds):
+        shared = self.shared
+        shared.total += seconds
+        if self.last and shared.way is not None and bold == shared.way:
+            shared.choice.done(bold, shared.total)
+            shared.way = None
+
+    def __getattr__(self, name):
+        return getattr(self.shared.choice, name)

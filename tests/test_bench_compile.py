@@ -44,3 +44,17 @@ def test_the_warm_rows_give_wall_and_cpu_of_both_warm_columns():
     assert cells[:2] == [["W6"], ["warm1"]]
     assert cells[2:] == [["1.000", "2.000"], ["0.500", "1.000"], ["0.200", "0.300"],
                          ["0.100", "0.200"]]
+
+
+def test_measure_gives_cpu_seconds_with_cpu(monkeypatch):
+    calls = []
+
+    def first_call(name, root, cache_dir, compile_at_once, cpu=False):
+        calls.append((compile_at_once, cpu))
+        return (2.0, 0.5) if cpu else 2.0
+
+    monkeypatch.setattr(bench_compile, "first_call", first_call)
+    monkeypatch.setattr(bench_compile, "_copy_vecmath_wrappers", lambda src, dst: None)
+    assert bench_compile.measure("W4", "/x", cpu=True) == (0.5,) * 5
+    assert bench_compile.measure("W4", "/x") == (2.0,) * 5
+    assert [c[1] for c in calls] == [True] * 5 + [False] * 5

@@ -19,14 +19,21 @@ def _run(choice, seconds, calls, key=2):
     return ways
 
 
+def _trial():
+    """The ways of a whole trial, in order."""
+    return [mc.ORDER[i % len(mc.ORDER)] for i in range(2 * mc.TRIALS)]
+
+
 def _fixed(plain, bold):
     return lambda b, i: bold if b else plain
 
 
-def test_a_trial_alternates_plain_first_and_keeps_the_faster_way():
+def test_a_trial_runs_the_ways_in_pairs_plain_first_and_keeps_the_faster_way():
     choice = MeasuredChoice()
     ways = _run(choice, _fixed(1.0, 0.5), 2 * mc.TRIALS + 4)
-    assert ways[:2 * mc.TRIALS] == [False, True] * mc.TRIALS
+    assert ways[:2 * mc.TRIALS] == _trial()
+    assert _trial()[:6] == [False, True, True, False, False, True]
+    assert _trial().count(True) == mc.TRIALS
     assert ways[2 * mc.TRIALS:] == [True] * 4
     assert choice.verdict == (2, True) and choice.last_trial == (1.0, 0.5)
 
@@ -53,7 +60,7 @@ def test_one_noisy_sample_of_each_way_decides_nothing():
 def test_two_very_slow_bold_runs_end_the_trial_at_once():
     choice = MeasuredChoice()
     ways = _run(choice, _fixed(1.0, mc.SLOWER * 1.5), 8)
-    assert ways == [False, True, False, True] + [False] * 4
+    assert ways == [False, True, True] + [False] * 5
     assert choice.verdict == (2, False)
     # ... but one does not
     choice = MeasuredChoice()
@@ -74,7 +81,7 @@ def test_a_verdict_is_measured_again_sooner_while_young(bold_wins):
         ways = _run(choice, seconds, choice.recheck_after + 2 * mc.TRIALS)
         # the verdict's way until the wait is over, then a trial: plain first, alternately
         assert ways[:-2 * mc.TRIALS] == [bold_wins] * (len(ways) - 2 * mc.TRIALS)
-        assert ways[-2 * mc.TRIALS:] == [False, True] * mc.TRIALS
+        assert ways[-2 * mc.TRIALS:] == _trial()
         waits.append(choice.recheck_after)
     assert choice.trials == 9
     assert waits == [min(mc.RECHECK, mc.RECHECK_FIRST << k) for k in range(9)]
@@ -100,7 +107,7 @@ def test_a_steady_state_well_above_its_trial_starts_a_new_trial():
     ways = _run(choice, lambda b, i: (mc.DRIFT * 0.5 * 1.1) if b else 0.6,
                 mc.WINDOW + 2 * mc.TRIALS)
     assert ways[:mc.WINDOW] == [True] * mc.WINDOW
-    assert ways[mc.WINDOW:] == [False, True] * mc.TRIALS
+    assert ways[mc.WINDOW:] == _trial()
     assert choice.trials == 2 and choice.verdict == (2, False)
     assert choice.last_trial == (0.6, mc.DRIFT * 0.5 * 1.1)
 
@@ -110,7 +117,7 @@ def test_another_key_starts_a_new_trial():
     _run(choice, _fixed(1.0, 0.5), 2 * mc.TRIALS + 3)
     assert choice.verdict == (2, True)
     ways = _run(choice, _fixed(0.5, 1.0), 2 * mc.TRIALS, key=3)
-    assert ways == [False, True] * mc.TRIALS and choice.verdict == (3, False)
+    assert ways == _trial() and choice.verdict == (3, False)
 
 
 def test_a_slower_plain_way_starts_no_trial():
@@ -130,7 +137,7 @@ def test_runs_well_below_a_noisy_trial_start_a_new_trial(bold_wins):
     assert choice.verdict == (2, bold_wins)
     ways = _run(choice, _fixed(plain, bold), mc.WINDOW + 2 * mc.TRIALS)
     assert ways[:mc.WINDOW] == [bold_wins] * mc.WINDOW
-    assert ways[mc.WINDOW:] == [False, True] * mc.TRIALS
+    assert ways[mc.WINDOW:] == _trial()
     assert choice.trials == 2 and choice.last_trial == (plain, bold)
     # ... and runs as fast as their trial start none
     assert _run(choice, _fixed(plain, bold), 2 * mc.WINDOW) == [bold_wins] * (2 * mc.WINDOW)
@@ -146,5 +153,46 @@ def test_two_very_slow_threaded_runs_in_a_row_start_a_new_trial():
     assert choice.trials == 1
     # ... two in a row start a trial, which two more end for one thread
     ways = _run(choice, lambda b, i: slow if b else 1.0, 2 + 6)
-    assert ways == [True, True, False, True, False, True, False, False]
+    assert ways == [True, True, False, True, True, False, False, False]
     assert choice.trials == 2 and choice.verdict == (2, False)
+
+
+def test_a_switch_cost_is_not_charged_to_every_trial_run():
+    # the first run after the other way pays for lines the other way's threads wrote last
+    # (2x on the development VM); runs in pairs leave each way runs that follow their own
+    switch, plain, bold = 0.5, 1.0, 0.6          # bold wins by more than MARGIN, steady
+    choice = MeasuredChoice()
+    last = [False]          # (before the trial: serial runs, the kernel's first)
+
+    def seconds(b, i):
+        cost = (bold if b else plain) + (switch if b != last[0] else 0.0)
+        last[0] = b
+        return cost
+    _run(choice, seconds, 2 * mc.TRIALS)
+    assert choice.verdict == (2, True) and choice.last_trial == (plain, bold)
+    # (strictly alternating, every bold run would have paid: 1.1 against 1.0, one thread)
+
+
+def test_joined_members_take_the_first_ones_way_and_report_the_calls_sum():
+    a, b, c = mc.joined(3)
+    ways = []
+    for call in range(2 * mc.TRIALS):
+        way = a.pick(2)
+        assert b.pick(2) == way and c.pick(2) == way
+        ways.append(way)
+        cost = 0.5 if way else 1.0            # each kernel: threads take half the time
+        for m in (a, b, c):
+            m.done(way, cost)
+    assert ways == _trial()
+    assert a.verdict == b.verdict == c.verdict == (2, True)
+    assert c.last_trial == (3.0, 1.5) and a.trials == 1       # the call's sums decided
+    # a verdict's way for every member
+    assert [m.pick(2) for m in (a, b, c)] == [True] * 3
+
+
+def test_a_joined_member_without_a_call_in_progress_runs_plainly():
+    a, b = mc.joined(2)
+    assert b.pick(2) is False           # (the first member has not picked)
+    b.done(False, 1.0)
+    assert a.trials == 0 and a.verdict is None
+    assert type(mc.joined(1)[0]) is MeasuredChoice and mc.joined(0) == []

@@ -20,7 +20,8 @@ import weakref
 
 import numpy as np
 
-from .. import blas_threads, cache, compile_workers, config, malloc_tuning, numba_start, threads
+from .. import (blas_threads, cache, compile_workers, config, malloc_tuning, measured_choice,
+               numba_start, threads)
 from ..compiler import stages
 from ..compiler.canonical import canonical
 from ..compiler.emit_plan import emittable
@@ -105,6 +106,10 @@ class CompiledPlan(SignaturePlan):
                 self.kernels += 1
             else:
                 self.runners.append(single_runner(s.node))
+        # one threads choice for all the plan's parallel kernels (measured_choice.joined)
+        parallel = [r for r in self.runners if getattr(r, "parallel", False)]
+        for run, choice in zip(parallel, measured_choice.joined(len(parallel))):
+            run.choice = choice
         self.steps = steps
         # runs with a BLAS op set BLAS's threads for their matmuls (blas_threads.py)
         self.blas = blas_threads.uses_blas(s.node.type for s in steps if s.kind == "single")

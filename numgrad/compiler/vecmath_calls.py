@@ -10,12 +10,19 @@ Each wrapper casts its result to its width, so a call of a ``_f32`` wrapper is a
 Numba's typing and the kernel needs no cast of its own (compiler/numba_types.py; the cast
 converts nothing where vecmath's function already returns that width).
 
+A wrapper pastes the function it wraps (``vm.body_name``) and calls the vecmath functions that
+one shares with others, which Numba compiles once per process (kernels/vecmath.py,
+"Compiling").  Only kernels call the wrappers, so they are compiled without Python or C
+entry points (WRAPPER_OPTIONS): ~20 ms less per wrapper; called from Python, one would
+crash.
+
 Which op computes with which function is declared with the op (ops/registry.Template's
 ``vecmath`` or ``vecmath_expr``); this module only turns those declarations into source.
 """
 import functools
 
 from .. import cache
+from ..kernels import vecmath
 from ..ops.registry import find_op_def, get_op_def, op_types
 
 
@@ -30,17 +37,24 @@ def functions():
     return out
 
 
+# Kernels are the only callers: no Python or C entry points (a wrapper's compile is ~20 ms
+# shorter without them; called from Python, a wrapper would crash).
+WRAPPER_OPTIONS = ("error_model='numpy', cache=True, nogil=True, no_cfunc_wrapper=True, "
+                   "no_cpython_wrapper=True")
+
+
 def _source():
     lines = ["import numpy as np", "import numgrad.kernels.vecmath as vm",
              "from numba import njit", ""]
     for name, arity in sorted(functions().items()):
         args = ", ".join("xyzw"[:arity])
         for width in ("f32", "f64"):
+            body = vecmath.body_name(f"_{name}_{width}")
             lines += ["",
-                      "@njit(error_model='numpy', cache=True, nogil=True)",
+                      f"@njit({WRAPPER_OPTIONS})",
                       f"def {name}_{width}({args}):",
                       "    vm._always_inline()",
-                      f"    return np.float{width[1:]}(vm._{name}_{width}({args}))",
+                      f"    return np.float{width[1:]}(vm.{body}({args}))",
                       ""]
     return "\n".join(lines)
 

@@ -15,7 +15,20 @@ float32 or a float64 scalar and returns the same type):
 Dispatch: every function ``f`` is a tiny ``@njit`` wrapper around an
 ``overload``-ed stub that selects ``_f_f32`` or ``_f_f64`` by the argument's
 bit width (integer arguments are treated as float64).  The typed kernels can
-also be called directly.
+also be called directly from jitted code (not from Python: some have no Python
+entry point, see Compiling).
+
+Compiling: a typed kernel is either pasted into its caller's Numba IR (``_inlined``: small
+helpers, and functions only the compiled wrappers of compiler/vecmath_calls.py call) or
+compiled on its own and called (``_linked``: the functions other typed kernels share, such
+as exp, log, expm1, the sin/cos core and the float64 functions the float32 versions
+evaluate).  Numba's IR inliner re-reads, copies and re-types a function in every caller;
+a linked function is typed once per process and argument types, and LLVM inlines the call
+(it is marked alwaysinline), so the loop code, and every result, is the same either way.
+A compiled wrapper pastes the function it wraps (:func:`body_name`) and calls the linked
+ones inside it.  All 34 wrappers compiled in one process took 8.5 s of CPU with everything
+pasted, 4.1 s with this split (loaded dev VM); one wrapper alone in a fresh process 15-45%
+less (docs/benchmarks.md, "The vecmath wrappers' compile").
 
 Implementation notes
 --------------------
@@ -129,6 +142,47 @@ __all__ = ["exp", "log", "expm1", "log1p", "tanh", "sigmoid", "sin", "cos", "tan
            "erf", "atan", "asin", "acos", "atan2", "erfc", "digamma", "lgamma"]
 
 _jit = dict(fastmath=False, cache=False)
+
+# Two ways a typed kernel reaches its callers (see "Compiling" in the module docstring):
+# _inlined ones are pasted into the caller's Numba IR, _linked ones are compiled once per
+# process and argument types and inlined by LLVM.  A compiled wrapper pastes the kernel it
+# wraps: body_name() names the dispatcher that does (for a _linked kernel a second one,
+# `<name>_body`, made on first use by the module's __getattr__).
+_LINKED = {}            # name of a _linked kernel -> its Python function
+
+
+def _inlined(fn):
+    """A typed kernel pasted into its caller's Numba IR (typed and lowered as the caller's
+    own code): small helpers, or functions only the compiled wrappers call."""
+    return njit(inline="always", **_jit)(fn)
+
+
+def _linked(fn):
+    """A typed kernel compiled on its own, once per process and argument types, and called
+    from jitted code only (no Python or C entry point: a call from Python crashes); LLVM
+    inlines the call into every caller (``forceinline``: alwaysinline).  For the functions
+    that other typed kernels share (exp, log, the float64 ones the float32 versions
+    evaluate, ...): Numba types them once instead of once per caller."""
+    _LINKED[fn.__name__] = fn
+    return njit(forceinline=True, error_model="numpy", no_cfunc_wrapper=True,
+                no_cpython_wrapper=True, **_jit)(fn)
+
+
+def body_name(name):
+    """The name of this module's dispatcher that pastes the typed kernel `name`
+    (``"_exp_f64"``) into its caller's Numba IR: `name` itself for an _inlined kernel,
+    ``name + "_body"`` for a _linked one.  A compiled wrapper of one function then compiles
+    as one Numba function (the shared kernels inside it linked)."""
+    return name + "_body" if name in _LINKED else name
+
+
+def __getattr__(attr):
+    """``<linked kernel>_body``: made when a wrapper is first compiled (not at import, nor
+    when a process loads the wrappers from the cache)."""
+    fn = _LINKED.get(attr[:-len("_body")]) if attr.endswith("_body") else None
+    if fn is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
+    return globals().setdefault(attr, njit(inline="always", **_jit)(fn))
 
 
 # --------------------------------------------------------------------------
@@ -311,7 +365,7 @@ _E = [1.0 / math.factorial(n) for n in range(14)]
 (_E2, _E3, _E4, _E5, _E6, _E7, _E8, _E9, _E10, _E11, _E12, _E13) = _E[2:]
 
 
-@njit(inline="always", **_jit)
+@_linked
 def _exp_f64(x):
     # clamp: below -746 the result is 0, above 710 it is inf either way; nan passes.
     xc = _sel(x < -746.0, -746.0, x)
@@ -352,7 +406,7 @@ _LG6 = 1.531383769920937332e-01
 _LG7 = 1.479819860511658591e-01
 
 
-@njit(inline="always", **_jit)
+@_linked
 def _log_f64(x):
     sub = x < _MIN_NORMAL64
     xs = _sel(sub, x * _TWO52, x)
@@ -379,7 +433,7 @@ def _log_f64(x):
 
 
 
-@njit(inline="always", **_jit)
+@_linked
 def _expm1_f64(x):
     # exp's reduction x = k ln2 + r, |r| <= ~0.347, and exp's polynomial, read as
     # expm1(r) = r + r^2 q(r) (relative error ~1e-17 even as r -> 0).  Then
@@ -411,7 +465,7 @@ def _expm1_f64(x):
     return _sel(x == 0.0, x, res)                 # keeps -0.0
 
 
-@njit(inline="always", **_jit)
+@_inlined
 def _log1p_f64(x):
     u = 1.0 + x
     c = (u - 1.0) - x
@@ -422,7 +476,7 @@ def _log1p_f64(x):
     return res
 
 
-@njit(inline="always", **_jit)
+@_inlined
 def _tanh_f64(x):
     a = abs(x)
     a = _sel(a > 40.0, 40.0, a)                  # tanh(40) == 1.0; avoids inf/inf
@@ -431,7 +485,7 @@ def _tanh_f64(x):
     return math.copysign(t, x)
 
 
-@njit(inline="always", **_jit)
+@_inlined
 def _sigmoid_f64(x):
     e = _exp_f64(-abs(x))
     num = _sel(x >= 0.0, 1.0, e)
@@ -468,7 +522,7 @@ _C5 = 2.08757232129817482790e-09
 _C6 = -1.13596475577881948265e-11
 
 
-@njit(inline="always", **_jit)
+@_inlined
 def _rem_pio2_f64(x):
     """(y, yt, q): x = k*pi/2 + y + yt, q = k mod 4 (int64); y nan for inf/nan."""
     xc = _sel(abs(x) > _TRIG_BIG, 0.0, x)
@@ -490,7 +544,7 @@ def _rem_pio2_f64(x):
     return y, yt, q
 
 
-@njit(inline="always", **_jit)
+@_inlined
 def _ksin_f64(r, rt, z):
     # fdlibm __kernel_sin(r, rt, 1)
     p = _fma(z, _fma(z, _fma(z, _fma(z, _S6, _S5), _S4), _S3), _S2)
@@ -498,7 +552,7 @@ def _ksin_f64(r, rt, z):
     return r - ((z * (0.5 * rt - v * p) - rt) - v * _S1)
 
 
-@njit(inline="always", **_jit)
+@_inlined
 def _kcos_f64(r, rt, z):
     # fdlibm __kernel_cos(r, rt)
     hz = 0.5 * z
@@ -507,7 +561,7 @@ def _kcos_f64(r, rt, z):
     return w + (((1.0 - w) - hz) + (z * p - r * rt))
 
 
-@njit(inline="always", **_jit)
+@_linked
 def _sincos_q_f64(x, shift):
     r, rt, q = _rem_pio2_f64(x)
     q = (q + shift) & 3
@@ -521,17 +575,17 @@ def _sincos_q_f64(x, shift):
     return v
 
 
-@njit(inline="always", **_jit)
+@_inlined
 def _sin_f64(x):
-    return _sel(x == 0.0, x, _sincos_q_f64(x, 0))      # keeps -0.0
+    return _sel(x == 0.0, x, _sincos_q_f64(x, np.int64(0)))      # keeps -0.0
 
 
-@njit(inline="always", **_jit)
+@_inlined
 def _cos_f64(x):
-    return _sincos_q_f64(x, 1)
+    return _sincos_q_f64(x, np.int64(1))
 
 
-@njit(inline="always", **_jit)
+@_linked
 def _tan_f64(x):
     r, rt, q = _rem_pio2_f64(x)
     z = r * r
@@ -611,7 +665,7 @@ _ERF_TINY = 3.725290298461914e-09       # 2^-28
 _ERF_HUGE = 6.0                         # erf(|x| >= 6) rounds to 1
 
 
-@njit(inline="always", **_jit)
+@_linked
 def _erf_f64(x):
     a = abs(x)
     # |x| < 0.84375: x + x*P(x^2)/Q(x^2); tiny |x|: x*(1 + efx) without underflow
@@ -652,7 +706,7 @@ def _erf_f64(x):
 _ERFC_CUT = 28.0                        # erfc(|x| >= 28): 0 (x > 0) or 2 (x < 0)
 
 
-@njit(inline="always", **_jit)
+@_linked
 def _erfc_f64(x):
     """fdlibm ``s_erf.c``'s erfc, every interval computed and one selected: 1 - erf(x) from
     the small-|x| rational (split at 1/4 to keep the cancellation exact), then 1 -+ (erx +
@@ -709,7 +763,7 @@ _ATAN_LO = (2.26987774529616870924e-17, 3.06161699786838301793e-17,
     -3.65315727442169155270e-02, 1.62858201153657823623e-02)
 
 
-@njit(inline="always", **_jit)
+@_linked
 def _atan_abs_f64(a):
     """atan(a) for a >= 0 (nan passes): a is moved next to 0, 1/2, 1, 3/2 or infinity
     (atan(a) = atan(v) + atan((a - v)/(1 + a*v))), one reduction chosen by selects."""
@@ -731,7 +785,7 @@ def _atan_abs_f64(a):
     return hi - ((t * (s1 + s2) - lo) - t)
 
 
-@njit(inline="always", **_jit)
+@_inlined
 def _atan_f64(x):
     return math.copysign(_atan_abs_f64(abs(x)), x)
 
@@ -748,14 +802,14 @@ _PIO2_LO = 6.12323399573676603587e-17
 _PIO4_HI = 7.85398163397448278999e-01
 
 
-@njit(inline="always", **_jit)
+@_inlined
 def _asin_r_f64(t):
     p = t * (_PS0 + t * (_PS1 + t * (_PS2 + t * (_PS3 + t * (_PS4 + t * _PS5)))))
     q = 1.0 + t * (_QS1 + t * (_QS2 + t * (_QS3 + t * _QS4)))
     return p / q
 
 
-@njit(inline="always", **_jit)
+@_linked
 def _asin_f64(x):
     """|x| < 1/2: x + x*R(x^2); beyond, pi/2 - 2*asin(sqrt((1 - |x|)/2)) with sqrt split
     high + low below 0.975 (fdlibm); both computed, one selected."""
@@ -776,7 +830,7 @@ def _asin_f64(x):
 _PI = 3.14159265358979311600e+00
 
 
-@njit(inline="always", **_jit)
+@_linked
 def _acos_f64(x):
     """|x| < 1/2: pi/2 - asin(x); x < -1/2: pi - 2*asin(sqrt((1 + x)/2)); x > 1/2:
     2*asin(sqrt((1 - x)/2)) with sqrt split high + low (fdlibm e_acos.c), selected."""
@@ -797,7 +851,7 @@ def _acos_f64(x):
 _PI_LO = 1.22464679914735317720e-16               # pi - _PI
 
 
-@njit(inline="always", **_jit)
+@_linked
 def _atan2_f64(y, x):
     """atan(|y/x|) placed in the quadrant of (x, y) (fdlibm e_atan2.c), with C99's special
     cases selected: a zero y gives +-0 or +-pi, infinite x and y +-pi/4 or +-3pi/4, nan
@@ -834,7 +888,7 @@ _PSI_ROOT3 = 0.9016312093258695918615325266959189453125e-19
     8.33333333333333333333E-2)
 
 
-@njit(inline="always", **_jit)
+@_linked
 def _digamma_f64(x):
     """psi(x) with TF's (Eigen's Cephes) special values: nan at 0, at the negative integers
     and at -inf.  x <= 0: psi(1 - x) - pi/tan(pi*f), f = x - round(x) in (-1/2, 1/2].
@@ -909,7 +963,7 @@ _LG_TT = -3.63867699703950536541e-18            # ... and minus its tail
     -1.63092934096575273989e-03)
 
 
-@njit(inline="always", **_jit)
+@_inlined
 def _lgamma_pos_f64(x):
     """lgamma(x) for x > 0 (and +inf, nan): fdlibm's four regimes, all computed, selected."""
     # x < 2: around 1 or 2 (three polynomials, chosen by where x is), -log(x) below 0.9
@@ -958,7 +1012,7 @@ def _lgamma_pos_f64(x):
     return _sel((x == 1.0) | (x == 2.0), 0.0, res)
 
 
-@njit(inline="always", **_jit)
+@_linked
 def _lgamma_f64(x):
     """log|Gamma(x)|; inf at 0, the negative integers and +-inf (TF's values).  x < 0 by
     reflection: log(pi / |x sin(pi x)|) - lgamma(-x), the sine taken of pi*(x - round(x))
@@ -995,7 +1049,7 @@ _TWO32 = f32(2.0)
 _ZERO32 = f32(0.0)
 
 
-@njit(inline="always", **_jit)
+@_inlined
 def _exp_parts_f32(x):
     """(p, k) with exp(x) = p * 2^k, p in [sqrt(1/2), sqrt(2)], for x in [-104, 89]."""
     t = x * _LOG2E32 + _MAGIC32
@@ -1012,7 +1066,7 @@ def _exp_parts_f32(x):
     return p + _ONE32, k
 
 
-@njit(inline="always", **_jit)
+@_linked
 def _exp_f32(x):
     xc = _sel(x < _EXP_LO32, _EXP_LO32, x)
     xc = _sel(xc > _EXP_HI32, _EXP_HI32, xc)
@@ -1024,7 +1078,7 @@ def _exp_f32(x):
     return (p * s1) * s2
 
 
-@njit(inline="always", **_jit)
+@_inlined
 def _exp_mid_f32(x):
     """exp(x) for x in [-87, 88], where 2^k is a normal float: the same value as _exp_f32
     (p * 2^k is exact either way) without its clamps and its two-step scaling."""
@@ -1046,7 +1100,7 @@ _INF32 = f32(np.inf)
 _NAN32 = f32(np.nan)
 
 
-@njit(inline="always", **_jit)
+@_linked
 def _log_f32(x):
     sub = x < _MIN_NORMAL32
     xs = _sel(sub, x * _TWO23_32, x)
@@ -1087,7 +1141,7 @@ _EQ7 = f32(2.8167489745101193e-06)
 _EQ8 = f32(2.7532010449249356e-07)
 
 
-@njit(inline="always", **_jit)
+@_inlined
 def _expm1_f32(x):
     small_x = (x > -_ONE32) & (x < _ONE32)
     xs = _sel(small_x, x, _ZERO32)
@@ -1109,7 +1163,7 @@ def _expm1_f32(x):
 _TINY_LOG1P32 = f32(2.9802322387695312e-08)   # 2^-25
 
 
-@njit(inline="always", **_jit)
+@_inlined
 def _log1p_f32(x):
     u = _ONE32 + x
     c = (u - _ONE32) - x
@@ -1134,7 +1188,7 @@ _TP4 = f32(-0.006274273153394461)
 _TANH_CLAMP32 = f32(10.0)                # tanh(10) == 1.0f; avoids inf/inf
 
 
-@njit(inline="always", **_jit)
+@_inlined
 def _tanh_f32(x):
     a = abs(x)
     z = x * x
@@ -1147,51 +1201,51 @@ def _tanh_f32(x):
     return _sel(x == _ZERO32, x, res)          # keeps -0.0
 
 
-@njit(inline="always", **_jit)
+@_inlined
 def _sigmoid_f32(x):
     e = _exp_f32(-abs(x))
     num = _sel(x >= _ZERO32, _ONE32, e)
     return num / (_ONE32 + e)
 
 
-@njit(inline="always", **_jit)
+@_inlined
 def _erf_f32(x):
     return f32(_erf_f64(np.float64(x)))
 
 
 # float32 functions evaluated in float64: np.float64(x), not float(x), which Numba types as
 # float32 for a float32 x (products of two such values would then round to float32)
-@njit(inline="always", **_jit)
+@_inlined
 def _erfc_f32(x):
     return f32(_erfc_f64(np.float64(x)))
 
 
-@njit(inline="always", **_jit)
+@_inlined
 def _atan_f32(x):
     return f32(_atan_f64(np.float64(x)))
 
 
-@njit(inline="always", **_jit)
+@_inlined
 def _asin_f32(x):
     return f32(_asin_f64(np.float64(x)))
 
 
-@njit(inline="always", **_jit)
+@_inlined
 def _acos_f32(x):
     return f32(_acos_f64(np.float64(x)))
 
 
-@njit(inline="always", **_jit)
+@_inlined
 def _atan2_f32(y, x):
     return f32(_atan2_f64(np.float64(y), np.float64(x)))
 
 
-@njit(inline="always", **_jit)
+@_inlined
 def _digamma_f32(x):
     return f32(_digamma_f64(np.float64(x)))
 
 
-@njit(inline="always", **_jit)
+@_inlined
 def _lgamma_f32(x):
     return f32(_lgamma_f64(np.float64(x)))
 
@@ -1207,7 +1261,7 @@ _CF2 = f32(-1.388731625493765e-3)
 _CF3 = f32(2.443315711809948e-5)
 
 
-@njit(inline="always", **_jit)
+@_inlined
 def _rem_pio2_of_f32(xd):
     """(y, q) for a float32 value `xd` held in a float64: x = k*pi/2 + y, q = k mod 4.
 
@@ -1224,7 +1278,7 @@ def _rem_pio2_of_f32(xd):
     return y, q
 
 
-@njit(inline="always", **_jit)
+@_linked
 def _sincos_q_f32(x, shift):
     y, q = _rem_pio2_of_f32(float(x))
     q = (q + shift) & 3
@@ -1236,17 +1290,17 @@ def _sincos_q_f32(x, shift):
     return _sel((q & 2) == 2, -v, v)
 
 
-@njit(inline="always", **_jit)
+@_inlined
 def _sin_f32(x):
-    return _sel(x == _ZERO32, x, _sincos_q_f32(x, 0))     # keeps -0.0
+    return _sel(x == _ZERO32, x, _sincos_q_f32(x, np.int64(0)))     # keeps -0.0
 
 
-@njit(inline="always", **_jit)
+@_inlined
 def _cos_f32(x):
-    return _sincos_q_f32(x, 1)
+    return _sincos_q_f32(x, np.int64(1))
 
 
-@njit(inline="always", **_jit)
+@_inlined
 def _tan_f32(x):
     return f32(_tan_f64(np.float64(x)))
 

@@ -7,17 +7,18 @@ split gives the same bits.  Used by conv.py, pool_avg.py, segment_reduce.py and 
 """
 import time
 
-from ... import threads
+from ... import measured_choice, threads
 
 
 class ThreadChoice:
     """Whether numgrad's threads pay for one kernel at one shape, measured as for the fused
-    kernels (cpu_runners.py): the first TRIALS runs alternate serial and threaded, the faster
-    way is kept, and the choice is measured again every RECHECK runs.  On a machine whose
+    kernels (cpu_runners.py): the first runs take the two ways in pairs (measured_choice.ORDER:
+    the first run after a switch fetches what the other way's threads wrote) until TRIALS of
+    each, the faster way is kept, and the choice is measured again every RECHECK runs.  On a machine whose
     other processes keep the cores busy, waking a worker costs more than the work it takes
     (W9 on the 2-core VM under load: 99-147 ms a step serial, 134-223 ms threaded)."""
 
-    TRIALS, RECHECK = 3, 500
+    TRIALS, RECHECK = measured_choice.TRIALS, 500
     __slots__ = ("serial", "threaded", "pays", "runs")
 
     def __init__(self):
@@ -35,14 +36,15 @@ class ThreadChoice:
             else:
                 kernel(0, 0, count, *args)
             return
-        serial = len(self.serial) <= len(self.threaded)
+        order = measured_choice.ORDER
+        serial = not order[(len(self.serial) + len(self.threaded)) % len(order)]
         t0 = time.perf_counter()
         if serial:
             kernel(0, 0, count, *args)
         else:
             threads.run_chunks(kernel, count, args)
         (self.serial if serial else self.threaded).append(time.perf_counter() - t0)
-        if len(self.threaded) >= self.TRIALS:
+        if len(self.threaded) >= self.TRIALS and len(self.serial) >= self.TRIALS:
             self.pays = min(self.threaded) < min(self.serial)
             self.serial, self.threaded, self.runs = [], [], 0
 
