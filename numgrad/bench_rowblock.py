@@ -583,7 +583,7 @@ def _kernel_args(run, rows, block, rng, chunks):
     def cut(shape):
         return (block,) + tuple(shape[1:]) if shape and shape[0] == rows else tuple(shape)
     sizes = [np.int64(block if k == 0 else d) for k, d in enumerate(run.sizes)]
-    args = sizes + [np.int64(chunks)]
+    args = run.leading(sizes, np.int64(chunks))     # (mode 7 over all chunks,) sizes (, C)
     for _, shape in run.loads:
         args.append(rng.standard_normal(cut(shape)).astype(np.float32) * np.float32(0.5))
     args += list(run.scalars)
@@ -612,17 +612,17 @@ def kernel_blocks(block=500, copies=6, repeats=20):
         k = run.kernel
         whole = [_kernel_args(run, rows, rows, rng, run.C) for _ in range(copies)]
         part = _kernel_args(run, rows, block, rng, 1)
-        k(7, 0, run.C, *whole[0])
-        k(7, 0, 1, *part)
+        k(*whole[0])
+        k(*part)
         hot, cold, blocked = [], [], []
         for r in range(repeats):
             t0 = time.perf_counter()
-            k(7, 0, run.C, *whole[0])
+            k(*whole[0])
             t1 = time.perf_counter()
-            k(7, 0, run.C, *whole[1 + r % (copies - 1)])
+            k(*whole[1 + r % (copies - 1)])
             t2 = time.perf_counter()
             for _ in range(rows // block):
-                k(7, 0, 1, *part)
+                k(*part)
             t3 = time.perf_counter()
             hot.append(t1 - t0)
             cold.append(t2 - t1)

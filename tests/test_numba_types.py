@@ -73,7 +73,7 @@ def test_mixed_dtypes_keep_their_cast():
 
 def _kernel_args(group, runner):
     """Arguments of one call of `group`'s kernel, as the runner would pass them."""
-    args = list(runner.sizes) + [runner.C]
+    args = list(runner.head)       # (mode, chunk range,) sizes (, chunk count)
     args += [np.ones(shape, v.dtype) for (_, shape), v in zip(runner.loads, group.loads)]
     args += list(runner.scalars)
     args += [np.empty(kshape, dtype) for _, _, dtype, kshape in runner.outs_and_reds]
@@ -108,7 +108,7 @@ def test_kernel_values_have_their_dtypes(hot):
         ns = {}
         exec(compile(source.replace("cache=True", "cache=False"), "<kernel>", "exec"), ns)
         kernel = ns["kernel"]
-        kernel(7, 0, kern.runner.C, *_kernel_args(group, kern.runner))
+        kernel(*_kernel_args(group, kern.runner))
         typemap = next(iter(kernel.overloads.values())).type_annotation.typemap
         dtypes = {f"v{v.id}": v.dtype for n in group.nodes for v in n.outputs}
         dtypes.update({f"l{j}": v.dtype for j, v in enumerate(group.loads)})

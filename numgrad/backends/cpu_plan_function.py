@@ -10,6 +10,7 @@ import numpy as np
 from ..compiler.canonical import canonical
 from ..compiler.emit_cpu import emit_group
 from ..compiler.emit_plan import PlanEmitter, loop_call_lines
+from ..compiler.njit_options import jit_options
 from .cpu_runners import GroupRunner
 
 __all__ = ["hot_runners", "emit_plan_function", "final_results", "pick_result"]
@@ -17,8 +18,8 @@ __all__ = ["hot_runners", "emit_plan_function", "final_results", "pick_result"]
 
 def _emit_hot(group, inline=False):
     """The `hot` kernel spec of `group` (emit_group; `inline`: forceinline), its value names
-    canonical."""
-    spec = emit_group(group, hot=True, inline=inline)
+    canonical; only the plan function or native loop calls it (no CPython wrapper)."""
+    spec = emit_group(group, hot=True, inline=inline, njit_only=True)
     spec.source = canonical(spec.source)
     return spec
 
@@ -163,7 +164,7 @@ def emit_plan_function(plan, runners, loops=None):
               "from numba.np.numpy_support import from_dtype\n"
               "from numgrad.errors import FeedSignatureMiss\n"
               "from numgrad.kernels.cpu.views import c_view\n" + "\n".join(imports) + "\n\n\n"
-              f"@njit(({', '.join(sig)}{',' if len(sig) == 1 else ''}), cache=True, nogil=True)\n"
+              f"@njit(({', '.join(sig)}{',' if len(sig) == 1 else ''}), {jit_options()})\n"
               f"def plan({', '.join(params)}):\n" + guard + "\n".join(body) +
               f"\n    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})\n")
     return source, [a for _, a in const_args + em.state_args], out_ids, out_allocs

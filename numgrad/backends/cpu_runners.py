@@ -61,12 +61,18 @@ class GroupRunner:
         # sums, hence results, independent of the number of threads.
         self.C = max(1, min(n0, CHUNKS if spec.reduces_dim0 else 4 * CHUNKS))
         self.sizes = list(spec.dims)
+        self.leading = spec.leading         # a call's arguments before the loads
+        # a serial call's leading arguments (all three modes over all chunks)
+        self.head = tuple(spec.leading(self.sizes, self.C))
         self.parallel = int(np.prod(group.space, dtype=np.int64)) >= PARALLEL_MIN
         self._source, self._kernel = spec.source, None
         self.compiled = False
         self.compile_seconds = 0.0
         self.space, self.n_nodes = group.space, len(group.nodes)
         self.choice = measured_choice.MeasuredChoice()     # whether threads pay
+        if not getattr(spec, "python_callable", True):
+            # compiled without a CPython wrapper: only njit code may call it (emit_group)
+            self._run_kernel = self._not_from_python
 
     @property
     def threads_pay(self):
@@ -98,7 +104,7 @@ class GroupRunner:
     def __call__(self, env):
         for node, params, indices in self.gathers:
             _check_gather_indices(node, env[params], env[indices])
-        args = self.sizes + [self.C]
+        args = []
         for vid, shape in self.loads:
             a = env[vid]
             args.append(a if a.shape == shape else a.reshape(shape))
@@ -126,14 +132,14 @@ class GroupRunner:
             if parallel:
                 self._run_parallel(args)
             else:
-                self.kernel(7, 0, self.C, *args)
+                self.kernel(*self.head, *args)
             choice.done(parallel, _clock() - t0)
         else:
             # The first call runs serially: Numba compiles the kernel once, on this thread,
             # instead of racing to compile it in every worker.
             first = not self.compiled
             t0 = time.perf_counter()
-            self.kernel(7, 0, self.C, *args)
+            self.kernel(*self.head, *args)
             if first:
                 self.compile_seconds = time.perf_counter() - t0
                 self.compiled = True
@@ -141,10 +147,15 @@ class GroupRunner:
                     log.info("numgrad: compiled a fused kernel over %s (%d ops) in %.2f s",
                              self.space, self.n_nodes, self.compile_seconds)
 
+    def _not_from_python(self, args):
+        raise RuntimeError("numgrad: this kernel was compiled for njit callers only (no "
+                           "CPython wrapper); calling it from Python would crash")
+
     def _run_parallel(self, args):
-        self.kernel(1, 0, 0, *args)
-        threads.run_chunks(self.kernel, self.C, args)
-        self.kernel(4, 0, 0, *args)
+        # only chunked kernels (a small one is never `parallel`): mode, c0, c1, sizes, C, args
+        self.kernel(*self.leading(self.sizes, self.C, 1, 0, 0), *args)
+        threads.run_chunks(self.kernel, self.C, self.sizes + [self.C] + args)     # (2, c0, c1, ...)
+        self.kernel(*self.leading(self.sizes, self.C, 4, 0, 0), *args)
 
 
 def _check_gather_indices(node, params, indices):
@@ -177,7 +188,7 @@ class LaneRunner(GroupRunner):
                                zip(lane_group.reductions, spec.red_shapes)]
 
     def __call__(self, env):
-        args = self.sizes + [self.C]
+        args = []
         copies = {}
         for vid, k, aligned, kshape in self.lane_loads:
             a = env[vid]

@@ -10,7 +10,9 @@ shared between graphs and across processes (the source is the cache key).
 Loop structure: dim 0 is cut into C chunks; `kernel(2, c0, c1, ...)` runs chunks [c0, c1),
 so the runner can give chunk ranges to threads (a serial Numba function with nogil: much
 faster to compile than `parallel=True`, thread-safe and fork-safe); mode 1 sets reduction
-outputs to their identity, mode 4 combines per-chunk partials, mode 7 does all three.
+outputs to their identity, mode 4 combines per-chunk partials, mode 7 does all three.  A small
+kernel (one serial pass, never split) always does all three and takes none of mode, c0, c1
+and C: KernelSpec.leading gives a call's leading arguments either way.
 
     for c in range(c0, c1):
         for i0 in range(c*n0//C, (c+1)*n0//C):
@@ -33,6 +35,7 @@ from .fuse import data_inputs
 from .layout import PARALLEL_MIN, VECTOR_MIN, coalesce, layout  # noqa: F401
 from . import vecmath_calls
 from .numba_types import keeps_dtype
+from .njit_options import jit_options
 from .reduction_text import (CTOR as _CTOR, acc_dtype as _acc_dtype, combine as _combine,
                              init_literal as _init_literal, is_mean, is_reduction, is_sum)
 
@@ -114,11 +117,19 @@ def _expr(node, operands):
 
 
 class KernelSpec:
-    """Everything the runner needs to call one emitted kernel."""
+    """Everything the runner needs to call one emitted kernel.
+
+    `python_callable`: whether the kernel can be called from Python.  A kernel that only
+    njit code calls (a plan function's or a native loop's, emit_group's `njit_only`) is
+    compiled without Numba's CPython wrapper, which unboxes every argument (~30-40 ms of
+    a small kernel's ~0.1 s compile); called from Python it would crash the process, so
+    its runner refuses to run it (backends/cpu_runners.py GroupRunner)."""
 
     def __init__(self, source, rank, dims, load_shapes, out_shapes, red_shapes, part_shapes,
-                 acc_dtypes, reduces_dim0, counts):
+                 acc_dtypes, reduces_dim0, counts, python_callable=True, chunked=True):
         self.source = source
+        self.python_callable = python_callable
+        self.chunked = chunked
         self.rank = rank
         self.dims = dims
         self.load_shapes = load_shapes
@@ -128,6 +139,16 @@ class KernelSpec:
         self.acc_dtypes = acc_dtypes
         self.reduces_dim0 = reduces_dim0
         self.counts = counts
+
+    def leading(self, sizes, C, mode=7, c0=0, c1=None):
+        """The arguments of a call before the loads, in whatever form the caller gives them
+        (values, or source text): the sizes of the coalesced dims, preceded by the mode bits
+        and the chunk range [c0, c1) (default [c0, C)) and followed by the chunk count C,
+        for a chunked kernel.  A small kernel (one serial pass, always the whole of mode 7)
+        takes only the sizes: the calling convention is known here and nowhere else."""
+        if not self.chunked:
+            return list(sizes)
+        return [mode, c0, C if c1 is None else c1] + list(sizes) + [C]
 
 
 TINY_INNER = 8          # innermost dims this small are unrolled (see emit_group)
@@ -689,17 +710,23 @@ def _mean_lines(j, r):
     return body
 
 
-def _kernel_source(kl, chunk_lines, inline=False):
+def _kernel_source(kl, chunk_lines, inline=False, njit_only=False):
     """The kernel module's source: one function whose mode bits fill the outputs of
     direct reductions, run the loop nest (`chunk_lines`) and combine partials; `inline`:
-    declared forceinline (see emit_group)."""
+    declared forceinline, `njit_only`: without a CPython wrapper (see emit_group)."""
     size, vector, reds, partial = kl.size, kl.vector, kl.reds, kl.partial
     stored_once, params = kl.stored_once, kl.params
     ind = "    "
     # One function, three modes (bits): 1 = set direct reduction outputs to the identity,
     # 2 = run chunks [c0, c1), 4 = combine partials / divide means.  One function means one
-    # Numba compilation per kernel.
-    lines = [f"def kernel(mode, c0, c1, {', '.join(params)}):"]
+    # Numba compilation per kernel.  A small kernel runs one serial pass, always all three
+    # (its runner never splits it): no mode, chunk range or count (KernelSpec.leading; each
+    # argument costs its CPython wrapper ~2 ms of compile).
+    chunked = not kl.small
+    if chunked:
+        lines = [f"def kernel(mode, c0, c1, {', '.join(params)}):"]
+    else:
+        lines = [f"def kernel({', '.join(p for p in params if p != 'C')}):"]
     if size >= VECTOR_MIN:       # long loops: 512-bit vectors where the CPU has them
         lines.append(f"{ind}vm._prefer_wide_vectors()")
     fill, finish = [], []
@@ -710,19 +737,19 @@ def _kernel_source(kl, chunk_lines, inline=False):
             finish += _each_kept(kl.rmasks[j], _combine_lines(j, r))
         if is_mean(r):
             finish += _each_kept(kl.rmasks[j], _mean_lines(j, r))
-    if fill:
-        lines += [f"{ind}if mode & 1:"] + [ind * 2 + ln for ln in fill]
-    lines.append(f"{ind}if mode & 2:")
-    lines.extend(ind + ln for ln in chunk_lines)
-    if finish:
-        lines += [f"{ind}if mode & 4:"] + [ind * 2 + ln for ln in finish]
+    fill, finish = [ind + ln for ln in fill], [ind + ln for ln in finish]    # one level in
+    for bit, part in ((1, fill), (2, chunk_lines), (4, finish)):
+        if part and chunked:
+            lines += [f"{ind}if mode & {bit}:"] + [ind + ln for ln in part]
+        elif part:
+            lines += part
     # the wrapper module is imported only by a kernel that calls it (importing it costs ~0.1 s)
     uses_vmc = vector and any("vmc." in line for line in lines)
     vmc = f"import {vecmath_calls.module_name()} as vmc\n" if uses_vmc else ""
     header = ("import math\n\nimport numpy as np\nfrom numba import njit\n\n"
               "import numgrad.kernels.vecmath as vm\n" + vmc +
               "from numgrad.kernels.cpu.scalar import *  # noqa: F401,F403\n\n\n"
-              "@njit(error_model='numpy', cache=True, nogil=True"
+              f"@njit({jit_options(njit_only)}, error_model='numpy'"
               + (", forceinline=True" if inline else "") + ")\n")
     source = header + "\n".join(lines) + "\n"
 
@@ -756,12 +783,13 @@ def _kernel_spec(kl, source):
         load_shapes = [flat if m == [True, True] else s for s, m in zip(load_shapes, lmasks)]
         out_shapes = [flat] * len(out_shapes)
     spec = KernelSpec(source, R, dims, load_shapes, out_shapes, red_shapes, part_shapes,
-                      [_acc_dtype(r) for r in reds], any(partial), counts)
+                      [_acc_dtype(r) for r in reds], any(partial), counts,
+                      chunked=not kl.small)
     spec.index_shapes, spec.row_blocked = index_shapes, row_blocked
     return spec
 
 
-def emit_group(group, hot=False, inline=False):
+def emit_group(group, hot=False, inline=False, njit_only=False):
     """Source of one fused kernel for `group`.
 
     Small spaces get the simplest loop nest (fastest to compile): one pass, no block buffers,
@@ -770,9 +798,13 @@ def emit_group(group, hot=False, inline=False):
     pass but adds what makes LLVM vectorise: block-buffered reductions and vecmath calls.
     `inline` (a kernel that a native loop calls every iteration) declares it forceinline:
     LLVM inlines it into the loop (W7's loops ran 15-25% faster than calling them).
+    `njit_only` (a kernel that only njit code calls: a plan function, a native loop) leaves
+    out the CPython wrapper (KernelSpec.python_callable).
     """
     kl = _kernel_layout(group, hot)
     lines = _chunk_lines(kl)
     chunk_lines = (_row_block_lines(group, kl.lmasks, kl.vector) if kl.row_blocked
                    else lines[1:])
-    return _kernel_spec(kl, _kernel_source(kl, chunk_lines, inline))
+    spec = _kernel_spec(kl, _kernel_source(kl, chunk_lines, inline, njit_only))
+    spec.python_callable = not njit_only
+    return spec

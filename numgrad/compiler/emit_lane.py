@@ -18,6 +18,7 @@ import numpy as np
 
 from ..kernels.cpu.blas_call import node_block
 from ..ops.registry import has_trait
+from .njit_options import jit_options
 
 
 ALIGN = 64
@@ -228,7 +229,7 @@ class LaneEmitter:
     def source(self, steps):
         self.emit(steps)
         head = self.module_head("from numgrad.kernels.cpu.lane_sync import wait_for, mark_done\n")
-        return (head + "@njit(nogil=True, cache=True)\n"
+        return (head + f"@njit({jit_options()})\n"
                 f"def lane({', '.join(self.params() + ['arena', 'flags', 'epoch'])}):\n" +
                 "\n".join(self.lines) + "\n    return True\n\n\n"
                 "kernel = lane      # the name compile workers compile (compile_workers.main)\n")
@@ -239,7 +240,8 @@ class LaneEmitter:
         # integers as np.int64(...), not literals: a literal argument would make Numba compile
         # every kernel again for Literal[int] types (minutes for W6) instead of reusing the
         # step runner's compiled int64 specialisation
-        args = [int_literal(d) for d in run.sizes] + [int_literal(run.C)]
+        args = run.leading([int_literal(d) for d in run.sizes], int_literal(run.C),
+                           int_literal(7), int_literal(0))
         for (vid, shape), v in zip(run.loads, st.loads):
             a = self.value(v)
             args.append(a if tuple(v.shape) == tuple(shape) else f"{a}.reshape({shape!r})")
@@ -252,7 +254,7 @@ class LaneEmitter:
             self.lines.append(f"    {part} = {make}")
             args.append(part)
         args += [int_literal(c) for c in run.counts]
-        self.lines.append(f"    {k}({int_literal(7)}, {int_literal(0)}, {int_literal(run.C)}, {', '.join(args)})")
+        self.lines.append(f"    {k}({', '.join(args)})")
 
     def _matmul(self, node):
         a, b = (self.value(v) for v in node.inputs)

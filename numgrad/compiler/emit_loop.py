@@ -48,6 +48,7 @@ import numpy as np
 
 from ..ops.registry import has_trait
 from .emit_plan import PlanEmitter, fresh_single
+from .njit_options import jit_options
 from .plan_singles import find_plan_single
 
 __all__ = ["loop_source", "in_place_writes"]
@@ -384,8 +385,8 @@ def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_i
             "from numgrad.kernels.cpu.views import c_view\n"
             + "\n".join(cem.imports + bem.imports) + "\n\n\n")
     if history is None:
-        source = (head + f"@njit((nt.int64, nt.int64, {', '.join(sig)},), cache=True, "
-                  f"nogil=True)\ndef loop(maxit, cap, {', '.join(params)}):\n"
+        source = (head + f"@njit((nt.int64, nt.int64, {', '.join(sig)},), {jit_options()})\n"
+                  f"def loop(maxit, cap, {', '.join(params)}):\n"
                   + "\n".join(lines) + "\n")
     else:
         source = head + _recording_source(recorded, [var_vals[i] for i in recorded], n_vars,
@@ -407,9 +408,10 @@ def _recording_source(recorded, rec_vals, n_vars, lines, params, sig):
             f"np.{v.dtype.name})" for v in rec_vals]
     r = len(rec_vals)
     rets = [f"r[{i}]" for i in range(n_vars)] + [f"r[{n_vars + k}][:t]" for k in range(r)]
-    return (f"@njit((nt.int64, {', '.join(hsig + sig)},), cache=True, nogil=True)\n"
+    # loop_into: called by `loop` and by native loops only (njit code)
+    return (f"@njit((nt.int64, {', '.join(hsig + sig)},), {jit_options(njit_only=True)})\n"
             f"def loop_into(maxit, {', '.join(hbs + params)}):\n" + "\n".join(lines) + "\n\n\n"
-            f"@njit((nt.int64, nt.int64, {', '.join(sig)},), cache=True, nogil=True)\n"
+            f"@njit((nt.int64, nt.int64, {', '.join(sig)},), {jit_options()})\n"
             f"def loop(maxit, cap, {', '.join(params)}):\n"
             f"    r = loop_into(maxit, {', '.join(news + params)})\n"
             f"    t = r[{n_vars + r}]\n"

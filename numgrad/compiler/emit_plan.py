@@ -193,7 +193,7 @@ class PlanEmitter:
                 raise ValueError("chunked kernel")
             k = f"{p}k{len(self.imports)}"
             self.imports.append(f"from {run.kernel.py_func.__module__} import kernel as {k}")
-            args = [str(d) for d in run.sizes] + [str(run.C)]
+            args = run.leading([str(d) for d in run.sizes], str(run.C), "7", "0")
             for (vid, shape), v in zip(run.loads, st.loads):
                 a = self.arg(v)
                 args.append(a if v.shape == shape else self.reshaped(a, shape))
@@ -208,5 +208,5 @@ class PlanEmitter:
                 self.fresh.add(vid)
                 args.append(name if shape == kshape else self.reshaped(name, kshape))
             args += [repr(c) for c in run.counts]
-            lines.append(f"    {k}(7, 0, {run.C}, {', '.join(args)})")
+            lines.append(f"    {k}({', '.join(args)})")
         return [indent + ln for ln in lines]

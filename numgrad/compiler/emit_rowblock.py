@@ -42,6 +42,7 @@ from . import row_blocks
 from .emit_lane import (ALIGN, LaneEmitter, Layout, copy_kind, int_literal, is_matmul,
                         partial_buffers,
                         is_view, plan_params, scalar_literal, slab_copies, step_values)
+from .njit_options import jit_options
 
 PRE, ROWS, POST = 0, 1, 2
 
@@ -150,7 +151,7 @@ def sources(plan, runners, rl, transposed=None):
 
 
 def _module(em, name, params, lines, extra=""):
-    return (em.module_head(extra) + "@njit(nogil=True, cache=True)\n"
+    return (em.module_head(extra) + f"@njit({jit_options()})\n"
             f"def {name}({', '.join(params)}):\n" + "\n".join(lines) +
             "\n    return True\n\n\n"
             f"kernel = {name}      # the name compile workers compile\n")
@@ -215,7 +216,7 @@ class _RowsEmitter:
                 "from numgrad.kernels.cpu.lane_sync import next_block, slot_offsets\n" +
                 "\n".join(self.imports) + "\n\n"
                 "available()     # registers the BLAS symbols the function links to\n\n\n")
-        return (head + "@njit(nogil=True, cache=True)\n"
+        return (head + f"@njit({jit_options()})\n"
                 f"def rows({', '.join(params)}):\n" + "\n".join(top + loop + self.body) +
                 "\n    return True\n\n\n"
                 "kernel = rows      # the name compile workers compile\n")
@@ -310,7 +311,7 @@ class _RowsEmitter:
         step's own."""
         k = f"k{len(self.imports)}"
         self.imports.append(f"from {run.kernel.py_func.__module__} import kernel as {k}")
-        args = self._sizes(run) + [int_literal(1)]
+        args = run.leading(self._sizes(run), int_literal(1), int_literal(7), int_literal(0))
         loads = st.loads if loads is None else loads
         args += [self._arg(v, shape) for (_, shape), v in zip(run.loads, loads)]
         args += [scalar_literal(x) for x in run.scalars]
@@ -333,8 +334,7 @@ class _RowsEmitter:
             self.top.append(f"    {part} = {make}")
             args.append(part)
         args += [int_literal(c) for c in run.counts]
-        self.body.append(f"        {k}({int_literal(7)}, {int_literal(0)}, {int_literal(1)}, "
-                         f"{', '.join(args)})")
+        self.body.append(f"        {k}({', '.join(args)})")
         self.body += [f"        q{vid} += u{vid}" for vid in sums
                       if self.plan._values[vid].size]
 

@@ -257,7 +257,7 @@ def _gemv_typed(out, order, trans, rows, cols, a, lda, x, incx, y, incy):
     return None
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, no_cfunc_wrapper=True)
 def matmul_into(a, b, out, transpose_a, transpose_b):
     """out = op(a) @ op(b) for C-contiguous 2-D float arrays (op: transpose if asked), by the
     BLAS routine NumPy's matmul picks.  Raises ValueError for A @ A.T of one buffer (NumPy's
@@ -279,7 +279,7 @@ def matmul_into(a, b, out, transpose_a, transpose_b):
           b.shape[1], 0.0, out.ctypes.data, n)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, no_cfunc_wrapper=True)
 def matmul_acc_into(a, b, out, transpose_a, transpose_b):
     """out += op(a) @ op(b) for C-contiguous 2-D float arrays, always by gemm (beta = 1): the
     partial sums of a product over blocks of rows (a weight gradient X^T @ dY summed block by
@@ -292,7 +292,7 @@ def matmul_acc_into(a, b, out, transpose_a, transpose_b):
           b.ctypes.data, b.shape[1], 1.0, out.ctypes.data, n)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, no_cfunc_wrapper=True)
 def matmul_blocks_into(a, b, out, transpose_a, transpose_b, block, start, stop):
     """out = the sum over the inner indices [start, stop) of op(a) @ op(b), for C-contiguous
     2-D float arrays: one gemm per `block` inner indices, the first with beta = 0 (out is

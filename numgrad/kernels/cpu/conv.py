@@ -26,7 +26,10 @@ from ...ops.pool import pool_geometry
 from . import threaded
 from .registry import register_kernel
 
-_jit = dict(cache=True, nogil=True)
+# no cfunc wrapper (nothing calls these through a C pointer; it costs compile time),
+# and none for the Python calls of the helpers only njit code calls (_inner)
+_jit = dict(cache=True, nogil=True, no_cfunc_wrapper=True)
+_inner = dict(_jit, no_cpython_wrapper=True)
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -81,7 +84,7 @@ def _col2im(cols, x, n0, n1, k, s, d, pad, out):
                                 xf[dst + np.uint64(ch)] += cf[src + np.uint64(ch)]
 
 
-@njit(**_jit)
+@njit(**_inner)
 def _window_max(xf, n, p, q, h, w, c, k, s, pad, best, at):
     """best[ch], at[ch] = the maximum of window (p, q) of image n in channel ch and the flat
     index (row * W + col) of its first occurrence (row-major; a NaN wins, as NumPy's argmax);

@@ -44,7 +44,8 @@ from . import threaded
 from .conv import geom_args, usable
 from .registry import register_kernel
 
-_jit = dict(cache=True, nogil=True)
+# no cfunc wrapper: nothing calls these through a C pointer (it costs compile time)
+_jit = dict(cache=True, nogil=True, no_cfunc_wrapper=True)
 CHANNEL_BLOCK = 16      # output channels per chunk of the filter gradient
 
 

@@ -61,7 +61,7 @@ def fetch_add(typingctx, counter, index, value):
     return sig, codegen
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, no_cfunc_wrapper=True, no_cpython_wrapper=True)
 def next_block(counter):
     """The number of the next block a thread takes (counter: an int64 array of one entry,
     zero at the start of a call)."""
@@ -78,7 +78,7 @@ STAGGER = 256
 PAGE = 4096
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, no_cfunc_wrapper=True)
 def slot_offsets(block, row_bytes):
     """Byte offsets of scratch arrays of `block` rows of `row_bytes[j]` bytes each in one
     buffer, each starting a page boundary plus its own multiple of 64 bytes (STAGGER apart,
@@ -94,7 +94,7 @@ def slot_offsets(block, row_bytes):
     return out
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, no_cfunc_wrapper=True, no_cpython_wrapper=True)
 def wait_for(flags, step, epoch):
     """Wait until step `step` of call `epoch` is done: True, or False when a lane failed
     (the flag after the last step holds `epoch`)."""
@@ -109,7 +109,7 @@ def wait_for(flags, step, epoch):
     return True
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, no_cfunc_wrapper=True, no_cpython_wrapper=True)
 def mark_done(flags, step, epoch):
     store_release(flags, step, epoch)
 

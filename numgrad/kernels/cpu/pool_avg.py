@@ -28,10 +28,13 @@ from . import threaded
 from .conv import geom_args, usable
 from .registry import register_kernel
 
-_jit = dict(cache=True, nogil=True, error_model="numpy")
+# no cfunc wrapper (nothing calls these through a C pointer; it costs compile time),
+# and none for the Python calls of the helpers only njit code calls (_inner)
+_jit = dict(cache=True, nogil=True, error_model="numpy", no_cfunc_wrapper=True)
+_inner = dict(_jit, no_cpython_wrapper=True)
 
 
-@njit(**_jit)
+@njit(**_inner)
 def _span(o, k, s, pad, size):
     """The window taps i0..i1 of output position o that fall inside an input of `size`."""
     start = o * s - pad

@@ -23,6 +23,13 @@ __all__ = ["sqrt", "rsqrt", "exp", "log", "log1p", "expm1", "sin", "cos", "tan",
            "cdiv", "ctanh", "cpow"]
 
 
+def _jitable(fn):
+    """`fn` registered for njit code (Numba's register_jitable) without the C-ABI (cfunc)
+    wrapper Numba would compile with each process's first use of it (nothing calls it
+    through a C pointer; a few ms of each helper's compile)."""
+    return register_jitable(no_cfunc_wrapper=True)(fn)
+
+
 # Small kernels call libm (quick to compile); the emitter pastes vecmath's vectorisable
 # versions into kernels over big iteration spaces instead.
 def _numpy_scalar(ufunc):
@@ -34,7 +41,7 @@ def _numpy_scalar(ufunc):
     # function another kernel of this process defined under that name (seen at NUMBA_OPT=0,
     # where nothing is inlined: cached sin kernels computing cos).
     impl.__name__ = impl.__qualname__ = f"numpy_scalar_{ufunc.__name__}"
-    return register_jitable(impl)
+    return _jitable(impl)
 
 
 exp, log, log1p, expm1 = (_numpy_scalar(f) for f in (np.exp, np.log, np.log1p, np.expm1))
@@ -48,84 +55,84 @@ ceil, rint = _numpy_scalar(np.ceil), _numpy_scalar(np.rint)
 isnan, isinf, isfinite = (_numpy_scalar(f) for f in (np.isnan, np.isinf, np.isfinite))
 
 
-@register_jitable
+@_jitable
 def sigmoid(x):
     e = np.exp(-abs(x))
     return 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)
 
 
-@register_jitable
+@_jitable
 def rsqrt(x):
     return 1.0 / np.sqrt(x)
 
 
-@register_jitable
+@_jitable
 def erf(x):
     return math.erf(x)
 
 
-@register_jitable
+@_jitable
 def sign(x):
     return (x > 0) - (x < 0) if x == x else x
 
 
-@register_jitable
+@_jitable
 def floordiv(a, b):
     return np.floor(a / b)
 
 
-@register_jitable
+@_jitable
 def ifloordiv(a, b):
     return np.floor_divide(a, b)
 
 
-@register_jitable
+@_jitable
 def fmod(a, b):
     return np.fmod(a, b)
 
 
-ifmod = register_jitable(arith.ifmod)
+ifmod = _jitable(arith.ifmod)
 
 
-@register_jitable
+@_jitable
 def floormod(a, b):
     # TF's FloorMod: the truncated remainder, moved onto the divisor's side
     r = np.fmod(a, b)
     return r + b if (r != 0 and (b < 0) != (r < 0)) else r
 
 
-ifloormod = register_jitable(arith.ifloormod)
+ifloormod = _jitable(arith.ifloormod)
 
 
-divnonan = register_jitable(arith.divnonan)
+divnonan = _jitable(arith.divnonan)
 
 
-@register_jitable
+@_jitable
 def pow(a, b):  # noqa: A001
     return np.power(a, b)
 
 
-@register_jitable
+@_jitable
 def ipow(a, b):
     return np.power(a, abs(b)) if b >= 0 else a - a
 
 
-maximum = register_jitable(arith.maximum)
+maximum = _jitable(arith.maximum)
 
 
-minimum = register_jitable(arith.minimum)
+minimum = _jitable(arith.minimum)
 
 
-sqdiff = register_jitable(arith.sqdiff)
+sqdiff = _jitable(arith.sqdiff)
 
 
 # --- issue 17 ------------------------------------------------------------------------------------
-@register_jitable
+@_jitable
 def lgamma(x):
     return math.lgamma(x)
 
 
-@register_jitable
+@_jitable
 def erfc(x):
     return math.erfc(x)
 
@@ -134,19 +141,19 @@ def erfc(x):
 _SPECIAL = dict(vars(_special))
 _SPECIAL["lgamma"] = math.lgamma
 for _name in ("digamma", "zeta", "polygamma"):
-    _SPECIAL[_name] = register_jitable(_special.rebind(getattr(_special, _name), _SPECIAL))
+    _SPECIAL[_name] = _jitable(_special.rebind(getattr(_special, _name), _SPECIAL))
 digamma, zeta, polygamma = _SPECIAL["digamma"], _SPECIAL["zeta"], _SPECIAL["polygamma"]
 
 
-@register_jitable
+@_jitable
 def softplus(x):
     return (x if x > 0 else (0.0 if x == x else x)) + np.log1p(np.exp(-abs(x)))
 
 
-softsign = register_jitable(arith.softsign)
+softsign = _jitable(arith.softsign)
 
 
-@register_jitable
+@_jitable
 def elu(x):
     return x if x > 0 else np.expm1(x)
 
@@ -155,51 +162,51 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 _SELU_SCALE_ALPHA = _SELU_SCALE * 1.6732632423543772848170429916717
 
 
-@register_jitable
+@_jitable
 def selu(x):
     return _SELU_SCALE * x if x > 0 else _SELU_SCALE_ALPHA * np.expm1(x)
 
 
-relu6 = register_jitable(arith.relu6)
+relu6 = _jitable(arith.relu6)
 
 
-@register_jitable
+@_jitable
 def atan2(y, x):
     return np.arctan2(y, x)
 
 
-@register_jitable
+@_jitable
 def xlogy(x, y):
     return x - x if x == 0 else x * np.log(y)
 
 
-@register_jitable
+@_jitable
 def xlog1py(x, y):
     return x - x if x == 0 else x * np.log1p(y)
 
 
-xdivy = register_jitable(arith.xdivy)
+xdivy = _jitable(arith.xdivy)
 
 
-sqrtgrad = register_jitable(arith.sqrtgrad)
+sqrtgrad = _jitable(arith.sqrtgrad)
 
 
-rsqrtgrad = register_jitable(arith.rsqrtgrad)
+rsqrtgrad = _jitable(arith.rsqrtgrad)
 
 
-recipgrad = register_jitable(arith.recipgrad)
+recipgrad = _jitable(arith.recipgrad)
 
 
-mulnonan = register_jitable(arith.mulnonan)
+mulnonan = _jitable(arith.mulnonan)
 
 
-@register_jitable
+@_jitable
 def nextafter(x, y):
     return np.nextafter(x, y)
 
 
 # --- complex values -----------------------------------------------------------------------------
-@register_jitable
+@_jitable
 def cdiv(a, b):
     """a / b for complex values by NumPy's algorithm (Smith's, scaled by the larger part of b):
     division by 0 gives inf/NaN parts, as NumPy, where Numba's own division raises."""
@@ -215,7 +222,7 @@ def cdiv(a, b):
     return complex((ar * rat + ai) * scl, (ai * rat - ar) * scl)
 
 
-@register_jitable
+@_jitable
 def ctanh(z):
     """tanh of a complex value; where |Re z| >= 22 (tanh(Re z) is +-1 in double precision) the
     closed form NumPy's C library uses, where Numba's formula overflows to NaN."""
@@ -228,7 +235,7 @@ def ctanh(z):
     return complex(math.copysign(1.0, x), 4.0 * math.sin(y) * math.cos(y) * e * e)
 
 
-@register_jitable
+@_jitable
 def cpow(a, b):
     """a ** b for complex values by NumPy's algorithm: b == 0 gives 1; a == 0 gives 0 for
     Re b > 0, else NaN; an integer b with |b| < 100 multiplies out (exact for Gaussian

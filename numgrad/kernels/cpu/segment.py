@@ -14,7 +14,7 @@ from .registry import register_kernel
 _DATA_DTYPES = {np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64)}
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True, cache=True, no_cfunc_wrapper=True)
 def _add_rows(out, ids, data):
     """out[ids[i]] += data[i] for each i with ids[i] >= 0 (ids < len(out) checked before)."""
     for i in range(ids.shape[0]):

@@ -37,7 +37,10 @@ from numba import njit
 from ...ops.math_extra import SEGMENT_OPS, UNSORTED_SEGMENT_OPS, mean_from_sums
 from . import threaded
 
-_jit = dict(cache=True, nogil=True)
+# no cfunc wrapper (nothing calls these through a C pointer; it costs compile time),
+# and none for the Python calls of the helpers only njit code calls (_inner)
+_jit = dict(cache=True, nogil=True, no_cfunc_wrapper=True)
+_inner = dict(_jit, no_cpython_wrapper=True)
 _DTYPES = {np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64)}
 _ID_DTYPES = {np.dtype(np.int32), np.dtype(np.int64)}
 SUM, MEAN, MAX, MIN, PROD = range(5)
@@ -53,7 +56,7 @@ def _start(kind, dtype):
     return dtype.type(1 if kind == PROD else 0)
 
 
-@njit(**_jit)
+@njit(**_inner)
 def _combine_row(kind, out, r, data, i):
     """out[r] = out[r] (op) data[i], element by element, as the reference's ufunc.at does
     (max/min: np.maximum/np.minimum, whose NaN wins and whose tie keeps the new value)."""

@@ -12,10 +12,13 @@ from numba import njit
 from .. import vecmath as vm
 from .registry import register_kernel
 
-_jit = dict(cache=True, nogil=True, error_model="numpy")
+# no cfunc wrapper (nothing calls these through a C pointer; it costs compile time),
+# and none for the Python calls of the helpers only njit code calls (_inner)
+_jit = dict(cache=True, nogil=True, error_model="numpy", no_cfunc_wrapper=True)
+_inner = dict(_jit, no_cpython_wrapper=True)
 
 
-@njit(**_jit)
+@njit(**_inner)
 def _shifted_exp(x, e):
     """e = exp(x - m) and the row sums of e, where m is each row's max, or 0 where that is
     not finite (NaN or an infinity), as in NumPy's version; in x's dtype, like NumPy.

@@ -40,7 +40,10 @@ from numba.extending import overload
 from . import threaded
 from .registry import register_kernel
 
-_jit = dict(cache=True, nogil=True)
+# no cfunc wrapper (nothing calls these through a C pointer; it costs compile time),
+# and none for the Python calls of the helpers only njit code calls (_inner)
+_jit = dict(cache=True, nogil=True, no_cfunc_wrapper=True)
+_inner = dict(_jit, no_cpython_wrapper=True)
 INSERT_MAX_K = 16       # larger k: packed keys (32-bit dtypes), a heap or the reference
 PARTITION_RATIO = 4     # rows longer than this many times k are partitioned before the sort
 HEAP_RATIO = 8          # 64-bit dtypes: a heap for rows this many times k or longer
@@ -88,14 +91,14 @@ def _insert_rows(mode, r0, r1, x, k, values, indices):
             indices[r, j] = ki[j]
 
 
-@njit(**_jit)
+@njit(**_inner)
 def _worse(kv, ki, a, b):
     """Whether heap entry a ranks below entry b: a smaller key, or an equal key at a higher
     index."""
     return kv[a] < kv[b] or (kv[a] == kv[b] and ki[a] > ki[b])
 
 
-@njit(**_jit)
+@njit(**_inner)
 def _sift_down(kv, ki, root, size):
     """Restore the heap (the worst entry at 0) below `root`."""
     while True:
