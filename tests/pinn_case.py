@@ -5,10 +5,9 @@ import numpy as np
 import numgrad as ng
 
 
-def small_pinn(n, layers=(2, 5, 1), dtype=np.float32, seed=0, train=False):
+def small_pinn(n, layers=(2, 5, 1), dtype=np.float32, seed=0):
     """u(t, x) by an MLP over n rows, u_t, u_x and u_xx by ng.gradients, the residual f's mean
-    square; (fetches, feed, params).  fetches: the loss and its gradients w.r.t. the params,
-    or with `train` Adam's step, the loss and f (a fetched value over the rows)."""
+    square; (fetches, feed, params).  fetches: the loss and its gradients w.r.t. the params."""
     rng = np.random.default_rng(seed)
     t = ng.placeholder(dtype, [n, 1])
     x = ng.placeholder(dtype, [n, 1])
@@ -24,10 +23,7 @@ def small_pinn(n, layers=(2, 5, 1), dtype=np.float32, seed=0, train=False):
     f = u_t + u * u_x - 0.01 * u_xx
     loss = ng.reduce_mean(ng.square(f))
     flat = [p for pair in params for p in pair]
-    if train:
-        fetches = [ng.train.AdamOptimizer(0.01).minimize(loss), loss, f]
-    else:
-        fetches = [loss] + ng.gradients(loss, flat)
+    fetches = [loss] + ng.gradients(loss, flat)
     feed = {t: rng.uniform(0, 1, (n, 1)).astype(dtype),
             x: rng.uniform(-1, 1, (n, 1)).astype(dtype)}
     return fetches, feed, flat

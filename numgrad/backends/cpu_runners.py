@@ -1,4 +1,4 @@
-"""Runners of a compiled cpu plan's steps, and the measured choice of threads per kernel.
+"""Runners of a compiled cpu plan's steps, and the measured choice of threads for their kernels.
 
 A step of a CompiledPlan (backends/cpu.py) is a fused kernel (GroupRunner; LaneRunner for a
 group run as lanes, compiler/lanes.py) or one unfused op (single_runner: a view, the op's
@@ -27,9 +27,10 @@ log = logging.getLogger("numgrad.compiler")
 # A parallel launch costs 15-70 us on the development VMs (waking a sleeping worker, which
 # then needs the GIL to unbox its arguments), and a VM's second vCPU may add little: W3's
 # (256, 512) tanh kernel took 94 us on one thread and 124 us on two.  So whether threads pay
-# is measured per kernel (numgrad/measured_choice.py): a trial of THREAD_TRIALS runs each
-# way, measured again after SERIAL_RECHECK runs, then twice as many after each repeated
-# verdict up to THREAD_RECHECK, and sooner when the chosen way's runs drift well above its
+# is measured (numgrad/measured_choice.py; one choice for all of a plan's parallel kernels,
+# backends/cpu.py and measured_choice.joined): a trial of THREAD_TRIALS runs each way,
+# measured again after SERIAL_RECHECK runs, then twice as many after each repeated verdict
+# up to THREAD_RECHECK, and sooner when the chosen way's runs drift well above its
 # trial (a choice made in a noisy moment of a VM does not stick for the life of the plan).
 THREAD_TRIALS = measured_choice.TRIALS
 THREAD_RECHECK = measured_choice.RECHECK
