@@ -57,7 +57,7 @@ DRIFT = 1.25
 
 ORDER = (False, True, True, False)       # a trial's ways, repeated (True: bold)
 
-__all__ = ["MeasuredChoice", "joined", "TRIALS", "ORDER", "MARGIN", "SLOWER", "RECHECK_FIRST", "RECHECK",
+__all__ = ["MeasuredChoice", "joined", "shared", "forget", "TRIALS", "ORDER", "MARGIN", "SLOWER", "RECHECK_FIRST", "RECHECK",
            "WINDOW", "DRIFT"]
 
 
@@ -148,7 +148,7 @@ class MeasuredChoice:
         self.verdict = (self.key, bold)     # last: a run in another thread reads the rest
 
 
-def joined(n):
+def joined(n, key=None):
     """`n` stand-ins for MeasuredChoice that decide together: the steps of one call that they
     govern (a plan's parallel kernels, in plan order) all take the way the first one picks,
     and the last one reports the sum of their seconds.  One choice for all, because the
@@ -157,14 +157,54 @@ def joined(n):
     kernels, our threads at real-time priority, as on a quiet machine; min ms of 21 calls
     per way, four processes): one thread for all 1.99-2.63, threads for all 1.41-1.80, the
     six mixed ways 1.43-3.12 and in the three processes where another vCPU's lines cost 2x,
-    2.18-3.12, every one slower than both.  Per kernel, the choices came out mixed."""
-    if n <= 1:
-        return [MeasuredChoice() for _ in range(n)]
-    shared = _Joined(MeasuredChoice())
-    return [_Member(shared, i == 0, i == n - 1) for i in range(n)]
+    2.18-3.12, every one slower than both.  Per kernel, the choices came out mixed.
+
+    `key` (hashable; the plan's parallel kernels' iteration spaces, in order): the plans of
+    this process with an equal key share one MeasuredChoice (`shared`), so formulations of
+    one computation take the same way, from the trials of all of them (see `shared`)."""
+    if n <= 0:
+        return []
+    if key is None and n == 1:
+        return [MeasuredChoice()]
+    choice = MeasuredChoice() if key is None else shared(key)
+    group = _Joined(choice)
+    return [_Member(group, i == 0, i == n - 1) for i in range(n)]
+
+
+_SHARED = {}        # key -> the MeasuredChoice of the process's plans of that key (`shared`)
+
+
+def shared(key):
+    """The process's one MeasuredChoice for `key` (made on first use).
+
+    Why: each plan choosing for itself let formulations of one computation take different
+    ways in one process.  W5's three formulations (bench --variants) timed call by call in
+    turn: where threads and one thread were within ~15% of each other (a process whose
+    other vCPU's lines cost 2x, above), one plan's trials chose one thread while the other
+    two chose threads, and its median was 1.21-1.23x theirs (2 of 9 processes); each call
+    also followed another plan's call of the other way (malloc hands the next plan the
+    arrays the last one freed, so their lines sit in the other vCPU's cache).  Shared, a
+    plan made later starts from the verdict the earlier ones reached and needs no trial of
+    its own, the rechecks of all its plans together are as frequent as one plan's, and a
+    trial's runs (the pairs of ORDER, in the order the process makes its calls) come from
+    whichever plans run meanwhile.  The plans' own seconds may differ a little (W5's
+    formulations by up to ~10% on one thread); the fastest run of each way then comes from
+    the cheapest plan alike, and a drift beyond DRIFT measures again."""
+    got = _SHARED.get(key)
+    if got is None:
+        got = _SHARED.setdefault(key, MeasuredChoice())
+    return got
+
+
+def forget():
+    """Drop the shared choices (`shared`): plans made after this measure from scratch (the
+    test suite calls it between tests)."""
+    _SHARED.clear()
 
 
 class _Joined:
+    """One plan's call state over its (possibly shared) choice: the way its first member
+    picked and the seconds of its members so far."""
     __slots__ = ("choice", "way", "total")
 
     def __init__(self, choice):
@@ -176,23 +216,23 @@ class _Member:
     other attributes (verdict, last_trial, trials, ...) the shared choice's.  Runs of one plan
     from several threads at once can only misplace a sample, as for MeasuredChoice."""
 
-    __slots__ = ("shared", "first", "last")
+    __slots__ = ("group", "first", "last")
 
-    def __init__(self, shared, first, last):
-        self.shared, self.first, self.last = shared, first, last
+    def __init__(self, group, first, last):
+        self.group, self.first, self.last = group, first, last
 
     def pick(self, key):
-        shared = self.shared
+        group = self.group
         if self.first:
-            shared.way, shared.total = shared.choice.pick(key), 0.0
-        return bool(shared.way)
+            group.way, group.total = group.choice.pick(key), 0.0
+        return bool(group.way)
 
     def done(self, bold, seconds):
-        shared = self.shared
-        shared.total += seconds
-        if self.last and shared.way is not None and bold == shared.way:
-            shared.choice.done(bold, shared.total)
-            shared.way = None
+        group = self.group
+        group.total += seconds
+        if self.last and group.way is not None and bold == group.way:
+            group.choice.done(bold, group.total)
+            group.way = None
 
     def __getattr__(self, name):
-        return getattr(self.shared.choice, name)
+        return getattr(self.group.choice, name)
