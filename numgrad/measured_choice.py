@@ -49,16 +49,21 @@ measured again:
 """
 TRIALS = 4               # runs of each way per trial (ORDER)
 MARGIN = 0.9
+HOLD = 1.0               # MARGIN for a bold way that won the last trial
 SLOWER = 2.0
 RECHECK_FIRST = 25
 RECHECK = 1000
 WINDOW = 8
 DRIFT = 1.25
+FASTER = 1.5             # the DRIFT of a steady state faster than its trial
 
 ORDER = (False, True, True, False)       # a trial's ways, repeated (True: bold)
+# the trial order of a plan's kernels (`joined`): runs of one way in a row, of which those
+# that follow a run of their own way decide (MeasuredChoice's `steady`)
+STEADY_ORDER = (False, False, True, True, True, True, False, False)
 
-__all__ = ["MeasuredChoice", "joined", "shared", "forget", "TRIALS", "ORDER", "MARGIN", "SLOWER", "RECHECK_FIRST", "RECHECK",
-           "WINDOW", "DRIFT"]
+__all__ = ["MeasuredChoice", "joined", "shared", "forget", "TRIALS", "ORDER", "STEADY_ORDER",
+           "MARGIN", "HOLD", "SLOWER", "RECHECK_FIRST", "RECHECK", "WINDOW", "DRIFT", "FASTER"]
 
 
 class MeasuredChoice:
@@ -73,9 +78,11 @@ class MeasuredChoice:
     it without a lock, as the choices before it did: a race can only misplace a sample."""
 
     __slots__ = ("verdict", "key", "plain", "bold", "runs", "recheck_after", "repeats",
-                 "expected", "window", "seen", "last_trial", "trials", "kind", "slow")
+                 "expected", "window", "seen", "last_trial", "trials", "kind", "slow", "prev",
+                 "steady", "order")
 
-    def __init__(self):
+    def __init__(self, order=ORDER, steady=False):
+        self.order = order                  # the trial's ways, repeated
         self.verdict = None
         self.key = None
         self.plain, self.bold = [], []      # the running trial's seconds
@@ -88,37 +95,49 @@ class MeasuredChoice:
         self.trials = 0                     # trials finished (tests, the bench's --why)
         self.kind = None                    # the last verdict's way, kept across trials
         self.slow = 0                       # threaded runs in a row over SLOWER x one thread
+        self.prev = None                    # the way of the last run reported
+        # steady: the trial's runs that followed one of their way (decide, when kept: `steady`)
+        self.steady = ([], []) if steady else None
 
     def pick(self, key):
         """Whether the next run takes the bold way."""
         if key != self.key:
             self.key, self.verdict, self.repeats = key, None, 0
-            self.plain, self.bold = [], []
+            self._new_trial()
         elif self.verdict is not None:
             self.runs += 1
             if self.runs <= self.recheck_after:
                 return self.verdict[1]
             self.verdict = None             # measured again
-        return ORDER[(len(self.plain) + len(self.bold)) % len(ORDER)]     # in pairs
+        order = self.order
+        return order[(len(self.plain) + len(self.bold)) % len(order)]
 
     def done(self, bold, seconds):
         """Record a run that `pick` asked for."""
         verdict = self.verdict
+        switched, self.prev = bold != self.prev, bold
         if verdict is None:
             (self.bold if bold else self.plain).append(seconds)
+            if not switched and self.steady is not None:
+                self.steady[1 if bold else 0].append(seconds)
             plain, boldly = self.plain, self.bold
             if not plain:
                 return          # (another thread's run ended the trial meanwhile)
             if len(boldly) >= 2 and min(boldly) > SLOWER * min(plain):
                 self._decide(False, plain, boldly)
             elif len(plain) >= TRIALS and len(boldly) >= TRIALS:
-                self._decide(min(boldly) <= MARGIN * min(plain), plain, boldly)
+                # the fastest of the runs that followed a run of their own way
+                if self.steady is not None:
+                    plain, boldly = self.steady[0] or plain, self.steady[1] or boldly
+                # threads that tie lose, unless they won the last trial (HOLD)
+                margin = HOLD if self.kind else MARGIN
+                self._decide(min(boldly) <= margin * min(plain), plain, boldly)
             return
         if bold and seconds > SLOWER * self.last_trial[0]:
             self.slow += 1
             if self.slow >= 2:          # threads slower than twice one thread, twice in a row
                 self.verdict = None
-                self.plain, self.bold = [], []
+                self._new_trial()
                 return
         else:
             self.slow = 0
@@ -131,10 +150,15 @@ class MeasuredChoice:
             # faster than in its trial (the trial ran in a noisy moment, or the machine got
             # quieter): measured again.  One thread slower than in its trial is load, which
             # threads would not beat.
-            if fastest * DRIFT < expected or bold and fastest > DRIFT * expected:
+            if fastest * FASTER < expected or bold and fastest > DRIFT * expected:
                 self.verdict = None
-                self.plain, self.bold = [], []
+                self._new_trial()
             self.window, self.seen = float("inf"), 0
+
+    def _new_trial(self):
+        self.plain, self.bold = [], []
+        if self.steady is not None:
+            self.steady = ([], [])
 
     def _decide(self, bold, plain, boldly):
         self.repeats = self.repeats + 1 if self.kind == bold else 1
@@ -143,7 +167,7 @@ class MeasuredChoice:
         self.expected = self.last_trial[1 if bold else 0]
         self.recheck_after = min(RECHECK, RECHECK_FIRST << min(self.repeats - 1, 16))
         self.runs, self.window, self.seen, self.slow = 0, float("inf"), 0, 0
-        self.plain, self.bold = [], []
+        self._new_trial()
         self.trials += 1
         self.verdict = (self.key, bold)     # last: a run in another thread reads the rest
 
@@ -166,7 +190,7 @@ def joined(n, key=None):
         return []
     if key is None and n == 1:
         return [MeasuredChoice()]
-    choice = MeasuredChoice() if key is None else shared(key)
+    choice = MeasuredChoice(STEADY_ORDER, True) if key is None else shared(key)
     group = _Joined(choice)
     return [_Member(group, i == 0, i == n - 1) for i in range(n)]
 
@@ -192,7 +216,7 @@ def shared(key):
     the cheapest plan alike, and a drift beyond DRIFT measures again."""
     got = _SHARED.get(key)
     if got is None:
-        got = _SHARED.setdefault(key, MeasuredChoice())
+        got = _SHARED.setdefault(key, MeasuredChoice(STEADY_ORDER, True))
     return got
 
 

@@ -31,7 +31,7 @@ def _call(members, seconds, key=2):
 
 
 def _trial():
-    return [mc.ORDER[i % len(mc.ORDER)] for i in range(2 * mc.TRIALS)]
+    return [mc.STEADY_ORDER[i % len(mc.STEADY_ORDER)] for i in range(2 * mc.TRIALS)]
 
 
 def _fixed(plain, bold):
@@ -67,8 +67,10 @@ def test_plans_called_in_turn_always_take_the_same_way_and_recheck_as_one():
     # one trial, then a recheck after RECHECK_FIRST calls of all the plans together
     assert plans[0][0].trials == 2
     assert ways.count(False) == 2 * mc.TRIALS         # the trials' plain runs only
-    # the cheapest plan's fastest runs of each way decided
-    assert plans[2][1].last_trial == (3.0, 1.5)
+    # the fastest runs of each way that followed a run of their own way decided, whichever
+    # plan made them: the trial's steady plain runs were plan 1's (3.3), its steady bold
+    # runs plans 0, 1 and 2's (plan 0: 1.5)
+    assert plans[2][1].last_trial == (pytest.approx(3.3), 1.5)
 
 
 def test_a_verdict_changed_by_one_plan_holds_for_the_others_at_once():
@@ -79,8 +81,8 @@ def test_a_verdict_changed_by_one_plan_holds_for_the_others_at_once():
     # threads got slow (another process took a core): two very slow threaded runs of plan
     # `a` start a trial, which ends for one thread; plan `b` follows at once
     slow = _fixed(1.0, mc.SLOWER * 3.0)
-    ways = [_call(a, slow) for _ in range(2)] + [_call(a, slow) for _ in range(3)]
-    assert ways == [True, True, False, True, True]
+    ways = [_call(a, slow) for _ in range(6)]
+    assert ways == [True, True, False, False, True, True]
     assert b[0].verdict == (2, False)
     assert [_call(b, slow) for _ in range(4)] == [False] * 4
 
