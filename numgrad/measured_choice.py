@@ -30,13 +30,29 @@ measured again:
   one of them.  Two bold runs slower than
   SLOWER times the plain way's fastest end the trial for the plain way at once (a product
   that takes 2 ms on one thread took 8-24 ms on two beside a busy core: blas_threads.py).
+* A plan's kernels (`joined`, `shared`) go further: their trials run each way in a row
+  (STEADY_ORDER: plain, plain, bold x 4, plain, plain), and only runs that follow a run of
+  their own way decide.  W5 with our threads at real-time priority, ms by position in a run
+  of one way (medians of 12 runs of 8, four processes): threads 1.72 1.41 1.43 1.34 1.33
+  1.37 ..., 2.07 1.80 1.69 1.74 ..., one thread 2.20 2.43 2.31 2.33 ...: threads settle over
+  two or three runs, and one thread's first run after threads is a little faster than its
+  later ones (in a slow-state process, 4.4-5.3 ms against 1.7-2.0 after its own way).  The
+  pairs measured threads by their second run at best, which the window of the chosen way
+  then beat by over DRIFT: 0-7 trials for nothing per process in the warm-ups of W5's three
+  formulations (~300 calls; bench --variants).
+* Threads that won the last trial keep winning ties, up to HOLD (1.0) instead of MARGIN:
+  where W5's ways were within ~10% of each other its verdict flipped with each trial's noise
+  (one process's trial minima 1.38-1.76 ms threaded, 1.65-2.23 one thread: 8 trials, 5 flips), and
+  each flip restarts the recheck schedule at RECHECK_FIRST.
 * A verdict is measured again after RECHECK_FIRST runs, twice as many after each repeated
   verdict, up to RECHECK.  A true verdict costs a trial's few runs of the slower way each
   time; a wrong one, taken in a noisy moment, is put right within RECHECK_FIRST runs.
 * Drift: the chosen way's fastest run of its last WINDOW runs is compared with its fastest
-  trial run.  Threads over DRIFT times slower: a core they need got busy.  Either way DRIFT
-  times faster: the trial ran in a noisy moment (W5's 6 trial runs are ~15 ms, one time
-  slice of another process: a kernel chose threads from 5.5 ms serial against 3.3 ms
+  trial run.  Threads over DRIFT times slower: a core they need got busy.  Either way FASTER
+  times faster (1.5: on the loaded VM the fastest of 8 W5 runs beat the fastest of a
+  trial's 2-3 by 1.24-1.55x, and at DRIFT that started a trial every few windows): the
+  trial ran in a noisy moment (W5's 6 trial runs are ~15 ms, one time slice of another
+  process: a kernel chose threads from 5.5 ms serial against 3.3 ms
   threaded runs, then ran 1.2 ms threaded beside 1.1 ms serial in the other formulations),
   or the machine got quieter.  Both start a new trial.  One thread slower than in its trial
   is not: it slows when another process shares its core, and threads would wait for a core
