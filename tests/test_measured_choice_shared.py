@@ -114,9 +114,9 @@ def two_threads():
     threads.set_num_threads(threads._default_threads())
 
 
-def _lj(n, cube):
+def _lj(n, cube, dtype=ng.float64):
     """Lennard-Jones-like energy and forces, the inverse sixth power written two ways."""
-    p = ng.placeholder(ng.float64, [n, 3])
+    p = ng.placeholder(dtype, [n, 3])
     d = ng.expand_dims(p, 1) - ng.expand_dims(p, 0)
     r2 = ng.reduce_sum(d * d, axis=2) + np.eye(n)
     inv6 = 1.0 / (r2 * r2 * r2) if cube else (1.0 / r2) ** 3
@@ -153,10 +153,11 @@ def test_formulations_in_one_process_share_their_plans_choice(two_threads):
     assert r2[0].choice.trials == trials
     for a, b in zip(out, first):
         np.testing.assert_allclose(a, b, rtol=1e-12)
-    # other shapes: a choice of their own
+    # the same shapes in float32: another computation, a choice of its own
     ng.reset_default_graph()
-    p3, f3 = _lj(n // 2 * 3, True)
+    p3, f3 = _lj(n, True, ng.float32)
     s3 = ng.Session(backend="cpu")
-    s3.run(f3, {p3: np.concatenate([x, x[:n // 2] + 40.0])})
+    s3.run(f3, {p3: x.astype(np.float32)})
     r3 = _runners(s3)
-    assert r3 and all(r.threads_pay is None for r in r3)
+    assert [r.space for r in r3] == [r.space for r in r1]
+    assert all(r.threads_pay is None for r in r3)

@@ -108,9 +108,10 @@ class CompiledPlan(SignaturePlan):
                 self.runners.append(single_runner(s.node))
         # one threads choice for all the plan's parallel kernels (measured_choice.joined),
         # shared with the process's plans whose parallel kernels have the same iteration
-        # spaces (formulations of one computation: measured_choice.shared)
+        # spaces and output dtypes (formulations of one computation: measured_choice.shared)
         parallel = [r for r in self.runners if getattr(r, "parallel", False)]
-        key = ("kernels",) + tuple(tuple(r.space) for r in parallel)
+        key = ("kernels",) + tuple((tuple(r.space), tuple(sorted({str(o[2]) for o in
+                                    r.outs_and_reds}))) for r in parallel)
         for run, choice in zip(parallel, measured_choice.joined(len(parallel), key)):
             run.choice = choice
         self.steps = steps
