@@ -218,18 +218,20 @@ def shared(key):
     """The process's one MeasuredChoice for `key` (made on first use).
 
     Why: each plan choosing for itself let formulations of one computation take different
-    ways in one process.  W5's three formulations (bench --variants) timed call by call in
-    turn: where threads and one thread were within ~15% of each other (a process whose
-    other vCPU's lines cost 2x, above), one plan's trials chose one thread while the other
-    two chose threads, and its median was 1.21-1.23x theirs (2 of 9 processes); each call
-    also followed another plan's call of the other way (malloc hands the next plan the
-    arrays the last one freed, so their lines sit in the other vCPU's cache).  Shared, a
-    plan made later starts from the verdict the earlier ones reached and needs no trial of
-    its own, the rechecks of all its plans together are as frequent as one plan's, and a
-    trial's runs (the pairs of ORDER, in the order the process makes its calls) come from
+    ways in one process.  W5's three formulations (bench --variants, timed call by call in
+    turn; numgrad at real-time priority, 16 fresh processes): in 4 the plans' calls ran
+    different ways (threaded / one-thread timed calls 22/1, 0/23, 19/4 and the like), and
+    the worst formulation took 1.43-1.89x the best, against 1.01-1.12 in the others.  Each
+    call then also follows another plan's call of the other way (malloc hands the next plan
+    the arrays the last one freed, whose lines may sit in the other vCPU's cache), and a
+    one-thread run right after threads took up to 2.5x its time after one thread.  Shared,
+    a plan made later starts from the verdict the earlier ones reached and needs no trial
+    of its own, the rechecks of all its plans together are as frequent as one plan's, and a
+    trial's runs (STEADY_ORDER, in the order the process makes its calls) come from
     whichever plans run meanwhile.  The plans' own seconds may differ a little (W5's
     formulations by up to ~10% on one thread); the fastest run of each way then comes from
-    the cheapest plan alike, and a drift beyond DRIFT measures again."""
+    the cheapest plan alike, and a drift beyond DRIFT (FASTER) measures again.
+    docs/benchmarks.md has the measurements."""
     got = _SHARED.get(key)
     if got is None:
         got = _SHARED.setdefault(key, MeasuredChoice(STEADY_ORDER, True))
