@@ -1,0 +1,85 @@
+"""What a cold first call compiles besides the kernels themselves: the generated kernels'
+scratch buffers and block bounds are lowered in place (kernels/vecmath.py ``_empty``,
+``_imin``) instead of through Numba's ``np.empty`` and ``min`` overloads, each compiled on
+first use in a process."""
+import numpy as np
+import pytest
+from numba import njit
+
+import numgrad as ng
+import numgrad.kernels.vecmath as vm
+from numgrad.backends import cpu
+from numgrad.backends.cpu_runners import GroupRunner
+
+pytestmark = pytest.mark.skipif(ng.backends.default_backend_name() != "cpu",
+                                reason="cpu backend only")
+
+
+@njit(cache=False)
+def _scratch(n, fill):
+    a = vm._empty(n, np.float32)
+    b = vm._empty(n + 1, np.int64)
+    c = vm._empty(n, np.bool_)
+    d = vm._empty(n, np.complex128)
+    for i in range(n):
+        a[i] = fill + i
+        b[i] = i
+        c[i] = i % 2 == 0
+        d[i] = complex(i, -i)
+    b[n] = -1
+    return a, b, c, d
+
+
+def test_empty_is_numpys_empty():
+    a, b, c, d = _scratch(300, 0.5)
+    assert (a.dtype, a.shape, a.flags.c_contiguous, a.flags.writeable) == (
+        np.float32, (300,), True, True)
+    assert (b.dtype, b.shape, c.dtype, d.dtype) == (np.int64, (301,), np.bool_, np.complex128)
+    np.testing.assert_array_equal(a, np.arange(300, dtype=np.float32) + np.float32(0.5))
+    np.testing.assert_array_equal(b[:-1], np.arange(300))
+    assert b[-1] == -1 and c.sum() == 150 and d[7] == 7 - 7j
+    for x in (a, b, c, d):          # NumPy's alignment for the dtype (Numba's allocator)
+        assert x.ctypes.data % x.dtype.alignment == 0
+    e, f, _, _ = _scratch(0, 1.0)
+    assert e.shape == (0,) and f.tolist() == [-1]
+
+
+@njit(cache=False)
+def _mins(a, b):
+    return vm._imin(a, b), vm._imin(a, 256), vm._imin(np.int32(7), b)
+
+
+@pytest.mark.parametrize("a, b", [(0, 0), (3, 7), (7, 3), (-5, 2), (2**40, -(2**41)),
+                                  (256, 300), (300, 256)])
+def test_imin_is_min(a, b):
+    assert _mins(a, b) == (min(a, b), min(a, 256), min(7, b))
+
+
+def _step_sources(fetches, feed):
+    sess = ng.Session(backend="cpu")
+    got = sess.run(fetches, feed)
+    plans = [cp for p in sess._plans.values() for cp in p._compiled.values()
+             if isinstance(cp, cpu.CompiledPlan)]
+    runners = [r for cp in plans for r in cp.runners if isinstance(r, GroupRunner)]
+    return got, [r._source for r in runners]
+
+
+@pytest.mark.parametrize("shape, axis", [((64, 700), 0), ((4096, 20), 0)])
+def test_blocked_kernels_use_in_place_buffers(switches, rng, shape, axis):
+    """A column sum with a block-buffered inner loop (and a row-blocked one): no np.empty or
+    min in the kernel, the sums NumPy's to rounding."""
+    switches(INTERPRET_CALLS=0, FUSED_CALL_AFTER=1000, BACKGROUND_COMPILE=False)
+    x = ng.placeholder(ng.float32, shape)
+    b = ng.placeholder(ng.float32, shape[1:])
+    y = ng.tanh(x + b)
+    fetches = [y, ng.reduce_sum(y * y, axis=axis)]
+    feed = {x: rng.standard_normal(shape).astype(np.float32),
+            b: rng.standard_normal(shape[1:]).astype(np.float32)}
+    got, sources = _step_sources(fetches, feed)
+    assert sources
+    text = "\n".join(sources)
+    assert "vm._empty(" in text
+    assert "np.empty(" not in text and " min(" not in text
+    ref = ng.Session(backend="numpy").run(fetches, feed)
+    for g, r in zip(got, ref):
+        np.testing.assert_allclose(g, r, rtol=2e-5, atol=1e-4)
