@@ -83,3 +83,64 @@ def test_blocked_kernels_use_in_place_buffers(switches, rng, shape, axis):
     ref = ng.Session(backend="numpy").run(fetches, feed)
     for g, r in zip(got, ref):
         np.testing.assert_allclose(g, r, rtol=2e-5, atol=1e-4)
+
+
+def test_gc_paused_nests_and_restores():
+    import gc
+    from numgrad import numba_gc
+    assert gc.isenabled()
+    with numba_gc.paused():
+        assert not gc.isenabled()
+        with numba_gc.paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with numba_gc.paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()       # it was off: left off
+    finally:
+        gc.enable()
+
+
+def _gc_probe():
+    """(an intrinsic that records whether the collector is on while it is typed, a list)"""
+    import gc
+    from numba import types
+    from numba.extending import intrinsic
+    seen = []
+
+    @intrinsic
+    def probe(typingctx):
+        seen.append(gc.isenabled())
+
+        def codegen(context, builder, sig, args):
+            return context.get_dummy_value()
+
+        return types.none(), codegen
+
+    return probe, seen
+
+
+def test_numgrads_compiles_run_without_the_collector():
+    """A function of a numgrad kernel module compiles with the collector off; a user's
+    function as Numba compiles it; the collector is on again afterwards."""
+    import gc
+    from numgrad import numba_gc, numba_start
+    numba_start.start()
+    numba_gc.install()
+    probe_k, seen_k = _gc_probe()
+    probe_u, seen_u = _gc_probe()
+
+    def kernel_fn():
+        probe_k()
+
+    def user_fn():
+        probe_u()
+
+    kernel_fn.__module__ = "numgrad_k_probe"
+    njit(kernel_fn)()
+    njit(user_fn)()
+    assert seen_k == [False] and seen_u == [True]
+    assert gc.isenabled()
