@@ -26,7 +26,8 @@ NumPy imports `numpy.ma` lazily, on that first question: 10-30 ms of a warm firs
 question until then and is Numba's own function afterwards (:func:`typeof_ndarray`).
 
 :func:`start` also has numgrad's compiles run without Python's cyclic garbage collector
-(numba_gc.py).
+(numba_gc.py) and its generated kernels compiled with a lean CPython wrapper
+(numba_wrapper.py).
 """
 import importlib.util
 import os
@@ -35,7 +36,7 @@ import threading
 
 import numpy as np
 
-from . import numba_gc
+from . import numba_gc, numba_wrapper
 
 _started = False
 _lock = threading.Lock()
@@ -73,6 +74,7 @@ def start():
         _started = True
         _register_typeof_ndarray()
         numba_gc.install()          # numgrad's compiles without the cyclic collector
+        numba_wrapper.install()     # numgrad's kernels' lean CPython wrappers
         if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
             return
         try:

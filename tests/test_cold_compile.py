@@ -144,3 +144,128 @@ def test_numgrads_compiles_run_without_the_collector():
     njit(user_fn)()
     assert seen_k == [False] and seen_u == [True]
     assert gc.isenabled()
+
+
+# -- the lean CPython wrapper of generated kernels (numba_wrapper.py) --
+
+_KERNEL = '''
+def kernel(n, k32, u8, x, x32, flag, z, a, b, c, ro, m, out, out32):
+    if flag and n < 0:
+        raise ValueError("negative n")
+    t = z[()] + x + x32 + k32 + u8
+    for i in range(n):
+        for j in range(a.shape[1]):
+            out[i, j] = a[i, j] * b[j] + c[i, j] + ro[j] + (1.0 if m[i] else 0.0) + t
+    out32[0] = np.float32(x32) * 2
+'''
+
+
+def _compiled(lean, module):
+    """The kernel above, of a numgrad kernel module, compiled with (`lean`) or without the
+    lean wrapper."""
+    from numgrad import numba_start, numba_wrapper
+    numba_start.start()
+    numba_wrapper.install()
+    g = {"__name__": module, "np": np}
+    exec(_KERNEL, g)
+    old = numba_wrapper.ENABLED
+    numba_wrapper.ENABLED = lean
+    try:
+        k = njit(nogil=True, no_cfunc_wrapper=True)(g["kernel"])
+        k.compile(_SIG)
+    finally:
+        numba_wrapper.ENABLED = old
+    return k
+
+
+_SIG = None
+
+
+def _args(rng):
+    a = rng.standard_normal((6, 5))
+    c = rng.standard_normal((6, 10))[:, ::2]            # not contiguous: layout 'A'
+    ro = rng.standard_normal(5)
+    ro.flags.writeable = False
+    return [6, np.int32(-3), np.uint8(200), 0.25, np.float32(1.5), True, np.array(2.0),
+            a, rng.standard_normal(5), c, ro, rng.standard_normal(6) > 0,
+            np.zeros((6, 5)), np.zeros(1, np.float32)]
+
+
+def test_lean_wrapper_calls_as_numbas(rng):
+    from numba import typeof
+    global _SIG
+    args = _args(rng)
+    _SIG = tuple(typeof(v) for v in args)
+    lean, numbas = _compiled(True, "numgrad_k_lean_a"), _compiled(False, "numgrad_k_lean_b")
+    for k in (lean, numbas):
+        assert k.overloads[_SIG].fndesc.modname.startswith("numgrad_k_lean")
+    ir_lean = lean.inspect_llvm(_SIG)
+    assert "NRT_adapt_ndarray_from_python" not in ir_lean
+    assert "NRT_adapt_ndarray_from_python" in numbas.inspect_llvm(_SIG)
+    a1, a2 = _args(np.random.default_rng(1)), _args(np.random.default_rng(1))
+    assert lean(*a1) is None and numbas(*a2) is None
+    np.testing.assert_array_equal(a1[-2], a2[-2])
+    np.testing.assert_array_equal(a1[-1], a2[-1])
+    assert a1[-1][0] == 3.0
+    # errors: the kernel's exception, a bad argument count, an unconvertible integer
+    a1[0] = -1
+    with pytest.raises(ValueError, match="negative n"):
+        lean(*a1)
+    with pytest.raises(TypeError):
+        lean.overloads[_SIG].entry_point(*a1[:-1])
+    with pytest.raises(OverflowError):
+        lean.overloads[_SIG].entry_point(2 ** 70, *a1[1:])
+    assert sys_refcount_stable(lean, a2)
+
+
+def sys_refcount_stable(kernel, args):
+    """Whether calling `kernel` leaves its array arguments' reference counts as they were
+    (the lean wrapper holds no reference after the call)."""
+    import sys
+    arrays = [a for a in args if isinstance(a, np.ndarray)]
+    before = [sys.getrefcount(a) for a in arrays]
+    for _ in range(100):
+        kernel(*args)
+    return [sys.getrefcount(a) for a in arrays] == before
+
+
+def test_lean_wrapper_only_for_numgrad_kernels():
+    from numba.core import types
+    from numgrad.numba_wrapper import lean_ok
+
+    class Desc:
+        def __init__(self, modname, argtypes, restype=types.none):
+            self.modname, self.argtypes, self.restype = modname, argtypes, restype
+
+    arr = types.Array(types.float64, 2, "C")
+    assert lean_ok(Desc("numgrad_k_x", [types.int64, arr, types.boolean, types.float32]))
+    assert not lean_ok(Desc("mymodule", [types.int64, arr]))
+    assert not lean_ok(Desc("numgrad_k_x", [types.int64], types.float64))
+    assert not lean_ok(Desc("numgrad_k_x", [types.UniTuple(types.int64, 2)]))
+    assert not lean_ok(Desc("numgrad_k_x", [types.Array(types.complex128, 1, "C")]))
+
+
+_STEPS = """
+import sys
+import numpy as np
+import numgrad as ng
+from numgrad import config
+with config.switches(INTERPRET_CALLS=0, FUSED_CALL_AFTER=1000, BACKGROUND_COMPILE=False):
+    x = ng.placeholder(ng.float32, [300, 700])
+    b = ng.placeholder(ng.float32, [700])
+    y = ng.tanh(x + b)
+    loss = ng.reduce_sum(y * y)
+    fetches = [loss] + ng.gradients(loss, [x, b])
+    feed = {x: np.linspace(-2, 2, 300 * 700, dtype=np.float32).reshape(300, 700),
+            b: np.linspace(1, -1, 700, dtype=np.float32)}
+    out = ng.Session(backend="cpu").run(fetches, feed)
+    print(repr([np.asarray(o).tobytes().hex()[:4000] for o in out]))
+"""
+
+
+def test_step_kernels_with_lean_wrappers_load_from_the_cache(tmp_path):
+    """Step kernels compiled with lean wrappers in one process load and give the same bits
+    in the next."""
+    from two_processes import run_twice
+    first, second = run_twice(_STEPS, "", tmp_path)
+    assert first == second
