@@ -29,6 +29,7 @@ of its ABI): ``data`` at 16 bytes, ``dimensions`` at 32, ``strides`` at 40 (64-b
 NUMGRAD_LEAN_WRAPPERS=0 compiles Numba's wrapper instead (a kernel cached with one keeps
 it: A/B with an empty cache).
 """
+import struct
 import threading
 
 from . import config
@@ -41,6 +42,7 @@ _lock = threading.Lock()
 _installed = False
 # byte offsets of PyArrayObject_fields' members (64-bit; ob_refcnt and ob_type before them)
 _DATA, _DIMENSIONS, _STRIDES = 16, 32, 40
+_POINTER_BYTES = struct.calcsize("P")
 
 
 def lean_ok(fndesc):
@@ -49,6 +51,8 @@ def lean_ok(fndesc):
     from numba.core import types
 
     if not (fndesc.modname or "").startswith("numgrad_k_") or fndesc.restype != types.none:
+        return False
+    if _POINTER_BYTES != 8:         # the field offsets below are a 64-bit build's
         return False
     scalar = (types.Integer, types.Float, types.Boolean)
     for ty in fndesc.argtypes:
