@@ -293,7 +293,7 @@ def _scalar_lines(i, ty, llty, nxt):
                f"  %r{i} = icmp ne i8* %q{i}, null",
                f"  %e{i} = and i1 %m{i}, %r{i}",
                f"  {v} = fptrunc double %f{i} to {llty}" if llty != "double" else
-               f"  {v} = fadd double %f{i}, 0.0"]
+               f"  {v} = fadd double %f{i}, -0.0"]       # x + -0.0 is x, -0.0 included
     else:
         conv = "PyLong_AsLongLong" if ty.signed else "PyLong_AsUnsignedLongLong"
         out = [f"  %l{i} = call i8* @PyNumber_Long(i8* {o})",

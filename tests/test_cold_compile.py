@@ -218,6 +218,29 @@ def test_lean_wrapper_calls_as_numbas(rng):
     assert sys_refcount_stable(lean, a2)
 
 
+def test_lean_wrapper_keeps_float_scalars_bits():
+    """Float scalars pass through the lean wrapper bit for bit: -0.0 stays negative (an
+    unboxing written as ``x + 0.0`` would turn it into +0.0), NaN stays NaN, infinities."""
+    from numgrad import numba_start, numba_wrapper
+    numba_start.start()
+    numba_wrapper.install()
+    g = {"__name__": "numgrad_k_lean_bits"}
+    exec("def kernel(x, x32, out, out32):\n    out[0] = x\n    out32[0] = x32\n", g)
+    old = numba_wrapper.ENABLED
+    numba_wrapper.ENABLED = True
+    try:
+        k = njit(no_cfunc_wrapper=True)(g["kernel"])
+        k.compile("(float64, float32, float64[::1], float32[::1])")
+    finally:
+        numba_wrapper.ENABLED = old
+    assert "NRT_adapt_ndarray_from_python" not in k.inspect_llvm(k.signatures[0])
+    for x in (-0.0, 0.0, np.inf, -np.inf, np.nan, -1.0, 5e-324, -3e38):
+        out, out32 = np.full(1, 7.0), np.full(1, 7.0, np.float32)
+        k(x, np.float32(x), out, out32)
+        assert out.tobytes() == np.float64(x).tobytes() or (np.isnan(x) and np.isnan(out[0]))
+        assert out32.tobytes() == np.float32(x).tobytes() or (np.isnan(x) and np.isnan(out32[0]))
+
+
 def sys_refcount_stable(kernel, args):
     """Whether calling `kernel` leaves its array arguments' reference counts as they were
     (the lean wrapper holds no reference after the call)."""
