@@ -182,6 +182,12 @@ SWITCHES = {s.name: s for s in [
            "measured trial shows it pays), `on` (always, with two or more threads) or `off`.",
            timing="import", mirror=("numgrad.backends.cpu_schedule", "MODE"),
            choices=("auto", "on", "off")),
+    Switch("NUMGRAD_LEAN_WRAPPERS", "bool", True,
+           "numgrad's generated kernels get a lean CPython wrapper (arrays read straight from "
+           "the ndarray, no Numba MemInfo per argument: less to compile, numgrad/"
+           "numba_wrapper.py); off: Numba's own. Kernels already in the on-disk cache keep "
+           "the wrapper they were compiled with.",
+           timing="import", mirror=("numgrad.numba_wrapper", "ENABLED")),
     Switch("NUMGRAD_NATIVE_BLAS", "bool", True,
            "Native code calls the BLAS library NumPy bundles (an OpenBLAS with 64-bit "
            "integers, looked up once): plans with matmuls may then run whole in Numba "

@@ -24,6 +24,10 @@ NumPy imports `numpy.ma` lazily, on that first question: 10-30 ms of a warm firs
 ~16 first argument types; W3 on the loaded development VM).  No masked array can exist while
 `numpy.ma` is not imported, so :func:`start` registers an array typing that skips the
 question until then and is Numba's own function afterwards (:func:`typeof_ndarray`).
+
+:func:`start` also has numgrad's compiles run without Python's cyclic garbage collector
+(numba_gc.py) and its generated kernels compiled with a lean CPython wrapper
+(numba_wrapper.py).
 """
 import importlib.util
 import os
@@ -31,6 +35,8 @@ import sys
 import threading
 
 import numpy as np
+
+from . import numba_gc, numba_wrapper
 
 _started = False
 _lock = threading.Lock()
@@ -67,6 +73,8 @@ def start():
             return
         _started = True
         _register_typeof_ndarray()
+        numba_gc.install()          # numgrad's compiles without the cyclic collector
+        numba_wrapper.install()     # numgrad's kernels' lean CPython wrappers
         if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
             return
         try:

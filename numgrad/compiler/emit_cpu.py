@@ -275,19 +275,19 @@ def _row_block_lines(group, lmasks, vector):
     into e{j}[jj]), added up row by row into the chunk's partial at the end of each chunk."""
     ind = "    "
     reds = group.reductions
-    lines = [f"{ind}e{j} = np.empty({ROW_BLOCK} * n1, {_NP[_acc_dtype(r)]})"
+    lines = [f"{ind}e{j} = vm._empty({ROW_BLOCK} * n1, {_NP[_acc_dtype(r)]})"
              for j, r in enumerate(reds)]
     loads, fills = [], []
     for j, (v, m) in enumerate(zip(group.loads, lmasks)):
         if m == [True, True]:
             loads.append(f"l{j} = a{j}[uf]")
         elif m[0]:          # a column: its block's values, each n1 times
-            lines.append(f"{ind}b{j} = np.empty({ROW_BLOCK} * n1, {_NP[v.dtype]})")
+            lines.append(f"{ind}b{j} = vm._empty({ROW_BLOCK} * n1, {_NP[v.dtype]})")
             fills += ["for r in range(nr):", f"    cv{j} = a{j}[i0 + r, 0]",
                       "    for k in range(n1):", f"        b{j}[r * n1 + k] = cv{j}"]
             loads.append(f"l{j} = b{j}[ub]")
         else:
-            lines += [f"{ind}b{j} = np.empty({ROW_BLOCK} * n1, {_NP[v.dtype]})",
+            lines += [f"{ind}b{j} = vm._empty({ROW_BLOCK} * n1, {_NP[v.dtype]})",
                       f"{ind}for r in range({ROW_BLOCK}):",
                       f"{ind}    for k in range(n1):",
                       f"{ind}        b{j}[r * n1 + k] = a{j}[0, k]"]
@@ -308,7 +308,7 @@ def _row_block_lines(group, lmasks, vector):
                   f"{ind}        e{j}[jj] = {_identity(r, _acc_dtype(r))}"]
     lines += [f"{ind}    for i0 in range(lo, hi, {ROW_BLOCK}):",
               f"{ind}        o = i0 * n1",
-              f"{ind}        nr = min(i0 + {ROW_BLOCK}, hi) - i0"]
+              f"{ind}        nr = vm._imin(i0 + {ROW_BLOCK}, hi) - i0"]
     lines += [ind * 3 + st for st in fills]
     lines.append(f"{ind}        for jj in range(nr * n1):")
     lines += [ind * 4 + st for st in body]
@@ -507,7 +507,7 @@ def _emit_stage(kl, s, k0, pad):
             continue
         if k == R - 1 and (s_buffered or s_colbuf or s_blocksum):
             lines.append(f"{pad}for bb in range({lo}, {hi}, {BLOCK}):")
-            lines.append(f"{pad}    be = min(bb + {BLOCK}, {hi})")
+            lines.append(f"{pad}    be = vm._imin(bb + {BLOCK}, {hi})")
             lines.extend(f"{pad}    x{j} = np.float32(0)" for j in s_blocksum)
             lines.append(f"{pad}    for i{k} in range(bb, be):")
             pads.append(pad + ind * 2)
@@ -638,9 +638,9 @@ def _chunk_lines(kl):
         lines.append(f"{pad}lo = (c * n0) // C")
         lines.append(f"{pad}hi = ((c + 1) * n0) // C")
     for j in buffered + colbuf:
-        lines.append(f"{pad}b{j} = np.empty({BLOCK}, {_NP[_buf_dtype(reds[j])]})")
+        lines.append(f"{pad}b{j} = vm._empty({BLOCK}, {_NP[_buf_dtype(reds[j])]})")
     for k, (v, _) in enumerate(row_temps):
-        lines.append(f"{pad}t{k} = np.empty(n1, {_NP[v.dtype]})")
+        lines.append(f"{pad}t{k} = vm._empty(n1, {_NP[v.dtype]})")
     for j, r in enumerate(reds):
         if partial[j]:
             lines += [pad + ln for ln in _each_kept(kl.rmasks[j], _partial_init_lines(j, r))]

@@ -10,6 +10,11 @@ compiled 3 times, alternating, loaded development VM, sum over 12 kernels of 8-2
 arguments, min / median): both wrappers 2.54 / 3.01, no cfunc wrapper 2.28 / 2.37, neither
 1.92 / 2.04 (docs/benchmarks.md).
 
+A generated kernel that keeps its CPython wrapper gets numgrad's lean one, not Numba's
+(numgrad/numba_wrapper.py: arrays read straight from the ndarray, no MemInfo per argument;
+W5's five step kernels compiled 0.1-0.2 s faster, and a call with 16 arrays took 1.3 us
+instead of 2.4-4.4).
+
 A function without a CPython wrapper cannot be called from Python: Numba would call a null
 pointer (the process crashes).  The kernel that says so is KernelSpec.python_callable
 (compiler/emit_cpu.py); its runner refuses the call.

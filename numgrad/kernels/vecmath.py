@@ -275,6 +275,51 @@ def _radd(typingctx, acc, x):
         return acc(acc, x), codegen
 
 
+
+@intrinsic
+def _imin(typingctx, a, b):
+    """``min(a, b)`` of two integers as one compare and select.  Numba's ``min`` is an
+    overload compiled (typed, lowered, optimised by LLVM) once per process on its first use:
+    ~25 ms of the first call of a kernel that cuts its inner loop into blocks."""
+    if isinstance(a, types.Integer) and isinstance(b, types.Integer):
+        def codegen(context, builder, sig, args):
+            av, bv = [context.cast(builder, v, t, types.intp) for v, t in zip(args, sig.args)]
+            return builder.select(builder.icmp_signed("<", bv, av), bv, av)
+
+        return types.intp(a, b), codegen
+
+
+@intrinsic
+def _empty(typingctx, n, dtype):
+    """``np.empty(n, dtype)`` (1-d, C order): a kernel's scratch buffer, allocated as NumPy's
+    ``np.empty`` is in Numba (the same NRT call, size and alignment) but lowered in place.
+    Numba's ``np.empty`` is an overload that compiles itself and its allocator on first use
+    in a process: ~0.1 s of the first call of a kernel with block buffers.  `n` >= 0."""
+    nb = getattr(dtype, "dtype", None)
+    if isinstance(n, types.Integer) and isinstance(dtype, (types.NumberClass, types.DType)) \
+            and isinstance(nb, (types.Float, types.Integer, types.Boolean, types.Complex)):
+        arrty = types.Array(nb, 1, "C")
+
+        def codegen(context, builder, sig, args):
+            from numba.core import cgutils
+            from numba.np.arrayobj import make_array, populate_array
+
+            size = context.cast(builder, args[0], sig.args[0], types.intp)
+            data_type = context.get_data_type(nb)
+            itemsize = context.get_constant(types.intp, context.get_abi_sizeof(data_type))
+            align = context.get_preferred_array_alignment(nb)
+            meminfo = context.nrt.meminfo_alloc_aligned(
+                builder, builder.mul(size, itemsize), align)
+            data = context.nrt.meminfo_data(builder, meminfo)
+            ary = make_array(arrty)(context, builder)
+            populate_array(ary, data=builder.bitcast(data, data_type.as_pointer()),
+                           shape=cgutils.pack_array(builder, [size]),
+                           strides=cgutils.pack_array(builder, [itemsize]),
+                           itemsize=itemsize, meminfo=meminfo)
+            return ary._getvalue()
+
+        return arrty(n, dtype), codegen
+
 # CPUs whose AVX-512 units clock down hard under 512-bit code (LLVM's reason for preferring
 # 256-bit vectors on every AVX-512 CPU); elsewhere numgrad's kernels ask for 512-bit ones.
 _THROTTLING_AVX512 = {"skylake-avx512", "cascadelake", "cooperlake"}
