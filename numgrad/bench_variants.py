@@ -6,9 +6,11 @@ formulation.  The target is every formulation within 1.2x of the best: speed mus
 on how a formula is written.  Each variant computes the workload's loss and gradients (checked
 against the workload's NumPy reference), from the workload's own data.  The formulations of a
 workload are timed in one process, call by call in rotating order (`interleaved`), after a
-warm-up that lets each plan make its measured choices; ``--why`` also prints each one's
-spread of call times and its plan's choices (threads per kernel, BLAS threads, inter-op,
-lanes) with the times of the trial behind each (backends/cpu_summary.measured_choices).
+warm-up that lets each plan make its measured choices (formulations whose parallel kernels
+have the same iteration spaces share one threads choice, measured_choice.shared: a later
+formulation starts from the earlier ones' verdict); ``--why`` also prints each one's spread
+of call times and its plan's choices (threads per kernel, BLAS threads, inter-op, lanes)
+with the times of the trial behind each (backends/cpu_summary.measured_choices).
 
 Variants differ in association, ``**`` against products, ``x / y`` against ``x * (1 / y)``,
 ``reduce_mean`` against ``reduce_sum / n``, ``square(x)`` against ``x * x``, ``where`` masks

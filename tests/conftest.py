@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import numgrad as ng  # noqa: E402
-from numgrad import config  # noqa: E402
+from numgrad import config, measured_choice  # noqa: E402
 
 pytest_plugins = ["cpu_seconds"]     # --cpu-seconds DIR: CPU seconds per test file
 
@@ -55,6 +55,7 @@ def _backend_independent_reads_no_backend(request):
 def fresh_graph():
     ng.disable_eager_execution()
     ng.reset_default_graph()
+    measured_choice.forget()        # each test's plans measure their threads from scratch
     yield
     ng.disable_eager_execution()
 

@@ -106,9 +106,13 @@ class CompiledPlan(SignaturePlan):
                 self.kernels += 1
             else:
                 self.runners.append(single_runner(s.node))
-        # one threads choice for all the plan's parallel kernels (measured_choice.joined)
+        # one threads choice for all the plan's parallel kernels (measured_choice.joined),
+        # shared with the process's plans whose parallel kernels have the same iteration
+        # spaces and output dtypes (formulations of one computation: measured_choice.shared)
         parallel = [r for r in self.runners if getattr(r, "parallel", False)]
-        for run, choice in zip(parallel, measured_choice.joined(len(parallel))):
+        key = ("kernels",) + tuple((tuple(r.space), tuple(sorted({str(o[2]) for o in
+                                    r.outs_and_reds}))) for r in parallel)
+        for run, choice in zip(parallel, measured_choice.joined(len(parallel), key)):
             run.choice = choice
         self.steps = steps
         # runs with a BLAS op set BLAS's threads for their matmuls (blas_threads.py)
