@@ -131,14 +131,16 @@ def _blockable(run, st, found):
 
 
 def sources(plan, runners, rl, transposed=None):
-    """{"pre", "rows", "post": module source} of a RowLayout; `transposed` (step index ->
+    """{"pre", "rows", "post": module source} of a RowLayout ("pre" only where it has a step
+    to run before the block loop: views alone make no lines); `transposed` (step index ->
     compiler/row_transpose.Transposed, whose runners `runners` holds in those steps' places):
     the blocks column by column (see `_ColumnRowsEmitter`)."""
     lanes = {}
     pre = LaneEmitter(plan, runners, rl.layout, rl.lane_of, PRE, len(plan.steps), (),
                       sync=False)
     pre.emit(rl.steps[PRE])
-    lanes["pre"] = _module(pre, "pre", pre.params() + ["arena"], pre.lines)
+    if pre.lines:               # no `pre` where it has nothing to run (views alone)
+        lanes["pre"] = _module(pre, "pre", pre.params() + ["arena"], pre.lines)
     lanes["rows"] = (_RowsEmitter(plan, runners, rl) if transposed is None else
                      _ColumnRowsEmitter(plan, runners, rl, transposed)).source()
     post = LaneEmitter(plan, runners, rl.layout, rl.lane_of, POST, len(plan.steps), (),
