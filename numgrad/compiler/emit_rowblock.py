@@ -11,7 +11,8 @@ Three nogil functions, each in a module of its own (the name ``kernel`` is the o
 workers compile):
 
 * ``pre(feeds, consts, outs, arena)``: the steps outside the rows that the block loop reads
-  (views of weights, the data rows' steps it needs), in plan order;
+  (views of weights, the data rows' steps it needs), in plan order; left out where these
+  are views alone (the function would do nothing);
 * ``rows(feeds, consts, outs, arena, works, counter, block, scratch)``: every ROW and
   REDUCE step in plan order, block after block of `block` rows, each thread taking the next
   block not yet taken (an atomic counter) until none is left: fused kernels called with the
