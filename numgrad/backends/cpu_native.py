@@ -51,7 +51,10 @@ MAX_LANES = 2
 # 66-68 s a lane as emitted; 22-26 s with the lane function itself unoptimised by LLVM
 # (Numba's _dbg_optnone: its kernels keep their optimised code; calls ~10% slower, one run),
 # but such a lane keeps dead loads of process-specific addresses, which Numba refuses to
-# cache, so compile workers could not hand it over: not used.
+# cache, so compile workers could not hand it over: not used.  (Those figures predate the
+# lanes' views made inline and copies element by element, kernels/cpu/carve.py: the small
+# PINN's two lanes went from ~9.6 to ~2.0 CPU s, docs/benchmarks.md "Compile cost of plan
+# functions"; W6's lanes were not measured again.)
 AUTO_MIN_SECONDS = 2e-3
 # ... and after this many calls by the step runner, which compile or load the kernels first
 # (the compile workers load the kernel modules the lanes import from the cache)

@@ -112,7 +112,8 @@ class RowPlan:
                                                        if s not in extra[:k]]
 
     def compile_items(self):
-        return [(self.sources[name], [self.signatures[name]]) for name in ("pre", "rows", "post")]
+        return [(self.sources[name], [self.signatures[name]]) for name in ("pre", "rows", "post")
+                if name in self.sources]
 
     def cached(self):
         from .. import cache
@@ -146,8 +147,9 @@ class RowPlan:
     def _run(self, base):
         fns = self.functions
         try:
-            with threads.limited(1):
-                fns["pre"](*base)
+            if "pre" in fns:
+                with threads.limited(1):
+                    fns["pre"](*base)
             self.counter[0] = 0
             run = (fns["rows"], base, self.works, self.counter, self.block)
             helpers = [threads.pool().submit(_rows, *run, self.scratch[k])

@@ -56,18 +56,50 @@ def slab_copies(w, parts, name_of, shape, ax, outer, concat, indent):
     """Source lines of a concat (`concat`) or split along axis `ax` of `shape`: each part's
     slab copied into or out of array `w` seen as (outer, shape[ax], inner); `outer` is the
     source text of the first dim.  A generator: `name_of(part)` (which may emit lines of its
-    own) is called just before its part's line is made."""
+    own) is called just before its part's lines are made.
+
+    Each slab is copied element by element (`copy_loops`), never by a slice assignment: Numba
+    lowers ``a[:, s:e, :] = b`` with a shape check whose error message formats both shapes as
+    strings, which compiles Numba's string machinery into the function (seconds of compile
+    for the small PINN's plan functions, docs/benchmarks.md "Compile cost of plan
+    functions")."""
     inner = int(np.prod(shape[ax + 1:], dtype=np.int64))
-    w3 = f"{w}.reshape(({outer}, {shape[ax]}, {inner}))"
+    w3 = f"{w}_3"
+    yield f"{indent}{w3} = c_view({w}, ({outer}, {shape[ax]}, {inner}))"
     start = 0
     for v in parts:
         d = v.shape[ax]
-        p3 = f"{name_of(v)}.reshape(({outer}, {d}, {inner}))"
+        name = name_of(v)
+        p3 = f"{name}_3"
+        yield f"{indent}{p3} = c_view({name}, ({outer}, {d}, {inner}))"
+        dims = [outer, str(int(d)), str(inner)]
         if concat:
-            yield f"{indent}{w3}[:, {start}:{start + d}, :] = {p3}"
+            yield from copy_loops(w3, p3, dims, indent, (0, start, 0))
         else:
-            yield f"{indent}{p3}[:, :, :] = {w3}[:, {start}:{start + d}, :]"
+            yield from copy_loops(p3, w3, dims, indent, (0, 0, 0), (0, start, 0))
         start += d
+
+
+def copy_loops(dst, src, dims, indent, dst_at=None, src_at=None):
+    """Source lines copying the `dims` (source text of each extent) block of array `src`
+    into `dst` element by element: ``dst[at + i] = src[at + i]`` for `dst_at` / `src_at`
+    (per dim, an int offset; zeros when None); `dst` and `src` are names.  Loops of one
+    trip are left out."""
+    lines, idx = [], []
+    depth = indent
+    for k, d in enumerate(dims):
+        if d == "1":
+            idx.append("0")
+            continue
+        idx.append(f"i{k}_")
+        lines.append(f"{depth}for i{k}_ in range({d}):")
+        depth += "    "
+
+    def at(offsets):
+        return ", ".join(i if not o else (str(o) if i == "0" else f"{o} + {i}")
+                         for i, o in zip(idx, offsets or (0,) * len(dims)))
+    lines.append(f"{depth}{dst}[{at(dst_at)}] = {src}[{at(src_at)}]")
+    return lines
 
 
 def step_values(step):
@@ -173,7 +205,7 @@ class LaneEmitter:
         if b == v.id:
             return self.names[b]
         name = f"v{v.id}"
-        self.lines.append(f"    {name} = {self.names[b]}.reshape({tuple(v.shape)!r})")
+        self.lines.append(f"    {name} = c_view({self.names[b]}, {tuple(v.shape)!r})")
         self.names[v.id] = name
         return name
 
@@ -186,8 +218,8 @@ class LaneEmitter:
         if off is None:
             self.lines.append(f"    {name} = np.empty({tuple(v.shape)!r}, np.{v.dtype.name})")
         elif v.size:
-            self.lines.append(f"    {name} = arena[{off}:{off + v.size * v.dtype.itemsize}]"
-                              f".view(np.{v.dtype.name}).reshape({tuple(v.shape)!r})")
+            self.lines.append(f"    {name} = carve(arena, {off}, {tuple(v.shape)!r}, "
+                              f"np.{v.dtype.name})")
         else:
             self.lines.append(f"    {name} = np.empty({tuple(v.shape)!r}, np.{v.dtype.name})")
         return name
@@ -219,7 +251,9 @@ class LaneEmitter:
     def module_head(self, extra=""):
         """The imports of a module holding the emitted lines (`extra`: more import lines)."""
         return ("import numpy as np\nfrom numba import njit\n"
-                "from numgrad.kernels.cpu.blas_call import available, matmul_into\n" +
+                "from numgrad.kernels.cpu.blas_call import available, matmul_into\n"
+                "from numgrad.kernels.cpu.carve import carve\n"
+                "from numgrad.kernels.cpu.views import c_view\n" +
                 ("from numgrad.kernels.cpu.blas_call import matmul_blocks_into\n"
                  if self.blocked else "") + extra +
                 "\n".join(self.imports) + "\n\n"
@@ -244,12 +278,13 @@ class LaneEmitter:
                            int_literal(7), int_literal(0))
         for (vid, shape), v in zip(run.loads, st.loads):
             a = self.value(v)
-            args.append(a if tuple(v.shape) == tuple(shape) else f"{a}.reshape({shape!r})")
+            args.append(a if tuple(v.shape) == tuple(shape) else f"c_view({a}, {tuple(shape)!r})")
         args += [scalar_literal(x) for x in run.scalars]
         values = {v.id: v for v in step_values(st)[1]}
         for vid, shape, dtype, kshape in run.outs_and_reds:
             name = self.output(values[vid])
-            args.append(name if tuple(shape) == tuple(kshape) else f"{name}.reshape({kshape!r})")
+            args.append(name if tuple(shape) == tuple(kshape) else
+                        f"c_view({name}, {tuple(kshape)!r})")
         for part, make in partial_buffers(run, len(self.imports), run.C):
             self.lines.append(f"    {part} = {make}")
             args.append(part)
