@@ -27,3 +27,11 @@ def small_pinn(n, layers=(2, 5, 1), dtype=np.float32, seed=0):
     feed = {t: rng.uniform(0, 1, (n, 1)).astype(dtype),
             x: rng.uniform(-1, 1, (n, 1)).astype(dtype)}
     return fetches, feed, flat
+
+
+def matmul_plan(sess):
+    """The session's one compiled cpu plan with matmul steps (not the initializer's)."""
+    plan, = [cp for p in sess._plans.values() for cp in p._compiled.values()
+             if any(st.kind == "single" and st.node.type == "MatMul"
+                    for st in getattr(cp, "steps", ()))]
+    return plan

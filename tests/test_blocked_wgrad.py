@@ -8,6 +8,8 @@ import numgrad as ng
 from numgrad import blas_threads, config, threads
 from numgrad.kernels.cpu import blas_call
 
+from pinn_case import matmul_plan
+
 pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
 
 needs_blas = pytest.mark.skipif(not blas_call.available(), reason=blas_call.describe())
@@ -112,12 +114,6 @@ def _session(rows, dtype):
     return graph, sess, fetches, feed
 
 
-def _plan(sess):
-    plan, = [cp for p in sess._plans.values() for cp in p._compiled.values()
-             if any(st.kind == "single" and st.node.type == "MatMul"
-                    for st in getattr(cp, "steps", ()))]
-    return plan
-
 
 @needs_blas
 @pytest.mark.parametrize("rows", ROWS)
@@ -125,7 +121,7 @@ def test_step_runner_and_native_lanes_give_the_same_bits(rows):
     graph, sess, fetches, feed = _session(rows, F32)
     with config.override(NUMGRAD_NATIVE_PLAN="off", NUMGRAD_INTERPRET_CALLS=0):
         stepped = sess.run(fetches, feed)
-    plan = _plan(sess)
+    plan = matmul_plan(sess)
     blocked = [run.block for run in plan.runners if hasattr(run, "block")]
     assert blocked == [2048, 2048]          # the two weight gradients, nothing else
     old = threads.get_num_threads()
@@ -136,7 +132,7 @@ def test_step_runner_and_native_lanes_give_the_same_bits(rows):
                 native = sess.run(fetches, feed)
         finally:
             threads.set_num_threads(old)
-        lanes = _plan(sess)._native.native
+        lanes = matmul_plan(sess)._native.native
         assert lanes is not None and len(lanes.lanes) == n
         assert sum(src.count("matmul_blocks_into(") for src in lanes.sources.values()) == 2
         for a, b in zip(stepped, native):
@@ -155,7 +151,7 @@ def test_switch_off_keeps_numpys_matmul():
         graph, sess, fetches, feed = _session(ROWS[0], F32)
         with config.override(NUMGRAD_NATIVE_PLAN="off", NUMGRAD_INTERPRET_CALLS=0):
             sess.run(fetches, feed)
-        assert not any(hasattr(run, "block") for run in _plan(sess).runners)
+        assert not any(hasattr(run, "block") for run in matmul_plan(sess).runners)
 
 
 @needs_blas
@@ -186,7 +182,7 @@ def test_a_fed_array_that_is_not_contiguous():
         got = sess.run(fetches, {x: strided})
     for a, b in zip(want, got):
         assert np.array_equal(a, b)
-    assert any(hasattr(run, "block") for run in _plan(sess).runners)
+    assert any(hasattr(run, "block") for run in matmul_plan(sess).runners)
 
 
 @needs_blas

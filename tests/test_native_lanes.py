@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 from budget import SLOW
-from pinn_case import small_pinn
+from pinn_case import matmul_plan, small_pinn
 
 import numgrad as ng
 from numgrad import config, threads
@@ -80,13 +80,6 @@ def _pinn(n=48, layers=(2, 5, 1), dtype=np.float32, seed=0):
     return small_pinn(n, layers, dtype, seed)[:2]
 
 
-def _plan(sess):
-    """The session's compiled plan with matmuls (not the initializer's)."""
-    plan, = [cp for p in sess._plans.values() for cp in p._compiled.values()
-             if any(st.kind == "single" and st.node.type == "MatMul"
-                    for st in getattr(cp, "steps", ()))]
-    return plan
-
 
 @pytest.fixture(scope="module")
 def pinn():
@@ -104,7 +97,7 @@ def pinn():
 @needs_blas
 def test_a_w6_like_plan_runs_every_step_natively(pinn):
     sess, fetches, feed, _ = pinn
-    plan = _plan(sess)
+    plan = matmul_plan(sess)
     assert cpu_native.why_not(plan) is None
     kinds = {st.node.type for st in plan.steps if st.kind == "single"}
     assert "MatMul" in kinds and kinds <= {"MatMul", "ConcatV2", "SplitV", "Reshape"}
@@ -143,7 +136,7 @@ def test_native_lanes_give_the_step_runners_results_bit_for_bit(pinn, n_threads)
             again = sess.run(fetches, feed)
     finally:
         threads.set_num_threads(old)
-    choice = _plan(sess)._native
+    choice = matmul_plan(sess)._native
     assert choice.native is not None and len(choice.native.lanes) == n_threads
     if n_threads == 2:
         assert choice.native.layout.arena_bytes > 0     # values cross between the lanes
@@ -176,10 +169,10 @@ def test_without_native_blas_plans_keep_the_step_runner(pinn):
                              NUMGRAD_INTERPRET_CALLS=0):
             assert not blas_call.find()     # as if NumPy's BLAS had no such symbols
             got = sess2.run(fetches2, feed2)
-            choice = _plan(sess2)._native
+            choice = matmul_plan(sess2)._native
             assert choice.reason is not None and "NUMGRAD_NATIVE_BLAS=0" in choice.reason
             assert choice.native is None
-            assert "native lanes: no" in _plan(sess2).summary()
+            assert "native lanes: no" in matmul_plan(sess2).summary()
     finally:
         blas_call.find()
     for a, b in zip(stepped, got):
@@ -209,12 +202,12 @@ def test_a_failing_lane_falls_back_to_the_step_runner():
     with ng.Session(backend="numpy", graph=graph) as ref:
         want = ref.run(out, {x: xv})
     np.testing.assert_allclose(got, want, rtol=1e-5)
-    assert _plan(sess)._native.native is not None
+    assert matmul_plan(sess)._native.native is not None
 
 
 def test_lane_sources_name_every_step_once(pinn):
     sess = pinn[0]
-    plan = _plan(sess)
+    plan = matmul_plan(sess)
     if cpu_native.why_not(plan) is not None:
         pytest.skip(cpu_native.why_not(plan))
     lanes = cpu_native.schedule(cpu_native.dependencies(plan),
@@ -327,7 +320,7 @@ def test_auto_builds_no_lanes_while_row_blocks_are_built_or_chosen(tmp_path):
 def test_row_blocks_take_every_step_of_a_w6_like_plan_over_its_rows(pinn):
     from numgrad.compiler import row_blocks
     sess, fetches, feed, _ = pinn
-    plan = _plan(sess)
+    plan = matmul_plan(sess)
     rows, roles = row_blocks.classify(plan)
     assert rows == 48 and row_blocks.OTHER not in roles
     for st, role in zip(plan.steps, roles):

@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 from numba import njit
-from pinn_case import small_pinn
+from pinn_case import matmul_plan, small_pinn
 
 import numgrad as ng
 from numgrad import config
@@ -47,12 +47,6 @@ def test_carve_keeps_a_read_only_buffer_read_only():
     assert not _carved(buf, 0, 2, 2)[0].flags.writeable
 
 
-def _plan(sess):
-    plan, = [cp for p in sess._plans.values() for cp in p._compiled.values()
-             if any(st.kind == "single" and st.node.type == "MatMul"
-                    for st in getattr(cp, "steps", ()))]
-    return plan
-
 
 @pytest.fixture(scope="module")
 def pinn_plan():
@@ -64,7 +58,7 @@ def pinn_plan():
     with config.override(NUMGRAD_NATIVE_PLAN="off", NUMGRAD_ROW_LANES="off",
                          NUMGRAD_INTERPRET_CALLS=0):
         sess.run(fetches, feed)
-    return _plan(sess)
+    return matmul_plan(sess)
 
 
 # a slice assignment (``a[...] = b`` with a slice in the index), an in-place array operation,
@@ -115,7 +109,7 @@ def test_sums_over_the_rows_of_two_dtypes_add_up_per_run(rng, monkeypatch):
     with config.override(**ROWS_ON):
         got = sess.run(fetches, feed)
         again = sess.run(fetches, feed)
-    plan = _plan(sess)
+    plan = matmul_plan(sess)
     rows = plan._native.rows
     assert rows.reason is None and rows.native is not None, rows.describe_own()
     assert rows.native.completed == 2 and rows.native.blocks == 5
