@@ -136,10 +136,15 @@ def test_formulations_in_one_process_share_their_plans_choice(two_threads):
     p1, f1 = _lj(n, True)
     s1 = ng.Session(backend="cpu")
     first = s1.run(f1, {p1: x})                     # compiles
-    for _ in range(2 * mc.TRIALS):
-        s1.run(f1, {p1: x})
     r1 = _runners(s1)
-    assert r1 and r1[0].threads_pay is not None      # decided
+    assert r1
+    # a trial takes 2 * TRIALS of the kernels' runs; calls that another measured choice of
+    # the plan sends elsewhere (native lanes, on a busy machine) run none of them
+    for _ in range(50 * mc.TRIALS):
+        if r1[0].threads_pay is not None:           # decided
+            break
+        s1.run(f1, {p1: x})
+    assert r1[0].threads_pay is not None
     ng.reset_default_graph()
     p2, f2 = _lj(n, False)
     s2 = ng.Session(backend="cpu")
