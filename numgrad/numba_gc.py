@@ -18,12 +18,13 @@ import contextlib
 import gc
 import threading
 
+from . import numba_hooks
+
 __all__ = ["install", "paused"]
 
 _lock = threading.Lock()
 _depth = 0
 _reenable = False
-_installed = False
 
 
 @contextlib.contextmanager
@@ -46,33 +47,25 @@ def paused():
 
 
 def _numgrads(func):
-    module = getattr(func, "__module__", None) or ""
-    return module.startswith(("numgrad_k_", "numgrad."))
+    return numba_hooks.numgrads(getattr(func, "__module__", None))
 
 
+@numba_hooks.once
 def install():
     """Wrap Numba's ``compiler.compile_extra`` (once a process; cheap afterwards)."""
-    global _installed
-    if _installed:
+    try:
+        from numba.core import compiler
+    except ImportError:
         return
-    with _lock:
-        if _installed:
-            return
-        try:
-            from numba.core import compiler
-        except ImportError:
-            return
-        real = getattr(compiler, "compile_extra", None)
-        if real is None:        # another Numba: compiles as it does
-            _installed = True
-            return
+    real = getattr(compiler, "compile_extra", None)
+    if real is None:        # another Numba: compiles as it does
+        return
 
-        def compile_extra(typingctx, targetctx, func, *args, **kwargs):
-            if not _numgrads(func):
-                return real(typingctx, targetctx, func, *args, **kwargs)
-            with paused():
-                return real(typingctx, targetctx, func, *args, **kwargs)
+    def compile_extra(typingctx, targetctx, func, *args, **kwargs):
+        if not _numgrads(func):
+            return real(typingctx, targetctx, func, *args, **kwargs)
+        with paused():
+            return real(typingctx, targetctx, func, *args, **kwargs)
 
-        compile_extra.__wrapped__ = real
-        compiler.compile_extra = compile_extra
-        _installed = True
+    compile_extra.__wrapped__ = real
+    compiler.compile_extra = compile_extra

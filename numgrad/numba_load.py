@@ -32,19 +32,15 @@ missing.
 """
 import functools
 import logging
-import threading
 
-from . import numba_rebuild
+from . import numba_hooks, numba_rebuild
 
 log = logging.getLogger("numgrad.cache")
 
 __all__ = ["install", "load_overload", "preload", "preloading", "called_dispatchers",
            "unresolved_symbols", "elf_undefined_symbols"]
 
-_lock = threading.Lock()
-_installed = False
-
-
+@numba_hooks.once
 def install():
     """Route the cache loads of numgrad's own functions (defined in numgrad's modules or its
     kernel cache's ``numgrad_k_*`` modules) through :func:`load_overload`; other functions'
@@ -53,29 +49,21 @@ def install():
     It is installed on Numba's cpu function cache class, not on each function's cache after
     its module ran: a function with an explicit signature (a plan function, a loop) loads as
     its module runs, before anything could wrap its own cache."""
-    global _installed
-    if _installed:
-        return
-    with _lock:
-        if _installed:
-            return
-        from numba.core import caching
-        cls = caching.FunctionCache
-        numba_load = cls.load_overload
+    from numba.core import caching
+    cls = caching.FunctionCache
+    numba_load = cls.load_overload
 
-        def load(self, sig, target_context):
-            if _numgrads(self):
-                return load_overload(self, sig, target_context,
-                                     lambda s, c: numba_load(self, s, c))
-            return numba_load(self, sig, target_context)
+    def load(self, sig, target_context):
+        if _numgrads(self):
+            return load_overload(self, sig, target_context,
+                                 lambda s, c: numba_load(self, s, c))
+        return numba_load(self, sig, target_context)
 
-        cls.load_overload = load
-        _installed = True
+    cls.load_overload = load
 
 
 def _numgrads(cache):
-    module = getattr(getattr(cache, "_py_func", None), "__module__", None) or ""
-    return module.startswith(("numgrad_k_", "numgrad."))
+    return numba_hooks.numgrads(getattr(getattr(cache, "_py_func", None), "__module__", None))
 
 
 _NEEDED = ("_index_key", "_cache_file", "_impl", "_enabled", "_guard_against_spurious_io_errors")

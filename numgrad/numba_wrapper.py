@@ -39,16 +39,13 @@ NUMGRAD_LEAN_WRAPPERS=0 compiles Numba's wrapper instead (a kernel cached with o
 it: A/B with an empty cache).
 """
 import struct
-import threading
 
-from . import config
+from . import config, numba_hooks
 
 __all__ = ["install", "lean_ok"]
 
 ENABLED = config.get("NUMGRAD_LEAN_WRAPPERS")
 
-_lock = threading.Lock()
-_installed = False
 # byte offsets of PyArrayObject_fields' members (64-bit; ob_refcnt and ob_type before them)
 _DATA, _DIMENSIONS, _STRIDES = 16, 32, 40
 _POINTER_BYTES = struct.calcsize("P")
@@ -73,34 +70,28 @@ def lean_ok(fndesc):
     return True
 
 
+@numba_hooks.once
 def install():
     """Build numgrad's kernels' CPython wrappers with :func:`_lean_wrapper` while
     NUMGRAD_LEAN_WRAPPERS is on (installed once a process; cheap afterwards).  Does nothing
     on a Numba without the pieces it uses."""
-    global _installed
-    if _installed:
+    try:
+        from numba.core import callwrapper, cpu
+    except ImportError:
         return
-    with _lock:
-        if _installed:
-            return
-        _installed = True
-        try:
-            from numba.core import callwrapper, cpu
-        except ImportError:
-            return
-        cls = cpu.CPUContext
-        real = cls.__dict__.get("create_cpython_wrapper")
-        if real is None or not hasattr(callwrapper, "PyCallWrapper"):
-            return
+    cls = cpu.CPUContext
+    real = cls.__dict__.get("create_cpython_wrapper")
+    if real is None or not hasattr(callwrapper, "PyCallWrapper"):
+        return
 
-        def create_cpython_wrapper(self, library, fndesc, env, call_helper,
-                                   release_gil=False):
-            if not (ENABLED and lean_ok(fndesc)):
-                return real(self, library, fndesc, env, call_helper, release_gil)
-            return _lean_wrapper(self, library, fndesc, env, call_helper, release_gil)
+    def create_cpython_wrapper(self, library, fndesc, env, call_helper,
+                               release_gil=False):
+        if not (ENABLED and lean_ok(fndesc)):
+            return real(self, library, fndesc, env, call_helper, release_gil)
+        return _lean_wrapper(self, library, fndesc, env, call_helper, release_gil)
 
-        create_cpython_wrapper.__wrapped__ = real
-        cls.create_cpython_wrapper = create_cpython_wrapper
+    create_cpython_wrapper.__wrapped__ = real
+    cls.create_cpython_wrapper = create_cpython_wrapper
 
 
 def _lean_wrapper(context, library, fndesc, env, call_helper, release_gil):
