@@ -333,10 +333,10 @@ def test_a_warm_process_runs_an_opaque_kernel_without_numbas_compile_path(warm_p
 # --- the four checks above in one pair of processes -------------------------------------------
 # Each fresh process pays Python's, numgrad's and Numba's start-up (about 0.7 CPU s): the four
 # checks of a warm process share one cold process (it compiles and saves everything) and one
-# warm one (the file alone, cold cache: 8 subprocesses -> 2, CPU s 7.6, 8.7 -> 3.5, 3.6).  The warm process
-# loads in the order below, so each check sees at least what it saw in a process of its own:
-# nothing it ran before compiled anything (each load is checked not to refresh Numba or run
-# its entry points before the next one starts), and only the last steps compile.
+# warm one (the file alone, cold cache: 8 subprocesses -> 2, CPU s 7.6, 8.7 -> 3.5, 3.6).  The
+# warm process loads in the order below, so each check sees at least what it saw in a process
+# of its own: nothing it ran before compiled anything (each load is checked not to refresh
+# Numba or run its entry points before the next one starts), and only the last steps compile.
 WARM_PAIR = (
     "import sys, numpy as np\n"
     "from numba.core import entrypoints\n"
