@@ -5,10 +5,11 @@ from its setup to its teardown), wall seconds and start time (seconds since the 
 ``DIR/<worker>.tsv`` (one table per pytest-xdist worker, ``main.tsv`` without workers); at the
 end the run prints the files that took the most CPU and the worker that ran each, and when each
 worker ran its first test and finished its last, in seconds from the run's start (start-up and
-collection before the first test; the tail: how long one worker went on alone).  CPU seconds are what compares between runs on a busy
-machine.  With an empty NUMGRAD_CACHE_DIR it counts the cold compiles that CI pays for (give
-the directory after ``=``: pytest would take a separate word for a test path when it looks for
-the project's root, before it knows the option):
+collection before the first test; the tail: how long one worker went on alone).  CPU seconds
+are what compares between runs on a busy machine.  With an empty NUMGRAD_CACHE_DIR it counts
+the cold compiles that CI pays for (give the directory after ``=``: pytest would take a
+separate word for a test path when it looks for the project's root, before it knows the
+option):
 
     NUMGRAD_CACHE_DIR=$(mktemp -d) python -m pytest -n 2 --dist loadfile --cpu-seconds=/tmp/cpu
 """
