@@ -6,10 +6,10 @@ combines their partials; a second worker process would only start Python, Dask a
 load the kernels once more (cold, CPU s of the run: 7.8, 8.4 with two workers against 4.8, 5.1
 with one).  tests/test_scaleout_dask.py checks that one and two workers give the same bits."""
 import pytest
+from lazy_module import installed
 
-pytest.importorskip("distributed")
 
-
+@pytest.mark.skipif(not installed("dask", "distributed"), reason="needs dask and distributed")
 def test_bench_dask_small():
     from numgrad import bench_dask
     lines = []
