@@ -15,6 +15,8 @@ import pytest  # noqa: E402
 import numgrad as ng  # noqa: E402
 from numgrad import config, measured_choice  # noqa: E402
 
+import file_order  # noqa: E402
+
 pytest_plugins = ["cpu_seconds"]     # --cpu-seconds DIR: CPU seconds per test file
 
 
@@ -33,7 +35,16 @@ def backend_independent(node):
     return mark is not None and (not mark.args or bool(mark.args[0]))
 
 
+def pytest_configure(config):       # `config` is pytest's here
+    # Under --dist loadfile the workers' collection order is the order the files are handed
+    # out (tests/file_order.py), not pytest-xdist's own, by number of tests.
+    if getattr(config.option, "dist", "no") == "loadfile":
+        config.option.loadscopereorder = False
+
+
 def pytest_collection_modifyitems(config, items):     # `config` is pytest's here
+    if hasattr(config, "workerinput"):                  # a pytest-xdist worker
+        file_order.costliest_first(items)
     if DEFAULT_RUN:
         return
     independent = [item for item in items if backend_independent(item)]

@@ -1,12 +1,15 @@
 """``--cpu-seconds DIR``: where the suite's CPU time goes, per test file.
 
 Each test's CPU seconds (user + system, of its process and of the subprocesses it waited for,
-from its setup to its teardown) and wall seconds go to ``DIR/<worker>.tsv`` (one table per
-pytest-xdist worker, ``main.tsv`` without workers); at the end the run prints the files that took
-the most CPU and the worker that ran each.  CPU seconds are what compares between runs on a busy
-machine.  With an empty NUMGRAD_CACHE_DIR it counts the cold compiles that CI pays for (give
-the directory after ``=``: pytest would take a separate word for a test path when it looks for
-the project's root, before it knows the option):
+from its setup to its teardown), wall seconds and start time (seconds since the epoch) go to
+``DIR/<worker>.tsv`` (one table per pytest-xdist worker, ``main.tsv`` without workers); at the
+end the run prints the files that took the most CPU and the worker that ran each, and when each
+worker ran its first test and finished its last, in seconds from the run's start (start-up and
+collection before the first test; the tail: how long one worker went on alone).  CPU seconds
+are what compares between runs on a busy machine.  With an empty NUMGRAD_CACHE_DIR it counts
+the cold compiles that CI pays for (give the directory after ``=``: pytest would take a
+separate word for a test path when it looks for the project's root, before it knows the
+option):
 
     NUMGRAD_CACHE_DIR=$(mktemp -d) python -m pytest -n 2 --dist loadfile --cpu-seconds=/tmp/cpu
 """
@@ -30,12 +33,13 @@ class _Recorder:
         self.started = {}
 
     def pytest_runtest_logstart(self, nodeid):
-        self.started[nodeid] = (_cpu(), time.perf_counter())
+        self.started[nodeid] = (_cpu(), time.perf_counter(), time.time())
 
     def pytest_runtest_logfinish(self, nodeid):
-        cpu, wall = self.started.pop(nodeid)
+        cpu, wall, start = self.started.pop(nodeid)
         with open(self.table, "a", encoding="utf-8") as f:
-            f.write(f"{nodeid}\t{_cpu() - cpu:.3f}\t{time.perf_counter() - wall:.3f}\n")
+            f.write(f"{nodeid}\t{_cpu() - cpu:.3f}\t{time.perf_counter() - wall:.3f}"
+                    f"\t{start:.3f}\n")
 
 
 def _cpu():
@@ -51,6 +55,9 @@ def _distributing(config):
 
 def _is_worker(config):
     return hasattr(config, "workerinput")
+
+
+_STARTED = time.time()       # when pytest imported this plugin: the run's start, near enough
 
 
 def pytest_configure(config):
@@ -72,9 +79,12 @@ def pytest_terminal_summary(terminalreporter, config):
     if out is None or _is_worker(config):
         return
     files = collections.defaultdict(lambda: [0.0, 0.0, 0, set()])
+    spans = {}
     for table in sorted(pathlib.Path(out).glob("*.tsv")):
         for line in table.read_text(encoding="utf-8").splitlines():
-            nodeid, cpu, wall = line.rsplit("\t", 2)
+            nodeid, cpu, wall, start = line.split("\t")
+            first, last = spans.get(table.stem, (float(start), 0.0))
+            spans[table.stem] = (min(first, float(start)), max(last, float(start) + float(wall)))
             row = files[nodeid.split("::")[0]]
             row[0] += float(cpu)
             row[1] += float(wall)
@@ -86,3 +96,10 @@ def pytest_terminal_summary(terminalreporter, config):
     for name, (cpu, wall, n, workers) in sorted(files.items(), key=lambda kv: -kv[1][0])[:SHOWN]:
         terminalreporter.write_line(
             f"{cpu:8.1f} {wall:8.1f} {n:6d}  {','.join(sorted(workers)):6s}  {name}")
+    if spans:
+        origin = _STARTED
+        end = max(last for _, last in spans.values())
+        for worker, (first, last) in sorted(spans.items()):
+            terminalreporter.write_line(
+                f"{worker}: first test at {first - origin:.1f} s, last done at {last - origin:.1f}"
+                f" s ({end - last:.1f} s before the last worker)")

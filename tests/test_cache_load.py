@@ -9,7 +9,6 @@ import llvmlite.binding as ll
 import pytest
 
 from numgrad import numba_load
-from two_processes import run_twice
 
 pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
 
@@ -36,21 +35,13 @@ AFTER = (
     "print('compiled-after-load', 'linalg' if 'scipy.linalg' in sys.modules else 'no-linalg')\n")
 
 
-def _run(code, cache_dir):
-    env = dict(os.environ, NUMGRAD_INTERPRET_CALLS="0", NUMGRAD_CACHE_DIR=str(cache_dir),
-               NUMGRAD_BACKGROUND_COMPILE="0")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    return out.stdout.split()
-
-
-def test_a_warm_process_loads_without_the_refresh_and_compiles_after(tmp_path):
+def test_a_warm_process_loads_without_the_refresh_and_compiles_after(warm_pair):
     # the first process compiles (Numba refreshes: its registries are imported)...
-    assert _run(GRAPH + AFTER, tmp_path)[0] == "refreshed"
+    assert warm_pair[0]["graph"] == ["refreshed"]
     # ...the second only loads: no registry import, right values, and a new compile (which
     # refreshes) and the loaded kernels' next calls still work
-    assert _run(GRAPH + AFTER, tmp_path) == ["not-refreshed", "compiled-after-load",
-                                             "no-linalg"]
+    assert warm_pair[1]["graph"] == ["not-refreshed"]
+    assert warm_pair[1]["after"] == ["compiled-after-load", "no-linalg"]
 
 
 # --- the decision, on a stand-in for Numba's cache ------------------------------------------------
@@ -181,17 +172,12 @@ KERNEL = ("from numba import njit\n\n\n"
           "def kernel(a):\n"
           "    return a * 2.0 + 1.0\n")
 
-PRELOAD = (
-    "import sys, numpy as np\n"
-    "from numgrad import cache\n"
-    "fn = cache.load(sys.argv[1], 'kernel')\n"
-    "print(len(fn.overloads))\n"                # machine code before the first call
-    "assert np.array_equal(fn(np.arange(3.0)), [1.0, 3.0, 5.0])\n"
-    "assert fn(np.float32(1.0)) == 3.0\n")      # a new signature still compiles
 
 
-def test_a_loaded_kernel_has_its_cached_machine_code_before_its_first_call(tmp_path):
-    counts = [int(c) for c in run_twice(PRELOAD, KERNEL, tmp_path)]
+def test_a_loaded_kernel_has_its_cached_machine_code_before_its_first_call(warm_pair):
+    # `kernel` loaded (cache.load), its overloads counted before its first call; the cold
+    # process then compiles a float64 and a float32 signature (WARM_PAIR below)
+    counts = [int(out["preloaded"][0]) for out in warm_pair]
     assert counts == [0, 2]         # the second process finds both saved signatures
 
 
@@ -234,16 +220,11 @@ EXPLICIT = ("from numba import njit\n\n\n"
             "def loop(x):\n"
             "    return x * 3.0\n")
 
-LOAD_EXPLICIT = (
-    "import sys\n"
-    "from numgrad import cache\n"
-    "assert cache.load(sys.argv[1], 'loop')(2.0) == 6.0\n"
-    "print('refreshed' if 'numba.np.arraymath' in sys.modules else 'not-refreshed')\n")
 
 
-def test_a_function_loaded_as_its_module_runs_skips_the_refresh_too(tmp_path):
-    seen = run_twice(LOAD_EXPLICIT, EXPLICIT, tmp_path)
-    assert seen == ["refreshed", "not-refreshed"]
+def test_a_function_loaded_as_its_module_runs_skips_the_refresh_too(warm_pair):
+    # `loop` loaded and called first thing in each process (WARM_PAIR below)
+    assert [out["explicit"] for out in warm_pair] == [["refreshed"], ["not-refreshed"]]
 
 
 def test_only_numgrads_functions_take_the_light_load():
@@ -342,12 +323,52 @@ SOFTMAX = (
     "print('entry-points-run' if entrypoints._already_initialized else 'no-entry-points')\n")
 
 
-def test_a_warm_process_runs_an_opaque_kernel_without_numbas_compile_path(tmp_path):
+def test_a_warm_process_runs_an_opaque_kernel_without_numbas_compile_path(warm_pair):
     # once everything is cached (the first run saves what it compiles; the softmax kernel's
     # own cache is beside its module), a process finds the kernel's machine code preloaded:
     # its call skips Numba's compile path, which runs Numba's extension entry points first
-    _run(SOFTMAX, tmp_path)
-    assert _run(SOFTMAX, tmp_path) == ["no-entry-points"]
+    assert warm_pair[1]["opaque"] == ["no-entry-points"]
+
+
+# --- the four checks above in one pair of processes -------------------------------------------
+# Each fresh process pays Python's, numgrad's and Numba's start-up (about 0.7 CPU s): the four
+# checks of a warm process share one cold process (it compiles and saves everything) and one
+# warm one (the file alone, cold cache: 8 subprocesses -> 2, CPU s 7.6, 8.7 -> 3.5, 3.6).  The
+# warm process loads in the order below, so each check sees at least what it saw in a process
+# of its own: nothing it ran before compiled anything (each load is checked not to refresh
+# Numba or run its entry points before the next one starts), and only the last steps compile.
+WARM_PAIR = (
+    "import sys, numpy as np\n"
+    "from numba.core import entrypoints\n"
+    "from numgrad import cache\n"
+    "def refresh():\n"
+    "    return 'refreshed' if 'numba.np.arraymath' in sys.modules else 'not-refreshed'\n"
+    "assert cache.load(sys.argv[2], 'loop')(2.0) == 6.0\n"     # EXPLICIT
+    "print('explicit', refresh())\n"
+    "fn = cache.load(sys.argv[1], 'kernel')\n"                 # KERNEL
+    "print('preloaded', len(fn.overloads))\n"                  # machine code before a call
+    "assert np.array_equal(fn(np.arange(3.0)), [1.0, 3.0, 5.0])\n"
+    + SOFTMAX.replace("print(", "print('opaque', ")
+    + GRAPH + "print('graph', refresh())\n"
+    + AFTER.split("\n", 1)[1].replace("print(", "print('after', ")
+    + "assert fn(np.float32(1.0)) == 3.0\n")     # a new signature still compiles
+
+
+@pytest.fixture(scope="module")
+def warm_pair(tmp_path_factory):
+    """The labelled lines WARM_PAIR printed in a cold process and then in a warm one:
+    [{label: [words]}, {label: [words]}]."""
+    cache_dir = tmp_path_factory.mktemp("warm_pair")
+    env = dict(os.environ, NUMGRAD_INTERPRET_CALLS="0", NUMGRAD_CACHE_DIR=str(cache_dir),
+               NUMGRAD_BACKGROUND_COMPILE="0")
+    outs = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", WARM_PAIR, KERNEL, EXPLICIT], env=env,
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        lines = [line.split() for line in out.stdout.splitlines()]
+        outs.append({words[0]: words[1:] for words in lines})
+    return outs
 
 
 # --- which kernels are saved, by their index files' names (cache.index_names) ------------------

@@ -1,6 +1,7 @@
 """The cpu backend's compiler: same results as the NumPy reference, fusion as designed,
 deterministic reductions, thread- and fork-safety, and the on-disk kernel cache."""
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -232,23 +233,41 @@ _CACHE_SCRIPT = """
 """
 
 
-def test_second_process_loads_kernels_from_disk_cache(tmp_path):
-    first = _run_script(_CACHE_SCRIPT, tmp_path)
+@pytest.fixture(scope="module")
+def _compiled_cache(tmp_path_factory):
+    """A cache directory _CACHE_SCRIPT compiled into, in a process of its own: the two tests
+    below start from copies of it (one subprocess less than each compiling its own)."""
+    cache_dir = tmp_path_factory.mktemp("compiled_cache")
+    first = _run_script(_CACHE_SCRIPT, cache_dir)
     assert first.returncode == 0, first.stderr
-    second = _run_script(_CACHE_SCRIPT, tmp_path)
+    value, stats = first.stdout.split("\n")[:2]
+    assert float(value) == 3.0 * 30 + 1.25 * 5
+    assert tuple(map(int, stats.split())) == (0, 1)         # compiled, nothing to load
+    return cache_dir
+
+
+def _copy_of(cache_dir, tmp_path):
+    return shutil.copytree(cache_dir, tmp_path / "cache")
+
+
+def test_second_process_loads_kernels_from_disk_cache(_compiled_cache, tmp_path):
+    cache_dir = _copy_of(_compiled_cache, tmp_path)
+    second = _run_script(_CACHE_SCRIPT, cache_dir)
     assert second.returncode == 0, second.stderr
     value, stats = second.stdout.split("\n")[:2]
     assert float(value) == 3.0 * 30 + 1.25 * 5
     hits, misses = map(int, stats.split())
     assert hits == 1 and misses == 0
-    assert any(p.name.startswith("numgrad_k_") for p in tmp_path.iterdir())
+    assert any(p.name.startswith("numgrad_k_") for p in cache_dir.iterdir())
 
 
-def test_corrupt_cache_entry_is_rebuilt(tmp_path):
-    assert _run_script(_CACHE_SCRIPT, tmp_path).returncode == 0
-    for p in tmp_path.glob("numgrad_k_*.py"):
+def test_corrupt_cache_entry_is_rebuilt(_compiled_cache, tmp_path):
+    cache_dir = _copy_of(_compiled_cache, tmp_path)
+    entries = list(cache_dir.glob("numgrad_k_*.py"))
+    assert entries
+    for p in entries:
         p.write_text(p.read_text()[:40])            # truncated entry
-    again = _run_script(_CACHE_SCRIPT, tmp_path)
+    again = _run_script(_CACHE_SCRIPT, cache_dir)
     assert again.returncode == 0, again.stderr
     assert float(again.stdout.split("\n")[0]) == 3.0 * 30 + 1.25 * 5
 

@@ -6,11 +6,14 @@ import sys
 
 import numpy as np
 import pytest
+from lazy_module import LazyModule, installed
 
 import numgrad as ng
 
-distributed = pytest.importorskip("distributed")
-da = pytest.importorskip("dask.array")
+pytestmark = pytest.mark.skipif(not installed("dask", "distributed"),
+                                reason="needs dask and distributed")
+distributed = LazyModule("distributed")     # imported by the first test that runs
+da = LazyModule("dask.array")
 
 
 @pytest.fixture(scope="module")

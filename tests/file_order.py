@@ -1,0 +1,50 @@
+"""The order in which pytest-xdist hands the suite's files to its workers (``--dist loadfile``,
+as CI runs it): the most expensive first, so that the run ends on cheap files and the two
+workers finish together.
+
+pytest-xdist orders the files by their number of tests, most first; that put files with a few
+expensive tests last (test_bench_nested.py, 2 tests and 11 CPU s; test_bench_small_matmul.py,
+1 test and 7): in a cold run on two cores one worker went on alone for 13 s at the end, and a
+simulation of the scheduler on that run's per-file times, each varied at random by up to 40%,
+gave a tail of 16 s (median) and 37 s (90th percentile) against under 1 s in this order.  The
+costs are CPU seconds per file in a cold-cache run (``--cpu-seconds``, tests/cpu_seconds.py);
+only their order matters, so they need refreshing only when a file's cost changes a lot.
+Files not listed follow, most tests first, as pytest-xdist would have them.
+"""
+import collections
+
+COST = {
+    "test_examples.py": 58, "test_native_loops.py": 51, "test_compiler.py": 45,
+    "test_gradients_numeric.py": 40, "test_nested_loop_gradients.py": 38,
+    "test_loop_gradient_memory.py": 24, "test_math_ops.py": 24, "test_row_pipeline.py": 20,
+    "test_conv_ops.py": 20, "test_native_lanes.py": 19, "test_opaque_kernels.py": 18,
+    "test_background_compile.py": 17, "test_scaleout_dask.py": 15,
+    "test_compiled_functions.py": 14, "test_complex.py": 14, "test_row_lanes.py": 14,
+    "test_bench_loops.py": 14, "test_map_fn_threads.py": 13, "test_lanes.py": 13,
+    "test_jacobians.py": 13, "test_vecmath.py": 13, "test_bench_nested.py": 11,
+    "test_tf_fidelity.py": 10, "test_edge_values.py": 10, "test_concurrency_cache.py": 10,
+    "test_rewrites.py": 10, "test_tensor_array_in_place.py": 9, "test_optimizers.py": 9,
+    "test_cache_load.py": 8, "test_bench.py": 8, "test_bench_w6.py": 8, "test_numba_start.py": 8,
+    "test_linalg.py": 8, "test_nn_ops.py": 8, "test_bench_peers.py": 8, "test_row_blocks.py": 7,
+    "test_bench_small_matmul.py": 7, "test_array_ops.py": 7, "test_docs.py": 6,
+    "test_blocked_wgrad.py": 6, "test_layers.py": 6, "test_loops_in_plan.py": 6,
+    "test_numba_types.py": 6, "test_bench_dask.py": 6, "test_matmul_outer.py": 6,
+    "test_cold_compile.py": 5, "test_random_graphs.py": 5, "test_gather_fusion.py": 4,
+    "test_control_flow.py": 4, "test_tf1_script.py": 4, "test_complex_fused.py": 3,
+    "test_session_graph.py": 3, "test_bad_input.py": 3,
+}
+
+
+def _file(item):
+    return item.nodeid.split("::")[0]
+
+
+def costliest_first(items):
+    """`items` (pytest's collected tests) reordered in place: the files by COST, most first,
+    then the others by their number of tests, most first; each file's tests keep their order."""
+    counts = collections.Counter(_file(item) for item in items)
+
+    def key(item):
+        name = _file(item)
+        return -COST.get(name.rsplit("/", 1)[-1], 0), -counts[name], name
+    items.sort(key=key)
