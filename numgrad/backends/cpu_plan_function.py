@@ -163,7 +163,8 @@ def emit_plan_function(plan, runners, loops=None):
     source = ("import numpy as np\nfrom numba import njit, types as nt\n"
               "from numba.np.numpy_support import from_dtype\n"
               "from numgrad.errors import FeedSignatureMiss\n"
-              "from numgrad.kernels.cpu.views import c_view, c_part, c_empty\n" + "\n".join(imports) + "\n\n\n"
+              "from numgrad.kernels.cpu.views import c_view, c_part, c_empty, c_copy, c_zero\n"
+              + "\n".join(imports) + "\n\n\n"
               f"@njit(({', '.join(sig)}{',' if len(sig) == 1 else ''}), {jit_options()})\n"
               f"def plan({', '.join(params)}):\n" + guard + "\n".join(body) +
               f"\n    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})\n")

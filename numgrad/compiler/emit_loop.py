@@ -304,34 +304,21 @@ def _moved(plan, n_vars):
     return {i for i, chain in enumerate(_roots(plan)) if feeds.get(chain[-1], i) != i}
 
 
-def _record_lines(h, x, shape):
-    """Lines copying loop var `x` (of `shape`) into row t of history buffer `h`, element by
-    element: a slice assignment of its flat view (``h[t] = x.reshape(..)``) made W7's
-    forward loop ~8% slower (0.307 -> 0.283 ms a call, its 1000 iterations)."""
-    if not shape:
-        return [f"        {h}[t, 0] = {x}[()]"]
-    qs = [f"q{k}" for k in range(len(shape))]
-    flat = qs[0]
-    for q, d in zip(qs[1:], shape[1:]):
-        flat = f"({flat}) * {d} + {q}"
-    lines = []
-    for k, (q, d) in enumerate(zip(qs, shape)):
-        lines.append(f"        {'    ' * k}for {q} in range({d}):")
-    lines.append(f"        {'    ' * len(shape)}{h}[t, {flat}] = {x}[{', '.join(qs)}]")
-    return lines
+def _record_lines(h, x, size):
+    """Lines copying loop var `x` (`size` elements) into row t of history buffer `h` (c_copy:
+    a slice assignment of its flat view, ``h[t] = x.reshape(..)``, made W7's forward loop
+    ~8% slower, 0.307 -> 0.283 ms a call, and compiled Numba's string code into it)."""
+    return [f"        c_copy({h}, t * {size}, {x}, 0, {size})"]
 
 
 def _grow_lines(i, size, dtype):
     """Lines doubling history buffer h<i> (rows of `size` elements) when row t is past its
-    end: a new buffer, the t rows written so far copied element by element (a slice
-    assignment ``g[:t] = h`` compiled Numba's shape check and the string code of its
-    message into every recording loop: ~0.7 CPU s of a ~1.6 s function)."""
+    end: a new buffer, the t rows written so far copied (c_copy: a slice assignment
+    ``g[:t] = h`` compiled Numba's shape check and the string code of its message into
+    every recording loop)."""
     return [f"        if t == h{i}.shape[0]:",
             f"            g{i} = c_empty((max(2 * t, 4), {size}), np.{dtype.name})",
-            f"            g{i}f = c_part(g{i}, 0, (t * {size},))",
-            f"            h{i}f = c_part(h{i}, 0, (t * {size},))",
-            f"            for q in range(t * {size}):",
-            f"                g{i}f[q] = h{i}f[q]",
+            f"            c_copy(g{i}, 0, h{i}, 0, t * {size})",
             f"            h{i} = g{i}"]
 
 
@@ -373,7 +360,7 @@ def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_i
         v = var_vals[i]
         size = int(np.prod(v.shape, dtype=np.int64))
         lines += _grow_lines(i, size, v.dtype)
-        lines += _record_lines(f"h{i}", f"x{i}", v.shape)
+        lines += _record_lines(f"h{i}", f"x{i}", size)
     lines += body_lines
     moved = _moved(body_plan, n_vars)
     results = [name if new and i not in moved else f"{name}.copy()"
@@ -396,7 +383,7 @@ def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_i
     sig += [_array_type(a.dtype, a.ndim) for _, a in const_args]
     head = ("import numpy as np\nfrom numba import njit, types as nt\n"
             "from numba.np.numpy_support import from_dtype\n"
-            "from numgrad.kernels.cpu.views import c_view, c_part, c_empty\n"
+            "from numgrad.kernels.cpu.views import c_view, c_part, c_empty, c_copy, c_zero\n"
             + "\n".join(cem.imports + bem.imports) + "\n\n\n")
     if history is None:
         source = (head + f"@njit((nt.int64, nt.int64, {', '.join(sig)},), {jit_options()})\n"

@@ -21,12 +21,12 @@ Both are made inline here, as c_view is: pointer arithmetic and a shape.
 """
 from numba import types
 from numba.core import cgutils
-from numba.core.imputils import impl_ret_borrowed
-from numba.extending import intrinsic, overload
+from numba.core.imputils import impl_ret_borrowed, impl_ret_new_ref, lower_builtin
+from numba.extending import intrinsic, type_callable
 from numba.np.arrayobj import make_array, populate_array
 
 
-__all__ = ["c_view", "c_part", "c_empty"]
+__all__ = ["c_view", "c_part", "c_empty", "c_copy", "c_zero"]
 
 
 def c_view(a, shape):
@@ -35,45 +35,38 @@ def c_view(a, shape):
     return a.reshape(shape)
 
 
-@overload(c_view)
-def _c_view_overload(a, shape):
-    if isinstance(a, types.Array) and a.layout == "C":
-        return lambda a, shape: _c_view(a, shape)
-    return lambda a, shape: a.reshape(shape)
-
-
-@intrinsic
-def _c_view(typingctx, a, shape):
-    """`a` (a C-contiguous array) as an array of `shape` (a tuple of ints, same size)."""
-    if not isinstance(a, types.Array) or a.layout != "C":
-        return None
-    if isinstance(shape, types.UniTuple):
-        if not isinstance(shape.dtype, types.Integer):
+@type_callable(c_view)
+def _c_view_type(context):
+    def typer(a, shape):
+        ndim = _ndim(shape)
+        if not isinstance(a, types.Array) or ndim is None:
             return None
-        ndim = shape.count
-    elif isinstance(shape, types.Tuple) and all(isinstance(t, types.Integer) for t in shape):
-        ndim = len(shape)
-    else:
+        if a.layout == "C":
+            return a.copy(ndim=ndim, layout="C")
+        if a.layout == "F":             # as Numba's reshape types it
+            return a.copy(ndim=ndim)
         return None
-    ret = a.copy(ndim=ndim, layout="C")
+    return typer
 
-    def codegen(context, builder, sig, args):
-        aryty, shapety = sig.args
-        ary = make_array(aryty)(context, builder, args[0])
-        out = make_array(sig.return_type)(context, builder)
-        intp = context.get_value_type(types.intp)
-        dims = [context.cast(builder, d, t, types.intp) for d, t in
-                zip(cgutils.unpack_tuple(builder, args[1]), shapety)]
-        strides, step = [], ary.itemsize
-        for d in reversed(dims):
-            strides.insert(0, step)
-            step = builder.mul(step, d)
-        populate_array(out, data=ary.data,
-                       shape=cgutils.pack_array(builder, dims, ty=intp),
-                       strides=cgutils.pack_array(builder, strides, ty=intp),
-                       itemsize=ary.itemsize, meminfo=ary.meminfo, parent=ary.parent)
-        return impl_ret_borrowed(context, builder, sig.return_type, out._getvalue())
-    return ret(a, shape), codegen
+
+@lower_builtin(c_view, types.Array, types.BaseTuple)
+def _c_view_lower(context, builder, sig, args):
+    """Lowered in place, not an overload: an overload compiles a small function of its own
+    for every signature it meets in a process (~30 ms each: W7's first call met 5, the loop
+    tests' processes ~30 each)."""
+    aryty, shapety = sig.args
+    if aryty.layout != "C":
+        out = context.compile_internal(builder, lambda a, shape: a.reshape(shape), sig, args)
+        return impl_ret_new_ref(context, builder, sig.return_type, out)
+    ary = make_array(aryty)(context, builder, args[0])
+    out = make_array(sig.return_type)(context, builder)
+    intp = context.get_value_type(types.intp)
+    dims = _dims(context, builder, shapety, args[1])
+    populate_array(out, data=ary.data, shape=cgutils.pack_array(builder, dims, ty=intp),
+                   strides=cgutils.pack_array(builder, _c_strides(builder, dims, ary.itemsize),
+                                              ty=intp),
+                   itemsize=ary.itemsize, meminfo=ary.meminfo, parent=ary.parent)
+    return impl_ret_borrowed(context, builder, sig.return_type, out._getvalue())
 
 
 def _ndim(shape):
@@ -165,3 +158,46 @@ def c_empty(typingctx, shape, dtype):
                        itemsize=itemsize, meminfo=meminfo)
         return ary._getvalue()
     return arrty(shape, dtype), codegen
+
+
+@intrinsic
+def c_copy(typingctx, dst, d0, src, s0, n):
+    """``dst.flat[d0:d0 + n] = src.flat[s0:s0 + n]`` for C-contiguous arrays (the elements
+    cast to dst's dtype as an assignment casts them), as one loop lowered in place: written
+    as a slice assignment, Numba compiles its shape check and the string code of the check's
+    message into the function; written as a ``for q in range(n)`` loop, its front end spends
+    ~15 ms lowering the range iterator that LLVM then folds back into the same loop.
+    Nothing is checked at run time.  In compiled code only; returns None."""
+    if not (isinstance(dst, types.Array) and isinstance(src, types.Array)
+            and dst.layout == "C" and src.layout == "C" and dst.mutable
+            and all(isinstance(t, types.Integer) for t in (d0, s0, n))):
+        return None
+
+    def codegen(context, builder, sig, args):
+        dty, d0ty, sty, s0ty, nty = sig.args
+        d = make_array(dty)(context, builder, args[0])
+        s = make_array(sty)(context, builder, args[2])
+        d_at, s_at, count = [context.cast(builder, v, t, types.intp) for v, t in
+                             ((args[1], d0ty), (args[3], s0ty), (args[4], nty))]
+        with cgutils.for_range(builder, count) as loop:
+            ptr = builder.gep(s.data, [builder.add(s_at, loop.index)])
+            v = context.unpack_value(builder, sty.dtype, ptr)
+            v = context.cast(builder, v, sty.dtype, dty.dtype)
+            context.pack_value(builder, dty.dtype, v,
+                               builder.gep(d.data, [builder.add(d_at, loop.index)]))
+        return context.get_dummy_value()
+    return types.none(dst, d0, src, s0, n), codegen
+
+
+@intrinsic
+def c_zero(typingctx, dst):
+    """Every element of the C-contiguous array `dst` set to zero (all bytes 0: as np.zeros),
+    lowered in place.  In compiled code only; returns None."""
+    if not (isinstance(dst, types.Array) and dst.layout == "C" and dst.mutable):
+        return None
+
+    def codegen(context, builder, sig, args):
+        d = make_array(sig.args[0])(context, builder, args[0])
+        cgutils.memset(builder, d.data, builder.mul(d.nitems, d.itemsize), 0)
+        return context.get_dummy_value()
+    return types.none(dst), codegen
