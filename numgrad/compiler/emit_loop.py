@@ -403,7 +403,7 @@ def _recording_source(recorded, rec_vals, lines, params, sig):
     buffers and take the rows written (control/native_loop.py from Python, a plan function's
     loop_call_lines, a native loop's recorded_call_lines).  (A njit ``loop`` wrapper that
     allocated them cost a compile of its own, which Numba spends optimising and compiling
-    the whole of loop_into again, linked into it: ~0.2-0.7 CPU s a recording loop.)"""
+    the whole of loop_into again, linked into it: ~0.3-0.8 CPU s a recording loop.)"""
     hbs = [f"hb{i}" for i in recorded]
     hsig = [f"nt.Array(from_dtype(np.dtype({v.dtype.str!r})), 2, 'C')" for v in rec_vals]
     return (f"@njit((nt.int64, {', '.join(hsig + sig)},), {jit_options()})\n"

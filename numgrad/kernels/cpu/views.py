@@ -1,5 +1,6 @@
 """c_view: a C-contiguous array seen with another shape of the same size, made inline; c_part:
-a part of one (a row, the first rows) seen with a shape; c_empty: a new C-contiguous array.
+a part of one (a row, the first rows) seen with a shape; c_empty: a new C-contiguous array;
+c_copy: a run of elements copied from one array to another; c_zero: an array zeroed.
 
 Why: Numba's ``a.reshape(shape)`` calls a C helper (numba_attempt_nocopy_reshape) to work out
 the new strides, whatever the layout: an external call in the middle of compiled code, which
@@ -12,12 +13,15 @@ builds the view in place: the same data and owner, the new shape, C strides.
 The caller guarantees that the shape has the array's size: nothing is checked at run time.
 An array whose type is not C-contiguous is reshaped by Numba's reshape.
 
-c_part and c_empty serve the native loops' functions (compiler/emit_loop.py), which Numba
-compiles on a loop's first native run: written with NumPy, a row of a gather or a
+The others serve the native loops' functions (compiler/emit_loop.py) and the plan functions,
+which Numba compiles on a loop's first native run: written with NumPy, a row of a gather or a
 TensorArray read (``p[i:i + 1]``), the rows a loop recorded (``h[:t]``) are slices, each a
-few hundred lines of IR that LLVM optimises again in every function, and ``np.empty`` is an
-overload Numba compiles (and links into the function) once per shape arity in a process.
-Both are made inline here, as c_view is: pointer arithmetic and a shape.
+few hundred lines of IR that LLVM optimises again in every function; ``np.empty`` is an
+overload Numba compiles (and links into the function) once per signature in a process; a
+slice assignment compiles the string code of its shape check's message; an element loop
+``for q in range(n)`` costs Numba's front end ~15 ms.  Here each is lowered in place, as
+c_view is: pointer arithmetic, a shape, one loop (docs/benchmarks.md, "Compile cost of native
+loop functions").
 """
 from numba import types
 from numba.core import cgutils
