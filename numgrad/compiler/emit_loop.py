@@ -324,15 +324,16 @@ def _grow_lines(i, size, dtype):
 
 def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_idx, body_idx,
                 n_caps, history, branches, inner):
-    """(source of the njit function `loop` (and, for a recording loop, `loop_into`:
+    """(source of the njit function `loop` (for a recording loop `loop_into` instead:
     _recording_source), its constant arguments in order).
 
     `cond_idx` / `body_idx`: for each capture feed of the cond / body plan, its index among
-    the While's captures (`n_caps` of them).  The function's arguments are maxit (int64),
-    cap (int64, the first history capacity), the loop vars, the captures, then the constants;
-    it returns the final loop vars, the history blocks of the loop vars `history` names (a
-    tuple of indices, or None for a loop that records nothing; 2-D: iterations x elements)
-    and the trip count.  `branches(node)`: the branch plans of an If step
+    the While's captures (`n_caps` of them).  ``loop``'s arguments are maxit (int64), cap
+    (int64, unused by a loop that records nothing), the loop vars, the captures, then
+    the constants; it returns the final loop vars and the trip count.  A recording loop
+    records the loop vars `history` names (a tuple of indices, or None for a loop that records
+    nothing) into history buffers (2-D: iterations x elements) that ``loop_into`` takes
+    after maxit and returns after the loop vars.  `branches(node)`: the branch plans of an If step
     (if_lines); `inner(node)`: the native function of a While step (while_lines)."""
     var_vals = body_plan._feed_values[:n_vars]
     xs = [f"x{i}" for i in range(n_vars)]
