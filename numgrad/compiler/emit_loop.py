@@ -329,12 +329,12 @@ def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_i
 
     `cond_idx` / `body_idx`: for each capture feed of the cond / body plan, its index among
     the While's captures (`n_caps` of them).  ``loop``'s arguments are maxit (int64), cap
-    (int64, unused by a loop that records nothing), the loop vars, the captures, then
-    the constants; it returns the final loop vars and the trip count.  A recording loop
-    records the loop vars `history` names (a tuple of indices, or None for a loop that records
-    nothing) into history buffers (2-D: iterations x elements) that ``loop_into`` takes
-    after maxit and returns after the loop vars.  `branches(node)`: the branch plans of an If step
-    (if_lines); `inner(node)`: the native function of a While step (while_lines)."""
+    (int64, unused), the loop vars, the captures, then the constants; it returns the final
+    loop vars and the trip count.  A recording loop records the loop vars `history` names (a
+    tuple of indices, or None for a loop that records nothing) into history buffers (2-D:
+    iterations x elements) that ``loop_into`` takes after maxit and returns after the loop
+    vars.  `branches(node)`: the branch plans of an If step (if_lines); `inner(node)`: the
+    native function of a While step (while_lines)."""
     var_vals = body_plan._feed_values[:n_vars]
     xs = [f"x{i}" for i in range(n_vars)]
     caps = [f"p{j}" for j in range(n_caps)]
