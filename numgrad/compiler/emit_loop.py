@@ -43,9 +43,10 @@ copy loops.  No slice assignments (Numba compiles the string code of their shape
 message into the function), slices or ``np.empty`` (docs/benchmarks.md, "Compile cost of
 native loop functions"); separate njit functions for cond and body, called from a small loop,
 compiled slower and ran slower, and so did a njit wrapper around ``loop_into`` (every njit
-function optimises and compiles again everything it calls, linked into it).  Kernel sizes are baked into
-the source; only a captured array read solely by one-row gathers (a gradient loop's recorded
-history) may change its length between calls (control/native_loop.py keys on that).
+function optimises and compiles again everything it calls, linked into it).  Kernel sizes
+are baked into the source; only a captured array read solely by one-row gathers (a gradient
+loop's recorded history) may change its length between calls (control/native_loop.py keys
+on that).
 """
 import numpy as np
 
