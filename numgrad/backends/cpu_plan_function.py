@@ -116,10 +116,10 @@ def emit_plan_function(plan, runners, loops=None):
             given[vid] = len(out_allocs)
             out_allocs.append((shape, dtype))
             return f"o{given[vid]}"
-        return f"np.empty({shape!r}, np.{dtype.name})"
+        return f"c_empty({shape!r}, np.{dtype.name})"
     def special(em, node):          # a While step: a call of its native loop
         loop = loops[node.id]
-        return loop_call_lines(em, node, loop.fn.py_func.__module__, loop.consts, loop.box,
+        return loop_call_lines(em, node, loop.module, loop.consts, loop.box,
                                loop.history)
     body = em.steps(plan.steps, runners, alloc, special=special if loops else None)
     params, const_args, imports, fresh = em.params, em.const_args, em.imports, em.fresh
@@ -163,7 +163,8 @@ def emit_plan_function(plan, runners, loops=None):
     source = ("import numpy as np\nfrom numba import njit, types as nt\n"
               "from numba.np.numpy_support import from_dtype\n"
               "from numgrad.errors import FeedSignatureMiss\n"
-              "from numgrad.kernels.cpu.views import c_view\n" + "\n".join(imports) + "\n\n\n"
+              "from numgrad.kernels.cpu.views import c_view, c_part, c_empty, c_copy, c_zero\n"
+              + "\n".join(imports) + "\n\n\n"
               f"@njit(({', '.join(sig)}{',' if len(sig) == 1 else ''}), {jit_options()})\n"
               f"def plan({', '.join(params)}):\n" + guard + "\n".join(body) +
               f"\n    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})\n")

@@ -3,23 +3,23 @@ into a native ``while``, so an iteration costs no Python and no dispatch.
 
     def loop(maxit, cap, a0, .., p0, .., <cond constants>, <body constants>):
         x0 = a0.copy(); ..                   # the loop vars (mutable, C-contiguous)
-        bt7 = np.empty(..); ..               # arrays of values dead at the iteration's end
-        h0 = np.empty((cap, size0), dtype)   # history: every iteration's recorded vars
+        bt7 = c_empty(..); ..                # arrays of values dead at the iteration's end
         t = 0
         while t < maxit:
             <cond plan>                      # values named cv<id>
             if not <cond result>: break
-            h0[t] = x0 (the buffer doubled when full)
             <body plan>                      # values named bv<id>
             x0, x1 = <body results>          # a result that is not a new array is copied
                                              # (results: two arrays, by the parity of t)
             t += 1
-        return x0, .., h0[:t], .., t
+        return x0, .., t
 
-(A recording loop's body is the function ``loop_into(maxit, hb0, .., a0, ..)``, which takes
-its history buffers and returns them whole, grown where they filled up; ``loop`` calls it on
-new buffers of `cap` rows.  A native loop holding a loop's gradient calls ``loop_into`` with
-buffers it keeps across its iterations: recorded_call_lines.)
+A recording loop (the copy a gradient runs) is the function ``loop_into(maxit, hb0, .., a0,
+..)`` instead: before its body, iteration t writes the recorded loop vars into row t of
+history buffers hb (rows x elements, doubled when full); it returns the loop vars, the
+buffers (grown) and t.  Its callers allocate the buffers and take their first t rows
+(control/native_loop.py; a plan function's compiler/emit_plan.py loop_call_lines; a native
+loop holding a loop's gradient keeps them across its iterations: recorded_call_lines).
 
 Both plans are cpu CompiledPlans built with fuse_at_once whose every step a plan function can
 hold (compiler/emit_plan.py emittable): serial fused kernels (re-emitted hot), views, and the
@@ -37,12 +37,16 @@ inside is a native if/else of its branch plans (if_lines), a loop inside a call 
 native function (while_lines), a recording loop inside (the backward loop of a nested loop)
 a call writing into history buffers allocated before the loop (recorded_call_lines).
 
-Compile time is most of a cold first call, and Numba's front end dominates it: the body is
-kept to kernel calls, reshapes and simple copy loops (a slice assignment per roll made the
-W7 backward loop ~2x slower to compile; separate njit functions for cond and body, called
-from a small loop, compiled slower still and ran slower).  Kernel sizes are baked into
-the source; only a captured array read solely by one-row gathers (a gradient loop's recorded
-history) may change its length between calls (control/native_loop.py keys on that).
+Compile time is most of a cold first call: the body is kept to kernel calls, views made
+inline (kernels/cpu/views.py: c_view, c_part for rows, c_empty for allocations) and simple
+copy loops.  No slice assignments (Numba compiles the string code of their shape check's
+message into the function), slices or ``np.empty`` (docs/benchmarks.md, "Compile cost of
+native loop functions"); separate njit functions for cond and body, called from a small loop,
+compiled slower and ran slower, and so did a njit wrapper around ``loop_into`` (every njit
+function optimises and compiles again everything it calls, linked into it).  Kernel sizes
+are baked into the source; only a captured array read solely by one-row gathers (a gradient
+loop's recorded history) may change its length between calls (control/native_loop.py keys
+on that).
 """
 import numpy as np
 
@@ -72,7 +76,7 @@ def if_lines(em, node, branches, inner=None, temps=None):
             sub.bind(v, em.arg(node.inputs[1 + j]))
         fed = {v.id for v in plan._feed_values}
         lines += sub.steps(plan.steps, runners,
-                           lambda vid, shape, dtype: f"np.empty({shape!r}, np.{dtype.name})",
+                           lambda vid, shape, dtype: f"c_empty({shape!r}, np.{dtype.name})",
                            indent="    ", special=_special(branches, inner, temps))
         for out, v in zip(node.outputs, plan._fetch_values):
             own = v.id in sub.fresh and v.id not in fed
@@ -142,7 +146,7 @@ def recorded_call_lines(em, node, module, fn, maxit, args, temps):
         em.fresh.add(out.id)
     for b, out in zip(bufs, hist):
         shape = ", ".join([f"{fn}t"] + [str(d) for d in out.shape[1:]])
-        lines.append(f"    {em.prefix}v{out.id} = c_view({b}[:{fn}t], ({shape},))")
+        lines.append(f"    {em.prefix}v{out.id} = c_part({b}, 0, ({shape},))")
         em.bind(out, f"{em.prefix}v{out.id}")
     trips = node.outputs[-1]
     lines += [f"    {fn}tc[0] = {fn}t", f"    {em.prefix}v{trips.id} = c_view({fn}tc, ())"]
@@ -301,35 +305,37 @@ def _moved(plan, n_vars):
     return {i for i, chain in enumerate(_roots(plan)) if feeds.get(chain[-1], i) != i}
 
 
-def _record_lines(h, x, shape):
-    """Lines copying loop var `x` (of `shape`) into row t of history buffer `h`, element by
-    element: a slice assignment of its flat view (``h[t] = x.reshape(..)``) made W7's
-    forward loop ~8% slower (0.307 -> 0.283 ms a call, its 1000 iterations)."""
-    if not shape:
-        return [f"        {h}[t, 0] = {x}[()]"]
-    qs = [f"q{k}" for k in range(len(shape))]
-    flat = qs[0]
-    for q, d in zip(qs[1:], shape[1:]):
-        flat = f"({flat}) * {d} + {q}"
-    lines = []
-    for k, (q, d) in enumerate(zip(qs, shape)):
-        lines.append(f"        {'    ' * k}for {q} in range({d}):")
-    lines.append(f"        {'    ' * len(shape)}{h}[t, {flat}] = {x}[{', '.join(qs)}]")
-    return lines
+def _record_lines(h, x, size):
+    """Lines copying loop var `x` (`size` elements) into row t of history buffer `h` (c_copy:
+    a slice assignment of its flat view, ``h[t] = x.reshape(..)``, made W7's forward loop
+    ~8% slower, 0.307 -> 0.283 ms a call, and compiled Numba's string code into it)."""
+    return [f"        c_copy({h}, t * {size}, {x}, 0, {size})"]
+
+
+def _grow_lines(i, size, dtype):
+    """Lines doubling history buffer h<i> (rows of `size` elements) when row t is past its
+    end: a new buffer, the t rows written so far copied (c_copy: a slice assignment
+    ``g[:t] = h`` compiled Numba's shape check and the string code of its message into
+    every recording loop)."""
+    return [f"        if t == h{i}.shape[0]:",
+            f"            g{i} = c_empty((max(2 * t, 4), {size}), np.{dtype.name})",
+            f"            c_copy(g{i}, 0, h{i}, 0, t * {size})",
+            f"            h{i} = g{i}"]
 
 
 def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_idx, body_idx,
                 n_caps, history, branches, inner):
-    """(source of the njit function `loop` (and, for a recording loop, `loop_into`:
+    """(source of the njit function `loop` (for a recording loop `loop_into` instead:
     _recording_source), its constant arguments in order).
 
     `cond_idx` / `body_idx`: for each capture feed of the cond / body plan, its index among
-    the While's captures (`n_caps` of them).  The function's arguments are maxit (int64),
-    cap (int64, the first history capacity), the loop vars, the captures, then the constants;
-    it returns the final loop vars, the history blocks of the loop vars `history` names (a
-    tuple of indices, or None for a loop that records nothing; 2-D: iterations x elements)
-    and the trip count.  `branches(node)`: the branch plans of an If step
-    (if_lines); `inner(node)`: the native function of a While step (while_lines)."""
+    the While's captures (`n_caps` of them).  ``loop``'s arguments are maxit (int64), cap
+    (int64, unused), the loop vars, the captures, then the constants; it returns the final
+    loop vars and the trip count.  A recording loop records the loop vars `history` names (a
+    tuple of indices, or None for a loop that records nothing) into history buffers (2-D:
+    iterations x elements) that ``loop_into`` takes after maxit and returns after the loop
+    vars.  `branches(node)`: the branch plans of an If step (if_lines); `inner(node)`: the
+    native function of a While step (while_lines)."""
     var_vals = body_plan._feed_values[:n_vars]
     xs = [f"x{i}" for i in range(n_vars)]
     caps = [f"p{j}" for j in range(n_caps)]
@@ -345,7 +351,7 @@ def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_i
     (c_name, _), = cond_outs
     c_flat = cem.reshaped(c_name, (1,))
     lines = [f"    x{i} = a{i}.copy()" for i in range(n_vars)]
-    lines += [f"    {name} = np.empty({shape!r}, np.{dtype.name})" for name, shape, dtype in temps]
+    lines += [f"    {name} = c_empty({shape!r}, np.{dtype.name})" for name, shape, dtype in temps]
     lines += [f"    {name} = {expr}" for expr, name in hoist.items()]
     recorded = () if history is None else history
     lines += [f"    h{i} = hb{i}" for i in recorded]
@@ -355,11 +361,8 @@ def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_i
     for i in recorded:
         v = var_vals[i]
         size = int(np.prod(v.shape, dtype=np.int64))
-        lines += [f"        if t == h{i}.shape[0]:",
-                  f"            g{i} = np.empty((max(2 * t, 4), {size}), np.{v.dtype.name})",
-                  f"            g{i}[:t] = h{i}",
-                  f"            h{i} = g{i}"]
-        lines += _record_lines(f"h{i}", f"x{i}", v.shape)
+        lines += _grow_lines(i, size, v.dtype)
+        lines += _record_lines(f"h{i}", f"x{i}", size)
     lines += body_lines
     moved = _moved(body_plan, n_vars)
     results = [name if new and i not in moved else f"{name}.copy()"
@@ -382,37 +385,28 @@ def loop_source(cond_plan, cond_runners, body_plan, body_runners, n_vars, cond_i
     sig += [_array_type(a.dtype, a.ndim) for _, a in const_args]
     head = ("import numpy as np\nfrom numba import njit, types as nt\n"
             "from numba.np.numpy_support import from_dtype\n"
-            "from numgrad.kernels.cpu.views import c_view\n"
+            "from numgrad.kernels.cpu.views import c_view, c_part, c_empty, c_copy, c_zero\n"
             + "\n".join(cem.imports + bem.imports) + "\n\n\n")
     if history is None:
         source = (head + f"@njit((nt.int64, nt.int64, {', '.join(sig)},), {jit_options()})\n"
                   f"def loop(maxit, cap, {', '.join(params)}):\n"
                   + "\n".join(lines) + "\n")
     else:
-        source = head + _recording_source(recorded, [var_vals[i] for i in recorded], n_vars,
+        source = head + _recording_source(recorded, [var_vals[i] for i in recorded],
                                           lines, params, sig)
     return source, [a for _, a in const_args]
 
 
-def _recording_source(recorded, rec_vals, n_vars, lines, params, sig):
-    """The functions of a recording loop: ``loop_into(maxit, hb.., <args>)`` runs it (its
+def _recording_source(recorded, rec_vals, lines, params, sig):
+    """The function of a recording loop: ``loop_into(maxit, hb.., <args>)`` runs it (its
     `lines`), writing the history into the buffers hb (one per recorded var, indices
     `recorded`, values `rec_vals`; 2-D: rows x elements) and returning them, grown where
-    they filled up, after the loop vars, then the trip count; ``loop(maxit, cap, <args>)``
-    (the signature of every loop function) calls it on new buffers of `cap` rows and
-    returns the blocks of the rows written.  A native loop holding the gradient of a loop
-    calls ``loop_into`` with buffers it keeps across its iterations (recorded_call_lines)."""
+    they filled up, after the loop vars, then the trip count.  Its callers allocate the
+    buffers and take the rows written (control/native_loop.py from Python, a plan function's
+    loop_call_lines, a native loop's recorded_call_lines).  (A njit ``loop`` wrapper that
+    allocated them cost a compile of its own, which Numba spends optimising and compiling
+    the whole of loop_into again, linked into it: ~0.3-0.8 CPU s a recording loop.)"""
     hbs = [f"hb{i}" for i in recorded]
     hsig = [f"nt.Array(from_dtype(np.dtype({v.dtype.str!r})), 2, 'C')" for v in rec_vals]
-    news = [f"np.empty((max(cap, 1), {int(np.prod(v.shape, dtype=np.int64))}), "
-            f"np.{v.dtype.name})" for v in rec_vals]
-    r = len(rec_vals)
-    rets = [f"r[{i}]" for i in range(n_vars)] + [f"r[{n_vars + k}][:t]" for k in range(r)]
-    # loop_into: called by `loop` and by native loops only (njit code)
-    return (f"@njit((nt.int64, {', '.join(hsig + sig)},), {jit_options(njit_only=True)})\n"
-            f"def loop_into(maxit, {', '.join(hbs + params)}):\n" + "\n".join(lines) + "\n\n\n"
-            f"@njit((nt.int64, nt.int64, {', '.join(sig)},), {jit_options()})\n"
-            f"def loop(maxit, cap, {', '.join(params)}):\n"
-            f"    r = loop_into(maxit, {', '.join(news + params)})\n"
-            f"    t = r[{n_vars + r}]\n"
-            f"    return ({', '.join(rets + ['t'])},)\n")
+    return (f"@njit((nt.int64, {', '.join(hsig + sig)},), {jit_options()})\n"
+            f"def loop_into(maxit, {', '.join(hbs + params)}):\n" + "\n".join(lines) + "\n")

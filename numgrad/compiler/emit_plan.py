@@ -54,24 +54,33 @@ def _scalar_literal(x):
 
 def loop_call_lines(em, node, module, consts, box, history):
     """Lines of a While step of a plan function: a call of the loop's native function
-    (compiler/emit_loop.py loop_source), imported as `loop` from `module`, with its constant
-    arguments `consts`.  `box` (an int64 array [trip count of the last call, or -1; calls])
-    becomes a mutable parameter: its trip count sizes the history buffers of the next call,
-    as the loop's call from Python does (control/native_loop.py), and the call is counted.
-    The loop's results are new arrays; a history block (iterations x elements) is reshaped
-    to the step's output (iterations, *shape); the trip count is an int32 0-d array.
-    `history`: the loop vars the function records (a tuple of indices; None: none), whose
-    blocks follow the loop vars in its results (a While without history may call its
-    gradient's recording copy, control/native_loop.py plan_call: it takes the loop vars)."""
+    (compiler/emit_loop.py loop_source) from `module`, with its constant arguments `consts`.
+    `box` (an int64 array [trip count of the last call, or -1; calls]) becomes a mutable
+    parameter: its trip count sizes the history buffers of the next call, as the loop's call
+    from Python does (control/native_loop.py), and the call is counted.  The loop's results
+    are new arrays; a history block (iterations x elements) is the first rows of its buffer,
+    viewed as the step's output (iterations, *shape); the trip count an int32 0-d array.
+    `history`: the loop vars the function records (a tuple of indices; None: none, and the
+    function is ``loop``), whose buffers ``loop_into`` takes before the loop vars and returns
+    after them (a While without history may call its gradient's recording copy,
+    control/native_loop.py plan_call: it takes the loop vars)."""
     attrs = node.attrs
     n, has_max = attrs["n_vars"], attrs["has_max"]
     fn = f"{em.prefix}w{node.outputs[0].id}_"
-    em.imports.append(f"from {module} import loop as {fn}")
+    em.imports.append(f"from {module} import {'loop' if history is None else 'loop_into'} "
+                      f"as {fn}")
     b = f"{fn}box"
     em.state_args.append((b, box))
     maxit = (f"np.int64(c_view({em.arg(node.inputs[n])}, (1,))[0])" if has_max
              else f"np.int64({1 << 62})")
-    args = [f"{fn}m", f"{fn}cap"] + [em.arg(v) for v in node.inputs[:n]]
+    args = [f"{fn}m"]
+    if history is None:
+        args.append(f"{fn}cap")
+    for i in history or ():
+        v = node.inputs[i]
+        size = int(np.prod(v.shape, dtype=np.int64))
+        args.append(f"c_empty(({fn}cap, {size}), np.{v.dtype.name})")
+    args += [em.arg(v) for v in node.inputs[:n]]
     args += [em.arg(v) for v in node.inputs[n + has_max:]]
     for j, a in enumerate(consts):
         em.const_args.append((f"{fn}c{j}", a))
@@ -91,9 +100,9 @@ def loop_call_lines(em, node, module, consts, box, history):
             lines.append(f"    {name} = {fn}r[{i}]")
         elif i < len(node.outputs) - 1:     # a history block
             shape = ", ".join([f"{fn}t"] + [str(d) for d in out.shape[1:]])
-            lines.append(f"    {name} = c_view({fn}r[{i}], ({shape},))")
+            lines.append(f"    {name} = c_part({fn}r[{i}], 0, ({shape},))")
         else:                   # the trip count
-            lines += [f"    {name}_ = np.empty((1,), np.int32)",
+            lines += [f"    {name}_ = c_empty((1,), np.int32)",
                       f"    {name}_[0] = {fn}t",
                       f"    {name} = c_view({name}_, ())"]
         em.bind(out, name)

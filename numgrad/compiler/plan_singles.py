@@ -16,8 +16,12 @@ its other inputs `others`; `idx` names an index scalar it may use.  What is regi
   own array (a native loop's TensorArray write whose buffer is dead after it,
   compiler/emit_loop.py in_place_writes).
 
-A form may view an array with another shape of its size as ``c_view(a, shape)``
-(numgrad/kernels/cpu/views.py), which the plan functions and native loops import.
+A form may view an array with another shape of its size as ``c_view(a, shape)``, a part of
+one as ``c_part(a, start, shape)`` and allocate one as ``c_empty(shape, dtype)``
+(numgrad/kernels/cpu/views.py), which the plan functions and native loops import.  Forms
+write no slice assignments, slices or ``np.empty`` / ``np.zeros``: those are slow to compile
+(element loops and the three above instead; docs/benchmarks.md, "Compile cost of native
+loop functions").
 
 This module imports nothing from numgrad, so any module may register a form.
 """
@@ -64,9 +68,13 @@ def find_plan_single(node):
 
 def row_read_lines(node, src, others, dst, idx, into=None):
     """The form of a one-row read (a gather of one row, a TensorArray's element): checked,
-    since Numba does not check indices."""
+    since Numba does not check indices; the row a view made inline (c_part: a slice
+    ``src[i:i + 1]`` is a few hundred lines of IR to compile)."""
     out = node.outputs[0]
+    k = 1
+    for d in out.shape:
+        k *= d
     return [f"    {idx} = c_view({others[0]}, (1,))[0]",
             f"    if {idx} < 0 or {idx} >= {src}.shape[0]:",
             "        raise IndexError('gather index out of range')",
-            f"    {dst} = c_view({src}[{idx}:{idx} + 1], {out.shape!r})"]
+            f"    {dst} = c_part({src}, {idx} * {k}, {out.shape!r})"]

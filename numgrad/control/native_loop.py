@@ -142,6 +142,9 @@ class _NativeLoop:
         if c.shape != ():
             raise _NotNative(f"its cond returns shape {c.shape}")
         self.history = recorded_vars(attrs)       # None, or the recorded vars
+        # (elements, dtype) of each recorded var: a row of its history buffer (_Recording)
+        self._recorded = [(int(np.prod(v.shape, dtype=np.int64)), v.dtype) for v in
+                          (body_plan._feed_values[i] for i in self.history or ())]
         runners = [_runners(cond_plan), _runners(body_plan)]
         source, self.consts = loop_source(
             cond_plan, runners[0], body_plan, runners[1], n,
@@ -154,7 +157,7 @@ class _NativeLoop:
             r._source for rs in runners for r in rs if hasattr(r, "_source")] + [source]
         self.job = _start_background(source, runners, body_plan, self.inner_loops)
         if self.job is None:
-            self.fn = cache.load(source, "loop")
+            self.fn = self._load()
         else:
             _hold([cond_plan, body_plan] + [v[0] for v in self._branch_plans.values()
                                             if isinstance(v, tuple)], self.job)
@@ -221,7 +224,7 @@ class _NativeLoop:
                 got.ready()
             self._branch_plans[key] = got
             self.inner_loops.append(got)
-        return got.fn.py_func.__module__, got.consts
+        return got.module, got.consts
 
     def _branches(self, node, what=None):
         """((plan, runners, capture index) of the then branch, ... of the else branch) of the
@@ -255,8 +258,21 @@ class _NativeLoop:
         if self.fn is None:
             if self.job.running():
                 return False
-            self.fn = cache.load(self.source, "loop")   # compiles here if the worker failed
+            self.fn = self._load()      # compiles here if the worker failed
         return True
+
+    @property
+    def module(self):
+        """The name of the module of the loop's function (loaded)."""
+        fn = self.fn.into if isinstance(self.fn, _Recording) else self.fn
+        return fn.py_func.__module__
+
+    def _load(self):
+        """The loop's function, loaded: ``fn(maxit, cap, *loop vars, *captures, *consts)`` ->
+        (loop vars, history blocks (the rows written; a recording loop's), trip count)."""
+        if self.history is None:
+            return cache.load(self.source, "loop")
+        return _Recording(cache.load(self.source, "loop_into"), self._recorded)
 
     def __call__(self, loop, caps, maxit):
         """(final loop vars, history blocks or None, trip count)."""
@@ -288,6 +304,23 @@ class _NativeLoop:
         if hist is not None:
             hist = [h.reshape((t,) + self.shapes[i]) for h, i in zip(hist, self.history)]
         return out, hist, t
+
+
+class _Recording:
+    """A recording loop's function ``loop_into`` (compiler/emit_loop.py) called as ``loop``
+    is: ``(maxit, cap, *args)`` -> (loop vars, the history blocks of the rows written, trip
+    count), on new history buffers of `cap` rows (at least one).  `feeds`: (elements, dtype)
+    of each recorded var."""
+
+    def __init__(self, into, feeds):
+        self.into, self.feeds = into, feeds
+
+    def __call__(self, maxit, cap, *args):
+        rows = max(cap, 1)
+        res = self.into(maxit, *[np.empty((rows, k), d) for k, d in self.feeds], *args)
+        t = res[-1]
+        n = len(res) - 1 - len(self.feeds)
+        return (*res[:n], *[h[:t] for h in res[n:-1]], t)
 
 
 def _start_background(source, runners, body_plan, inner_loops):

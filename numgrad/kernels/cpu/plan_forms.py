@@ -3,6 +3,8 @@
 (axis 0, a 0-d index), a segment sum of one row (one segment id: the dense gradient of such a
 gather), a TensorArray's one-element read or fixed-size write (map_fn, scan and TensorArray
 loops).  Each registers itself with ``plan_single``; importing this module fills the registry.
+The forms copy with c_copy, zero with c_zero and allocate with c_empty (kernels/cpu/views.py):
+quick to compile.
 """
 import numpy as np
 
@@ -19,20 +21,22 @@ def _roll_fits(node):
 
 @plan_single("Roll", _roll_fits, fresh=True, writes_into=True)
 def _roll_lines(node, src, others, dst, idx, into=None):
-    """out[i] = x[(i - shift) % n] along axis 0."""
+    """out[i] = x[(i - shift) % n] along axis 0: two copies of the flat elements (c_copy)
+    into `into`, or into a new array."""
     out = node.outputs[0]
     n = node.inputs[0].shape[0]
     cut = n - sum(node.attrs["shift"]) % n
-    if into is not None:            # two copy loops: quick to compile, and to run
-        k = int(np.prod(out.shape[1:], dtype=np.int64))
-        flat = (lambda a: a) if len(out.shape) == 1 else \
-            (lambda a: f"c_view({a}, ({n * k},))")
-        head, off = (n - cut) * k, cut * k
-        return [f"    {idx}s = {flat(src)}", f"    {idx}o = {flat(into)}",
-                f"    for q in range({head}):", f"        {idx}o[q] = {idx}s[q + {off}]",
-                f"    for q in range({off}):", f"        {idx}o[{head} + q] = {idx}s[q]",
-                f"    {dst} = {into}"]
-    return [f"    {dst} = np.concatenate(({src}[{cut}:], {src}[:{cut}]))"]
+    k = int(np.prod(out.shape[1:], dtype=np.int64))
+    head, off = (n - cut) * k, cut * k
+    lines = []
+    if into is None:
+        into = f"{idx}n"
+        lines.append(f"    {into} = c_empty({out.shape!r}, np.{out.dtype.name})")
+    if head:
+        lines.append(f"    c_copy({into}, 0, {src}, {off}, {head})")
+    if off:
+        lines.append(f"    c_copy({into}, {head}, {src}, 0, {off})")
+    return lines + [f"    {dst} = {into}"]
 
 
 def _gather_fits(node):
@@ -47,16 +51,17 @@ plan_single("TensorArrayRead", lambda node: node.inputs[1].shape == (),
 
 @plan_single("UnsortedSegmentSum", lambda node: node.inputs[1].shape in ((), (1,)), fresh=True)
 def _segment_sum_lines(node, src, others, dst, idx, into=None):
-    """Zeros but row `id`, which is the data."""
+    """Zeros but row `id`, which is the data (c_zero and c_copy: no np.zeros, no slice
+    assignment)."""
     out = node.outputs[0]
     k = int(np.prod(node.inputs[0].shape, dtype=np.int64))
     n = out.shape[0]
     return [f"    {idx} = c_view({others[0]}, (1,))[0]",
             f"    if {idx} < 0 or {idx} >= {n}:",
             "        raise IndexError('segment id out of range')",
-            f"    {dst} = np.zeros({out.shape!r}, np.{out.dtype.name})",
-            f"    c_view({dst}, ({n * k},))[{idx} * {k}:({idx} + 1) * {k}] = "
-            f"c_view({src}, ({k},))"]
+            f"    {dst} = c_empty({out.shape!r}, np.{out.dtype.name})",
+            f"    c_zero({dst})",
+            f"    c_copy({dst}, {idx} * {k}, {src}, 0, {k})"]
 
 
 @plan_single("TensorArrayWrite", lambda node: not node.attrs["dynamic_size"], fresh=True,
@@ -64,7 +69,9 @@ def _segment_sum_lines(node, src, others, dst, idx, into=None):
 def _tensor_array_write_lines(node, src, others, dst, idx, into=None):
     """A copy with element `index` replaced; with `into` (which is then `src`: a native loop's
     write whose buffer nothing reads afterwards, compiler/emit_loop.py in_place_writes) the
-    element is replaced in the buffer itself, which then is the output."""
+    element is replaced in the buffer itself, which then is the output.  The element is
+    copied by c_copy: a slice assignment compiles Numba's shape check, whose message
+    formats both shapes (its string code: ~0.3 CPU s a function, docs/benchmarks.md)."""
     n = node.inputs[0].shape[0]
     k = int(np.prod(node.inputs[2].shape, dtype=np.int64))
     if into is not None and into != src:
@@ -74,5 +81,4 @@ def _tensor_array_write_lines(node, src, others, dst, idx, into=None):
             f"    if {idx} < 0 or {idx} >= {n}:",
             "        raise IndexError('TensorArray index out of range')",
             f"    {dst} = {src}" + ("" if into is not None else ".copy()"),
-            f"    c_view({dst}, ({n * k},))[{idx} * {k}:({idx} + 1) * {k}] = "
-            f"c_view({others[1]}, ({k},))"]
+            f"    c_copy({dst}, {idx} * {k}, {others[1]}, 0, {k})"]
