@@ -36,7 +36,7 @@ import threading
 
 import numpy as np
 
-from . import numba_gc, numba_wrapper
+from . import numba_gc, numba_pipeline, numba_wrapper
 
 _started = False
 _lock = threading.Lock()
@@ -75,6 +75,7 @@ def start():
         _register_typeof_ndarray()
         numba_gc.install()          # numgrad's compiles without the cyclic collector
         numba_wrapper.install()     # numgrad's kernels' lean CPython wrappers
+        numba_pipeline.install()    # numgrad's compiles without passes that do nothing
         if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
             return
         try:
