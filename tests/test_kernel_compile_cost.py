@@ -1,8 +1,9 @@
 """What a generated kernel's compile runs: numgrad's functions compile through Numba's
-pipeline less the passes a scan shows would change nothing (numgrad/numba_pipeline.py).  The
-IR reaching typing and lowering, the optimised LLVM IR and the machine code are those of
-Numba's pipeline; a function with what a skipped pass acts on (a closure, a comprehension,
-array expressions, ``np.array`` of a list, a ``with`` block) still gets the pass."""
+pipeline less the passes a scan shows would change nothing (numgrad/numba_pipeline.py), with
+operators on plain numbers typed once a process (numgrad/numba_typing.py).  The typed IR, the
+optimised LLVM IR and the machine code are those of Numba's pipeline and typing; a function
+with what a skipped pass acts on (a closure, a comprehension, array expressions, ``np.array``
+of a list, a ``with`` block) still gets the pass."""
 import re
 
 import numpy as np
@@ -11,7 +12,7 @@ from numba import njit, objmode
 from numba.core import compiler
 
 import numgrad as ng
-from numgrad import numba_pipeline, numba_start
+from numgrad import numba_pipeline, numba_start, numba_typing
 from numgrad.backends import cpu
 from numgrad.backends.cpu_runners import GroupRunner
 
@@ -72,19 +73,27 @@ def _annotation(cres):
 
 def _code(text):
     """LLVM IR or assembly without what differs between two dispatchers of one function:
-    their numbers and addresses in mangled names, the hashes naming pickled constants."""
+    their numbers and addresses in mangled names (and the lengths of strings holding those
+    names), the hashes naming pickled constants."""
     text = re.sub(r"B\d+v\d+B", "BvB", text)
+    text = re.sub(r'(\.size\s+".*BvB.*", )\d+', r"\1N", text)
+    text = re.sub(r"(\[)\d+( x i8\] c\".*BvB)", r"\1N\2", text)
     text = re.sub(r"0x[0-9a-f]+", "0x", text)
     return re.sub(r"pickle(buf|data)\.[0-9a-f]+", r"pickle\1", text)
 
 
-def test_step_kernels_compile_to_the_same_ir_and_machine_code(switches, rng):
-    """Each step kernel through numgrad's pipeline and through Numba's: the guarded passes
-    were skipped, and the typed IR, the optimised LLVM IR and the assembly are the same."""
+def test_step_kernels_compile_to_the_same_ir_and_machine_code(switches, rng, monkeypatch):
+    """Each step kernel through numgrad's pipeline and typing table (compiled twice: the
+    second types its operators from the table) and through Numba's pipeline and typing: the
+    guarded passes were skipped, and the typed IR, the optimised LLVM IR and the assembly
+    are the same."""
     lean = _lean()
     for py_func, sig in _step_kernels(switches, rng):
+        _compiled(py_func, sig, lean)
         fn_l, ours = _compiled(py_func, sig, lean)
-        fn_n, numbas = _compiled(py_func, sig, Numbas)
+        with monkeypatch.context() as m:
+            m.setattr(numba_typing, "_active", lambda: False)
+            fn_n, numbas = _compiled(py_func, sig, Numbas)
         assert set(GUARDED) <= _passes(fn_l, sig) and not set(NUMBAS) & _passes(fn_l, sig)
         assert set(NUMBAS) <= _passes(fn_n, sig)
         assert _annotation(ours) == _annotation(numbas)
@@ -176,3 +185,38 @@ def test_numgrads_functions_get_the_pipeline_users_do_not():
     assert set(NUMBAS) <= _passes(u, u.signatures[0])
     e = njit(cache=False, pipeline_class=Numbas)(ns["f"])
     assert e(2.0) == 5.0 and set(NUMBAS) <= _passes(e, e.signatures[0])
+
+
+def test_operators_typed_once_for_numgrads_functions_only():
+    """Operators on plain numbers in a numgrad function are typed through the table (the
+    same signatures as Numba's), a user's function's are not, and literals, booleans and
+    arrays never are."""
+    import operator
+
+    from numba import types
+    from numba.core.registry import cpu_target
+    _lean()
+    ctx = cpu_target.typing_context
+    src = ("def f(a, b, c, x):\n"
+           "    return a % b, (a * c) < c, c - 1.5, (a > b) == (b > a), x + x\n")
+    ns, user = {"__name__": "numgrad_k_typing_test"}, {"__name__": "someones_module"}
+    exec(src, ns)
+    exec(src, user)
+    args = (np.int16(7), np.int16(3), np.float32(2.5), np.arange(3.0))
+    fn_mod = ctx.resolve_value_type(operator.mod)
+    key_mod = (fn_mod, (types.int16, types.int16))
+    numba_typing._table.pop(key_mod, None)
+    before = set(numba_typing._table)
+    u = njit(cache=False)(user["f"])
+    got_u = u(*args)
+    assert set(numba_typing._table) == before       # a user's function: Numba's typing
+    k = njit(cache=False)(ns["f"])
+    got_k = k(*args)
+    assert got_k[:4] == got_u[:4] == user["f"](*args)[:4]
+    np.testing.assert_array_equal(got_k[4], got_u[4])
+    added = set(numba_typing._table) - before
+    assert key_mod in added
+    for key in added:           # Numba's own answer; only plain numbers, no literal or array
+        assert all(type(t) in (types.Integer, types.Float) for t in key[1])
+        assert numba_typing._table[key] == ctx.resolve_function_type(key[0], key[1], {})
+    assert any(key[0] == ctx.resolve_value_type(operator.lt) for key in added)
