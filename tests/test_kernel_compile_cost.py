@@ -219,4 +219,5 @@ def test_operators_typed_once_for_numgrads_functions_only():
     for key in added:           # Numba's own answer; only plain numbers, no literal or array
         assert all(type(t) in (types.Integer, types.Float) for t in key[1])
         assert numba_typing._table[key] == ctx.resolve_function_type(key[0], key[1], {})
-    assert any(key[0] == ctx.resolve_value_type(operator.lt) for key in added)
+    lt = ctx.resolve_value_type(operator.lt)
+    assert any(key[0] == lt for key in numba_typing._table)      # comparisons too
