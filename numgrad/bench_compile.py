@@ -21,6 +21,11 @@ the repeats.
 a loaded machine the wall time of a cold compile swings by 2x, its CPU time much less (the
 "first" column's compile workers are other processes: their CPU is not in it).
 
+``--kernels`` measures the step kernels alone: a fresh process runs W1-W5 cold (not timed),
+then compiles each distinct step kernel they made once more (its source with a comment added:
+a new module, the vecmath wrappers and Numba's start already paid) and prints the sum of
+those compiles' process CPU seconds and the count; checkouts alternate per repeat.
+
 ``--warm`` measures only the two warm columns, many times cheaper: each checkout fills its
 own cache once per workload (a cold call, not reported), then the repeats alternate between
 checkouts, and each cell gives the call's wall seconds and its process CPU seconds (which a
@@ -60,6 +65,58 @@ BUILD = {
 }
 TIMED = ("\nimport time\nt0, c0 = time.perf_counter(), time.process_time()\ncall()\n"
          "print(time.perf_counter() - t0, time.process_time() - c0)\n")
+
+
+# --kernels: W1-W5 run cold (not timed), then each distinct step kernel compiled again
+KERNELS = """
+import sys, time
+import numgrad.bench as b
+from numgrad import cache
+for w in ("W1 f64 1e6", "W1 f32 1e6", "W2", "W3", "W4", "W5"):
+    fn, d = b.numgrad_call(w)
+    fn(*d)
+kernels = []
+for name in sorted(sys.modules):
+    mod = sys.modules[name]
+    k = getattr(mod, "kernel", None) if name.startswith("numgrad_k_") else None
+    if k is not None and getattr(k, "signatures", None):
+        with open(mod.__file__) as f:
+            kernels.append((f.read(), k.signatures[0]))
+seconds = []
+for source, sig in kernels:
+    c0 = time.process_time()
+    cache.load(source + "\\n# compiled again\\n", "kernel").compile(sig)
+    seconds.append(time.process_time() - c0)
+print(sum(seconds), len(seconds))
+"""
+
+
+def kernels_cpu(root):
+    """(CPU seconds, count) of compiling W1-W5's distinct step kernels again in a fresh
+    process with numgrad from `root` (the KERNELS script; an empty cache)."""
+    with tempfile.TemporaryDirectory() as d:
+        env = dict(os.environ, NUMGRAD_CACHE_DIR=d, PYTHONPATH=root, NUMGRAD_BACKEND="cpu",
+                   NUMGRAD_INTERPRET_CALLS="0")
+        env.pop("NUMGRAD_BACKGROUND_COMPILE", None)
+        out = subprocess.run([sys.executable, "-c", KERNELS], capture_output=True, text=True,
+                             env=env, cwd=tempfile.gettempdir())
+    if out.returncode:
+        raise RuntimeError(f"kernels ({root}): {out.stderr}")
+    seconds, count = out.stdout.strip().splitlines()[-1].split()
+    return float(seconds), int(count)
+
+
+def run_kernels(repeats=3, roots=(HERE,), out=print):
+    """{root: [(CPU seconds, count) per repeat]}, checkouts alternating."""
+    results = {}
+    for _ in range(repeats):
+        for root in roots:
+            results.setdefault(root, []).append(kernels_cpu(root))
+    for root in roots:
+        xs = [s for s, _ in results[root]]
+        out(f"{os.path.basename(root.rstrip('/')):>14s} | {results[root][0][1]:3d} kernels | "
+            f"{min(xs):6.3f} {statistics.median(xs):6.3f} CPU s")
+    return results
 
 
 def first_call(name, root, cache_dir, compile_at_once, cpu=False):
@@ -173,6 +230,8 @@ def main(argv=None):
     ap.add_argument("--compare", help="another numgrad checkout, measured alternately")
     ap.add_argument("--warm", action="store_true",
                     help="only the warm columns, wall and CPU seconds (see the docstring)")
+    ap.add_argument("--kernels", action="store_true",
+                    help="only W1-W5's step kernels compiled again (see the docstring)")
     ap.add_argument("--cpu", action="store_true",
                     help="the five columns in CPU seconds of the calling process")
     args = ap.parse_args(argv)
@@ -181,6 +240,13 @@ def main(argv=None):
         wanted = [w.strip() for w in args.only.split(",")]
         names = [n for n in names if any(n.startswith(w) for w in wanted)]
     roots = (args.compare, HERE) if args.compare else (HERE,)
+    if args.kernels:
+        print("CPU s of compiling W1-W5's distinct step kernels again in a fresh process, "
+              f"min and median of {args.repeats}")
+        print("load average: %.2f %.2f %.2f" % os.getloadavg())
+        run_kernels(args.repeats, roots)
+        print("load average: %.2f %.2f %.2f" % os.getloadavg())
+        return
     if args.warm:
         print("seconds of the first call in a fresh process, min and median of "
               f"{args.repeats}: warm wall | warm CPU | warm defaults wall | warm defaults CPU")

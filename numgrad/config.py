@@ -188,6 +188,13 @@ SWITCHES = {s.name: s for s in [
            "numba_wrapper.py); off: Numba's own. Kernels already in the on-disk cache keep "
            "the wrapper they were compiled with.",
            timing="import", mirror=("numgrad.numba_wrapper", "ENABLED")),
+    Switch("NUMGRAD_LEAN_PIPELINE", "bool", True,
+           "numgrad's functions compile through Numba's pipeline less the passes a scan of "
+           "the function shows would change nothing (closure inlining, with-lifting, the "
+           "after-typing rewrites: numgrad/numba_pipeline.py), and their operators on plain "
+           "numbers are typed once a process (numgrad/numba_typing.py); off: Numba's own "
+           "pipeline and typing. The typed IR and the machine code are the same either way.",
+           timing="import", mirror=("numgrad.numba_pipeline", "ENABLED")),
     Switch("NUMGRAD_NATIVE_BLAS", "bool", True,
            "Native code calls the BLAS library NumPy bundles (an OpenBLAS with 64-bit "
            "integers, looked up once): plans with matmuls may then run whole in Numba "

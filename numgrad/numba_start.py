@@ -26,8 +26,9 @@ NumPy imports `numpy.ma` lazily, on that first question: 10-30 ms of a warm firs
 question until then and is Numba's own function afterwards (:func:`typeof_ndarray`).
 
 :func:`start` also has numgrad's compiles run without Python's cyclic garbage collector
-(numba_gc.py) and its generated kernels compiled with a lean CPython wrapper
-(numba_wrapper.py).
+(numba_gc.py), through Numba's pipeline less the passes that would do nothing
+(numba_pipeline.py), with operators on numbers typed once a process (numba_typing.py), and its
+generated kernels compiled with a lean CPython wrapper (numba_wrapper.py).
 """
 import importlib.util
 import os
@@ -36,7 +37,7 @@ import threading
 
 import numpy as np
 
-from . import numba_gc, numba_wrapper
+from . import numba_gc, numba_pipeline, numba_typing, numba_wrapper
 
 _started = False
 _lock = threading.Lock()
@@ -75,6 +76,8 @@ def start():
         _register_typeof_ndarray()
         numba_gc.install()          # numgrad's compiles without the cyclic collector
         numba_wrapper.install()     # numgrad's kernels' lean CPython wrappers
+        numba_pipeline.install()    # numgrad's compiles without passes that do nothing
+        numba_typing.install()      # operators on numbers typed once a process
         if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
             return
         try:
