@@ -4,7 +4,7 @@ Numba compiles two wrappers around every function besides its native code: a C-A
 wrapper (for calls through a C function pointer) and a CPython wrapper (unboxing each
 argument from a Python object, boxing the result).  numgrad never calls a function through
 its C pointer, so every generated function leaves the cfunc wrapper out; a function that
-only njit code calls (a plan function's kernels, a recording loop's body) leaves the CPython
+only njit code calls (a plan function's kernels) leaves the CPython
 wrapper out too.  Compile seconds of the generated kernels of W1-W5 (the same process, each
 compiled 3 times, alternating, loaded development VM, sum over 12 kernels of 8-22
 arguments, min / median): both wrappers 2.54 / 3.01, no cfunc wrapper 2.28 / 2.37, neither
