@@ -51,6 +51,22 @@ def decay_inputs():
             ng.placeholder(ng.int32, [], name="n"))
 
 
+def decay_graph(second_order=True):
+    """The decay loop's graph, n fed: (graph, (x0, a, n), fetches).  The fetches are the loss
+    and its gradients w.r.t. x0 and a; with `second_order` also x first and, last, d/da of the
+    sum of the x0-gradient."""
+    g = ng.Graph()
+    with g.as_default():
+        x0, a, n = decay_inputs()
+        x = decay(x0, a, n)
+        loss = ng.reduce_sum(x * x)
+        gx, ga = ng.gradients(loss, [x0, a])
+        if not second_order:
+            return g, (x0, a, n), [loss, gx, ga]
+        gga, = ng.gradients(ng.reduce_sum(gx), [a])
+    return g, (x0, a, n), [x, loss, gx, ga, gga]
+
+
 def tanh_rnn(x, w, steps=4):
     """h_t = tanh(w h_{t-1} + x_t) over the rows of x, every h_t written to a TensorArray;
     the stacked h (steps, 3)."""

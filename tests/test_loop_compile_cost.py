@@ -11,7 +11,7 @@ import re
 
 import numpy as np
 import pytest
-from loop_cases import decay, decay_inputs, gather_sum, run_three, tanh_rnn
+from loop_cases import decay_graph, gather_sum, run_three, tanh_rnn
 from numba import njit
 
 import numgrad as ng
@@ -142,14 +142,7 @@ def test_tensor_array_reads_and_writes_compile_without_slow_constructs(rng):
 
 
 def test_a_recorded_history_and_a_second_order_gradient():
-    g = ng.Graph()
-    with g.as_default():
-        x0, a, n = decay_inputs()
-        x = decay(x0, a, n)
-        loss = ng.reduce_sum(x * x)
-        gx, ga = ng.gradients(loss, [x0, a])
-        gga, = ng.gradients(ng.reduce_sum(gx), [a])
-    fetches = [x, loss, gx, ga, gga]
+    g, (x0, a, n), fetches = decay_graph()
     # 40 steps: the history buffers (16 rows at first) grow twice
     _close(run_three(g, fetches, {x0: np.array([0.3, -1.2, 2.0]), a: 0.9, n: 40}))
     text = _check_sources(g, ["def loop_into(", "c_copy(h"])

@@ -10,7 +10,7 @@ Shapes are test_native_loops.py's.
 """
 import numpy as np
 import pytest
-from loop_cases import decay, decay_inputs, gather_sum, matmul_loop
+from loop_cases import decay_graph, gather_sum, matmul_loop
 from plan_checks import compiled_plans
 
 import numgrad as ng
@@ -26,17 +26,6 @@ X0 = np.array([0.3, -1.2, 2.0])
 # go native on their first iteration; nothing compiles in a worker
 AT_ONCE = dict(NUMGRAD_INTERPRET_CALLS=0, NUMGRAD_FUSED_CALL_AFTER=0,
                NUMGRAD_FUNCTION_COMPILE_AFTER=0, NUMGRAD_BACKGROUND_COMPILE=False)
-
-
-def _decay():
-    """x <- x * a + 0.1 sin(x), n times (n fed), from x0: the loss and its gradients."""
-    g = ng.Graph()
-    with g.as_default():
-        x0, a, n = decay_inputs()
-        x = decay(x0, a, n)
-        loss = ng.reduce_sum(x * x)
-        gx, ga = ng.gradients(loss, [x0, a])
-    return g, (x0, a, n), [loss, gx, ga]
 
 
 def _main_plan(sess):
@@ -72,7 +61,7 @@ def _run(graph, fetches, feed, calls, **switches):
 
 @pytest.mark.parametrize("trips", [0, 1, 7])
 def test_a_loop_gradient_plan_becomes_one_plan_function(trips):
-    g, (x0, a, n), fetches = _decay()
+    g, (x0, a, n), fetches = decay_graph(second_order=False)
     feed = {x0: X0, a: 0.9, n: trips}
     # call 1: the loops are not native yet, the steps run (the While ops go native);
     # calls 2 and 3: one plan function calling both native loops
@@ -102,7 +91,7 @@ def test_a_loop_gradient_plan_becomes_one_plan_function(trips):
 
 
 def test_the_history_buffers_follow_the_trip_count_inside_the_plan_function():
-    g, (x0, a, n), fetches = _decay()
+    g, (x0, a, n), fetches = decay_graph(second_order=False)
     with config.override(**AT_ONCE), ng.Session(graph=g, backend="cpu") as s:
         fn = s.make_callable(fetches, [x0, a, n])
         for trips in (7, 7, 7, 40, 3, 0, 7):     # the buffer sized by the last call, doubled
@@ -140,7 +129,7 @@ def test_first_calls_interpret_then_the_loop_goes_native_then_the_plan_function(
     """The defaults' order, scaled down: the plan interprets its first call, the loop body
     its first 10 iterations (the loop switches to native mid-call), then the plan function
     takes the loops in."""
-    g, (x0, a, n), fetches = _decay()
+    g, (x0, a, n), fetches = decay_graph(second_order=False)
     feed = {x0: X0, a: 0.9, n: 7}
     with ng.Session(graph=g, backend="numpy") as ref:
         want = ref.run(fetches, feed)
@@ -186,7 +175,7 @@ def test_an_index_out_of_range_in_a_loop_of_the_plan_function_raises_tf_error():
 
 
 def test_switch_off_calls_the_loops_from_python():
-    g, (x0, a, n), fetches = _decay()
+    g, (x0, a, n), fetches = decay_graph(second_order=False)
     feed = {x0: X0, a: 0.9, n: 7}
     _, cp = _run(g, fetches, feed, 3, NUMGRAD_LOOPS_IN_PLAN=False)
     assert cp.fused_call is False

@@ -13,8 +13,7 @@ import numgrad as ng
 from numgrad import config
 from numgrad.control.native_loop import loop_report, loop_status
 from numgrad.errors import InvalidArgumentError
-from loop_cases import (decay, decay_inputs, gather_sum, matmul_loop, run_three as _run_three,
-                        tanh_rnn)
+from loop_cases import decay_graph, gather_sum, matmul_loop, run_three as _run_three, tanh_rnn
 
 pytestmark = pytest.mark.backend_independent
 
@@ -36,22 +35,9 @@ def _native(op):
     return [facts for kind, facts in loop_status(op) if kind == "native"]
 
 
-def _decay_graph():
-    """x <- x * a + 0.1 sin(x) for n steps (n fed: a data-dependent trip count); the loss,
-    its gradients w.r.t. x0 and a, and d/da of the sum of the x0-gradient (second order)."""
-    g = ng.Graph()
-    with g.as_default():
-        x0, a, n = decay_inputs()
-        x = decay(x0, a, n)
-        loss = ng.reduce_sum(x * x)
-        gx, ga = ng.gradients(loss, [x0, a])
-        gga, = ng.gradients(ng.reduce_sum(gx), [a])
-    return g, (x0, a, n), [x, loss, gx, ga, gga]
-
-
 @pytest.mark.parametrize("trips", [0, 1, 7])
 def test_values_and_gradients_match_python_loop_and_numpy(trips):
-    g, (x0, a, n), fetches = _decay_graph()
+    g, (x0, a, n), fetches = decay_graph()
     feed = {x0: np.array([0.3, -1.2, 2.0]), a: 0.9, n: trips}
     res = _run_three(g, fetches, feed)
     _assert_same(res)
@@ -80,7 +66,7 @@ def test_values_and_gradients_match_python_loop_and_numpy(trips):
 
 
 def test_gradient_matches_finite_differences():
-    g, (x0, a, n), fetches = _decay_graph()
+    g, (x0, a, n), fetches = decay_graph()
     with g.as_default(), config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=0):
         x0v = np.array([0.3, -1.2, 2.0])
         with ng.Session(graph=g, backend="cpu").as_default():
@@ -90,7 +76,7 @@ def test_gradient_matches_finite_differences():
 
 
 def test_backward_loop_compiles_once_for_every_trip_count():
-    g, (x0, a, n), fetches = _decay_graph()
+    g, (x0, a, n), fetches = decay_graph()
     with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=0):
         with ng.Session(graph=g, backend="cpu") as s:
             for trips in (2, 3, 6):
@@ -123,10 +109,10 @@ def test_data_dependent_termination_and_maximum_iterations():
 def test_switch_to_native_in_the_middle_of_a_loop():
     """The first iterations run interpreted; the rest of that call natively, its history
     appended to the recorded one."""
-    g, (x0, a, n), fetches = _decay_graph()
+    g, (x0, a, n), fetches = decay_graph()
     feed = {x0: np.array([0.3, -1.2, 2.0]), a: 0.9, n: 12}
     want = _run_three(g, fetches, feed)[2]
-    g2, (x0, a, n), fetches = _decay_graph()
+    g2, (x0, a, n), fetches = decay_graph()
     with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=5):
         with ng.Session(graph=g2, backend="cpu") as s:
             got = s.run(fetches, {x0: feed[list(feed)[0]], a: 0.9, n: 12})
@@ -161,9 +147,9 @@ def test_loop_compiling_in_a_worker_runs_in_python_then_switches(monkeypatch):
         started.append(items)
         return _FakeJob(4)
     xv = np.array([0.3, -1.2, 2.0])
-    g, (x0, a, n), fetches = _decay_graph()
+    g, (x0, a, n), fetches = decay_graph()
     want = _run_three(g, fetches, {x0: xv, a: 0.9, n: 12})[2]
-    g2, (x0, a, n), fetches = _decay_graph()
+    g2, (x0, a, n), fetches = decay_graph()
     monkeypatch.setattr(compile_workers, "start", start)
     monkeypatch.setattr(cache, "compiled", lambda sources: set())
     with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=3, NUMGRAD_INTERPRET_CALLS=1,
@@ -342,7 +328,7 @@ def test_index_out_of_range_inside_a_native_loop_raises_tf_error():
 
 
 def test_switch_off_keeps_loops_in_python():
-    g, (x0, a, n), fetches = _decay_graph()
+    g, (x0, a, n), fetches = decay_graph()
     with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=0, NUMGRAD_NATIVE_LOOPS=False):
         with ng.Session(graph=g, backend="cpu") as s:
             s.run(fetches, {x0: np.ones(3), a: 0.5, n: 4})
@@ -354,7 +340,7 @@ def test_forward_loop_runs_once_per_run_with_its_gradient():
     """The While and the history copy its gradient made run one native loop per Session run:
     the second takes the first's results (inputs compared bitwise), and a new input runs it
     again."""
-    g, (x0, a, n), fetches = _decay_graph()
+    g, (x0, a, n), fetches = decay_graph()
     whiles = {op.name: op for op in _whiles(g)}
     plain, hist = whiles["while/While"], whiles["gradients/while/While_grad/While_history"]
     with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=0):
@@ -371,7 +357,7 @@ def test_forward_loop_runs_once_per_run_with_its_gradient():
 
 
 def test_explain_reports_the_loops():
-    g, (x0, a, n), fetches = _decay_graph()
+    g, (x0, a, n), fetches = decay_graph()
     with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=0):
         with ng.Session(graph=g, backend="cpu") as s:
             text = ng.explain(fetches[1:3], {x0: np.ones(3), a: 0.5, n: 3}, session=s)

@@ -23,10 +23,12 @@ from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
-__all__ = ["carve"]
+__all__ = ["carve", "c_strides", "dtype_of", "shape_ndim"]
 
 
-def _dtype_of(spec):
+def dtype_of(spec):
+    """The NumPy scalar type a dtype argument (``np.float32``, a dtype object) names in
+    Numba's typing, or None."""
     if isinstance(spec, types.NumberClass):
         return spec.instance_type
     if isinstance(spec, types.DType):
@@ -34,7 +36,8 @@ def _dtype_of(spec):
     return None
 
 
-def _ndim(shape):
+def shape_ndim(shape):
+    """The length of a shape tuple's type (a tuple of integers), or None."""
     if isinstance(shape, types.UniTuple) and isinstance(shape.dtype, types.Integer):
         return shape.count
     if isinstance(shape, types.Tuple) and all(isinstance(t, types.Integer) for t in shape):
@@ -42,11 +45,20 @@ def _ndim(shape):
     return None
 
 
+def c_strides(builder, dims, itemsize):
+    """The C-order strides (LLVM values) of an array of extents `dims` and `itemsize`."""
+    strides, step = [], itemsize
+    for d in reversed(dims):
+        strides.insert(0, step)
+        step = builder.mul(step, d)
+    return strides
+
+
 @intrinsic
 def carve(typingctx, buf, offset, shape, dtype):
     """An array of `dtype` (np.float32, ...) and `shape` (a tuple of ints), C-contiguous,
     over the bytes of the C-contiguous array `buf` from byte `offset` on."""
-    dt, ndim = _dtype_of(dtype), _ndim(shape)
+    dt, ndim = dtype_of(dtype), shape_ndim(shape)
     if not isinstance(buf, types.Array) or buf.layout != "C" or dt is None or ndim is None \
             or not isinstance(offset, types.Integer):
         return None
@@ -61,10 +73,7 @@ def carve(typingctx, buf, offset, shape, dtype):
                 zip(cgutils.unpack_tuple(builder, args[2]), shapety)]
         itemsize = context.get_constant(types.intp, context.get_abi_sizeof(
             context.get_data_type(dt)))
-        strides, step = [], itemsize
-        for d in reversed(dims):
-            strides.insert(0, step)
-            step = builder.mul(step, d)
+        strides = c_strides(builder, dims, itemsize)
         byte_ptr = builder.bitcast(src.data, ir.IntType(8).as_pointer())
         at = builder.gep(byte_ptr, [context.cast(builder, args[1], offty, types.intp)])
         data = builder.bitcast(at, context.get_data_type(dt).as_pointer())

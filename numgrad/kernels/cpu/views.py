@@ -29,6 +29,8 @@ from numba.core.imputils import impl_ret_borrowed, impl_ret_new_ref, lower_built
 from numba.extending import intrinsic, type_callable
 from numba.np.arrayobj import make_array, populate_array
 
+from .carve import c_strides, dtype_of, shape_ndim
+
 
 __all__ = ["c_view", "c_part", "c_empty", "c_copy", "c_zero"]
 
@@ -42,7 +44,7 @@ def c_view(a, shape):
 @type_callable(c_view)
 def _c_view_type(context):
     def typer(a, shape):
-        ndim = _ndim(shape)
+        ndim = shape_ndim(shape)
         if not isinstance(a, types.Array) or ndim is None:
             return None
         if a.layout == "C":
@@ -67,28 +69,10 @@ def _c_view_lower(context, builder, sig, args):
     intp = context.get_value_type(types.intp)
     dims = _dims(context, builder, shapety, args[1])
     populate_array(out, data=ary.data, shape=cgutils.pack_array(builder, dims, ty=intp),
-                   strides=cgutils.pack_array(builder, _c_strides(builder, dims, ary.itemsize),
+                   strides=cgutils.pack_array(builder, c_strides(builder, dims, ary.itemsize),
                                               ty=intp),
                    itemsize=ary.itemsize, meminfo=ary.meminfo, parent=ary.parent)
     return impl_ret_borrowed(context, builder, sig.return_type, out._getvalue())
-
-
-def _ndim(shape):
-    """The length of a shape tuple's type (a tuple of integers), or None."""
-    if isinstance(shape, types.UniTuple) and isinstance(shape.dtype, types.Integer):
-        return shape.count
-    if isinstance(shape, (types.Tuple, types.UniTuple)) and all(
-            isinstance(t, types.Integer) for t in shape):
-        return len(shape)
-    return None
-
-
-def _c_strides(builder, dims, itemsize):
-    strides, step = [], itemsize
-    for d in reversed(dims):
-        strides.insert(0, step)
-        step = builder.mul(step, d)
-    return strides
 
 
 def _dims(context, builder, shapety, shape):
@@ -102,7 +86,7 @@ def c_part(typingctx, a, start, shape):
     `shape` (a tuple of ints), a view: row i of an (n, k) array is ``c_part(a, i * k, (k,))``,
     its first t rows ``c_part(a, 0, (t, k))``.  Nothing is checked at run time: the part must
     lie in `a`.  In compiled code only."""
-    ndim = _ndim(shape)
+    ndim = shape_ndim(shape)
     if not isinstance(a, types.Array) or a.layout != "C" or ndim is None \
             or not isinstance(start, types.Integer):
         return None
@@ -117,19 +101,11 @@ def c_part(typingctx, a, start, shape):
         at = context.cast(builder, args[1], startty, types.intp)
         data = builder.gep(ary.data, [at])
         populate_array(out, data=data, shape=cgutils.pack_array(builder, dims, ty=intp),
-                       strides=cgutils.pack_array(builder, _c_strides(builder, dims,
+                       strides=cgutils.pack_array(builder, c_strides(builder, dims,
                                                                       ary.itemsize), ty=intp),
                        itemsize=ary.itemsize, meminfo=ary.meminfo, parent=ary.parent)
         return impl_ret_borrowed(context, builder, sig.return_type, out._getvalue())
     return ret(a, start, shape), codegen
-
-
-def _dtype_of(spec):
-    if isinstance(spec, types.NumberClass):
-        return spec.instance_type
-    if isinstance(spec, types.DType):
-        return spec.dtype
-    return None
 
 
 @intrinsic
@@ -138,7 +114,7 @@ def c_empty(typingctx, shape, dtype):
     ...), allocated as Numba allocates NumPy's (the same NRT call, size and alignment) but
     lowered in place, without np.empty's checks of the shape: the generated sources give
     constant shapes.  In compiled code only."""
-    dt, ndim = _dtype_of(dtype), _ndim(shape)
+    dt, ndim = dtype_of(dtype), shape_ndim(shape)
     if dt is None or ndim is None:
         return None
     arrty = types.Array(dt, ndim, "C")
@@ -157,7 +133,7 @@ def c_empty(typingctx, shape, dtype):
         ary = make_array(arrty)(context, builder)
         populate_array(ary, data=builder.bitcast(data, data_type.as_pointer()),
                        shape=cgutils.pack_array(builder, dims, ty=intp),
-                       strides=cgutils.pack_array(builder, _c_strides(builder, dims, itemsize),
+                       strides=cgutils.pack_array(builder, c_strides(builder, dims, itemsize),
                                                   ty=intp),
                        itemsize=itemsize, meminfo=meminfo)
         return ary._getvalue()
