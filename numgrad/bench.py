@@ -207,7 +207,15 @@ WORKLOADS = {
 }
 
 
-def median_time(fn, *args, repeat=7, min_time=0.2):
+# What the timings below take at least: seconds of calls (after `repeat` calls) and the triad's
+# array length (three float64 arrays, 480 MB).  The table's values; tests/test_bench.py sets
+# smaller ones to check the table's code, not to time anything.
+MIN_TIME = 0.2
+TRIAD_N = 2 * 10 ** 7
+
+
+def median_time(fn, *args, repeat=7, min_time=None):
+    min_time = MIN_TIME if min_time is None else min_time
     fn(*args)
     times = []
     t_end = time.perf_counter() + min_time
@@ -225,7 +233,7 @@ def triad_bandwidth():
     def triad(a, b, c, s):
         for i in prange(a.size):
             a[i] = b[i] + s * c[i]
-    n = 2 * 10 ** 7
+    n = TRIAD_N
     a, b, c = np.empty(n), np.ones(n), np.ones(n)
     t = median_time(triad, a, b, c, 2.0, repeat=5)
     return 3 * a.nbytes / t

@@ -201,11 +201,17 @@ def rows_ab(grad_fn, train_fn, repeat, min_time):
                      12)
 
 
+# (calls, seconds) at least of each timing: --quick's and the default's.  tests/test_bench_train.py
+# sets QUICK to no minimum seconds: it checks the columns, not the times.
+QUICK = (3, 0.5)
+FULL = (10, 2.0)
+
+
 def run(quick=False, peers=PEERS, n_f=N_F, layers=LAYERS, ab_interop=False,
         ab_native=False, ab_rows=False):
     """The table's row (median ms per column); `n_f` and `layers` size the problem."""
     weights, data = problem(n_f=n_f, layers=layers)
-    repeat, min_time = (3, 0.5) if quick else (10, 2.0)
+    repeat, min_time = QUICK if quick else FULL
     grad_fn, train_fn, first = numgrad_calls(weights, data)
     grad_fn()
     from numgrad import compile_workers

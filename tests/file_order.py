@@ -14,8 +14,8 @@ Files not listed follow, most tests first, as pytest-xdist would have them.
 import collections
 
 COST = {
-    "test_examples.py": 58, "test_native_loops.py": 51, "test_compiler.py": 45,
-    "test_gradients_numeric.py": 40, "test_nested_loop_gradients.py": 38,
+    "test_native_loops.py": 51, "test_compiler.py": 45,
+    "test_gradients_numeric.py": 40, "test_nested_loop_gradients.py": 38, "test_examples.py": 34,
     "test_loop_gradient_memory.py": 24, "test_math_ops.py": 24, "test_row_pipeline.py": 20,
     "test_conv_ops.py": 20, "test_native_lanes.py": 19, "test_opaque_kernels.py": 18,
     "test_background_compile.py": 17, "test_scaleout_dask.py": 15,
@@ -24,7 +24,7 @@ COST = {
     "test_jacobians.py": 13, "test_vecmath.py": 13, "test_bench_nested.py": 11,
     "test_tf_fidelity.py": 10, "test_edge_values.py": 10, "test_concurrency_cache.py": 10,
     "test_rewrites.py": 10, "test_tensor_array_in_place.py": 9, "test_optimizers.py": 9,
-    "test_cache_load.py": 8, "test_bench.py": 8, "test_bench_w6.py": 8, "test_numba_start.py": 8,
+    "test_cache_load.py": 8, "test_bench.py": 5, "test_bench_w6.py": 8, "test_numba_start.py": 7,
     "test_linalg.py": 8, "test_nn_ops.py": 8, "test_bench_peers.py": 8, "test_row_blocks.py": 7,
     "test_bench_small_matmul.py": 7, "test_array_ops.py": 7, "test_docs.py": 6,
     "test_blocked_wgrad.py": 6, "test_layers.py": 6, "test_loops_in_plan.py": 6,

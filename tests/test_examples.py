@@ -1,4 +1,5 @@
 """Every example runs to completion (so examples cannot rot) and prints its check."""
+import json
 import pathlib
 import subprocess
 import sys
@@ -17,17 +18,25 @@ EXAMPLES = sorted((pathlib.Path(__file__).resolve().parent.parent / "examples").
 # (~60 s on two busy cores).  ode_sensitivity compiles a native loop and its adjoint: it ran
 # past 120 s on two cores shared with ~15 other busy processes.
 TIMEOUT = {"pinn_burgers": 300, "dask_logistic_regression": 300, "ode_sensitivity": 300}
-# What an example prints once its own checks have passed (it asserts them before).
+# What an example prints once its own checks have passed (it asserts them before); the others
+# print "check passed".
 PASSED = {"quickstart": "gradient check passed",
-          "pinn_burgers": "check passed",
           "ode_sensitivity": "gradient check passed; parameters recovered",
           "dask_logistic_regression": "coefficients recovered"}
-# Examples run with the user's defaults, where a small plan's first calls run with the NumPy
-# interpreter: a short example then compiles only the plans it keeps calling.  With a cold
-# cache that took 1-3.6 CPU s less per example than the suite's NUMGRAD_INTERPRET_CALLS=0.
-# The two long ones compile at once: ode_sensitivity's loops run natively either way and
-# pinn_burgers makes thousands of calls, and both took 60-85% more CPU with the defaults.
-COMPILE_AT_ONCE = {"ode_sensitivity", "pinn_burgers"}
+# The examples run one after the other in one Python process (tests/run_examples.py) rather
+# than one process each, each as its script would (`__main__`, its own argv, a fresh default
+# graph); its output and failure are its own test's.  They share the interpreter's start,
+# numgrad's import, Numba's first compile and the kernels they have in common, and they compile
+# at once (NUMGRAD_INTERPRET_CALLS=0, as the rest of the suite): with the user's defaults a
+# plan's first calls run with the NumPy interpreter while worker processes compile its kernels
+# (NUMGRAD_BACKGROUND_COMPILE), and those workers' start-up is paid again for every plan.  Cold
+# cache, 8 examples, CPU s: one process each 27-28 (the user's defaults, but ode_sensitivity
+# and pinn_burgers compiling at once), one process with the defaults ~30 with ode and pinn, one
+# process compiling at once 22-25.  The user's defaults stay checked end to end by the
+# quickstart, which runs alone with them (as a user's first run would), and by the unit tests
+# of the interpreted first calls (tests/test_tiering.py, tests/test_background_compile.py).
+# The Dask example runs alone too: it starts worker processes of its own.
+ALONE = {"quickstart", "dask_logistic_regression"}
 # Command-line arguments for the suite's run.  dask_logistic_regression's default 4 million
 # rows (more than a worker's memory) regenerate on the workers in every L-BFGS phase: 37 CPU s
 # with a cold cache; 400,000 rows in four chunks of 100,000 run the same code (the same chunk
@@ -58,19 +67,71 @@ slow = [
 ]
 
 
+def _runs(path):
+    """Whether the example runs in this run (not skipped as already run under the default)."""
+    return DEFAULT_BACKEND or path.stem in EVERY_BACKEND or bool(config.get("NUMGRAD_SLOW"))
+
+
 def _param(path):
-    marks = slow if path.stem not in EVERY_BACKEND and not DEFAULT_BACKEND else []
+    marks = [] if path.stem in EVERY_BACKEND or DEFAULT_BACKEND else slow
     return pytest.param(path, marks=marks, id=path.stem)
 
 
+RUNNER = pathlib.Path(__file__).resolve().parent / "run_examples.py"
+
+
+def _group(path):
+    return "alone:" + path.stem if path.stem in ALONE else "together"
+
+
+def _environment(path, user_env):
+    if path.stem in ALONE:
+        return user_env
+    return dict(user_env, NUMGRAD_INTERPRET_CALLS="0")
+
+
+def _selected(session, group):
+    """This group's examples among the tests this session runs, in their order."""
+    paths = [item.callspec.params["path"] for item in session.items
+             if item.nodeid.split("::")[0].endswith("test_examples.py")
+             and item.originalname == "test_example_runs"]
+    return [p for p in paths if _group(p) == group and _runs(p)]
+
+
+@pytest.fixture(scope="module")
+def ran():
+    return {}       # stem -> {"ok", "stdout", "stderr"}, filled a group at a time
+
+
+def _run_group(paths, env, tmp):
+    if len(paths) == 1 and paths[0].stem in ALONE:
+        (path,) = paths
+        done = subprocess.run([sys.executable, str(path), *ARGS.get(path.stem, [])],
+                              capture_output=True, text=True,
+                              timeout=TIMEOUT.get(path.stem, 120), env=env)
+        return {path.stem: {"ok": done.returncode == 0, "stdout": done.stdout,
+                            "stderr": done.stderr}}
+    command = [sys.executable, str(RUNNER), str(tmp)]
+    for path in paths:
+        command += [str(path), *ARGS.get(path.stem, []), "--"]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=env,
+                              timeout=sum(TIMEOUT.get(p.stem, 120) for p in paths))
+        trouble = done.stdout + done.stderr
+    except subprocess.TimeoutExpired as e:
+        trouble = f"the group's process ran past its timeout ({e.timeout} s)"
+    results = json.loads(tmp.read_text(encoding="utf-8")) if tmp.exists() else {}
+    missing = {"ok": False, "stdout": "", "stderr": "the example did not finish: " + trouble}
+    return {p.stem: results.get(p.stem, missing) for p in paths}
+
+
 @pytest.mark.parametrize("path", [_param(p) for p in EXAMPLES])
-def test_example_runs(path, user_env):
-    env = user_env
-    if path.stem in COMPILE_AT_ONCE:
-        env = dict(env, NUMGRAD_INTERPRET_CALLS="0")
-    done = subprocess.run([sys.executable, str(path), *ARGS.get(path.stem, [])],
-                          capture_output=True, text=True,
-                          timeout=TIMEOUT.get(path.stem, 120), env=env)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.strip(), "an example must print what it did"
-    assert PASSED.get(path.stem, "") in done.stdout
+def test_example_runs(path, user_env, ran, request, tmp_path):
+    if path.stem not in ran:
+        group = _selected(request.session, _group(path))
+        group += [] if path in group else [path]
+        ran.update(_run_group(group, _environment(path, user_env), tmp_path / "ran.json"))
+    done = ran[path.stem]
+    assert done["ok"], done["stdout"] + done["stderr"]
+    assert done["stdout"].strip(), "an example must print what it did"
+    assert PASSED.get(path.stem, "check passed") in done["stdout"]

@@ -50,17 +50,6 @@ def test_installed_check_agrees_with_an_import():
     assert numba_start._scipy_blas_installed() == _scipy_blas_importable()
 
 
-def test_kernels_run_without_importing_scipy_linalg(tmp_path):
-    if not _scipy_blas_importable():
-        pytest.skip("SciPy is not installed: nothing is deferred")
-    # SciPy is there: Numba's answer is True, and np.dot in jitted code still uses BLAS
-    # (importing scipy.linalg only then); the first process compiles the kernels (Numba's
-    # first refresh imports arraymath), the second loads them (no refresh, numba_load.py)
-    for _ in ("compiled", "loaded"):
-        assert _run(RUN_A_KERNEL + USE_BLAS, tmp_path) == ["linalg-not-imported", "True",
-                                                           "dot-ok"]
-
-
 def test_without_scipy_numba_falls_back_as_before(tmp_path):
     # (Numba's np.dot of matrices then raises "scipy 0.16+ is required", as it always did.)
     blocked = "import sys\nsys.modules['scipy'] = None\n" + RUN_A_KERNEL
@@ -104,12 +93,14 @@ def test_the_array_typing_without_numpy_ma_is_numbas():
         assert outcomes[0] == outcomes[1], dtype
 
 
-MASKED = (
+MASKED_RUN = (
     "import sys, numpy as np, numgrad as ng\n"
     "x = ng.placeholder(ng.float64, [5])\n"
     "y = ng.Session(backend='cpu').run(ng.reduce_sum(ng.sin(x) * x), {x: np.arange(5.0)})\n"
     "assert np.isclose(y, (np.sin(np.arange(5.0)) * np.arange(5.0)).sum())\n"
-    "print('ma-imported' if 'numpy.ma' in sys.modules else 'ma-not-imported')\n"
+    "print('ma-imported' if 'numpy.ma' in sys.modules else 'ma-not-imported')\n")
+
+MASKED_REJECTED = (
     "from numba import njit, errors\n"
     "@njit\n"
     "def total(a):\n"
@@ -121,6 +112,17 @@ MASKED = (
     "assert total(np.arange(3.0)) == 3.0\n")
 
 
-def test_kernels_run_without_importing_numpy_ma_and_masked_arrays_are_still_rejected(tmp_path):
+def test_kernels_run_without_importing_numpy_ma_or_scipy_linalg(tmp_path):
+    # One script, run twice on one cache: the first process compiles the kernels (Numba's
+    # first refresh imports arraymath), the second loads them (no refresh, numba_load.py).  Two
+    # kernels run, then: numpy.ma was not imported (and masked arrays are still rejected by
+    # jitted code, which imports it only then); scipy.linalg was not imported where SciPy is
+    # installed, Numba's BLAS answer is still True and np.dot in jitted code still uses BLAS
+    # (importing scipy.linalg only then).  (One script for both: each process costs ~1.4 CPU s.)
+    code = MASKED_RUN + RUN_A_KERNEL + MASKED_REJECTED
+    want = ["ma-not-imported", "linalg-not-imported", str(_scipy_blas_importable()),
+            "masked-rejected"]
+    if _scipy_blas_importable():
+        code, want = code + USE_BLAS, want + ["dot-ok"]
     for _ in ("compiled", "loaded"):
-        assert _run(MASKED, tmp_path) == ["ma-not-imported", "masked-rejected"]
+        assert _run(code, tmp_path) == want

@@ -165,7 +165,7 @@ def test_plan_summary_says_which_tier(tiers):
     assert "not compiled yet" in text
 
 
-def test_default_interprets_and_env_turns_it_off(tmp_path):
+def test_default_interprets_and_env_turns_it_off(tmp_path, capsys):
     code = ("import numpy as np, numgrad as ng\n"
             "from numgrad.backends import cpu\n"
             "a = ng.placeholder(ng.float64, [8])\n"
@@ -180,7 +180,10 @@ def test_default_interprets_and_env_turns_it_off(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["100", "100", "False"]
-    env["NUMGRAD_INTERPRET_CALLS"] = "0"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["0", "0", "True"]
+    # The environment turns it off: this process is one where it did, as the suite sets
+    # NUMGRAD_INTERPRET_CALLS (to 0, unless it was set already) before numgrad is imported
+    # (tests/conftest.py), so the same code runs here instead of in a second process.
+    calls = config.get("NUMGRAD_INTERPRET_CALLS")
+    capsys.readouterr()
+    exec(code, {})
+    assert capsys.readouterr().out.split() == [str(calls), str(calls), str(calls == 0)]
