@@ -5,8 +5,10 @@ a value derived by hand / an independent NumPy formula -- never with numgrad's o
 
 Most checks are cases of a section (`_case`), each with its own test that asserts on its own
 Jacobians (tests/gradient_batch.py computes them).  The cases of a batched section (`_BATCHED`)
-are built into one graph and run by one pair of plans, so the section compiles a few kernels
-instead of two plans' kernels per case.
+are built into one graph and run by one plan, so the section compiles a few kernels instead of
+a plan's kernels per case.  The finite differences run y on the NumPy reference backend
+(GradientBatch's `reference`): the backend under test compiles only the gradient plans, and
+the numerical Jacobians do not depend on it.
 """
 import math
 
@@ -92,13 +94,31 @@ def jacobians():
     def get(section, name):
         key = section if section in _BATCHED else (section, name)
         if key not in done:
-            batch = GradientBatch(F64, delta=DELTA)
+            batch = GradientBatch(F64, delta=DELTA, reference="numpy")
             for case, (inits, build, kw) in _SECTIONS[section].items():
                 if section in _BATCHED or case == name:
                     batch.add(case, inits, build, **kw)
             done[key] = batch.jacobians()
         return done[key][name]
     return get
+
+
+@ng.custom_gradient
+def _wrong_square(x):
+    return x * x, lambda dy: dy * 3.0 * x        # the true gradient is 2x
+
+
+def test_numpy_reference_catches_a_wrong_gradient():
+    """The sections' check (analytic Jacobians from the backend under test, central
+    differences from the NumPy reference) fails on a wrong gradient and passes a right one."""
+    batch = GradientBatch(F64, delta=DELTA, reference="numpy")
+    batch.add("wrong", [np.array([0.5, -1.5])], _wrong_square)
+    batch.add("right", [np.array([0.5, -1.5])], ng.square)
+    got = batch.jacobians()
+    with pytest.raises(AssertionError, match="Jacobian mismatch for input 0"):
+        assert_jacobians(got["wrong"], tol=TOL)
+    (jt, jn), = assert_jacobians(got["right"], tol=TOL)
+    np.testing.assert_allclose(jn, np.diag([1.0, -3.0]), atol=1e-9)
 
 
 def run(fetches, feeds=None):
@@ -1053,10 +1073,11 @@ def test_hessians_quadratic_form_analytic():
 
 
 def _fd_hessian(x, g, xv, delta=1e-5):
-    """FD of the first gradient (evaluated by sessions): shape x.shape + x.shape."""
+    """FD of the first gradient (evaluated by the NumPy reference backend): shape x.shape +
+    x.shape."""
     n = xv.size
     rows = []
-    with ng.Session() as s:
+    with ng.Session(backend="numpy") as s:
         for j in range(n):
             e = np.zeros(n)
             e[j] = delta
