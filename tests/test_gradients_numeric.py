@@ -1161,58 +1161,58 @@ _PROP_OPS = {"mul": ng.multiply, "add": ng.add, "maximum": ng.maximum,
              "sub": ng.subtract, "squared_difference": ng.squared_difference}
 
 
+def _one_case(inits, build):
+    """One case's [(analytic, numerical)] (a batch of one: the finite differences run on the
+    NumPy reference backend, as the sections' do)."""
+    batch = GradientBatch(F64, delta=DELTA, reference="numpy")
+    batch.add("case", inits, build)
+    return batch.jacobians()["case"]
+
+
 @settings(max_examples=examples(8, 20), deadline=None)
 @given(_broadcast_pair(), st.sampled_from(sorted(_PROP_OPS)))
 def test_property_broadcast_binary_gradients(pair, opname):
-    ng.reset_default_graph()
     sx, sy, seed = pair
     r = np.random.default_rng(seed)
     a = r.uniform(-2, 2, sx)
     b = r.uniform(-2, 2, sy)
-    x, y = ng.placeholder(F64, sx), ng.placeholder(F64, sy)
-    out = _PROP_OPS[opname](x, y) * 1.5
-    res = ng.test.compute_gradient([x, y], [sx, sy], out, tuple(out.shape.as_list()),
-                                   x_init_value=[a, b], delta=DELTA)
-    expected_shape = np.broadcast_shapes(sx, sy)
-    assert tuple(out.shape.as_list()) == expected_shape
-    for jt, jn in res:
-        np.testing.assert_allclose(jt, jn, atol=TOL)
+
+    def build(x, y):
+        out = _PROP_OPS[opname](x, y) * 1.5
+        assert tuple(out.shape.as_list()) == np.broadcast_shapes(sx, sy)
+        return out
+    assert_jacobians(_one_case([a, b], build), tol=TOL, nonzero=False)
 
 
 @settings(max_examples=examples(6, 15), deadline=None)
 @given(st.lists(st.integers(1, 3), min_size=1, max_size=3), st.integers(0, 2 ** 16),
        st.sampled_from(sorted(_REDUCE)), st.booleans(), st.data())
 def test_property_reductions(shape, seed, name, keepdims, data):
-    ng.reset_default_graph()
     rank = len(shape)
     axes = data.draw(st.lists(st.integers(-rank, rank - 1), unique_by=lambda a: a % rank,
                               min_size=1, max_size=rank) | st.none())
     r = np.random.default_rng(seed)
     n = int(np.prod(shape))
     a = (r.permutation(np.linspace(0.6, 1.6, n)) * r.choice([-1, 1], n)).reshape(shape)
-    x = ng.placeholder(F64, shape)
-    y = _REDUCE[name](x, axis=axes, keepdims=keepdims)
     npaxis = None if axes is None else tuple(ax % rank for ax in axes)
     exp_shape = np.sum(a, axis=npaxis, keepdims=keepdims).shape
-    assert tuple(y.shape.as_list()) == exp_shape
-    jt, jn = ng.test.compute_gradient(x, tuple(shape), y, exp_shape, x_init_value=a,
-                                      delta=DELTA)
-    np.testing.assert_allclose(jt, jn, atol=TOL)
+
+    def build(x):
+        y = _REDUCE[name](x, axis=axes, keepdims=keepdims)
+        assert tuple(y.shape.as_list()) == exp_shape
+        return y
+    assert_jacobians(_one_case([a], build), tol=TOL, nonzero=False)
 
 
 @settings(max_examples=examples(6, 15), deadline=None)
 @given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(0, 2),
        st.booleans(), st.booleans(), st.integers(0, 2 ** 16))
 def test_property_matmul(m, k, n, batch, ta, tb, seed):
-    ng.reset_default_graph()
     r = np.random.default_rng(seed)
     bshape = (2,) * batch
     sa = bshape + ((k, m) if ta else (m, k))
     sb = ((n, k) if tb else (k, n))
     a, b = r.normal(size=sa), r.normal(size=sb)
-    x, y = ng.placeholder(F64, sa), ng.placeholder(F64, sb)
-    out = ng.matmul(x, y, transpose_a=ta, transpose_b=tb)
-    res = ng.test.compute_gradient([x, y], [sa, sb], out, tuple(out.shape.as_list()),
-                                   x_init_value=[a, b], delta=DELTA)
-    for jt, jn in res:
-        np.testing.assert_allclose(jt, jn, atol=TOL)
+    assert_jacobians(_one_case([a, b], lambda x, y: ng.matmul(x, y, transpose_a=ta,
+                                                            transpose_b=tb)),
+                     tol=TOL, nonzero=False)
