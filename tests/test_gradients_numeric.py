@@ -184,14 +184,34 @@ _UNARY_DERIV = {
 }
 
 
+_UP = np.array([1.0, -2.0, 0.5])
+
+
+def _closed_form_input(name):
+    x0 = _UNARY_DERIV[name][2]
+    return np.array([x0, x0 / 2, x0 * 0.75])
+
+
+@pytest.fixture(scope="module")
+def unary_closed_form_gradients():
+    """{name: the gradient of fn(x) with grad_ys _UP}: each op on its own placeholder, all in
+    one graph and one plan (their loops fuse into one kernel)."""
+    graph = ng.Graph()
+    with graph.as_default():
+        grads, feed = {}, {}
+        for name, (fn, _, _) in _UNARY_DERIV.items():
+            x = ng.placeholder(F64, [3])
+            grads[name], = ng.gradients(fn(x), x, grad_ys=ng.constant(_UP))
+            feed[x] = _closed_form_input(name)
+        with ng.Session(graph=graph) as sess:
+            return dict(zip(grads, sess.run(list(grads.values()), feed)))
+
+
 @pytest.mark.parametrize("name", sorted(_UNARY_DERIV))
-def test_unary_gradient_closed_form(name):
-    fn, deriv, x0 = _UNARY_DERIV[name]
-    x = ng.placeholder(F64, [3])
-    xv = np.array([x0, x0 / 2, x0 * 0.75])
-    up = np.array([1.0, -2.0, 0.5])
-    g, = ng.gradients(fn(x), x, grad_ys=ng.constant(up))
-    np.testing.assert_allclose(run(g, {x: xv}), up * deriv(xv), rtol=1e-12, atol=1e-14)
+def test_unary_gradient_closed_form(unary_closed_form_gradients, name):
+    deriv = _UNARY_DERIV[name][1]
+    np.testing.assert_allclose(unary_closed_form_gradients[name],
+                               _UP * deriv(_closed_form_input(name)), rtol=1e-12, atol=1e-14)
 
 
 # ------------------------------------------------------------------------------ binary math ops
