@@ -15,7 +15,14 @@ together, since no case's y depends on another case's inputs.  A case whose grap
 fails to build keeps its exception; if the batched run fails, each case runs again alone, so
 the exception goes to the case that raised it (and to every case if none fails alone: the
 batching itself failed).
+
+With ``reference="numpy"`` the central differences run y on the NumPy reference backend while
+the analytic Jacobians come from the session's backend: a compiled backend then compiles only
+the gradient plan (its forward plan for y cost as much again), and the numerical Jacobian does
+not depend on the backend under test at all.
 """
+import contextlib
+
 import numpy as np
 
 import numgrad as ng
@@ -30,9 +37,11 @@ class _Case:
 class GradientBatch:
     """Gradient checks sharing one graph: `add` each case, then `jacobians()`."""
 
-    def __init__(self, dtype=ng.float64, delta=1e-5):
+    def __init__(self, dtype=ng.float64, delta=1e-5, reference=None):
+        """`reference`: the backend whose runs of y give the numerical Jacobians (None: the
+        analytic Jacobians' session, on NUMGRAD_BACKEND)."""
         self.graph = ng.Graph()
-        self.dtype, self.delta = dtype, delta
+        self.dtype, self.delta, self.reference = dtype, delta, reference
         self.cases = {}           # name -> _Case
         self.errors = {}          # name -> the exception that building the case raised
 
@@ -60,14 +69,17 @@ class GradientBatch:
         """{name: [(analytic, numerical) per input] or the exception the case raised}; each
         Jacobian is (x size, y size), as ng.test.compute_gradient gives it."""
         out = dict(self.errors)
-        with ng.Session(graph=self.graph) as sess:
+        with ng.Session(graph=self.graph) as sess, (
+                ng.Session(graph=self.graph, backend=self.reference) if self.reference
+                else contextlib.nullcontext(sess)) as ref:
+            sessions = (sess, ref)
             try:
-                out.update(self._run(sess, list(self.cases.items())))
+                out.update(self._run(sessions, list(self.cases.items())))
             except Exception as batched:  # noqa: BLE001 -- find the case(s) that raise
                 alone = {}
                 for item in self.cases.items():
                     try:
-                        alone.update(self._run(sess, [item]))
+                        alone.update(self._run(sessions, [item]))
                     except Exception as e:  # noqa: BLE001
                         alone[item[0]] = e
                 # If every case runs alone, the batch itself failed: every case reports it.
@@ -75,12 +87,12 @@ class GradientBatch:
                 out.update(alone if failed else dict.fromkeys(alone, batched))
         return out
 
-    def _run(self, sess, items):
+    def _run(self, sessions, items):
         cases = [case for _, case in items]
         xs = [x for case in cases for x in case.xs]
         inits = [a for case in cases for a in case.inits]
-        analytic = self._analytic(sess, cases, xs, inits)
-        numerical = self._numerical(sess, cases, xs, inits)
+        analytic = self._analytic(sessions[0], cases, xs, inits)
+        numerical = self._numerical(sessions[1], cases, xs, inits)
         return {name: list(zip(analytic[i], numerical[i])) for i, (name, _) in enumerate(items)}
 
     def _analytic(self, sess, cases, xs, inits):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import numgrad as ng
+from gradient_batch import GradientBatch, assert_jacobians
 
 X = np.array([[0.5, -1.5, 2.0], [0.0, 3.0, -0.25]], np.float32)
 
@@ -106,17 +107,32 @@ def test_embedding_lookup_shards_and_max_norm():
     assert np.allclose(o[3], want * np.minimum(1, 5.0 / n))
 
 
-def test_composite_gradients_match_finite_differences():
-    ng.reset_default_graph()
-    x = ng.placeholder(ng.float64, [2, 3])
+_COMPOSITES = {
+    "log_sigmoid": ng.log_sigmoid,
+    "crelu": ng.nn.crelu,
+    "relu_layer": lambda x: ng.nn.relu_layer(x, ng.constant(np.linspace(-1, 1, 6).reshape(3, 2)),
+                                             ng.constant([0.1, 0.2], ng.float64)),
+    "normalize": lambda x: ng.linalg.normalize(x + 4.0, axis=1)[0],
+    "tensor_scatter_nd_sub": lambda x: ng.tensor_scatter_nd_sub(x, [[1]], ng.square(x[:1])),
+    "reciprocal_no_nan": lambda x: ng.math.reciprocal_no_nan(x + 4.0),
+}
+
+
+@pytest.fixture(scope="module")
+def composite_jacobians():
+    """Each composite's [(analytic, numerical)]: analytic Jacobians on the default backend,
+    central differences (delta 1e-3, as compute_gradient_error's) on the NumPy reference; the
+    composites share one graph (tests/gradient_batch.py)."""
     xv = X.astype(np.float64) + 0.125      # no zeros: relu has a kink there
-    w = ng.constant(np.linspace(-1, 1, 6).reshape(3, 2))
-    for y, shape in [(ng.log_sigmoid(x), [2, 3]), (ng.nn.crelu(x), [2, 6]),
-                     (ng.nn.relu_layer(x, w, ng.constant([0.1, 0.2], ng.float64)), [2, 2]),
-                     (ng.linalg.normalize(x + 4.0, axis=1)[0], [2, 3]),
-                     (ng.tensor_scatter_nd_sub(x, [[1]], ng.square(x[:1])), [2, 3]),
-                     (ng.math.reciprocal_no_nan(x + 4.0), [2, 3])]:
-        assert ng.test.compute_gradient_error(x, [2, 3], y, shape, x_init_value=xv) < 1e-6
+    batch = GradientBatch(ng.float64, delta=1e-3, reference="numpy")
+    for name, build in _COMPOSITES.items():
+        batch.add(name, [xv], build)
+    return batch.jacobians()
+
+
+@pytest.mark.parametrize("name", list(_COMPOSITES))
+def test_composite_gradients_match_finite_differences(composite_jacobians, name):
+    assert_jacobians(composite_jacobians[name], tol=1e-6)
 
 
 def test_bad_input_leaves_the_graph_unchanged():

@@ -224,60 +224,63 @@ def _run_script(code, cache_dir):
 _CACHE_SCRIPT = """
     import numpy as np, numgrad as ng
     x = ng.placeholder(ng.float64, [None])
-    y = ng.reduce_sum(ng.square(x) * 3.0 + 1.25)
-    s = ng.Session()
-    print(repr(float(s.run(y, {x: np.arange(5.0)}))))
-    plan = list(s._plans.values())[0].compiled([np.arange(5.0)])
-    stats = plan.runners[0].kernel.stats
-    print(sum(stats.cache_hits.values()), sum(stats.cache_misses.values()))
+    ys = [ng.reduce_sum(ng.square(x) * 3.0 + 1.25), ng.reduce_max(ng.exp(-x) * 2.0)]
+    for y in ys[:KERNELS]:
+        s = ng.Session()
+        value = s.run(y, {x: np.arange(5.0)})
+        plan = list(s._plans.values())[0].compiled([np.arange(5.0)])
+        kernel = plan.runners[0].kernel
+        stats = kernel.stats
+        print(repr(float(value)), sum(stats.cache_hits.values()),
+              sum(stats.cache_misses.values()), kernel.py_func.__module__)
 """
+_CACHE_VALUES = (3.0 * 30 + 1.25 * 5, 2.0)
+
+
+def _cache_script(kernels=2):
+    """_CACHE_SCRIPT running its first `kernels` graphs."""
+    return _CACHE_SCRIPT.replace("KERNELS", str(kernels))
+
+
+def _cache_lines(out, kernels=2):
+    """[(value, hits, misses, kernel module)] of _CACHE_SCRIPT's kernels."""
+    assert out.returncode == 0, out.stderr
+    rows = [line.split() for line in out.stdout.splitlines()[:kernels]]
+    return [(float(v), int(h), int(m), mod) for v, h, m, mod in rows]
 
 
 @pytest.fixture(scope="module")
 def _compiled_cache(tmp_path_factory):
-    """A cache directory _CACHE_SCRIPT compiled into, in a process of its own: the two tests
-    below start from copies of it (one subprocess less than each compiling its own)."""
+    """A cache directory _CACHE_SCRIPT compiled its two kernels into, in a process of its own;
+    (directory, the kernels' module names)."""
     cache_dir = tmp_path_factory.mktemp("compiled_cache")
-    first = _run_script(_CACHE_SCRIPT, cache_dir)
-    assert first.returncode == 0, first.stderr
-    value, stats = first.stdout.split("\n")[:2]
-    assert float(value) == 3.0 * 30 + 1.25 * 5
-    assert tuple(map(int, stats.split())) == (0, 1)         # compiled, nothing to load
-    return cache_dir
+    lines = _cache_lines(_run_script(_cache_script(), cache_dir))
+    assert [v for v, _, _, _ in lines] == list(_CACHE_VALUES)
+    assert [(h, m) for _, h, m, _ in lines] == [(0, 1), (0, 1)]   # compiled, nothing to load
+    return cache_dir, [mod for _, _, _, mod in lines]
 
 
-def _copy_of(cache_dir, tmp_path):
-    return shutil.copytree(cache_dir, tmp_path / "cache")
-
-
-def test_second_process_loads_kernels_from_disk_cache(_compiled_cache, tmp_path):
-    cache_dir = _copy_of(_compiled_cache, tmp_path)
-    second = _run_script(_CACHE_SCRIPT, cache_dir)
-    assert second.returncode == 0, second.stderr
-    value, stats = second.stdout.split("\n")[:2]
-    assert float(value) == 3.0 * 30 + 1.25 * 5
-    hits, misses = map(int, stats.split())
-    assert hits == 1 and misses == 0
-    assert any(p.name.startswith("numgrad_k_") for p in cache_dir.iterdir())
-
-
-def test_corrupt_cache_entry_is_rebuilt(_compiled_cache, tmp_path):
-    cache_dir = _copy_of(_compiled_cache, tmp_path)
-    entries = list(cache_dir.glob("numgrad_k_*.py"))
-    assert entries
-    for p in entries:
-        p.write_text(p.read_text()[:40])            # truncated entry
-    again = _run_script(_CACHE_SCRIPT, cache_dir)
-    assert again.returncode == 0, again.stderr
-    assert float(again.stdout.split("\n")[0]) == 3.0 * 30 + 1.25 * 5
+def test_second_process_loads_kernels_and_rebuilds_a_corrupt_entry(_compiled_cache, tmp_path):
+    # One process: the first kernel's entry is intact (loaded from the disk cache, nothing
+    # compiled), the second's is truncated (rebuilt, the right value).
+    compiled, modules = _compiled_cache
+    cache_dir = shutil.copytree(compiled, tmp_path / "cache")
+    assert all(p.name.startswith("numgrad_k_") for p in cache_dir.glob("*.py"))
+    corrupt = cache_dir / f"{modules[1]}.py"
+    whole = corrupt.read_text()
+    corrupt.write_text(whole[:40])                  # truncated entry
+    (value, hits, misses, _), (rebuilt, _, _, _) = _cache_lines(_run_script(_cache_script(),
+                                                                            cache_dir))
+    assert value == _CACHE_VALUES[0] and (hits, misses) == (1, 0)
+    assert rebuilt == _CACHE_VALUES[1]
+    assert corrupt.read_text() == whole
 
 
 def test_unusable_cache_dir_warns_and_still_runs(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    out = _run_script(_CACHE_SCRIPT, blocker / "cache")
-    assert out.returncode == 0, out.stderr
-    assert float(out.stdout.split("\n")[0]) == 3.0 * 30 + 1.25 * 5
+    out = _run_script(_cache_script(kernels=1), blocker / "cache")
+    assert [v for v, _, _, _ in _cache_lines(out, kernels=1)] == [_CACHE_VALUES[0]]
     assert "unusable" in out.stderr
 
 
@@ -463,7 +466,7 @@ def test_commutative_products_are_one_value_and_big_constant_math_is_folded(rng)
     n = 5000                                            # above the small-fold limit
     a = ng.placeholder(ng.float64, [n])
     b = ng.placeholder(ng.float64, [n])
-    mask = ng.constant(np.eye(n)[0])
+    mask = ng.constant(np.eye(1, n)[0])             # eye(n)'s first row
     y = ng.reduce_sum(a * b + b * a * (1.0 - mask))
     feed = {a: rng.standard_normal(n), b: rng.standard_normal(n)}
     # b*a is a*b; (1 - mask) is computed once, when planning.

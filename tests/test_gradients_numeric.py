@@ -5,8 +5,10 @@ a value derived by hand / an independent NumPy formula -- never with numgrad's o
 
 Most checks are cases of a section (`_case`), each with its own test that asserts on its own
 Jacobians (tests/gradient_batch.py computes them).  The cases of a batched section (`_BATCHED`)
-are built into one graph and run by one pair of plans, so the section compiles a few kernels
-instead of two plans' kernels per case.
+are built into one graph and run by one plan, so the section compiles a few kernels instead of
+a plan's kernels per case.  The finite differences run y on the NumPy reference backend
+(GradientBatch's `reference`): the backend under test compiles only the gradient plans, and
+the numerical Jacobians do not depend on it.
 """
 import math
 
@@ -92,13 +94,31 @@ def jacobians():
     def get(section, name):
         key = section if section in _BATCHED else (section, name)
         if key not in done:
-            batch = GradientBatch(F64, delta=DELTA)
+            batch = GradientBatch(F64, delta=DELTA, reference="numpy")
             for case, (inits, build, kw) in _SECTIONS[section].items():
                 if section in _BATCHED or case == name:
                     batch.add(case, inits, build, **kw)
             done[key] = batch.jacobians()
         return done[key][name]
     return get
+
+
+@ng.custom_gradient
+def _wrong_square(x):
+    return x * x, lambda dy: dy * 3.0 * x        # the true gradient is 2x
+
+
+def test_numpy_reference_catches_a_wrong_gradient():
+    """The sections' check (analytic Jacobians from the backend under test, central
+    differences from the NumPy reference) fails on a wrong gradient and passes a right one."""
+    batch = GradientBatch(F64, delta=DELTA, reference="numpy")
+    batch.add("wrong", [np.array([0.5, -1.5])], _wrong_square)
+    batch.add("right", [np.array([0.5, -1.5])], ng.square)
+    got = batch.jacobians()
+    with pytest.raises(AssertionError, match="Jacobian mismatch for input 0"):
+        assert_jacobians(got["wrong"], tol=TOL)
+    (jt, jn), = assert_jacobians(got["right"], tol=TOL)
+    np.testing.assert_allclose(jn, np.diag([1.0, -3.0]), atol=1e-9)
 
 
 def run(fetches, feeds=None):
@@ -164,14 +184,34 @@ _UNARY_DERIV = {
 }
 
 
+_UP = np.array([1.0, -2.0, 0.5])
+
+
+def _closed_form_input(name):
+    x0 = _UNARY_DERIV[name][2]
+    return np.array([x0, x0 / 2, x0 * 0.75])
+
+
+@pytest.fixture(scope="module")
+def unary_closed_form_gradients():
+    """{name: the gradient of fn(x) with grad_ys _UP}: each op on its own placeholder, all in
+    one graph and one plan (their loops fuse into one kernel)."""
+    graph = ng.Graph()
+    with graph.as_default():
+        grads, feed = {}, {}
+        for name, (fn, _, _) in _UNARY_DERIV.items():
+            x = ng.placeholder(F64, [3])
+            grads[name], = ng.gradients(fn(x), x, grad_ys=ng.constant(_UP))
+            feed[x] = _closed_form_input(name)
+        with ng.Session(graph=graph) as sess:
+            return dict(zip(grads, sess.run(list(grads.values()), feed)))
+
+
 @pytest.mark.parametrize("name", sorted(_UNARY_DERIV))
-def test_unary_gradient_closed_form(name):
-    fn, deriv, x0 = _UNARY_DERIV[name]
-    x = ng.placeholder(F64, [3])
-    xv = np.array([x0, x0 / 2, x0 * 0.75])
-    up = np.array([1.0, -2.0, 0.5])
-    g, = ng.gradients(fn(x), x, grad_ys=ng.constant(up))
-    np.testing.assert_allclose(run(g, {x: xv}), up * deriv(xv), rtol=1e-12, atol=1e-14)
+def test_unary_gradient_closed_form(unary_closed_form_gradients, name):
+    deriv = _UNARY_DERIV[name][1]
+    np.testing.assert_allclose(unary_closed_form_gradients[name],
+                               _UP * deriv(_closed_form_input(name)), rtol=1e-12, atol=1e-14)
 
 
 # ------------------------------------------------------------------------------ binary math ops
@@ -1053,10 +1093,11 @@ def test_hessians_quadratic_form_analytic():
 
 
 def _fd_hessian(x, g, xv, delta=1e-5):
-    """FD of the first gradient (evaluated by sessions): shape x.shape + x.shape."""
+    """FD of the first gradient (evaluated by the NumPy reference backend): shape x.shape +
+    x.shape."""
     n = xv.size
     rows = []
-    with ng.Session() as s:
+    with ng.Session(backend="numpy") as s:
         for j in range(n):
             e = np.zeros(n)
             e[j] = delta
@@ -1140,58 +1181,58 @@ _PROP_OPS = {"mul": ng.multiply, "add": ng.add, "maximum": ng.maximum,
              "sub": ng.subtract, "squared_difference": ng.squared_difference}
 
 
+def _one_case(inits, build):
+    """One case's [(analytic, numerical)] (a batch of one: the finite differences run on the
+    NumPy reference backend, as the sections' do)."""
+    batch = GradientBatch(F64, delta=DELTA, reference="numpy")
+    batch.add("case", inits, build)
+    return batch.jacobians()["case"]
+
+
 @settings(max_examples=examples(8, 20), deadline=None)
 @given(_broadcast_pair(), st.sampled_from(sorted(_PROP_OPS)))
 def test_property_broadcast_binary_gradients(pair, opname):
-    ng.reset_default_graph()
     sx, sy, seed = pair
     r = np.random.default_rng(seed)
     a = r.uniform(-2, 2, sx)
     b = r.uniform(-2, 2, sy)
-    x, y = ng.placeholder(F64, sx), ng.placeholder(F64, sy)
-    out = _PROP_OPS[opname](x, y) * 1.5
-    res = ng.test.compute_gradient([x, y], [sx, sy], out, tuple(out.shape.as_list()),
-                                   x_init_value=[a, b], delta=DELTA)
-    expected_shape = np.broadcast_shapes(sx, sy)
-    assert tuple(out.shape.as_list()) == expected_shape
-    for jt, jn in res:
-        np.testing.assert_allclose(jt, jn, atol=TOL)
+
+    def build(x, y):
+        out = _PROP_OPS[opname](x, y) * 1.5
+        assert tuple(out.shape.as_list()) == np.broadcast_shapes(sx, sy)
+        return out
+    assert_jacobians(_one_case([a, b], build), tol=TOL, nonzero=False)
 
 
 @settings(max_examples=examples(6, 15), deadline=None)
 @given(st.lists(st.integers(1, 3), min_size=1, max_size=3), st.integers(0, 2 ** 16),
        st.sampled_from(sorted(_REDUCE)), st.booleans(), st.data())
 def test_property_reductions(shape, seed, name, keepdims, data):
-    ng.reset_default_graph()
     rank = len(shape)
     axes = data.draw(st.lists(st.integers(-rank, rank - 1), unique_by=lambda a: a % rank,
                               min_size=1, max_size=rank) | st.none())
     r = np.random.default_rng(seed)
     n = int(np.prod(shape))
     a = (r.permutation(np.linspace(0.6, 1.6, n)) * r.choice([-1, 1], n)).reshape(shape)
-    x = ng.placeholder(F64, shape)
-    y = _REDUCE[name](x, axis=axes, keepdims=keepdims)
     npaxis = None if axes is None else tuple(ax % rank for ax in axes)
     exp_shape = np.sum(a, axis=npaxis, keepdims=keepdims).shape
-    assert tuple(y.shape.as_list()) == exp_shape
-    jt, jn = ng.test.compute_gradient(x, tuple(shape), y, exp_shape, x_init_value=a,
-                                      delta=DELTA)
-    np.testing.assert_allclose(jt, jn, atol=TOL)
+
+    def build(x):
+        y = _REDUCE[name](x, axis=axes, keepdims=keepdims)
+        assert tuple(y.shape.as_list()) == exp_shape
+        return y
+    assert_jacobians(_one_case([a], build), tol=TOL, nonzero=False)
 
 
 @settings(max_examples=examples(6, 15), deadline=None)
 @given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(0, 2),
        st.booleans(), st.booleans(), st.integers(0, 2 ** 16))
 def test_property_matmul(m, k, n, batch, ta, tb, seed):
-    ng.reset_default_graph()
     r = np.random.default_rng(seed)
     bshape = (2,) * batch
     sa = bshape + ((k, m) if ta else (m, k))
     sb = ((n, k) if tb else (k, n))
     a, b = r.normal(size=sa), r.normal(size=sb)
-    x, y = ng.placeholder(F64, sa), ng.placeholder(F64, sb)
-    out = ng.matmul(x, y, transpose_a=ta, transpose_b=tb)
-    res = ng.test.compute_gradient([x, y], [sa, sb], out, tuple(out.shape.as_list()),
-                                   x_init_value=[a, b], delta=DELTA)
-    for jt, jn in res:
-        np.testing.assert_allclose(jt, jn, atol=TOL)
+    assert_jacobians(_one_case([a, b], lambda x, y: ng.matmul(x, y, transpose_a=ta,
+                                                            transpose_b=tb)),
+                     tol=TOL, nonzero=False)

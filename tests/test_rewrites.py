@@ -320,24 +320,45 @@ SPECIAL = [0.0, -0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5, 3.7, -3.7, 1e-30, -1e-30,
            np.inf, -np.inf, np.nan]
 
 
-def _run_pow(v, c):
-    x = ng.placeholder(v.dtype, [None])
-    return ng.Session(backend="cpu").run(x ** c, {x: v})
+def _run_pows(values, exponents):
+    """x_k ** c_k for each exponent c_k, x_k fed values[k], all in one graph
+    and one cpu plan: the exponents' loops fuse into one kernel per shape instead of one each."""
+    feeds = {}                  # one placeholder per distinct input array
+    for v in values:
+        if id(v) not in feeds:
+            feeds[id(v)] = (ng.placeholder(v.dtype, [None]), v)
+    fetches = [feeds[id(v)][0] ** c for v, c in zip(values, exponents)]
+    return ng.Session(backend="cpu").run(fetches, dict(feeds.values()))
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("c", EXPONENTS)
-def test_pow_special_values_match_np_power(dtype, c):
-    v = np.array(SPECIAL, dtype)
-    out = _run_pow(v, c)
+def _each_exponent(check, exponents, outs, values):
+    """check(out, c, v) for each exponent c, its result and its input; every failure, named
+    by its exponent."""
+    failures = []
+    for c, out, v in zip(exponents, outs, values):
+        try:
+            check(out, c, v)
+        except AssertionError as e:
+            failures.append(f"x ** {c!r}: {e}")
+    assert not failures, "\n".join(failures)
+
+
+def _special_values_check(out, c, v):
     with np.errstate(all="ignore"):
-        ref = np.power(v, dtype(c))
+        ref = np.power(v, v.dtype.type(c))
     assert out.dtype == ref.dtype
     np.testing.assert_array_equal(np.isnan(out), np.isnan(ref))
     np.testing.assert_array_equal(np.isinf(out), np.isinf(ref))
     finite = np.isfinite(ref)
     np.testing.assert_array_equal(np.signbit(out[~np.isnan(ref)]), np.signbit(ref[~np.isnan(ref)]))
-    np.testing.assert_allclose(out[finite], ref[finite], rtol=8 * np.finfo(dtype).eps, atol=0)
+    np.testing.assert_allclose(out[finite], ref[finite], rtol=8 * np.finfo(v.dtype).eps, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pow_special_values_match_np_power(dtype):
+    v = np.array(SPECIAL, dtype)
+    values = [v] * len(EXPONENTS)
+    _each_exponent(_special_values_check, EXPONENTS, _run_pows(values, EXPONENTS), values)
 
 
 def ulps(out, ref):
@@ -347,34 +368,59 @@ def ulps(out, ref):
 
 # the documented bounds (rewrites.py, docs/cpu-backend.md)
 ULP_BOUND = {0.5: 0, -0.5: 2, 1.5: 2, 3: 2, -3: 2, 4: 3, -4: 3, 5: 3}
+_ULP_EXPONENTS = [c for c in EXPONENTS if c not in (0, 1)]
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("c", [c for c in EXPONENTS if c not in (0, 1)])
-def test_pow_within_a_few_ulp_of_np_power(dtype, c):
+def _ulp_values(dtype, c):
     rng = np.random.default_rng(7)
     # magnitudes whose results stay normal: |x|**|c| within the dtype's normal range
     lim = np.log2(np.finfo(dtype).max) / 4 / max(abs(c), 1)
     v = (rng.choice([-1, 1], 20000) * np.exp2(rng.uniform(-lim, lim, 20000))).astype(dtype)
-    if c != int(c):
-        v = np.abs(v)
-    out = _run_pow(v, c)
+    return np.abs(v) if c != int(c) else v
+
+
+def _ulp_check(out, c, v):
     with np.errstate(all="ignore"):
-        ref = np.power(v, dtype(c))
+        ref = np.power(v, v.dtype.type(c))
     bound = ULP_BOUND.get(c, 2 if abs(c) <= 2 else 5 if abs(c) <= rewrites.POW_MAX else 1)
     assert ulps(out, ref).max() <= bound
 
 
-@pytest.mark.parametrize("y", [3.0, -2.0, 0.5, 1.5, -0.5, 2.5, 3.3])
-def test_pow_gradient_uses_the_rules(y):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pow_within_a_few_ulp_of_np_power(dtype):
+    values = [_ulp_values(dtype, c) for c in _ULP_EXPONENTS]
+    _each_exponent(_ulp_check, _ULP_EXPONENTS, _run_pows(values, _ULP_EXPONENTS), values)
+
+
+_GRADIENT_EXPONENTS = [3.0, -2.0, 0.5, 1.5, -0.5, 2.5, 3.3]
+
+
+@pytest.fixture(scope="module")
+def pow_gradients():
+    """{y: (gradient of sum(x ** y) on the cpu backend, on the NumPy reference)}: every
+    exponent on its own placeholder, in one graph and one cpu plan."""
+    graph = ng.Graph()
+    with graph.as_default():
+        grads, feed = [], {}
+        for y in _GRADIENT_EXPONENTS:
+            x, v = _x()
+            grads += ng.gradients(ng.reduce_sum(x ** y), [x])
+            feed[x] = v
+        got = ng.Session(backend="cpu").run(grads, feed)
+        want = ng.Session(backend="numpy").run(grads, feed)
+    return dict(zip(_GRADIENT_EXPONENTS, zip(got, want)))
+
+
+@pytest.mark.parametrize("y", _GRADIENT_EXPONENTS)
+def test_pow_gradient_uses_the_rules(y, pow_gradients):
     """TF's Pow gradient is y * pow(x, y - 1): y - 1 folds, then the power rules apply."""
     x, v = _x()
     z = ng.reduce_sum(x ** y)
     g, = ng.gradients(z, [x])
     counts, _ = lowered([g], {x: v})
     assert counts["Pow"] == (1 if y in (-0.5, 3.3) else 0), dict(counts)   # -1.5, 2.3 stay
-    ref = ng.Session(backend="numpy").run(g, {x: v})
-    np.testing.assert_allclose(ng.Session(backend="cpu").run(g, {x: v}), ref, rtol=1e-14)
+    got, ref = pow_gradients[y]
+    np.testing.assert_allclose(got, ref, rtol=1e-14)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

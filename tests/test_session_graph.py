@@ -589,11 +589,18 @@ def test_backends_agree_with_numpy(sess):
 
 
 # === ng.test gradient checker ===================================================================
+# What these check is compute_gradient's own work (seeds, perturbations, the Jacobians'
+# layout), the same on every backend: they run it in a NumPy-backend default session, once.
+_checker_test = pytest.mark.backend_independent
+
+
+@_checker_test
 def test_compute_gradient_shapes_and_agreement():
     x = ng.placeholder(ng.float64, [2, 3], name="x")
     y = ng.reduce_sum(ng.sin(x) * x, axis=0)      # shape [3]
     x0 = np.random.default_rng(0).random((2, 3))
-    jt, jn = ng.test.compute_gradient(x, [2, 3], y, [3], x_init_value=x0)
+    with ng.Session(backend="numpy"):
+        jt, jn = ng.test.compute_gradient(x, [2, 3], y, [3], x_init_value=x0)
     assert jt.shape == (6, 3) and jn.shape == (6, 3)
     np.testing.assert_allclose(jt, jn, atol=1e-5)
     expected = np.zeros((6, 3))
@@ -603,17 +610,22 @@ def test_compute_gradient_shapes_and_agreement():
     np.testing.assert_allclose(jt, expected, rtol=1e-10, atol=1e-12)
 
 
+@_checker_test
 def test_compute_gradient_error_small_and_detects_wrong_rule():
     x = ng.placeholder(ng.float64, [3], name="x")
     y = ng.exp(x) * 2.0
-    err = ng.test.compute_gradient_error(x, [3], y, [3], x_init_value=np.array([0.1, 0.2, 0.3]))
-    assert err < 1e-5
-    # at a jump the numerical and theoretical Jacobians disagree: the error is large
     a = ng.placeholder(ng.float64, [1], name="a")
-    err2 = ng.test.compute_gradient_error(a, [1], ng.sign(a), [1], x_init_value=np.array([0.0]))
+    with ng.Session(backend="numpy"):
+        err = ng.test.compute_gradient_error(x, [3], y, [3],
+                                             x_init_value=np.array([0.1, 0.2, 0.3]))
+        # at a jump the numerical and theoretical Jacobians disagree: the error is large
+        err2 = ng.test.compute_gradient_error(a, [1], ng.sign(a), [1],
+                                              x_init_value=np.array([0.0]))
+    assert err < 1e-5
     assert err2 > 0.5
 
 
+@_checker_test
 def test_compute_gradient_of_a_list_matches_one_x_at_a_time():
     # a list of xs: one gradient graph for all of them; each pair equals the pair computed for
     # that x alone (the others fed their initial values), an unconnected x gets zero Jacobians,
@@ -625,12 +637,13 @@ def test_compute_gradient_of_a_list_matches_one_x_at_a_time():
     y = ng.reduce_sum(ng.tanh(a * b) * s, axis=1)
     r = np.random.default_rng(3)
     a0, b0, c0 = r.normal(size=(2, 3)), r.normal(size=3), r.normal(size=2)
-    pairs = ng.test.compute_gradient([a, b, c], [[2, 3], [3], [2]], y, [2],
-                                     x_init_value=[a0, b0, c0], extra_feed_dict={s: 1.5})
-    alone = [ng.test.compute_gradient(a, [2, 3], y, [2], x_init_value=a0,
-                                      extra_feed_dict={b: b0, s: 1.5}),
-             ng.test.compute_gradient(b, [3], y, [2], x_init_value=b0,
-                                      extra_feed_dict={a: a0, s: 1.5})]
+    with ng.Session(backend="numpy"):
+        pairs = ng.test.compute_gradient([a, b, c], [[2, 3], [3], [2]], y, [2],
+                                         x_init_value=[a0, b0, c0], extra_feed_dict={s: 1.5})
+        alone = [ng.test.compute_gradient(a, [2, 3], y, [2], x_init_value=a0,
+                                          extra_feed_dict={b: b0, s: 1.5}),
+                 ng.test.compute_gradient(b, [3], y, [2], x_init_value=b0,
+                                          extra_feed_dict={a: a0, s: 1.5})]
     for (jt, jn), (jt1, jn1) in zip(pairs, alone):
         np.testing.assert_allclose(jt, jt1, rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(jn, jn1, rtol=1e-12, atol=1e-14)
