@@ -124,6 +124,10 @@ def test_scan_records_its_state_not_its_accumulator():
     assert rec.get_attr("n_vars") == 3 and rec.get_attr("history") == (0, 1)
     facts, = _native_history(rec)
     assert facts["history_bytes_per_iteration"] == 4 + 3 * 8
+    # the backward loop runs natively too (test_native_loops.py's map_fn and scan case, cut:
+    # here and in test_map_fn_gradient_records_only_its_counter both loops are native)
+    bwd = g.get_operation_by_name("gradients/scan/while/While_grad/while_grad/While")
+    assert [kind for kind, _ in loop_status(bwd)] == ["native"]
     np.testing.assert_allclose(res[0][1], _fd(g, loss, x, feed), rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(res[0][2], _fd(g, loss, w, feed), rtol=1e-6, atol=1e-8)
 
