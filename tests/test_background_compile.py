@@ -235,55 +235,54 @@ def test_a_small_plan_interprets_while_a_worker_compiles_its_plan_function(tmp_p
     assert out.strip() == "ok"
 
 
-def test_a_loop_body_runs_interpreted_while_a_worker_compiles_it(tmp_path):
+def test_loop_bodies_and_a_native_loop_compile_in_workers_while_the_loops_run(tmp_path):
+    """One process, two loops (a process costs ~1.5 CPU s before it compiles anything).
+    With native loops off, a loop's body and cond plan functions compile in workers after
+    NUMGRAD_FUNCTION_COMPILE_AFTER calls while the iterations go on interpreted, then load:
+    one dispatch per iteration.  With them on, a loop due to go native (its body ran
+    NUMGRAD_FUNCTION_COMPILE_AFTER iterations) gets its whole-loop function from a worker:
+    the calls meanwhile loop in Python, later ones natively, with the same results.  The
+    second loop's function is a source the first part never compiled (it ran no native
+    loop), so it is not in the cache either."""
     out = _run("""
-        from numgrad import compile_workers
-        x = ng.placeholder(ng.float64, [8])
-        _, y = ng.while_loop(lambda i, v: i < 50, lambda i, v: (i + 1, v * 0.9 + ng.sin(v)),
-                             [ng.constant(0), x])
-        lossy = ng.reduce_sum(y * y)
-        fetch = [lossy, ng.gradients(lossy, x)[0]]
-        xv = np.linspace(-1, 1, 8)
-        with ng.Session(backend="numpy") as s0:
-            want_y = s0.run(fetch, {x: xv})
-        first = sess.run(fetch, {x: xv})        # the bodies' plan functions: workers
-        assert compile_workers.wait_all() >= 1
-        second = sess.run(fetch, {x: xv})       # ... loaded: one dispatch per iteration
-        bodies = [cp for p in list(cpu._PLANS) if isinstance(p, cpu.FunctionPlan)
-                  for cp in p._compiled.values() if isinstance(cp, cpu.CompiledPlan)]
-        assert any(cp.fused_call and cp.compile_job for cp in bodies)
-        for got in (first, second):
-            for g, w in zip(got, want_y):
-                np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
-        print("ok")
-        """, tmp_path / "c", env={"NUMGRAD_FUNCTION_COMPILE_AFTER": "2",
-                                      "NUMGRAD_NATIVE_LOOPS": "0"})   # the per-iteration path
-    assert out.strip() == "ok"
-
-
-def test_a_native_loop_compiles_in_a_worker_while_the_loop_runs_in_python(tmp_path):
-    """A loop due to go native (its body ran NUMGRAD_FUNCTION_COMPILE_AFTER iterations) gets
-    its whole-loop function from a worker process: the calls meanwhile loop in Python, later
-    ones natively, with the same results."""
-    out = _run("""
-        from numgrad import compile_workers
+        from numgrad import compile_workers, config
         from numgrad.control.native_loop import loop_status
         x = ng.placeholder(ng.float64, [8])
-        _, y = ng.while_loop(lambda i, v: i < 60, lambda i, v: (i + 1, v * 0.9 + ng.sin(v)),
-                             [ng.constant(0), x])
-        loss = ng.reduce_sum(y * y)
         xv = np.linspace(-1, 1, 8)
-        with ng.Session(backend="numpy") as s0:
-            want = s0.run(loss, {x: xv})
-        first = sess.run(loss, {x: xv})       # due after 3 iterations: a worker compiles it
-        (kind, facts), = loop_status(y.op)
-        assert kind == "native" and facts["compiling"] and facts["calls"] == 0, facts
-        assert compile_workers.wait_all() >= 1
-        second = sess.run(loss, {x: xv})
-        (kind, facts), = loop_status(y.op)
-        assert kind == "native" and not facts["compiling"] and facts["calls"] == 1, facts
-        for got in (first, second):
-            np.testing.assert_allclose(got, want, rtol=1e-12)
+        # the per-iteration path: bodies compiled into plan functions by workers
+        with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=2, NUMGRAD_NATIVE_LOOPS=False):
+            _, y = ng.while_loop(lambda i, v: i < 50, lambda i, v: (i + 1, v * 0.9 + ng.sin(v)),
+                                 [ng.constant(0), x])
+            lossy = ng.reduce_sum(y * y)
+            fetch = [lossy, ng.gradients(lossy, x)[0]]
+            with ng.Session(backend="numpy") as s0:
+                want_y = s0.run(fetch, {x: xv})
+            first = sess.run(fetch, {x: xv})        # the bodies' plan functions: workers
+            assert compile_workers.wait_all() >= 1
+            second = sess.run(fetch, {x: xv})       # ... loaded: one dispatch per iteration
+            bodies = [cp for p in list(cpu._PLANS) if isinstance(p, cpu.FunctionPlan)
+                      for cp in p._compiled.values() if isinstance(cp, cpu.CompiledPlan)]
+            assert any(cp.fused_call and cp.compile_job for cp in bodies)
+            for got in (first, second):
+                for g, w in zip(got, want_y):
+                    np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+            assert not loop_status(y.op)            # no native loop was tried
+        # a native loop: its function compiled by a worker
+        with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=3):
+            _, y = ng.while_loop(lambda i, v: i < 60, lambda i, v: (i + 1, v * 0.9 + ng.sin(v)),
+                                 [ng.constant(0), x])
+            loss = ng.reduce_sum(y * y)
+            with ng.Session(backend="numpy") as s0:
+                want = s0.run(loss, {x: xv})
+            first = sess.run(loss, {x: xv})     # due after 3 iterations: a worker compiles it
+            (kind, facts), = loop_status(y.op)
+            assert kind == "native" and facts["compiling"] and facts["calls"] == 0, facts
+            assert compile_workers.wait_all() >= 1
+            second = sess.run(loss, {x: xv})
+            (kind, facts), = loop_status(y.op)
+            assert kind == "native" and not facts["compiling"] and facts["calls"] == 1, facts
+            for got in (first, second):
+                np.testing.assert_allclose(got, want, rtol=1e-12)
         print("ok")
-        """, tmp_path / "c", env={"NUMGRAD_FUNCTION_COMPILE_AFTER": "3"})
+        """, tmp_path / "c")
     assert out.strip() == "ok"
