@@ -102,18 +102,47 @@ print(cp.summary().splitlines()[1])
 """
 
 
+# a small plan: past FUSED_CALL_AFTER calls its one-dispatch function compiles in a worker;
+# the calls go on interpreted meanwhile, then run it (after `cp = plan()`, the big plan)
+SMALL = """
+from numgrad import config
+with config.override(NUMGRAD_INTERPRET_CALLS=3, NUMGRAD_FUSED_CALL_AFTER=3):
+    x = ng.placeholder(ng.float64, [16])
+    y = ng.reduce_sum(x * x * 3.0 - x)
+    fx = sess.make_callable([y, ng.gradients(y, x)[0]], [x])
+    xv = np.linspace(-1, 1, 16)
+    want_x = [np.sum(xv * xv * 3.0 - xv), 6 * xv - 1]
+    small = None
+    for call in range(1, 6):
+        got = fx(xv)
+        for g, w in zip(got, want_x):
+            np.testing.assert_allclose(g, w, rtol=1e-13, atol=1e-13)
+        small, = [c for p in sess._plans.values() for c in p._compiled.values()
+                  if c is not cp]
+        assert not small.fused_call, call       # interpreted, then waiting for the worker
+    job = small.compile_job
+    assert job and small.background_calls >= 2 and job.procs and job.wait(240)
+    assert not job.failed, job.failed
+    again = fx(xv)
+    assert small.fused_call
+    for g, w in zip(again, got):
+        np.testing.assert_allclose(g, w, rtol=1e-13, atol=1e-13)
+"""
+
+
 def test_big_plan_interprets_while_workers_compile_then_switches(tmp_path):
+    """Then a new process finds every kernel in the cache; in it, a small plan whose kernels
+    are not cached (SMALL) compiles its plan function in a worker."""
     out = _run(SWITCH, tmp_path / "c")
     assert "in the background" in out
     # a new process finds every kernel in the cache: it starts no workers, compiles nothing
-    out = _run("""
+    out = _run(textwrap.dedent("""
         check(fn(va, vb))
         cp = plan()
         assert cp.compile_job is False and cp.background_calls == 0
         stats = kernel_stats(cp)
         assert stats and all(hits > 0 and misses == 0 for hits, misses in stats), stats
-        print("ok")
-        """, tmp_path / "c")
+        """) + SMALL + 'print("ok")\n', tmp_path / "c")
     assert out.strip() == "ok"
 
 
@@ -204,35 +233,6 @@ def test_the_cache_knows_which_kernels_have_machine_code(tmp_path):
         cache._LOADED.pop(key)                          # as another process sees it: on disk
         assert cache.compiled([src]) == {src}
     sys.modules.pop(f"numgrad_k_{key}", None)
-
-
-def test_a_small_plan_interprets_while_a_worker_compiles_its_plan_function(tmp_path):
-    """Past FUSED_CALL_AFTER calls a small plan's one-dispatch function compiles in a worker;
-    the calls go on interpreted meanwhile, then run it."""
-    out = _run("""
-        from numgrad import config
-        x = ng.placeholder(ng.float64, [16])
-        y = ng.reduce_sum(x * x * 3.0 - x)
-        fx = sess.make_callable([y, ng.gradients(y, x)[0]], [x])
-        xv = np.linspace(-1, 1, 16)
-        want_x = [np.sum(xv * xv * 3.0 - xv), 6 * xv - 1]
-        cp = None
-        for call in range(1, 6):
-            got = fx(xv)
-            for g, w in zip(got, want_x):
-                np.testing.assert_allclose(g, w, rtol=1e-13, atol=1e-13)
-            cp, = [c for p in sess._plans.values() for c in p._compiled.values()]
-            assert not cp.fused_call, call      # interpreted, then waiting for the worker
-        job = cp.compile_job
-        assert job and cp.background_calls >= 2 and job.procs and job.wait(240)
-        assert not job.failed, job.failed
-        again = fx(xv)
-        assert cp.fused_call
-        for g, w in zip(again, got):
-            np.testing.assert_allclose(g, w, rtol=1e-13, atol=1e-13)
-        print("ok")
-        """, tmp_path / "c", env={"NUMGRAD_INTERPRET_CALLS": "3", "NUMGRAD_FUSED_CALL_AFTER": "3"})
-    assert out.strip() == "ok"
 
 
 def test_loop_bodies_and_a_native_loop_compile_in_workers_while_the_loops_run(tmp_path):
