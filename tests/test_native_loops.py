@@ -12,8 +12,7 @@ import pytest
 import numgrad as ng
 from numgrad import config
 from numgrad.control.native_loop import loop_report, loop_status
-from numgrad.errors import InvalidArgumentError
-from loop_cases import decay_graph, gather_sum, matmul_loop, run_three as _run_three
+from loop_cases import decay_graph, matmul_loop, run_three as _run_three
 
 pytestmark = pytest.mark.backend_independent
 
@@ -256,21 +255,6 @@ def test_an_opaque_op_in_the_body_falls_back_and_says_why():
     _assert_same(res)
     (kind, why), = loop_status(g.get_operation_by_name("while/While"))
     assert kind == "python" and "MatMul" in why
-
-
-def test_index_out_of_range_inside_a_native_loop_raises_tf_error():
-    g = ng.Graph()
-    with g.as_default():
-        table = ng.placeholder(F64, [3, 2], name="table")
-        n = ng.placeholder(ng.int32, [], name="n")
-        acc = gather_sum(table, n)
-    feed = {table: np.arange(6.0).reshape(3, 2)}
-    with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=0):
-        with ng.Session(graph=g, backend="cpu") as s:
-            np.testing.assert_allclose(s.run(acc, {**feed, n: 3}), [6.0, 9.0])
-            with pytest.raises(InvalidArgumentError):
-                s.run(acc, {**feed, n: 4})
-    assert _native(_whiles(g)[0])
 
 
 def test_switch_off_keeps_loops_in_python():
