@@ -44,7 +44,8 @@ def _reference(steps, wv, ov):
 
 @pytest.mark.skipif(ng.backends.default_backend_name() != "cpu", reason="cpu backend only")
 def test_loop_bodies_compile_after_their_first_calls(switches):
-    switches(FUNCTION_COMPILE_AFTER=3)
+    # the loops in Python (native loops, tests/test_native_loops.py, would take them whole)
+    switches(FUNCTION_COMPILE_AFTER=3, NATIVE_LOOPS=False)
     steps = 4           # the make_callable test's loops: compiled once for both
     w, obs, sse, gw = _oscillator(steps)
     ov = np.sin(np.arange(steps) * 0.3)
@@ -136,7 +137,7 @@ def test_make_callable_hot_path_compiles_bodies_too(switches):
     """make_callable calls the plan for known feed shapes directly (not through CpuPlan): the
     While op itself must have its bodies run with cpu plans.  Each body is called 4 or 8 times
     per call: only the calls after the first (the hot path) take it past 10."""
-    switches(FUNCTION_COMPILE_AFTER=10)
+    switches(FUNCTION_COMPILE_AFTER=10, NATIVE_LOOPS=False)      # see the first test
     w, obs, sse, gw = _oscillator(4)
     wv, ov = np.array(1.3), np.linspace(0, 1, 4)
     with ng.Session() as sess:
