@@ -156,51 +156,54 @@ check(fn(va, vb))                       # what the workers did not save compiles
 """
 
 
+# In a process whose plan's kernels are all cached: another big plan, of kernels the cache
+# lacks, whose workers run while the process forks.  The child does not own its parent's
+# workers (neither waits for nor kills them): its plan compiles on its own; the parent's
+# workers finish and the parent switches.
+FORK = """
+import signal
+sess = ng.Session(backend="cpu")                # plan() and check() now mean this plan
+loss = ng.reduce_sum(a * a * b - 2.0 * b)
+fn = sess.make_callable([loss] + ng.gradients(loss, [a, b]), [a, b])
+want = [np.sum(va * va * vb - 2.0 * vb), 2 * va * vb, va * va - 2.0]
+fn(va, vb)
+job = plan().compile_job
+assert job.running()
+pid = os.fork()
+if pid == 0:
+    code = 1
+    try:
+        signal.alarm(200)
+        assert not job.running()            # not the child's to wait for
+        check(fn(va, vb))                   # compiles in the child
+        code = 0
+    finally:
+        os._exit(code)
+_, status = os.waitpid(pid, 0)
+assert os.waitstatus_to_exitcode(status) == 0
+assert job.wait(240) and not job.failed, job.failed
+check(fn(va, vb))
+assert all(r.compiled for r in plan().runners if isinstance(r, cpu_runners.GroupRunner))
+"""
+
+
 # Each kill starts two processes that compile from an empty cache (~15 s on two busy cores): the
-# default run kills the workers mid-compile, NUMGRAD_SLOW=1 also at once and late.
+# default run kills the workers mid-compile, NUMGRAD_SLOW=1 also at once and late.  The second
+# process, which loads the cache the kill left, then runs FORK (a process fewer).
 @pytest.mark.parametrize("delay", [0.05, 0.8, 1.6] if budget.SLOW else [0.8])
-def test_a_worker_killed_mid_compile_leaves_a_whole_cache(tmp_path, delay):
+def test_a_worker_killed_mid_compile_leaves_a_whole_cache_then_a_fork(tmp_path, delay):
     d = tmp_path / "c"
     _run(f"DELAY = {delay}\n" + KILL, d)
     assert not list(d.glob(".tmp-*")), "a temporary file was left behind"
     for p in d.glob("numgrad_k_*.py"):
         compile(p.read_text(), str(p), "exec")      # every entry is whole, valid Python
-    out = _run("""
+    out = _run(textwrap.dedent("""
         import warnings
         warnings.simplefilter("error", RuntimeWarning)   # an unreadable entry warns
         check(fn(va, vb))
         stats = kernel_stats(plan())
         assert all(misses == 0 for hits, misses in stats), stats
-        print("ok")
-        """, d)
-    assert out.strip() == "ok"
-
-
-def test_fork_while_workers_compile(tmp_path):
-    """The child does not own its parent's workers (neither waits for nor kills them): its
-    plan compiles on its own; the parent's workers finish and the parent switches."""
-    out = _run("""
-        import signal
-        fn(va, vb)
-        job = plan().compile_job
-        assert job.running()
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                signal.alarm(200)
-                assert not job.running()            # not the child's to wait for
-                check(fn(va, vb))                   # compiles in the child
-                code = 0
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
-        assert job.wait(240) and not job.failed, job.failed
-        check(fn(va, vb))
-        assert all(r.compiled for r in plan().runners if isinstance(r, cpu_runners.GroupRunner))
-        print("ok")
-        """, tmp_path / "c")
+        """) + FORK + 'print("ok")\n', d)
     assert out.strip() == "ok"
 
 
