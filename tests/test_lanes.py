@@ -9,6 +9,7 @@ from numgrad import config
 from numgrad.backends import cpu_runners
 
 from ab_switch import assert_close, run_with_switch
+from budget import SLOW
 from plan_checks import plan_of
 
 pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
@@ -22,9 +23,10 @@ def _lane_runners(sess):
 def _run_both(fetches, feed_dict, off=True):
     """(NumPy's results, {True: (cpu results, lane runners)} and, with `off`, the same with
     NUMGRAD_LANES off under False).  A parametrised test turns the switch off in one of its
-    cases: off, every kernel is a plain one (checked against NumPy throughout the suite), and
-    one case per test shows that the switch turns the lanes off and changes no value."""
-    if off:
+    cases (in every case with NUMGRAD_SLOW=1): off, every kernel is a plain one (its own
+    compile, checked against NumPy throughout the suite), and one case per test shows that
+    the switch turns the lanes off and changes no value."""
+    if off or SLOW:
         return run_with_switch(fetches, feed_dict, "NUMGRAD_LANES",
                                lambda sess: len(_lane_runners(sess)))
     ref = ng.Session(backend="numpy").run(fetches, feed_dict)
