@@ -102,18 +102,47 @@ print(cp.summary().splitlines()[1])
 """
 
 
+# a small plan: past FUSED_CALL_AFTER calls its one-dispatch function compiles in a worker;
+# the calls go on interpreted meanwhile, then run it (after `cp = plan()`, the big plan)
+SMALL = """
+from numgrad import config
+with config.override(NUMGRAD_INTERPRET_CALLS=3, NUMGRAD_FUSED_CALL_AFTER=3):
+    x = ng.placeholder(ng.float64, [16])
+    y = ng.reduce_sum(x * x * 3.0 - x)
+    fx = sess.make_callable([y, ng.gradients(y, x)[0]], [x])
+    xv = np.linspace(-1, 1, 16)
+    want_x = [np.sum(xv * xv * 3.0 - xv), 6 * xv - 1]
+    small = None
+    for call in range(1, 6):
+        got = fx(xv)
+        for g, w in zip(got, want_x):
+            np.testing.assert_allclose(g, w, rtol=1e-13, atol=1e-13)
+        small, = [c for p in sess._plans.values() for c in p._compiled.values()
+                  if c is not cp]
+        assert not small.fused_call, call       # interpreted, then waiting for the worker
+    job = small.compile_job
+    assert job and small.background_calls >= 2 and job.procs and job.wait(240)
+    assert not job.failed, job.failed
+    again = fx(xv)
+    assert small.fused_call
+    for g, w in zip(again, got):
+        np.testing.assert_allclose(g, w, rtol=1e-13, atol=1e-13)
+"""
+
+
 def test_big_plan_interprets_while_workers_compile_then_switches(tmp_path):
+    """Then a new process finds every kernel in the cache; in it, a small plan whose kernels
+    are not cached (SMALL) compiles its plan function in a worker."""
     out = _run(SWITCH, tmp_path / "c")
     assert "in the background" in out
     # a new process finds every kernel in the cache: it starts no workers, compiles nothing
-    out = _run("""
+    out = _run(textwrap.dedent("""
         check(fn(va, vb))
         cp = plan()
         assert cp.compile_job is False and cp.background_calls == 0
         stats = kernel_stats(cp)
         assert stats and all(hits > 0 and misses == 0 for hits, misses in stats), stats
-        print("ok")
-        """, tmp_path / "c")
+        """) + SMALL + 'print("ok")\n', tmp_path / "c")
     assert out.strip() == "ok"
 
 
@@ -127,51 +156,54 @@ check(fn(va, vb))                       # what the workers did not save compiles
 """
 
 
+# In a process whose plan's kernels are all cached: another big plan, of kernels the cache
+# lacks, whose workers run while the process forks.  The child does not own its parent's
+# workers (neither waits for nor kills them): its plan compiles on its own; the parent's
+# workers finish and the parent switches.
+FORK = """
+import signal
+sess = ng.Session(backend="cpu")                # plan() and check() now mean this plan
+loss = ng.reduce_sum(a * a * b - 2.0 * b)
+fn = sess.make_callable([loss] + ng.gradients(loss, [a, b]), [a, b])
+want = [np.sum(va * va * vb - 2.0 * vb), 2 * va * vb, va * va - 2.0]
+fn(va, vb)
+job = plan().compile_job
+assert job.running()
+pid = os.fork()
+if pid == 0:
+    code = 1
+    try:
+        signal.alarm(200)
+        assert not job.running()            # not the child's to wait for
+        check(fn(va, vb))                   # compiles in the child
+        code = 0
+    finally:
+        os._exit(code)
+_, status = os.waitpid(pid, 0)
+assert os.waitstatus_to_exitcode(status) == 0
+assert job.wait(240) and not job.failed, job.failed
+check(fn(va, vb))
+assert all(r.compiled for r in plan().runners if isinstance(r, cpu_runners.GroupRunner))
+"""
+
+
 # Each kill starts two processes that compile from an empty cache (~15 s on two busy cores): the
-# default run kills the workers mid-compile, NUMGRAD_SLOW=1 also at once and late.
+# default run kills the workers mid-compile, NUMGRAD_SLOW=1 also at once and late.  The second
+# process, which loads the cache the kill left, then runs FORK (a process fewer).
 @pytest.mark.parametrize("delay", [0.05, 0.8, 1.6] if budget.SLOW else [0.8])
-def test_a_worker_killed_mid_compile_leaves_a_whole_cache(tmp_path, delay):
+def test_a_worker_killed_mid_compile_leaves_a_whole_cache_then_a_fork(tmp_path, delay):
     d = tmp_path / "c"
     _run(f"DELAY = {delay}\n" + KILL, d)
     assert not list(d.glob(".tmp-*")), "a temporary file was left behind"
     for p in d.glob("numgrad_k_*.py"):
         compile(p.read_text(), str(p), "exec")      # every entry is whole, valid Python
-    out = _run("""
+    out = _run(textwrap.dedent("""
         import warnings
         warnings.simplefilter("error", RuntimeWarning)   # an unreadable entry warns
         check(fn(va, vb))
         stats = kernel_stats(plan())
         assert all(misses == 0 for hits, misses in stats), stats
-        print("ok")
-        """, d)
-    assert out.strip() == "ok"
-
-
-def test_fork_while_workers_compile(tmp_path):
-    """The child does not own its parent's workers (neither waits for nor kills them): its
-    plan compiles on its own; the parent's workers finish and the parent switches."""
-    out = _run("""
-        import signal
-        fn(va, vb)
-        job = plan().compile_job
-        assert job.running()
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                signal.alarm(200)
-                assert not job.running()            # not the child's to wait for
-                check(fn(va, vb))                   # compiles in the child
-                code = 0
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
-        assert job.wait(240) and not job.failed, job.failed
-        check(fn(va, vb))
-        assert all(r.compiled for r in plan().runners if isinstance(r, cpu_runners.GroupRunner))
-        print("ok")
-        """, tmp_path / "c")
+        """) + FORK + 'print("ok")\n', d)
     assert out.strip() == "ok"
 
 
@@ -206,84 +238,54 @@ def test_the_cache_knows_which_kernels_have_machine_code(tmp_path):
     sys.modules.pop(f"numgrad_k_{key}", None)
 
 
-def test_a_small_plan_interprets_while_a_worker_compiles_its_plan_function(tmp_path):
-    """Past FUSED_CALL_AFTER calls a small plan's one-dispatch function compiles in a worker;
-    the calls go on interpreted meanwhile, then run it."""
+def test_loop_bodies_and_a_native_loop_compile_in_workers_while_the_loops_run(tmp_path):
+    """One process, two loops (a process costs ~1.5 CPU s before it compiles anything).
+    With native loops off, a loop's body and cond plan functions compile in workers after
+    NUMGRAD_FUNCTION_COMPILE_AFTER calls while the iterations go on interpreted, then load:
+    one dispatch per iteration.  With them on, a loop due to go native (its body ran
+    NUMGRAD_FUNCTION_COMPILE_AFTER iterations) gets its whole-loop function from a worker:
+    the calls meanwhile loop in Python, later ones natively, with the same results.  The
+    second loop's function is a source the first part never compiled (it ran no native
+    loop), so it is not in the cache either."""
     out = _run("""
-        from numgrad import config
-        x = ng.placeholder(ng.float64, [16])
-        y = ng.reduce_sum(x * x * 3.0 - x)
-        fx = sess.make_callable([y, ng.gradients(y, x)[0]], [x])
-        xv = np.linspace(-1, 1, 16)
-        want_x = [np.sum(xv * xv * 3.0 - xv), 6 * xv - 1]
-        cp = None
-        for call in range(1, 6):
-            got = fx(xv)
-            for g, w in zip(got, want_x):
-                np.testing.assert_allclose(g, w, rtol=1e-13, atol=1e-13)
-            cp, = [c for p in sess._plans.values() for c in p._compiled.values()]
-            assert not cp.fused_call, call      # interpreted, then waiting for the worker
-        job = cp.compile_job
-        assert job and cp.background_calls >= 2 and job.procs and job.wait(240)
-        assert not job.failed, job.failed
-        again = fx(xv)
-        assert cp.fused_call
-        for g, w in zip(again, got):
-            np.testing.assert_allclose(g, w, rtol=1e-13, atol=1e-13)
-        print("ok")
-        """, tmp_path / "c", env={"NUMGRAD_INTERPRET_CALLS": "3", "NUMGRAD_FUSED_CALL_AFTER": "3"})
-    assert out.strip() == "ok"
-
-
-def test_a_loop_body_runs_interpreted_while_a_worker_compiles_it(tmp_path):
-    out = _run("""
-        from numgrad import compile_workers
-        x = ng.placeholder(ng.float64, [8])
-        _, y = ng.while_loop(lambda i, v: i < 50, lambda i, v: (i + 1, v * 0.9 + ng.sin(v)),
-                             [ng.constant(0), x])
-        lossy = ng.reduce_sum(y * y)
-        fetch = [lossy, ng.gradients(lossy, x)[0]]
-        xv = np.linspace(-1, 1, 8)
-        with ng.Session(backend="numpy") as s0:
-            want_y = s0.run(fetch, {x: xv})
-        first = sess.run(fetch, {x: xv})        # the bodies' plan functions: workers
-        assert compile_workers.wait_all() >= 1
-        second = sess.run(fetch, {x: xv})       # ... loaded: one dispatch per iteration
-        bodies = [cp for p in list(cpu._PLANS) if isinstance(p, cpu.FunctionPlan)
-                  for cp in p._compiled.values() if isinstance(cp, cpu.CompiledPlan)]
-        assert any(cp.fused_call and cp.compile_job for cp in bodies)
-        for got in (first, second):
-            for g, w in zip(got, want_y):
-                np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
-        print("ok")
-        """, tmp_path / "c", env={"NUMGRAD_FUNCTION_COMPILE_AFTER": "2",
-                                      "NUMGRAD_NATIVE_LOOPS": "0"})   # the per-iteration path
-    assert out.strip() == "ok"
-
-
-def test_a_native_loop_compiles_in_a_worker_while_the_loop_runs_in_python(tmp_path):
-    """A loop due to go native (its body ran NUMGRAD_FUNCTION_COMPILE_AFTER iterations) gets
-    its whole-loop function from a worker process: the calls meanwhile loop in Python, later
-    ones natively, with the same results."""
-    out = _run("""
-        from numgrad import compile_workers
+        from numgrad import compile_workers, config
         from numgrad.control.native_loop import loop_status
         x = ng.placeholder(ng.float64, [8])
-        _, y = ng.while_loop(lambda i, v: i < 60, lambda i, v: (i + 1, v * 0.9 + ng.sin(v)),
-                             [ng.constant(0), x])
-        loss = ng.reduce_sum(y * y)
         xv = np.linspace(-1, 1, 8)
-        with ng.Session(backend="numpy") as s0:
-            want = s0.run(loss, {x: xv})
-        first = sess.run(loss, {x: xv})       # due after 3 iterations: a worker compiles it
-        (kind, facts), = loop_status(y.op)
-        assert kind == "native" and facts["compiling"] and facts["calls"] == 0, facts
-        assert compile_workers.wait_all() >= 1
-        second = sess.run(loss, {x: xv})
-        (kind, facts), = loop_status(y.op)
-        assert kind == "native" and not facts["compiling"] and facts["calls"] == 1, facts
-        for got in (first, second):
-            np.testing.assert_allclose(got, want, rtol=1e-12)
+        # the per-iteration path: the cond and body compiled into plan functions by workers
+        # (the forward loop alone: each function a gradient adds is a job, a process)
+        with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=2, NUMGRAD_NATIVE_LOOPS=False):
+            _, y = ng.while_loop(lambda i, v: i < 50, lambda i, v: (i + 1, v * 0.9 + ng.sin(v)),
+                                 [ng.constant(0), x])
+            fetch = [ng.reduce_sum(y * y), y]
+            with ng.Session(backend="numpy") as s0:
+                want_y = s0.run(fetch, {x: xv})
+            first = sess.run(fetch, {x: xv})        # the plan functions: workers
+            assert compile_workers.wait_all() >= 1
+            second = sess.run(fetch, {x: xv})       # ... loaded: one dispatch per iteration
+            bodies = [cp for p in list(cpu._PLANS) if isinstance(p, cpu.FunctionPlan)
+                      for cp in p._compiled.values() if isinstance(cp, cpu.CompiledPlan)]
+            assert any(cp.fused_call and cp.compile_job for cp in bodies)
+            for got in (first, second):
+                for g, w in zip(got, want_y):
+                    np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+            assert not loop_status(y.op)            # no native loop was tried
+        # a native loop: its function compiled by a worker
+        with config.override(NUMGRAD_FUNCTION_COMPILE_AFTER=3):
+            _, y = ng.while_loop(lambda i, v: i < 60, lambda i, v: (i + 1, v * 0.9 + ng.sin(v)),
+                                 [ng.constant(0), x])
+            loss = ng.reduce_sum(y * y)
+            with ng.Session(backend="numpy") as s0:
+                want = s0.run(loss, {x: xv})
+            first = sess.run(loss, {x: xv})     # due after 3 iterations: a worker compiles it
+            (kind, facts), = loop_status(y.op)
+            assert kind == "native" and facts["compiling"] and facts["calls"] == 0, facts
+            assert compile_workers.wait_all() >= 1
+            second = sess.run(loss, {x: xv})
+            (kind, facts), = loop_status(y.op)
+            assert kind == "native" and not facts["compiling"] and facts["calls"] == 1, facts
+            for got in (first, second):
+                np.testing.assert_allclose(got, want, rtol=1e-12)
         print("ok")
-        """, tmp_path / "c", env={"NUMGRAD_FUNCTION_COMPILE_AFTER": "3"})
+        """, tmp_path / "c")
     assert out.strip() == "ok"

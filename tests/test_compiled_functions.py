@@ -44,7 +44,8 @@ def _reference(steps, wv, ov):
 
 @pytest.mark.skipif(ng.backends.default_backend_name() != "cpu", reason="cpu backend only")
 def test_loop_bodies_compile_after_their_first_calls(switches):
-    switches(FUNCTION_COMPILE_AFTER=3)
+    # the loops in Python (native loops, tests/test_native_loops.py, would take them whole)
+    switches(FUNCTION_COMPILE_AFTER=3, NATIVE_LOOPS=False)
     steps = 4           # the make_callable test's loops: compiled once for both
     w, obs, sse, gw = _oscillator(steps)
     ov = np.sin(np.arange(steps) * 0.3)
@@ -121,7 +122,9 @@ def test_rolls_and_row_gathers_run_inside_the_plan_function(switches):
 
 @pytest.mark.skipif(ng.backends.default_backend_name() != "cpu", reason="cpu backend only")
 def test_gather_out_of_range_in_a_compiled_body_raises_tfs_error(switches):
-    switches(FUNCTION_COMPILE_AFTER=0)
+    # the loop in Python: the body's plan function raises (a native loop's gather raises in
+    # test_loop_compile_cost.py and test_loops_in_plan.py)
+    switches(FUNCTION_COMPILE_AFTER=0, NATIVE_LOOPS=False)
     table = ng.placeholder(ng.float64, [3])
     _, s = ng.while_loop(lambda i, s: i < 5, lambda i, s: (i + 1, s + ng.gather(table, i)),
                          [0, ng.constant(0.0, ng.float64)])
@@ -136,7 +139,7 @@ def test_make_callable_hot_path_compiles_bodies_too(switches):
     """make_callable calls the plan for known feed shapes directly (not through CpuPlan): the
     While op itself must have its bodies run with cpu plans.  Each body is called 4 or 8 times
     per call: only the calls after the first (the hot path) take it past 10."""
-    switches(FUNCTION_COMPILE_AFTER=10)
+    switches(FUNCTION_COMPILE_AFTER=10, NATIVE_LOOPS=False)      # see the first test
     w, obs, sse, gw = _oscillator(4)
     wv, ov = np.array(1.3), np.linspace(0, 1, 4)
     with ng.Session() as sess:

@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 
 import numgrad as ng
+from numgrad import config
 from numgrad.backends import cpu_runners
 
 from ab_switch import assert_close, run_with_switch
+from budget import SLOW
 from plan_checks import plan_of
 
 pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
@@ -18,9 +20,19 @@ def _lane_runners(sess):
             for r in cp.runners if isinstance(r, cpu_runners.LaneRunner)]
 
 
-def _run_both(fetches, feed_dict):
-    return run_with_switch(fetches, feed_dict, "NUMGRAD_LANES",
-                           lambda sess: len(_lane_runners(sess)))
+def _run_both(fetches, feed_dict, off=True):
+    """(NumPy's results, {True: (cpu results, lane runners)} and, with `off`, the same with
+    NUMGRAD_LANES off under False).  A parametrised test turns the switch off in one of its
+    cases (in every case with NUMGRAD_SLOW=1): off, every kernel is a plain one (its own
+    compile, checked against NumPy throughout the suite), and one case per test shows that
+    the switch turns the lanes off and changes no value."""
+    if off or SLOW:
+        return run_with_switch(fetches, feed_dict, "NUMGRAD_LANES",
+                               lambda sess: len(_lane_runners(sess)))
+    ref = ng.Session(backend="numpy").run(fetches, feed_dict)
+    with config.override(NUMGRAD_LANES=True):
+        sess = ng.Session(backend="cpu")
+        return ref, {True: (sess.run(fetches, feed_dict), len(_lane_runners(sess)))}
 
 
 @pytest.mark.parametrize("dtype, lanes_n, reduce", [
@@ -47,7 +59,8 @@ def test_pairwise_squared_distances_run_as_lanes(dtype, lanes_n, reduce, rng):
         v = rng.standard_normal((n, lanes_n)).astype(dtype)
     else:
         v = rng.integers(-50, 50, (n, lanes_n)).astype(dtype)
-    ref, outs = _run_both(fetches, {p: v})
+    # the switch off in the first case only (see _run_both)
+    ref, outs = _run_both(fetches, {p: v}, off=(dtype, lanes_n, reduce) == (np.float64, 3, "last"))
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     for enabled, (out, n_lane) in outs.items():
         assert_close(ref, out, rtol)
@@ -101,7 +114,8 @@ def test_sums_that_keep_the_lanes_are_stacked_back(dtype, rng):
     fetches = [ng.reduce_sum(w * d, axis=1), ng.reduce_sum(w * d, axis=0, keepdims=True),
                ng.reduce_sum(d * d * 2.0, axis=[0, 1]), ng.reduce_max(w * d, axis=1),
                ng.reduce_mean(d * d, axis=0)]
-    ref, outs = _run_both(fetches, {p: rng.standard_normal((n, 3)).astype(dtype)})
+    ref, outs = _run_both(fetches, {p: rng.standard_normal((n, 3)).astype(dtype)},
+                          off=dtype == np.float64)
     for enabled, (out, n_lane) in outs.items():
         assert_close(ref, out, 1e-5 if dtype == np.float32 else 1e-12)
         assert (n_lane >= 1) == enabled

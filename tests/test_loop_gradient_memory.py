@@ -67,8 +67,10 @@ def _map_feed(x, w, n):
 
 
 # n = 1 repeats n = 12 (finite differences, in-place writes) on a loop of its own:
-# NUMGRAD_SLOW=1 only
-@pytest.mark.parametrize("n", [0, 1, 12] if budget.SLOW else [0, 12])
+# NUMGRAD_SLOW=1 only; so does n = 0 (its own loops too): zero trips of a native recording
+# loop are test_zero_iterations_record_nothing_and_pass_gradients_through's, a zero-row
+# map_fn's native gradient test_tensor_array_in_place.py's n = 0 case
+@pytest.mark.parametrize("n", [0, 1, 12] if budget.SLOW else [12])
 def test_map_fn_gradient_records_only_its_counter(n):
     g, (x, w), loss, fetches = _map_graph(n)
     feed = _map_feed(x, w, n)
@@ -124,6 +126,10 @@ def test_scan_records_its_state_not_its_accumulator():
     assert rec.get_attr("n_vars") == 3 and rec.get_attr("history") == (0, 1)
     facts, = _native_history(rec)
     assert facts["history_bytes_per_iteration"] == 4 + 3 * 8
+    # the backward loop runs natively too (test_native_loops.py's map_fn and scan case, cut:
+    # here and in test_map_fn_gradient_records_only_its_counter both loops are native)
+    bwd = g.get_operation_by_name("gradients/scan/while/While_grad/while_grad/While")
+    assert [kind for kind, _ in loop_status(bwd)] == ["native"]
     np.testing.assert_allclose(res[0][1], _fd(g, loss, x, feed), rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(res[0][2], _fd(g, loss, w, feed), rtol=1e-6, atol=1e-8)
 
@@ -187,13 +193,16 @@ def test_hessians_through_map_fn_and_while_loop_match_finite_differences():
         hw, = ng.hessians(loss, [w])
         gsum = ng.reduce_sum(gw * ng.constant([1.0, -2.0, 0.5], F64))
         gxw, = ng.gradients(gsum, [x])      # mixed second derivatives, through the stacks
+        # the decay loop of test_tensor_array_accumulator_and_unread_counter_of_a_while_loop
+        # (its first-order loops compile once for both tests)
         z0 = ng.placeholder(F64, [3], name="z0")
-        _, z = ng.while_loop(lambda i, z: i < 3, lambda i, z: (i + 1, ng.sin(z * w) + z), [0, z0])
+        a = ng.placeholder(F64, [], name="a")
+        k = ng.placeholder(ng.int32, [], name="k")
+        z = decay(z0, a, k)
         zl = ng.reduce_sum(z * z)
-        gzw, = ng.gradients(zl, [w])
+        gz, _ = ng.gradients(zl, [z0, a])
         hz, = ng.hessians(zl, [z0])
-        gz, = ng.gradients(zl, [z0])
-    feed = {**_map_feed(x, w, n), z0: np.array([0.2, -0.4, 0.6])}
+    feed = {**_map_feed(x, w, n), z0: np.array([0.2, -0.4, 0.6]), a: 0.9, k: 3}
     res = _run_three(g, [hw, gxw, hz], feed)
     _assert_same(res, rtol=1e-10)
     for col in range(3):
@@ -204,7 +213,6 @@ def test_hessians_through_map_fn_and_while_loop_match_finite_differences():
         np.testing.assert_allclose(res[0][2][col], _fd(g, pick_z, z0, feed), rtol=1e-5,
                                    atol=1e-7)
     np.testing.assert_allclose(res[0][1], _fd(g, gsum, x, feed), rtol=1e-5, atol=1e-7)
-    del gzw
 
 
 def test_zero_iterations_record_nothing_and_pass_gradients_through():

@@ -240,38 +240,59 @@ def test_the_native_matmuls_call_the_library_numgrads_blas_policy_controls():
 
 
 # A tiny plan with matmuls in a fresh process, NUMGRAD_NATIVE_PLAN=auto with its size limit
-# lifted: after BUILD_AFTER step-runner calls it has compile workers build its lanes.
+# lifted: after BUILD_AFTER step-runner calls it has compile workers build its lanes.  The
+# argument names what the process does besides (EXPLAIN, WORKERS): "off", first run the plan
+# in a session of its own with NUMGRAD_BACKGROUND_COMPILE off (OFF_EXPLAIN, OFF_WORKERS);
+# "wait", wait for the workers and run it again (AFTER); "new", then run a plan of other
+# shapes, whose lanes no process compiled yet (NEW_EXPLAIN, NEW_WORKERS), and exit.
 AUTO_SCRIPT = """
 import sys, time
 import numpy as np
 import numgrad as ng
-from numgrad import compile_workers
+from numgrad import compile_workers, config
 from numgrad.backends import cpu_native
 cpu_native.AUTO_MIN_SECONDS = 0.0
-g = ng.Graph()
-with g.as_default():
-    x = ng.placeholder(ng.float32, [16, 3])
-    w = ng.constant(np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4))
-    y = ng.reduce_sum(ng.square(ng.matmul(ng.tanh(ng.matmul(x, w)), ng.transpose(w))))
+
+def graph(rows):
+    g = ng.Graph()
+    with g.as_default():
+        x = ng.placeholder(ng.float32, [rows, 3])
+        w = ng.constant(np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4))
+        y = ng.reduce_sum(ng.square(ng.matmul(ng.tanh(ng.matmul(x, w)), ng.transpose(w))))
+    xv = np.linspace(0, 1, rows * 3, dtype=np.float32).reshape(rows, 3)
+    return g, {x: xv}, y
+
+def run(rows=16):
+    g, feed, y = graph(rows)
     sess = ng.Session(backend="cpu", graph=g)
-xv = np.linspace(0, 1, 48, dtype=np.float32).reshape(16, 3)
-for _ in range(cpu_native.BUILD_AFTER + 1):
-    first = sess.run(y, {x: xv})
-choice, = [cp._native for p in sess._plans.values() for cp in p._compiled.values()
-           if getattr(cp, "_native", None) is not None]
-print("EXPLAIN", choice.describe().replace("\\n", " |"))
-print("WORKERS", [proc.pid for job in choice.jobs for proc, _ in job.procs])
-if sys.argv[1] == "wait":
+    for _ in range(cpu_native.BUILD_AFTER + 1):
+        first = sess.run(y, feed)
+    choice, = [cp._native for p in sess._plans.values() for cp in p._compiled.values()
+               if getattr(cp, "_native", None) is not None]
+    return lambda: sess.run(y, feed), first, choice
+
+def show(prefix, choice):
+    print(prefix + "EXPLAIN", choice.describe().replace("\\n", " |"))
+    print(prefix + "WORKERS", [proc.pid for job in choice.jobs for proc, _ in job.procs])
+
+if "off" in sys.argv[1]:
+    with config.override(NUMGRAD_BACKGROUND_COMPILE=False):
+        show("OFF_", run()[2])
+again, first, choice = run()
+show("", choice)
+if "wait" in sys.argv[1]:
     compile_workers.wait_all()
-    assert sess.run(y, {x: xv}) == first
+    assert again() == first
     print("AFTER", choice.describe().replace("\\n", " |"))
+if "new" in sys.argv[1]:
+    show("NEW_", run(rows=24)[2])
 print("EXIT", time.time(), flush=True)
 """
 
 
-def _auto(cache_dir, how, background="1", row_lanes="off"):
+def _auto(cache_dir, how, row_lanes="off"):
     env = {**os.environ, "NUMGRAD_CACHE_DIR": str(cache_dir), "NUMGRAD_NATIVE_PLAN": "auto",
-           "NUMGRAD_INTERPRET_CALLS": "0", "NUMGRAD_BACKGROUND_COMPILE": background,
+           "NUMGRAD_INTERPRET_CALLS": "0", "NUMGRAD_BACKGROUND_COMPILE": "1",
            "NUMGRAD_ROW_LANES": row_lanes,
            "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
     out = subprocess.run([sys.executable, "-c", textwrap.dedent(AUTO_SCRIPT), how],
@@ -285,24 +306,24 @@ def _auto(cache_dir, how, background="1", row_lanes="off"):
 @needs_blas
 def test_auto_compiles_lanes_in_workers_and_never_holds_up_an_exiting_script(tmp_path):
     # NUMGRAD_BACKGROUND_COMPILE off: auto compiles no lane (and starts no worker)
-    out, _ = _auto(tmp_path, "exit", background="0")
-    assert "not compiled (NUMGRAD_BACKGROUND_COMPILE=0" in out["EXPLAIN"], out
-    assert out["WORKERS"] == "[]"
-    # a script that ends while its lanes compile: the workers die with it, no wait at exit
-    out, exit_seconds = _auto(tmp_path, "exit")
+    out, _ = _auto(tmp_path, "off+wait")
+    assert "not compiled (NUMGRAD_BACKGROUND_COMPILE=0" in out["OFF_EXPLAIN"], out
+    assert out["OFF_WORKERS"] == "[]"
+    # on, in the same process: the workers fill the cache and the plan loads the lanes ...
     assert out["EXPLAIN"].startswith("native lanes: compiling in a worker"), out
-    workers = eval(out["WORKERS"])
+    assert eval(out["WORKERS"]), out
+    assert " lane(s) of " in out["AFTER"], out
+    # ... where a second process finds them at once, starting no worker
+    out, exit_seconds = _auto(tmp_path, "new")
+    assert " lane(s) of " in out["EXPLAIN"] and out["WORKERS"] == "[]", out
+    # and a plan of other shapes has workers compile its lanes; the script ends meanwhile:
+    # the workers die with it, no wait at exit
+    assert out["NEW_EXPLAIN"].startswith("native lanes: compiling in a worker"), out
+    workers = eval(out["NEW_WORKERS"])
     assert workers and exit_seconds < 30, (out, exit_seconds)
     for pid in workers:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
-    # waited for, the workers fill the cache and the plan loads the lanes from it ...
-    out, _ = _auto(tmp_path, "wait")
-    assert out["EXPLAIN"].startswith("native lanes: compiling in a worker"), out
-    assert " lane(s) of " in out["AFTER"], out
-    # ... where a second process finds them at once, starting no worker
-    out, _ = _auto(tmp_path, "exit")
-    assert " lane(s) of " in out["EXPLAIN"] and out["WORKERS"] == "[]", out
 
 
 @needs_blas
