@@ -18,8 +18,7 @@ batching itself failed).
 
 With ``reference_backend="numpy"`` the central differences run y on the NumPy backend: the
 gradients of the backend under test are checked against a reference that shares none of its
-compiled code, and no plan is compiled for y (its kernels are about a fifth of a batch's cold
-compile).
+compiled code, and no plan is compiled for y.
 """
 import numpy as np
 
