@@ -27,6 +27,16 @@ def run_both(fetches, feed=None):
     return got, ref
 
 
+def _fed(value):
+    """A placeholder for `value`, which the test feeds.  A fed array is writable, a
+    constant's is read-only, and Numba compiles a native kernel once more for a read-only
+    operand (a type of its own, ~0.3-0.8 CPU s cold each): the float64 values and gradient
+    tests feed theirs.  Read-only operands stay covered where tests build on constants (the
+    max_pool gradient test, the NCHW, conv1d and vectorised second-derivative tests; fed
+    placeholders made the last one compile ~20 CPU s instead of ~2)."""
+    return ng.placeholder(ng.float64, value.shape)
+
+
 # --- independent references: direct loops ---------------------------------------------------------
 def _pads(padding, size, k, s, d):
     eff = (k - 1) * d + 1
@@ -95,11 +105,11 @@ def _padding_arg(padding):
 @pytest.mark.parametrize("strides, dil, padding", CONV_CASES)
 def test_conv2d_values_and_gradients(strides, dil, padding):
     x, f = RNG.standard_normal((2, 6, 5, 3)), RNG.standard_normal((3, 2, 3, 4))
-    xt, ft = ng.constant(x), ng.constant(f)
+    xt, ft = _fed(x), _fed(f)
     y = ng.nn.conv2d(xt, ft, list(strides), _padding_arg(padding), dilations=list(dil))
     want = conv_loops(x, f, strides, dil, padding)
     assert y.shape.as_list() == list(want.shape)
-    got, ref = run_both(y)
+    got, ref = run_both(y, {xt: x, ft: f})
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(ref, want, rtol=1e-10, atol=1e-12)
     err = ng.test.compute_gradient_error([xt, ft], [x.shape, f.shape], y, want.shape,
@@ -110,11 +120,11 @@ def test_conv2d_values_and_gradients(strides, dil, padding):
 @pytest.mark.parametrize("strides, dil, padding", CONV_CASES[:3])
 def test_depthwise_values_and_gradients(strides, dil, padding):
     x, f = RNG.standard_normal((2, 5, 5, 3)), RNG.standard_normal((2, 3, 3, 2))
-    xt, ft = ng.constant(x), ng.constant(f)
+    xt, ft = _fed(x), _fed(f)
     y = ng.nn.depthwise_conv2d_native(xt, ft, [1, *strides, 1], padding,
                                       dilations=[1, *dil, 1])
     want = conv_loops(x, f, strides, dil, padding, depthwise=True)
-    got, ref = run_both(y)
+    got, ref = run_both(y, {xt: x, ft: f})
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(ref, want, rtol=1e-10, atol=1e-12)
     err = ng.test.compute_gradient_error([xt, ft], [x.shape, f.shape], y, want.shape,
@@ -141,7 +151,7 @@ def _backprop_graphs(kind):
 def test_backprop_ops_gradients_and_adjointness(kind):
     build, a_shape, y_shape = _backprop_graphs(kind)
     a, dy = RNG.standard_normal(a_shape), RNG.standard_normal(y_shape)
-    at, dyt = ng.constant(a), ng.constant(dy)
+    at, dyt = _fed(a), _fed(dy)
     out = build(at, dyt)
     err = ng.test.compute_gradient_error([at, dyt], [a_shape, y_shape], out,
                                          out.shape.as_list(), x_init_value=[a, dy])
@@ -151,8 +161,10 @@ def test_backprop_ops_gradients_and_adjointness(kind):
     forward = ng.nn.conv2d if not kind.startswith("depthwise") else (
         lambda x, f, s, p: ng.nn.depthwise_conv2d_native(x, f, s, p))
     x, f = (other, a) if kind.endswith("input") else (a, other)
-    y = forward(ng.constant(x), ng.constant(f), [1, 2, 1, 1], "SAME")
-    got, ref = run_both([ng.reduce_sum(y * dyt), ng.reduce_sum(out * other), out])
+    xt, ft = _fed(x), _fed(f)
+    y = forward(xt, ft, [1, 2, 1, 1], "SAME")
+    feed = {at: a, dyt: dy, xt: x, ft: f}
+    got, ref = run_both([ng.reduce_sum(y * dyt), ng.reduce_sum(out * other), out], feed)
     np.testing.assert_allclose(got[0], got[1], rtol=1e-10)
     np.testing.assert_allclose(got[2], ref[2], rtol=1e-10, atol=1e-12)
 
@@ -241,11 +253,11 @@ POOL_CASES = [((2, 2), (2, 2), "VALID"), ((3, 2), (2, 1), "SAME"), ((2, 3), (1, 
 @pytest.mark.parametrize("k, s, padding", POOL_CASES)
 def test_pool_values_and_gradients(kind, k, s, padding):
     x = RNG.permutation(2 * 5 * 6 * 2).reshape(2, 5, 6, 2) * 0.1    # no near ties
-    xt = ng.constant(x)
+    xt = _fed(x)
     fn = ng.nn.max_pool2d if kind == "MAX" else ng.nn.avg_pool2d
     y = fn(xt, list(k), list(s), padding)
     want = pool_loops(x, k, s, padding, kind)
-    got, ref = run_both(y)
+    got, ref = run_both(y, {xt: x})
     np.testing.assert_allclose(got, want, rtol=1e-12)
     np.testing.assert_allclose(ref, want, rtol=1e-12)
     assert ng.test.compute_gradient_error(xt, x.shape, y, want.shape, x_init_value=x) < 1e-8
@@ -253,7 +265,8 @@ def test_pool_values_and_gradients(kind, k, s, padding):
     dy = ng.constant(RNG.standard_normal(want.shape))
     g = ng.gradients(y, xt, grad_ys=dy)[0]
     err = ng.test.compute_gradient_error(dy, want.shape, g, x.shape,
-                                         x_init_value=RNG.standard_normal(want.shape))
+                                         x_init_value=RNG.standard_normal(want.shape),
+                                         extra_feed_dict={xt: x})
     assert err < 1e-8
 
 

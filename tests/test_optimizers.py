@@ -7,6 +7,7 @@ import pytest
 import numgrad as ng
 
 from budget import cover
+from gradient_batch import GradientBatch, assert_jacobians
 
 F32, F64 = np.float32, np.float64
 STEPS = 6
@@ -520,19 +521,18 @@ def test_clip_indexed_slices_and_optimizer():
 
 
 def test_gradient_through_clip_by_global_norm():
-    x = ng.placeholder(ng.float64, [2, 3])
-    y = ng.placeholder(ng.float64, [3])
-    (cx, cy), _ = ng.clip_by_global_norm([x * 1.0, y * 2.0], 1.5)
-    out = ng.reduce_sum(cx * ng.constant(COEF[:2])) + ng.reduce_sum(cy * cy)
-    xv, yv = W0[:2], TARGET[2]
-    for t, shape, v, other in ((x, [2, 3], xv, {y: yv}), (y, [3], yv, {x: xv})):
-        err = ng.test.compute_gradient_error(t, shape, out, [], x_init_value=v, delta=1e-6,
-                                             extra_feed_dict=other)
-        assert err < 1e-6
-    xn = ng.placeholder(ng.float64, [2, 3])
-    outn = ng.reduce_sum(ng.clip_by_norm(xn, 0.7, axes=[1]) * ng.constant(COEF[:2]))
-    assert ng.test.compute_gradient_error(xn, [2, 3], outn, [], x_init_value=xv,
-                                          delta=1e-6) < 1e-6
+    """The gradients of the backend under test against central differences of the numpy
+    backend's y (tests/gradient_batch.py), both cases in one graph."""
+    def global_norm(x, y):
+        (cx, cy), _ = ng.clip_by_global_norm([x * 1.0, y * 2.0], 1.5)
+        return ng.reduce_sum(cx * ng.constant(COEF[:2])) + ng.reduce_sum(cy * cy)
+
+    batch = GradientBatch(ng.float64, delta=1e-6, reference="numpy")
+    batch.add("clip_by_global_norm", [W0[:2], TARGET[2]], global_norm)
+    batch.add("clip_by_norm", [W0[:2]], lambda x: ng.reduce_sum(
+        ng.clip_by_norm(x, 0.7, axes=[1]) * ng.constant(COEF[:2])))
+    for result in batch.jacobians().values():
+        assert_jacobians(result, tol=1e-6)
 
 
 def test_train_public_names_have_docstrings():
