@@ -14,6 +14,7 @@ from . import softmax as _softmax  # noqa: F401
 from . import top_k as _top_k  # noqa: F401
 from ... import numba_load
 from ...cache import guard_numba_cache
+from .flavour import read_only_inputs
 from .registry import OPAQUE, register_kernel
 
 __all__ = ["OPAQUE", "register_kernel"]
@@ -27,6 +28,8 @@ for _t, _kernel in _segment_reduce.OPAQUE.items():
     register_kernel(_t)(_kernel)
 
 # a kernel's first call finds the machine code of the Numba functions it calls loaded from the
-# cache (numba_load.preloading): no trip through Numba's compile path
+# cache (numba_load.preloading): no trip through Numba's compile path; and it sees its inputs
+# read-only (flavour.py: one Numba signature for constants and feeds alike).  preloading wraps
+# the kernel itself: it reads the kernel's code for the Numba functions it calls.
 for _t, _kernel in list(OPAQUE.items()):
-    OPAQUE[_t] = numba_load.preloading(_kernel)
+    OPAQUE[_t] = read_only_inputs(numba_load.preloading(_kernel))
