@@ -2,6 +2,7 @@
 raises ng.scaleout.ClusterPaused after the grace period instead of waiting for ever; its
 tasks are cancelled and the session runs again once a worker is back.  The watch's logic is
 tested on fake clusters (no Dask needed), the whole on in-process LocalClusters."""
+import asyncio
 import logging
 import threading
 import time
@@ -97,19 +98,26 @@ def test_a_scheduler_that_does_not_answer_is_not_a_paused_cluster():
 
 
 class _FakeFuture:
-    def __init__(self, done_after=None):
-        self.t0, self.done_after, self.callbacks = time.monotonic(), done_after, []
+    """Done `done_after` seconds after it is made (never when None); its result is 42, or
+    `error` raised."""
+
+    def __init__(self, done_after=None, error=None):
+        self.t0, self.done_after, self.error, self.waits = time.monotonic(), done_after, error, []
 
     def done(self):
         return self.done_after is not None and time.monotonic() - self.t0 >= self.done_after
 
-    def add_done_callback(self, fn):
-        self.callbacks.append(fn)
-        if self.done_after is not None:
-            threading.Timer(self.done_after, fn, [self]).start()
-
-    def result(self):
-        assert self.done(), "result() before the future is done would block"
+    def result(self, timeout=None):
+        self.waits.append(timeout)
+        left = None if self.done_after is None else self.t0 + self.done_after - time.monotonic()
+        if left is not None and left > 0 and (timeout is None or left <= timeout):
+            time.sleep(left)
+        elif not self.done():
+            assert timeout is not None, "would wait for ever"
+            time.sleep(timeout)
+            raise asyncio.TimeoutError(f"timed out after {timeout} s.")
+        if self.error is not None:
+            raise self.error
         return 42
 
 
@@ -126,25 +134,33 @@ class _FakeClient:
 @pytest.mark.backend_independent
 def test_wait_result_asks_the_scheduler_only_while_it_waits(switches):
     client = _FakeClient("paused")
-    assert wait_result(client, _FakeFuture(done_after=0.0)) == 42
-    assert client.asked == 0
+    assert wait_result(client, _FakeFuture(done_after=0.5)) == 42
+    assert client.asked == 0        # the result came within the first second
     switches(DASK_PAUSE_GRACE=1)        # looks every 0.25 s
     t0 = time.monotonic()
     assert wait_result(client, _FakeFuture(done_after=0.4)) == 42
-    assert 1 <= client.asked <= 2 and time.monotonic() - t0 < 1.0
+    assert client.asked == 1 and time.monotonic() - t0 < 1.0
     client = _FakeClient("paused")
     t0 = time.monotonic()
     with pytest.raises(ClusterPaused):
         wait_result(client, _FakeFuture())
-    assert 1.0 <= time.monotonic() - t0 < 2.0 and client.asked <= 8
+    assert 1.0 <= time.monotonic() - t0 < 2.0 and client.asked == 5
+
+
+@pytest.mark.backend_independent
+def test_a_tasks_own_timeout_error_is_not_taken_for_a_wait_that_timed_out():
+    client, fut = _FakeClient("running"), _FakeFuture(done_after=0.3, error=TimeoutError("t"))
+    with pytest.raises(TimeoutError, match="^t$"):
+        wait_result(client, fut)
+    assert client.asked == 0
 
 
 @pytest.mark.backend_independent
 def test_a_grace_of_zero_waits_as_dask_does(switches):
     switches(DASK_PAUSE_GRACE=0)
-    client, fut = _FakeClient("paused"), _FakeFuture(done_after=0.0)
+    client, fut = _FakeClient("paused"), _FakeFuture(done_after=0.3)
     assert wait_result(client, fut) == 42
-    assert client.asked == 0 and fut.callbacks == []
+    assert client.asked == 0 and fut.waits == [None]
 
 
 # --- in-process Dask clusters -----------------------------------------------------------------

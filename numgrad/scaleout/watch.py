@@ -7,16 +7,17 @@ the memory, and Dask waits for ever without a word.  In-process workers
 (``LocalCluster(processes=False)``) get there easily: the memory they measure is the whole
 client process's, the client's own arrays included.
 
-`wait_result(client, future)` returns ``future.result()``.  While the result keeps it waiting
-it asks the scheduler for its workers' states, at most once per `PauseWatch.interval` (never
-when the result comes within the first interval).  Once every worker has been paused and idle
+`wait_result(client, future)` returns ``future.result()``, waiting for it one
+`PauseWatch.interval` at a time (at most a second); after each interval without the result
+it asks the scheduler for its workers' states (nothing when the result comes within the first
+one).  Once every worker has been paused and idle
 for a few seconds it logs one warning; when that has lasted the grace period
 (``NUMGRAD_DASK_PAUSE_GRACE`` seconds; 0 waits for ever, as Dask does) it raises
 `ClusterPaused`, which names the workers, their memory use and limits, and the ways out.  The
 caller cancels the future.  Nothing here imports dask.
 """
+import asyncio
 import logging
-import threading
 import time
 
 from .. import config
@@ -94,13 +95,14 @@ def wait_result(client, future):
     grace = config.get(GRACE_SWITCH)
     if not grace:
         return future.result()
-    done = threading.Event()
-    future.add_done_callback(lambda _: done.set())
     watch = PauseWatch(lambda: _scheduler_workers(client), grace)
-    # done.wait wakes as soon as the result is in; future.done() covers a callback delayed
-    # behind another one on Dask's single callback thread
-    while not done.wait(watch.interval) and not future.done():
-        watch.check()
+    while not future.done():
+        try:
+            return future.result(timeout=watch.interval)
+        except asyncio.TimeoutError:    # distributed's TimeoutError (the builtin on 3.11+)
+            if future.done():           # done meanwhile, or the task's own TimeoutError:
+                break                   # result() below returns or raises it
+            watch.check()
     return future.result()
 
 
