@@ -202,7 +202,7 @@ def test_workers_paused_by_memory_make_the_run_raise(switches, monkeypatch, capl
     dask_config = LazyModule("dask").config.set({"distributed.worker.memory.pause": 0.8})
     with dask_config, local_cluster(n_workers=1, threads_per_worker=1,
                                                processes=False, memory_limit="10MB",
-                                               dashboard_address=None,
+                                               dashboard_address=":0",
                                                silence_logs=50) as cluster, \
             distributed.Client(cluster) as client:
         addr, = _status(client, "paused")
@@ -226,9 +226,10 @@ def test_workers_paused_by_memory_make_the_run_raise(switches, monkeypatch, capl
 @pytest.mark.backend_independent
 def test_after_the_error_the_session_runs_again_and_a_short_pause_is_waited_out(switches):
     switches(BACKEND="numpy", DASK_PAUSE_GRACE=1)
-    # no memory limit: no memory monitor, the test sets the workers' status itself
+    # no memory limit: no memory monitor, the test sets the workers' status itself.
+    # dashboard_address=":0": None means port 8787, which another test's cluster may hold
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  memory_limit=0, dashboard_address=None,
+                                  memory_limit=0, dashboard_address=":0",
                                   silence_logs=50) as cluster, \
             distributed.Client(cluster) as client:
         X = ng.placeholder(ng.float64, [None, 2], name="X")
