@@ -199,8 +199,14 @@ class DaskRunner:
         from dask import delayed
         combine = delayed(C.combine_group, pure=True)
         root = C.tree(tasks, lambda items, leaves: combine(items, combines, leaves))
-        fut = self.client.compute(root)
-        bar = _progress_bar(fut) if self.show_progress else None
+        return self._result(self.client.compute(root), self.show_progress)
+
+    def compute(self, collection):
+        """`collection` (a dask array, ...) computed on the cluster, as `_reduce` waits."""
+        return self._result(self.client.compute(collection), False)
+
+    def _result(self, fut, show_progress):
+        bar = _progress_bar(fut) if show_progress else None
         try:
             return wait_result(self.client, fut)    # ClusterPaused when no worker can run
         except BaseException:
