@@ -4,6 +4,7 @@ tasks are cancelled and the session runs again once a worker is back.  The watch
 tested on fake clusters (no Dask needed), the whole on in-process LocalClusters."""
 import asyncio
 import logging
+import pickle
 import threading
 import time
 
@@ -70,6 +71,7 @@ def test_the_watch_warns_once_then_raises_after_the_grace_period(caplog):
     assert "in-process workers" in text and "memory_limit" in text
     assert "distributed.worker.memory.pause" in text and "NUMGRAD_DASK_PAUSE_GRACE" in text
     assert set(err.value.workers) == set(workers) and err.value.waited == 10
+    assert str(pickle.loads(pickle.dumps(err.value))) == text
     assert len(seen) == 11
 
 

@@ -8,13 +8,13 @@ the memory, and Dask waits for ever without a word.  In-process workers
 client process's, the client's own arrays included.
 
 `wait_result(client, future)` returns ``future.result()``, waiting for it one
-`PauseWatch.interval` at a time (at most a second); after each interval without the result
-it asks the scheduler for its workers' states (nothing when the result comes within the first
-one).  Once every worker has been paused and idle
-for a few seconds it logs one warning; when that has lasted the grace period
-(``NUMGRAD_DASK_PAUSE_GRACE`` seconds; 0 waits for ever, as Dask does) it raises
-`ClusterPaused`, which names the workers, their memory use and limits, and the ways out.  The
-caller cancels the future.  Nothing here imports dask.
+`PauseWatch.interval` at a time (at most a second); after each interval without the result it
+asks the scheduler for its workers' states (nothing when the result comes within the first
+one).  Once every worker has been paused and idle for a few seconds it logs one warning; when
+that has lasted the grace period (``NUMGRAD_DASK_PAUSE_GRACE`` seconds, counted from the first
+look that found them so; 0 waits for ever, as Dask does) it raises `ClusterPaused`, which
+names the workers, their memory use and limits, and the ways out.  The caller cancels the
+future.  Nothing here imports dask.
 """
 import asyncio
 import logging
@@ -37,6 +37,9 @@ class ClusterPaused(RuntimeError):
         self.workers = dict(workers)
         self.waited = waited
         super().__init__(_message(self.workers, waited))
+
+    def __reduce__(self):   # unpickled from its fields, not from the message alone
+        return type(self), (self.workers, self.waited)
 
 
 def paused_workers(workers):
