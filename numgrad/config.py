@@ -231,6 +231,10 @@ SWITCHES = {s.name: s for s in [
            "returned to the OS and faulted in again (not in cpu-stable plans, which Dask "
            "workers run: their memory manager watches the resident size).",
            timing="use"),
+    Switch("NUMGRAD_DASK_PAUSE_GRACE", "int", 10,
+           "Seconds a run on a Dask cluster waits while every worker is paused (memory above "
+           "its pause threshold) before it cancels its tasks and raises "
+           "`ng.scaleout.ClusterPaused`; 0 waits for ever.", minimum=0),
     Switch("NUMGRAD_SLOW", "bool", False,
            "Run the slow tests (exhaustive vecmath sweeps, long fuzzing, more property-test "
            "examples (tests/budget.py), peer benchmarks, the PINN example on a non-default "

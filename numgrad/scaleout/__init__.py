@@ -5,8 +5,9 @@ import contextlib
 
 from .partition import Partition, partition
 from .split_rules import SPLIT_RULES, Unsplittable
+from .watch import ClusterPaused
 
-__all__ = ["partition", "Partition", "Unsplittable", "SPLIT_RULES", "progress"]
+__all__ = ["partition", "Partition", "Unsplittable", "ClusterPaused", "SPLIT_RULES", "progress"]
 
 
 @contextlib.contextmanager

@@ -58,7 +58,7 @@ def explain_run(runner, tensors, targets, feeds, arrays, plan, global_values):
             lines.append(f"    {t.name} [{c}] {t.shape} ({_size(n)})")
         for t in ph.batched_fetches:
             lines.append(f"  batched fetch (stays on the workers, a dask array): {t.name}")
-        sample = [np.asarray(a[:min(rows[0], _SAMPLE_ROWS)].compute()) for a in arrays]
+        sample = [np.asarray(runner.compute(a[:min(rows[0], _SAMPLE_ROWS)])) for a in arrays]
         feed = dict(zip(plan.chunked, sample))
         feed.update(zip(ph.fed, values))
         local = Session(graph=runner.session.graph, backend="cpu-stable")

@@ -16,6 +16,7 @@ import numpy as np
 from ..graph import Tensor
 from . import combine as C
 from .partition import partition, shape_op_value
+from .watch import wait_result
 from .worker import run_chunk
 
 __all__ = ["DaskRunner", "is_dask_array", "is_dask_target"]
@@ -198,15 +199,31 @@ class DaskRunner:
         from dask import delayed
         combine = delayed(C.combine_group, pure=True)
         root = C.tree(tasks, lambda items, leaves: combine(items, combines, leaves))
-        fut = self.client.compute(root)
+        return self._result(self.client.compute(root), self.show_progress)
+
+    def compute(self, collection):
+        """`collection` (a dask array, ...) computed on the cluster, as `_reduce` waits."""
+        return self._result(self.client.compute(collection), False)
+
+    def _result(self, fut, show_progress):
+        bar = _progress_bar(fut) if show_progress else None
         try:
-            if self.show_progress:
-                from distributed import progress
-                progress(fut)
-            return fut.result()
+            return wait_result(self.client, fut)    # ClusterPaused when no worker can run
         except BaseException:
             self.client.cancel([fut])           # an interrupted run leaves nothing running
             raise
+        finally:
+            if bar is not None:
+                bar.join(1.0)
+
+
+def _progress_bar(fut):
+    """Dask's text progress bar for `fut`, drawn by a thread while the caller waits."""
+    from distributed import progress
+    bar = threading.Thread(target=progress, args=(fut,), daemon=True,
+                           name="numgrad-dask-progress")
+    bar.start()
+    return bar
 
 
 def _held(value):
