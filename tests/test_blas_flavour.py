@@ -1,20 +1,23 @@
 """The BLAS helpers of native plans (kernels/cpu/blas_call.py) get one flavour of operands:
-read-only arrays and plain bool flags, so Numba compiles each once per dtype whether the
-generated code hands them a constant, a feed or an intermediate, transposed or not."""
-import os
-import subprocess
-import sys
-import textwrap
-
+read-only arrays and plain bool flags, so Numba compiles each once per dtype whether a
+generated lane or row-block function hands them a constant, a feed or an intermediate,
+transposed or not, and the step runner's blocked product calls the signature the lanes call."""
 import numpy as np
 import pytest
 from numba import njit, typeof, types
+from numba.core.compiler import run_frontend
+from numba.core.registry import cpu_target
+from numba.core.typed_passes import type_inference_stage
 
+import numgrad as ng
+from numgrad import config
 from numgrad.kernels.cpu import blas_call
 
 pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
 
 needs_blas = pytest.mark.skipif(not blas_call.available(), reason=blas_call.describe())
+
+HELPERS = (blas_call.matmul_into, blas_call.matmul_acc_into, blas_call.matmul_blocks_into)
 
 
 @njit(cache=False)
@@ -29,9 +32,8 @@ def test_read_only_is_the_same_array_typed_read_only_and_operand_leaves_the_call
     np.testing.assert_array_equal(view, a)
     (sig,) = _view_and_flag.signatures
     assert typeof(a).mutable and sig[0] == typeof(a)
-    assert not _view_and_flag.overloads[sig].signature.return_type[0].mutable
-    assert _view_and_flag.overloads[sig].signature.return_type[1] == types.boolean
-    assert a.flags.writeable
+    returned = _view_and_flag.overloads[sig].signature.return_type
+    assert not returned[0].mutable and returned[1] == types.boolean
     op = blas_call.operand(a)
     assert not op.flags.writeable and np.shares_memory(op, a) and a.flags.writeable
     t = blas_call.operand(a.T)                      # not C-contiguous: a C-contiguous copy
@@ -40,52 +42,109 @@ def test_read_only_is_the_same_array_typed_read_only_and_operand_leaves_the_call
     assert blas_call.flag_source(1) == "np.bool_(True)"
 
 
-# Run in a fresh process: a Numba dispatcher's signatures are those asked for in its process
-# (compiled, or loaded from the disk cache), so another test's direct calls cannot count here.
-SCRIPT = """
-import numpy as np
-import numgrad as ng
-from numgrad import config
-from numgrad.kernels.cpu import blas_call
+def _helper_calls(fn, sig):
+    """{helper's name: {argument types}} of the helper calls in generated function `fn`
+    typed for `sig`: Numba's type inference of its code, what a compile would ask each
+    helper for (whether or not `fn` itself came from the disk cache)."""
+    typed = type_inference_stage(cpu_target.typing_context, cpu_target.target_context,
+                                 run_frontend(fn.py_func), sig, None)
+    calls = {}
+    for expr, call_sig in typed.calltypes.items():
+        if getattr(expr, "op", None) != "call":
+            continue
+        fnty = typed.typemap.get(expr.func.name)
+        if isinstance(fnty, types.Dispatcher) and fnty.dispatcher in HELPERS:
+            calls.setdefault(fnty.dispatcher.py_func.__name__, set()).add(call_sig.args)
+    return calls
 
-rng = np.random.default_rng(0)
-g = ng.Graph()
-with g.as_default():
-    x = ng.placeholder(ng.float64, [48, 4])
-    v = ng.placeholder(ng.float64, [3, 4])
-    h = ng.tanh(ng.matmul(x, ng.constant(rng.standard_normal((4, 4)))))  # a constant's value
-    y = ng.matmul(h, v, transpose_b=True)           # a fed operand, transposed
-    z = ng.matmul(x, h, transpose_a=True)           # a sum over the rows of two row values
-    fetches = [ng.reduce_sum(ng.sin(y)), z]
-feed = {x: rng.standard_normal((48, 4)), v: rng.standard_normal((3, 4))}
-with ng.Session(backend="numpy", graph=g) as s:
-    want = s.run(fetches, feed)
-for how in [dict(NUMGRAD_NATIVE_PLAN="on", NUMGRAD_ROW_LANES="off"),
-            dict(NUMGRAD_NATIVE_PLAN="off", NUMGRAD_ROW_LANES="on")]:
-    with config.override(NUMGRAD_INTERPRET_CALLS=0, **how), \\
-            ng.Session(backend="cpu", graph=g) as s:
-        got = s.run(fetches, feed)
-        plan, = [cp for p in s._plans.values() for cp in p._compiled.values()]
-        made = plan._native.native if how["NUMGRAD_ROW_LANES"] == "off" else \\
-            plan._native.rows.native
-        print("BUILT", made is not None)
-    for a, b in zip(got, want):
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
-for f in (blas_call.matmul_into, blas_call.matmul_acc_into):
-    print("SIGS", f.__name__, "; ".join(map(str, f.signatures)))
-"""
+
+def _merge(into, calls):
+    for name, sigs in calls.items():
+        into.setdefault(name, set()).update(sigs)
+
+
+def _one_flavour(calls):
+    for name, sigs in calls.items():
+        assert len(sigs) == 1, (name, sigs)
+        a, b, out, ta, tb = next(iter(sigs))[:5]
+        assert not a.mutable and not b.mutable and out.mutable, (name, sigs)
+        assert ta == tb == types.boolean, (name, sigs)
+
+
+def _only_plan(sess):
+    plan, = [cp for p in sess._plans.values() for cp in p._compiled.values()]
+    return plan
 
 
 @needs_blas
-def test_constants_feeds_and_intermediates_reach_each_helper_in_one_signature():
-    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__)))}
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(SCRIPT)], capture_output=True,
-                         text=True, env=env, timeout=300)
-    assert out.returncode == 0, out.stdout + out.stderr
-    lines = out.stdout.splitlines()
-    assert lines.count("BUILT True") == 2, out.stdout      # native lanes, then row blocks
-    sigs = dict(line.split(" ", 2)[1:] for line in lines if line.startswith("SIGS "))
-    one = ("(Array(float64, 2, 'C', True, aligned=True), Array(float64, 2, 'C', True, "
-           "aligned=True), Array(float64, 2, 'C', False, aligned=True), bool, bool)")
-    assert sigs == {"matmul_into": one, "matmul_acc_into": one}, out.stdout
+def test_a_constant_a_feed_and_intermediates_reach_each_helper_in_one_signature():
+    rng = np.random.default_rng(0)
+    g = ng.Graph()
+    with g.as_default():
+        x = ng.placeholder(ng.float64, [48, 4])
+        v = ng.placeholder(ng.float64, [3, 4])
+        w = ng.constant(rng.standard_normal((4, 4)))   # read-only: a constant's value
+        h = ng.tanh(ng.matmul(x, w))
+        y = ng.matmul(h, v, transpose_b=True)           # a fed operand, transposed
+        z = ng.matmul(x, h, transpose_a=True)           # over the rows: a partial sum
+        fetches = [ng.reduce_sum(ng.sin(y)), z]
+    feed = {x: rng.standard_normal((48, 4)), v: rng.standard_normal((3, 4))}
+    with ng.Session(backend="numpy", graph=g) as s:
+        want = s.run(fetches, feed)
+    calls = {}
+    for native, rows in (("on", "off"), ("off", "on")):
+        with config.override(NUMGRAD_INTERPRET_CALLS=0, NUMGRAD_NATIVE_PLAN=native,
+                             NUMGRAD_ROW_LANES=rows), ng.Session(backend="cpu", graph=g) as s:
+            got = s.run(fetches, feed)
+            made = _only_plan(s)._native
+            if native == "on":
+                made = made.native
+                assert made is not None
+                for fn in made.functions:
+                    _merge(calls, _helper_calls(fn, made.signature))
+            else:
+                made = made.rows.native
+                assert made is not None
+                for name, fn in made.functions.items():
+                    _merge(calls, _helper_calls(fn, made.signatures[name]))
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    assert sorted(calls) == ["matmul_acc_into", "matmul_into"]
+    _one_flavour(calls)
+
+
+@needs_blas
+def test_the_step_runner_calls_the_blocked_product_as_the_lanes_do(monkeypatch):
+    # a weight gradient in blocks of its inner dimension (blas_call.block_for), its left
+    # operand a constant: the step runner calls matmul_blocks_into from Python
+    # (backends/cpu_runners.blocked_matmul_runner), the native lanes from their code
+    rng = np.random.default_rng(1)
+    g = ng.Graph()
+    with g.as_default():
+        x = ng.placeholder(ng.float64, [4096, 20])
+        z = ng.matmul(ng.constant(rng.standard_normal((4096, 20))), ng.tanh(x),
+                      transpose_a=True)
+    feed = {x: rng.standard_normal((4096, 20))}
+    real, seen = blas_call.matmul_blocks_into, []
+
+    def recording(*args):
+        seen.append(tuple(typeof(a) for a in args))
+        return real(*args)
+
+    with ng.Session(backend="cpu", graph=g) as s:
+        with monkeypatch.context() as m, config.override(
+                NUMGRAD_INTERPRET_CALLS=0, NUMGRAD_NATIVE_PLAN="off", NUMGRAD_ROW_LANES="off"):
+            m.setattr(blas_call, "matmul_blocks_into", recording)
+            stepped = s.run(z, feed)
+        with config.override(NUMGRAD_INTERPRET_CALLS=0, NUMGRAD_NATIVE_PLAN="on",
+                             NUMGRAD_ROW_LANES="off"):
+            native = s.run(z, feed)
+        made = _only_plan(s)._native.native
+        assert made is not None
+        calls = {}
+        for fn in made.functions:
+            _merge(calls, _helper_calls(fn, made.signature))
+    assert np.array_equal(stepped, native)          # the same call, the same bits
+    assert sorted(calls) == ["matmul_blocks_into"]
+    _one_flavour(calls)
+    assert seen and set(seen) == calls["matmul_blocks_into"], (seen, calls)
