@@ -46,12 +46,15 @@ One signature per dtype (`read_only`, `operand`, `flag_source`): Numba compiles 
 once per argument type, and a read-only array (a graph constant's value, or a block carved
 from one) is a type of its own, as is a literal ``True`` (``Literal[bool](True)``) against a
 ``bool``.  The generated lane and row-block functions passed constants, feeds and their own
-buffers, with literal transpose flags, so a cold run of their tests compiled matmul_into 7
-times for 2 dtypes (0.3-0.8 CPU s each).  The operands `a` and `b` of every helper here are
-read-only (as an opaque kernel's inputs are, kernels/cpu/flavour.py), `out` writeable and the
-flags plain bools: generated code wraps each operand in `read_only` (a cast Numba lowers to
-nothing: the same array, no copy) and writes its flags with `flag_source`; Python callers
-hand `operand(a)`.  Each helper then compiles once per dtype.
+buffers, with literal transpose flags, and Python callers writeable arrays: a cold run of the
+lanes' and row blocks' test files compiled 15 signatures of the three helpers below (7 of
+matmul_into) for 2 dtypes, 0.3-0.8 CPU s each.  So the operands `a` and `b` of every helper
+here are read-only (as an opaque kernel's inputs are, kernels/cpu/flavour.py), `out`
+writeable and the flags plain bools: generated code wraps each operand in `read_only` (a
+cast Numba lowers to nothing: the same array, no copy) and writes its flags with
+`flag_source`; a Python caller hands `operand(a)`.  That run compiles 6: one per helper and
+dtype (and one, not two, of the gemm wrapper per dtype: matmul_blocks_into's pointers are
+uint64 as matmul_into's are).
 """
 import ctypes
 import threading
@@ -352,6 +355,8 @@ def matmul_blocks_into(a, b, out, transpose_a, transpose_b, block, start, stop):
     tb = TRANS if transpose_b else NO_TRANS
     for k0 in range(start, stop, block):
         kb = min(block, stop - k0)
-        pa, pb = a.ctypes.data + k0 * step_a, b.ctypes.data + k0 * step_b
+        # pointers as uint64, as matmul_into's: one signature of _gemm per dtype
+        pa = a.ctypes.data + np.uint64(k0 * step_a)
+        pb = b.ctypes.data + np.uint64(k0 * step_b)
         _gemm(out, ROW_MAJOR, ta, tb, m, n, kb, pa, a.shape[1], pb, b.shape[1],
               0.0 if k0 == start else 1.0, out.ctypes.data, n)
