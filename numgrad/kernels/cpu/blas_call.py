@@ -48,10 +48,11 @@ from one) is a type of its own, as is a literal ``True`` (``Literal[bool](True)`
 ``bool``.  The generated lane and row-block functions passed constants, feeds and their own
 buffers, with literal transpose flags, and Python callers writeable arrays: a cold run of the
 lanes' and row blocks' test files compiled 15 signatures of the three helpers below (7 of
-matmul_into) for 2 dtypes, 0.3-0.8 CPU s each.  So the operands `a` and `b` of every helper
-here are read-only (as an opaque kernel's inputs are, kernels/cpu/flavour.py), `out`
-writeable and the flags plain bools: generated code wraps each operand in `read_only` (a
-cast Numba lowers to nothing: the same array, no copy) and writes its flags with
+matmul_into) for 2 dtypes, 0.1-0.2 CPU s each (0.3-0.6 for a process's first).  So the
+operands `a` and `b` of every helper here are read-only (as an opaque kernel's inputs are,
+kernels/cpu/flavour.py), `out` writeable and the flags plain bools: generated code wraps
+each operand in `read_only` (the same array retyped, no copy: at most a reference count's
+increment and decrement that Numba's pruning leaves) and writes its flags with
 `flag_source`; a Python caller hands `operand(a)`.  That run compiles 6: one per helper and
 dtype (and one, not two, of the gemm wrapper per dtype: matmul_blocks_into's pointers are
 uint64 as matmul_into's are).
@@ -304,8 +305,9 @@ def _gemv_typed(out, order, trans, rows, cols, a, lda, x, incx, y, incy):
 @njit(nogil=True, cache=True, no_cfunc_wrapper=True)
 def matmul_into(a, b, out, transpose_a, transpose_b):
     """out = op(a) @ op(b) for C-contiguous 2-D float arrays (op: transpose if asked; a and b
-    read-only, see the module's docstring), by the BLAS routine NumPy's matmul picks.  Raises ValueError for A @ A.T of one buffer (NumPy's
-    syrk case), which the caller must not pass (`supported` rules out the other cases)."""
+    read-only, see the module's docstring), by the BLAS routine NumPy's matmul picks.  Raises
+    ValueError for A @ A.T of one buffer (NumPy's syrk case), which the caller must not pass
+    (`supported` rules out the other cases)."""
     m, n = out.shape
     k = a.shape[0] if transpose_a else a.shape[1]
     if a.ctypes.data == b.ctypes.data and transpose_a != transpose_b:
@@ -327,8 +329,9 @@ def matmul_into(a, b, out, transpose_a, transpose_b):
 def matmul_acc_into(a, b, out, transpose_a, transpose_b):
     """out += op(a) @ op(b) for C-contiguous 2-D float arrays (a and b read-only), always by
     gemm (beta = 1): the partial sums of a product over blocks of rows (a weight gradient
-    X^T @ dY summed block by block; bench_rowblock.py).  Unlike matmul_into it does not follow NumPy's choice of
-    routine, so its results are not bit for bit np.matmul's (the same sums within rounding)."""
+    X^T @ dY summed block by block; bench_rowblock.py).  Unlike matmul_into it does not follow
+    NumPy's choice of routine, so its results are not bit for bit np.matmul's (the same sums
+    within rounding)."""
     m, n = out.shape
     k = a.shape[0] if transpose_a else a.shape[1]
     _gemm(out, ROW_MAJOR, TRANS if transpose_a else NO_TRANS,
