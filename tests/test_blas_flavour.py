@@ -2,6 +2,8 @@
 read-only arrays and plain bool flags, so Numba compiles each once per dtype whether a
 generated lane or row-block function hands them a constant, a feed or an intermediate,
 transposed or not, and the step runner's blocked product calls the signature the lanes call.
+A lane's waits and signals (kernels/cpu/lane_sync.py) take their step as an int64, not a
+literal: one signature, not one per step.
 The graphs here are float32, as the other tests' plans are, so the helper signatures these
 tests ask for are ones the suite compiles anyway."""
 import numpy as np
@@ -12,14 +14,15 @@ from numba.core.registry import cpu_target
 from numba.core.typed_passes import type_inference_stage
 
 import numgrad as ng
-from numgrad import config
-from numgrad.kernels.cpu import blas_call
+from numgrad import config, threads
+from numgrad.kernels.cpu import blas_call, lane_sync
 
 pytestmark = pytest.mark.backend_independent    # see tests/conftest.py
 
 needs_blas = pytest.mark.skipif(not blas_call.available(), reason=blas_call.describe())
 
-HELPERS = (blas_call.matmul_into, blas_call.matmul_acc_into, blas_call.matmul_blocks_into)
+HELPERS = (blas_call.matmul_into, blas_call.matmul_acc_into, blas_call.matmul_blocks_into,
+           lane_sync.wait_for, lane_sync.mark_done)
 
 
 @njit(cache=False)
@@ -48,6 +51,8 @@ def _helper_calls(fn, sig):
     """{helper's name: {argument types}} of the helper calls in generated function `fn`
     typed for `sig`: Numba's type inference of its code, what a compile would ask each
     helper for (whether or not `fn` itself came from the disk cache)."""
+    cpu_target.typing_context.refresh()     # the intrinsics registered since (carve, ...)
+    cpu_target.target_context.refresh()
     typed = type_inference_stage(cpu_target.typing_context, cpu_target.target_context,
                                  run_frontend(fn.py_func), sig, None)
     calls = {}
@@ -68,6 +73,9 @@ def _merge(into, calls):
 def _one_flavour(calls):
     for name, sigs in calls.items():
         assert len(sigs) == 1, (name, sigs)
+        if name in ("wait_for", "mark_done"):
+            assert next(iter(sigs))[1] == types.int64, (name, sigs)
+            continue
         a, b, out, ta, tb = next(iter(sigs))[:5]
         assert not a.mutable and not b.mutable and out.mutable, (name, sigs)
         assert ta == tb == types.boolean, (name, sigs)
@@ -97,12 +105,13 @@ def test_a_constant_a_feed_and_intermediates_reach_each_helper_in_one_signature(
     calls = {}
     for native, rows in (("on", "off"), ("off", "on")):
         with config.override(NUMGRAD_INTERPRET_CALLS=0, NUMGRAD_NATIVE_PLAN=native,
-                             NUMGRAD_ROW_LANES=rows), ng.Session(backend="cpu", graph=g) as s:
+                             NUMGRAD_ROW_LANES=rows), ng.Session(backend="cpu", graph=g) as s, \
+                threads.limited(2):             # two lanes: waits and signals between them
             got = s.run(fetches, feed)
             made = _only_plan(s)._native
             if native == "on":
                 made = made.native
-                assert made is not None
+                assert made is not None and len(made.lanes) == 2
                 for fn in made.functions:
                     _merge(calls, _helper_calls(fn, made.signature))
             else:
@@ -112,7 +121,7 @@ def test_a_constant_a_feed_and_intermediates_reach_each_helper_in_one_signature(
                     _merge(calls, _helper_calls(fn, made.signatures[name]))
         for a, b in zip(got, want):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
-    assert sorted(calls) == ["matmul_acc_into", "matmul_into"]
+    assert sorted(calls) == ["mark_done", "matmul_acc_into", "matmul_into", "wait_for"]
     _one_flavour(calls)
 
 
@@ -148,6 +157,6 @@ def test_the_step_runner_calls_the_blocked_product_as_the_lanes_do(monkeypatch):
         for fn in made.functions:
             _merge(calls, _helper_calls(fn, made.signature))
     assert np.array_equal(stepped, native)          # the same call, the same bits
-    assert sorted(calls) == ["matmul_blocks_into"]
+    assert "matmul_blocks_into" in calls and "matmul_into" not in calls
     _one_flavour(calls)
     assert seen and set(seen) == calls["matmul_blocks_into"], (seen, calls)

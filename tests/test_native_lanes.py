@@ -219,11 +219,11 @@ def test_lane_sources_name_every_step_once(pinn):
     sources = emit_lane.lane_sources(plan, plan.runners, lanes, layout)
     n_matmuls = sum(st.kind == "single" and st.node.type == "MatMul" for st in plan.steps)
     assert sum(src.count("matmul_into(") for src in sources.values()) == n_matmuls
-    signalled = {s for s in range(len(plan.steps)) if f"mark_done(flags, {s}," in
+    signalled = {s for s in range(len(plan.steps)) if f"mark_done(flags, np.int64({s})," in
                  "".join(sources.values())}
-    waited = {s for s in range(len(plan.steps)) if f"wait_for(flags, {s}," in
+    waited = {s for s in range(len(plan.steps)) if f"wait_for(flags, np.int64({s})," in
               "".join(sources.values())}
-    assert waited <= signalled
+    assert waited and waited <= signalled
 
 
 @needs_blas

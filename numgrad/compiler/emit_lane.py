@@ -208,7 +208,8 @@ class LaneEmitter:
         if b not in self.names:
             s = self.layout.producer[b]
             if self.sync and self.lane_of[s] != self.lane:
-                self.lines += [f"    if not wait_for(flags, {s}, epoch):", "        return False"]
+                self.lines += [f"    if not wait_for(flags, {int_literal(s)}, epoch):",
+                               "        return False"]
             self.names[b] = self._place(self.plan._values[b])
         if b == v.id:
             return self.names[b]
@@ -251,7 +252,7 @@ class LaneEmitter:
             else:
                 self._copy(st.node)
             if s in self.signalled:
-                self.lines.append(f"    mark_done(flags, {s}, epoch)")
+                self.lines.append(f"    mark_done(flags, {int_literal(s)}, epoch)")
 
     def params(self):
         return plan_params(self.plan, self.layout)
