@@ -59,7 +59,8 @@ def gemm(a, b, out, ta, tb, beta):
     """out = op(a) @ op(b) (beta 0) or out += op(a) @ op(b) (beta 1), float32 C-contiguous
     2-D arrays (op: transpose when ta / tb is 1), always by sgemm."""
     if beta:
-        blas_call.matmul_acc_into(a, b, out, ta == 1, tb == 1)
+        blas_call.matmul_acc_into(blas_call.read_only(a), blas_call.read_only(b), out, ta == 1,
+                                  tb == 1)
         return
     m, n = out.shape
     k = a.shape[0] if ta else a.shape[1]
@@ -657,8 +658,10 @@ def products(rows=10000, block=500, copies=40, repeats=50):
     if not blas_call.available():
         raise RuntimeError(blas_call.describe())
     rng = np.random.default_rng(0)
-    xs = [rng.standard_normal((rows, WIDTH)).astype(np.float32) for _ in range(copies)]
-    w = rng.standard_normal((WIDTH, WIDTH)).astype(np.float32)
+    # read-only operands, as numgrad's plans hand them (blas_call's docstring)
+    xs = [blas_call.operand(rng.standard_normal((rows, WIDTH)).astype(np.float32))
+          for _ in range(copies)]
+    w = blas_call.operand(rng.standard_normal((WIDTH, WIDTH)).astype(np.float32))
     out, small = np.empty((rows, WIDTH), np.float32), np.empty((WIDTH, WIDTH), np.float32)
     turn = [0]
 

@@ -50,8 +50,9 @@ def products(repeats=50, dtype=np.float32, out=print):
     blas_threads.begin()
     try:
         for name, a_shape, b_shape in PRODUCTS:
-            a = rng.standard_normal(a_shape).astype(dtype)
-            b = rng.standard_normal(b_shape).astype(dtype)
+            # read-only operands, as numgrad's plans hand them (blas_call's docstring)
+            a = blas_call.operand(rng.standard_normal(a_shape).astype(dtype))
+            b = blas_call.operand(rng.standard_normal(b_shape).astype(dtype))
             k = a_shape[0]
             res = np.empty((a_shape[1], b_shape[1]), dtype)
             rule = blas_call.block_for(a_shape, b_shape, dtype, True, False)

@@ -46,7 +46,9 @@ def test_blocks_sum_to_the_product(dtype, ta, tb, k, block):
     a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
     b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
     got = np.full((m, n), np.nan, dtype)
-    blas_call.matmul_blocks_into(a, b, got, ta, tb, block, 0, k)
+    # read-only operands, as every caller hands them (one signature: blas_call's docstring)
+    blas_call.matmul_blocks_into(blas_call.operand(a), blas_call.operand(b), got, ta, tb,
+                                 block, 0, k)
     _close(got, a, b, ta, tb)
 
 
@@ -57,9 +59,10 @@ def test_blocks_over_part_of_the_inner_dimension(dtype):
     a = rng.standard_normal((700, 4)).astype(dtype)
     b = rng.standard_normal((700, 3)).astype(dtype)
     got = np.full((4, 3), np.nan, dtype)
-    blas_call.matmul_blocks_into(a, b, got, True, False, 128, 100, 650)
+    ra, rb = blas_call.operand(a), blas_call.operand(b)
+    blas_call.matmul_blocks_into(ra, rb, got, True, False, 128, 100, 650)
     _close(got, a[100:650], b[100:650], True, False)
-    blas_call.matmul_blocks_into(a, b, got, True, False, 128, 300, 300)     # K = 0: zeros
+    blas_call.matmul_blocks_into(ra, rb, got, True, False, 128, 300, 300)   # K = 0: zeros
     assert np.array_equal(got, np.zeros((4, 3), dtype))
 
 

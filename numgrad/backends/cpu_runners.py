@@ -277,7 +277,8 @@ def blocked_matmul_runner(node, block):
     """A matmul step as blas_call.matmul_blocks_into in blocks of `block` inner indices: the
     call a native lane makes for it (compiler/emit_lane.py), so both give the same bits.  An
     operand of another shape than the plan's (never, for a compiled signature) or not
-    C-contiguous (a fed array) goes through np.ascontiguousarray or the generic runner."""
+    C-contiguous (a fed array) goes through blas_call.operand (a C-contiguous read-only view,
+    copied only where it is not C-contiguous) or the generic runner."""
     ins = [v.id for v in node.inputs]
     shapes = [tuple(v.shape) for v in node.inputs]
     out_id, out_shape, dtype = node.outputs[0].id, tuple(node.outputs[0].shape), \
@@ -296,8 +297,9 @@ def blocked_matmul_runner(node, block):
             generic(env)
             return
         out = np.empty(out_shape, dtype)
-        blas_call.matmul_blocks_into(np.ascontiguousarray(a), np.ascontiguousarray(b), out,
-                                     ta, tb, block, 0, k)
+        # read-only operands, as the lanes pass them: one signature (blas_call's docstring)
+        blas_call.matmul_blocks_into(blas_call.operand(a), blas_call.operand(b), out, ta, tb,
+                                     block, 0, k)
         env[out_id] = out
     run_blocked.blas_site = None
     run_blocked.block = block

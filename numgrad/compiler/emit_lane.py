@@ -16,7 +16,7 @@ the fetched outputs ``o{k}``, the shared buffer ``arena``, the flags and the cal
 """
 import numpy as np
 
-from ..kernels.cpu.blas_call import node_block
+from ..kernels.cpu.blas_call import flag_source, node_block
 from ..ops.registry import has_trait
 from .njit_options import jit_options
 
@@ -45,6 +45,14 @@ def scalar_literal(x):
     a = np.asarray(x)
     return f"np.{a.dtype.name}({float(x)!r})" if a.dtype.kind == "f" else \
         f"np.{a.dtype.name}({x!r})"
+
+
+def blas_args(a, b, out, ta, tb):
+    """The arguments of a kernels/cpu/blas_call helper as source: operands `a` and `b` (names)
+    read-only, `out` as it is, the transpose flags plain bools (not literals): one Numba
+    signature of the helper per dtype, whichever values the operands are (blas_call's
+    docstring)."""
+    return f"read_only({a}), read_only({b}), {out}, {flag_source(ta)}, {flag_source(tb)}"
 
 
 def int_literal(n):
@@ -200,7 +208,8 @@ class LaneEmitter:
         if b not in self.names:
             s = self.layout.producer[b]
             if self.sync and self.lane_of[s] != self.lane:
-                self.lines += [f"    if not wait_for(flags, {s}, epoch):", "        return False"]
+                self.lines += [f"    if not wait_for(flags, {int_literal(s)}, epoch):",
+                               "        return False"]
             self.names[b] = self._place(self.plan._values[b])
         if b == v.id:
             return self.names[b]
@@ -243,7 +252,7 @@ class LaneEmitter:
             else:
                 self._copy(st.node)
             if s in self.signalled:
-                self.lines.append(f"    mark_done(flags, {s}, epoch)")
+                self.lines.append(f"    mark_done(flags, {int_literal(s)}, epoch)")
 
     def params(self):
         return plan_params(self.plan, self.layout)
@@ -251,7 +260,7 @@ class LaneEmitter:
     def module_head(self, extra=""):
         """The imports of a module holding the emitted lines (`extra`: more import lines)."""
         return ("import numpy as np\nfrom numba import njit\n"
-                "from numgrad.kernels.cpu.blas_call import available, matmul_into\n"
+                "from numgrad.kernels.cpu.blas_call import available, matmul_into, read_only\n"
                 "from numgrad.kernels.cpu.carve import carve\n"
                 "from numgrad.kernels.cpu.views import c_view\n" +
                 ("from numgrad.kernels.cpu.blas_call import matmul_blocks_into\n"
@@ -299,10 +308,10 @@ class LaneEmitter:
         if block:       # the step runner's call (cpu_runners.blocked_matmul_runner)
             self.blocked = True
             k = node.inputs[0].shape[0 if ta else 1]
-            self.lines.append(f"    matmul_blocks_into({a}, {b}, {out}, {ta}, {tb}, "
+            self.lines.append(f"    matmul_blocks_into({blas_args(a, b, out, ta, tb)}, "
                               f"{int_literal(block)}, {int_literal(0)}, {int_literal(k)})")
         else:
-            self.lines.append(f"    matmul_into({a}, {b}, {out}, {ta}, {tb})")
+            self.lines.append(f"    matmul_into({blas_args(a, b, out, ta, tb)})")
 
     def _copy(self, node):
         """A concat or split as copies of (outer, axis, inner) blocks."""

@@ -40,8 +40,9 @@ are added in another order (per block, then block after block).
 import numpy as np
 
 from . import row_blocks
-from .emit_lane import (ALIGN, LaneEmitter, Layout, copy_kind, copy_loops, int_literal,
-                        is_matmul, partial_buffers, is_view, plan_params, scalar_literal, slab_copies, step_values)
+from .emit_lane import (ALIGN, LaneEmitter, Layout, blas_args, copy_kind, copy_loops,
+                        int_literal, is_matmul, partial_buffers, is_view, plan_params,
+                        scalar_literal, slab_copies, step_values)
 from .njit_options import jit_options
 
 PRE, ROWS, POST = 0, 1, 2
@@ -241,7 +242,7 @@ class _RowsEmitter:
         self.rl.scratch_row_bytes = self.scratch.row_bytes()
         head = ("import numpy as np\nfrom numba import njit\n"
                 "from numgrad.kernels.cpu.blas_call import (available, matmul_acc_into,\n"
-                "                                          matmul_into)\n"
+                "                                          matmul_into, read_only)\n"
                 "from numgrad.kernels.cpu.lane_sync import next_block, slot_offsets\n"
                 "from numgrad.kernels.cpu.carve import carve\n"
                 "from numgrad.kernels.cpu.views import c_view\n" +
@@ -389,11 +390,11 @@ class _RowsEmitter:
         out = node.outputs[0]
         if out.id in self.rl.partials:          # X^T @ dY over the rows: a partial sum
             fa, fb = self._partial_flags(node)
-            self.body.append(f"        matmul_acc_into({self.block(a)}, {self.block(b)}, "
-                             f"r{out.id}, {fa}, {fb})")
+            args = blas_args(self.block(a), self.block(b), f"r{out.id}", fa, fb)
+            self.body.append(f"        matmul_acc_into({args})")
             return
         x, y, fx, fy = self._product(node, self.block(a), self.whole_value(b))
-        self.body.append(f"        matmul_into({x}, {y}, {self.output(out)}, {fx}, {fy})")
+        self.body.append(f"        matmul_into({blas_args(x, y, self.output(out), fx, fy)})")
 
     @staticmethod
     def _partial_flags(node):

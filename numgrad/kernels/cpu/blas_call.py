@@ -41,13 +41,29 @@ small path (blocks: 1.0-1.2, slower).  The step runner (backends/cpu_runners.py)
 native lanes (compiler/emit_lane.py) both call matmul_blocks_into for such a product, so
 their results stay bit-identical; they are no longer np.matmul's bits (the same sum, added
 in another order: within rounding of it, as the NumPy backend's results are).
+
+One signature per dtype (`read_only`, `operand`, `flag_source`): Numba compiles a function
+once per argument type, and a read-only array (a graph constant's value, or a block carved
+from one) is a type of its own, as is a literal ``True`` (``Literal[bool](True)``) against a
+``bool``.  The generated lane and row-block functions passed constants, feeds and their own
+buffers, with literal transpose flags, and Python callers writeable arrays: a cold run of the
+lanes' and row blocks' test files compiled 15 signatures of the three helpers below (7 of
+matmul_into) for 2 dtypes, 0.1-0.2 CPU s each (0.3-0.6 for a process's first).  So the
+operands `a` and `b` of every helper here are read-only (as an opaque kernel's inputs are,
+kernels/cpu/flavour.py), `out` writeable and the flags plain bools: generated code wraps
+each operand in `read_only` (the same array retyped, no copy: at most a reference count's
+increment and decrement that Numba's pruning leaves) and writes its flags with
+`flag_source`; a Python caller hands `operand(a)`.  That run compiles 6: one per helper and
+dtype (and one, not two, of the gemm wrapper per dtype: matmul_blocks_into's pointers are
+uint64 as matmul_into's are).
 """
 import ctypes
 import threading
 
 import numpy as np
 from numba import njit, types
-from numba.extending import overload
+from numba.core.imputils import impl_ret_borrowed
+from numba.extending import intrinsic, overload
 
 from ... import config, numba_load
 
@@ -220,6 +236,35 @@ def node_block(node):
     return block
 
 
+@intrinsic
+def read_only(typingctx, a):
+    """Array `a` typed read-only, in njit code: the same array (data, shape, owner), no copy;
+    the type all the helpers below take their operands as."""
+    if not isinstance(a, types.Array):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return impl_ret_borrowed(context, builder, sig.return_type, args[0])
+    return a.copy(readonly=True)(a), codegen
+
+
+def operand(a):
+    """An operand of the helpers below for a Python caller: a C-contiguous read-only view of
+    `a` (a copy only where `a` is not C-contiguous); `a` itself keeps its flags."""
+    a = np.ascontiguousarray(a)
+    if a.flags.writeable:
+        a = a.view()
+        a.flags.writeable = False
+    return a
+
+
+def flag_source(flag):
+    """A transpose flag as generated source: ``np.bool_(...)``, typed ``bool`` as a Python
+    caller's flag is, never a literal (``True`` would be ``Literal[bool](True)``: a signature
+    of its own per value)."""
+    return f"np.bool_({bool(flag)!r})"
+
+
 def _gemm(out, order, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc):
     """c = op(a) @ op(b) + beta c by s/dgemm as out's dtype says (alpha 1; beta 0 overwrites
     c, beta 1 adds to it)."""
@@ -259,9 +304,10 @@ def _gemv_typed(out, order, trans, rows, cols, a, lda, x, incx, y, incy):
 
 @njit(nogil=True, cache=True, no_cfunc_wrapper=True)
 def matmul_into(a, b, out, transpose_a, transpose_b):
-    """out = op(a) @ op(b) for C-contiguous 2-D float arrays (op: transpose if asked), by the
-    BLAS routine NumPy's matmul picks.  Raises ValueError for A @ A.T of one buffer (NumPy's
-    syrk case), which the caller must not pass (`supported` rules out the other cases)."""
+    """out = op(a) @ op(b) for C-contiguous 2-D float arrays (op: transpose if asked; a and b
+    read-only, see the module's docstring), by the BLAS routine NumPy's matmul picks.  Raises
+    ValueError for A @ A.T of one buffer (NumPy's syrk case), which the caller must not pass
+    (`supported` rules out the other cases)."""
     m, n = out.shape
     k = a.shape[0] if transpose_a else a.shape[1]
     if a.ctypes.data == b.ctypes.data and transpose_a != transpose_b:
@@ -281,10 +327,11 @@ def matmul_into(a, b, out, transpose_a, transpose_b):
 
 @njit(nogil=True, cache=True, no_cfunc_wrapper=True)
 def matmul_acc_into(a, b, out, transpose_a, transpose_b):
-    """out += op(a) @ op(b) for C-contiguous 2-D float arrays, always by gemm (beta = 1): the
-    partial sums of a product over blocks of rows (a weight gradient X^T @ dY summed block by
-    block; bench_rowblock.py).  Unlike matmul_into it does not follow NumPy's choice of
-    routine, so its results are not bit for bit np.matmul's (the same sums within rounding)."""
+    """out += op(a) @ op(b) for C-contiguous 2-D float arrays (a and b read-only), always by
+    gemm (beta = 1): the partial sums of a product over blocks of rows (a weight gradient
+    X^T @ dY summed block by block; bench_rowblock.py).  Unlike matmul_into it does not follow
+    NumPy's choice of routine, so its results are not bit for bit np.matmul's (the same sums
+    within rounding)."""
     m, n = out.shape
     k = a.shape[0] if transpose_a else a.shape[1]
     _gemm(out, ROW_MAJOR, TRANS if transpose_a else NO_TRANS,
@@ -295,8 +342,9 @@ def matmul_acc_into(a, b, out, transpose_a, transpose_b):
 @njit(nogil=True, cache=True, no_cfunc_wrapper=True)
 def matmul_blocks_into(a, b, out, transpose_a, transpose_b, block, start, stop):
     """out = the sum over the inner indices [start, stop) of op(a) @ op(b), for C-contiguous
-    2-D float arrays: one gemm per `block` inner indices, the first with beta = 0 (out is
-    overwritten), the others with beta = 1, in order.  Zeros where start == stop."""
+    2-D float arrays (a and b read-only): one gemm per `block` inner indices, the first with
+    beta = 0 (out is overwritten), the others with beta = 1, in order.  Zeros where start ==
+    stop."""
     m, n = out.shape
     if stop <= start:
         out[:] = 0
@@ -310,6 +358,8 @@ def matmul_blocks_into(a, b, out, transpose_a, transpose_b, block, start, stop):
     tb = TRANS if transpose_b else NO_TRANS
     for k0 in range(start, stop, block):
         kb = min(block, stop - k0)
-        pa, pb = a.ctypes.data + k0 * step_a, b.ctypes.data + k0 * step_b
+        # pointers as uint64, as matmul_into's: one signature of _gemm per dtype
+        pa = a.ctypes.data + np.uint64(k0 * step_a)
+        pb = b.ctypes.data + np.uint64(k0 * step_b)
         _gemm(out, ROW_MAJOR, ta, tb, m, n, kb, pa, a.shape[1], pb, b.shape[1],
               0.0 if k0 == start else 1.0, out.ctypes.data, n)
