@@ -84,12 +84,28 @@ _TIMES = {"init": 0.0, "parse": 0.0, "function_passes": 0.0, "module_passes": 0.
 _COUNTS = {"compiles": 0, "disk_hits": 0, "links": 0, "memory_hits": 0}
 
 
+def _fork_locks():
+    """The locks to hold across a fork, outermost first: no fork while a thread compiles or
+    links here (nor, as cache.py has it, while one imports or compiles a kernel module).
+    A caller may hold cache.py's lock or Numba's compiler lock when it calls here, never
+    the reverse, so they are taken first (cache.py's own handler, registered before this
+    one, runs after it and takes them again: they are reentrant)."""
+    from numba.core.compiler_lock import global_compiler_lock
+
+    from . import cache
+    outer = [lock for lock in (getattr(cache, "_LOCK", None), global_compiler_lock)
+             if lock is not None]
+    return outer + [_LOCK]
+
+
 def _before_fork():
-    _LOCK.acquire()             # no fork while a thread compiles or links (cache.py does so)
+    for lock in _fork_locks():
+        lock.acquire()
 
 
 def _after_fork():
-    _LOCK.release()
+    for lock in reversed(_fork_locks()):
+        lock.release()
 
 
 if hasattr(os, "register_at_fork"):
@@ -128,6 +144,8 @@ class _Target:
         # LLVM's symbol search, for the objects' undefined symbols.
         self.engine = ll.create_mcjit_compiler(empty, self.tm,
                                                use_lmm=config.USE_LLVMLITE_MEMORY_MANAGER)
+        if config.ENABLE_PROFILING:
+            self.engine.enable_jit_events()
         self.data_layout = str(self.engine.target_data)
         self.description = " ".join(map(str, (
             PIPELINE_VERSION, self.triple, self.cpu, self.features, self.opt, self.opt_max,

@@ -295,3 +295,23 @@ def test_missing_symbol_is_an_error_not_an_abort(cache_dir):
 
 
 
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+def test_forked_child_compiles_and_links(cache_dir):
+    """The locks are held across fork (never inherited held): a child compiles a module of
+    its own and calls the parent's."""
+    parent = unique()
+    x = np.linspace(-1, 1, 9)
+    want = call(kernel_ir(parent), parent, x, 2.0)
+    pid = os.fork()
+    if pid == 0:                                            # the child: no pytest from here
+        ok = False
+        try:
+            child = unique()
+            ok = (call(kernel_ir(child), child, x, 2.0) == want
+                  and call(kernel_ir(parent), parent, x, 2.0) == want)
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
