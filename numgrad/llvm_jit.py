@@ -302,7 +302,7 @@ def _warn_unusable(path, error):
     d = os.path.dirname(path)
     if d not in _WARNED:
         _WARNED.add(d)
-        warnings.warn(f"numgrad: LLVM object cache directory {d!r} is unusable ({error}); "
+        warnings.warn(f"numgrad: kernel cache directory {d!r} is unusable ({error}); "
                       "compiling without the on-disk cache", RuntimeWarning, stacklevel=4)
 
 
@@ -325,7 +325,7 @@ def _read(k):
     obj = data[head:]
     if (data[:len(_MAGIC)] != _MAGIC or data[len(_MAGIC):head - 32] != k.encode()
             or data[head - 32:head] != hashlib.sha256(obj).digest()):
-        warnings.warn(f"numgrad: LLVM object cache entry {path!r} is corrupt; recompiling it",
+        warnings.warn(f"numgrad: kernel cache entry {path!r} is corrupt; recompiling it",
                       RuntimeWarning, stacklevel=3)
         return None
     return obj
