@@ -53,6 +53,7 @@ compiling and loading (llvmlite serialises its calls anyway); a loaded function'
 returned without it.  Compiling happens in a private LLVM context that is discarded after, so
 a long process does not accumulate compiled modules' types and constants.
 """
+import contextlib
 import ctypes
 import hashlib
 import logging
@@ -220,45 +221,48 @@ def function_addresses(ir_text, names):
     return out
 
 
+@contextlib.contextmanager
+def _optimized(ir_text):
+    """The module `ir_text` through Numba's JIT pipeline, in an LLVM context of its own,
+    under the lock; the modules are closed before their context, also on an error (a
+    module that outlives its context would crash the process when collected)."""
+    import llvmlite.binding as ll
+    with _LOCK:
+        context = ll.create_context()
+        modules = []
+        try:
+            yield _optimized_module(ir_text, context, modules)
+        finally:
+            for module in modules:
+                module.close()              # no-op for one consumed by linking
+            context.close()
+
+
 def optimized_ir(ir_text):
     """The module `ir_text` after this module's (Numba's) optimisation pipeline, as text."""
-    with _LOCK:
-        import llvmlite.binding as ll
-        context = ll.create_context()
-        try:
-            module = _optimized_module(ir_text, context)
-            text = str(module)
-            module.close()
-            return text
-        finally:
-            context.close()
+    with _optimized(ir_text) as module:
+        return str(module)
 
 
 def optimize_and_emit(ir_text):
     """Object code (bytes) of the module `ir_text`, optimised as Numba optimises its modules,
     for this process's target machine; no cache."""
-    with _LOCK:
-        import llvmlite.binding as ll
-        target = _target()
-        context = ll.create_context()
-        try:
-            module = _optimized_module(ir_text, context)
-            t0 = time.thread_time()
-            obj = target.tm.emit_object(module)
-            _TIMES["emit"] += time.thread_time() - t0
-            module.close()
-        finally:
-            context.close()
+    with _optimized(ir_text) as module:
+        t0 = time.thread_time()
+        obj = _target().tm.emit_object(module)
+        _TIMES["emit"] += time.thread_time() - t0
         _COUNTS["compiles"] += 1
         return obj
 
 
-def _optimized_module(ir_text, context):
-    """The parsed module `ir_text` (in `context`) through Numba's JIT pipeline."""
+def _optimized_module(ir_text, context, modules):
+    """The parsed module `ir_text` (in `context`; each module made is added to `modules`)
+    through Numba's JIT pipeline."""
     import llvmlite.binding as ll
     target = _target()
     t0 = time.thread_time()
     module = ll.parse_assembly(ir_text, context=context)
+    modules.append(module)
     module.triple = target.triple
     module.data_layout = target.data_layout
     module.verify()
@@ -273,6 +277,7 @@ def _optimized_module(ir_text, context):
     # passes see.
     final = ll.parse_assembly(f'target triple = "{target.triple}"\n'
                               f'target datalayout = "{target.data_layout}"\n', context=context)
+    modules.append(final)
     final.link_in(module)
     module = final
     t2 = time.thread_time()

@@ -315,3 +315,16 @@ def test_forked_child_compiles_and_links(cache_dir):
             os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.parametrize("text", ["define double @f() {\n  ret i32 0\n}\n",         # parse
+                                  "define void @bad_self_ref() {\nentry:\n"           # verify
+                                  "  %x = add i32 %x, 1\n  ret void\n}\n"])
+def test_invalid_ir_raises_and_leaves_the_process_sound(cache_dir, text):
+    import gc
+    with pytest.raises(RuntimeError):
+        llvm_jit.function_addresses(text, ["f"])
+    gc.collect()                        # no module outlives its context
+    name = unique()
+    x = np.linspace(-1, 1, 5)
+    assert call(kernel_ir(name), name, x, 1.0) == pytest.approx(expected(x, 1.0), rel=1e-13)
