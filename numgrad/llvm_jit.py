@@ -64,6 +64,10 @@ import threading
 import time
 import warnings
 
+from numba.core.compiler_lock import global_compiler_lock
+
+from . import cache     # before this module's fork handler is registered (_fork_locks)
+
 __all__ = ["function_addresses", "optimize_and_emit", "optimized_ir", "cfunc",
            "cpu_seconds_breakdown", "key", "PIPELINE_VERSION"]
 
@@ -91,9 +95,6 @@ def _fork_locks():
     A caller may hold cache.py's lock or Numba's compiler lock when it calls here, never
     the reverse, so they are taken first (cache.py's own handler, registered before this
     one, runs after it and takes them again: they are reentrant)."""
-    from numba.core.compiler_lock import global_compiler_lock
-
-    from . import cache
     outer = [lock for lock in (getattr(cache, "_LOCK", None), global_compiler_lock)
              if lock is not None]
     return outer + [_LOCK]
@@ -174,7 +175,6 @@ def key(ir_text):
     """The cache key of the module `ir_text`: its text, numgrad's cache salt (numgrad, Numba,
     llvmlite, NumPy and Python versions, CPU name: cache.source_key) and this module's
     pipeline version and target machine (CPU name and features, optimisation settings)."""
-    from . import cache
     return cache.source_key(f"llvm_jit {_target().description}\n{ir_text}")
 
 
@@ -299,7 +299,6 @@ def _optimized_module(ir_text, context, modules):
 
 
 def _cache_file(k):
-    from . import cache
     return os.path.join(cache.cache_dir(), "llvm", k + ".ngo")
 
 
