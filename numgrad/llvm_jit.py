@@ -196,8 +196,9 @@ def function_addresses(ir_text, names):
             break
         out[name] = address
     else:
-        _COUNTS["memory_hits"] += 1
-        return out
+        if k in _LOADED:                    # (no names: the module is loaded all the same)
+            _COUNTS["memory_hits"] += 1
+            return out
     with _LOCK:
         if k not in _LOADED:
             obj = _read(k)
