@@ -3,7 +3,7 @@
 A GroupRunner's kernel (compiler/emit_cpu.py) is translated into LLVM IR by
 compiler/llvm_translate.py and compiled by numgrad/llvm_jit.py, which keeps the object code in
 the kernel cache: no Numba front end, and no Numba compile at all in a process whose kernels
-all translate.  W2's cold first call: 0.72 s through Numba, ~0.2 s this way (docs/benchmarks.md).
+all translate.  W2's cold first call: 0.74 s through Numba, 0.28 s this way (docs/cpu-backend.md).
 The machine code is what Numba's would be: the same typing, casts and instructions, the same
 LLVM passes (tests/test_llvm_kernels.py compares the two kernels' results bit for bit).
 
