@@ -165,6 +165,14 @@ def start(items, cache_dir, workers=None):
     return job
 
 
+def track(job):
+    """Count `job` (anything with running/wait/kill: backends/cpu_llvm.CompileJob) among this
+    process's jobs, for wait_all and the exit; returns it."""
+    with _LOCK:
+        _JOBS.append(job)
+    return job
+
+
 def wait_all(timeout=None):
     """Wait until this process's compile workers are done (at most `timeout` seconds each);
     the number of jobs that were running.  Benchmarks call it after the calls that start

@@ -162,6 +162,10 @@ SWITCHES = {s.name: s for s in [
     Switch("NUMGRAD_LANES", "bool", True,
            "Run big loops over a tiny last dim (<= 4) as lanes over lane-major copies.",
            timing="import", mirror=("numgrad.compiler.lanes", "ENABLED")),
+    Switch("NUMGRAD_LLVM_KERNELS", "bool", True,
+           "Compile fused kernels from their source straight to LLVM IR (no Numba front "
+           "end; a kernel the translator refuses still compiles with Numba).",
+           timing="import", mirror=("numgrad.backends.cpu_llvm", "ENABLED")),
     Switch("NUMGRAD_REGISTER_SUMS", "bool", True,
            "Fused sums accumulate in vector registers (off: per-block buffers).",
            timing="import", mirror=("numgrad.compiler.emit_cpu", "REGISTER_SUMS")),

@@ -72,7 +72,7 @@ from numba.core.compiler_lock import global_compiler_lock
 
 from . import cache     # before this module's fork handler is registered (_fork_locks)
 
-__all__ = ["function_addresses", "optimize_and_emit", "optimized_ir", "cfunc",
+__all__ = ["function_addresses", "optimize_and_emit", "optimized_ir", "cfunc", "compile_count",
            "cpu_seconds_breakdown", "key", "PIPELINE_VERSION"]
 
 # Bump when this module's pipeline or file format changes: it is part of every key.
@@ -180,15 +180,20 @@ def key(ir_text):
     return cache.source_key(f"llvm_jit {_target().description}\n{ir_text}")
 
 
-def function_addresses(ir_text, names):
+def function_addresses(ir_text, names, identity=None):
     """Machine-code addresses ({name: int}) of the functions `names` defined in the LLVM
     module `ir_text`, compiled once a process and once a machine (module docstring).
+
+    With `identity` (a string that determines the IR, e.g. the source it is translated from
+    and the translator's version), the cache key hashes that instead of the text, and
+    `ir_text` may be a function returning the text, called only when the module is compiled:
+    a cache hit then costs neither the IR's making nor its hashing.
 
     Raises KeyError if a name is not an external function of the module, RuntimeError if the
     module's code needs a symbol that nothing in the process defines, ValueError if it defines
     a function that an already loaded module defines (and llvmlite's RuntimeError if the text
     does not parse or verify)."""
-    k = key(ir_text)
+    k = key(ir_text if identity is None else "identity\n" + identity)
     out = {}
     for name in names:
         address = _ADDRESSES.get((k, name))
@@ -203,7 +208,7 @@ def function_addresses(ir_text, names):
         if k not in _LOADED:
             obj = _read(k)
             if obj is None:
-                obj = optimize_and_emit(ir_text)
+                obj = optimize_and_emit(ir_text() if callable(ir_text) else ir_text)
                 _write(k, obj)
             else:
                 _COUNTS["disk_hits"] += 1
@@ -465,6 +470,11 @@ def cfunc(address, restype, argtypes):
     """A ctypes function calling the machine code at `address` (``CFUNCTYPE``: the GIL is
     released during the call).  `restype` None for void."""
     return ctypes.CFUNCTYPE(restype, *argtypes)(address)
+
+
+def compile_count():
+    """How many modules this process has compiled (not loaded from the cache)."""
+    return _COUNTS["compiles"]
 
 
 def cpu_seconds_breakdown():

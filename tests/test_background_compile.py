@@ -63,8 +63,12 @@ def kernel_stats(cp):
 
 
 def _run(script, cache_dir, timeout=300, env=None):
+    # The worker processes compile what Numba compiles: with NUMGRAD_LLVM_KERNELS on, a big
+    # plan's step kernels are translated in a thread instead (tests/test_llvm_kernels.py),
+    # and workers get only the plan functions and what the translator refuses.
     env = {**os.environ, "NUMGRAD_CACHE_DIR": str(cache_dir), "NUMGRAD_INTERPRET_CALLS": "",
-           "NUMGRAD_BACKGROUND_COMPILE": "", "PYTHONPATH": ROOT, **(env or {})}
+           "NUMGRAD_BACKGROUND_COMPILE": "", "NUMGRAD_LLVM_KERNELS": "0", "PYTHONPATH": ROOT,
+           **(env or {})}
     out = subprocess.run([sys.executable, "-c", PRELUDE + textwrap.dedent(script)],
                          capture_output=True, text=True, env=env, timeout=timeout)
     assert out.returncode == 0, out.stdout + out.stderr

@@ -274,8 +274,11 @@ def test_two_processes_compile_into_one_cache_then_a_third_loads(tmp_path):
         assert "Traceback" not in err and "unreadable" not in err, err
     np.testing.assert_array_equal(results[0][0], results[1][0])
     np.testing.assert_array_equal(results[0][1], results[1][1])
+    # kernel modules Numba compiles, or object code of translated kernels (llvm/)
     entries = sorted(p.name for p in d.glob("numgrad_k_*.py"))
-    assert entries and not list(d.glob(".tmp-*")), "no entry, or a temporary file left behind"
+    objects = sorted(p.name for p in d.glob("llvm/*.ngo"))
+    assert entries or objects, "no entry"
+    assert not list(d.glob(".tmp-*")) and not list(d.glob("llvm/.tmp*")), "a temporary file left"
     for p in d.glob("numgrad_k_*.py"):
         compile(p.read_text(), str(p), "exec")    # every entry is whole, valid Python
     y, g, kernels, err = _finish(_spawn(d, 0))    # a third process: everything from the cache
@@ -285,6 +288,7 @@ def test_two_processes_compile_into_one_cache_then_a_third_loads(tmp_path):
     loaded = [(hits, misses) for hits, misses in kernels if hits is not None]
     assert loaded and all(misses == 0 and hits > 0 for hits, misses in loaded), kernels
     assert sorted(p.name for p in d.glob("numgrad_k_*.py")) == entries
+    assert sorted(p.name for p in d.glob("llvm/*.ngo")) == objects
 
 
 # --- cache faults, in process on a tiny kernel ------------------------------------------------------

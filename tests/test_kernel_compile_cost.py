@@ -43,8 +43,10 @@ def _passes(dispatcher, sig):
 
 def _step_kernels(switches, rng):
     """(py_func, signature) of the step kernels of a graph with elementwise chains, vecmath
-    calls, a row sum with block buffers, a column sum into per-chunk partials and a mean."""
-    switches(INTERPRET_CALLS=0, FUSED_CALL_AFTER=1000, BACKGROUND_COMPILE=False)
+    calls, a row sum with block buffers, a column sum into per-chunk partials and a mean, as
+    Numba compiles them (NUMGRAD_LLVM_KERNELS=0, or where the translator refuses one)."""
+    switches(INTERPRET_CALLS=0, FUSED_CALL_AFTER=1000, BACKGROUND_COMPILE=False,
+             LLVM_KERNELS=False)
     x = ng.placeholder(ng.float32, (2048, 300))
     b = ng.placeholder(ng.float32, (300,))
     y = ng.tanh(x * b) + ng.exp(-x)

@@ -9,6 +9,7 @@ import logging
 import numpy as np
 
 from .. import cache, compile_workers
+from . import cpu_llvm
 from .arrays import contiguous as _contiguous
 from .cpu_runners import GroupRunner
 
@@ -20,8 +21,11 @@ log = logging.getLogger("numgrad.compiler")
 def start_compile_job(plan, feed_values):
     """Worker processes compiling the kernels of `plan` that are not in the cache, for the
     argument types they get with `feed_values`; None if there are none to compile."""
-    sources = {r._source for r in plan.runners if isinstance(r, GroupRunner)}
+    runners = [r for r in plan.runners if isinstance(r, GroupRunner)]
+    translated = {r._source for r in runners if r.python_callable and cpu_llvm.usable()}
+    sources = {r._source for r in runners} - translated
     missing = sources - cache.compiled(sources)
+    missing |= {s for s in translated if not cpu_llvm.compiled(s)}
     if not missing or not cache.writable():
         return None
     try:
@@ -31,6 +35,15 @@ def start_compile_job(plan, feed_values):
         return None
     items = [(src, sorted(signatures[src], key=str)) for src in sorted(missing)
              if signatures.get(src)]
+    numba_items = [item for item in items if item[0] not in translated]
+    llvm_items = [item for item in items if item[0] in translated]
+    if llvm_items:
+        # a thread of this process translates these; any it refuses go to workers after
+        # it, and the workers compile the rest meanwhile
+        workers = compile_workers.start(numba_items, cache.cache_dir()) if numba_items else None
+        job = cpu_llvm.CompileJob(llvm_items, workers,
+                                  lambda refused: compile_workers.start(refused, cache.cache_dir()))
+        return compile_workers.track(job)
     return compile_workers.start(items, cache.cache_dir()) if items else None
 
 

@@ -16,6 +16,7 @@ from ..compiler.layout import PARALLEL_MIN
 from ..errors import InvalidArgumentError, OpError, is_allocation_failure
 from ..kernels.cpu import OPAQUE, blas_call
 from ..ops.registry import get_op_def, has_trait
+from . import cpu_llvm
 from .cpu_interpreter import FunctionOpDef
 
 __all__ = ["GroupRunner", "LaneRunner", "single_runner", "opaque_runner",
@@ -71,7 +72,8 @@ class GroupRunner:
         self.compile_seconds = 0.0
         self.space, self.n_nodes = group.space, len(group.nodes)
         self.choice = measured_choice.MeasuredChoice()     # whether threads pay
-        if not getattr(spec, "python_callable", True):
+        self.python_callable = getattr(spec, "python_callable", True)
+        if not self.python_callable:
             # compiled without a CPython wrapper: only njit code may call it (emit_group)
             self._run_kernel = self._not_from_python
 
@@ -95,7 +97,10 @@ class GroupRunner:
         plan interpreted for its first calls may never need it."""
         k = self._kernel
         if k is None:
-            k = self._kernel = cache.load(self._source, "kernel")
+            if self.python_callable and cpu_llvm.usable():
+                k = self._kernel = cpu_llvm.kernel_for(self._source)
+            else:
+                k = self._kernel = cache.load(self._source, "kernel")
         return k
 
     @kernel.setter

@@ -21,6 +21,8 @@ Which op computes with which function is declared with the op (ops/registry.Temp
 """
 import functools
 
+import numpy as np
+
 from .. import cache
 from ..kernels import vecmath
 from ..ops.registry import find_op_def, get_op_def, op_types
@@ -57,6 +59,16 @@ def _source():
                       f"    return np.float{width[1:]}(vm.{body}({args}))",
                       ""]
     return "\n".join(lines)
+
+
+def wrapped(wrapper):
+    """(the Python function of vecmath that wrapper `wrapper` (``"exp_f32"``) computes, the
+    NumPy type it casts the result to): what compiler/llvm_translate.py compiles in its place."""
+    name, _, width = wrapper.rpartition("_")
+    if width not in ("f32", "f64") or name not in functions():
+        raise AttributeError(wrapper)
+    fn = getattr(vecmath, f"_{name}_{width}")
+    return getattr(fn, "py_func", fn), {"f32": np.float32, "f64": np.float64}[width]
 
 
 @functools.lru_cache(maxsize=None)
