@@ -173,6 +173,13 @@ def track(job):
     return job
 
 
+def untrack(job):
+    """`job` is done: no longer one of this process's jobs (as a Job leaves on finishing)."""
+    with _LOCK:
+        if job in _JOBS:
+            _JOBS.remove(job)
+
+
 def wait_all(timeout=None):
     """Wait until this process's compile workers are done (at most `timeout` seconds each);
     the number of jobs that were running.  Benchmarks call it after the calls that start

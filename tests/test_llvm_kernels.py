@@ -243,6 +243,8 @@ def test_a_big_plan_translates_its_kernels_in_a_thread_while_it_interprets(switc
     job = cp.compile_job
     assert isinstance(job, cpu_llvm.CompileJob) and job.procs == []
     assert job.wait(120) and not job.failed
+    from numgrad import compile_workers
+    assert compile_workers.wait_all() == 0          # a finished job is no longer counted
     compiled = fn(va, vb)
     runners = [r for r in cp.runners if isinstance(r, cpu_runners.GroupRunner)]
     assert runners and all(r.compiled for r in runners)

@@ -262,7 +262,9 @@ class CompileJob:
                                           for j in (self._workers, self._others)):
             return True
         if self.seconds is None:
+            from .. import compile_workers
             self.seconds = time.perf_counter() - self.started
+            compile_workers.untrack(self)       # wait_all counts the jobs still running
         return False
 
     def wait(self, timeout=None):
