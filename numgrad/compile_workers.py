@@ -104,12 +104,7 @@ class Job:
 
     def wait(self, timeout=None):
         """Wait until the workers are done (at most `timeout` seconds); whether they are."""
-        end = None if timeout is None else time.perf_counter() + timeout
-        while self.running():
-            if end is not None and time.perf_counter() > end:
-                return False
-            time.sleep(0.01)
-        return True
+        return poll_until_done(self.running, timeout)
 
     def kill(self):
         """Stop the workers now (whatever they have saved is whole; the rest compiles on
@@ -139,6 +134,17 @@ class Job:
                     del _IN_FLIGHT[source]
         for text in self.failed:
             log.info("numgrad: a compile worker failed (its kernels compile on use): %s", text)
+
+
+def poll_until_done(running, timeout=None, interval=0.01):
+    """Call `running()` every `interval` seconds until it is False or `timeout` seconds
+    passed; whether it finished (a job's `wait`)."""
+    end = None if timeout is None else time.perf_counter() + timeout
+    while running():
+        if end is not None and time.perf_counter() > end:
+            return False
+        time.sleep(interval)
+    return True
 
 
 def start(items, cache_dir, workers=None):

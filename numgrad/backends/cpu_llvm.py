@@ -268,12 +268,8 @@ class CompileJob:
         return False
 
     def wait(self, timeout=None):
-        end = None if timeout is None else time.perf_counter() + timeout
-        while self.running():
-            if end is not None and time.perf_counter() > end:
-                return False
-            time.sleep(0.005)
-        return True
+        from .. import compile_workers
+        return compile_workers.poll_until_done(self.running, timeout, 0.005)
 
     def kill(self):
         self._stop = True
